@@ -1,0 +1,199 @@
+"""The `ivr` command: serve the line, import data, inspect calls, and call the line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+
+from ivr.config import Settings, database_url, default_dir
+from ivr.importer import ImportFailed, ImportKind, parse_file
+from ivr.logs import configure, mask_phone
+from ivr.store.sqlite import ConfigError, SQLiteDatabase, SQLiteRepository, SQLiteSessionStore, sqlite_path
+from ivr.yamlsource import SourceError
+
+
+def _database() -> SQLiteDatabase:
+    return SQLiteDatabase(sqlite_path(database_url()))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from ivr.flow.loader import FlowInvalid
+    from ivr.web.app import create_app
+
+    configure(args.log_level)
+    settings = Settings.from_env(default_public_url=f"http://{args.host}:{args.port}")
+    try:
+        app = create_app(settings)
+    except (FlowInvalid, SourceError, ValueError) as exc:
+        print(f"ivr serve: cannot start:\n{exc}", file=sys.stderr)
+        return 2
+    print(
+        f"Support line listening on http://{args.host}:{args.port} "
+        f"(Twilio Voice URL: {settings.public_url}/voice)",
+        flush=True,
+    )
+    web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    kind = ImportKind(args.kind)
+    try:
+        records = parse_file(kind, Path(args.file))
+    except ImportFailed as exc:
+        print(f"ivr import: {exc}\nNothing was imported.", file=sys.stderr)
+        return 1
+
+    async def write() -> int:
+        db = _database()
+        try:
+            return await SQLiteRepository(db).upsert(records)
+        finally:
+            await db.close()
+
+    count = asyncio.run(write())
+    print(f"Imported {count} {kind.value} from {args.file}.")
+    return 0
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+def cmd_calls(args: argparse.Namespace) -> int:
+    async def read() -> int:
+        db = _database()
+        store = SQLiteSessionStore(db)
+        try:
+            if args.action == "list":
+                calls = await store.list_calls(args.limit)
+                if args.json:
+                    print(
+                        json.dumps([{**asdict(c), "caller": mask_phone(c.caller)} for c in calls], indent=2)
+                    )
+                    return 0
+                if not calls:
+                    print("No calls recorded yet.")
+                print(f"{'CALL SID':36} {'STARTED':19} {'CALLER':14} {'STATUS':12} {'OUTCOME':18} TURNS")
+                for c in calls:
+                    print(
+                        f"{c.call_sid:36} {_when(c.started_at):19} {mask_phone(c.caller):14} "
+                        f"{c.status:12} {c.outcome or '-':18} {c.turns}"
+                    )
+                return 0
+            session = await store.get_call(args.call_sid)
+            if session is None:
+                print(f"ivr calls show: no call {args.call_sid}", file=sys.stderr)
+                return 1
+            data = asdict(session)
+            data["caller"] = mask_phone(session.caller)
+            data.pop("last_response")
+            if args.json:
+                print(json.dumps(data, indent=2))
+                return 0
+            print(
+                f"Call {session.call_sid} from {data['caller']}  started {_when(session.started_at)}"
+                f"  status {session.status}  outcome {session.outcome or '-'}"
+            )
+            print(f"Path: {' -> '.join(session.path)}")
+            for entry in session.transcript:
+                print(f"  {entry.at:7.1f}s  {entry.who:6} {entry.text}")
+            return 0
+        finally:
+            await db.close()
+
+    return asyncio.run(read())
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    from ivr.phone import run_phone
+
+    return run_phone(args)
+
+
+def cmd_flows_validate(args: argparse.Namespace) -> int:
+    from ivr.flow.loader import FlowInvalid, load_flow
+    from ivr.prompts import load_catalogs
+
+    try:
+        catalogs = load_catalogs(Path(args.prompts) if args.prompts else default_dir("prompts"))
+    except SourceError as exc:
+        print(f"ivr flows validate: {exc}", file=sys.stderr)
+        return 1
+    failed = 0
+    for name in args.files:
+        try:
+            flow, warnings = load_flow(Path(name), catalogs)
+        except FlowInvalid as exc:
+            failed += 1
+            print("\n".join(exc.lines()), file=sys.stderr)
+            continue
+        for warning in warnings:
+            print(f"warning: {warning}")
+        print(f"{name}: flow '{flow.name}' is valid ({len(flow.states)} states)")
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ivr", description="Automated after-sales phone support line.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the webhook server Twilio calls")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.set_defaults(run=cmd_serve)
+
+    imp = sub.add_parser("import", help="load orders, warranties or repairs from a CSV file (all or nothing)")
+    imp.add_argument("kind", choices=[k.value for k in ImportKind])
+    imp.add_argument("file")
+    imp.set_defaults(run=cmd_import)
+
+    calls = sub.add_parser("calls", help="inspect recorded calls")
+    calls_sub = calls.add_subparsers(dest="action", required=True)
+    listing = calls_sub.add_parser("list", help="recent calls, newest first")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--json", action="store_true")
+    show = calls_sub.add_parser("show", help="one call's path and transcript")
+    show.add_argument("call_sid")
+    show.add_argument("--json", action="store_true")
+    calls.set_defaults(run=cmd_calls)
+
+    call = sub.add_parser("call", help="call a running line from this terminal (keys or typed speech)")
+    call.add_argument(
+        "--url", default="", help="server base URL (default: PUBLIC_URL or http://127.0.0.1:8080)"
+    )
+    call.add_argument("--from", dest="caller", default="+15550100001", help="your caller ID (E.164)")
+    call.add_argument("--to", default="+15550009999", help="the support number dialled")
+    call.set_defaults(run=cmd_call)
+
+    flows = sub.add_parser("flows", help="work with call flow files")
+    flows_sub = flows.add_subparsers(dest="action", required=True)
+    validate = flows_sub.add_parser("validate", help="check flow files and report every problem")
+    validate.add_argument("files", nargs="+")
+    validate.add_argument("--prompts", default="", help="prompts directory (default: ./prompts)")
+    validate.set_defaults(run=cmd_flows_validate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except ConfigError as exc:
+        print(f"ivr: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Typed settings from the environment, checked once at start-up.
+
+A setting that cannot work stops the server before it takes a call, with a message
+naming the variable; nothing falls back silently to an insecure default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from ivr.store.sqlite import ConfigError
+
+_REPO = Path(__file__).resolve().parent.parent
+
+
+class TtsMode(StrEnum):
+    SAY = "say"
+    """Twilio's `<Say>` voices speak the prompts."""
+    LOCAL = "local"
+    """Prompts are synthesised here with pyttsx3 / espeak-ng and played with `<Play>`."""
+
+
+def default_dir(name: str) -> Path:
+    """`./flows` when run from a checkout or a deployment folder, else the packaged copy."""
+    here = Path.cwd() / name
+    return here if here.is_dir() else _REPO / name
+
+
+def database_url(env: Mapping[str, str] | None = None) -> str:
+    """IVR_DATABASE_URL, or a SQLite file in IVR_DATA_DIR (default ./var)."""
+    env = os.environ if env is None else env
+    return env.get("IVR_DATABASE_URL") or f"sqlite:///{Path(env.get('IVR_DATA_DIR', 'var')) / 'ivr.db'}"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    auth_token: str
+    public_url: str
+    database_url: str
+    tts: TtsMode
+    flow_file: Path
+    prompts_dir: Path
+    language: str
+    agent_number: str
+    agent_queue: str
+    audio_dir: Path
+    tts_voice: str
+    tts_rate: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, default_public_url: str = "") -> Settings:
+        env = os.environ if env is None else env
+        token = env.get("TWILIO_AUTH_TOKEN", "").strip()
+        if not token:
+            raise ConfigError(
+                "TWILIO_AUTH_TOKEN is not set: it is needed to check that webhooks come from "
+                "Twilio (find it in the Twilio console; any secret works with `ivr call`)"
+            )
+        public_url = (env.get("PUBLIC_URL") or default_public_url).rstrip("/")
+        parts = urlsplit(public_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            raise ConfigError(f"PUBLIC_URL '{public_url}' must be like https://support.example.com")
+        try:
+            tts = TtsMode(env.get("IVR_TTS", "say").strip().lower())
+        except ValueError:
+            raise ConfigError("IVR_TTS must be 'say' or 'local'") from None
+        rate = env.get("IVR_TTS_RATE", "165")
+        if not rate.isdigit() or not 80 <= int(rate) <= 400:
+            raise ConfigError("IVR_TTS_RATE must be words per minute between 80 and 400")
+        agent_number = env.get("IVR_AGENT_NUMBER", "").strip()
+        if agent_number and not (agent_number.startswith(("+", "sip:", "client:"))):
+            raise ConfigError("IVR_AGENT_NUMBER must be an E.164 number like +15551234567")
+        data_dir = Path(env.get("IVR_DATA_DIR", "var"))
+        return cls(
+            auth_token=token,
+            public_url=public_url,
+            database_url=database_url(env),
+            tts=tts,
+            flow_file=Path(env.get("IVR_FLOW", default_dir("flows") / "support.yaml")),
+            prompts_dir=Path(env.get("IVR_PROMPTS", default_dir("prompts"))),
+            language=env.get("IVR_LANGUAGE", "en"),
+            agent_number=agent_number,
+            agent_queue=env.get("IVR_AGENT_QUEUE", "support"),
+            audio_dir=Path(env.get("IVR_AUDIO_CACHE", data_dir / "audio")),
+            tts_voice=env.get("IVR_TTS_VOICE", ""),
+            tts_rate=int(rate),
+        )

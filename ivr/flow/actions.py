@@ -1,0 +1,134 @@
+"""The service's own flow actions: the only code a flow file can name.
+
+A flow says `action: find_order`; the loader resolves that name against this
+allow-list and nothing else. (`transitions` will import any dotted path it is given
+as a string callback, so flow text must never reach it as a callback name.)
+
+Personal data enters the call's variables only inside an action that has verified
+the caller, so no flow, however it is edited, can read an order to a stranger.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+
+from ivr.importer import normalise_postal
+from ivr.records import Order
+from ivr.session import CallSession
+from ivr.store.base import Repository
+
+
+@dataclass(frozen=True, slots=True)
+class ActionContext:
+    session: CallSession
+    repository: Repository
+    today: date
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    name: str
+    reads: tuple[str, ...]
+    """Call variables the action needs (set by earlier gathers)."""
+    outcomes: frozenset[str]
+    """Every outcome the action can return; a flow must route each one."""
+    run: Callable[[ActionContext], Awaitable[str]]
+
+
+def _iso(value: date | None) -> str:
+    return value.isoformat() if value else ""
+
+
+def _release_order(ctx: ActionContext, order: Order) -> None:
+    """Copy an order's details into the call, after verification only."""
+    ctx.session.vars.update(
+        verified_order=order.order_number,
+        customer_name=order.customer_name,
+        order_status=order.status.value,
+        carrier=order.carrier,
+        tracking_number=order.tracking_number,
+        placed_on=_iso(order.placed_on),
+        ship_date=_iso(order.ship_date),
+        eta=_iso(order.eta),
+    )
+
+
+def _same_phone(a: str, b: str) -> bool:
+    a, b = a.strip(), b.strip()
+    return bool(a) and a.startswith("+") and hmac.compare_digest(a, b)
+
+
+async def find_order(ctx: ActionContext) -> str:
+    order = await ctx.repository.order(ctx.session.vars.get("order_number", ""))
+    if order is None:
+        return "not_found"
+    if _same_phone(ctx.session.caller, order.phone):
+        _release_order(ctx, order)
+        return "verified"
+    return "needs_verification"
+
+
+async def check_postal_code(ctx: ActionContext) -> str:
+    keyed = ctx.session.vars.pop("postal_code", "")
+    order = await ctx.repository.order(ctx.session.vars.get("order_number", ""))
+    if order is None:
+        return "mismatch"
+    on_file = normalise_postal(order.postal_code)
+    if keyed and hmac.compare_digest(normalise_postal(keyed), on_file):
+        _release_order(ctx, order)
+        return "verified"
+    return "mismatch"
+
+
+async def find_repair(ctx: ActionContext) -> str:
+    repair = await ctx.repository.repair(ctx.session.vars.get("ticket_number", ""))
+    if repair is None:
+        return "not_found"
+    ctx.session.vars.update(
+        repair_product=repair.product,
+        repair_status=repair.status.value,
+        repair_updated_on=_iso(repair.updated_on),
+        repair_eta=_iso(repair.eta),
+    )
+    return "found"
+
+
+async def find_warranty(ctx: ActionContext) -> str:
+    warranty = await ctx.repository.warranty(ctx.session.vars.get("serial_number", ""))
+    if warranty is None:
+        return "not_found"
+    ctx.session.vars.update(
+        warranty_product=warranty.product,
+        warranty_plan=warranty.plan.value,
+        warranty_purchased_on=_iso(warranty.purchased_on),
+        warranty_expires_on=_iso(warranty.expires_on),
+    )
+    if warranty.expires_on is not None and warranty.expires_on < ctx.today:
+        return "expired"
+    return "active"
+
+
+ACTIONS: Mapping[str, Action] = {
+    action.name: action
+    for action in (
+        Action(
+            "find_order",
+            ("order_number",),
+            frozenset({"verified", "needs_verification", "not_found"}),
+            find_order,
+        ),
+        Action(
+            "check_postal_code",
+            ("order_number", "postal_code"),
+            frozenset({"verified", "mismatch"}),
+            check_postal_code,
+        ),
+        Action("find_repair", ("ticket_number",), frozenset({"found", "not_found"}), find_repair),
+        Action(
+            "find_warranty", ("serial_number",), frozenset({"active", "expired", "not_found"}), find_warranty
+        ),
+    )
+}

@@ -1,0 +1,283 @@
+"""Run a call through a flow, one turn at a time.
+
+A turn takes the caller's input (or the start of the call), fires one trigger on the
+flow's machine, then runs automatic states (prompts, lookups) until the flow waits
+for the caller again, hands off, or hangs up. The steps it emits are channel-neutral.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping
+from datetime import date
+
+from ivr.flow import machine as triggers
+from ivr.flow.actions import ACTIONS, ActionContext
+from ivr.flow.schema import (
+    ActionState,
+    Flow,
+    GatherState,
+    HangupState,
+    MenuState,
+    SayState,
+    TransferState,
+)
+from ivr.flow.steps import (
+    Digits,
+    Event,
+    Gather,
+    Hangup,
+    NoInput,
+    Say,
+    Speech,
+    Start,
+    Step,
+    Transfer,
+    TransferEnded,
+    TransferResult,
+)
+from ivr.prompts import PromptCatalog
+from ivr.session import CallSession, TranscriptEntry
+from ivr.speakable import digits_from_speech
+from ivr.store.base import Repository
+
+log = logging.getLogger(__name__)
+
+MAX_AUTOMATIC_STEPS = 40
+"""A turn that runs more states than this without waiting is a flow bug, not a call."""
+_VARIANT = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+_WORDS = re.compile(r"[a-z0-9']+")
+_KEY_WORDS = {
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "star": "*",
+    "pound": "#",
+    "hash": "#",
+}
+
+
+class FlowError(RuntimeError):
+    """The flow cannot go on (a bug in flow data that validation could not see)."""
+
+    code = "flow_error"
+
+
+class FlowEngine:
+    def __init__(
+        self,
+        flow: Flow,
+        catalog: PromptCatalog,
+        repository: Repository,
+        *,
+        clock: Callable[[], float] = time.time,
+        today: Callable[[], date] = date.today,
+    ) -> None:
+        self.flow = flow
+        self.catalog = catalog
+        self.repository = repository
+        self.machine = triggers.compile_machine(flow)
+        self.clock = clock
+        self.today = today
+
+    def new_session(self, call_sid: str, caller: str, called: str) -> CallSession:
+        return CallSession(
+            call_sid=call_sid,
+            caller=caller,
+            called=called,
+            flow=self.flow.name,
+            state=self.flow.start,
+            started_at=self.clock(),
+        )
+
+    async def handle(self, session: CallSession, event: Event) -> list[Step]:
+        """Advance the call by one caller event; returns what the caller hears next."""
+        steps: list[Step] = []
+        if isinstance(event, Start):
+            session.state = self.flow.start
+            session.visits[self.flow.start] = 1
+            session.path.append(self.flow.start)
+            return await self._run(session, steps)
+        state = self.flow.states[session.state]
+        self._note(session, "caller", _describe(event))
+        if isinstance(state, MenuState | GatherState) and isinstance(event, Digits | Speech | NoInput):
+            trigger = self._interpret(state, event, session)
+            if trigger in (triggers.NO_INPUT, triggers.NO_MATCH):
+                session.attempts[state.name] = session.attempts.get(state.name, 0) + 1
+                prompt = (
+                    state.retry.no_input_prompt
+                    if trigger == triggers.NO_INPUT
+                    else state.retry.no_match_prompt
+                )
+                self._say(session, steps, prompt, interruptible=True)
+            self._fire(session, trigger)
+        elif isinstance(state, TransferState) and isinstance(event, TransferEnded):
+            if event.result is TransferResult.CONNECTED:
+                session.outcome = "transferred"
+                return [Hangup()]
+            self._fire(session, triggers.TRANSFER_FAILED)
+        elif isinstance(state, HangupState):
+            return [Hangup()]
+        # Anything else (a stale or out-of-order webhook) repeats where the call stands.
+        return await self._run(session, steps)
+
+    def _interpret(self, state: MenuState | GatherState, event: Event, session: CallSession) -> str:
+        if isinstance(event, NoInput):
+            return triggers.NO_INPUT
+        if isinstance(event, Speech) and state.agent and _mentions(event.text, self.flow.agent_words):
+            return triggers.AGENT
+        if isinstance(state, MenuState):
+            key = event.digits[:1] if isinstance(event, Digits) else _match_option(state, event.text)
+            if key == "0" and state.agent:
+                return triggers.AGENT
+            if key and any(option.key == key for option in state.options):
+                return triggers.option_trigger(key)
+            return triggers.NO_MATCH
+        raw = event.digits if isinstance(event, Digits) else digits_from_speech(event.text)
+        value = raw.rstrip(state.finish_on_key) if state.finish_on_key else raw
+        if value == "0" and state.agent and state.min_digits > 1:
+            return triggers.AGENT
+        if value.isdigit() and state.min_digits <= len(value) <= state.max_digits:
+            session.vars[state.save_as] = value
+            return triggers.INPUT
+        return triggers.NO_MATCH
+
+    def _fire(self, session: CallSession, trigger: str) -> None:
+        before = session.state
+        if not self.machine.events[trigger].trigger(session):
+            raise FlowError(f"state '{before}' has no way out on '{trigger}'")
+
+    async def _run(self, session: CallSession, steps: list[Step]) -> list[Step]:
+        for _ in range(MAX_AUTOMATIC_STEPS):
+            state = self.flow.states[session.state]
+            match state:
+                case SayState():
+                    for prompt in state.prompts:
+                        self._say(session, steps, prompt, state.interruptible)
+                    self._fire(session, triggers.NEXT)
+                case ActionState():
+                    action = ACTIONS[state.action]
+                    context = ActionContext(session, self.repository, self.today())
+                    outcome = await action.run(context)
+                    self._note(session, "flow", f"{state.action}: {outcome}")
+                    self._fire(session, triggers.outcome_trigger(outcome))
+                case MenuState():
+                    for prompt in state.prompts:
+                        self._say(session, steps, prompt, True)
+                    hints = tuple(w for option in state.options for w in option.words)
+                    if state.agent:
+                        hints += self.flow.agent_words[:2]
+                    steps.append(
+                        Gather(
+                            digits=False,
+                            timeout=state.timeout,
+                            max_digits=1,
+                            finish_on_key="",
+                            speech=True,
+                            hints=hints,
+                        )
+                    )
+                    return steps
+                case GatherState():
+                    for prompt in state.prompts:
+                        self._say(session, steps, prompt, True)
+                    steps.append(
+                        Gather(
+                            digits=True,
+                            timeout=state.timeout,
+                            max_digits=state.max_digits,
+                            finish_on_key=state.finish_on_key,
+                            speech=state.speech,
+                        )
+                    )
+                    return steps
+                case TransferState():
+                    for prompt in state.prompts:
+                        self._say(session, steps, prompt, False)
+                    session.outcome = "transferred"
+                    context = dict(session.vars)
+                    context.setdefault("verified", "yes" if "verified_order" in session.vars else "no")
+                    steps.append(Transfer(reason=state.reason, context=context))
+                    self._note(session, "flow", f"transfer: {state.reason}")
+                    return steps
+                case HangupState():
+                    for prompt in state.prompts:
+                        self._say(session, steps, prompt, False)
+                    session.outcome = state.outcome
+                    steps.append(Hangup())
+                    return steps
+        raise FlowError(f"more than {MAX_AUTOMATIC_STEPS} states in one turn near '{session.state}'")
+
+    def _say(self, session: CallSession, steps: list[Step], prompt: str, interruptible: bool) -> None:
+        prompt_id = _VARIANT.sub(lambda m: session.vars.get(m.group(1), ""), prompt)
+        if not self.catalog.has(prompt_id):
+            # Validation checked the variant's prefix; a value it could not foresee
+            # (a new status in the data) skips the sentence rather than failing the call.
+            log.error("prompt_missing: %s (flow %s, state %s)", prompt_id, self.flow.name, session.state)
+            return
+        text = self.catalog.render(prompt_id, session.vars)
+        steps.append(Say(text, interruptible))
+        self._note(session, "bot", text)
+
+    def _note(self, session: CallSession, who: str, text: str) -> None:
+        at = round(self.clock() - session.started_at, 3)
+        session.transcript.append(TranscriptEntry(at=at, who=who, text=text))
+
+
+def _describe(event: Event) -> str:
+    match event:
+        case Digits():
+            return f"pressed {event.digits}"
+        case Speech():
+            return f"said '{event.text}'"
+        case NoInput():
+            return "(silence)"
+        case TransferEnded():
+            return f"(transfer {event.result})"
+        case _:
+            return "(call started)"
+
+
+def _words(text: str) -> list[str]:
+    return _WORDS.findall(text.lower())
+
+
+def _mentions(text: str, phrases: tuple[str, ...]) -> bool:
+    padded = f" {' '.join(_words(text))} "
+    return any(f" {phrase} " in padded for phrase in phrases)
+
+
+def _match_option(state: MenuState, text: str) -> str | None:
+    """The option a spoken answer picks: a listed phrase, a key named aloud, or a near miss.
+
+    Exact phrases win (longest first, so 'order status' beats 'status'); otherwise a
+    word within a small edit distance of a single-word phrase ('warrenty') counts.
+    """
+    said = _words(text)
+    padded = f" {' '.join(said)} "
+    best: tuple[int, str] | None = None
+    for option in state.options:
+        for phrase in option.words:
+            if f" {phrase} " in padded and (best is None or len(phrase) > best[0]):
+                best = (len(phrase), option.key)
+    if best:
+        return best[1]
+    keys: Mapping[str, str] = {w: k for w, k in _KEY_WORDS.items()}
+    named = [keys.get(w, w) for w in said if keys.get(w, w) in {o.key for o in state.options}]
+    if len(said) <= 3 and len(named) == 1:
+        return named[0]
+    for word in said:
+        for option in state.options:
+            single = [p for p in option.words if " " not in p and len(p) >= 4]
+            if difflib.get_close_matches(word, single, n=1, cutoff=0.8):
+                return option.key
+    return None

@@ -1,0 +1,86 @@
+"""What the flow engine asks a channel to do, and what a channel reports back.
+
+The engine knows nothing of TwiML or audio streams: it emits these steps and takes
+these events. The TwiML adapter renders steps as verbs; a media-stream adapter can
+render the same steps as synthesised audio, with no change to the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    text: str
+    interruptible: bool = True
+    """A key press or speech may cut this prompt short (false for legal notices)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Gather:
+    """Wait for the caller. Preceding interruptible `Say` steps are the question."""
+
+    digits: bool
+    """True: collect a number (ends with `finish_on_key`); False: a menu choice."""
+    timeout: int
+    """Seconds of silence before the caller counts as not answering."""
+    max_digits: int
+    finish_on_key: str
+    speech: bool
+    hints: tuple[str, ...] = ()
+    """Words worth recognising here (menu words), for the speech recogniser."""
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """Hand the caller to a person, carrying what the flow learned."""
+
+    reason: str
+    context: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup:
+    pass
+
+
+Step = Say | Gather | Transfer | Hangup
+
+
+class TransferResult(StrEnum):
+    CONNECTED = "connected"
+    """An agent took the call and it has ended: nothing more to do."""
+    FAILED = "failed"
+    """Nobody answered: the flow's fallback takes over."""
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Digits:
+    digits: str
+
+
+@dataclass(frozen=True, slots=True)
+class Speech:
+    text: str
+    confidence: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class NoInput:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class TransferEnded:
+    result: TransferResult
+
+
+Event = Start | Digits | Speech | NoInput | TransferEnded

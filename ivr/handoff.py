@@ -1,0 +1,57 @@
+"""How a caller reaches a person: the single seam for agent hand-off.
+
+Flows only say *that* and *why* a caller is handed over (a `Transfer` step); a
+`HandOff` decides *how*. Today that is a direct `<Dial>` or a Twilio `<Enqueue>`;
+warm transfer with whispered context plugs in here without touching flows or engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr.flow.steps import Transfer
+
+
+class HandOff(Protocol):
+    def render(self, response: VoiceResponse, transfer: Transfer, action_url: str) -> None:
+        """Append the TwiML that connects the caller; Twilio posts `action_url` when it ends."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DialHandOff:
+    """Ring one number (a desk phone, a call-centre hunt group)."""
+
+    number: str
+    timeout: int = 25
+    caller_id: str = ""
+
+    def render(self, response: VoiceResponse, transfer: Transfer, action_url: str) -> None:
+        options = {"caller_id": self.caller_id} if self.caller_id else {}
+        response.dial(self.number, action=action_url, method="POST", timeout=self.timeout, **options)
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueHandOff:
+    """Put the caller in a Twilio queue that agents dequeue from."""
+
+    queue: str = "support"
+
+    def render(self, response: VoiceResponse, transfer: Transfer, action_url: str) -> None:
+        response.enqueue(self.queue, action=action_url, method="POST")
+
+
+CONNECTED_DIAL = frozenset({"completed", "answered"})
+"""`DialCallStatus` values meaning a person took the call (it has ended since)."""
+CONNECTED_QUEUE = frozenset({"bridged", "hangup"})
+"""`QueueResult` values meaning the caller was connected, or left the queue by hanging up."""
+
+
+def transfer_connected(params: dict[str, str]) -> bool:
+    """Read Twilio's report on a finished `<Dial>` or `<Enqueue>`."""
+    if "DialCallStatus" in params:
+        return params["DialCallStatus"] in CONNECTED_DIAL
+    return params.get("QueueResult", "") in CONNECTED_QUEUE

@@ -1,0 +1,183 @@
+"""The support line: one webhook turn = load the call, advance the flow, answer TwiML.
+
+This is where the rules that keep a call safe live:
+- each turn is numbered, and a turn is taken at most once: a retried or duplicated
+  webhook gets the TwiML already given (compare-and-set on the session's `seq`);
+- a call the store has never seen starts at the greeting rather than failing;
+- locally synthesised prompts that fail to render fall back to `<Say>`, never silence.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Protocol
+
+from speech.tts import SynthesisError
+
+from ivr.flow.engine import FlowEngine
+from ivr.flow.steps import (
+    Digits,
+    Event,
+    NoInput,
+    Say,
+    Speech,
+    Start,
+    Step,
+    TransferEnded,
+    TransferResult,
+)
+from ivr.handoff import HandOff, transfer_connected
+from ivr.logs import mask_phone
+from ivr.session import CallSession
+from ivr.store.base import SessionStore
+from ivr.twiml import Audio, Renderable, Voice, render, render_fallback, render_goodbye
+
+log = logging.getLogger(__name__)
+
+FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+DEFAULT_APOLOGY = "I'm sorry, something went wrong on our side. Let me connect you with an agent."
+
+
+class PromptAudio(Protocol):
+    """Turns prompt text into a served recording (see `speech.cache`)."""
+
+    async def audio_id(self, text: str) -> str: ...
+
+
+def event_from(params: Mapping[str, str], query: Mapping[str, str]) -> Event:
+    """Read what the caller did from Twilio's webhook parameters."""
+    if query.get("transfer") == "1":
+        connected = transfer_connected(dict(params))
+        return TransferEnded(TransferResult.CONNECTED if connected else TransferResult.FAILED)
+    if query.get("silence") == "1":
+        return NoInput()
+    digits = params.get("Digits", "").strip()
+    if digits and digits != "hangup":
+        return Digits(digits)
+    speech = params.get("SpeechResult", "").strip()
+    if speech:
+        try:
+            confidence = float(params.get("Confidence", "1") or 1)
+        except ValueError:
+            confidence = 1.0
+        return Speech(speech, confidence)
+    return NoInput()
+
+
+class SupportLine:
+    def __init__(
+        self,
+        engine: FlowEngine,
+        sessions: SessionStore,
+        *,
+        public_url: str,
+        voice: Voice,
+        handoff: HandOff,
+        audio: PromptAudio | None = None,
+    ) -> None:
+        self.engine = engine
+        self.sessions = sessions
+        self.public_url = public_url
+        self.voice = voice
+        self.handoff = handoff
+        self.audio = audio
+        catalog = engine.catalog
+        self.apology = catalog.render("system_error", {}) if catalog.has("system_error") else DEFAULT_APOLOGY
+
+    async def answer(self, params: Mapping[str, str]) -> str:
+        """A new call (Twilio's Voice URL)."""
+        call_sid = params["CallSid"]
+        session = self.engine.new_session(call_sid, params.get("From", ""), params.get("To", ""))
+        steps = await self.engine.handle(session, Start())
+        twiml = await self._finish_turn(session, steps)
+        if not await self.sessions.create(session):
+            existing = await self.sessions.load(call_sid)
+            if existing is not None and existing.last_response:
+                return existing.last_response
+        log.info("call %s from %s started", call_sid, mask_phone(session.caller))
+        return twiml
+
+    async def turn(self, seq: int, params: Mapping[str, str], query: Mapping[str, str]) -> str:
+        """The caller answered (or stayed silent, or a transfer ended) for turn `seq`."""
+        call_sid = params["CallSid"]
+        session = await self.sessions.load(call_sid)
+        if session is None:
+            log.warning("call %s: turn for an unknown call, starting it afresh", call_sid)
+            return await self.answer(params)
+        if seq != session.seq or session.status in FINAL_STATUSES:
+            log.info("call %s: replaying turn %s (call is at %s)", call_sid, seq, session.seq)
+            return session.last_response
+        expected = session.seq
+        event = event_from(params, query)
+        steps = await self.engine.handle(session, event)
+        twiml = await self._finish_turn(session, steps)
+        if not await self.sessions.save(session, expected):
+            winner = await self.sessions.load(call_sid)
+            log.info("call %s: turn %s was taken by a duplicate delivery", call_sid, seq)
+            return winner.last_response if winner else twiml
+        log.info("call %s turn %s: %s -> %s", call_sid, seq, type(event).__name__, session.state)
+        return twiml
+
+    async def status(self, params: Mapping[str, str]) -> None:
+        """Twilio's status callback: file the call's ending."""
+        call_sid, status = params.get("CallSid", ""), params.get("CallStatus", "")
+        for _ in range(5):
+            session = await self.sessions.load(call_sid)
+            if session is None or session.status in FINAL_STATUSES:
+                return
+            session.status = status
+            if status in FINAL_STATUSES:
+                session.ended_at = time.time()
+                session.outcome = session.outcome or "abandoned"
+            if await self.sessions.save(session, session.seq):
+                log.info("call %s %s (%s)", call_sid, status, session.outcome)
+                return
+        log.error("status_conflict: call %s status %s not saved after retries", call_sid, status)
+
+    def fallback(self) -> str:
+        """TwiML for when the service itself fails: apologise and hand over."""
+        return render_fallback(
+            self.apology,
+            voice=self.voice,
+            handoff=self.handoff,
+            after_url=f"{self.public_url}/voice/after-transfer",
+        )
+
+    def after_transfer(self, params: Mapping[str, str]) -> str:
+        if transfer_connected(dict(params)):
+            return render_goodbye(None, voice=self.voice)
+        return render_goodbye(
+            "I'm sorry, nobody is free to take your call right now. Please call back later. Goodbye.",
+            voice=self.voice,
+        )
+
+    async def _finish_turn(self, session: CallSession, steps: list[Step]) -> str:
+        session.seq += 1
+        renderable = await self._voiced(steps)
+        twiml = render(
+            renderable,
+            turn_url=f"{self.public_url}/voice/turn?seq={session.seq}",
+            voice=self.voice,
+            handoff=self.handoff,
+        )
+        session.last_response = twiml
+        return twiml
+
+    async def _voiced(self, steps: list[Step]) -> list[Renderable]:
+        if self.audio is None:
+            return list(steps)
+        out: list[Renderable] = []
+        for step in steps:
+            if isinstance(step, Say):
+                try:
+                    audio_id = await self.audio.audio_id(step.text)
+                except SynthesisError as exc:
+                    log.error("%s: speaking with <Say> instead: %s", exc.code, exc)
+                    out.append(step)
+                    continue
+                out.append(Audio(f"{self.public_url}/audio/{audio_id}.wav", step.text, step.interruptible))
+            else:
+                out.append(step)
+        return out

@@ -1,0 +1,170 @@
+"""`ivr call`: a phone in the terminal that plays Twilio against a running line.
+
+It sends the same signed webhooks Twilio would (so signature checks stay on), reads
+the TwiML answers, shows what a caller would hear, and takes key presses or typed
+speech. A new user can try the whole line without a Twilio account or a phone number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from twilio.request_validator import RequestValidator
+
+SPEECH_CONFIDENCE = "0.92"
+
+
+@dataclass
+class PhoneCall:
+    """One call's webhook traffic. `send` is the HTTP transport (a real one by default)."""
+
+    public_url: str
+    server_url: str
+    auth_token: str
+    caller: str
+    called: str
+    out: Callable[[str], None] = print
+    call_sid: str = field(default_factory=lambda: "CA" + secrets.token_hex(16))
+    account_sid: str = field(default_factory=lambda: "AC" + secrets.token_hex(16))
+
+    def post(self, url: str, extra: dict[str, str] | None = None) -> str:
+        """POST a signed Twilio-style form to an absolute URL the line gave us."""
+        if url.startswith("/"):
+            url = self.public_url + url
+        params = {
+            "CallSid": self.call_sid,
+            "AccountSid": self.account_sid,
+            "From": self.caller,
+            "To": self.called,
+            "CallStatus": "in-progress",
+            "Direction": "inbound",
+            "ApiVersion": "2010-04-01",
+            **(extra or {}),
+        }
+        signature = RequestValidator(self.auth_token).compute_signature(url, params)
+        target = url.replace(self.public_url, self.server_url, 1)
+        request = urllib.request.Request(
+            target,
+            data=urllib.parse.urlencode(params).encode(),
+            headers={"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"},
+        )
+        with urllib.request.urlopen(request, timeout=20) as response:
+            return response.read().decode()
+
+
+def _say(element: ET.Element, out: Callable[[str], None]) -> None:
+    if element.tag == "Say":
+        out(f"  LINE: {(element.text or '').strip()}")
+    elif element.tag == "Play":
+        out(f"  LINE: [plays recorded prompt {element.text}]")
+    elif element.tag == "Pause":
+        out("  LINE: [pause]")
+
+
+def _keys(answer: str, gather: ET.Element) -> dict[str, str] | None:
+    """What Twilio would post for what the caller typed: digits, or speech."""
+    answer = answer.strip()
+    if not answer:
+        return None
+    if all(ch in "0123456789*#" for ch in answer.replace(" ", "")):
+        keys = answer.replace(" ", "")
+        finish = gather.get("finishOnKey", "#")
+        if finish and finish in keys:
+            keys = keys[: keys.index(finish)]
+        limit = gather.get("numDigits")
+        if limit and limit.isdigit():
+            keys = keys[: int(limit)]
+        return {"Digits": keys} if keys else None
+    if "speech" not in gather.get("input", "dtmf"):
+        return None
+    return {"SpeechResult": answer, "Confidence": SPEECH_CONFIDENCE}
+
+
+def play_call(call: PhoneCall, ask: Callable[[str], str]) -> str:
+    """Walk the call until it ends; returns how it ended ('hangup' or 'caller hung up')."""
+    twiml = call.post("/voice")
+    while True:
+        next_request: tuple[str, dict[str, str]] | None = None
+        for verb in ET.fromstring(twiml):
+            if verb.tag in ("Say", "Play", "Pause"):
+                _say(verb, call.out)
+            elif verb.tag == "Gather":
+                for prompt in verb:
+                    _say(prompt, call.out)
+                hint = "a key" if verb.get("numDigits") == "1" else "digits, then #"
+                answer = ask(f"  YOU ({hint}, or words; Enter = stay silent) > ")
+                sent = _keys(answer, verb)
+                if sent is not None:
+                    next_request = (verb.get("action", ""), sent)
+                    break
+            elif verb.tag == "Redirect":
+                next_request = ((verb.text or "").strip(), {})
+                break
+            elif verb.tag in ("Dial", "Enqueue"):
+                target = (verb.text or "").strip() or (verb.findtext("Number") or "").strip()
+                kind = "queue" if verb.tag == "Enqueue" else "agent at"
+                call.out(f"  LINE: [transfers you to the {kind} {target}]")
+                picked = ask("  (pretend) does an agent answer? [y/N] > ").strip().lower() == "y"
+                result = (
+                    {"DialCallStatus": "completed" if picked else "no-answer"}
+                    if verb.tag == "Dial"
+                    else {"QueueResult": "bridged" if picked else "leave"}
+                )
+                if picked:
+                    call.out("  [you talk with the agent, then hang up]")
+                next_request = (verb.get("action", ""), result)
+                break
+            elif verb.tag == "Hangup":
+                call.post("/voice/status", {"CallStatus": "completed"})
+                call.out("  [the line hangs up]")
+                return "hangup"
+        if next_request is None:
+            call.post("/voice/status", {"CallStatus": "completed"})
+            call.out("  [the line went quiet: call ended]")
+            return "dead air"
+        twiml = call.post(*next_request)
+
+
+def run_phone(args: argparse.Namespace) -> int:
+    token = os.environ.get("TWILIO_AUTH_TOKEN", "")
+    if not token:
+        print("ivr call: set TWILIO_AUTH_TOKEN to the same secret the server uses.", file=sys.stderr)
+        return 2
+    public = (os.environ.get("PUBLIC_URL") or args.url or "http://127.0.0.1:8080").rstrip("/")
+    call = PhoneCall(
+        public_url=public,
+        server_url=(args.url or public).rstrip("/"),
+        auth_token=token,
+        caller=args.caller,
+        called=args.to,
+    )
+    print(f"Calling {args.to} as {args.caller} (call {call.call_sid}). Ctrl-D hangs up.")
+
+    def ask(prompt: str) -> str:
+        return input(prompt)
+
+    try:
+        play_call(call, ask)
+    except (EOFError, KeyboardInterrupt):
+        print("\n  [you hang up]")
+        call.post("/voice/status", {"CallStatus": "completed"})
+    except urllib.error.HTTPError as exc:
+        print(f"ivr call: the line answered {exc.code}: {exc.read().decode().strip()}", file=sys.stderr)
+        return 1
+    except urllib.error.URLError as exc:
+        print(
+            f"ivr call: cannot reach {call.server_url}: {exc.reason}. Is `ivr serve` running?",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"See the record: ivr calls show {call.call_sid}")
+    return 0

@@ -1,0 +1,55 @@
+"""The live state of one call, as kept in the session store between webhooks.
+
+Twilio talks to the service in separate HTTP requests, possibly to different
+processes, so nothing about a call may live in process memory. Everything the
+flow needs next time is here, and it round-trips through plain JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class TranscriptEntry:
+    at: float
+    """Seconds since the call started."""
+    who: str
+    """'bot' (what the caller heard), 'caller' (pressed or said), 'flow' (state, action)."""
+    text: str
+
+
+@dataclass(slots=True)
+class CallSession:
+    call_sid: str
+    caller: str
+    """The caller ID (E.164) as Twilio reports it; personal data, never logged unmasked."""
+    called: str
+    flow: str
+    state: str
+    started_at: float
+    seq: int = 0
+    """Turn counter. Each TwiML answer's action URLs carry it, so a retried or duplicated
+    webhook for a turn already taken is recognised and answered with the same TwiML."""
+    vars: dict[str, str] = field(default_factory=dict)
+    attempts: dict[str, int] = field(default_factory=dict)
+    """Failed tries in the current visit to a waiting state (reset on arrival)."""
+    visits: dict[str, int] = field(default_factory=dict)
+    path: list[str] = field(default_factory=list)
+    transcript: list[TranscriptEntry] = field(default_factory=list)
+    outcome: str = ""
+    status: str = "in-progress"
+    ended_at: float | None = None
+    last_response: str = ""
+    """The TwiML answered for turn `seq - 1`, replayed to duplicate deliveries."""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> CallSession:
+        data: dict[str, Any] = json.loads(text)
+        data["transcript"] = [TranscriptEntry(**entry) for entry in data.get("transcript", [])]
+        return cls(**data)

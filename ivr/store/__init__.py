@@ -1,0 +1,1 @@
+"""Storage behind narrow interfaces: live call sessions, call records, business data."""

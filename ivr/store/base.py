@@ -1,0 +1,65 @@
+"""The storage interfaces the rest of the service depends on.
+
+The engine and web layer see only these protocols; SQLite implements them today and
+other backends (PostgreSQL, Redis) can be added without touching call logic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from ivr.records import Order, Repair, Warranty
+from ivr.session import CallSession
+
+
+class SessionStore(Protocol):
+    """Live call state, shared by every process that serves webhooks."""
+
+    async def load(self, call_sid: str) -> CallSession | None: ...
+
+    async def create(self, session: CallSession) -> bool:
+        """Insert a new call; False if a session with that CallSid already exists."""
+        ...
+
+    async def save(self, session: CallSession, expected_seq: int) -> bool:
+        """Replace the stored session only if its seq is still `expected_seq`.
+
+        This compare-and-set is what makes duplicate webhook deliveries advance a call
+        once: the loser of a race learns it lost and replays the winner's answer.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class CallSummary:
+    call_sid: str
+    caller: str
+    started_at: float
+    ended_at: float | None
+    status: str
+    outcome: str
+    turns: int
+
+
+class CallLog(Protocol):
+    """Read access to call records for operators (`ivr calls`)."""
+
+    async def list_calls(self, limit: int = 50) -> Sequence[CallSummary]: ...
+
+    async def get_call(self, call_sid: str) -> CallSession | None: ...
+
+
+class Repository(Protocol):
+    """Business data the flows look up, loaded by `ivr import`."""
+
+    async def order(self, order_number: str) -> Order | None: ...
+
+    async def warranty(self, serial_number: str) -> Warranty | None: ...
+
+    async def repair(self, ticket_number: str) -> Repair | None: ...
+
+    async def upsert(self, records: Sequence[Order] | Sequence[Warranty] | Sequence[Repair]) -> int:
+        """Insert or update rows by their number in one transaction; returns the count."""
+        ...

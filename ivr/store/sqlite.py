@@ -1,0 +1,308 @@
+"""SQLite behind the store interfaces: the embedded default.
+
+One connection lives on one dedicated thread and every query is sent there, so the
+event loop never waits on the disk and SQLite never sees two threads. WAL mode lets
+`ivr import` and `ivr calls` read and write while a server is running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ivr.records import Order, OrderStatus, Repair, RepairStatus, Warranty, WarrantyPlan
+from ivr.session import CallSession
+from ivr.store.base import CallSummary
+
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+_MIGRATIONS = [
+    """
+    CREATE TABLE orders (
+        order_number TEXT PRIMARY KEY, phone TEXT NOT NULL, customer_name TEXT NOT NULL,
+        postal_code TEXT NOT NULL, status TEXT NOT NULL, carrier TEXT NOT NULL,
+        tracking_number TEXT NOT NULL, placed_on TEXT, ship_date TEXT, eta TEXT,
+        imported_at REAL NOT NULL);
+    CREATE TABLE warranties (
+        serial_number TEXT PRIMARY KEY, order_number TEXT NOT NULL, product TEXT NOT NULL,
+        purchased_on TEXT, expires_on TEXT, plan TEXT NOT NULL, imported_at REAL NOT NULL);
+    CREATE TABLE repairs (
+        ticket_number TEXT PRIMARY KEY, serial_number TEXT NOT NULL, phone TEXT NOT NULL,
+        product TEXT NOT NULL, status TEXT NOT NULL, updated_on TEXT, eta TEXT,
+        imported_at REAL NOT NULL);
+    CREATE TABLE calls (
+        call_sid TEXT PRIMARY KEY, seq INTEGER NOT NULL, data TEXT NOT NULL,
+        caller TEXT NOT NULL, status TEXT NOT NULL, outcome TEXT NOT NULL,
+        started_at REAL NOT NULL, ended_at REAL);
+    CREATE INDEX calls_started ON calls (started_at);
+    """,
+]
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work; the message names the setting."""
+
+
+def sqlite_path(url: str) -> Path:
+    """`sqlite:///relative/file.db` or `sqlite:////absolute/file.db`."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or len(url) == len(prefix):
+        raise ConfigError(f"IVR_DATABASE_URL '{url}' is not supported: use sqlite:///path/to/file.db")
+    return Path(url[len(prefix) :])
+
+
+class SQLiteDatabase:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._conn: sqlite3.Connection | None = None
+
+    async def open(self) -> None:
+        await self.run(lambda _: None)
+
+    async def close(self) -> None:
+        def shut(conn: sqlite3.Connection) -> None:
+            conn.close()
+            self._conn = None
+
+        if self._conn is not None:
+            await self.run(shut)
+        self._executor.shutdown(wait=True)
+
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._call, work)
+
+    def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        if self._conn is None:
+            self._conn = self._connect()
+        return work(self._conn)
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 10000")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise ConfigError(f"the database {self.path} is from a newer version (schema {version})")
+        for number in range(version, SCHEMA_VERSION):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if conn.execute("PRAGMA user_version").fetchone()[0] == number:
+                    for statement in _MIGRATIONS[number].split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {number + 1}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return conn
+
+
+class SQLiteSessionStore:
+    """Live sessions and finished call records share one `calls` table."""
+
+    def __init__(self, db: SQLiteDatabase) -> None:
+        self.db = db
+
+    async def load(self, call_sid: str) -> CallSession | None:
+        row = await self.db.run(
+            lambda c: c.execute("SELECT data FROM calls WHERE call_sid = ?", (call_sid,)).fetchone()
+        )
+        return CallSession.from_json(row[0]) if row else None
+
+    async def create(self, session: CallSession) -> bool:
+        values = (
+            session.call_sid,
+            session.seq,
+            session.to_json(),
+            session.caller,
+            session.status,
+            session.outcome,
+            session.started_at,
+            session.ended_at,
+        )
+        cursor = await self.db.run(
+            lambda c: c.execute(
+                "INSERT INTO calls (call_sid, seq, data, caller, status, outcome, started_at, ended_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_sid) DO NOTHING",
+                values,
+            )
+        )
+        return cursor.rowcount == 1
+
+    async def save(self, session: CallSession, expected_seq: int) -> bool:
+        values = (
+            session.seq,
+            session.to_json(),
+            session.status,
+            session.outcome,
+            session.ended_at,
+            session.call_sid,
+            expected_seq,
+        )
+        cursor = await self.db.run(
+            lambda c: c.execute(
+                "UPDATE calls SET seq = ?, data = ?, status = ?, outcome = ?, ended_at = ?"
+                " WHERE call_sid = ? AND seq = ?",
+                values,
+            )
+        )
+        return cursor.rowcount == 1
+
+    async def list_calls(self, limit: int = 50) -> Sequence[CallSummary]:
+        rows = await self.db.run(
+            lambda c: c.execute(
+                "SELECT call_sid, caller, started_at, ended_at, status, outcome, seq FROM calls"
+                " ORDER BY started_at DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        )
+        return [CallSummary(*row) for row in rows]
+
+    async def get_call(self, call_sid: str) -> CallSession | None:
+        return await self.load(call_sid)
+
+
+def _day(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def _iso(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+class SQLiteRepository:
+    def __init__(self, db: SQLiteDatabase) -> None:
+        self.db = db
+
+    async def _one(self, sql: str, key: str) -> tuple[Any, ...] | None:
+        return await self.db.run(lambda c: c.execute(sql, (key,)).fetchone())
+
+    async def order(self, order_number: str) -> Order | None:
+        row = await self._one(
+            "SELECT order_number, phone, customer_name, postal_code, status, carrier,"
+            " tracking_number, placed_on, ship_date, eta FROM orders WHERE order_number = ?",
+            order_number,
+        )
+        if row is None:
+            return None
+        return Order(*row[:4], OrderStatus(row[4]), row[5], row[6], _day(row[7]), _day(row[8]), _day(row[9]))
+
+    async def warranty(self, serial_number: str) -> Warranty | None:
+        row = await self._one(
+            "SELECT serial_number, order_number, product, purchased_on, expires_on, plan"
+            " FROM warranties WHERE serial_number = ?",
+            serial_number,
+        )
+        if row is None:
+            return None
+        return Warranty(row[0], row[1], row[2], _day(row[3]), _day(row[4]), WarrantyPlan(row[5]))
+
+    async def repair(self, ticket_number: str) -> Repair | None:
+        row = await self._one(
+            "SELECT ticket_number, serial_number, phone, product, status, updated_on, eta"
+            " FROM repairs WHERE ticket_number = ?",
+            ticket_number,
+        )
+        if row is None:
+            return None
+        return Repair(row[0], row[1], row[2], row[3], RepairStatus(row[4]), _day(row[5]), _day(row[6]))
+
+    async def upsert(self, records: Sequence[Order] | Sequence[Warranty] | Sequence[Repair]) -> int:
+        if not records:
+            return 0
+        now = time.time()
+        first = records[0]
+        if isinstance(first, Order):
+            sql = (
+                "INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (order_number)"
+                " DO UPDATE SET phone = excluded.phone, customer_name = excluded.customer_name,"
+                " postal_code = excluded.postal_code, status = excluded.status,"
+                " carrier = excluded.carrier, tracking_number = excluded.tracking_number,"
+                " placed_on = excluded.placed_on, ship_date = excluded.ship_date, eta = excluded.eta,"
+                " imported_at = excluded.imported_at"
+            )
+            rows = [
+                (
+                    o.order_number,
+                    o.phone,
+                    o.customer_name,
+                    o.postal_code,
+                    o.status.value,
+                    o.carrier,
+                    o.tracking_number,
+                    _iso(o.placed_on),
+                    _iso(o.ship_date),
+                    _iso(o.eta),
+                    now,
+                )
+                for o in records
+                if isinstance(o, Order)
+            ]
+        elif isinstance(first, Warranty):
+            sql = (
+                "INSERT INTO warranties VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (serial_number)"
+                " DO UPDATE SET order_number = excluded.order_number, product = excluded.product,"
+                " purchased_on = excluded.purchased_on, expires_on = excluded.expires_on,"
+                " plan = excluded.plan, imported_at = excluded.imported_at"
+            )
+            rows = [
+                (
+                    w.serial_number,
+                    w.order_number,
+                    w.product,
+                    _iso(w.purchased_on),
+                    _iso(w.expires_on),
+                    w.plan.value,
+                    now,
+                )
+                for w in records
+                if isinstance(w, Warranty)
+            ]
+        else:
+            sql = (
+                "INSERT INTO repairs VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ticket_number)"
+                " DO UPDATE SET serial_number = excluded.serial_number, phone = excluded.phone,"
+                " product = excluded.product, status = excluded.status,"
+                " updated_on = excluded.updated_on, eta = excluded.eta,"
+                " imported_at = excluded.imported_at"
+            )
+            rows = [
+                (
+                    r.ticket_number,
+                    r.serial_number,
+                    r.phone,
+                    r.product,
+                    r.status.value,
+                    _iso(r.updated_on),
+                    _iso(r.eta),
+                    now,
+                )
+                for r in records
+                if isinstance(r, Repair)
+            ]
+        if len(rows) != len(records):
+            raise TypeError("one upsert takes records of a single kind")
+
+        def write(conn: sqlite3.Connection) -> int:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(sql, rows)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return len(rows)
+
+        return await self.db.run(write)

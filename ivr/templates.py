@@ -1,0 +1,85 @@
+"""Prompt templates: `{name:format}` placeholders and `[optional segments]`.
+
+Prompt texts live in `prompts/` and are edited by people who are not developers, so
+the template language is deliberately tiny and safe: placeholders name call variables
+(no attribute or index access), formats are a fixed list, and a segment in square
+brackets is dropped when any variable inside it is empty ("[ and should arrive on
+{eta:date}]"), so one prompt covers both "we know the date" and "we don't".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+
+from ivr.speakable import digits, last_digits, spoken_date
+
+_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)(?::([a-z0-9]+))?\}")
+_SEGMENT = re.compile(r"\[([^\[\]]*)\]")
+
+
+def _as_date(value: str) -> str:
+    return spoken_date(date.fromisoformat(value))
+
+
+FORMATS: dict[str, Callable[[str], str]] = {
+    "text": lambda value: value,
+    "digits": digits,
+    "last4": last_digits,
+    "date": _as_date,
+}
+"""The formats a prompt may use; anything else is refused when prompts load."""
+
+
+class TemplateError(ValueError):
+    """A prompt text that cannot be rendered (unknown format, unbalanced brackets)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A parsed prompt text. Parse once at load, render on every turn."""
+
+    source: str
+
+    def __post_init__(self) -> None:
+        stripped = _SEGMENT.sub("", self.source)
+        if "[" in stripped or "]" in stripped:
+            raise TemplateError("square brackets must come in pairs and cannot nest")
+        for match in _PLACEHOLDER.finditer(self.source):
+            fmt = match.group(2)
+            if fmt and fmt not in FORMATS:
+                raise TemplateError(
+                    f"unknown format '{fmt}' in {match.group(0)}; use one of {', '.join(FORMATS)}"
+                )
+        leftover = _PLACEHOLDER.sub("", self.source)
+        if "{" in leftover or "}" in leftover:
+            raise TemplateError("a placeholder is malformed; write {name} or {name:format}")
+
+    @property
+    def variables(self) -> frozenset[str]:
+        return frozenset(m.group(1) for m in _PLACEHOLDER.finditer(self.source))
+
+    def render(self, values: Mapping[str, str]) -> str:
+        """Fill placeholders; drop optional segments whose variables are empty.
+
+        A required placeholder with no value renders empty rather than raising: a
+        caller must hear the rest of the sentence, never an error.
+        """
+
+        def fill(match: re.Match[str]) -> str:
+            value = values.get(match.group(1), "")
+            if not value:
+                return ""
+            return FORMATS[match.group(2) or "text"](value)
+
+        def segment(match: re.Match[str]) -> str:
+            inner = match.group(1)
+            names = [m.group(1) for m in _PLACEHOLDER.finditer(inner)]
+            if any(not values.get(name) for name in names):
+                return ""
+            return inner
+
+        text = _PLACEHOLDER.sub(fill, _SEGMENT.sub(segment, self.source))
+        return re.sub(r"\s+([,.;?!])", r"\1", re.sub(r"\s{2,}", " ", text)).strip()

@@ -1,0 +1,1 @@
+"""The HTTP side: Twilio webhooks, prompt audio, health."""

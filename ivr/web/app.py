@@ -1,0 +1,152 @@
+"""Build the aiohttp application for the support line.
+
+Handlers stay thin: they read Twilio's form, call `SupportLine`, and answer TwiML.
+Any failure inside a voice webhook is logged with its cause and answered with the
+fallback TwiML (apology + hand-off), so a caller never hears Twilio's
+"application error".
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+from speech.cache import PromptAudioCache
+from speech.tts import Pyttsx3Synthesizer
+
+from ivr.config import Settings, TtsMode
+from ivr.flow.engine import FlowEngine
+from ivr.flow.loader import load_flow
+from ivr.handoff import DialHandOff, EnqueueHandOff, HandOff
+from ivr.line import SupportLine
+from ivr.prompts import load_catalogs
+from ivr.store.sqlite import SQLiteDatabase, SQLiteRepository, SQLiteSessionStore, sqlite_path
+from ivr.twiml import Voice
+from ivr.web.signature import signature_middleware
+
+log = logging.getLogger(__name__)
+
+LINE = web.AppKey("line", SupportLine)
+AUDIO = web.AppKey("audio", PromptAudioCache)
+TWIML = "text/xml"
+
+
+def _twiml(text: str) -> web.Response:
+    return web.Response(text=text, content_type=TWIML)
+
+
+async def voice(request: web.Request) -> web.Response:
+    line = request.app[LINE]
+    params = await _params(request)
+    if "CallSid" not in params:
+        raise web.HTTPBadRequest(text="CallSid is missing.\n")
+    try:
+        return _twiml(await line.answer(params))
+    except Exception:
+        log.exception("webhook_failed: /voice for call %s", params["CallSid"])
+        return _twiml(line.fallback())
+
+
+async def voice_turn(request: web.Request) -> web.Response:
+    line = request.app[LINE]
+    params = await _params(request)
+    seq = request.query.get("seq", "")
+    if "CallSid" not in params or not seq.isdigit():
+        raise web.HTTPBadRequest(text="CallSid and a numeric seq are required.\n")
+    try:
+        return _twiml(await line.turn(int(seq), params, request.query))
+    except Exception:
+        log.exception("webhook_failed: turn %s for call %s", seq, params["CallSid"])
+        return _twiml(line.fallback())
+
+
+async def voice_status(request: web.Request) -> web.Response:
+    params = await _params(request)
+    try:
+        await request.app[LINE].status(params)
+    except Exception:
+        # Twilio retries nothing here and the caller is gone; the record keeps its last state.
+        log.exception("status_failed: call %s", params.get("CallSid", "?"))
+        raise web.HTTPInternalServerError() from None
+    return web.Response(status=204)
+
+
+async def after_transfer(request: web.Request) -> web.Response:
+    return _twiml(request.app[LINE].after_transfer(await _params(request)))
+
+
+async def audio(request: web.Request) -> web.StreamResponse:
+    cache = request.app.get(AUDIO)
+    path = cache.path_for(request.match_info["audio_id"]) if cache else None
+    if path is None:
+        raise web.HTTPNotFound(text="No such prompt audio.\n")
+    return web.FileResponse(
+        path, headers={"Content-Type": "audio/wav", "Cache-Control": "private, max-age=86400"}
+    )
+
+
+async def healthz(_: web.Request) -> web.Response:
+    return web.Response(text="ok\n")
+
+
+async def _params(request: web.Request) -> dict[str, str]:
+    return {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+
+
+def _handoff(settings: Settings) -> HandOff:
+    if settings.agent_number:
+        return DialHandOff(settings.agent_number)
+    return EnqueueHandOff(settings.agent_queue)
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Load and validate flow and prompts now (a broken flow must stop start-up)."""
+    catalogs = load_catalogs(settings.prompts_dir)
+    if settings.language not in catalogs:
+        raise ValueError(f"IVR_LANGUAGE '{settings.language}' has no prompts file in {settings.prompts_dir}")
+    catalog = catalogs[settings.language]
+    flow, warnings = load_flow(settings.flow_file, catalogs)
+    for warning in warnings:
+        log.warning("flow_warning: %s", warning)
+    db = SQLiteDatabase(sqlite_path(settings.database_url))
+    app = web.Application(middlewares=[signature_middleware(settings.auth_token, settings.public_url)])
+    audio_cache: PromptAudioCache | None = None
+    if settings.tts is TtsMode.LOCAL:
+        synthesizer = Pyttsx3Synthesizer(voice=settings.tts_voice or None, rate=settings.tts_rate)
+        audio_cache = PromptAudioCache(settings.audio_dir, synthesizer, _audio_secret(settings.audio_dir))
+        app[AUDIO] = audio_cache
+    app[LINE] = SupportLine(
+        FlowEngine(flow, catalog, SQLiteRepository(db)),
+        SQLiteSessionStore(db),
+        public_url=settings.public_url,
+        voice=Voice(language=catalog.say_language, voice=catalog.voice),
+        handoff=_handoff(settings),
+        audio=audio_cache,
+    )
+
+    async def database(_: web.Application) -> AsyncIterator[None]:
+        await db.open()
+        yield
+        await db.close()
+
+    app.cleanup_ctx.append(database)
+    app.router.add_post("/voice", voice)
+    app.router.add_post("/voice/turn", voice_turn)
+    app.router.add_post("/voice/status", voice_status)
+    app.router.add_post("/voice/after-transfer", after_transfer)
+    app.router.add_get("/audio/{audio_id}.wav", audio)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+def _audio_secret(directory: Path) -> bytes:
+    """A per-installation key that makes prompt audio file names unguessable."""
+    directory.mkdir(parents=True, exist_ok=True)
+    key_file = directory / ".key"
+    if not key_file.exists():
+        key_file.write_bytes(secrets.token_bytes(32))
+        key_file.chmod(0o600)
+    return key_file.read_bytes()

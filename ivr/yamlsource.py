@@ -1,0 +1,104 @@
+"""YAML that remembers where each value came from.
+
+Flows and prompts are edited by hand, so every complaint about them must name the
+file and line. PyYAML's `safe_load` forgets positions and silently keeps the last of
+two duplicate keys; here the document is composed into nodes and converted by hand,
+recording the line of every mapping key and sequence item, and refusing duplicates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+Path_ = tuple[str | int, ...]
+
+
+class SourceError(ValueError):
+    """A problem in a hand-edited file, located to a line."""
+
+    def __init__(self, source: str, line: int | None, message: str) -> None:
+        self.source = source
+        self.line = line
+        self.message = message
+        where = f"{source} line {line}" if line else source
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(slots=True)
+class Document:
+    """Plain Python data (dicts, lists, str, int, float, bool, None) plus positions."""
+
+    source: str
+    data: Any
+    lines: dict[Path_, int] = field(default_factory=dict)
+
+    def line(self, path: Path_) -> int | None:
+        """The line of the closest enclosing entry that has a position."""
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get((), None)
+
+    def error(self, path: Path_, message: str) -> SourceError:
+        return SourceError(self.source, self.line(path), message)
+
+
+def load_text(text: str, source: str) -> Document:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise SourceError(source, line, f"not valid YAML: {exc.problem or exc}") from None
+    doc = Document(source=source, data=None)
+    if node is None:
+        raise SourceError(source, None, "the file is empty")
+    doc.lines[()] = node.start_mark.line + 1
+    doc.data = _convert(node, (), doc)
+    return doc
+
+
+def load_file(path: Path) -> Document:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SourceError(str(path), None, "is not UTF-8 text") from None
+    return load_text(text, str(path))
+
+
+def _convert(node: yaml.Node, path: Path_, doc: Document) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise SourceError(doc.source, key_node.start_mark.line + 1, "keys must be text")
+            key = str(_scalar(key_node))
+            if key in out:
+                raise SourceError(
+                    doc.source,
+                    key_node.start_mark.line + 1,
+                    f"'{key}' appears twice (first on line {doc.lines[(*path, key)]})",
+                )
+            doc.lines[(*path, key)] = key_node.start_mark.line + 1
+            out[key] = _convert(value_node, (*path, key), doc)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for index, item in enumerate(node.value):
+            doc.lines[(*path, index)] = item.start_mark.line + 1
+            items.append(_convert(item, (*path, index), doc))
+        return items
+    assert isinstance(node, yaml.ScalarNode)
+    return _scalar(node)
+
+
+_CONSTRUCTOR = yaml.SafeLoader("")
+
+
+def _scalar(node: yaml.ScalarNode) -> Any:
+    return _CONSTRUCTOR.construct_object(node, deep=True)

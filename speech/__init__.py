@@ -1,0 +1,1 @@
+"""Speech engines behind narrow async interfaces (synthesis today; recognition comes with Media Streams)."""
