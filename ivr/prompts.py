@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +38,8 @@ class PromptCatalog:
     def has_prefix(self, prefix: str) -> bool:
         return any(key.startswith(prefix) for key in self.templates)
 
-    def render(self, prompt_id: str, values: Mapping[str, str]) -> str:
-        return self.templates[prompt_id].render(values)
+    def render(self, prompt_id: str, values: Mapping[str, str], today: date | None = None) -> str:
+        return self.templates[prompt_id].render(values, today)
 
 
 def load_catalog(path: Path) -> PromptCatalog:

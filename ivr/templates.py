@@ -20,15 +20,11 @@ _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)(?::([a-z0-9]+))?\}")
 _SEGMENT = re.compile(r"\[([^\[\]]*)\]")
 
 
-def _as_date(value: str) -> str:
-    return spoken_date(date.fromisoformat(value))
-
-
-FORMATS: dict[str, Callable[[str], str]] = {
-    "text": lambda value: value,
-    "digits": digits,
-    "last4": last_digits,
-    "date": _as_date,
+FORMATS: dict[str, Callable[[str, date], str]] = {
+    "text": lambda value, _: value,
+    "digits": lambda value, _: digits(value),
+    "last4": lambda value, _: last_digits(value),
+    "date": lambda value, today: spoken_date(date.fromisoformat(value), today),
 }
 """The formats a prompt may use; anything else is refused when prompts load."""
 
@@ -61,8 +57,10 @@ class Template:
     def variables(self) -> frozenset[str]:
         return frozenset(m.group(1) for m in _PLACEHOLDER.finditer(self.source))
 
-    def render(self, values: Mapping[str, str]) -> str:
+    def render(self, values: Mapping[str, str], today: date | None = None) -> str:
         """Fill placeholders; drop optional segments whose variables are empty.
+
+        `today` decides whether a date needs its year ("December 4" vs "..., 2027").
 
         A required placeholder with no value renders empty rather than raising: a
         caller must hear the rest of the sentence, never an error.
@@ -72,7 +70,7 @@ class Template:
             value = values.get(match.group(1), "")
             if not value:
                 return ""
-            return FORMATS[match.group(2) or "text"](value)
+            return FORMATS[match.group(2) or "text"](value, today or date.today())
 
         def segment(match: re.Match[str]) -> str:
             inner = match.group(1)

@@ -23,8 +23,7 @@ from ivr.importer import (
 from ivr.records import Order, OrderStatus, Repair, RepairStatus, Warranty, WarrantyPlan
 
 ORDERS_HEADER = (
-    "order_number,phone,customer_name,postal_code,status,carrier,tracking_number,"
-    "placed_on,ship_date,eta"
+    "order_number,phone,customer_name,postal_code,status,carrier,tracking_number,placed_on,ship_date,eta"
 )
 WARRANTIES_HEADER = "serial_number,order_number,product,purchased_on,expires_on,plan"
 REPAIRS_HEADER = "ticket_number,serial_number,phone,product,status,updated_on,eta"
@@ -127,8 +126,7 @@ def test_repairs_file_parses_into_repairs(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         "repairs.csv",
-        f"{REPAIRS_HEADER}\n"
-        "77001,5550001,+14155550123,Kettle Pro, Waiting for parts ,2026-03-10,\n",
+        f"{REPAIRS_HEADER}\n77001,5550001,+14155550123,Kettle Pro, Waiting for parts ,2026-03-10,\n",
     )
 
     assert parse_file(ImportKind.REPAIRS, path) == [
@@ -229,9 +227,7 @@ def test_bad_warranty_plan() -> None:
     with pytest.raises(ImportFailed) as info:
         parse_text(ImportKind.WARRANTIES, text, "warranties.csv")
 
-    assert str(info.value) == (
-        "warranties.csv line 2: plan 'lifetime' is not one of standard, extended"
-    )
+    assert str(info.value) == ("warranties.csv line 2: plan 'lifetime' is not one of standard, extended")
 
 
 def test_impossible_date() -> None:
@@ -245,9 +241,7 @@ def test_impossible_date() -> None:
 def test_date_in_another_form(value: str) -> None:
     error = orders_fail(f"{ORDERS_HEADER}\n{order_row(placed_on=value)}\n")
 
-    assert str(error) == (
-        f"orders.csv line 2: placed_on '{value}' is not a date in the form YYYY-MM-DD"
-    )
+    assert str(error) == (f"orders.csv line 2: placed_on '{value}' is not a date in the form YYYY-MM-DD")
 
 
 def test_warranty_that_expires_before_purchase() -> None:
@@ -316,8 +310,7 @@ def test_postal_code_with_odd_characters() -> None:
     error = orders_fail(f"{ORDERS_HEADER}\n1,+14155550123,Ada,941#10,shipped,,,,,\n")
 
     assert str(error) == (
-        "orders.csv line 2: postal_code '941#10' may contain only letters, digits, "
-        "spaces and dashes"
+        "orders.csv line 2: postal_code '941#10' may contain only letters, digits, spaces and dashes"
     )
 
 

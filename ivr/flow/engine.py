@@ -224,7 +224,7 @@ class FlowEngine:
             # (a new status in the data) skips the sentence rather than failing the call.
             log.error("prompt_missing: %s (flow %s, state %s)", prompt_id, self.flow.name, session.state)
             return
-        text = self.catalog.render(prompt_id, session.vars)
+        text = self.catalog.render(prompt_id, session.vars, self.today())
         steps.append(Say(text, interruptible))
         self._note(session, "bot", text)
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
-from speech.cache import PromptAudioCache
-from speech.tts import Pyttsx3Synthesizer
 
 from ivr.config import Settings, TtsMode
 from ivr.flow.engine import FlowEngine
@@ -27,10 +27,13 @@ from ivr.store.sqlite import SQLiteDatabase, SQLiteRepository, SQLiteSessionStor
 from ivr.twiml import Voice
 from ivr.web.signature import signature_middleware
 
+if TYPE_CHECKING:
+    from speech.cache import PromptAudioCache
+
 log = logging.getLogger(__name__)
 
 LINE = web.AppKey("line", SupportLine)
-AUDIO = web.AppKey("audio", PromptAudioCache)
+AUDIO = web.AppKey["PromptAudioCache"]("audio")
 TWIML = "text/xml"
 
 
@@ -102,8 +105,11 @@ def _handoff(settings: Settings) -> HandOff:
     return EnqueueHandOff(settings.agent_queue)
 
 
-def create_app(settings: Settings) -> web.Application:
-    """Load and validate flow and prompts now (a broken flow must stop start-up)."""
+def create_app(settings: Settings, *, today: Callable[[], date] = date.today) -> web.Application:
+    """Load and validate flow and prompts now (a broken flow must stop start-up).
+
+    `today` is the calendar the line speaks from (tests pin it; dates read relative to it).
+    """
     catalogs = load_catalogs(settings.prompts_dir)
     if settings.language not in catalogs:
         raise ValueError(f"IVR_LANGUAGE '{settings.language}' has no prompts file in {settings.prompts_dir}")
@@ -115,11 +121,15 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[signature_middleware(settings.auth_token, settings.public_url)])
     audio_cache: PromptAudioCache | None = None
     if settings.tts is TtsMode.LOCAL:
+        from speech.tts import Pyttsx3Synthesizer  # pyttsx3 loads espeak-ng: only when used
+
         synthesizer = Pyttsx3Synthesizer(voice=settings.tts_voice or None, rate=settings.tts_rate)
+        from speech.cache import PromptAudioCache
+
         audio_cache = PromptAudioCache(settings.audio_dir, synthesizer, _audio_secret(settings.audio_dir))
         app[AUDIO] = audio_cache
     app[LINE] = SupportLine(
-        FlowEngine(flow, catalog, SQLiteRepository(db)),
+        FlowEngine(flow, catalog, SQLiteRepository(db), today=today),
         SQLiteSessionStore(db),
         public_url=settings.public_url,
         voice=Voice(language=catalog.say_language, voice=catalog.voice),

@@ -1,0 +1,56 @@
+"""Shared fixtures: a real server on loopback with the demo data loaded."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from ivr.config import Settings
+from ivr.importer import ImportKind, parse_file
+from ivr.store.sqlite import SQLiteDatabase, SQLiteRepository
+from ivr.web.app import create_app
+from tests.caller import PUBLIC_URL, TOKEN, Caller
+
+ROOT = Path(__file__).resolve().parent.parent
+TODAY = date(2026, 11, 23)
+"""The day the demo data describes; the line speaks as if it were this day."""
+DEMO = ROOT / "demo"
+
+
+def make_settings(tmp_path: Path, **env: str) -> Settings:
+    base = {
+        "TWILIO_AUTH_TOKEN": TOKEN,
+        "PUBLIC_URL": PUBLIC_URL,
+        "IVR_DATA_DIR": str(tmp_path),
+        "IVR_FLOW": str(ROOT / "flows" / "support.yaml"),
+        "IVR_PROMPTS": str(ROOT / "prompts"),
+    }
+    return Settings.from_env({**base, **env})
+
+
+async def load_demo_data(settings: Settings) -> None:
+    db = SQLiteDatabase(Path(settings.database_url.removeprefix("sqlite:///")))
+    repo = SQLiteRepository(db)
+    for kind in ImportKind:
+        await repo.upsert(parse_file(kind, DEMO / f"{kind.value}.csv"))
+    await db.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+async def client(aiohttp_client: Callable, settings: Settings) -> TestClient:
+    await load_demo_data(settings)
+    return await aiohttp_client(create_app(settings, today=lambda: TODAY))
+
+
+@pytest.fixture
+def caller(client: TestClient) -> Caller:
+    return Caller(client)

@@ -1,0 +1,216 @@
+"""Whole calls through the real server: every menu branch, as a caller hears them."""
+
+from __future__ import annotations
+
+from tests.caller import STRANGER_PHONE, Caller
+
+
+async def test_greeting_offers_every_option_and_listens_for_keys_and_speech(caller: Caller) -> None:
+    turn = await caller.dial()
+    assert turn.heard[0] == "Thanks for calling Acme after-sales support."
+    assert "For order status and delivery, press 1." in turn.text
+    assert "To speak with an agent, press 0." in turn.text
+    gather = turn.gather
+    assert gather is not None
+    assert gather.get("input") == "dtmf speech"
+    assert gather.get("numDigits") == "1"
+    assert "order status" in gather.get("hints", "")
+    # The menu is inside the Gather, so a caller can press a key without waiting.
+    assert len(gather.findall("Say")) == 2
+
+
+async def test_order_status_for_a_caller_whose_number_is_on_file(caller: Caller) -> None:
+    await caller.dial()
+    ask = await caller.press("1")
+    assert "key in your order number, then press pound" in ask.text
+    assert ask.gather is not None and ask.gather.get("finishOnKey") == "#"
+    turn = await caller.press("4512")
+    assert turn.heard[:2] == [
+        "Thanks, Jane Doe.",
+        "Order 4 5 1 2 has shipped with UPS and should arrive on Friday, December 4."
+        " The tracking number ends in 6 7 8 4.",
+    ]
+    assert "To hear that again, press 1." in turn.text
+    again = await caller.press("1")
+    assert "has shipped with UPS" in again.text
+    end = await caller.press("9")
+    assert end.heard == ["Thanks for calling Acme. Goodbye."]
+    assert end.hung_up
+
+
+async def test_a_stranger_must_key_the_postal_code_before_hearing_anything(client) -> None:
+    caller = Caller(client, phone=STRANGER_PHONE)
+    await caller.dial()
+    await caller.press("1")
+    turn = await caller.press("7788")
+    assert "key in the postal code on the order" in turn.text
+    assert "Sam" not in turn.text and "processing" not in turn.text
+    wrong = await caller.press("99999")
+    assert wrong.heard[0] == "That postal code doesn't match the one on the order."
+    assert "Sam" not in wrong.text and "prepared" not in wrong.text
+    assert "key in the postal code" in wrong.text
+    right = await caller.press("10001")
+    assert right.heard[:2] == [
+        "Thanks, Sam Lee.",
+        "Order 7 7 8 8 is being prepared for shipping and should ship on Thursday, November 26.",
+    ]
+
+
+async def test_three_wrong_postal_codes_offer_an_agent_and_reveal_nothing(client) -> None:
+    caller = Caller(client, phone=STRANGER_PHONE)
+    await caller.dial()
+    await caller.press("1")
+    await caller.press("7788")
+    heard = []
+    for code in ("11111", "22222", "33333"):
+        heard.append((await caller.press(code)).text)
+    assert "To speak with an agent, press 1." in heard[-1]
+    assert not any("Sam" in text or "prepared" in text for text in heard)
+    handoff = await caller.press("1")
+    assert handoff.handoff is not None
+
+
+async def test_unknown_order_is_named_and_retried_then_an_agent_is_offered(caller: Caller) -> None:
+    await caller.dial()
+    await caller.press("1")
+    first = await caller.press("1234")
+    assert first.heard[0] == "I couldn't find order 1 2 3 4."
+    assert "key in your order number" in first.text
+    await caller.press("5555")
+    third = await caller.press("6666")
+    assert third.heard[0] == "I couldn't find order 6 6 6 6."
+    assert "To speak with an agent, press 1. To go back to the main menu, press 2." in third.text
+    back = await caller.press("2")
+    assert "For order status and delivery, press 1." in back.text
+
+
+async def test_repair_status_by_keypad(caller: Caller) -> None:
+    await caller.dial()
+    ask = await caller.press("2")
+    assert "repair ticket number" in ask.text
+    turn = await caller.press("3141")
+    assert turn.heard[0] == (
+        "Repair 3 1 4 1 for your espresso machine is waiting for parts; "
+        "we expect to finish by Wednesday, December 2."
+    )
+    assert "For the main menu, press 1." in turn.text
+
+
+async def test_repair_status_without_a_date_leaves_the_date_out(caller: Caller) -> None:
+    await caller.dial()
+    await caller.press("2")
+    turn = await caller.press("1618")
+    assert turn.heard[0] == "Your dishwasher, repair 1 6 1 8, is being diagnosed by a technician."
+
+
+async def test_warranty_active_and_expired(client) -> None:
+    active = Caller(client)
+    await active.dial()
+    await active.press("3")
+    turn = await active.press("100200301")
+    assert turn.heard[0] == (
+        "Your robot vacuum is covered by our extended warranty until Wednesday, March 1, 2028."
+    )
+    expired = Caller(client)
+    await expired.dial()
+    await expired.press("3")
+    turn = await expired.press("100200302")
+    assert turn.heard[0].startswith("The warranty on your dishwasher ended on Monday, June 10, 2024.")
+
+
+async def test_unknown_serial_number(caller: Caller) -> None:
+    await caller.dial()
+    await caller.press("3")
+    turn = await caller.press("42424242")
+    assert turn.heard[0] == "I couldn't find serial number 4 2 4 2 4 2 4 2."
+
+
+async def test_common_questions_are_answered_from_the_prompt_files(caller: Caller) -> None:
+    await caller.dial()
+    menu = await caller.press("4")
+    assert "For returns and exchanges, press 1." in menu.text
+    answers = {}
+    for key, topic in (("1", "returns"), ("2", "warranty"), ("3", "installation"), ("4", "plans"),
+                       ("5", "hours")):  # fmt: skip
+        turn = await caller.press(key)
+        answers[topic] = turn.heard[0]
+        await caller.press("2")  # "answers to other questions" back to the questions menu
+    assert answers["returns"].startswith("You can return or exchange any product within 30 days")
+    assert "2 years from purchase" in answers["warranty"]
+    assert "Installation guides" in answers["installation"]
+    assert "49 dollars a year" in answers["plans"]
+    assert "Monday to Friday from 8 in the morning" in answers["hours"]
+
+
+async def test_speech_chooses_menu_options(caller: Caller) -> None:
+    await caller.dial()
+    turn = await caller.say("where is my order")
+    assert "key in your order number" in turn.text
+    spoken = await caller.say("my order number is 4 5 1 2")
+    assert "has shipped with UPS" in spoken.text
+
+
+async def test_speech_near_miss_is_understood(caller: Caller) -> None:
+    await caller.dial()
+    turn = await caller.say("warrenty")
+    assert "serial number" in turn.text
+
+
+async def test_zero_reaches_an_agent_from_any_menu(caller: Caller) -> None:
+    await caller.dial()
+    await caller.press("4")
+    turn = await caller.press("0")
+    assert turn.heard == ["Please hold while I connect you with an agent."]
+    assert turn.handoff is not None and turn.handoff.tag == "Enqueue"
+    assert turn.handoff.text == "support"
+
+
+async def test_saying_agent_reaches_an_agent(caller: Caller) -> None:
+    await caller.dial()
+    turn = await caller.say("can I talk to a real person please")
+    assert turn.handoff is not None
+
+
+async def test_nobody_answering_the_transfer_is_not_a_dead_end(caller: Caller) -> None:
+    await caller.dial()
+    await caller.press("0")
+    turn = await caller.transfer_ends("leave")
+    assert turn.heard[0].startswith("I'm sorry, all of our agents are busy right now.")
+    assert turn.hung_up
+
+
+async def test_an_answered_transfer_ends_the_call_quietly(caller: Caller) -> None:
+    await caller.dial()
+    await caller.press("0")
+    turn = await caller.transfer_ends("bridged")
+    assert turn.heard == [] and turn.hung_up
+
+
+async def test_silence_reprompts_then_says_goodbye(caller: Caller) -> None:
+    await caller.dial()
+    first = await caller.silence()
+    assert first.heard[0] == "Sorry, I didn't hear anything."
+    assert "For order status and delivery, press 1." in first.text
+    second = await caller.silence()
+    assert second.heard[0] == "Sorry, I didn't hear anything."
+    last = await caller.silence()
+    assert last.heard[-1].startswith("I haven't heard anything, so I'll end the call now.")
+    assert last.hung_up
+
+
+async def test_repeated_nonsense_hands_off_to_an_agent(caller: Caller) -> None:
+    await caller.dial()
+    first = await caller.press("7")
+    assert first.heard[0] == "Sorry, I didn't catch that."
+    await caller.say("banana")
+    last = await caller.press("8")
+    assert last.heard[-1] == "Let me connect you with an agent who can help. Please hold."
+    assert last.handoff is not None
+
+
+async def test_too_short_an_order_number_is_asked_again(caller: Caller) -> None:
+    await caller.dial()
+    await caller.press("1")
+    turn = await caller.press("12")
+    assert turn.heard[0] == "Sorry, I didn't catch that."
+    assert "key in your order number" in turn.text

@@ -1,0 +1,158 @@
+"""The webhook contract: signatures, duplicates, restarts, unknown calls, failures, records."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from ivr.config import Settings
+from ivr.store.sqlite import SQLiteDatabase, SQLiteSessionStore, sqlite_path
+from ivr.web.app import create_app
+from tests.caller import PUBLIC_URL, Caller, sign
+from tests.conftest import TODAY, load_demo_data
+
+
+async def _calls_table(settings: Settings) -> SQLiteSessionStore:
+    return SQLiteSessionStore(SQLiteDatabase(sqlite_path(settings.database_url)))
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        pytest.param(lambda url, params: None, id="missing"),
+        pytest.param(lambda url, params: "bm90IGEgc2lnbmF0dXJl", id="forged"),
+        pytest.param(lambda url, params: sign(url, params, token="someone-elses-token"), id="wrong-token"),
+        pytest.param(lambda url, params: sign(url, {**params, "From": "+15550100001"}), id="tampered-body"),
+        pytest.param(lambda url, params: sign(url.replace("/voice", "/voice/x"), params), id="other-url"),
+    ],
+)
+async def test_unsigned_or_forged_webhooks_are_refused(client: TestClient, forge: Callable) -> None:
+    caller = Caller(client, phone="+15550199999")
+    params = caller.params()
+    signature = forge(PUBLIC_URL + "/voice", params) or ""
+    response = await caller.raw_post("/voice", params, signature=signature)
+    assert response.status == 403
+    assert "X-Twilio-Signature" in await response.text()
+
+
+async def test_every_voice_route_checks_the_signature(client: TestClient) -> None:
+    caller = Caller(client)
+    for path in ("/voice/turn?seq=1", "/voice/status", "/voice/after-transfer"):
+        response = await caller.raw_post(path, caller.params(), signature="AAAA")
+        assert response.status == 403, path
+
+
+async def test_a_tampered_turn_does_not_advance_the_call(client: TestClient, settings: Settings) -> None:
+    caller = Caller(client)
+    await caller.dial()
+    url = PUBLIC_URL + "/voice/turn?seq=1"
+    params = caller.params({"Digits": "1"})
+    forged = sign(url, caller.params({"Digits": "4"}))
+    assert (await caller.raw_post(url, params, signature=forged)).status == 403
+    store = await _calls_table(settings)
+    session = await store.load(caller.call_sid)
+    await store.db.close()
+    assert session is not None and session.state == "main_menu" and session.seq == 1
+
+
+async def test_a_duplicated_webhook_advances_the_call_once(caller: Caller, settings: Settings) -> None:
+    await caller.dial()
+    await caller.press("1")
+    action = caller._action()
+    first, second = await asyncio.gather(
+        caller.post(action, {"Digits": "4512"}), caller.post(action, {"Digits": "4512"})
+    )
+    assert first.twiml == second.twiml
+    assert "has shipped with UPS" in first.text
+    retry = await caller.post(action, {"Digits": "4512"})  # Twilio retrying after a timeout
+    assert retry.twiml == first.twiml
+    store = await _calls_table(settings)
+    session = await store.load(caller.call_sid)
+    await store.db.close()
+    assert session is not None
+    assert session.path.count("order_status") == 1
+    assert session.seq == 3
+
+
+async def test_a_repeated_start_gets_the_same_greeting(caller: Caller) -> None:
+    first = await caller.dial()
+    again = await caller.dial()
+    assert again.twiml == first.twiml
+
+
+async def test_the_call_survives_a_server_restart(aiohttp_client: Callable, settings: Settings) -> None:
+    await load_demo_data(settings)
+    first_server = await aiohttp_client(create_app(settings, today=lambda: TODAY))
+    caller = Caller(first_server)
+    await caller.dial()
+    await caller.press("1")
+    action = caller._action()
+    await first_server.close()
+
+    second_server = await aiohttp_client(create_app(settings, today=lambda: TODAY))
+    caller.client = second_server
+    turn = await caller.post(action, {"Digits": "4512"})
+    assert "has shipped with UPS" in turn.text
+
+
+async def test_a_turn_for_a_call_never_seen_starts_at_the_greeting(client: TestClient) -> None:
+    caller = Caller(client)
+    turn = await caller.post("/voice/turn?seq=7", {"Digits": "1"})
+    assert turn.heard[0] == "Thanks for calling Acme after-sales support."
+
+
+async def test_a_broken_database_gets_an_apology_and_an_agent(caller: Caller, settings: Settings) -> None:
+    await caller.dial()
+    await caller.press("1")
+    with sqlite3.connect(Path(settings.database_url.removeprefix("sqlite:///"))) as conn:
+        conn.execute("DROP TABLE orders")
+    turn = await caller.press("4512")
+    assert turn.heard == ["I'm sorry, something went wrong on our side. Let me connect you with an agent."]
+    assert turn.handoff is not None
+    after = await caller.transfer_ends("leave")
+    assert after.heard[0].startswith("I'm sorry, nobody is free")
+    assert after.hung_up
+
+
+async def test_bad_requests_get_a_clear_400(client: TestClient) -> None:
+    caller = Caller(client)
+    params = {"From": "+15550100001"}
+    response = await caller.raw_post("/voice", params)
+    assert response.status == 400
+    assert "CallSid" in await response.text()
+    response = await caller.raw_post("/voice/turn?seq=abc", caller.params())
+    assert response.status == 400
+
+
+async def test_status_callback_files_the_outcome(caller: Caller, settings: Settings) -> None:
+    await caller.dial()
+    await caller.press("4")
+    await caller.press("5")
+    await caller.press("9")
+    await caller.hang_up()
+    abandoned = Caller(caller.client)
+    await abandoned.dial()
+    await abandoned.hang_up()
+    store = await _calls_table(settings)
+    calls = {c.call_sid: c for c in await store.list_calls()}
+    done = await store.get_call(caller.call_sid)
+    await store.db.close()
+    assert calls[caller.call_sid].status == "completed"
+    assert calls[caller.call_sid].outcome == "resolved"
+    assert calls[abandoned.call_sid].outcome == "abandoned"
+    assert done is not None and done.ended_at is not None
+    assert done.path == ["welcome", "main_menu", "faq_menu", "faq_hours", "anything_else", "goodbye"]
+    said = [e.text for e in done.transcript if e.who == "caller"]
+    assert said == ["pressed 4", "pressed 5", "pressed 9"]
+
+
+async def test_a_late_webhook_after_the_call_ended_changes_nothing(caller: Caller) -> None:
+    await caller.dial()
+    await caller.hang_up()
+    late = await caller.post("/voice/turn?seq=1", {"Digits": "1"})
+    assert "For order status" in late.text  # the last answer, replayed; the call stays ended
