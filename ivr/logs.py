@@ -33,3 +33,5 @@ def configure(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # transitions narrates every callback at INFO: noise in the log and time on every turn.
+    logging.getLogger("transitions").setLevel(logging.WARNING)

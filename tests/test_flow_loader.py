@@ -69,7 +69,7 @@ def test_a_small_valid_flow_loads() -> None:
 
 def test_unknown_target_state_names_the_line_and_state() -> None:
     assert problems(GOOD.replace("next: lookup", "next: lookpu")) == [
-        "flow.yaml line 12, state 'ask': next goes to 'lookpu', which is not a state"
+        "flow.yaml line 16, state 'ask': next goes to 'lookpu', which is not a state"
     ]
 
 

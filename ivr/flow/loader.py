@@ -379,27 +379,27 @@ def _options(c: _Checker, raw: Mapping[str, Any], path: tuple) -> tuple[MenuOpti
     return tuple(out)
 
 
-def _targets(state: State) -> Iterable[tuple[str, str]]:
-    """(setting, target state) pairs for every way out of a state."""
+def _targets(state: State) -> Iterable[tuple[str, str, tuple[str | int, ...]]]:
+    """(setting, target state, path of the setting in the state) for every way out."""
     match state:
         case SayState():
-            yield "next", state.next
+            yield "next", state.next, ("next",)
             if state.limit_goto:
-                yield "limit.goto", state.limit_goto
+                yield "limit goto", state.limit_goto, ("limit", "goto")
         case MenuState():
-            for option in state.options:
-                yield f"option {option.key} goto", option.goto
-            yield "on_failure", state.retry.on_failure
-            yield "on_no_input", state.retry.on_no_input
+            for index, option in enumerate(state.options):
+                yield f"option {option.key}", option.goto, ("options", index, "goto")
+            yield "on_failure", state.retry.on_failure, ("on_failure",)
+            yield "on_no_input", state.retry.on_no_input, ("on_no_input",)
         case GatherState():
-            yield "next", state.next
-            yield "on_failure", state.retry.on_failure
-            yield "on_no_input", state.retry.on_no_input
+            yield "next", state.next, ("next",)
+            yield "on_failure", state.retry.on_failure, ("on_failure",)
+            yield "on_no_input", state.retry.on_no_input, ("on_no_input",)
         case ActionState():
             for outcome, target in state.outcomes.items():
-                yield f"outcome {outcome}", target
+                yield f"outcome {outcome}", target, ("outcomes", outcome)
         case TransferState():
-            yield "fallback", state.fallback
+            yield "fallback", state.fallback, ("fallback",)
         case HangupState():
             pass
 
@@ -412,11 +412,9 @@ def _check_references(
             c.fail((setting,), f"'{setting}' names '{target}', which is not a state")
     for state in states.values():
         c.state_name = state.name
-        for setting, target in _targets(state):
+        for setting, target, path in _targets(state):
             if target and target not in names:
-                c.problems.append(
-                    Problem(state.line, state.name, f"{setting} goes to '{target}', which is not a state")
-                )
+                c.fail(("states", state.name, *path), f"{setting} goes to '{target}', which is not a state")
     c.state_name = None
 
 
@@ -439,7 +437,7 @@ def _check_loops(c: _Checker, states: Mapping[str, State]) -> None:
         if name in done or name not in automatic:
             return
         stack.append(name)
-        for _, target in _targets(automatic[name]):
+        for _, target, _ in _targets(automatic[name]):
             visit(target, stack)
         stack.pop()
         done.add(name)
@@ -452,7 +450,7 @@ def _warnings(doc: Document, flow: Flow) -> list[str]:
     seen = {flow.start, flow.agent}
     todo = [flow.start, flow.agent]
     while todo:
-        for _, target in _targets(flow.states[todo.pop()]):
+        for _, target, _ in _targets(flow.states[todo.pop()]):
             if target not in seen:
                 seen.add(target)
                 todo.append(target)

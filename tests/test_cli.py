@@ -1,0 +1,185 @@
+"""The `ivr` command as an operator uses it: import, serve, call, inspect."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from tests.conftest import DEMO, ROOT
+
+TOKEN = "cli-secret"
+ORDERS_HEADER = (
+    "order_number,phone,customer_name,postal_code,status,carrier,tracking_number,placed_on,ship_date,eta"
+)
+
+
+def ivr(*args: str, env: dict[str, str], check: bool = False) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([sys.executable, "-m", "ivr", *args], env=env, capture_output=True, text=True,
+                            timeout=60)  # fmt: skip
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN, "IVR_DATA_DIR": str(tmp_path / "data"),
+            "IVR_FLOW": str(ROOT / "flows" / "support.yaml"), "IVR_PROMPTS": str(ROOT / "prompts")}  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    for kind in ("orders", "warranties", "repairs"):
+        ivr("import", kind, str(DEMO / f"{kind}.csv"), env=env, check=True)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env["PUBLIC_URL"] = url
+    log = (tmp_path / "serve.log").open("w")
+    process = subprocess.Popen([sys.executable, "-m", "ivr", "serve", "--port", str(port)], env=env,
+                               stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("ivr serve did not start")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+        log.close()
+
+
+def test_import_is_all_or_nothing_with_the_line_and_reason(env: dict[str, str], tmp_path: Path) -> None:
+    good = tmp_path / "orders.csv"
+    good.write_text(f"{ORDERS_HEADER}\n4512,+15550100001,Jane Doe,94107,shipped,UPS,1Z1,,,\n")
+    result = ivr("import", "orders", str(good), env=env, check=True)
+    assert result.stdout.strip() == f"Imported 1 orders from {good}."
+
+    bad = tmp_path / "update.csv"
+    bad.write_text(
+        f"{ORDERS_HEADER}\n4512,+15550100001,Jane Doe,94107,delivered,UPS,1Z1,,,\n"
+        "4513,+15550100001,Jane Doe,94107,shiped,UPS,1Z2,,,\n"
+    )
+    result = ivr("import", "orders", str(bad), env=env)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"ivr import: {bad} line 3: status 'shiped' is not one of received, processing, shipped, "
+        "out_for_delivery, delivered, cancelled, returned",
+        "Nothing was imported.",
+    ]
+    # The good first row of the refused file was not applied either: 4512 still says shipped.
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "data" / "ivr.db") as conn:
+        rows = conn.execute("SELECT order_number, status FROM orders").fetchall()
+    assert rows == [("4512", "shipped")]
+
+
+def test_reimport_updates_rows_by_number(env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "orders.csv"
+    path.write_text(f"{ORDERS_HEADER}\n4512,+15550100001,Jane Doe,94107,shipped,UPS,1Z1,,,\n")
+    ivr("import", "orders", str(path), env=env, check=True)
+    path.write_text(f"{ORDERS_HEADER}\n4512,+15550100001,Jane Doe,94107,delivered,UPS,1Z1,,,\n")
+    ivr("import", "orders", str(path), env=env, check=True)
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "data" / "ivr.db") as conn:
+        assert conn.execute("SELECT status FROM orders").fetchall() == [("delivered",)]
+
+
+def test_serve_refuses_to_start_without_the_auth_token(env: dict[str, str]) -> None:
+    env.pop("TWILIO_AUTH_TOKEN")
+    result = ivr("serve", "--port", "1", env=env)
+    assert result.returncode == 2
+    assert "TWILIO_AUTH_TOKEN is not set" in result.stderr
+
+
+def test_serve_refuses_a_broken_flow_with_its_line(env: dict[str, str], tmp_path: Path) -> None:
+    broken = tmp_path / "flow.yaml"
+    broken.write_text(
+        (ROOT / "flows" / "support.yaml").read_text().replace("next: main_menu", "next: main_manu")
+    )
+    env["IVR_FLOW"] = str(broken)
+    result = ivr("serve", "--port", "1", env=env)
+    assert result.returncode == 2
+    assert (
+        f"{broken} line 17, state 'welcome': next goes to 'main_manu', which is not a state" in result.stderr
+    )
+
+
+def test_flows_validate(env: dict[str, str], tmp_path: Path) -> None:
+    result = ivr("flows", "validate", str(ROOT / "flows" / "support.yaml"), env=env)
+    assert result.returncode == 0
+    assert "flow 'support' is valid (33 states)" in result.stdout
+
+
+def test_a_call_from_the_terminal_phone_then_its_record(server: str, env: dict[str, str]) -> None:
+    phone = pexpect.spawn(sys.executable, ["-m", "ivr", "call", "--url", server], env=env, encoding="utf-8",
+                          timeout=20)  # fmt: skip
+    phone.expect("For order status and delivery, press 1.")
+    phone.expect("YOU")
+    phone.sendline("1")
+    phone.expect("key in your order number")
+    phone.expect("YOU")
+    phone.sendline("4512#")
+    phone.expect("has shipped with UPS and should arrive on Friday, December 4")
+    phone.expect("YOU")
+    phone.sendline("9")
+    phone.expect("Goodbye")
+    phone.expect(r"ivr calls show (CA[0-9a-f]{32})")
+    call_sid = phone.match.group(1)
+    phone.expect(pexpect.EOF)
+
+    listing = ivr("calls", "list", env=env, check=True).stdout
+    assert call_sid in listing and "+1********01" in listing and "+15550100001" not in listing
+    shown = json.loads(ivr("calls", "show", call_sid, "--json", env=env, check=True).stdout)
+    assert shown["status"] == "completed" and shown["outcome"] == "resolved"
+    assert shown["path"][-1] == "goodbye"
+    assert [e["text"] for e in shown["transcript"] if e["who"] == "caller"] == [
+        "pressed 1", "pressed 4512", "pressed 9"
+    ]  # fmt: skip
+    text = ivr("calls", "show", call_sid, env=env, check=True).stdout
+    assert "Path: welcome -> main_menu -> order_number -> find_order -> order_status" in text
+
+
+def test_hanging_up_the_terminal_phone_files_an_abandoned_call(server: str, env: dict[str, str]) -> None:
+    phone = pexpect.spawn(sys.executable, ["-m", "ivr", "call", "--url", server], env=env, encoding="utf-8",
+                          timeout=20)  # fmt: skip
+    phone.expect("YOU")
+    phone.sendeof()
+    phone.expect("you hang up")
+    phone.expect(pexpect.EOF)
+    listing = json.loads(ivr("calls", "list", "--json", env=env, check=True).stdout)
+    assert listing[0]["outcome"] == "abandoned" and listing[0]["status"] == "completed"
+
+
+def test_calling_a_line_that_is_not_running_says_so(env: dict[str, str]) -> None:
+    result = ivr("call", "--url", f"http://127.0.0.1:{_free_port()}", env=env)
+    assert result.returncode == 1
+    assert "Is `ivr serve` running?" in result.stderr
+
+
+def test_show_an_unknown_call(env: dict[str, str]) -> None:
+    result = ivr("calls", "show", "CAnope", env=env)
+    assert result.returncode == 1
+    assert "no call CAnope" in result.stderr
