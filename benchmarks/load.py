@@ -100,8 +100,10 @@ async def _one_call(session: aiohttp.ClientSession, base: str, paced: bool, stat
         url = match.group(1).replace("&amp;", "&")
     params = {**common, "CallStatus": "completed"}
     status_url = base + "/voice/status"
-    headers = {"X-Twilio-Signature": validator.compute_signature(status_url, params),
-               "Content-Type": "application/x-www-form-urlencoded"}  # fmt: skip
+    headers = {
+        "X-Twilio-Signature": validator.compute_signature(status_url, params),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
     started = time.perf_counter()
     async with session.post(status_url, data=urlencode(params), headers=headers) as response:
         await response.read()
@@ -141,10 +143,15 @@ def run(mode: str, calls: int, seconds: float, procs: int, port: int | None = No
         env["PUBLIC_URL"] = base
         ivr = [sys.executable, "-m", "ivr"]
         for kind in ("orders", "warranties", "repairs"):
-            subprocess.run([*ivr, "import", kind, str(ROOT / "demo" / f"{kind}.csv")], env=env, check=True,
-                           capture_output=True)  # fmt: skip
-        server = subprocess.Popen([*ivr, "serve", "--port", str(port), "--log-level", "WARNING"], env=env,
-                                  stdout=subprocess.DEVNULL)  # fmt: skip
+            subprocess.run(
+                [*ivr, "import", kind, str(ROOT / "demo" / f"{kind}.csv")],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+        server = subprocess.Popen(
+            [*ivr, "serve", "--port", str(port), "--log-level", "WARNING"], env=env, stdout=subprocess.DEVNULL
+        )
         try:
             for _ in range(100):
                 try:

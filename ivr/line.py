@@ -123,14 +123,15 @@ class SupportLine:
     async def status(self, params: Mapping[str, str]) -> None:
         """Twilio's status callback: file the call's ending."""
         call_sid, status = params.get("CallSid", ""), params.get("CallStatus", "")
+        if status not in FINAL_STATUSES:
+            return  # progress events (ringing, answered) change nothing a record keeps
         for _ in range(5):
             session = await self.sessions.load(call_sid)
             if session is None or session.status in FINAL_STATUSES:
                 return
             session.status = status
-            if status in FINAL_STATUSES:
-                session.ended_at = time.time()
-                session.outcome = session.outcome or "abandoned"
+            session.ended_at = time.time()
+            session.outcome = session.outcome or "abandoned"
             if await self.sessions.save(session, session.seq):
                 log.info("call %s %s (%s)", call_sid, status, session.outcome)
                 return

@@ -130,8 +130,13 @@ async def test_common_questions_are_answered_from_the_prompt_files(caller: Calle
     menu = await caller.press("4")
     assert "For returns and exchanges, press 1." in menu.text
     answers = {}
-    for key, topic in (("1", "returns"), ("2", "warranty"), ("3", "installation"), ("4", "plans"),
-                       ("5", "hours")):  # fmt: skip
+    for key, topic in (
+        ("1", "returns"),
+        ("2", "warranty"),
+        ("3", "installation"),
+        ("4", "plans"),
+        ("5", "hours"),
+    ):
         turn = await caller.press(key)
         answers[topic] = turn.heard[0]
         await caller.press("2")  # "answers to other questions" back to the questions menu

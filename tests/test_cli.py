@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -23,8 +24,9 @@ ORDERS_HEADER = (
 
 
 def ivr(*args: str, env: dict[str, str], check: bool = False) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "ivr", *args], env=env, capture_output=True, text=True,
-                            timeout=60)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "ivr", *args], env=env, capture_output=True, text=True, timeout=60
+    )
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -32,8 +34,13 @@ def ivr(*args: str, env: dict[str, str], check: bool = False) -> subprocess.Comp
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN, "IVR_DATA_DIR": str(tmp_path / "data"),
-            "IVR_FLOW": str(ROOT / "flows" / "support.yaml"), "IVR_PROMPTS": str(ROOT / "prompts")}  # fmt: skip
+    return {
+        **os.environ,
+        "TWILIO_AUTH_TOKEN": TOKEN,
+        "IVR_DATA_DIR": str(tmp_path / "data"),
+        "IVR_FLOW": str(ROOT / "flows" / "support.yaml"),
+        "IVR_PROMPTS": str(ROOT / "prompts"),
+    }
 
 
 def _free_port() -> int:
@@ -50,8 +57,12 @@ def server(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     env["PUBLIC_URL"] = url
     log = (tmp_path / "serve.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "ivr", "serve", "--port", str(port)], env=env,
-                               stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ivr", "serve", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -88,8 +99,6 @@ def test_import_is_all_or_nothing_with_the_line_and_reason(env: dict[str, str], 
         "Nothing was imported.",
     ]
     # The good first row of the refused file was not applied either: 4512 still says shipped.
-    import sqlite3
-
     with sqlite3.connect(tmp_path / "data" / "ivr.db") as conn:
         rows = conn.execute("SELECT order_number, status FROM orders").fetchall()
     assert rows == [("4512", "shipped")]
@@ -101,8 +110,6 @@ def test_reimport_updates_rows_by_number(env: dict[str, str], tmp_path: Path) ->
     ivr("import", "orders", str(path), env=env, check=True)
     path.write_text(f"{ORDERS_HEADER}\n4512,+15550100001,Jane Doe,94107,delivered,UPS,1Z1,,,\n")
     ivr("import", "orders", str(path), env=env, check=True)
-    import sqlite3
-
     with sqlite3.connect(tmp_path / "data" / "ivr.db") as conn:
         assert conn.execute("SELECT status FROM orders").fetchall() == [("delivered",)]
 
@@ -134,8 +141,9 @@ def test_flows_validate(env: dict[str, str], tmp_path: Path) -> None:
 
 
 def test_a_call_from_the_terminal_phone_then_its_record(server: str, env: dict[str, str]) -> None:
-    phone = pexpect.spawn(sys.executable, ["-m", "ivr", "call", "--url", server], env=env, encoding="utf-8",
-                          timeout=20)  # fmt: skip
+    phone = pexpect.spawn(
+        sys.executable, ["-m", "ivr", "call", "--url", server], env=env, encoding="utf-8", timeout=20
+    )
     phone.expect("For order status and delivery, press 1.")
     phone.expect("YOU")
     phone.sendline("1")
@@ -156,15 +164,18 @@ def test_a_call_from_the_terminal_phone_then_its_record(server: str, env: dict[s
     assert shown["status"] == "completed" and shown["outcome"] == "resolved"
     assert shown["path"][-1] == "goodbye"
     assert [e["text"] for e in shown["transcript"] if e["who"] == "caller"] == [
-        "pressed 1", "pressed 4512", "pressed 9"
-    ]  # fmt: skip
+        "pressed 1",
+        "pressed 4512",
+        "pressed 9",
+    ]
     text = ivr("calls", "show", call_sid, env=env, check=True).stdout
     assert "Path: welcome -> main_menu -> order_number -> find_order -> order_status" in text
 
 
 def test_hanging_up_the_terminal_phone_files_an_abandoned_call(server: str, env: dict[str, str]) -> None:
-    phone = pexpect.spawn(sys.executable, ["-m", "ivr", "call", "--url", server], env=env, encoding="utf-8",
-                          timeout=20)  # fmt: skip
+    phone = pexpect.spawn(
+        sys.executable, ["-m", "ivr", "call", "--url", server], env=env, encoding="utf-8", timeout=20
+    )
     phone.expect("YOU")
     phone.sendeof()
     phone.expect("you hang up")

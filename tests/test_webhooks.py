@@ -151,6 +151,14 @@ async def test_status_callback_files_the_outcome(caller: Caller, settings: Setti
     assert said == ["pressed 4", "pressed 5", "pressed 9"]
 
 
+async def test_progress_callbacks_do_not_end_a_live_call(caller: Caller, settings: Settings) -> None:
+    await caller.dial()
+    response = await caller.raw_post("/voice/status", caller.params({"CallStatus": "ringing"}))
+    assert response.status == 204
+    turn = await caller.press("1")
+    assert "key in your order number" in turn.text
+
+
 async def test_a_late_webhook_after_the_call_ended_changes_nothing(caller: Caller) -> None:
     await caller.dial()
     await caller.hang_up()
