@@ -14,8 +14,6 @@ import time
 from collections.abc import Mapping
 from typing import Protocol
 
-from speech.tts import SynthesisError
-
 from ivr.flow.engine import FlowEngine
 from ivr.flow.steps import (
     Digits,
@@ -33,6 +31,7 @@ from ivr.logs import mask_phone
 from ivr.session import CallSession
 from ivr.store.base import SessionStore
 from ivr.twiml import Audio, Renderable, Voice, render, render_fallback, render_goodbye
+from speech.tts import SynthesisError
 
 log = logging.getLogger(__name__)
 

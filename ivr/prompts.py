@@ -38,6 +38,10 @@ class PromptCatalog:
     def has_prefix(self, prefix: str) -> bool:
         return any(key.startswith(prefix) for key in self.templates)
 
+    def static_texts(self) -> list[str]:
+        """Prompts with no placeholders: worth synthesising before the first call."""
+        return [t.render({}) for t in self.templates.values() if not t.variables]
+
     def render(self, prompt_id: str, values: Mapping[str, str], today: date | None = None) -> str:
         return self.templates[prompt_id].render(values, today)
 

@@ -8,12 +8,13 @@ fallback TwiML (apology + hand-off), so a caller never hears Twilio's
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -26,14 +27,13 @@ from ivr.prompts import load_catalogs
 from ivr.store.sqlite import SQLiteDatabase, SQLiteRepository, SQLiteSessionStore, sqlite_path
 from ivr.twiml import Voice
 from ivr.web.signature import signature_middleware
-
-if TYPE_CHECKING:
-    from speech.cache import PromptAudioCache
+from speech.cache import PromptAudioCache
+from speech.tts import Pyttsx3Synthesizer, SynthesisError
 
 log = logging.getLogger(__name__)
 
 LINE = web.AppKey("line", SupportLine)
-AUDIO = web.AppKey["PromptAudioCache"]("audio")
+AUDIO = web.AppKey("audio", PromptAudioCache)
 TWIML = "text/xml"
 
 
@@ -120,12 +120,9 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
     db = SQLiteDatabase(sqlite_path(settings.database_url))
     app = web.Application(middlewares=[signature_middleware(settings.auth_token, settings.public_url)])
     audio_cache: PromptAudioCache | None = None
+    synthesizer: Pyttsx3Synthesizer | None = None
     if settings.tts is TtsMode.LOCAL:
-        from speech.tts import Pyttsx3Synthesizer  # pyttsx3 loads espeak-ng: only when used
-
         synthesizer = Pyttsx3Synthesizer(voice=settings.tts_voice or None, rate=settings.tts_rate)
-        from speech.cache import PromptAudioCache
-
         audio_cache = PromptAudioCache(settings.audio_dir, synthesizer, _audio_secret(settings.audio_dir))
         app[AUDIO] = audio_cache
     app[LINE] = SupportLine(
@@ -143,6 +140,8 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
         await db.close()
 
     app.cleanup_ctx.append(database)
+    if audio_cache is not None and synthesizer is not None:
+        app.cleanup_ctx.append(_prerender(audio_cache, synthesizer, catalog.static_texts()))
     app.router.add_post("/voice", voice)
     app.router.add_post("/voice/turn", voice_turn)
     app.router.add_post("/voice/status", voice_status)
@@ -150,6 +149,30 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
     app.router.add_get("/audio/{audio_id}.wav", audio)
     app.router.add_get("/healthz", healthz)
     return app
+
+
+def _prerender(
+    cache: PromptAudioCache, synthesizer: Pyttsx3Synthesizer, texts: list[str]
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Synthesise the fixed prompts in the background, and stop the synthesiser on shutdown."""
+
+    async def warm() -> None:
+        for text in texts:
+            try:
+                await cache.audio_id(text)
+            except SynthesisError as exc:
+                log.error("%s: could not pre-render a prompt: %s", exc.code, exc)
+
+    async def lifecycle(_: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(warm())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await cache.aclose()
+        await synthesizer.aclose()
+
+    return lifecycle
 
 
 def _audio_secret(directory: Path) -> bytes:
