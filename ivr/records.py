@@ -74,6 +74,3 @@ class Repair:
     status: RepairStatus
     updated_on: date | None
     eta: date | None
-
-
-Record = Order | Warranty | Repair

@@ -119,6 +119,13 @@ def test_schema_errors_are_all_reported_at_once() -> None:
     ]
 
 
+def test_an_action_needs_its_number_collected_first() -> None:
+    assert problems(GOOD.replace("save_as: order_number", "save_as: order_no")) == [
+        "flow.yaml line 19, state 'lookup': 'find_order' needs 'order_number', "
+        "but no gather saves it (save_as: order_number)"
+    ]
+
+
 def test_a_loop_that_never_waits_is_refused() -> None:
     text = GOOD.replace(
         "  bye:\n",

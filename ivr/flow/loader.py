@@ -195,6 +195,8 @@ def parse_flow(doc: Document, catalogs: Mapping[str, PromptCatalog]) -> tuple[Fl
     if agent in states and not isinstance(states[agent], TransferState):
         c.fail(("agent",), f"the agent state '{agent}' must be a transfer state")
     _check_loops(c, states)
+    if not c.problems:  # a state that failed to parse would make this a cascade of noise
+        _check_variables(c, states)
     if c.problems:
         raise FlowInvalid(doc.source, c.problems)
     flow = Flow(
@@ -416,6 +418,22 @@ def _check_references(
             if target and target not in names:
                 c.fail(("states", state.name, *path), f"{setting} goes to '{target}', which is not a state")
     c.state_name = None
+
+
+def _check_variables(c: _Checker, states: Mapping[str, State]) -> None:
+    """An action reading a number no gather collects would always come up empty."""
+    saved = {s.save_as for s in states.values() if isinstance(s, GatherState)}
+    for state in states.values():
+        if isinstance(state, ActionState) and state.action in ACTIONS:
+            for name in ACTIONS[state.action].reads:
+                if name not in saved:
+                    c.problems.append(
+                        Problem(
+                            c.doc.line(("states", state.name, "action")),
+                            state.name,
+                            f"'{state.action}' needs '{name}', but no gather saves it (save_as: {name})",
+                        )
+                    )
 
 
 def _check_loops(c: _Checker, states: Mapping[str, State]) -> None:
