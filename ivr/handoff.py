@@ -31,7 +31,13 @@ class DialHandOff:
 
     def render(self, response: VoiceResponse, transfer: Transfer, action_url: str) -> None:
         options = {"caller_id": self.caller_id} if self.caller_id else {}
-        response.dial(self.number, action=action_url, method="POST", timeout=self.timeout, **options)
+        dial = response.dial(action=action_url, method="POST", timeout=self.timeout, **options)
+        if self.number.startswith("sip:"):
+            dial.sip(self.number)
+        elif self.number.startswith("client:"):
+            dial.client(self.number.removeprefix("client:"))
+        else:
+            dial.number(self.number)
 
 
 @dataclass(frozen=True, slots=True)

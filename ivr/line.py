@@ -131,7 +131,8 @@ class SupportLine:
             session.status = status
             session.ended_at = time.time()
             session.outcome = session.outcome or "abandoned"
-            if await self.sessions.save(session, session.seq):
+            session.seq += 1  # a turn still in flight now loses its compare-and-set
+            if await self.sessions.save(session, session.seq - 1):
                 log.info("call %s %s (%s)", call_sid, status, session.outcome)
                 return
         log.error("status_conflict: call %s status %s not saved after retries", call_sid, status)

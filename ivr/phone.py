@@ -110,7 +110,7 @@ def play_call(call: PhoneCall, ask: Callable[[str], str]) -> str:
                 next_request = ((verb.text or "").strip(), {})
                 break
             elif verb.tag in ("Dial", "Enqueue"):
-                target = (verb.text or "").strip() or (verb.findtext("Number") or "").strip()
+                target = "".join(verb.itertext()).strip()
                 kind = "queue" if verb.tag == "Enqueue" else "agent at"
                 call.out(f"  LINE: [transfers you to the {kind} {target}]")
                 picked = ask("  (pretend) does an agent answer? [y/N] > ").strip().lower() == "y"

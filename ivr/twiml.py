@@ -89,7 +89,8 @@ def render(
                     if step.speech:
                         options["speech_model"] = "numbers_and_commands"
                 else:
-                    options["num_digits"] = 1
+                    # A menu key is one press; '#' may be an option, so it must not end input.
+                    options.update(num_digits=1, finish_on_key="")
                 if step.hints:
                     options["hints"] = ", ".join(step.hints)
                 gather = response.gather(**options)

@@ -14,6 +14,7 @@ async def test_greeting_offers_every_option_and_listens_for_keys_and_speech(call
     assert gather is not None
     assert gather.get("input") == "dtmf speech"
     assert gather.get("numDigits") == "1"
+    assert gather.get("finishOnKey") == ""  # '#' can be a menu key, not an end-of-input key
     assert "order status" in gather.get("hints", "")
     # The menu is inside the Gather, so a caller can press a key without waiting.
     assert len(gather.findall("Say")) == 2
@@ -70,6 +71,23 @@ async def test_three_wrong_postal_codes_offer_an_agent_and_reveal_nothing(client
     assert handoff.handoff is not None
 
 
+async def test_postal_code_guessing_stops_after_five_tries(client) -> None:
+    caller = Caller(client, phone=STRANGER_PHONE)
+    await caller.dial()
+    await caller.press("1")
+    await caller.press("7788")
+    for code in ("11111", "22222", "33333"):
+        await caller.press(code)
+    await caller.press("2")  # back to the main menu, then try again
+    await caller.press("1")
+    await caller.press("7788")
+    await caller.press("44444")
+    await caller.press("55555")
+    right = await caller.press("10001")  # the right code, after five wrong ones
+    assert "Sam" not in right.text and "prepared" not in right.text
+    assert "To speak with an agent, press 1." in right.text
+
+
 async def test_unknown_order_is_named_and_retried_then_an_agent_is_offered(caller: Caller) -> None:
     await caller.dial()
     await caller.press("1")
@@ -96,11 +114,20 @@ async def test_repair_status_by_keypad(caller: Caller) -> None:
     assert "For the main menu, press 1." in turn.text
 
 
-async def test_repair_status_without_a_date_leaves_the_date_out(caller: Caller) -> None:
-    await caller.dial()
-    await caller.press("2")
-    turn = await caller.press("1618")
-    assert turn.heard[0] == "Your dishwasher, repair 1 6 1 8, is being diagnosed by a technician."
+async def test_repair_status_without_a_date_leaves_the_date_out(client) -> None:
+    owner = Caller(client, phone="+15550100003")
+    await owner.dial()
+    await owner.press("2")
+    turn = await owner.press("1618")
+    assert turn.heard[0] == "Repair 1 6 1 8 for your dishwasher is being diagnosed by a technician."
+
+
+async def test_a_stranger_hears_a_repair_status_but_not_what_the_product_is(client) -> None:
+    stranger = Caller(client, phone=STRANGER_PHONE)
+    await stranger.dial()
+    await stranger.press("2")
+    turn = await stranger.press("2718")
+    assert turn.heard[0] == "Good news: repair 2 7 1 8 is ready for pickup. Please bring your ticket number."
 
 
 async def test_warranty_active_and_expired(client) -> None:
@@ -211,6 +238,30 @@ async def test_repeated_nonsense_hands_off_to_an_agent(caller: Caller) -> None:
     last = await caller.press("8")
     assert last.heard[-1] == "Let me connect you with an agent who can help. Please hold."
     assert last.handoff is not None
+
+
+async def test_mumbling_then_silence_is_handed_to_an_agent_not_hung_up_on(caller: Caller) -> None:
+    await caller.dial()
+    await caller.say("banana")
+    await caller.say("banana")
+    last = await caller.silence()
+    assert last.heard == ["Let me connect you with an agent who can help. Please hold."]
+    assert last.handoff is not None
+
+
+async def test_a_second_order_gets_fresh_tries(caller: Caller) -> None:
+    await caller.dial()
+    await caller.press("1")
+    await caller.press("1111")
+    await caller.press("2222")
+    found = await caller.press("4512")
+    assert "has shipped with UPS" in found.text
+    await caller.press("2")  # check another order
+    miss = await caller.press("3333")
+    assert miss.heard == [
+        "I couldn't find order 3 3 3 3.",
+        "Please key in your order number, then press pound.",
+    ]
 
 
 async def test_too_short_an_order_number_is_asked_again(caller: Caller) -> None:

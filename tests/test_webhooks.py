@@ -159,6 +159,46 @@ async def test_progress_callbacks_do_not_end_a_live_call(caller: Caller, setting
     assert "key in your order number" in turn.text
 
 
+async def test_a_hang_up_during_a_turn_is_not_overwritten_by_that_turn(
+    caller: Caller, settings: Settings
+) -> None:
+    await caller.dial()
+    await caller.press("1")
+    store = await _calls_table(settings)
+    in_flight = await store.load(caller.call_sid)  # a turn that has loaded the call...
+    assert in_flight is not None
+    await caller.hang_up()  # ...when Twilio reports the hang-up
+    in_flight.state = "order_status"
+    assert not await store.save(in_flight, in_flight.seq)  # the turn's save loses
+    ended = await store.load(caller.call_sid)
+    await store.db.close()
+    assert ended is not None and ended.status == "completed" and ended.ended_at is not None
+
+
+async def test_keyed_postal_codes_stay_out_of_the_call_record(client: TestClient, settings: Settings) -> None:
+    caller = Caller(client, phone="+15550199999")
+    await caller.dial()
+    await caller.press("1")
+    await caller.press("7788")
+    await caller.press("10001")
+    store = await _calls_table(settings)
+    record = await store.get_call(caller.call_sid)
+    await store.db.close()
+    assert record is not None
+    said = [e.text for e in record.transcript if e.who == "caller"]
+    assert said == ["pressed 1", "pressed 7788", "keyed a value (hidden)"]
+    assert "10001" not in record.to_json()
+
+
+async def test_a_body_that_is_not_a_form_gets_400_not_500(client: TestClient) -> None:
+    response = await client.post(
+        "/voice",
+        data=b"\xff\xfe",
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=bogus"},
+    )
+    assert response.status == 400
+
+
 async def test_a_late_webhook_after_the_call_ended_changes_nothing(caller: Caller) -> None:
     await caller.dial()
     await caller.hang_up()

@@ -42,6 +42,39 @@ def _iso(value: date | None) -> str:
     return value.isoformat() if value else ""
 
 
+RELEASED_ORDER_FIELDS = (
+    "verified_order",
+    "customer_name",
+    "order_status",
+    "carrier",
+    "tracking_number",
+    "placed_on",
+    "ship_date",
+    "eta",
+)
+MAX_POSTAL_TRIES = 5
+"""Wrong postal codes allowed in one call before keypad verification stops answering."""
+_KEYPAD = {
+    letter: digit
+    for digit, letters in {
+        "2": "ABC",
+        "3": "DEF",
+        "4": "GHI",
+        "5": "JKL",
+        "6": "MNO",
+        "7": "PQRS",
+        "8": "TUV",
+        "9": "WXYZ",
+    }.items()
+    for letter in letters
+}
+
+
+def keypad_digits(text: str) -> str:
+    """What a caller keys for a postal code: letters become the key that shows them."""
+    return "".join(ch if ch.isdigit() else _KEYPAD.get(ch, "") for ch in normalise_postal(text))
+
+
 def _release_order(ctx: ActionContext, order: Order) -> None:
     """Copy an order's details into the call, after verification only."""
     ctx.session.vars.update(
@@ -62,6 +95,8 @@ def _same_phone(a: str, b: str) -> bool:
 
 
 async def find_order(ctx: ActionContext) -> str:
+    for name in RELEASED_ORDER_FIELDS:  # a new number: nothing of an earlier order carries over
+        ctx.session.vars.pop(name, None)
     order = await ctx.repository.order(ctx.session.vars.get("order_number", ""))
     if order is None:
         return "not_found"
@@ -73,13 +108,14 @@ async def find_order(ctx: ActionContext) -> str:
 
 async def check_postal_code(ctx: ActionContext) -> str:
     keyed = ctx.session.vars.pop("postal_code", "")
+    failures = ctx.session.attempts.get("check_postal_code#failures", 0)
+    if failures >= MAX_POSTAL_TRIES:
+        return "mismatch"  # no more guessing in this call; the flow offers an agent
     order = await ctx.repository.order(ctx.session.vars.get("order_number", ""))
-    if order is None:
-        return "mismatch"
-    on_file = normalise_postal(order.postal_code)
-    if keyed and hmac.compare_digest(normalise_postal(keyed), on_file):
+    if order is not None and keyed and hmac.compare_digest(keyed, keypad_digits(order.postal_code)):
         _release_order(ctx, order)
         return "verified"
+    ctx.session.attempts["check_postal_code#failures"] = failures + 1
     return "mismatch"
 
 
@@ -87,8 +123,10 @@ async def find_repair(ctx: ActionContext) -> str:
     repair = await ctx.repository.repair(ctx.session.vars.get("ticket_number", ""))
     if repair is None:
         return "not_found"
+    # A ticket number alone gets the status; what the product is, only to the phone on file.
+    owner = _same_phone(ctx.session.caller, repair.phone)
     ctx.session.vars.update(
-        repair_product=repair.product,
+        repair_product=repair.product if owner else "",
         repair_status=repair.status.value,
         repair_updated_on=_iso(repair.updated_on),
         repair_eta=_iso(repair.eta),

@@ -108,18 +108,22 @@ class FlowEngine:
             session.path.append(self.flow.start)
             return await self._run(session, steps)
         state = self.flow.states[session.state]
-        self._note(session, "caller", _describe(event))
+        hidden = isinstance(state, GatherState) and state.secret and isinstance(event, Digits | Speech)
+        self._note(session, "caller", "keyed a value (hidden)" if hidden else _describe(event))
         if isinstance(state, MenuState | GatherState) and isinstance(event, Digits | Speech | NoInput):
             trigger = self._interpret(state, event, session)
             if trigger in (triggers.NO_INPUT, triggers.NO_MATCH):
                 session.attempts[state.name] = session.attempts.get(state.name, 0) + 1
-                prompt = (
-                    state.retry.no_input_prompt
-                    if trigger == triggers.NO_INPUT
-                    else state.retry.no_match_prompt
-                )
-                self._say(session, steps, prompt, interruptible=True)
+                if trigger == triggers.NO_MATCH:
+                    key = triggers.misheard_key(state.name)
+                    session.attempts[key] = session.attempts.get(key, 0) + 1
             self._fire(session, trigger)
+            if trigger in (triggers.NO_INPUT, triggers.NO_MATCH) and session.state == state.name:
+                # "Sorry, I didn't catch that" only before asking again; when giving up,
+                # the next state's own words say what happens.
+                retry = state.retry
+                prompt = retry.no_input_prompt if trigger == triggers.NO_INPUT else retry.no_match_prompt
+                self._say(session, steps, prompt, interruptible=True)
         elif isinstance(state, TransferState) and isinstance(event, TransferEnded):
             if event.result is TransferResult.CONNECTED:
                 session.outcome = "transferred"
@@ -205,7 +209,8 @@ class FlowEngine:
                         self._say(session, steps, prompt, False)
                     session.outcome = "transferred"
                     context = dict(session.vars)
-                    context.setdefault("verified", "yes" if "verified_order" in session.vars else "no")
+                    verified = session.vars.get("verified_order") == session.vars.get("order_number", "")
+                    context["verified"] = "yes" if "verified_order" in session.vars and verified else "no"
                     steps.append(Transfer(reason=state.reason, context=context))
                     self._note(session, "flow", f"transfer: {state.reason}")
                     return steps

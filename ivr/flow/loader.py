@@ -49,7 +49,7 @@ _KEYS: dict[StateKind, set[str]] = {
     StateKind.MENU: _COMMON | _WAITING | {"options"},
     StateKind.GATHER: _COMMON
     | _WAITING
-    | {"save_as", "min_digits", "max_digits", "finish_on_key", "speech", "next"},
+    | {"save_as", "min_digits", "max_digits", "finish_on_key", "speech", "next", "secret"},
     StateKind.ACTION: _COMMON | {"action", "outcomes"},
     StateKind.TRANSFER: _COMMON | {"prompt", "reason", "fallback"},
     StateKind.HANGUP: _COMMON | {"prompt", "outcome"},
@@ -281,6 +281,7 @@ def _parse_state(c: _Checker, name: str, raw: Any, defaults: Mapping[str, Any], 
             _retry(c, raw, path, defaults, agent),
             _timeout(c, raw, path, defaults),
             c.flag(raw, "agent", path, True),
+            c.flag(raw, "secret", path, False),
         )
     if kind is StateKind.ACTION:
         action_name = c.text(raw, "action", path)

@@ -44,9 +44,23 @@ def _model(event: EventData) -> CallSession:
     return model
 
 
+def misheard_key(state_name: str) -> str:
+    """Where a waiting state's no-match count lives in `CallSession.attempts`."""
+    return f"{state_name}#misheard"
+
+
 def _retries_left(state: WaitingState) -> Any:
     def check(event: EventData) -> bool:
         return _model(event).attempts.get(state.name, 0) <= state.retry.retries
+
+    return check
+
+
+def _was_misheard(state: WaitingState) -> Any:
+    """A caller who spoke but was not understood is not 'silent', even if silent last."""
+
+    def check(event: EventData) -> bool:
+        return _model(event).attempts.get(misheard_key(state.name), 0) > 0
 
     return check
 
@@ -58,15 +72,31 @@ def _under_limit(state: SayState) -> Any:
     return check
 
 
-def _arrived(event: EventData) -> None:
-    """Count visits, reset a waiting state's failed tries when arriving from elsewhere."""
-    session = _model(event)
-    dest = session.state
-    session.visits[dest] = session.visits.get(dest, 0) + 1
-    session.path.append(dest)
-    transition = event.transition
-    if transition is not None and transition.source != dest:
-        session.attempts.pop(dest, None)
+def _arrival(flow: Flow) -> Any:
+    """Count visits and reset counters that belong to one attempt at a task.
+
+    A waiting state's failed tries reset when the caller arrives from elsewhere. Retry
+    loops (`say` states with a visit limit, like "I couldn't find that order") count
+    since the caller last chose something in a menu: checking a second order after a
+    first one was found starts with a fresh set of tries.
+    """
+    limited = [name for name, s in flow.states.items() if isinstance(s, SayState) and s.limit_visits]
+    menus = {name for name, s in flow.states.items() if isinstance(s, MenuState)}
+
+    def arrived(event: EventData) -> None:
+        session = _model(event)
+        dest = session.state
+        session.visits[dest] = session.visits.get(dest, 0) + 1
+        session.path.append(dest)
+        transition = event.transition
+        if transition is not None and transition.source != dest:
+            session.attempts.pop(dest, None)
+            session.attempts.pop(misheard_key(dest), None)
+            if dest in menus:
+                for name in limited:
+                    session.visits.pop(name, None)
+
+    return arrived
 
 
 def compile_machine(flow: Flow) -> Machine:
@@ -89,12 +119,11 @@ def compile_machine(flow: Flow) -> Machine:
                         add(option_trigger(option.key), name, option.goto)
                 else:
                     add(INPUT, name, state.next)
-                for trigger, give_up in (
-                    (NO_INPUT, state.retry.on_no_input),
-                    (NO_MATCH, state.retry.on_failure),
-                ):
-                    add(trigger, name, name, conditions=[_retries_left(state)])
-                    add(trigger, name, give_up)
+                add(NO_MATCH, name, name, conditions=[_retries_left(state)])
+                add(NO_MATCH, name, state.retry.on_failure)
+                add(NO_INPUT, name, name, conditions=[_retries_left(state)])
+                add(NO_INPUT, name, state.retry.on_failure, conditions=[_was_misheard(state)])
+                add(NO_INPUT, name, state.retry.on_no_input)
                 if state.agent:
                     add(AGENT, name, flow.agent)
             case ActionState():
@@ -109,5 +138,5 @@ def compile_machine(flow: Flow) -> Machine:
         initial=flow.start,
         send_event=True,
         auto_transitions=False,
-        after_state_change=[_arrived],
+        after_state_change=[_arrival(flow)],
     )

@@ -90,6 +90,8 @@ class GatherState(StateBase):
     retry: Retry
     timeout: int
     agent: bool
+    secret: bool = False
+    """Keep what the caller keys out of the call record (a postal code used as a password)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 from collections.abc import AsyncIterator, Callable
 from datetime import date
@@ -26,7 +27,7 @@ from ivr.line import SupportLine
 from ivr.prompts import load_catalogs
 from ivr.store.sqlite import SQLiteDatabase, SQLiteRepository, SQLiteSessionStore, sqlite_path
 from ivr.twiml import Voice
-from ivr.web.signature import signature_middleware
+from ivr.web.signature import form_params, signature_middleware
 from speech.cache import PromptAudioCache
 from speech.tts import Pyttsx3Synthesizer, SynthesisError
 
@@ -43,7 +44,7 @@ def _twiml(text: str) -> web.Response:
 
 async def voice(request: web.Request) -> web.Response:
     line = request.app[LINE]
-    params = await _params(request)
+    params = await form_params(request)
     if "CallSid" not in params:
         raise web.HTTPBadRequest(text="CallSid is missing.\n")
     try:
@@ -55,7 +56,7 @@ async def voice(request: web.Request) -> web.Response:
 
 async def voice_turn(request: web.Request) -> web.Response:
     line = request.app[LINE]
-    params = await _params(request)
+    params = await form_params(request)
     seq = request.query.get("seq", "")
     if "CallSid" not in params or not seq.isdigit():
         raise web.HTTPBadRequest(text="CallSid and a numeric seq are required.\n")
@@ -67,7 +68,7 @@ async def voice_turn(request: web.Request) -> web.Response:
 
 
 async def voice_status(request: web.Request) -> web.Response:
-    params = await _params(request)
+    params = await form_params(request)
     try:
         await request.app[LINE].status(params)
     except Exception:
@@ -78,7 +79,7 @@ async def voice_status(request: web.Request) -> web.Response:
 
 
 async def after_transfer(request: web.Request) -> web.Response:
-    return _twiml(request.app[LINE].after_transfer(await _params(request)))
+    return _twiml(request.app[LINE].after_transfer(await form_params(request)))
 
 
 async def audio(request: web.Request) -> web.StreamResponse:
@@ -93,10 +94,6 @@ async def audio(request: web.Request) -> web.StreamResponse:
 
 async def healthz(_: web.Request) -> web.Response:
     return web.Response(text="ok\n")
-
-
-async def _params(request: web.Request) -> dict[str, str]:
-    return {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
 
 
 def _handoff(settings: Settings) -> HandOff:
@@ -179,7 +176,10 @@ def _audio_secret(directory: Path) -> bytes:
     """A per-installation key that makes prompt audio file names unguessable."""
     directory.mkdir(parents=True, exist_ok=True)
     key_file = directory / ".key"
-    if not key_file.exists():
-        key_file.write_bytes(secrets.token_bytes(32))
-        key_file.chmod(0o600)
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others
+    except FileExistsError:
+        return key_file.read_bytes()
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(secrets.token_bytes(32))
     return key_file.read_bytes()

@@ -19,6 +19,15 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SIGNED_PREFIX = "/voice"
 
 
+async def form_params(request: web.Request) -> dict[str, str]:
+    """Twilio's form fields; a body that is not a readable form is a 400, not a 500."""
+    try:
+        form = await request.post()
+    except (ValueError, LookupError) as exc:  # bad charset, malformed multipart or encoding
+        raise web.HTTPBadRequest(text=f"Unreadable form body: {exc}\n") from None
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
 def signature_middleware(auth_token: str, public_url: str) -> Callable[..., Awaitable[web.StreamResponse]]:
     validator = RequestValidator(auth_token)
 
@@ -27,7 +36,7 @@ def signature_middleware(auth_token: str, public_url: str) -> Callable[..., Awai
         if not request.path.startswith(SIGNED_PREFIX):
             return await handler(request)
         signature = request.headers.get("X-Twilio-Signature", "")
-        params = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+        params = await form_params(request)
         url = public_url + request.path_qs
         if not signature or not validator.validate(url, params, signature):
             log.warning(
