@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -61,7 +62,51 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     count = asyncio.run(write())
     print(f"Imported {count} {kind.value} from {args.file}.")
+    for warning in _unreachable(kind, records):
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
+
+
+_KEY_FIELD = {
+    ImportKind.ORDERS: "order_number",
+    ImportKind.WARRANTIES: "serial_number",
+    ImportKind.REPAIRS: "ticket_number",
+}
+
+
+def _unreachable(kind: ImportKind, records: Sequence[object]) -> list[str]:
+    """Numbers the current flow will not accept from a caller's keypad (too short or long).
+
+    The data is still imported (the flow may change); the operator is told now rather
+    than by a caller who can never get through.
+    """
+    from ivr.flow.loader import FlowInvalid, load_flow
+    from ivr.flow.schema import GatherState
+    from ivr.prompts import load_catalogs
+
+    env = os.environ
+    try:
+        catalogs = load_catalogs(Path(env.get("IVR_PROMPTS", default_dir("prompts"))))
+        flow, _ = load_flow(Path(env.get("IVR_FLOW", default_dir("flows") / "support.yaml")), catalogs)
+    except (FlowInvalid, SourceError):
+        return []
+    field = _KEY_FIELD[kind]
+    out = []
+    for gather in flow.states.values():
+        if isinstance(gather, GatherState) and gather.save_as == field:
+            bad = [
+                str(getattr(r, field))
+                for r in records
+                if not gather.min_digits <= len(str(getattr(r, field))) <= gather.max_digits
+            ]
+            if bad:
+                shown = ", ".join(bad[:5]) + (" ..." if len(bad) > 5 else "")
+                out.append(
+                    f"{field} {shown} cannot be keyed in by callers: the flow's state '{gather.name}' "
+                    f"takes {gather.min_digits} to {gather.max_digits} digits "
+                    f"({len(bad)} of {len(records)} {kind.value})"
+                )
+    return out
 
 
 def _when(ts: float | None) -> str:

@@ -19,6 +19,7 @@ import hmac
 import os
 import re
 import tempfile
+import time
 from functools import partial
 from pathlib import Path
 
@@ -76,6 +77,14 @@ class PromptAudioCache:
         await asyncio.shield(task)
         return audio_id
 
+    async def prune(self, older_than: float) -> int:
+        """Delete recordings not used for `older_than` seconds; returns how many.
+
+        Dynamic prompts carry a caller's order details, so they must not pile up
+        forever; a pruned prompt that is needed again is simply synthesised again.
+        """
+        return await asyncio.to_thread(_prune, self._directory, older_than)
+
     async def aclose(self) -> None:
         """Cancel syntheses still in flight and wait for them, before the synthesiser closes.
 
@@ -102,7 +111,7 @@ class PromptAudioCache:
     async def _ensure(self, audio_id: str, text: str) -> None:
         """Synthesise and store ``text`` unless its file already exists."""
         path = self._directory / f"{audio_id}.wav"
-        if await asyncio.to_thread(path.is_file):
+        if await asyncio.to_thread(_touch, path):
             return
         wav = await self._synthesizer.synthesize(text)
         await asyncio.to_thread(_write_atomically, path, wav)
@@ -117,6 +126,26 @@ class PromptAudioCache:
             del self._in_flight[audio_id]
         if not task.cancelled():
             task.exception()
+
+
+def _touch(path: Path) -> bool:
+    """Mark a cached file as just used (so pruning keeps it); False if it is not there."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _prune(directory: Path, older_than: float) -> int:
+    cutoff = time.time() - older_than
+    removed = 0
+    for path in directory.glob("*.wav"):
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+    return removed
 
 
 def _write_atomically(path: Path, wav: bytes) -> None:

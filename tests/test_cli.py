@@ -194,3 +194,14 @@ def test_show_an_unknown_call(env: dict[str, str]) -> None:
     result = ivr("calls", "show", "CAnope", env=env)
     assert result.returncode == 1
     assert "no call CAnope" in result.stderr
+
+
+def test_import_warns_about_numbers_callers_cannot_key_in(env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "orders.csv"
+    path.write_text(f"{ORDERS_HEADER}\n12,+15550100001,Jane Doe,94107,shipped,UPS,1Z1,,,\n")
+    result = ivr("import", "orders", str(path), env=env, check=True)
+    assert result.stdout.strip() == f"Imported 1 orders from {path}."
+    assert result.stderr.strip() == (
+        "warning: order_number 12 cannot be keyed in by callers: the flow's state 'order_number' "
+        "takes 3 to 12 digits (1 of 1 orders)"
+    )

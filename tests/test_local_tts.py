@@ -85,3 +85,24 @@ async def test_audio_route_refuses_unknown_and_malformed_ids(local_client: TestC
     for path in ("/audio/" + "0" * 32 + ".wav", "/audio/..%2F..%2Fetc%2Fpasswd.wav", "/audio/.key.wav"):
         response = await local_client.get(path)
         assert response.status == 404, path
+
+
+async def test_unused_recordings_are_pruned_and_made_again_when_needed(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from speech.cache import PromptAudioCache
+    from speech.tts import Pyttsx3Synthesizer
+
+    async with Pyttsx3Synthesizer() as synthesizer:
+        cache = PromptAudioCache(tmp_path, synthesizer, b"k" * 32)
+        old = await cache.audio_id("Order 1 2 3 4 has shipped.")
+        fresh = await cache.audio_id("Thanks for calling.")
+        path = cache.path_for(old)
+        assert path is not None
+        day_ago = time.time() - 2 * 86400
+        os.utime(path, (day_ago, day_ago))
+        assert await cache.prune(86400) == 1
+        assert cache.path_for(old) is None and cache.path_for(fresh) is not None
+        assert await cache.audio_id("Order 1 2 3 4 has shipped.") == old
+        assert cache.path_for(old) is not None

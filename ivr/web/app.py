@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 LINE = web.AppKey("line", SupportLine)
 AUDIO = web.AppKey("audio", PromptAudioCache)
 TWIML = "text/xml"
+AUDIO_MAX_AGE = 24 * 3600.0
+"""Synthesised prompts unused this long are deleted (dynamic ones hold order details)."""
+AUDIO_PRUNE_EVERY = 3600.0
 
 
 def _twiml(text: str) -> web.Response:
@@ -159,6 +162,10 @@ def _prerender(
                 await cache.audio_id(text)
             except SynthesisError as exc:
                 log.error("%s: could not pre-render a prompt: %s", exc.code, exc)
+        while True:
+            await asyncio.sleep(AUDIO_PRUNE_EVERY)
+            removed = await cache.prune(AUDIO_MAX_AGE)
+            log.info("audio cache: removed %s recordings unused for a day", removed)
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(warm())
