@@ -41,7 +41,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"(Twilio Voice URL: {settings.public_url}/voice)",
         flush=True,
     )
-    web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
+    try:
+        web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
+    except OSError as exc:
+        print(f"ivr serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -187,6 +191,12 @@ def cmd_flows_validate(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of at least 1")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ivr", description="Automated after-sales phone support line.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -205,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     calls = sub.add_parser("calls", help="inspect recorded calls")
     calls_sub = calls.add_subparsers(dest="action", required=True)
     listing = calls_sub.add_parser("list", help="recent calls, newest first")
-    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--limit", type=_positive, default=50)
     listing.add_argument("--json", action="store_true")
     show = calls_sub.add_parser("show", help="one call's path and transcript")
     show.add_argument("call_sid")

@@ -134,6 +134,14 @@ def test_serve_refuses_a_broken_flow_with_its_line(env: dict[str, str], tmp_path
     )
 
 
+def test_serve_says_when_the_port_is_taken(server: str, env: dict[str, str]) -> None:
+    port = server.rsplit(":", 1)[1]
+    result = ivr("serve", "--port", port, env=env)
+    assert result.returncode == 2
+    assert f"ivr serve: cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_flows_validate(env: dict[str, str], tmp_path: Path) -> None:
     result = ivr("flows", "validate", str(ROOT / "flows" / "support.yaml"), env=env)
     assert result.returncode == 0
