@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from ivr.speakable import digits, digits_from_speech, last_digits, spoken_date
+from ivr.speakable import digits, last_digits, spoken_date
 from ivr.templates import Template, TemplateError
 
 
@@ -19,19 +19,6 @@ def test_dates_are_words_and_the_year_only_when_it_is_not_this_year() -> None:
     today = date(2026, 11, 23)
     assert spoken_date(date(2026, 12, 4), today) == "Friday, December 4"
     assert spoken_date(date(2027, 1, 15), today) == "Friday, January 15, 2027"
-
-
-def test_spoken_digits_are_picked_out_of_a_sentence() -> None:
-    assert digits_from_speech("my order number is four five one two") == "4512"
-    assert digits_from_speech("4 5 1 2") == "4512"
-    assert digits_from_speech("one oh two") == "102"
-    assert digits_from_speech("four oh oh two") == "4002"
-
-
-def test_little_words_are_not_digits_outside_a_number() -> None:
-    assert digits_from_speech("I want to check order 1234") == "1234"
-    assert digits_from_speech("4512 for the order") == "4512"
-    assert digits_from_speech("oh it's 4512") == "4512"
 
 
 def test_optional_segments_drop_out_when_a_value_is_missing() -> None:

@@ -41,8 +41,8 @@ from ivr.flow.steps import (
 )
 from ivr.prompts import PromptCatalog
 from ivr.session import CallSession, TranscriptEntry
-from ivr.speakable import digits_from_speech
 from ivr.store.base import Repository
+from speech.numbers import spoken_digits
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ class FlowEngine:
             if key and any(option.key == key for option in state.options):
                 return triggers.option_trigger(key)
             return triggers.NO_MATCH
-        raw = event.digits if isinstance(event, Digits) else digits_from_speech(event.text)
+        raw = event.digits if isinstance(event, Digits) else spoken_digits(event.text)
         value = raw.rstrip(state.finish_on_key) if state.finish_on_key else raw
         if value == "0" and state.agent and state.min_digits > 1:
             return triggers.AGENT
