@@ -30,7 +30,7 @@ from ivr.handoff import HandOff, transfer_connected
 from ivr.logs import mask_phone
 from ivr.session import CallSession
 from ivr.store.base import SessionStore
-from ivr.twiml import Audio, Renderable, Voice, render, render_fallback, render_goodbye
+from ivr.twiml import Audio, Renderable, Voice, render, render_fallback, render_goodbye, render_stream
 from speech.tts import SynthesisError
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,7 @@ class SupportLine:
         voice: Voice,
         handoff: HandOff,
         audio: PromptAudio | None = None,
+        streaming: bool = False,
     ) -> None:
         self.engine = engine
         self.sessions = sessions
@@ -82,6 +83,8 @@ class SupportLine:
         self.voice = voice
         self.handoff = handoff
         self.audio = audio
+        self.streaming = streaming
+        """Local speech: calls run over a media stream, not `<Gather>` turns."""
         catalog = engine.catalog
         self.apology = catalog.render("system_error", {}) if catalog.has("system_error") else DEFAULT_APOLOGY
 
@@ -89,8 +92,11 @@ class SupportLine:
         """A new call (Twilio's Voice URL)."""
         call_sid = params["CallSid"]
         session = self.engine.new_session(call_sid, params.get("From", ""), params.get("To", ""))
-        steps = await self.engine.handle(session, Start())
-        twiml = await self._finish_turn(session, steps)
+        if self.streaming:
+            twiml = session.last_response = self._connect(call_sid)
+        else:
+            steps = await self.engine.handle(session, Start())
+            twiml = await self._finish_turn(session, steps)
         if not await self.sessions.create(session):
             existing = await self.sessions.load(call_sid)
             if existing is not None and existing.last_response:
@@ -136,6 +142,35 @@ class SupportLine:
                 log.info("call %s %s (%s)", call_sid, status, session.outcome)
                 return
         log.error("status_conflict: call %s status %s not saved after retries", call_sid, status)
+
+    async def stream_ended(self, params: Mapping[str, str]) -> str:
+        """Twilio's `<Connect action>` request after a media stream closed.
+
+        The stream closes itself at a hand-off or an ending (after speaking its prompt):
+        answer with just the `<Dial>`/`<Enqueue>` or `<Hangup>`. A stream that dropped
+        mid-question (an instance shutting down) is reconnected and the caller asked again.
+        """
+        call_sid = params["CallSid"]
+        session = await self.sessions.load(call_sid)
+        if session is None:
+            return await self.answer(params)
+        if session.status in FINAL_STATUSES:
+            return session.last_response
+        steps = self.engine.exit_steps(session)
+        if not steps:
+            log.info("call %s: stream closed at '%s', reconnecting", call_sid, session.state)
+            return self._connect(call_sid)
+        expected = session.seq
+        twiml = await self._finish_turn(session, steps)
+        if not await self.sessions.save(session, expected):
+            winner = await self.sessions.load(call_sid)
+            return winner.last_response if winner else twiml
+        return twiml
+
+    def _connect(self, call_sid: str) -> str:
+        scheme, rest = self.public_url.split("://", 1)
+        stream_url = f"{'wss' if scheme == 'https' else 'ws'}://{rest}/media"
+        return render_stream(stream_url, f"{self.public_url}/voice/stream-ended", call_sid)
 
     def fallback(self) -> str:
         """TwiML for when the service itself fails: apologise and hand over."""

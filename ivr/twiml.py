@@ -108,6 +108,15 @@ def render(
     return str(response)
 
 
+def render_stream(stream_url: str, action_url: str, call_sid: str) -> str:
+    """Hand the call to a bidirectional media stream; Twilio posts `action_url` when it closes."""
+    response = VoiceResponse()
+    connect = response.connect(action=action_url, method="POST")
+    stream = connect.stream(url=stream_url)
+    stream.parameter(name="call_sid", value=call_sid)
+    return str(response)
+
+
 def render_fallback(text: str, *, voice: Voice, handoff: HandOff, after_url: str) -> str:
     """Used when the service itself fails mid-call: apologise and reach a person.
 

@@ -31,6 +31,7 @@ from ivr.flow.steps import (
     Gather,
     Hangup,
     NoInput,
+    Resume,
     Say,
     Speech,
     Start,
@@ -108,6 +109,8 @@ class FlowEngine:
             session.path.append(self.flow.start)
             return await self._run(session, steps)
         state = self.flow.states[session.state]
+        if isinstance(event, Resume):
+            return await self._run(session, steps)
         hidden = isinstance(state, GatherState) and state.secret and isinstance(event, Digits | Speech)
         self._note(session, "caller", "keyed a value (hidden)" if hidden else _describe(event))
         if isinstance(state, MenuState | GatherState) and isinstance(event, Digits | Speech | NoInput):
@@ -208,10 +211,7 @@ class FlowEngine:
                     for prompt in state.prompts:
                         self._say(session, steps, prompt, False)
                     session.outcome = "transferred"
-                    context = dict(session.vars)
-                    verified = session.vars.get("verified_order") == session.vars.get("order_number", "")
-                    context["verified"] = "yes" if "verified_order" in session.vars and verified else "no"
-                    steps.append(Transfer(reason=state.reason, context=context))
+                    steps.append(self._transfer(session, state))
                     self._note(session, "flow", f"transfer: {state.reason}")
                     return steps
                 case HangupState():
@@ -221,6 +221,26 @@ class FlowEngine:
                     steps.append(Hangup())
                     return steps
         raise FlowError(f"more than {MAX_AUTOMATIC_STEPS} states in one turn near '{session.state}'")
+
+    def exit_steps(self, session: CallSession) -> list[Step]:
+        """How a call at rest in a hand-off or an ending leaves, without its prompts again.
+
+        A media stream has already spoken "please hold"; when it closes, Twilio asks
+        what comes next, and the answer is only the hand-off (or the hang-up).
+        """
+        state = self.flow.states[session.state]
+        if isinstance(state, TransferState):
+            return [self._transfer(session, state)]
+        if isinstance(state, HangupState):
+            return [Hangup()]
+        return []
+
+    @staticmethod
+    def _transfer(session: CallSession, state: TransferState) -> Transfer:
+        context = dict(session.vars)
+        verified = session.vars.get("verified_order") == session.vars.get("order_number", "")
+        context["verified"] = "yes" if "verified_order" in session.vars and verified else "no"
+        return Transfer(reason=state.reason, context=context)
 
     def _say(self, session: CallSession, steps: list[Step], prompt: str, interruptible: bool) -> None:
         prompt_id = _VARIANT.sub(lambda m: session.vars.get(m.group(1), ""), prompt)

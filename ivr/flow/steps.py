@@ -83,4 +83,9 @@ class TransferEnded:
     result: TransferResult
 
 
-Event = Start | Digits | Speech | NoInput | TransferEnded
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """The channel reconnected mid-call (a media stream dropped): ask again, count nothing."""
+
+
+Event = Start | Digits | Speech | NoInput | TransferEnded | Resume
