@@ -212,3 +212,83 @@ def _to_int16(values: npt.NDArray[Any]) -> Samples:
         return values.astype(np.int16, copy=True)
     rounded = np.rint(np.asarray(values, dtype=np.float64))
     return np.clip(rounded, _INT16_MIN, _INT16_MAX).astype(np.int16)
+
+
+# G.711 mu-law, the codec of Twilio Media Streams (``audio/x-mulaw``, 8 kHz, one byte a sample).
+
+_ULAW_BIAS = 0x84
+"""Added to the magnitude so every segment boundary falls on a power of two (G.711)."""
+
+_ULAW_CLIP = 32635
+"""Largest magnitude that still fits the top segment once the bias is added (32635 + 132 = 32767)."""
+
+
+def _ulaw_segment_table() -> npt.NDArray[np.int32]:
+    """Segment (exponent) for each value of ``biased >> 7``: the position of its highest set bit."""
+    index = np.arange(256)
+    table = np.zeros(256, dtype=np.int32)
+    table[1:] = np.floor(np.log2(index[1:])).astype(np.int32)
+    return table
+
+
+_ULAW_SEGMENT = _ulaw_segment_table()
+
+
+def _ulaw_decode_table() -> npt.NDArray[np.int16]:
+    """The 256 linear values G.711 defines, one per mu-law byte."""
+    code = ~np.arange(256, dtype=np.int32) & 0xFF
+    exponent = (code >> 4) & 0x07
+    mantissa = code & 0x0F
+    magnitude = (((mantissa << 3) + _ULAW_BIAS) << exponent) - _ULAW_BIAS
+    table = np.where(code & 0x80, -magnitude, magnitude).astype(np.int16)
+    table.setflags(write=False)
+    return table
+
+
+_ULAW_DECODE = _ulaw_decode_table()
+
+
+def ulaw_encode(samples: npt.ArrayLike) -> bytes:
+    """Encode int16 samples as G.711 mu-law bytes, one byte per sample.
+
+    This is the payload Twilio Media Streams expects for outbound audio
+    (``audio/x-mulaw`` at 8 kHz); resample to 8 kHz first. It is the
+    textbook CCITT algorithm (bias 0x84, clip at 32635, bits inverted so that
+    silence is 0xFF), vectorised with numpy because ``audioop`` is deprecated
+    and gone in Python 3.13. Values outside int16 are clipped first.
+    """
+    pcm = _to_int16(np.asarray(samples).reshape(-1)).astype(np.int32)
+    sign = np.where(pcm < 0, 0x80, 0x00)
+    biased = np.minimum(np.abs(pcm), _ULAW_CLIP) + _ULAW_BIAS
+    exponent = _ULAW_SEGMENT[biased >> 7]
+    mantissa = (biased >> (exponent + 3)) & 0x0F
+    code = ~(sign | (exponent << 4) | mantissa) & 0xFF
+    return code.astype(np.uint8).tobytes()
+
+
+def ulaw_decode(data: bytes) -> Samples:
+    """Decode G.711 mu-law bytes (what Twilio sends for the caller's audio) to int16 samples.
+
+    A lookup in the 256-entry table G.711 defines; the result is a new,
+    writable array.
+    """
+    return _ULAW_DECODE[np.frombuffer(data, dtype=np.uint8)]
+
+
+def frames(samples: Samples, rate: int, ms: float = 20) -> list[Samples]:
+    """Split audio into consecutive frames of ``ms`` milliseconds; the last is padded with zeros.
+
+    Media streams carry audio in fixed frames (20 ms, 160 samples at 8 kHz)
+    and the endpointer counts time in frames, so every frame must be full
+    length; padding with silence is what the line would carry anyway.
+    """
+    if ms <= 0 or rate <= 0:
+        raise ValueError(f"need ms > 0 and rate > 0, got ms={ms} rate={rate}")
+    size = round(ms * rate / 1000)
+    if size < 1:
+        raise ValueError(f"{ms} ms at {rate} Hz is shorter than one sample")
+    pcm = np.asarray(samples, dtype=np.int16).reshape(-1)
+    count = -(-pcm.size // size)
+    padded = np.zeros(count * size, dtype=np.int16)
+    padded[: pcm.size] = pcm
+    return list(padded.reshape(count, size))
