@@ -197,6 +197,72 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+def _bar(done: int, total: int, label: str) -> None:
+    """One redrawn line on stderr: a progress bar that needs no terminal library."""
+    width = 30
+    filled = width * done // total if total else width
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label}")
+    if done >= total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def cmd_prompts_render(args: argparse.Namespace) -> int:
+    """Synthesise every fixed prompt ahead of time, so no caller waits for one."""
+    from ivr.prompts import load_catalogs
+    from ivr.web.app import audio_secret
+    from speech.cache import PromptAudioCache
+    from speech.tts import Pyttsx3Synthesizer, SynthesisError
+
+    env = os.environ
+    data_dir = Path(env.get("IVR_DATA_DIR", "var"))
+    audio_dir = Path(env.get("IVR_AUDIO_CACHE", data_dir / "audio"))
+    catalogs = load_catalogs(Path(env.get("IVR_PROMPTS", default_dir("prompts"))))
+    texts = sorted({text for catalog in catalogs.values() for text in catalog.static_texts()})
+
+    async def render() -> int:
+        failed = 0
+        rate = int(env.get("IVR_TTS_RATE", "165"))
+        async with Pyttsx3Synthesizer(voice=env.get("IVR_TTS_VOICE") or None, rate=rate) as synthesizer:
+            cache = PromptAudioCache(audio_dir, synthesizer, audio_secret(audio_dir))
+            for done, text in enumerate(texts, 1):
+                try:
+                    await cache.audio_id(text)
+                except SynthesisError as exc:
+                    failed += 1
+                    print(f"\n{exc.code}: {text[:60]!r}: {exc}", file=sys.stderr)
+                _bar(done, len(texts), "prompts")
+            await cache.aclose()
+        return failed
+
+    failed = asyncio.run(render())
+    print(f"Rendered {len(texts) - failed} of {len(texts)} prompts into {audio_dir}.")
+    return 1 if failed else 0
+
+
+def cmd_speech_install_model(args: argparse.Namespace) -> int:
+    from speech.models import OFFICIAL_INDEX, ModelInstallError, install_model, text_progress_bar
+
+    env = os.environ
+    models_dir = Path(env.get("IVR_MODELS_DIR", Path(env.get("IVR_DATA_DIR", "var")) / "models"))
+    index = env.get("IVR_VOSK_MODEL_INDEX", OFFICIAL_INDEX)
+    try:
+        path = asyncio.run(
+            install_model(
+                args.lang, models_dir, index_url=index, small=not args.large, progress=text_progress_bar()
+            )
+        )
+    except ModelInstallError as exc:
+        print(f"ivr speech install-model: {exc}", file=sys.stderr)
+        return 1
+    link = models_dir / args.lang
+    if link.is_symlink() or not link.exists():
+        link.unlink(missing_ok=True)
+        link.symlink_to(path.name)
+    print(f"Installed {path}. With IVR_LANGUAGE={args.lang}, IVR_SPEECH=local uses it ({link}).")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ivr", description="Automated after-sales phone support line.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -229,6 +295,18 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--from", dest="caller", default="+15550100001", help="your caller ID (E.164)")
     call.add_argument("--to", default="+15550009999", help="the support number dialled")
     call.set_defaults(run=cmd_call)
+
+    prompts = sub.add_parser("prompts", help="work with prompt audio")
+    prompts_sub = prompts.add_subparsers(dest="action", required=True)
+    render = prompts_sub.add_parser("render", help="synthesise every fixed prompt now (local speech)")
+    render.set_defaults(run=cmd_prompts_render)
+
+    speech = sub.add_parser("speech", help="speech recognition models")
+    speech_sub = speech.add_subparsers(dest="action", required=True)
+    install = speech_sub.add_parser("install-model", help="download and unpack an official Vosk model")
+    install.add_argument("lang", help="language code, e.g. en, de, fr")
+    install.add_argument("--large", action="store_true", help="the big model instead of the small one")
+    install.set_defaults(run=cmd_speech_install_model)
 
     flows = sub.add_parser("flows", help="work with call flow files")
     flows_sub = flows.add_subparsers(dest="action", required=True)

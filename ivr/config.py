@@ -25,6 +25,13 @@ class TtsMode(StrEnum):
     """Prompts are synthesised here with pyttsx3 / espeak-ng and played with `<Play>`."""
 
 
+class SpeechMode(StrEnum):
+    TWILIO = "twilio"
+    """Twilio's `<Gather input="dtmf speech">` recognises speech."""
+    LOCAL = "local"
+    """Calls run over a media stream: Vosk listens and pyttsx3 speaks, on this server."""
+
+
 def default_dir(name: str) -> Path:
     """`./flows` when run from a checkout or a deployment folder, else the packaged copy."""
     here = Path.cwd() / name
@@ -51,6 +58,10 @@ class Settings:
     audio_dir: Path
     tts_voice: str
     tts_rate: int
+    speech: SpeechMode
+    vosk_model: Path
+    """Vosk model directory for the line's language (`ivr speech install-model LANG` makes one)."""
+    models_dir: Path
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, default_public_url: str = "") -> Settings:
@@ -76,6 +87,13 @@ class Settings:
         if agent_number and not (agent_number.startswith(("+", "sip:", "client:"))):
             raise ConfigError("IVR_AGENT_NUMBER must be an E.164 number like +15551234567")
         data_dir = Path(env.get("IVR_DATA_DIR", "var"))
+        try:
+            speech = SpeechMode(env.get("IVR_SPEECH", "twilio").strip().lower())
+        except ValueError:
+            raise ConfigError("IVR_SPEECH must be 'twilio' or 'local'") from None
+        language = env.get("IVR_LANGUAGE", "en")
+        models_dir = Path(env.get("IVR_MODELS_DIR", data_dir / "models"))
+        vosk_model = env.get(f"IVR_VOSK_MODEL_{language.upper()}") or env.get("IVR_VOSK_MODEL")
         return cls(
             auth_token=token,
             public_url=public_url,
@@ -83,10 +101,13 @@ class Settings:
             tts=tts,
             flow_file=Path(env.get("IVR_FLOW", default_dir("flows") / "support.yaml")),
             prompts_dir=Path(env.get("IVR_PROMPTS", default_dir("prompts"))),
-            language=env.get("IVR_LANGUAGE", "en"),
+            language=language,
             agent_number=agent_number,
             agent_queue=env.get("IVR_AGENT_QUEUE", "support"),
             audio_dir=Path(env.get("IVR_AUDIO_CACHE", data_dir / "audio")),
             tts_voice=env.get("IVR_TTS_VOICE", ""),
             tts_rate=int(rate),
+            speech=speech,
+            vosk_model=Path(vosk_model) if vosk_model else models_dir / language,
+            models_dir=models_dir,
         )

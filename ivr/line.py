@@ -9,6 +9,8 @@ This is where the rules that keep a call safe live:
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import time
 from collections.abc import Mapping
@@ -45,6 +47,15 @@ class PromptAudio(Protocol):
     async def audio_id(self, text: str) -> str: ...
 
 
+def stream_token(secret: bytes, call_sid: str) -> str:
+    """Proof that a media stream was opened by our own `<Connect>` for this call.
+
+    Whether Twilio signs the websocket handshake is not reliably documented, so every
+    stream must also present this token (sent as a `<Parameter>`, checked at `start`).
+    """
+    return hmac.new(secret, f"media-stream:{call_sid}".encode(), hashlib.sha256).hexdigest()
+
+
 def event_from(params: Mapping[str, str], query: Mapping[str, str]) -> Event:
     """Read what the caller did from Twilio's webhook parameters."""
     if query.get("transfer") == "1":
@@ -76,6 +87,7 @@ class SupportLine:
         handoff: HandOff,
         audio: PromptAudio | None = None,
         streaming: bool = False,
+        stream_secret: bytes = b"",
     ) -> None:
         self.engine = engine
         self.sessions = sessions
@@ -85,6 +97,7 @@ class SupportLine:
         self.audio = audio
         self.streaming = streaming
         """Local speech: calls run over a media stream, not `<Gather>` turns."""
+        self.stream_secret = stream_secret
         catalog = engine.catalog
         self.apology = catalog.render("system_error", {}) if catalog.has("system_error") else DEFAULT_APOLOGY
 
@@ -170,7 +183,8 @@ class SupportLine:
     def _connect(self, call_sid: str) -> str:
         scheme, rest = self.public_url.split("://", 1)
         stream_url = f"{'wss' if scheme == 'https' else 'ws'}://{rest}/media"
-        return render_stream(stream_url, f"{self.public_url}/voice/stream-ended", call_sid)
+        token = stream_token(self.stream_secret, call_sid)
+        return render_stream(stream_url, f"{self.public_url}/voice/stream-ended", {"token": token})
 
     def fallback(self) -> str:
         """TwiML for when the service itself fails: apologise and hand over."""

@@ -9,7 +9,7 @@ Rendering choices that make a line kind to callers live here:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from twilio.twiml.voice_response import Gather as TwimlGather
@@ -108,12 +108,17 @@ def render(
     return str(response)
 
 
-def render_stream(stream_url: str, action_url: str, call_sid: str) -> str:
-    """Hand the call to a bidirectional media stream; Twilio posts `action_url` when it closes."""
+def render_stream(stream_url: str, action_url: str, parameters: Mapping[str, str]) -> str:
+    """Hand the call to a bidirectional media stream; Twilio posts `action_url` when it closes.
+
+    A stream URL cannot carry a query string: per-call values travel as `<Parameter>`s
+    and arrive in the stream's `start` message.
+    """
     response = VoiceResponse()
     connect = response.connect(action=action_url, method="POST")
     stream = connect.stream(url=stream_url)
-    stream.parameter(name="call_sid", value=call_sid)
+    for name, value in parameters.items():
+        stream.parameter(name=name, value=value)
     return str(response)
 
 

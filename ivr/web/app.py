@@ -10,31 +10,41 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import secrets
+import weakref
 from collections.abc import AsyncIterator, Callable
 from datetime import date
 from pathlib import Path
 
 from aiohttp import web
+from twilio.request_validator import RequestValidator
 
-from ivr.config import Settings, TtsMode
+from ivr.config import Settings, SpeechMode, TtsMode
 from ivr.flow.engine import FlowEngine
 from ivr.flow.loader import load_flow
 from ivr.handoff import DialHandOff, EnqueueHandOff, HandOff
 from ivr.line import SupportLine
+from ivr.mediastream.call import StreamCall, StreamSpeech
 from ivr.prompts import load_catalogs
 from ivr.store.sqlite import SQLiteDatabase, SQLiteRepository, SQLiteSessionStore, sqlite_path
 from ivr.twiml import Voice
 from ivr.web.signature import form_params, signature_middleware
+from speech.asr import RecognitionError, VoskModels
 from speech.cache import PromptAudioCache
+from speech.clips import UlawClips
 from speech.tts import Pyttsx3Synthesizer, SynthesisError
+from speech.vad import EndpointConfig
 
 log = logging.getLogger(__name__)
 
 LINE = web.AppKey("line", SupportLine)
 AUDIO = web.AppKey("audio", PromptAudioCache)
+AUTH_TOKEN = web.AppKey("auth_token", str)
+STREAM_SPEECH = web.AppKey("stream_speech", StreamSpeech)
+STREAMS = web.AppKey("streams", weakref.WeakSet[web.WebSocketResponse])
 TWIML = "text/xml"
 AUDIO_MAX_AGE = 24 * 3600.0
 """Synthesised prompts unused this long are deleted (dynamic ones hold order details)."""
@@ -81,6 +91,18 @@ async def voice_status(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def stream_ended(request: web.Request) -> web.Response:
+    line = request.app[LINE]
+    params = await form_params(request)
+    if "CallSid" not in params:
+        raise web.HTTPBadRequest(text="CallSid is missing.\n")
+    try:
+        return _twiml(await line.stream_ended(params))
+    except Exception:
+        log.exception("webhook_failed: stream-ended for call %s", params["CallSid"])
+        return _twiml(line.fallback())
+
+
 async def after_transfer(request: web.Request) -> web.Response:
     return _twiml(request.app[LINE].after_transfer(await form_params(request)))
 
@@ -93,6 +115,30 @@ async def audio(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(
         path, headers={"Content-Type": "audio/wav", "Cache-Control": "private, max-age=86400"}
     )
+
+
+async def media(request: web.Request) -> web.StreamResponse:
+    """Twilio Media Streams connect here (bidirectional audio for one call)."""
+    speech = request.app.get(STREAM_SPEECH)
+    if speech is None:
+        raise web.HTTPNotFound(text="Local speech is not enabled (IVR_SPEECH=local).\n")
+    line = request.app[LINE]
+    signature = request.headers.get("X-Twilio-Signature")
+    if signature is not None:
+        scheme, rest = line.public_url.split("://", 1)
+        url = f"{'wss' if scheme == 'https' else 'ws'}://{rest}{request.path_qs}"
+        if not RequestValidator(request.app[AUTH_TOKEN]).validate(url, {}, signature):
+            log.warning("signature_invalid: websocket %s", request.path)
+            raise web.HTTPForbidden(text="Invalid X-Twilio-Signature.\n")
+    ws = web.WebSocketResponse(heartbeat=30)
+    await ws.prepare(request)
+    streams = request.app[STREAMS]
+    streams.add(ws)
+    try:
+        await StreamCall(ws, line.engine, line.sessions, speech, line.stream_secret).run()
+    finally:
+        streams.discard(ws)
+    return ws
 
 
 async def healthz(_: web.Request) -> web.Response:
@@ -121,9 +167,10 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
     app = web.Application(middlewares=[signature_middleware(settings.auth_token, settings.public_url)])
     audio_cache: PromptAudioCache | None = None
     synthesizer: Pyttsx3Synthesizer | None = None
-    if settings.tts is TtsMode.LOCAL:
+    streaming = settings.speech is SpeechMode.LOCAL and _model_usable(settings)
+    if settings.tts is TtsMode.LOCAL or streaming:
         synthesizer = Pyttsx3Synthesizer(voice=settings.tts_voice or None, rate=settings.tts_rate)
-        audio_cache = PromptAudioCache(settings.audio_dir, synthesizer, _audio_secret(settings.audio_dir))
+        audio_cache = PromptAudioCache(settings.audio_dir, synthesizer, audio_secret(settings.audio_dir))
         app[AUDIO] = audio_cache
     app[LINE] = SupportLine(
         FlowEngine(flow, catalog, SQLiteRepository(db), today=today),
@@ -131,8 +178,19 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
         public_url=settings.public_url,
         voice=Voice(language=catalog.say_language, voice=catalog.voice),
         handoff=_handoff(settings),
-        audio=audio_cache,
+        audio=audio_cache if settings.tts is TtsMode.LOCAL else None,
+        streaming=streaming,
+        stream_secret=hashlib.sha256(b"media-stream\0" + settings.auth_token.encode()).digest(),
     )
+    app[AUTH_TOKEN] = settings.auth_token
+    app[STREAMS] = weakref.WeakSet()
+    if streaming and audio_cache is not None:
+        models = VoskModels()
+        app[STREAM_SPEECH] = StreamSpeech(
+            UlawClips(audio_cache), models, settings.vosk_model, EndpointConfig()
+        )
+        app.cleanup_ctx.append(_load_model(models, settings.vosk_model))
+    app.on_shutdown.append(_close_streams)
 
     async def database(_: web.Application) -> AsyncIterator[None]:
         await db.open()
@@ -146,7 +204,9 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
     app.router.add_post("/voice/turn", voice_turn)
     app.router.add_post("/voice/status", voice_status)
     app.router.add_post("/voice/after-transfer", after_transfer)
+    app.router.add_post("/voice/stream-ended", stream_ended)
     app.router.add_get("/audio/{audio_id}.wav", audio)
+    app.router.add_get("/media", media)
     app.router.add_get("/healthz", healthz)
     return app
 
@@ -179,7 +239,49 @@ def _prerender(
     return lifecycle
 
 
-def _audio_secret(directory: Path) -> bytes:
+def _model_usable(settings: Settings) -> bool:
+    """In local speech mode, a missing model is a loud start-up error, and calls still work
+    through Twilio's recogniser rather than not at all."""
+    model = settings.vosk_model
+    if (model / "am" / "final.mdl").is_file() and (model / "conf").is_dir():
+        return True
+    log.error(
+        "asr_model_missing: IVR_SPEECH=local but there is no Vosk model at %s. Set IVR_VOSK_MODEL "
+        "(or IVR_VOSK_MODEL_%s) to a model directory, or run `ivr speech install-model %s`. "
+        "Until then calls use Twilio's speech recognition (IVR_SPEECH=twilio).",
+        model,
+        settings.language.upper(),
+        settings.language,
+    )
+    return False
+
+
+def _load_model(models: VoskModels, model_dir: Path) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Load the model at start-up, in the background, so the first caller does not wait for it."""
+
+    async def lifecycle(_: web.Application) -> AsyncIterator[None]:
+        async def load() -> None:
+            try:
+                await models.recognizer(model_dir, 8000)
+            except RecognitionError as exc:
+                log.error("%s: %s", exc.code, exc)
+
+        task = asyncio.create_task(load())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return lifecycle
+
+
+async def _close_streams(app: web.Application) -> None:
+    """On shutdown, close media streams: Twilio asks /voice/stream-ended and the call goes on."""
+    for ws in list(app[STREAMS]):
+        await ws.close(code=1001, message=b"server shutting down")
+
+
+def audio_secret(directory: Path) -> bytes:
     """A per-installation key that makes prompt audio file names unguessable."""
     directory.mkdir(parents=True, exist_ok=True)
     key_file = directory / ".key"

@@ -1,0 +1,263 @@
+"""Run one call's flow over a Twilio Media Stream: pyttsx3 speaks, Vosk listens.
+
+The flow engine is the same as in TwiML mode; this adapter renders its steps as audio
+and turns what the caller does into the same events:
+
+- `Say` steps are synthesised (cached), sent as 20 ms mu-law frames, and followed by a
+  mark; the mark coming back means the caller heard the whole prompt.
+- `Gather` listens: key presses arrive as `dtmf` messages, speech is found by the
+  endpointer (start, short pause = end, long silence = no input) and recognised by Vosk,
+  restricted to what the question can accept.
+- Barge-in: speech or a key press during an interruptible prompt sends `clear`, which
+  stops the prompt at once, and the input is handled.
+- `Transfer` / `Hangup`: the last prompt plays to its end, then the stream is closed;
+  Twilio asks `/voice/stream-ended`, which answers with the `<Dial>` or `<Hangup>`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import secrets
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import WSMsgType, web
+
+from ivr.flow.engine import FlowEngine
+from ivr.flow.steps import Digits, Event, Gather, NoInput, Resume, Say, Speech, Start, Step
+from ivr.line import stream_token
+from ivr.mediastream.protocol import (
+    Dtmf,
+    Inbound,
+    Mark,
+    Media,
+    MediaStreamProtocol,
+    ProtocolError,
+    Stop,
+)
+from ivr.mediastream.protocol import (
+    Start as StreamStart,
+)
+from ivr.store.base import SessionStore
+from speech import audio
+from speech.asr import RecognitionError, Recognizer, VoskModels
+from speech.clips import UlawClips
+from speech.numbers import NUMBER_WORDS, REPEAT, WEAK
+from speech.tts import SynthesisError
+from speech.vad import EndpointConfig, Endpointer, EndpointEvent
+
+log = logging.getLogger(__name__)
+
+FRAME_BYTES = 160
+"""20 ms of 8 kHz mu-law: one media message."""
+PREROLL_FRAMES = 15
+"""Audio kept from before speech was detected (300 ms), so a word's start is not lost."""
+FEED_FRAMES = 5
+"""Frames batched per recogniser call (100 ms): fewer thread hops per second of audio."""
+KEY_WORDS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "zero", "star")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSpeech:
+    """Speech engines shared by every stream in the process."""
+
+    clips: UlawClips
+    models: VoskModels
+    model_dir: Path
+    endpoint: EndpointConfig
+
+
+class CallEnded(Exception):
+    """The caller hung up or the stream closed; nothing more to do."""
+
+
+def grammar_for(gather: Gather, agent_words: Sequence[str]) -> list[str]:
+    """What recognition may return for this question: menu words or number words."""
+    words = [*NUMBER_WORDS, *WEAK, *REPEAT] if gather.digits else [*gather.hints, *KEY_WORDS]
+    return sorted({*words, *agent_words})
+
+
+class StreamCall:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        engine: FlowEngine,
+        sessions: SessionStore,
+        speech: StreamSpeech,
+        stream_secret: bytes,
+    ) -> None:
+        self.ws = ws
+        self.engine = engine
+        self.sessions = sessions
+        self.speech = speech
+        self.stream_secret = stream_secret
+        self.protocol = MediaStreamProtocol()
+        self.inbound: asyncio.Queue[Inbound | None] = asyncio.Queue()
+        self.endpointer = Endpointer(speech.endpoint)
+        self.preroll: deque[bytes] = deque(maxlen=PREROLL_FRAMES)
+        self.marks: set[str] = set()
+        self.call_sid = ""
+
+    async def run(self) -> None:
+        reader = asyncio.create_task(self._read())
+        try:
+            start = await self._wait_for_start()
+            self.call_sid = start.call_sid
+            expected = stream_token(self.stream_secret, start.call_sid)
+            if not hmac.compare_digest(start.custom_parameters.get("token", ""), expected):
+                log.warning("stream_unauthenticated: call %s: missing or wrong token", start.call_sid)
+                return
+            await self._converse()
+        except CallEnded:
+            pass
+        except (RecognitionError, SynthesisError) as exc:
+            # Closing hands the call back to Twilio, which asks /voice/stream-ended: the
+            # caller is asked again (TwiML or a new stream), never left in dead air.
+            log.error("%s: call %s stream stopped: %s", exc.code, self.call_sid or "?", exc)
+        finally:
+            reader.cancel()
+            if not self.ws.closed:
+                await self.ws.close()
+
+    async def _read(self) -> None:
+        """Parse every websocket message; a broken stream is closed, other calls go on."""
+        try:
+            async for message in self.ws:
+                if message.type is not WSMsgType.TEXT:
+                    continue
+                try:
+                    await self.inbound.put(self.protocol.receive(message.data))
+                except ProtocolError as exc:
+                    log.warning("%s: call %s: %s", exc.code, self.call_sid or "?", exc)
+                    await self.ws.close()
+                    break
+        finally:
+            await self.inbound.put(None)
+
+    async def _next(self) -> Inbound:
+        message = await self.inbound.get()
+        if message is None or isinstance(message, Stop):
+            raise CallEnded
+        if isinstance(message, Mark):
+            self.marks.discard(message.name)
+        return message
+
+    async def _wait_for_start(self) -> StreamStart:
+        while True:
+            message = await self._next()
+            if isinstance(message, StreamStart):
+                return message
+
+    async def _converse(self) -> None:
+        session = await self.sessions.load(self.call_sid)
+        if session is None:
+            log.warning("stream_unknown_call: %s has no session; closing", self.call_sid)
+            return
+        recognizer = await self.speech.models.recognizer(self.speech.model_dir, 8000)
+        event: Event = Resume() if session.path else Start()
+        while True:
+            expected = session.seq
+            steps = await self.engine.handle(session, event)
+            session.seq += 1
+            if not await self.sessions.save(session, expected):
+                log.info("call %s: ended or moved on elsewhere; closing its stream", self.call_sid)
+                return
+            next_event = await self._perform(steps, recognizer)
+            if next_event is None:
+                return
+            event = next_event
+
+    async def _perform(self, steps: Sequence[Step], recognizer: Recognizer) -> Event | None:
+        prompts: list[Say] = []
+        for step in steps:
+            if isinstance(step, Say):
+                prompts.append(step)
+            elif isinstance(step, Gather):
+                return await self._ask(prompts, step, recognizer)
+            else:  # Transfer or Hangup: let the caller hear the last words, then hand back to TwiML
+                await self._play(prompts, barge_in=False)
+                await self._drain_marks()
+                return None
+        return None
+
+    async def _play(self, prompts: Sequence[Say], *, barge_in: bool) -> None:
+        # Everything for the turn is rendered before the first frame goes out, so the
+        # caller never hears a gap between two prompts while the second is synthesised.
+        clips = [await self.speech.clips.get(prompt.text) for prompt in prompts]
+        for prompt, clip in zip(prompts, clips, strict=True):
+            for offset in range(0, len(clip), FRAME_BYTES):
+                chunk = clip[offset : offset + FRAME_BYTES].ljust(FRAME_BYTES, b"\xff")
+                await self.ws.send_str(self.protocol.media(chunk))
+            name = f"{'i' if barge_in and prompt.interruptible else 'n'}-{secrets.token_hex(4)}"
+            self.marks.add(name)
+            await self.ws.send_str(self.protocol.mark(name))
+
+    async def _drain_marks(self) -> None:
+        while self.marks:
+            await self._next()
+
+    async def _ask(self, prompts: Sequence[Say], gather: Gather, recognizer: Recognizer) -> Event:
+        recognizer.set_grammar(grammar_for(gather, self.engine.flow.agent_words))
+        await self._play(prompts, barge_in=True)
+        self.endpointer.reset(gather.timeout * 1000, prompt_playing=bool(self.marks))
+        digits = ""
+        hearing = False
+        pending: list[bytes] = []
+        while True:
+            playing = bool(self.marks)
+            message = await self._next()
+            if playing and not self.marks:
+                self.endpointer.prompt_finished()
+            if isinstance(message, Dtmf):
+                if self.marks and not self._can_interrupt():
+                    continue  # a notice that must be heard whole: keys wait until it ends
+                if self.marks:
+                    await self._interrupt()
+                digits += message.digit
+                if not gather.digits or len(digits) >= gather.max_digits:
+                    return Digits(digits)
+                if gather.finish_on_key and message.digit == gather.finish_on_key:
+                    return Digits(digits)
+                self.endpointer.reset(gather.timeout * 1000)  # time allowed between keys
+                continue
+            if not isinstance(message, Media):
+                continue
+            pcm = audio.ulaw_decode(message.payload)
+            frame = pcm.tobytes()
+            happened = self.endpointer.feed(pcm)
+            if happened is EndpointEvent.SPEECH_STARTED:
+                if self.marks and not self._can_interrupt():
+                    self.endpointer.reset(gather.timeout * 1000, prompt_playing=True)
+                    continue
+                if self.marks:
+                    await self._interrupt()
+                hearing = True
+                pending = [*self.preroll, frame]
+            elif hearing:
+                pending.append(frame)
+            else:
+                self.preroll.append(frame)
+            if hearing and len(pending) >= FEED_FRAMES:
+                await recognizer.accept(b"".join(pending))
+                pending = []
+            if happened is EndpointEvent.SPEECH_ENDED:
+                if pending:
+                    await recognizer.accept(b"".join(pending))
+                result = await recognizer.finish()
+                self.preroll.clear()
+                return Speech(result.text, result.confidence)
+            if happened is EndpointEvent.NO_INPUT:
+                return Digits(digits) if digits else NoInput()
+
+    def _can_interrupt(self) -> bool:
+        return all(name.startswith("i-") for name in self.marks)
+
+    async def _interrupt(self) -> None:
+        """Barge-in: stop the prompt now; Twilio drops the queued audio and echoes the marks."""
+        await self.ws.send_str(self.protocol.clear())
+        self.marks.clear()
+        self.endpointer.prompt_finished()

