@@ -9,6 +9,7 @@ endpointing without waiting in real time.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import secrets
@@ -141,7 +142,7 @@ class TwilioEdge:
             await self.frame()
             waited += 20
             if self.played_ms > before and not self.marks and self.queued_ms == 0:
-                await self._drain(wait=0.05)
+                await self._drain(wait=0.3)
                 if not self.marks and self.queued_ms == 0:
                     await self.frame()  # let the last mark's echo reach the line
                     return self.played_ms - before
@@ -152,6 +153,13 @@ class TwilioEdge:
         if self.queued_ms == 0:
             await self._drain(wait=20.0)
         await self.frame()
+
+    async def wait_closed(self, seconds: float = 20.0) -> None:
+        """Keep the call going (silence) until the line closes the stream, in real time."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while not self.closed and asyncio.get_running_loop().time() < deadline:
+            await self.frame()
+            await self._drain(wait=0.05)
 
     async def dtmf(self, digits: str) -> None:
         for digit in digits:

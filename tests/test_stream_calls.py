@@ -127,10 +127,7 @@ async def test_hand_off_closes_the_stream_and_connect_action_carries_on(local) -
     await edge.dtmf("0")
     heard = await edge.wait_for_prompt()
     assert heard > 1_000  # "Please hold while I connect you with an agent."
-    for _ in range(20):
-        await edge.frame()
-        if edge.closed:
-            break
+    await edge.wait_closed()
     assert edge.closed
     turn = await caller.post("/voice/stream-ended")
     assert turn.heard == []  # already said over the stream
@@ -149,8 +146,7 @@ async def test_a_stream_without_our_token_hears_nothing(local) -> None:
     ws = await client.ws_connect("/media")
     edge = TwilioEdge(ws, caller.call_sid)
     await edge.start("not-the-token")
-    for _ in range(5):
-        await edge.frame()
+    await edge.wait_closed()
     assert edge.closed and edge.played_ms == 0
 
 
@@ -162,8 +158,7 @@ async def test_a_broken_stream_is_closed_and_other_calls_go_on(local) -> None:
     await good.wait_for_prompt()
     await good.dtmf("1")
     await good.wait_for_prompt()
-    for _ in range(5):
-        await bad.frame()
+    await bad.wait_closed()
     assert bad.closed
     session = await record(settings, good_caller.call_sid)
     assert session.path[-1] == "order_number"

@@ -262,7 +262,7 @@ def _load_model(models: VoskModels, model_dir: Path) -> Callable[[web.Applicatio
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         async def load() -> None:
             try:
-                await models.recognizer(model_dir, 8000)
+                await models.load(model_dir)
             except RecognitionError as exc:
                 log.error("%s: %s", exc.code, exc)
 
@@ -271,6 +271,7 @@ def _load_model(models: VoskModels, model_dir: Path) -> Callable[[web.Applicatio
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        models.close()
 
     return lifecycle
 
