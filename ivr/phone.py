@@ -123,6 +123,14 @@ def play_call(call: PhoneCall, ask: Callable[[str], str]) -> str:
                     call.out("  [you talk with the agent, then hang up]")
                 next_request = (verb.get("action", ""), result)
                 break
+            elif verb.tag == "Connect":
+                call.out(
+                    "  [this line runs in local speech mode (IVR_SPEECH=local): the call went to a media "
+                    "stream, which needs real audio. The terminal phone speaks TwiML only: run the "
+                    "server with IVR_SPEECH=twilio to try the line here.]"
+                )
+                call.post("/voice/status", {"CallStatus": "completed"})
+                return "stream"
             elif verb.tag == "Hangup":
                 call.post("/voice/status", {"CallStatus": "completed"})
                 call.out("  [the line hangs up]")

