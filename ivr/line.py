@@ -38,6 +38,8 @@ from speech.tts import SynthesisError
 log = logging.getLogger(__name__)
 
 FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+STREAM_FAILURES = "stream#failures"
+"""Where a call's failed media streams are counted (in `CallSession.attempts`)."""
 DEFAULT_APOLOGY = "I'm sorry, something went wrong on our side. Let me connect you with an agent."
 
 
@@ -171,6 +173,9 @@ class SupportLine:
             return session.last_response
         steps = self.engine.exit_steps(session)
         if not steps:
+            if session.attempts.get(STREAM_FAILURES, 0) >= 2:
+                log.error("stream_failed: call %s: streams keep failing, handing over", call_sid)
+                return self.fallback()
             log.info("call %s: stream closed at '%s', reconnecting", call_sid, session.state)
             return self._connect(call_sid)
         expected = session.seq

@@ -182,3 +182,44 @@ async def test_a_dropped_stream_is_reconnected_where_the_call_was(local) -> None
     assert await again.wait_for_prompt() > 1_000
     session = await record(settings, caller.call_sid)
     assert bot_lines(session).count("Please key in your order number, then press pound.") == 2
+
+
+async def test_caller_audio_in_chunks_other_than_20_ms_still_works(local) -> None:
+    client, settings = local
+    caller, edge, _ = await dial(client)
+    await edge.until_speaking()
+    for _ in range(25):
+        await edge.frame()
+    speech = spoken_digits_audio("45")
+    for offset in range(0, len(speech), 400):  # 50 ms per message
+        await edge.frame(speech[offset : offset + 400])
+    assert edge.cleared == 1
+    for _ in range(60):
+        await edge.frame()
+    await edge.wait_for_prompt()
+    session = await record(settings, caller.call_sid)
+    assert next(e.text for e in session.transcript if e.who == "caller").startswith("said '")
+
+
+async def test_a_stream_that_keeps_failing_hands_the_caller_to_a_person(
+    aiohttp_client: Callable, tmp_path: Path
+) -> None:
+    from ivr.web.app import create_app
+
+    settings = make_settings(
+        tmp_path, IVR_SPEECH="local", IVR_VOSK_MODEL=str(MODEL), IVR_TTS_VOICE="no-such-voice"
+    )
+    await load_demo_data(settings)
+    client = await aiohttp_client(create_app(settings, today=lambda: TODAY))
+    caller, edge, token = await dial(client)
+    await edge.wait_closed()  # the greeting cannot be synthesised: the stream closes
+    retry = await caller.post("/voice/stream-ended")
+    assert retry.root.find("Connect/Stream") is not None  # first failure: try the stream again
+    again = TwilioEdge(await client.ws_connect("/media"), caller.call_sid)
+    await again.start(token)
+    await again.wait_closed()
+    fallback = await caller.post("/voice/stream-ended")
+    assert fallback.heard == [
+        "I'm sorry, something went wrong on our side. Let me connect you with an agent."
+    ]
+    assert fallback.handoff is not None

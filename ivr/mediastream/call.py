@@ -29,7 +29,7 @@ from aiohttp import WSMsgType, web
 
 from ivr.flow.engine import FlowEngine
 from ivr.flow.steps import Digits, Event, Gather, NoInput, Resume, Say, Speech, Start, Step
-from ivr.line import stream_token
+from ivr.line import STREAM_FAILURES, stream_token
 from ivr.mediastream.protocol import (
     Dtmf,
     Inbound,
@@ -101,6 +101,8 @@ class StreamCall:
         self.preroll: deque[bytes] = deque(maxlen=PREROLL_FRAMES)
         self.marks: set[str] = set()
         self.call_sid = ""
+        self.unframed = b""
+        """Caller audio not yet cut into 20 ms frames (Twilio's chunks need not be 20 ms)."""
 
     async def run(self) -> None:
         reader = asyncio.create_task(self._read())
@@ -115,13 +117,29 @@ class StreamCall:
         except CallEnded:
             pass
         except (RecognitionError, SynthesisError) as exc:
-            # Closing hands the call back to Twilio, which asks /voice/stream-ended: the
-            # caller is asked again (TwiML or a new stream), never left in dead air.
             log.error("%s: call %s stream stopped: %s", exc.code, self.call_sid or "?", exc)
+            await self._count_failure()
+        except Exception:
+            log.exception("stream_failed: call %s", self.call_sid or "?")
+            await self._count_failure()
         finally:
             reader.cancel()
             if not self.ws.closed:
                 await self.ws.close()
+
+    async def _count_failure(self) -> None:
+        """Closing hands the call back to Twilio, which asks /voice/stream-ended. That
+        reconnects once; after a second failure it apologises and hands over instead of
+        reconnecting into the same fault."""
+        if not self.call_sid:
+            return
+        try:
+            session = await self.sessions.load(self.call_sid)
+            if session is not None:
+                session.attempts[STREAM_FAILURES] = session.attempts.get(STREAM_FAILURES, 0) + 1
+                await self.sessions.save(session, session.seq)
+        except Exception:
+            log.exception("stream_failed: call %s: could not record the failure", self.call_sid)
 
     async def _read(self) -> None:
         """Parse every websocket message; a broken stream is closed, other calls go on."""
@@ -217,6 +235,9 @@ class StreamCall:
                     continue  # a notice that must be heard whole: keys wait until it ends
                 if self.marks:
                     await self._interrupt()
+                if hearing:  # keys win over half an utterance; start the recogniser afresh
+                    await recognizer.finish()
+                    hearing, pending = False, []
                 digits += message.digit
                 if not gather.digits or len(digits) >= gather.max_digits:
                     return Digits(digits)
@@ -226,32 +247,52 @@ class StreamCall:
                 continue
             if not isinstance(message, Media):
                 continue
-            pcm = audio.ulaw_decode(message.payload)
-            frame = pcm.tobytes()
-            happened = self.endpointer.feed(pcm)
-            if happened is EndpointEvent.SPEECH_STARTED:
-                if self.marks and not self._can_interrupt():
-                    self.endpointer.reset(gather.timeout * 1000, prompt_playing=True)
+            self.unframed += message.payload
+            while len(self.unframed) >= FRAME_BYTES:
+                chunk, self.unframed = self.unframed[:FRAME_BYTES], self.unframed[FRAME_BYTES:]
+                outcome = await self._hear(chunk, gather, recognizer, hearing, pending)
+                if isinstance(outcome, tuple):
+                    hearing, pending = outcome
                     continue
-                if self.marks:
-                    await self._interrupt()
-                hearing = True
-                pending = [*self.preroll, frame]
-            elif hearing:
-                pending.append(frame)
-            else:
-                self.preroll.append(frame)
-            if hearing and len(pending) >= FEED_FRAMES:
+                if outcome is None:  # no input: keys pressed earlier still count
+                    return Digits(digits) if digits else NoInput()
+                return outcome
+
+    async def _hear(
+        self, chunk: bytes, gather: Gather, recognizer: Recognizer, hearing: bool, pending: list[bytes]
+    ) -> tuple[bool, list[bytes]] | Event | None:
+        """One 20 ms frame of caller audio: barge-in, recognition, end of utterance.
+
+        Returns the turn's event when the frame ends it (None for "no input"), otherwise
+        the updated (hearing, pending) state.
+        """
+        pcm = audio.ulaw_decode(chunk)
+        frame = pcm.tobytes()
+        happened = self.endpointer.feed(pcm)
+        if happened is EndpointEvent.SPEECH_STARTED:
+            if self.marks and not self._can_interrupt():
+                self.endpointer.reset(gather.timeout * 1000, prompt_playing=True)
+                return hearing, pending
+            if self.marks:
+                await self._interrupt()
+            hearing = True
+            pending = [*self.preroll, frame]
+        elif hearing:
+            pending.append(frame)
+        else:
+            self.preroll.append(frame)
+        if hearing and len(pending) >= FEED_FRAMES:
+            await recognizer.accept(b"".join(pending))
+            pending = []
+        if happened is EndpointEvent.SPEECH_ENDED:
+            if pending:
                 await recognizer.accept(b"".join(pending))
-                pending = []
-            if happened is EndpointEvent.SPEECH_ENDED:
-                if pending:
-                    await recognizer.accept(b"".join(pending))
-                result = await recognizer.finish()
-                self.preroll.clear()
-                return Speech(result.text, result.confidence)
-            if happened is EndpointEvent.NO_INPUT:
-                return Digits(digits) if digits else NoInput()
+            result = await recognizer.finish()
+            self.preroll.clear()
+            return Speech(result.text, result.confidence)
+        if happened is EndpointEvent.NO_INPUT:
+            return None
+        return hearing, pending
 
     def _can_interrupt(self) -> bool:
         return all(name.startswith("i-") for name in self.marks)
