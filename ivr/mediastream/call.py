@@ -101,6 +101,7 @@ class StreamCall:
         self.preroll: deque[bytes] = deque(maxlen=PREROLL_FRAMES)
         self.marks: set[str] = set()
         self.call_sid = ""
+        self.recognizer: Recognizer | None = None
         self.unframed = b""
         """Caller audio not yet cut into 20 ms frames (Twilio's chunks need not be 20 ms)."""
 
@@ -175,7 +176,6 @@ class StreamCall:
         if session is None:
             log.warning("stream_unknown_call: %s has no session; closing", self.call_sid)
             return
-        recognizer = await self.speech.models.recognizer(self.speech.model_dir, 8000)
         event: Event = Resume() if session.path else Start()
         while True:
             expected = session.seq
@@ -184,18 +184,18 @@ class StreamCall:
             if not await self.sessions.save(session, expected):
                 log.info("call %s: ended or moved on elsewhere; closing its stream", self.call_sid)
                 return
-            next_event = await self._perform(steps, recognizer)
+            next_event = await self._perform(steps)
             if next_event is None:
                 return
             event = next_event
 
-    async def _perform(self, steps: Sequence[Step], recognizer: Recognizer) -> Event | None:
+    async def _perform(self, steps: Sequence[Step]) -> Event | None:
         prompts: list[Say] = []
         for step in steps:
             if isinstance(step, Say):
                 prompts.append(step)
             elif isinstance(step, Gather):
-                return await self._ask(prompts, step, recognizer)
+                return await self._ask(prompts, step)
             else:  # Transfer or Hangup: let the caller hear the last words, then hand back to TwiML
                 await self._play(prompts, barge_in=False)
                 await self._drain_marks()
@@ -218,8 +218,14 @@ class StreamCall:
         while self.marks:
             await self._next()
 
-    async def _ask(self, prompts: Sequence[Say], gather: Gather, recognizer: Recognizer) -> Event:
-        recognizer.set_grammar(grammar_for(gather, self.engine.flow.agent_words))
+    async def _ask(self, prompts: Sequence[Say], gather: Gather) -> Event:
+        grammar = grammar_for(gather, self.engine.flow.agent_words)
+        if self.recognizer is None:
+            # Made with its first grammar: a free-form recogniser costs ~50 ms and ~4 MB to set up.
+            self.recognizer = await self.speech.models.recognizer(self.speech.model_dir, 8000, grammar)
+        else:
+            self.recognizer.set_grammar(grammar)
+        recognizer = self.recognizer
         await self._play(prompts, barge_in=True)
         self.endpointer.reset(gather.timeout * 1000, prompt_playing=bool(self.marks))
         digits = ""
