@@ -15,12 +15,14 @@ from pathlib import Path
 from ivr.config import Settings, database_url, default_dir
 from ivr.importer import ImportFailed, ImportKind, parse_file
 from ivr.logs import configure, mask_phone
-from ivr.store.sqlite import ConfigError, SQLiteDatabase, SQLiteRepository, SQLiteSessionStore, sqlite_path
+from ivr.store.backends import Stores, build_stores
+from ivr.store.sqlite import ConfigError
 from ivr.yamlsource import SourceError
 
 
-def _database() -> SQLiteDatabase:
-    return SQLiteDatabase(sqlite_path(database_url()))
+def _stores() -> Stores:
+    """The database the operator's commands read and write (live Redis sessions aside)."""
+    return build_stores(database_url())
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -58,11 +60,12 @@ def cmd_import(args: argparse.Namespace) -> int:
         return 1
 
     async def write() -> int:
-        db = _database()
+        stores = _stores()
+        await stores.open()
         try:
-            return await SQLiteRepository(db).upsert(records)
+            return await stores.repository.upsert(records)
         finally:
-            await db.close()
+            await stores.close()
 
     count = asyncio.run(write())
     print(f"Imported {count} {kind.value} from {args.file}.")
@@ -119,8 +122,9 @@ def _when(ts: float | None) -> str:
 
 def cmd_calls(args: argparse.Namespace) -> int:
     async def read() -> int:
-        db = _database()
-        store = SQLiteSessionStore(db)
+        stores = _stores()
+        await stores.open()
+        store = stores.calls
         try:
             if args.action == "list":
                 calls = await store.list_calls(args.limit)
@@ -157,9 +161,31 @@ def cmd_calls(args: argparse.Namespace) -> int:
                 print(f"  {entry.at:7.1f}s  {entry.who:6} {entry.text}")
             return 0
         finally:
-            await db.close()
+            await stores.close()
 
     return asyncio.run(read())
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    """Bring the database schema up to date (PostgreSQL; SQLite upgrades itself on open)."""
+    url = database_url()
+    if url.startswith("sqlite:"):
+        stores = build_stores(url)
+
+        async def touch() -> None:
+            await stores.open()
+            await stores.close()
+
+        asyncio.run(touch())
+        print("SQLite database is up to date (it upgrades itself when opened).")
+        return 0
+    from ivr.store.postgres import upgrade
+
+    applied = asyncio.run(upgrade(url))
+    print(
+        f"Applied {len(applied)} migration(s): {', '.join(applied)}" if applied else "Database is up to date."
+    )
+    return 0
 
 
 def cmd_call(args: argparse.Namespace) -> int:
@@ -307,6 +333,11 @@ def build_parser() -> argparse.ArgumentParser:
     install.add_argument("lang", help="language code, e.g. en, de, fr")
     install.add_argument("--large", action="store_true", help="the big model instead of the small one")
     install.set_defaults(run=cmd_speech_install_model)
+
+    db = sub.add_parser("db", help="the database")
+    db_sub = db.add_subparsers(dest="action", required=True)
+    db_upgrade = db_sub.add_parser("upgrade", help="apply schema migrations (IVR_DATABASE_URL)")
+    db_upgrade.set_defaults(run=cmd_db_upgrade)
 
     flows = sub.add_parser("flows", help="work with call flow files")
     flows_sub = flows.add_subparsers(dest="action", required=True)

@@ -62,6 +62,8 @@ class Settings:
     vosk_model: Path
     """Vosk model directory for the line's language (`ivr speech install-model LANG` makes one)."""
     models_dir: Path
+    session_url: str
+    """`redis://…` to keep live call state in Redis (several instances); empty: the database."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, default_public_url: str = "") -> Settings:
@@ -110,4 +112,5 @@ class Settings:
             speech=speech,
             vosk_model=Path(vosk_model) if vosk_model else models_dir / language,
             models_dir=models_dir,
+            session_url=env.get("IVR_SESSION_URL", "").strip(),
         )

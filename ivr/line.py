@@ -31,7 +31,7 @@ from ivr.flow.steps import (
 from ivr.handoff import HandOff, transfer_connected
 from ivr.logs import mask_phone
 from ivr.session import CallSession
-from ivr.store.base import SessionStore
+from ivr.store.base import CallLog, SessionStore
 from ivr.twiml import Audio, Renderable, Voice, render, render_fallback, render_goodbye, render_stream
 from speech.tts import SynthesisError
 
@@ -90,6 +90,7 @@ class SupportLine:
         audio: PromptAudio | None = None,
         streaming: bool = False,
         stream_secret: bytes = b"",
+        archive: CallLog | None = None,
     ) -> None:
         self.engine = engine
         self.sessions = sessions
@@ -100,6 +101,8 @@ class SupportLine:
         self.streaming = streaming
         """Local speech: calls run over a media stream, not `<Gather>` turns."""
         self.stream_secret = stream_secret
+        self.archive = archive
+        """Where finished calls are kept when live sessions are elsewhere (Redis)."""
         catalog = engine.catalog
         self.apology = catalog.render("system_error", {}) if catalog.has("system_error") else DEFAULT_APOLOGY
 
@@ -154,6 +157,8 @@ class SupportLine:
             session.outcome = session.outcome or "abandoned"
             session.seq += 1  # a turn still in flight now loses its compare-and-set
             if await self.sessions.save(session, session.seq - 1):
+                if self.archive is not None:
+                    await self.archive.archive(session)
                 log.info("call %s %s (%s)", call_sid, status, session.outcome)
                 return
         log.error("status_conflict: call %s status %s not saved after retries", call_sid, status)

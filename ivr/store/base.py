@@ -50,6 +50,14 @@ class CallLog(Protocol):
 
     async def get_call(self, call_sid: str) -> CallSession | None: ...
 
+    async def archive(self, session: CallSession) -> None:
+        """Keep a finished call's record (path, transcript, outcome) in the database.
+
+        Where live sessions and records share a table (SQLite, PostgreSQL without Redis)
+        this is an upsert of the same row; with Redis it is how a record outlives the
+        live session, which expires."""
+        ...
+
 
 class Repository(Protocol):
     """Business data the flows look up, loaded by `ivr import`."""

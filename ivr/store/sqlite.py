@@ -173,6 +173,27 @@ class SQLiteSessionStore:
     async def get_call(self, call_sid: str) -> CallSession | None:
         return await self.load(call_sid)
 
+    async def archive(self, session: CallSession) -> None:
+        values = (
+            session.call_sid,
+            session.seq,
+            session.to_json(),
+            session.caller,
+            session.status,
+            session.outcome,
+            session.started_at,
+            session.ended_at,
+        )
+        await self.db.run(
+            lambda c: c.execute(
+                "INSERT INTO calls (call_sid, seq, data, caller, status, outcome, started_at, ended_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_sid) DO UPDATE SET seq = excluded.seq,"
+                " data = excluded.data, status = excluded.status, outcome = excluded.outcome,"
+                " ended_at = excluded.ended_at",
+                values,
+            )
+        )
+
 
 def _day(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None

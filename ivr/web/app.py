@@ -29,7 +29,7 @@ from ivr.handoff import DialHandOff, EnqueueHandOff, HandOff
 from ivr.line import SupportLine
 from ivr.mediastream.call import StreamCall, StreamSpeech
 from ivr.prompts import load_catalogs
-from ivr.store.sqlite import SQLiteDatabase, SQLiteRepository, SQLiteSessionStore, sqlite_path
+from ivr.store.backends import build_stores
 from ivr.twiml import Voice
 from ivr.web.signature import form_params, signature_middleware
 from speech.asr import RecognitionError, VoskModels
@@ -163,7 +163,7 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
     flow, warnings = load_flow(settings.flow_file, catalogs)
     for warning in warnings:
         log.warning("flow_warning: %s", warning)
-    db = SQLiteDatabase(sqlite_path(settings.database_url))
+    stores = build_stores(settings.database_url, settings.session_url)
     app = web.Application(middlewares=[signature_middleware(settings.auth_token, settings.public_url)])
     audio_cache: PromptAudioCache | None = None
     synthesizer: Pyttsx3Synthesizer | None = None
@@ -173,13 +173,14 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
         audio_cache = PromptAudioCache(settings.audio_dir, synthesizer, audio_secret(settings.audio_dir))
         app[AUDIO] = audio_cache
     app[LINE] = SupportLine(
-        FlowEngine(flow, catalog, SQLiteRepository(db), today=today),
-        SQLiteSessionStore(db),
+        FlowEngine(flow, catalog, stores.repository, today=today),
+        stores.sessions,
         public_url=settings.public_url,
         voice=Voice(language=catalog.say_language, voice=catalog.voice),
         handoff=_handoff(settings),
         audio=audio_cache if settings.tts is TtsMode.LOCAL else None,
         streaming=streaming,
+        archive=stores.calls if stores.separate_sessions else None,
         stream_secret=hashlib.sha256(b"media-stream\0" + settings.auth_token.encode()).digest(),
     )
     app[AUTH_TOKEN] = settings.auth_token
@@ -193,9 +194,9 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
     app.on_shutdown.append(_close_streams)
 
     async def database(_: web.Application) -> AsyncIterator[None]:
-        await db.open()
+        await stores.open()
         yield
-        await db.close()
+        await stores.close()
 
     app.cleanup_ctx.append(database)
     if audio_cache is not None and synthesizer is not None:

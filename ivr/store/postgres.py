@@ -1,0 +1,400 @@
+"""PostgreSQL behind the store interfaces: for several instances sharing one database.
+
+The schema is not created on open, unlike SQLite: an operator runs `ivr db upgrade`,
+which applies the numbered migrations below under an advisory lock, and a server
+refuses to start on a database whose migrations do not match its code. Tables and
+semantics mirror `ivr.store.sqlite`: `save` is compare-and-set on `seq`, `upsert` is
+all or nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from ivr.records import Order, OrderStatus, Repair, RepairStatus, Warranty, WarrantyPlan
+from ivr.session import CallSession
+from ivr.store.base import CallSummary
+from ivr.store.sqlite import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    """Applied in ascending order; recorded in `schema_migrations` once applied."""
+    name: str
+    sql: str
+    """One or more statements, run in one transaction with the target schema first
+    on the search path, so table names are unqualified."""
+
+    @property
+    def label(self) -> str:
+        return f"{self.version:04d}_{self.name}"
+
+
+MIGRATIONS: list[Migration] = [
+    Migration(
+        1,
+        "initial",
+        """
+        CREATE TABLE orders (
+            order_number text PRIMARY KEY, phone text NOT NULL, customer_name text NOT NULL,
+            postal_code text NOT NULL, status text NOT NULL, carrier text NOT NULL,
+            tracking_number text NOT NULL, placed_on date, ship_date date, eta date,
+            imported_at timestamptz NOT NULL);
+        CREATE TABLE warranties (
+            serial_number text PRIMARY KEY, order_number text NOT NULL, product text NOT NULL,
+            purchased_on date, expires_on date, plan text NOT NULL, imported_at timestamptz NOT NULL);
+        CREATE TABLE repairs (
+            ticket_number text PRIMARY KEY, serial_number text NOT NULL, phone text NOT NULL,
+            product text NOT NULL, status text NOT NULL, updated_on date, eta date,
+            imported_at timestamptz NOT NULL);
+        CREATE TABLE calls (
+            call_sid text PRIMARY KEY, seq integer NOT NULL, data jsonb NOT NULL,
+            caller text NOT NULL, status text NOT NULL, outcome text NOT NULL,
+            started_at double precision NOT NULL, ended_at double precision);
+        CREATE INDEX calls_started ON calls (started_at);
+        """,
+    ),
+]
+
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def _schema_ident(schema: str) -> str:
+    """The schema as a quoted identifier; only plain lower-case names are accepted."""
+    if not _SCHEMA_NAME.fullmatch(schema):
+        raise ConfigError(f"schema '{schema}' must be lower-case letters, digits and '_' (at most 63)")
+    return f'"{schema}"'
+
+
+def _lock_key(schema: str) -> int:
+    """A stable signed 64-bit advisory lock key per schema (the same in every process)."""
+    digest = hashlib.sha256(f"ivr.schema_migrations:{schema}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+async def upgrade(url: str, *, schema: str = "public") -> list[str]:
+    """Apply the migrations this database lacks, each in its own transaction.
+
+    Returns the labels of the migrations applied (empty when already up to date). An
+    advisory lock held for the whole run makes concurrent upgrades take turns: the
+    second one finds everything applied and does nothing.
+    """
+    ident = _schema_ident(schema)
+    applied: list[str] = []
+    conn: asyncpg.Connection = await asyncpg.connect(url)
+    try:
+        # Session-level: held across the per-migration transactions, released when the
+        # connection closes (also if this process dies mid-upgrade).
+        await conn.execute("SELECT pg_advisory_lock($1)", _lock_key(schema))
+        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident}")
+        await conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {ident}.schema_migrations ("
+            " version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        rows = await conn.fetch(f"SELECT version FROM {ident}.schema_migrations")
+        done = {row["version"] for row in rows}
+        for migration in sorted(MIGRATIONS, key=lambda m: m.version):
+            if migration.version in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(f"SET LOCAL search_path TO {ident}")
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    f"INSERT INTO {ident}.schema_migrations (version, name) VALUES ($1, $2)",
+                    migration.version,
+                    migration.name,
+                )
+            applied.append(migration.label)
+    finally:
+        await conn.close()
+    return applied
+
+
+class PostgresDatabase:
+    """A connection pool on one schema; `open()` checks the schema is up to date."""
+
+    def __init__(self, url: str, *, schema: str = "public") -> None:
+        self.url = url
+        self.schema = schema
+        self._ident = _schema_ident(schema)
+        self._pool: asyncpg.Pool | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("PostgresDatabase.open() has not been awaited")
+        return self._pool
+
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        pool = await asyncpg.create_pool(
+            self.url, min_size=1, max_size=10, server_settings={"search_path": self._ident}
+        )
+        try:
+            await self._check_migrations(pool)
+        except BaseException:
+            await pool.close()
+            raise
+        self._pool = pool
+
+    async def _check_migrations(self, pool: asyncpg.Pool) -> None:
+        table = f"{self._ident}.schema_migrations"
+        async with pool.acquire() as conn:
+            versions: set[int] = set()
+            if await conn.fetchval("SELECT to_regclass($1)", table) is not None:
+                versions = {row["version"] for row in await conn.fetch(f"SELECT version FROM {table}")}
+        known = {m.version for m in MIGRATIONS}
+        if missing := sorted(known - versions):
+            raise ConfigError(
+                f"the PostgreSQL schema '{self.schema}' is missing migration(s) "
+                f"{', '.join(map(str, missing))}: run `ivr db upgrade` first"
+            )
+        if unknown := sorted(versions - known):
+            raise ConfigError(
+                f"the PostgreSQL schema '{self.schema}' is from a newer version "
+                f"(migration(s) {', '.join(map(str, unknown))}): upgrade this service"
+            )
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    async def drop_schema(self) -> None:
+        """Drop this schema and everything in it (test clean-up); never 'public'."""
+        if self.schema == "public":
+            raise ConfigError("refusing to drop the 'public' schema")
+        sql = f"DROP SCHEMA IF EXISTS {self._ident} CASCADE"
+        if self._pool is not None:
+            await self._pool.execute(sql)
+            return
+        conn: asyncpg.Connection = await asyncpg.connect(self.url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+
+def _count(status: str) -> int:
+    """Rows affected, from a command tag such as 'INSERT 0 1' or 'UPDATE 1'."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+_CALL_UPSERT = (
+    "INSERT INTO calls (call_sid, seq, data, caller, status, outcome, started_at, ended_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+)
+
+
+class PostgresSessionStore:
+    """Live sessions and finished call records share one `calls` table."""
+
+    def __init__(self, db: PostgresDatabase) -> None:
+        self.db = db
+
+    @staticmethod
+    def _row(session: CallSession) -> tuple[Any, ...]:
+        return (
+            session.call_sid,
+            session.seq,
+            session.to_json(),
+            session.caller,
+            session.status,
+            session.outcome,
+            session.started_at,
+            session.ended_at,
+        )
+
+    async def load(self, call_sid: str) -> CallSession | None:
+        data = await self.db.pool.fetchval("SELECT data FROM calls WHERE call_sid = $1", call_sid)
+        return CallSession.from_json(data) if data is not None else None
+
+    async def create(self, session: CallSession) -> bool:
+        status = await self.db.pool.execute(
+            _CALL_UPSERT + " ON CONFLICT (call_sid) DO NOTHING", *self._row(session)
+        )
+        return _count(status) == 1
+
+    async def save(self, session: CallSession, expected_seq: int) -> bool:
+        status = await self.db.pool.execute(
+            "UPDATE calls SET seq = $1, data = $2, status = $3, outcome = $4, ended_at = $5"
+            " WHERE call_sid = $6 AND seq = $7",
+            session.seq,
+            session.to_json(),
+            session.status,
+            session.outcome,
+            session.ended_at,
+            session.call_sid,
+            expected_seq,
+        )
+        return _count(status) == 1
+
+    async def list_calls(self, limit: int = 50) -> Sequence[CallSummary]:
+        rows = await self.db.pool.fetch(
+            "SELECT call_sid, caller, started_at, ended_at, status, outcome, seq FROM calls"
+            " ORDER BY started_at DESC LIMIT $1",
+            limit,
+        )
+        return [
+            CallSummary(
+                call_sid=row["call_sid"],
+                caller=row["caller"],
+                started_at=row["started_at"],
+                ended_at=row["ended_at"],
+                status=row["status"],
+                outcome=row["outcome"],
+                turns=row["seq"],
+            )
+            for row in rows
+        ]
+
+    async def get_call(self, call_sid: str) -> CallSession | None:
+        return await self.load(call_sid)
+
+    async def archive(self, session: CallSession) -> None:
+        await self.db.pool.execute(
+            _CALL_UPSERT + " ON CONFLICT (call_sid) DO UPDATE SET seq = excluded.seq,"
+            " data = excluded.data, status = excluded.status, outcome = excluded.outcome,"
+            " ended_at = excluded.ended_at",
+            *self._row(session),
+        )
+
+
+_ORDER_UPSERT = (
+    "INSERT INTO orders (order_number, phone, customer_name, postal_code, status, carrier,"
+    " tracking_number, placed_on, ship_date, eta, imported_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now()) ON CONFLICT (order_number)"
+    " DO UPDATE SET phone = excluded.phone, customer_name = excluded.customer_name,"
+    " postal_code = excluded.postal_code, status = excluded.status,"
+    " carrier = excluded.carrier, tracking_number = excluded.tracking_number,"
+    " placed_on = excluded.placed_on, ship_date = excluded.ship_date, eta = excluded.eta,"
+    " imported_at = excluded.imported_at"
+)
+_WARRANTY_UPSERT = (
+    "INSERT INTO warranties (serial_number, order_number, product, purchased_on, expires_on, plan,"
+    " imported_at) VALUES ($1, $2, $3, $4, $5, $6, now()) ON CONFLICT (serial_number)"
+    " DO UPDATE SET order_number = excluded.order_number, product = excluded.product,"
+    " purchased_on = excluded.purchased_on, expires_on = excluded.expires_on,"
+    " plan = excluded.plan, imported_at = excluded.imported_at"
+)
+_REPAIR_UPSERT = (
+    "INSERT INTO repairs (ticket_number, serial_number, phone, product, status, updated_on, eta,"
+    " imported_at) VALUES ($1, $2, $3, $4, $5, $6, $7, now()) ON CONFLICT (ticket_number)"
+    " DO UPDATE SET serial_number = excluded.serial_number, phone = excluded.phone,"
+    " product = excluded.product, status = excluded.status,"
+    " updated_on = excluded.updated_on, eta = excluded.eta,"
+    " imported_at = excluded.imported_at"
+)
+
+
+class PostgresRepository:
+    def __init__(self, db: PostgresDatabase) -> None:
+        self.db = db
+
+    async def order(self, order_number: str) -> Order | None:
+        row = await self.db.pool.fetchrow(
+            "SELECT order_number, phone, customer_name, postal_code, status, carrier,"
+            " tracking_number, placed_on, ship_date, eta FROM orders WHERE order_number = $1",
+            order_number,
+        )
+        if row is None:
+            return None
+        return Order(
+            row["order_number"],
+            row["phone"],
+            row["customer_name"],
+            row["postal_code"],
+            OrderStatus(row["status"]),
+            row["carrier"],
+            row["tracking_number"],
+            row["placed_on"],
+            row["ship_date"],
+            row["eta"],
+        )
+
+    async def warranty(self, serial_number: str) -> Warranty | None:
+        row = await self.db.pool.fetchrow(
+            "SELECT serial_number, order_number, product, purchased_on, expires_on, plan"
+            " FROM warranties WHERE serial_number = $1",
+            serial_number,
+        )
+        if row is None:
+            return None
+        return Warranty(
+            row["serial_number"],
+            row["order_number"],
+            row["product"],
+            row["purchased_on"],
+            row["expires_on"],
+            WarrantyPlan(row["plan"]),
+        )
+
+    async def repair(self, ticket_number: str) -> Repair | None:
+        row = await self.db.pool.fetchrow(
+            "SELECT ticket_number, serial_number, phone, product, status, updated_on, eta"
+            " FROM repairs WHERE ticket_number = $1",
+            ticket_number,
+        )
+        if row is None:
+            return None
+        return Repair(
+            row["ticket_number"],
+            row["serial_number"],
+            row["phone"],
+            row["product"],
+            RepairStatus(row["status"]),
+            row["updated_on"],
+            row["eta"],
+        )
+
+    async def upsert(self, records: Sequence[Order] | Sequence[Warranty] | Sequence[Repair]) -> int:
+        if not records:
+            return 0
+        first = records[0]
+        rows: list[tuple[Any, ...]]
+        if isinstance(first, Order):
+            sql = _ORDER_UPSERT
+            rows = [
+                (
+                    o.order_number,
+                    o.phone,
+                    o.customer_name,
+                    o.postal_code,
+                    o.status.value,
+                    o.carrier,
+                    o.tracking_number,
+                    o.placed_on,
+                    o.ship_date,
+                    o.eta,
+                )
+                for o in records
+                if isinstance(o, Order)
+            ]
+        elif isinstance(first, Warranty):
+            sql = _WARRANTY_UPSERT
+            rows = [
+                (w.serial_number, w.order_number, w.product, w.purchased_on, w.expires_on, w.plan.value)
+                for w in records
+                if isinstance(w, Warranty)
+            ]
+        else:
+            sql = _REPAIR_UPSERT
+            rows = [
+                (r.ticket_number, r.serial_number, r.phone, r.product, r.status.value, r.updated_on, r.eta)
+                for r in records
+                if isinstance(r, Repair)
+            ]
+        if len(rows) != len(records):
+            raise TypeError("one upsert takes records of a single kind")
+        async with self.db.pool.acquire() as conn, conn.transaction():
+            await conn.executemany(sql, rows)
+        return len(rows)

@@ -1,0 +1,132 @@
+"""Redis behind the SessionStore interface: live call state shared by several servers.
+
+Key layout: one hash per call, `{prefix}call:{call_sid}`, with two fields:
+
+- `seq`: the session's turn number as a decimal string;
+- `data`: the session as `CallSession.to_json()` (compact JSON, no whitespace).
+
+A hash rather than one JSON string because the compare-and-set in `save` only has to
+read `seq`: the Lua script compares two short strings instead of decoding the whole
+session (transcript and last TwiML included) with cjson on every turn, and `HGET key
+seq` shows where a call stands without parsing anything. The second field costs a few
+dozen bytes of the ~10 KB a call may take.
+
+Every write is one Lua script (atomic on the server) that also sets the key's TTL:
+`live_ttl` while the call is in progress, `ended_ttl` once its status is final, so a
+call whose final status callback never arrives still disappears. Records that must
+outlive the live session belong to a `CallLog` (see `base.CallLog.archive`).
+"""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
+
+from ivr.session import CallSession
+
+_FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+"""Twilio's final call statuses: the set in `ivr.line.FINAL_STATUSES` (a test checks they
+match), repeated so that the store does not import the call logic."""
+
+# KEYS[1] = call key; ARGV = seq, data, ttl. Returns 1 if created, 0 if the call exists.
+_CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'data', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+# KEYS[1] = call key; ARGV = expected seq, new seq, data, ttl.
+# Returns 1 if the stored seq was the expected one (and the session is replaced), else 0;
+# a missing (never created or expired) call is 0, as an UPDATE that matches no row.
+_SAVE = """
+if redis.call('HGET', KEYS[1], 'seq') ~= ARGV[1] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'seq', ARGV[2], 'data', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+
+
+class RedisUnavailable(ConnectionError):
+    """The Redis server in the URL cannot be reached; the message names the URL's host."""
+
+
+class RedisSessionStore:
+    """Live sessions in Redis, one expiring hash per call."""
+
+    def __init__(
+        self, url: str, *, prefix: str = "ivr:", live_ttl: int = 4 * 3600, ended_ttl: int = 600
+    ) -> None:
+        if live_ttl <= 0 or ended_ttl <= 0:
+            raise ValueError("live_ttl and ended_ttl must be positive numbers of seconds")
+        self._url = url
+        self._prefix = prefix
+        self._live_ttl = live_ttl
+        self._ended_ttl = ended_ttl
+        self._client: Redis | None = None
+        self._scripts: tuple[AsyncScript, AsyncScript] | None = None
+
+    async def open(self) -> None:
+        """Connect and PING; raises `RedisUnavailable` if the server does not answer."""
+        client = Redis.from_url(self._url, decode_responses=True)
+        try:
+            await client.ping()
+        except RedisError as error:
+            await client.aclose()
+            raise RedisUnavailable(f"Redis at {_where(self._url)} is not reachable: {error}") from error
+        self._client = client
+        self._scripts = (client.register_script(_CREATE), client.register_script(_SAVE))
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+            self._scripts = None
+
+    async def load(self, call_sid: str) -> CallSession | None:
+        data = await self._redis.hget(self._key(call_sid), "data")
+        return CallSession.from_json(data) if data is not None else None
+
+    async def create(self, session: CallSession) -> bool:
+        create, _ = self._open_scripts()
+        created = await create(
+            keys=[self._key(session.call_sid)],
+            args=[session.seq, session.to_json(), self._ttl(session)],
+        )
+        return created == 1
+
+    async def save(self, session: CallSession, expected_seq: int) -> bool:
+        _, save = self._open_scripts()
+        saved = await save(
+            keys=[self._key(session.call_sid)],
+            args=[expected_seq, session.seq, session.to_json(), self._ttl(session)],
+        )
+        return saved == 1
+
+    @property
+    def _redis(self) -> Redis:
+        if self._client is None:
+            raise RuntimeError("RedisSessionStore is not open: await open() first")
+        return self._client
+
+    def _open_scripts(self) -> tuple[AsyncScript, AsyncScript]:
+        if self._scripts is None:
+            raise RuntimeError("RedisSessionStore is not open: await open() first")
+        return self._scripts
+
+    def _key(self, call_sid: str) -> str:
+        return f"{self._prefix}call:{call_sid}"
+
+    def _ttl(self, session: CallSession) -> int:
+        return self._ended_ttl if session.status in _FINAL_STATUSES else self._live_ttl
+
+
+def _where(url: str) -> str:
+    """The URL without its credentials, fit for an error message."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else url

@@ -1,0 +1,225 @@
+"""One contract, every backend: SQLite, PostgreSQL and Redis behave the same to the line.
+
+PostgreSQL (127.0.0.1:5432, database `test`) and Redis (127.0.0.1:6379) run on the
+development machines and in CI. Where they cannot be reached, their cases are skipped
+with the reason, except in CI (`CI=true`), where an unreachable service is a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ivr.records import Order, OrderStatus, Repair, RepairStatus, Warranty, WarrantyPlan
+from ivr.session import CallSession, TranscriptEntry
+from ivr.store.sqlite import SQLiteDatabase, SQLiteRepository, SQLiteSessionStore
+
+PG_URL = os.environ.get("IVR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("IVR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def _require(name: str, host: str, port: int) -> None:
+    if _reachable(host, port):
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{name} is not reachable at {host}:{port}: CI must run it (see .ci/run)")
+    pytest.skip(f"{name} is not reachable at {host}:{port}")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[Any, Any]]:
+    """(session/call store, repository) backed by one database."""
+    if request.param == "sqlite":
+        db = SQLiteDatabase(tmp_path / "ivr.db")
+        yield SQLiteSessionStore(db), SQLiteRepository(db)
+        await db.close()
+        return
+    _require("PostgreSQL", "127.0.0.1", 5432)
+    from ivr.store.postgres import PostgresDatabase, PostgresRepository, PostgresSessionStore, upgrade
+
+    schema = f"t_{secrets.token_hex(6)}"
+    await upgrade(PG_URL, schema=schema)
+    pg = PostgresDatabase(PG_URL, schema=schema)
+    await pg.open()
+    yield PostgresSessionStore(pg), PostgresRepository(pg)
+    await pg.drop_schema()
+    await pg.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres", "redis"])
+async def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
+    if request.param == "redis":
+        _require("Redis", "127.0.0.1", 6379)
+        from ivr.store.redis import RedisSessionStore
+
+        prefix = f"test:{secrets.token_hex(6)}:"
+        store = RedisSessionStore(REDIS_URL, prefix=prefix)
+        await store.open()
+        yield store
+        await store.close()
+        await _delete_redis_keys(prefix)
+        return
+    if request.param == "sqlite":
+        db = SQLiteDatabase(tmp_path / "ivr.db")
+        yield SQLiteSessionStore(db)
+        await db.close()
+        return
+    _require("PostgreSQL", "127.0.0.1", 5432)
+    from ivr.store.postgres import PostgresDatabase, PostgresSessionStore, upgrade
+
+    schema = f"t_{secrets.token_hex(6)}"
+    await upgrade(PG_URL, schema=schema)
+    pg = PostgresDatabase(PG_URL, schema=schema)
+    await pg.open()
+    yield PostgresSessionStore(pg)
+    await pg.drop_schema()
+    await pg.close()
+
+
+async def _delete_redis_keys(prefix: str) -> None:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(REDIS_URL)
+    keys = [key async for key in client.scan_iter(f"{prefix}*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+def a_session(call_sid: str = "CA1", **changes: Any) -> CallSession:
+    session = CallSession(
+        call_sid=call_sid,
+        caller="+15550100001",
+        called="+15550009999",
+        flow="support",
+        state="main_menu",
+        started_at=1_700_000_000.0,
+        vars={"order_number": "4512"},
+        path=["welcome", "main_menu"],
+        transcript=[TranscriptEntry(0.0, "bot", "Thanks for calling.")],
+        last_response="<Response/>",
+    )
+    for key, value in changes.items():
+        setattr(session, key, value)
+    return session
+
+
+async def test_a_session_round_trips(sessions: Any) -> None:
+    assert await sessions.create(a_session())
+    assert await sessions.load("CA1") == a_session()
+    assert await sessions.load("CAnope") is None
+
+
+async def test_a_call_is_created_once(sessions: Any) -> None:
+    assert await sessions.create(a_session())
+    assert not await sessions.create(a_session(state="welcome"))
+    loaded = await sessions.load("CA1")
+    assert loaded is not None and loaded.state == "main_menu"
+
+
+async def test_save_is_compare_and_set_on_the_turn_number(sessions: Any) -> None:
+    await sessions.create(a_session())
+    turn = a_session(seq=1, state="order_number")
+    assert await sessions.save(turn, 0)
+    stale = a_session(seq=1, state="repair_ticket")
+    assert not await sessions.save(stale, 0)
+    loaded = await sessions.load("CA1")
+    assert loaded is not None and loaded.state == "order_number" and loaded.seq == 1
+
+
+async def test_concurrent_duplicate_turns_advance_the_call_once(sessions: Any) -> None:
+    await sessions.create(a_session())
+    results = await asyncio.gather(*(sessions.save(a_session(seq=1, state=f"s{i}"), 0) for i in range(8)))
+    assert sorted(results) == [False] * 7 + [True]
+
+
+async def test_finished_calls_are_archived_and_listed_newest_first(database: tuple[Any, Any]) -> None:
+    calls, _ = database
+    for index in range(3):
+        done = a_session(
+            f"CA{index}",
+            started_at=1_700_000_000.0 + index,
+            status="completed",
+            outcome="resolved",
+            ended_at=1_700_000_100.0 + index,
+            seq=5,
+        )
+        await calls.archive(done)
+    listing = await calls.list_calls(2)
+    assert [c.call_sid for c in listing] == ["CA2", "CA1"]
+    assert listing[0].outcome == "resolved" and listing[0].status == "completed" and listing[0].turns == 5
+    record = await calls.get_call("CA0")
+    assert record is not None and record.transcript == a_session().transcript
+
+
+ORDER = Order(
+    "4512",
+    "+15550100001",
+    "Jane Doe",
+    "94107",
+    OrderStatus.SHIPPED,
+    "UPS",
+    "1Z999",
+    date(2026, 11, 20),
+    date(2026, 11, 23),
+    date(2026, 12, 4),
+)
+WARRANTY = Warranty("100200300", "4512", "espresso machine", date(2025, 1, 15), None, WarrantyPlan.STANDARD)
+REPAIR = Repair(
+    "3141",
+    "100200300",
+    "+15550100001",
+    "espresso machine",
+    RepairStatus.WAITING_FOR_PARTS,
+    date(2026, 11, 21),
+    date(2026, 12, 2),
+)
+
+
+async def test_business_records_round_trip_and_update_by_number(database: tuple[Any, Any]) -> None:
+    _, repo = database
+    assert await repo.upsert([ORDER]) == 1
+    assert await repo.upsert([WARRANTY]) == 1
+    assert await repo.upsert([REPAIR]) == 1
+    assert await repo.order("4512") == ORDER
+    assert await repo.warranty("100200300") == WARRANTY
+    assert await repo.repair("3141") == REPAIR
+    delivered = Order(
+        ORDER.order_number,
+        ORDER.phone,
+        ORDER.customer_name,
+        ORDER.postal_code,
+        OrderStatus.DELIVERED,
+        ORDER.carrier,
+        ORDER.tracking_number,
+        ORDER.placed_on,
+        ORDER.ship_date,
+        ORDER.eta,
+    )
+    await repo.upsert([delivered])
+    assert await repo.order("4512") == delivered
+    assert await repo.order("0000") is None and await repo.repair("0000") is None
+
+
+async def test_a_failing_batch_writes_nothing(database: tuple[Any, Any]) -> None:
+    _, repo = database
+    broken = Order("4513", None, "X", "1", OrderStatus.SHIPPED, "", "", None, None, None)  # type: ignore[arg-type]
+    with pytest.raises(Exception):  # noqa: B017  (each driver raises its own integrity error)
+        await repo.upsert([ORDER, broken])
+    assert await repo.order("4512") is None
