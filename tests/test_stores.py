@@ -223,3 +223,14 @@ async def test_a_failing_batch_writes_nothing(database: tuple[Any, Any]) -> None
     with pytest.raises(Exception):  # noqa: B017  (each driver raises its own integrity error)
         await repo.upsert([ORDER, broken])
     assert await repo.order("4512") is None
+
+
+async def test_purge_removes_old_finished_calls_only(database: tuple[Any, Any]) -> None:
+    calls, _ = database
+    old, recent = 1_600_000_000.0, 1_700_000_000.0
+    await calls.archive(a_session("CAold", started_at=old, status="completed", outcome="resolved"))
+    await calls.archive(a_session("CAlive", started_at=old, status="in-progress"))
+    await calls.archive(a_session("CAnew", started_at=recent, status="completed", outcome="resolved"))
+    assert await calls.purge(recent - 1) == 1
+    assert await calls.get_call("CAold") is None
+    assert await calls.get_call("CAlive") is not None and await calls.get_call("CAnew") is not None

@@ -58,6 +58,12 @@ class CallLog(Protocol):
         live session, which expires."""
         ...
 
+    async def purge(self, started_before: float) -> int:
+        """Delete the records of calls that started before this time (retention); returns how many.
+
+        Calls still in progress are kept whatever their age."""
+        ...
+
 
 class Repository(Protocol):
     """Business data the flows look up, loaded by `ivr import`."""

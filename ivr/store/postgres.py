@@ -260,6 +260,12 @@ class PostgresSessionStore:
     async def get_call(self, call_sid: str) -> CallSession | None:
         return await self.load(call_sid)
 
+    async def purge(self, started_before: float) -> int:
+        tag = await self.db.pool.execute(
+            "DELETE FROM calls WHERE started_at < $1 AND status != 'in-progress'", started_before
+        )
+        return int(tag.split()[-1])
+
     async def archive(self, session: CallSession) -> None:
         await self.db.pool.execute(
             _CALL_UPSERT + " ON CONFLICT (call_sid) DO UPDATE SET seq = excluded.seq,"

@@ -173,6 +173,14 @@ class SQLiteSessionStore:
     async def get_call(self, call_sid: str) -> CallSession | None:
         return await self.load(call_sid)
 
+    async def purge(self, started_before: float) -> int:
+        cursor = await self.db.run(
+            lambda c: c.execute(
+                "DELETE FROM calls WHERE started_at < ? AND status != 'in-progress'", (started_before,)
+            )
+        )
+        return cursor.rowcount
+
     async def archive(self, session: CallSession) -> None:
         values = (
             session.call_sid,
