@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
@@ -188,6 +189,34 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Age(str):
+    """An age like '90d', '12h' or '30m' (kept as typed, for messages), with its seconds."""
+
+    seconds: int
+
+    def __new__(cls, text: str) -> _Age:
+        units = {"d": 86400, "h": 3600, "m": 60}
+        if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit() or int(text[:-1]) < 1:
+            raise argparse.ArgumentTypeError(f"'{text}' is not an age like 90d, 12h or 30m")
+        age = super().__new__(cls, text)
+        age.seconds = int(text[:-1]) * units[text[-1]]
+        return age
+
+
+def cmd_calls_purge(args: argparse.Namespace) -> int:
+    async def purge() -> int:
+        stores = _stores()
+        await stores.open()
+        try:
+            return await stores.calls.purge(time.time() - args.older_than.seconds)
+        finally:
+            await stores.close()
+
+    removed = asyncio.run(purge())
+    print(f"Removed {removed} call record(s) older than {args.older_than}.")
+    return 0
+
+
 def cmd_call(args: argparse.Namespace) -> int:
     from ivr.phone import run_phone
 
@@ -313,6 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("call_sid")
     show.add_argument("--json", action="store_true")
     calls.set_defaults(run=cmd_calls)
+    purge = calls_sub.add_parser("purge", help="delete old call records (retention)")
+    purge.add_argument("--older-than", type=_Age, required=True, help="age like 90d, 12h or 30m")
+    purge.set_defaults(run=cmd_calls_purge)
 
     call = sub.add_parser("call", help="call a running line from this terminal (keys or typed speech)")
     call.add_argument(
