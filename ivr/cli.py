@@ -32,7 +32,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ivr.flow.loader import FlowInvalid
     from ivr.web.app import create_app
 
-    configure(args.log_level)
+    configure(args.log_level, args.log_format)
     settings = Settings.from_env(default_public_url=f"http://{args.host}:{args.port}")
     try:
         app = create_app(settings)
@@ -180,9 +180,11 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
         asyncio.run(touch())
         print("SQLite database is up to date (it upgrades itself when opened).")
         return 0
+    from ivr.store.backends import postgres_target
     from ivr.store.postgres import upgrade
 
-    applied = asyncio.run(upgrade(url))
+    base, schema = postgres_target(url)
+    applied = asyncio.run(upgrade(base, schema=schema))
     print(
         f"Applied {len(applied)} migration(s): {', '.join(applied)}" if applied else "Database is up to date."
     )
@@ -326,6 +328,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="text for people (default), or json: one object a line, for log collectors",
+    )
     serve.set_defaults(run=cmd_serve)
 
     imp = sub.add_parser("import", help="load orders, warranties or repairs from a CSV file (all or nothing)")

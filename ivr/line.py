@@ -25,11 +25,13 @@ from ivr.flow.steps import (
     Speech,
     Start,
     Step,
+    Transfer,
     TransferEnded,
     TransferResult,
 )
 from ivr.handoff import HandOff, transfer_connected
 from ivr.logs import mask_phone
+from ivr.metrics import Metrics
 from ivr.session import CallSession
 from ivr.store.base import CallLog, SessionStore
 from ivr.twiml import Audio, Renderable, Voice, render, render_fallback, render_goodbye, render_stream
@@ -91,6 +93,7 @@ class SupportLine:
         streaming: bool = False,
         stream_secret: bytes = b"",
         archive: CallLog | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.engine = engine
         self.sessions = sessions
@@ -103,6 +106,7 @@ class SupportLine:
         self.stream_secret = stream_secret
         self.archive = archive
         """Where finished calls are kept when live sessions are elsewhere (Redis)."""
+        self.metrics = metrics or Metrics()
         catalog = engine.catalog
         self.apology = catalog.render("system_error", {}) if catalog.has("system_error") else DEFAULT_APOLOGY
 
@@ -110,6 +114,7 @@ class SupportLine:
         """A new call (Twilio's Voice URL)."""
         call_sid = params["CallSid"]
         session = self.engine.new_session(call_sid, params.get("From", ""), params.get("To", ""))
+        steps: list[Step] = []
         if self.streaming:
             twiml = session.last_response = self._connect(call_sid)
         else:
@@ -119,6 +124,8 @@ class SupportLine:
             existing = await self.sessions.load(call_sid)
             if existing is not None and existing.last_response:
                 return existing.last_response
+        self.metrics.call_started()
+        self._count_handoffs(steps)
         log.info("call %s from %s started", call_sid, mask_phone(session.caller))
         return twiml
 
@@ -140,6 +147,7 @@ class SupportLine:
             winner = await self.sessions.load(call_sid)
             log.info("call %s: turn %s was taken by a duplicate delivery", call_sid, seq)
             return winner.last_response if winner else twiml
+        self._count_handoffs(steps)
         log.info("call %s turn %s: %s -> %s", call_sid, seq, type(event).__name__, session.state)
         return twiml
 
@@ -159,6 +167,7 @@ class SupportLine:
             if await self.sessions.save(session, session.seq - 1):
                 if self.archive is not None:
                     await self.archive.archive(session)
+                self.metrics.call_ended(session.outcome)
                 log.info("call %s %s (%s)", call_sid, status, session.outcome)
                 return
         log.error("status_conflict: call %s status %s not saved after retries", call_sid, status)
@@ -188,6 +197,7 @@ class SupportLine:
         if not await self.sessions.save(session, expected):
             winner = await self.sessions.load(call_sid)
             return winner.last_response if winner else twiml
+        self._count_handoffs(steps)
         return twiml
 
     def _connect(self, call_sid: str) -> str:
@@ -198,6 +208,7 @@ class SupportLine:
 
     def fallback(self) -> str:
         """TwiML for when the service itself fails: apologise and hand over."""
+        self.metrics.handoff("system_error")
         return render_fallback(
             self.apology,
             voice=self.voice,
@@ -212,6 +223,12 @@ class SupportLine:
             "I'm sorry, nobody is free to take your call right now. Please call back later. Goodbye.",
             voice=self.voice,
         )
+
+    def _count_handoffs(self, steps: list[Step]) -> None:
+        """Count hand-offs once per call, after the turn that made them was saved."""
+        for step in steps:
+            if isinstance(step, Transfer):
+                self.metrics.handoff(step.reason)
 
     async def _finish_turn(self, session: CallSession, steps: list[Step]) -> str:
         session.seq += 1

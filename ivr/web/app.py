@@ -4,6 +4,10 @@ Handlers stay thin: they read Twilio's form, call `SupportLine`, and answer TwiM
 Any failure inside a voice webhook is logged with its cause and answered with the
 fallback TwiML (apology + hand-off), so a caller never hears Twilio's
 "application error".
+
+Operations: `/healthz` (the process is alive), `/readyz` (its database and Redis answer),
+`/metrics` (Prometheus text format, see `ivr.metrics`). None of them is signed or
+holds call details; keep them on an internal network all the same.
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ from ivr.flow.engine import FlowEngine
 from ivr.flow.loader import load_flow
 from ivr.handoff import DialHandOff, EnqueueHandOff, HandOff
 from ivr.line import SupportLine
+from ivr.logs import call_context
 from ivr.mediastream.call import StreamCall, StreamSpeech
+from ivr.metrics import CONTENT_TYPE, ErrorCounter, Metrics, TimedSynthesizer
 from ivr.prompts import load_catalogs
-from ivr.store.backends import build_stores
+from ivr.store.backends import Stores, StoresUnavailable, build_stores
 from ivr.twiml import Voice
 from ivr.web.signature import form_params, signature_middleware
 from speech.asr import RecognitionError, VoskModels
@@ -45,6 +51,8 @@ AUDIO = web.AppKey("audio", PromptAudioCache)
 AUTH_TOKEN = web.AppKey("auth_token", str)
 STREAM_SPEECH = web.AppKey("stream_speech", StreamSpeech)
 STREAMS = web.AppKey("streams", weakref.WeakSet[web.WebSocketResponse])
+METRICS = web.AppKey("metrics", Metrics)
+STORES = web.AppKey("stores", Stores)
 TWIML = "text/xml"
 AUDIO_MAX_AGE = 24 * 3600.0
 """Synthesised prompts unused this long are deleted (dynamic ones hold order details)."""
@@ -57,50 +65,58 @@ def _twiml(text: str) -> web.Response:
 
 async def voice(request: web.Request) -> web.Response:
     line = request.app[LINE]
-    params = await form_params(request)
-    if "CallSid" not in params:
-        raise web.HTTPBadRequest(text="CallSid is missing.\n")
-    try:
-        return _twiml(await line.answer(params))
-    except Exception:
-        log.exception("webhook_failed: /voice for call %s", params["CallSid"])
-        return _twiml(line.fallback())
+    with request.app[METRICS].timed("answer"):
+        params = await form_params(request)
+        if "CallSid" not in params:
+            raise web.HTTPBadRequest(text="CallSid is missing.\n")
+        with call_context(params["CallSid"]):
+            try:
+                return _twiml(await line.answer(params))
+            except Exception:
+                log.exception("webhook_failed: /voice for call %s", params["CallSid"])
+                return _twiml(line.fallback())
 
 
 async def voice_turn(request: web.Request) -> web.Response:
     line = request.app[LINE]
-    params = await form_params(request)
-    seq = request.query.get("seq", "")
-    if "CallSid" not in params or not seq.isdigit():
-        raise web.HTTPBadRequest(text="CallSid and a numeric seq are required.\n")
-    try:
-        return _twiml(await line.turn(int(seq), params, request.query))
-    except Exception:
-        log.exception("webhook_failed: turn %s for call %s", seq, params["CallSid"])
-        return _twiml(line.fallback())
+    with request.app[METRICS].timed("turn"):
+        params = await form_params(request)
+        seq = request.query.get("seq", "")
+        if "CallSid" not in params or not seq.isdigit():
+            raise web.HTTPBadRequest(text="CallSid and a numeric seq are required.\n")
+        with call_context(params["CallSid"]):
+            try:
+                return _twiml(await line.turn(int(seq), params, request.query))
+            except Exception:
+                log.exception("webhook_failed: turn %s for call %s", seq, params["CallSid"])
+                return _twiml(line.fallback())
 
 
 async def voice_status(request: web.Request) -> web.Response:
-    params = await form_params(request)
-    try:
-        await request.app[LINE].status(params)
-    except Exception:
-        # Twilio retries nothing here and the caller is gone; the record keeps its last state.
-        log.exception("status_failed: call %s", params.get("CallSid", "?"))
-        raise web.HTTPInternalServerError() from None
-    return web.Response(status=204)
+    with request.app[METRICS].timed("status"):
+        params = await form_params(request)
+        with call_context(params.get("CallSid")):
+            try:
+                await request.app[LINE].status(params)
+            except Exception:
+                # Twilio retries nothing here and the caller is gone; the record keeps its last state.
+                log.exception("status_failed: call %s", params.get("CallSid", "?"))
+                raise web.HTTPInternalServerError() from None
+        return web.Response(status=204)
 
 
 async def stream_ended(request: web.Request) -> web.Response:
     line = request.app[LINE]
-    params = await form_params(request)
-    if "CallSid" not in params:
-        raise web.HTTPBadRequest(text="CallSid is missing.\n")
-    try:
-        return _twiml(await line.stream_ended(params))
-    except Exception:
-        log.exception("webhook_failed: stream-ended for call %s", params["CallSid"])
-        return _twiml(line.fallback())
+    with request.app[METRICS].timed("stream_ended"):
+        params = await form_params(request)
+        if "CallSid" not in params:
+            raise web.HTTPBadRequest(text="CallSid is missing.\n")
+        with call_context(params["CallSid"]):
+            try:
+                return _twiml(await line.stream_ended(params))
+            except Exception:
+                log.exception("webhook_failed: stream-ended for call %s", params["CallSid"])
+                return _twiml(line.fallback())
 
 
 async def after_transfer(request: web.Request) -> web.Response:
@@ -142,7 +158,23 @@ async def media(request: web.Request) -> web.StreamResponse:
 
 
 async def healthz(_: web.Request) -> web.Response:
+    """The process is alive (it may not be able to take calls: see `readyz`)."""
     return web.Response(text="ok\n")
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready for calls: the database and (if configured) Redis answer within about a second."""
+    try:
+        await request.app[STORES].ping()
+    except StoresUnavailable as exc:
+        log.warning("not_ready: %s", exc)
+        return web.json_response({"ready": False, "down": exc.down}, status=503)
+    return web.json_response({"ready": True, "down": {}})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[METRICS].exposition()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
 def _handoff(settings: Settings) -> HandOff:
@@ -165,12 +197,17 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
         log.warning("flow_warning: %s", warning)
     stores = build_stores(settings.database_url, settings.session_url)
     app = web.Application(middlewares=[signature_middleware(settings.auth_token, settings.public_url)])
+    line_metrics = Metrics()
+    app[METRICS] = line_metrics
+    app[STORES] = stores
     audio_cache: PromptAudioCache | None = None
     synthesizer: Pyttsx3Synthesizer | None = None
     streaming = settings.speech is SpeechMode.LOCAL and _model_usable(settings)
     if settings.tts is TtsMode.LOCAL or streaming:
         synthesizer = Pyttsx3Synthesizer(voice=settings.tts_voice or None, rate=settings.tts_rate)
-        audio_cache = PromptAudioCache(settings.audio_dir, synthesizer, audio_secret(settings.audio_dir))
+        audio_cache = PromptAudioCache(
+            settings.audio_dir, TimedSynthesizer(synthesizer, line_metrics), audio_secret(settings.audio_dir)
+        )
         app[AUDIO] = audio_cache
     app[LINE] = SupportLine(
         FlowEngine(flow, catalog, stores.repository, today=today),
@@ -182,9 +219,12 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
         streaming=streaming,
         archive=stores.calls if stores.separate_sessions else None,
         stream_secret=hashlib.sha256(b"media-stream\0" + settings.auth_token.encode()).digest(),
+        metrics=line_metrics,
     )
     app[AUTH_TOKEN] = settings.auth_token
-    app[STREAMS] = weakref.WeakSet()
+    streams: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+    app[STREAMS] = streams
+    line_metrics.media_streams.set_function(lambda: len(streams))
     if streaming and audio_cache is not None:
         models = VoskModels()
         app[STREAM_SPEECH] = StreamSpeech(
@@ -198,6 +238,13 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
         yield
         await stores.close()
 
+    async def count_errors(_: web.Application) -> AsyncIterator[None]:
+        counter = ErrorCounter(line_metrics)
+        counter.install()
+        yield
+        counter.uninstall()
+
+    app.cleanup_ctx.append(count_errors)
     app.cleanup_ctx.append(database)
     if audio_cache is not None and synthesizer is not None:
         app.cleanup_ctx.append(_prerender(audio_cache, synthesizer, catalog.static_texts()))
@@ -209,6 +256,8 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
     app.router.add_get("/audio/{audio_id}.wav", audio)
     app.router.add_get("/media", media)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
     return app
 
 
