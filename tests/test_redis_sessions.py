@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from ivr.line import FINAL_STATUSES
 from ivr.session import CallSession, TranscriptEntry
 from ivr.store.redis import _FINAL_STATUSES, RedisSessionStore, RedisUnavailable
+from tests.test_stores import _delete_redis_keys
 
 REDIS_URL = os.environ.get("IVR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 MAX_BYTES_PER_CALL = 10 * 1024
@@ -228,3 +229,18 @@ async def test_an_unreachable_server_is_a_clear_error() -> None:
     with pytest.raises(RedisUnavailable, match=f"127.0.0.1:{port}/0 is not reachable") as caught:
         await store.open()
     assert "secret" not in str(caught.value)
+
+
+async def test_more_concurrent_requests_than_connections_wait_instead_of_failing() -> None:
+    """Under load an instance has hundreds of webhooks in flight; none may fail for want of a connection."""
+    _require("Redis", "127.0.0.1", 6379)
+    prefix = f"test:{secrets.token_hex(6)}:"
+    store = RedisSessionStore(REDIS_URL, prefix=prefix)
+    await store.open()
+    try:
+        await store.create(CallSession("CApool", "+15550100001", "+15550009999", "support", "main_menu", 0.0))
+        results = await asyncio.gather(*(store.load("CApool") for _ in range(600)))
+        assert all(result is not None for result in results)
+    finally:
+        await store.close()
+        await _delete_redis_keys(prefix)

@@ -19,12 +19,16 @@ outlive the live session belong to a `CallLog` (see `base.CallLog.archive`).
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from ivr.session import CallSession
 
+MAX_CONNECTIONS = 256
+"""Connections one instance may open to Redis; more concurrent requests wait for one."""
+POOL_TIMEOUT = 5.0
+"""Seconds a request waits for a free connection before failing (then: apology + agent)."""
 _FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 """Twilio's final call statuses: the set in `ivr.line.FINAL_STATUSES` (a test checks they
 match), repeated so that the store does not import the call logic."""
@@ -73,7 +77,12 @@ class RedisSessionStore:
 
     async def open(self) -> None:
         """Connect and PING; raises `RedisUnavailable` if the server does not answer."""
-        client = Redis.from_url(self._url, decode_responses=True)
+        # A blocking pool: redis-py's default pool raises at once past 100 connections, which
+        # under load failed webhooks (and sent callers to an agent) instead of waiting briefly.
+        pool = BlockingConnectionPool.from_url(
+            self._url, decode_responses=True, max_connections=MAX_CONNECTIONS, timeout=POOL_TIMEOUT
+        )
+        client = Redis.from_pool(pool)  # the client owns the pool: aclose() closes its connections
         try:
             await client.ping()
         except RedisError as error:
