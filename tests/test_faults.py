@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 import shutil
 import socket
 import subprocess
@@ -11,8 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from ivr.config import Settings
+from ivr.importer import ImportKind, parse_file
+from ivr.store.backends import build_stores
 from tests.caller import Caller
-from tests.conftest import TODAY, load_demo_data, make_settings
+from tests.conftest import DEMO, TODAY, load_demo_data, make_settings
 
 REDIS_SERVER = shutil.which("redis-server")
 
@@ -99,3 +104,93 @@ async def test_losing_redis_mid_call_apologises_hands_off_and_recovers(
     await fresh.press("1")
     found = await fresh.press("4512")
     assert "has shipped with UPS" in found.text
+
+
+class CuttableLink:
+    """A TCP proxy to PostgreSQL that the test can cut and restore: the database "goes away"
+    for the app (connections drop, new ones are refused) without stopping the shared server."""
+
+    def __init__(self, target_port: int = 5432) -> None:
+        self.target_port = target_port
+        self.port = _free_port()
+        self.server: asyncio.Server | None = None
+        self.pipes: set[asyncio.StreamWriter] = set()
+
+    async def up(self) -> None:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+
+    async def cut(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+            self.server = None
+        for writer in list(self.pipes):
+            writer.close()
+        self.pipes.clear()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self.pipes.update({writer, up_writer})
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+
+
+async def test_losing_postgres_mid_call_apologises_hands_off_and_recovers(
+    aiohttp_client: Callable, tmp_path: Path
+) -> None:
+    from ivr.store.postgres import PostgresDatabase, upgrade
+    from ivr.web.app import create_app
+    from tests.test_stores import PG_URL, _require
+
+    _require("PostgreSQL", "127.0.0.1", 5432)
+    link = CuttableLink()
+    await link.up()
+    schema = f"t_{secrets.token_hex(6)}"
+    url = PG_URL.replace("127.0.0.1:5432", f"127.0.0.1:{link.port}")
+    await upgrade(url, schema=schema)
+    settings = make_settings(tmp_path, IVR_DATABASE_URL=f"{url}?schema={schema}")
+    await load_demo_data_into(settings)
+    client = await aiohttp_client(create_app(settings, today=lambda: TODAY))
+    try:
+        caller = Caller(client)
+        await caller.dial()
+        await caller.press("1")
+
+        await link.cut()
+        turn = await caller.press("4512")
+        assert turn.heard == [
+            "I'm sorry, something went wrong on our side. Let me connect you with an agent."
+        ]
+        assert turn.handoff is not None
+        assert (await client.get("/healthz")).status == 200
+        ready = await client.get("/readyz")
+        assert ready.status == 503 and "database" in await ready.text()
+
+        await link.up()
+        fresh = Caller(client)
+        await fresh.dial()
+        await fresh.press("1")
+        assert "has shipped with UPS" in (await fresh.press("4512")).text
+        assert (await client.get("/readyz")).status == 200
+    finally:
+        await client.close()
+        await link.cut()
+        await PostgresDatabase(PG_URL, schema=schema).drop_schema()
+
+
+async def load_demo_data_into(settings: Settings) -> None:
+    stores = build_stores(settings.database_url)
+    await stores.open()
+    for kind in ImportKind:
+        await stores.repository.upsert(parse_file(kind, DEMO / f"{kind.value}.csv"))
+    await stores.close()
