@@ -26,6 +26,12 @@ def _stores() -> Stores:
     return build_stores(database_url())
 
 
+BACKLOG = 4096
+"""Pending connections the listening socket holds. The default (128) overflows when a load
+balancer opens hundreds of connections at once: it then sees connect timeouts and takes
+healthy instances out of rotation."""
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
@@ -45,7 +51,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         flush=True,
     )
     try:
-        web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
+        web.run_app(app, host=args.host, port=args.port, print=None, access_log=None, backlog=BACKLOG)
     except OSError as exc:
         print(f"ivr serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 2
