@@ -15,7 +15,7 @@ from ivr.store.backends import build_stores
 from ivr.web.app import create_app
 from tests.caller import Caller
 from tests.conftest import DEMO, TODAY, make_settings
-from tests.test_stores import PG_URL, REDIS_URL, _delete_redis_keys, _require
+from tests.services import PG_URL, REDIS_URL, delete_redis_keys, require
 
 
 @pytest.fixture(params=["sqlite", "postgres", "postgres+redis"])
@@ -23,13 +23,13 @@ async def settings_for(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     env: dict[str, str] = {}
     schema = f"t_{secrets.token_hex(6)}"
     if request.param.startswith("postgres"):
-        _require("PostgreSQL", "127.0.0.1", 5432)
+        require("PostgreSQL", "127.0.0.1", 5432)
         from ivr.store.postgres import upgrade
 
         await upgrade(PG_URL, schema=schema)
         env["IVR_DATABASE_URL"] = f"{PG_URL}?schema={schema}"
     if request.param.endswith("redis"):
-        _require("Redis", "127.0.0.1", 6379)
+        require("Redis", "127.0.0.1", 6379)
         env["IVR_SESSION_URL"] = REDIS_URL
     settings = make_settings(tmp_path, **env)
     stores = build_stores(settings.database_url)
@@ -72,4 +72,4 @@ async def test_a_whole_call_duplicates_and_a_restart(
     assert record.status == "completed" and record.outcome == "resolved"
     assert record.path.count("order_status") == 1
     if settings_for.session_url:
-        await _delete_redis_keys(f"ivr:call:{caller.call_sid}")
+        await delete_redis_keys(f"ivr:call:{caller.call_sid}")

@@ -150,9 +150,9 @@ async def test_losing_postgres_mid_call_apologises_hands_off_and_recovers(
 ) -> None:
     from ivr.store.postgres import PostgresDatabase, upgrade
     from ivr.web.app import create_app
-    from tests.test_stores import PG_URL, _require
+    from tests.services import PG_URL, require
 
-    _require("PostgreSQL", "127.0.0.1", 5432)
+    require("PostgreSQL", "127.0.0.1", 5432)
     link = CuttableLink()
     await link.up()
     schema = f"t_{secrets.token_hex(6)}"

@@ -16,6 +16,7 @@ from ivr.logs import CALL_SID, call_context, make_handler
 from ivr.web.app import create_app
 from tests.caller import VERIFIED_PHONE, Caller
 from tests.conftest import TODAY, load_demo_data, make_settings
+from tests.services import REDIS_URL, require
 
 
 def free_port() -> int:
@@ -23,14 +24,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def redis_reachable() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 async def test_ready_with_sqlite(client: TestClient) -> None:
@@ -58,9 +51,9 @@ async def test_a_dead_redis_is_alive_but_not_ready(aiohttp_client: Callable, tmp
     assert 'ivr_errors_total{code="redis_unavailable"} 1.0' in metrics
 
 
-@pytest.mark.skipif(not redis_reachable(), reason="Redis is not reachable at 127.0.0.1:6379")
 async def test_ready_with_a_live_redis(aiohttp_client: Callable, tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, IVR_SESSION_URL="redis://127.0.0.1:6379/15")
+    require("Redis", "127.0.0.1", 6379)
+    settings = make_settings(tmp_path, IVR_SESSION_URL=REDIS_URL)
     client = await aiohttp_client(create_app(settings, today=lambda: TODAY))
     response = await client.get("/readyz")
     assert response.status == 200, await response.text()

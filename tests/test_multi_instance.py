@@ -32,7 +32,7 @@ from ivr.store.backends import build_stores
 from tests.caller import TOKEN, Caller
 from tests.conftest import DEMO, ROOT
 from tests.nginx import Nginx, free_port, nginx_binary, run_nginx, wait_for_port
-from tests.test_stores import PG_URL, _require
+from tests.services import PG_URL, require
 
 REDIS_DB_URL = os.environ.get("IVR_TEST_REDIS_CLUSTER_URL", "redis://127.0.0.1:6379/14")
 """A Redis database of its own: the server's key prefix is not configurable, so the
@@ -110,8 +110,8 @@ def shared_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
         if os.environ.get("CI") == "true":
             pytest.fail("nginx is not installed: CI must install it (scripts/setup)")
         pytest.skip("nginx is not installed (apt-get install nginx-light)")
-    _require("PostgreSQL", "127.0.0.1", 5432)
-    _require("Redis", "127.0.0.1", 6379)
+    require("PostgreSQL", "127.0.0.1", 5432)
+    require("Redis", "127.0.0.1", 6379)
     from ivr.store.postgres import PostgresDatabase, upgrade
 
     schema = f"t_{secrets.token_hex(6)}"

@@ -8,39 +8,20 @@ reached, except in CI (`CI=true`), where that is a failure. Every test works in 
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
-import socket
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
 from ivr.store.sqlite import ConfigError
-
-PG_URL = os.environ.get("IVR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def _reachable(host: str, port: int) -> bool:
-    try:
-        socket.create_connection((host, port), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
-
-def _require(name: str, host: str, port: int) -> None:
-    if _reachable(host, port):
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{name} is not reachable at {host}:{port}: CI must run it (see .ci/run)")
-    pytest.skip(f"{name} is not reachable at {host}:{port}")
+from tests.services import PG_URL, require
 
 
 @pytest.fixture
 async def schema() -> AsyncIterator[str]:
     """A fresh, not yet created schema name; dropped after the test."""
-    _require("PostgreSQL", "127.0.0.1", 5432)
+    require("PostgreSQL", "127.0.0.1", 5432)
     from ivr.store.postgres import PostgresDatabase
 
     name = f"t_{secrets.token_hex(6)}"

@@ -9,7 +9,6 @@ deletes its keys afterwards.
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import socket
 from collections.abc import AsyncIterator, Callable
@@ -21,33 +20,16 @@ from redis.asyncio import Redis
 from ivr.line import FINAL_STATUSES
 from ivr.session import CallSession, TranscriptEntry
 from ivr.store.redis import _FINAL_STATUSES, RedisSessionStore, RedisUnavailable
-from tests.test_stores import _delete_redis_keys
+from tests.services import REDIS_URL, delete_redis_keys, require
 
-REDIS_URL = os.environ.get("IVR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 MAX_BYTES_PER_CALL = 10 * 1024
 """The issue's budget for one active call in Redis."""
-
-
-def _reachable(host: str, port: int) -> bool:
-    try:
-        socket.create_connection((host, port), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
-
-def _require(name: str, host: str, port: int) -> None:
-    if _reachable(host, port):
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{name} is not reachable at {host}:{port}: CI must run it (see .ci/run)")
-    pytest.skip(f"{name} is not reachable at {host}:{port}")
 
 
 @pytest.fixture
 async def redis() -> AsyncIterator[tuple[Redis, str]]:
     """A raw client to inspect keys, and a fresh prefix whose keys are deleted afterwards."""
-    _require("Redis", "127.0.0.1", 6379)
+    require("Redis", "127.0.0.1", 6379)
     prefix = f"test:{secrets.token_hex(6)}:"
     client = Redis.from_url(REDIS_URL, decode_responses=True)
     yield client, prefix
@@ -233,7 +215,7 @@ async def test_an_unreachable_server_is_a_clear_error() -> None:
 
 async def test_more_concurrent_requests_than_connections_wait_instead_of_failing() -> None:
     """Under load an instance has hundreds of webhooks in flight; none may fail for want of a connection."""
-    _require("Redis", "127.0.0.1", 6379)
+    require("Redis", "127.0.0.1", 6379)
     prefix = f"test:{secrets.token_hex(6)}:"
     store = RedisSessionStore(REDIS_URL, prefix=prefix)
     await store.open()
@@ -243,4 +225,4 @@ async def test_more_concurrent_requests_than_connections_wait_instead_of_failing
         assert all(result is not None for result in results)
     finally:
         await store.close()
-        await _delete_redis_keys(prefix)
+        await delete_redis_keys(prefix)

@@ -8,9 +8,7 @@ with the reason, except in CI (`CI=true`), where an unreachable service is a fai
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
-import socket
 from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
@@ -21,25 +19,7 @@ import pytest
 from ivr.records import Order, OrderStatus, Repair, RepairStatus, Warranty, WarrantyPlan
 from ivr.session import CallSession, TranscriptEntry
 from ivr.store.sqlite import SQLiteDatabase, SQLiteRepository, SQLiteSessionStore
-
-PG_URL = os.environ.get("IVR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("IVR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-def _reachable(host: str, port: int) -> bool:
-    try:
-        socket.create_connection((host, port), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
-
-def _require(name: str, host: str, port: int) -> None:
-    if _reachable(host, port):
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{name} is not reachable at {host}:{port}: CI must run it (see .ci/run)")
-    pytest.skip(f"{name} is not reachable at {host}:{port}")
+from tests.services import PG_URL, REDIS_URL, delete_redis_keys, require
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -50,7 +30,7 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
         yield SQLiteSessionStore(db), SQLiteRepository(db)
         await db.close()
         return
-    _require("PostgreSQL", "127.0.0.1", 5432)
+    require("PostgreSQL", "127.0.0.1", 5432)
     from ivr.store.postgres import PostgresDatabase, PostgresRepository, PostgresSessionStore, upgrade
 
     schema = f"t_{secrets.token_hex(6)}"
@@ -65,7 +45,7 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
 @pytest.fixture(params=["sqlite", "postgres", "redis"])
 async def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
     if request.param == "redis":
-        _require("Redis", "127.0.0.1", 6379)
+        require("Redis", "127.0.0.1", 6379)
         from ivr.store.redis import RedisSessionStore
 
         prefix = f"test:{secrets.token_hex(6)}:"
@@ -73,14 +53,14 @@ async def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
         await store.open()
         yield store
         await store.close()
-        await _delete_redis_keys(prefix)
+        await delete_redis_keys(prefix)
         return
     if request.param == "sqlite":
         db = SQLiteDatabase(tmp_path / "ivr.db")
         yield SQLiteSessionStore(db)
         await db.close()
         return
-    _require("PostgreSQL", "127.0.0.1", 5432)
+    require("PostgreSQL", "127.0.0.1", 5432)
     from ivr.store.postgres import PostgresDatabase, PostgresSessionStore, upgrade
 
     schema = f"t_{secrets.token_hex(6)}"
@@ -90,16 +70,6 @@ async def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
     yield PostgresSessionStore(pg)
     await pg.drop_schema()
     await pg.close()
-
-
-async def _delete_redis_keys(prefix: str) -> None:
-    from redis.asyncio import Redis
-
-    client = Redis.from_url(REDIS_URL)
-    keys = [key async for key in client.scan_iter(f"{prefix}*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
 
 
 def a_session(call_sid: str = "CA1", **changes: Any) -> CallSession:

@@ -1,0 +1,42 @@
+"""The real services the store tests use, and how they behave when one is missing.
+
+PostgreSQL (127.0.0.1:5432, database `test`) and Redis (127.0.0.1:6379) run on the
+development machines and in CI. Where one cannot be reached its tests are skipped with the
+reason, except in CI (`CI=true`), where an unreachable service is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+PG_URL = os.environ.get("IVR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("IVR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def reachable(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def require(name: str, host: str, port: int) -> None:
+    if reachable(host, port):
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{name} is not reachable at {host}:{port}: CI must run it (see .ci/run)")
+    pytest.skip(f"{name} is not reachable at {host}:{port}")
+
+
+async def delete_redis_keys(prefix: str) -> None:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(REDIS_URL)
+    keys = [key async for key in client.scan_iter(f"{prefix}*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
