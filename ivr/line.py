@@ -164,9 +164,16 @@ class SupportLine:
             session.ended_at = time.time()
             session.outcome = session.outcome or "abandoned"
             session.seq += 1  # a turn still in flight now loses its compare-and-set
-            if await self.sessions.save(session, session.seq - 1):
-                if self.archive is not None:
+            if self.archive is not None:
+                # Before the live session is marked final (Twilio does not retry status
+                # callbacks, and a final session expires): a failed archive leaves the call
+                # live in Redis, still readable, instead of losing its record.
+                try:
                     await self.archive.archive(session)
+                except Exception:
+                    log.exception("archive_failed: call %s", call_sid)
+                    return
+            if await self.sessions.save(session, session.seq - 1):
                 self.metrics.call_ended(session.outcome)
                 log.info("call %s %s (%s)", call_sid, status, session.outcome)
                 return

@@ -18,8 +18,10 @@ from ivr.importer import ImportKind, parse_file
 from ivr.store.backends import build_stores
 from tests.caller import Caller
 from tests.conftest import DEMO, TODAY, load_demo_data, make_settings
+from tests.services import PG_URL, require
 
 REDIS_SERVER = shutil.which("redis-server")
+APOLOGY = "I'm sorry, something went wrong on our side. Let me connect you with an agent."
 
 
 def _free_port() -> int:
@@ -150,7 +152,6 @@ async def test_losing_postgres_mid_call_apologises_hands_off_and_recovers(
 ) -> None:
     from ivr.store.postgres import PostgresDatabase, upgrade
     from ivr.web.app import create_app
-    from tests.services import PG_URL, require
 
     require("PostgreSQL", "127.0.0.1", 5432)
     link = CuttableLink()
@@ -194,3 +195,38 @@ async def load_demo_data_into(settings: Settings) -> None:
     for kind in ImportKind:
         await stores.repository.upsert(parse_file(kind, DEMO / f"{kind.value}.csv"))
     await stores.close()
+
+
+async def test_a_locked_table_fails_the_turn_within_seconds_not_silently(
+    aiohttp_client: Callable, tmp_path: Path
+) -> None:
+    import asyncpg
+
+    from ivr.store.postgres import QUERY_TIMEOUT, PostgresDatabase, upgrade
+    from ivr.web.app import create_app
+
+    require("PostgreSQL", "127.0.0.1", 5432)
+    schema = f"t_{secrets.token_hex(6)}"
+    await upgrade(PG_URL, schema=schema)
+    settings = make_settings(tmp_path, IVR_DATABASE_URL=f"{PG_URL}?schema={schema}")
+    await load_demo_data_into(settings)
+    client = await aiohttp_client(create_app(settings, today=lambda: TODAY))
+    locker = await asyncpg.connect(PG_URL)
+    try:
+        caller = Caller(client)
+        await caller.dial()
+        transaction = locker.transaction()
+        await transaction.start()
+        await locker.execute(f'LOCK TABLE "{schema}".calls IN ACCESS EXCLUSIVE MODE')
+        started = time.monotonic()
+        turn = await caller.press("1")
+        waited = time.monotonic() - started
+        await transaction.rollback()
+        assert turn.heard == [
+            "I'm sorry, something went wrong on our side. Let me connect you with an agent."
+        ]
+        assert waited < QUERY_TIMEOUT + 2  # well inside Twilio's 15-second webhook timeout
+    finally:
+        await locker.close()
+        await client.close()
+        await PostgresDatabase(PG_URL, schema=schema).drop_schema()

@@ -30,7 +30,7 @@ async def test_ready_with_sqlite(client: TestClient) -> None:
     assert (await client.get("/healthz")).status == 200
     response = await client.get("/readyz")
     assert response.status == 200
-    assert await response.json() == {"ready": True, "down": {}}
+    assert await response.json() == {"ready": True, "down": []}
 
 
 async def test_a_dead_redis_is_alive_but_not_ready(aiohttp_client: Callable, tmp_path: Path) -> None:
@@ -42,8 +42,7 @@ async def test_a_dead_redis_is_alive_but_not_ready(aiohttp_client: Callable, tmp
     assert response.status == 503
     body = await response.json()
     assert body["ready"] is False
-    assert list(body["down"]) == ["redis"]
-    assert "not reachable" in body["down"]["redis"]
+    assert body["down"] == ["redis"]  # which service, not the driver's message
     # A call meanwhile is an apology and a hand-off, never an error page.
     turn = await Caller(client).dial()
     assert turn.handoff is not None

@@ -223,3 +223,14 @@ async def test_a_stream_that_keeps_failing_hands_the_caller_to_a_person(
         "I'm sorry, something went wrong on our side. Let me connect you with an agent."
     ]
     assert fallback.handoff is not None
+
+
+async def test_a_socket_that_never_starts_is_closed(local, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ivr.mediastream.call as call
+
+    monkeypatch.setattr(call, "START_TIMEOUT", 0.5)
+    client, _ = local
+    ws = await client.ws_connect("/media")
+    await ws.send_str('{"event": "connected", "protocol": "Call", "version": "1.0.0"}')
+    message = await ws.receive(timeout=5)
+    assert message.type.name in ("CLOSE", "CLOSED", "CLOSING")

@@ -58,6 +58,8 @@ PREROLL_FRAMES = 15
 """Audio kept from before speech was detected (300 ms), so a word's start is not lost."""
 FEED_FRAMES = 5
 """Frames batched per recogniser call (100 ms): fewer thread hops per second of audio."""
+START_TIMEOUT = 10.0
+"""Seconds an opened websocket may take to send `start` (and so its token)."""
 KEY_WORDS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "zero", "star")
 
 
@@ -166,10 +168,16 @@ class StreamCall:
         return message
 
     async def _wait_for_start(self) -> StreamStart:
-        while True:
-            message = await self._next()
-            if isinstance(message, StreamStart):
-                return message
+        """Twilio sends `start` at once; a socket that does not is closed, not kept forever."""
+        try:
+            async with asyncio.timeout(START_TIMEOUT):
+                while True:
+                    message = await self._next()
+                    if isinstance(message, StreamStart):
+                        return message
+        except TimeoutError:
+            log.warning("stream_no_start: no start message within %s s; closing", START_TIMEOUT)
+            raise CallEnded from None
 
     async def _converse(self) -> None:
         session = await self.sessions.load(self.call_sid)
@@ -231,14 +239,22 @@ class StreamCall:
         digits = ""
         hearing = False
         pending: list[bytes] = []
+        held: list[Dtmf] = []
+        """Keys pressed during a notice that must be heard whole: taken when it ends."""
+        backlog: deque[Inbound] = deque()
         while True:
             playing = bool(self.marks)
-            message = await self._next()
+            message = backlog.popleft() if backlog else await self._next()
             if playing and not self.marks:
                 self.endpointer.prompt_finished()
+            if held and not self.marks:
+                backlog.extend([*held, message])  # the held keys first, then what came after
+                held.clear()
+                continue
             if isinstance(message, Dtmf):
                 if self.marks and not self._can_interrupt():
-                    continue  # a notice that must be heard whole: keys wait until it ends
+                    held.append(message)
+                    continue
                 if self.marks:
                     await self._interrupt()
                 if hearing:  # keys win over half an utterance; start the recogniser afresh

@@ -118,6 +118,10 @@ async def upgrade(url: str, *, schema: str = "public") -> list[str]:
     return applied
 
 
+QUERY_TIMEOUT = 3.0
+"""Seconds one query may take before the turn fails over to the apology and an agent."""
+
+
 class PostgresDatabase:
     """A connection pool on one schema; `open()` checks the schema is up to date."""
 
@@ -136,8 +140,14 @@ class PostgresDatabase:
     async def open(self) -> None:
         if self._pool is not None:
             return
+        # Timeouts: a locked table or a stalled link must fail a turn within seconds (the caller
+        # then hears the apology and reaches an agent), never hang it until Twilio gives up.
         pool = await asyncpg.create_pool(
-            self.url, min_size=1, max_size=10, server_settings={"search_path": self._ident}
+            self.url,
+            min_size=1,
+            max_size=10,
+            command_timeout=QUERY_TIMEOUT,
+            server_settings={"search_path": self._ident, "statement_timeout": str(int(QUERY_TIMEOUT * 1000))},
         )
         try:
             await self._check_migrations(pool)

@@ -88,6 +88,12 @@ class RedisSessionStore:
         except RedisError as error:
             await client.aclose()
             raise RedisUnavailable(f"Redis at {_where(self._url)} is not reachable: {error}") from error
+        except BaseException:  # cancelled (a readiness probe's timeout): leave nothing open
+            await client.aclose()
+            raise
+        if self._client is not None:  # two probes raced to reconnect: keep one client
+            await client.aclose()
+            return
         self._client = client
         self._scripts = (client.register_script(_CREATE), client.register_script(_SAVE))
 

@@ -54,6 +54,10 @@ STREAMS = web.AppKey("streams", weakref.WeakSet[web.WebSocketResponse])
 METRICS = web.AppKey("metrics", Metrics)
 STORES = web.AppKey("stores", Stores)
 TWIML = "text/xml"
+MAX_STREAMS = 200
+"""Media streams one process takes (recognition measured ~66 streams per core; streams also
+synthesise). Past it the websocket is refused: Twilio asks `<Connect action>`, which can land
+on another instance behind the load balancer."""
 AUDIO_MAX_AGE = 24 * 3600.0
 """Synthesised prompts unused this long are deleted (dynamic ones hold order details)."""
 AUDIO_PRUNE_EVERY = 3600.0
@@ -146,9 +150,12 @@ async def media(request: web.Request) -> web.StreamResponse:
         if not RequestValidator(request.app[AUTH_TOKEN]).validate(url, {}, signature):
             log.warning("signature_invalid: websocket %s", request.path)
             raise web.HTTPForbidden(text="Invalid X-Twilio-Signature.\n")
+    streams = request.app[STREAMS]
+    if len(streams) >= MAX_STREAMS:
+        log.warning("stream_capacity: %s media streams open; refusing another", len(streams))
+        raise web.HTTPServiceUnavailable(text="This instance is at its media stream capacity.\n")
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
-    streams = request.app[STREAMS]
     streams.add(ws)
     try:
         await StreamCall(ws, line.engine, line.sessions, speech, line.stream_secret).run()
@@ -167,9 +174,9 @@ async def readyz(request: web.Request) -> web.Response:
     try:
         await request.app[STORES].ping()
     except StoresUnavailable as exc:
-        log.warning("not_ready: %s", exc)
-        return web.json_response({"ready": False, "down": exc.down}, status=503)
-    return web.json_response({"ready": True, "down": {}})
+        log.warning("not_ready: %s", exc)  # the reasons (driver messages) stay in the log
+        return web.json_response({"ready": False, "down": sorted(exc.down)}, status=503)
+    return web.json_response({"ready": True, "down": []})
 
 
 async def metrics(request: web.Request) -> web.Response:
