@@ -21,6 +21,7 @@ from ivr.line import FINAL_STATUSES
 from ivr.session import CallSession, TranscriptEntry
 from ivr.store.redis import _FINAL_STATUSES, RedisSessionStore, RedisUnavailable
 from tests.services import REDIS_URL, delete_redis_keys, require
+from tests.test_stores import a_session
 
 MAX_BYTES_PER_CALL = 10 * 1024
 """The issue's budget for one active call in Redis."""
@@ -54,24 +55,6 @@ async def open_store(redis: tuple[Redis, str]) -> AsyncIterator[Callable[..., An
     yield make
     for store in stores:
         await store.close()
-
-
-def a_session(call_sid: str = "CA1", **changes: Any) -> CallSession:
-    session = CallSession(
-        call_sid=call_sid,
-        caller="+15550100001",
-        called="+15550009999",
-        flow="support",
-        state="main_menu",
-        started_at=1_700_000_000.0,
-        vars={"order_number": "4512"},
-        path=["welcome", "main_menu"],
-        transcript=[TranscriptEntry(0.0, "bot", "Thanks for calling.")],
-        last_response="<Response/>",
-    )
-    for key, value in changes.items():
-        setattr(session, key, value)
-    return session
 
 
 def a_mid_call_session(call_sid: str = "CA1") -> CallSession:
