@@ -163,21 +163,7 @@ def run(config: str, mode: str, calls: int, seconds: float, procs: int) -> dict:
         elapsed = time.monotonic() - started
         if timer is not None:
             timer.join()
-    latencies = sorted(x for p in parts for x in p["latencies"])
-    turns = sum(p["turns"] for p in parts)
-    q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
-    result = {
-        "config": config,
-        "mode": mode,
-        "concurrent_calls": calls,
-        "seconds": round(elapsed, 1),
-        "turns": turns,
-        "turns_per_second": round(turns / elapsed, 1),
-        "completed_calls": sum(p["calls"] for p in parts),
-        "errors": sum(p["errors"] for p in parts),
-        "p50_ms": round(q[49] * 1000, 2),
-        "p99_ms": round(q[98] * 1000, 2),
-    }
+    result = {"config": config, **load.summarise(mode, calls, elapsed, parts)}
     if baseline is not None and sample:
         result["redis_live_calls"] = sample["live"]
         result["redis_keys"] = sample["keys"]

@@ -168,6 +168,11 @@ def run(mode: str, calls: int, seconds: float, procs: int, port: int | None = No
         finally:
             server.terminate()
             server.wait(10)
+    return summarise(mode, calls, elapsed, parts)
+
+
+def summarise(mode: str, calls: int, elapsed: float, parts: list[dict]) -> dict:
+    """One result from the client processes' counters: throughput, latency, errors."""
     latencies = sorted(x for p in parts for x in p["latencies"])
     turns = sum(p["turns"] for p in parts)
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99

@@ -8,6 +8,7 @@ with the reason, except in CI (`CI=true`), where an unreachable service is a fai
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections.abc import AsyncIterator
 from datetime import date
@@ -22,10 +23,10 @@ from ivr.store.sqlite import SQLiteDatabase, SQLiteRepository, SQLiteSessionStor
 from tests.services import PG_URL, REDIS_URL, delete_redis_keys, require
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[Any, Any]]:
-    """(session/call store, repository) backed by one database."""
-    if request.param == "sqlite":
+@contextlib.asynccontextmanager
+async def open_database(kind: str, tmp_path: Path) -> AsyncIterator[tuple[Any, Any]]:
+    """(session/call store, repository) on a fresh SQLite file or PostgreSQL schema."""
+    if kind == "sqlite":
         db = SQLiteDatabase(tmp_path / "ivr.db")
         yield SQLiteSessionStore(db), SQLiteRepository(db)
         await db.close()
@@ -42,34 +43,27 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
     await pg.close()
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[Any, Any]]:
+    async with open_database(request.param, tmp_path) as stores:
+        yield stores
+
+
 @pytest.fixture(params=["sqlite", "postgres", "redis"])
 async def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
-    if request.param == "redis":
-        require("Redis", "127.0.0.1", 6379)
-        from ivr.store.redis import RedisSessionStore
-
-        prefix = f"test:{secrets.token_hex(6)}:"
-        store = RedisSessionStore(REDIS_URL, prefix=prefix)
-        await store.open()
-        yield store
-        await store.close()
-        await delete_redis_keys(prefix)
+    if request.param != "redis":
+        async with open_database(request.param, tmp_path) as (store, _):
+            yield store
         return
-    if request.param == "sqlite":
-        db = SQLiteDatabase(tmp_path / "ivr.db")
-        yield SQLiteSessionStore(db)
-        await db.close()
-        return
-    require("PostgreSQL", "127.0.0.1", 5432)
-    from ivr.store.postgres import PostgresDatabase, PostgresSessionStore, upgrade
+    require("Redis", "127.0.0.1", 6379)
+    from ivr.store.redis import RedisSessionStore
 
-    schema = f"t_{secrets.token_hex(6)}"
-    await upgrade(PG_URL, schema=schema)
-    pg = PostgresDatabase(PG_URL, schema=schema)
-    await pg.open()
-    yield PostgresSessionStore(pg)
-    await pg.drop_schema()
-    await pg.close()
+    prefix = f"test:{secrets.token_hex(6)}:"
+    store = RedisSessionStore(REDIS_URL, prefix=prefix)
+    await store.open()
+    yield store
+    await store.close()
+    await delete_redis_keys(prefix)
 
 
 def a_session(call_sid: str = "CA1", **changes: Any) -> CallSession:

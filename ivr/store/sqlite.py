@@ -109,6 +109,20 @@ class SQLiteDatabase:
         return conn
 
 
+def _row(session: CallSession) -> tuple[object, ...]:
+    """The `calls` columns of a session, in the order the INSERTs name them."""
+    return (
+        session.call_sid,
+        session.seq,
+        session.to_json(),
+        session.caller,
+        session.status,
+        session.outcome,
+        session.started_at,
+        session.ended_at,
+    )
+
+
 class SQLiteSessionStore:
     """Live sessions and finished call records share one `calls` table."""
 
@@ -122,16 +136,7 @@ class SQLiteSessionStore:
         return CallSession.from_json(row[0]) if row else None
 
     async def create(self, session: CallSession) -> bool:
-        values = (
-            session.call_sid,
-            session.seq,
-            session.to_json(),
-            session.caller,
-            session.status,
-            session.outcome,
-            session.started_at,
-            session.ended_at,
-        )
+        values = _row(session)
         cursor = await self.db.run(
             lambda c: c.execute(
                 "INSERT INTO calls (call_sid, seq, data, caller, status, outcome, started_at, ended_at)"
@@ -182,16 +187,7 @@ class SQLiteSessionStore:
         return cursor.rowcount
 
     async def archive(self, session: CallSession) -> None:
-        values = (
-            session.call_sid,
-            session.seq,
-            session.to_json(),
-            session.caller,
-            session.status,
-            session.outcome,
-            session.started_at,
-            session.ended_at,
-        )
+        values = _row(session)
         await self.db.run(
             lambda c: c.execute(
                 "INSERT INTO calls (call_sid, seq, data, caller, status, outcome, started_at, ended_at)"
