@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import date
 from pathlib import Path
 
@@ -11,9 +11,11 @@ from aiohttp.test_utils import TestClient
 
 from ivr.config import Settings
 from ivr.importer import ImportKind, parse_file
+from ivr.store.sql import Sql
 from ivr.store.sqlite import SQLiteDatabase, SQLiteRepository
 from ivr.web.app import create_app
 from tests.caller import PUBLIC_URL, TOKEN, Caller
+from tests.services import open_sql
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = date(2026, 11, 23)
@@ -38,6 +40,13 @@ async def load_demo_data(settings: Settings) -> None:
     for kind in ImportKind:
         await repo.upsert(parse_file(kind, DEMO / f"{kind.value}.csv"))
     await db.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def sql(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Sql]:
+    """The same store contract on both databases (see `tests.services.open_sql`)."""
+    async with open_sql(request.param, tmp_path) as db:
+        yield db
 
 
 @pytest.fixture

@@ -7,10 +7,17 @@ reason, except in CI (`CI=true`), where an unreachable service is a failure.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+
+from ivr.store.sql import PostgresSql, Sql, SQLiteSql
+from ivr.store.sqlite import SQLiteDatabase
 
 PG_URL = os.environ.get("IVR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("IVR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -40,3 +47,25 @@ async def delete_redis_keys(prefix: str) -> None:
     if keys:
         await client.delete(*keys)
     await client.aclose()
+
+
+@contextlib.asynccontextmanager
+async def open_sql(kind: str, tmp_path: Path) -> AsyncIterator[Sql]:
+    """The console stores' database: a fresh SQLite file, or a fresh PostgreSQL schema."""
+    if kind == "sqlite":
+        db = SQLiteDatabase(tmp_path / "ivr.db")
+        yield SQLiteSql(db)
+        await db.close()
+        return
+    require("PostgreSQL", "127.0.0.1", 5432)
+    from ivr.store.postgres import PostgresDatabase, upgrade
+
+    schema = f"t_{secrets.token_hex(6)}"
+    await upgrade(PG_URL, schema=schema)
+    pg = PostgresDatabase(PG_URL, schema=schema)
+    await pg.open()
+    try:
+        yield PostgresSql(pg)
+    finally:
+        await pg.drop_schema()
+        await pg.close()

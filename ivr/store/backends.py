@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ivr.store.base import CallLog, Repository, SessionStore
+from ivr.store.sql import PostgresSql, Sql, SQLiteSql
 from ivr.store.sqlite import ConfigError, SQLiteDatabase, SQLiteRepository, SQLiteSessionStore, sqlite_path
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ class Stores:
     sessions: SessionStore
     calls: CallLog
     repository: Repository
+    sql: Sql
+    """The database for the console's stores (accounts, flow versions, agents, queue)."""
     separate_sessions: bool
     """Live sessions are not in the database: finished calls must be archived."""
     _open: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -87,7 +90,7 @@ def build_stores(database_url: str, session_url: str = "") -> Stores:
     if database_url.startswith("sqlite:"):
         db = SQLiteDatabase(sqlite_path(database_url))
         store = SQLiteSessionStore(db)
-        stores = Stores(store, store, SQLiteRepository(db), False, [db.open], [db.close])
+        stores = Stores(store, store, SQLiteRepository(db), SQLiteSql(db), False, [db.open], [db.close])
         stores._pings["database"] = lambda: db.run(lambda conn: conn.execute("SELECT 1").fetchone())
     elif database_url.startswith(("postgresql://", "postgres://")):
         from ivr.store.postgres import PostgresDatabase, PostgresRepository, PostgresSessionStore
@@ -95,7 +98,9 @@ def build_stores(database_url: str, session_url: str = "") -> Stores:
         base, schema = postgres_target(database_url)
         pg = PostgresDatabase(base, schema=schema)
         pg_store = PostgresSessionStore(pg)
-        stores = Stores(pg_store, pg_store, PostgresRepository(pg), False, [pg.open], [pg.close])
+        stores = Stores(
+            pg_store, pg_store, PostgresRepository(pg), PostgresSql(pg), False, [pg.open], [pg.close]
+        )
         stores._pings["database"] = lambda: pg.pool.fetchval("SELECT 1")
     else:
         raise ConfigError(

@@ -20,6 +20,7 @@ import asyncpg
 from ivr.records import Order, OrderStatus, Repair, RepairStatus, Warranty, WarrantyPlan
 from ivr.session import CallSession
 from ivr.store.base import CallSummary
+from ivr.store.sql import SHARED_MIGRATIONS, rows_changed
 from ivr.store.sqlite import ConfigError
 
 
@@ -61,6 +62,7 @@ MIGRATIONS: list[Migration] = [
         CREATE INDEX calls_started ON calls (started_at);
         """,
     ),
+    *(Migration(m.version, m.name, m.sql) for m in SHARED_MIGRATIONS),
 ]
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -194,11 +196,6 @@ class PostgresDatabase:
             await conn.close()
 
 
-def _count(status: str) -> int:
-    """Rows affected, from a command tag such as 'INSERT 0 1' or 'UPDATE 1'."""
-    return int(status.rsplit(" ", 1)[-1])
-
-
 _CALL_UPSERT = (
     "INSERT INTO calls (call_sid, seq, data, caller, status, outcome, started_at, ended_at)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
@@ -232,7 +229,7 @@ class PostgresSessionStore:
         status = await self.db.pool.execute(
             _CALL_UPSERT + " ON CONFLICT (call_sid) DO NOTHING", *self._row(session)
         )
-        return _count(status) == 1
+        return rows_changed(status) == 1
 
     async def save(self, session: CallSession, expected_seq: int) -> bool:
         status = await self.db.pool.execute(
@@ -246,7 +243,7 @@ class PostgresSessionStore:
             session.call_sid,
             expected_seq,
         )
-        return _count(status) == 1
+        return rows_changed(status) == 1
 
     async def list_calls(self, limit: int = 50) -> Sequence[CallSummary]:
         rows = await self.db.pool.fetch(

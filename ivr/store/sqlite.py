@@ -19,10 +19,10 @@ from typing import Any, TypeVar
 from ivr.records import Order, OrderStatus, Repair, RepairStatus, Warranty, WarrantyPlan
 from ivr.session import CallSession
 from ivr.store.base import CallSummary
+from ivr.store.sql import SHARED_MIGRATIONS
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
 _MIGRATIONS = [
     """
     CREATE TABLE orders (
@@ -43,7 +43,11 @@ _MIGRATIONS = [
         started_at REAL NOT NULL, ended_at REAL);
     CREATE INDEX calls_started ON calls (started_at);
     """,
+    *(migration.sql for migration in SHARED_MIGRATIONS),
 ]
+SCHEMA_VERSION = len(_MIGRATIONS)
+"""`PRAGMA user_version` once every migration ran: migration N takes version N-1 to N."""
+assert [m.version for m in SHARED_MIGRATIONS] == list(range(2, SCHEMA_VERSION + 1))
 
 
 class ConfigError(ValueError):

@@ -1,0 +1,173 @@
+"""One narrow SQL interface over SQLite and PostgreSQL, for the console's stores.
+
+Accounts, flow versions, agents and the queue are written once against `Sql`, with
+PostgreSQL-style `$1` placeholders and SQL both engines accept (`text`, `bigint`,
+`double precision`, `ON CONFLICT`, `RETURNING`). Their tables are created by *shared*
+migrations: one DDL text that both dialects run (see `SHARED_MIGRATIONS`).
+
+Transactions are a list of statements run as one unit (`atomic`), not an open handle held
+across awaits: SQLite has one connection on one thread, and a transaction left open while
+the event loop runs other queries would swallow them.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+Row = Mapping[str, Any]
+
+
+class Conflict(Exception):
+    """A statement in an `atomic` batch changed a different number of rows than expected
+    (someone else changed the row first); nothing in the batch was kept."""
+
+    def __init__(self, index: int, expected: int, actual: int) -> None:
+        super().__init__(f"statement {index} changed {actual} row(s), expected {expected}")
+        self.index = index
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    query: str
+    args: tuple[Any, ...] = ()
+    expect_rows: int | None = None
+    """When set, the batch is rolled back (raising `Conflict`) unless exactly this many rows change."""
+
+
+class Sql(Protocol):
+    async def fetch(self, query: str, *args: Any) -> list[Row]: ...
+
+    async def fetchone(self, query: str, *args: Any) -> Row | None: ...
+
+    async def execute(self, query: str, *args: Any) -> int:
+        """Run one statement; returns the number of rows it changed."""
+        ...
+
+    async def atomic(self, statements: Sequence[Statement]) -> list[list[Row]]:
+        """Run the statements in one transaction; returns each one's rows (`RETURNING`)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SharedMigration:
+    version: int
+    """The schema version in both dialects (SQLite `user_version`, PostgreSQL `schema_migrations`)."""
+    name: str
+    sql: str = field(repr=False)
+
+
+SHARED_MIGRATIONS: list[SharedMigration] = [
+    SharedMigration(
+        2,
+        "accounts",
+        """
+        CREATE TABLE accounts (
+            username text PRIMARY KEY, role text NOT NULL, display_name text NOT NULL,
+            password_hash text NOT NULL, phone text NOT NULL, skills text NOT NULL,
+            disabled integer NOT NULL, created_at double precision NOT NULL);
+        CREATE TABLE console_sessions (
+            token_hash text PRIMARY KEY, username text NOT NULL, csrf_token text NOT NULL,
+            created_at double precision NOT NULL, seen_at double precision NOT NULL);
+        CREATE INDEX console_sessions_user ON console_sessions (username);
+        CREATE TABLE login_failures (
+            key text PRIMARY KEY, failures integer NOT NULL, first_at double precision NOT NULL);
+        CREATE TABLE audit_log (
+            id text PRIMARY KEY, at double precision NOT NULL, actor text NOT NULL,
+            action text NOT NULL, subject text NOT NULL, detail text NOT NULL);
+        CREATE INDEX audit_log_at ON audit_log (at);
+        """,
+    ),
+]
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+def sqlite_query(query: str) -> str:
+    """`$1` → `?1`: SQLite's numbered parameters mean the same thing."""
+    return _PLACEHOLDER.sub(r"?\1", query)
+
+
+def _rows(cursor: sqlite3.Cursor) -> list[Row]:
+    if cursor.description is None:
+        return []
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+
+
+class SQLiteSql:
+    """`Sql` on the SQLite database's own thread and connection."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db  # ivr.store.sqlite.SQLiteDatabase (not imported: it imports this module)
+
+    async def fetch(self, query: str, *args: Any) -> list[Row]:
+        return await self.db.run(lambda c: _rows(c.execute(sqlite_query(query), args)))
+
+    async def fetchone(self, query: str, *args: Any) -> Row | None:
+        rows = await self.fetch(query, *args)
+        return rows[0] if rows else None
+
+    async def execute(self, query: str, *args: Any) -> int:
+        return await self.db.run(lambda c: c.execute(sqlite_query(query), args).rowcount)
+
+    async def atomic(self, statements: Sequence[Statement]) -> list[list[Row]]:
+        def work(conn: sqlite3.Connection) -> list[list[Row]]:
+            results: list[list[Row]] = []
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for index, statement in enumerate(statements):
+                    cursor = conn.execute(sqlite_query(statement.query), statement.args)
+                    rows = _rows(cursor)
+                    if statement.expect_rows is not None and cursor.rowcount != statement.expect_rows:
+                        raise Conflict(index, statement.expect_rows, cursor.rowcount)
+                    results.append(rows)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return results
+
+        return await self.db.run(work)
+
+
+def rows_changed(status: str) -> int:
+    """Rows changed, from a command tag such as 'INSERT 0 1' or 'UPDATE 1' (0 for others)."""
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+class PostgresSql:
+    """`Sql` on an asyncpg pool (the queries already use `$1` placeholders)."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db  # ivr.store.postgres.PostgresDatabase
+
+    async def fetch(self, query: str, *args: Any) -> list[Row]:
+        return [dict(row) for row in await self.db.pool.fetch(query, *args)]
+
+    async def fetchone(self, query: str, *args: Any) -> Row | None:
+        row = await self.db.pool.fetchrow(query, *args)
+        return dict(row) if row is not None else None
+
+    async def execute(self, query: str, *args: Any) -> int:
+        return rows_changed(await self.db.pool.execute(query, *args))
+
+    async def atomic(self, statements: Sequence[Statement]) -> list[list[Row]]:
+        results: list[list[Row]] = []
+        async with self.db.pool.acquire() as conn, conn.transaction():
+            for index, statement in enumerate(statements):
+                if "returning" in statement.query.lower():
+                    records = await conn.fetch(statement.query, *statement.args)
+                    rows: list[Row] = [dict(r) for r in records]
+                    changed = len(rows)
+                else:
+                    changed = rows_changed(await conn.execute(statement.query, *statement.args))
+                    rows = []
+                if statement.expect_rows is not None and changed != statement.expect_rows:
+                    raise Conflict(index, statement.expect_rows, changed)
+                results.append(rows)
+        return results

@@ -1,0 +1,54 @@
+"""The console stores' SQL layer behaves the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from ivr.store.sql import Conflict, Sql, Statement
+
+
+async def test_rows_come_back_as_mappings_with_placeholders_in_order(sql: Sql) -> None:
+    await sql.execute(
+        "INSERT INTO audit_log (id, at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+        "a1",
+        1.5,
+        "ana",
+        "publish",
+        "support",
+        "{}",
+    )
+    row = await sql.fetchone("SELECT actor, at FROM audit_log WHERE id = $1", "a1")
+    assert row == {"actor": "ana", "at": 1.5}
+    assert await sql.fetchone("SELECT actor FROM audit_log WHERE id = $1", "nope") is None
+    assert await sql.execute("UPDATE audit_log SET actor = $2 WHERE id = $1", "a1", "bo") == 1
+
+
+async def test_a_batch_that_conflicts_keeps_nothing(sql: Sql) -> None:
+    insert = (
+        "INSERT INTO audit_log (id, at, actor, action, subject, detail) VALUES ($1, 0, 'x', 'y', 'z', '')"
+    )
+    with pytest.raises(Conflict) as caught:
+        await sql.atomic(
+            [
+                Statement(insert, ("b1",)),
+                Statement("UPDATE audit_log SET actor = 'q' WHERE id = $1", ("missing",), expect_rows=1),
+            ]
+        )
+    assert caught.value.index == 1
+    assert await sql.fetch("SELECT id FROM audit_log") == []
+
+
+async def test_a_batch_returns_what_its_statements_return(sql: Sql) -> None:
+    results = await sql.atomic(
+        [
+            Statement(
+                "INSERT INTO audit_log (id, at, actor, action, subject, detail)"
+                " VALUES ($1, 2.0, 'ana', 'a', 's', '') RETURNING id",
+                ("c1",),
+                expect_rows=1,
+            ),
+            Statement("UPDATE audit_log SET detail = 'done' WHERE id = $1", ("c1",), expect_rows=1),
+        ]
+    )
+    assert results == [[{"id": "c1"}], []]
+    assert await sql.fetchone("SELECT detail FROM audit_log WHERE id = 'c1'") == {"detail": "done"}
