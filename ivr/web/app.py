@@ -27,6 +27,8 @@ from aiohttp import web
 from twilio.request_validator import RequestValidator
 
 from ivr.config import Settings, SpeechMode, TtsMode
+from ivr.console.accounts import AccountStore, AuditLog
+from ivr.console.web import create_console
 from ivr.flow.engine import FlowEngine
 from ivr.flow.loader import load_flow
 from ivr.handoff import DialHandOff, EnqueueHandOff, HandOff
@@ -53,6 +55,7 @@ STREAM_SPEECH = web.AppKey("stream_speech", StreamSpeech)
 STREAMS = web.AppKey("streams", weakref.WeakSet[web.WebSocketResponse])
 METRICS = web.AppKey("metrics", Metrics)
 STORES = web.AppKey("stores", Stores)
+CONSOLE = web.AppKey("console", web.Application)
 TWIML = "text/xml"
 MAX_STREAMS = 200
 """Media streams one process takes (recognition measured ~66 streams per core; streams also
@@ -265,6 +268,10 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    app[CONSOLE] = create_console(
+        AccountStore(stores.sql), AuditLog(stores.sql), secure_cookies=settings.public_url.startswith("https://")
+    )
+    app.add_subapp("/console", app[CONSOLE])
     return app
 
 

@@ -1,0 +1,334 @@
+"""Console accounts, sign-in sessions, sign-in rate limits and the audit log.
+
+Everyone who uses the web console has an account with one role. Roles are ranked: an
+admin may do what a supervisor may, and a supervisor what an agent may.
+
+Passwords are hashed with scrypt (memory-hard, in the standard library), off the event
+loop. Session tokens are random and stored only as SHA-256 digests, so a copy of the
+database does not sign anybody in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from ivr.store.sql import Row, Sql
+
+
+class Role(StrEnum):
+    AGENT = "agent"
+    """Takes callers, callbacks and voicemails; sees only agent pages."""
+    SUPERVISOR = "supervisor"
+    """Edits, tests, publishes and rolls back call flows (and may work as an agent)."""
+    ADMIN = "admin"
+    """Manages accounts (and may do everything else)."""
+
+    def allows(self, needed: Role) -> bool:
+        return _RANK[self] >= _RANK[needed]
+
+
+_RANK = {Role.AGENT: 0, Role.SUPERVISOR: 1, Role.ADMIN: 2}
+USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,31}")
+MIN_PASSWORD = 10
+SESSION_IDLE = 2 * 3600.0
+"""A session unused this long is over (an unattended browser)."""
+SESSION_MAX = 12 * 3600.0
+"""No session outlives a long shift."""
+FAILURE_WINDOW = 15 * 60.0
+MAX_FAILURES = {"user": 5, "ip": 20}
+"""Failed sign-ins allowed per account, and per address, within `FAILURE_WINDOW`."""
+
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+
+
+class AccountError(ValueError):
+    """A request about accounts that cannot be done; the message says why."""
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, maxmem=64 * 1024 * 1024, dklen=32)
+
+
+def hash_password(password: str) -> str:
+    """`scrypt$n$r$p$salt$hash` (base64); the parameters travel with the hash so they can grow."""
+    salt = secrets.token_bytes(16)
+    digest = _scrypt(password, salt, **_SCRYPT)
+    b64 = base64.b64encode
+    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        actual = _scrypt(password, base64.b64decode(salt), int(n), int(r), int(p))
+    except ValueError:
+        return False
+    return hmac.compare_digest(actual, base64.b64decode(digest))
+
+
+_DUMMY_HASH = hash_password(secrets.token_hex(8))
+"""Checked against when an account does not exist, so timing does not tell which names do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    username: str
+    role: Role
+    display_name: str
+    phone: str
+    """Where the service rings this agent (E.164, `sip:` or `client:`); empty for non-agents."""
+    skills: tuple[str, ...]
+    """What callers this agent may take, e.g. `en`, `de`, `repairs`; routing matches on these."""
+    disabled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    account: Account
+    csrf_token: str
+    """Every state-changing request of this session must carry it."""
+
+
+def _account(row: Row) -> Account:
+    return Account(
+        username=row["username"],
+        role=Role(row["role"]),
+        display_name=row["display_name"],
+        phone=row["phone"],
+        skills=tuple(json.loads(row["skills"])),
+        disabled=bool(row["disabled"]),
+    )
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+_COLUMNS = "username, role, display_name, phone, skills, disabled"
+_JOINED = ", ".join(f"a.{column}" for column in _COLUMNS.split(", "))
+
+
+class AccountStore:
+    def __init__(self, sql: Sql, *, clock: Any = time.time) -> None:
+        self.sql = sql
+        self.clock = clock
+
+    # accounts
+
+    async def create(
+        self,
+        username: str,
+        password: str,
+        role: Role,
+        *,
+        display_name: str = "",
+        phone: str = "",
+        skills: Sequence[str] = (),
+    ) -> Account:
+        if not USERNAME.fullmatch(username):
+            raise AccountError("a username is 2-32 characters: lower-case letters, digits, '.', '_' or '-'")
+        check_password(password)
+        hashed = await asyncio.to_thread(hash_password, password)
+        changed = await self.sql.execute(
+            "INSERT INTO accounts (username, role, display_name, password_hash, phone, skills, disabled,"
+            " created_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7) ON CONFLICT (username) DO NOTHING",
+            username,
+            role.value,
+            display_name or username,
+            hashed,
+            phone,
+            json.dumps(sorted(set(skills))),
+            float(self.clock()),
+        )
+        if changed != 1:
+            raise AccountError(f"there is already an account called '{username}'")
+        account = await self.get(username)
+        assert account is not None
+        return account
+
+    async def get(self, username: str) -> Account | None:
+        row = await self.sql.fetchone(f"SELECT {_COLUMNS} FROM accounts WHERE username = $1", username)
+        return _account(row) if row else None
+
+    async def list(self) -> list[Account]:
+        return [
+            _account(r) for r in await self.sql.fetch(f"SELECT {_COLUMNS} FROM accounts ORDER BY username")
+        ]
+
+    async def update(
+        self,
+        username: str,
+        *,
+        role: Role,
+        display_name: str,
+        phone: str,
+        skills: Sequence[str],
+        disabled: bool,
+    ) -> None:
+        changed = await self.sql.execute(
+            "UPDATE accounts SET role = $2, display_name = $3, phone = $4, skills = $5, disabled = $6"
+            " WHERE username = $1",
+            username,
+            role.value,
+            display_name or username,
+            phone,
+            json.dumps(sorted(set(skills))),
+            int(disabled),
+        )
+        if changed != 1:
+            raise AccountError(f"there is no account called '{username}'")
+        if disabled:
+            await self.sql.execute("DELETE FROM console_sessions WHERE username = $1", username)
+
+    async def set_password(self, username: str, password: str) -> None:
+        check_password(password)
+        hashed = await asyncio.to_thread(hash_password, password)
+        if (
+            await self.sql.execute(
+                "UPDATE accounts SET password_hash = $2 WHERE username = $1", username, hashed
+            )
+            != 1
+        ):
+            raise AccountError(f"there is no account called '{username}'")
+        # A new password signs every browser out.
+        await self.sql.execute("DELETE FROM console_sessions WHERE username = $1", username)
+
+    async def authenticate(self, username: str, password: str) -> Account | None:
+        """The account if the password is right and the account enabled; None otherwise."""
+        row = await self.sql.fetchone(
+            f"SELECT {_COLUMNS}, password_hash FROM accounts WHERE username = $1", username
+        )
+        stored = row["password_hash"] if row else _DUMMY_HASH
+        ok = await asyncio.to_thread(verify_password, password, stored)
+        if not ok or row is None or row["disabled"]:
+            return None
+        return _account(row)
+
+    # sessions
+
+    async def start_session(self, username: str) -> tuple[str, str]:
+        """(session token for the cookie, CSRF token for the pages)."""
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        now = float(self.clock())
+        await self.sql.execute(
+            "INSERT INTO console_sessions (token_hash, username, csrf_token, created_at, seen_at)"
+            " VALUES ($1, $2, $3, $4, $4)",
+            _digest(token),
+            username,
+            csrf,
+            now,
+        )
+        return token, csrf
+
+    async def session(self, token: str) -> SignedIn | None:
+        """Who holds this session token, if it is current; touching it keeps it alive."""
+        now = float(self.clock())
+        row = await self.sql.fetchone(
+            f"SELECT s.csrf_token, s.created_at, s.seen_at, {_JOINED}"
+            " FROM console_sessions s JOIN accounts a ON a.username = s.username WHERE s.token_hash = $1",
+            _digest(token),
+        )
+        if row is None:
+            return None
+        if row["disabled"] or now - row["seen_at"] > SESSION_IDLE or now - row["created_at"] > SESSION_MAX:
+            await self.end_session(token)
+            return None
+        if now - row["seen_at"] > 60:
+            await self.sql.execute(
+                "UPDATE console_sessions SET seen_at = $2 WHERE token_hash = $1", _digest(token), now
+            )
+        return SignedIn(_account(row), row["csrf_token"])
+
+    async def end_session(self, token: str) -> None:
+        await self.sql.execute("DELETE FROM console_sessions WHERE token_hash = $1", _digest(token))
+
+    # sign-in rate limits
+
+    async def blocked_for(self, keys: Sequence[str]) -> float:
+        """Seconds until sign-in may be tried again for any of these keys (`user:…`, `ip:…`); 0 if now."""
+        now = float(self.clock())
+        wait = 0.0
+        for key in keys:
+            row = await self.sql.fetchone("SELECT failures, first_at FROM login_failures WHERE key = $1", key)
+            limit = MAX_FAILURES[key.split(":", 1)[0]]
+            if row and row["failures"] >= limit and now - row["first_at"] < FAILURE_WINDOW:
+                wait = max(wait, FAILURE_WINDOW - (now - row["first_at"]))
+        return wait
+
+    async def record_failure(self, keys: Sequence[str]) -> None:
+        now = float(self.clock())
+        for key in keys:
+            await self.sql.execute(
+                "INSERT INTO login_failures (key, failures, first_at) VALUES ($1, 1, $2)"
+                " ON CONFLICT (key) DO UPDATE SET"
+                " failures = CASE WHEN $2 - login_failures.first_at > $3 THEN 1"
+                " ELSE login_failures.failures + 1 END,"
+                " first_at = CASE WHEN $2 - login_failures.first_at > $3 THEN $2"
+                " ELSE login_failures.first_at END",
+                key,
+                now,
+                FAILURE_WINDOW,
+            )
+
+    async def clear_failures(self, key: str) -> None:
+        await self.sql.execute("DELETE FROM login_failures WHERE key = $1", key)
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"a password needs at least {MIN_PASSWORD} characters")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    at: float
+    actor: str
+    action: str
+    """e.g. `publish`, `rollback`, `account.create`."""
+    subject: str
+    detail: str
+    """Free text or JSON: for flows, the diff that was published."""
+
+
+class AuditLog:
+    """Who changed what, when; written in the same transaction as the change where it matters."""
+
+    def __init__(self, sql: Sql, *, clock: Any = time.time) -> None:
+        self.sql = sql
+        self.clock = clock
+
+    INSERT = "INSERT INTO audit_log (id, at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5, $6)"
+
+    def entry_args(self, actor: str, action: str, subject: str, detail: str) -> tuple[Any, ...]:
+        """Arguments for `INSERT`, so a store can add the entry to its own `atomic` batch."""
+        return (secrets.token_hex(8), float(self.clock()), actor, action, subject, detail)
+
+    async def record(self, actor: str, action: str, subject: str, detail: str = "") -> None:
+        await self.sql.execute(self.INSERT, *self.entry_args(actor, action, subject, detail))
+
+    async def recent(self, limit: int = 100, *, subject: str | None = None) -> list[AuditEntry]:
+        if subject is None:
+            rows = await self.sql.fetch(
+                "SELECT at, actor, action, subject, detail FROM audit_log ORDER BY at DESC LIMIT $1", limit
+            )
+        else:
+            rows = await self.sql.fetch(
+                "SELECT at, actor, action, subject, detail FROM audit_log WHERE subject = $2"
+                " ORDER BY at DESC LIMIT $1",
+                limit,
+                subject,
+            )
+        return [AuditEntry(**row) for row in rows]

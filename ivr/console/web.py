@@ -1,0 +1,315 @@
+"""The web console's frame: sign-in, roles, CSRF, security headers, templates.
+
+Mounted at `/console` as an aiohttp sub-application. Pages for agents (`agent_desk`),
+supervisors (`flow_editor`) and admins (`accounts` pages here) register their routes on
+it and call `require` first thing; nothing in the console is public but the sign-in page.
+
+- Sessions: a random token in an `HttpOnly`, `SameSite=Strict` cookie (`Secure` whenever
+  PUBLIC_URL is https), looked up in the database on each request, so every instance
+  behind a load balancer knows every session.
+- CSRF: every state-changing request must carry the session's token, as the form field
+  `csrf_token` or the `X-CSRF-Token` header (the pages' script sends it), and, when the
+  browser says where it comes from, an `Origin` of this site. The sign-in form uses a
+  double-submit cookie, as there is no session yet.
+- Sign-in attempts are limited per account and per address (`accounts.MAX_FAILURES`).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import jinja2
+from aiohttp import web
+
+from ivr.console.accounts import AccountError, AccountStore, AuditLog, Role, SignedIn
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+ACCOUNTS = web.AppKey("accounts", AccountStore)
+AUDIT = web.AppKey("audit", AuditLog)
+TEMPLATES = web.AppKey("templates", jinja2.Environment)
+SECURE_COOKIES = web.AppKey("secure_cookies", bool)
+SIGNED_IN = web.RequestKey("signed_in", SignedIn | None)
+"""`request[SIGNED_IN]`: who made this request, or None."""
+SESSION_COOKIE = "ivr_console"
+LOGIN_COOKIE = "ivr_login_csrf"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+HOME = {Role.AGENT: "/console/agent", Role.SUPERVISOR: "/console/flows", Role.ADMIN: "/console/accounts"}
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self';"
+        " script-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def require(request: web.Request, role: Role) -> SignedIn:
+    """The signed-in person, if their role allows `role`.
+
+    Anonymous: a page view is sent to sign in; anything else gets 403. Signed in without
+    the role: 403. Either way nothing has been changed.
+    """
+    signed_in: SignedIn | None = request.get(SIGNED_IN)
+    if signed_in is None:
+        accept = request.headers.get("Accept", "")
+        if request.method in SAFE_METHODS and not any(t in accept for t in ("json", "event-stream")):
+            raise web.HTTPSeeOther(f"/console/login?next={request.path}")
+        raise web.HTTPForbidden(text="Sign in first.\n")
+    if not signed_in.account.role.allows(role):
+        log.warning(
+            "console_forbidden: %s (%s) tried %s %s",
+            signed_in.account.username,
+            signed_in.account.role,
+            request.method,
+            request.path,
+        )
+        raise web.HTTPForbidden(text=f"This needs the {role} role.\n")
+    return signed_in
+
+
+def render(request: web.Request, template: str, *, status: int = 200, **context: Any) -> web.Response:
+    signed_in: SignedIn | None = request.get(SIGNED_IN)
+    page = (
+        request.app[TEMPLATES]
+        .get_template(template)
+        .render(
+            me=signed_in.account if signed_in else None,
+            csrf_token=signed_in.csrf_token if signed_in else "",
+            path=request.path,
+            **context,
+        )
+    )
+    return web.Response(text=page, content_type="text/html", status=status)
+
+
+def see_other(location: str) -> web.Response:
+    """The redirect after a form post (a returned response, so cookies set on it are kept)."""
+    return web.Response(status=303, headers={"Location": location})
+
+
+def _same_origin(request: web.Request) -> bool:
+    origin = request.headers.get("Origin")
+    if origin is None or origin == "null":
+        return origin is None
+    return urlsplit(origin).netloc == request.host
+
+
+async def _csrf_ok(request: web.Request, expected: str) -> bool:
+    sent = request.headers.get("X-CSRF-Token")
+    if sent is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        field = (await request.post()).get("csrf_token")
+        sent = field if isinstance(field, str) else None
+    return sent is not None and hmac.compare_digest(sent, expected) and _same_origin(request)
+
+
+@web.middleware
+async def console_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    token = request.cookies.get(SESSION_COOKIE)
+    signed_in = await request.app[ACCOUNTS].session(token) if token else None
+    request[SIGNED_IN] = signed_in
+    if request.method not in SAFE_METHODS and request.path != "/console/login":
+        if signed_in is None:
+            raise web.HTTPForbidden(text="Sign in first.\n")
+        if not await _csrf_ok(request, signed_in.csrf_token):
+            log.warning(
+                "csrf_rejected: %s %s by %s", request.method, request.path, signed_in.account.username
+            )
+            raise web.HTTPForbidden(
+                text="The form is out of date or was not sent by this console. Reload it.\n"
+            )
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        exc.headers.update(SECURITY_HEADERS)
+        raise
+    if not isinstance(response, web.WebSocketResponse) and not request.path.startswith("/console/static/"):
+        response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def _client_ip(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+def _next_path(raw: str, role: Role) -> str:
+    """Only console paths on this site: a sign-in link must not send anyone elsewhere."""
+    if raw.startswith("/console/") and not raw.startswith("//") and "\\" not in raw:
+        return raw
+    return HOME[role]
+
+
+async def login_page(request: web.Request) -> web.Response:
+    token = secrets.token_urlsafe(24)
+    response = render(request, "login.html", login_csrf=token, next=request.query.get("next", ""), error="")
+    _set_cookie(request, response, LOGIN_COOKIE, token, max_age=3600)
+    return response
+
+
+async def login(request: web.Request) -> web.Response:
+    form = await request.post()
+    username = str(form.get("username", "")).strip().lower()
+    password = str(form.get("password", ""))
+    next_raw = str(form.get("next", ""))
+    cookie = request.cookies.get(LOGIN_COOKIE, "")
+    sent = str(form.get("login_csrf", ""))
+    if not cookie or not hmac.compare_digest(cookie, sent) or not _same_origin(request):
+        raise web.HTTPForbidden(text="The sign-in form is out of date. Reload it.\n")
+    accounts = request.app[ACCOUNTS]
+    keys = [f"user:{username}", f"ip:{_client_ip(request)}"]
+    wait = await accounts.blocked_for(keys)
+    if wait:
+        minutes = max(1, round(wait / 60))
+        log.warning("login_blocked: %s from %s", username, _client_ip(request))
+        return render(
+            request,
+            "login.html",
+            status=429,
+            login_csrf=cookie,
+            next=next_raw,
+            error=f"Too many failed sign-ins. Try again in about {minutes} minute{'s'[: minutes > 1]}.",
+        )
+    account = await accounts.authenticate(username, password)
+    if account is None:
+        await accounts.record_failure(keys)
+        log.warning("login_failed: %s from %s", username, _client_ip(request))
+        return render(
+            request,
+            "login.html",
+            status=401,
+            login_csrf=cookie,
+            next=next_raw,
+            error="That username and password do not match an active account.",
+        )
+    await accounts.clear_failures(keys[0])
+    token, _ = await accounts.start_session(account.username)
+    log.info("login: %s", account.username)
+    response = see_other(_next_path(next_raw, account.role))
+    _set_cookie(request, response, SESSION_COOKIE, token)
+    response.del_cookie(LOGIN_COOKIE, path="/console")
+    return response
+
+
+async def logout(request: web.Request) -> web.Response:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        await request.app[ACCOUNTS].end_session(token)
+    response = see_other("/console/login")
+    response.del_cookie(SESSION_COOKIE, path="/console")
+    return response
+
+
+async def home(request: web.Request) -> web.Response:
+    signed_in = require(request, Role.AGENT)
+    raise web.HTTPSeeOther(HOME[signed_in.account.role])
+
+
+def _set_cookie(
+    request: web.Request, response: web.StreamResponse, name: str, value: str, *, max_age: int | None = None
+) -> None:
+    response.set_cookie(
+        name,
+        value,
+        path="/console",
+        httponly=True,
+        samesite="Strict",
+        secure=request.app[SECURE_COOKIES],
+        max_age=max_age,
+    )
+
+
+async def accounts_page(request: web.Request) -> web.Response:
+    require(request, Role.ADMIN)
+    return await _accounts_view(request)
+
+
+async def _accounts_view(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
+    accounts = await request.app[ACCOUNTS].list()
+    audit = await request.app[AUDIT].recent(20)
+    return render(
+        request, "accounts.html", accounts=accounts, roles=list(Role), audit=audit, error=error, status=status
+    )
+
+
+def _skills(text: str) -> list[str]:
+    return [s.strip().lower() for s in text.replace(";", ",").split(",") if s.strip()]
+
+
+async def account_create(request: web.Request) -> web.Response:
+    admin = require(request, Role.ADMIN)
+    form = await request.post()
+    try:
+        role = Role(str(form.get("role", "")))
+        account = await request.app[ACCOUNTS].create(
+            str(form.get("username", "")).strip().lower(),
+            str(form.get("password", "")),
+            role,
+            display_name=str(form.get("display_name", "")).strip(),
+            phone=str(form.get("phone", "")).strip(),
+            skills=_skills(str(form.get("skills", ""))),
+        )
+    except (AccountError, ValueError) as exc:
+        return await _accounts_view(request, error=f"Not created: {exc}.", status=400)
+    await request.app[AUDIT].record(admin.account.username, "account.create", account.username, role.value)
+    raise web.HTTPSeeOther("/console/accounts")
+
+
+async def account_update(request: web.Request) -> web.Response:
+    admin = require(request, Role.ADMIN)
+    username = request.match_info["username"]
+    form = await request.post()
+    accounts = request.app[ACCOUNTS]
+    try:
+        role = Role(str(form.get("role", "")))
+        disabled = form.get("disabled") == "on"
+        if username == admin.account.username and (disabled or role is not Role.ADMIN):
+            raise AccountError("you cannot disable or demote your own account")
+        await accounts.update(
+            username,
+            role=role,
+            display_name=str(form.get("display_name", "")).strip(),
+            phone=str(form.get("phone", "")).strip(),
+            skills=_skills(str(form.get("skills", ""))),
+            disabled=disabled,
+        )
+        if password := str(form.get("password", "")):
+            await accounts.set_password(username, password)
+    except (AccountError, ValueError) as exc:
+        return await _accounts_view(request, error=f"Not changed: {exc}.", status=400)
+    detail = f"role={role.value} disabled={disabled}" + (" password reset" if form.get("password") else "")
+    await request.app[AUDIT].record(admin.account.username, "account.update", username, detail)
+    raise web.HTTPSeeOther("/console/accounts")
+
+
+def create_console(accounts: AccountStore, audit: AuditLog, *, secure_cookies: bool) -> web.Application:
+    """The console sub-application; mount it at `/console` and add the desks' routes to it."""
+    app = web.Application(middlewares=[console_middleware])
+    app[ACCOUNTS] = accounts
+    app[AUDIT] = audit
+    app[SECURE_COOKIES] = secure_cookies
+    app[TEMPLATES] = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    app.router.add_get("/login", login_page)
+    app.router.add_post("/login", login)
+    app.router.add_post("/logout", logout)
+    app.router.add_get("/", home)
+    app.router.add_get("/accounts", accounts_page)
+    app.router.add_post("/accounts", account_create)
+    app.router.add_post("/accounts/{username}", account_update)
+    app.router.add_static("/static", HERE / "static")
+    return app

@@ -1,0 +1,50 @@
+"""Signing in to the web console from tests, over real HTTP with real cookies."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import CookieJar, web
+from aiohttp.test_utils import TestClient, TestServer
+
+from ivr.console.accounts import Account, AccountStore, Role
+from ivr.web.app import STORES
+
+PASSWORD = "correct horse battery"
+
+
+async def add_account(app: web.Application, username: str, role: Role, **fields: Any) -> Account:
+    """Create an account in the running app's own database (as `ivr accounts add` would)."""
+    return await AccountStore(app[STORES].sql).create(username, PASSWORD, role, **fields)
+
+
+async def console_client(aiohttp_client: Callable, app: web.Application) -> TestClient:
+    """A client whose cookie jar, like a browser on localhost, sends `Secure` cookies over http."""
+    server = TestServer(app)
+    await server.start_server()
+    jar = CookieJar(unsafe=True, treat_as_secure_origin=[str(server.make_url("/"))])
+    return await aiohttp_client(server, cookie_jar=jar)
+
+
+def csrf_of(page: str) -> str:
+    match = re.search(r'name="csrf-token" content="([^"]*)"', page)
+    assert match, "the page carries no CSRF token"
+    return match.group(1)
+
+
+async def sign_in(client: TestClient, username: str, password: str = PASSWORD) -> str:
+    """Sign in through the form; returns the session's CSRF token (empty if refused)."""
+    page = await (await client.get("/console/login")).text()
+    login_csrf = re.search(r'name="login_csrf" value="([^"]+)"', page)
+    assert login_csrf
+    response = await client.post(
+        "/console/login",
+        data={"username": username, "password": password, "login_csrf": login_csrf.group(1)},
+        allow_redirects=False,
+    )
+    if response.status != 303:
+        return ""
+    # Every console page carries the session's token; the sign-in page always exists.
+    return csrf_of(await (await client.get("/console/login")).text())

