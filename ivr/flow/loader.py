@@ -65,6 +65,39 @@ class Problem:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class Exit:
+    """One way out of a state: where it leads and which setting says so."""
+
+    setting: str
+    """The setting as a supervisor reads it in a problem: 'option 1', 'on_failure', 'outcome verified'."""
+    target: str
+    """The state it leads to ('' when the setting is missing or unreadable)."""
+    path: tuple[str | int, ...]
+    """Where the setting sits inside the state, for its line number."""
+    label: str
+    """A few words for an arrow in a diagram: '1 order', 'fail', 'no input', 'verified'."""
+
+
+@dataclass(frozen=True, slots=True)
+class FlowDraft:
+    """Whatever could be read of a flow file, mistakes and all.
+
+    A supervisor in the middle of an edit still needs to see their flow. The engine never
+    gets a draft: only a `Flow` built from one with no problems.
+    """
+
+    name: str
+    start: str
+    agent: str
+    agent_words: tuple[str, ...]
+    states: Mapping[str, State]
+    """The states that could be read; one without a mapping and a known 'type' is left out."""
+    names: tuple[str, ...]
+    """Every state name in the file, in file order, whether it could be read or not."""
+    problems: tuple[Problem, ...]
+
+
 class FlowInvalid(ValueError):
     """The flow file has mistakes; nothing of it is used."""
 
@@ -159,10 +192,32 @@ def load_flow(path: Path, catalogs: Mapping[str, PromptCatalog]) -> tuple[Flow, 
 
 
 def parse_flow(doc: Document, catalogs: Mapping[str, PromptCatalog]) -> tuple[Flow, list[str]]:
+    """Validate a flow document; refuses it whole (`FlowInvalid`) on any problem."""
+    draft = read_draft(doc, catalogs)
+    if draft.problems:
+        raise FlowInvalid(doc.source, list(draft.problems))
+    flow = Flow(
+        name=draft.name,
+        source=doc.source,
+        start=draft.start,
+        agent=draft.agent,
+        agent_words=draft.agent_words,
+        states=draft.states,
+    )
+    return flow, _warnings(doc, flow)
+
+
+def read_draft(doc: Document, catalogs: Mapping[str, PromptCatalog]) -> FlowDraft:
+    """Read as much of a flow document as makes sense, collecting every problem.
+
+    The same reading `parse_flow` validates with, so a diagram of a flow being edited
+    shows exactly the states and ways out the engine would run once the problems are fixed.
+    """
     c = _Checker(doc, catalogs)
     data = doc.data
     if not isinstance(data, dict):
-        raise FlowInvalid(doc.source, [Problem(doc.line(()), None, "a flow file is a mapping")])
+        c.fail((), "a flow file is a mapping")
+        return FlowDraft("", "", "", DEFAULT_AGENT_WORDS, {}, (), tuple(c.problems))
     for key in sorted(set(data) - _TOP):
         c.fail((key,), f"unknown setting '{key}'; allowed: {', '.join(sorted(_TOP))}")
     name = c.text(data, "flow", ())
@@ -172,6 +227,7 @@ def parse_flow(doc: Document, catalogs: Mapping[str, PromptCatalog]) -> tuple[Fl
     if not isinstance(agent_words, list) or not all(isinstance(w, str) for w in agent_words):
         c.fail(("agent_words",), "'agent_words' must be a list of words")
         agent_words = list(DEFAULT_AGENT_WORDS)
+    words = tuple(w.lower() for w in agent_words)
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
         c.fail(("defaults",), "'defaults' must be a mapping")
@@ -181,7 +237,7 @@ def parse_flow(doc: Document, catalogs: Mapping[str, PromptCatalog]) -> tuple[Fl
     raw_states = data.get("states")
     if not isinstance(raw_states, dict) or not raw_states:
         c.fail(("states",), "'states' must be a mapping of state names to states")
-        raise FlowInvalid(doc.source, c.problems)
+        return FlowDraft(name, start, agent, words, {}, (), tuple(c.problems))
 
     states: dict[str, State] = {}
     for state_name, raw in raw_states.items():
@@ -197,17 +253,7 @@ def parse_flow(doc: Document, catalogs: Mapping[str, PromptCatalog]) -> tuple[Fl
     _check_loops(c, states)
     if not c.problems:  # a state that failed to parse would make this a cascade of noise
         _check_variables(c, states)
-    if c.problems:
-        raise FlowInvalid(doc.source, c.problems)
-    flow = Flow(
-        name=name,
-        source=doc.source,
-        start=start,
-        agent=agent,
-        agent_words=tuple(w.lower() for w in agent_words),
-        states=states,
-    )
-    return flow, _warnings(doc, flow)
+    return FlowDraft(name, start, agent, words, states, tuple(raw_states), tuple(c.problems))
 
 
 def _parse_state(c: _Checker, name: str, raw: Any, defaults: Mapping[str, Any], agent: str) -> State | None:
@@ -382,29 +428,33 @@ def _options(c: _Checker, raw: Mapping[str, Any], path: tuple) -> tuple[MenuOpti
     return tuple(out)
 
 
-def _targets(state: State) -> Iterable[tuple[str, str, tuple[str | int, ...]]]:
-    """(setting, target state, path of the setting in the state) for every way out."""
+def targets(state: State) -> Iterable[Exit]:
+    """Every way out of a state that its own settings name (the flow's agent aside)."""
     match state:
         case SayState():
-            yield "next", state.next, ("next",)
+            yield Exit("next", state.next, ("next",), "")
             if state.limit_goto:
-                yield "limit goto", state.limit_goto, ("limit", "goto")
+                yield Exit("limit goto", state.limit_goto, ("limit", "goto"), f"visit {state.limit_visits}")
         case MenuState():
             for index, option in enumerate(state.options):
-                yield f"option {option.key}", option.goto, ("options", index, "goto")
-            yield "on_failure", state.retry.on_failure, ("on_failure",)
-            yield "on_no_input", state.retry.on_no_input, ("on_no_input",)
+                label = " ".join((option.key, *option.words[:1]))
+                yield Exit(f"option {option.key}", option.goto, ("options", index, "goto"), label)
+            yield from _retry_exits(state.retry)
         case GatherState():
-            yield "next", state.next, ("next",)
-            yield "on_failure", state.retry.on_failure, ("on_failure",)
-            yield "on_no_input", state.retry.on_no_input, ("on_no_input",)
+            yield Exit("next", state.next, ("next",), "")
+            yield from _retry_exits(state.retry)
         case ActionState():
             for outcome, target in state.outcomes.items():
-                yield f"outcome {outcome}", target, ("outcomes", outcome)
+                yield Exit(f"outcome {outcome}", target, ("outcomes", outcome), outcome)
         case TransferState():
-            yield "fallback", state.fallback, ("fallback",)
+            yield Exit("fallback", state.fallback, ("fallback",), "no answer")
         case HangupState():
             pass
+
+
+def _retry_exits(retry: Retry) -> Iterable[Exit]:
+    yield Exit("on_failure", retry.on_failure, ("on_failure",), "fail")
+    yield Exit("on_no_input", retry.on_no_input, ("on_no_input",), "no input")
 
 
 def _check_references(
@@ -415,9 +465,12 @@ def _check_references(
             c.fail((setting,), f"'{setting}' names '{target}', which is not a state")
     for state in states.values():
         c.state_name = state.name
-        for setting, target, path in _targets(state):
-            if target and target not in names:
-                c.fail(("states", state.name, *path), f"{setting} goes to '{target}', which is not a state")
+        for exit_ in targets(state):
+            if exit_.target and exit_.target not in names:
+                c.fail(
+                    ("states", state.name, *exit_.path),
+                    f"{exit_.setting} goes to '{exit_.target}', which is not a state",
+                )
     c.state_name = None
 
 
@@ -456,8 +509,8 @@ def _check_loops(c: _Checker, states: Mapping[str, State]) -> None:
         if name in done or name not in automatic:
             return
         stack.append(name)
-        for _, target, _ in _targets(automatic[name]):
-            visit(target, stack)
+        for exit_ in targets(automatic[name]):
+            visit(exit_.target, stack)
         stack.pop()
         done.add(name)
 
@@ -469,10 +522,10 @@ def _warnings(doc: Document, flow: Flow) -> list[str]:
     seen = {flow.start, flow.agent}
     todo = [flow.start, flow.agent]
     while todo:
-        for _, target, _ in _targets(flow.states[todo.pop()]):
-            if target not in seen:
-                seen.add(target)
-                todo.append(target)
+        for exit_ in targets(flow.states[todo.pop()]):
+            if exit_.target not in seen:
+                seen.add(exit_.target)
+                todo.append(exit_.target)
     return [
         f"{doc.source} line {state.line}, state '{name}': no path reaches this state"
         for name, state in flow.states.items()

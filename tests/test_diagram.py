@@ -1,0 +1,229 @@
+"""A supervisor sees their flow drawn by the real Graphviz, mistakes in red, whatever they typed."""
+
+from __future__ import annotations
+
+import textwrap
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from ivr.flow.diagram import (
+    DANGLING_COLOR,
+    PROBLEM_FILL,
+    DiagramError,
+    DiagramErrorCode,
+    build_graph,
+    problems_by_state,
+    render_svg,
+    state_id,
+    to_dot,
+)
+from ivr.flow.loader import FlowInvalid, parse_flow
+from ivr.prompts import load_catalogs
+from ivr.yamlsource import Document, load_file, load_text
+
+ROOT = Path(__file__).resolve().parent.parent
+CATALOGS = load_catalogs(ROOT / "prompts")
+SVG = "{http://www.w3.org/2000/svg}"
+XLINK_TITLE = "{http://www.w3.org/1999/xlink}title"
+
+
+def doc(text: str) -> Document:
+    return load_text(textwrap.dedent(text), "flow.yaml")
+
+
+async def svg_of(text: str, problems: dict[str, list[str]] | None = None) -> tuple[str, ET.Element]:
+    svg = await render_svg(to_dot(build_graph(doc(text)), problems or {}))
+    return svg, ET.fromstring(svg)  # inlinable: no prolog, well-formed XML
+
+
+def nodes(root: ET.Element) -> dict[str, ET.Element]:
+    return {g.get("id", ""): g for g in root.iter(f"{SVG}g") if g.get("class") == "node"}
+
+
+def texts(group: ET.Element) -> list[str]:
+    return [t.text or "" for t in group.iter(f"{SVG}text")]
+
+
+def tooltip(group: ET.Element) -> str:
+    return next(a.get(XLINK_TITLE, "") for a in group.iter(f"{SVG}a"))
+
+
+def fill(group: ET.Element) -> str:
+    shape = next(e for e in group.iter() if e.tag in (f"{SVG}polygon", f"{SVG}path", f"{SVG}ellipse"))
+    return shape.get("fill", "")
+
+
+def edges(root: ET.Element) -> list[tuple[str, str]]:
+    """(source node id -> target node id, label) of every arrow."""
+    return [
+        (g.findtext(f"{SVG}title") or "", " ".join(texts(g)))
+        for g in root.iter(f"{SVG}g")
+        if g.get("class") == "edge"
+    ]
+
+
+def edge_labels(root: ET.Element) -> list[str]:
+    return [label for _, label in edges(root)]
+
+
+async def test_the_shipped_flow_draws_every_state_and_labels_the_menu_keys() -> None:
+    document = load_file(ROOT / "flows" / "support.yaml")
+    svg = await render_svg(to_dot(build_graph(document)))
+    assert svg.startswith("<svg") and "<?xml" not in svg and "<!DOCTYPE" not in svg
+    root = ET.fromstring(svg)
+    drawn = nodes(root)
+    for name in document.data["states"]:
+        assert state_id(name) in drawn, name
+        assert texts(drawn[state_id(name)])[0] == name
+    labels = edge_labels(root)
+    for label in ("1 order", "2 repair", "3 warranty", "4 questions", "0 agent", "fail", "no input"):
+        assert label in labels
+    for outcome in ("verified", "needs_verification", "not_found"):
+        assert outcome in labels
+    assert "start" in labels  # the arrow into the start state
+    assert texts(drawn[state_id("goodbye")]) == ["goodbye", "hangup"]
+
+
+async def test_an_arrow_to_a_missing_state_goes_to_a_red_unknown_node() -> None:
+    _, root = await svg_of(
+        """\
+        flow: t
+        start: hello
+        states:
+          hello:
+            type: say
+            prompt: welcome
+            next: nowhere
+        """
+    )
+    unknown = nodes(root)["unknown-nowhere"]
+    assert texts(unknown) == ["unknown: nowhere"]
+    arrow = "state-hello->unknown-nowhere"
+    edge = next(g for g in root.iter(f"{SVG}g") if g.findtext(f"{SVG}title") == arrow)
+    assert next(edge.iter(f"{SVG}path")).get("stroke") == DANGLING_COLOR
+
+
+async def test_states_the_validator_rejects_are_red_with_its_messages_as_tooltip() -> None:
+    text = """\
+    flow: t
+    start: menu
+    agent: agent
+    states:
+      menu:
+        type: menu
+        prompt: main_menu
+        options:
+          - key: 1
+            words: [order]
+            goto: bye
+          - key: 1
+            words: [again]
+            goto: bye
+      agent:
+        type: transfer
+        prompt: transfer
+        reason: caller_asked
+        fallback: bye
+      bye:
+        type: hangup
+        prompt: goodbye
+    """
+    with pytest.raises(FlowInvalid) as caught:
+        parse_flow(doc(text), CATALOGS)
+    _, root = await svg_of(text, problems_by_state(caught.value.problems))
+    drawn = nodes(root)
+    assert fill(drawn[state_id("menu")]) == PROBLEM_FILL
+    assert "key 1 is used twice in this menu" in tooltip(drawn[state_id("menu")])
+    assert fill(drawn[state_id("bye")]) != PROBLEM_FILL
+
+
+async def test_names_typed_by_a_supervisor_cannot_break_out_of_dot_or_svg() -> None:
+    evil = 'x"]; y [label="pwned"]; {<script>alert(1)</script>} \\N &amp;'
+    text = f"""\
+    flow: t
+    start: '{evil.replace("'", "''")}'
+    agent: agent
+    states:
+      '{evil.replace("'", "''")}':
+        type: menu
+        prompt: main_menu
+        options:
+          - key: 1
+            words: ['<img src=x onerror=alert(1)> "}}']
+            goto: agent
+      agent:
+        type: transfer
+        fallback: '</svg><script>x</script>'
+    """
+    svg, root = await svg_of(text, {evil: ["<script>bad()</script>"]})
+    assert "<script" not in svg and "<img" not in svg
+    assert not list(root.iter(f"{SVG}script"))
+    drawn = nodes(root)
+    unknown = "unknown-" + state_id("</svg><script>x</script>").removeprefix("state-")
+    assert set(drawn) == {"start", state_id(evil), "state-agent", unknown}  # no node 'y' smuggled in
+    assert texts(drawn[state_id(evil)])[0] == evil  # shown exactly as typed, \N and &amp; included
+    assert "<script>bad()</script>" in tooltip(drawn[state_id(evil)])
+    assert '1 <img src=x onerror=alert(1)> "}' in edge_labels(root)
+    assert set(state_id(evil)) <= set("abcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+async def test_a_half_edited_flow_still_draws_what_can_be_read() -> None:
+    _, root = await svg_of(
+        """\
+        flow: t
+        start: hello
+        agent: agent
+        bogus: setting
+        states:
+          hello:
+            type: say
+            prompt: welcome
+            next: menu
+          menu:
+            type: menu
+            options: not a list
+            on_failure: [not, text]
+          typo:
+            type: sya
+            next: hello
+          listy: [1, 2]
+          agent:
+            type: transfer
+        """
+    )
+    drawn = nodes(root)
+    assert {state_id(n) for n in ("hello", "menu", "typo", "listy", "agent")} <= set(drawn)
+    assert texts(drawn["state-typo"]) == ["typo", "no type"]
+    # no options could be read; failure and silence fall back to the agent, as the loader would
+    assert sorted(label for title, label in edges(root) if title.startswith("state-menu->")) == [
+        "0 agent",
+        "fail",
+        "no input",
+    ]
+    assert ("state-hello->state-menu", "") in edges(root)
+    assert not [title for title, _ in edges(root) if title.startswith(("state-typo", "state-listy"))]
+
+
+async def test_without_graphviz_the_error_says_so_with_a_stable_code(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(DiagramError) as caught:
+        await render_svg("digraph { a }")
+    assert caught.value.code == DiagramErrorCode.DOT_MISSING == "diagram_dot_missing"
+
+
+async def test_dot_rejecting_its_input_is_a_dot_failed_error() -> None:
+    with pytest.raises(DiagramError) as caught:
+        await render_svg("digraph { a -> ")
+    assert caught.value.code is DiagramErrorCode.DOT_FAILED
+    assert "syntax error" in caught.value.detail
+
+
+async def test_a_layout_taking_too_long_is_stopped() -> None:
+    dot = to_dot(build_graph(load_file(ROOT / "flows" / "support.yaml")))
+    with pytest.raises(DiagramError) as caught:
+        await render_svg(dot, time_limit=0.001)
+    assert caught.value.code is DiagramErrorCode.DOT_TIMEOUT
