@@ -14,10 +14,13 @@ from ivr.importer import ImportKind, parse_file
 from ivr.store.sql import Sql
 from ivr.store.sqlite import SQLiteDatabase, SQLiteRepository
 from ivr.web.app import create_app
+from tests.browser import browser_page
 from tests.caller import PUBLIC_URL, TOKEN, Caller
 from tests.services import open_sql
 
 ROOT = Path(__file__).resolve().parent.parent
+__all__ = ["browser_page"]  # a fixture for every test module
+
 TODAY = date(2026, 11, 23)
 """The day the demo data describes; the line speaks as if it were this day."""
 DEMO = ROOT / "demo"
