@@ -149,23 +149,29 @@ def _prune(directory: Path, older_than: float) -> int:
 
 
 def _write_atomically(path: Path, wav: bytes) -> None:
-    """Check ``wav`` is real audio, then write it so ``path`` is either absent or complete.
-
-    The data goes to a temporary file in the same directory, is flushed to
-    disk, and is renamed over ``path`` (atomic on POSIX and Windows). A crash
-    can leave a stray ``.*.tmp`` file but never a truncated WAV.
-    """
+    """Check ``wav`` is real audio, then write it so ``path`` is either absent or complete."""
     try:
         samples, _ = audio.decode_wav(wav)
     except audio.WavFormatError as exc:
         raise SynthesisError(SynthesisErrorCode.ENGINE_FAILED, f"synthesiser returned {exc}") from exc
     if samples.size == 0:
         raise SynthesisError(SynthesisErrorCode.EMPTY_AUDIO, "synthesiser returned no audio frames")
+    write_file_atomically(path, wav)
+
+
+def write_file_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` so ``path`` is either absent, its old content, or complete: never half-written.
+
+    The data goes to a temporary file in the same directory, is flushed to
+    disk, and is renamed over ``path`` (atomic on POSIX and Windows). A crash
+    can leave a stray ``.*.tmp`` file but never a truncated file; a reader that
+    opened the old file keeps reading the old content.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(wav)
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp_name, path)
