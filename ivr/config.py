@@ -7,6 +7,7 @@ naming the variable; nothing falls back silently to an insecure default.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -16,6 +17,8 @@ from urllib.parse import urlsplit
 from ivr.store.sqlite import ConfigError
 
 _REPO = Path(__file__).resolve().parent.parent
+_ACCOUNT_SID = re.compile(r"AC[0-9a-f]{32}")
+_E164 = re.compile(r"\+[1-9]\d{6,14}")
 
 
 class TtsMode(StrEnum):
@@ -64,6 +67,12 @@ class Settings:
     models_dir: Path
     session_url: str
     """`redis://…` to keep live call state in Redis (several instances); empty: the database."""
+    account_sid: str
+    """Twilio account (`AC…`) for calls the line places or redirects itself; empty: none."""
+    phone_number: str
+    """The line's own Twilio number: the caller ID of the calls it places."""
+    api_base: str
+    """Twilio's REST API; another base for a proxy, or for the local fake the tests run."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, default_public_url: str = "") -> Settings:
@@ -94,6 +103,18 @@ class Settings:
         except ValueError:
             raise ConfigError("IVR_SPEECH must be 'twilio' or 'local'") from None
         language = env.get("IVR_LANGUAGE", "en")
+        account_sid = env.get("TWILIO_ACCOUNT_SID", "").strip()
+        if account_sid and not _ACCOUNT_SID.fullmatch(account_sid):
+            raise ConfigError(
+                "TWILIO_ACCOUNT_SID must be 'AC' and 32 hex digits (Twilio console, Account Info)"
+            )
+        phone_number = env.get("TWILIO_PHONE_NUMBER", "").strip()
+        if phone_number and not _E164.fullmatch(phone_number):
+            raise ConfigError("TWILIO_PHONE_NUMBER must be the line's E.164 number like +15551234567")
+        api_base = env.get("TWILIO_API_BASE", "https://api.twilio.com").strip().rstrip("/")
+        api_parts = urlsplit(api_base)
+        if api_parts.scheme not in ("http", "https") or not api_parts.netloc or api_parts.query:
+            raise ConfigError(f"TWILIO_API_BASE '{api_base}' must be like https://api.twilio.com")
         models_dir = Path(env.get("IVR_MODELS_DIR", data_dir / "models"))
         vosk_model = env.get(f"IVR_VOSK_MODEL_{language.upper()}") or env.get("IVR_VOSK_MODEL")
         return cls(
@@ -113,4 +134,7 @@ class Settings:
             vosk_model=Path(vosk_model) if vosk_model else models_dir / language,
             models_dir=models_dir,
             session_url=env.get("IVR_SESSION_URL", "").strip(),
+            account_sid=account_sid,
+            phone_number=phone_number,
+            api_base=api_base,
         )

@@ -1,0 +1,393 @@
+"""A local stand-in for Twilio's REST API that the real `twilio` client reaches over loopback.
+
+The only fake the tests allow: Twilio itself. It is a real aiohttp server on 127.0.0.1
+that answers the endpoints the line uses (create a call, update a call, download a
+recording) the way Twilio does: basic auth with the account SID and auth token, JSON call
+resources, Twilio's error bodies and numbers. It records every request so a test can
+assert what the line asked Twilio to do, can fail the next requests (500, 429…) so a test
+can watch the line cope, and plays Twilio's side afterwards: `answer` fetches a placed
+call's TwiML and `post_status` sends a signed status callback, both as Twilio would.
+
+    async with running_twilio_fake() as twilio:
+        telephony = TwilioTelephony(..., api_base=twilio.api_base)
+        twilio.deliver_to(PUBLIC_URL, server_url)    # where the line really listens
+        sid = await telephony.place_call(...)
+        await twilio.post_status(sid, "no-answer")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+import json
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+
+import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from twilio.request_validator import RequestValidator
+
+from tests.caller import TOKEN
+
+ACCOUNT_SID = "AC" + "5e" * 16
+LINE_NUMBER = "+15550001000"
+"""The line's own Twilio number: the only caller ID the fake account may use."""
+TWILIO_HOST = "https://api.twilio.com"
+API = "/2010-04-01/Accounts/{account_sid}"
+
+PROGRESS_EVENTS = frozenset({"initiated", "ringing", "answered", "completed"})
+ENDED = frozenset({"completed", "busy", "no-answer", "canceled", "failed"})
+LIVE = frozenset({"queued", "initiated", "ringing", "in-progress"})
+_EVENT_OF = {"initiated": "initiated", "ringing": "ringing", "in-progress": "answered"}
+
+
+@dataclass(frozen=True, slots=True)
+class FakeRequest:
+    """One request the fake received, as the line sent it."""
+
+    method: str
+    path: str
+    """URL path, e.g. ``/2010-04-01/Accounts/AC…/Calls.json``."""
+    form: tuple[tuple[str, str], ...]
+    """Form fields in the order sent; a field may repeat (``StatusCallbackEvent``)."""
+    authorized: bool
+    """Whether the basic-auth credentials were the account's."""
+
+    def get(self, name: str) -> str | None:
+        """The last value of form field `name`, or None."""
+        values = self.getall(name)
+        return values[-1] if values else None
+
+    def getall(self, name: str) -> list[str]:
+        return [value for key, value in self.form if key == name]
+
+
+@dataclass(slots=True)
+class FakeCall:
+    """A call as the fake account knows it."""
+
+    sid: str
+    to: str
+    from_: str
+    direction: str
+    """``outbound-api`` for calls the line placed, ``inbound`` for callers (`add_live_call`)."""
+    status: str
+    url: str
+    """Where Twilio fetches the call's TwiML: the create URL, then the last redirect."""
+    status_callback: str = ""
+    status_callback_events: tuple[str, ...] = ("completed",)
+    """What Twilio reports to `status_callback`; only ``completed`` when none were asked for."""
+    timeout: int | None = None
+    """Seconds it may ring, as the line asked."""
+    redirects: list[str] = field(default_factory=list)
+    """Every URL the call was redirected to, in order."""
+    callbacks_sent: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackResult:
+    """What the line answered a webhook the fake sent as Twilio."""
+
+    status: int
+    body: str
+
+
+class TwilioFake:
+    """Twilio's REST API for one account, on a real loopback server (start with `running_twilio_fake`)."""
+
+    def __init__(
+        self, account_sid: str = ACCOUNT_SID, auth_token: str = TOKEN, phone_number: str = LINE_NUMBER
+    ):
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.phone_number = phone_number
+        self.requests: list[FakeRequest] = []
+        self.calls: dict[str, FakeCall] = {}
+        self.recordings: dict[str, bytes] = {}
+        self._failures: list[int] = []
+        self._stalls: list[float] = []
+        self._routes: list[tuple[str, str]] = []
+        self._server: TestServer | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    # --- test controls -------------------------------------------------------------------------
+
+    @property
+    def api_base(self) -> str:
+        """Base URL to give the client (TWILIO_API_BASE), e.g. ``http://127.0.0.1:41234``."""
+        assert self._server is not None, "the fake is not running"
+        return str(self._server.make_url("")).rstrip("/")
+
+    def fail_next(self, count: int = 1, status: int = 500) -> None:
+        """Answer the next `count` requests, whatever they are, with `status` and Twilio's error body."""
+        self._failures.extend([status] * count)
+
+    def stall_next(self, count: int = 1, seconds: float = 5.0) -> None:
+        """Hold the next `count` requests `seconds` before answering: a Twilio that has gone slow."""
+        self._stalls.extend([seconds] * count)
+
+    def add_recording(self, audio: bytes) -> str:
+        """Hold `audio` as a new recording; returns its ``RecordingUrl`` exactly as Twilio posts it."""
+        sid = "RE" + secrets.token_hex(16)
+        self.recordings[sid] = audio
+        return f"{TWILIO_HOST}{API.format(account_sid=self.account_sid)}/Recordings/{sid}"
+
+    def add_live_call(self, *, from_: str, to: str | None = None, url: str = "") -> str:
+        """A caller already connected to the line (inbound, in progress); returns its CallSid."""
+        sid = _sid("CA")
+        self.calls[sid] = FakeCall(
+            sid=sid,
+            to=to or self.phone_number,
+            from_=from_,
+            direction="inbound",
+            status="in-progress",
+            url=url,
+        )
+        return sid
+
+    def deliver_to(self, public_url: str, server_url: str) -> None:
+        """Send webhooks for `public_url…` to `server_url…` instead; signatures still cover the public URL."""
+        self._routes.append((public_url.rstrip("/"), server_url.rstrip("/")))
+
+    def requests_to(self, suffix: str, method: str = "POST") -> list[FakeRequest]:
+        """Requests whose path ends with `suffix` (``"Calls.json"``, ``f"{sid}.json"``)."""
+        return [r for r in self.requests if r.method == method and r.path.endswith(suffix)]
+
+    # --- Twilio's side of a call ---------------------------------------------------------------
+
+    async def answer(self, call_sid: str) -> CallbackResult:
+        """The callee picks up: the call goes in progress and Twilio fetches its TwiML (signed POST)."""
+        call = self.calls[call_sid]
+        call.status = "in-progress"
+        return await self._post_signed(call.url, self._call_params(call))
+
+    async def post_status(self, call_sid: str, status: str, **extra: str) -> CallbackResult:
+        """Twilio reports `status` (``ringing``, ``no-answer``…) to the call's status callback.
+
+        Refuses (AssertionError) a report Twilio would not send: one for an event the call
+        did not subscribe to, or for a call that was created without a status callback.
+        """
+        call = self.calls[call_sid]
+        assert status in LIVE | ENDED, f"'{status}' is not a Twilio call status"
+        assert call.status_callback, f"call {call_sid} has no status callback"
+        event = _EVENT_OF.get(status, "completed")
+        assert event in call.status_callback_events, (
+            f"Twilio would not report '{status}': the call asked only for {call.status_callback_events}"
+        )
+        call.status = status
+        call.callbacks_sent += 1
+        params = {
+            **self._call_params(call),
+            "CallbackSource": "call-progress-events",
+            "SequenceNumber": str(call.callbacks_sent - 1),
+            "Timestamp": format_datetime(datetime.now(UTC), usegmt=True),
+        }
+        if status in ENDED:
+            params |= {"CallDuration": "0", "Duration": "0"}
+        return await self._post_signed(call.status_callback, params | extra)
+
+    def _call_params(self, call: FakeCall) -> dict[str, str]:
+        return {
+            "AccountSid": self.account_sid,
+            "ApiVersion": "2010-04-01",
+            "CallSid": call.sid,
+            "CallStatus": call.status,
+            "Called": call.to,
+            "Caller": call.from_,
+            "Direction": call.direction,
+            "From": call.from_,
+            "To": call.to,
+        }
+
+    async def _post_signed(self, url: str, params: dict[str, str]) -> CallbackResult:
+        assert self._session is not None, "the fake is not running"
+        signature = RequestValidator(self.auth_token).compute_signature(url, params)
+        target = url
+        for public, server in self._routes:
+            if url.startswith(public):
+                target = server + url[len(public) :]
+                break
+        async with self._session.post(
+            target, data=params, headers={"X-Twilio-Signature": signature}
+        ) as reply:
+            return CallbackResult(reply.status, await reply.text())
+
+    # --- the REST API ----------------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._gatekeeper])
+        base = "/2010-04-01/Accounts/{account}"
+        app.router.add_post(base + "/Calls.json", self._create_call)
+        app.router.add_post(base + "/Calls/{sid}.json", self._update_call)
+        app.router.add_get(base + "/Recordings/{sid}.wav", self._recording)
+        return app
+
+    @web.middleware
+    async def _gatekeeper(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Record the request, then play an outage, a bad login or another account's URL as Twilio does."""
+        form = await request.post() if request.method == "POST" else {}
+        authorized = self._authorized(request.headers.get("Authorization", ""))
+        self.requests.append(
+            FakeRequest(request.method, request.path, tuple((k, str(v)) for k, v in form.items()), authorized)
+        )
+        if self._stalls:
+            await asyncio.sleep(self._stalls.pop(0))
+        if self._failures:
+            status = self._failures.pop(0)
+            return _error(status, 20429 if status == 429 else 20500, "Injected failure")
+        if not authorized:
+            response = _error(401, 20003, "Authenticate")
+            response.headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
+            return response
+        if request.match_info.get("account") != self.account_sid:
+            return _error(404, 20404, f"The requested resource {request.path} was not found")
+        return await handler(request)
+
+    def _authorized(self, header: str) -> bool:
+        """HTTP basic auth with this account's SID and auth token, compared in constant time."""
+        scheme, _, encoded = header.partition(" ")
+        try:
+            login, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        return (
+            scheme.lower() == "basic"
+            and hmac.compare_digest(login.encode(), self.account_sid.encode())
+            and hmac.compare_digest(password.encode(), self.auth_token.encode())
+        )
+
+    async def _create_call(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        to, from_, url = str(form.get("To", "")), str(form.get("From", "")), str(form.get("Url", ""))
+        if not to:
+            return _error(400, 21201, "No 'To' number is specified")
+        if not from_:
+            return _error(400, 21213, "No 'From' number is specified")
+        if from_ != self.phone_number:
+            return _error(
+                400,
+                21210,
+                f"The source phone number provided, {from_}, is not yet verified for your account.",
+            )
+        if not url and "Twiml" not in form and "ApplicationSid" not in form:
+            return _error(400, 21205, "Url parameter is required")
+        events = tuple(str(e) for e in form.getall("StatusCallbackEvent", []))
+        if unknown := set(events) - PROGRESS_EVENTS:
+            return _error(400, 21626, f"Invalid StatusCallbackEvent {sorted(unknown)}")
+        timeout = str(form.get("Timeout", ""))
+        call = FakeCall(
+            sid=_sid("CA"),
+            to=to,
+            from_=from_,
+            direction="outbound-api",
+            status="queued",
+            url=url,
+            status_callback=str(form.get("StatusCallback", "")),
+            status_callback_events=events or ("completed",),
+            timeout=int(timeout) if timeout.isdigit() else None,
+        )
+        self.calls[call.sid] = call
+        return web.json_response(self._resource(call), status=201)
+
+    async def _update_call(self, request: web.Request) -> web.Response:
+        call = self.calls.get(request.match_info["sid"])
+        if call is None:
+            return _error(404, 20404, f"The requested resource {request.path} was not found")
+        form = await request.post()
+        if url := str(form.get("Url", "")):
+            if call.status not in LIVE:
+                return _error(400, 21220, "Call is not in-progress. Cannot redirect.")
+            call.url = url
+            call.redirects.append(url)
+        wanted = str(form.get("Status", ""))
+        if wanted not in ("", "completed", "canceled"):
+            return _error(400, 21218, f"Invalid Status {wanted}")
+        if wanted and call.status in ("queued", "initiated", "ringing"):
+            call.status = "canceled"
+        elif wanted == "completed" and call.status == "in-progress":
+            call.status = "completed"
+        return web.json_response(self._resource(call))
+
+    async def _recording(self, request: web.Request) -> web.Response:
+        audio = self.recordings.get(request.match_info["sid"])
+        if audio is None:
+            return _error(404, 20404, f"The requested resource {request.path} was not found")
+        return web.Response(body=audio, content_type="audio/x-wav")
+
+    def _resource(self, call: FakeCall) -> dict[str, object]:
+        """A call resource shaped like Twilio's (the fields the client parses, with Twilio's types)."""
+        uri = f"{API.format(account_sid=self.account_sid)}/Calls/{call.sid}"
+        now = format_datetime(datetime.now(UTC), usegmt=True)
+        return {
+            "account_sid": self.account_sid,
+            "annotation": None,
+            "answered_by": None,
+            "api_version": "2010-04-01",
+            "caller_name": None,
+            "date_created": now,
+            "date_updated": now,
+            "direction": call.direction,
+            "duration": None,
+            "end_time": None,
+            "forwarded_from": None,
+            "from": call.from_,
+            "from_formatted": call.from_,
+            "group_sid": None,
+            "parent_call_sid": None,
+            "phone_number_sid": "PN" + "0" * 32,
+            "price": None,
+            "price_unit": "USD",
+            "queue_time": "0",
+            "sid": call.sid,
+            "start_time": None,
+            "status": call.status,
+            "subresource_uris": {
+                "notifications": f"{uri}/Notifications.json",
+                "recordings": f"{uri}/Recordings.json",
+                "events": f"{uri}/Events.json",
+            },
+            "to": call.to,
+            "to_formatted": call.to,
+            "trunk_sid": None,
+            "uri": f"{uri}.json",
+        }
+
+
+def _sid(prefix: str) -> str:
+    return prefix + secrets.token_hex(16)
+
+
+def _error(status: int, code: int, message: str) -> web.Response:
+    """Twilio's error body: its own error number, a message, where to read more."""
+    body = {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
+    return web.Response(status=status, text=json.dumps(body), content_type="application/json")
+
+
+@asynccontextmanager
+async def running_twilio_fake(
+    account_sid: str = ACCOUNT_SID, auth_token: str = TOKEN, phone_number: str = LINE_NUMBER
+) -> AsyncIterator[TwilioFake]:
+    """A started fake on an ephemeral loopback port; everything it opened is closed on the way out."""
+    fake = TwilioFake(account_sid, auth_token, phone_number)
+    server = TestServer(fake.app(), host="127.0.0.1")
+    await server.start_server()
+    fake._server = server
+    fake._session = aiohttp.ClientSession()
+    try:
+        yield fake
+    finally:
+        await fake._session.close()
+        await server.close()
