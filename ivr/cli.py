@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ivr.config import Settings, database_url, default_dir
+from ivr.console import cli as accounts_cli
 from ivr.importer import ImportFailed, ImportKind, parse_file
 from ivr.logs import configure, mask_phone
 from ivr.store.backends import Stores, build_stores
@@ -384,6 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="action", required=True)
     db_upgrade = db_sub.add_parser("upgrade", help="apply schema migrations (IVR_DATABASE_URL)")
     db_upgrade.set_defaults(run=cmd_db_upgrade)
+
+    accounts_cli.add_parser(sub)
 
     flows = sub.add_parser("flows", help="work with call flow files")
     flows_sub = flows.add_subparsers(dest="action", required=True)

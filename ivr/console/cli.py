@@ -1,0 +1,142 @@
+"""`ivr accounts …`: console accounts from the command line (the first admin starts here)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from ivr.config import database_url
+from ivr.console.accounts import AccountError, AccountStore, AuditLog, Role
+from ivr.store.backends import build_stores
+
+T = TypeVar("T")
+
+
+def _actor() -> str:
+    """Changes from the command line are attributed to the operating-system user."""
+    return f"cli:{os.environ.get('USER') or getpass.getuser()}"
+
+
+def _with_accounts(work: Callable[[AccountStore, AuditLog], Awaitable[T]]) -> T:
+    async def run() -> T:
+        stores = build_stores(database_url())
+        await stores.open()
+        try:
+            return await work(AccountStore(stores.sql), AuditLog(stores.sql))
+        finally:
+            await stores.close()
+
+    return asyncio.run(run())
+
+
+def _password(args: argparse.Namespace) -> str:
+    """From stdin with --password-stdin (scripts), else asked twice without echo."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != first:
+        raise AccountError("the two passwords differ")
+    return first
+
+
+def _skills(text: str) -> list[str]:
+    return [s.strip().lower() for s in text.split(",") if s.strip()]
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    password = _password(args)
+
+    async def add(accounts: AccountStore, audit: AuditLog) -> None:
+        account = await accounts.create(
+            args.username,
+            password,
+            Role(args.role),
+            display_name=args.name,
+            phone=args.phone,
+            skills=_skills(args.skills),
+        )
+        await audit.record(_actor(), "account.create", account.username, account.role.value)
+
+    _with_accounts(add)
+    print(f"Created {args.role} account '{args.username}'.")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    async def listing(accounts: AccountStore, _: AuditLog) -> list[Any]:
+        return await accounts.list()
+
+    for a in _with_accounts(listing):
+        state = " (disabled)" if a.disabled else ""
+        print(f"{a.username:<20} {a.role:<11} {a.display_name}{state}  skills: {', '.join(a.skills) or '-'}")
+    return 0
+
+
+def cmd_passwd(args: argparse.Namespace) -> int:
+    password = _password(args)
+
+    async def change(accounts: AccountStore, audit: AuditLog) -> None:
+        await accounts.set_password(args.username, password)
+        await audit.record(_actor(), "account.update", args.username, "password reset")
+
+    _with_accounts(change)
+    print(f"Password changed for '{args.username}'; their browsers are signed out.")
+    return 0
+
+
+def cmd_disable(args: argparse.Namespace) -> int:
+    async def disable(accounts: AccountStore, audit: AuditLog) -> None:
+        account = await accounts.get(args.username)
+        if account is None:
+            raise AccountError(f"there is no account called '{args.username}'")
+        await accounts.update(
+            account.username,
+            role=account.role,
+            display_name=account.display_name,
+            phone=account.phone,
+            skills=account.skills,
+            disabled=True,
+        )
+        await audit.record(_actor(), "account.update", account.username, "disabled")
+
+    _with_accounts(disable)
+    print(f"Disabled '{args.username}'; their browsers are signed out.")
+    return 0
+
+
+def add_parser(sub: Any) -> None:
+    accounts = sub.add_parser("accounts", help="console accounts: admins, supervisors, agents")
+    actions = accounts.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="create an account (asks for the password)")
+    add.add_argument("username")
+    add.add_argument("--role", choices=[r.value for r in Role], required=True)
+    add.add_argument("--name", default="", help="display name")
+    add.add_argument("--phone", default="", help="where agents are rung (E.164, sip: or client:)")
+    add.add_argument("--skills", default="", help="comma-separated, e.g. en,repairs")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    add.set_defaults(run=_guarded(cmd_add))
+    listing = actions.add_parser("list", help="every account and its role")
+    listing.set_defaults(run=_guarded(cmd_list))
+    passwd = actions.add_parser("passwd", help="set a new password (signs the account out everywhere)")
+    passwd.add_argument("username")
+    passwd.add_argument("--password-stdin", action="store_true")
+    passwd.set_defaults(run=_guarded(cmd_passwd))
+    disable = actions.add_parser("disable", help="stop an account signing in (signs it out everywhere)")
+    disable.add_argument("username")
+    disable.set_defaults(run=_guarded(cmd_disable))
+
+
+def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except AccountError as exc:
+            print(f"ivr accounts: {exc}", file=sys.stderr)
+            return 1
+
+    return run

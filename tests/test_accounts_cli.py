@@ -1,0 +1,79 @@
+"""`ivr accounts`: the first admin is made on the command line, and can then sign in."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ivr.console.accounts import AccountStore, AuditLog, Role
+from ivr.store.sql import SQLiteSql
+from ivr.store.sqlite import SQLiteDatabase
+
+
+def ivr(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ivr", *args], env=env, input=stdin, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "IVR_DATA_DIR": str(tmp_path), "USER": "ops"}
+
+
+def _check(tmp_path: Path, username: str, password: str) -> tuple[object, list[str]]:
+    async def read() -> tuple[object, list[str]]:
+        db = SQLiteDatabase(tmp_path / "ivr.db")
+        sql = SQLiteSql(db)
+        account = await AccountStore(sql).authenticate(username, password)
+        audit = [f"{e.actor} {e.action} {e.subject}" for e in await AuditLog(sql).recent()]
+        await db.close()
+        return account, audit
+
+    return asyncio.run(read())
+
+
+def test_add_list_passwd_disable(env: dict[str, str], tmp_path: Path) -> None:
+    added = ivr(
+        "accounts",
+        "add",
+        "ada",
+        "--role",
+        "admin",
+        "--name",
+        "Ada",
+        "--password-stdin",
+        env=env,
+        stdin="first password!\n",
+    )
+    assert added.returncode == 0, added.stderr
+    account, audit = _check(tmp_path, "ada", "first password!")
+    assert account is not None and account.role is Role.ADMIN  # type: ignore[attr-defined]
+    assert audit == ["cli:ops account.create ada"]
+
+    again = ivr(
+        "accounts", "add", "ada", "--role", "agent", "--password-stdin", env=env, stdin="another one!!\n"
+    )
+    assert again.returncode == 1 and "already an account called 'ada'" in again.stderr
+    short = ivr("accounts", "add", "bo", "--role", "agent", "--password-stdin", env=env, stdin="short\n")
+    assert short.returncode == 1 and "at least 10 characters" in short.stderr
+
+    listing = ivr("accounts", "list", env=env)
+    assert "ada" in listing.stdout and "admin" in listing.stdout
+
+    assert (
+        ivr("accounts", "passwd", "ada", "--password-stdin", env=env, stdin="second password\n").returncode
+        == 0
+    )
+    assert _check(tmp_path, "ada", "first password!")[0] is None
+    assert _check(tmp_path, "ada", "second password")[0] is not None
+
+    assert ivr("accounts", "disable", "ada", env=env).returncode == 0
+    assert _check(tmp_path, "ada", "second password")[0] is None
+    missing = ivr("accounts", "disable", "nobody", env=env)
+    assert missing.returncode == 1 and "no account called 'nobody'" in missing.stderr
