@@ -4,6 +4,9 @@ Flows and prompts are edited by hand, so every complaint about them must name th
 file and line. PyYAML's `safe_load` forgets positions and silently keeps the last of
 two duplicate keys; here the document is composed into nodes and converted by hand,
 recording the line of every mapping key and sequence item, and refusing duplicates.
+Any text at all gets an answer: a web editor checks a flow on every keystroke, so
+even control characters, unknown tags, absurd nesting or an alias bomb are a
+located `SourceError`, never a crash or a hang.
 """
 
 from __future__ import annotations
@@ -48,6 +51,10 @@ class Document:
         return SourceError(self.source, self.line(path), message)
 
 
+MAX_DEPTH = 50
+"""Deeper nesting than any flow or prompts file needs; stops runaway input early."""
+
+
 def load_text(text: str, source: str) -> Document:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -55,11 +62,17 @@ def load_text(text: str, source: str) -> Document:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         raise SourceError(source, line, f"not valid YAML: {exc.problem or exc}") from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        message = f"not valid YAML: {exc.reason} (character #x{exc.character:04x})"
+        raise SourceError(source, line, message) from None
+    except RecursionError:
+        raise SourceError(source, None, f"not valid YAML: nested more than {MAX_DEPTH} levels deep") from None
     doc = Document(source=source, data=None)
     if node is None:
         raise SourceError(source, None, "the file is empty")
     doc.lines[()] = node.start_mark.line + 1
-    doc.data = _convert(node, (), doc)
+    doc.data = _convert(node, (), doc, set())
     return doc
 
 
@@ -71,13 +84,26 @@ def load_file(path: Path) -> Document:
     return load_text(text, str(path))
 
 
-def _convert(node: yaml.Node, path: Path_, doc: Document) -> Any:
+def _convert(node: yaml.Node, path: Path_, doc: Document, seen: set[int]) -> Any:
+    """`seen` holds the lists and mappings already converted: an alias to one would copy
+    it, and nine aliases of nine aliases of... make billions of copies (a "YAML bomb")."""
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+        line = node.start_mark.line + 1
+        if id(node) in seen:
+            message = "repeating a list or mapping with an alias (*name) is not supported; write it out"
+            # The composer hands back the anchored node itself, so its mark is the anchor's;
+            # the nearest place of the alias still known is its key, or its list's key.
+            where = path[:-1] if path and isinstance(path[-1], int) else path
+            raise SourceError(doc.source, doc.line(where) or line, message)
+        if len(path) > MAX_DEPTH:
+            raise SourceError(doc.source, line, f"nested more than {MAX_DEPTH} levels deep")
+        seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise SourceError(doc.source, key_node.start_mark.line + 1, "keys must be text")
-            key = str(_scalar(key_node))
+            key = str(_convert(key_node, path, doc, seen))
             if key in out:
                 raise SourceError(
                     doc.source,
@@ -85,16 +111,21 @@ def _convert(node: yaml.Node, path: Path_, doc: Document) -> Any:
                     f"'{key}' appears twice (first on line {doc.lines[(*path, key)]})",
                 )
             doc.lines[(*path, key)] = key_node.start_mark.line + 1
-            out[key] = _convert(value_node, (*path, key), doc)
+            out[key] = _convert(value_node, (*path, key), doc, seen)
         return out
     if isinstance(node, yaml.SequenceNode):
         items = []
         for index, item in enumerate(node.value):
             doc.lines[(*path, index)] = item.start_mark.line + 1
-            items.append(_convert(item, (*path, index), doc))
+            items.append(_convert(item, (*path, index), doc, seen))
         return items
     assert isinstance(node, yaml.ScalarNode)
-    return _scalar(node)
+    try:
+        return _scalar(node)
+    except (yaml.YAMLError, ValueError) as exc:  # an unknown tag (!!python/...) or !!int abc
+        problem = exc.problem if isinstance(exc, yaml.MarkedYAMLError) else exc
+        line = node.start_mark.line + 1
+        raise SourceError(doc.source, line, f"cannot read this value: {problem}") from None
 
 
 _CONSTRUCTOR = yaml.SafeLoader("")

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from ivr.flow.loader import FlowInvalid, load_flow, parse_flow
+from ivr.flow.loader import (
+    FlowInvalid,
+    Problem,
+    ProblemCode,
+    Severity,
+    check_flow_text,
+    load_flow,
+    parse_flow,
+)
 from ivr.prompts import load_catalogs
 from ivr.yamlsource import SourceError, load_text
 
@@ -55,10 +63,21 @@ def problems(text: str) -> list[str]:
     return caught.value.lines()
 
 
+def linked(goto: str, extra: str) -> str:
+    """GOOD with a menu option 2 going to `goto`, and `extra` states added at the end (line 35 on)."""
+    option = "      - key: 2\n        words: [help]\n        goto: " + goto + "\n"
+    return GOOD.replace("        goto: ask\n", "        goto: ask\n" + option) + textwrap.indent(
+        textwrap.dedent(extra), "  "
+    )
+
+
 def test_the_shipped_flow_is_valid_and_every_state_is_reachable() -> None:
     flow, warnings = load_flow(ROOT / "flows" / "support.yaml", CATALOGS)
     assert flow.start == "welcome"
-    assert warnings == []
+    assert warnings == [
+        f"{ROOT / 'flows' / 'support.yaml'} line 176, state 'faq_menu': this menu offers 6 choices; "
+        "callers keep about 5 in mind, so consider moving some into a second menu"
+    ]
 
 
 def test_a_small_valid_flow_loads() -> None:
@@ -98,7 +117,8 @@ def test_same_key_twice_in_one_menu() -> None:
         "        goto: ask\n      - key: 1\n        words: [repair]\n        goto: bye\n",
     )
     assert problems(text) == [
-        "flow.yaml line 12, state 'menu': key 1 is used twice in this menu (also on line 9)"
+        "flow.yaml line 12, state 'menu': key 1 is used twice in this menu (also on line 9); "
+        "give each option its own key"
     ]
 
 
@@ -157,7 +177,183 @@ def test_a_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
     assert caught.value.lines()[0].startswith(f"{path} line 11: not valid YAML")
 
 
-def test_unreachable_states_are_warnings() -> None:
+def test_unreachable_states_block_publishing() -> None:
     text = GOOD + "  orphan:\n    type: hangup\n    prompt: goodbye\n"
-    _, warnings = parse_flow(load_text(text, "flow.yaml"), CATALOGS)
-    assert warnings == ["flow.yaml line 32, state 'orphan': no path reaches this state"]
+    assert problems(text) == [
+        "flow.yaml line 32, state 'orphan': no path from the start ('menu') reaches this state; "
+        "send a menu option or another state here, or delete it"
+    ]
+
+
+def test_a_state_that_only_leads_back_to_itself_is_a_dead_end() -> None:
+    text = linked(
+        "stuck",
+        """\
+          stuck:
+            type: gather
+            prompt: ask_order_number
+            save_as: order_number
+            agent: false
+            next: stuck
+            on_failure: stuck
+        """,
+    )
+    assert problems(text) == [
+        "flow.yaml line 35, state 'stuck': no way to end the call from here: every path stays in this "
+        "state and never reaches a hangup or transfer; give it a way out (a menu option or next to a "
+        "goodbye, or agent: true on a menu or gather)"
+    ]
+
+
+def test_a_loop_of_menus_with_no_exit_is_one_message_per_trapped_state() -> None:
+    text = linked(
+        "ping",
+        """\
+          ping:
+            type: menu
+            prompt: main_menu
+            agent: false
+            options:
+              - {key: 1, words: [pong], goto: pong}
+            on_failure: pong
+          pong:
+            type: menu
+            prompt: anything_else
+            agent: false
+            options:
+              - {key: 1, words: [ping], goto: ping}
+            on_failure: ping
+        """,
+    )
+    trapped = (
+        "no way to end the call from here: every path stays among ping, pong and never reaches a hangup "
+        "or transfer; give it a way out (a menu option or next to a goodbye, "
+        "or agent: true on a menu or gather)"
+    )
+    assert problems(text) == [
+        f"flow.yaml line 35, state 'ping': {trapped}",
+        f"flow.yaml line 42, state 'pong': {trapped}",
+    ]
+
+
+def test_a_silent_caller_must_be_let_go_in_the_end() -> None:
+    text = linked(
+        "confirm",
+        """\
+          confirm:
+            type: menu
+            prompt: anything_else
+            options:
+              - {key: 1, words: [done], goto: bye}
+            on_no_input: confirm
+        """,
+    )
+    assert problems(text) == [
+        "flow.yaml line 40, state 'confirm': a caller who stays silent is asked again forever: on_no_input "
+        "goes back to this same state, and from there never reaches a hangup or transfer; send it to a "
+        "goodbye or an agent (left out, it goes to the flow's agent)"
+    ]
+
+
+def test_retries_that_hand_the_caller_between_two_questions_forever() -> None:
+    text = linked(
+        "first",
+        """\
+          first:
+            type: menu
+            prompt: anything_else
+            options:
+              - {key: 1, words: [done], goto: bye}
+            on_failure: second
+          second:
+            type: gather
+            prompt: ask_order_number
+            save_as: order_number
+            next: lookup
+            on_failure: first
+        """,
+    )
+    lines = problems(text)
+    assert lines[0] == (
+        "flow.yaml line 40, state 'first': a caller who stays silent or is not understood is asked again "
+        "forever: on_failure goes to 'second', and from there never reaches a hangup or transfer; send "
+        "on_failure and on_no_input to a goodbye or an agent (left out, they go to the agent)"
+    )
+    assert lines[1].startswith(
+        "flow.yaml line 46, state 'second': a caller who stays silent or is not understood"
+    )
+
+
+def test_a_hand_off_needs_a_fallback_for_when_nobody_answers() -> None:
+    assert problems(GOOD.replace("    fallback: bye\n", "")) == [
+        "flow.yaml line 24, state 'agent': 'fallback' is required: name the state a caller goes to when "
+        "nobody answers (a hangup that apologises, or a menu)"
+    ]
+
+
+def test_a_fallback_that_hands_off_again_forever() -> None:
+    text = GOOD.replace("fallback: bye", "fallback: retry_agent") + (
+        "  retry_agent:\n    type: say\n    prompt: agents_unavailable\n    next: agent\n"
+    )
+    assert problems(text) == [
+        "flow.yaml line 28, state 'agent': when nobody answers, fallback leads back to this hand-off "
+        "(agent -> retry_agent -> agent), so the caller waits forever; send fallback to a hangup that "
+        "apologises, or a menu"
+    ]
+
+
+def test_a_menu_with_more_than_five_options_is_a_warning_only() -> None:
+    options = "".join(f"      - {{key: {k}, words: [w{k}], goto: bye}}\n" for k in range(2, 7))
+    flow, warnings = parse_flow(
+        load_text(GOOD.replace("        goto: ask\n", "        goto: ask\n" + options), "f.yaml"), CATALOGS
+    )
+    assert len(flow.states["menu"].options) == 6  # type: ignore[union-attr]
+    assert warnings == [
+        "f.yaml line 5, state 'menu': this menu offers 6 choices; callers keep about 5 in mind, "
+        "so consider moving some into a second menu"
+    ]
+
+
+def test_check_flow_text_gives_errors_and_warnings_as_data() -> None:
+    options = "".join(f"      - {{key: {k}, words: [w{k}], goto: bye}}\n" for k in range(2, 7))
+    text = GOOD.replace("        goto: ask\n", "        goto: ask\n" + options).replace(
+        "next: lookup", "next: lookpu"
+    )
+    errors, warnings = check_flow_text(text, "draft", CATALOGS)
+    assert errors == [
+        Problem(
+            21,
+            "ask",
+            "next goes to 'lookpu', which is not a state",
+            ProblemCode.UNKNOWN_STATE,
+            Severity.ERROR,
+        )
+    ]
+    assert [(w.line, w.state, w.code, w.severity) for w in warnings] == [
+        (5, "menu", ProblemCode.MENU_TOO_LONG, Severity.WARNING)
+    ]
+    assert check_flow_text(GOOD, "draft", CATALOGS) == ([], [])
+
+
+def test_check_flow_text_answers_bad_yaml_with_its_line_instead_of_raising() -> None:
+    errors, warnings = check_flow_text(GOOD.replace("words: [order]", "words: [order"), "draft", CATALOGS)
+    assert [(e.line, e.state, e.code) for e in errors] == [(11, None, ProblemCode.YAML)]
+    assert errors[0].message.startswith("not valid YAML")
+    assert warnings == []
+    errors, _ = check_flow_text(
+        GOOD.replace("prompt: goodbye", "prompt: !!python/name:os.system x"), "d", CATALOGS
+    )
+    assert [(e.line, e.code) for e in errors] == [(31, ProblemCode.YAML)]
+    assert "cannot read this value" in errors[0].message
+    bomb = "a: &a [x, x, x]\nb: &b [*a, *a, *a]\nc: [*b, *b, *b]\n"
+    assert check_flow_text(bomb, "d", CATALOGS)[0] == [
+        Problem(
+            2,
+            None,
+            "repeating a list or mapping with an alias (*name) is not supported; write it out",
+            ProblemCode.YAML,
+        )
+    ]
+    assert check_flow_text("", "d", CATALOGS)[0] == [
+        Problem(None, None, "the file is empty", ProblemCode.YAML)
+    ]

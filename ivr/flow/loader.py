@@ -2,17 +2,20 @@
 
 Every problem is reported with the file, the line and the state, in words a
 supervisor can act on; all problems are collected so one run shows them all.
+`check_flow_text` gives an editor the same verdict as data, without raising.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ivr.flow.actions import ACTIONS
+from ivr.flow.graph import Exit, check_graph, targets
+from ivr.flow.problems import Problem, ProblemCode, Severity
 from ivr.flow.schema import (
     ActionState,
     Flow,
@@ -27,7 +30,7 @@ from ivr.flow.schema import (
     TransferState,
 )
 from ivr.prompts import PromptCatalog
-from ivr.yamlsource import Document, SourceError, load_file
+from ivr.yamlsource import Document, SourceError, load_file, load_text
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _MENU_KEYS = set("123456789*#")
@@ -56,27 +59,22 @@ _KEYS: dict[StateKind, set[str]] = {
 }
 _TOP = {"flow", "start", "agent", "agent_words", "defaults", "states"}
 _DEFAULTS = {"retries", "timeout", "no_input_prompt", "no_match_prompt"}
+MENU_OPTIONS_WARNING = 5
+"""More choices than this in one menu are more than most callers can keep in mind."""
 
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    line: int | None
-    state: str | None
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class Exit:
-    """One way out of a state: where it leads and which setting says so."""
-
-    setting: str
-    """The setting as a supervisor reads it in a problem: 'option 1', 'on_failure', 'outcome verified'."""
-    target: str
-    """The state it leads to ('' when the setting is missing or unreadable)."""
-    path: tuple[str | int, ...]
-    """Where the setting sits inside the state, for its line number."""
-    label: str
-    """A few words for an arrow in a diagram: '1 order', 'fail', 'no input', 'verified'."""
+__all__ = [
+    "Exit",
+    "FlowDraft",
+    "FlowInvalid",
+    "Problem",
+    "ProblemCode",
+    "Severity",
+    "check_flow_text",
+    "load_flow",
+    "parse_flow",
+    "read_draft",
+    "targets",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +94,9 @@ class FlowDraft:
     names: tuple[str, ...]
     """Every state name in the file, in file order, whether it could be read or not."""
     problems: tuple[Problem, ...]
+    """Errors: any one of them blocks publishing."""
+    warnings: tuple[Problem, ...] = ()
+    """Shown to the editor; the flow still loads."""
 
 
 class FlowInvalid(ValueError):
@@ -107,12 +108,7 @@ class FlowInvalid(ValueError):
         super().__init__("\n".join(self.lines()))
 
     def lines(self) -> list[str]:
-        out = []
-        for p in self.problems:
-            where = f"{self.source} line {p.line}" if p.line else self.source
-            state = f", state '{p.state}'" if p.state else ""
-            out.append(f"{where}{state}: {p.message}")
-        return out
+        return [p.describe(self.source) for p in self.problems]
 
 
 class _Checker:
@@ -124,8 +120,8 @@ class _Checker:
         self.problems: list[Problem] = []
         self.state_name: str | None = None
 
-    def fail(self, path: tuple[str | int, ...], message: str) -> None:
-        self.problems.append(Problem(self.doc.line(path), self.state_name, message))
+    def fail(self, path: tuple[str | int, ...], message: str, code: ProblemCode = ProblemCode.SCHEMA) -> None:
+        self.problems.append(Problem(self.doc.line(path), self.state_name, message, code))
 
     def text(
         self, data: Mapping[str, Any], key: str, path: tuple, *, required: bool = True, default: str = ""
@@ -179,7 +175,8 @@ class _Checker:
         for language, catalog in self.catalogs.items():
             found = catalog.has_prefix(prefix) if variant else catalog.has(prompt_id)
             if not found:
-                self.fail(path, f"prompt '{prompt_id}' is missing in language '{language}'")
+                message = f"prompt '{prompt_id}' is missing in language '{language}'"
+                self.fail(path, message, ProblemCode.MISSING_PROMPT)
 
 
 def load_flow(path: Path, catalogs: Mapping[str, PromptCatalog]) -> tuple[Flow, list[str]]:
@@ -187,7 +184,7 @@ def load_flow(path: Path, catalogs: Mapping[str, PromptCatalog]) -> tuple[Flow, 
     try:
         doc = load_file(path)
     except SourceError as exc:
-        raise FlowInvalid(exc.source, [Problem(exc.line, None, exc.message)]) from None
+        raise FlowInvalid(exc.source, [Problem(exc.line, None, exc.message, ProblemCode.YAML)]) from None
     return parse_flow(doc, catalogs)
 
 
@@ -204,7 +201,23 @@ def parse_flow(doc: Document, catalogs: Mapping[str, PromptCatalog]) -> tuple[Fl
         agent_words=draft.agent_words,
         states=draft.states,
     )
-    return flow, _warnings(doc, flow)
+    return flow, [w.describe(doc.source) for w in draft.warnings]
+
+
+def check_flow_text(
+    text: str, source: str, catalogs: Mapping[str, PromptCatalog]
+) -> tuple[list[Problem], list[Problem]]:
+    """(errors, warnings) for a flow being edited; any errors block publishing.
+
+    Called on every keystroke of an editor, so it never raises on bad input: text that
+    is not YAML yet is one error on the line where reading stopped.
+    """
+    try:
+        doc = load_text(text, source)
+    except SourceError as exc:
+        return [Problem(exc.line, None, exc.message, ProblemCode.YAML)], []
+    draft = read_draft(doc, catalogs)
+    return list(draft.problems), list(draft.warnings)
 
 
 def read_draft(doc: Document, catalogs: Mapping[str, PromptCatalog]) -> FlowDraft:
@@ -247,13 +260,19 @@ def read_draft(doc: Document, catalogs: Mapping[str, PromptCatalog]) -> FlowDraf
             states[state_name] = state
     c.state_name = None
 
-    _check_references(c, states, start, agent, set(raw_states))
+    linked = _check_references(c, states, start, agent, set(raw_states))
     if agent in states and not isinstance(states[agent], TransferState):
         c.fail(("agent",), f"the agent state '{agent}' must be a transfer state")
-    _check_loops(c, states)
+    looping = _check_loops(c, states)
+    if linked and len(states) == len(raw_states):
+        # Following arrows that lead nowhere, or past a state that failed to parse,
+        # would only add noise to the real mistake.
+        c.problems += check_graph(states, start, agent, doc.line, looping=looping)
     if not c.problems:  # a state that failed to parse would make this a cascade of noise
         _check_variables(c, states)
-    return FlowDraft(name, start, agent, words, states, tuple(raw_states), tuple(c.problems))
+    return FlowDraft(
+        name, start, agent, words, states, tuple(raw_states), tuple(c.problems), _warnings(states)
+    )
 
 
 def _parse_state(c: _Checker, name: str, raw: Any, defaults: Mapping[str, Any], agent: str) -> State | None:
@@ -340,6 +359,7 @@ def _parse_state(c: _Checker, name: str, raw: Any, defaults: Mapping[str, Any], 
             c.fail(
                 (*path, "action"),
                 f"unknown action '{action_name}'; the service's actions are: {', '.join(sorted(ACTIONS))}",
+                ProblemCode.UNKNOWN_ACTION,
             )
         elif action is not None:
             missing = sorted(action.outcomes - set(outcomes))
@@ -354,12 +374,21 @@ def _parse_state(c: _Checker, name: str, raw: Any, defaults: Mapping[str, Any], 
                 )
         return ActionState(name, line, action_name, dict(outcomes))
     if kind is StateKind.TRANSFER:
+        if raw.get("fallback") is None:
+            # No flow-level default on purpose: what a caller hears when nobody picks up
+            # (closed, queue full) is a choice the editor of each hand-off must make.
+            c.fail(
+                path,
+                "'fallback' is required: name the state a caller goes to when nobody answers "
+                "(a hangup that apologises, or a menu)",
+                ProblemCode.TRANSFER_FALLBACK,
+            )
         return TransferState(
             name,
             line,
             c.prompts(raw, path, required=False),
             c.text(raw, "reason", path),
-            c.text(raw, "fallback", path),
+            c.text(raw, "fallback", path, required=False),
         )
     return HangupState(
         name,
@@ -415,7 +444,12 @@ def _options(c: _Checker, raw: Mapping[str, Any], path: tuple) -> tuple[MenuOpti
         elif key not in _MENU_KEYS and key != "0":
             c.fail((*where, "key"), f"key '{key}' must be one keypad key: 1-9, * or #")
         elif key in seen:
-            c.fail((*where, "key"), f"key {key} is used twice in this menu (also on line {seen[key]})")
+            c.fail(
+                (*where, "key"),
+                f"key {key} is used twice in this menu (also on line {seen[key]}); "
+                "give each option its own key",
+                ProblemCode.DUPLICATE_KEY,
+            )
         seen.setdefault(key, line)
         words = item.get("words", [])
         if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
@@ -428,50 +462,28 @@ def _options(c: _Checker, raw: Mapping[str, Any], path: tuple) -> tuple[MenuOpti
     return tuple(out)
 
 
-def targets(state: State) -> Iterable[Exit]:
-    """Every way out of a state that its own settings name (the flow's agent aside)."""
-    match state:
-        case SayState():
-            yield Exit("next", state.next, ("next",), "")
-            if state.limit_goto:
-                yield Exit("limit goto", state.limit_goto, ("limit", "goto"), f"visit {state.limit_visits}")
-        case MenuState():
-            for index, option in enumerate(state.options):
-                label = " ".join((option.key, *option.words[:1]))
-                yield Exit(f"option {option.key}", option.goto, ("options", index, "goto"), label)
-            yield from _retry_exits(state.retry)
-        case GatherState():
-            yield Exit("next", state.next, ("next",), "")
-            yield from _retry_exits(state.retry)
-        case ActionState():
-            for outcome, target in state.outcomes.items():
-                yield Exit(f"outcome {outcome}", target, ("outcomes", outcome), outcome)
-        case TransferState():
-            yield Exit("fallback", state.fallback, ("fallback",), "no answer")
-        case HangupState():
-            pass
-
-
-def _retry_exits(retry: Retry) -> Iterable[Exit]:
-    yield Exit("on_failure", retry.on_failure, ("on_failure",), "fail")
-    yield Exit("on_no_input", retry.on_no_input, ("on_no_input",), "no input")
-
-
 def _check_references(
     c: _Checker, states: Mapping[str, State], start: str, agent: str, names: set[str]
-) -> None:
+) -> bool:
+    """Report arrows to states that do not exist; True when every arrow lands on a state."""
+    linked = True
     for setting, target in (("start", start), ("agent", agent)):
+        linked = linked and target in names
         if target and target not in names:
-            c.fail((setting,), f"'{setting}' names '{target}', which is not a state")
+            message = f"'{setting}' names '{target}', which is not a state"
+            c.fail((setting,), message, ProblemCode.UNKNOWN_STATE)
     for state in states.values():
         c.state_name = state.name
         for exit_ in targets(state):
+            linked = linked and exit_.target in names
             if exit_.target and exit_.target not in names:
                 c.fail(
                     ("states", state.name, *exit_.path),
                     f"{exit_.setting} goes to '{exit_.target}', which is not a state",
+                    ProblemCode.UNKNOWN_STATE,
                 )
     c.state_name = None
+    return linked
 
 
 def _check_variables(c: _Checker, states: Mapping[str, State]) -> None:
@@ -486,23 +498,29 @@ def _check_variables(c: _Checker, states: Mapping[str, State]) -> None:
                             c.doc.line(("states", state.name, "action")),
                             state.name,
                             f"'{state.action}' needs '{name}', but no gather saves it (save_as: {name})",
+                            ProblemCode.MISSING_VARIABLE,
                         )
                     )
 
 
-def _check_loops(c: _Checker, states: Mapping[str, State]) -> None:
-    """A cycle of say/action states never waits for the caller: it would talk forever."""
+def _check_loops(c: _Checker, states: Mapping[str, State]) -> set[str]:
+    """A cycle of say/action states never waits for the caller: it would talk forever.
+
+    Returns the states in such loops, so the graph checks do not report them again."""
     automatic = {n: s for n, s in states.items() if isinstance(s, SayState | ActionState)}
     done: set[str] = set()
+    looping: set[str] = set()
 
     def visit(name: str, stack: list[str]) -> None:
         if name in stack:
             cycle = [*stack[stack.index(name) :], name]
+            looping.update(cycle)
             c.problems.append(
                 Problem(
                     states[name].line,
                     name,
                     f"loop with no exit: {' -> '.join(cycle)} never waits for the caller",
+                    ProblemCode.LOOP_NEVER_WAITS,
                 )
             )
             return
@@ -516,18 +534,20 @@ def _check_loops(c: _Checker, states: Mapping[str, State]) -> None:
 
     for name in automatic:
         visit(name, [])
+    return looping
 
 
-def _warnings(doc: Document, flow: Flow) -> list[str]:
-    seen = {flow.start, flow.agent}
-    todo = [flow.start, flow.agent]
-    while todo:
-        for exit_ in targets(flow.states[todo.pop()]):
-            if exit_.target not in seen:
-                seen.add(exit_.target)
-                todo.append(exit_.target)
-    return [
-        f"{doc.source} line {state.line}, state '{name}': no path reaches this state"
-        for name, state in flow.states.items()
-        if name not in seen
-    ]
+def _warnings(states: Mapping[str, State]) -> tuple[Problem, ...]:
+    """Shown to the editor, never blocking: the flow works, but callers may struggle."""
+    return tuple(
+        Problem(
+            state.line,
+            name,
+            f"this menu offers {len(state.options)} choices; callers keep about {MENU_OPTIONS_WARNING} "
+            "in mind, so consider moving some into a second menu",
+            ProblemCode.MENU_TOO_LONG,
+            Severity.WARNING,
+        )
+        for name, state in states.items()
+        if isinstance(state, MenuState) and len(state.options) > MENU_OPTIONS_WARNING
+    )
