@@ -537,17 +537,22 @@ def _check_loops(c: _Checker, states: Mapping[str, State]) -> set[str]:
     return looping
 
 
+def _choices(state: MenuState) -> int:
+    """Options a caller must keep in mind; `*` (back to the main menu) is navigation, not a choice."""
+    return sum(1 for option in state.options if option.key != "*")
+
+
 def _warnings(states: Mapping[str, State]) -> tuple[Problem, ...]:
     """Shown to the editor, never blocking: the flow works, but callers may struggle."""
     return tuple(
         Problem(
             state.line,
             name,
-            f"this menu offers {len(state.options)} choices; callers keep about {MENU_OPTIONS_WARNING} "
+            f"this menu offers {_choices(state)} choices; callers keep about {MENU_OPTIONS_WARNING} "
             "in mind, so consider moving some into a second menu",
             ProblemCode.MENU_TOO_LONG,
             Severity.WARNING,
         )
         for name, state in states.items()
-        if isinstance(state, MenuState) and len(state.options) > MENU_OPTIONS_WARNING
+        if isinstance(state, MenuState) and _choices(state) > MENU_OPTIONS_WARNING
     )
