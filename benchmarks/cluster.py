@@ -77,7 +77,7 @@ def _redis_sample() -> dict:
 
 
 @contextmanager
-def _backend(config: str) -> Iterator[dict[str, str]]:
+def backend(config: str) -> Iterator[dict[str, str]]:
     """Environment for `ivr` commands: a temporary data directory, and for PostgreSQL a fresh schema."""
     with tempfile.TemporaryDirectory() as data_dir:
         env = {**os.environ, "TWILIO_AUTH_TOKEN": load.TOKEN, "IVR_DATA_DIR": data_dir}
@@ -99,8 +99,12 @@ def _backend(config: str) -> Iterator[dict[str, str]]:
 
 
 @contextmanager
-def _servers(env: dict[str, str], count: int, directory: Path) -> Iterator[str]:
-    """`count` instances (behind nginx when more than one); yields the public URL."""
+def servers(env: dict[str, str], count: int, directory: Path, keepalive: int = 64) -> Iterator[str]:
+    """`count` instances (behind nginx when more than one); yields the public URL.
+
+    `keepalive`: idle connections nginx keeps open to the instances, so a proxied request
+    does not pay for a new upstream connection (see tests/nginx.py).
+    """
     ivr = [sys.executable, "-m", "ivr"]
     for kind in ("orders", "warranties", "repairs"):
         subprocess.run(
@@ -131,7 +135,7 @@ def _servers(env: dict[str, str], count: int, directory: Path) -> Iterator[str]:
             procs = start(f"http://127.0.0.1:{ports[0]}")
             yield f"http://127.0.0.1:{ports[0]}"
         else:
-            with run_nginx(ports, directory / "nginx", keepalive=64) as proxy:
+            with run_nginx(ports, directory / "nginx", keepalive=keepalive) as proxy:
                 procs = start(proxy.url)
                 yield proxy.url
     finally:
@@ -147,8 +151,8 @@ def run(config: str, mode: str, calls: int, seconds: float, procs: int) -> dict:
     sample: dict = {}
     with (
         tempfile.TemporaryDirectory() as scratch,
-        _backend(config) as env,
-        _servers(env, count, Path(scratch)) as base,
+        backend(config) as env,
+        servers(env, count, Path(scratch)) as base,
     ):
         baseline = _redis_sample() if config != "sqlite" else None
         timer = None
@@ -173,7 +177,8 @@ def run(config: str, mode: str, calls: int, seconds: float, procs: int) -> dict:
     return result
 
 
-def _median(runs: list[dict]) -> dict:
+def median(runs: list[dict]) -> dict:
+    """One result per configuration: the median of each number over the runs."""
     out = dict(runs[0])
     for key, value in runs[0].items():
         if isinstance(value, (int, float)) and key != "concurrent_calls":
@@ -181,6 +186,14 @@ def _median(runs: list[dict]) -> dict:
             out[key] = round(statistics.median(values), 2) if values else None
     out["runs"] = len(runs)
     return out
+
+
+def add_speedup(results: list[dict]) -> None:
+    """Two instances' throughput over one's (both PostgreSQL + Redis), on the two-instance result."""
+    single = next((r for r in results if r["config"] == "pg+redis"), None)
+    double = next((r for r in results if r["config"] == "2x pg+redis"), None)
+    if single and double and single["turns_per_second"]:
+        double["speedup_vs_one_pg_redis"] = round(double["turns_per_second"] / single["turns_per_second"], 2)
 
 
 def main() -> None:
@@ -198,11 +211,8 @@ def main() -> None:
     results = []
     for config in args.config or CONFIGS:
         runs = [run(config, args.mode, args.calls, args.seconds, args.procs) for _ in range(args.repeat)]
-        results.append(_median(runs))
-    single = next((r for r in results if r["config"] == "pg+redis"), None)
-    double = next((r for r in results if r["config"] == "2x pg+redis"), None)
-    if single and double and single["turns_per_second"]:
-        double["speedup_vs_one_pg_redis"] = round(double["turns_per_second"] / single["turns_per_second"], 2)
+        results.append(median(runs))
+    add_speedup(results)
     if args.json:
         print(json.dumps(results))
         return
