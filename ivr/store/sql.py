@@ -81,6 +81,45 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
         CREATE INDEX audit_log_at ON audit_log (at);
         """,
     ),
+    SharedMigration(
+        4,
+        "agents",
+        """
+        CREATE TABLE agent_states (
+            username text PRIMARY KEY, status text NOT NULL, idle_since double precision NOT NULL,
+            with_call text NOT NULL, offer_id text NOT NULL, updated_at double precision NOT NULL);
+        CREATE TABLE queue_entries (
+            id text PRIMARY KEY, call_sid text NOT NULL UNIQUE, caller text NOT NULL,
+            reason text NOT NULL, context text NOT NULL, skill text NOT NULL,
+            enqueued_at double precision NOT NULL, priority integer NOT NULL, state text NOT NULL,
+            offered_to text NOT NULL, declined_by text NOT NULL, agent text NOT NULL,
+            bridged_at double precision, ended_at double precision, updated_at double precision NOT NULL);
+        CREATE INDEX queue_entries_state ON queue_entries (state, enqueued_at);
+        CREATE TABLE agent_offers (
+            id text PRIMARY KEY, kind text NOT NULL, subject text NOT NULL, agent text NOT NULL,
+            agent_call_sid text NOT NULL, state text NOT NULL, created_at double precision NOT NULL,
+            updated_at double precision NOT NULL);
+        CREATE INDEX agent_offers_subject ON agent_offers (subject);
+        CREATE TABLE callbacks (
+            id text PRIMARY KEY, call_sid text NOT NULL, number text NOT NULL, reason text NOT NULL,
+            context text NOT NULL, skill text NOT NULL, requested_at double precision NOT NULL,
+            state text NOT NULL, attempts integer NOT NULL, next_attempt_at double precision NOT NULL,
+            agent text NOT NULL, customer_call_sid text NOT NULL, last_error text NOT NULL,
+            done_by text NOT NULL, updated_at double precision NOT NULL);
+        CREATE INDEX callbacks_state ON callbacks (state, next_attempt_at);
+        CREATE TABLE voicemails (
+            id text PRIMARY KEY, call_sid text NOT NULL, caller text NOT NULL, reason text NOT NULL,
+            context text NOT NULL, created_at double precision NOT NULL, state text NOT NULL,
+            recording_url text NOT NULL, recording_sid text NOT NULL, duration integer NOT NULL,
+            audio_file text NOT NULL, transcript text NOT NULL, transcript_status text NOT NULL,
+            problem text NOT NULL, claimed_at double precision NOT NULL, done_by text NOT NULL,
+            done_at double precision);
+        CREATE INDEX voicemails_state ON voicemails (state, created_at);
+        CREATE TABLE line_switches (
+            name text PRIMARY KEY, is_on integer NOT NULL, changed_at double precision NOT NULL,
+            changed_by text NOT NULL);
+        """,
+    ),
 ]
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")

@@ -23,8 +23,8 @@ from ivr.store.sql import SHARED_MIGRATIONS
 
 T = TypeVar("T")
 
-_MIGRATIONS = [
-    """
+_MIGRATIONS: dict[int, str] = {
+    1: """
     CREATE TABLE orders (
         order_number TEXT PRIMARY KEY, phone TEXT NOT NULL, customer_name TEXT NOT NULL,
         postal_code TEXT NOT NULL, status TEXT NOT NULL, carrier TEXT NOT NULL,
@@ -43,11 +43,12 @@ _MIGRATIONS = [
         started_at REAL NOT NULL, ended_at REAL);
     CREATE INDEX calls_started ON calls (started_at);
     """,
-    *(migration.sql for migration in SHARED_MIGRATIONS),
-]
-SCHEMA_VERSION = len(_MIGRATIONS)
-"""`PRAGMA user_version` once every migration ran: migration N takes version N-1 to N."""
-assert [m.version for m in SHARED_MIGRATIONS] == list(range(2, SCHEMA_VERSION + 1))
+    **{migration.version: migration.sql for migration in SHARED_MIGRATIONS},
+}
+SCHEMA_VERSION = max(_MIGRATIONS)
+"""`PRAGMA user_version` once every migration ran: each migration sets it to its own version.
+Versions may leave gaps (a version reserved by work not merged yet); they only ever increase."""
+assert len(_MIGRATIONS) == len(SHARED_MIGRATIONS) + 1, "two migrations share a version"
 
 
 class ConfigError(ValueError):
@@ -98,14 +99,14 @@ class SQLiteDatabase:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise ConfigError(f"the database {self.path} is from a newer version (schema {version})")
-        for number in range(version, SCHEMA_VERSION):
+        for number in sorted(n for n in _MIGRATIONS if n > version):
             conn.execute("BEGIN IMMEDIATE")
             try:
-                if conn.execute("PRAGMA user_version").fetchone()[0] == number:
+                if conn.execute("PRAGMA user_version").fetchone()[0] < number:
                     for statement in _MIGRATIONS[number].split(";"):
                         if statement.strip():
                             conn.execute(statement)
-                    conn.execute(f"PRAGMA user_version = {number + 1}")
+                    conn.execute(f"PRAGMA user_version = {number}")
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")

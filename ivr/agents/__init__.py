@@ -1,0 +1,1 @@
+"""Agents: the queue, warm transfer, callbacks, voicemail, and the desk the console shows."""
