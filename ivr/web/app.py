@@ -269,7 +269,9 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     app[CONSOLE] = create_console(
-        AccountStore(stores.sql), AuditLog(stores.sql), secure_cookies=settings.public_url.startswith("https://")
+        AccountStore(stores.sql),
+        AuditLog(stores.sql),
+        secure_cookies=settings.public_url.startswith("https://"),
     )
     app.add_subapp("/console", app[CONSOLE])
     return app
