@@ -30,15 +30,14 @@ from ivr.config import Settings, SpeechMode, TtsMode
 from ivr.console.accounts import AccountStore, AuditLog
 from ivr.console.web import create_console
 from ivr.flow.engine import FlowEngine
-from ivr.flow.loader import load_flow
+from ivr.flow.library import FlowLibrary, line_builder
+from ivr.flow.versions import LINE_FLOW, CompiledFlow, FlowStore, compile_files, read_files
 from ivr.handoff import DialHandOff, EnqueueHandOff, HandOff
-from ivr.line import SupportLine
+from ivr.line import LiveFlow, SupportLine
 from ivr.logs import call_context
 from ivr.mediastream.call import StreamCall, StreamSpeech
 from ivr.metrics import CONTENT_TYPE, ErrorCounter, Metrics, TimedSynthesizer
-from ivr.prompts import load_catalogs
 from ivr.store.backends import Stores, StoresUnavailable, build_stores
-from ivr.twiml import Voice
 from ivr.web.signature import form_params, signature_middleware
 from speech.asr import RecognitionError, VoskModels
 from speech.cache import PromptAudioCache
@@ -56,6 +55,8 @@ STREAMS = web.AppKey("streams", weakref.WeakSet[web.WebSocketResponse])
 METRICS = web.AppKey("metrics", Metrics)
 STORES = web.AppKey("stores", Stores)
 CONSOLE = web.AppKey("console", web.Application)
+FLOWS = web.AppKey("flows", FlowStore)
+"""The flow lifecycle (drafts, publish, rollback); publishing through it reaches new calls at once."""
 TWIML = "text/xml"
 MAX_STREAMS = 200
 """Media streams one process takes (recognition measured ~66 streams per core; streams also
@@ -64,6 +65,8 @@ on another instance behind the load balancer."""
 AUDIO_MAX_AGE = 24 * 3600.0
 """Synthesised prompts unused this long are deleted (dynamic ones hold order details)."""
 AUDIO_PRUNE_EVERY = 3600.0
+PUBLISHED_CHECK_EVERY = 1.0
+"""Seconds a new call may still get the previous version after another instance publishes."""
 
 
 def _twiml(text: str) -> web.Response:
@@ -161,7 +164,7 @@ async def media(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     streams.add(ws)
     try:
-        await StreamCall(ws, line.engine, line.sessions, speech, line.stream_secret).run()
+        await StreamCall(ws, line.flows, line.sessions, speech, line.stream_secret).run()
     finally:
         streams.discard(ws)
     return ws
@@ -194,16 +197,20 @@ def _handoff(settings: Settings) -> HandOff:
 
 
 def create_app(settings: Settings, *, today: Callable[[], date] = date.today) -> web.Application:
-    """Load and validate flow and prompts now (a broken flow must stop start-up).
+    """Validate the starting flow and prompts now (a broken flow must stop start-up).
 
+    The files (IVR_FLOW, IVR_PROMPTS) are the starting content: stored as version 1 when the
+    database has no flow yet. After that the line speaks the published version.
     `today` is the calendar the line speaks from (tests pin it; dates read relative to it).
     """
-    catalogs = load_catalogs(settings.prompts_dir)
-    if settings.language not in catalogs:
+    starting = read_files(settings.flow_file, settings.prompts_dir)
+    if settings.language not in starting.prompts:
         raise ValueError(f"IVR_LANGUAGE '{settings.language}' has no prompts file in {settings.prompts_dir}")
-    catalog = catalogs[settings.language]
-    flow, warnings = load_flow(settings.flow_file, catalogs)
-    for warning in warnings:
+    prompts_source = str(settings.prompts_dir)
+    checked = compile_files(
+        starting, str(settings.flow_file), prompts_source=prompts_source, language=settings.language
+    )
+    for warning in checked.warnings:
         log.warning("flow_warning: %s", warning)
     stores = build_stores(settings.database_url, settings.session_url)
     app = web.Application(middlewares=[signature_middleware(settings.auth_token, settings.public_url)])
@@ -219,11 +226,29 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
             settings.audio_dir, TimedSynthesizer(synthesizer, line_metrics), audio_secret(settings.audio_dir)
         )
         app[AUDIO] = audio_cache
+    flows = FlowStore(stores.sql, language=settings.language)
+    app[FLOWS] = flows
+    new_versions: asyncio.Queue[list[str]] = asyncio.Queue()
+
+    def engine(number: int, compiled: CompiledFlow) -> FlowEngine:
+        catalog = compiled.catalogs[settings.language]
+        return FlowEngine(compiled.flow, catalog, stores.repository, today=today, version=number)
+
+    def published(live: LiveFlow) -> None:
+        if audio_cache is not None:
+            new_versions.put_nowait(live.engine.catalog.static_texts())
+
+    library = FlowLibrary(
+        flows,
+        LINE_FLOW,
+        line_builder(settings.language, engine),
+        max_age=PUBLISHED_CHECK_EVERY,
+        on_new=published,
+    )
     app[LINE] = SupportLine(
-        FlowEngine(flow, catalog, stores.repository, today=today),
+        library,
         stores.sessions,
         public_url=settings.public_url,
-        voice=Voice(language=catalog.say_language, voice=catalog.voice),
         handoff=_handoff(settings),
         audio=audio_cache if settings.tts is TtsMode.LOCAL else None,
         streaming=streaming,
@@ -245,6 +270,7 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
 
     async def database(_: web.Application) -> AsyncIterator[None]:
         await stores.open()
+        await library.start(starting)
         yield
         await stores.close()
 
@@ -257,7 +283,7 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
     app.cleanup_ctx.append(count_errors)
     app.cleanup_ctx.append(database)
     if audio_cache is not None and synthesizer is not None:
-        app.cleanup_ctx.append(_prerender(audio_cache, synthesizer, catalog.static_texts()))
+        app.cleanup_ctx.append(_prerender(audio_cache, synthesizer, new_versions))
     app.router.add_post("/voice", voice)
     app.router.add_post("/voice/turn", voice_turn)
     app.router.add_post("/voice/status", voice_status)
@@ -278,27 +304,32 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
 
 
 def _prerender(
-    cache: PromptAudioCache, synthesizer: Pyttsx3Synthesizer, texts: list[str]
+    cache: PromptAudioCache, synthesizer: Pyttsx3Synthesizer, versions: asyncio.Queue[list[str]]
 ) -> Callable[[web.Application], AsyncIterator[None]]:
-    """Synthesise the fixed prompts in the background, and stop the synthesiser on shutdown."""
+    """Synthesise each newly published version's fixed prompts in the background, prune old
+    recordings, and stop the synthesiser on shutdown."""
 
     async def warm() -> None:
-        for text in texts:
-            try:
-                await cache.audio_id(text)
-            except SynthesisError as exc:
-                log.error("%s: could not pre-render a prompt: %s", exc.code, exc)
+        while True:
+            for text in await versions.get():
+                try:
+                    await cache.audio_id(text)
+                except SynthesisError as exc:
+                    log.error("%s: could not pre-render a prompt: %s", exc.code, exc)
+
+    async def prune() -> None:
         while True:
             await asyncio.sleep(AUDIO_PRUNE_EVERY)
             removed = await cache.prune(AUDIO_MAX_AGE)
             log.info("audio cache: removed %s recordings unused for a day", removed)
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(warm())
+        tasks = [asyncio.create_task(warm()), asyncio.create_task(prune())]
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await cache.aclose()
         await synthesizer.aclose()
 
