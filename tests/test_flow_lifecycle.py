@@ -141,3 +141,21 @@ def test_a_session_saved_before_versions_still_loads() -> None:
     assert '"flow_version":3' in data
     old = CallSession.from_json(data.replace(',"flow_version":3', ""))
     assert (old.flow_version, old.state) == (0, "main_menu")
+
+
+async def test_with_local_speech_a_new_version_is_rendered_before_anyone_calls(
+    aiohttp_client: Callable, tmp_path: Path
+) -> None:
+    from ivr.web.app import AUDIO
+
+    settings = make_settings(tmp_path, IVR_TTS="local")
+    client = await aiohttp_client(create_app(settings, today=lambda: TODAY))
+    cache = client.server.app[AUDIO]
+    recording = cache.id_for(NEW_WELCOME)
+    await flows_of(client).publish(LINE_FLOW, by="alice", files=new_version())
+    deadline = time.monotonic() + 90
+    while cache.path_for(recording) is None:  # no call is made: the background render does it
+        assert time.monotonic() < deadline, "the new greeting was never pre-rendered"
+        await asyncio.sleep(0.2)
+    turn = await Caller(client).dial()
+    assert turn.root.findtext(".//Play", "").endswith(f"/audio/{recording}.wav")

@@ -97,6 +97,16 @@ class FlowLibrary:
             return live
         return await self._load(session.flow_version)
 
+    async def watch(self) -> None:
+        """Keep checking for a new published version while no calls come in, so a publish
+        anywhere is compiled (and its prompts pre-rendered) before the next caller needs it."""
+        while True:
+            await asyncio.sleep(self.max_age)
+            try:
+                await self.current()
+            except Exception:  # a version that cannot be loaded now; new calls try again
+                log.exception("flow_watch_failed: flow %s", self.name)
+
     def latest(self) -> LiveFlow:
         """The version new calls last got, without asking the database (for failures)."""
         if self._current is None:

@@ -271,7 +271,11 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
     async def database(_: web.Application) -> AsyncIterator[None]:
         await stores.open()
         await library.start(starting)
+        watcher = asyncio.create_task(library.watch())
         yield
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
         await stores.close()
 
     async def count_errors(_: web.Application) -> AsyncIterator[None]:
