@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import os
 import sys
@@ -255,6 +256,119 @@ def cmd_flows_validate(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _flow_paths(args: argparse.Namespace) -> tuple[Path, Path]:
+    """The flow file and prompts directory a command reads: its options, else IVR_FLOW/IVR_PROMPTS."""
+    env = os.environ
+    flow = getattr(args, "flow", "") or env.get("IVR_FLOW") or default_dir("flows") / "support.yaml"
+    prompts = args.prompts or env.get("IVR_PROMPTS") or default_dir("prompts")
+    return Path(flow), Path(prompts)
+
+
+def _actor(args: argparse.Namespace) -> str:
+    """Who a change is attributed to in the audit log: `--by`, else `cli:<OS user>`."""
+    if args.by:
+        return str(args.by)
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):  # no user name in the environment or the password database
+        return "cli:unknown"
+
+
+def cmd_flows_lifecycle(args: argparse.Namespace) -> int:
+    """diff, publish, rollback, export, history: the published flow in the database."""
+    from ivr.flow.versions import (
+        LINE_FLOW,
+        FlowFiles,
+        FlowInvalid,
+        FlowNotFound,
+        FlowStore,
+        FlowStoreError,
+        compile_files,
+        diff_files,
+        read_files,
+        write_files,
+    )
+
+    language = os.environ.get("IVR_LANGUAGE", "en")
+
+    def local_files() -> FlowFiles:
+        """The files named on the command line, validated (problems name their paths)."""
+        flow_file, prompts_dir = _flow_paths(args)
+        files = read_files(flow_file, prompts_dir)
+        checked = compile_files(files, str(flow_file), prompts_source=str(prompts_dir), language=language)
+        for warning in checked.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        return files
+
+    async def published_number(store: FlowStore) -> int:
+        try:
+            return await store.published_number(LINE_FLOW)
+        except FlowNotFound:
+            return 0
+
+    async def run(store: FlowStore) -> int:
+        if args.action == "diff":
+            flow_file, prompts_dir = _flow_paths(args)
+            files = read_files(flow_file, prompts_dir)
+            try:
+                current = await store.published(LINE_FLOW)
+            except FlowNotFound:
+                print("Nothing is published yet: everything is new.", file=sys.stderr)
+                text = diff_files(FlowFiles(""), files, a_label="published", b_label="local")
+            else:
+                text = diff_files(current.files, files, a_label=f"version {current.number}", b_label="local")
+            sys.stdout.write(text)
+            return 1 if text else 0
+        if args.action == "publish":
+            files = local_files()
+            before = await published_number(store)
+            version = await store.publish(LINE_FLOW, by=_actor(args), files=files, note=args.note)
+            if version.number == before:
+                print(f"Version {version.number} is already published with these files; nothing changed.")
+            else:
+                was = f" (was version {before})" if before else ""
+                print(f"Published version {version.number}{was}: new calls get it now.")
+            return 0
+        if args.action == "rollback":
+            before = await published_number(store)
+            version = await store.rollback(LINE_FLOW, args.version, by=_actor(args))
+            print(f"Rolled back: new calls get version {version.number} (was version {before}).")
+            return 0
+        if args.action == "export":
+            version = await store.published(LINE_FLOW)
+            for path in write_files(version.files, Path(args.directory)):
+                print(path)
+            print(f"Exported version {version.number}.")
+            return 0
+        history = await store.history(LINE_FLOW)
+        if not history:
+            print("Nothing is published yet.")
+        print(f"{'VERSION':>7}   {'PUBLISHED':19}  {'BY':16}  NOTE")
+        for v in history:
+            mark = "*" if v.is_current else " "  # the version new calls get
+            print(f"{v.number:>7}{mark}  {_when(v.published_at):19}  {v.by:16}  {v.note}")
+        return 0
+
+    async def main() -> int:
+        stores = _stores()
+        await stores.open()
+        try:
+            return await run(FlowStore(stores.sql, language=language))
+        finally:
+            await stores.close()
+
+    command = f"ivr flows {args.action}"
+    try:
+        return asyncio.run(main())
+    except FlowInvalid as exc:
+        print("\n".join(exc.lines()), file=sys.stderr)
+        print(f"{command}: nothing was changed.", file=sys.stderr)
+        return 1
+    except FlowStoreError as exc:
+        print(f"{command}: {exc}", file=sys.stderr)
+        return 1
+
+
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of at least 1")
@@ -394,6 +508,25 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("files", nargs="+")
     validate.add_argument("--prompts", default="", help="prompts directory (default: ./prompts)")
     validate.set_defaults(run=cmd_flows_validate)
+    diff = flows_sub.add_parser("diff", help="how local files differ from the published version (exit 1)")
+    diff.add_argument("--flow", default="", help="flow file (default: IVR_FLOW or ./flows/support.yaml)")
+    diff.add_argument("--prompts", default="", help="prompts directory (default: IVR_PROMPTS or ./prompts)")
+    diff.set_defaults(run=cmd_flows_lifecycle)
+    publish = flows_sub.add_parser("publish", help="validate a flow and its prompts and publish them")
+    publish.add_argument("flow", help="the flow file")
+    publish.add_argument("--prompts", default="", help="prompts directory (default: IVR_PROMPTS, ./prompts)")
+    publish.add_argument("--note", default="", help="why, for the history and the audit log")
+    publish.add_argument("--by", default="", help="who publishes (default: cli:<your user name>)")
+    publish.set_defaults(run=cmd_flows_lifecycle)
+    rollback = flows_sub.add_parser("rollback", help="make an earlier version the published one")
+    rollback.add_argument("version", nargs="?", type=_positive, help="default: the one before the current")
+    rollback.add_argument("--by", default="", help="who rolls back (default: cli:<your user name>)")
+    rollback.set_defaults(run=cmd_flows_lifecycle)
+    export = flows_sub.add_parser("export", help="write the published flow and prompts into a directory")
+    export.add_argument("directory", help="gets flows/support.yaml and prompts/<language>.yaml")
+    export.set_defaults(run=cmd_flows_lifecycle)
+    history = flows_sub.add_parser("history", help="every published version, newest first (* = current)")
+    history.set_defaults(run=cmd_flows_lifecycle)
     return parser
 
 

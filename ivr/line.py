@@ -14,6 +14,7 @@ import hmac
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 from ivr.flow.engine import FlowEngine
@@ -80,14 +81,41 @@ def event_from(params: Mapping[str, str], query: Mapping[str, str]) -> Event:
     return NoInput()
 
 
+@dataclass(frozen=True, slots=True)
+class LiveFlow:
+    """One published version, ready to run calls."""
+
+    version: int
+    engine: FlowEngine
+    voice: Voice
+    """How this version's prompts are spoken (its language's `<Say>` voice)."""
+    apology: str
+    """What a caller hears when the service fails (the `system_error` prompt)."""
+
+
+class Flows(Protocol):
+    """Which flow version speaks to a call (see `ivr.flow.library.FlowLibrary`)."""
+
+    async def current(self) -> LiveFlow:
+        """The published version, for a new call."""
+        ...
+
+    async def for_session(self, session: CallSession) -> LiveFlow:
+        """The version this call started on."""
+        ...
+
+    def latest(self) -> LiveFlow:
+        """The version new calls last got, known without I/O (for failures)."""
+        ...
+
+
 class SupportLine:
     def __init__(
         self,
-        engine: FlowEngine,
+        flows: Flows,
         sessions: SessionStore,
         *,
         public_url: str,
-        voice: Voice,
         handoff: HandOff,
         audio: PromptAudio | None = None,
         streaming: bool = False,
@@ -95,10 +123,9 @@ class SupportLine:
         archive: CallLog | None = None,
         metrics: Metrics | None = None,
     ) -> None:
-        self.engine = engine
+        self.flows = flows
         self.sessions = sessions
         self.public_url = public_url
-        self.voice = voice
         self.handoff = handoff
         self.audio = audio
         self.streaming = streaming
@@ -107,19 +134,18 @@ class SupportLine:
         self.archive = archive
         """Where finished calls are kept when live sessions are elsewhere (Redis)."""
         self.metrics = metrics or Metrics()
-        catalog = engine.catalog
-        self.apology = catalog.render("system_error", {}) if catalog.has("system_error") else DEFAULT_APOLOGY
 
     async def answer(self, params: Mapping[str, str]) -> str:
         """A new call (Twilio's Voice URL)."""
         call_sid = params["CallSid"]
-        session = self.engine.new_session(call_sid, params.get("From", ""), params.get("To", ""))
+        live = await self.flows.current()
+        session = live.engine.new_session(call_sid, params.get("From", ""), params.get("To", ""))
         steps: list[Step] = []
         if self.streaming:
             twiml = session.last_response = self._connect(call_sid)
         else:
-            steps = await self.engine.handle(session, Start())
-            twiml = await self._finish_turn(session, steps)
+            steps = await live.engine.handle(session, Start())
+            twiml = await self._finish_turn(session, steps, live)
         if not await self.sessions.create(session):
             existing = await self.sessions.load(call_sid)
             if existing is not None and existing.last_response:
@@ -141,8 +167,9 @@ class SupportLine:
             return session.last_response
         expected = session.seq
         event = event_from(params, query)
-        steps = await self.engine.handle(session, event)
-        twiml = await self._finish_turn(session, steps)
+        live = await self.flows.for_session(session)
+        steps = await live.engine.handle(session, event)
+        twiml = await self._finish_turn(session, steps, live)
         if not await self.sessions.save(session, expected):
             winner = await self.sessions.load(call_sid)
             log.info("call %s: turn %s was taken by a duplicate delivery", call_sid, seq)
@@ -192,7 +219,8 @@ class SupportLine:
             return await self.answer(params)
         if session.status in FINAL_STATUSES:
             return session.last_response
-        steps = self.engine.exit_steps(session)
+        live = await self.flows.for_session(session)
+        steps = live.engine.exit_steps(session)
         if not steps:
             if session.attempts.get(STREAM_FAILURES, 0) >= 2:
                 log.error("stream_failed: call %s: streams keep failing, handing over", call_sid)
@@ -200,7 +228,7 @@ class SupportLine:
             log.info("call %s: stream closed at '%s', reconnecting", call_sid, session.state)
             return self._connect(call_sid)
         expected = session.seq
-        twiml = await self._finish_turn(session, steps)
+        twiml = await self._finish_turn(session, steps, live)
         if not await self.sessions.save(session, expected):
             winner = await self.sessions.load(call_sid)
             return winner.last_response if winner else twiml
@@ -216,19 +244,21 @@ class SupportLine:
     def fallback(self) -> str:
         """TwiML for when the service itself fails: apologise and hand over."""
         self.metrics.handoff("system_error")
+        live = self.flows.latest()
         return render_fallback(
-            self.apology,
-            voice=self.voice,
+            live.apology,
+            voice=live.voice,
             handoff=self.handoff,
             after_url=f"{self.public_url}/voice/after-transfer",
         )
 
     def after_transfer(self, params: Mapping[str, str]) -> str:
+        voice = self.flows.latest().voice
         if transfer_connected(dict(params)):
-            return render_goodbye(None, voice=self.voice)
+            return render_goodbye(None, voice=voice)
         return render_goodbye(
             "I'm sorry, nobody is free to take your call right now. Please call back later. Goodbye.",
-            voice=self.voice,
+            voice=voice,
         )
 
     def _count_handoffs(self, steps: list[Step]) -> None:
@@ -237,7 +267,7 @@ class SupportLine:
             if isinstance(step, Transfer):
                 self.metrics.handoff(step.reason)
 
-    async def _finish_turn(self, session: CallSession, steps: list[Step]) -> str:
+    async def _finish_turn(self, session: CallSession, steps: list[Step], live: LiveFlow) -> str:
         session.seq += 1
         handoff = self.handoff
         for step in steps:
@@ -247,7 +277,7 @@ class SupportLine:
         twiml = render(
             renderable,
             turn_url=f"{self.public_url}/voice/turn?seq={session.seq}",
-            voice=self.voice,
+            voice=live.voice,
             handoff=handoff,
         )
         session.last_response = twiml

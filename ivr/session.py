@@ -44,6 +44,9 @@ class CallSession:
     ended_at: float | None = None
     last_response: str = ""
     """The TwiML answered for turn `seq - 1`, replayed to duplicate deliveries."""
+    flow_version: int = 0
+    """The published flow version this call started on; it finishes on it, whatever is
+    published meanwhile. 0 in sessions saved before flows had versions (they take the current)."""
 
     def to_json(self) -> str:
         # Shallow, field-driven conversion: `dataclasses.asdict` deep-copies every value

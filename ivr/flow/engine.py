@@ -82,8 +82,11 @@ class FlowEngine:
         *,
         clock: Callable[[], float] = time.time,
         today: Callable[[], date] = date.today,
+        version: int = 0,
     ) -> None:
         self.flow = flow
+        self.version = version
+        """The published version this engine runs (0: not from the database); calls keep it."""
         self.catalog = catalog
         self.repository = repository
         self.machine = triggers.compile_machine(flow)
@@ -96,6 +99,7 @@ class FlowEngine:
             caller=caller,
             called=called,
             flow=self.flow.name,
+            flow_version=self.version,
             state=self.flow.start,
             started_at=self.clock(),
         )

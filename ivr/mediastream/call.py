@@ -27,9 +27,8 @@ from pathlib import Path
 
 from aiohttp import WSMsgType, web
 
-from ivr.flow.engine import FlowEngine
 from ivr.flow.steps import Digits, Event, Gather, NoInput, Resume, Say, Speech, Start, Step
-from ivr.line import STREAM_FAILURES, stream_token
+from ivr.line import STREAM_FAILURES, Flows, stream_token
 from ivr.mediastream.protocol import (
     Dtmf,
     Inbound,
@@ -87,13 +86,15 @@ class StreamCall:
     def __init__(
         self,
         ws: web.WebSocketResponse,
-        engine: FlowEngine,
+        flows: Flows,
         sessions: SessionStore,
         speech: StreamSpeech,
         stream_secret: bytes,
     ) -> None:
         self.ws = ws
-        self.engine = engine
+        self.flows = flows
+        self.agent_words: tuple[str, ...] = ()
+        """The words for an agent in the call's flow version (part of every grammar)."""
         self.sessions = sessions
         self.speech = speech
         self.stream_secret = stream_secret
@@ -185,9 +186,11 @@ class StreamCall:
             log.warning("stream_unknown_call: %s has no session; closing", self.call_sid)
             return
         event: Event = Resume() if session.path else Start()
+        engine = (await self.flows.for_session(session)).engine  # the version the call started on
+        self.agent_words = engine.flow.agent_words
         while True:
             expected = session.seq
-            steps = await self.engine.handle(session, event)
+            steps = await engine.handle(session, event)
             session.seq += 1
             if not await self.sessions.save(session, expected):
                 log.info("call %s: ended or moved on elsewhere; closing its stream", self.call_sid)
@@ -227,7 +230,7 @@ class StreamCall:
             await self._next()
 
     async def _ask(self, prompts: Sequence[Say], gather: Gather) -> Event:
-        grammar = grammar_for(gather, self.engine.flow.agent_words)
+        grammar = grammar_for(gather, self.agent_words)
         if self.recognizer is None:
             # Made with its first grammar: a free-form recogniser costs ~50 ms and ~4 MB to set up.
             self.recognizer = await self.speech.models.recognizer(self.speech.model_dir, 8000, grammar)

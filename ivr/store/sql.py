@@ -82,6 +82,22 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
         """,
     ),
     SharedMigration(
+        3,
+        "flow_versions",
+        """
+        CREATE TABLE flow_versions (
+            name text NOT NULL, number integer NOT NULL, flow text NOT NULL, prompts text NOT NULL,
+            published_at double precision NOT NULL, published_by text NOT NULL, note text NOT NULL,
+            PRIMARY KEY (name, number));
+        CREATE TABLE flow_published (
+            name text PRIMARY KEY, number integer NOT NULL,
+            changed_at double precision NOT NULL, changed_by text NOT NULL);
+        CREATE TABLE flow_drafts (
+            name text PRIMARY KEY, flow text NOT NULL, prompts text NOT NULL, revision integer NOT NULL,
+            base_version integer NOT NULL, updated_by text NOT NULL, updated_at double precision NOT NULL);
+        """,
+    ),
+    SharedMigration(
         4,
         "agents",
         """

@@ -34,14 +34,14 @@ from ivr.config import Settings, SpeechMode, TtsMode
 from ivr.console.accounts import AccountStore, AuditLog
 from ivr.console.web import create_console
 from ivr.flow.engine import FlowEngine
-from ivr.flow.loader import load_flow
+from ivr.flow.library import FlowLibrary, line_builder
+from ivr.flow.versions import LINE_FLOW, CompiledFlow, FlowStore, compile_files, read_files
 from ivr.handoff import DialHandOff, EnqueueHandOff, HandOff
 from ivr.hours import BusinessHours, parse_hours
-from ivr.line import SupportLine
+from ivr.line import LiveFlow, SupportLine
 from ivr.logs import call_context
 from ivr.mediastream.call import StreamCall, StreamSpeech
 from ivr.metrics import CONTENT_TYPE, ErrorCounter, Metrics, TimedSynthesizer
-from ivr.prompts import load_catalogs
 from ivr.store.backends import Stores, StoresUnavailable, build_stores
 from ivr.telephony import TwilioTelephony
 from ivr.twiml import Voice
@@ -64,6 +64,8 @@ STREAMS = web.AppKey("streams", weakref.WeakSet[web.WebSocketResponse])
 METRICS = web.AppKey("metrics", Metrics)
 STORES = web.AppKey("stores", Stores)
 CONSOLE = web.AppKey("console", web.Application)
+FLOWS = web.AppKey("flows", FlowStore)
+"""The flow lifecycle (drafts, publish, rollback); publishing through it reaches new calls at once."""
 TWIML = "text/xml"
 MAX_STREAMS = 200
 """Media streams one process takes (recognition measured ~66 streams per core; streams also
@@ -72,6 +74,8 @@ on another instance behind the load balancer."""
 AUDIO_MAX_AGE = 24 * 3600.0
 """Synthesised prompts unused this long are deleted (dynamic ones hold order details)."""
 AUDIO_PRUNE_EVERY = 3600.0
+PUBLISHED_CHECK_EVERY = 1.0
+"""Seconds a new call may still get the previous version after another instance publishes."""
 
 
 def _twiml(text: str) -> web.Response:
@@ -169,7 +173,7 @@ async def media(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     streams.add(ws)
     try:
-        await StreamCall(ws, line.engine, line.sessions, speech, line.stream_secret).run()
+        await StreamCall(ws, line.flows, line.sessions, speech, line.stream_secret).run()
     finally:
         streams.discard(ws)
     return ws
@@ -251,16 +255,20 @@ def _telephony(settings: Settings, line: AgentLine) -> Callable[[web.Application
 
 
 def create_app(settings: Settings, *, today: Callable[[], date] = date.today) -> web.Application:
-    """Load and validate flow and prompts now (a broken flow must stop start-up).
+    """Validate the starting flow and prompts now (a broken flow must stop start-up).
 
+    The files (IVR_FLOW, IVR_PROMPTS) are the starting content: stored as version 1 when the
+    database has no flow yet. After that the line speaks the published version.
     `today` is the calendar the line speaks from (tests pin it; dates read relative to it).
     """
-    catalogs = load_catalogs(settings.prompts_dir)
-    if settings.language not in catalogs:
+    starting = read_files(settings.flow_file, settings.prompts_dir)
+    if settings.language not in starting.prompts:
         raise ValueError(f"IVR_LANGUAGE '{settings.language}' has no prompts file in {settings.prompts_dir}")
-    catalog = catalogs[settings.language]
-    flow, warnings = load_flow(settings.flow_file, catalogs)
-    for warning in warnings:
+    prompts_source = str(settings.prompts_dir)
+    checked = compile_files(
+        starting, str(settings.flow_file), prompts_source=prompts_source, language=settings.language
+    )
+    for warning in checked.warnings:
         log.warning("flow_warning: %s", warning)
     stores = build_stores(settings.database_url, settings.session_url)
     app = web.Application(middlewares=[signature_middleware(settings.auth_token, settings.public_url)])
@@ -276,7 +284,8 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
             settings.audio_dir, TimedSynthesizer(synthesizer, line_metrics), audio_secret(settings.audio_dir)
         )
         app[AUDIO] = audio_cache
-    spoken = Voice(language=catalog.say_language, voice=catalog.voice)
+    starting_catalog = checked.catalogs[settings.language]
+    spoken = Voice(language=starting_catalog.say_language, voice=starting_catalog.voice)
     handoff = _handoff(settings)
     agent_line: AgentLine | None = None
     if not settings.agent_number and settings.account_sid and settings.phone_number:
@@ -284,11 +293,29 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
         handoff = QueueHandOff(
             agent_line.desk, settings.agent_queue, spoken, hours=_load_hours(settings), wake=agent_line.wake
         )
+    flows = FlowStore(stores.sql, language=settings.language)
+    app[FLOWS] = flows
+    new_versions: asyncio.Queue[list[str]] = asyncio.Queue()
+
+    def engine(number: int, compiled: CompiledFlow) -> FlowEngine:
+        catalog = compiled.catalogs[settings.language]
+        return FlowEngine(compiled.flow, catalog, stores.repository, today=today, version=number)
+
+    def published(live: LiveFlow) -> None:
+        if audio_cache is not None:
+            new_versions.put_nowait(live.engine.catalog.static_texts())
+
+    library = FlowLibrary(
+        flows,
+        LINE_FLOW,
+        line_builder(settings.language, engine),
+        max_age=PUBLISHED_CHECK_EVERY,
+        on_new=published,
+    )
     app[LINE] = SupportLine(
-        FlowEngine(flow, catalog, stores.repository, today=today),
+        library,
         stores.sessions,
         public_url=settings.public_url,
-        voice=spoken,
         handoff=handoff,
         audio=audio_cache if settings.tts is TtsMode.LOCAL else None,
         streaming=streaming,
@@ -310,7 +337,12 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
 
     async def database(_: web.Application) -> AsyncIterator[None]:
         await stores.open()
+        await library.start(starting)
+        watcher = asyncio.create_task(library.watch())
         yield
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
         await stores.close()
 
     async def count_errors(_: web.Application) -> AsyncIterator[None]:
@@ -322,7 +354,7 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
     app.cleanup_ctx.append(count_errors)
     app.cleanup_ctx.append(database)
     if audio_cache is not None and synthesizer is not None:
-        app.cleanup_ctx.append(_prerender(audio_cache, synthesizer, catalog.static_texts()))
+        app.cleanup_ctx.append(_prerender(audio_cache, synthesizer, new_versions))
     app.router.add_post("/voice", voice)
     app.router.add_post("/voice/turn", voice_turn)
     app.router.add_post("/voice/status", voice_status)
@@ -354,27 +386,32 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
 
 
 def _prerender(
-    cache: PromptAudioCache, synthesizer: Pyttsx3Synthesizer, texts: list[str]
+    cache: PromptAudioCache, synthesizer: Pyttsx3Synthesizer, versions: asyncio.Queue[list[str]]
 ) -> Callable[[web.Application], AsyncIterator[None]]:
-    """Synthesise the fixed prompts in the background, and stop the synthesiser on shutdown."""
+    """Synthesise each newly published version's fixed prompts in the background, prune old
+    recordings, and stop the synthesiser on shutdown."""
 
     async def warm() -> None:
-        for text in texts:
-            try:
-                await cache.audio_id(text)
-            except SynthesisError as exc:
-                log.error("%s: could not pre-render a prompt: %s", exc.code, exc)
+        while True:
+            for text in await versions.get():
+                try:
+                    await cache.audio_id(text)
+                except SynthesisError as exc:
+                    log.error("%s: could not pre-render a prompt: %s", exc.code, exc)
+
+    async def prune() -> None:
         while True:
             await asyncio.sleep(AUDIO_PRUNE_EVERY)
             removed = await cache.prune(AUDIO_MAX_AGE)
             log.info("audio cache: removed %s recordings unused for a day", removed)
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(warm())
+        tasks = [asyncio.create_task(warm()), asyncio.create_task(prune())]
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await cache.aclose()
         await synthesizer.aclose()
 
