@@ -28,6 +28,9 @@ from twilio.request_validator import RequestValidator
 
 from ivr.config import Settings, SpeechMode, TtsMode
 from ivr.console.accounts import AccountStore, AuditLog
+from ivr.console.flow_editor import FlowEditor, codemirror_present, setup_flow_editor
+from ivr.console.prompt_audio import ConsoleAudio
+from ivr.console.test_phone import TestPhone, phone_secret
 from ivr.console.web import create_console
 from ivr.flow.engine import FlowEngine
 from ivr.flow.loader import load_flow
@@ -269,7 +272,27 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     app[CONSOLE] = create_console(
-        AccountStore(stores.sql), AuditLog(stores.sql), secure_cookies=settings.public_url.startswith("https://")
+        AccountStore(stores.sql),
+        AuditLog(stores.sql),
+        secure_cookies=settings.public_url.startswith("https://"),
+    )
+    setup_flow_editor(
+        app[CONSOLE],
+        FlowEditor(
+            flow_file=settings.flow_file,
+            prompts_dir=settings.prompts_dir,
+            language=settings.language,
+            phone=TestPhone(phone_secret(settings.auth_token), stores.repository, today),
+            audio=ConsoleAudio(
+                audio_cache,
+                settings.audio_dir,
+                audio_secret(settings.audio_dir),
+                voice=settings.tts_voice or None,
+                rate=settings.tts_rate,
+            ),
+            today=today,
+            codemirror=codemirror_present(),
+        ),
     )
     app.add_subapp("/console", app[CONSOLE])
     return app
