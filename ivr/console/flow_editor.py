@@ -335,7 +335,9 @@ async def test_input(request: web.Request) -> web.Response:
     return await _phone_answer(editor, turn)
 
 
-def codemirror_present(directory: Path = CODEMIRROR) -> bool:
+def codemirror_present() -> bool:
+    """Whether `npm ci` has installed CodeMirror; if not, say how to fix it (the page still works)."""
+    directory = CODEMIRROR
     missing = [f for f in CODEMIRROR_FILES if not (directory / f).is_file()]
     if missing:
         log.warning(
