@@ -81,6 +81,22 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
         CREATE INDEX audit_log_at ON audit_log (at);
         """,
     ),
+    SharedMigration(
+        3,
+        "flow_versions",
+        """
+        CREATE TABLE flow_versions (
+            name text NOT NULL, number integer NOT NULL, flow text NOT NULL, prompts text NOT NULL,
+            published_at double precision NOT NULL, published_by text NOT NULL, note text NOT NULL,
+            PRIMARY KEY (name, number));
+        CREATE TABLE flow_published (
+            name text PRIMARY KEY, number integer NOT NULL,
+            changed_at double precision NOT NULL, changed_by text NOT NULL);
+        CREATE TABLE flow_drafts (
+            name text PRIMARY KEY, flow text NOT NULL, prompts text NOT NULL, revision integer NOT NULL,
+            base_version integer NOT NULL, updated_by text NOT NULL, updated_at double precision NOT NULL);
+        """,
+    ),
 ]
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
