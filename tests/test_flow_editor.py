@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
@@ -241,3 +243,84 @@ async def test_without_codemirror_the_page_falls_back_to_a_text_box(
     page = await (await client.get(BASE)).text()
     assert "codemirror" not in page.lower()
     assert 'id="flow-yaml"' in page
+
+
+async def draft_of(client: TestClient) -> dict[str, Any]:
+    page = await (await client.get(BASE)).text()
+    start = page.index('id="draft-data">') + len('id="draft-data">')
+    return json.loads(html.unescape(page[start : page.index("</script>", start)]))
+
+
+async def test_the_second_save_of_the_same_draft_is_refused(app_client: TestClient) -> None:
+    headers = await as_supervisor(app_client)
+    opened = await draft_of(app_client)
+    mine = FLOW.replace("timeout: 6", "timeout: 7")
+    status, saved = await post(
+        app_client, "/save", headers, flow=mine, prompts=PROMPTS, revision=opened["revision"]
+    )
+    assert status == 200 and saved["revision"] == opened["revision"] + 1 and saved["updated_by"] == "sam"
+    theirs = FLOW.replace("timeout: 6", "timeout: 9")
+    status, body = await post(
+        app_client, "/save", headers, flow=theirs, prompts=PROMPTS, revision=opened["revision"]
+    )
+    assert status == 409
+    assert body["error"].startswith("sam saved this draft at ")
+    assert "reload to see their changes" in body["error"]
+    assert (await draft_of(app_client))["flow"] == mine  # the first save is kept
+
+
+async def test_publishing_an_invalid_draft_is_refused_with_located_problems(app_client: TestClient) -> None:
+    headers = await as_supervisor(app_client)
+    opened = await draft_of(app_client)
+    flow = FLOW.replace("start: welcome", "start: welcom")
+    status, body = await post(
+        app_client, "/publish", headers, flow=flow, prompts=PROMPTS, revision=opened["revision"]
+    )
+    assert status == 422
+    [problem] = body["problems"]
+    assert problem["line"] == line_of(FLOW, "start: welcome")
+    _, listed = await post(app_client, "/diff", headers, flow=FLOW, prompts=PROMPTS)
+    assert listed["published"] == 1 and listed["diff"] == ""
+
+
+async def test_publish_then_rollback_are_attributed(app_client: TestClient) -> None:
+    headers = await as_supervisor(app_client)
+    opened = await draft_of(app_client)
+    prompts = {"en": PROMPTS["en"].replace("30 days of delivery", "60 days of delivery")}
+    _, compared = await post(app_client, "/diff", headers, flow=FLOW, prompts=prompts)
+    assert "+      You can return or exchange any product within 60 days" in compared["diff"]
+    status, body = await post(
+        app_client, "/publish", headers, flow=FLOW, prompts=prompts, revision=opened["revision"], note="60"
+    )
+    assert status == 200 and body["version"] == 2
+    versions = (await (await app_client.get(f"{BASE}/history")).json())["versions"]
+    assert [(v["number"], v["by"], v["current"]) for v in versions] == [(2, "sam", True), (1, "seed", False)]
+    status, body = await post(app_client, "/rollback", headers, version=1)
+    assert status == 200 and body["version"] == 1
+    assert body["draft"]["prompts"]["en"] == PROMPTS["en"]  # the draft followed the rollback
+    status, body = await post(app_client, "/rollback", headers, version=1)
+    assert status == 400 and "already the published version" in body["error"]
+
+
+LIFECYCLE = [
+    ("/save", {"flow": "x", "prompts": PROMPTS, "revision": 1}),
+    ("/publish", {"flow": FLOW.replace("30 days", "9 days"), "prompts": PROMPTS, "revision": 1}),
+    ("/rollback", {"version": 1}),
+]
+
+
+@pytest.mark.parametrize(("path", "body"), LIFECYCLE, ids=[c[0] for c in LIFECYCLE])
+async def test_agents_cannot_save_publish_or_roll_back(
+    app_client: TestClient, path: str, body: dict[str, Any]
+) -> None:
+    await as_supervisor(app_client)
+    before = await draft_of(app_client)
+    history = await (await app_client.get(f"{BASE}/history")).json()
+    await app_client.post("/console/logout", headers={"X-CSRF-Token": (await sign_in(app_client, "sam"))})
+    assert (await app_client.post(f"{BASE}{path}", json=body)).status == 403
+    csrf = await sign_in(app_client, "alex")
+    assert (await app_client.post(f"{BASE}{path}", json=body, headers={"X-CSRF-Token": csrf})).status == 403
+    assert (await app_client.get(f"{BASE}/history", headers={"Accept": "application/json"})).status == 403
+    await as_supervisor(app_client)
+    assert await draft_of(app_client) == before
+    assert await (await app_client.get(f"{BASE}/history")).json() == history

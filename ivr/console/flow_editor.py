@@ -15,13 +15,21 @@ Routes (under /console):
   GET  /flows/audio/{id}.wav           that recording
   POST /flows/{name}/test/call         {flow, prompts, language, caller} -> first turn of a test call
   POST /flows/{name}/test/input        ... + {token, digits | speech | silence} -> next turn
+  POST /flows/{name}/save              {flow, prompts, revision} -> the saved draft (409 on a conflict)
+  POST /flows/{name}/diff              {flow, prompts} | {version} -> diff against the published version
+  POST /flows/{name}/publish           {flow, prompts, revision, note} -> saves, then publishes
+  GET  /flows/{name}/history           versions, newest first
+  POST /flows/{name}/rollback          {version} -> that version is published again
+
+Drafts, versions and the audit trail live in `ivr.flow.versions.FlowStore`; every change
+is attributed to the signed-in supervisor.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,6 +45,7 @@ from ivr.console.web import render, require
 from ivr.flow.diagram import DiagramError, build_graph, problems_by_state, render_svg, to_dot
 from ivr.flow.loader import Problem
 from ivr.flow.steps import Digits, Event, NoInput, Speech
+from ivr.flow.versions import Draft, DraftConflict, FlowFiles, FlowInvalid, FlowStore, FlowStoreError
 from ivr.templates import Template, TemplateError
 from speech.tts import SynthesisError
 
@@ -49,32 +58,22 @@ MAX_TEXT = 200_000
 """Characters of one file the editor accepts (a large flow is about 10,000)."""
 
 
-@dataclass(frozen=True, slots=True)
-class DraftFiles:
-    """A draft as the page holds it."""
-
-    flow: str
-    prompts: Mapping[str, str]
-    """Prompt file text by language code."""
-
-
 class FlowEditor:
     """What the editor's routes need: where drafts come from, the test phone, the voice."""
 
     def __init__(
         self,
         *,
-        flow_file: Path,
-        prompts_dir: Path,
+        store: FlowStore,
+        name: str,
         language: str,
         phone: TestPhone,
         audio: ConsoleAudio,
         today: Callable[[], date],
         codemirror: bool,
     ) -> None:
-        self.name = flow_file.stem
-        self.flow_file = flow_file
-        self.prompts_dir = prompts_dir
+        self.store = store
+        self.name = name
         self.language = language
         self.phone = phone
         self.audio = audio
@@ -84,10 +83,6 @@ class FlowEditor:
     def known(self, name: str) -> None:
         if name != self.name:
             raise web.HTTPNotFound(text=f"There is no flow '{name}'.\n")
-
-    def files_on_disk(self) -> DraftFiles:
-        prompts = {p.stem: p.read_text(encoding="utf-8") for p in sorted(self.prompts_dir.glob("*.yaml"))}
-        return DraftFiles(self.flow_file.read_text(encoding="utf-8"), prompts)
 
 
 EDITOR = web.AppKey("flow_editor", FlowEditor)
@@ -122,17 +117,17 @@ def _text(body: Mapping[str, Any], key: str) -> str:
     return value
 
 
-def _files(body: Mapping[str, Any]) -> DraftFiles:
+def _files(body: Mapping[str, Any]) -> FlowFiles:
     prompts = body.get("prompts")
     if not isinstance(prompts, dict) or not all(
         isinstance(k, str) and k.isidentifier() and isinstance(v, str) and len(v) <= MAX_TEXT
         for k, v in prompts.items()
     ):
         raise _bad("'prompts' must map language codes to prompt file text.")
-    return DraftFiles(_text(body, "flow"), dict(prompts))
+    return FlowFiles(_text(body, "flow"), dict(prompts))
 
 
-def _check(editor: FlowEditor, files: DraftFiles) -> DraftCheck:
+def _check(editor: FlowEditor, files: FlowFiles) -> DraftCheck:
     return check_draft(editor.name, files.flow, files.prompts)
 
 
@@ -148,14 +143,151 @@ async def editor_home(request: web.Request) -> web.Response:
 async def editor_page(request: web.Request) -> web.Response:
     require(request, Role.SUPERVISOR)
     editor = _editor(request)
-    files = editor.files_on_disk()
+    draft = await editor.store.draft(editor.name)
     return render(
         request,
         "flow_editor.html",
         name=editor.name,
         codemirror=editor.codemirror,
-        draft={"flow": files.flow, "prompts": dict(files.prompts), "language": editor.language},
+        draft=_draft_json(draft) | {"language": editor.language},
     )
+
+
+def _draft_json(draft: Draft) -> dict[str, Any]:
+    return {
+        "flow": draft.files.flow,
+        "prompts": dict(draft.files.prompts),
+        "revision": draft.revision,
+        "updated_by": draft.updated_by,
+        "updated_at": draft.updated_at,
+        "base_version": draft.base_version,
+    }
+
+
+def _revision(body: Mapping[str, Any]) -> int:
+    revision = body.get("revision")
+    if isinstance(revision, bool) or not isinstance(revision, int) or revision < 0:
+        raise _bad("'revision' must be the draft revision the editor opened.")
+    return revision
+
+
+def _conflict(exc: DraftConflict) -> web.HTTPConflict:
+    theirs = exc.draft
+    at = time.strftime("%H:%M", time.localtime(theirs.updated_at))
+    return web.HTTPConflict(
+        text=web.json_response(
+            {
+                "error": f"{theirs.updated_by} saved this draft at {at}; reload to see their changes. "
+                "Your text is still here and was not saved.",
+                "code": exc.code,
+                "updated_by": theirs.updated_by,
+                "revision": theirs.revision,
+            }
+        ).text,
+        content_type="application/json",
+    )
+
+
+async def save(request: web.Request) -> web.Response:
+    me = require(request, Role.SUPERVISOR)
+    editor = _editor(request)
+    body = await _json(request)
+    files = _files(body)
+    try:
+        draft = await editor.store.save_draft(
+            editor.name, files, expected_revision=_revision(body), by=me.account.username
+        )
+    except DraftConflict as exc:
+        raise _conflict(exc) from None
+    log.info("flow_draft_saved: %s revision %s by %s", editor.name, draft.revision, me.account.username)
+    return web.json_response(_draft_json(draft))
+
+
+async def diff(request: web.Request) -> web.Response:
+    require(request, Role.SUPERVISOR)
+    editor = _editor(request)
+    body = await _json(request)
+    published = await editor.store.published(editor.name)
+    if "version" in body:
+        number = body["version"]
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise _bad("'version' must be a version number.")
+        try:
+            other = await editor.store.version(editor.name, number)
+        except FlowStoreError as exc:
+            raise _bad(str(exc), exc.code) from None
+        text = FlowStore.diff(published.files, other.files)
+    else:
+        text = FlowStore.diff(published.files, _files(body))
+    return web.json_response({"published": published.number, "diff": text})
+
+
+async def publish(request: web.Request) -> web.Response:
+    """Save the page's text as the draft (so nothing on screen is lost), then publish it."""
+    me = require(request, Role.SUPERVISOR)
+    editor = _editor(request)
+    body = await _json(request)
+    files = _files(body)
+    checked = _check(editor, files)
+    if checked.errors:
+        return web.json_response(
+            {
+                "error": f"Not published: the draft has {len(checked.errors)} problem(s) to fix first.",
+                "code": "draft_invalid",
+                "problems": [_located(p) for p in checked.errors],
+            },
+            status=422,
+        )
+    by = me.account.username
+    note = str(body.get("note") or "")[:500]
+    try:
+        draft = await editor.store.save_draft(editor.name, files, expected_revision=_revision(body), by=by)
+        version = await editor.store.publish(editor.name, by=by, expected_revision=draft.revision, note=note)
+    except DraftConflict as exc:
+        raise _conflict(exc) from None
+    except FlowInvalid as exc:
+        return web.json_response(
+            {"error": "Not published: " + "; ".join(exc.lines()), "code": "draft_invalid"}, status=422
+        )
+    log.info("flow_published: %s version %s by %s", editor.name, version.number, by)
+    draft = await editor.store.draft(editor.name)
+    return web.json_response({"version": version.number, "draft": _draft_json(draft)})
+
+
+async def history(request: web.Request) -> web.Response:
+    require(request, Role.SUPERVISOR)
+    editor = _editor(request)
+    versions = await editor.store.history(editor.name)
+    return web.json_response(
+        {
+            "versions": [
+                {
+                    "number": v.number,
+                    "published_at": v.published_at,
+                    "by": v.by,
+                    "note": v.note,
+                    "current": v.is_current,
+                }
+                for v in versions
+            ]
+        }
+    )
+
+
+async def rollback(request: web.Request) -> web.Response:
+    me = require(request, Role.SUPERVISOR)
+    editor = _editor(request)
+    body = await _json(request)
+    number = body.get("version")
+    if isinstance(number, bool) or not isinstance(number, int):
+        raise _bad("'version' must be a version number.")
+    try:
+        version = await editor.store.rollback(editor.name, number, by=me.account.username)
+    except FlowStoreError as exc:
+        raise _bad(f"Not rolled back: {exc}.", exc.code) from None
+    log.info("flow_rolled_back: %s to version %s by %s", editor.name, version.number, me.account.username)
+    draft = await editor.store.draft(editor.name)
+    return web.json_response({"version": version.number, "draft": _draft_json(draft)})
 
 
 async def validate(request: web.Request) -> web.Response:
@@ -249,7 +381,7 @@ async def audio(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(path, headers={"Content-Type": "audio/wav"})
 
 
-def _runnable(editor: FlowEditor, files: DraftFiles, language: str) -> DraftCheck:
+def _runnable(editor: FlowEditor, files: FlowFiles, language: str) -> DraftCheck:
     checked = _check(editor, files)
     if checked.flow is None:
         first = checked.errors[0]
@@ -368,3 +500,8 @@ def setup_flow_editor(console: web.Application, editor: FlowEditor) -> None:
     console.router.add_post("/flows/{name}/listen", listen)
     console.router.add_post("/flows/{name}/test/call", test_call)
     console.router.add_post("/flows/{name}/test/input", test_input)
+    console.router.add_post("/flows/{name}/save", save)
+    console.router.add_post("/flows/{name}/diff", diff)
+    console.router.add_post("/flows/{name}/publish", publish)
+    console.router.add_get("/flows/{name}/history", history)
+    console.router.add_post("/flows/{name}/rollback", rollback)

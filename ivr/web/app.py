@@ -34,6 +34,7 @@ from ivr.console.test_phone import TestPhone, phone_secret
 from ivr.console.web import create_console
 from ivr.flow.engine import FlowEngine
 from ivr.flow.loader import load_flow
+from ivr.flow.versions import LINE_FLOW, FlowStore, read_files
 from ivr.handoff import DialHandOff, EnqueueHandOff, HandOff
 from ivr.line import SupportLine
 from ivr.logs import call_context
@@ -276,11 +277,18 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
         AuditLog(stores.sql),
         secure_cookies=settings.public_url.startswith("https://"),
     )
+    flow_store = FlowStore(stores.sql, language=settings.language)
+    starting_files = read_files(settings.flow_file, settings.prompts_dir)
+
+    async def seed_flow(_: web.Application) -> None:
+        await flow_store.seed(LINE_FLOW, starting_files)
+
+    app.on_startup.append(seed_flow)
     setup_flow_editor(
         app[CONSOLE],
         FlowEditor(
-            flow_file=settings.flow_file,
-            prompts_dir=settings.prompts_dir,
+            store=flow_store,
+            name=LINE_FLOW,
             language=settings.language,
             phone=TestPhone(phone_secret(settings.auth_token), stores.repository, today),
             audio=ConsoleAudio(

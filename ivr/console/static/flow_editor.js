@@ -7,6 +7,7 @@ const flowName = decodeURIComponent(location.pathname.split("/")[3]);
 const base = `/console/flows/${encodeURIComponent(flowName)}`;
 const page = {
   prompts: Object.assign({}, draft.prompts),
+  revision: draft.revision,
   language: draft.language,
   rows: {},
   checkSeq: 0,
@@ -47,6 +48,7 @@ function makeEditor(textarea, text) {
     let marked = [];
     return {
       get: () => cm.getValue(),
+      set: (text) => cm.setValue(text),
       onChange: (fn) => cm.on("changes", fn),
       mark(lines) {
         for (const line of marked) {
@@ -73,6 +75,7 @@ function makeEditor(textarea, text) {
   textarea.classList.add("plain-editor");
   return {
     get: () => textarea.value,
+    set: (text) => { textarea.value = text; },
     onChange: (fn) => textarea.addEventListener("input", fn),
     mark() {},
     goto(line) {
@@ -315,14 +318,139 @@ $("phone-speech-form").addEventListener("submit", (event) => {
 });
 $("phone-silence").addEventListener("click", () => phoneSend({ silence: true }, "(silence)"));
 
-// ---- draft state -------------------------------------------------------------------------
+// ---- draft state: save, publish, history, rollback --------------------------------------
 function markDirty() {
   document.body.classList.add("dirty");
+}
+
+function showDraft(d) {
+  page.revision = d.revision;
+  const at = new Date(d.updated_at * 1000).toLocaleString();
+  $("draft-info").textContent = `draft revision ${d.revision}, saved by ${d.updated_by} at ${at}; based on version ${d.base_version}`;
+}
+
+function payload(extra = {}) {
+  return Object.assign({ revision: page.revision }, files(), extra);
+}
+
+$("save").addEventListener("click", async () => {
+  const result = await postJson("/save", payload());
+  if (!result.ok) {
+    setStatus(result.body.error, "error");
+    return;
+  }
+  showDraft(result.body);
+  document.body.classList.remove("dirty");
+  setStatus(`Draft saved (revision ${result.body.revision}).`, "ok");
+});
+
+/** Show a diff and ask; resolves true when the supervisor confirms. */
+function confirmWithDiff(title, text, diff, withNote) {
+  $("confirm-title").textContent = title;
+  $("confirm-text").textContent = text;
+  $("confirm-diff").replaceChildren(
+    ...diff.split("\n").map((line) => {
+      const kind = line.startsWith("+") && !line.startsWith("+++") ? "add" : line.startsWith("-") && !line.startsWith("---") ? "del" : "";
+      return el("span", { class: kind }, `${line}\n`);
+    }),
+  );
+  $("confirm-note").value = "";
+  $("confirm-note-label").hidden = !withNote;
+  const dialog = $("confirm");
+  dialog.showModal();
+  return new Promise((resolve) => {
+    const done = (answer) => {
+      $("confirm-yes").onclick = null;
+      $("confirm-no").onclick = null;
+      dialog.close();
+      resolve(answer);
+    };
+    $("confirm-yes").onclick = () => done(true);
+    $("confirm-no").onclick = () => done(false);
+  });
+}
+
+$("publish").addEventListener("click", async () => {
+  const compared = await postJson("/diff", files());
+  if (!compared.ok) {
+    setStatus(compared.body.error, "error");
+    return;
+  }
+  if (!compared.body.diff) {
+    setStatus(`Nothing to publish: the draft is the same as version ${compared.body.published}.`);
+    return;
+  }
+  const yes = await confirmWithDiff(
+    "Publish this draft?",
+    `New calls will get these changes (compared with version ${compared.body.published}, published now).`,
+    compared.body.diff,
+    true,
+  );
+  if (!yes) return;
+  const result = await postJson("/publish", payload({ note: $("confirm-note").value }));
+  if (!result.ok) {
+    setStatus(result.body.error, "error");
+    if (result.body.problems) showProblems(result.body.problems);
+    return;
+  }
+  showDraft(result.body.draft);
+  document.body.classList.remove("dirty");
+  setStatus(`Published version ${result.body.version}. New calls hear it now.`, "ok");
+  loadHistory();
+});
+
+async function loadHistory() {
+  const response = await fetch(`${base}/history`, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+  if (!response.ok) return;
+  const body = await response.json();
+  $("history").replaceChildren(
+    ...body.versions.map((v) => {
+      const when = new Date(v.published_at * 1000).toLocaleString();
+      let action = el("span", { class: "muted" }, "published now");
+      if (!v.current) {
+        action = el("button", { type: "button", class: "secondary rollback", "data-version": String(v.number) }, `Roll back to ${v.number}`);
+        action.addEventListener("click", () => rollback(v.number));
+      }
+      return el("tr", { "data-version": String(v.number) }, el("td", {}, String(v.number)), el("td", {}, when), el("td", {}, v.by), el("td", {}, v.note), el("td", {}, action));
+    }),
+  );
+}
+
+async function rollback(number) {
+  const compared = await postJson("/diff", { version: number });
+  if (!compared.ok) {
+    setStatus(compared.body.error, "error");
+    return;
+  }
+  const yes = await confirmWithDiff(
+    `Roll back to version ${number}?`,
+    `New calls will get version ${number} instead of version ${compared.body.published}. The changes:`,
+    compared.body.diff,
+    false,
+  );
+  if (!yes) return;
+  const result = await postJson("/rollback", { version: number });
+  if (!result.ok) {
+    setStatus(result.body.error, "error");
+    return;
+  }
+  setStatus(`Rolled back: version ${result.body.version} is published. New calls hear it now.`, "ok");
+  if (!document.body.classList.contains("dirty")) {
+    // the draft followed the rollback: show it
+    editor.set(result.body.draft.flow);
+    page.prompts = Object.assign({}, result.body.draft.prompts);
+    document.body.classList.remove("dirty");
+  }
+  showDraft(result.body.draft);
+  loadHistory();
+  scheduleCheck();
 }
 
 editor.onChange(() => {
   markDirty();
   scheduleCheck();
 });
+showDraft(draft);
 showLanguages();
+loadHistory();
 check();
