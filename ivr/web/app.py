@@ -32,6 +32,9 @@ from ivr.agents.voicemail import VoicemailWorker, model_installed
 from ivr.agents.web import HOLD_PATH, AgentLine, add_agent_routes
 from ivr.config import Settings, SpeechMode, TtsMode
 from ivr.console.accounts import AccountStore, AuditLog
+from ivr.console.flow_editor import FlowEditor, codemirror_present, setup_flow_editor
+from ivr.console.prompt_audio import ConsoleAudio
+from ivr.console.test_phone import TestPhone, phone_secret
 from ivr.console.web import create_console
 from ivr.flow.engine import FlowEngine
 from ivr.flow.library import FlowLibrary, line_builder
@@ -380,6 +383,24 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
         AccountStore(stores.sql),
         AuditLog(stores.sql),
         secure_cookies=settings.public_url.startswith("https://"),
+    )
+    setup_flow_editor(
+        app[CONSOLE],
+        FlowEditor(
+            store=flows,  # the line's own store: a publish here reaches new calls at once
+            name=LINE_FLOW,
+            language=settings.language,
+            phone=TestPhone(phone_secret(settings.auth_token), stores.repository, today),
+            audio=ConsoleAudio(
+                audio_cache,
+                settings.audio_dir,
+                audio_secret(settings.audio_dir),
+                voice=settings.tts_voice or None,
+                rate=settings.tts_rate,
+            ),
+            today=today,
+            codemirror=codemirror_present(),
+        ),
     )
     app.add_subapp("/console", app[CONSOLE])
     return app

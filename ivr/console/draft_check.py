@@ -1,0 +1,106 @@
+"""Check a draft (the flow YAML and its prompt files, as the editor holds them) in one go.
+
+The editor sends its current text on every pause in typing; the answer must locate each
+problem (which file, which line, which state) and never raise, however broken the text.
+Prompt files are read first because the flow's prompt ids are checked against them; a
+broken prompt file is reported as such and the flow is checked against the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ivr.flow.loader import Problem, read_draft, targets
+from ivr.flow.schema import Flow
+from ivr.prompts import PromptCatalog, parse_catalog
+from ivr.yamlsource import Document, SourceError, load_text
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    """The draft cannot be published."""
+    WARNING = "warning"
+    """Worth a look (a state nothing leads to); publishing is allowed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """One problem, placed where the supervisor can find it."""
+
+    file: str
+    """'flow' for the flow YAML, or a language code ('en') for that prompt file."""
+    line: int | None
+    state: str | None
+    message: str
+    severity: Severity
+
+
+@dataclass(frozen=True, slots=True)
+class DraftCheck:
+    problems: tuple[Located, ...]
+    flow: Flow | None
+    """The flow ready to run, when it has no errors."""
+    catalogs: Mapping[str, PromptCatalog]
+    """The prompt files that could be read, by language."""
+    document: Document | None
+    """The flow YAML as read (None when it is not YAML at all), for the diagram."""
+
+    @property
+    def errors(self) -> tuple[Located, ...]:
+        return tuple(p for p in self.problems if p.severity is Severity.ERROR)
+
+
+def flow_source(name: str) -> str:
+    return f"flows/{name}.yaml"
+
+
+def check_draft(name: str, flow_text: str, prompts: Mapping[str, str]) -> DraftCheck:
+    """Every problem in the draft's files; the compiled flow when there are no errors."""
+    problems: list[Located] = []
+    catalogs: dict[str, PromptCatalog] = {}
+    for language, text in sorted(prompts.items()):
+        try:
+            catalogs[language] = parse_catalog(load_text(text, f"prompts/{language}.yaml"), language)
+        except SourceError as exc:
+            problems.append(Located(language, exc.line, None, exc.message, Severity.ERROR))
+    if not prompts:
+        problems.append(Located("flow", None, None, "the draft has no prompt files", Severity.ERROR))
+    try:
+        doc = load_text(flow_text, flow_source(name))
+    except SourceError as exc:
+        problems.append(Located("flow", exc.line, None, exc.message, Severity.ERROR))
+        return DraftCheck(tuple(problems), None, catalogs, None)
+    draft = read_draft(doc, catalogs)
+    problems.extend(_flow_problem(p, Severity.ERROR) for p in draft.problems)
+    if problems:
+        return DraftCheck(tuple(problems), None, catalogs, doc)
+    flow = Flow(
+        name=draft.name,
+        source=doc.source,
+        start=draft.start,
+        agent=draft.agent,
+        agent_words=draft.agent_words,
+        states=draft.states,
+    )
+    warnings = tuple(
+        Located("flow", flow.states[s].line, s, "no path reaches this state", Severity.WARNING)
+        for s in _unreachable(flow)
+    )
+    return DraftCheck(warnings, flow, catalogs, doc)
+
+
+def _flow_problem(problem: Problem, severity: Severity) -> Located:
+    return Located("flow", problem.line, problem.state, problem.message, severity)
+
+
+def _unreachable(flow: Flow) -> list[str]:
+    seen = {flow.start, flow.agent}
+    todo = [flow.start, flow.agent]
+    while todo:
+        for exit_ in targets(flow.states[todo.pop()]):
+            if exit_.target not in seen:
+                seen.add(exit_.target)
+                todo.append(exit_.target)
+    return [name for name in flow.states if name not in seen]

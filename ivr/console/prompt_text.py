@@ -1,0 +1,109 @@
+"""Edit one prompt inside a prompts YAML file without disturbing the rest of it.
+
+Supervisors change prompts in a table, but the file stays the source of truth: its
+comments, its order and its other prompts must come through untouched, so the diff
+shown before publishing is exactly the sentence that changed. The prompt's value is
+located with PyYAML's own node positions and only those characters are replaced; the
+result is read back and checked before it is returned.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+WRAP = 92
+"""Long prompts are written as folded blocks, wrapped at this width (as in prompts/en.yaml)."""
+
+
+class PromptEditError(ValueError):
+    """The prompt cannot be changed this way; the message says why, for the supervisor."""
+
+
+@dataclass(frozen=True, slots=True)
+class PromptRow:
+    prompt_id: str
+    """Dotted id, as flows name it: `faq.returns`."""
+    text: str
+    line: int
+
+
+def prompt_rows(text: str) -> list[PromptRow]:
+    """Every prompt of a prompts file in file order; [] when the file cannot be read."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return []
+    prompts = _child(root, "prompts")
+    rows: list[PromptRow] = []
+    if isinstance(prompts, yaml.MappingNode):
+        _collect(prompts, "", rows)
+    return rows
+
+
+def set_prompt(text: str, prompt_id: str, value: str) -> str:
+    """The prompts file with `prompt_id`'s text replaced by `value` (spaces normalised)."""
+    value = " ".join(value.split())
+    if not value:
+        raise PromptEditError(f"prompt '{prompt_id}' cannot be empty")
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise PromptEditError(f"the prompts file is not valid YAML: {exc}") from None
+    node: Any = _child(root, "prompts")
+    for part in prompt_id.split("."):
+        node = _child(node, part)
+    if not isinstance(node, yaml.ScalarNode):
+        raise PromptEditError(f"there is no prompt '{prompt_id}' to change")
+    start, end = node.start_mark.index, node.end_mark.index
+    tail = "\n" if text[start:end].endswith("\n") else ""
+    for scalar in (_folded(value, node.start_mark.column, text, start), json.dumps(value)):
+        candidate = text[:start] + scalar + tail + text[end:]
+        if _read_back(candidate, prompt_id) == value:
+            return candidate
+    raise PromptEditError(f"prompt '{prompt_id}' could not be written back safely")
+
+
+def _folded(value: str, column: int, text: str, start: int) -> str:
+    """A `>-` block for long text, a plain double-quoted string for short text."""
+    line_start = text.rfind("\n", 0, start) + 1
+    key_indent = len(text[line_start:start]) - len(text[line_start:start].lstrip(" "))
+    indent = " " * (key_indent + 2)
+    if column + len(value) + 2 <= WRAP:
+        return json.dumps(value)
+    lines = textwrap.wrap(value, width=WRAP - len(indent), break_long_words=False, break_on_hyphens=False)
+    return ">-\n" + "\n".join(indent + line for line in lines)
+
+
+def _read_back(text: str, prompt_id: str) -> str | None:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    node: Any = data.get("prompts") if isinstance(data, dict) else None
+    for part in prompt_id.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node if isinstance(node, str) else None
+
+
+def _child(node: Any, key: str) -> yaml.Node | None:
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    for key_node, value_node in node.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
+            return value_node
+    return None
+
+
+def _collect(node: yaml.MappingNode, prefix: str, rows: list[PromptRow]) -> None:
+    for key_node, value_node in node.value:
+        prompt_id = f"{prefix}{key_node.value}"
+        if isinstance(value_node, yaml.MappingNode):
+            _collect(value_node, f"{prompt_id}.", rows)
+        elif isinstance(value_node, yaml.ScalarNode):
+            text = " ".join(str(value_node.value).split())
+            rows.append(PromptRow(prompt_id, text, key_node.start_mark.line + 1))

@@ -1,0 +1,456 @@
+// The flow editor page: code editor, checks as you type, diagram, prompts, test phone,
+// and (when the server keeps drafts) save, publish, history and rollback.
+"use strict";
+
+const draft = JSON.parse(document.getElementById("draft-data").textContent);
+const flowName = decodeURIComponent(location.pathname.split("/")[3]);
+const base = `/console/flows/${encodeURIComponent(flowName)}`;
+const page = {
+  prompts: Object.assign({}, draft.prompts),
+  revision: draft.revision,
+  language: draft.language,
+  rows: {},
+  checkSeq: 0,
+  call: null, // {token, gather, keys}
+  audioQueue: [],
+};
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else if (key.startsWith("data-")) node.setAttribute(key, value);
+    else node[key] = value;
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+function setStatus(text, kind = "") {
+  const status = $("status");
+  status.textContent = text;
+  status.className = `status ${kind}`;
+}
+
+// ---- the code editor (CodeMirror when installed, else a plain text box) -------------
+function makeEditor(textarea, text) {
+  textarea.value = text;
+  if (window.CodeMirror) {
+    const cm = window.CodeMirror.fromTextArea(textarea, {
+      mode: "yaml",
+      lineNumbers: true,
+      gutters: ["problem-gutter", "CodeMirror-linenumbers"],
+      tabSize: 2,
+      indentUnit: 2,
+      extraKeys: { Tab: (c) => c.replaceSelection("  ") },
+    });
+    let marked = [];
+    return {
+      get: () => cm.getValue(),
+      set: (text) => cm.setValue(text),
+      onChange: (fn) => cm.on("changes", fn),
+      mark(lines) {
+        for (const line of marked) {
+          cm.setGutterMarker(line, "problem-gutter", null);
+          cm.removeLineClass(line, "background", "problem-line");
+        }
+        marked = [];
+        for (const [line, message] of lines) {
+          if (line < 1 || line > cm.lineCount()) continue;
+          const marker = el("span", { class: "problem-marker", title: message }, "●");
+          cm.setGutterMarker(line - 1, "problem-gutter", marker);
+          cm.addLineClass(line - 1, "background", "problem-line");
+          marked.push(line - 1);
+        }
+      },
+      goto(line) {
+        cm.focus();
+        cm.setCursor({ line: line - 1, ch: 0 });
+        cm.scrollIntoView({ line: line - 1, ch: 0 }, 80);
+      },
+    };
+  }
+  console.warn("CodeMirror is not installed: the flow is edited in a plain text box.");
+  textarea.classList.add("plain-editor");
+  return {
+    get: () => textarea.value,
+    set: (text) => { textarea.value = text; },
+    onChange: (fn) => textarea.addEventListener("input", fn),
+    mark() {},
+    goto(line) {
+      const lines = textarea.value.split("\n");
+      const start = lines.slice(0, line - 1).reduce((n, l) => n + l.length + 1, 0);
+      textarea.focus();
+      textarea.setSelectionRange(start, start + (lines[line - 1] || "").length);
+    },
+  };
+}
+
+const editor = makeEditor($("flow-yaml"), draft.flow);
+
+function files() {
+  return { flow: editor.get(), prompts: page.prompts };
+}
+
+async function postJson(path, json) {
+  const response = await consoleFetch(`${base}${path}`, { json });
+  let body = {};
+  try {
+    body = await response.json();
+  } catch (err) {
+    body = { error: `The console answered ${response.status}.` };
+  }
+  return { ok: response.ok, status: response.status, body };
+}
+
+// ---- checks as you type ---------------------------------------------------------------
+let checkTimer = null;
+function scheduleCheck() {
+  clearTimeout(checkTimer);
+  checkTimer = setTimeout(check, 350);
+}
+
+async function check() {
+  const seq = ++page.checkSeq;
+  const sent = files();
+  const result = await postJson("/validate", sent);
+  if (seq !== page.checkSeq) return; // a newer edit is being checked
+  if (!result.ok) {
+    setStatus(result.body.error || "The draft could not be checked.", "error");
+    return;
+  }
+  showProblems(result.body.problems);
+  page.rows = result.body.prompts;
+  showPromptRows();
+  const drawn = await postJson("/diagram", sent);
+  if (seq !== page.checkSeq) return;
+  if (drawn.ok) {
+    $("diagram").innerHTML = drawn.body.svg;
+    $("diagram").classList.remove("stale");
+    $("diagram-note").textContent = drawn.body.problem_states.length
+      ? `States in red have problems: ${drawn.body.problem_states.join(", ")}.`
+      : "";
+  } else {
+    $("diagram").classList.add("stale");
+    $("diagram-note").textContent = drawn.body.error;
+  }
+}
+
+function where(p) {
+  const file = p.file === "flow" ? "" : `prompts (${p.file}) `;
+  const line = p.line ? `line ${p.line}` : "";
+  return `${file}${line}`.trim() || "flow";
+}
+
+function showProblems(problems) {
+  const list = $("problems");
+  list.replaceChildren();
+  const errors = problems.filter((p) => p.severity === "error");
+  $("problem-count").textContent = problems.length
+    ? `${errors.length} error(s), ${problems.length - errors.length} warning(s)`
+    : "none: the draft is valid";
+  for (const p of problems) {
+    const jump = el("button", { type: "button", class: "link" }, where(p));
+    if (p.file === "flow" && p.line) jump.addEventListener("click", () => editor.goto(p.line));
+    else jump.disabled = !p.line;
+    const state = p.state ? el("span", { class: "state" }, ` state '${p.state}'`) : "";
+    list.append(
+      el("li", { class: p.severity, "data-line": String(p.line || ""), "data-file": p.file }, jump, state, `: ${p.message}`),
+    );
+  }
+  editor.mark(errors.filter((p) => p.file === "flow" && p.line).map((p) => [p.line, p.message]));
+}
+
+// ---- prompts per language --------------------------------------------------------------
+function showLanguages() {
+  const select = $("language");
+  select.replaceChildren(...Object.keys(page.prompts).sort().map((lang) => el("option", { value: lang }, lang)));
+  select.value = page.language;
+  select.addEventListener("change", () => {
+    page.language = select.value;
+    showPromptRows();
+  });
+}
+
+function showPromptRows() {
+  const body = $("prompt-rows");
+  if (body.contains(document.activeElement)) return; // never redraw under the supervisor's cursor
+  const rows = page.rows[page.language] || [];
+  body.replaceChildren(
+    ...rows.map((row) => {
+      const text = el("textarea", { class: "prompt-text", rows: 2, value: row.text, "data-id": row.id });
+      text.setAttribute("aria-label", `Text of ${row.id}`);
+      text.addEventListener("change", () => editPrompt(row.id, text));
+      const play = el("button", { type: "button", class: "secondary listen", "data-id": row.id }, "Listen");
+      play.addEventListener("click", () => listen(text.value, play));
+      return el("tr", { "data-id": row.id }, el("td", {}, el("code", {}, row.id)), el("td", {}, text), el("td", {}, play));
+    }),
+  );
+}
+
+async function editPrompt(id, textarea) {
+  const language = page.language;
+  const result = await postJson("/prompt", { text: page.prompts[language], id, value: textarea.value });
+  if (!result.ok) {
+    setStatus(result.body.error, "error");
+    return;
+  }
+  page.prompts[language] = result.body.text;
+  markDirty();
+  setStatus(`Prompt ${id} changed in the draft.`);
+  scheduleCheck();
+}
+
+async function listen(text, button) {
+  button.disabled = true;
+  try {
+    const result = await postJson("/listen", { text });
+    if (!result.ok) {
+      setStatus(result.body.error, "error");
+      return;
+    }
+    const player = $("listen-audio");
+    player.src = result.body.audio;
+    player.dataset.text = result.body.text;
+    setStatus(`Playing: ${result.body.text}`);
+    player.play().catch(() => setStatus(`Ready to play (press play): ${result.body.text}`));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// ---- test phone --------------------------------------------------------------------------
+function phoneEnabled(live) {
+  for (const node of document.querySelectorAll("#dialpad .key")) node.disabled = !live;
+  for (const id of ["phone-speech", "phone-say", "phone-silence", "phone-hangup"]) $(id).disabled = !live;
+}
+
+function logLine(kind, text) {
+  const item = el("li", { class: kind }, text);
+  $("phone-log").append(item);
+  item.scrollIntoView({ block: "nearest" });
+}
+
+function playNext() {
+  const player = $("phone-audio");
+  const next = page.audioQueue.shift();
+  if (!next) return;
+  player.src = next;
+  player.play().catch(() => { page.audioQueue = []; });
+}
+$("phone-audio").addEventListener("ended", playNext);
+
+function showTurn(turn) {
+  for (const item of turn.heard) {
+    logLine("bot", item.text);
+    if (item.audio) page.audioQueue.push(item.audio);
+  }
+  playNext();
+  $("phone-path").textContent = turn.path.join(" → ");
+  if (turn.ended) {
+    logLine("end", `Call ended: ${turn.ended}`);
+    page.call = null;
+    phoneEnabled(false);
+  } else {
+    page.call = { token: turn.token, gather: turn.gather, keys: "" };
+    phoneEnabled(true);
+  }
+}
+
+async function phoneSend(input, description) {
+  if (!page.call) return;
+  logLine("you", description);
+  const token = page.call.token;
+  phoneEnabled(false);
+  const result = await postJson("/test/input", Object.assign({ token, language: page.language }, files(), input));
+  if (!result.ok) {
+    logLine("end", result.body.error);
+    page.call = null;
+    return;
+  }
+  showTurn(result.body);
+}
+
+function pressKey(key) {
+  if (!page.call) return;
+  const gather = page.call.gather;
+  if (!gather || !gather.number) {
+    phoneSend({ digits: key }, `pressed ${key}`);
+    return;
+  }
+  page.call.keys += key;
+  const keys = page.call.keys;
+  const digits = gather.finish_on_key ? keys.replace(gather.finish_on_key, "") : keys;
+  if ((gather.finish_on_key && key === gather.finish_on_key) || digits.length >= gather.max_digits) {
+    phoneSend({ digits: keys }, `keyed ${keys}`);
+  }
+}
+
+$("phone-call").addEventListener("click", async () => {
+  $("phone-log").replaceChildren();
+  page.audioQueue = [];
+  logLine("you", "Calling the draft…");
+  const caller = $("phone-caller").value.trim();
+  const result = await postJson("/test/call", Object.assign({ language: page.language, caller }, files()));
+  if (!result.ok) {
+    logLine("end", result.body.error);
+    return;
+  }
+  showTurn(result.body);
+});
+$("phone-hangup").addEventListener("click", () => {
+  page.call = null;
+  page.audioQueue = [];
+  $("phone-audio").pause();
+  logLine("end", "You hung up.");
+  phoneEnabled(false);
+});
+for (const node of document.querySelectorAll("#dialpad .key")) {
+  node.addEventListener("click", () => pressKey(node.dataset.key));
+}
+$("phone-speech-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const speech = $("phone-speech").value.trim();
+  if (!speech) return;
+  $("phone-speech").value = "";
+  phoneSend({ speech }, `said "${speech}"`);
+});
+$("phone-silence").addEventListener("click", () => phoneSend({ silence: true }, "(silence)"));
+
+// ---- draft state: save, publish, history, rollback --------------------------------------
+function markDirty() {
+  document.body.classList.add("dirty");
+}
+
+function showDraft(d) {
+  page.revision = d.revision;
+  const at = new Date(d.updated_at * 1000).toLocaleString();
+  $("draft-info").textContent = `draft revision ${d.revision}, saved by ${d.updated_by} at ${at}; based on version ${d.base_version}`;
+}
+
+function payload(extra = {}) {
+  return Object.assign({ revision: page.revision }, files(), extra);
+}
+
+$("save").addEventListener("click", async () => {
+  const result = await postJson("/save", payload());
+  if (!result.ok) {
+    setStatus(result.body.error, "error");
+    return;
+  }
+  showDraft(result.body);
+  document.body.classList.remove("dirty");
+  setStatus(`Draft saved (revision ${result.body.revision}).`, "ok");
+});
+
+/** Show a diff and ask; resolves true when the supervisor confirms. */
+function confirmWithDiff(title, text, diff, withNote) {
+  $("confirm-title").textContent = title;
+  $("confirm-text").textContent = text;
+  $("confirm-diff").replaceChildren(
+    ...diff.split("\n").map((line) => {
+      const kind = line.startsWith("+") && !line.startsWith("+++") ? "add" : line.startsWith("-") && !line.startsWith("---") ? "del" : "";
+      return el("span", { class: kind }, `${line}\n`);
+    }),
+  );
+  $("confirm-note").value = "";
+  $("confirm-note-label").hidden = !withNote;
+  const dialog = $("confirm");
+  dialog.showModal();
+  return new Promise((resolve) => {
+    const done = (answer) => {
+      $("confirm-yes").onclick = null;
+      $("confirm-no").onclick = null;
+      dialog.close();
+      resolve(answer);
+    };
+    $("confirm-yes").onclick = () => done(true);
+    $("confirm-no").onclick = () => done(false);
+  });
+}
+
+$("publish").addEventListener("click", async () => {
+  const compared = await postJson("/diff", files());
+  if (!compared.ok) {
+    setStatus(compared.body.error, "error");
+    return;
+  }
+  if (!compared.body.diff) {
+    setStatus(`Nothing to publish: the draft is the same as version ${compared.body.published}.`);
+    return;
+  }
+  const yes = await confirmWithDiff(
+    "Publish this draft?",
+    `New calls will get these changes (compared with version ${compared.body.published}, published now).`,
+    compared.body.diff,
+    true,
+  );
+  if (!yes) return;
+  const result = await postJson("/publish", payload({ note: $("confirm-note").value }));
+  if (!result.ok) {
+    setStatus(result.body.error, "error");
+    if (result.body.problems) showProblems(result.body.problems);
+    return;
+  }
+  showDraft(result.body.draft);
+  document.body.classList.remove("dirty");
+  setStatus(`Published version ${result.body.version}. New calls hear it now.`, "ok");
+  loadHistory();
+});
+
+async function loadHistory() {
+  const response = await fetch(`${base}/history`, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+  if (!response.ok) return;
+  const body = await response.json();
+  $("history").replaceChildren(
+    ...body.versions.map((v) => {
+      const when = new Date(v.published_at * 1000).toLocaleString();
+      let action = el("span", { class: "muted" }, "published now");
+      if (!v.current) {
+        action = el("button", { type: "button", class: "secondary rollback", "data-version": String(v.number) }, `Roll back to ${v.number}`);
+        action.addEventListener("click", () => rollback(v.number));
+      }
+      return el("tr", { "data-version": String(v.number) }, el("td", {}, String(v.number)), el("td", {}, when), el("td", {}, v.by), el("td", {}, v.note), el("td", {}, action));
+    }),
+  );
+}
+
+async function rollback(number) {
+  const compared = await postJson("/diff", { version: number });
+  if (!compared.ok) {
+    setStatus(compared.body.error, "error");
+    return;
+  }
+  const yes = await confirmWithDiff(
+    `Roll back to version ${number}?`,
+    `New calls will get version ${number} instead of version ${compared.body.published}. The changes:`,
+    compared.body.diff,
+    false,
+  );
+  if (!yes) return;
+  const result = await postJson("/rollback", { version: number });
+  if (!result.ok) {
+    setStatus(result.body.error, "error");
+    return;
+  }
+  setStatus(`Rolled back: version ${result.body.version} is published. New calls hear it now.`, "ok");
+  if (!document.body.classList.contains("dirty")) {
+    // the draft followed the rollback: show it
+    editor.set(result.body.draft.flow);
+    page.prompts = Object.assign({}, result.body.draft.prompts);
+    document.body.classList.remove("dirty");
+  }
+  showDraft(result.body.draft);
+  loadHistory();
+  scheduleCheck();
+}
+
+editor.onChange(() => {
+  markDirty();
+  scheduleCheck();
+});
+showDraft(draft);
+showLanguages();
+loadHistory();
+check();

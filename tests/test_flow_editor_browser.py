@@ -1,0 +1,95 @@
+"""The flow editor in a real headless browser: break, fix, change a prompt, test-call, publish, roll back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestServer
+
+from ivr.console.accounts import Role
+from ivr.web.app import create_app
+from tests.conftest import TODAY, load_demo_data, make_settings
+from tests.console import PASSWORD, add_account
+
+NEW_RETURNS = "Returns are free for 60 days from delivery, in any condition."
+
+
+async def test_a_supervisor_edits_tests_publishes_and_rolls_back(browser_page: Any, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    await load_demo_data(settings)
+    server = TestServer(create_app(settings, today=lambda: TODAY), host="127.0.0.1")
+    await server.start_server()
+    try:
+        await add_account(server.app, "maria", Role.SUPERVISOR, display_name="Maria")
+        page = browser_page
+        await page.goto(str(server.make_url("/console/flows")))
+        await page.fill("input[name=username]", "maria")
+        await page.fill("input[name=password]", PASSWORD)
+        await page.click("button[type=submit]")
+        await page.wait_for_url("**/console/flows/support")
+        await page.wait_for_selector("text=none: the draft is valid")
+        await page.wait_for_selector("#diagram svg")
+
+        # break the YAML on a known line: the error names that line and marks it
+        flow = await page.evaluate("document.querySelector('.CodeMirror').CodeMirror.getValue()")
+        lines = flow.split("\n")
+        bad = next(i for i, line in enumerate(lines) if "faq_returns:" in line) + 1  # 0-based: the line after
+        await page.evaluate(
+            "([line]) => { const cm = document.querySelector('.CodeMirror').CodeMirror;"
+            " cm.replaceRange('    next: [anything_else\\n', {line, ch: 0}); }",
+            [bad],
+        )
+        error = page.locator("#problems li.error").first
+        await error.wait_for()
+        message = await error.inner_text()
+        reported = int(message.split("line ", 1)[1].split(":")[0].split()[0])
+        assert reported in (bad + 1, bad + 2), message  # the broken line, or where YAML noticed it
+        marked = await page.evaluate(
+            "([line]) => !!(document.querySelector('.CodeMirror').CodeMirror.lineInfo(line).gutterMarkers"
+            " || {})['problem-gutter']",
+            [reported - 1],
+        )
+        assert marked, "the error line carries no marker in the editor's gutter"
+        # fix it: the problems clear
+        await page.evaluate(
+            "([line]) => { const cm = document.querySelector('.CodeMirror').CodeMirror;"
+            " cm.replaceRange('', {line, ch: 0}, {line: line + 1, ch: 0}); }",
+            [bad],
+        )
+        await page.wait_for_selector("text=none: the draft is valid")
+
+        # change the returns answer in the prompt table
+        text = page.locator("textarea[data-id='faq.returns']")
+        await text.fill(NEW_RETURNS)
+        await text.press("Tab")  # leaving the box commits the change to the draft
+        await page.wait_for_selector("text=Prompt faq.returns changed in the draft.")
+
+        # a test call in the page: 4 (questions), 1 (returns) reaches the new answer
+        await page.click("#phone-call")
+        await page.wait_for_selector("#phone-log li.bot")
+        await page.click("#dialpad .key[data-key='4']")
+        await page.wait_for_selector("#phone-log li.bot:has-text('For returns and exchanges, press 1')")
+        await page.click("#dialpad .key[data-key='1']")
+        await page.wait_for_selector(f"#phone-log li.bot:has-text('{NEW_RETURNS}')")
+        assert "faq_returns" in await page.locator("#phone-path").inner_text()
+
+        # publish: the confirmation shows the diff
+        await page.click("#publish")
+        await page.wait_for_selector("#confirm[open]")
+        diff = await page.locator("#confirm-diff").inner_text()
+        assert NEW_RETURNS in diff
+        assert "-      You can return or exchange any product within 30 days" in diff
+        await page.click("#confirm-yes")
+        await page.wait_for_selector("text=Published version 2.")
+        await page.wait_for_selector("#history tr[data-version='1'] button.rollback")
+
+        # roll back to version 1, confirming the diff
+        await page.click("#history tr[data-version='1'] button.rollback")
+        await page.wait_for_selector("#confirm[open]")
+        assert NEW_RETURNS in await page.locator("#confirm-diff").inner_text()
+        await page.click("#confirm-yes")
+        await page.wait_for_selector("text=Rolled back: version 1 is published.")
+        await page.wait_for_selector("#history tr[data-version='2'] button.rollback")
+    finally:
+        await server.close()
