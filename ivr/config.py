@@ -73,6 +73,19 @@ class Settings:
     """The line's own Twilio number: the caller ID of the calls it places."""
     api_base: str
     """Twilio's REST API; another base for a proxy, or for the local fake the tests run."""
+    hours_file: Path | None = None
+    """Business hours YAML (`hours:` with timezone, weekly, holidays); None: always open."""
+    callback_offer_after: float = 300.0
+    """Estimated wait (seconds) past which a queued caller may press 1 to be called back."""
+    max_queue_wait: float = 900.0
+    """Seconds a caller waits with no agent available before being offered a callback or voicemail."""
+    callback_attempts: int = 3
+    callback_backoff: float = 300.0
+    """Seconds before retrying a callback the customer did not answer; doubles each attempt."""
+    agent_ring_seconds: int = 20
+    """How long an agent's phone rings with a caller's whisper before it counts as missed."""
+    voicemail_dir: Path = Path("var/voicemail")
+    """Where fetched voicemail recordings are kept."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, default_public_url: str = "") -> Settings:
@@ -116,6 +129,9 @@ class Settings:
         if api_parts.scheme not in ("http", "https") or not api_parts.netloc or api_parts.query:
             raise ConfigError(f"TWILIO_API_BASE '{api_base}' must be like https://api.twilio.com")
         models_dir = Path(env.get("IVR_MODELS_DIR", data_dir / "models"))
+        hours_file = env.get("IVR_HOURS", "").strip()
+        if hours_file and not Path(hours_file).is_file():
+            raise ConfigError(f"IVR_HOURS '{hours_file}' is not a file (a business hours YAML)")
         vosk_model = env.get(f"IVR_VOSK_MODEL_{language.upper()}") or env.get("IVR_VOSK_MODEL")
         return cls(
             auth_token=token,
@@ -137,4 +153,19 @@ class Settings:
             account_sid=account_sid,
             phone_number=phone_number,
             api_base=api_base,
+            hours_file=Path(hours_file) if hours_file else None,
+            callback_offer_after=_seconds(env, "IVR_CALLBACK_OFFER_AFTER", 300),
+            max_queue_wait=_seconds(env, "IVR_MAX_QUEUE_WAIT", 900),
+            callback_attempts=int(_seconds(env, "IVR_CALLBACK_ATTEMPTS", 3, minimum=1)),
+            callback_backoff=_seconds(env, "IVR_CALLBACK_BACKOFF", 300),
+            agent_ring_seconds=int(_seconds(env, "IVR_AGENT_RING_SECONDS", 20, minimum=5)),
+            voicemail_dir=Path(env.get("IVR_VOICEMAIL_DIR", data_dir / "voicemail")),
         )
+
+
+def _seconds(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> float:
+    """A whole number setting (seconds or a count), at least `minimum`."""
+    raw = env.get(name, str(default)).strip()
+    if not raw.isdigit() or int(raw) < minimum:
+        raise ConfigError(f"{name} must be a whole number of at least {minimum}, got '{raw}'")
+    return float(raw)

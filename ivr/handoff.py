@@ -13,11 +13,19 @@ from typing import Protocol
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.flow.steps import Transfer
+from ivr.session import CallSession
 
 
 class HandOff(Protocol):
+    async def prepare(self, session: CallSession, transfer: Transfer) -> HandOff:
+        """Decide, for this call, how it is handed over (may read or write the database):
+        the returned hand-off renders it. Called once per hand-off, before `render`."""
+        ...
+
     def render(self, response: VoiceResponse, transfer: Transfer, action_url: str) -> None:
-        """Append the TwiML that connects the caller; Twilio posts `action_url` when it ends."""
+        """Append the TwiML that connects the caller; Twilio posts `action_url` when it ends.
+
+        Pure. Also used unprepared when the service itself has failed (the fallback)."""
         ...
 
 
@@ -28,6 +36,9 @@ class DialHandOff:
     number: str
     timeout: int = 25
     caller_id: str = ""
+
+    async def prepare(self, session: CallSession, transfer: Transfer) -> HandOff:
+        return self
 
     def render(self, response: VoiceResponse, transfer: Transfer, action_url: str) -> None:
         options = {"caller_id": self.caller_id} if self.caller_id else {}
@@ -45,6 +56,9 @@ class EnqueueHandOff:
     """Put the caller in a Twilio queue that agents dequeue from."""
 
     queue: str = "support"
+
+    async def prepare(self, session: CallSession, transfer: Transfer) -> HandOff:
+        return self
 
     def render(self, response: VoiceResponse, transfer: Transfer, action_url: str) -> None:
         response.enqueue(self.queue, action=action_url, method="POST")

@@ -239,12 +239,16 @@ class SupportLine:
 
     async def _finish_turn(self, session: CallSession, steps: list[Step]) -> str:
         session.seq += 1
+        handoff = self.handoff
+        for step in steps:
+            if isinstance(step, Transfer):
+                handoff = await self.handoff.prepare(session, step)
         renderable = await self._voiced(steps)
         twiml = render(
             renderable,
             turn_url=f"{self.public_url}/voice/turn?seq={session.seq}",
             voice=self.voice,
-            handoff=self.handoff,
+            handoff=handoff,
         )
         session.last_response = twiml
         return twiml

@@ -552,7 +552,7 @@ class AgentDesk:
                 ]
             )
         except Conflict:
-            return await self._callback_of_call(row["call_sid"])
+            return await self.callback_for_call(row["call_sid"])
         log.info("call %s asked to be called back", row["call_sid"])
         return await self.callback(callback_id)
 
@@ -938,7 +938,7 @@ class AgentDesk:
         row = await self.sql.fetchone(f"SELECT {_CALLBACK_COLUMNS} FROM callbacks WHERE id = $1", callback_id)
         return self._callback(row) if row else None
 
-    async def _callback_of_call(self, call_sid: str) -> Callback | None:
+    async def callback_for_call(self, call_sid: str) -> Callback | None:
         row = await self.sql.fetchone(
             f"SELECT {_CALLBACK_COLUMNS} FROM callbacks WHERE call_sid = $1", call_sid
         )

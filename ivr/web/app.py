@@ -26,23 +26,31 @@ from pathlib import Path
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
+from ivr.agents.desk import AgentDesk, DeskConfig, Urls
+from ivr.agents.handoff import QueueHandOff
+from ivr.agents.voicemail import VoicemailWorker, model_installed
+from ivr.agents.web import HOLD_PATH, AgentLine, add_agent_routes
 from ivr.config import Settings, SpeechMode, TtsMode
 from ivr.console.accounts import AccountStore, AuditLog
 from ivr.console.web import create_console
 from ivr.flow.engine import FlowEngine
 from ivr.flow.loader import load_flow
 from ivr.handoff import DialHandOff, EnqueueHandOff, HandOff
+from ivr.hours import BusinessHours, parse_hours
 from ivr.line import SupportLine
 from ivr.logs import call_context
 from ivr.mediastream.call import StreamCall, StreamSpeech
 from ivr.metrics import CONTENT_TYPE, ErrorCounter, Metrics, TimedSynthesizer
 from ivr.prompts import load_catalogs
 from ivr.store.backends import Stores, StoresUnavailable, build_stores
+from ivr.telephony import TwilioTelephony
 from ivr.twiml import Voice
 from ivr.web.signature import form_params, signature_middleware
+from ivr.yamlsource import load_file
 from speech.asr import RecognitionError, VoskModels
 from speech.cache import PromptAudioCache
 from speech.clips import UlawClips
+from speech.holdmusic import write_hold_music
 from speech.tts import Pyttsx3Synthesizer, SynthesisError
 from speech.vad import EndpointConfig
 
@@ -193,6 +201,55 @@ def _handoff(settings: Settings) -> HandOff:
     return EnqueueHandOff(settings.agent_queue)
 
 
+def _agent_line(settings: Settings, stores: Stores, voice: Voice) -> AgentLine:
+    """The queue with agents, callbacks and voicemail (needs the line's Twilio account)."""
+    config = DeskConfig(
+        callback_offer_after=settings.callback_offer_after,
+        max_queue_wait=settings.max_queue_wait,
+        callback_attempts=settings.callback_attempts,
+        callback_backoff=settings.callback_backoff,
+        ring_seconds=settings.agent_ring_seconds,
+    )
+    desk = AgentDesk(
+        stores.sql,
+        accounts=AccountStore(stores.sql),
+        audit=AuditLog(stores.sql),
+        telephony=None,  # opened with the app (it needs the running event loop)
+        urls=Urls(settings.public_url),
+        config=config,
+        sessions=stores.sessions,
+        calls=stores.calls,
+    )
+    models = VoskModels(workers=1) if model_installed(settings.vosk_model) else None
+    worker = VoicemailWorker(desk, settings.voicemail_dir, models, settings.vosk_model)
+    return AgentLine(desk, voice, f"{settings.public_url}{HOLD_PATH}", worker, asyncio.Event())
+
+
+def _load_hours(settings: Settings) -> BusinessHours | None:
+    if settings.hours_file is None:
+        return None
+    doc = load_file(settings.hours_file)
+    data = doc.data.get("hours", doc.data) if isinstance(doc.data, dict) else doc.data
+    path: tuple[str, ...] = ("hours",) if isinstance(doc.data, dict) and "hours" in doc.data else ()
+    return parse_hours(data, doc, path)
+
+
+def _telephony(settings: Settings, line: AgentLine) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Open the Twilio client and write the hold music at start-up; close the client at the end."""
+
+    async def lifecycle(_: web.Application) -> AsyncIterator[None]:
+        await asyncio.to_thread(write_hold_music, settings.audio_dir / "hold.wav")
+        telephony = TwilioTelephony.from_settings(settings)
+        line.desk.telephony = telephony
+        yield
+        line.desk.telephony = None
+        await telephony.aclose()
+        if line.worker is not None and line.worker.models is not None:
+            line.worker.models.close()
+
+    return lifecycle
+
+
 def create_app(settings: Settings, *, today: Callable[[], date] = date.today) -> web.Application:
     """Load and validate flow and prompts now (a broken flow must stop start-up).
 
@@ -219,12 +276,20 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
             settings.audio_dir, TimedSynthesizer(synthesizer, line_metrics), audio_secret(settings.audio_dir)
         )
         app[AUDIO] = audio_cache
+    spoken = Voice(language=catalog.say_language, voice=catalog.voice)
+    handoff = _handoff(settings)
+    agent_line: AgentLine | None = None
+    if not settings.agent_number and settings.account_sid and settings.phone_number:
+        agent_line = _agent_line(settings, stores, spoken)
+        handoff = QueueHandOff(
+            agent_line.desk, settings.agent_queue, spoken, hours=_load_hours(settings), wake=agent_line.wake
+        )
     app[LINE] = SupportLine(
         FlowEngine(flow, catalog, stores.repository, today=today),
         stores.sessions,
         public_url=settings.public_url,
-        voice=Voice(language=catalog.say_language, voice=catalog.voice),
-        handoff=_handoff(settings),
+        voice=spoken,
+        handoff=handoff,
         audio=audio_cache if settings.tts is TtsMode.LOCAL else None,
         streaming=streaming,
         archive=stores.calls if stores.separate_sessions else None,
@@ -263,6 +328,17 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
     app.router.add_post("/voice/status", voice_status)
     app.router.add_post("/voice/after-transfer", after_transfer)
     app.router.add_post("/voice/stream-ended", stream_ended)
+    if agent_line is not None:
+        add_agent_routes(app, agent_line)
+        app.cleanup_ctx.append(_telephony(settings, agent_line))
+        hold_file = settings.audio_dir / "hold.wav"
+
+        async def hold_music(_: web.Request) -> web.StreamResponse:
+            return web.FileResponse(
+                hold_file, headers={"Content-Type": "audio/wav", "Cache-Control": "public, max-age=86400"}
+            )
+
+        app.router.add_get(HOLD_PATH, hold_music)
     app.router.add_get("/audio/{audio_id}.wav", audio)
     app.router.add_get("/media", media)
     app.router.add_get("/healthz", healthz)

@@ -1,0 +1,102 @@
+"""The queue hand-off: business hours first, then our queue (or voicemail when closed).
+
+`QueueHandOff.prepare` runs once per hand-off: when the line is closed (hours, a holiday,
+or the emergency switch) the caller hears the hours and may leave a voicemail; otherwise a
+queue entry is written with exactly the flow's context and the caller is held in Twilio's
+`<Enqueue>` with our wait URL, and routing is woken to ring an agent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr.agents.desk import AgentDesk, Urls
+from ivr.agents.twiml import add_record
+from ivr.flow.steps import Transfer
+from ivr.handoff import HandOff
+from ivr.hours import BusinessHours, describe_next_opening, describe_week, is_open
+from ivr.session import CallSession
+from ivr.twiml import Voice
+
+VOICEMAIL_INVITE = "Please leave a message after the tone with how we can help, and we will get back to you."
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedHandOff:
+    """Hold the caller in Twilio's queue; our wait URL speaks position and plays music."""
+
+    queue: str
+    urls: Urls
+    entry_id: str = ""
+    """Empty when unprepared (the fallback): the wait URL then finds or adds the call itself."""
+
+    async def prepare(self, session: CallSession, transfer: Transfer) -> HandOff:
+        return self
+
+    def render(self, response: VoiceResponse, transfer: Transfer, action_url: str) -> None:
+        response.enqueue(
+            self.queue,
+            wait_url=self.urls.wait(self.entry_id),
+            wait_url_method="POST",
+            action=self.urls.queue_done(self.entry_id),
+            method="POST",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class VoicemailHandOff:
+    """The line is closed: say so, and when it opens, and record a message."""
+
+    text: str
+    vm_id: str
+    urls: Urls
+    voice: Voice
+
+    async def prepare(self, session: CallSession, transfer: Transfer) -> HandOff:
+        return self
+
+    def render(self, response: VoiceResponse, transfer: Transfer, action_url: str) -> None:
+        add_record(response, self.text, urls=self.urls, vm_id=self.vm_id, voice=self.voice)
+
+
+def closed_text(hours: BusinessHours | None, emergency: bool, at: datetime) -> str | None:
+    """What a caller hears when nobody is there; None while the line is open."""
+    if emergency:
+        return f"I'm sorry, we are closed at the moment. {VOICEMAIL_INVITE}"
+    if hours is None or is_open(hours, at):
+        return None
+    when = describe_next_opening(hours, at) or ""
+    week = describe_week(hours)
+    return f"I'm sorry, we are closed now. {when} Our opening hours are: {week} {VOICEMAIL_INVITE}"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueHandOff:
+    desk: AgentDesk
+    queue: str
+    voice: Voice
+    hours: BusinessHours | None = None
+    wake: Callable[[], None] = lambda: None
+    """Wakes the routing task (it rings an agent outside this webhook)."""
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    async def prepare(self, session: CallSession, transfer: Transfer) -> HandOff:
+        emergency = await self.desk.emergency_closed()
+        hours = dataclasses.replace(self.hours, emergency_closed=emergency) if self.hours else None
+        text = closed_text(hours, emergency, self.now())
+        if text is not None:
+            vm_id = await self.desk.start_voicemail(
+                session.call_sid, session.caller, transfer.reason, transfer.context
+            )
+            return VoicemailHandOff(text, vm_id, self.desk.urls, self.voice)
+        entry = await self.desk.enqueue(session.call_sid, session.caller, transfer.reason, transfer.context)
+        self.wake()
+        return QueuedHandOff(self.queue, self.desk.urls, entry.id)
+
+    def render(self, response: VoiceResponse, transfer: Transfer, action_url: str) -> None:
+        QueuedHandOff(self.queue, self.desk.urls).render(response, transfer, action_url)

@@ -1,0 +1,108 @@
+"""Voicemail recordings: fetched from Twilio, kept on disk, transcribed offline with Vosk.
+
+A recording that cannot be fetched or transcribed still becomes a ticket: the problem is
+written on it in words, with Twilio's audio link, so an agent can follow up by hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ivr.agents.desk import AgentDesk, TranscriptStatus, Voicemail
+from ivr.telephony import TelephonyError
+from speech.asr import RecognitionError, VoskModels
+from speech.audio import WavFormatError, decode_wav
+from speech.cache import write_file_atomically
+
+log = logging.getLogger(__name__)
+CHUNK_SAMPLES = 4000
+
+
+def model_installed(model_dir: Path | None) -> bool:
+    return (
+        model_dir is not None and (model_dir / "am" / "final.mdl").is_file() and (model_dir / "conf").is_dir()
+    )
+
+
+class VoicemailWorker:
+    def __init__(
+        self,
+        desk: AgentDesk,
+        directory: Path,
+        models: VoskModels | None,
+        model_dir: Path | None,
+    ) -> None:
+        self.desk = desk
+        self.directory = directory
+        self.models = models
+        self.model_dir = model_dir
+
+    def path_for(self, voicemail: Voicemail) -> Path | None:
+        """The local audio of a voicemail (for the console to play), if it was fetched."""
+        return self.directory / voicemail.audio_file if voicemail.audio_file else None
+
+    async def work(self) -> int:
+        """Process every recording waiting; returns how many."""
+        done = 0
+        while (voicemail := await self.desk.claim_voicemail()) is not None:
+            await self.process(voicemail)
+            done += 1
+        return done
+
+    async def process(self, voicemail: Voicemail) -> None:
+        telephony = self.desk.telephony
+        if telephony is None:
+            return
+        try:
+            audio = await telephony.fetch_recording(voicemail.recording_url)
+        except TelephonyError as exc:
+            log.error("%s: voicemail %s: %s", exc.code, voicemail.id, exc.detail)
+            await self.desk.voicemail_processed(
+                voicemail.id,
+                audio_file="",
+                transcript="",
+                status=TranscriptStatus.FAILED,
+                problem=f"The recording could not be fetched from Twilio ({exc.code}); "
+                f"listen to it at {voicemail.recording_url}.",
+            )
+            return
+        name = f"{voicemail.id}.wav"
+        await asyncio.to_thread(write_file_atomically, self.directory / name, audio)
+        if self.models is None or not model_installed(self.model_dir):
+            await self.desk.voicemail_processed(
+                voicemail.id,
+                audio_file=name,
+                transcript="",
+                status=TranscriptStatus.NO_MODEL,
+                problem="No speech model is installed (IVR_VOSK_MODEL), so there is no transcript; "
+                "listen to the recording.",
+            )
+            return
+        try:
+            text = await self.transcribe(audio)
+        except (RecognitionError, WavFormatError) as exc:
+            log.error("voicemail %s not transcribed: %s", voicemail.id, exc)
+            await self.desk.voicemail_processed(
+                voicemail.id,
+                audio_file=name,
+                transcript="",
+                status=TranscriptStatus.FAILED,
+                problem=f"The recording could not be transcribed ({exc}); listen to it.",
+            )
+            return
+        await self.desk.voicemail_processed(
+            voicemail.id, audio_file=name, transcript=text, status=TranscriptStatus.DONE, problem=""
+        )
+
+    async def transcribe(self, wav: bytes) -> str:
+        assert self.models is not None and self.model_dir is not None
+        samples, rate = decode_wav(wav)
+        recognizer = await self.models.recognizer(self.model_dir, sample_rate=rate)
+        pcm = np.asarray(samples, dtype="<i2")
+        for start in range(0, len(pcm), CHUNK_SAMPLES):
+            await recognizer.accept(pcm[start : start + CHUNK_SAMPLES].tobytes())
+        return (await recognizer.finish()).text

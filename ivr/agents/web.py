@@ -1,0 +1,302 @@
+"""Twilio webhooks for the queue, agents' whispers, callbacks and voicemail, and the desk's
+background task.
+
+All of them live under /voice, so the signature middleware checks every one. Each handler
+answers TwiML whatever happens: an unknown entry, offer or callback, or a fault of ours,
+gets a short apology and a way out (`<Leave>` in the queue, `<Hangup>` elsewhere), never an
+error page. Status callbacks answer 204.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from ivr.agents import twiml
+from ivr.agents.desk import AgentDesk, EntryState, OfferKind, QueueEntry, conference_name
+from ivr.agents.voicemail import VoicemailWorker
+from ivr.agents.whisper import summary
+from ivr.logs import call_context
+from ivr.twiml import Voice
+from ivr.web.signature import form_params
+
+log = logging.getLogger(__name__)
+
+SORRY_QUEUE = "I'm sorry, we could not find your place in the queue."
+SORRY = "I'm sorry, something went wrong on our side. Goodbye."
+HOLD_PATH = "/audio/hold.wav"
+
+
+@dataclass
+class AgentLine:
+    """What the handlers need: the desk, how to speak, where the hold music is, the worker."""
+
+    desk: AgentDesk
+    voice: Voice
+    hold_url: str
+    worker: VoicemailWorker | None
+    wakeup: asyncio.Event
+    tick: float = 15.0
+    """Seconds between background rounds (routing, callback retries, voicemail) when not woken."""
+
+    def wake(self) -> None:
+        self.wakeup.set()
+
+
+AGENT_LINE = web.AppKey("agent_line", AgentLine)
+Handler = Callable[[AgentLine, dict[str, str], web.Request], Awaitable[str]]
+
+
+def _twiml(text: str) -> web.Response:
+    return web.Response(text=text, content_type="text/xml")
+
+
+def _handler(
+    handler: Handler, sorry: Callable[[Voice], str]
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handle(request: web.Request) -> web.Response:
+        line = request.app[AGENT_LINE]
+        params = await form_params(request)
+        with call_context(params.get("CallSid")):
+            try:
+                return _twiml(await handler(line, params, request))
+            except Exception:
+                log.exception("webhook_failed: %s for call %s", request.path, params.get("CallSid", "?"))
+                return _twiml(sorry(line.voice))
+
+    return handle
+
+
+def _status(
+    handler: Callable[[AgentLine, dict[str, str], web.Request], Awaitable[None]],
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handle(request: web.Request) -> web.Response:
+        line = request.app[AGENT_LINE]
+        params = await form_params(request)
+        with call_context(params.get("CallSid")):
+            try:
+                await handler(line, params, request)
+            except Exception:
+                log.exception("status_failed: %s for call %s", request.path, params.get("CallSid", "?"))
+                raise web.HTTPInternalServerError() from None
+        line.wake()
+        return web.Response(status=204)
+
+    return handle
+
+
+def _leave(voice: Voice) -> str:
+    return twiml.leave(SORRY_QUEUE, voice)
+
+
+def _bye(voice: Voice) -> str:
+    return twiml.goodbye(SORRY, voice)
+
+
+async def _queued(line: AgentLine, params: dict[str, str], request: web.Request) -> QueueEntry | None:
+    """The entry of this webhook: by id, checked against the CallSid, else by CallSid."""
+    entry_id, call_sid = request.query.get("entry", ""), params.get("CallSid", "")
+    entry = await line.desk.entry(entry_id) if entry_id else await line.desk.entry_for_call(call_sid)
+    if entry is not None and entry.call_sid != call_sid:
+        return None
+    return entry
+
+
+# --- the caller in the queue -------------------------------------------------------------------
+
+
+async def queue_wait(line: AgentLine, params: dict[str, str], request: web.Request) -> str:
+    entry = await _queued(line, params, request)
+    if entry is None and not request.query.get("entry") and params.get("From") and params.get("CallSid"):
+        # The fallback hand-off queued a call without a prepared entry: take it in, not drop it.
+        entry = await line.desk.enqueue(params["CallSid"], params["From"], "system_error", {})
+        line.wake()
+    if entry is None or entry.state not in (EntryState.WAITING, EntryState.OFFERED):
+        if entry is not None and entry.state is EntryState.BRIDGED:
+            return twiml.back_to_waiting(line.desk.urls.wait(entry.id), line.voice)
+        return _leave(line.voice)
+    info = await line.desk.wait_info(entry)
+    return twiml.wait(
+        info, hold_url=line.hold_url, choice_url=line.desk.urls.choice(entry.id), voice=line.voice
+    )
+
+
+async def queue_choice(line: AgentLine, params: dict[str, str], request: web.Request) -> str:
+    entry = await _queued(line, params, request)
+    if entry is None:
+        return _leave(line.voice)
+    digits = params.get("Digits", "")
+    if digits == "1" and await line.desk.request_callback(entry.id) is not None:
+        return twiml.leave("Thank you.", line.voice)
+    if digits == "2" and await line.desk.choose_voicemail(entry.id):
+        return twiml.leave("Thank you.", line.voice)
+    return twiml.back_to_waiting(line.desk.urls.wait(entry.id), line.voice)
+
+
+async def queue_done(line: AgentLine, params: dict[str, str], request: web.Request) -> str:
+    """Twilio's `<Enqueue action>`: the caller left the queue; say what happens next."""
+    entry = await _queued(line, params, request)
+    if entry is None:
+        return twiml.goodbye("I'm sorry, nobody is free to take your call right now. Goodbye.", line.voice)
+    entry = await line.desk.left_queue(entry.id, params.get("QueueResult", "")) or entry
+    if entry.state is EntryState.CALLBACK:
+        callback = await line.desk.callback_for_call(entry.call_sid)
+        info = await line.desk.wait_info(entry)
+        last = "".join(ch for ch in (callback.number if callback else entry.caller) if ch.isdigit())[-2:]
+        return twiml.goodbye(
+            f"We will call you back at your number ending in {' '.join(last)} "
+            f"in {twiml.minutes(info.estimate_seconds)}. Thank you for calling. Goodbye.",
+            line.voice,
+        )
+    if entry.state is EntryState.VOICEMAIL:
+        vm_id = await line.desk.voicemail_from_entry(entry.id)
+        assert vm_id is not None
+        invite = "Please leave a message after the tone with how we can help, and we will get back to you."
+        return twiml.record(invite, urls=line.desk.urls, vm_id=vm_id, voice=line.voice)
+    return twiml.goodbye("Thank you for calling. Goodbye.", line.voice)
+
+
+async def queue_join(line: AgentLine, params: dict[str, str], request: web.Request) -> str:
+    """The caller's call, redirected out of the queue once an agent accepted: into the conference."""
+    entry = await _queued(line, params, request)
+    if entry is None or entry.state is not EntryState.BRIDGED:
+        return _bye(line.voice)
+    return twiml.conference(
+        conference_name(OfferKind.ENTRY, entry.id),
+        voice=line.voice,
+        message="Connecting you now.",
+        after_url=line.desk.urls.after_join(),
+    )
+
+
+async def queue_after(line: AgentLine, params: dict[str, str], request: web.Request) -> str:
+    return twiml.goodbye("Thank you for calling. Goodbye.", line.voice)
+
+
+# --- the agent's leg ---------------------------------------------------------------------------
+
+
+async def agent_whisper(line: AgentLine, params: dict[str, str], request: web.Request) -> str:
+    offer = await line.desk.offer(request.query.get("offer", ""))
+    if offer is None or offer.state.value != "ringing":
+        return twiml.goodbye("This caller is no longer waiting. Goodbye.", line.voice)
+    if offer.kind is OfferKind.ENTRY:
+        entry = await line.desk.entry(offer.subject)
+        assert entry is not None
+        text = summary(entry.reason, entry.context)
+    else:
+        callback = await line.desk.callback(offer.subject)
+        assert callback is not None
+        text = summary(callback.reason, callback.context, callback=True)
+    return twiml.whisper(text, answer_url=line.desk.urls.answer(offer.id), voice=line.voice)
+
+
+async def agent_answer(line: AgentLine, params: dict[str, str], request: web.Request) -> str:
+    offer_id = request.query.get("offer", "")
+    digits = params.get("Digits", "")
+    if digits == "1":
+        accepted = await line.desk.accept(offer_id)
+        if accepted is None:
+            return twiml.goodbye("This caller is no longer waiting. Goodbye.", line.voice)
+        line.wake()
+        if not accepted.conference:
+            return twiml.goodbye(accepted.message, line.voice)
+        return twiml.conference(accepted.conference, voice=line.voice, message=accepted.message)
+    if digits:
+        await line.desk.decline(offer_id)
+        line.wake()
+        return twiml.goodbye("Passed. The caller goes back to the queue.", line.voice)
+    await line.desk.missed(offer_id)
+    line.wake()
+    return twiml.goodbye(
+        "No key was pressed; you are now offline. The caller goes back to the queue.", line.voice
+    )
+
+
+async def agent_status(line: AgentLine, params: dict[str, str], request: web.Request) -> None:
+    await line.desk.agent_call_ended(request.query.get("offer", ""), params.get("CallStatus", ""))
+
+
+# --- callbacks ---------------------------------------------------------------------------------
+
+
+async def callback_join(line: AgentLine, params: dict[str, str], request: web.Request) -> str:
+    callback = await line.desk.callback_answered(request.query.get("callback", ""))
+    if callback is None:
+        return twiml.goodbye("I'm sorry, this call is no longer needed. Goodbye.", line.voice)
+    return twiml.conference(
+        conference_name(OfferKind.CALLBACK, callback.id),
+        voice=line.voice,
+        message="Hello, this is Acme support calling you back as you asked. Connecting you to an agent.",
+    )
+
+
+async def callback_status(line: AgentLine, params: dict[str, str], request: web.Request) -> None:
+    await line.desk.callback_call_ended(request.query.get("callback", ""), params.get("CallStatus", ""))
+
+
+# --- voicemail ---------------------------------------------------------------------------------
+
+
+async def voicemail_done(line: AgentLine, params: dict[str, str], request: web.Request) -> str:
+    return twiml.goodbye("Thank you, we have your message and will get back to you. Goodbye.", line.voice)
+
+
+async def voicemail_recording(line: AgentLine, params: dict[str, str], request: web.Request) -> None:
+    duration = params.get("RecordingDuration", "0")
+    await line.desk.recording_ready(
+        request.query.get("vm", ""),
+        params.get("RecordingUrl", ""),
+        params.get("RecordingSid", ""),
+        int(duration) if duration.isdigit() else 0,
+    )
+
+
+def add_agent_routes(app: web.Application, line: AgentLine) -> None:
+    """Register the webhooks, the hold music and the background task on `app`."""
+    app[AGENT_LINE] = line
+    post = app.router.add_post
+    post("/voice/queue/wait", _handler(queue_wait, _leave))
+    post("/voice/queue/choice", _handler(queue_choice, _leave))
+    post("/voice/queue/done", _handler(queue_done, _bye))
+    post("/voice/queue/join", _handler(queue_join, _bye))
+    post("/voice/queue/after", _handler(queue_after, _bye))
+    post("/voice/agent/whisper", _handler(agent_whisper, _bye))
+    post("/voice/agent/answer", _handler(agent_answer, _bye))
+    post("/voice/agent/status", _status(agent_status))
+    post("/voice/callback/join", _handler(callback_join, _bye))
+    post("/voice/callback/status", _status(callback_status))
+    post("/voice/voicemail/done", _handler(voicemail_done, _bye))
+    post("/voice/voicemail/recording", _status(voicemail_recording))
+    app.cleanup_ctx.append(_background(line))
+
+
+def _background(line: AgentLine) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Routing, callback retries and voicemail processing, every `tick` or when woken."""
+
+    async def loop() -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(line.tick):
+                    await line.wakeup.wait()
+            line.wakeup.clear()
+            try:
+                await line.desk.dispatch()
+                if line.worker is not None:
+                    await line.worker.work()
+            except Exception:
+                log.exception("desk_round_failed: routing or voicemail processing; trying again shortly")
+
+    async def lifecycle(_: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(loop())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return lifecycle
