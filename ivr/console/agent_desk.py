@@ -326,8 +326,20 @@ async def emergency(request: web.Request) -> web.Response:
     return _ok(closed=closed)
 
 
-def setup_agent_desk(console: web.Application, desk: AgentDesk, *, voicemail_dir: Path) -> None:
-    """Add the desk's routes to the console sub-app; its live feed ends with the app."""
+async def not_set_up(request: web.Request) -> web.Response:
+    require(request, Role.AGENT)
+    return render(request, "agent_off.html", status=503)
+
+
+def setup_agent_desk(console: web.Application, desk: AgentDesk | None, *, voicemail_dir: Path) -> None:
+    """Add the desk's routes to the console sub-app; its live feed ends with the app.
+
+    Without a desk (no Twilio account to place agents' calls with) the desk page says so,
+    rather than the console's agent home being a 404.
+    """
+    if desk is None:
+        console.router.add_get("/agent", not_set_up)
+        return
     console[DESK] = desk
     console[VOICEMAIL_DIR] = voicemail_dir
     feed = LiveFeed(lambda: desk_state(desk))

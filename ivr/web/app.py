@@ -32,6 +32,7 @@ from ivr.agents.voicemail import VoicemailWorker, model_installed
 from ivr.agents.web import HOLD_PATH, AgentLine, add_agent_routes
 from ivr.config import Settings, SpeechMode, TtsMode
 from ivr.console.accounts import AccountStore, AuditLog
+from ivr.console.agent_desk import setup_agent_desk
 from ivr.console.web import create_console
 from ivr.flow.engine import FlowEngine
 from ivr.flow.loader import load_flow
@@ -348,6 +349,9 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
         AccountStore(stores.sql),
         AuditLog(stores.sql),
         secure_cookies=settings.public_url.startswith("https://"),
+    )
+    setup_agent_desk(
+        app[CONSOLE], agent_line.desk if agent_line else None, voicemail_dir=settings.voicemail_dir
     )
     app.add_subapp("/console", app[CONSOLE])
     return app
