@@ -62,10 +62,10 @@ async def press_0_after_repair_status(client: TestClient) -> Caller:
     return caller
 
 
-async def next_snapshot(stream: ClientResponse, timeout: float = 10.0) -> dict[str, Any]:
+async def next_snapshot(stream: ClientResponse) -> dict[str, Any]:
     """The next `snapshot` event on a desk event stream."""
     name = ""
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(10):
         while True:
             line = (await stream.content.readline()).decode()
             if not line:
