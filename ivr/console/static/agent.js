@@ -76,9 +76,10 @@ async function act(url, body = {}) {
 const STATE_WORDS = { waiting: "Waiting", offered: "Ringing", bridged: "Bridged" };
 
 function queueRow(entry, agents) {
-  const offeredTo = agents.get(entry.offered_to) || entry.offered_to;
   let state = STATE_WORDS[entry.state] || label(entry.state);
-  if (entry.offered_to && entry.state !== "waiting") state += ` · ${offeredTo === me ? "you" : offeredTo}`;
+  if (entry.offered_to && entry.state !== "waiting") {
+    state += ` · ${entry.offered_to === me ? "you" : agents.get(entry.offered_to) || entry.offered_to}`;
+  }
   const take = el("button", { type: "button", class: "take", text: "Take" });
   take.disabled = entry.state !== "waiting";
   take.addEventListener("click", () => act("/console/agent/take", { entry_id: entry.id }));
@@ -95,7 +96,7 @@ function queueRow(entry, agents) {
 
 function callbackRow(callback) {
   const call = el("button", { type: "button", class: "call-back", text: "Call back" });
-  call.disabled = !["waiting", "failed"].includes(callback.state);
+  call.disabled = !["pending", "retry", "failed"].includes(callback.state);
   call.addEventListener("click", () => act(`/console/agent/callbacks/${encodeURIComponent(callback.id)}/call`));
   const state = el("td", { class: "state", text: label(callback.state) });
   if (callback.last_error) state.append(el("div", { class: "error", text: callback.last_error }));
