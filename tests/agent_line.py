@@ -7,7 +7,9 @@ the fake sends its webhooks back to the app's real loopback server, signed as Tw
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import wave
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -75,3 +77,13 @@ async def next_snapshot(stream: ClientResponse) -> dict[str, Any]:
                 name = line.removeprefix("event: ")
             elif line.startswith("data: ") and name == "snapshot":
                 return json.loads(line.removeprefix("data: "))
+
+
+def a_second_of_silence() -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(b"\0\0" * 8000)
+    return out.getvalue()

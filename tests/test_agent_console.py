@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from aiohttp.test_utils import TestClient
 
+from ivr.agents.web import AGENT_LINE
 from ivr.console.accounts import Role
-from tests.agent_line import AGENT_PHONE, line, next_snapshot, press_0_after_repair_status, twilio
+from tests.agent_line import (
+    AGENT_PHONE,
+    a_second_of_silence,
+    line,
+    next_snapshot,
+    press_0_after_repair_status,
+    twilio,
+)
 from tests.console import add_account, sign_in
 from tests.twilio_fake import TwilioFake
 
@@ -126,3 +134,42 @@ async def test_only_supervisors_switch_the_line_closed(line: TestClient) -> None
     assert await closed.json() == {"ok": True, "closed": True}
     assert (await next_snapshot(stream))["emergency_closed"] is True
     stream.close()
+
+
+async def test_a_calls_bot_transcript_opens_for_agents(line: TestClient) -> None:
+    caller = await press_0_after_repair_status(line)
+    url = f"/console/agent/calls/{caller.call_sid}/transcript"
+    assert (await line.get(url, allow_redirects=False)).status == 303
+    await add_account(line.app, "maria", Role.AGENT, phone=AGENT_PHONE)
+    await sign_in(line, "maria")
+    page = await line.get(url)
+    text = await page.text()
+    assert page.status == 200
+    assert "repair ticket number" in text
+    assert "3141" in text
+    unknown = await line.get("/console/agent/calls/CAnothing/transcript")
+    assert unknown.status == 404
+    assert "There is no transcript for this call" in await unknown.text()
+
+
+async def test_a_voicemail_recording_is_served_only_to_signed_in_agents(
+    line: TestClient, twilio: TwilioFake
+) -> None:
+    desk = line.app[AGENT_LINE].desk
+    vm_id = await desk.start_voicemail(
+        "CAvoicemail1", "+15550100001", "caller_asked", {"ticket_number": "3141"}
+    )
+    wav = a_second_of_silence()
+    recording = twilio.add_recording(wav)
+    await desk.recording_ready(vm_id, recording, recording.rsplit("/", 1)[1], 1)
+    worker = line.app[AGENT_LINE].worker
+    assert worker is not None
+    await worker.work()
+    url = f"/console/agent/voicemails/{vm_id}/audio"
+    assert (await line.get(url, allow_redirects=False)).status == 303
+    await add_account(line.app, "maria", Role.AGENT, phone=AGENT_PHONE)
+    await sign_in(line, "maria")
+    audio = await line.get(url)
+    assert (audio.status, audio.headers["Content-Type"]) == (200, "audio/wav")
+    assert await audio.read() == wav
+    assert (await line.get("/console/agent/voicemails/nothing/audio")).status == 404

@@ -5,8 +5,6 @@ hours a caller leaves a voicemail, which the agent works through and marks done.
 
 from __future__ import annotations
 
-import io
-import wave
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -16,22 +14,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from ivr.agents.desk import AgentDesk
 from ivr.agents.web import AGENT_LINE
 from ivr.console.accounts import Role
-from tests.agent_line import AGENT_PHONE, agent_app, press_0_after_repair_status, twilio
+from tests.agent_line import AGENT_PHONE, a_second_of_silence, agent_app, press_0_after_repair_status, twilio
 from tests.caller import PUBLIC_URL, VERIFIED_PHONE, Caller
 from tests.console import PASSWORD, add_account
 from tests.twilio_fake import TwilioFake
 
 __all__ = ["twilio"]  # fixture
-
-
-def a_second_of_silence() -> bytes:
-    out = io.BytesIO()
-    with wave.open(out, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(8000)
-        wav.writeframes(b"\0\0" * 8000)
-    return out.getvalue()
 
 
 async def test_an_agent_takes_a_queued_caller_and_works_a_voicemail(
