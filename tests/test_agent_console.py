@@ -6,6 +6,7 @@ from aiohttp.test_utils import TestClient
 
 from ivr.agents.web import AGENT_LINE
 from ivr.console.accounts import Role
+from ivr.console.agent_desk import show_number
 from tests.agent_line import (
     AGENT_PHONE,
     a_second_of_silence,
@@ -173,3 +174,10 @@ async def test_a_voicemail_recording_is_served_only_to_signed_in_agents(
     assert (audio.status, audio.headers["Content-Type"]) == (200, "audio/wav")
     assert await audio.read() == wav
     assert (await line.get("/console/agent/voicemails/nothing/audio")).status == 404
+
+
+def test_only_numbers_the_flow_verified_are_shown_whole() -> None:
+    assert show_number("+15550100001", {"verified": "yes"}) == "+15550100001"
+    assert show_number("+15550100001", {"verified": "no"}) == "+1••••••0001"
+    assert show_number("+15550100001", {}) == "+1••••••0001"
+    assert show_number("12345", {}) == "•••••"
