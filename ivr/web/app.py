@@ -32,6 +32,7 @@ from ivr.agents.voicemail import VoicemailWorker, model_installed
 from ivr.agents.web import HOLD_PATH, AgentLine, add_agent_routes
 from ivr.config import Settings, SpeechMode, TtsMode
 from ivr.console.accounts import AccountStore, AuditLog
+from ivr.console.agent_desk import setup_agent_desk
 from ivr.console.flow_editor import FlowEditor, codemirror_present, setup_flow_editor
 from ivr.console.prompt_audio import ConsoleAudio
 from ivr.console.test_phone import TestPhone, phone_secret
@@ -401,6 +402,9 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
             today=today,
             codemirror=codemirror_present(),
         ),
+    )
+    setup_agent_desk(
+        app[CONSOLE], agent_line.desk if agent_line else None, voicemail_dir=settings.voicemail_dir
     )
     app.add_subapp("/console", app[CONSOLE])
     return app

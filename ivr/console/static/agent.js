@@ -1,0 +1,200 @@
+// The agent desk: draws the desk from the server's live snapshots (server-sent events) and
+// sends the agent's actions. Everything from the server goes in with textContent, never as HTML.
+"use strict";
+
+const desk = document.getElementById("desk");
+const me = desk.dataset.username;
+let clockSkew = 0; // server time minus this browser's, so waiting times match the server's clock
+
+function el(tag, props = {}, children = []) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === "text") node.textContent = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+function label(key) {
+  const words = key.replace(/_/g, " ");
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+/** Every field the flow collected, as it collected it. */
+function contextList(context) {
+  const list = el("dl", { class: "context" });
+  for (const [key, value] of Object.entries(context)) {
+    list.append(el("dt", { text: label(key) }), el("dd", { text: value }));
+  }
+  return list;
+}
+
+function transcriptLink(callSid) {
+  return el("a", { href: `/console/agent/calls/${encodeURIComponent(callSid)}/transcript`, class: "transcript-link", text: "Transcript" });
+}
+
+function waited(since) {
+  const seconds = Math.max(0, Math.floor(Date.now() / 1000 + clockSkew - since));
+  const m = Math.floor(seconds / 60), s = seconds % 60;
+  return `${m}:${String(s).padStart(2, "0")}`;
+}
+
+function tick() {
+  for (const node of desk.querySelectorAll("[data-since]")) node.textContent = waited(Number(node.dataset.since));
+}
+
+function showError(message) {
+  const box = document.getElementById("desk-error");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+async function act(url, body = {}) {
+  showError("");
+  let response;
+  try {
+    response = await consoleFetch(url, { json: body });
+  } catch (err) {
+    showError("The console did not answer. Check the connection and try again.");
+    return null;
+  }
+  let answer = null;
+  try {
+    answer = await response.json();
+  } catch (err) {
+    answer = null;
+  }
+  if (!response.ok || !answer || !answer.ok) {
+    showError(answer && answer.message ? answer.message : `That did not work (HTTP ${response.status}). Reload the page.`);
+    return null;
+  }
+  return answer;
+}
+
+const STATE_WORDS = { waiting: "Waiting", offered: "Ringing", bridged: "Bridged" };
+
+function queueRow(entry, agents) {
+  let state = STATE_WORDS[entry.state] || label(entry.state);
+  if (entry.offered_to && entry.state !== "waiting") {
+    state += ` · ${entry.offered_to === me ? "you" : agents.get(entry.offered_to) || entry.offered_to}`;
+  }
+  const take = el("button", { type: "button", class: "take", text: "Take" });
+  take.disabled = entry.state !== "waiting";
+  take.addEventListener("click", () => act("/console/agent/take", { entry_id: entry.id }));
+  return el("tr", { dataset: { entryId: entry.id, state: entry.state } }, [
+    el("td", { text: String(entry.position) }),
+    el("td", { class: "waited", dataset: { since: String(entry.enqueued_at) }, text: waited(entry.enqueued_at) }),
+    el("td", { class: "caller", text: entry.caller || "Unknown number" }),
+    el("td", { class: "reason", text: label(entry.reason) }),
+    el("td", {}, [contextList(entry.context), transcriptLink(entry.call_sid)]),
+    el("td", { class: "state", text: state }),
+    el("td", {}, [take]),
+  ]);
+}
+
+function callbackRow(callback) {
+  const call = el("button", { type: "button", class: "call-back", text: "Call back" });
+  call.disabled = !["pending", "retry", "failed"].includes(callback.state);
+  call.addEventListener("click", () => act(`/console/agent/callbacks/${encodeURIComponent(callback.id)}/call`));
+  const state = el("td", { class: "state", text: label(callback.state) });
+  if (callback.last_error) state.append(el("div", { class: "error", text: callback.last_error }));
+  return el("tr", { dataset: { callbackId: callback.id } }, [
+    el("td", { text: new Date(callback.requested_at * 1000).toLocaleString() }),
+    el("td", { class: "caller", text: callback.number }),
+    el("td", { text: label(callback.reason) }),
+    el("td", {}, [contextList(callback.context), ...(callback.call_sid ? [transcriptLink(callback.call_sid)] : [])]),
+    el("td", { text: String(callback.attempts) }),
+    state,
+    el("td", {}, [call]),
+  ]);
+}
+
+function voicemailItem(voicemail) {
+  const done = el("button", { type: "button", class: "done", text: "Mark done" });
+  done.addEventListener("click", () => act(`/console/agent/voicemails/${encodeURIComponent(voicemail.id)}/done`));
+  const heard = voicemail.transcript
+    ? el("blockquote", { class: "transcript-text", text: voicemail.transcript })
+    : el("p", { class: "muted no-transcript", text: voicemail.transcript_problem || "No transcript." });
+  const audio = voicemail.has_audio
+    ? el("audio", { controls: "", preload: "none", src: `/console/agent/voicemails/${encodeURIComponent(voicemail.id)}/audio` })
+    : el("p", { class: "muted", text: "No recording could be fetched." });
+  return el("li", { class: "voicemail", dataset: { voicemailId: voicemail.id } }, [
+    el("div", { class: "voicemail-head" }, [
+      el("b", { class: "caller", text: voicemail.caller || "Unknown number" }),
+      el("span", { class: "muted", text: ` ${new Date(voicemail.recorded_at * 1000).toLocaleString()} ` }),
+      transcriptLink(voicemail.call_sid),
+    ]),
+    contextList(voicemail.context),
+    audio,
+    heard,
+    done,
+  ]);
+}
+
+/** Replace a list's rows; keep a playing voicemail's player by keying items on their id. */
+function fill(listId, items, build) {
+  const list = document.getElementById(listId);
+  const playing = new Map();
+  for (const audio of list.querySelectorAll("audio")) {
+    if (!audio.paused) playing.set(audio.closest("[data-voicemail-id]").dataset.voicemailId, audio.closest("li"));
+  }
+  list.replaceChildren(...items.map((item) => playing.get(item.id) || build(item)));
+  document.getElementById(`${listId}-empty`).hidden = items.length > 0;
+  document.getElementById(`${listId}-count`).textContent = items.length ? `(${items.length})` : "";
+}
+
+function draw(state) {
+  clockSkew = state.server_time - Date.now() / 1000;
+  const agents = new Map(state.agents.map((a) => [a.username, a.name]));
+  const mine = state.agents.find((a) => a.username === me);
+  const status = mine ? mine.status : "offline";
+  const statusEl = document.getElementById("my-status");
+  statusEl.textContent = label(status);
+  statusEl.dataset.status = status;
+  for (const button of desk.querySelectorAll(".status-buttons button")) {
+    button.classList.toggle("secondary", button.dataset.status !== status);
+    button.setAttribute("aria-pressed", String(button.dataset.status === status));
+  }
+  const emergency = document.getElementById("emergency-state");
+  emergency.textContent = state.emergency_closed
+    ? "The line is closed for an emergency: callers hear the closed message."
+    : "The line follows its opening hours.";
+  emergency.className = state.emergency_closed ? "error" : "muted";
+  const switcher = document.getElementById("emergency-switch");
+  if (switcher) {
+    switcher.textContent = state.emergency_closed ? "Reopen the line" : "Close the line (emergency)";
+    switcher.dataset.closed = String(state.emergency_closed);
+  }
+  fill("queue", state.queue, (entry) => queueRow(entry, agents));
+  fill("callbacks", state.callbacks, callbackRow);
+  fill("voicemails", state.voicemails, voicemailItem);
+}
+
+for (const button of desk.querySelectorAll(".status-buttons button")) {
+  button.addEventListener("click", () => act("/console/agent/status", { status: button.dataset.status }));
+}
+document.getElementById("take-next").addEventListener("click", () => act("/console/agent/take", {}));
+const switcher = document.getElementById("emergency-switch");
+if (switcher) {
+  switcher.addEventListener("click", () => {
+    const closing = switcher.dataset.closed !== "true";
+    if (closing && !window.confirm("Close the line now? Callers will hear the closed message until it is reopened.")) return;
+    act("/console/agent/emergency", { closed: closing });
+  });
+}
+
+const live = document.getElementById("live");
+const events = new EventSource("/console/agent/events");
+events.addEventListener("snapshot", (event) => {
+  draw(JSON.parse(event.data));
+  live.textContent = "Live";
+  live.className = "ok";
+});
+events.addEventListener("error", () => {
+  // EventSource reconnects by itself; say so, so nobody trusts a stale queue.
+  live.textContent = "Reconnecting…";
+  live.className = "warning";
+});
+setInterval(tick, 1000);

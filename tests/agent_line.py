@@ -1,0 +1,89 @@
+"""A whole line with agents for the console tests: the real app, demo data, Twilio's fake.
+
+The app places agents' calls through the real `twilio` client at the local Twilio fake, and
+the fake sends its webhooks back to the app's real loopback server, signed as Twilio signs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import wave
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import ClientResponse, web
+from aiohttp.test_utils import TestClient
+
+from ivr.web.app import create_app
+from tests.caller import PUBLIC_URL, Caller
+from tests.conftest import TODAY, load_demo_data, make_settings
+from tests.console import console_client
+from tests.twilio_fake import ACCOUNT_SID, LINE_NUMBER, TwilioFake, running_twilio_fake
+
+AGENT_PHONE = "+15550177777"
+
+
+@pytest.fixture
+async def twilio() -> AsyncIterator[TwilioFake]:
+    async with running_twilio_fake() as fake:
+        yield fake
+
+
+async def agent_app(tmp_path: Path, twilio: TwilioFake) -> web.Application:
+    settings = make_settings(
+        tmp_path,
+        TWILIO_ACCOUNT_SID=ACCOUNT_SID,
+        TWILIO_PHONE_NUMBER=LINE_NUMBER,
+        TWILIO_API_BASE=twilio.api_base,
+    )
+    await load_demo_data(settings)
+    return create_app(settings, today=lambda: TODAY)
+
+
+@pytest.fixture
+async def line(aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake) -> TestClient:
+    """A console client on the running line; Twilio's fake delivers its webhooks there."""
+    client = await console_client(aiohttp_client, await agent_app(tmp_path, twilio))
+    twilio.deliver_to(PUBLIC_URL, str(client.make_url("")))
+    return client
+
+
+async def press_0_after_repair_status(client: TestClient, call_sid: str | None = None) -> Caller:
+    """The issue's caller: asks about repair 3141, hears its status, presses 0 for a person."""
+    caller = Caller(client, call_sid=call_sid)
+    await caller.dial()
+    await caller.press("2")
+    status = await caller.press("3141")
+    assert "waiting for parts" in status.text
+    queued = await caller.press("0")
+    assert queued.root.find("Enqueue") is not None, queued.twiml
+    return caller
+
+
+async def next_snapshot(stream: ClientResponse) -> dict[str, Any]:
+    """The next `snapshot` event on a desk event stream."""
+    name = ""
+    async with asyncio.timeout(10):
+        while True:
+            line = (await stream.content.readline()).decode()
+            if not line:
+                raise AssertionError("the event stream ended")
+            line = line.rstrip("\n")
+            if line.startswith("event: "):
+                name = line.removeprefix("event: ")
+            elif line.startswith("data: ") and name == "snapshot":
+                return json.loads(line.removeprefix("data: "))
+
+
+def a_second_of_silence() -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(b"\0\0" * 8000)
+    return out.getvalue()

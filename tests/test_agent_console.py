@@ -1,0 +1,183 @@
+"""The agent desk over HTTP: who may use it, CSRF, status, taking callers, the live stream."""
+
+from __future__ import annotations
+
+from aiohttp.test_utils import TestClient
+
+from ivr.agents.web import AGENT_LINE
+from ivr.console.accounts import Role
+from ivr.console.agent_desk import show_number
+from tests.agent_line import (
+    AGENT_PHONE,
+    a_second_of_silence,
+    line,
+    next_snapshot,
+    press_0_after_repair_status,
+    twilio,
+)
+from tests.console import add_account, sign_in
+from tests.twilio_fake import TwilioFake
+
+__all__ = ["line", "twilio"]  # fixtures
+
+EVENTS = {"Accept": "text/event-stream"}
+
+
+async def test_the_desk_is_only_for_signed_in_people(line: TestClient) -> None:
+    page = await line.get("/console/agent", allow_redirects=False)
+    assert page.status == 303
+    assert page.headers["Location"] == "/console/login?next=/console/agent"
+    assert (await line.get("/console/agent/events", headers=EVENTS)).status == 403
+    refused = await line.post("/console/agent/status", json={"status": "available"})
+    assert refused.status == 403
+    assert (await line.get("/console/agent/calls/CA123/transcript", allow_redirects=False)).status == 303
+
+
+async def test_status_changes_need_the_csrf_token_and_show_on_the_live_stream(line: TestClient) -> None:
+    await add_account(line.app, "maria", Role.AGENT, display_name="Maria", phone=AGENT_PHONE)
+    csrf = await sign_in(line, "maria")
+    page = await line.get("/console/agent")
+    assert page.status == 200
+    assert "Take next" in await page.text()
+    forged = await line.post("/console/agent/status", json={"status": "busy"})
+    assert forged.status == 403
+    stream = await line.get("/console/agent/events", headers=EVENTS)
+    assert stream.headers["Content-Type"].startswith("text/event-stream")
+    first = await next_snapshot(stream)
+    assert [(a["username"], a["status"]) for a in first["agents"]] == [("maria", "offline")]
+    done = await line.post("/console/agent/status", json={"status": "busy"}, headers={"X-CSRF-Token": csrf})
+    assert (done.status, await done.json()) == (200, {"ok": True, "status": "busy"})
+    changed = await next_snapshot(stream)
+    assert [(a["username"], a["status"]) for a in changed["agents"]] == [("maria", "busy")]
+    bad = await line.post("/console/agent/status", json={"status": "on_call"}, headers={"X-CSRF-Token": csrf})
+    assert bad.status == 400
+    assert (await bad.json())["message"] == "'on_call' is set by the desk, not by agents."
+    stream.close()
+
+
+async def test_taking_a_caller_without_a_phone_number_says_what_to_do(line: TestClient) -> None:
+    await add_account(line.app, "sam", Role.SUPERVISOR, display_name="Sam")
+    csrf = await sign_in(line, "sam")
+    answer = await line.post("/console/agent/take", json={}, headers={"X-CSRF-Token": csrf})
+    assert answer.status == 409
+    assert await answer.json() == {
+        "ok": False,
+        "code": "desk_no_phone",
+        "message": "No phone number on your account: ask an admin to add one.",
+    }
+
+
+async def test_a_queued_caller_reaches_open_desks_with_exactly_the_flows_context(
+    line: TestClient, twilio: TwilioFake
+) -> None:
+    await add_account(line.app, "maria", Role.AGENT, display_name="Maria", phone=AGENT_PHONE)
+    csrf = await sign_in(line, "maria")
+    stream = await line.get("/console/agent/events", headers=EVENTS)
+    assert (await next_snapshot(stream))["queue"] == []
+    caller = await press_0_after_repair_status(line)
+    state = await next_snapshot(stream)
+    [entry] = state["queue"]
+    assert entry["call_sid"] == caller.call_sid
+    assert entry["caller"] == "+1••••••0001", "an unverified caller's number is masked"
+    assert entry["reason"] == "caller_asked"
+    assert entry["context"] == {  # every variable the flow collected, nothing added
+        "ticket_number": "3141",
+        "repair_status": "waiting_for_parts",
+        "repair_product": "espresso machine",
+        "repair_eta": "2026-12-02",
+        "repair_updated_on": "2026-11-21",
+        "verified": "no",
+    }
+    assert (entry["position"], entry["state"]) == (1, "waiting")
+    headers = {"X-CSRF-Token": csrf}
+    assert (await line.post("/console/agent/status", json={"status": "busy"}, headers=headers)).status == 200
+    taken = await line.post("/console/agent/take", json={"entry_id": entry["id"]}, headers=headers)
+    assert (await taken.json()) == {"ok": True, "entry_id": entry["id"]}
+    [placed] = twilio.requests_to("Calls.json")
+    assert placed.get("To") == AGENT_PHONE
+    stream.close()
+
+
+async def test_a_caller_taken_by_someone_else_says_by_whom(line: TestClient) -> None:
+    await add_account(line.app, "maria", Role.AGENT, display_name="Maria", phone=AGENT_PHONE)
+    await add_account(line.app, "li", Role.AGENT, display_name="Li", phone="+15550177778")
+    await press_0_after_repair_status(line)
+    maria = await sign_in(line, "maria")
+    await line.post("/console/agent/status", json={"status": "busy"}, headers={"X-CSRF-Token": maria})
+    entry = await (await line.post("/console/agent/take", json={}, headers={"X-CSRF-Token": maria})).json()
+    assert entry["ok"], entry
+    li = await sign_in(line, "li")
+    await line.post("/console/agent/status", json={"status": "busy"}, headers={"X-CSRF-Token": li})
+    late = await line.post(
+        "/console/agent/take", json={"entry_id": entry["entry_id"]}, headers={"X-CSRF-Token": li}
+    )
+    assert late.status == 409
+    assert (await late.json())["message"] == "That caller was taken by Maria."
+
+
+async def test_only_supervisors_switch_the_line_closed(line: TestClient) -> None:
+    await add_account(line.app, "maria", Role.AGENT, phone=AGENT_PHONE)
+    csrf = await sign_in(line, "maria")
+    page = await (await line.get("/console/agent")).text()
+    assert "emergency-switch" not in page
+    refused = await line.post(
+        "/console/agent/emergency", json={"closed": True}, headers={"X-CSRF-Token": csrf}
+    )
+    assert refused.status == 403
+    await add_account(line.app, "sam", Role.SUPERVISOR)
+    csrf = await sign_in(line, "sam")
+    assert "emergency-switch" in await (await line.get("/console/agent")).text()
+    stream = await line.get("/console/agent/events", headers=EVENTS)
+    assert (await next_snapshot(stream))["emergency_closed"] is False
+    closed = await line.post(
+        "/console/agent/emergency", json={"closed": True}, headers={"X-CSRF-Token": csrf}
+    )
+    assert await closed.json() == {"ok": True, "closed": True}
+    assert (await next_snapshot(stream))["emergency_closed"] is True
+    stream.close()
+
+
+async def test_a_calls_bot_transcript_opens_for_agents(line: TestClient) -> None:
+    caller = await press_0_after_repair_status(line)
+    url = f"/console/agent/calls/{caller.call_sid}/transcript"
+    assert (await line.get(url, allow_redirects=False)).status == 303
+    await add_account(line.app, "maria", Role.AGENT, phone=AGENT_PHONE)
+    await sign_in(line, "maria")
+    page = await line.get(url)
+    text = await page.text()
+    assert page.status == 200
+    assert "repair ticket number" in text
+    assert "3141" in text
+    unknown = await line.get("/console/agent/calls/CAnothing/transcript")
+    assert unknown.status == 404
+    assert "There is no transcript for this call" in await unknown.text()
+
+
+async def test_a_voicemail_recording_is_served_only_to_signed_in_agents(
+    line: TestClient, twilio: TwilioFake
+) -> None:
+    desk = line.app[AGENT_LINE].desk
+    vm_id = await desk.start_voicemail(
+        "CAvoicemail1", "+15550100001", "caller_asked", {"ticket_number": "3141"}
+    )
+    wav = a_second_of_silence()
+    recording = twilio.add_recording(wav)
+    await desk.recording_ready(vm_id, recording, recording.rsplit("/", 1)[1], 1)
+    worker = line.app[AGENT_LINE].worker
+    assert worker is not None
+    await worker.work()
+    url = f"/console/agent/voicemails/{vm_id}/audio"
+    assert (await line.get(url, allow_redirects=False)).status == 303
+    await add_account(line.app, "maria", Role.AGENT, phone=AGENT_PHONE)
+    await sign_in(line, "maria")
+    audio = await line.get(url)
+    assert (audio.status, audio.headers["Content-Type"]) == (200, "audio/wav")
+    assert await audio.read() == wav
+    assert (await line.get("/console/agent/voicemails/nothing/audio")).status == 404
+
+
+def test_only_numbers_the_flow_verified_are_shown_whole() -> None:
+    assert show_number("+15550100001", {"verified": "yes"}) == "+15550100001"
+    assert show_number("+15550100001", {"verified": "no"}) == "+1••••••0001"
+    assert show_number("+15550100001", {}) == "+1••••••0001"
+    assert show_number("12345", {}) == "•••••"

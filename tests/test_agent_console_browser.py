@@ -1,0 +1,108 @@
+"""The issue's scenario in a real headless chromium: a caller who pressed 0 after hearing
+their repair status appears on a signed-in agent's desk without a reload, with the ticket
+number; the agent takes the call, accepts the whisper on their phone and is bridged; after
+hours a caller leaves a voicemail, which the agent works through and marks done."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from ivr.agents.desk import AgentDesk
+from ivr.agents.web import AGENT_LINE
+from ivr.console.accounts import Role
+from tests.agent_line import AGENT_PHONE, a_second_of_silence, agent_app, press_0_after_repair_status, twilio
+from tests.caller import PUBLIC_URL, VERIFIED_PHONE, Caller
+from tests.console import PASSWORD, add_account
+from tests.twilio_fake import TwilioFake
+
+__all__ = ["twilio"]  # fixture
+
+
+async def test_an_agent_takes_a_queued_caller_and_works_a_voicemail(
+    browser_page: Any, tmp_path: Path, twilio: TwilioFake
+) -> None:
+    server = TestServer(await agent_app(tmp_path, twilio), host="127.0.0.1")
+    client = TestClient(server)
+    await client.start_server()
+    twilio.deliver_to(PUBLIC_URL, str(server.make_url("")))
+    desk: AgentDesk = server.app[AGENT_LINE].desk
+    page = browser_page
+    try:
+        await add_account(server.app, "maria", Role.AGENT, display_name="Maria", phone=AGENT_PHONE)
+        await page.goto(str(server.make_url("/console/agent")))
+        await page.fill("input[name=username]", "maria")
+        await page.fill("input[name=password]", PASSWORD)
+        await page.click("button[type=submit]")
+        await page.wait_for_url("**/console/agent")
+        await page.wait_for_selector("#live:text('Live')")
+        # Busy: routing leaves her alone, she picks callers herself.
+        await page.click(".status-buttons button[data-status=busy]")
+        await page.wait_for_selector("#my-status[data-status=busy]")
+
+        caller_sid = twilio.add_live_call(from_=VERIFIED_PHONE)
+        await press_0_after_repair_status(client, caller_sid)
+        row = page.locator(f"#queue tr[data-state=waiting]:has(a[href*='{caller_sid}'])")
+        await row.wait_for()
+        text = await row.inner_text()
+        assert "Ticket number" in text and "3141" in text and "waiting_for_parts" in text
+        assert "+1••••••0001" in text
+
+        await row.locator("button.take").click()
+        await page.wait_for_selector("#queue tr[data-state=offered]")
+        [placed] = twilio.requests_to("Calls.json")
+        assert placed.get("To") == AGENT_PHONE
+        agent_sid = next(sid for sid, call in twilio.calls.items() if call.to == AGENT_PHONE)
+        whisper = await twilio.answer(agent_sid)
+        assert "3 1 4 1" in whisper.body or "3141" in whisper.body, whisper.body
+        agent_phone = Caller(client, phone=AGENT_PHONE, call_sid=agent_sid)
+        agent_phone.last = None
+        await agent_phone.post(_gather_action(whisper.body), {"Digits": "1"})
+        await page.wait_for_selector("#queue tr[data-state=bridged]")
+        assert "you" in await page.locator("#queue tr[data-state=bridged] .state").inner_text()
+        assert twilio.calls[caller_sid].redirects, "the caller was not moved out of the queue"
+
+        # After hours (the emergency switch here): the next caller leaves a message.
+        await desk.set_emergency_closed(True, "sam")
+        await page.wait_for_selector("#emergency-state.error")
+        late = await press_0_after_repair_status_to_voicemail(client)
+        recording = twilio.add_recording(a_second_of_silence())
+        record = late.last.root.find("Record") if late.last else None
+        assert record is not None
+        await late.raw_post(
+            record.get("recordingStatusCallback", ""),
+            late.params(
+                {
+                    "RecordingUrl": recording,
+                    "RecordingSid": recording.rsplit("/", 1)[1],
+                    "RecordingDuration": "1",
+                }
+            ),
+        )
+        voicemail = page.locator(f".voicemail:has(a[href*='{late.call_sid}'])")
+        await voicemail.wait_for()
+        assert "3141" in await voicemail.inner_text()
+        await voicemail.locator("button.done").click()
+        await voicemail.wait_for(state="detached")
+        assert await desk.voicemails() == []
+    finally:
+        await client.close()
+
+
+async def press_0_after_repair_status_to_voicemail(client: TestClient) -> Caller:
+    caller = Caller(client)
+    await caller.dial()
+    await caller.press("2")
+    await caller.press("3141")
+    closed = await caller.press("0")
+    assert closed.root.find("Record") is not None, closed.twiml
+    return caller
+
+
+def _gather_action(twiml: str) -> str:
+    gather = ET.fromstring(twiml).find("Gather")
+    assert gather is not None, twiml
+    return gather.get("action", "")
