@@ -312,3 +312,10 @@ async def test_unknown_calls_get_safe_twiml_and_unsigned_requests_are_refused(
     assert said(root) and (root.find("Leave") is not None or root.find("Hangup") is not None)
     unsigned = await caller.raw_post(path, caller.params(), signature="")
     assert unsigned.status == 403
+
+
+def test_the_whisper_says_verified_when_the_flow_verified_a_caller_it_has_no_name_for() -> None:
+    from ivr.agents.whisper import summary
+
+    said = summary("caller_asked", {"verified": "yes", "order_number": "4512", "order_status": "shipped"})
+    assert said == "Caller: name not known, verified. The caller asked for an agent. Order 4 5 1 2, shipped."

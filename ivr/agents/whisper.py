@@ -28,10 +28,7 @@ def summary(reason: str, context: Mapping[str, str], *, callback: bool = False) 
     who = context.get("customer_name", "")
     verified = context.get("verified") == "yes"
     lead = "Callback for" if callback else "Caller:"
-    if who:
-        parts.append(f"{lead} {who}, {'verified' if verified else 'not verified'}.")
-    else:
-        parts.append(f"{lead} name not known, not verified.")
+    parts.append(f"{lead} {who or 'name not known'}, {'verified' if verified else 'not verified'}.")
     parts.append(f"The caller {REASONS.get(reason, _status(reason))}.")
     if order := context.get("order_number"):
         status = context.get("order_status", "")
