@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from ivr.agents.desk import AgentStatus, CallbackState, EntryState, TranscriptStatus
-from ivr.agents.routing import Idle, Waiting, pick
+from ivr.agents.routing import Idle, Waiting, pick, topic_of
 from ivr.agents.web import AGENT_LINE
 from ivr.console.accounts import Role
 from speech.audio import decode_wav
@@ -94,11 +94,23 @@ def test_routing_offers_the_longest_waiting_caller_to_the_longest_idle_agent_wit
         Idle("cy", frozenset(), 20.0),
     ]
     waiting = [Waiting("late", "", 0, 30.0), Waiting("early", "", 0, 10.0), Waiting("german", "de", 0, 5.0)]
-    assert pick(waiting, agents) == (waiting[2], agents[1]), "skill first-come: bob speaks German"
-    assert pick(waiting[:2], agents) == (waiting[1], agents[1]), "no skill: the longest idle, anyone"
+    assert pick(waiting, agents) == (waiting[2], agents[1]), "first come: bob speaks German"
+    assert pick(waiting[:2], agents) == (waiting[1], agents[1]), "no skill needed: the longest idle"
     put_back = Waiting("back", "", 1, 40.0, frozenset({"bob"}))
     assert pick([*waiting[:2], put_back], agents) == (put_back, agents[2]), "head of queue, not the decliner"
-    assert pick([Waiting("fr", "fr", 0, 1.0)], agents) is None
+    french = Waiting("fr", "fr", 0, 1.0)
+    assert pick([french], agents) == (french, agents[2]), "no skills listed: a generalist takes anyone"
+    assert pick([french], agents[1:2]) is None, "bob lists German only"
+
+
+def test_the_topic_is_preferred_but_never_keeps_a_caller_waiting() -> None:
+    ann = Idle("ann", frozenset({"en"}), 10.0)
+    rita = Idle("rita", frozenset({"en", "repairs"}), 50.0)
+    repair = Waiting("r", "en", 0, 1.0, topic=topic_of({"ticket_number": "3141"}))
+    assert repair.topic == "repairs"
+    assert pick([repair], [ann, rita]) == (repair, rita), "the repairs agent, though ann was idle longer"
+    assert pick([repair], [ann]) == (repair, ann), "no repairs agent free: anyone who speaks English"
+    assert topic_of({"order_number": "4512"}) == "orders" and topic_of({"topic": "recall"}) == "recall"
 
 
 async def test_queued_caller_is_whispered_to_an_agent_and_bridged(

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ivr.agents.routing import Idle, Waiting, order, pick, pick_for
+from ivr.agents.routing import Idle, Waiting, order, pick, pick_for, topic_of
 from ivr.console.accounts import AccountStore, AuditLog
 from ivr.logs import mask_phone
 from ivr.session import TranscriptEntry
@@ -268,6 +268,8 @@ class DeskConfig:
     """How long an agent's phone rings with an offer before it counts as not answered."""
     pace_seconds: float = 180.0
     """Assumed wait per caller ahead before there is any history to estimate from."""
+    language: str = ""
+    """The line's language: the skill a caller needs from an agent (see `routing`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,7 +437,7 @@ class AgentDesk:
             caller,
             reason,
             json.dumps(dict(context), sort_keys=True),
-            context.get("skill", ""),
+            context.get("skill", "") or self.config.language,
             now,
         )
         entry = await self.entry_for_call(call_sid)
@@ -626,7 +628,14 @@ class AgentDesk:
 
     @staticmethod
     def _waiting(entry: QueueEntry) -> Waiting:
-        return Waiting(entry.id, entry.skill, entry.priority, entry.enqueued_at, frozenset(entry.declined_by))
+        return Waiting(
+            entry.id,
+            entry.skill,
+            entry.priority,
+            entry.enqueued_at,
+            frozenset(entry.declined_by),
+            topic_of(entry.context),
+        )
 
     async def dispatch(self) -> int:
         """Offer waiting callers (and due callback retries) to available agents; returns offers made.
@@ -668,11 +677,14 @@ class AgentDesk:
 
     async def _due_callbacks(self) -> list[Waiting]:
         rows = await self.sql.fetch(
-            "SELECT id, skill, next_attempt_at FROM callbacks"
+            "SELECT id, skill, context, next_attempt_at FROM callbacks"
             " WHERE state = 'retry' AND next_attempt_at <= $1",
             self.clock(),
         )
-        return [Waiting(r["id"], r["skill"], 0, r["next_attempt_at"]) for r in rows]
+        return [
+            Waiting(r["id"], r["skill"], 0, r["next_attempt_at"], topic=topic_of(json.loads(r["context"])))
+            for r in rows
+        ]
 
     async def _offer(self, kind: OfferKind, subject: str, username: str, *, raise_errors: bool) -> bool:
         """Claim the subject and the agent in one batch, then ring the agent's phone."""

@@ -217,6 +217,7 @@ def _agent_line(settings: Settings, stores: Stores, voice: Voice) -> AgentLine:
         callback_attempts=settings.callback_attempts,
         callback_backoff=settings.callback_backoff,
         ring_seconds=settings.agent_ring_seconds,
+        language=settings.language,
     )
     desk = AgentDesk(
         stores.sql,
