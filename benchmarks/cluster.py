@@ -213,7 +213,12 @@ def main() -> None:
         runs = [run(config, args.mode, args.calls, args.seconds, args.procs) for _ in range(args.repeat)]
         results.append(median(runs))
     add_speedup(results)
-    if args.json:
+    report(results, as_json=args.json)
+
+
+def report(results: list[dict], *, as_json: bool) -> None:
+    """One JSON list, or a line of key=value per configuration."""
+    if as_json:
         print(json.dumps(results))
         return
     for result in results:

@@ -214,11 +214,7 @@ def main() -> None:
         ]
         results.append(cluster.median(runs))
     cluster.add_speedup(results)
-    if args.json:
-        print(json.dumps(results))
-        return
-    for result in results:
-        print("  ".join(f"{k}={v}" for k, v in result.items()))
+    cluster.report(results, as_json=args.json)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import asyncio
 import io
 import json
 import wave
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +22,9 @@ from ivr.web.app import create_app
 from tests.caller import PUBLIC_URL, Caller
 from tests.conftest import TODAY, load_demo_data, make_settings
 from tests.console import console_client
-from tests.twilio_fake import ACCOUNT_SID, LINE_NUMBER, TwilioFake, running_twilio_fake
+from tests.twilio_fake import ACCOUNT_SID, LINE_NUMBER, TwilioFake
 
 AGENT_PHONE = "+15550177777"
-
-
-@pytest.fixture
-async def twilio() -> AsyncIterator[TwilioFake]:
-    async with running_twilio_fake() as fake:
-        yield fake
 
 
 async def agent_app(tmp_path: Path, twilio: TwilioFake, **env: str) -> web.Application:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -36,3 +37,10 @@ async def browser_page() -> AsyncIterator[object]:
         await context.close()
         await browser.close()
         assert not errors, f"the page raised script errors: {errors}"
+
+
+async def sign_in_form(page: Any, username: str, password: str) -> None:
+    """Type into the console's sign-in form and send it, as a person would."""
+    await page.fill("input[name=username]", username)
+    await page.fill("input[name=password]", password)
+    await page.click("button[type=submit]")

@@ -17,6 +17,7 @@ from ivr.web.app import create_app
 from tests.browser import browser_page
 from tests.caller import PUBLIC_URL, TOKEN, Caller
 from tests.services import open_sql
+from tests.twilio_fake import TwilioFake, running_twilio_fake
 
 ROOT = Path(__file__).resolve().parent.parent
 __all__ = ["browser_page"]  # a fixture for every test module
@@ -50,6 +51,13 @@ async def sql(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[S
     """The same store contract on both databases (see `tests.services.open_sql`)."""
     async with open_sql(request.param, tmp_path) as db:
         yield db
+
+
+@pytest.fixture
+async def twilio() -> AsyncIterator[TwilioFake]:
+    """A local fake of Twilio's REST API that the real `twilio` client talks to."""
+    async with running_twilio_fake() as fake:
+        yield fake
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import secrets
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,13 +51,8 @@ async def delete_redis_keys(prefix: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def open_sql(kind: str, tmp_path: Path) -> AsyncIterator[Sql]:
-    """The console stores' database: a fresh SQLite file, or a fresh PostgreSQL schema."""
-    if kind == "sqlite":
-        db = SQLiteDatabase(tmp_path / "ivr.db")
-        yield SQLiteSql(db)
-        await db.close()
-        return
+async def postgres_schema() -> AsyncIterator[Any]:
+    """An open `PostgresDatabase` on a fresh, fully migrated schema, dropped afterwards."""
     require("PostgreSQL", "127.0.0.1", 5432)
     from ivr.store.postgres import PostgresDatabase, upgrade
 
@@ -65,7 +61,19 @@ async def open_sql(kind: str, tmp_path: Path) -> AsyncIterator[Sql]:
     pg = PostgresDatabase(PG_URL, schema=schema)
     await pg.open()
     try:
-        yield PostgresSql(pg)
+        yield pg
     finally:
         await pg.drop_schema()
         await pg.close()
+
+
+@contextlib.asynccontextmanager
+async def open_sql(kind: str, tmp_path: Path) -> AsyncIterator[Sql]:
+    """The console stores' database: a fresh SQLite file, or a fresh PostgreSQL schema."""
+    if kind == "sqlite":
+        db = SQLiteDatabase(tmp_path / "ivr.db")
+        yield SQLiteSql(db)
+        await db.close()
+        return
+    async with postgres_schema() as pg:
+        yield PostgresSql(pg)

@@ -13,12 +13,11 @@ from tests.agent_line import (
     line,
     next_snapshot,
     press_0_after_repair_status,
-    twilio,
 )
 from tests.console import add_account, sign_in
 from tests.twilio_fake import TwilioFake
 
-__all__ = ["line", "twilio"]  # fixtures
+__all__ = ["line"]  # fixture
 
 EVENTS = {"Accept": "text/event-stream"}
 

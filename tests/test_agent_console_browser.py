@@ -19,14 +19,12 @@ from tests.agent_line import (
     agent_app,
     korean_model,
     press_0_after_repair_status,
-    twilio,
     voicemail_audio,
 )
+from tests.browser import sign_in_form
 from tests.caller import PUBLIC_URL, VERIFIED_PHONE, Caller
 from tests.console import PASSWORD, add_account
 from tests.twilio_fake import TwilioFake
-
-__all__ = ["twilio"]  # fixture
 
 
 async def test_an_agent_takes_a_queued_caller_and_works_a_voicemail(
@@ -42,9 +40,7 @@ async def test_an_agent_takes_a_queued_caller_and_works_a_voicemail(
     try:
         await add_account(server.app, "maria", Role.AGENT, display_name="Maria", phone=AGENT_PHONE)
         await page.goto(str(server.make_url("/console/agent")))
-        await page.fill("input[name=username]", "maria")
-        await page.fill("input[name=password]", PASSWORD)
-        await page.click("button[type=submit]")
+        await sign_in_form(page, "maria", PASSWORD)
         await page.wait_for_url("**/console/agent")
         await page.wait_for_selector("#live:text('Live')")
         # Busy: routing leaves her alone, she picks callers herself.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,13 +15,13 @@ from ivr.agents.routing import Idle, Waiting, pick, topic_of
 from ivr.agents.web import AGENT_LINE
 from ivr.console.accounts import Role
 from speech.audio import decode_wav
-from tests.agent_line import korean_model, voicemail_audio
+from tests.agent_line import agent_app, korean_model, voicemail_audio
 from tests.caller import PUBLIC_URL, Caller
-from tests.conftest import TODAY, load_demo_data, make_settings
 from tests.console import add_account
-from tests.twilio_fake import ACCOUNT_SID, LINE_NUMBER, TwilioFake, running_twilio_fake
+from tests.twilio_fake import ACCOUNT_SID, TwilioFake
 
 AGENT_PHONE = "+15550107001"
+
 REPAIR_CONTEXT = {
     "ticket_number": "3141",
     "repair_product": "espresso machine",
@@ -32,24 +32,8 @@ REPAIR_CONTEXT = {
 }
 
 
-@pytest.fixture
-async def twilio() -> AsyncIterator[TwilioFake]:
-    async with running_twilio_fake() as fake:
-        yield fake
-
-
 async def start(aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake, **env: str) -> TestClient:
-    settings = make_settings(
-        tmp_path,
-        TWILIO_ACCOUNT_SID=ACCOUNT_SID,
-        TWILIO_PHONE_NUMBER=LINE_NUMBER,
-        TWILIO_API_BASE=twilio.api_base,
-        **env,
-    )
-    await load_demo_data(settings)
-    from ivr.web.app import create_app
-
-    app = create_app(settings, today=lambda: TODAY)
+    app = await agent_app(tmp_path, twilio, **env)
     app[AGENT_LINE].tick = 0.05
     client = await aiohttp_client(app)
     twilio.deliver_to(PUBLIC_URL, str(client.make_url("")))

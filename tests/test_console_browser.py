@@ -9,6 +9,7 @@ from aiohttp.test_utils import TestServer
 
 from ivr.console.accounts import Role
 from ivr.web.app import create_app
+from tests.browser import sign_in_form
 from tests.conftest import TODAY, make_settings
 from tests.console import PASSWORD, add_account
 
@@ -21,13 +22,9 @@ async def test_an_admin_signs_in_and_adds_an_agent(browser_page: Any, tmp_path: 
         page = browser_page
         await page.goto(str(server.make_url("/console/accounts")))
         assert "/console/login" in page.url
-        await page.fill("input[name=username]", "ada")
-        await page.fill("input[name=password]", "wrong password!")
-        await page.click("button[type=submit]")
+        await sign_in_form(page, "ada", "wrong password!")
         assert "do not match" in await page.locator("[role=alert]").inner_text()
-        await page.fill("input[name=username]", "ada")
-        await page.fill("input[name=password]", PASSWORD)
-        await page.click("button[type=submit]")
+        await sign_in_form(page, "ada", PASSWORD)
         await page.wait_for_url("**/console/accounts")
         assert "Ada Admin (admin)" in await page.locator(".who").inner_text()
         new = page.locator("section.card form")

@@ -9,6 +9,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ivr.console.accounts import Role
 from ivr.web.app import create_app
+from tests.browser import sign_in_form
 from tests.caller import Caller
 from tests.conftest import TODAY, load_demo_data, make_settings
 from tests.console import PASSWORD, add_account
@@ -37,9 +38,7 @@ async def test_a_supervisor_edits_tests_publishes_and_rolls_back(browser_page: A
         await add_account(server.app, "maria", Role.SUPERVISOR, display_name="Maria")
         page = browser_page
         await page.goto(str(server.make_url("/console/flows")))
-        await page.fill("input[name=username]", "maria")
-        await page.fill("input[name=password]", PASSWORD)
-        await page.click("button[type=submit]")
+        await sign_in_form(page, "maria", PASSWORD)
         await page.wait_for_url("**/console/flows/support")
         await page.wait_for_selector("text=none: the draft is valid")
         await page.wait_for_selector("#diagram svg")

@@ -20,7 +20,7 @@ import pytest
 from ivr.records import Order, OrderStatus, Repair, RepairStatus, Warranty, WarrantyPlan
 from ivr.session import CallSession, TranscriptEntry
 from ivr.store.sqlite import SQLiteDatabase, SQLiteRepository, SQLiteSessionStore
-from tests.services import PG_URL, REDIS_URL, delete_redis_keys, require
+from tests.services import REDIS_URL, delete_redis_keys, postgres_schema, require
 
 
 @contextlib.asynccontextmanager
@@ -31,16 +31,10 @@ async def open_database(kind: str, tmp_path: Path) -> AsyncIterator[tuple[Any, A
         yield SQLiteSessionStore(db), SQLiteRepository(db)
         await db.close()
         return
-    require("PostgreSQL", "127.0.0.1", 5432)
-    from ivr.store.postgres import PostgresDatabase, PostgresRepository, PostgresSessionStore, upgrade
+    from ivr.store.postgres import PostgresRepository, PostgresSessionStore
 
-    schema = f"t_{secrets.token_hex(6)}"
-    await upgrade(PG_URL, schema=schema)
-    pg = PostgresDatabase(PG_URL, schema=schema)
-    await pg.open()
-    yield PostgresSessionStore(pg), PostgresRepository(pg)
-    await pg.drop_schema()
-    await pg.close()
+    async with postgres_schema() as pg:
+        yield PostgresSessionStore(pg), PostgresRepository(pg)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -25,7 +25,7 @@ from ivr.store.sqlite import ConfigError
 from ivr.telephony import STATUS_EVENTS, TelephonyError, TelephonyErrorCode, TwilioTelephony
 from tests.caller import PUBLIC_URL, TOKEN
 from tests.conftest import make_settings
-from tests.twilio_fake import ACCOUNT_SID, LINE_NUMBER, TwilioFake, running_twilio_fake
+from tests.twilio_fake import ACCOUNT_SID, LINE_NUMBER, TwilioFake
 
 AGENT = "+15550107777"
 CUSTOMER = "+15550100001"
@@ -37,12 +37,6 @@ def line_settings(tmp_path: Path, api_base: str, **env: str) -> Settings:
     line = {"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_PHONE_NUMBER": LINE_NUMBER}
     line["TWILIO_API_BASE"] = api_base
     return make_settings(tmp_path, **(line | env))
-
-
-@pytest.fixture
-async def twilio() -> AsyncIterator[TwilioFake]:
-    async with running_twilio_fake() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -69,15 +69,8 @@ def check_draft(name: str, flow_text: str, prompts: Mapping[str, str]) -> DraftC
     problems.extend(_flow_problem(p, Severity.ERROR) for p in draft.problems)
     if problems:
         return DraftCheck(tuple(problems), None, catalogs, doc)
-    flow = Flow(
-        name=draft.name,
-        source=doc.source,
-        start=draft.start,
-        agent=draft.agent,
-        agent_words=draft.agent_words,
-        states=draft.states,
-    )
-    return DraftCheck(tuple(_flow_problem(p, Severity.WARNING) for p in draft.warnings), flow, catalogs, doc)
+    warnings = tuple(_flow_problem(p, Severity.WARNING) for p in draft.warnings)
+    return DraftCheck(warnings, draft.flow(doc.source), catalogs, doc)
 
 
 def _flow_problem(problem: Problem, severity: Severity) -> Located:

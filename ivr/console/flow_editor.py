@@ -44,8 +44,10 @@ from ivr.console.test_phone import PhoneTurn, TestPhone, TestPhoneError
 from ivr.console.web import render, require
 from ivr.flow.diagram import DiagramError, build_graph, problems_by_state, render_svg, to_dot
 from ivr.flow.loader import Problem
+from ivr.flow.schema import Flow
 from ivr.flow.steps import Digits, Event, NoInput, Speech
 from ivr.flow.versions import Draft, DraftConflict, FlowFiles, FlowInvalid, FlowStore, FlowStoreError
+from ivr.prompts import PromptCatalog
 from ivr.templates import Template, TemplateError
 from speech.tts import SynthesisError
 
@@ -424,16 +426,22 @@ async def _phone_answer(editor: FlowEditor, turn: PhoneTurn) -> web.Response:
     )
 
 
-async def test_call(request: web.Request) -> web.Response:
+async def _phone_draft(request: web.Request) -> tuple[FlowEditor, Mapping[str, Any], Flow, PromptCatalog]:
+    """The test phone's request: who may ask, and the page's draft ready to run."""
     require(request, Role.SUPERVISOR)
     editor = _editor(request)
     body = await _json(request)
     language = str(body.get("language") or editor.language)
     checked = _runnable(editor, _files(body), language)
     assert checked.flow is not None
+    return editor, body, checked.flow, checked.catalogs[language]
+
+
+async def test_call(request: web.Request) -> web.Response:
+    editor, body, flow, catalog = await _phone_draft(request)
     caller = str(body.get("caller") or "")[:20]
     try:
-        turn = await editor.phone.call(checked.flow, checked.catalogs[language], caller)
+        turn = await editor.phone.call(flow, catalog, caller)
     except TestPhoneError as exc:
         raise _bad(str(exc), exc.code) from None
     return await _phone_answer(editor, turn)
@@ -452,16 +460,9 @@ def _event(body: Mapping[str, Any]) -> Event:
 
 
 async def test_input(request: web.Request) -> web.Response:
-    require(request, Role.SUPERVISOR)
-    editor = _editor(request)
-    body = await _json(request)
-    language = str(body.get("language") or editor.language)
-    checked = _runnable(editor, _files(body), language)
-    assert checked.flow is not None
+    editor, body, flow, catalog = await _phone_draft(request)
     try:
-        turn = await editor.phone.answer(
-            checked.flow, checked.catalogs[language], _text(body, "token"), _event(body)
-        )
+        turn = await editor.phone.answer(flow, catalog, _text(body, "token"), _event(body))
     except TestPhoneError as exc:
         raise _bad(str(exc), exc.code) from None
     return await _phone_answer(editor, turn)

@@ -167,32 +167,24 @@ async def login(request: web.Request) -> web.Response:
     sent = str(form.get("login_csrf", ""))
     if not cookie or not hmac.compare_digest(cookie, sent) or not _same_origin(request):
         raise web.HTTPForbidden(text="The sign-in form is out of date. Reload it.\n")
+
+    def again(status: int, error: str) -> web.Response:
+        """The sign-in form once more, with what went wrong."""
+        return render(request, "login.html", status=status, login_csrf=cookie, next=next_raw, error=error)
+
     accounts = request.app[ACCOUNTS]
     keys = [f"user:{username}", f"ip:{_client_ip(request)}"]
     wait = await accounts.blocked_for(keys)
     if wait:
         minutes = max(1, round(wait / 60))
         log.warning("login_blocked: %s from %s", username, _client_ip(request))
-        return render(
-            request,
-            "login.html",
-            status=429,
-            login_csrf=cookie,
-            next=next_raw,
-            error=f"Too many failed sign-ins. Try again in about {minutes} minute{'s'[: minutes > 1]}.",
-        )
+        plural = "s" if minutes > 1 else ""
+        return again(429, f"Too many failed sign-ins. Try again in about {minutes} minute{plural}.")
     account = await accounts.authenticate(username, password)
     if account is None:
         await accounts.record_failure(keys)
         log.warning("login_failed: %s from %s", username, _client_ip(request))
-        return render(
-            request,
-            "login.html",
-            status=401,
-            login_csrf=cookie,
-            next=next_raw,
-            error="That username and password do not match an active account.",
-        )
+        return again(401, "That username and password do not match an active account.")
     await accounts.clear_failures(keys[0])
     token, _ = await accounts.start_session(account.username)
     log.info("login: %s", account.username)

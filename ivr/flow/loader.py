@@ -98,6 +98,18 @@ class FlowDraft:
     warnings: tuple[Problem, ...] = ()
     """Shown to the editor; the flow still loads."""
 
+    def flow(self, source: str) -> Flow:
+        """The runnable flow; only for a draft without problems."""
+        assert not self.problems, "a draft with problems never becomes a Flow"
+        return Flow(
+            name=self.name,
+            source=source,
+            start=self.start,
+            agent=self.agent,
+            agent_words=self.agent_words,
+            states=self.states,
+        )
+
 
 class FlowInvalid(ValueError):
     """The flow file has mistakes; nothing of it is used."""
@@ -193,15 +205,7 @@ def parse_flow(doc: Document, catalogs: Mapping[str, PromptCatalog]) -> tuple[Fl
     draft = read_draft(doc, catalogs)
     if draft.problems:
         raise FlowInvalid(doc.source, list(draft.problems))
-    flow = Flow(
-        name=draft.name,
-        source=doc.source,
-        start=draft.start,
-        agent=draft.agent,
-        agent_words=draft.agent_words,
-        states=draft.states,
-    )
-    return flow, [w.describe(doc.source) for w in draft.warnings]
+    return draft.flow(doc.source), [w.describe(doc.source) for w in draft.warnings]
 
 
 def check_flow_text(
