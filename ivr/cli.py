@@ -14,12 +14,11 @@ from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
-from ivr.config import Settings, database_url, default_dir
+from ivr.config import ConfigError, Settings, database_url, default_dir
 from ivr.console import cli as accounts_cli
 from ivr.importer import ImportFailed, ImportKind, parse_file
 from ivr.logs import configure, mask_phone
 from ivr.store.backends import Stores, build_stores
-from ivr.store.sqlite import ConfigError
 from ivr.yamlsource import SourceError
 
 
@@ -276,18 +275,9 @@ def _actor(args: argparse.Namespace) -> str:
 
 def cmd_flows_lifecycle(args: argparse.Namespace) -> int:
     """diff, publish, rollback, export, history: the published flow in the database."""
-    from ivr.flow.versions import (
-        LINE_FLOW,
-        FlowFiles,
-        FlowInvalid,
-        FlowNotFound,
-        FlowStore,
-        FlowStoreError,
-        compile_files,
-        diff_files,
-        read_files,
-        write_files,
-    )
+    from ivr.flow.files import LINE_FLOW, FlowFiles, compile_files, diff_files, read_files, write_files
+    from ivr.flow.loader import FlowInvalid
+    from ivr.versions.store import FlowNotFound, FlowStore, FlowStoreError
 
     language = os.environ.get("IVR_LANGUAGE", "en")
 

@@ -14,7 +14,10 @@ from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ivr.store.sqlite import ConfigError
+
+class ConfigError(ValueError):
+    """A setting that cannot work; the message names the setting."""
+
 
 _REPO = Path(__file__).resolve().parent.parent
 _ACCOUNT_SID = re.compile(r"AC[0-9a-f]{32}")

@@ -14,10 +14,8 @@ import hmac
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Protocol
 
-from ivr.flow.engine import FlowEngine
 from ivr.flow.steps import (
     Digits,
     Event,
@@ -35,7 +33,8 @@ from ivr.logs import mask_phone
 from ivr.metrics import Metrics
 from ivr.session import CallSession
 from ivr.store.base import CallLog, SessionStore
-from ivr.twiml import Audio, Renderable, Voice, render, render_fallback, render_goodbye, render_stream
+from ivr.twiml import Audio, Renderable, render, render_fallback, render_goodbye, render_stream
+from ivr.versions.library import Flows, LiveFlow
 from speech.tts import SynthesisError
 
 log = logging.getLogger(__name__)
@@ -43,7 +42,6 @@ log = logging.getLogger(__name__)
 FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 STREAM_FAILURES = "stream#failures"
 """Where a call's failed media streams are counted (in `CallSession.attempts`)."""
-DEFAULT_APOLOGY = "I'm sorry, something went wrong on our side. Let me connect you with an agent."
 
 
 class PromptAudio(Protocol):
@@ -79,34 +77,6 @@ def event_from(params: Mapping[str, str], query: Mapping[str, str]) -> Event:
             confidence = 1.0
         return Speech(speech, confidence)
     return NoInput()
-
-
-@dataclass(frozen=True, slots=True)
-class LiveFlow:
-    """One published version, ready to run calls."""
-
-    version: int
-    engine: FlowEngine
-    voice: Voice
-    """How this version's prompts are spoken (its language's `<Say>` voice)."""
-    apology: str
-    """What a caller hears when the service fails (the `system_error` prompt)."""
-
-
-class Flows(Protocol):
-    """Which flow version speaks to a call (see `ivr.flow.library.FlowLibrary`)."""
-
-    async def current(self) -> LiveFlow:
-        """The published version, for a new call."""
-        ...
-
-    async def for_session(self, session: CallSession) -> LiveFlow:
-        """The version this call started on."""
-        ...
-
-    def latest(self) -> LiveFlow:
-        """The version new calls last got, known without I/O (for failures)."""
-        ...
 
 
 class SupportLine:

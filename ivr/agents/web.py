@@ -23,7 +23,7 @@ from ivr.agents.voicemail import VoicemailWorker
 from ivr.agents.whisper import summary
 from ivr.logs import call_context
 from ivr.twiml import Voice
-from ivr.web.signature import form_params
+from ivr.webhooks import form_params
 
 log = logging.getLogger(__name__)
 

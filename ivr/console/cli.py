@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from ivr.config import database_url
-from ivr.console.accounts import AccountError, AccountStore, AuditLog, Role
+from ivr.store.accounts import AccountError, AccountStore, Role
+from ivr.store.audit import AuditLog
 from ivr.store.backends import build_stores
 
 T = TypeVar("T")

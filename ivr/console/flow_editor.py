@@ -21,7 +21,7 @@ Routes (under /console):
   GET  /flows/{name}/history           versions, newest first
   POST /flows/{name}/rollback          {version} -> that version is published again
 
-Drafts, versions and the audit trail live in `ivr.flow.versions.FlowStore`; every change
+Drafts, versions and the audit trail live in `ivr.versions.store.FlowStore`; every change
 is attributed to the signed-in supervisor.
 """
 
@@ -36,19 +36,20 @@ from typing import Any
 
 from aiohttp import web
 
-from ivr.console.accounts import Role
 from ivr.console.draft_check import DraftCheck, Located, check_draft
 from ivr.console.prompt_audio import ConsoleAudio
 from ivr.console.prompt_text import PromptEditError, prompt_rows, set_prompt
 from ivr.console.test_phone import PhoneTurn, TestPhone, TestPhoneError
 from ivr.console.web import render, require
 from ivr.flow.diagram import DiagramError, build_graph, problems_by_state, render_svg, to_dot
-from ivr.flow.loader import Problem
+from ivr.flow.files import FlowFiles
+from ivr.flow.loader import FlowInvalid, Problem
 from ivr.flow.schema import Flow
 from ivr.flow.steps import Digits, Event, NoInput, Speech
-from ivr.flow.versions import Draft, DraftConflict, FlowFiles, FlowInvalid, FlowStore, FlowStoreError
 from ivr.prompts import PromptCatalog
+from ivr.store.accounts import Role
 from ivr.templates import Template, TemplateError
+from ivr.versions.store import Draft, DraftConflict, FlowStore, FlowStoreError
 from speech.tts import SynthesisError
 
 log = logging.getLogger(__name__)

@@ -31,25 +31,27 @@ from ivr.agents.handoff import QueueHandOff
 from ivr.agents.voicemail import VoicemailWorker, model_installed
 from ivr.agents.web import HOLD_PATH, AgentLine, add_agent_routes
 from ivr.config import Settings, SpeechMode, TtsMode
-from ivr.console.accounts import AccountStore, AuditLog
 from ivr.console.agent_desk import setup_agent_desk
 from ivr.console.flow_editor import FlowEditor, codemirror_present, setup_flow_editor
 from ivr.console.prompt_audio import ConsoleAudio
 from ivr.console.test_phone import TestPhone, phone_secret
 from ivr.console.web import create_console
 from ivr.flow.engine import FlowEngine
-from ivr.flow.library import FlowLibrary, line_builder
-from ivr.flow.versions import LINE_FLOW, CompiledFlow, FlowStore, compile_files, read_files
+from ivr.flow.files import LINE_FLOW, CompiledFlow, compile_files, read_files
 from ivr.handoff import DialHandOff, EnqueueHandOff, HandOff
 from ivr.hours import BusinessHours, parse_hours
 from ivr.line import LiveFlow, SupportLine
 from ivr.logs import call_context
 from ivr.mediastream.call import StreamCall, StreamSpeech
 from ivr.metrics import CONTENT_TYPE, ErrorCounter, Metrics, TimedSynthesizer
+from ivr.store.accounts import AccountStore
+from ivr.store.audit import AuditLog
 from ivr.store.backends import Stores, StoresUnavailable, build_stores
 from ivr.telephony import TwilioTelephony
 from ivr.twiml import Voice
-from ivr.web.signature import form_params, signature_middleware
+from ivr.versions.library import FlowLibrary, line_builder
+from ivr.versions.store import FlowStore
+from ivr.webhooks import form_params, signature_middleware
 from ivr.yamlsource import load_file
 from speech.asr import RecognitionError, VoskModels
 from speech.cache import PromptAudioCache
