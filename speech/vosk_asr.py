@@ -1,16 +1,10 @@
-"""Speech recognition behind one narrow async interface, with a local Vosk (Kaldi) engine.
-
-A call needs "audio in, words out" while the caller is still talking, so the
-:class:`Recognizer` protocol is three calls: :meth:`~Recognizer.accept` a chunk of
-PCM (maybe getting a partial hypothesis back), :meth:`~Recognizer.finish` the
-utterance when the line's own endpointer says the caller stopped, and
-:meth:`~Recognizer.set_grammar` to narrow the next utterance to the answers a
-menu expects ("yes", "no", digits), which is both faster and far more
-accurate than free-form recognition on phone audio.
+"""The local Vosk (Kaldi) engine behind :class:`speech.asr.Recognizer`.
 
 :class:`VoskModels` owns the expensive part, the model: a few hundred MB
 loaded once per directory per process (seconds of blocking I/O and parsing,
 done in a thread) and shared by every call's :class:`VoskRecognizer`.
+:meth:`VoskModels.model` binds one directory into a :class:`VoskModel`, the
+:class:`speech.asr.RecognizerFactory` the application hands to calls.
 
 Every call into Kaldi blocks for milliseconds to hundreds of milliseconds, so
 it runs in a thread pool shared by all calls and sized for the machine. Vosk
@@ -46,12 +40,19 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from speech.models import model_layout_problem
+from speech.asr import (
+    UNKNOWN_WORD,
+    Grammar,
+    RecognitionError,
+    RecognitionErrorCode,
+    Transcript,
+    normalise_grammar,
+)
+from speech.models import model_problem
 
 if TYPE_CHECKING:
     import vosk
@@ -59,14 +60,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-
-UNKNOWN_WORD = "[unk]"
-"""What Vosk outputs, under a grammar, for speech that matches none of its phrases.
-
-It is added to every grammar so that "no match" can be told apart from
-"nothing said". Some models (the small Korean one, for instance) have no
-such word; there, out-of-grammar speech comes out as the closest phrase.
-"""
 
 MODEL_SETTING = "IVR_VOSK_MODEL"
 """The environment setting that points the line at a model directory."""
@@ -84,97 +77,6 @@ VOSK_LOG_LEVEL = -2
 grammar word missing from the vocabulary, on every recogniser; this module
 reports those once, through logging, instead.
 """
-
-
-class RecognitionErrorCode(StrEnum):
-    """Stable codes for logs, metrics and the operator console; never reword them."""
-
-    MODEL_MISSING = "asr_model_missing"
-    """No model directory where the configuration points."""
-    MODEL_INVALID = "asr_model_invalid"
-    """The directory exists but is not a loadable Vosk model."""
-    ENGINE_MISSING = "asr_engine_missing"
-    """The ``vosk`` package is not installed."""
-    ENGINE_FAILED = "asr_engine_failed"
-    """Kaldi rejected audio, returned garbage, or the recogniser pool is closed."""
-
-
-class RecognitionError(Exception):
-    """Recognition failed; ``code`` is a stable :class:`RecognitionErrorCode` value."""
-
-    def __init__(self, code: str, detail: str = "") -> None:
-        super().__init__(f"{code}: {detail}" if detail else code)
-        self.code = code
-        """Stable machine-readable reason, e.g. ``"asr_model_missing"``."""
-        self.detail = detail
-        """Human-readable context for logs and the console; may change between versions."""
-
-
-@dataclass(frozen=True)
-class Transcript:
-    """What was recognised of the current utterance so far (or in total, when final)."""
-
-    text: str
-    """The words since the utterance began, space-separated; ``""`` if nothing was recognised.
-
-    Under a grammar it may contain :data:`UNKNOWN_WORD` for speech outside it.
-    """
-    confidence: float
-    """0-1: the mean of Vosk's per-word confidences for a final result, 1.0 for a
-    non-empty result without them (partials carry none), 0.0 for an empty one."""
-    partial: bool
-    """True for a hypothesis that may still change as more audio arrives."""
-
-
-class Recognizer(Protocol):
-    """One call's speech recogniser: 16-bit little-endian mono PCM in, transcripts out."""
-
-    async def accept(self, pcm: bytes) -> Transcript | None:
-        """Feed audio at the recogniser's sample rate; return a transcript when there is news.
-
-        News is a partial hypothesis that changed, or a final one when the engine
-        decided by itself that a segment of speech ended (the utterance still
-        goes on until :meth:`finish`). ``None`` otherwise.
-        """
-        ...
-
-    async def finish(self) -> Transcript:
-        """Return the final transcript of the whole utterance and start a new one."""
-        ...
-
-    def set_grammar(self, phrases: Sequence[str] | None) -> None:
-        """Restrict the next utterance to ``phrases`` (plus :data:`UNKNOWN_WORD`); ``None``: free-form.
-
-        Takes effect from the next utterance, never in the middle of one.
-        Words the model does not know are dropped from the phrases.
-        """
-        ...
-
-
-Grammar = tuple[str, ...] | None
-"""A normalised grammar: phrases with single spaces, in order, no duplicates; ``None`` is free-form."""
-
-
-def normalise_grammar(phrases: Sequence[str] | None) -> Grammar:
-    """Collapse whitespace, drop empty and duplicate phrases, keep the order.
-
-    A plain string is refused: it is a ``Sequence[str]`` too, and would
-    silently become a grammar of single letters. An empty grammar is refused
-    because it could only ever produce :data:`UNKNOWN_WORD`; pass ``None`` for
-    free-form recognition.
-    """
-    if phrases is None:
-        return None
-    if isinstance(phrases, str):
-        raise TypeError("grammar must be a sequence of phrases, not a single string")
-    normalised: dict[str, None] = {}
-    for phrase in phrases:
-        words = " ".join(phrase.split())
-        if words and words != UNKNOWN_WORD:
-            normalised[words] = None
-    if not normalised:
-        raise ValueError("grammar has no phrases; use None for free-form recognition")
-    return tuple(normalised)
 
 
 def _grammar_json(grammar: Grammar) -> str:
@@ -258,20 +160,6 @@ def _model_hint() -> str:
         f"set {MODEL_SETTING} to a Vosk model directory, "
         f"or download one with `{INSTALL_COMMAND}` (for example `ivr speech install-model en`)"
     )
-
-
-def check_model_dir(model_dir: Path) -> None:
-    """Raise :class:`RecognitionError` unless ``model_dir`` looks like a Vosk model (blocking I/O)."""
-    if not model_dir.is_dir():
-        raise RecognitionError(
-            RecognitionErrorCode.MODEL_MISSING, f"no Vosk model at {model_dir}: {_model_hint()}"
-        )
-    problem = model_layout_problem(model_dir)
-    if problem is not None:
-        raise RecognitionError(
-            RecognitionErrorCode.MODEL_INVALID,
-            f"{model_dir} is not a Vosk model ({problem}): {_model_hint()}",
-        )
 
 
 @dataclass
@@ -371,6 +259,10 @@ class VoskModels:
         self._guard = threading.Lock()
         self._models: dict[Path, Future[_LoadedModel]] = {}
 
+    def model(self, model_dir: Path) -> VoskModel:
+        """The model in ``model_dir`` as a recogniser factory for calls (nothing is loaded yet)."""
+        return VoskModel(self, model_dir)
+
     async def load(self, model_dir: Path) -> None:
         """Load the model now (e.g. at start-up) so the first caller does not wait for it."""
         await self._model(model_dir)
@@ -442,7 +334,9 @@ class VoskModels:
 
     def _load(self, path: Path) -> _LoadedModel:
         """Check and load one model; runs in the loader thread."""
-        check_model_dir(path)
+        problem = model_problem(path)  # a clear error before Kaldi spends seconds failing
+        if problem is not None:
+            raise RecognitionError(problem.code, f"{problem.detail}: {_model_hint()}")
         vosk = _import_vosk()
         started = time.perf_counter()
         try:
@@ -472,6 +366,28 @@ class VoskModels:
         except RuntimeError as exc:  # the pool was shut down
             raise RecognitionError(RecognitionErrorCode.ENGINE_FAILED, "recogniser pool is closed") from exc
         return await future
+
+
+@dataclass(frozen=True)
+class VoskModel:
+    """One model directory on the process's shared :class:`VoskModels`.
+
+    This is the :class:`speech.asr.RecognizerFactory` that the application wires
+    into calls and voicemail, so that they never name the directory or the engine.
+    """
+
+    models: VoskModels
+    path: Path
+
+    async def load(self) -> None:
+        """Load the model now (e.g. at start-up) so the first caller does not wait for it."""
+        await self.models.load(self.path)
+
+    async def recognizer(
+        self, sample_rate: int = 8000, grammar: Sequence[str] | None = None
+    ) -> VoskRecognizer:
+        """A new recogniser on the shared model; see :meth:`VoskModels.recognizer`."""
+        return await self.models.recognizer(self.path, sample_rate, grammar)
 
 
 def _new_kaldi_recognizer(loaded: _LoadedModel, sample_rate: int, grammar: Grammar) -> vosk.KaldiRecognizer:
