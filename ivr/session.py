@@ -56,7 +56,7 @@ class CallSession:
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, text: str) -> CallSession:
+    def from_json(cls, text: str | bytes) -> CallSession:
         data: dict[str, Any] = json.loads(text)
         data["transcript"] = [TranscriptEntry(**entry) for entry in data.get("transcript", [])]
         return cls(**data)

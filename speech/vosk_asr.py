@@ -151,7 +151,7 @@ def _import_vosk() -> ModuleType:
             f"the vosk package is not installed ({exc}); install it with `pip install vosk`",
         ) from exc
     vosk.SetLogLevel(VOSK_LOG_LEVEL)
-    return vosk
+    return vosk  # type: ignore[no-any-return]  # vosk ships no type information: its module is Any
 
 
 def _model_hint() -> str:

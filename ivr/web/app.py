@@ -496,7 +496,8 @@ def _load_model(model: VoskModel) -> Callable[[web.Application], AsyncIterator[N
 
 async def _close_streams(app: web.Application) -> None:
     """On shutdown, close media streams: Twilio asks /voice/stream-ended and the call goes on."""
-    for ws in list(app[STREAMS]):
+    streams = app[STREAMS]
+    for ws in list(streams):
         await ws.close(code=1001, message=b"server shutting down")
 
 
