@@ -9,7 +9,28 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, fields
+from enum import StrEnum
 from typing import Any
+
+
+class CallStatus(StrEnum):
+    """Twilio's `CallStatus` values (voice webhooks and status callbacks), in one place."""
+
+    QUEUED = "queued"
+    RINGING = "ringing"
+    IN_PROGRESS = "in-progress"
+    COMPLETED = "completed"
+    BUSY = "busy"
+    FAILED = "failed"
+    NO_ANSWER = "no-answer"
+    CANCELED = "canceled"
+
+
+FINAL_STATUSES = frozenset(
+    {CallStatus.COMPLETED, CallStatus.BUSY, CallStatus.FAILED, CallStatus.NO_ANSWER, CallStatus.CANCELED}
+)
+"""The statuses that end a call. A set of `StrEnum` members, so a plain string from a
+webhook or the store (`"completed" in FINAL_STATUSES`) is checked against it as it is."""
 
 
 @dataclass(slots=True)
@@ -40,7 +61,7 @@ class CallSession:
     path: list[str] = field(default_factory=list)
     transcript: list[TranscriptEntry] = field(default_factory=list)
     outcome: str = ""
-    status: str = "in-progress"
+    status: str = CallStatus.IN_PROGRESS
     ended_at: float | None = None
     last_response: str = ""
     """The TwiML answered for turn `seq - 1`, replayed to duplicate deliveries."""
