@@ -83,7 +83,7 @@ def serving(config: str, scratch: Path) -> Iterator[str]:
 def run(config: str, seconds: int, connections: int, max_rate: int) -> dict:
     """One wrk run of `seconds` against a fresh start of `config`."""
     turns_per_call = len(SCRIPT) + 1
-    block = max(1000, 4 * connections)
+    block = max(4000, 4 * connections)  # a call's next turn comes ~2 s later: never overtakes
     calls = math.ceil(max_rate * seconds / turns_per_call / block) * block
     with tempfile.TemporaryDirectory() as scratch, serving(config, Path(scratch)) as url:
         corpus = Path(scratch) / "corpus"

@@ -25,9 +25,8 @@ from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from ivr.config import Settings
+from ivr.config import ConfigError, Settings
 from ivr.logs import mask_phones
-from ivr.store.sqlite import ConfigError
 
 TWILIO_API = "https://api.twilio.com"
 STATUS_EVENTS = ("initiated", "ringing", "answered", "completed")

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import CookieJar, web
 from aiohttp.test_utils import TestClient, TestServer
 
-from ivr.console.accounts import Account, AccountStore, Role
+from ivr.store.accounts import Account, AccountStore, Role
 from ivr.web.app import STORES
 
 PASSWORD = "correct horse battery"

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ivr.console.accounts import AccountStore, AuditLog, Role
+from ivr.store.accounts import AccountStore, Role
+from ivr.store.audit import AuditLog
 from ivr.store.sql import SQLiteSql
 from ivr.store.sqlite import SQLiteDatabase
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp.test_utils import TestClient
 
 from ivr.agents.web import AGENT_LINE
-from ivr.console.accounts import Role
 from ivr.console.agent_desk import show_number
+from ivr.store.accounts import Role
 from tests.agent_line import (
     AGENT_PHONE,
     a_second_of_silence,

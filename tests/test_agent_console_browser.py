@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ivr.agents.desk import AgentDesk
 from ivr.agents.web import AGENT_LINE
-from ivr.console.accounts import Role
+from ivr.store.accounts import Role
 from tests.agent_line import (
     AGENT_PHONE,
     agent_app,

@@ -15,7 +15,8 @@ from ivr.agents.desk import (
     TranscriptStatus,
     Urls,
 )
-from ivr.console.accounts import AccountStore, AuditLog, Role
+from ivr.store.accounts import AccountStore, Role
+from ivr.store.audit import AuditLog
 from ivr.store.sql import Sql
 from tests.caller import PUBLIC_URL
 

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from ivr.agents.desk import AgentStatus, CallbackState, EntryState, TranscriptStatus
 from ivr.agents.routing import Idle, Waiting, pick, topic_of
 from ivr.agents.web import AGENT_LINE
-from ivr.console.accounts import Role
+from ivr.store.accounts import Role
 from speech.audio import decode_wav
 from tests.agent_line import agent_app, korean_model, voicemail_audio
 from tests.caller import PUBLIC_URL, Caller

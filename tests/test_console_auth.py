@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from ivr.console.accounts import AccountStore, AuditLog, Role, hash_password, verify_password
+from ivr.store.accounts import AccountStore, Role, hash_password, verify_password
+from ivr.store.audit import AuditLog
 from ivr.web.app import STORES, create_app
 from tests.conftest import TODAY, make_settings
 from tests.console import PASSWORD, add_account, console_client, csrf_of, sign_in

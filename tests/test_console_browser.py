@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestServer
 
-from ivr.console.accounts import Role
+from ivr.store.accounts import Role
 from ivr.web.app import create_app
 from tests.browser import sign_in_form
 from tests.conftest import TODAY, make_settings

@@ -14,7 +14,7 @@ import yaml
 from aiohttp.test_utils import TestClient
 
 from ivr.config import Settings
-from ivr.console.accounts import Role
+from ivr.store.accounts import Role
 from ivr.web.app import create_app
 from speech.audio import decode_wav
 from tests.conftest import ROOT, TODAY, load_demo_data

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from ivr.console.accounts import Role
+from ivr.store.accounts import Role
 from ivr.web.app import create_app
 from tests.browser import sign_in_form
 from tests.caller import Caller

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from ivr.flow.versions import LINE_FLOW, FlowFiles, FlowStore, read_files
+from ivr.flow.files import LINE_FLOW, FlowFiles, read_files
 from ivr.session import CallSession
+from ivr.versions.store import FlowStore
 from ivr.web.app import FLOWS, PUBLISHED_CHECK_EVERY, create_app
 from tests.caller import Caller
 from tests.conftest import ROOT, TODAY, load_demo_data, make_settings

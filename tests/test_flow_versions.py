@@ -7,21 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from ivr.console.accounts import AuditLog
-from ivr.flow.versions import (
-    LINE_FLOW,
-    DraftConflict,
-    FlowFiles,
-    FlowInvalid,
-    FlowNotFound,
-    FlowStore,
-    FlowStoreError,
-    compile_files,
-    diff_files,
-    read_files,
-    write_files,
-)
+from ivr.flow.files import LINE_FLOW, FlowFiles, compile_files, diff_files, read_files, write_files
+from ivr.flow.loader import FlowInvalid
+from ivr.store.audit import AuditLog
 from ivr.store.sql import Sql
+from ivr.versions.store import DraftConflict, FlowNotFound, FlowStore, FlowStoreError
 from tests.conftest import ROOT
 
 START = read_files(ROOT / "flows" / "support.yaml", ROOT / "prompts")

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from ivr.store.sqlite import ConfigError
+from ivr.config import ConfigError
 from tests.services import PG_URL, require
 
 

@@ -7,7 +7,7 @@ import itertools
 import pytest
 from twilio.request_validator import RequestValidator
 
-from ivr.web.signature import SignatureCheck
+from ivr.webhooks import SignatureCheck
 
 TOKEN = "test-auth-token"
 PUBLIC_URLS = [

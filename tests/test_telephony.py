@@ -19,9 +19,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from twilio.request_validator import RequestValidator
 
-from ivr.config import Settings
+from ivr.config import ConfigError, Settings
 from ivr.logs import mask_phone
-from ivr.store.sqlite import ConfigError
 from ivr.telephony import STATUS_EVENTS, TelephonyError, TelephonyErrorCode, TwilioTelephony
 from tests.caller import PUBLIC_URL, TOKEN
 from tests.conftest import make_settings

@@ -8,7 +8,8 @@ import pytest
 
 from ivr.flow.steps import Hangup, Say, Transfer
 from ivr.handoff import DialHandOff, EnqueueHandOff
-from ivr.twiml import Response, Voice, render
+from ivr.twiml import Voice, render
+from ivr.twiml_builder import Response
 
 
 @pytest.mark.parametrize(

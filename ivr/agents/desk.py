@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ivr.agents.routing import Idle, Waiting, order, pick, pick_for, topic_of
-from ivr.console.accounts import AccountStore, AuditLog
 from ivr.logs import mask_phone
 from ivr.session import TranscriptEntry
+from ivr.store.accounts import AccountStore
+from ivr.store.audit import AuditLog
 from ivr.store.base import CallLog, SessionStore
 from ivr.store.sql import Conflict, Row, Sql, Statement
 from ivr.telephony import Telephony, TelephonyError

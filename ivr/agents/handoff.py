@@ -19,7 +19,8 @@ from ivr.flow.steps import Transfer
 from ivr.handoff import HandOff
 from ivr.hours import BusinessHours, describe_next_opening, describe_week, is_open
 from ivr.session import CallSession
-from ivr.twiml import Element, Voice
+from ivr.twiml import Voice
+from ivr.twiml_builder import Element
 
 VOICEMAIL_INVITE = "Please leave a message after the tone with how we can help, and we will get back to you."
 

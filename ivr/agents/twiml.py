@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 
 from ivr.agents.desk import Urls, WaitInfo
-from ivr.twiml import Element, Response, Voice, add_say
+from ivr.twiml import Voice, add_say
+from ivr.twiml_builder import Element, Response
 
 MUSIC_LOOPS = 6
 """Hold music plays this many times per announcement: about a minute with an 8 s loop."""

@@ -2,7 +2,7 @@
 background task.
 
 All of them live under /voice, so the signature middleware checks every one. Each handler
-answers TwiML whatever happens (`ivr.web.webhook.twiml_webhook`): an unknown entry, offer
+answers TwiML whatever happens (`ivr.webhooks.twiml_webhook`): an unknown entry, offer
 or callback, or a fault of ours, gets a short apology and a way out (`<Leave>` in the queue,
 `<Hangup>` elsewhere), never an error page. Status callbacks answer 204.
 """
@@ -22,7 +22,7 @@ from ivr.agents.desk import AgentDesk, EntryState, OfferKind, QueueEntry, confer
 from ivr.agents.voicemail import VoicemailWorker
 from ivr.agents.whisper import summary
 from ivr.twiml import Voice
-from ivr.web.webhook import Endpoint, status_webhook, twiml_webhook
+from ivr.webhooks import Endpoint, status_webhook, twiml_webhook
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ Handler = Callable[[AgentLine, dict[str, str], web.Request], Awaitable[str]]
 
 
 def _handler(handler: Handler, sorry: Callable[[Voice], str]) -> Endpoint:
-    """A TwiML webhook (see `ivr.web.webhook`): `sorry` is what the caller hears if it fails."""
+    """A TwiML webhook (see `ivr.webhooks`): `sorry` is what the caller hears if it fails."""
 
     async def answer(request: web.Request, params: dict[str, str]) -> str:
         return await handler(request.app[AGENT_LINE], params, request)

@@ -46,9 +46,9 @@ from ivr.agents.desk import (
     TranscriptStatus,
     Voicemail,
 )
-from ivr.console.accounts import Role, SignedIn
 from ivr.console.live import EventStreams, LiveFeed
 from ivr.console.web import SECURITY_HEADERS, render, require
+from ivr.store.accounts import Role, SignedIn
 
 log = logging.getLogger(__name__)
 

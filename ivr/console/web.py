@@ -27,7 +27,8 @@ from urllib.parse import urlsplit
 import jinja2
 from aiohttp import web
 
-from ivr.console.accounts import AccountError, AccountStore, AuditLog, Role, SignedIn
+from ivr.store.accounts import AccountError, AccountStore, Role, SignedIn
+from ivr.store.audit import AuditLog
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from ivr.config import ConfigError
 from ivr.store.base import CallLog, Repository, SessionStore
 from ivr.store.sql import PostgresSql, Sql, SQLiteSql
-from ivr.store.sqlite import ConfigError, SQLiteDatabase, SQLiteRepository, SQLiteSessionStore, sqlite_path
+from ivr.store.sqlite import SQLiteDatabase, SQLiteRepository, SQLiteSessionStore, sqlite_path
 
 log = logging.getLogger(__name__)
 PING_TIMEOUT = 1.0

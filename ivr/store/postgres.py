@@ -17,11 +17,11 @@ from typing import Any
 
 import asyncpg
 
+from ivr.config import ConfigError
 from ivr.records import Order, OrderStatus, Repair, RepairStatus, Warranty, WarrantyPlan
 from ivr.session import CallSession
 from ivr.store.base import CallSummary
 from ivr.store.sql import SHARED_MIGRATIONS, rows_changed
-from ivr.store.sqlite import ConfigError
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ivr.config import ConfigError
 from ivr.records import Order, OrderStatus, Repair, RepairStatus, Warranty, WarrantyPlan
 from ivr.session import CallSession
 from ivr.store.base import CallSummary
@@ -65,10 +66,6 @@ SCHEMA_VERSION = max(_MIGRATIONS)
 """`PRAGMA user_version` once every migration ran: each migration sets it to its own version.
 Versions may leave gaps (a version reserved by work not merged yet); they only ever increase."""
 assert len(_MIGRATIONS) == len(SHARED_MIGRATIONS) + 1, "two migrations share a version"
-
-
-class ConfigError(ValueError):
-    """A setting that cannot work; the message names the setting."""
 
 
 def sqlite_path(url: str) -> Path:

@@ -32,25 +32,26 @@ from ivr.agents.handoff import QueueHandOff
 from ivr.agents.voicemail import VoicemailWorker, model_installed
 from ivr.agents.web import HOLD_PATH, AgentLine, add_agent_routes
 from ivr.config import Settings, SpeechMode, TtsMode
-from ivr.console.accounts import AccountStore, AuditLog
 from ivr.console.agent_desk import setup_agent_desk
 from ivr.console.flow_editor import FlowEditor, codemirror_present, setup_flow_editor
 from ivr.console.prompt_audio import ConsoleAudio
 from ivr.console.test_phone import TestPhone, phone_secret
 from ivr.console.web import create_console
 from ivr.flow.engine import FlowEngine
-from ivr.flow.library import FlowLibrary, line_builder
-from ivr.flow.versions import LINE_FLOW, CompiledFlow, FlowFiles, FlowStore, compile_files, read_files
+from ivr.flow.files import LINE_FLOW, CompiledFlow, FlowFiles, compile_files, read_files
 from ivr.handoff import DialHandOff, EnqueueHandOff, HandOff
 from ivr.hours import BusinessHours, parse_hours
-from ivr.line import LiveFlow, SupportLine
+from ivr.line import SupportLine
 from ivr.mediastream.call import StreamCall, StreamSpeech
 from ivr.metrics import CONTENT_TYPE, ErrorCounter, Metrics, TimedSynthesizer
+from ivr.store.accounts import AccountStore
+from ivr.store.audit import AuditLog
 from ivr.store.backends import Stores, StoresUnavailable, build_stores
 from ivr.telephony import TwilioTelephony
 from ivr.twiml import Voice
-from ivr.web.signature import signature_middleware
-from ivr.web.webhook import METRICS, status_webhook, twiml_webhook
+from ivr.versions.library import FlowLibrary, LiveFlow, line_builder
+from ivr.versions.store import FlowStore
+from ivr.webhooks import signature_middleware, status_webhook, twiml_webhook
 from ivr.yamlsource import load_file
 from speech.asr import RecognitionError, VoskModels
 from speech.cache import PromptAudioCache
@@ -66,6 +67,7 @@ AUDIO = web.AppKey("audio", PromptAudioCache)
 AUTH_TOKEN = web.AppKey("auth_token", str)
 STREAM_SPEECH = web.AppKey("stream_speech", StreamSpeech)
 STREAMS = web.AppKey("streams", weakref.WeakSet[web.WebSocketResponse])
+METRICS = web.AppKey("metrics", Metrics)
 STORES = web.AppKey("stores", Stores)
 CONSOLE = web.AppKey("console", web.Application)
 FLOWS = web.AppKey("flows", FlowStore)
@@ -79,6 +81,11 @@ AUDIO_MAX_AGE = 24 * 3600.0
 AUDIO_PRUNE_EVERY = 3600.0
 PUBLISHED_CHECK_EVERY = 1.0
 """Seconds a new call may still get the previous version after another instance publishes."""
+
+
+def _timed(kind: str) -> Callable[[web.Request], contextlib.AbstractContextManager[object]]:
+    """Observe each request as one webhook of `kind` in `/metrics`."""
+    return lambda request: request.app[METRICS].timed(kind)
 
 
 def _call_sid(params: dict[str, str]) -> str:
@@ -261,7 +268,7 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
     agent_line = setup_agents(app, settings, stores, spoken)
     handoff = _handoff(settings, agent_line, spoken)
     flows = setup_voice(app, settings, stores, starting, prompts, handoff, today)
-    setup_console(app, settings, stores, flows, prompts.cache, agent_line, today)
+    setup_console(app, settings, stores, flows, agent_line, today)
     return app
 
 
@@ -384,11 +391,11 @@ def setup_voice(
 
     app.cleanup_ctx.append(database)
     post = app.router.add_post
-    post("/voice", twiml_webhook(voice, line_fallback, timed="answer"))
-    post("/voice/turn", twiml_webhook(voice_turn, line_fallback, timed="turn"))
-    post("/voice/status", status_webhook(voice_status, timed="status"))
+    post("/voice", twiml_webhook(voice, line_fallback, timed=_timed("answer")))
+    post("/voice/turn", twiml_webhook(voice_turn, line_fallback, timed=_timed("turn")))
+    post("/voice/status", status_webhook(voice_status, timed=_timed("status")))
     post("/voice/after-transfer", twiml_webhook(after_transfer, line_fallback))
-    post("/voice/stream-ended", twiml_webhook(stream_ended, line_fallback, timed="stream_ended"))
+    post("/voice/stream-ended", twiml_webhook(stream_ended, line_fallback, timed=_timed("stream_ended")))
     return flows
 
 
@@ -397,7 +404,6 @@ def setup_console(
     settings: Settings,
     stores: Stores,
     flows: FlowStore,
-    audio_cache: PromptAudioCache | None,
     agent_line: AgentLine | None,
     today: Callable[[], date],
 ) -> None:
@@ -416,7 +422,6 @@ def setup_console(
             language=settings.language,
             phone=TestPhone(phone_secret(settings.auth_token), stores.repository, today),
             audio=ConsoleAudio(
-                audio_cache,
                 settings.audio_dir,
                 audio_secret(settings.audio_dir),
                 voice=settings.tts_voice or None,

@@ -18,66 +18,17 @@ version 1 the first time an instance starts on an empty database.
 from __future__ import annotations
 
 import asyncio
-import difflib
 import json
-import os
-import re
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from ivr.console.accounts import AuditLog
-from ivr.flow.loader import FlowInvalid, Problem, parse_flow
-from ivr.flow.schema import Flow
-from ivr.prompts import PromptCatalog, parse_catalog
+from ivr.flow.files import LINE_FLOW, CompiledFlow, FlowFiles, compile_files, diff_files
+from ivr.store.audit import AuditLog
 from ivr.store.sql import Conflict, Row, Sql, Statement
-from ivr.yamlsource import SourceError, load_text
 
-LINE_FLOW = "support"
-"""The name the line's flow is stored under (one line, one flow)."""
-_LANGUAGE = re.compile(r"[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*")
 _RETRIES = 5
 """Attempts at moving the published pointer while other publishers keep moving it first."""
-
-__all__ = [
-    "LINE_FLOW",
-    "CompiledFlow",
-    "Draft",
-    "DraftConflict",
-    "FlowFiles",
-    "FlowInvalid",
-    "FlowNotFound",
-    "FlowStore",
-    "FlowStoreError",
-    "FlowVersion",
-    "compile_files",
-    "diff_files",
-    "read_files",
-    "write_files",
-]
-
-
-@dataclass(frozen=True, slots=True)
-class FlowFiles:
-    """The text of one flow and its prompts, exactly as a supervisor wrote them."""
-
-    flow: str
-    """The flow YAML (`flows/support.yaml`)."""
-    prompts: Mapping[str, str] = field(default_factory=dict)
-    """Language code → prompts YAML (`prompts/<language>.yaml`)."""
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "prompts", dict(sorted(self.prompts.items())))
-
-
-@dataclass(frozen=True, slots=True)
-class CompiledFlow:
-    """Files that passed validation, read into what the engine runs."""
-
-    flow: Flow
-    catalogs: Mapping[str, PromptCatalog]
-    warnings: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,105 +84,6 @@ class DraftConflict(FlowStoreError):
 
 def _when(at: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
-
-
-# Files on disk
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise FlowInvalid(str(path), [Problem(None, None, "is not UTF-8 text")]) from None
-    except OSError as exc:
-        problem = Problem(None, None, f"cannot be read: {exc.strerror or exc}")
-        raise FlowInvalid(str(path), [problem]) from None
-
-
-def read_files(flow_file: Path, prompts_dir: Path) -> FlowFiles:
-    """A flow file and every `*.yaml` in the prompts directory; unreadable ones are `FlowInvalid`."""
-    flow = _read_text(flow_file)
-    paths = sorted(prompts_dir.glob("*.yaml"))
-    if not paths:
-        raise FlowInvalid(str(prompts_dir), [Problem(None, None, "no prompt files (*.yaml) found")])
-    return FlowFiles(flow, {path.stem: _read_text(path) for path in paths})
-
-
-def write_files(files: FlowFiles, directory: Path, name: str = LINE_FLOW) -> list[Path]:
-    """Write `flows/<name>.yaml` and `prompts/<language>.yaml` under `directory`, the layout
-    `read_files` and the repository use. Each file is replaced whole (written aside, then
-    renamed), so a reader or a crash never sees half a file."""
-    targets = {directory / "flows" / f"{name}.yaml": files.flow}
-    for language, text in files.prompts.items():
-        if not _LANGUAGE.fullmatch(language):
-            raise FlowStoreError(f"'{language}' is not a language code; not writing it as a file name")
-        targets[directory / "prompts" / f"{language}.yaml"] = text
-    for path, text in targets.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.tmp")
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    return list(targets)
-
-
-# Validation
-
-
-def compile_files(
-    files: FlowFiles,
-    source_name: str = f"flows/{LINE_FLOW}.yaml",
-    *,
-    prompts_source: str = "prompts",
-    language: str | None = None,
-) -> CompiledFlow:
-    """Validate a flow and its prompts together; `FlowInvalid` names the file and line.
-
-    `source_name` and `prompts_source` are how problems name the flow file and the prompts
-    directory (a path on disk, or how the console shows them). With `language`, the line's
-    language must have prompts: without them no caller could be spoken to.
-    """
-    catalogs: dict[str, PromptCatalog] = {}
-    for code, text in files.prompts.items():
-        source = f"{prompts_source}/{code}.yaml"
-        if not _LANGUAGE.fullmatch(code):
-            problem = Problem(None, None, f"'{code}' is not a language code (like en, de or pt-BR)")
-            raise FlowInvalid(source, [problem])
-        try:
-            catalogs[code] = parse_catalog(load_text(text, source), language=code)
-        except SourceError as exc:
-            raise FlowInvalid(exc.source, [Problem(exc.line, None, exc.message)]) from None
-    if not catalogs:
-        raise FlowInvalid(prompts_source, [Problem(None, None, "no prompt files: a flow needs a language")])
-    if language is not None and language not in catalogs:
-        problem = Problem(None, None, f"the line speaks '{language}' but there are no prompts for it")
-        raise FlowInvalid(f"{prompts_source}/{language}.yaml", [problem])
-    try:
-        doc = load_text(files.flow, source_name)
-    except SourceError as exc:
-        raise FlowInvalid(exc.source, [Problem(exc.line, None, exc.message)]) from None
-    flow, warnings = parse_flow(doc, catalogs)
-    return CompiledFlow(flow, catalogs, warnings)
-
-
-def diff_files(
-    a: FlowFiles, b: FlowFiles, *, a_label: str = "a", b_label: str = "b", name: str = LINE_FLOW
-) -> str:
-    """A unified diff, file by file (the flow first, then each language); '' when equal."""
-    paths = {f"flows/{name}.yaml": (a.flow, b.flow)}
-    for code in sorted(set(a.prompts) | set(b.prompts)):
-        paths[f"prompts/{code}.yaml"] = (a.prompts.get(code, ""), b.prompts.get(code, ""))
-    out: list[str] = []
-    for path, (old, new) in paths.items():
-        if old == new:
-            continue
-        from_file = f"{a_label}/{path}" if old else "/dev/null"  # a language added or removed
-        to_file = f"{b_label}/{path}" if new else "/dev/null"
-        out.extend(
-            difflib.unified_diff(
-                old.splitlines(), new.splitlines(), fromfile=from_file, tofile=to_file, lineterm=""
-            )
-        )
-    return "\n".join(out) + "\n" if out else ""
 
 
 # The store

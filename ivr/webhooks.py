@@ -1,4 +1,12 @@
-"""Every Twilio webhook must carry a valid `X-Twilio-Signature`.
+"""What every Twilio webhook shares: a valid `X-Twilio-Signature`, and an answer whatever fails.
+
+A voice webhook that raises would make Twilio play its "application error" message and
+hang up on the caller. `twiml_webhook` wraps a handler so that any failure is logged with
+its cause (`webhook_failed`) and answered with the handler's fallback TwiML instead (an
+apology and a way on: a hand-off, leaving the queue, a goodbye). Status callbacks have no
+caller listening: `status_webhook` answers 204, or 500 after logging (`status_failed`).
+
+Every webhook must carry a valid `X-Twilio-Signature`.
 
 Checked against the URL Twilio used (PUBLIC_URL + path and query), so a proxy or tunnel in
 front does not break it. There is deliberately no setting that turns this off.
@@ -16,6 +24,7 @@ signature is computed only when the first does not match.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hmac
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -23,6 +32,8 @@ from urllib.parse import urlparse
 
 from aiohttp import web
 from twilio.request_validator import add_port, remove_port
+
+from ivr.logs import call_context
 
 log = logging.getLogger(__name__)
 
@@ -81,3 +92,58 @@ def signature_middleware(auth_token: str, public_url: str) -> Callable[..., Awai
         return await handler(request)
 
     return check
+
+
+# --- answering: the caller never meets an error page ----------------------------------------------
+
+TWIML = "text/xml"
+
+Endpoint = Callable[[web.Request], Awaitable[web.Response]]
+TwimlHandler = Callable[[web.Request, dict[str, str]], Awaitable[str]]
+"""Answers TwiML for a request and its form fields."""
+StatusHandler = Callable[[web.Request, dict[str, str]], Awaitable[None]]
+Timer = Callable[[web.Request], contextlib.AbstractContextManager[object]]
+"""Times one request (for `/metrics`)."""
+
+
+def twiml_response(text: str) -> web.Response:
+    return web.Response(text=text, content_type=TWIML)
+
+
+def twiml_webhook(
+    handler: TwimlHandler, fallback: Callable[[web.Request], str], *, timed: Timer | None = None
+) -> Endpoint:
+    """`handler`'s TwiML, or `fallback(request)`'s if it raises (an HTTP error it raises on
+    purpose, such as a 400 for a request Twilio would never send, goes out as it is)."""
+
+    async def endpoint(request: web.Request) -> web.Response:
+        with timed(request) if timed else contextlib.nullcontext():
+            params = await form_params(request)
+            with call_context(params.get("CallSid")):
+                try:
+                    return twiml_response(await handler(request, params))
+                except web.HTTPException:
+                    raise
+                except Exception:
+                    log.exception("webhook_failed: %s for call %s", request.path, params.get("CallSid", "?"))
+                    return twiml_response(fallback(request))
+
+    return endpoint
+
+
+def status_webhook(handler: StatusHandler, *, timed: Timer | None = None) -> Endpoint:
+    """204 once `handler` has filed the status; 500 if it raised (Twilio retries nothing here,
+    and the caller is gone; the record keeps its last state)."""
+
+    async def endpoint(request: web.Request) -> web.Response:
+        with timed(request) if timed else contextlib.nullcontext():
+            params = await form_params(request)
+            with call_context(params.get("CallSid")):
+                try:
+                    await handler(request, params)
+                except Exception:
+                    log.exception("status_failed: %s for call %s", request.path, params.get("CallSid", "?"))
+                    raise web.HTTPInternalServerError() from None
+            return web.Response(status=204)
+
+    return endpoint

@@ -14,17 +14,48 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
 
 from ivr.flow.engine import FlowEngine
-from ivr.flow.versions import CompiledFlow, FlowFiles, FlowStore, FlowVersion
-from ivr.line import DEFAULT_APOLOGY, LiveFlow
+from ivr.flow.files import CompiledFlow, FlowFiles
 from ivr.session import CallSession
 from ivr.twiml import Voice
+from ivr.versions.store import FlowStore, FlowVersion
 
 log = logging.getLogger(__name__)
 
+DEFAULT_APOLOGY = "I'm sorry, something went wrong on our side. Let me connect you with an agent."
 KEEP_VERSIONS = 8
 """Compiled versions kept besides the current one (older calls' versions load again on a miss)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LiveFlow:
+    """One published version, ready to run calls."""
+
+    version: int
+    engine: FlowEngine
+    voice: Voice
+    """How this version's prompts are spoken (its language's `<Say>` voice)."""
+    apology: str
+    """What a caller hears when the service fails (the `system_error` prompt)."""
+
+
+class Flows(Protocol):
+    """Which flow version speaks to a call (see `ivr.versions.library.FlowLibrary`)."""
+
+    async def current(self) -> LiveFlow:
+        """The published version, for a new call."""
+        ...
+
+    async def for_session(self, session: CallSession) -> LiveFlow:
+        """The version this call started on."""
+        ...
+
+    def latest(self) -> LiveFlow:
+        """The version new calls last got, known without I/O (for failures)."""
+        ...
 
 
 Build = Callable[[int, CompiledFlow], LiveFlow]
