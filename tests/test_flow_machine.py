@@ -6,12 +6,19 @@ tests fire triggers on two sessions of the same machine, as two concurrent calls
 
 from __future__ import annotations
 
+import copy
+import random
+
 import pytest
 from transitions import MachineError
 
 from ivr.flow import machine as triggers
-from ivr.flow.machine import compile_machine
+from ivr.flow.loader import load_flow
+from ivr.flow.machine import FlowMachine, compile_machine, flow_routes
+from ivr.flow.schema import Flow
+from ivr.prompts import load_catalogs
 from ivr.session import CallSession
+from tests.conftest import ROOT
 from tests.small_flow import SMALL_FLOW, small_flow
 
 FLOW = small_flow(SMALL_FLOW.replace("    retries: 1\n", "    retries: 1\n    on_no_input: bye\n"))
@@ -35,12 +42,17 @@ def fire(session: CallSession, trigger: str) -> str:
     return session.state
 
 
-def failed_try(session: CallSession, trigger: str) -> str:
-    """A failed answer, counted as the engine counts it before firing."""
+def failed_try_counted(session: CallSession, trigger: str) -> None:
+    """Count a failed answer as the engine does before firing `trigger`."""
     session.attempts[session.state] = session.attempts.get(session.state, 0) + 1
     if trigger == triggers.NO_MATCH:
         key = triggers.misheard_key(session.state)
         session.attempts[key] = session.attempts.get(key, 0) + 1
+
+
+def failed_try(session: CallSession, trigger: str) -> str:
+    """A failed answer, counted as the engine counts it before firing."""
+    failed_try_counted(session, trigger)
     return fire(session, trigger)
 
 
@@ -81,3 +93,38 @@ def test_a_trigger_the_state_does_not_have_is_refused() -> None:
     with pytest.raises(MachineError):
         MACHINE.events[triggers.INPUT].trigger(session)
     assert session.state == "menu"
+
+
+def support_flow() -> Flow:
+    flow, _ = load_flow(ROOT / "flows" / "support.yaml", load_catalogs(ROOT / "prompts"))
+    return flow
+
+
+@pytest.mark.parametrize("flow", [FLOW, support_flow()], ids=["small", "support"])
+def test_the_engine_s_dict_of_routes_goes_where_transitions_goes(flow: Flow) -> None:
+    """Random walks, each trigger fired on two copies of the call: through `transitions` and
+    through `FlowMachine.fire`; both must leave the same state, counts and path (or both refuse)."""
+    reference, fast = compile_machine(flow), FlowMachine(flow)
+    triggers_of: dict[str, list[str]] = {}
+    for route in flow_routes(flow):
+        triggers_of.setdefault(route.source, []).append(route.trigger)
+    rng = random.Random(7)
+    for walk in range(200):
+        session = new_call(f"CA{walk}")
+        session.state = rng.choice(list(flow.states))
+        for _ in range(30):
+            trigger = rng.choice([*triggers_of.get(session.state, []), triggers.INPUT])
+            if rng.random() < 0.5:  # as the engine counts a failed try before firing
+                failed_try_counted(session, rng.choice([triggers.NO_INPUT, triggers.NO_MATCH]))
+            twin = copy.deepcopy(session)
+            try:
+                moved = reference.events[trigger].trigger(twin)
+            except MachineError:
+                moved = False
+            assert fast.fire(session, trigger) == moved
+            assert (session.state, session.visits, session.attempts, session.path) == (
+                twin.state,
+                twin.visits,
+                twin.attempts,
+                twin.path,
+            )

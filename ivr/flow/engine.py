@@ -75,7 +75,7 @@ class FlowEngine:
         """The published version this engine runs (0: not from the database); calls keep it."""
         self.catalog = catalog
         self.repository = repository
-        self.machine = triggers.compile_machine(flow)
+        self.machine = triggers.FlowMachine(flow)
         self.clock = clock
         self.today = today
 
@@ -153,7 +153,7 @@ class FlowEngine:
 
     def _fire(self, session: CallSession, trigger: str) -> None:
         before = session.state
-        if not self.machine.events[trigger].trigger(session):
+        if not self.machine.fire(session, trigger):
             raise FlowError(f"state '{before}' has no way out on '{trigger}'")
 
     async def _run(self, session: CallSession, steps: list[Step]) -> list[Step]:

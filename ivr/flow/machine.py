@@ -1,12 +1,14 @@
-"""Compile a validated flow into one `transitions` state machine.
+"""Compile a validated flow into its transitions: `transitions` checks them, a dict runs them.
 
 The machine is built once per flow and shared by every call: a call's session is
 passed as the model of each trigger, so no per-call machine is ever constructed.
-Callbacks and conditions are our own closures, never names taken from the flow file.
+Conditions and the arrival callback are our own closures, never names taken from the flow file.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from transitions import EventData, Machine
@@ -38,41 +40,49 @@ def outcome_trigger(outcome: str) -> str:
     return f"outcome:{outcome}"
 
 
-def _model(event: EventData) -> CallSession:
-    model = event.model
-    assert isinstance(model, CallSession)
-    return model
-
-
 def misheard_key(state_name: str) -> str:
     """Where a waiting state's no-match count lives in `CallSession.attempts`."""
     return f"{state_name}#misheard"
 
 
-def _retries_left(state: WaitingState) -> Any:
-    def check(event: EventData) -> bool:
-        return _model(event).attempts.get(state.name, 0) <= state.retry.retries
+Condition = Callable[[CallSession], bool]
+"""Whether a transition may be taken by this call."""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One transition of the flow: on `trigger` in `source`, go to `dest` if `condition` holds."""
+
+    trigger: str
+    source: str
+    dest: str
+    condition: Condition | None = None
+
+
+def _retries_left(state: WaitingState) -> Condition:
+    def check(session: CallSession) -> bool:
+        return session.attempts.get(state.name, 0) <= state.retry.retries
 
     return check
 
 
-def _was_misheard(state: WaitingState) -> Any:
+def _was_misheard(state: WaitingState) -> Condition:
     """A caller who spoke but was not understood is not 'silent', even if silent last."""
 
-    def check(event: EventData) -> bool:
-        return _model(event).attempts.get(misheard_key(state.name), 0) > 0
+    def check(session: CallSession) -> bool:
+        return session.attempts.get(misheard_key(state.name), 0) > 0
 
     return check
 
 
-def _under_limit(state: SayState) -> Any:
-    def check(event: EventData) -> bool:
-        return _model(event).visits.get(state.name, 0) < (state.limit_visits or 0)
+def _under_limit(state: SayState) -> Condition:
+    def check(session: CallSession) -> bool:
+        return session.visits.get(state.name, 0) < (state.limit_visits or 0)
 
     return check
 
 
-def _arrival(flow: Flow) -> Any:
+def _arrival(flow: Flow) -> Callable[[CallSession, str], None]:
     """Count visits and reset counters that belong to one attempt at a task.
 
     A waiting state's failed tries reset when the caller arrives from elsewhere. Retry
@@ -83,13 +93,11 @@ def _arrival(flow: Flow) -> Any:
     limited = [name for name, s in flow.states.items() if isinstance(s, SayState) and s.limit_visits]
     menus = {name for name, s in flow.states.items() if isinstance(s, MenuState)}
 
-    def arrived(event: EventData) -> None:
-        session = _model(event)
+    def arrived(session: CallSession, source: str) -> None:
         dest = session.state
         session.visits[dest] = session.visits.get(dest, 0) + 1
         session.path.append(dest)
-        transition = event.transition
-        if transition is not None and transition.source != dest:
+        if source != dest:
             session.attempts.pop(dest, None)
             session.attempts.pop(misheard_key(dest), None)
             if dest in menus:
@@ -99,17 +107,18 @@ def _arrival(flow: Flow) -> Any:
     return arrived
 
 
-def compile_machine(flow: Flow) -> Machine:
-    transitions: list[dict[str, Any]] = []
+def flow_routes(flow: Flow) -> list[Route]:
+    """Every transition of `flow`, in the order they are tried (the first that holds wins)."""
+    routes: list[Route] = []
 
-    def add(trigger: str, source: str, dest: str, **extra: Any) -> None:
-        transitions.append({"trigger": trigger, "source": source, "dest": dest, **extra})
+    def add(trigger: str, source: str, dest: str, condition: Condition | None = None) -> None:
+        routes.append(Route(trigger, source, dest, condition))
 
     for name, state in flow.states.items():
         match state:
             case SayState():
                 if state.limit_visits and state.limit_goto:
-                    add(NEXT, name, state.next, conditions=[_under_limit(state)])
+                    add(NEXT, name, state.next, _under_limit(state))
                     add(NEXT, name, state.limit_goto)
                 else:
                     add(NEXT, name, state.next)
@@ -119,10 +128,10 @@ def compile_machine(flow: Flow) -> Machine:
                         add(option_trigger(option.key), name, option.goto)
                 else:
                     add(INPUT, name, state.next)
-                add(NO_MATCH, name, name, conditions=[_retries_left(state)])
+                add(NO_MATCH, name, name, _retries_left(state))
                 add(NO_MATCH, name, state.retry.on_failure)
-                add(NO_INPUT, name, name, conditions=[_retries_left(state)])
-                add(NO_INPUT, name, state.retry.on_failure, conditions=[_was_misheard(state)])
+                add(NO_INPUT, name, name, _retries_left(state))
+                add(NO_INPUT, name, state.retry.on_failure, _was_misheard(state))
                 add(NO_INPUT, name, state.retry.on_no_input)
                 if state.agent:
                     add(AGENT, name, flow.agent)
@@ -131,6 +140,39 @@ def compile_machine(flow: Flow) -> Machine:
                     add(outcome_trigger(outcome), name, dest)
             case TransferState():
                 add(TRANSFER_FAILED, name, state.fallback)
+    return routes
+
+
+def compile_machine(flow: Flow) -> Machine:
+    """`flow_routes(flow)` as a `transitions` machine, whose session is the model of each trigger.
+
+    `transitions` refuses a transition to a state that does not exist; `FlowMachine` builds
+    this machine to have its routes checked, and the tests fire it as the reference that
+    `FlowMachine.fire` must agree with.
+    """
+    arrived = _arrival(flow)
+
+    def model(event: EventData) -> CallSession:
+        session = event.model
+        assert isinstance(session, CallSession)
+        return session
+
+    def condition(check: Condition) -> Callable[[EventData], bool]:
+        return lambda event: check(model(event))
+
+    def after(event: EventData) -> None:
+        assert event.transition is not None
+        arrived(model(event), event.transition.source)
+
+    transitions: list[dict[str, Any]] = [
+        {
+            "trigger": route.trigger,
+            "source": route.source,
+            "dest": route.dest,
+            "conditions": [condition(route.condition)] if route.condition else [],
+        }
+        for route in flow_routes(flow)
+    ]
     return Machine(
         model=None,
         states=list(flow.states),
@@ -138,5 +180,34 @@ def compile_machine(flow: Flow) -> Machine:
         initial=flow.start,
         send_event=True,
         auto_transitions=False,
-        after_state_change=[_arrival(flow)],
+        after_state_change=[after],
     )
+
+
+class FlowMachine:
+    """A flow's transitions, compiled once per flow and shared by every call.
+
+    `transitions` checks the routes (`compile_machine`); a turn then finds its routes in a
+    dict keyed by (state, trigger). Firing through `transitions` itself costs a twentieth
+    of a webhook turn (events, event data and callback lists built per trigger), and a
+    flow needs none of that: no callbacks but the one on arrival, no nested states.
+    tests/test_flow_machine.py checks that both take every call to the same place.
+    """
+
+    def __init__(self, flow: Flow) -> None:
+        compile_machine(flow)  # raises if a route leads to a state the flow does not have
+        self._arrived = _arrival(flow)
+        self._routes: dict[tuple[str, str], list[Route]] = {}
+        for route in flow_routes(flow):
+            self._routes.setdefault((route.source, route.trigger), []).append(route)
+
+    def fire(self, session: CallSession, trigger: str) -> bool:
+        """Take the first route of `trigger` from the call's state whose condition holds;
+        False if the state has no such route, or none of them holds."""
+        source = session.state
+        for route in self._routes.get((source, trigger), ()):
+            if route.condition is None or route.condition(session):
+                session.state = route.dest
+                self._arrived(session, source)
+                return True
+        return False
