@@ -106,7 +106,7 @@ class CallSession:
         data["schema"] = max(self.schema, SCHEMA_VERSION)
         if self.extra:
             data = {**self.extra, **data}
-        return json.dumps(data, separators=(",", ":"))
+        return _ENCODER.encode(data)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> CallSession:
@@ -119,3 +119,5 @@ class CallSession:
 
 _SESSION_FIELDS = tuple(f.name for f in fields(CallSession) if f.name not in ("schema", "extra"))
 _ENTRY_FIELDS = ("at", "who", "text")
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+"""`json.dumps` with any option builds a new encoder per call; a turn saves a session or two."""

@@ -41,13 +41,20 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SIGNED_PREFIX = "/voice"
 
 
+FORM = web.RequestKey("form", dict[str, str])
+"""A signed request's form fields, read once by the signature check for the handler."""
+
+
 async def form_params(request: web.Request) -> dict[str, str]:
     """Twilio's form fields; a body that is not a readable form is a 400, not a 500."""
+    if FORM in request:
+        return request[FORM]
     try:
         form = await request.post()
     except (ValueError, LookupError) as exc:  # bad charset, malformed multipart or encoding
         raise web.HTTPBadRequest(text=f"Unreadable form body: {exc}\n") from None
-    return {k: v for k, v in form.items() if isinstance(v, str)}
+    params = request[FORM] = {k: v for k, v in form.items() if isinstance(v, str)}
+    return params
 
 
 class SignatureCheck:
