@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -54,6 +55,7 @@ SCRIPT: list[tuple[str, str]] = [
 ]
 _ACTION = re.compile(r'<Gather[^>]*action="([^"]+)"')
 _SAY = re.compile(r"<Say[^>]*>([^<]*)</Say>")
+_TURN_BUCKET = re.compile(r'ivr_turn_seconds_bucket\{kind="([a-z_]+)",le="([^"]+)"\} (\S+)')
 
 
 def _free_port() -> int:
@@ -165,10 +167,33 @@ def run(mode: str, calls: int, seconds: float, procs: int, port: int | None = No
             with multiprocessing.Pool(procs) as pool:
                 parts = pool.map(_worker, [(base, n, seconds, paced, stagger) for n in shares if n])
             elapsed = time.monotonic() - started
+            served = server_times(base)
         finally:
             server.terminate()
             server.wait(10)
-    return summarise(mode, calls, elapsed, parts)
+    return {**summarise(mode, calls, elapsed, parts), **served}
+
+
+def server_times(base: str) -> dict:
+    """How many voice webhooks the server itself answered within 5 and 10 ms (its `/metrics`
+    histogram, from the handler's start to its end).
+
+    The latencies the callers measure also hold the time a request waited for the server's
+    event loop and for the CPU, the callers' own included: on a machine with more runnable
+    processes than cores, that waiting is most of the slow tail, and this tells the two apart.
+    """
+    with urllib.request.urlopen(base + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    counts = {"0.005": 0.0, "0.01": 0.0, "+Inf": 0.0}
+    for line in text.splitlines():
+        match = _TURN_BUCKET.match(line)
+        if match and match.group(1) in ("answer", "turn") and match.group(2) in counts:
+            counts[match.group(2)] += float(match.group(3))
+    total = counts["+Inf"] or 1.0
+    return {
+        "server_within_5ms_percent": round(100 * counts["0.005"] / total, 2),
+        "server_within_10ms_percent": round(100 * counts["0.01"] / total, 2),
+    }
 
 
 def summarise(mode: str, calls: int, elapsed: float, parts: list[dict]) -> dict:
