@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from ivr.agents.desk import AgentStatus, CallbackState, EntryState, TranscriptStatus
+from ivr.agents.model import AgentStatus, CallbackState, EntryState, TranscriptStatus
 from ivr.agents.routing import Idle, Waiting, pick, topic_of
 from ivr.agents.web import AGENT_LINE
 from ivr.store.accounts import Role

@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.agents.desk import AgentDesk, Urls
+from ivr.agents.desk import AgentDesk
 from ivr.agents.twiml import add_record
+from ivr.agents.urls import Urls
 from ivr.flow.steps import Transfer
 from ivr.handoff import HandOff
 from ivr.hours import BusinessHours, describe_next_opening, describe_week, is_open

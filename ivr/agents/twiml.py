@@ -11,7 +11,8 @@ import math
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.agents.desk import Urls, WaitInfo
+from ivr.agents.model import WaitInfo
+from ivr.agents.urls import Urls
 from ivr.twiml import Voice
 
 MUSIC_LOOPS = 6

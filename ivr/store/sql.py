@@ -136,6 +136,20 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
             changed_by text NOT NULL);
         """,
     ),
+    SharedMigration(
+        5,
+        "agent_desk_indexes",
+        # The desk's queries filter and order in SQL: a caller's position counts the live
+        # entries ahead in queue order, the pace reads the latest bridged callers, the desk
+        # lists open callbacks oldest first and finds a caller's callback by CallSid.
+        """
+        DROP INDEX queue_entries_state;
+        CREATE INDEX queue_entries_order ON queue_entries (state, priority, enqueued_at);
+        CREATE INDEX queue_entries_bridged ON queue_entries (bridged_at);
+        CREATE INDEX callbacks_open ON callbacks (state, requested_at);
+        CREATE INDEX callbacks_call ON callbacks (call_sid);
+        """,
+    ),
 ]
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")

@@ -26,8 +26,9 @@ from pathlib import Path
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
-from ivr.agents.desk import AgentDesk, DeskConfig, Urls
+from ivr.agents.desk import AgentDesk, DeskConfig
 from ivr.agents.handoff import QueueHandOff
+from ivr.agents.urls import Urls
 from ivr.agents.voicemail import VoicemailWorker, model_installed
 from ivr.agents.web import HOLD_PATH, AgentLine, add_agent_routes
 from ivr.config import Settings, SpeechMode, TtsMode
@@ -219,6 +220,7 @@ def _agent_line(settings: Settings, stores: Stores, voice: Voice) -> AgentLine:
         callback_attempts=settings.callback_attempts,
         callback_backoff=settings.callback_backoff,
         ring_seconds=settings.agent_ring_seconds,
+        callback_ring_seconds=settings.callback_ring_seconds,
         language=settings.language,
     )
     desk = AgentDesk(
