@@ -1,8 +1,9 @@
 """How a caller reaches a person: the single seam for agent hand-off.
 
 Flows only say *that* and *why* a caller is handed over (a `Transfer` step); a
-`HandOff` decides *how*. Today that is a direct `<Dial>` or a Twilio `<Enqueue>`;
-warm transfer with whispered context plugs in here without touching flows or engine.
+`HandOff` decides *how*: a direct `<Dial>` or a plain Twilio `<Enqueue>` (here), or the
+agent desk's own queue with business hours, whispers and callbacks (`ivr.agents.handoff`),
+all without touching flows or engine.
 """
 
 from __future__ import annotations
