@@ -2,8 +2,9 @@
 
 Flows only say *that* and *why* a caller is handed over (a `Transfer` step); a
 `HandOff` decides *how*: a direct `<Dial>` or a plain Twilio `<Enqueue>` (here), or the
-agent desk's own queue with business hours, whispers and callbacks (`ivr.agents.handoff`),
-all without touching flows or engine.
+agent desk's warm transfer with the call's context whispered to the agent
+(`ivr.agents.handoff.QueueHandOff`), chosen when the app is set up, without touching flows
+or the engine.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from ivr.flow.steps import (
 from ivr.handoff import HandOff, transfer_connected
 from ivr.logs import mask_phone
 from ivr.metrics import Metrics
-from ivr.session import CallSession
+from ivr.session import FINAL_STATUSES, CallSession
 from ivr.store.base import CallLog, SessionStore
 from ivr.twiml import Audio, Renderable, render, render_fallback, render_goodbye, render_stream
 from ivr.versions.library import Flows, LiveFlow
@@ -39,7 +39,6 @@ from speech.tts import SynthesisError
 
 log = logging.getLogger(__name__)
 
-FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 STREAM_FAILURES = "stream#failures"
 """Where a call's failed media streams are counted (in `CallSession.attempts`)."""
 
