@@ -21,7 +21,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ivr.agents.model import (
-    ENDED_CALL,
     SETTABLE,
     Accepted,
     AgentState,
@@ -47,7 +46,7 @@ from ivr.agents.store.encoding import new_id
 from ivr.agents.store.switches import EMERGENCY
 from ivr.agents.urls import Urls
 from ivr.logs import mask_phone
-from ivr.session import TranscriptEntry
+from ivr.session import FINAL_STATUSES, CallStatus, TranscriptEntry
 from ivr.store.accounts import Account, AccountStore
 from ivr.store.audit import AuditLog
 from ivr.store.base import CallLog, SessionStore
@@ -446,7 +445,7 @@ class AgentDesk:
     async def agent_call_ended(self, offer_id: str, status: str) -> None:
         """The status callback of an agent's leg."""
         offer = await self.store.offers.get(offer_id)
-        if offer is None or status not in ENDED_CALL:
+        if offer is None or status not in FINAL_STATUSES:
             return
         if offer.state is OfferState.RINGING:
             await self.missed(offer_id)
@@ -479,9 +478,9 @@ class AgentDesk:
     async def callback_call_ended(self, callback_id: str, status: str) -> None:
         """The status callback of the customer's leg: a call not answered counts as an attempt."""
         callback = await self.store.callbacks.get(callback_id)
-        if callback is None or status not in ENDED_CALL:
+        if callback is None or status not in FINAL_STATUSES:
             return
-        if callback.state is CallbackState.CALLING and status != "completed":
+        if callback.state is CallbackState.CALLING and status != CallStatus.COMPLETED:
             await self._callback_failed(callback_id, f"the customer's phone: {status}")
             await self._hang_up_agent_of(callback)
 

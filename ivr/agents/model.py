@@ -10,9 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-ENDED_CALL = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
-"""Twilio `CallStatus` values of a call that is over."""
-
 
 class AgentStatus(StrEnum):
     AVAILABLE = "available"
