@@ -40,13 +40,30 @@ from speech.tts import SynthesisError
 log = logging.getLogger(__name__)
 
 STREAM_FAILURES = "stream#failures"
-"""Where a call's failed media streams are counted (in `CallSession.attempts`)."""
+"""Where a call's failed media streams are counted (in `CallSession.attempts`); a stream
+on which the caller answered a question clears it."""
+STREAM_RETRIES = 2
+"""Failed streams in a row after which the caller is handed to a person."""
 
 
 class PromptAudio(Protocol):
     """Turns prompt text into a served recording (see `speech.cache`)."""
 
     async def audio_id(self, text: str) -> str: ...
+
+
+MEDIA_PATH = "/media"
+"""Where Twilio opens a call's media stream (the websocket route)."""
+
+
+def stream_url(public_url: str, path: str = MEDIA_PATH) -> str:
+    """The websocket address of `path` here: `wss://` behind `https://`, `ws://` behind `http://`.
+
+    The one place it is spelt: `<Connect><Stream url>` names it, and Twilio signs the
+    websocket handshake over the same URL, so the two can never disagree.
+    """
+    scheme, rest = public_url.split("://", 1)
+    return f"{'wss' if scheme == 'https' else 'ws'}://{rest}{path}"
 
 
 def stream_token(secret: bytes, call_sid: str) -> str:
@@ -201,11 +218,23 @@ class SupportLine:
             return self._ended(live)
         steps = live.engine.exit_steps(session)
         if not steps:
-            if session.attempts.get(STREAM_FAILURES, 0) >= 2:
+            # The stream closed mid-question: it failed, was refused, never connected, went
+            # quiet, or its instance shut down. Each counts, so a stream that cannot work
+            # ends in a hand-off instead of an endless round of fresh <Connect>s.
+            expected = session.seq
+            failures = session.attempts.get(STREAM_FAILURES, 0) + 1
+            session.attempts[STREAM_FAILURES] = failures
+            session.seq += 1
+            if failures >= STREAM_RETRIES:
                 log.error("stream_failed: call %s: streams keep failing, handing over", call_sid)
-                return self.fallback()
-            log.info("call %s: stream closed at '%s', reconnecting", call_sid, session.state)
-            return self._connect(call_sid)
+                session.last_response = self.fallback()
+            else:
+                log.info("call %s: stream closed at '%s', reconnecting", call_sid, session.state)
+                session.last_response = self._connect(call_sid)
+            if not await self.sessions.save(session, expected):
+                winner = await self.sessions.load(call_sid)
+                return winner.last_response if winner else session.last_response
+            return session.last_response
         expected = session.seq
         twiml = await self._finish_turn(session, steps, live)
         if not await self.sessions.save(session, expected):
@@ -215,10 +244,11 @@ class SupportLine:
         return twiml
 
     def _connect(self, call_sid: str) -> str:
-        scheme, rest = self.public_url.split("://", 1)
-        stream_url = f"{'wss' if scheme == 'https' else 'ws'}://{rest}/media"
+        """TwiML that hands the call to a media stream carrying this call's token."""
         token = stream_token(self.stream_secret, call_sid)
-        return render_stream(stream_url, f"{self.public_url}/voice/stream-ended", {"token": token})
+        return render_stream(
+            stream_url(self.public_url), f"{self.public_url}/voice/stream-ended", {"token": token}
+        )
 
     @staticmethod
     def _ended(live: LiveFlow) -> str:

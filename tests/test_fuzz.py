@@ -25,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ivr.line import stream_url
 from ivr.web.app import create_app
 from tests.caller import PUBLIC_URL, VERIFIED_PHONE, check_no_dead_air, sign
 from tests.conftest import TODAY, load_demo_data, make_settings
@@ -187,6 +188,7 @@ def _send(conn: http.client.HTTPConnection, request: dict, last_action: dict[str
             last_action[call_sid] = gather.get("action", "")
 
 
+@pytest.mark.timeout(900)  # a fixed number of cases, however busy the machine is
 @BUDGET
 @given(st.lists(webhook(), min_size=STEPS[0], max_size=STEPS[1]))
 def test_malformed_webhooks_get_an_answer_never_an_error(
@@ -282,6 +284,7 @@ def _message() -> st.SearchStrategy[str | bytes]:
     )
 
 
+@pytest.mark.timeout(600)
 @settings(
     max_examples=STREAM_EXAMPLES,
     deadline=None,
@@ -297,7 +300,7 @@ def test_malformed_media_stream_messages_close_cleanly(
         timeout = aiohttp.ClientTimeout(total=60)
         async with (
             aiohttp.ClientSession(timeout=timeout) as session,
-            session.ws_connect(f"http://127.0.0.1:{stream_server.port}/media") as ws,
+            session.ws_connect(stream_url(f"http://127.0.0.1:{stream_server.port}")) as ws,
         ):
             for message in messages:
                 if ws.closed:

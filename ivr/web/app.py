@@ -20,6 +20,7 @@ import os
 import secrets
 import weakref
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from twilio.request_validator import RequestValidator
 from ivr.agents.desk import AgentDesk, DeskConfig
 from ivr.agents.handoff import QueueHandOff
 from ivr.agents.urls import Urls
-from ivr.agents.voicemail import VoicemailWorker, model_installed
+from ivr.agents.voicemail import VoicemailWorker
 from ivr.agents.web import HOLD_PATH, AgentLine, add_agent_routes
 from ivr.config import Settings, SpeechMode, TtsMode
 from ivr.console.agent_desk import setup_agent_desk
@@ -38,11 +39,10 @@ from ivr.console.prompt_audio import ConsoleAudio
 from ivr.console.test_phone import TestPhone, phone_secret
 from ivr.console.web import create_console
 from ivr.flow.engine import FlowEngine
-from ivr.flow.files import LINE_FLOW, CompiledFlow, compile_files, read_files
+from ivr.flow.files import LINE_FLOW, CompiledFlow, FlowFiles, compile_files, read_files
 from ivr.handoff import DialHandOff, EnqueueHandOff, HandOff
 from ivr.hours import BusinessHours, parse_hours
-from ivr.line import LiveFlow, SupportLine
-from ivr.logs import call_context
+from ivr.line import MEDIA_PATH, SupportLine, stream_url
 from ivr.mediastream.call import StreamCall, StreamSpeech
 from ivr.metrics import CONTENT_TYPE, ErrorCounter, Metrics, TimedSynthesizer
 from ivr.store.accounts import AccountStore
@@ -50,16 +50,18 @@ from ivr.store.audit import AuditLog
 from ivr.store.backends import Stores, StoresUnavailable, build_stores
 from ivr.telephony import TwilioTelephony
 from ivr.twiml import Voice
-from ivr.versions.library import FlowLibrary, line_builder
+from ivr.versions.library import FlowLibrary, LiveFlow, line_builder
 from ivr.versions.store import FlowStore
-from ivr.webhooks import form_params, signature_middleware
+from ivr.webhooks import signature_middleware, status_webhook, twiml_webhook
 from ivr.yamlsource import load_file
-from speech.asr import RecognitionError, VoskModels
+from speech.asr import RecognitionError
 from speech.cache import PromptAudioCache
 from speech.clips import UlawClips
 from speech.holdmusic import write_hold_music
+from speech.models import model_problem
 from speech.tts import Pyttsx3Synthesizer, SynthesisError
 from speech.vad import EndpointConfig
+from speech.vosk_asr import VoskModel, VoskModels
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +75,6 @@ STORES = web.AppKey("stores", Stores)
 CONSOLE = web.AppKey("console", web.Application)
 FLOWS = web.AppKey("flows", FlowStore)
 """The flow lifecycle (drafts, publish, rollback); publishing through it reaches new calls at once."""
-TWIML = "text/xml"
 MAX_STREAMS = 200
 """Media streams one process takes (recognition measured ~66 streams per core; streams also
 synthesise). Past it the websocket is refused: Twilio asks `<Connect action>`, which can land
@@ -85,68 +86,45 @@ PUBLISHED_CHECK_EVERY = 1.0
 """Seconds a new call may still get the previous version after another instance publishes."""
 
 
-def _twiml(text: str) -> web.Response:
-    return web.Response(text=text, content_type=TWIML)
+def _timed(kind: str) -> Callable[[web.Request], contextlib.AbstractContextManager[object]]:
+    """Observe each request as one webhook of `kind` in `/metrics`."""
+    return lambda request: request.app[METRICS].timed(kind)
 
 
-async def voice(request: web.Request) -> web.Response:
-    line = request.app[LINE]
-    with request.app[METRICS].timed("answer"):
-        params = await form_params(request)
-        if "CallSid" not in params:
-            raise web.HTTPBadRequest(text="CallSid is missing.\n")
-        with call_context(params["CallSid"]):
-            try:
-                return _twiml(await line.answer(params))
-            except Exception:
-                log.exception("webhook_failed: /voice for call %s", params["CallSid"])
-                return _twiml(line.fallback())
+def _call_sid(params: dict[str, str]) -> str:
+    if "CallSid" not in params:
+        raise web.HTTPBadRequest(text="CallSid is missing.\n")
+    return params["CallSid"]
 
 
-async def voice_turn(request: web.Request) -> web.Response:
-    line = request.app[LINE]
-    with request.app[METRICS].timed("turn"):
-        params = await form_params(request)
-        seq = request.query.get("seq", "")
-        if "CallSid" not in params or not seq.isdigit():
-            raise web.HTTPBadRequest(text="CallSid and a numeric seq are required.\n")
-        with call_context(params["CallSid"]):
-            try:
-                return _twiml(await line.turn(int(seq), params, request.query))
-            except Exception:
-                log.exception("webhook_failed: turn %s for call %s", seq, params["CallSid"])
-                return _twiml(line.fallback())
+async def voice(request: web.Request, params: dict[str, str]) -> str:
+    _call_sid(params)
+    return await request.app[LINE].answer(params)
 
 
-async def voice_status(request: web.Request) -> web.Response:
-    with request.app[METRICS].timed("status"):
-        params = await form_params(request)
-        with call_context(params.get("CallSid")):
-            try:
-                await request.app[LINE].status(params)
-            except Exception:
-                # Twilio retries nothing here and the caller is gone; the record keeps its last state.
-                log.exception("status_failed: call %s", params.get("CallSid", "?"))
-                raise web.HTTPInternalServerError() from None
-        return web.Response(status=204)
+async def voice_turn(request: web.Request, params: dict[str, str]) -> str:
+    seq = request.query.get("seq", "")
+    if "CallSid" not in params or not seq.isdigit():
+        raise web.HTTPBadRequest(text="CallSid and a numeric seq are required.\n")
+    return await request.app[LINE].turn(int(seq), params, request.query)
 
 
-async def stream_ended(request: web.Request) -> web.Response:
-    line = request.app[LINE]
-    with request.app[METRICS].timed("stream_ended"):
-        params = await form_params(request)
-        if "CallSid" not in params:
-            raise web.HTTPBadRequest(text="CallSid is missing.\n")
-        with call_context(params["CallSid"]):
-            try:
-                return _twiml(await line.stream_ended(params))
-            except Exception:
-                log.exception("webhook_failed: stream-ended for call %s", params["CallSid"])
-                return _twiml(line.fallback())
+async def voice_status(request: web.Request, params: dict[str, str]) -> None:
+    await request.app[LINE].status(params)
 
 
-async def after_transfer(request: web.Request) -> web.Response:
-    return _twiml(request.app[LINE].after_transfer(await form_params(request)))
+async def stream_ended(request: web.Request, params: dict[str, str]) -> str:
+    _call_sid(params)
+    return await request.app[LINE].stream_ended(params)
+
+
+async def after_transfer(request: web.Request, params: dict[str, str]) -> str:
+    return request.app[LINE].after_transfer(params)
+
+
+def line_fallback(request: web.Request) -> str:
+    """Apologise and hand the caller to a person (needs no flow, store or synthesiser)."""
+    return request.app[LINE].fallback()
 
 
 async def audio(request: web.Request) -> web.StreamResponse:
@@ -167,8 +145,7 @@ async def media(request: web.Request) -> web.StreamResponse:
     line = request.app[LINE]
     signature = request.headers.get("X-Twilio-Signature")
     if signature is not None:
-        scheme, rest = line.public_url.split("://", 1)
-        url = f"{'wss' if scheme == 'https' else 'ws'}://{rest}{request.path_qs}"
+        url = stream_url(line.public_url, request.path_qs)
         if not RequestValidator(request.app[AUTH_TOKEN]).validate(url, {}, signature):
             log.warning("signature_invalid: websocket %s", request.path)
             raise web.HTTPForbidden(text="Invalid X-Twilio-Signature.\n")
@@ -206,13 +183,7 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
-def _handoff(settings: Settings) -> HandOff:
-    if settings.agent_number:
-        return DialHandOff(settings.agent_number)
-    return EnqueueHandOff(settings.agent_queue)
-
-
-def _agent_line(settings: Settings, stores: Stores, voice: Voice) -> AgentLine:
+def _agent_line(settings: Settings, stores: Stores, voice: Voice, voicemail: VoskModel | None) -> AgentLine:
     """The queue with agents, callbacks and voicemail (needs the line's Twilio account)."""
     config = DeskConfig(
         callback_offer_after=settings.callback_offer_after,
@@ -233,9 +204,15 @@ def _agent_line(settings: Settings, stores: Stores, voice: Voice) -> AgentLine:
         sessions=stores.sessions,
         calls=stores.calls,
     )
-    models = VoskModels(workers=1) if model_installed(settings.vosk_model) else None
-    worker = VoicemailWorker(desk, settings.voicemail_dir, models, settings.vosk_model)
+    worker = VoicemailWorker(desk, settings.voicemail_dir, voicemail)
     return AgentLine(desk, voice, f"{settings.public_url}{HOLD_PATH}", worker, asyncio.Event())
+
+
+def _voicemail_model(settings: Settings) -> VoskModel | None:
+    """Voicemail's own Vosk, with one thread so that transcribing never slows a live call."""
+    if model_problem(settings.vosk_model) is not None:
+        return None  # voicemails are kept untranscribed; the desk says why
+    return VoskModels(workers=1).model(settings.vosk_model)
 
 
 def _load_hours(settings: Settings) -> BusinessHours | None:
@@ -247,8 +224,11 @@ def _load_hours(settings: Settings) -> BusinessHours | None:
     return parse_hours(data, doc, path)
 
 
-def _telephony(settings: Settings, line: AgentLine) -> Callable[[web.Application], AsyncIterator[None]]:
-    """Open the Twilio client and write the hold music at start-up; close the client at the end."""
+def _telephony(
+    settings: Settings, line: AgentLine, voicemail: VoskModel | None
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Open the Twilio client and write the hold music at start-up; at the end close the client
+    and stop voicemail's Vosk threads."""
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         await asyncio.to_thread(write_hold_music, settings.audio_dir / "hold.wav")
@@ -257,10 +237,22 @@ def _telephony(settings: Settings, line: AgentLine) -> Callable[[web.Application
         yield
         line.desk.telephony = None
         await telephony.aclose()
-        if line.worker is not None and line.worker.models is not None:
-            line.worker.models.close()
+        if voicemail is not None:
+            voicemail.models.close()
 
     return lifecycle
+
+
+def check_starting_flow(settings: Settings) -> tuple[FlowFiles, CompiledFlow]:
+    """Read and compile the starting flow and prompts (IVR_FLOW, IVR_PROMPTS); raises if broken."""
+    starting = read_files(settings.flow_file, settings.prompts_dir)
+    if settings.language not in starting.prompts:
+        raise ValueError(f"IVR_LANGUAGE '{settings.language}' has no prompts file in {settings.prompts_dir}")
+    prompts_source = str(settings.prompts_dir)
+    checked = compile_files(
+        starting, str(settings.flow_file), prompts_source=prompts_source, language=settings.language
+    )
+    return starting, checked
 
 
 def create_app(settings: Settings, *, today: Callable[[], date] = date.today) -> web.Application:
@@ -270,79 +262,135 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
     database has no flow yet. After that the line speaks the published version.
     `today` is the calendar the line speaks from (tests pin it; dates read relative to it).
     """
-    starting = read_files(settings.flow_file, settings.prompts_dir)
-    if settings.language not in starting.prompts:
-        raise ValueError(f"IVR_LANGUAGE '{settings.language}' has no prompts file in {settings.prompts_dir}")
-    prompts_source = str(settings.prompts_dir)
-    checked = compile_files(
-        starting, str(settings.flow_file), prompts_source=prompts_source, language=settings.language
-    )
+    starting, checked = check_starting_flow(settings)
     for warning in checked.warnings:
         log.warning("flow_warning: %s", warning)
     stores = build_stores(settings.database_url, settings.session_url)
     app = web.Application(middlewares=[signature_middleware(settings.auth_token, settings.public_url)])
-    line_metrics = Metrics()
-    app[METRICS] = line_metrics
+    app[METRICS] = Metrics()
     app[STORES] = stores
-    audio_cache: PromptAudioCache | None = None
-    synthesizer: Pyttsx3Synthesizer | None = None
+    app[AUTH_TOKEN] = settings.auth_token
+    app.cleanup_ctx.append(_count_errors(app[METRICS]))
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    prompts = setup_media(app, settings)
+    starting_catalog = checked.catalogs[settings.language]
+    spoken = Voice(language=starting_catalog.say_language, voice=starting_catalog.voice)
+    agent_line = setup_agents(app, settings, stores, spoken)
+    handoff = _handoff(settings, agent_line, spoken)
+    flows = setup_voice(app, settings, stores, starting, prompts, handoff, today)
+    setup_console(app, settings, stores, flows, agent_line, today)
+    return app
+
+
+@dataclass(frozen=True, slots=True)
+class PromptAudio:
+    """Locally synthesised prompts (IVR_TTS=local, or the media streams of IVR_SPEECH=local)."""
+
+    cache: PromptAudioCache | None
+    """None when Twilio speaks the prompts (`<Say>`)."""
+    streaming: bool
+    """Calls run over media streams with local recognition, not `<Gather>` turns."""
+    new_versions: asyncio.Queue[list[str]]
+    """Each newly published version's fixed prompts, to synthesise ahead of its first call."""
+
+    def published(self, live: LiveFlow) -> None:
+        if self.cache is not None:
+            self.new_versions.put_nowait(live.engine.catalog.static_texts())
+
+
+def setup_media(app: web.Application, settings: Settings) -> PromptAudio:
+    """Prompt audio (`/audio/...`), its synthesiser, and the media streams (`/media`)."""
+    cache: PromptAudioCache | None = None
+    new_versions: asyncio.Queue[list[str]] = asyncio.Queue()
     streaming = settings.speech is SpeechMode.LOCAL and _model_usable(settings)
     if settings.tts is TtsMode.LOCAL or streaming:
         synthesizer = Pyttsx3Synthesizer(voice=settings.tts_voice or None, rate=settings.tts_rate)
-        audio_cache = PromptAudioCache(
-            settings.audio_dir, TimedSynthesizer(synthesizer, line_metrics), audio_secret(settings.audio_dir)
+        cache = PromptAudioCache(
+            settings.audio_dir, TimedSynthesizer(synthesizer, app[METRICS]), audio_secret(settings.audio_dir)
         )
-        app[AUDIO] = audio_cache
-    starting_catalog = checked.catalogs[settings.language]
-    spoken = Voice(language=starting_catalog.say_language, voice=starting_catalog.voice)
-    handoff = _handoff(settings)
-    agent_line: AgentLine | None = None
-    if not settings.agent_number and settings.account_sid and settings.phone_number:
-        agent_line = _agent_line(settings, stores, spoken)
-        handoff = QueueHandOff(
+        app[AUDIO] = cache
+        app.cleanup_ctx.append(_prerender(cache, synthesizer, new_versions))
+    streams: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+    app[STREAMS] = streams
+    app[METRICS].media_streams.set_function(lambda: len(streams))
+    if streaming and cache is not None:
+        model = VoskModels().model(settings.vosk_model)
+        app[STREAM_SPEECH] = StreamSpeech(UlawClips(cache), model, EndpointConfig(), app[METRICS])
+        app.cleanup_ctx.append(_load_model(model))
+    app.on_shutdown.append(_close_streams)
+    app.router.add_get("/audio/{audio_id}.wav", audio)
+    app.router.add_get(MEDIA_PATH, media)
+    return PromptAudio(cache, streaming, new_versions)
+
+
+def setup_agents(app: web.Application, settings: Settings, stores: Stores, spoken: Voice) -> AgentLine | None:
+    """The queue with agents, callbacks and voicemail, when the line has its own Twilio account
+    and number and no single number to dial (IVR_AGENT_NUMBER)."""
+    if settings.agent_number or not (settings.account_sid and settings.phone_number):
+        return None
+    voicemail = _voicemail_model(settings)
+    agent_line = _agent_line(settings, stores, spoken, voicemail)
+    add_agent_routes(app, agent_line)
+    app.cleanup_ctx.append(_telephony(settings, agent_line, voicemail))
+    hold_file = settings.audio_dir / "hold.wav"
+
+    async def hold_music(_: web.Request) -> web.StreamResponse:
+        return web.FileResponse(
+            hold_file, headers={"Content-Type": "audio/wav", "Cache-Control": "public, max-age=86400"}
+        )
+
+    app.router.add_get(HOLD_PATH, hold_music)
+    return agent_line
+
+
+def _handoff(settings: Settings, agent_line: AgentLine | None, spoken: Voice) -> HandOff:
+    """Our own queue with agents, else one number to dial, else a Twilio queue."""
+    if agent_line is not None:
+        return QueueHandOff(
             agent_line.desk, settings.agent_queue, spoken, hours=_load_hours(settings), wake=agent_line.wake
         )
+    if settings.agent_number:
+        return DialHandOff(settings.agent_number)
+    return EnqueueHandOff(settings.agent_queue)
+
+
+def setup_voice(
+    app: web.Application,
+    settings: Settings,
+    stores: Stores,
+    starting: FlowFiles,
+    prompts: PromptAudio,
+    handoff: HandOff,
+    today: Callable[[], date],
+) -> FlowStore:
+    """The call webhooks (`/voice/...`), the published flow they speak, and the database."""
     flows = FlowStore(stores.sql, language=settings.language)
     app[FLOWS] = flows
-    new_versions: asyncio.Queue[list[str]] = asyncio.Queue()
 
     def engine(number: int, compiled: CompiledFlow) -> FlowEngine:
         catalog = compiled.catalogs[settings.language]
         return FlowEngine(compiled.flow, catalog, stores.repository, today=today, version=number)
-
-    def published(live: LiveFlow) -> None:
-        if audio_cache is not None:
-            new_versions.put_nowait(live.engine.catalog.static_texts())
 
     library = FlowLibrary(
         flows,
         LINE_FLOW,
         line_builder(settings.language, engine),
         max_age=PUBLISHED_CHECK_EVERY,
-        on_new=published,
+        on_new=prompts.published,
     )
     app[LINE] = SupportLine(
         library,
         stores.sessions,
         public_url=settings.public_url,
         handoff=handoff,
-        audio=audio_cache if settings.tts is TtsMode.LOCAL else None,
-        streaming=streaming,
+        audio=prompts.cache if settings.tts is TtsMode.LOCAL else None,
+        streaming=prompts.streaming,
         archive=stores.calls if stores.separate_sessions else None,
         stream_secret=hashlib.sha256(b"media-stream\0" + settings.auth_token.encode()).digest(),
-        metrics=line_metrics,
+        metrics=app[METRICS],
     )
-    app[AUTH_TOKEN] = settings.auth_token
-    streams: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
-    app[STREAMS] = streams
-    line_metrics.media_streams.set_function(lambda: len(streams))
-    if streaming and audio_cache is not None:
-        models = VoskModels()
-        app[STREAM_SPEECH] = StreamSpeech(
-            UlawClips(audio_cache), models, settings.vosk_model, EndpointConfig()
-        )
-        app.cleanup_ctx.append(_load_model(models, settings.vosk_model))
-    app.on_shutdown.append(_close_streams)
 
     async def database(_: web.Application) -> AsyncIterator[None]:
         await stores.open()
@@ -354,44 +402,33 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
             await watcher
         await stores.close()
 
-    async def count_errors(_: web.Application) -> AsyncIterator[None]:
-        counter = ErrorCounter(line_metrics)
-        counter.install()
-        yield
-        counter.uninstall()
-
-    app.cleanup_ctx.append(count_errors)
     app.cleanup_ctx.append(database)
-    if audio_cache is not None and synthesizer is not None:
-        app.cleanup_ctx.append(_prerender(audio_cache, synthesizer, new_versions))
-    app.router.add_post("/voice", voice)
-    app.router.add_post("/voice/turn", voice_turn)
-    app.router.add_post("/voice/status", voice_status)
-    app.router.add_post("/voice/after-transfer", after_transfer)
-    app.router.add_post("/voice/stream-ended", stream_ended)
-    if agent_line is not None:
-        add_agent_routes(app, agent_line)
-        app.cleanup_ctx.append(_telephony(settings, agent_line))
-        hold_file = settings.audio_dir / "hold.wav"
+    post = app.router.add_post
+    post("/voice", twiml_webhook(voice, line_fallback, timed=_timed("answer")))
+    post("/voice/turn", twiml_webhook(voice_turn, line_fallback, timed=_timed("turn")))
+    post("/voice/status", status_webhook(voice_status, timed=_timed("status")))
+    post("/voice/after-transfer", twiml_webhook(after_transfer, line_fallback))
+    post("/voice/stream-ended", twiml_webhook(stream_ended, line_fallback, timed=_timed("stream_ended")))
+    return flows
 
-        async def hold_music(_: web.Request) -> web.StreamResponse:
-            return web.FileResponse(
-                hold_file, headers={"Content-Type": "audio/wav", "Cache-Control": "public, max-age=86400"}
-            )
 
-        app.router.add_get(HOLD_PATH, hold_music)
-    app.router.add_get("/audio/{audio_id}.wav", audio)
-    app.router.add_get("/media", media)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
-    app[CONSOLE] = create_console(
+def setup_console(
+    app: web.Application,
+    settings: Settings,
+    stores: Stores,
+    flows: FlowStore,
+    agent_line: AgentLine | None,
+    today: Callable[[], date],
+) -> None:
+    """The web console (`/console`): accounts, the flow editor with its test phone, the agent desk."""
+    console = create_console(
         AccountStore(stores.sql),
         AuditLog(stores.sql),
         secure_cookies=settings.public_url.startswith("https://"),
     )
+    app[CONSOLE] = console
     setup_flow_editor(
-        app[CONSOLE],
+        console,
         FlowEditor(
             store=flows,  # the line's own store: a publish here reaches new calls at once
             name=LINE_FLOW,
@@ -407,11 +444,20 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
             codemirror=codemirror_present(),
         ),
     )
-    setup_agent_desk(
-        app[CONSOLE], agent_line.desk if agent_line else None, voicemail_dir=settings.voicemail_dir
-    )
-    app.add_subapp("/console", app[CONSOLE])
-    return app
+    setup_agent_desk(console, agent_line.desk if agent_line else None, voicemail_dir=settings.voicemail_dir)
+    app.add_subapp("/console", console)
+
+
+def _count_errors(line_metrics: Metrics) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Count logged errors by their stable code, for `/metrics`."""
+
+    async def lifecycle(_: web.Application) -> AsyncIterator[None]:
+        counter = ErrorCounter(line_metrics)
+        counter.install()
+        yield
+        counter.uninstall()
+
+    return lifecycle
 
 
 def _prerender(
@@ -450,27 +496,28 @@ def _prerender(
 def _model_usable(settings: Settings) -> bool:
     """In local speech mode, a missing model is a loud start-up error, and calls still work
     through Twilio's recogniser rather than not at all."""
-    model = settings.vosk_model
-    if (model / "am" / "final.mdl").is_file() and (model / "conf").is_dir():
+    problem = model_problem(settings.vosk_model)
+    if problem is None:
         return True
     log.error(
-        "asr_model_missing: IVR_SPEECH=local but there is no Vosk model at %s. Set IVR_VOSK_MODEL "
-        "(or IVR_VOSK_MODEL_%s) to a model directory, or run `ivr speech install-model %s`. "
-        "Until then calls use Twilio's speech recognition (IVR_SPEECH=twilio).",
-        model,
+        "%s: IVR_SPEECH=local but %s. Set IVR_VOSK_MODEL (or IVR_VOSK_MODEL_%s) to a model directory, "
+        "or run `ivr speech install-model %s`. Until then calls use Twilio's speech recognition "
+        "(IVR_SPEECH=twilio).",
+        problem.code,
+        problem.detail,
         settings.language.upper(),
         settings.language,
     )
     return False
 
 
-def _load_model(models: VoskModels, model_dir: Path) -> Callable[[web.Application], AsyncIterator[None]]:
+def _load_model(model: VoskModel) -> Callable[[web.Application], AsyncIterator[None]]:
     """Load the model at start-up, in the background, so the first caller does not wait for it."""
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         async def load() -> None:
             try:
-                await models.load(model_dir)
+                await model.load()
             except RecognitionError as exc:
                 log.error("%s: %s", exc.code, exc)
 
@@ -479,14 +526,15 @@ def _load_model(models: VoskModels, model_dir: Path) -> Callable[[web.Applicatio
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        models.close()
+        model.models.close()
 
     return lifecycle
 
 
 async def _close_streams(app: web.Application) -> None:
     """On shutdown, close media streams: Twilio asks /voice/stream-ended and the call goes on."""
-    for ws in list(app[STREAMS]):
+    streams = app[STREAMS]
+    for ws in list(streams):
         await ws.close(code=1001, message=b"server shutting down")
 
 
