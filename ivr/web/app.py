@@ -387,6 +387,7 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
         AccountStore(stores.sql),
         AuditLog(stores.sql),
         secure_cookies=settings.public_url.startswith("https://"),
+        trusted_proxies=settings.trusted_proxies,
     )
     setup_flow_editor(
         app[CONSOLE],
