@@ -136,6 +136,14 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
             changed_by text NOT NULL);
         """,
     ),
+    SharedMigration(
+        5,
+        "used_tokens",
+        """
+        CREATE TABLE used_tokens (id text PRIMARY KEY, expires_at double precision NOT NULL);
+        CREATE INDEX used_tokens_expires ON used_tokens (expires_at);
+        """,
+    ),
 ]
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")

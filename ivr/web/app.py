@@ -47,6 +47,7 @@ from ivr.metrics import CONTENT_TYPE, ErrorCounter, Metrics, TimedSynthesizer
 from ivr.store.accounts import AccountStore
 from ivr.store.audit import AuditLog
 from ivr.store.backends import Stores, StoresUnavailable, build_stores
+from ivr.store.once import UsedTokens
 from ivr.telephony import TwilioTelephony
 from ivr.twiml import Voice
 from ivr.versions.library import FlowLibrary, line_builder
@@ -395,7 +396,13 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
             store=flows,  # the line's own store: a publish here reaches new calls at once
             name=LINE_FLOW,
             language=settings.language,
-            phone=TestPhone(phone_secret(settings.auth_token), stores.repository, today),
+            phone=TestPhone(
+                phone_secret(settings.auth_token),
+                stores.repository,
+                today,
+                used=UsedTokens(stores.sql),
+                test_numbers=settings.test_phone_numbers,
+            ),
             audio=ConsoleAudio(
                 audio_cache,
                 settings.audio_dir,
