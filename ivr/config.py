@@ -96,17 +96,23 @@ class Settings:
     test_phone_numbers: frozenset[str] = frozenset()
     """Caller IDs (E.164) the console's test phone may call as and read records of, besides
     fictional numbers such as the demo data's (`ivr.console.test_phone.FICTIONAL`)."""
+    model_index: str = ""
+    """Where `ivr speech install-model` looks models up (IVR_VOSK_MODEL_INDEX); empty: Vosk's own list."""
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, *, default_public_url: str = "") -> Settings:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, default_public_url: str = "", serving: bool = True
+    ) -> Settings:
+        """Read and check every setting. The operator's commands that answer no webhooks
+        (`serving=False`: imports, reports, prompt rendering) run without TWILIO_AUTH_TOKEN."""
         env = os.environ if env is None else env
         token = env.get("TWILIO_AUTH_TOKEN", "").strip()
-        if not token:
+        if not token and serving:
             raise ConfigError(
                 "TWILIO_AUTH_TOKEN is not set: it is needed to check that webhooks come from "
                 "Twilio (find it in the Twilio console; any secret works with `ivr call`)"
             )
-        public_url = (env.get("PUBLIC_URL") or default_public_url).rstrip("/")
+        public_url = (env.get("PUBLIC_URL") or default_public_url or "http://127.0.0.1:8080").rstrip("/")
         parts = urlsplit(public_url)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
             raise ConfigError(f"PUBLIC_URL '{public_url}' must be like https://support.example.com")
@@ -172,6 +178,7 @@ class Settings:
             voicemail_dir=Path(env.get("IVR_VOICEMAIL_DIR", data_dir / "voicemail")),
             trusted_proxies=_networks(env, "IVR_TRUSTED_PROXIES"),
             test_phone_numbers=_numbers(env, "IVR_TEST_PHONE_NUMBERS"),
+            model_index=env.get("IVR_VOSK_MODEL_INDEX", "").strip(),
         )
 
 

@@ -404,7 +404,6 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
                 test_numbers=settings.test_phone_numbers,
             ),
             audio=ConsoleAudio(
-                audio_cache,
                 settings.audio_dir,
                 audio_secret(settings.audio_dir),
                 voice=settings.tts_voice or None,
