@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from aiohttp.test_utils import TestClient
+
 from tests.caller import STRANGER_PHONE, Caller
 
 
@@ -39,7 +41,7 @@ async def test_order_status_for_a_caller_whose_number_is_on_file(caller: Caller)
     assert end.hung_up
 
 
-async def test_a_stranger_must_key_the_postal_code_before_hearing_anything(client) -> None:
+async def test_a_stranger_must_key_the_postal_code_before_hearing_anything(client: TestClient) -> None:
     caller = Caller(client, phone=STRANGER_PHONE)
     await caller.dial()
     await caller.press("1")
@@ -57,7 +59,7 @@ async def test_a_stranger_must_key_the_postal_code_before_hearing_anything(clien
     ]
 
 
-async def test_three_wrong_postal_codes_offer_an_agent_and_reveal_nothing(client) -> None:
+async def test_three_wrong_postal_codes_offer_an_agent_and_reveal_nothing(client: TestClient) -> None:
     caller = Caller(client, phone=STRANGER_PHONE)
     await caller.dial()
     await caller.press("1")
@@ -71,7 +73,7 @@ async def test_three_wrong_postal_codes_offer_an_agent_and_reveal_nothing(client
     assert handoff.handoff is not None
 
 
-async def test_postal_code_guessing_stops_after_five_tries(client) -> None:
+async def test_postal_code_guessing_stops_after_five_tries(client: TestClient) -> None:
     caller = Caller(client, phone=STRANGER_PHONE)
     await caller.dial()
     await caller.press("1")
@@ -114,7 +116,7 @@ async def test_repair_status_by_keypad(caller: Caller) -> None:
     assert "For the main menu, press 1." in turn.text
 
 
-async def test_repair_status_without_a_date_leaves_the_date_out(client) -> None:
+async def test_repair_status_without_a_date_leaves_the_date_out(client: TestClient) -> None:
     owner = Caller(client, phone="+15550100003")
     await owner.dial()
     await owner.press("2")
@@ -122,7 +124,7 @@ async def test_repair_status_without_a_date_leaves_the_date_out(client) -> None:
     assert turn.heard[0] == "Repair 1 6 1 8 for your dishwasher is being diagnosed by a technician."
 
 
-async def test_a_stranger_hears_a_repair_status_but_not_what_the_product_is(client) -> None:
+async def test_a_stranger_hears_a_repair_status_but_not_what_the_product_is(client: TestClient) -> None:
     stranger = Caller(client, phone=STRANGER_PHONE)
     await stranger.dial()
     await stranger.press("2")
@@ -130,7 +132,7 @@ async def test_a_stranger_hears_a_repair_status_but_not_what_the_product_is(clie
     assert turn.heard[0] == "Good news: repair 2 7 1 8 is ready for pickup. Please bring your ticket number."
 
 
-async def test_warranty_active_and_expired(client) -> None:
+async def test_warranty_active_and_expired(client: TestClient) -> None:
     active = Caller(client)
     await active.dial()
     await active.press("3")

@@ -168,6 +168,6 @@ async def test_session_cookie_is_httponly_strict_and_secure(console: TestClient)
     assert cookie["httponly"] and cookie["secure"] and cookie["samesite"] == "Strict"
     # The sign-in answer itself, which sets the cookie, may not be framed either.
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
-    page = await console.get("/console/accounts")
-    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
-    assert csrf_of(await page.text())
+    accounts = await console.get("/console/accounts")
+    assert "frame-ancestors 'none'" in accounts.headers["Content-Security-Policy"]
+    assert csrf_of(await accounts.text())

@@ -42,9 +42,9 @@ AUDIT = web.AppKey("audit", AuditLog)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 SECURE_COOKIES = web.AppKey("secure_cookies", bool)
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-TRUSTED_PROXIES = web.AppKey("trusted_proxies", tuple[IPNetwork, ...])
+TRUSTED_PROXIES: web.AppKey[tuple[IPNetwork, ...]] = web.AppKey("trusted_proxies")
 """Reverse proxies whose `X-Forwarded-For` names the client (IVR_TRUSTED_PROXIES)."""
-SIGNED_IN = web.RequestKey("signed_in", SignedIn | None)
+SIGNED_IN: web.RequestKey[SignedIn | None] = web.RequestKey("signed_in")
 """`request[SIGNED_IN]`: who made this request, or None."""
 SESSION_COOKIE = "ivr_console"
 LOGIN_COOKIE = "ivr_login_csrf"
