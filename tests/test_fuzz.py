@@ -188,6 +188,7 @@ def _send(conn: http.client.HTTPConnection, request: dict, last_action: dict[str
             last_action[call_sid] = gather.get("action", "")
 
 
+@pytest.mark.timeout(900)  # a fixed number of cases, however busy the machine is
 @BUDGET
 @given(st.lists(webhook(), min_size=STEPS[0], max_size=STEPS[1]))
 def test_malformed_webhooks_get_an_answer_never_an_error(
@@ -283,6 +284,7 @@ def _message() -> st.SearchStrategy[str | bytes]:
     )
 
 
+@pytest.mark.timeout(600)
 @settings(
     max_examples=STREAM_EXAMPLES,
     deadline=None,

@@ -26,6 +26,7 @@ pytestmark = pytest.mark.skipif(not FSDD.is_dir(), reason=f"caller recordings no
 
 
 Local = tuple[TestClient, Settings]
+APOLOGY = "I'm sorry, something went wrong on our side. Let me connect you with an agent."
 """A line with local speech on the real Korean model, and its settings."""
 
 
@@ -238,3 +239,33 @@ async def test_a_socket_that_never_starts_is_closed(local: Local, monkeypatch: p
     await ws.send_str('{"event": "connected", "protocol": "Call", "version": "1.0.0"}')
     message = await ws.receive(timeout=5)
     assert message.type.name in ("CLOSE", "CLOSED", "CLOSING")
+
+
+async def test_a_stream_that_never_connects_ends_in_a_hand_off(local: Local) -> None:
+    """Twilio could not open the stream (refused handshake, network): each stream-ended counts."""
+    client, _ = local
+    caller = Caller(client)
+    first = await caller.dial()
+    assert first.root.find("Connect/Stream") is not None
+    retry = await caller.post("/voice/stream-ended")  # the stream never opened
+    assert retry.root.find("Connect/Stream") is not None  # first failure: try the stream again
+    fallback = await caller.post("/voice/stream-ended")  # nor did the second
+    assert fallback.heard == [
+        "I'm sorry, something went wrong on our side. Let me connect you with an agent."
+    ]
+    assert fallback.handoff is not None
+
+
+async def test_a_stream_that_goes_quiet_is_closed_and_the_call_goes_on(
+    local: Local, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ivr.mediastream.call as call
+
+    monkeypatch.setattr(call, "MEDIA_IDLE", 1.0)
+    client, _ = local
+    caller, edge, _ = await dial(client)
+    message = await edge.ws.receive(timeout=30)  # the greeting starts; the caller's side sends nothing
+    while message.type.name not in ("CLOSE", "CLOSED", "CLOSING"):
+        message = await edge.ws.receive(timeout=30)
+    after = await caller.post("/voice/stream-ended")
+    assert after.root.find("Connect/Stream") is not None  # the call is streamed again, not dropped
