@@ -8,13 +8,14 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
 from ivr.config import Settings
 from ivr.session import CallSession
 from ivr.store.sqlite import SQLiteDatabase, SQLiteSessionStore, sqlite_path
-from tests.caller import Caller
+from tests.caller import Caller, stream_headers
 from tests.conftest import TODAY, load_demo_data, make_settings
 from tests.streamer import FSDD, TwilioEdge, spoken_digits_audio
 
@@ -48,7 +49,7 @@ async def dial(client: TestClient) -> tuple[Caller, TwilioEdge, str]:
     assert stream.get("url") == "wss://support.example.test/media"
     token = stream.find("Parameter[@name='token']")
     assert token is not None
-    ws = await client.ws_connect("/media")
+    ws = await client.ws_connect("/media", headers=stream_headers())
     edge = TwilioEdge(ws, caller.call_sid)
     await edge.start(token.get("value", ""))
     return caller, edge, token.get("value", "")
@@ -148,7 +149,7 @@ async def test_a_stream_without_our_token_hears_nothing(local: Local) -> None:
     client, _ = local
     caller = Caller(client)
     await caller.dial()
-    ws = await client.ws_connect("/media")
+    ws = await client.ws_connect("/media", headers=stream_headers())
     edge = TwilioEdge(ws, caller.call_sid)
     await edge.start("not-the-token")
     await edge.wait_closed()
@@ -179,7 +180,7 @@ async def test_a_dropped_stream_is_reconnected_where_the_call_was(local: Local) 
     await asyncio.sleep(0.1)
     turn = await caller.post("/voice/stream-ended")
     assert turn.root.find("Connect/Stream") is not None
-    ws = await client.ws_connect("/media")
+    ws = await client.ws_connect("/media", headers=stream_headers())
     again = TwilioEdge(ws, caller.call_sid)
     new_token = turn.root.find("Connect/Stream/Parameter[@name='token']")
     assert new_token is not None and new_token.get("value") == token
@@ -220,7 +221,7 @@ async def test_a_stream_that_keeps_failing_hands_the_caller_to_a_person(
     await edge.wait_closed()  # the greeting cannot be synthesised: the stream closes
     retry = await caller.post("/voice/stream-ended")
     assert retry.root.find("Connect/Stream") is not None  # first failure: try the stream again
-    again = TwilioEdge(await client.ws_connect("/media"), caller.call_sid)
+    again = TwilioEdge(await client.ws_connect("/media", headers=stream_headers()), caller.call_sid)
     await again.start(token)
     await again.wait_closed()
     fallback = await caller.post("/voice/stream-ended")
@@ -235,7 +236,7 @@ async def test_a_socket_that_never_starts_is_closed(local: Local, monkeypatch: p
 
     monkeypatch.setattr(call, "START_TIMEOUT", 0.5)
     client, _ = local
-    ws = await client.ws_connect("/media")
+    ws = await client.ws_connect("/media", headers=stream_headers())
     await ws.send_str('{"event": "connected", "protocol": "Call", "version": "1.0.0"}')
     message = await ws.receive(timeout=5)
     assert message.type.name in ("CLOSE", "CLOSED", "CLOSING")
@@ -269,3 +270,25 @@ async def test_a_stream_that_goes_quiet_is_closed_and_the_call_goes_on(
         message = await edge.ws.receive(timeout=30)
     after = await caller.post("/voice/stream-ended")
     assert after.root.find("Connect/Stream") is not None  # the call is streamed again, not dropped
+
+
+async def test_an_unsigned_websocket_is_refused(local: Local) -> None:
+    client, _ = local
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await client.ws_connect("/media")
+    assert refused.value.status == 403
+
+
+async def test_silent_sockets_cannot_keep_a_real_call_s_stream_out(local: Local) -> None:
+    """200 signed sockets (a replayed handshake) that never send `start`, then a real call."""
+    client, _ = local
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as attacker:
+        url = client.make_url("/media")
+        flood = [await attacker.ws_connect(url, headers=stream_headers()) for _ in range(200)]
+        _, edge, _ = await dial(client)  # opened and started after all of them
+        assert await edge.wait_for_prompt() > 0  # the greeting plays: the call's stream is served
+        closed = 0
+        for ws in flood:
+            message = await ws.receive(timeout=30)
+            closed += message.type.name in ("CLOSE", "CLOSED", "CLOSING")
+        assert closed == len(flood)  # each pushed out by a newer one, or closed for sending no start

@@ -25,7 +25,7 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -144,8 +144,9 @@ class StreamCall:
         self.last_media: float | None = None
         """When audio last arrived (the loop's clock); the idle limit starts at `start`."""
 
-    async def run(self) -> None:
-        """Serve the call until the caller hangs up or the flow hands off; never raises."""
+    async def run(self, on_identified: Callable[[], None] | None = None) -> None:
+        """Serve the call until the caller hangs up or the flow hands off; never raises.
+        `on_identified` is told once the stream has named its call with a valid token."""
         reader = asyncio.create_task(self._read())
         try:
             start = await self._wait_for_start()
@@ -155,6 +156,8 @@ class StreamCall:
             if not hmac.compare_digest(start.custom_parameters.get("token", ""), expected):
                 log.warning("stream_unauthenticated: call %s: missing or wrong token", start.call_sid)
                 return
+            if on_identified is not None:
+                on_identified()
             await self._converse()
         except CallEnded:
             pass

@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from aiohttp import web
-from twilio.request_validator import RequestValidator
+from aiohttp import WSCloseCode, web
 
 from ivr.agents.desk import AgentDesk, DeskConfig, Urls
 from ivr.agents.handoff import QueueHandOff
@@ -42,6 +41,7 @@ from ivr.flow.files import LINE_FLOW, CompiledFlow, FlowFiles, compile_files, re
 from ivr.handoff import DialHandOff, EnqueueHandOff, HandOff
 from ivr.hours import BusinessHours, parse_hours
 from ivr.line import MEDIA_PATH, SupportLine, stream_url
+from ivr.mediastream.admission import StreamAdmission
 from ivr.mediastream.call import StreamCall, StreamSpeech
 from ivr.metrics import CONTENT_TYPE, ErrorCounter, Metrics, TimedSynthesizer
 from ivr.store.accounts import AccountStore
@@ -52,7 +52,7 @@ from ivr.telephony import TwilioTelephony
 from ivr.twiml import Voice
 from ivr.versions.library import FlowLibrary, LiveFlow, line_builder
 from ivr.versions.store import FlowStore
-from ivr.webhooks import signature_middleware, status_webhook, twiml_webhook
+from ivr.webhooks import SignatureCheck, signature_middleware, status_webhook, twiml_webhook
 from ivr.yamlsource import load_file
 from speech.asr import RecognitionError
 from speech.cache import PromptAudioCache
@@ -67,7 +67,8 @@ log = logging.getLogger(__name__)
 
 LINE = web.AppKey("line", SupportLine)
 AUDIO = web.AppKey("audio", PromptAudioCache)
-AUTH_TOKEN = web.AppKey("auth_token", str)
+STREAM_SIGNATURE = web.AppKey("stream_signature", SignatureCheck)
+ADMISSION = web.AppKey("stream_admission", StreamAdmission[web.WebSocketResponse])
 STREAM_SPEECH = web.AppKey("stream_speech", StreamSpeech)
 STREAMS = web.AppKey("streams", weakref.WeakSet[web.WebSocketResponse])
 METRICS = web.AppKey("metrics", Metrics)
@@ -143,22 +144,28 @@ async def media(request: web.Request) -> web.StreamResponse:
     if speech is None:
         raise web.HTTPNotFound(text="Local speech is not enabled (IVR_SPEECH=local).\n")
     line = request.app[LINE]
-    signature = request.headers.get("X-Twilio-Signature")
-    if signature is not None:
-        url = stream_url(line.public_url, request.path_qs)
-        if not RequestValidator(request.app[AUTH_TOKEN]).validate(url, {}, signature):
-            log.warning("signature_invalid: websocket %s", request.path)
-            raise web.HTTPForbidden(text="Invalid X-Twilio-Signature.\n")
-    streams = request.app[STREAMS]
-    if len(streams) >= MAX_STREAMS:
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature or not request.app[STREAM_SIGNATURE].valid(request.path_qs, {}, signature):
+        # Twilio signs the handshake of every stream it opens; nothing else may open one.
+        log.warning(
+            "signature_invalid: websocket %s (%s)", request.path, "missing" if not signature else "wrong"
+        )
+        raise web.HTTPForbidden(text="Invalid or missing X-Twilio-Signature.\n")
+    streams, admission = request.app[STREAMS], request.app[ADMISSION]
+    if len(streams) - admission.waiting >= MAX_STREAMS:
         log.warning("stream_capacity: %s media streams open; refusing another", len(streams))
         raise web.HTTPServiceUnavailable(text="This instance is at its media stream capacity.\n")
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
     streams.add(ws)
+    for stale in admission.admit(ws, request.remote or ""):
+        log.warning("stream_evicted: a websocket sent no start while others waited; closing it")
+        await stale.close(code=WSCloseCode.POLICY_VIOLATION, message=b"no start")
     try:
-        await StreamCall(ws, line.flows, line.sessions, speech, line.stream_secret).run()
+        call = StreamCall(ws, line.flows, line.sessions, speech, line.stream_secret)
+        await call.run(on_identified=lambda: admission.identified(ws))
     finally:
+        admission.gone(ws)
         streams.discard(ws)
     return ws
 
@@ -268,7 +275,6 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
     app = web.Application(middlewares=[signature_middleware(settings.auth_token, settings.public_url)])
     app[METRICS] = Metrics()
     app[STORES] = stores
-    app[AUTH_TOKEN] = settings.auth_token
     app.cleanup_ctx.append(_count_errors(app[METRICS]))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
@@ -313,6 +319,8 @@ def setup_media(app: web.Application, settings: Settings) -> PromptAudio:
         app.cleanup_ctx.append(_prerender(cache, synthesizer, new_versions))
     streams: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
     app[STREAMS] = streams
+    app[ADMISSION] = StreamAdmission()
+    app[STREAM_SIGNATURE] = SignatureCheck(settings.auth_token, stream_url(settings.public_url, ""))
     app[METRICS].media_streams.set_function(lambda: len(streams))
     if streaming and cache is not None:
         model = VoskModels().model(settings.vosk_model)
