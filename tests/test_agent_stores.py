@@ -242,6 +242,9 @@ async def test_a_voicemail_is_transcribed_by_one_worker_and_reclaimed_when_one_d
 ) -> None:
     vm = await stores.voicemails.start("CA1", "+15550100001", "after_hours", CONTEXT)
     assert await stores.voicemails.claim(stale_after=300) is None, "no recording yet"
+    left = await stores.voicemails.for_call("CA1")
+    assert left is not None and (left.id, dict(left.context)) == (vm, CONTEXT)
+    assert await stores.voicemails.for_call("CA2") is None
     assert await stores.voicemails.listed(include_done=False) == []
     assert await stores.voicemails.recorded(vm, "https://api.twilio.com/rec/RE1", "RE1", 12)
     assert not await stores.voicemails.recorded(vm, "https://api.twilio.com/rec/RE1", "RE1", 12)

@@ -555,6 +555,17 @@ class AgentDesk:
 
     # --- the rest of the desk ----------------------------------------------------------------
 
+    async def handed_to_agents(self, call_sid: str) -> bool:
+        """Whether this call came to the agents: queued for one, or left a callback or a voicemail.
+
+        Agents may read the transcripts of these calls only (see `ivr.console.agent_desk`).
+        """
+        return (
+            await self.store.queue.for_call(call_sid) is not None
+            or await self.store.callbacks.for_call(call_sid) is not None
+            or await self.store.voicemails.for_call(call_sid) is not None
+        )
+
     async def transcript(self, call_sid: str) -> list[TranscriptEntry]:
         """What the bot and the caller said before the hand-off (live call or filed record)."""
         session = None

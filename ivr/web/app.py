@@ -48,6 +48,7 @@ from ivr.metrics import CONTENT_TYPE, ErrorCounter, Metrics, TimedSynthesizer
 from ivr.store.accounts import AccountStore
 from ivr.store.audit import AuditLog
 from ivr.store.backends import Stores, StoresUnavailable, build_stores
+from ivr.store.once import UsedTokens
 from ivr.telephony import TwilioTelephony
 from ivr.twiml import Voice
 from ivr.versions.library import FlowLibrary, LiveFlow, line_builder
@@ -433,6 +434,7 @@ def setup_console(
         AccountStore(stores.sql),
         AuditLog(stores.sql),
         secure_cookies=settings.public_url.startswith("https://"),
+        trusted_proxies=settings.trusted_proxies,
     )
     app[CONSOLE] = console
     setup_flow_editor(
@@ -441,7 +443,13 @@ def setup_console(
             store=flows,  # the line's own store: a publish here reaches new calls at once
             name=LINE_FLOW,
             language=settings.language,
-            phone=TestPhone(phone_secret(settings.auth_token), stores.repository, today),
+            phone=TestPhone(
+                phone_secret(settings.auth_token),
+                stores.repository,
+                today,
+                used=UsedTokens(stores.sql),
+                test_numbers=settings.test_phone_numbers,
+            ),
             audio=ConsoleAudio(
                 settings.audio_dir,
                 audio_secret(settings.audio_dir),

@@ -45,6 +45,10 @@ class VoicemailStore(Protocol):
 
     async def get(self, vm_id: str) -> Voicemail | None: ...
 
+    async def for_call(self, call_sid: str) -> Voicemail | None:
+        """The voicemail left in this call (recorded or not yet)."""
+        ...
+
     async def mark_done(self, vm_id: str, username: str) -> bool:
         """False for an unknown voicemail, or one still being recorded."""
         ...
@@ -122,6 +126,10 @@ class SqlVoicemailStore:
 
     async def get(self, vm_id: str) -> Voicemail | None:
         row = await self.sql.fetchone(f"SELECT {_COLUMNS} FROM voicemails WHERE id = $1", vm_id)
+        return _voicemail(row) if row else None
+
+    async def for_call(self, call_sid: str) -> Voicemail | None:
+        row = await self.sql.fetchone(f"SELECT {_COLUMNS} FROM voicemails WHERE call_sid = $1", call_sid)
         return _voicemail(row) if row else None
 
     async def mark_done(self, vm_id: str, username: str) -> bool:
