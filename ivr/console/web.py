@@ -20,7 +20,6 @@ it and call `require` first thing; nothing in the console is public but the sign
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
@@ -31,6 +30,8 @@ from urllib.parse import urlsplit
 import jinja2
 from aiohttp import web
 
+from ivr.forwarded import IPNetwork
+from ivr.forwarded import client_address as forwarded_client
 from ivr.store.accounts import AccountError, AccountStore, Role, SignedIn
 from ivr.store.audit import AuditLog
 
@@ -41,7 +42,6 @@ ACCOUNTS = web.AppKey("accounts", AccountStore)
 AUDIT = web.AppKey("audit", AuditLog)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 SECURE_COOKIES = web.AppKey("secure_cookies", bool)
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 TRUSTED_PROXIES: web.AppKey[tuple[IPNetwork, ...]] = web.AppKey("trusted_proxies")
 """Reverse proxies whose `X-Forwarded-For` names the client (IVR_TRUSTED_PROXIES)."""
 SIGNED_IN: web.RequestKey[SignedIn | None] = web.RequestKey("signed_in")
@@ -149,32 +149,9 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 
 def client_address(request: web.Request) -> str:
-    """The address of whoever sent this request, for per-address limits and logs.
-
-    Behind a reverse proxy every request comes from the proxy, so one address would stand
-    for every user. `X-Forwarded-For` is read only when the request comes from a proxy in
-    `TRUSTED_PROXIES` (IVR_TRUSTED_PROXIES); each proxy appends the address it was connected
-    from, so the right-most address that is not a trusted proxy is the client. Anything to
-    its left was written by the client itself and may be forged.
-    """
-    peer = request.remote or "unknown"
-    trusted = request.app[TRUSTED_PROXIES]
-    if not _trusted(peer, trusted):
-        return peer
-    headers = request.headers.getall("X-Forwarded-For", ())
-    hops = [hop.strip() for header in headers for hop in header.split(",")]
-    for hop in reversed(hops):
-        if not _trusted(hop, trusted):
-            return hop
-    return hops[0] if hops else peer
-
-
-def _trusted(address: str, trusted: Sequence[IPNetwork]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in trusted)
+    """The address of whoever sent this request, for per-address limits and logs."""
+    forwarded = request.headers.getall("X-Forwarded-For", ())
+    return forwarded_client(request.remote, forwarded, request.app[TRUSTED_PROXIES])
 
 
 def _next_path(raw: str, role: Role) -> str:

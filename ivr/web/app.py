@@ -39,6 +39,7 @@ from ivr.console.test_phone import TestPhone, phone_secret
 from ivr.console.web import create_console
 from ivr.flow.engine import FlowEngine
 from ivr.flow.files import LINE_FLOW, CompiledFlow, FlowFiles, compile_files, read_files
+from ivr.forwarded import IPNetwork, client_address
 from ivr.handoff import DialHandOff, EnqueueHandOff, HandOff
 from ivr.hours import BusinessHours, parse_hours
 from ivr.line import MEDIA_PATH, SupportLine, stream_url
@@ -70,6 +71,7 @@ LINE = web.AppKey("line", SupportLine)
 AUDIO = web.AppKey("audio", PromptAudioCache)
 STREAM_SIGNATURE = web.AppKey("stream_signature", SignatureCheck)
 ADMISSION = web.AppKey("stream_admission", StreamAdmission[web.WebSocketResponse])
+PROXIES: web.AppKey[tuple[IPNetwork, ...]] = web.AppKey("proxies")
 STREAM_SPEECH = web.AppKey("stream_speech", StreamSpeech)
 STREAMS = web.AppKey("streams", weakref.WeakSet[web.WebSocketResponse])
 METRICS = web.AppKey("metrics", Metrics)
@@ -159,7 +161,10 @@ async def media(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
     streams.add(ws)
-    for stale in admission.admit(ws, request.remote or ""):
+    address = client_address(
+        request.remote, request.headers.getall("X-Forwarded-For", ()), request.app[PROXIES]
+    )
+    for stale in admission.admit(ws, address):
         log.warning("stream_evicted: a websocket sent no start while others waited; closing it")
         await stale.close(code=WSCloseCode.POLICY_VIOLATION, message=b"no start")
     try:
@@ -322,6 +327,7 @@ def setup_media(app: web.Application, settings: Settings) -> PromptAudio:
     streams: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
     app[STREAMS] = streams
     app[ADMISSION] = StreamAdmission()
+    app[PROXIES] = settings.trusted_proxies
     app[STREAM_SIGNATURE] = SignatureCheck(settings.auth_token, stream_url(settings.public_url, ""))
     app[METRICS].media_streams.set_function(lambda: len(streams))
     if streaming and cache is not None:
