@@ -26,8 +26,9 @@ from pathlib import Path
 
 from aiohttp import WSCloseCode, web
 
-from ivr.agents.desk import AgentDesk, DeskConfig, Urls
+from ivr.agents.desk import AgentDesk, DeskConfig
 from ivr.agents.handoff import QueueHandOff
+from ivr.agents.urls import Urls
 from ivr.agents.voicemail import VoicemailWorker
 from ivr.agents.web import HOLD_PATH, AgentLine, add_agent_routes
 from ivr.config import Settings, SpeechMode, TtsMode
@@ -38,6 +39,7 @@ from ivr.console.test_phone import TestPhone, phone_secret
 from ivr.console.web import create_console
 from ivr.flow.engine import FlowEngine
 from ivr.flow.files import LINE_FLOW, CompiledFlow, FlowFiles, compile_files, read_files
+from ivr.forwarded import IPNetwork, client_address
 from ivr.handoff import DialHandOff, EnqueueHandOff, HandOff
 from ivr.hours import BusinessHours, parse_hours
 from ivr.line import MEDIA_PATH, SupportLine, stream_url
@@ -47,6 +49,7 @@ from ivr.metrics import CONTENT_TYPE, ErrorCounter, Metrics, TimedSynthesizer
 from ivr.store.accounts import AccountStore
 from ivr.store.audit import AuditLog
 from ivr.store.backends import Stores, StoresUnavailable, build_stores
+from ivr.store.once import UsedTokens
 from ivr.telephony import TwilioTelephony
 from ivr.twiml import Voice
 from ivr.versions.library import FlowLibrary, LiveFlow, line_builder
@@ -68,6 +71,7 @@ LINE = web.AppKey("line", SupportLine)
 AUDIO = web.AppKey("audio", PromptAudioCache)
 STREAM_SIGNATURE = web.AppKey("stream_signature", SignatureCheck)
 ADMISSION = web.AppKey("stream_admission", StreamAdmission[web.WebSocketResponse])
+PROXIES: web.AppKey[tuple[IPNetwork, ...]] = web.AppKey("proxies")
 STREAM_SPEECH = web.AppKey("stream_speech", StreamSpeech)
 STREAMS = web.AppKey("streams", weakref.WeakSet[web.WebSocketResponse])
 METRICS = web.AppKey("metrics", Metrics)
@@ -157,7 +161,10 @@ async def media(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
     streams.add(ws)
-    for stale in admission.admit(ws, request.remote or ""):
+    address = client_address(
+        request.remote, request.headers.getall("X-Forwarded-For", ()), request.app[PROXIES]
+    )
+    for stale in admission.admit(ws, address):
         log.warning("stream_evicted: a websocket sent no start while others waited; closing it")
         await stale.close(code=WSCloseCode.POLICY_VIOLATION, message=b"no start")
     try:
@@ -197,6 +204,7 @@ def _agent_line(settings: Settings, stores: Stores, voice: Voice, voicemail: Vos
         callback_attempts=settings.callback_attempts,
         callback_backoff=settings.callback_backoff,
         ring_seconds=settings.agent_ring_seconds,
+        callback_ring_seconds=settings.callback_ring_seconds,
         language=settings.language,
     )
     desk = AgentDesk(
@@ -319,6 +327,7 @@ def setup_media(app: web.Application, settings: Settings) -> PromptAudio:
     streams: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
     app[STREAMS] = streams
     app[ADMISSION] = StreamAdmission()
+    app[PROXIES] = settings.trusted_proxies
     app[STREAM_SIGNATURE] = SignatureCheck(settings.auth_token, stream_url(settings.public_url, ""))
     app[METRICS].media_streams.set_function(lambda: len(streams))
     if streaming and cache is not None:
@@ -431,6 +440,7 @@ def setup_console(
         AccountStore(stores.sql),
         AuditLog(stores.sql),
         secure_cookies=settings.public_url.startswith("https://"),
+        trusted_proxies=settings.trusted_proxies,
     )
     app[CONSOLE] = console
     setup_flow_editor(
@@ -439,7 +449,13 @@ def setup_console(
             store=flows,  # the line's own store: a publish here reaches new calls at once
             name=LINE_FLOW,
             language=settings.language,
-            phone=TestPhone(phone_secret(settings.auth_token), stores.repository, today),
+            phone=TestPhone(
+                phone_secret(settings.auth_token),
+                stores.repository,
+                today,
+                used=UsedTokens(stores.sql),
+                test_numbers=settings.test_phone_numbers,
+            ),
             audio=ConsoleAudio(
                 settings.audio_dir,
                 audio_secret(settings.audio_dir),
