@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 from ivr.speakable import digits, last_digits, spoken_date
@@ -38,9 +38,6 @@ class Template:
     """A parsed prompt text. Parse once at load, render on every turn."""
 
     source: str
-    constant: str | None = field(default=None, init=False, repr=False, compare=False)
-    """The rendered text of a prompt without placeholders (most of them), worked out once:
-    rendering is four regular-expression passes, and a turn says a few prompts."""
 
     def __post_init__(self) -> None:
         stripped = _SEGMENT.sub("", self.source)
@@ -55,8 +52,6 @@ class Template:
         leftover = _PLACEHOLDER.sub("", self.source)
         if "{" in leftover or "}" in leftover:
             raise TemplateError("a placeholder is malformed; write {name} or {name:format}")
-        if not self.variables:
-            object.__setattr__(self, "constant", self._render({}, None))
 
     @property
     def variables(self) -> frozenset[str]:
@@ -70,11 +65,7 @@ class Template:
         A required placeholder with no value renders empty rather than raising: a
         caller must hear the rest of the sentence, never an error.
         """
-        if self.constant is not None:
-            return self.constant
-        return self._render(values, today)
 
-    def _render(self, values: Mapping[str, str], today: date | None) -> str:
         def fill(match: re.Match[str]) -> str:
             value = values.get(match.group(1), "")
             if not value:

@@ -236,10 +236,7 @@ class FlowEngine:
         return Transfer(reason=state.reason, context=context)
 
     def _say(self, session: CallSession, steps: list[Step], prompt: str, interruptible: bool) -> None:
-        if "{" in prompt:  # a variant named after a call variable: "order_status.{status}"
-            prompt_id = _VARIANT.sub(lambda m: session.vars.get(m.group(1), ""), prompt)
-        else:
-            prompt_id = prompt
+        prompt_id = _VARIANT.sub(lambda m: session.vars.get(m.group(1), ""), prompt)
         if not self.catalog.has(prompt_id):
             # Validation checked the variant's prefix; a value it could not foresee
             # (a new status in the data) skips the sentence rather than failing the call.
