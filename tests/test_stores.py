@@ -19,7 +19,6 @@ import pytest
 
 from ivr.records import Order, OrderStatus, Repair, RepairStatus, Warranty, WarrantyPlan
 from ivr.session import CallSession, TranscriptEntry
-from ivr.store import sqlite
 from ivr.store.sqlite import SQLiteDatabase, SQLiteRepository, SQLiteSessionStore
 from tests.services import REDIS_URL, delete_redis_keys, postgres_schema, require
 
@@ -193,27 +192,3 @@ async def test_purge_removes_old_finished_calls_only(database: tuple[Any, Any]) 
     assert await calls.purge(recent - 1) == 1
     assert await calls.get_call("CAold") is None
     assert await calls.get_call("CAlive") is not None and await calls.get_call("CAnew") is not None
-
-
-async def test_sqlite_checkpoints_on_its_thread_not_in_a_turn(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The loop's connection never checkpoints (a commit that did would hold up every call);
-    the WAL still reaches the database file, from the thread."""
-    monkeypatch.setattr(sqlite, "CHECKPOINT_EVERY", 0.05)
-    db = SQLiteDatabase(tmp_path / "ivr.db")
-    sessions = SQLiteSessionStore(db)
-    try:
-        assert await db.run(lambda c: c.execute("PRAGMA wal_autocheckpoint").fetchone()[0]) == 0
-        empty = (tmp_path / "ivr.db").stat().st_size
-        for n in range(200):
-            await sessions.create(
-                CallSession(f"CA{n}", "+1555", "+1555", "f", "s", 0.0, last_response="x" * 500)
-            )
-        for _ in range(100):
-            if (tmp_path / "ivr.db").stat().st_size > empty:
-                break
-            await asyncio.sleep(0.05)
-        assert (tmp_path / "ivr.db").stat().st_size > empty
-    finally:
-        await db.close()

@@ -19,18 +19,11 @@ system's hands, before the webhook is answered: a crash or kill of `ivr serve` l
 answered turn. A power cut or kernel crash may lose the last commits before the next WAL
 sync (checkpoint), which `synchronous = FULL` would prevent at the cost of an fsync a turn.
 WAL also lets `ivr import` and `ivr calls` read and write while a server is running.
-
-Checkpoints (copying the WAL back into the database file, with an fsync of each) run on the
-waiting connection's thread, every `CHECKPOINT_EVERY` seconds: left to SQLite, they run in
-whichever commit fills the WAL past 1,000 pages, which under load was a turn on the event
-loop about once a second, holding up every call for the copy and two fsyncs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -46,7 +39,6 @@ from ivr.store.base import CallSummary
 from ivr.store.sql import SHARED_MIGRATIONS
 
 T = TypeVar("T")
-log = logging.getLogger(__name__)
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -86,8 +78,6 @@ def sqlite_path(url: str) -> Path:
 
 BUSY_TIMEOUT = 10.0
 """Seconds a query waits for another process's write lock before it fails."""
-CHECKPOINT_EVERY = 1.0
-"""Seconds between checkpoints of the WAL (on the waiting connection's thread)."""
 
 
 def _locked(exc: sqlite3.OperationalError) -> bool:
@@ -106,7 +96,6 @@ class SQLiteDatabase:
         """The waiting connection; used only on the executor's thread."""
         self._loop_conn: sqlite3.Connection | None = None
         """The connection that never waits; used only on the event loop."""
-        self._checkpoints: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         await self._loop_connection()
@@ -116,11 +105,6 @@ class SQLiteDatabase:
             conn.close()
             self._conn = None
 
-        if self._checkpoints is not None:
-            self._checkpoints.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._checkpoints
-            self._checkpoints = None
         if self._loop_conn is not None:
             self._loop_conn.close()
             self._loop_conn = None
@@ -151,22 +135,7 @@ class SQLiteDatabase:
             await self.run_in_thread(lambda _: None)  # creates the file and runs the migrations
             if self._loop_conn is None:  # another task may have opened it meanwhile
                 self._loop_conn = self._open_connection(busy_timeout=0.0)
-                self._loop_conn.execute("PRAGMA wal_autocheckpoint = 0")  # see _checkpoint_often
-                self._checkpoints = asyncio.create_task(self._checkpoint_often())
         return self._loop_conn
-
-    async def _checkpoint_often(self) -> None:
-        """Checkpoint the WAL on the thread, now and then, for the loop's connection."""
-
-        def checkpoint(conn: sqlite3.Connection) -> None:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-
-        while True:
-            await asyncio.sleep(CHECKPOINT_EVERY)
-            try:
-                await self.run_in_thread(checkpoint)
-            except sqlite3.Error:  # the next one may succeed; the WAL only grows meanwhile
-                log.exception("checkpoint_failed: %s", self.path)
 
     def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
         if self._conn is None:
