@@ -72,7 +72,7 @@ async def test_a_stranger_hears_the_same_for_an_order_that_exists_and_one_that_d
     assert heard["7789"][1][0] == "That order number and postal code don't match our records."
 
 
-async def test_a_caller_on_file_mistyping_an_order_number_is_asked_for_its_postal_code(caller: Caller) -> None:
+async def test_a_caller_on_file_mistyping_an_order_number_is_asked_for_a_postal_code(caller: Caller) -> None:
     await caller.dial()
     await caller.press("1")
     turn = await caller.press("1234")
@@ -341,16 +341,21 @@ async def test_too_short_an_order_number_is_asked_again(caller: Caller) -> None:
     assert "key in your order number" in turn.text
 
 
-async def test_digits_that_are_not_keypad_keys_are_a_no_match_not_an_apology(client) -> None:
-    """Twilio's `Digits` is form text: Arabic-Indic or full-width digits crashed the
-    postal-code check (TypeError: the caller was handed off with an apology), and
-    `str.isdigit` took them as an order number."""
-    caller = Caller(client, phone=STRANGER_PHONE)
+async def test_digits_that_are_not_keypad_keys_are_no_order_number(caller: Caller) -> None:
+    """`str.isdigit` took Arabic-Indic and full-width digits as an order number."""
     await caller.dial()
     await caller.press("1")
     for not_keys in ("٤٥١٢", "４５１２"):
         turn = await caller.press(not_keys)
-        assert turn.heard == ["Sorry, I didn't catch that.", "Please key in your order number, then press pound."]
+        assert turn.heard == [
+            "Sorry, I didn't catch that.",
+            "Please key in your order number, then press pound.",
+        ]
+
+
+async def test_a_postal_code_that_is_not_keypad_keys_is_a_no_match_not_an_apology(client) -> None:
+    """Arabic-Indic digits as a postal code raised TypeError in the check, and the caller
+    was handed to an agent with an apology instead of being asked again."""
     caller = Caller(client, phone=STRANGER_PHONE)
     await caller.dial()
     await caller.press("1")
@@ -359,13 +364,6 @@ async def test_digits_that_are_not_keypad_keys_are_a_no_match_not_an_apology(cli
     assert turn.heard[0] == "Sorry, I didn't catch that."
     assert "key in the postal code on the order" in turn.text
     assert turn.handoff is None
-
-
-async def test_a_menu_ignores_digits_that_are_not_keys(caller: Caller) -> None:
-    await caller.dial()
-    turn = await caller.press("١")
-    assert turn.heard[0] == "Sorry, I didn't catch that."
-    assert "For order status and delivery, press 1." in turn.text
 
 
 async def test_spoken_text_is_cut_to_its_first_500_characters(caller: Caller) -> None:
