@@ -55,7 +55,8 @@ RELEASED_ORDER_FIELDS = (
 MAX_LOOKUPS_PER_CALL = 5
 """Order, repair and warranty numbers one call may look up; a person needs far fewer."""
 MAX_LOOKUPS_PER_DAY = 20
-"""Look-ups one caller number may make in a day, over all its calls and every instance."""
+"""Look-ups one caller number may make in a day that its caller ID did not verify, over all
+its calls and every instance."""
 MAX_POSTAL_TRIES = 5
 """Wrong postal codes one caller number may key in a day before keypad verification stops
 answering (even the right code): counted in the store, so calling again does not reset it."""
@@ -114,15 +115,22 @@ def _same_phone(a: str, b: str) -> bool:
 
 
 async def _may_look_up(ctx: ActionContext) -> bool:
-    """Count one look-up against the call and the caller number; False once either is over.
+    """Count one look-up against the call; False once the call or the caller number is over.
 
-    Without a limit one call can try number after number and learn which exist (and a
-    second call starts afresh), so the day's count lives in the store."""
+    Without a limit one call can try number after number and learn which exist, and a
+    second call would start afresh, so the day's count lives in the store. Only look-ups
+    that the caller ID did not verify add to it (`_count_for_number`): a customer checking
+    their own orders, or a business line calling about its own, is never turned away."""
     done = ctx.session.attempts.get(LOOKUPS, 0)
     if done >= MAX_LOOKUPS_PER_CALL:
         return False
     ctx.session.attempts[LOOKUPS] = done + 1
-    return await ctx.repository.count(ctx.session.caller, LOOKUPS, ctx.today) <= MAX_LOOKUPS_PER_DAY
+    return await ctx.repository.count(ctx.session.caller, LOOKUPS, ctx.today, add=0) < MAX_LOOKUPS_PER_DAY
+
+
+async def _count_for_number(ctx: ActionContext) -> None:
+    """A look-up the caller ID did not verify: one more towards the number's daily limit."""
+    await ctx.repository.count(ctx.session.caller, LOOKUPS, ctx.today)
 
 
 async def find_order(ctx: ActionContext) -> str:
@@ -139,6 +147,7 @@ async def find_order(ctx: ActionContext) -> str:
     if order is not None and _same_phone(ctx.session.caller, order.phone):
         _release_order(ctx, order)
         return "verified"
+    await _count_for_number(ctx)
     return "needs_verification"
 
 
@@ -159,10 +168,12 @@ async def find_repair(ctx: ActionContext) -> str:
     if not await _may_look_up(ctx):
         return LIMIT_REACHED
     repair = await ctx.repository.repair(ctx.session.vars.get("ticket_number", ""))
+    # A ticket number alone gets the status; what the product is, only to the phone on file.
+    owner = repair is not None and _same_phone(ctx.session.caller, repair.phone)
+    if not owner:
+        await _count_for_number(ctx)
     if repair is None:
         return "not_found"
-    # A ticket number alone gets the status; what the product is, only to the phone on file.
-    owner = _same_phone(ctx.session.caller, repair.phone)
     ctx.session.vars.update(
         repair_product=repair.product if owner else "",
         repair_status=repair.status.value,
@@ -178,10 +189,12 @@ async def find_warranty(ctx: ActionContext) -> str:
     if not await _may_look_up(ctx):
         return LIMIT_REACHED
     warranty = await ctx.repository.warranty(ctx.session.vars.get("serial_number", ""))
+    order = await ctx.repository.order(warranty.order_number) if warranty is not None else None
+    owner = order is not None and _same_phone(ctx.session.caller, order.phone)
+    if not owner:
+        await _count_for_number(ctx)
     if warranty is None:
         return "not_found"
-    order = await ctx.repository.order(warranty.order_number)
-    owner = order is not None and _same_phone(ctx.session.caller, order.phone)
     ctx.session.vars.update(
         warranty_product=warranty.product if owner else "",
         warranty_plan=warranty.plan.value,
