@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import getpass
 import json
-import os
 import re
 import sys
 import time
@@ -15,7 +14,7 @@ from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
-from ivr.config import ConfigError, Settings, database_url, default_dir
+from ivr.config import ConfigError, Settings
 from ivr.console import cli as accounts_cli
 from ivr.importer import ImportFailed, ImportKind, parse_file
 from ivr.logs import configure, mask_phone
@@ -23,9 +22,15 @@ from ivr.store.backends import Stores, build_stores
 from ivr.yamlsource import SourceError
 
 
+def _settings() -> Settings:
+    """The settings of an operator's command: the same as the server's, but no webhook
+    secret is needed. A bad setting is a `ConfigError`, reported by `main`."""
+    return Settings.from_env(serving=False)
+
+
 def _stores() -> Stores:
     """The database the operator's commands read and write (live Redis sessions aside)."""
-    return build_stores(database_url())
+    return build_stores(_settings().database_url)
 
 
 BACKLOG = 4096
@@ -100,10 +105,10 @@ def _unreachable(kind: ImportKind, records: Sequence[object]) -> list[str]:
     from ivr.flow.schema import GatherState
     from ivr.prompts import load_catalogs
 
-    env = os.environ
+    settings = _settings()
     try:
-        catalogs = load_catalogs(Path(env.get("IVR_PROMPTS", default_dir("prompts"))))
-        flow, _ = load_flow(Path(env.get("IVR_FLOW", default_dir("flows") / "support.yaml")), catalogs)
+        catalogs = load_catalogs(settings.prompts_dir)
+        flow, _ = load_flow(settings.flow_file, catalogs)
     except (FlowInvalid, SourceError):
         return []
     field = _KEY_FIELD[kind]
@@ -189,7 +194,7 @@ def cmd_calls(args: argparse.Namespace) -> int:
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     """Bring the database schema up to date (PostgreSQL; SQLite upgrades itself on open)."""
-    url = database_url()
+    url = _settings().database_url
     if url.startswith("sqlite:"):
         stores = build_stores(url)
 
@@ -250,7 +255,7 @@ def cmd_flows_validate(args: argparse.Namespace) -> int:
     from ivr.prompts import load_catalogs
 
     try:
-        catalogs = load_catalogs(Path(args.prompts) if args.prompts else default_dir("prompts"))
+        catalogs = load_catalogs(Path(args.prompts) if args.prompts else _settings().prompts_dir)
     except SourceError as exc:
         print(f"ivr flows validate: {exc}", file=sys.stderr)
         return 1
@@ -270,9 +275,9 @@ def cmd_flows_validate(args: argparse.Namespace) -> int:
 
 def _flow_paths(args: argparse.Namespace) -> tuple[Path, Path]:
     """The flow file and prompts directory a command reads: its options, else IVR_FLOW/IVR_PROMPTS."""
-    env = os.environ
-    flow = getattr(args, "flow", "") or env.get("IVR_FLOW") or default_dir("flows") / "support.yaml"
-    prompts = args.prompts or env.get("IVR_PROMPTS") or default_dir("prompts")
+    settings = _settings()
+    flow = getattr(args, "flow", "") or settings.flow_file
+    prompts = args.prompts or settings.prompts_dir
     return Path(flow), Path(prompts)
 
 
@@ -292,7 +297,7 @@ def cmd_flows_lifecycle(args: argparse.Namespace) -> int:
     from ivr.flow.loader import FlowInvalid
     from ivr.versions.store import FlowNotFound, FlowStore, FlowStoreError
 
-    language = os.environ.get("IVR_LANGUAGE", "en")
+    language = _settings().language
 
     def local_files() -> FlowFiles:
         """The files named on the command line, validated (problems name their paths)."""
@@ -395,16 +400,15 @@ def cmd_prompts_render(args: argparse.Namespace) -> int:
     from speech.cache import PromptAudioCache
     from speech.tts import Pyttsx3Synthesizer, SynthesisError
 
-    env = os.environ
-    data_dir = Path(env.get("IVR_DATA_DIR", "var"))
-    audio_dir = Path(env.get("IVR_AUDIO_CACHE", data_dir / "audio"))
-    catalogs = load_catalogs(Path(env.get("IVR_PROMPTS", default_dir("prompts"))))
+    settings = _settings()
+    audio_dir = settings.audio_dir
+    catalogs = load_catalogs(settings.prompts_dir)
     texts = sorted({text for catalog in catalogs.values() for text in catalog.static_texts()})
 
     async def render() -> int:
         failed = 0
-        rate = int(env.get("IVR_TTS_RATE", "165"))
-        async with Pyttsx3Synthesizer(voice=env.get("IVR_TTS_VOICE") or None, rate=rate) as synthesizer:
+        voice, rate = settings.tts_voice or None, settings.tts_rate
+        async with Pyttsx3Synthesizer(voice=voice, rate=rate) as synthesizer:
             cache = PromptAudioCache(audio_dir, synthesizer, audio_secret(audio_dir))
             for done, text in enumerate(texts, 1):
                 try:
@@ -424,9 +428,9 @@ def cmd_prompts_render(args: argparse.Namespace) -> int:
 def cmd_speech_install_model(args: argparse.Namespace) -> int:
     from speech.models import OFFICIAL_INDEX, ModelInstallError, install_model, text_progress_bar
 
-    env = os.environ
-    models_dir = Path(env.get("IVR_MODELS_DIR", Path(env.get("IVR_DATA_DIR", "var")) / "models"))
-    index = env.get("IVR_VOSK_MODEL_INDEX", OFFICIAL_INDEX)
+    settings = _settings()
+    models_dir = settings.models_dir
+    index = settings.model_index or OFFICIAL_INDEX
     try:
         path = asyncio.run(
             install_model(

@@ -89,17 +89,23 @@ class Settings:
     """How long an agent's phone rings with a caller's whisper before it counts as missed."""
     voicemail_dir: Path = Path("var/voicemail")
     """Where fetched voicemail recordings are kept."""
+    model_index: str = ""
+    """Where `ivr speech install-model` looks models up (IVR_VOSK_MODEL_INDEX); empty: Vosk's own list."""
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, *, default_public_url: str = "") -> Settings:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, default_public_url: str = "", serving: bool = True
+    ) -> Settings:
+        """Read and check every setting. The operator's commands that answer no webhooks
+        (`serving=False`: imports, reports, prompt rendering) run without TWILIO_AUTH_TOKEN."""
         env = os.environ if env is None else env
         token = env.get("TWILIO_AUTH_TOKEN", "").strip()
-        if not token:
+        if not token and serving:
             raise ConfigError(
                 "TWILIO_AUTH_TOKEN is not set: it is needed to check that webhooks come from "
                 "Twilio (find it in the Twilio console; any secret works with `ivr call`)"
             )
-        public_url = (env.get("PUBLIC_URL") or default_public_url).rstrip("/")
+        public_url = (env.get("PUBLIC_URL") or default_public_url or "http://127.0.0.1:8080").rstrip("/")
         parts = urlsplit(public_url)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
             raise ConfigError(f"PUBLIC_URL '{public_url}' must be like https://support.example.com")
@@ -163,6 +169,7 @@ class Settings:
             callback_backoff=_seconds(env, "IVR_CALLBACK_BACKOFF", 300),
             agent_ring_seconds=int(_seconds(env, "IVR_AGENT_RING_SECONDS", 20, minimum=5)),
             voicemail_dir=Path(env.get("IVR_VOICEMAIL_DIR", data_dir / "voicemail")),
+            model_index=env.get("IVR_VOSK_MODEL_INDEX", "").strip(),
         )
 
 

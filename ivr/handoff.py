@@ -1,8 +1,10 @@
 """How a caller reaches a person: the single seam for agent hand-off.
 
 Flows only say *that* and *why* a caller is handed over (a `Transfer` step); a
-`HandOff` decides *how*. Today that is a direct `<Dial>` or a Twilio `<Enqueue>`;
-warm transfer with whispered context plugs in here without touching flows or engine.
+`HandOff` decides *how*: a direct `<Dial>` or a plain Twilio `<Enqueue>` (here), or the
+agent desk's warm transfer with the call's context whispered to the agent
+(`ivr.agents.handoff.QueueHandOff`), chosen when the app is set up, without touching flows
+or the engine.
 """
 
 from __future__ import annotations

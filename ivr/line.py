@@ -33,7 +33,7 @@ from ivr.flow.steps import (
 from ivr.handoff import HandOff, transfer_connected
 from ivr.logs import mask_phone
 from ivr.metrics import Metrics
-from ivr.session import CallSession
+from ivr.session import FINAL_STATUSES, CallSession
 from ivr.store.base import CallLog, SessionStore
 from ivr.twiml import Audio, Renderable, render, render_fallback, render_goodbye, render_stream
 from ivr.versions.library import Flows, LiveFlow
@@ -41,7 +41,6 @@ from speech.tts import SynthesisError
 
 log = logging.getLogger(__name__)
 
-FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 STREAM_FAILURES = "stream#failures"
 """Where a call's failed media streams are counted (in `CallSession.attempts`)."""
 
@@ -120,9 +119,13 @@ class SupportLine:
             steps = await live.engine.handle(session, Start())
             twiml = await self._finish_turn(session, steps, live)
         if not await self.sessions.create(session):
+            # A repeated first webhook (Twilio retrying, or someone replaying a captured
+            # request) gets what the first one got: the welcome, built afresh, never the
+            # call's latest answer, which may read out an order. An ended call: goodbye.
             existing = await self.sessions.load(call_sid)
-            if existing is not None and existing.last_response:
-                return existing.last_response
+            if existing is not None and existing.status in FINAL_STATUSES:
+                return self._ended(live)
+            return twiml
         self.metrics.call_started()
         self._count_handoffs(steps)
         log.info("call %s from %s started", call_sid, mask_phone(session.caller))
@@ -135,9 +138,15 @@ class SupportLine:
         if session is None:
             log.warning("call %s: turn for an unknown call, starting it afresh", call_sid)
             return await self.answer(params)
-        if seq != session.seq or session.status in FINAL_STATUSES:
-            log.info("call %s: replaying turn %s (call is at %s)", call_sid, seq, session.seq)
+        if session.status in FINAL_STATUSES:
+            return self._ended(await self.flows.for_session(session))
+        if seq == session.seq - 1:
+            log.info("call %s: turn %s delivered again, answering as before", call_sid, seq)
             return session.last_response
+        if seq != session.seq:
+            # Twilio only ever repeats the latest turn: an older or unissued one is a replay.
+            log.warning("call %s: turn %s replayed out of order (call is at %s)", call_sid, seq, session.seq)
+            return self._ended(await self.flows.for_session(session))
         expected = session.seq
         event = event_from(params, query)
         live = await self.flows.for_session(session)
@@ -190,9 +199,9 @@ class SupportLine:
         session = await self.sessions.load(call_sid)
         if session is None:
             return await self.answer(params)
-        if session.status in FINAL_STATUSES:
-            return session.last_response
         live = await self.flows.for_session(session)
+        if session.status in FINAL_STATUSES:
+            return self._ended(live)
         steps = live.engine.exit_steps(session)
         if not steps:
             if session.attempts.get(STREAM_FAILURES, 0) >= 2:
@@ -213,6 +222,12 @@ class SupportLine:
         stream_url = f"{'wss' if scheme == 'https' else 'ws'}://{rest}/media"
         token = stream_token(self.stream_secret, call_sid)
         return render_stream(stream_url, f"{self.public_url}/voice/stream-ended", {"token": token})
+
+    @staticmethod
+    def _ended(live: LiveFlow) -> str:
+        """The answer to a webhook for a call that is over (or a replayed turn): a plain
+        goodbye, with nothing from the call in it."""
+        return render_goodbye("Goodbye.", voice=live.voice)
 
     def fallback(self) -> str:
         """TwiML for when the service itself fails: apologise and hand over."""

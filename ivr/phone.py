@@ -8,7 +8,6 @@ speech. A new user can try the whole line without a Twilio account or a phone nu
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import sys
 import urllib.error
@@ -19,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from twilio.request_validator import RequestValidator
+
+from ivr.config import Settings
 
 SPEECH_CONFIDENCE = "0.92"
 
@@ -143,11 +144,12 @@ def play_call(call: PhoneCall, ask: Callable[[str], str]) -> str:
 
 
 def run_phone(args: argparse.Namespace) -> int:
-    token = os.environ.get("TWILIO_AUTH_TOKEN", "")
+    settings = Settings.from_env(serving=False, default_public_url=args.url or "")
+    token = settings.auth_token
     if not token:
         print("ivr call: set TWILIO_AUTH_TOKEN to the same secret the server uses.", file=sys.stderr)
         return 2
-    public = (os.environ.get("PUBLIC_URL") or args.url or "http://127.0.0.1:8080").rstrip("/")
+    public = settings.public_url
     call = PhoneCall(
         public_url=public,
         server_url=(args.url or public).rstrip("/"),

@@ -3,13 +3,48 @@
 Twilio talks to the service in separate HTTP requests, possibly to different
 processes, so nothing about a call may live in process memory. Everything the
 flow needs next time is here, and it round-trips through plain JSON.
+
+During a rolling deploy, instances of two releases share the same live calls, so a session
+may be written by a newer release than the one that reads it next. The rules that keep
+that safe:
+- a release may add fields (with defaults), never rename, remove or change the meaning of
+  one (a new meaning is a new field), and raises `SCHEMA_VERSION` when it adds any;
+- a reader keeps what it does not know (`extra`) and writes it back unchanged, so an older
+  instance taking one turn of a call never erases what a newer one recorded;
+- a reader of an older session fills the missing fields with their defaults.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, fields
+from enum import StrEnum
 from typing import Any
+
+
+class CallStatus(StrEnum):
+    """Twilio's `CallStatus` values (voice webhooks and status callbacks), in one place."""
+
+    QUEUED = "queued"
+    RINGING = "ringing"
+    IN_PROGRESS = "in-progress"
+    COMPLETED = "completed"
+    BUSY = "busy"
+    FAILED = "failed"
+    NO_ANSWER = "no-answer"
+    CANCELED = "canceled"
+
+
+FINAL_STATUSES = frozenset(
+    {CallStatus.COMPLETED, CallStatus.BUSY, CallStatus.FAILED, CallStatus.NO_ANSWER, CallStatus.CANCELED}
+)
+"""The statuses that end a call. A set of `StrEnum` members, so a plain string from a
+webhook or the store (`"completed" in FINAL_STATUSES`) is checked against it as it is."""
+
+
+SCHEMA_VERSION = 1
+"""The session layout this release writes (`schema` in the JSON). 0: sessions saved before
+the layout carried a version (no `schema` key; the same fields as version 1)."""
 
 
 @dataclass(slots=True)
@@ -19,6 +54,17 @@ class TranscriptEntry:
     who: str
     """'bot' (what the caller heard), 'caller' (pressed or said), 'flow' (state, action)."""
     text: str
+    extra: dict[str, Any] | None = None
+    """Keys written by a newer release, kept and written back as they were."""
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"at": self.at, "who": self.who, "text": self.text}
+        return {**self.extra, **data} if self.extra else data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TranscriptEntry:
+        known = {name: data.pop(name) for name in _ENTRY_FIELDS if name in data}
+        return cls(**known, extra=data or None)
 
 
 @dataclass(slots=True)
@@ -40,27 +86,36 @@ class CallSession:
     path: list[str] = field(default_factory=list)
     transcript: list[TranscriptEntry] = field(default_factory=list)
     outcome: str = ""
-    status: str = "in-progress"
+    status: str = CallStatus.IN_PROGRESS
     ended_at: float | None = None
     last_response: str = ""
     """The TwiML answered for turn `seq - 1`, replayed to duplicate deliveries."""
     flow_version: int = 0
     """The published flow version this call started on; it finishes on it, whatever is
     published meanwhile. 0 in sessions saved before flows had versions (they take the current)."""
+    schema: int = SCHEMA_VERSION
+    """The newest layout that wrote this session (see the module's rules)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Keys written by a newer release, kept and written back as they were."""
 
     def to_json(self) -> str:
         # Shallow, field-driven conversion: `dataclasses.asdict` deep-copies every value
         # and was an eighth of a webhook turn's time under load.
         data: dict[str, Any] = {name: getattr(self, name) for name in _SESSION_FIELDS}
-        data["transcript"] = [{name: getattr(e, name) for name in _ENTRY_FIELDS} for e in self.transcript]
+        data["transcript"] = [entry.to_dict() for entry in self.transcript]
+        data["schema"] = max(self.schema, SCHEMA_VERSION)
+        if self.extra:
+            data = {**self.extra, **data}
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> CallSession:
         data: dict[str, Any] = json.loads(text)
-        data["transcript"] = [TranscriptEntry(**entry) for entry in data.get("transcript", [])]
-        return cls(**data)
+        known = {name: data.pop(name) for name in _SESSION_FIELDS if name in data}
+        known["transcript"] = [TranscriptEntry.from_dict(entry) for entry in known.get("transcript", [])]
+        known["schema"] = int(data.pop("schema", 0))
+        return cls(**known, extra=data)
 
 
-_SESSION_FIELDS = tuple(f.name for f in fields(CallSession))
-_ENTRY_FIELDS = tuple(f.name for f in fields(TranscriptEntry))
+_SESSION_FIELDS = tuple(f.name for f in fields(CallSession) if f.name not in ("schema", "extra"))
+_ENTRY_FIELDS = ("at", "who", "text")

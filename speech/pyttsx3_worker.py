@@ -179,6 +179,8 @@ def worker_main(argv: list[str]) -> int:
         replies.flush()
 
     _exit_when_orphaned()
+    if config.get("niceness"):
+        os.nice(int(config["niceness"]))
     timeout = float(config["timeout"])
     startup_timeout = float(config["startup_timeout"])
     try:

@@ -251,6 +251,7 @@ class Pyttsx3Synthesizer:
         *,
         timeout: float = 10.0,
         startup_timeout: float = 20.0,
+        niceness: int = 0,
     ) -> None:
         """Configure the engine; nothing starts until the first :meth:`synthesize`.
 
@@ -260,6 +261,8 @@ class Pyttsx3Synthesizer:
             rate: speaking rate in words per minute (espeak-ng accepts 80-450).
             timeout: seconds allowed to render one chunk before the worker is killed.
             startup_timeout: seconds allowed for the worker to start and warm up.
+            niceness: how much to lower the worker's CPU priority (`os.nice`); a worker
+                for previews sets it so that the line's own synthesis always goes first.
         """
         if not MIN_RATE <= rate <= MAX_RATE:
             raise ValueError(f"rate must be {MIN_RATE}-{MAX_RATE} words per minute, got {rate}")
@@ -269,6 +272,7 @@ class Pyttsx3Synthesizer:
         self._rate = rate
         self._timeout = timeout
         self._startup_timeout = startup_timeout
+        self._niceness = niceness
         self._worker: asyncio.subprocess.Process | None = None
         self._lock = asyncio.Lock()
 
@@ -343,6 +347,7 @@ class Pyttsx3Synthesizer:
             "rate": self._rate,
             "timeout": self._timeout,
             "startup_timeout": self._startup_timeout,
+            "niceness": self._niceness,
         }
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))

@@ -17,9 +17,8 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from ivr.line import FINAL_STATUSES
 from ivr.session import CallSession, TranscriptEntry
-from ivr.store.redis import _FINAL_STATUSES, RedisSessionStore, RedisUnavailable
+from ivr.store.redis import RedisSessionStore, RedisUnavailable
 from tests.services import REDIS_URL, delete_redis_keys, require
 from tests.test_stores import a_session
 
@@ -94,10 +93,6 @@ def a_mid_call_session(call_sid: str = "CA1") -> CallSession:
         transcript=transcript,
         last_response=twiml,
     )
-
-
-def test_the_store_knows_the_same_final_statuses_as_the_line() -> None:
-    assert _FINAL_STATUSES == FINAL_STATUSES
 
 
 async def test_a_live_call_expires_after_live_ttl_and_an_ended_one_after_ended_ttl(

