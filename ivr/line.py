@@ -51,6 +51,20 @@ class PromptAudio(Protocol):
     async def audio_id(self, text: str) -> str: ...
 
 
+MEDIA_PATH = "/media"
+"""Where Twilio opens a call's media stream (the websocket route)."""
+
+
+def stream_url(public_url: str, path: str = MEDIA_PATH) -> str:
+    """The websocket address of `path` here: `wss://` behind `https://`, `ws://` behind `http://`.
+
+    The one place it is spelt: `<Connect><Stream url>` names it, and Twilio signs the
+    websocket handshake over the same URL, so the two can never disagree.
+    """
+    scheme, rest = public_url.split("://", 1)
+    return f"{'wss' if scheme == 'https' else 'ws'}://{rest}{path}"
+
+
 def stream_token(secret: bytes, call_sid: str) -> str:
     """Proof that a media stream was opened by our own `<Connect>` for this call.
 
@@ -218,10 +232,11 @@ class SupportLine:
         return twiml
 
     def _connect(self, call_sid: str) -> str:
-        scheme, rest = self.public_url.split("://", 1)
-        stream_url = f"{'wss' if scheme == 'https' else 'ws'}://{rest}/media"
+        """TwiML that hands the call to a media stream carrying this call's token."""
         token = stream_token(self.stream_secret, call_sid)
-        return render_stream(stream_url, f"{self.public_url}/voice/stream-ended", {"token": token})
+        return render_stream(
+            stream_url(self.public_url), f"{self.public_url}/voice/stream-ended", {"token": token}
+        )
 
     @staticmethod
     def _ended(live: LiveFlow) -> str:

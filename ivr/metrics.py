@@ -16,9 +16,9 @@ Every number here is per process. Scrape every instance and aggregate in Prometh
   `ErrorCounter`. Records below the configured log level are never created, so with
   `--log-level ERROR` warnings such as `signature_invalid` are not counted.
 
-`ivr_asr_seconds` is declared but not yet observed: recognition runs in
-`ivr/mediastream/call.py`, which should time `recognizer.finish()` with `Metrics.asr`
-(TODO). `ivr_tts_seconds` times real synthesis (cache misses) through `TimedSynthesizer`.
+`ivr_asr_seconds` times local recognition in `ivr/mediastream/call.py`: from the end of
+the caller's speech to its transcript, the wait recognition adds to a turn.
+`ivr_tts_seconds` times real synthesis (cache misses) through `TimedSynthesizer`.
 
 The hot path (one observation per webhook) uses label children resolved once, so a
 turn pays a counter increment and a histogram observation, a few microseconds.
@@ -79,7 +79,7 @@ class Metrics:
         )
         self.asr_seconds = Histogram(
             "ivr_asr_seconds",
-            "Time to recognise an utterance after the caller stopped (not yet observed).",
+            "Time to recognise an utterance after the caller stopped (local speech).",
             buckets=SPEECH_BUCKETS,
             registry=r,
         )

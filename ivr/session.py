@@ -109,7 +109,7 @@ class CallSession:
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, text: str) -> CallSession:
+    def from_json(cls, text: str | bytes) -> CallSession:
         data: dict[str, Any] = json.loads(text)
         known = {name: data.pop(name) for name in _SESSION_FIELDS if name in data}
         known["transcript"] = [TranscriptEntry.from_dict(entry) for entry in known.get("transcript", [])]

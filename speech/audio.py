@@ -262,7 +262,7 @@ def ulaw_encode(samples: npt.ArrayLike) -> bytes:
     biased = np.minimum(np.abs(pcm), _ULAW_CLIP) + _ULAW_BIAS
     exponent = _ULAW_SEGMENT[biased >> 7]
     mantissa = (biased >> (exponent + 3)) & 0x0F
-    code = ~(sign | (exponent << 4) | mantissa) & 0xFF
+    code: npt.NDArray[np.integer[Any]] = ~(sign | (exponent << 4) | mantissa) & 0xFF
     return code.astype(np.uint8).tobytes()
 
 

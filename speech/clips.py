@@ -9,13 +9,24 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from pathlib import Path
+from typing import Protocol
 
 from speech import audio
 from speech.cache import PromptAudioCache
 from speech.tts import SynthesisError, SynthesisErrorCode
 
 
+class PromptClips(Protocol):
+    """Prompt text to the audio a media stream plays: what a call needs of the synthesiser."""
+
+    async def get(self, text: str) -> bytes:
+        """The prompt as 8 kHz mu-law bytes; raises SynthesisError, never returns silence."""
+        ...
+
+
 class UlawClips:
+    """:class:`PromptClips` from the prompt audio cache, the most recent kept in memory."""
+
     def __init__(self, cache: PromptAudioCache, max_items: int = 512) -> None:
         self.cache = cache
         self.max_items = max_items

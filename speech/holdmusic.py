@@ -70,7 +70,7 @@ def hold_music() -> audio.Samples:
             _add_wrapped(loop, start, _pad(_hz(note), CHORD_SECONDS + _PAD_OVERLAP))
         for beat, tone in enumerate(_ARPEGGIO):
             _add_wrapped(loop, start + beat * beat_len, _PLUCK_LEVEL * _pluck(_hz(chord[tone] + 12)))
-    scaled = loop * (PEAK / np.max(np.abs(loop)))
+    scaled = loop * (PEAK / float(np.max(np.abs(loop))))
     return np.rint(scaled).astype(np.int16)
 
 

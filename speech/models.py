@@ -16,8 +16,9 @@ zip URL, MD5, size, type, obsolete flag). Installing one is::
 Everything temporary lives in one hidden folder inside ``dest_dir`` (so the
 final rename never crosses file systems) that is removed whatever happens:
 a failed or interrupted install leaves nothing that looks like a model.
-The layout check (:func:`model_layout_problem`) is shared with
-:mod:`speech.asr`, which refuses to load a directory that fails it.
+The layout check (:func:`model_problem`) is the line's one answer to "is there a
+usable model here?": the installer, the recogniser (:mod:`speech.vosk_asr`), the
+start-up check and the voicemail transcriber all ask it.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from typing import IO, Any, TextIO
 
 import aiohttp
 from yarl import URL
+
+from speech.asr import RecognitionError, RecognitionErrorCode
 
 log = logging.getLogger(__name__)
 
@@ -217,20 +220,25 @@ def _negated(version: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(-part for part in version)
 
 
-def model_layout_problem(model_dir: Path) -> str | None:
-    """Say what is missing for ``model_dir`` to be a Vosk model, or ``None`` if it looks like one.
+def model_problem(model_dir: Path) -> RecognitionError | None:
+    """Say why ``model_dir`` is not a usable Vosk model, or ``None`` if it looks like one.
 
     Only the parts every Vosk recognition model has are checked, so that a
-    half-copied or wrong folder is caught before Kaldi spends seconds failing
-    on it (or worse, loading something else).
+    missing, half-copied or wrong folder is caught before Kaldi spends seconds
+    failing on it (or worse, loading something else). The answer carries the
+    stable code (``asr_model_missing`` or ``asr_model_invalid``) that logs and
+    the recogniser report; raising it is up to the caller.
     """
+    if not model_dir.is_dir():
+        return RecognitionError(RecognitionErrorCode.MODEL_MISSING, f"no Vosk model at {model_dir}")
     missing = [name for name in REQUIRED_FILES if not (model_dir / name).is_file()]
     missing += [f"{name}/" for name in REQUIRED_DIRS if not (model_dir / name).is_dir()]
-    return f"missing {', '.join(missing)}" if missing else None
-
-
-def _is_installed(target: Path) -> bool:
-    return target.is_dir() and model_layout_problem(target) is None
+    if missing:
+        return RecognitionError(
+            RecognitionErrorCode.MODEL_INVALID,
+            f"{model_dir} is not a Vosk model (missing {', '.join(missing)})",
+        )
+    return None
 
 
 async def install_model(
@@ -251,7 +259,7 @@ async def install_model(
         entries = parse_index(await _fetch_index(session, index_url), index_url)
         entry = choose_model(entries, lang, small=small)
         target = dest_dir / entry.name
-        if await asyncio.to_thread(_is_installed, target):
+        if await asyncio.to_thread(model_problem, target) is None:
             log.info("model_already_installed: %s", target)
             return target
         workdir = await asyncio.to_thread(_prepare, dest_dir, target)
@@ -289,10 +297,11 @@ async def _fetch_index(session: aiohttp.ClientSession, index_url: str) -> object
 
 def _prepare(dest_dir: Path, target: Path) -> Path:
     """Create ``dest_dir`` and a private work folder in it; refuse to overwrite a stray ``target``."""
-    if target.exists():
+    problem = model_problem(target)
+    if problem is not None and target.exists():
         raise ModelInstallError(
             ModelInstallErrorCode.INSTALL_FAILED,
-            f"{target} exists but is not a complete Vosk model ({model_layout_problem(target)}); "
+            f"{target} exists but is not a complete Vosk model ({problem.detail}); "
             "remove it and run the command again",
         )
     try:
@@ -408,7 +417,7 @@ def _unpack_and_place(archive: Path, into: Path, target: Path) -> None:
     try:
         os.rename(root, target)
     except OSError as exc:
-        if _is_installed(target):  # another install of the same model finished first
+        if model_problem(target) is None:  # another install of the same model finished first
             return
         raise ModelInstallError(
             ModelInstallErrorCode.INSTALL_FAILED, f"cannot move the model to {target}: {exc}"
@@ -419,12 +428,15 @@ def _model_root(into: Path) -> Path:
     """The model folder in an unpacked archive: the archive's top folder (Vosk's layout) or its root."""
     folders = sorted(path for path in into.iterdir() if path.is_dir())
     candidates: Sequence[Path] = [into, *folders] if len(folders) != 1 else [folders[0], into]
+    reasons: list[str] = []
     for candidate in candidates:
-        if model_layout_problem(candidate) is None:
+        problem = model_problem(candidate)
+        if problem is None:
             return candidate
+        reasons.append(problem.detail)
     raise ModelInstallError(
         ModelInstallErrorCode.ARCHIVE_INVALID,
-        f"the archive does not hold a Vosk model ({model_layout_problem(candidates[0])})",
+        f"the archive does not hold a Vosk model ({'; '.join(reasons)})",
     )
 
 

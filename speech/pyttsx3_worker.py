@@ -63,8 +63,8 @@ class _Engine:
         espeak-ng (seen once in 60 loaded runs: a prompt silently rendered at
         the default 200 words per minute instead of the configured rate).
         """
-        import pyttsx3  # type: ignore[import-untyped]  # Only the worker loads pyttsx3 and espeak-ng.
-        from pyttsx3.drivers import _espeak  # type: ignore[import-untyped]
+        import pyttsx3  # Only the worker loads pyttsx3 and espeak-ng.
+        from pyttsx3.drivers import _espeak
 
         self._engine = pyttsx3.init("espeak")
         self._driver = self._engine.proxy._driver

@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
+from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 from twilio.request_validator import RequestValidator
 
@@ -85,7 +86,9 @@ class Caller:
             **(extra or {}),
         }
 
-    async def raw_post(self, url: str, params: dict[str, str], signature: str | None = None):
+    async def raw_post(
+        self, url: str, params: dict[str, str], signature: str | None = None
+    ) -> ClientResponse:
         if url.startswith("/"):
             url = PUBLIC_URL + url
         parts = urlsplit(url)

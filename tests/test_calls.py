@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from aiohttp.test_utils import TestClient
+
 from tests.caller import STRANGER_PHONE, Caller
 
 
@@ -39,7 +41,7 @@ async def test_order_status_for_a_caller_whose_number_is_on_file(caller: Caller)
     assert end.hung_up
 
 
-async def test_a_stranger_must_key_the_postal_code_before_hearing_anything(client) -> None:
+async def test_a_stranger_must_key_the_postal_code_before_hearing_anything(client: TestClient) -> None:
     caller = Caller(client, phone=STRANGER_PHONE)
     await caller.dial()
     await caller.press("1")
@@ -59,7 +61,9 @@ async def test_a_stranger_must_key_the_postal_code_before_hearing_anything(clien
     ]
 
 
-async def test_a_stranger_hears_the_same_for_an_order_that_exists_and_one_that_does_not(client) -> None:
+async def test_a_stranger_hears_the_same_for_an_order_that_exists_and_one_that_does_not(
+    client: TestClient,
+) -> None:
     heard: dict[str, list[list[str]]] = {}
     for order in ("7788", "7789"):
         caller = Caller(client, phone=STRANGER_PHONE)
@@ -81,7 +85,7 @@ async def test_a_caller_on_file_mistyping_an_order_number_is_asked_for_a_postal_
     assert miss.heard[0] == "That order number and postal code don't match our records."
 
 
-async def test_three_mismatches_offer_an_agent_and_reveal_nothing(client) -> None:
+async def test_three_mismatches_offer_an_agent_and_reveal_nothing(client: TestClient) -> None:
     caller = Caller(client, phone=STRANGER_PHONE)
     await caller.dial()
     await caller.press("1")
@@ -95,7 +99,7 @@ async def test_three_mismatches_offer_an_agent_and_reveal_nothing(client) -> Non
     assert handoff.handoff is not None
 
 
-async def test_postal_code_guessing_stops_after_five_tries_even_in_a_new_call(client) -> None:
+async def test_postal_code_guessing_stops_after_five_tries_even_in_a_new_call(client: TestClient) -> None:
     first = Caller(client, phone=STRANGER_PHONE)
     await first.dial()
     await first.press("1")
@@ -136,7 +140,7 @@ async def test_one_call_looks_up_at_most_five_numbers(caller: Caller) -> None:
     assert sixth.handoff is not None
 
 
-async def test_a_stranger_looks_up_at_most_twenty_numbers_a_day_over_all_calls(client) -> None:
+async def test_a_stranger_looks_up_at_most_twenty_numbers_a_day_over_all_calls(client: TestClient) -> None:
     for _ in range(4):
         stranger = Caller(client, phone=STRANGER_PHONE)
         await stranger.dial()
@@ -157,7 +161,7 @@ async def test_a_stranger_looks_up_at_most_twenty_numbers_a_day_over_all_calls(c
     assert "ready for pickup" in (await owner.press("2718")).text
 
 
-async def test_a_caller_checking_their_own_orders_is_not_limited_by_the_day(client) -> None:
+async def test_a_caller_checking_their_own_orders_is_not_limited_by_the_day(client: TestClient) -> None:
     for _ in range(5):
         caller = Caller(client)
         await caller.dial()
@@ -180,7 +184,7 @@ async def test_repair_status_by_keypad(caller: Caller) -> None:
     assert "For the main menu, press 1." in turn.text
 
 
-async def test_repair_status_without_a_date_leaves_the_date_out(client) -> None:
+async def test_repair_status_without_a_date_leaves_the_date_out(client: TestClient) -> None:
     owner = Caller(client, phone="+15550100003")
     await owner.dial()
     await owner.press("2")
@@ -188,7 +192,7 @@ async def test_repair_status_without_a_date_leaves_the_date_out(client) -> None:
     assert turn.heard[0] == "Repair 1 6 1 8 for your dishwasher is being diagnosed by a technician."
 
 
-async def test_a_stranger_hears_a_repair_status_but_not_what_the_product_is(client) -> None:
+async def test_a_stranger_hears_a_repair_status_but_not_what_the_product_is(client: TestClient) -> None:
     stranger = Caller(client, phone=STRANGER_PHONE)
     await stranger.dial()
     await stranger.press("2")
@@ -196,7 +200,7 @@ async def test_a_stranger_hears_a_repair_status_but_not_what_the_product_is(clie
     assert turn.heard[0] == "Good news: repair 2 7 1 8 is ready for pickup. Please bring your ticket number."
 
 
-async def test_warranty_active_and_expired(client) -> None:
+async def test_warranty_active_and_expired(client: TestClient) -> None:
     active = Caller(client, phone="+15550100002")  # placed order 7788, which came with 100200301
     await active.dial()
     await active.press("3")
@@ -214,7 +218,7 @@ async def test_warranty_active_and_expired(client) -> None:
     )
 
 
-async def test_a_stranger_hears_a_warranty_but_not_what_the_product_is(client) -> None:
+async def test_a_stranger_hears_a_warranty_but_not_what_the_product_is(client: TestClient) -> None:
     stranger = Caller(client, phone=STRANGER_PHONE)
     await stranger.dial()
     await stranger.press("3")
@@ -365,7 +369,7 @@ async def test_digits_that_are_not_keypad_keys_are_no_order_number(caller: Calle
         ]
 
 
-async def test_a_postal_code_that_is_not_keypad_keys_is_a_no_match_not_an_apology(client) -> None:
+async def test_a_postal_code_that_is_not_keypad_keys_is_a_no_match_not_an_apology(client: TestClient) -> None:
     """Arabic-Indic digits as a postal code raised TypeError in the check, and the caller
     was handed to an agent with an apology instead of being asked again."""
     caller = Caller(client, phone=STRANGER_PHONE)

@@ -169,6 +169,7 @@ def test_a_call_from_the_terminal_phone_then_its_record(server: str, env: dict[s
     phone.sendline("9")
     phone.expect("Goodbye")
     phone.expect(r"ivr calls show (CA[0-9a-f]{32})")
+    assert isinstance(phone.match, re.Match)
     call_sid = phone.match.group(1)
     phone.expect(pexpect.EOF)
 

@@ -150,6 +150,6 @@ async def test_session_cookie_is_httponly_strict_and_secure(console: TestClient)
     cookie = next(c for c in response.cookies.values() if c.key == "ivr_console")
     assert cookie["httponly"] and cookie["secure"] and cookie["samesite"] == "Strict"
     assert "frame-ancestors 'none'" in response.headers.get("Content-Security-Policy", "") or True
-    page = await console.get("/console/accounts")
-    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
-    assert csrf_of(await page.text())
+    accounts = await console.get("/console/accounts")
+    assert "frame-ancestors 'none'" in accounts.headers["Content-Security-Policy"]
+    assert csrf_of(await accounts.text())

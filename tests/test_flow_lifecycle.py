@@ -42,7 +42,7 @@ def new_version() -> FlowFiles:
 
 
 def flows_of(client: TestClient) -> FlowStore:
-    return client.server.app[FLOWS]
+    return client.app[FLOWS]
 
 
 async def test_a_call_in_progress_finishes_on_its_version_new_calls_get_the_new_one(

@@ -54,7 +54,9 @@ def audit(data: Path) -> list[tuple[str, str]]:
         return conn.execute("SELECT actor, action FROM audit_log ORDER BY at").fetchall()
 
 
-def test_publish_then_history_with_who_and_why(data: Path, tmp_path: Path, capsys) -> None:
+def test_publish_then_history_with_who_and_why(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, _ = run(capsys, "publish", str(ROOT / "flows" / "support.yaml"))
     assert (code, out) == (0, "Published version 1: new calls get it now.\n")
     flow, prompts = checkout(tmp_path)
@@ -73,7 +75,7 @@ def test_publish_then_history_with_who_and_why(data: Path, tmp_path: Path, capsy
 
 
 def test_an_invalid_publish_names_file_and_line_and_changes_nothing(
-    data: Path, tmp_path: Path, capsys
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run(capsys, "publish", str(ROOT / "flows" / "support.yaml"))
     flow, prompts = checkout(tmp_path)
@@ -95,7 +97,9 @@ def test_an_invalid_publish_names_file_and_line_and_changes_nothing(
     assert audit(data) == [(f"cli:{getpass.getuser()}", "publish")]
 
 
-def test_diff_shows_what_a_publish_would_change(data: Path, tmp_path: Path, capsys) -> None:
+def test_diff_shows_what_a_publish_would_change(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     run(capsys, "publish", str(ROOT / "flows" / "support.yaml"))
     code, out, _ = run(capsys, "diff")
     assert (code, out) == (0, "")
@@ -107,7 +111,9 @@ def test_diff_shows_what_a_publish_would_change(data: Path, tmp_path: Path, caps
     assert f"-  {WELCOME}" in lines and f"+  {NEW_WELCOME}" in lines
 
 
-def test_rollback_to_the_previous_or_a_given_version(data: Path, tmp_path: Path, capsys) -> None:
+def test_rollback_to_the_previous_or_a_given_version(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     run(capsys, "publish", str(ROOT / "flows" / "support.yaml"))
     flow, prompts = checkout(tmp_path)
     run(capsys, "publish", str(flow), "--prompts", str(prompts))
@@ -121,7 +127,9 @@ def test_rollback_to_the_previous_or_a_given_version(data: Path, tmp_path: Path,
     assert audit(data)[-2:] == [("oncall", "rollback"), (f"cli:{getpass.getuser()}", "rollback")]
 
 
-def test_export_writes_the_published_files_for_git(data: Path, tmp_path: Path, capsys) -> None:
+def test_export_writes_the_published_files_for_git(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     flow, prompts = checkout(tmp_path)
     run(capsys, "publish", str(flow), "--prompts", str(prompts))
     target = tmp_path / "export"

@@ -25,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ivr.line import stream_url
 from ivr.web.app import create_app
 from tests.caller import PUBLIC_URL, VERIFIED_PHONE, check_no_dead_air, sign
 from tests.conftest import TODAY, load_demo_data, make_settings
@@ -297,7 +298,7 @@ def test_malformed_media_stream_messages_close_cleanly(
         timeout = aiohttp.ClientTimeout(total=60)
         async with (
             aiohttp.ClientSession(timeout=timeout) as session,
-            session.ws_connect(f"http://127.0.0.1:{stream_server.port}/media") as ws,
+            session.ws_connect(stream_url(f"http://127.0.0.1:{stream_server.port}")) as ws,
         ):
             for message in messages:
                 if ws.closed:

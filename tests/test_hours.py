@@ -57,8 +57,8 @@ def one_day(zone: ZoneInfo, **days: tuple[Span, ...]) -> BusinessHours:
     return BusinessHours(zone, (mon, tue, wed, thu, fri, sat, sun))
 
 
-def berlin(*args: int) -> datetime:
-    return datetime(*args, tzinfo=BERLIN)  # type: ignore[misc]
+def berlin(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=BERLIN)
 
 
 @pytest.fixture

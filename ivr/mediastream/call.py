@@ -1,17 +1,20 @@
-"""Run one call's flow over a Twilio Media Stream: pyttsx3 speaks, Vosk listens.
+"""Run one call's flow over a Twilio Media Stream: prompt clips speak, a recogniser listens.
 
 The flow engine is the same as in TwiML mode; this adapter renders its steps as audio
-and turns what the caller does into the same events:
+and turns what the caller does into the same events. It knows the speech engines only
+by their interfaces (`PromptClips`, `RecognizerFactory`); the application picks them.
 
 - `Say` steps are synthesised (cached), sent as 20 ms mu-law frames, and followed by a
   mark; the mark coming back means the caller heard the whole prompt.
 - `Gather` listens: key presses arrive as `dtmf` messages, speech is found by the
-  endpointer (start, short pause = end, long silence = no input) and recognised by Vosk,
-  restricted to what the question can accept.
+  endpointer (start, short pause = end, long silence = no input) and recognised under a
+  grammar of what the question can accept (`grammar_for`).
 - Barge-in: speech or a key press during an interruptible prompt sends `clear`, which
-  stops the prompt at once, and the input is handled.
+  stops the prompt at once, and the input is handled. During a prompt that must be
+  heard whole, speech is ignored and keys are held until it ends.
 - `Transfer` / `Hangup`: the last prompt plays to its end, then the stream is closed;
-  Twilio asks `/voice/stream-ended`, which answers with the `<Dial>` or `<Hangup>`.
+  Twilio asks `/voice/stream-ended`, which answers with the hand-off (`<Dial>` or
+  `<Enqueue>`) or `<Hangup>`.
 """
 
 from __future__ import annotations
@@ -20,15 +23,16 @@ import asyncio
 import hmac
 import logging
 import secrets
+import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Protocol
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSMessage, WSMsgType
 
 from ivr.flow.steps import Digits, Event, Gather, NoInput, Resume, Say, Speech, Start, Step
-from ivr.line import STREAM_FAILURES, Flows, stream_token
+from ivr.line import STREAM_FAILURES, stream_token
 from ivr.mediastream.protocol import (
     Dtmf,
     Inbound,
@@ -41,11 +45,13 @@ from ivr.mediastream.protocol import (
 from ivr.mediastream.protocol import (
     Start as StreamStart,
 )
+from ivr.metrics import Metrics
 from ivr.store.base import SessionStore
+from ivr.versions.library import Flows
 from speech import audio
-from speech.asr import RecognitionError, Recognizer, VoskModels
-from speech.clips import UlawClips
-from speech.numbers import NUMBER_WORDS, REPEAT, WEAK
+from speech.asr import RecognitionError, Recognizer, RecognizerFactory
+from speech.clips import PromptClips
+from speech.numbers import KEY_WORDS, NUMBER_WORDS, REPEAT, WEAK
 from speech.tts import SynthesisError
 from speech.vad import EndpointConfig, Endpointer, EndpointEvent
 
@@ -59,17 +65,33 @@ FEED_FRAMES = 5
 """Frames batched per recogniser call (100 ms): fewer thread hops per second of audio."""
 START_TIMEOUT = 10.0
 """Seconds an opened websocket may take to send `start` (and so its token)."""
-KEY_WORDS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "zero", "star")
 
 
 @dataclass(frozen=True, slots=True)
 class StreamSpeech:
-    """Speech engines shared by every stream in the process."""
+    """What every stream in the process shares: the speech engines and where timings go."""
 
-    clips: UlawClips
-    models: VoskModels
-    model_dir: Path
+    clips: PromptClips
+    """Prompt text to 8 kHz mu-law audio."""
+    recognizers: RecognizerFactory
+    """Makes each call's recogniser (one per call, made at its first question)."""
     endpoint: EndpointConfig
+    """When the caller started, stopped or never spoke."""
+    metrics: Metrics
+    """Where recognition times are observed (`ivr_asr_seconds`)."""
+
+
+class MediaSocket(Protocol):
+    """What a call needs of its websocket: aiohttp's `WebSocketResponse`, or a test's fake."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    async def send_str(self, data: str, compress: int | None = None) -> None: ...
+
+    async def close(self, *, code: int = ..., message: bytes = ..., drain: bool = ...) -> bool: ...
+
+    def __aiter__(self) -> AsyncIterator[WSMessage]: ...
 
 
 class CallEnded(Exception):
@@ -77,15 +99,21 @@ class CallEnded(Exception):
 
 
 def grammar_for(gather: Gather, agent_words: Sequence[str]) -> list[str]:
-    """What recognition may return for this question: menu words or number words."""
+    """What recognition may return for this question: menu words and keys named aloud, or numbers.
+
+    The key words are the same table the flow engine matches spoken answers against, so
+    every key word the recogniser can hear is one the menu understands, and back.
+    """
     words = [*NUMBER_WORDS, *WEAK, *REPEAT] if gather.digits else [*gather.hints, *KEY_WORDS]
     return sorted({*words, *agent_words})
 
 
 class StreamCall:
+    """One media-stream call: checks its token, then runs its flow turn by turn until it ends."""
+
     def __init__(
         self,
-        ws: web.WebSocketResponse,
+        ws: MediaSocket,
         flows: Flows,
         sessions: SessionStore,
         speech: StreamSpeech,
@@ -109,6 +137,7 @@ class StreamCall:
         """Caller audio not yet cut into 20 ms frames (Twilio's chunks need not be 20 ms)."""
 
     async def run(self) -> None:
+        """Serve the call until the caller hangs up or the flow hands off; never raises."""
         reader = asyncio.create_task(self._read())
         try:
             start = await self._wait_for_start()
@@ -161,6 +190,7 @@ class StreamCall:
             await self.inbound.put(None)
 
     async def _next(self) -> Inbound:
+        """The next message from Twilio; a returning mark is struck off the ones playing."""
         message = await self.inbound.get()
         if message is None or isinstance(message, Stop):
             raise CallEnded
@@ -181,6 +211,7 @@ class StreamCall:
             raise CallEnded from None
 
     async def _converse(self) -> None:
+        """Take turns: the flow speaks and asks, the caller answers, until a hand-off or an end."""
         session = await self.sessions.load(self.call_sid)
         if session is None:
             log.warning("stream_unknown_call: %s has no session; closing", self.call_sid)
@@ -201,6 +232,7 @@ class StreamCall:
             event = next_event
 
     async def _perform(self, steps: Sequence[Step]) -> Event | None:
+        """Play one turn's steps; returns the caller's answer, or None when the stream should close."""
         prompts: list[Say] = []
         for step in steps:
             if isinstance(step, Say):
@@ -214,6 +246,7 @@ class StreamCall:
         return None
 
     async def _play(self, prompts: Sequence[Say], *, barge_in: bool) -> None:
+        """Queue the prompts on the stream, each followed by a mark saying whether it may be cut short."""
         # Everything for the turn is rendered before the first frame goes out, so the
         # caller never hears a gap between two prompts while the second is synthesised.
         clips = [await self.speech.clips.get(prompt.text) for prompt in prompts]
@@ -226,14 +259,16 @@ class StreamCall:
             await self.ws.send_str(self.protocol.mark(name))
 
     async def _drain_marks(self) -> None:
+        """Wait until the caller has heard every prompt sent (before the stream closes)."""
         while self.marks:
             await self._next()
 
     async def _ask(self, prompts: Sequence[Say], gather: Gather) -> Event:
+        """Play the question and listen: keys, speech (with barge-in) or silence end the turn."""
         grammar = grammar_for(gather, self.agent_words)
         if self.recognizer is None:
             # Made with its first grammar: a free-form recogniser costs ~50 ms and ~4 MB to set up.
-            self.recognizer = await self.speech.models.recognizer(self.speech.model_dir, 8000, grammar)
+            self.recognizer = await self.speech.recognizers.recognizer(8000, grammar)
         else:
             self.recognizer.set_grammar(grammar)
         recognizer = self.recognizer
@@ -310,9 +345,11 @@ class StreamCall:
             await recognizer.accept(b"".join(pending))
             pending = []
         if happened is EndpointEvent.SPEECH_ENDED:
+            stopped = time.perf_counter()  # the caller stopped: from here on, the caller waits
             if pending:
                 await recognizer.accept(b"".join(pending))
             result = await recognizer.finish()
+            self.speech.metrics.asr(time.perf_counter() - stopped)
             self.preroll.clear()
             return Speech(result.text, result.confidence)
         if happened is EndpointEvent.NO_INPUT:
@@ -320,6 +357,7 @@ class StreamCall:
         return hearing, pending
 
     def _can_interrupt(self) -> bool:
+        """Whether everything still playing may be cut short (no notice that must be heard whole)."""
         return all(name.startswith("i-") for name in self.marks)
 
     async def _interrupt(self) -> None:

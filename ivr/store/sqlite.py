@@ -224,7 +224,19 @@ class SQLiteRepository:
         )
         if row is None:
             return None
-        return Order(*row[:4], OrderStatus(row[4]), row[5], row[6], _day(row[7]), _day(row[8]), _day(row[9]))
+        number, phone, name, postal_code = row[:4]
+        return Order(
+            number,
+            phone,
+            name,
+            postal_code,
+            OrderStatus(row[4]),
+            row[5],
+            row[6],
+            _day(row[7]),
+            _day(row[8]),
+            _day(row[9]),
+        )
 
     async def warranty(self, serial_number: str) -> Warranty | None:
         row = await self._one(
@@ -266,6 +278,7 @@ class SQLiteRepository:
             return 0
         now = time.time()
         first = records[0]
+        rows: list[tuple[str | float | None, ...]]  # one SQL row per record, whatever its kind
         if isinstance(first, Order):
             sql = (
                 "INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (order_number)"

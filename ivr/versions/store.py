@@ -235,13 +235,14 @@ class FlowStore:
         """
         for _ in range(_RETRIES):
             draft = await self._draft_or_none(name)
-            if files is None:
-                if draft is None:
-                    raise FlowNotFound(f"flow '{name}' has no draft to publish")
-                assert draft is not None
-                if expected_revision is not None and draft.revision != expected_revision:
-                    raise DraftConflict(draft)
-            content = files if files is not None else draft.files
+            if files is not None:
+                content = files
+            elif draft is None:
+                raise FlowNotFound(f"flow '{name}' has no draft to publish")
+            elif expected_revision is not None and draft.revision != expected_revision:
+                raise DraftConflict(draft)
+            else:
+                content = draft.files
             await asyncio.to_thread(self.compile, content, name)  # CPU work, off the event loop
             current = await self._current_or_none(name)
             if current is not None and current.files == content:

@@ -28,7 +28,7 @@ from twilio.request_validator import RequestValidator
 
 from ivr.agents.desk import AgentDesk, DeskConfig, Urls
 from ivr.agents.handoff import QueueHandOff
-from ivr.agents.voicemail import VoicemailWorker, model_installed
+from ivr.agents.voicemail import VoicemailWorker
 from ivr.agents.web import HOLD_PATH, AgentLine, add_agent_routes
 from ivr.config import Settings, SpeechMode, TtsMode
 from ivr.console.agent_desk import setup_agent_desk
@@ -40,7 +40,7 @@ from ivr.flow.engine import FlowEngine
 from ivr.flow.files import LINE_FLOW, CompiledFlow, compile_files, read_files
 from ivr.handoff import DialHandOff, EnqueueHandOff, HandOff
 from ivr.hours import BusinessHours, parse_hours
-from ivr.line import LiveFlow, SupportLine
+from ivr.line import MEDIA_PATH, LiveFlow, SupportLine, stream_url
 from ivr.logs import call_context
 from ivr.mediastream.call import StreamCall, StreamSpeech
 from ivr.metrics import CONTENT_TYPE, ErrorCounter, Metrics, TimedSynthesizer
@@ -53,12 +53,14 @@ from ivr.versions.library import FlowLibrary, line_builder
 from ivr.versions.store import FlowStore
 from ivr.webhooks import form_params, signature_middleware
 from ivr.yamlsource import load_file
-from speech.asr import RecognitionError, VoskModels
+from speech.asr import RecognitionError
 from speech.cache import PromptAudioCache
 from speech.clips import UlawClips
 from speech.holdmusic import write_hold_music
+from speech.models import model_problem
 from speech.tts import Pyttsx3Synthesizer, SynthesisError
 from speech.vad import EndpointConfig
+from speech.vosk_asr import VoskModel, VoskModels
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +168,7 @@ async def media(request: web.Request) -> web.StreamResponse:
     line = request.app[LINE]
     signature = request.headers.get("X-Twilio-Signature")
     if signature is not None:
-        scheme, rest = line.public_url.split("://", 1)
-        url = f"{'wss' if scheme == 'https' else 'ws'}://{rest}{request.path_qs}"
+        url = stream_url(line.public_url, request.path_qs)
         if not RequestValidator(request.app[AUTH_TOKEN]).validate(url, {}, signature):
             log.warning("signature_invalid: websocket %s", request.path)
             raise web.HTTPForbidden(text="Invalid X-Twilio-Signature.\n")
@@ -211,7 +212,7 @@ def _handoff(settings: Settings) -> HandOff:
     return EnqueueHandOff(settings.agent_queue)
 
 
-def _agent_line(settings: Settings, stores: Stores, voice: Voice) -> AgentLine:
+def _agent_line(settings: Settings, stores: Stores, voice: Voice, voicemail: VoskModel | None) -> AgentLine:
     """The queue with agents, callbacks and voicemail (needs the line's Twilio account)."""
     config = DeskConfig(
         callback_offer_after=settings.callback_offer_after,
@@ -231,9 +232,15 @@ def _agent_line(settings: Settings, stores: Stores, voice: Voice) -> AgentLine:
         sessions=stores.sessions,
         calls=stores.calls,
     )
-    models = VoskModels(workers=1) if model_installed(settings.vosk_model) else None
-    worker = VoicemailWorker(desk, settings.voicemail_dir, models, settings.vosk_model)
+    worker = VoicemailWorker(desk, settings.voicemail_dir, voicemail)
     return AgentLine(desk, voice, f"{settings.public_url}{HOLD_PATH}", worker, asyncio.Event())
+
+
+def _voicemail_model(settings: Settings) -> VoskModel | None:
+    """Voicemail's own Vosk, with one thread so that transcribing never slows a live call."""
+    if model_problem(settings.vosk_model) is not None:
+        return None  # voicemails are kept untranscribed; the desk says why
+    return VoskModels(workers=1).model(settings.vosk_model)
 
 
 def _load_hours(settings: Settings) -> BusinessHours | None:
@@ -245,8 +252,11 @@ def _load_hours(settings: Settings) -> BusinessHours | None:
     return parse_hours(data, doc, path)
 
 
-def _telephony(settings: Settings, line: AgentLine) -> Callable[[web.Application], AsyncIterator[None]]:
-    """Open the Twilio client and write the hold music at start-up; close the client at the end."""
+def _telephony(
+    settings: Settings, line: AgentLine, voicemail: VoskModel | None
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Open the Twilio client and write the hold music at start-up; at the end close the client
+    and stop voicemail's Vosk threads."""
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         await asyncio.to_thread(write_hold_music, settings.audio_dir / "hold.wav")
@@ -255,8 +265,8 @@ def _telephony(settings: Settings, line: AgentLine) -> Callable[[web.Application
         yield
         line.desk.telephony = None
         await telephony.aclose()
-        if line.worker is not None and line.worker.models is not None:
-            line.worker.models.close()
+        if voicemail is not None:
+            voicemail.models.close()
 
     return lifecycle
 
@@ -295,8 +305,10 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
     spoken = Voice(language=starting_catalog.say_language, voice=starting_catalog.voice)
     handoff = _handoff(settings)
     agent_line: AgentLine | None = None
+    voicemail: VoskModel | None = None
     if not settings.agent_number and settings.account_sid and settings.phone_number:
-        agent_line = _agent_line(settings, stores, spoken)
+        voicemail = _voicemail_model(settings)
+        agent_line = _agent_line(settings, stores, spoken, voicemail)
         handoff = QueueHandOff(
             agent_line.desk, settings.agent_queue, spoken, hours=_load_hours(settings), wake=agent_line.wake
         )
@@ -335,11 +347,9 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
     app[STREAMS] = streams
     line_metrics.media_streams.set_function(lambda: len(streams))
     if streaming and audio_cache is not None:
-        models = VoskModels()
-        app[STREAM_SPEECH] = StreamSpeech(
-            UlawClips(audio_cache), models, settings.vosk_model, EndpointConfig()
-        )
-        app.cleanup_ctx.append(_load_model(models, settings.vosk_model))
+        model = VoskModels().model(settings.vosk_model)
+        app[STREAM_SPEECH] = StreamSpeech(UlawClips(audio_cache), model, EndpointConfig(), line_metrics)
+        app.cleanup_ctx.append(_load_model(model))
     app.on_shutdown.append(_close_streams)
 
     async def database(_: web.Application) -> AsyncIterator[None]:
@@ -369,7 +379,7 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
     app.router.add_post("/voice/stream-ended", stream_ended)
     if agent_line is not None:
         add_agent_routes(app, agent_line)
-        app.cleanup_ctx.append(_telephony(settings, agent_line))
+        app.cleanup_ctx.append(_telephony(settings, agent_line, voicemail))
         hold_file = settings.audio_dir / "hold.wav"
 
         async def hold_music(_: web.Request) -> web.StreamResponse:
@@ -379,7 +389,7 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
 
         app.router.add_get(HOLD_PATH, hold_music)
     app.router.add_get("/audio/{audio_id}.wav", audio)
-    app.router.add_get("/media", media)
+    app.router.add_get(MEDIA_PATH, media)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
@@ -448,27 +458,28 @@ def _prerender(
 def _model_usable(settings: Settings) -> bool:
     """In local speech mode, a missing model is a loud start-up error, and calls still work
     through Twilio's recogniser rather than not at all."""
-    model = settings.vosk_model
-    if (model / "am" / "final.mdl").is_file() and (model / "conf").is_dir():
+    problem = model_problem(settings.vosk_model)
+    if problem is None:
         return True
     log.error(
-        "asr_model_missing: IVR_SPEECH=local but there is no Vosk model at %s. Set IVR_VOSK_MODEL "
-        "(or IVR_VOSK_MODEL_%s) to a model directory, or run `ivr speech install-model %s`. "
-        "Until then calls use Twilio's speech recognition (IVR_SPEECH=twilio).",
-        model,
+        "%s: IVR_SPEECH=local but %s. Set IVR_VOSK_MODEL (or IVR_VOSK_MODEL_%s) to a model directory, "
+        "or run `ivr speech install-model %s`. Until then calls use Twilio's speech recognition "
+        "(IVR_SPEECH=twilio).",
+        problem.code,
+        problem.detail,
         settings.language.upper(),
         settings.language,
     )
     return False
 
 
-def _load_model(models: VoskModels, model_dir: Path) -> Callable[[web.Application], AsyncIterator[None]]:
+def _load_model(model: VoskModel) -> Callable[[web.Application], AsyncIterator[None]]:
     """Load the model at start-up, in the background, so the first caller does not wait for it."""
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         async def load() -> None:
             try:
-                await models.load(model_dir)
+                await model.load()
             except RecognitionError as exc:
                 log.error("%s: %s", exc.code, exc)
 
@@ -477,14 +488,15 @@ def _load_model(models: VoskModels, model_dir: Path) -> Callable[[web.Applicatio
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        models.close()
+        model.models.close()
 
     return lifecycle
 
 
 async def _close_streams(app: web.Application) -> None:
     """On shutdown, close media streams: Twilio asks /voice/stream-ended and the call goes on."""
-    for ws in list(app[STREAMS]):
+    streams = app[STREAMS]
+    for ws in list(streams):
         await ws.close(code=1001, message=b"server shutting down")
 
 
