@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
@@ -89,7 +90,7 @@ async def outbox_keys() -> AsyncIterator[Redis]:
 
 
 async def test_a_call_ending_while_postgres_is_cut_off_is_archived_when_it_returns(
-    aiohttp_client: Callable, tmp_path, outbox_keys: Redis
+    aiohttp_client: Callable, tmp_path: Path, outbox_keys: Redis
 ) -> None:
     proxy = LinkProxy("127.0.0.1", 5432)
     await proxy.start()

@@ -175,7 +175,7 @@ async def test_a_publish_from_the_cli_reaches_the_running_line(
 
 
 def test_a_flow_file_over_256_kb_is_refused_by_validate_and_publish(
-    data: Path, tmp_path: Path, capsys
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A mistaken path (a log, a dump) must not be parsed whole: refused with a clear line."""
     flow, prompts = checkout(tmp_path)
