@@ -99,11 +99,14 @@ def backend(config: str) -> Iterator[dict[str, str]]:
 
 
 @contextmanager
-def servers(env: dict[str, str], count: int, directory: Path, keepalive: int = 64) -> Iterator[str]:
+def servers(
+    env: dict[str, str], count: int, directory: Path, keepalive: int = 64, workers: int = 1
+) -> Iterator[str]:
     """`count` instances (behind nginx when more than one); yields the public URL.
 
     `keepalive`: idle connections nginx keeps open to the instances, so a proxied request
-    does not pay for a new upstream connection (see tests/nginx.py).
+    does not pay for a new upstream connection (see tests/nginx.py). `workers`: processes
+    per instance (`ivr serve --workers`), sharing its port.
     """
     ivr = [sys.executable, "-m", "ivr"]
     for kind in ("orders", "warranties", "repairs"):
@@ -118,7 +121,8 @@ def servers(env: dict[str, str], count: int, directory: Path, keepalive: int = 6
     def start(public_url: str) -> list[subprocess.Popen[bytes]]:
         procs = [
             subprocess.Popen(
-                [*ivr, "serve", "--port", str(port), "--log-level", "WARNING"],
+                [*ivr, "serve", "--port", str(port), "--log-level", "WARNING"]
+                + (["--workers", str(workers)] if workers > 1 else []),
                 env={**env, "PUBLIC_URL": public_url},
                 stdout=subprocess.DEVNULL,
             )

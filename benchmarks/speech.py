@@ -129,7 +129,7 @@ from speech.clips import UlawClips  # noqa: E402
 from speech.tts import Pyttsx3Synthesizer  # noqa: E402
 from speech.vad import EndpointConfig, Endpointer, EndpointEvent  # noqa: E402
 from speech.vosk_asr import VoskModels  # noqa: E402
-from tests.caller import PUBLIC_URL, VERIFIED_PHONE, sign  # noqa: E402
+from tests.caller import PUBLIC_URL, VERIFIED_PHONE, sign, stream_headers  # noqa: E402
 from tests.conftest import TODAY, load_demo_data, make_settings  # noqa: E402
 from tests.streamer import FRAME, FSDD, SILENCE, TwilioEdge, spoken_digits_audio  # noqa: E402
 
@@ -574,7 +574,9 @@ class TimedCall:
 async def timed_call(server: LiveServer, greeting: list[float] | None = None) -> AsyncIterator[TimedCall]:
     """A call whose greeting and main menu have been heard; `greeting` gets ms from `start` to it."""
     call_sid, token = await dial(server.client.session, server.base)
-    sock = TimedSocket(await server.client.session.ws_connect(server.base + "/media"))
+    sock = TimedSocket(
+        await server.client.session.ws_connect(server.base + "/media", headers=stream_headers())
+    )
     edge = TwilioEdge(cast(ClientWebSocketResponse, sock), call_sid)
     call = TimedCall(edge, sock)
     try:
@@ -740,7 +742,7 @@ async def _park(base: str, conn: Connection, after_speech: bool) -> None:
 
         async def open_one() -> None:
             call_sid, token = await dial(session, base)
-            edge = TwilioEdge(await session.ws_connect(base + "/media"), call_sid)
+            edge = TwilioEdge(await session.ws_connect(base + "/media", headers=stream_headers()), call_sid)
             await edge.start(token)
             await edge.wait_for_prompt()  # greeting and main menu heard: the line listens
             if after_speech:

@@ -67,8 +67,11 @@ class Webhook:
     """The form, URL-encoded."""
 
 
-def call_webhooks(base: str, validator: RequestValidator) -> list[Webhook]:
-    """A new call's whole script, signed for `base` (the public URL the servers check against)."""
+def call_webhooks(
+    base: str, validator: RequestValidator, script: list[tuple[str, str]] = load.SCRIPT
+) -> list[Webhook]:
+    """A new call's whole `script`, then its status callback, signed for `base` (the public URL
+    the servers check against)."""
     common = {
         "CallSid": "CA" + secrets.token_hex(16),
         "AccountSid": "AC" + "0" * 32,
@@ -76,12 +79,12 @@ def call_webhooks(base: str, validator: RequestValidator) -> list[Webhook]:
         "To": "+15550009999",
     }
     hooks = []
-    for turn, (step, _) in enumerate(load.SCRIPT, start=1):
+    for turn, (step, _) in enumerate(script, start=1):
         path = "/voice" if turn == 1 else f"/voice/turn?seq={turn - 1}"
         params = common if step == "dial" else {**common, "Digits": step.rstrip("#")}
         hooks.append(_signed(turn, base, path, params, validator))
     status = {**common, "CallStatus": "completed"}
-    hooks.append(_signed(TURNS, base, "/voice/status", status, validator))
+    hooks.append(_signed(len(script) + 1, base, "/voice/status", status, validator))
     return hooks
 
 
@@ -89,22 +92,31 @@ def _signed(turn: int, base: str, path: str, params: dict[str, str], validator: 
     return Webhook(turn, path, validator.compute_signature(base + path, params), urlencode(params))
 
 
-def write_corpus(directory: Path, base: str, threads: int, calls_per_thread: int, block: int) -> None:
+def write_corpus(
+    directory: Path,
+    base: str,
+    threads: int,
+    calls_per_thread: int,
+    block: int,
+    script: list[tuple[str, str]] = load.SCRIPT,
+) -> None:
     """The files replay.lua reads: expectations, the fallback marker, one corpus per thread."""
     directory.mkdir(parents=True, exist_ok=True)
+    turns = len(script) + 1
     expect = []
-    for turn, (_, text) in enumerate(load.SCRIPT, start=1):
-        kind = "final" if turn == len(load.SCRIPT) else "gather"
+    for turn, (_, text) in enumerate(script, start=1):
+        kind = "final" if turn == len(script) else "gather"
         expect.append(f"{turn}\t200\t{kind}\t{text}\n")
-    expect.append(f"{TURNS}\t204\tempty\t\n")
+    expect.append(f"{turns}\t204\tempty\t\n")
     (directory / "expect.tsv").write_text("".join(expect))
     (directory / "marker.txt").write_text(FALLBACK_MARKER)
     validator = RequestValidator(load.TOKEN)
     for thread in range(threads):
         with (directory / f"thread-{thread}.tsv").open("w") as out:
             for start in range(0, calls_per_thread, block):
-                calls = [call_webhooks(base, validator) for _ in range(min(block, calls_per_thread - start))]
-                for turn in range(TURNS):
+                count = min(block, calls_per_thread - start)
+                calls = [call_webhooks(base, validator, script) for _ in range(count)]
+                for turn in range(turns):
                     out.writelines(_line(call[turn]) for call in calls)
 
 

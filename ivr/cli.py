@@ -17,7 +17,7 @@ from pathlib import Path
 from ivr.config import ConfigError, Settings
 from ivr.console import cli as accounts_cli
 from ivr.importer import ImportFailed, ImportKind, parse_file
-from ivr.logs import configure, mask_phone
+from ivr.logs import mask_phone
 from ivr.store.backends import Stores, build_stores
 from ivr.yamlsource import SourceError
 
@@ -33,36 +33,10 @@ def _stores() -> Stores:
     return build_stores(_settings().database_url)
 
 
-BACKLOG = 4096
-"""Pending connections the listening socket holds. The default (128) overflows when a load
-balancer opens hundreds of connections at once: it then sees connect timeouts and takes
-healthy instances out of rotation."""
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
+    from ivr.web.serve import ServeOptions, serve
 
-    from ivr.flow.loader import FlowInvalid
-    from ivr.web.app import create_app
-
-    configure(args.log_level, args.log_format)
-    settings = Settings.from_env(default_public_url=f"http://{args.host}:{args.port}")
-    try:
-        app = create_app(settings)
-    except (FlowInvalid, SourceError, ValueError) as exc:
-        print(f"ivr serve: cannot start:\n{exc}", file=sys.stderr)
-        return 2
-    print(
-        f"Support line listening on http://{args.host}:{args.port} "
-        f"(Twilio Voice URL: {settings.public_url}/voice)",
-        flush=True,
-    )
-    try:
-        web.run_app(app, host=args.host, port=args.port, print=None, access_log=None, backlog=BACKLOG)
-    except OSError as exc:
-        print(f"ivr serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
-    return 0
+    return serve(ServeOptions(args.host, args.port, args.workers, args.log_level, args.log_format))
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -455,6 +429,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the webhook server Twilio calls")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="processes sharing the port (SO_REUSEPORT) and the database; one per core (default 1)",
+    )
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     serve.add_argument(
         "--log-format",

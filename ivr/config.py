@@ -6,6 +6,7 @@ naming the variable; nothing falls back silently to an insecure default.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -89,6 +90,12 @@ class Settings:
     """How long an agent's phone rings with a caller's whisper before it counts as missed."""
     voicemail_dir: Path = Path("var/voicemail")
     """Where fetched voicemail recordings are kept."""
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    """Reverse proxies (addresses or networks) whose `X-Forwarded-For` names the client; empty:
+    the address a request comes from is the client's."""
+    test_phone_numbers: frozenset[str] = frozenset()
+    """Caller IDs (E.164) the console's test phone may call as and read records of, besides
+    fictional numbers such as the demo data's (`ivr.console.test_phone.FICTIONAL`)."""
     model_index: str = ""
     """Where `ivr speech install-model` looks models up (IVR_VOSK_MODEL_INDEX); empty: Vosk's own list."""
 
@@ -169,6 +176,8 @@ class Settings:
             callback_backoff=_seconds(env, "IVR_CALLBACK_BACKOFF", 300),
             agent_ring_seconds=int(_seconds(env, "IVR_AGENT_RING_SECONDS", 20, minimum=5)),
             voicemail_dir=Path(env.get("IVR_VOICEMAIL_DIR", data_dir / "voicemail")),
+            trusted_proxies=_networks(env, "IVR_TRUSTED_PROXIES"),
+            test_phone_numbers=_numbers(env, "IVR_TEST_PHONE_NUMBERS"),
             model_index=env.get("IVR_VOSK_MODEL_INDEX", "").strip(),
         )
 
@@ -179,3 +188,28 @@ def _seconds(env: Mapping[str, str], name: str, default: int, *, minimum: int = 
     if not raw.isdigit() or int(raw) < minimum:
         raise ConfigError(f"{name} must be a whole number of at least {minimum}, got '{raw}'")
     return float(raw)
+
+
+def _items(env: Mapping[str, str], name: str) -> list[str]:
+    return [item.strip() for item in env.get(name, "").split(",") if item.strip()]
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Comma-separated IP addresses and CIDR networks; a network with host bits set is refused,
+    as `10.0.0.1/8` is more likely a typo than a wish to trust 16 million addresses."""
+    networks = []
+    for item in _items(env, name):
+        try:
+            networks.append(ipaddress.ip_network(item))
+        except ValueError as exc:
+            raise ConfigError(
+                f"{name} must be comma-separated IP addresses or networks like 10.0.0.0/8; '{item}': {exc}"
+            ) from None
+    return tuple(networks)
+
+
+def _numbers(env: Mapping[str, str], name: str) -> frozenset[str]:
+    numbers = _items(env, name)
+    if bad := [n for n in numbers if not _E164.fullmatch(n)]:
+        raise ConfigError(f"{name} must be comma-separated E.164 numbers like +15551234567; not '{bad[0]}'")
+    return frozenset(numbers)

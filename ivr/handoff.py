@@ -12,10 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from twilio.twiml.voice_response import VoiceResponse
-
 from ivr.flow.steps import Transfer
 from ivr.session import CallSession
+from ivr.twiml_builder import Element
 
 
 class HandOff(Protocol):
@@ -24,7 +23,7 @@ class HandOff(Protocol):
         the returned hand-off renders it. Called once per hand-off, before `render`."""
         ...
 
-    def render(self, response: VoiceResponse, transfer: Transfer, action_url: str) -> None:
+    def render(self, response: Element, transfer: Transfer, action_url: str) -> None:
         """Append the TwiML that connects the caller; Twilio posts `action_url` when it ends.
 
         Pure. Also used unprepared when the service itself has failed (the fallback)."""
@@ -42,15 +41,16 @@ class DialHandOff:
     async def prepare(self, session: CallSession, transfer: Transfer) -> HandOff:
         return self
 
-    def render(self, response: VoiceResponse, transfer: Transfer, action_url: str) -> None:
-        options = {"caller_id": self.caller_id} if self.caller_id else {}
-        dial = response.dial(action=action_url, method="POST", timeout=self.timeout, **options)
+    def render(self, response: Element, transfer: Transfer, action_url: str) -> None:
+        dial = response.add(
+            "Dial", action=action_url, method="POST", timeout=self.timeout, callerId=self.caller_id or None
+        )
         if self.number.startswith("sip:"):
-            dial.sip(self.number)
+            dial.add("Sip", self.number)
         elif self.number.startswith("client:"):
-            dial.client(self.number.removeprefix("client:"))
+            dial.add("Client", self.number.removeprefix("client:"))
         else:
-            dial.number(self.number)
+            dial.add("Number", self.number)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +62,8 @@ class EnqueueHandOff:
     async def prepare(self, session: CallSession, transfer: Transfer) -> HandOff:
         return self
 
-    def render(self, response: VoiceResponse, transfer: Transfer, action_url: str) -> None:
-        response.enqueue(self.queue, action=action_url, method="POST")
+    def render(self, response: Element, transfer: Transfer, action_url: str) -> None:
+        response.add("Enqueue", self.queue, action=action_url, method="POST")
 
 
 CONNECTED_DIAL = frozenset({"completed", "answered"})

@@ -42,7 +42,10 @@ from speech.tts import SynthesisError
 log = logging.getLogger(__name__)
 
 STREAM_FAILURES = "stream#failures"
-"""Where a call's failed media streams are counted (in `CallSession.attempts`)."""
+"""Where a call's failed media streams are counted (in `CallSession.attempts`); a stream
+on which the caller answered a question clears it."""
+STREAM_RETRIES = 2
+"""Failed streams in a row after which the caller is handed to a person."""
 
 
 class PromptAudio(Protocol):
@@ -218,11 +221,23 @@ class SupportLine:
             return self._ended(live)
         steps = live.engine.exit_steps(session)
         if not steps:
-            if session.attempts.get(STREAM_FAILURES, 0) >= 2:
+            # The stream closed mid-question: it failed, was refused, never connected, went
+            # quiet, or its instance shut down. Each counts, so a stream that cannot work
+            # ends in a hand-off instead of an endless round of fresh <Connect>s.
+            expected = session.seq
+            failures = session.attempts.get(STREAM_FAILURES, 0) + 1
+            session.attempts[STREAM_FAILURES] = failures
+            session.seq += 1
+            if failures >= STREAM_RETRIES:
                 log.error("stream_failed: call %s: streams keep failing, handing over", call_sid)
-                return self.fallback()
-            log.info("call %s: stream closed at '%s', reconnecting", call_sid, session.state)
-            return self._connect(call_sid)
+                session.last_response = self.fallback()
+            else:
+                log.info("call %s: stream closed at '%s', reconnecting", call_sid, session.state)
+                session.last_response = self._connect(call_sid)
+            if not await self.sessions.save(session, expected):
+                winner = await self.sessions.load(call_sid)
+                return winner.last_response if winner else session.last_response
+            return session.last_response
         expected = session.seq
         twiml = await self._finish_turn(session, steps, live)
         if not await self.sessions.save(session, expected):

@@ -1,7 +1,7 @@
 """Logging that never writes a caller's full phone number.
 
 Two formats: `text` for people at a terminal, `json` (one object a line) for log
-collectors. JSON lines carry `time`, `level`, `logger`, `message`, the message's stable
+collectors. JSON lines carry `time`, `pid`, `level`, `logger`, `message`, the message's stable
 `code` when it starts with one (`"webhook_failed: ..."`), and the `call_sid` of the
 webhook being handled (`call_context`), when there is one.
 """
@@ -75,8 +75,9 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
-        entry: dict[str, str] = {
+        entry: dict[str, str | int | None] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "pid": record.process,
             "level": record.levelname,
             "logger": record.name,
             "message": message,
@@ -92,20 +93,26 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def make_handler(log_format: LogFormat = "text", stream: TextIO | None = None) -> logging.Handler:
-    """A handler writing `log_format` lines to `stream` (stderr by default), phone numbers masked."""
+def make_handler(
+    log_format: LogFormat = "text", stream: TextIO | None = None, *, show_pid: bool = False
+) -> logging.Handler:
+    """A handler writing `log_format` lines to `stream` (stderr by default), phone numbers masked.
+
+    `show_pid`: name the process on text lines, to tell `ivr serve --workers` apart (JSON lines
+    always carry `pid`)."""
     handler = logging.StreamHandler(stream)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        pid = " [%(process)d]" if show_pid else ""
+        handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s{pid} %(name)s %(message)s"))
     handler.addFilter(MaskingFilter())
     return handler
 
 
-def configure(level: str = "INFO", log_format: LogFormat = "text") -> None:
+def configure(level: str = "INFO", log_format: LogFormat = "text", *, show_pid: bool = False) -> None:
     root = logging.getLogger()
-    root.handlers[:] = [make_handler(log_format)]
+    root.handlers[:] = [make_handler(log_format, show_pid=show_pid)]
     root.setLevel(level)
     # transitions narrates every callback at INFO: noise in the log and time on every turn.
     logging.getLogger("transitions").setLevel(logging.WARNING)

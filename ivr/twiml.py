@@ -5,6 +5,8 @@ Rendering choices that make a line kind to callers live here:
   the menu can press a key without waiting for the prompt to end;
 - every `<Gather>` is followed by a `<Redirect>` that reports silence, so a caller who
   says nothing is re-prompted instead of meeting dead air.
+
+The XML is written with `ivr.twiml_builder` (escaped, always well-formed).
 """
 
 from __future__ import annotations
@@ -12,11 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from twilio.twiml.voice_response import Gather as TwimlGather
-from twilio.twiml.voice_response import VoiceResponse
-
 from ivr.flow.steps import Gather, Hangup, Say, Transfer
 from ivr.handoff import HandOff
+from ivr.twiml_builder import Element, Response
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,14 +40,16 @@ class Voice:
     voice: str = ""
 
 
-def _add_prompt(target: VoiceResponse | TwimlGather, prompt: Prompt, voice: Voice) -> None:
+def add_say(target: Element, text: str, voice: Voice) -> None:
+    """`<Say>` in the line's language and voice."""
+    target.add("Say", text, language=voice.language, voice=voice.voice or None)
+
+
+def _add_prompt(target: Element, prompt: Prompt, voice: Voice) -> None:
     if isinstance(prompt, Audio):
-        target.play(prompt.url)
-        return
-    options = {"language": voice.language}
-    if voice.voice:
-        options["voice"] = voice.voice
-    target.say(prompt.text, **options)
+        target.add("Play", prompt.url)
+    else:
+        add_say(target, prompt.text, voice)
 
 
 def render(
@@ -58,7 +60,7 @@ def render(
     handoff: HandOff,
 ) -> str:
     """TwiML for one turn. `turn_url` receives the caller's answer (and silence, with `silence=1`)."""
-    response = VoiceResponse()
+    response = Response()
     pending: list[Prompt] = []
 
     def flush() -> None:
@@ -75,35 +77,31 @@ def render(
                 else:
                     pending.append(step)
             case Gather():
-                options: dict[str, object] = {
-                    "input": "dtmf speech" if step.speech else "dtmf",
-                    "action": turn_url,
-                    "method": "POST",
-                    "timeout": step.timeout,
-                    "action_on_empty_result": False,
-                }
-                if step.speech:
-                    options.update(language=voice.language, speech_timeout="auto")
-                if step.digits:
-                    options.update(finish_on_key=step.finish_on_key, num_digits=step.max_digits)
-                    if step.speech:
-                        options["speech_model"] = "numbers_and_commands"
-                else:
+                gather = response.add(
+                    "Gather",
+                    input="dtmf speech" if step.speech else "dtmf",
+                    action=turn_url,
+                    method="POST",
+                    timeout=step.timeout,
+                    actionOnEmptyResult=False,
+                    language=voice.language if step.speech else None,
+                    speechTimeout="auto" if step.speech else None,
+                    speechModel="numbers_and_commands" if step.speech and step.digits else None,
+                    hints=", ".join(step.hints) if step.hints else None,
                     # A menu key is one press; '#' may be an option, so it must not end input.
-                    options.update(num_digits=1, finish_on_key="")
-                if step.hints:
-                    options["hints"] = ", ".join(step.hints)
-                gather = response.gather(**options)
+                    finishOnKey=step.finish_on_key if step.digits else "",
+                    numDigits=step.max_digits if step.digits else 1,
+                )
                 for prompt in pending:
                     _add_prompt(gather, prompt, voice)
                 pending.clear()
-                response.redirect(f"{turn_url}&silence=1", method="POST")
+                response.add("Redirect", f"{turn_url}&silence=1", method="POST")
             case Transfer():
                 flush()
                 handoff.render(response, step, f"{turn_url}&transfer=1")
             case Hangup():
                 flush()
-                response.hangup()
+                response.add("Hangup")
     flush()
     return str(response)
 
@@ -114,11 +112,10 @@ def render_stream(stream_url: str, action_url: str, parameters: Mapping[str, str
     A stream URL cannot carry a query string: per-call values travel as `<Parameter>`s
     and arrive in the stream's `start` message.
     """
-    response = VoiceResponse()
-    connect = response.connect(action=action_url, method="POST")
-    stream = connect.stream(url=stream_url)
+    response = Response()
+    stream = response.add("Connect", action=action_url, method="POST").add("Stream", url=stream_url)
     for name, value in parameters.items():
-        stream.parameter(name=name, value=value)
+        stream.add("Parameter", name=name, value=value)
     return str(response)
 
 
@@ -127,15 +124,15 @@ def render_fallback(text: str, *, voice: Voice, handoff: HandOff, after_url: str
 
     Needs no flow, no store and no synthesiser, so it works whatever broke.
     """
-    response = VoiceResponse()
-    _add_prompt(response, Say(text), voice)
+    response = Response()
+    add_say(response, text, voice)
     handoff.render(response, Transfer(reason="system_error"), after_url)
     return str(response)
 
 
 def render_goodbye(text: str | None, *, voice: Voice) -> str:
-    response = VoiceResponse()
+    response = Response()
     if text:
-        _add_prompt(response, Say(text), voice)
-    response.hangup()
+        add_say(response, text, voice)
+    response.add("Hangup")
     return str(response)

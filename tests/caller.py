@@ -16,6 +16,8 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 from twilio.request_validator import RequestValidator
 
+from ivr.line import stream_url
+
 TOKEN = "test-auth-token"
 PUBLIC_URL = "https://support.example.test"
 VERIFIED_PHONE = "+15550100001"  # owns demo orders 4512 and 4513
@@ -66,6 +68,11 @@ def check_no_dead_air(root: ET.Element) -> None:
 
 def sign(url: str, params: dict[str, str], token: str = TOKEN) -> str:
     return RequestValidator(token).compute_signature(url, params)
+
+
+def stream_headers(public_url: str = PUBLIC_URL, token: str = TOKEN) -> dict[str, str]:
+    """The signature Twilio puts on a media stream's websocket handshake."""
+    return {"X-Twilio-Signature": sign(stream_url(public_url), {}, token)}
 
 
 class Caller:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator, Callable
 from datetime import date
 from pathlib import Path
@@ -16,7 +17,7 @@ from ivr.store.sqlite import SQLiteDatabase, SQLiteRepository
 from ivr.web.app import create_app
 from tests.browser import browser_page
 from tests.caller import PUBLIC_URL, TOKEN, Caller
-from tests.services import open_sql
+from tests.services import PG_URL, open_sql, require
 from tests.twilio_fake import TwilioFake, running_twilio_fake
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +52,21 @@ async def sql(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[S
     """The same store contract on both databases (see `tests.services.open_sql`)."""
     async with open_sql(request.param, tmp_path) as db:
         yield db
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """IVR_DATABASE_URL of an empty database that several app instances can share."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'shared.db'}"
+        return
+    require("PostgreSQL", "127.0.0.1", 5432)
+    from ivr.store.postgres import PostgresDatabase, upgrade
+
+    schema = f"t_{secrets.token_hex(6)}"
+    await upgrade(PG_URL, schema=schema)
+    yield f"{PG_URL}?schema={schema}"
+    await PostgresDatabase(PG_URL, schema=schema).drop_schema()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import CookieJar, web
+from aiohttp import ClientResponse, ClientSession, CookieJar, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from ivr.store.accounts import Account, AccountStore, Role
@@ -34,16 +34,35 @@ def csrf_of(page: str) -> str:
     return match.group(1)
 
 
-async def sign_in(client: TestClient, username: str, password: str = PASSWORD) -> str:
-    """Sign in through the form; returns the session's CSRF token (empty if refused)."""
+async def login_form(client: TestClient | ClientSession) -> dict[str, str]:
+    """The sign-in form's hidden field (its cookie is now in the client's jar)."""
     page = await (await client.get("/console/login")).text()
     login_csrf = re.search(r'name="login_csrf" value="([^"]+)"', page)
     assert login_csrf
-    response = await client.post(
+    return {"login_csrf": login_csrf.group(1)}
+
+
+async def attempt_sign_in(
+    client: TestClient | ClientSession,
+    username: str,
+    password: str = PASSWORD,
+    *,
+    form: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> ClientResponse:
+    """One sign-in attempt, its answer not followed (303 in, 401 wrong, 429 too many)."""
+    form = form or await login_form(client)
+    return await client.post(
         "/console/login",
-        data={"username": username, "password": password, "login_csrf": login_csrf.group(1)},
+        data={**form, "username": username, "password": password},
+        headers=headers,
         allow_redirects=False,
     )
+
+
+async def sign_in(client: TestClient, username: str, password: str = PASSWORD) -> str:
+    """Sign in through the form; returns the session's CSRF token (empty if refused)."""
+    response = await attempt_sign_in(client, username, password)
     if response.status != 303:
         return ""
     # Every console page carries the session's token; the sign-in page always exists.

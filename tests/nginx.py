@@ -4,16 +4,20 @@
 foreground (`daemon off`) on a free loopback port and yields an `Nginx` with its URL;
 it stops nginx when the block ends. The proxy is what a production deployment would
 use in front of the line: round-robin over the upstreams, no caching, the caller's
-`Host` passed through, and a request that cannot reach one instance (connection
-refused, connect timeout) retried on the next one.
+`Host` passed through, the client's address appended to `X-Forwarded-For`, and a
+request that cannot reach one instance (connection refused, connect timeout) retried
+on the next one.
 
-Every request is logged as `<status>|<request_uri>|<upstream_addr>`; `served_by()`
-counts them per instance (a retried request names every upstream it tried, comma
-separated, the one that answered last).
+Every request is logged as `<status>|<request_uri>|<X-Request-Id>|<upstream_addr>`;
+`served_by()` counts them per instance (a retried request names every upstream it
+tried, comma separated, the one that answered last). nginx writes a request's line
+after it has answered, so a test that needs the lines of its own requests sends each
+with a unique `X-Request-Id` and waits for them (`lines_for`) rather than counting.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -38,7 +42,7 @@ events {{
 }}
 
 http {{
-    log_format upstreams '$status|$request_uri|$upstream_addr';
+    log_format upstreams '$status|$request_uri|$http_x_request_id|$upstream_addr';
     access_log {dir}/access.log upstreams;
     client_body_temp_path {dir}/client_body;
     proxy_temp_path {dir}/proxy;
@@ -55,6 +59,7 @@ http {{
         location / {{
             proxy_pass http://ivr;
             proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_cache off;
             proxy_next_upstream error timeout non_idempotent;
             proxy_connect_timeout 1s;
@@ -100,6 +105,16 @@ class Nginx:
 
     def log_lines(self) -> list[str]:
         return self.access_log.read_text().splitlines() if self.access_log.exists() else []
+
+    async def lines_for(self, request_ids: Sequence[str], seconds: float = 20) -> list[str]:
+        """The log lines of these requests (by `X-Request-Id`), in that order, once all are written."""
+        wanted = set(request_ids)
+        async with asyncio.timeout(seconds):
+            while True:
+                found = {line.split("|")[2]: line for line in self.log_lines() if line.count("|") >= 3}
+                if wanted <= found.keys():
+                    return [found[request_id] for request_id in request_ids]
+                await asyncio.sleep(0.05)
 
     def served_by(self, lines: Sequence[str] | None = None) -> Counter[str]:
         """Requests answered per upstream (the last address tried for each request)."""

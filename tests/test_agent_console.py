@@ -7,6 +7,8 @@ from aiohttp.test_utils import TestClient
 from ivr.agents.web import AGENT_LINE
 from ivr.console.agent_desk import show_number
 from ivr.store.accounts import Role
+from ivr.store.audit import AuditLog
+from ivr.web.app import STORES
 from tests.agent_line import (
     AGENT_PHONE,
     a_second_of_silence,
@@ -14,6 +16,7 @@ from tests.agent_line import (
     next_snapshot,
     press_0_after_repair_status,
 )
+from tests.caller import Caller
 from tests.console import add_account, sign_in
 from tests.twilio_fake import TwilioFake
 
@@ -147,9 +150,44 @@ async def test_a_calls_bot_transcript_opens_for_agents(line: TestClient) -> None
     assert page.status == 200
     assert "repair ticket number" in text
     assert "3141" in text
+    await add_account(line.app, "sam", Role.SUPERVISOR)
+    await sign_in(line, "sam")
     unknown = await line.get("/console/agent/calls/CAnothing/transcript")
     assert unknown.status == 404
     assert "There is no transcript for this call" in await unknown.text()
+
+
+async def test_agents_read_only_transcripts_of_calls_handed_to_agents_and_it_is_audited(
+    line: TestClient,
+) -> None:
+    handed = await press_0_after_repair_status(line)
+    # A caller the line helped on its own: their order, never an agent's business.
+    helped = Caller(line)
+    await helped.dial()
+    await helped.press("1")
+    assert "has shipped with UPS" in (await helped.press("4512")).text
+    await helped.hang_up()
+    await add_account(line.app, "maria", Role.AGENT, phone=AGENT_PHONE)
+    await add_account(line.app, "sam", Role.SUPERVISOR)
+
+    await sign_in(line, "maria")
+    assert (await line.get(f"/console/agent/calls/{handed.call_sid}/transcript")).status == 200
+    refused = await line.get(f"/console/agent/calls/{helped.call_sid}/transcript")
+    assert refused.status == 403
+    assert "calls handed to agents" in await refused.text()
+    assert (await line.get("/console/agent/calls/CAnothing/transcript")).status == 403  # says nothing
+    await sign_in(line, "sam")
+    shown = await line.get(f"/console/agent/calls/{helped.call_sid}/transcript")
+    assert shown.status == 200 and "4 5 1 2" in await shown.text()
+
+    entries = await AuditLog(line.app[STORES].sql).recent()
+    transcripts = [(e.actor, e.action, e.subject) for e in reversed(entries) if "transcript" in e.action]
+    assert transcripts == [
+        ("maria", "transcript.view", handed.call_sid),
+        ("maria", "transcript.refused", helped.call_sid),
+        ("maria", "transcript.refused", "CAnothing"),
+        ("sam", "transcript.view", helped.call_sid),
+    ]
 
 
 async def test_a_voicemail_recording_is_served_only_to_signed_in_agents(

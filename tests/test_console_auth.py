@@ -12,7 +12,7 @@ from ivr.store.accounts import AccountStore, Role, hash_password, verify_passwor
 from ivr.store.audit import AuditLog
 from ivr.web.app import STORES, create_app
 from tests.conftest import TODAY, make_settings
-from tests.console import PASSWORD, add_account, console_client, csrf_of, sign_in
+from tests.console import PASSWORD, add_account, attempt_sign_in, console_client, csrf_of, login_form, sign_in
 
 
 @pytest.fixture
@@ -42,6 +42,38 @@ async def test_pages_need_sign_in_and_send_you_back_after(console: TestClient) -
     assert "Ada Admin" in await page.text()
 
 
+async def test_a_next_with_a_line_break_goes_home_and_leaves_no_stray_session(console: TestClient) -> None:
+    """CR/LF cannot go into a Location header: the answer is the role's home page, and the
+    only session is the one its cookie carries."""
+    form = {**await login_form(console), "next": "/console/flows\r\nSet-Cookie: planted=1"}
+    response = await attempt_sign_in(console, "ada", form=form)
+    assert response.status == 303
+    assert response.headers["Location"] == "/console/accounts"
+    assert "planted" not in response.cookies
+    sessions = await console.app[STORES].sql.fetch("SELECT username FROM console_sessions")
+    assert sessions == [{"username": "ada"}]
+    assert (await console.get("/console/accounts")).status == 200
+
+
+@pytest.mark.parametrize(
+    ("next_path", "goes_to"),
+    [
+        ("/console/flows/support?tab=history", "/console/flows/support?tab=history"),
+        ("//evil.example/console", "/console/accounts"),
+        ("/\\evil.example", "/console/accounts"),
+        ("https://evil.example/", "/console/accounts"),
+        ("/console/flows\tx", "/console/accounts"),
+        ("/console/fl\u00f6ws", "/console/accounts"),
+        ("", "/console/accounts"),
+    ],
+)
+async def test_sign_in_goes_on_only_to_a_path_on_this_site(
+    console: TestClient, next_path: str, goes_to: str
+) -> None:
+    response = await attempt_sign_in(console, "ada", form={**await login_form(console), "next": next_path})
+    assert (response.status, response.headers["Location"]) == (303, goes_to)
+
+
 async def test_a_wrong_password_is_refused_without_saying_which_part(console: TestClient) -> None:
     assert await sign_in(console, "ada", "wrong password") == ""
     assert await sign_in(console, "nobody", PASSWORD) == ""
@@ -52,14 +84,7 @@ async def test_a_wrong_password_is_refused_without_saying_which_part(console: Te
 async def test_sign_in_attempts_are_limited_per_account(console: TestClient) -> None:
     for _ in range(5):
         assert await sign_in(console, "sam", "guess guess guess") == ""
-    page = await (await console.get("/console/login")).text()
-    import re
-
-    token = re.search(r'name="login_csrf" value="([^"]+)"', page)
-    assert token
-    refused = await console.post(
-        "/console/login", data={"username": "sam", "password": PASSWORD, "login_csrf": token.group(1)}
-    )
+    refused = await attempt_sign_in(console, "sam")
     assert refused.status == 429
     assert "Too many failed sign-ins" in await refused.text()
 
@@ -137,19 +162,12 @@ async def test_sign_out_ends_the_session_everywhere(console: TestClient) -> None
 
 
 async def test_session_cookie_is_httponly_strict_and_secure(console: TestClient) -> None:
-    page = await (await console.get("/console/login")).text()
-    import re
-
-    token = re.search(r'name="login_csrf" value="([^"]+)"', page)
-    assert token
-    response = await console.post(
-        "/console/login",
-        data={"username": "ada", "password": PASSWORD, "login_csrf": token.group(1)},
-        allow_redirects=False,
-    )
+    response = await attempt_sign_in(console, "ada")
+    assert response.status == 303
     cookie = next(c for c in response.cookies.values() if c.key == "ivr_console")
     assert cookie["httponly"] and cookie["secure"] and cookie["samesite"] == "Strict"
-    assert "frame-ancestors 'none'" in response.headers.get("Content-Security-Policy", "") or True
+    # The sign-in answer itself, which sets the cookie, may not be framed either.
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     accounts = await console.get("/console/accounts")
     assert "frame-ancestors 'none'" in accounts.headers["Content-Security-Policy"]
     assert csrf_of(await accounts.text())

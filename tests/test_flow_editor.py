@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
@@ -13,11 +14,14 @@ import pytest
 import yaml
 from aiohttp.test_utils import TestClient
 
-from ivr.config import Settings
+from ivr.config import ConfigError, Settings
+from ivr.console.flow_editor import EDITOR
+from ivr.records import Order, OrderStatus
 from ivr.store.accounts import Role
-from ivr.web.app import create_app
+from ivr.store.audit import AuditLog
+from ivr.web.app import CONSOLE, STORES, create_app
 from speech.audio import decode_wav
-from tests.conftest import ROOT, TODAY, load_demo_data
+from tests.conftest import ROOT, TODAY, load_demo_data, make_settings
 from tests.console import add_account, console_client, sign_in
 
 FLOW = (ROOT / "flows" / "support.yaml").read_text()
@@ -195,6 +199,98 @@ async def test_a_forged_test_call_state_is_refused(app_client: TestClient) -> No
     forged = body[:-4] + ("AAAA" if body[-4:] != "AAAA" else "BBBB") + "." + mac
     status, answer = await post(app_client, "/test/input", headers, token=forged, digits="1", **files)
     assert status == 400 and answer["code"] == "test_call_forged"
+
+
+REAL_CUSTOMER = "+14155552671"
+"""Not a fictional number (see `ivr.console.test_phone.FICTIONAL`): as a real customer's would be."""
+FILES = {"flow": FLOW, "prompts": PROMPTS, "language": "en"}
+
+
+async def _file_a_real_customers_order(client: TestClient) -> None:
+    shipped = OrderStatus.SHIPPED
+    order = Order("5555", REAL_CUSTOMER, "Pat Real", "94110", shipped, "UPS", "1Z1", None, None, None)
+    await client.app[STORES].repository.upsert([order])
+
+
+async def test_a_test_calls_turn_works_once(app_client: TestClient) -> None:
+    headers = await as_supervisor(app_client)
+    _, turn = await post(app_client, "/test/call", headers, caller="+15550100001", **FILES)
+    status, pressed = await post(app_client, "/test/input", headers, token=turn["token"], digits="1", **FILES)
+    assert status == 200 and pressed["gather"]["number"] is True
+    # The same token again (a copied request) is refused, and its call goes on from the new one.
+    status, again = await post(app_client, "/test/input", headers, token=turn["token"], digits="2", **FILES)
+    assert (status, again["code"]) == (400, "test_call_replayed")
+    status, keyed = await post(
+        app_client, "/test/input", headers, token=pressed["token"], digits="4512#", **FILES
+    )
+    assert status == 200 and "has shipped with UPS" in " ".join(h["text"] for h in keyed["heard"])
+
+
+async def test_a_test_calls_turn_expires(app_client: TestClient) -> None:
+    headers = await as_supervisor(app_client)
+    _, turn = await post(app_client, "/test/call", headers, **FILES)
+    phone = app_client.app[CONSOLE][EDITOR].phone
+    phone.clock = lambda: time.time() + 24 * 3600  # the supervisor answers the next day
+    status, body = await post(app_client, "/test/input", headers, token=turn["token"], digits="1", **FILES)
+    assert (status, body["code"]) == (400, "test_call_expired")
+
+
+async def test_the_test_phone_does_not_call_as_a_real_customer(app_client: TestClient) -> None:
+    await _file_a_real_customers_order(app_client)
+    headers = await as_supervisor(app_client)
+    status, body = await post(app_client, "/test/call", headers, caller=REAL_CUSTOMER, **FILES)
+    assert (status, body["code"]) == (400, "test_caller_not_allowed")
+    assert "calls only as a test number" in body["error"] and "IVR_TEST_PHONE_NUMBERS" in body["error"]
+    entries = await AuditLog(app_client.app[STORES].sql).recent()
+    assert [(e.actor, e.action, e.subject) for e in entries[:1]] == [("sam", "test_phone.refused", "support")]
+    assert REAL_CUSTOMER in entries[0].detail
+
+
+async def test_the_test_phone_sees_only_test_numbers_records(app_client: TestClient) -> None:
+    """Without a caller ID, a real order's number and postal code find nothing; a demo order's do."""
+    await _file_a_real_customers_order(app_client)
+    headers = await as_supervisor(app_client)
+    heard = []
+    for order, postal_code in (("5555", "94110"), ("7788", "10001")):
+        _, turn = await post(app_client, "/test/call", headers, **FILES)
+        _, turn = await post(app_client, "/test/input", headers, token=turn["token"], digits="1", **FILES)
+        keyed = f"{order}#"
+        _, turn = await post(app_client, "/test/input", headers, token=turn["token"], digits=keyed, **FILES)
+        if turn["path"][-1] == "ask_postal_code":
+            _, turn = await post(
+                app_client, "/test/input", headers, token=turn["token"], digits=f"{postal_code}#", **FILES
+            )
+        heard.append(" ".join(h["text"] for h in turn["heard"]))
+    assert "I couldn't find order 5 5 5 5" in heard[0]
+    assert "Order 7 7 8 8 is being prepared for shipping" in heard[1]
+
+
+async def test_test_calls_are_audited(app_client: TestClient) -> None:
+    headers = await as_supervisor(app_client)
+    status, _ = await post(app_client, "/test/call", headers, caller="+15550100001", **FILES)
+    assert status == 200
+    [entry] = await AuditLog(app_client.app[STORES].sql).recent(1)
+    assert (entry.actor, entry.action, entry.subject, entry.detail) == (
+        "sam",
+        "test_phone.call",
+        "support",
+        "caller=+15550100001",
+    )
+
+
+async def test_listed_test_numbers_may_be_called_as(aiohttp_client: Callable, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, IVR_TEST_PHONE_NUMBERS=f"+15550100009, {REAL_CUSTOMER}")
+    await load_demo_data(settings)
+    client = await console_client(aiohttp_client, create_app(settings, today=lambda: TODAY))
+    await _file_a_real_customers_order(client)
+    await add_account(client.app, "sam", Role.SUPERVISOR)
+    headers = await as_supervisor(client)
+    _, turn = await post(client, "/test/call", headers, caller=REAL_CUSTOMER, **FILES)
+    _, turn = await post(client, "/test/input", headers, token=turn["token"], digits="1", **FILES)
+    _, turn = await post(client, "/test/input", headers, token=turn["token"], digits="5555#", **FILES)
+    assert "Order 5 5 5 5 has shipped with UPS" in " ".join(h["text"] for h in turn["heard"])
+    with pytest.raises(ConfigError, match=r"IVR_TEST_PHONE_NUMBERS .*'5550100009'"):
+        make_settings(tmp_path, IVR_TEST_PHONE_NUMBERS="+15550100001,5550100009")
 
 
 async def test_a_test_call_on_an_invalid_draft_says_what_to_fix(app_client: TestClient) -> None:

@@ -7,9 +7,8 @@ on this instance at once and on another instance sharing the database within a s
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,6 @@ from ivr.versions.store import FlowStore
 from ivr.web.app import FLOWS, PUBLISHED_CHECK_EVERY, create_app
 from tests.caller import Caller
 from tests.conftest import ROOT, TODAY, load_demo_data, make_settings
-from tests.services import PG_URL, require
 
 START = read_files(ROOT / "flows" / "support.yaml", ROOT / "prompts")
 OLD_WELCOME = "Thanks for calling Acme after-sales support."
@@ -83,20 +81,6 @@ async def test_a_refused_publish_leaves_callers_on_the_published_version(client:
         await flows_of(client).publish(LINE_FLOW, by="alice", files=broken)
     caller = Caller(client)
     assert (await caller.dial()).heard[0] == OLD_WELCOME
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'shared.db'}"
-        return
-    require("PostgreSQL", "127.0.0.1", 5432)
-    from ivr.store.postgres import PostgresDatabase, upgrade
-
-    schema = f"t_{secrets.token_hex(6)}"
-    await upgrade(PG_URL, schema=schema)
-    yield f"{PG_URL}?schema={schema}"
-    await PostgresDatabase(PG_URL, schema=schema).drop_schema()
 
 
 async def test_a_publish_on_one_instance_reaches_new_calls_on_another(

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from ivr.line import stream_url
 from ivr.web.app import create_app
-from tests.caller import PUBLIC_URL, VERIFIED_PHONE, check_no_dead_air, sign
+from tests.caller import PUBLIC_URL, VERIFIED_PHONE, check_no_dead_air, sign, stream_headers
 from tests.conftest import TODAY, load_demo_data, make_settings
 from tests.fuzz_server import ServerThread
 
@@ -188,6 +188,7 @@ def _send(conn: http.client.HTTPConnection, request: dict, last_action: dict[str
             last_action[call_sid] = gather.get("action", "")
 
 
+@pytest.mark.timeout(900)  # a fixed number of cases, however busy the machine is
 @BUDGET
 @given(st.lists(webhook(), min_size=STEPS[0], max_size=STEPS[1]))
 def test_malformed_webhooks_get_an_answer_never_an_error(
@@ -283,6 +284,7 @@ def _message() -> st.SearchStrategy[str | bytes]:
     )
 
 
+@pytest.mark.timeout(600)
 @settings(
     max_examples=STREAM_EXAMPLES,
     deadline=None,
@@ -290,25 +292,33 @@ def _message() -> st.SearchStrategy[str | bytes]:
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(st.lists(_message(), min_size=1, max_size=8))
+@given(st.lists(_message(), min_size=1, max_size=8), st.sampled_from(["signed"] * 9 + ["unsigned"]))
 def test_malformed_media_stream_messages_close_cleanly(
-    stream_server: ServerThread, messages: list[str | bytes]
+    stream_server: ServerThread, messages: list[str | bytes], signed: str
 ) -> None:
     async def play() -> None:
         timeout = aiohttp.ClientTimeout(total=60)
-        async with (
-            aiohttp.ClientSession(timeout=timeout) as session,
-            session.ws_connect(stream_url(f"http://127.0.0.1:{stream_server.port}")) as ws,
-        ):
-            for message in messages:
-                if ws.closed:
-                    break
-                if isinstance(message, bytes):
-                    await ws.send_bytes(message)
-                else:
-                    await ws.send_str(message)
-                TALLY.stream_messages += 1
-            await ws.close()
+        url = stream_url(f"http://127.0.0.1:{stream_server.port}")
+        headers = stream_headers() if signed == "signed" else {}
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            if signed != "signed":
+                with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                    await session.ws_connect(url, headers=headers)
+                assert refused.value.status == 403
+                return
+            async with session.ws_connect(url, headers=headers) as ws:
+                await send_all(ws)
+
+    async def send_all(ws: aiohttp.ClientWebSocketResponse) -> None:
+        for message in messages:
+            if ws.closed:
+                break
+            if isinstance(message, bytes):
+                await ws.send_bytes(message)
+            else:
+                await ws.send_str(message)
+            TALLY.stream_messages += 1
+        await ws.close()
 
     asyncio.run(play())
     assert stream_server.alive

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from ivr.line import stream_url
-from tests.caller import sign
+from tests.caller import sign, stream_headers
 from tests.conftest import ROOT
 from tests.streamer import FSDD, TwilioEdge
 
@@ -72,7 +72,7 @@ async def test_sigterm_hands_live_streams_back_to_twilio_and_exits(tmp_path: Pat
                 twiml = ET.fromstring(await response.text())
             token = twiml.find("Connect/Stream/Parameter[@name='token']")
             assert token is not None
-            ws = await http.ws_connect(stream_url(base))
+            ws = await http.ws_connect(stream_url(base), headers=stream_headers(base, TOKEN))
             edge = TwilioEdge(ws, params["CallSid"])
             await edge.start(token.get("value", ""))
             await edge.until_speaking()  # the greeting is playing: a live call

@@ -8,13 +8,14 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
 from ivr.config import Settings
 from ivr.session import CallSession
 from ivr.store.sqlite import SQLiteDatabase, SQLiteSessionStore, sqlite_path
-from tests.caller import Caller
+from tests.caller import Caller, stream_headers
 from tests.conftest import TODAY, load_demo_data, make_settings
 from tests.streamer import FSDD, TwilioEdge, spoken_digits_audio
 
@@ -26,6 +27,7 @@ pytestmark = pytest.mark.skipif(not FSDD.is_dir(), reason=f"caller recordings no
 
 
 Local = tuple[TestClient, Settings]
+APOLOGY = "I'm sorry, something went wrong on our side. Let me connect you with an agent."
 """A line with local speech on the real Korean model, and its settings."""
 
 
@@ -47,7 +49,7 @@ async def dial(client: TestClient) -> tuple[Caller, TwilioEdge, str]:
     assert stream.get("url") == "wss://support.example.test/media"
     token = stream.find("Parameter[@name='token']")
     assert token is not None
-    ws = await client.ws_connect("/media")
+    ws = await client.ws_connect("/media", headers=stream_headers())
     edge = TwilioEdge(ws, caller.call_sid)
     await edge.start(token.get("value", ""))
     return caller, edge, token.get("value", "")
@@ -147,7 +149,7 @@ async def test_a_stream_without_our_token_hears_nothing(local: Local) -> None:
     client, _ = local
     caller = Caller(client)
     await caller.dial()
-    ws = await client.ws_connect("/media")
+    ws = await client.ws_connect("/media", headers=stream_headers())
     edge = TwilioEdge(ws, caller.call_sid)
     await edge.start("not-the-token")
     await edge.wait_closed()
@@ -178,7 +180,7 @@ async def test_a_dropped_stream_is_reconnected_where_the_call_was(local: Local) 
     await asyncio.sleep(0.1)
     turn = await caller.post("/voice/stream-ended")
     assert turn.root.find("Connect/Stream") is not None
-    ws = await client.ws_connect("/media")
+    ws = await client.ws_connect("/media", headers=stream_headers())
     again = TwilioEdge(ws, caller.call_sid)
     new_token = turn.root.find("Connect/Stream/Parameter[@name='token']")
     assert new_token is not None and new_token.get("value") == token
@@ -219,7 +221,7 @@ async def test_a_stream_that_keeps_failing_hands_the_caller_to_a_person(
     await edge.wait_closed()  # the greeting cannot be synthesised: the stream closes
     retry = await caller.post("/voice/stream-ended")
     assert retry.root.find("Connect/Stream") is not None  # first failure: try the stream again
-    again = TwilioEdge(await client.ws_connect("/media"), caller.call_sid)
+    again = TwilioEdge(await client.ws_connect("/media", headers=stream_headers()), caller.call_sid)
     await again.start(token)
     await again.wait_closed()
     fallback = await caller.post("/voice/stream-ended")
@@ -234,7 +236,59 @@ async def test_a_socket_that_never_starts_is_closed(local: Local, monkeypatch: p
 
     monkeypatch.setattr(call, "START_TIMEOUT", 0.5)
     client, _ = local
-    ws = await client.ws_connect("/media")
+    ws = await client.ws_connect("/media", headers=stream_headers())
     await ws.send_str('{"event": "connected", "protocol": "Call", "version": "1.0.0"}')
     message = await ws.receive(timeout=5)
     assert message.type.name in ("CLOSE", "CLOSED", "CLOSING")
+
+
+async def test_a_stream_that_never_connects_ends_in_a_hand_off(local: Local) -> None:
+    """Twilio could not open the stream (refused handshake, network): each stream-ended counts."""
+    client, _ = local
+    caller = Caller(client)
+    first = await caller.dial()
+    assert first.root.find("Connect/Stream") is not None
+    retry = await caller.post("/voice/stream-ended")  # the stream never opened
+    assert retry.root.find("Connect/Stream") is not None  # first failure: try the stream again
+    fallback = await caller.post("/voice/stream-ended")  # nor did the second
+    assert fallback.heard == [
+        "I'm sorry, something went wrong on our side. Let me connect you with an agent."
+    ]
+    assert fallback.handoff is not None
+
+
+async def test_a_stream_that_goes_quiet_is_closed_and_the_call_goes_on(
+    local: Local, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ivr.mediastream.call as call
+
+    monkeypatch.setattr(call, "MEDIA_IDLE", 1.0)
+    client, _ = local
+    caller, edge, _ = await dial(client)
+    message = await edge.ws.receive(timeout=30)  # the greeting starts; the caller's side sends nothing
+    while message.type.name not in ("CLOSE", "CLOSED", "CLOSING"):
+        message = await edge.ws.receive(timeout=30)
+    after = await caller.post("/voice/stream-ended")
+    assert after.root.find("Connect/Stream") is not None  # the call is streamed again, not dropped
+
+
+async def test_an_unsigned_websocket_is_refused(local: Local) -> None:
+    client, _ = local
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await client.ws_connect("/media")
+    assert refused.value.status == 403
+
+
+async def test_silent_sockets_cannot_keep_a_real_call_s_stream_out(local: Local) -> None:
+    """200 signed sockets (a replayed handshake) that never send `start`, then a real call."""
+    client, _ = local
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as attacker:
+        url = client.make_url("/media")
+        flood = [await attacker.ws_connect(url, headers=stream_headers()) for _ in range(200)]
+        _, edge, _ = await dial(client)  # opened and started after all of them
+        assert await edge.wait_for_prompt() > 0  # the greeting plays: the call's stream is served
+        closed = 0
+        for ws in flood:
+            message = await ws.receive(timeout=30)
+            closed += message.type.name in ("CLOSE", "CLOSED", "CLOSING")
+        assert closed == len(flood)  # each pushed out by a newer one, or closed for sending no start

@@ -1158,6 +1158,19 @@ class AgentDesk:
 
     # --- the rest of the desk ----------------------------------------------------------------
 
+    async def handed_to_agents(self, call_sid: str) -> bool:
+        """Whether this call came to the agents: queued for one, or left a callback or a voicemail.
+
+        Agents may read the transcripts of these calls only (see `ivr.console.agent_desk`).
+        """
+        row = await self.sql.fetchone(
+            "SELECT call_sid FROM queue_entries WHERE call_sid = $1"
+            " UNION ALL SELECT call_sid FROM callbacks WHERE call_sid = $1"
+            " UNION ALL SELECT call_sid FROM voicemails WHERE call_sid = $1",
+            call_sid,
+        )
+        return row is not None
+
     async def transcript(self, call_sid: str) -> list[TranscriptEntry]:
         """What the bot and the caller said before the hand-off (live call or filed record)."""
         session = None

@@ -13,8 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from twilio.twiml.voice_response import VoiceResponse
-
 from ivr.agents.desk import AgentDesk, Urls
 from ivr.agents.twiml import add_record
 from ivr.flow.steps import Transfer
@@ -22,6 +20,7 @@ from ivr.handoff import HandOff
 from ivr.hours import BusinessHours, describe_next_opening, describe_week, is_open
 from ivr.session import CallSession
 from ivr.twiml import Voice
+from ivr.twiml_builder import Element
 
 VOICEMAIL_INVITE = "Please leave a message after the tone with how we can help, and we will get back to you."
 
@@ -38,11 +37,12 @@ class QueuedHandOff:
     async def prepare(self, session: CallSession, transfer: Transfer) -> HandOff:
         return self
 
-    def render(self, response: VoiceResponse, transfer: Transfer, action_url: str) -> None:
-        response.enqueue(
+    def render(self, response: Element, transfer: Transfer, action_url: str) -> None:
+        response.add(
+            "Enqueue",
             self.queue,
-            wait_url=self.urls.wait(self.entry_id),
-            wait_url_method="POST",
+            waitUrl=self.urls.wait(self.entry_id),
+            waitUrlMethod="POST",
             action=self.urls.queue_done(self.entry_id),
             method="POST",
         )
@@ -60,7 +60,7 @@ class VoicemailHandOff:
     async def prepare(self, session: CallSession, transfer: Transfer) -> HandOff:
         return self
 
-    def render(self, response: VoiceResponse, transfer: Transfer, action_url: str) -> None:
+    def render(self, response: Element, transfer: Transfer, action_url: str) -> None:
         add_record(response, self.text, urls=self.urls, vm_id=self.vm_id, voice=self.voice)
 
 
@@ -98,5 +98,5 @@ class QueueHandOff:
         self.wake()
         return QueuedHandOff(self.queue, self.desk.urls, entry.id)
 
-    def render(self, response: VoiceResponse, transfer: Transfer, action_url: str) -> None:
+    def render(self, response: Element, transfer: Transfer, action_url: str) -> None:
         QueuedHandOff(self.queue, self.desk.urls).render(response, transfer, action_url)

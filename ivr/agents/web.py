@@ -2,9 +2,9 @@
 background task.
 
 All of them live under /voice, so the signature middleware checks every one. Each handler
-answers TwiML whatever happens: an unknown entry, offer or callback, or a fault of ours,
-gets a short apology and a way out (`<Leave>` in the queue, `<Hangup>` elsewhere), never an
-error page. Status callbacks answer 204.
+answers TwiML whatever happens (`ivr.webhooks.twiml_webhook`): an unknown entry, offer
+or callback, or a fault of ours, gets a short apology and a way out (`<Leave>` in the queue,
+`<Hangup>` elsewhere), never an error page. Status callbacks answer 204.
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ from ivr.agents import twiml
 from ivr.agents.desk import AgentDesk, EntryState, OfferKind, QueueEntry, conference_name
 from ivr.agents.voicemail import VoicemailWorker
 from ivr.agents.whisper import summary
-from ivr.logs import call_context
 from ivr.twiml import Voice
-from ivr.webhooks import form_params
+from ivr.webhooks import Endpoint, status_webhook, twiml_webhook
 
 log = logging.getLogger(__name__)
 
@@ -52,42 +51,24 @@ AGENT_LINE = web.AppKey("agent_line", AgentLine)
 Handler = Callable[[AgentLine, dict[str, str], web.Request], Awaitable[str]]
 
 
-def _twiml(text: str) -> web.Response:
-    return web.Response(text=text, content_type="text/xml")
+def _handler(handler: Handler, sorry: Callable[[Voice], str]) -> Endpoint:
+    """A TwiML webhook (see `ivr.webhooks`): `sorry` is what the caller hears if it fails."""
+
+    async def answer(request: web.Request, params: dict[str, str]) -> str:
+        return await handler(request.app[AGENT_LINE], params, request)
+
+    return twiml_webhook(answer, lambda request: sorry(request.app[AGENT_LINE].voice))
 
 
-def _handler(
-    handler: Handler, sorry: Callable[[Voice], str]
-) -> Callable[[web.Request], Awaitable[web.Response]]:
-    async def handle(request: web.Request) -> web.Response:
+def _status(handler: Callable[[AgentLine, dict[str, str], web.Request], Awaitable[None]]) -> Endpoint:
+    """A status callback: 204 once filed, then the desk's background round runs at once."""
+
+    async def file(request: web.Request, params: dict[str, str]) -> None:
         line = request.app[AGENT_LINE]
-        params = await form_params(request)
-        with call_context(params.get("CallSid")):
-            try:
-                return _twiml(await handler(line, params, request))
-            except Exception:
-                log.exception("webhook_failed: %s for call %s", request.path, params.get("CallSid", "?"))
-                return _twiml(sorry(line.voice))
-
-    return handle
-
-
-def _status(
-    handler: Callable[[AgentLine, dict[str, str], web.Request], Awaitable[None]],
-) -> Callable[[web.Request], Awaitable[web.Response]]:
-    async def handle(request: web.Request) -> web.Response:
-        line = request.app[AGENT_LINE]
-        params = await form_params(request)
-        with call_context(params.get("CallSid")):
-            try:
-                await handler(line, params, request)
-            except Exception:
-                log.exception("status_failed: %s for call %s", request.path, params.get("CallSid", "?"))
-                raise web.HTTPInternalServerError() from None
+        await handler(line, params, request)
         line.wake()
-        return web.Response(status=204)
 
-    return handle
+    return status_webhook(file)
 
 
 def _leave(voice: Voice) -> str:

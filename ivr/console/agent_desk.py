@@ -10,7 +10,8 @@ role, and every POST the session's CSRF token, see `ivr.console.web`):
     POST /agent/callbacks/{id}/call         place a callback (the service rings the agent first)
     POST /agent/voicemails/{id}/done        mark a voicemail worked through
     GET  /agent/voicemails/{id}/audio       the recording, for the page's <audio> player
-    GET  /agent/calls/{call_sid}/transcript what the bot and the caller said
+    GET  /agent/calls/{call_sid}/transcript what the bot and the caller said (agents: calls
+                                            handed to agents; supervisors: any; audited)
     POST /agent/emergency                   {"closed": true | false} (supervisors and admins)
 
 POSTs answer JSON: `{"ok": true, …}` or `{"ok": false, "code": "…", "message": "…"}` with a
@@ -47,7 +48,7 @@ from ivr.agents.desk import (
     Voicemail,
 )
 from ivr.console.live import EventStreams, LiveFeed
-from ivr.console.web import SECURITY_HEADERS, render, require
+from ivr.console.web import AUDIT, SECURITY_HEADERS, render, require
 from ivr.store.accounts import Role, SignedIn
 
 log = logging.getLogger(__name__)
@@ -308,9 +309,19 @@ async def voicemail_audio(request: web.Request) -> web.StreamResponse:
 
 
 async def transcript(request: web.Request) -> web.Response:
-    require(request, Role.AGENT)
+    """What the bot and a caller said: personal data, so agents read only the calls that came
+    to the agents (the callers they take), supervisors any call; every reading is audited."""
+    signed_in = require(request, Role.AGENT)
     call_sid = request.match_info["call_sid"]
-    lines = await request.app[DESK].transcript(call_sid)
+    desk, audit = request.app[DESK], request.app[AUDIT]
+    if not signed_in.account.role.allows(Role.SUPERVISOR) and not await desk.handed_to_agents(call_sid):
+        await audit.record(_who(signed_in), "transcript.refused", call_sid)
+        log.warning("transcript_refused: %s asked for a call not handed to agents", _who(signed_in))
+        raise web.HTTPForbidden(
+            text="Agents see the transcripts of calls handed to agents only; ask a supervisor.\n"
+        )
+    lines = await desk.transcript(call_sid)
+    await audit.record(_who(signed_in), "transcript.view", call_sid, f"{len(lines)} lines")
     return render(request, "transcript.html", call_sid=call_sid, lines=lines, status=200 if lines else 404)
 
 

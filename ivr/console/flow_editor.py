@@ -41,14 +41,14 @@ from ivr.console.draft_check import DraftCheck, Located, check_draft
 from ivr.console.prompt_audio import ConsoleAudio, TooLong
 from ivr.console.prompt_text import PromptEditError, prompt_rows, set_prompt
 from ivr.console.test_phone import PhoneTurn, TestPhone, TestPhoneError
-from ivr.console.web import render, require
+from ivr.console.web import AUDIT, render, require
 from ivr.flow.diagram import DiagramError, build_graph, problems_by_state, render_svg, to_dot
 from ivr.flow.files import FlowFiles
 from ivr.flow.loader import FlowInvalid, Problem
 from ivr.flow.schema import Flow
 from ivr.flow.steps import Digits, Event, NoInput, Speech
 from ivr.prompts import PromptCatalog
-from ivr.store.accounts import Role
+from ivr.store.accounts import Role, SignedIn
 from ivr.templates import Template, TemplateError
 from ivr.versions.store import Draft, DraftConflict, FlowStore, FlowStoreError
 from speech.tts import SynthesisError
@@ -435,24 +435,32 @@ async def _phone_answer(editor: FlowEditor, turn: PhoneTurn) -> web.Response:
     )
 
 
-async def _phone_draft(request: web.Request) -> tuple[FlowEditor, Mapping[str, Any], Flow, PromptCatalog]:
-    """The test phone's request: who may ask, and the page's draft ready to run."""
-    require(request, Role.SUPERVISOR)
+async def _phone_draft(
+    request: web.Request,
+) -> tuple[SignedIn, FlowEditor, Mapping[str, Any], Flow, PromptCatalog]:
+    """The test phone's request: who asks (a supervisor), and the page's draft ready to run."""
+    signed_in = require(request, Role.SUPERVISOR)
     editor = _editor(request)
     body = await _json(request)
     language = str(body.get("language") or editor.language)
     checked = await _runnable(editor, _files(body), language)
     assert checked.flow is not None
-    return editor, body, checked.flow, checked.catalogs[language]
+    return signed_in, editor, body, checked.flow, checked.catalogs[language]
 
 
 async def test_call(request: web.Request) -> web.Response:
-    editor, body, flow, catalog = await _phone_draft(request)
+    """A new test call; audited (who, when, as which caller ID), refused ones too, as trying
+    a customer's number on the test phone is worth knowing about."""
+    signed_in, editor, body, flow, catalog = await _phone_draft(request)
     caller = str(body.get("caller") or "")[:20]
+    audit = request.app[AUDIT]
+    who, caller_id = signed_in.account.username, f"caller={caller or '(none)'}"
     try:
         turn = await editor.phone.call(flow, catalog, caller)
     except TestPhoneError as exc:
+        await audit.record(who, "test_phone.refused", editor.name, f"{caller_id} code={exc.code}")
         raise _bad(str(exc), exc.code) from None
+    await audit.record(who, "test_phone.call", editor.name, caller_id)
     return await _phone_answer(editor, turn)
 
 
@@ -469,7 +477,7 @@ def _event(body: Mapping[str, Any]) -> Event:
 
 
 async def test_input(request: web.Request) -> web.Response:
-    editor, body, flow, catalog = await _phone_draft(request)
+    _, editor, body, flow, catalog = await _phone_draft(request)
     try:
         turn = await editor.phone.answer(flow, catalog, _text(body, "token"), _event(body))
     except TestPhoneError as exc:

@@ -11,7 +11,10 @@ it and call `require` first thing; nothing in the console is public but the sign
   `csrf_token` or the `X-CSRF-Token` header (the pages' script sends it), and, when the
   browser says where it comes from, an `Origin` of this site. The sign-in form uses a
   double-submit cookie, as there is no session yet.
-- Sign-in attempts are limited per account and per address (`accounts.MAX_FAILURES`).
+- Sign-in attempts are limited per account and per address (`accounts.MAX_FAILURES`),
+  counted in the database before the password is checked, so attempts sent at once or to
+  different instances share one count. Behind a reverse proxy the address is the client's
+  from `X-Forwarded-For`, believed only from IVR_TRUSTED_PROXIES (`client_address`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,6 +30,8 @@ from urllib.parse import urlsplit
 import jinja2
 from aiohttp import web
 
+from ivr.forwarded import IPNetwork
+from ivr.forwarded import client_address as forwarded_client
 from ivr.store.accounts import AccountError, AccountStore, Role, SignedIn
 from ivr.store.audit import AuditLog
 
@@ -37,6 +42,8 @@ ACCOUNTS = web.AppKey("accounts", AccountStore)
 AUDIT = web.AppKey("audit", AuditLog)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 SECURE_COOKIES = web.AppKey("secure_cookies", bool)
+TRUSTED_PROXIES: web.AppKey[tuple[IPNetwork, ...]] = web.AppKey("trusted_proxies")
+"""Reverse proxies whose `X-Forwarded-For` names the client (IVR_TRUSTED_PROXIES)."""
 SIGNED_IN: web.RequestKey[SignedIn | None] = web.RequestKey("signed_in")
 """`request[SIGNED_IN]`: who made this request, or None."""
 SESSION_COOKIE = "ivr_console"
@@ -141,13 +148,20 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
     return response
 
 
-def _client_ip(request: web.Request) -> str:
-    return request.remote or "unknown"
+def client_address(request: web.Request) -> str:
+    """The address of whoever sent this request, for per-address limits and logs."""
+    forwarded = request.headers.getall("X-Forwarded-For", ())
+    return forwarded_client(request.remote, forwarded, request.app[TRUSTED_PROXIES])
 
 
 def _next_path(raw: str, role: Role) -> str:
-    """Only console paths on this site: a sign-in link must not send anyone elsewhere."""
-    if raw.startswith("/console/") and not raw.startswith("//") and "\\" not in raw:
+    """Where to go after signing in: only a path on this site, else the role's home page.
+
+    A path starts with one `/` (`//host` and `/\\host` are other sites to a browser) and
+    is printable ASCII: a control character, CR/LF above all, cannot go into a header.
+    """
+    printable = all("!" <= ch <= "~" for ch in raw)
+    if printable and raw.startswith("/") and not raw.startswith("//") and "\\" not in raw:
         return raw
     return HOME[role]
 
@@ -174,22 +188,25 @@ async def login(request: web.Request) -> web.Response:
         return render(request, "login.html", status=status, login_csrf=cookie, next=next_raw, error=error)
 
     accounts = request.app[ACCOUNTS]
-    keys = [f"user:{username}", f"ip:{_client_ip(request)}"]
-    wait = await accounts.blocked_for(keys)
+    address = client_address(request)
+    keys = [f"user:{username}", f"ip:{address}"]
+    # The attempt is counted before the password is checked, and stays counted if it fails.
+    wait = await accounts.reserve_attempt(keys)
     if wait:
         minutes = max(1, round(wait / 60))
-        log.warning("login_blocked: %s from %s", username, _client_ip(request))
+        log.warning("login_blocked: %s from %s", username, address)
         plural = "s" if minutes > 1 else ""
         return again(429, f"Too many failed sign-ins. Try again in about {minutes} minute{plural}.")
     account = await accounts.authenticate(username, password)
     if account is None:
-        await accounts.record_failure(keys)
-        log.warning("login_failed: %s from %s", username, _client_ip(request))
+        log.warning("login_failed: %s from %s", username, address)
         return again(401, "That username and password do not match an active account.")
-    await accounts.clear_failures(keys[0])
-    token, _ = await accounts.start_session(account.username)
-    log.info("login: %s", account.username)
+    await accounts.release_attempt(keys)
+    # Where to go is settled before the session exists: nothing is created for an answer
+    # that could not be sent.
     response = see_other(_next_path(next_raw, account.role))
+    token, _ = await accounts.start_session(account.username)
+    log.info("login: %s from %s", account.username, address)
     _set_cookie(request, response, SESSION_COOKIE, token)
     response.del_cookie(LOGIN_COOKIE, path="/console")
     return response
@@ -286,12 +303,19 @@ async def account_update(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther("/console/accounts")
 
 
-def create_console(accounts: AccountStore, audit: AuditLog, *, secure_cookies: bool) -> web.Application:
+def create_console(
+    accounts: AccountStore,
+    audit: AuditLog,
+    *,
+    secure_cookies: bool,
+    trusted_proxies: Sequence[IPNetwork] = (),
+) -> web.Application:
     """The console sub-application; mount it at `/console` and add the desks' routes to it."""
     app = web.Application(middlewares=[console_middleware])
     app[ACCOUNTS] = accounts
     app[AUDIT] = audit
     app[SECURE_COOKIES] = secure_cookies
+    app[TRUSTED_PROXIES] = tuple(trusted_proxies)
     app[TEMPLATES] = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=True,

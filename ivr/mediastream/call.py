@@ -25,7 +25,7 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -63,8 +63,13 @@ PREROLL_FRAMES = 15
 """Audio kept from before speech was detected (300 ms), so a word's start is not lost."""
 FEED_FRAMES = 5
 """Frames batched per recogniser call (100 ms): fewer thread hops per second of audio."""
-START_TIMEOUT = 10.0
-"""Seconds an opened websocket may take to send `start` (and so its token)."""
+START_TIMEOUT = 5.0
+"""Seconds an opened websocket may take to send `start` (and so its token); Twilio sends
+it at once."""
+MEDIA_IDLE = 30.0
+"""Seconds of wall-clock time a started stream may go without sending audio. Twilio sends
+20 ms of audio 50 times a second for as long as the call lasts, so a quiet stream is a
+broken one: it is closed, and the call carries on over TwiML (/voice/stream-ended)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,44 +140,37 @@ class StreamCall:
         self.recognizer: Recognizer | None = None
         self.unframed = b""
         """Caller audio not yet cut into 20 ms frames (Twilio's chunks need not be 20 ms)."""
+        self.media_idle = MEDIA_IDLE
+        self.last_media: float | None = None
+        """When audio last arrived (the loop's clock); the idle limit starts at `start`."""
 
-    async def run(self) -> None:
-        """Serve the call until the caller hangs up or the flow hands off; never raises."""
+    async def run(self, on_identified: Callable[[], None] | None = None) -> None:
+        """Serve the call until the caller hangs up or the flow hands off; never raises.
+        `on_identified` is told once the stream has named its call with a valid token."""
         reader = asyncio.create_task(self._read())
         try:
             start = await self._wait_for_start()
             self.call_sid = start.call_sid
+            self.last_media = asyncio.get_running_loop().time()
             expected = stream_token(self.stream_secret, start.call_sid)
             if not hmac.compare_digest(start.custom_parameters.get("token", ""), expected):
                 log.warning("stream_unauthenticated: call %s: missing or wrong token", start.call_sid)
                 return
+            if on_identified is not None:
+                on_identified()
             await self._converse()
         except CallEnded:
             pass
         except (RecognitionError, SynthesisError) as exc:
+            # Closing hands the call back to Twilio, which asks /voice/stream-ended: that
+            # counts the failure, and reconnects or hands the caller to a person.
             log.error("%s: call %s stream stopped: %s", exc.code, self.call_sid or "?", exc)
-            await self._count_failure()
         except Exception:
             log.exception("stream_failed: call %s", self.call_sid or "?")
-            await self._count_failure()
         finally:
             reader.cancel()
             if not self.ws.closed:
                 await self.ws.close()
-
-    async def _count_failure(self) -> None:
-        """Closing hands the call back to Twilio, which asks /voice/stream-ended. That
-        reconnects once; after a second failure it apologises and hands over instead of
-        reconnecting into the same fault."""
-        if not self.call_sid:
-            return
-        try:
-            session = await self.sessions.load(self.call_sid)
-            if session is not None:
-                session.attempts[STREAM_FAILURES] = session.attempts.get(STREAM_FAILURES, 0) + 1
-                await self.sessions.save(session, session.seq)
-        except Exception:
-            log.exception("stream_failed: call %s: could not record the failure", self.call_sid)
 
     async def _read(self) -> None:
         """Parse every websocket message; a broken stream is closed, other calls go on."""
@@ -191,10 +189,19 @@ class StreamCall:
 
     async def _next(self) -> Inbound:
         """The next message from Twilio; a returning mark is struck off the ones playing."""
-        message = await self.inbound.get()
+        last_media = self.last_media
+        deadline = None if last_media is None else last_media + self.media_idle
+        try:
+            async with asyncio.timeout_at(deadline):
+                message = await self.inbound.get()
+        except TimeoutError:
+            log.warning("stream_idle: call %s: no audio for %s s; closing", self.call_sid, self.media_idle)
+            raise CallEnded from None
         if message is None or isinstance(message, Stop):
             raise CallEnded
-        if isinstance(message, Mark):
+        if isinstance(message, Media):
+            self.last_media = asyncio.get_running_loop().time()
+        elif isinstance(message, Mark):
             self.marks.discard(message.name)
         return message
 
@@ -219,17 +226,20 @@ class StreamCall:
         event: Event = Resume() if session.path else Start()
         engine = (await self.flows.for_session(session)).engine  # the version the call started on
         self.agent_words = engine.flow.agent_words
+        answered = False
         while True:
             expected = session.seq
             steps = await engine.handle(session, event)
             session.seq += 1
+            if answered:
+                session.attempts.pop(STREAM_FAILURES, None)  # this stream works
             if not await self.sessions.save(session, expected):
                 log.info("call %s: ended or moved on elsewhere; closing its stream", self.call_sid)
                 return
             next_event = await self._perform(steps)
             if next_event is None:
                 return
-            event = next_event
+            event, answered = next_event, True
 
     async def _perform(self, steps: Sequence[Step]) -> Event | None:
         """Play one turn's steps; returns the caller's answer, or None when the stream should close."""

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from ivr.store.sql import Row, Sql
+from ivr.store.sql import Row, Sql, Statement
 
 
 class Role(StrEnum):
@@ -47,7 +47,8 @@ SESSION_MAX = 12 * 3600.0
 """No session outlives a long shift."""
 FAILURE_WINDOW = 15 * 60.0
 MAX_FAILURES = {"user": 5, "ip": 20}
-"""Failed sign-ins allowed per account, and per address, within `FAILURE_WINDOW`."""
+"""Failed sign-ins allowed per account, and per address, within `FAILURE_WINDOW` (counting those
+still being checked)."""
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
@@ -257,34 +258,46 @@ class AccountStore:
 
     # sign-in rate limits
 
-    async def blocked_for(self, keys: Sequence[str]) -> float:
-        """Seconds until sign-in may be tried again for any of these keys (`user:…`, `ip:…`); 0 if now."""
+    async def reserve_attempt(self, keys: Sequence[str]) -> float:
+        """Count a sign-in attempt against every key (`user:…`, `ip:…`) before its password is
+        checked; returns 0 to go ahead, else the seconds until sign-in may be tried again.
+
+        The count and the check are one statement per key (`INSERT … ON CONFLICT DO UPDATE …
+        RETURNING`), all in one transaction, so attempts sent at once, to one instance or to
+        several, each see the count the others left: no more than the limit are ever checked.
+        A refused attempt gives its reservation back (it checked nothing), so someone locked
+        out by address cannot keep adding to other people's accounts.
+        """
         now = float(self.clock())
+        counted = await self.sql.atomic([Statement(_RESERVE, (key, now, FAILURE_WINDOW)) for key in keys])
         wait = 0.0
-        for key in keys:
-            row = await self.sql.fetchone("SELECT failures, first_at FROM login_failures WHERE key = $1", key)
-            limit = MAX_FAILURES[key.split(":", 1)[0]]
-            if row and row["failures"] >= limit and now - row["first_at"] < FAILURE_WINDOW:
+        for key, [row] in zip(keys, counted, strict=True):
+            if row["failures"] > MAX_FAILURES[key.split(":", 1)[0]]:
                 wait = max(wait, FAILURE_WINDOW - (now - row["first_at"]))
+        if wait:
+            await self.release_attempt(keys)
         return wait
 
-    async def record_failure(self, keys: Sequence[str]) -> None:
-        now = float(self.clock())
-        for key in keys:
-            await self.sql.execute(
-                "INSERT INTO login_failures (key, failures, first_at) VALUES ($1, 1, $2)"
-                " ON CONFLICT (key) DO UPDATE SET"
-                " failures = CASE WHEN $2 - login_failures.first_at > $3 THEN 1"
-                " ELSE login_failures.failures + 1 END,"
-                " first_at = CASE WHEN $2 - login_failures.first_at > $3 THEN $2"
-                " ELSE login_failures.first_at END",
-                key,
-                now,
-                FAILURE_WINDOW,
-            )
+    async def release_attempt(self, keys: Sequence[str]) -> None:
+        """Give back one reserved attempt: the password was right (or never checked).
 
-    async def clear_failures(self, key: str) -> None:
-        await self.sql.execute("DELETE FROM login_failures WHERE key = $1", key)
+        Only this attempt's own count is taken off; failures of attempts still in flight stay
+        counted, so a right password sent among many wrong ones does not wipe them.
+        """
+        give_back = "UPDATE login_failures SET failures = failures - 1 WHERE key = $1 AND failures > 0"
+        await self.sql.atomic([Statement(give_back, (key,)) for key in keys])
+
+
+_RESERVE = (
+    "INSERT INTO login_failures (key, failures, first_at) VALUES ($1, 1, $2)"
+    " ON CONFLICT (key) DO UPDATE SET"
+    " failures = CASE WHEN $2 - login_failures.first_at > $3 THEN 1"
+    " ELSE login_failures.failures + 1 END,"
+    " first_at = CASE WHEN $2 - login_failures.first_at > $3 THEN $2"
+    " ELSE login_failures.first_at END"
+    " RETURNING failures, first_at"
+)
+"""One attempt more for a key (a new window once the old one has passed), and the count now."""
 
 
 def check_password(password: str) -> None:

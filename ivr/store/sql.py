@@ -137,6 +137,14 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
         """,
     ),
     SharedMigration(
+        5,
+        "used_tokens",
+        """
+        CREATE TABLE used_tokens (id text PRIMARY KEY, expires_at double precision NOT NULL);
+        CREATE INDEX used_tokens_expires ON used_tokens (expires_at);
+        """,
+    ),
+    SharedMigration(
         6,
         "lookup_counts",
         """

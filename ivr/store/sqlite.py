@@ -1,8 +1,24 @@
 """SQLite behind the store interfaces: the embedded default.
 
-One connection lives on one dedicated thread and every query is sent there, so the
-event loop never waits on the disk and SQLite never sees two threads. WAL mode lets
-`ivr import` and `ivr calls` read and write while a server is running.
+A webhook's queries (load a call, look up an order, save the turn) each take a few
+microseconds to a few tens of microseconds, so they run right on the event loop: sending
+each one to a thread and back cost more than the query (a third of a turn's time went to
+the hand-over and the two threads taking turns at the GIL). Two things can make a query
+slow, and neither is allowed to stall the loop:
+
+- another process holding the write lock (a second `ivr serve --workers` process, `ivr
+  import`): the loop's connection does not wait for locks (`busy_timeout` 0), and a query
+  that finds the database locked is sent to the waiting connection on its own thread,
+  which waits up to `BUSY_TIMEOUT` seconds as every query used to;
+- bulk work (an import, a purge of old calls): it goes to that thread to begin with
+  (`run_in_thread`).
+
+Durability: WAL mode with `synchronous = NORMAL`. Each statement commits on its own (or in
+one `BEGIN IMMEDIATE` transaction), and a commit is in the WAL file, in the operating
+system's hands, before the webhook is answered: a crash or kill of `ivr serve` loses no
+answered turn. A power cut or kernel crash may lose the last commits before the next WAL
+sync (checkpoint), which `synchronous = FULL` would prevent at the cost of an fsync a turn.
+WAL also lets `ivr import` and `ivr calls` read and write while a server is running.
 """
 
 from __future__ import annotations
@@ -60,39 +76,82 @@ def sqlite_path(url: str) -> Path:
     return Path(url[len(prefix) :])
 
 
+BUSY_TIMEOUT = 10.0
+"""Seconds a query waits for another process's write lock before it fails."""
+
+
+def _locked(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY, in any of its extended forms: another connection holds the lock."""
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY
+
+
 class SQLiteDatabase:
+    """Two connections to one file: one on the event loop for quick queries, one on a
+    dedicated thread for queries that wait (locked database, bulk work)."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._conn: sqlite3.Connection | None = None
+        """The waiting connection; used only on the executor's thread."""
+        self._loop_conn: sqlite3.Connection | None = None
+        """The connection that never waits; used only on the event loop."""
 
     async def open(self) -> None:
-        await self.run(lambda _: None)
+        await self._loop_connection()
 
     async def close(self) -> None:
         def shut(conn: sqlite3.Connection) -> None:
             conn.close()
             self._conn = None
 
+        if self._loop_conn is not None:
+            self._loop_conn.close()
+            self._loop_conn = None
         if self._conn is not None:
-            await self.run(shut)
+            await self.run_in_thread(shut)
         self._executor.shutdown(wait=True)
 
     async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work` on the event loop, or on the thread if the database is locked.
+
+        `work` must be one statement or one transaction (`BEGIN IMMEDIATE` ... `COMMIT`), so
+        that when it meets a lock it has changed nothing and can run again on the thread."""
+        conn = await self._loop_connection()
+        try:
+            return work(conn)
+        except sqlite3.OperationalError as exc:
+            if not _locked(exc):
+                raise
+        return await self.run_in_thread(work)
+
+    async def run_in_thread(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work` on the waiting connection's thread: for bulk work, and when locked."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._call, work)
+
+    async def _loop_connection(self) -> sqlite3.Connection:
+        if self._loop_conn is None:
+            await self.run_in_thread(lambda _: None)  # creates the file and runs the migrations
+            if self._loop_conn is None:  # another task may have opened it meanwhile
+                self._loop_conn = self._open_connection(busy_timeout=0.0)
+        return self._loop_conn
 
     def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
         if self._conn is None:
             self._conn = self._connect()
         return work(self._conn)
 
+    def _open_connection(self, *, busy_timeout: float) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA busy_timeout = 10000")
+        conn = self._open_connection(busy_timeout=BUSY_TIMEOUT)
         conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise ConfigError(f"the database {self.path} is from a newer version (schema {version})")
@@ -181,7 +240,7 @@ class SQLiteSessionStore:
         return await self.load(call_sid)
 
     async def purge(self, started_before: float) -> int:
-        cursor = await self.db.run(
+        cursor = await self.db.run_in_thread(
             lambda c: c.execute(
                 "DELETE FROM calls WHERE started_at < ? AND status != 'in-progress'", (started_before,)
             )
@@ -360,4 +419,4 @@ class SQLiteRepository:
                 raise
             return len(rows)
 
-        return await self.db.run(write)
+        return await self.db.run_in_thread(write)

@@ -20,11 +20,11 @@ import os
 import secrets
 import weakref
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from aiohttp import web
-from twilio.request_validator import RequestValidator
+from aiohttp import WSCloseCode, web
 
 from ivr.agents.desk import AgentDesk, DeskConfig, Urls
 from ivr.agents.handoff import QueueHandOff
@@ -37,21 +37,23 @@ from ivr.console.prompt_audio import ConsoleAudio
 from ivr.console.test_phone import TestPhone, phone_secret
 from ivr.console.web import create_console
 from ivr.flow.engine import FlowEngine
-from ivr.flow.files import LINE_FLOW, CompiledFlow, compile_files, read_files
+from ivr.flow.files import LINE_FLOW, CompiledFlow, FlowFiles, compile_files, read_files
+from ivr.forwarded import IPNetwork, client_address
 from ivr.handoff import DialHandOff, EnqueueHandOff, HandOff
 from ivr.hours import BusinessHours, parse_hours
-from ivr.line import MEDIA_PATH, LiveFlow, SupportLine, stream_url
-from ivr.logs import call_context
+from ivr.line import MEDIA_PATH, SupportLine, stream_url
+from ivr.mediastream.admission import StreamAdmission
 from ivr.mediastream.call import StreamCall, StreamSpeech
 from ivr.metrics import CONTENT_TYPE, ErrorCounter, Metrics, TimedSynthesizer
 from ivr.store.accounts import AccountStore
 from ivr.store.audit import AuditLog
 from ivr.store.backends import Stores, StoresUnavailable, build_stores
+from ivr.store.once import UsedTokens
 from ivr.telephony import TwilioTelephony
 from ivr.twiml import Voice
-from ivr.versions.library import FlowLibrary, line_builder
+from ivr.versions.library import FlowLibrary, LiveFlow, line_builder
 from ivr.versions.store import FlowStore
-from ivr.webhooks import form_params, signature_middleware
+from ivr.webhooks import SignatureCheck, signature_middleware, status_webhook, twiml_webhook
 from ivr.yamlsource import load_file
 from speech.asr import RecognitionError
 from speech.cache import PromptAudioCache
@@ -66,7 +68,9 @@ log = logging.getLogger(__name__)
 
 LINE = web.AppKey("line", SupportLine)
 AUDIO = web.AppKey("audio", PromptAudioCache)
-AUTH_TOKEN = web.AppKey("auth_token", str)
+STREAM_SIGNATURE = web.AppKey("stream_signature", SignatureCheck)
+ADMISSION = web.AppKey("stream_admission", StreamAdmission[web.WebSocketResponse])
+PROXIES: web.AppKey[tuple[IPNetwork, ...]] = web.AppKey("proxies")
 STREAM_SPEECH = web.AppKey("stream_speech", StreamSpeech)
 STREAMS = web.AppKey("streams", weakref.WeakSet[web.WebSocketResponse])
 METRICS = web.AppKey("metrics", Metrics)
@@ -74,7 +78,6 @@ STORES = web.AppKey("stores", Stores)
 CONSOLE = web.AppKey("console", web.Application)
 FLOWS = web.AppKey("flows", FlowStore)
 """The flow lifecycle (drafts, publish, rollback); publishing through it reaches new calls at once."""
-TWIML = "text/xml"
 MAX_STREAMS = 200
 """Media streams one process takes (recognition measured ~66 streams per core; streams also
 synthesise). Past it the websocket is refused: Twilio asks `<Connect action>`, which can land
@@ -86,68 +89,45 @@ PUBLISHED_CHECK_EVERY = 1.0
 """Seconds a new call may still get the previous version after another instance publishes."""
 
 
-def _twiml(text: str) -> web.Response:
-    return web.Response(text=text, content_type=TWIML)
+def _timed(kind: str) -> Callable[[web.Request], contextlib.AbstractContextManager[object]]:
+    """Observe each request as one webhook of `kind` in `/metrics`."""
+    return lambda request: request.app[METRICS].timed(kind)
 
 
-async def voice(request: web.Request) -> web.Response:
-    line = request.app[LINE]
-    with request.app[METRICS].timed("answer"):
-        params = await form_params(request)
-        if "CallSid" not in params:
-            raise web.HTTPBadRequest(text="CallSid is missing.\n")
-        with call_context(params["CallSid"]):
-            try:
-                return _twiml(await line.answer(params))
-            except Exception:
-                log.exception("webhook_failed: /voice for call %s", params["CallSid"])
-                return _twiml(line.fallback())
+def _call_sid(params: dict[str, str]) -> str:
+    if "CallSid" not in params:
+        raise web.HTTPBadRequest(text="CallSid is missing.\n")
+    return params["CallSid"]
 
 
-async def voice_turn(request: web.Request) -> web.Response:
-    line = request.app[LINE]
-    with request.app[METRICS].timed("turn"):
-        params = await form_params(request)
-        seq = request.query.get("seq", "")
-        if "CallSid" not in params or not seq.isdigit():
-            raise web.HTTPBadRequest(text="CallSid and a numeric seq are required.\n")
-        with call_context(params["CallSid"]):
-            try:
-                return _twiml(await line.turn(int(seq), params, request.query))
-            except Exception:
-                log.exception("webhook_failed: turn %s for call %s", seq, params["CallSid"])
-                return _twiml(line.fallback())
+async def voice(request: web.Request, params: dict[str, str]) -> str:
+    _call_sid(params)
+    return await request.app[LINE].answer(params)
 
 
-async def voice_status(request: web.Request) -> web.Response:
-    with request.app[METRICS].timed("status"):
-        params = await form_params(request)
-        with call_context(params.get("CallSid")):
-            try:
-                await request.app[LINE].status(params)
-            except Exception:
-                # Twilio retries nothing here and the caller is gone; the record keeps its last state.
-                log.exception("status_failed: call %s", params.get("CallSid", "?"))
-                raise web.HTTPInternalServerError() from None
-        return web.Response(status=204)
+async def voice_turn(request: web.Request, params: dict[str, str]) -> str:
+    seq = request.query.get("seq", "")
+    if "CallSid" not in params or not seq.isdigit():
+        raise web.HTTPBadRequest(text="CallSid and a numeric seq are required.\n")
+    return await request.app[LINE].turn(int(seq), params, request.query)
 
 
-async def stream_ended(request: web.Request) -> web.Response:
-    line = request.app[LINE]
-    with request.app[METRICS].timed("stream_ended"):
-        params = await form_params(request)
-        if "CallSid" not in params:
-            raise web.HTTPBadRequest(text="CallSid is missing.\n")
-        with call_context(params["CallSid"]):
-            try:
-                return _twiml(await line.stream_ended(params))
-            except Exception:
-                log.exception("webhook_failed: stream-ended for call %s", params["CallSid"])
-                return _twiml(line.fallback())
+async def voice_status(request: web.Request, params: dict[str, str]) -> None:
+    await request.app[LINE].status(params)
 
 
-async def after_transfer(request: web.Request) -> web.Response:
-    return _twiml(request.app[LINE].after_transfer(await form_params(request)))
+async def stream_ended(request: web.Request, params: dict[str, str]) -> str:
+    _call_sid(params)
+    return await request.app[LINE].stream_ended(params)
+
+
+async def after_transfer(request: web.Request, params: dict[str, str]) -> str:
+    return request.app[LINE].after_transfer(params)
+
+
+def line_fallback(request: web.Request) -> str:
+    """Apologise and hand the caller to a person (needs no flow, store or synthesiser)."""
+    return request.app[LINE].fallback()
 
 
 async def audio(request: web.Request) -> web.StreamResponse:
@@ -166,22 +146,31 @@ async def media(request: web.Request) -> web.StreamResponse:
     if speech is None:
         raise web.HTTPNotFound(text="Local speech is not enabled (IVR_SPEECH=local).\n")
     line = request.app[LINE]
-    signature = request.headers.get("X-Twilio-Signature")
-    if signature is not None:
-        url = stream_url(line.public_url, request.path_qs)
-        if not RequestValidator(request.app[AUTH_TOKEN]).validate(url, {}, signature):
-            log.warning("signature_invalid: websocket %s", request.path)
-            raise web.HTTPForbidden(text="Invalid X-Twilio-Signature.\n")
-    streams = request.app[STREAMS]
-    if len(streams) >= MAX_STREAMS:
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature or not request.app[STREAM_SIGNATURE].valid(request.path_qs, {}, signature):
+        # Twilio signs the handshake of every stream it opens; nothing else may open one.
+        log.warning(
+            "signature_invalid: websocket %s (%s)", request.path, "missing" if not signature else "wrong"
+        )
+        raise web.HTTPForbidden(text="Invalid or missing X-Twilio-Signature.\n")
+    streams, admission = request.app[STREAMS], request.app[ADMISSION]
+    if len(streams) - admission.waiting >= MAX_STREAMS:
         log.warning("stream_capacity: %s media streams open; refusing another", len(streams))
         raise web.HTTPServiceUnavailable(text="This instance is at its media stream capacity.\n")
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
     streams.add(ws)
+    address = client_address(
+        request.remote, request.headers.getall("X-Forwarded-For", ()), request.app[PROXIES]
+    )
+    for stale in admission.admit(ws, address):
+        log.warning("stream_evicted: a websocket sent no start while others waited; closing it")
+        await stale.close(code=WSCloseCode.POLICY_VIOLATION, message=b"no start")
     try:
-        await StreamCall(ws, line.flows, line.sessions, speech, line.stream_secret).run()
+        call = StreamCall(ws, line.flows, line.sessions, speech, line.stream_secret)
+        await call.run(on_identified=lambda: admission.identified(ws))
     finally:
+        admission.gone(ws)
         streams.discard(ws)
     return ws
 
@@ -204,12 +193,6 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     body = request.app[METRICS].exposition()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
-
-
-def _handoff(settings: Settings) -> HandOff:
-    if settings.agent_number:
-        return DialHandOff(settings.agent_number)
-    return EnqueueHandOff(settings.agent_queue)
 
 
 def _agent_line(settings: Settings, stores: Stores, voice: Voice, voicemail: VoskModel | None) -> AgentLine:
@@ -271,13 +254,8 @@ def _telephony(
     return lifecycle
 
 
-def create_app(settings: Settings, *, today: Callable[[], date] = date.today) -> web.Application:
-    """Validate the starting flow and prompts now (a broken flow must stop start-up).
-
-    The files (IVR_FLOW, IVR_PROMPTS) are the starting content: stored as version 1 when the
-    database has no flow yet. After that the line speaks the published version.
-    `today` is the calendar the line speaks from (tests pin it; dates read relative to it).
-    """
+def check_starting_flow(settings: Settings) -> tuple[FlowFiles, CompiledFlow]:
+    """Read and compile the starting flow and prompts (IVR_FLOW, IVR_PROMPTS); raises if broken."""
     starting = read_files(settings.flow_file, settings.prompts_dir)
     if settings.language not in starting.prompts:
         raise ValueError(f"IVR_LANGUAGE '{settings.language}' has no prompts file in {settings.prompts_dir}")
@@ -285,72 +263,147 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
     checked = compile_files(
         starting, str(settings.flow_file), prompts_source=prompts_source, language=settings.language
     )
+    return starting, checked
+
+
+def create_app(settings: Settings, *, today: Callable[[], date] = date.today) -> web.Application:
+    """Validate the starting flow and prompts now (a broken flow must stop start-up).
+
+    The files (IVR_FLOW, IVR_PROMPTS) are the starting content: stored as version 1 when the
+    database has no flow yet. After that the line speaks the published version.
+    `today` is the calendar the line speaks from (tests pin it; dates read relative to it).
+    """
+    starting, checked = check_starting_flow(settings)
     for warning in checked.warnings:
         log.warning("flow_warning: %s", warning)
     stores = build_stores(settings.database_url, settings.session_url)
     app = web.Application(middlewares=[signature_middleware(settings.auth_token, settings.public_url)])
-    line_metrics = Metrics()
-    app[METRICS] = line_metrics
+    app[METRICS] = Metrics()
     app[STORES] = stores
-    audio_cache: PromptAudioCache | None = None
-    synthesizer: Pyttsx3Synthesizer | None = None
+    app.cleanup_ctx.append(_count_errors(app[METRICS]))
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    prompts = setup_media(app, settings)
+    starting_catalog = checked.catalogs[settings.language]
+    spoken = Voice(language=starting_catalog.say_language, voice=starting_catalog.voice)
+    agent_line = setup_agents(app, settings, stores, spoken)
+    handoff = _handoff(settings, agent_line, spoken)
+    flows = setup_voice(app, settings, stores, starting, prompts, handoff, today)
+    setup_console(app, settings, stores, flows, agent_line, today)
+    return app
+
+
+@dataclass(frozen=True, slots=True)
+class PromptAudio:
+    """Locally synthesised prompts (IVR_TTS=local, or the media streams of IVR_SPEECH=local)."""
+
+    cache: PromptAudioCache | None
+    """None when Twilio speaks the prompts (`<Say>`)."""
+    streaming: bool
+    """Calls run over media streams with local recognition, not `<Gather>` turns."""
+    new_versions: asyncio.Queue[list[str]]
+    """Each newly published version's fixed prompts, to synthesise ahead of its first call."""
+
+    def published(self, live: LiveFlow) -> None:
+        if self.cache is not None:
+            self.new_versions.put_nowait(live.engine.catalog.static_texts())
+
+
+def setup_media(app: web.Application, settings: Settings) -> PromptAudio:
+    """Prompt audio (`/audio/...`), its synthesiser, and the media streams (`/media`)."""
+    cache: PromptAudioCache | None = None
+    new_versions: asyncio.Queue[list[str]] = asyncio.Queue()
     streaming = settings.speech is SpeechMode.LOCAL and _model_usable(settings)
     if settings.tts is TtsMode.LOCAL or streaming:
         synthesizer = Pyttsx3Synthesizer(voice=settings.tts_voice or None, rate=settings.tts_rate)
-        audio_cache = PromptAudioCache(
-            settings.audio_dir, TimedSynthesizer(synthesizer, line_metrics), audio_secret(settings.audio_dir)
+        cache = PromptAudioCache(
+            settings.audio_dir, TimedSynthesizer(synthesizer, app[METRICS]), audio_secret(settings.audio_dir)
         )
-        app[AUDIO] = audio_cache
-    starting_catalog = checked.catalogs[settings.language]
-    spoken = Voice(language=starting_catalog.say_language, voice=starting_catalog.voice)
-    handoff = _handoff(settings)
-    agent_line: AgentLine | None = None
-    voicemail: VoskModel | None = None
-    if not settings.agent_number and settings.account_sid and settings.phone_number:
-        voicemail = _voicemail_model(settings)
-        agent_line = _agent_line(settings, stores, spoken, voicemail)
-        handoff = QueueHandOff(
+        app[AUDIO] = cache
+        app.cleanup_ctx.append(_prerender(cache, synthesizer, new_versions))
+    streams: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+    app[STREAMS] = streams
+    app[ADMISSION] = StreamAdmission()
+    app[PROXIES] = settings.trusted_proxies
+    app[STREAM_SIGNATURE] = SignatureCheck(settings.auth_token, stream_url(settings.public_url, ""))
+    app[METRICS].media_streams.set_function(lambda: len(streams))
+    if streaming and cache is not None:
+        model = VoskModels().model(settings.vosk_model)
+        app[STREAM_SPEECH] = StreamSpeech(UlawClips(cache), model, EndpointConfig(), app[METRICS])
+        app.cleanup_ctx.append(_load_model(model))
+    app.on_shutdown.append(_close_streams)
+    app.router.add_get("/audio/{audio_id}.wav", audio)
+    app.router.add_get(MEDIA_PATH, media)
+    return PromptAudio(cache, streaming, new_versions)
+
+
+def setup_agents(app: web.Application, settings: Settings, stores: Stores, spoken: Voice) -> AgentLine | None:
+    """The queue with agents, callbacks and voicemail, when the line has its own Twilio account
+    and number and no single number to dial (IVR_AGENT_NUMBER)."""
+    if settings.agent_number or not (settings.account_sid and settings.phone_number):
+        return None
+    voicemail = _voicemail_model(settings)
+    agent_line = _agent_line(settings, stores, spoken, voicemail)
+    add_agent_routes(app, agent_line)
+    app.cleanup_ctx.append(_telephony(settings, agent_line, voicemail))
+    hold_file = settings.audio_dir / "hold.wav"
+
+    async def hold_music(_: web.Request) -> web.StreamResponse:
+        return web.FileResponse(
+            hold_file, headers={"Content-Type": "audio/wav", "Cache-Control": "public, max-age=86400"}
+        )
+
+    app.router.add_get(HOLD_PATH, hold_music)
+    return agent_line
+
+
+def _handoff(settings: Settings, agent_line: AgentLine | None, spoken: Voice) -> HandOff:
+    """Our own queue with agents, else one number to dial, else a Twilio queue."""
+    if agent_line is not None:
+        return QueueHandOff(
             agent_line.desk, settings.agent_queue, spoken, hours=_load_hours(settings), wake=agent_line.wake
         )
+    if settings.agent_number:
+        return DialHandOff(settings.agent_number)
+    return EnqueueHandOff(settings.agent_queue)
+
+
+def setup_voice(
+    app: web.Application,
+    settings: Settings,
+    stores: Stores,
+    starting: FlowFiles,
+    prompts: PromptAudio,
+    handoff: HandOff,
+    today: Callable[[], date],
+) -> FlowStore:
+    """The call webhooks (`/voice/...`), the published flow they speak, and the database."""
     flows = FlowStore(stores.sql, language=settings.language)
     app[FLOWS] = flows
-    new_versions: asyncio.Queue[list[str]] = asyncio.Queue()
 
     def engine(number: int, compiled: CompiledFlow) -> FlowEngine:
         catalog = compiled.catalogs[settings.language]
         return FlowEngine(compiled.flow, catalog, stores.repository, today=today, version=number)
-
-    def published(live: LiveFlow) -> None:
-        if audio_cache is not None:
-            new_versions.put_nowait(live.engine.catalog.static_texts())
 
     library = FlowLibrary(
         flows,
         LINE_FLOW,
         line_builder(settings.language, engine),
         max_age=PUBLISHED_CHECK_EVERY,
-        on_new=published,
+        on_new=prompts.published,
     )
     app[LINE] = SupportLine(
         library,
         stores.sessions,
         public_url=settings.public_url,
         handoff=handoff,
-        audio=audio_cache if settings.tts is TtsMode.LOCAL else None,
-        streaming=streaming,
+        audio=prompts.cache if settings.tts is TtsMode.LOCAL else None,
+        streaming=prompts.streaming,
         archive=stores.calls if stores.separate_sessions else None,
         stream_secret=hashlib.sha256(b"media-stream\0" + settings.auth_token.encode()).digest(),
-        metrics=line_metrics,
+        metrics=app[METRICS],
     )
-    app[AUTH_TOKEN] = settings.auth_token
-    streams: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
-    app[STREAMS] = streams
-    line_metrics.media_streams.set_function(lambda: len(streams))
-    if streaming and audio_cache is not None:
-        model = VoskModels().model(settings.vosk_model)
-        app[STREAM_SPEECH] = StreamSpeech(UlawClips(audio_cache), model, EndpointConfig(), line_metrics)
-        app.cleanup_ctx.append(_load_model(model))
-    app.on_shutdown.append(_close_streams)
 
     async def database(_: web.Application) -> AsyncIterator[None]:
         await stores.open()
@@ -362,49 +415,45 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
             await watcher
         await stores.close()
 
-    async def count_errors(_: web.Application) -> AsyncIterator[None]:
-        counter = ErrorCounter(line_metrics)
-        counter.install()
-        yield
-        counter.uninstall()
-
-    app.cleanup_ctx.append(count_errors)
     app.cleanup_ctx.append(database)
-    if audio_cache is not None and synthesizer is not None:
-        app.cleanup_ctx.append(_prerender(audio_cache, synthesizer, new_versions))
-    app.router.add_post("/voice", voice)
-    app.router.add_post("/voice/turn", voice_turn)
-    app.router.add_post("/voice/status", voice_status)
-    app.router.add_post("/voice/after-transfer", after_transfer)
-    app.router.add_post("/voice/stream-ended", stream_ended)
-    if agent_line is not None:
-        add_agent_routes(app, agent_line)
-        app.cleanup_ctx.append(_telephony(settings, agent_line, voicemail))
-        hold_file = settings.audio_dir / "hold.wav"
+    post = app.router.add_post
+    post("/voice", twiml_webhook(voice, line_fallback, timed=_timed("answer")))
+    post("/voice/turn", twiml_webhook(voice_turn, line_fallback, timed=_timed("turn")))
+    post("/voice/status", status_webhook(voice_status, timed=_timed("status")))
+    post("/voice/after-transfer", twiml_webhook(after_transfer, line_fallback))
+    post("/voice/stream-ended", twiml_webhook(stream_ended, line_fallback, timed=_timed("stream_ended")))
+    return flows
 
-        async def hold_music(_: web.Request) -> web.StreamResponse:
-            return web.FileResponse(
-                hold_file, headers={"Content-Type": "audio/wav", "Cache-Control": "public, max-age=86400"}
-            )
 
-        app.router.add_get(HOLD_PATH, hold_music)
-    app.router.add_get("/audio/{audio_id}.wav", audio)
-    app.router.add_get(MEDIA_PATH, media)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
-    app[CONSOLE] = create_console(
+def setup_console(
+    app: web.Application,
+    settings: Settings,
+    stores: Stores,
+    flows: FlowStore,
+    agent_line: AgentLine | None,
+    today: Callable[[], date],
+) -> None:
+    """The web console (`/console`): accounts, the flow editor with its test phone, the agent desk."""
+    console = create_console(
         AccountStore(stores.sql),
         AuditLog(stores.sql),
         secure_cookies=settings.public_url.startswith("https://"),
+        trusted_proxies=settings.trusted_proxies,
     )
+    app[CONSOLE] = console
     setup_flow_editor(
-        app[CONSOLE],
+        console,
         FlowEditor(
             store=flows,  # the line's own store: a publish here reaches new calls at once
             name=LINE_FLOW,
             language=settings.language,
-            phone=TestPhone(phone_secret(settings.auth_token), stores.repository, today),
+            phone=TestPhone(
+                phone_secret(settings.auth_token),
+                stores.repository,
+                today,
+                used=UsedTokens(stores.sql),
+                test_numbers=settings.test_phone_numbers,
+            ),
             audio=ConsoleAudio(
                 settings.audio_dir,
                 audio_secret(settings.audio_dir),
@@ -415,11 +464,20 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
             codemirror=codemirror_present(),
         ),
     )
-    setup_agent_desk(
-        app[CONSOLE], agent_line.desk if agent_line else None, voicemail_dir=settings.voicemail_dir
-    )
-    app.add_subapp("/console", app[CONSOLE])
-    return app
+    setup_agent_desk(console, agent_line.desk if agent_line else None, voicemail_dir=settings.voicemail_dir)
+    app.add_subapp("/console", console)
+
+
+def _count_errors(line_metrics: Metrics) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Count logged errors by their stable code, for `/metrics`."""
+
+    async def lifecycle(_: web.Application) -> AsyncIterator[None]:
+        counter = ErrorCounter(line_metrics)
+        counter.install()
+        yield
+        counter.uninstall()
+
+    return lifecycle
 
 
 def _prerender(
