@@ -39,6 +39,10 @@ class SpeechMode(StrEnum):
     """Calls run over a media stream: Vosk listens and pyttsx3 speaks, on this server."""
 
 
+MAX_RING = 600
+"""Twilio rings an outbound call for at most this many seconds (its `Timeout` limit)."""
+
+
 def default_dir(name: str) -> Path:
     """`./flows` when run from a checkout or a deployment folder, else the packaged copy."""
     here = Path.cwd() / name
@@ -88,6 +92,8 @@ class Settings:
     """Seconds before retrying a callback the customer did not answer; doubles each attempt."""
     agent_ring_seconds: int = 20
     """How long an agent's phone rings with a caller's whisper before it counts as missed."""
+    callback_ring_seconds: int = 30
+    """How long a customer's phone rings for their callback before the attempt counts as failed."""
     voicemail_dir: Path = Path("var/voicemail")
     """Where fetched voicemail recordings are kept."""
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
@@ -174,7 +180,10 @@ class Settings:
             max_queue_wait=_seconds(env, "IVR_MAX_QUEUE_WAIT", 900),
             callback_attempts=int(_seconds(env, "IVR_CALLBACK_ATTEMPTS", 3, minimum=1)),
             callback_backoff=_seconds(env, "IVR_CALLBACK_BACKOFF", 300),
-            agent_ring_seconds=int(_seconds(env, "IVR_AGENT_RING_SECONDS", 20, minimum=5)),
+            agent_ring_seconds=int(_seconds(env, "IVR_AGENT_RING_SECONDS", 20, minimum=5, maximum=MAX_RING)),
+            callback_ring_seconds=int(
+                _seconds(env, "IVR_CALLBACK_RING_SECONDS", 30, minimum=5, maximum=MAX_RING)
+            ),
             voicemail_dir=Path(env.get("IVR_VOICEMAIL_DIR", data_dir / "voicemail")),
             trusted_proxies=_networks(env, "IVR_TRUSTED_PROXIES"),
             test_phone_numbers=_numbers(env, "IVR_TEST_PHONE_NUMBERS"),
@@ -182,11 +191,14 @@ class Settings:
         )
 
 
-def _seconds(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> float:
-    """A whole number setting (seconds or a count), at least `minimum`."""
+def _seconds(
+    env: Mapping[str, str], name: str, default: int, *, minimum: int = 0, maximum: int | None = None
+) -> float:
+    """A whole number setting (seconds or a count), at least `minimum` (and at most `maximum`)."""
     raw = env.get(name, str(default)).strip()
-    if not raw.isdigit() or int(raw) < minimum:
-        raise ConfigError(f"{name} must be a whole number of at least {minimum}, got '{raw}'")
+    if not raw.isdigit() or int(raw) < minimum or (maximum is not None and int(raw) > maximum):
+        bounds = f"between {minimum} and {maximum}" if maximum is not None else f"of at least {minimum}"
+        raise ConfigError(f"{name} must be a whole number {bounds}, got '{raw}'")
     return float(raw)
 
 

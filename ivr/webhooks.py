@@ -39,10 +39,17 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SIGNED_PREFIX = "/voice"
+MAX_FORM_BYTES = 64 * 1024
+"""The largest webhook body read. Twilio's are a few kilobytes (a long `SpeechResult` is a
+few hundred characters); reading and checking 1 MB of form on the event loop is not free."""
 
 
 async def form_params(request: web.Request) -> dict[str, str]:
-    """Twilio's form fields; a body that is not a readable form is a 400, not a 500."""
+    """Twilio's form fields; a body that is not a readable form is a 400, not a 500, and one
+    over `MAX_FORM_BYTES` (or of no stated length) a 413, before any of it is read."""
+    too_long = request.content_length is None or request.content_length > MAX_FORM_BYTES
+    if request.body_exists and too_long:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_FORM_BYTES, actual_size=request.content_length or 0)
     try:
         form = await request.post()
     except (ValueError, LookupError) as exc:  # bad charset, malformed multipart or encoding

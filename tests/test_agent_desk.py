@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.agents.desk import (
-    AgentDesk,
+from ivr.agents.desk import AgentDesk
+from ivr.agents.model import (
     AgentStatus,
     CallbackState,
     DeskError,
     DeskErrorCode,
     EntryState,
     TranscriptStatus,
-    Urls,
 )
+from ivr.agents.urls import Urls
 from ivr.store.accounts import AccountStore, Role
 from ivr.store.audit import AuditLog
 from ivr.store.sql import Sql

@@ -10,13 +10,15 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from ivr.agents.desk import AgentStatus, CallbackState, EntryState, TranscriptStatus
+from ivr.agents.model import AgentStatus, CallbackState, EntryState, TranscriptStatus
 from ivr.agents.routing import Idle, Waiting, pick, topic_of
 from ivr.agents.web import AGENT_LINE
+from ivr.config import ConfigError
 from ivr.store.accounts import Role
 from speech.audio import decode_wav
 from tests.agent_line import agent_app, korean_model, voicemail_audio
 from tests.caller import PUBLIC_URL, Caller
+from tests.conftest import make_settings
 from tests.console import add_account
 from tests.twilio_fake import ACCOUNT_SID, TwilioFake
 
@@ -175,6 +177,32 @@ async def test_a_missed_offer_puts_the_caller_back_at_the_head_and_the_agent_off
     assert wait.find(".//Play") is not None, "the caller still hears hold music"
 
 
+async def test_pressing_1_when_the_line_cannot_place_calls_puts_the_caller_back(
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake
+) -> None:
+    """The app closed its Twilio client (it is stopping) while the agent's phone rang: the agent
+    hears why, the caller goes back to the head of the queue, and the agent stays available."""
+    client = await start(aiohttp_client, tmp_path, twilio)
+    desk = client.app[AGENT_LINE].desk
+    await repair_caller_presses_0(client)
+    await add_account(client.app, "ann", Role.AGENT, phone=AGENT_PHONE)
+    await desk.set_status("ann", AgentStatus.AVAILABLE)
+    await eventually(lambda: _ringing(twilio))
+    agent_sid = next(iter(twilio.calls))
+    whisper = ET.fromstring((await twilio.answer(agent_sid)).body)
+    desk.telephony = None
+    gather = whisper.find("Gather")
+    assert gather is not None
+    answer = await twilio_post(twilio, gather.get("action", ""), agent_sid, {"Digits": "1"})
+    assert "the line cannot connect calls right now" in said(answer)
+    assert answer.find("Dial") is None and answer.find("Hangup") is not None
+    (entry,) = await desk.queue()
+    assert (entry.state, entry.priority, entry.position, entry.offered_to) == (EntryState.WAITING, 1, 1, "")
+    assert entry.declined_by == (), "not the agent's choice: they may be offered the caller again"
+    (ann,) = await desk.agents()
+    assert (ann.status, ann.on_call_with) == (AgentStatus.AVAILABLE, "")
+
+
 async def test_callback_requested_then_retried_until_failed(
     aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake
 ) -> None:
@@ -185,6 +213,7 @@ async def test_callback_requested_then_retried_until_failed(
         IVR_CALLBACK_OFFER_AFTER="0",
         IVR_CALLBACK_ATTEMPTS="2",
         IVR_CALLBACK_BACKOFF="0",
+        IVR_CALLBACK_RING_SECONDS="45",
     )
     desk = client.app[AGENT_LINE].desk
     caller, root = await repair_caller_presses_0(client)
@@ -212,6 +241,7 @@ async def test_callback_requested_then_retried_until_failed(
         assert said(whisper).startswith("Callback for name not known")
         await twilio_post(twilio, whisper.find("Gather").get("action", ""), agent_sid, {"Digits": "1"})  # type: ignore[union-attr]
         customer_sid = [s for s, c in twilio.calls.items() if c.to == "+15550100001"][-1]
+        assert (twilio.calls[agent_sid].timeout, twilio.calls[customer_sid].timeout) == (20, 45)
         await twilio.post_status(customer_sid, "no-answer")
         now = await desk.callback(callback.id)
         await twilio.post_status(agent_sid, "completed")
@@ -315,3 +345,10 @@ def test_the_whisper_says_verified_when_the_flow_verified_a_caller_it_has_no_nam
 
     said = summary("caller_asked", {"verified": "yes", "order_number": "4512", "order_status": "shipped"})
     assert said == "Caller: name not known, verified. The caller asked for an agent. Order 4 5 1 2, shipped."
+
+
+@pytest.mark.parametrize("seconds", ["4", "601", "half a minute"])
+def test_ring_times_twilio_would_refuse_are_refused_at_start(tmp_path: Path, seconds: str) -> None:
+    for name in ("IVR_AGENT_RING_SECONDS", "IVR_CALLBACK_RING_SECONDS"):
+        with pytest.raises(ConfigError, match=f"{name} must be a whole number between 5 and 600"):
+            make_settings(tmp_path, **{name: seconds})

@@ -230,3 +230,12 @@ async def test_a_replayed_webhook_never_reads_out_the_call_s_latest_answer(calle
         assert ended.heard == ["Goodbye."] and ended.hung_up
     after = await caller.dial()
     assert after.heard == ["Goodbye."] and "Jane" not in after.text
+
+
+async def test_an_oversized_webhook_is_refused_before_it_is_read_and_the_call_goes_on(caller: Caller) -> None:
+    await caller.dial()
+    params = caller.params({"SpeechResult": "where is my order " * 6_000})  # about 100 KB
+    response = await caller.raw_post(caller._action(), params)
+    assert response.status == 413
+    turn = await caller.press("1")
+    assert "key in your order number" in turn.text

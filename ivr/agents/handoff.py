@@ -1,9 +1,13 @@
 """The queue hand-off: business hours first, then our queue (or voicemail when closed).
 
-`QueueHandOff.prepare` runs once per hand-off: when the line is closed (hours, a holiday,
-or the emergency switch) the caller hears the hours and may leave a voicemail; otherwise a
-queue entry is written with exactly the flow's context and the caller is held in Twilio's
-`<Enqueue>` with our wait URL, and routing is woken to ring an agent.
+`QueueHandOff.prepare` runs once per hand-off: when the line is closed by its hours or a
+holiday the caller hears when it opens and the week's hours, when a supervisor closed it
+(the emergency switch) only that it is closed; either way they may leave a voicemail.
+Otherwise a queue entry is written with exactly the flow's context, the caller is held in
+Twilio's `<Enqueue>` with our wait URL, and routing is woken to ring an agent.
+
+Unprepared (the fallback TwiML after a fault of ours) it enqueues without an entry: the
+wait URL then finds the call, or adds it, by its CallSid.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ivr.agents.desk import AgentDesk, Urls
+from ivr.agents.desk import AgentDesk
 from ivr.agents.twiml import add_record
+from ivr.agents.urls import Urls
 from ivr.flow.steps import Transfer
 from ivr.handoff import HandOff
 from ivr.hours import BusinessHours, describe_next_opening, describe_week, is_open

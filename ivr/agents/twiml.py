@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 
-from ivr.agents.desk import Urls, WaitInfo
+from ivr.agents.model import WaitInfo
+from ivr.agents.urls import Urls
 from ivr.twiml import Voice, add_say
 from ivr.twiml_builder import Element, Response
 

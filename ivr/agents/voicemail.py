@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ivr.agents.desk import AgentDesk, TranscriptStatus, Voicemail
+from ivr.agents.desk import AgentDesk
+from ivr.agents.model import TranscriptStatus, Voicemail
 from ivr.telephony import TelephonyError
 from speech.asr import RecognitionError, RecognitionErrorCode, RecognizerFactory
 from speech.audio import WavFormatError, decode_wav

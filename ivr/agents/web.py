@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from ivr.agents import twiml
-from ivr.agents.desk import AgentDesk, EntryState, OfferKind, QueueEntry, conference_name
+from ivr.agents.desk import AgentDesk
+from ivr.agents.model import EntryState, OfferKind, QueueEntry, conference_name
 from ivr.agents.voicemail import VoicemailWorker
 from ivr.agents.whisper import summary
 from ivr.twiml import Voice

@@ -37,8 +37,8 @@ from typing import Any
 
 from aiohttp import web
 
-from ivr.agents.desk import (
-    AgentDesk,
+from ivr.agents.desk import AgentDesk
+from ivr.agents.model import (
     AgentStatus,
     DeskError,
     DeskErrorCode,

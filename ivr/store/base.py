@@ -1,7 +1,9 @@
-"""The storage interfaces the rest of the service depends on.
+"""The storage interfaces of calls and business data that the line depends on.
 
-The engine and web layer see only these protocols; SQLite implements them today and
-other backends (PostgreSQL, Redis) can be added without touching call logic.
+The engine and the web layer see only these protocols: SQLite and PostgreSQL implement
+all three, Redis the live `SessionStore` (`ivr.store.backends` picks them from the URLs).
+The console's own records (accounts, audit, flow versions, the agent desk) are written
+once against `ivr.store.sql.Sql` instead, which runs on SQLite and PostgreSQL alike.
 """
 
 from __future__ import annotations

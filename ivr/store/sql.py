@@ -146,6 +146,22 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
     ),
     SharedMigration(
         6,
+        "agent_desk_indexes",
+        # The desk's queries filter and order in SQL: a caller's position counts the live
+        # entries ahead in queue order, the pace reads the latest bridged callers, the desk
+        # lists open callbacks oldest first, and a caller's callback or voicemail is found
+        # by CallSid (whose transcript an agent may read).
+        """
+        DROP INDEX queue_entries_state;
+        CREATE INDEX queue_entries_order ON queue_entries (state, priority, enqueued_at);
+        CREATE INDEX queue_entries_bridged ON queue_entries (bridged_at);
+        CREATE INDEX callbacks_open ON callbacks (state, requested_at);
+        CREATE INDEX callbacks_call ON callbacks (call_sid);
+        CREATE INDEX voicemails_call ON voicemails (call_sid);
+        """,
+    ),
+    SharedMigration(
+        7,
         "lookup_counts",
         """
         CREATE TABLE lookup_counts (

@@ -26,8 +26,9 @@ from pathlib import Path
 
 from aiohttp import WSCloseCode, web
 
-from ivr.agents.desk import AgentDesk, DeskConfig, Urls
+from ivr.agents.desk import AgentDesk, DeskConfig
 from ivr.agents.handoff import QueueHandOff
+from ivr.agents.urls import Urls
 from ivr.agents.voicemail import VoicemailWorker
 from ivr.agents.web import HOLD_PATH, AgentLine, add_agent_routes
 from ivr.config import Settings, SpeechMode, TtsMode
@@ -203,6 +204,7 @@ def _agent_line(settings: Settings, stores: Stores, voice: Voice, voicemail: Vos
         callback_attempts=settings.callback_attempts,
         callback_backoff=settings.callback_backoff,
         ring_seconds=settings.agent_ring_seconds,
+        callback_ring_seconds=settings.callback_ring_seconds,
         language=settings.language,
     )
     desk = AgentDesk(
