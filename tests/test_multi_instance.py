@@ -20,7 +20,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -273,12 +272,6 @@ async def test_a_killed_instance_mid_call_the_other_carries_on(doomed_cluster: C
         caller = _caller(session, cluster.url, sent)
         assert "press 1" in (await caller.post(f"{cluster.url}/voice")).text
         assert "order number" in (await caller.press("1")).text
-        # nginx logs a request after answering it: wait for that line, or the last request
-        # would be counted as one after the kill (and the wrong instance picked as the next).
-        deadline = time.monotonic() + 10
-        while not any("/voice/turn?seq=1|" in line for line in cluster.nginx.log_lines()):
-            assert time.monotonic() < deadline, "nginx never logged the last request"
-            await asyncio.sleep(0.01)
         # Kill the instance that round-robin sends the next request to: the one that did
         # not answer the last. nginx finds it refusing connections and tries the other.
         last = cluster.nginx.served_by(await cluster.nginx.lines_for(sent[-1:]))
@@ -296,7 +289,7 @@ async def test_a_killed_instance_mid_call_the_other_carries_on(doomed_cluster: C
 
     after = await cluster.nginx.lines_for(sent[before:])
     assert all(line.split("|")[0] in ("200", "204") for line in after), after
-    assert cluster.nginx.served_by(after) == {survivor_addr: len(after)}, after
+    assert cluster.nginx.served_by(after) == {survivor_addr: len(after)}
     assert any(victim_addr in line for line in after), f"nginx never tried the killed instance: {after}"
     records = await _records(cluster.env, [caller.call_sid, second.call_sid])
     _assert_finished_once(records[caller.call_sid])
