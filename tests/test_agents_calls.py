@@ -233,7 +233,7 @@ async def test_callback_requested_then_retried_until_failed(
     await desk.set_status("ann", AgentStatus.BUSY)
     for attempt in (1, 2):
         if attempt == 1:
-            await desk.take_callback("ann", callback.id)
+            await desk.offers.take_callback("ann", callback.id)
         else:  # the agent is available again, and routing offers the due retry by itself
             await eventually(lambda: _calls_to(twilio, AGENT_PHONE, 2))
         agent_sid = [s for s, c in twilio.calls.items() if c.to == AGENT_PHONE][-1]

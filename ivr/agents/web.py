@@ -164,7 +164,7 @@ async def queue_after(line: AgentLine, params: dict[str, str], request: web.Requ
 
 
 async def agent_whisper(line: AgentLine, params: dict[str, str], request: web.Request) -> str:
-    offer = await line.desk.offer(request.query.get("offer", ""))
+    offer = await line.desk.store.offers.get(request.query.get("offer", ""))
     if offer is None or offer.state.value != "ringing":
         return twiml.goodbye("This caller is no longer waiting. Goodbye.", line.voice)
     if offer.kind is OfferKind.ENTRY:
@@ -182,7 +182,7 @@ async def agent_answer(line: AgentLine, params: dict[str, str], request: web.Req
     offer_id = request.query.get("offer", "")
     digits = params.get("Digits", "")
     if digits == "1":
-        accepted = await line.desk.accept(offer_id)
+        accepted = await line.desk.offers.accept(offer_id)
         if accepted is None:
             return twiml.goodbye("This caller is no longer waiting. Goodbye.", line.voice)
         line.wake()
@@ -190,10 +190,10 @@ async def agent_answer(line: AgentLine, params: dict[str, str], request: web.Req
             return twiml.goodbye(accepted.message, line.voice)
         return twiml.conference(accepted.conference, voice=line.voice, message=accepted.message)
     if digits:
-        await line.desk.decline(offer_id)
+        await line.desk.offers.decline(offer_id)
         line.wake()
         return twiml.goodbye("Passed. The caller goes back to the queue.", line.voice)
-    await line.desk.missed(offer_id)
+    await line.desk.offers.missed(offer_id)
     line.wake()
     return twiml.goodbye(
         "No key was pressed; you are now offline. The caller goes back to the queue.", line.voice
@@ -201,14 +201,14 @@ async def agent_answer(line: AgentLine, params: dict[str, str], request: web.Req
 
 
 async def agent_status(line: AgentLine, params: dict[str, str], request: web.Request) -> None:
-    await line.desk.agent_call_ended(request.query.get("offer", ""), params.get("CallStatus", ""))
+    await line.desk.offers.agent_call_ended(request.query.get("offer", ""), params.get("CallStatus", ""))
 
 
 # --- callbacks ---------------------------------------------------------------------------------
 
 
 async def callback_join(line: AgentLine, params: dict[str, str], request: web.Request) -> str:
-    callback = await line.desk.callback_answered(request.query.get("callback", ""))
+    callback = await line.desk.offers.callback_answered(request.query.get("callback", ""))
     if callback is None:
         return twiml.goodbye("I'm sorry, this call is no longer needed. Goodbye.", line.voice)
     return twiml.conference(
@@ -219,7 +219,9 @@ async def callback_join(line: AgentLine, params: dict[str, str], request: web.Re
 
 
 async def callback_status(line: AgentLine, params: dict[str, str], request: web.Request) -> None:
-    await line.desk.callback_call_ended(request.query.get("callback", ""), params.get("CallStatus", ""))
+    await line.desk.offers.callback_call_ended(
+        request.query.get("callback", ""), params.get("CallStatus", "")
+    )
 
 
 # --- voicemail ---------------------------------------------------------------------------------
@@ -269,7 +271,7 @@ def _background(line: AgentLine) -> Callable[[web.Application], AsyncIterator[No
                     await line.wakeup.wait()
             line.wakeup.clear()
             try:
-                await line.desk.dispatch()
+                await line.desk.offers.dispatch()
                 if line.worker is not None:
                     await line.worker.work()
             except Exception:

@@ -266,7 +266,7 @@ async def take(request: web.Request) -> web.Response:
         raise Refusal(PageErrorCode.BAD_REQUEST, UNREADABLE, 400)
     desk = request.app[DESK]
     try:
-        entry = await desk.take(_who(signed_in), entry_id or None)
+        entry = await desk.offers.take(_who(signed_in), entry_id or None)
     except DeskError as exc:
         taken = await desk.entry(entry_id) if entry_id and exc.code is DeskErrorCode.ALREADY_TAKEN else None
         if taken is None or not taken.offered_to or taken.offered_to == _who(signed_in):
@@ -282,7 +282,7 @@ async def take(request: web.Request) -> web.Response:
 async def call_back(request: web.Request) -> web.Response:
     signed_in = require(request, Role.AGENT)
     callback_id = request.match_info["callback_id"]
-    await request.app[DESK].take_callback(_who(signed_in), callback_id)
+    await request.app[DESK].offers.take_callback(_who(signed_in), callback_id)
     log.info("agent_callback: %s took callback %s", _who(signed_in), callback_id)
     return _ok()
 
