@@ -24,10 +24,7 @@ from ivr.agents.model import (
     DeskError,
     DeskErrorCode,
     DeskSnapshot,
-    EntryState,
     QueueEntry,
-    TranscriptStatus,
-    Voicemail,
     WaitInfo,
 )
 from ivr.agents.offers import Offers, phone_agent
@@ -136,16 +133,6 @@ class AgentDesk:
         log.info("call %s from %s queued (%s)", call_sid, mask_phone(caller), reason)
         return entry
 
-    async def queue(self) -> list[QueueEntry]:
-        """Callers waiting or being offered, in queue order, with their context."""
-        return await self.store.queue.live()
-
-    async def entry(self, entry_id: str) -> QueueEntry | None:
-        return await self.store.queue.get(entry_id)
-
-    async def entry_for_call(self, call_sid: str) -> QueueEntry | None:
-        return await self.store.queue.for_call(call_sid)
-
     async def wait_info(self, entry: QueueEntry) -> WaitInfo:
         """Position and estimate for a waiting caller, from the database (not Twilio's queue)."""
         position = entry.position or 1
@@ -181,10 +168,6 @@ class AgentDesk:
         log.info("call %s asked to be called back", entry.call_sid)
         return await self.store.callbacks.get(callback_id)
 
-    async def choose_voicemail(self, entry_id: str) -> bool:
-        """The caller chose to leave a message instead of waiting."""
-        return await self.store.queue.leave(entry_id, EntryState.VOICEMAIL)
-
     async def left_queue(self, entry_id: str, result: str) -> QueueEntry | None:
         """Twilio's `<Enqueue action>`: a caller still waiting or offered has hung up (or been
         dropped by Twilio); one who chose a callback, voicemail or an agent keeps that state."""
@@ -192,60 +175,10 @@ class AgentDesk:
             await self.store.queue.abandon(entry_id, only_live=True)
         return await self.store.queue.get(entry_id)
 
-    # --- callbacks ---------------------------------------------------------------------------
-
-    async def callbacks(self, include_done: bool = False) -> list[Callback]:
-        return await self.store.callbacks.listed(include_done=include_done)
-
-    async def callback(self, callback_id: str) -> Callback | None:
-        return await self.store.callbacks.get(callback_id)
-
-    async def callback_for_call(self, call_sid: str) -> Callback | None:
-        return await self.store.callbacks.for_call(call_sid)
-
-    async def mark_callback_done(self, callback_id: str, username: str) -> None:
-        if not await self.store.callbacks.mark_done(callback_id, username):
-            raise DeskError(DeskErrorCode.NOT_FOUND, "there is no such callback")
-        await self.audit.record(username, "callback.done", callback_id)
-
-    # --- voicemail ---------------------------------------------------------------------------
-
-    async def start_voicemail(
-        self, call_sid: str, caller: str, reason: str, context: Mapping[str, str]
-    ) -> str:
-        """A caller is about to record: keep who and why now, the recording comes later."""
-        return await self.store.voicemails.start(call_sid, caller, reason, context)
-
-    async def voicemail_from_entry(self, entry_id: str) -> str | None:
-        entry = await self.store.queue.get(entry_id)
-        if entry is None:
-            return None
-        return await self.store.voicemails.start(entry.call_sid, entry.caller, entry.reason, entry.context)
-
-    async def recording_ready(
-        self, vm_id: str, recording_url: str, recording_sid: str, duration: int
-    ) -> bool:
-        """Twilio's recording status callback: the voicemail becomes a ticket, audio to fetch."""
-        return await self.store.voicemails.recorded(vm_id, recording_url, recording_sid, duration)
-
-    async def claim_voicemail(self, stale_after: float = 300.0) -> Voicemail | None:
-        """The next recording to fetch and transcribe (one worker at a time per voicemail)."""
-        return await self.store.voicemails.claim(stale_after)
-
-    async def voicemail_processed(
-        self, vm_id: str, *, audio_file: str, transcript: str, status: TranscriptStatus, problem: str
-    ) -> None:
-        await self.store.voicemails.processed(
-            vm_id, audio_file=audio_file, transcript=transcript, status=status, problem=problem
-        )
-
-    async def voicemails(self, include_done: bool = False) -> list[Voicemail]:
-        return await self.store.voicemails.listed(include_done=include_done)
-
-    async def voicemail(self, vm_id: str) -> Voicemail | None:
-        return await self.store.voicemails.get(vm_id)
+    # --- tickets -----------------------------------------------------------------------------
 
     async def mark_voicemail_done(self, vm_id: str, username: str) -> None:
+        """An agent has dealt with a voicemail: off the open list, and audited as theirs."""
         if not await self.store.voicemails.mark_done(vm_id, username):
             raise DeskError(DeskErrorCode.NOT_FOUND, "there is no such voicemail")
         await self.audit.record(username, "voicemail.done", vm_id)
@@ -292,8 +225,8 @@ class AgentDesk:
         return DeskSnapshot(
             at=self.clock(),
             agents=await self.agents(),
-            queue=await self.queue(),
-            callbacks=await self.callbacks(),
-            voicemails=await self.voicemails(),
+            queue=await self.store.queue.live(),
+            callbacks=await self.store.callbacks.listed(include_done=False),
+            voicemails=await self.store.voicemails.listed(include_done=False),
             emergency_closed=await self.emergency_closed(),
         )

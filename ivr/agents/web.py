@@ -83,7 +83,11 @@ def _bye(voice: Voice) -> str:
 async def _queued(line: AgentLine, params: dict[str, str], request: web.Request) -> QueueEntry | None:
     """The entry of this webhook: by id, checked against the CallSid, else by CallSid."""
     entry_id, call_sid = request.query.get("entry", ""), params.get("CallSid", "")
-    entry = await line.desk.entry(entry_id) if entry_id else await line.desk.entry_for_call(call_sid)
+    entry = (
+        await line.desk.store.queue.get(entry_id)
+        if entry_id
+        else await line.desk.store.queue.for_call(call_sid)
+    )
     if entry is not None and entry.call_sid != call_sid:
         return None
     return entry
@@ -115,7 +119,7 @@ async def queue_choice(line: AgentLine, params: dict[str, str], request: web.Req
     digits = params.get("Digits", "")
     if digits == "1" and await line.desk.request_callback(entry.id) is not None:
         return twiml.leave("Thank you.", line.voice)
-    if digits == "2" and await line.desk.choose_voicemail(entry.id):
+    if digits == "2" and await line.desk.store.queue.leave(entry.id, EntryState.VOICEMAIL):
         return twiml.leave("Thank you.", line.voice)
     return twiml.back_to_waiting(line.desk.urls.wait(entry.id), line.voice)
 
@@ -127,7 +131,7 @@ async def queue_done(line: AgentLine, params: dict[str, str], request: web.Reque
         return twiml.goodbye("I'm sorry, nobody is free to take your call right now. Goodbye.", line.voice)
     entry = await line.desk.left_queue(entry.id, params.get("QueueResult", "")) or entry
     if entry.state is EntryState.CALLBACK:
-        callback = await line.desk.callback_for_call(entry.call_sid)
+        callback = await line.desk.store.callbacks.for_call(entry.call_sid)
         info = await line.desk.wait_info(entry)
         last = "".join(ch for ch in (callback.number if callback else entry.caller) if ch.isdigit())[-2:]
         return twiml.goodbye(
@@ -136,8 +140,9 @@ async def queue_done(line: AgentLine, params: dict[str, str], request: web.Reque
             line.voice,
         )
     if entry.state is EntryState.VOICEMAIL:
-        vm_id = await line.desk.voicemail_from_entry(entry.id)
-        assert vm_id is not None
+        vm_id = await line.desk.store.voicemails.start(
+            entry.call_sid, entry.caller, entry.reason, entry.context
+        )
         invite = "Please leave a message after the tone with how we can help, and we will get back to you."
         return twiml.record(invite, urls=line.desk.urls, vm_id=vm_id, voice=line.voice)
     return twiml.goodbye("Thank you for calling. Goodbye.", line.voice)
@@ -168,11 +173,11 @@ async def agent_whisper(line: AgentLine, params: dict[str, str], request: web.Re
     if offer is None or offer.state.value != "ringing":
         return twiml.goodbye("This caller is no longer waiting. Goodbye.", line.voice)
     if offer.kind is OfferKind.ENTRY:
-        entry = await line.desk.entry(offer.subject)
+        entry = await line.desk.store.queue.get(offer.subject)
         assert entry is not None
         text = summary(entry.reason, entry.context)
     else:
-        callback = await line.desk.callback(offer.subject)
+        callback = await line.desk.store.callbacks.get(offer.subject)
         assert callback is not None
         text = summary(callback.reason, callback.context, callback=True)
     return twiml.whisper(text, answer_url=line.desk.urls.answer(offer.id), voice=line.voice)
@@ -233,7 +238,7 @@ async def voicemail_done(line: AgentLine, params: dict[str, str], request: web.R
 
 async def voicemail_recording(line: AgentLine, params: dict[str, str], request: web.Request) -> None:
     duration = params.get("RecordingDuration", "0")
-    await line.desk.recording_ready(
+    await line.desk.store.voicemails.recorded(
         request.query.get("vm", ""),
         params.get("RecordingUrl", ""),
         params.get("RecordingSid", ""),
