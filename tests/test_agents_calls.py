@@ -16,7 +16,7 @@ from ivr.agents.web import AGENT_LINE
 from ivr.config import ConfigError
 from ivr.store.accounts import Role
 from speech.audio import decode_wav
-from tests.agent_line import agent_app, korean_model, voicemail_audio
+from tests.agent_line import a_second_of_silence, agent_app, korean_model, voicemail_audio
 from tests.caller import PUBLIC_URL, Caller
 from tests.conftest import make_settings
 from tests.console import add_account
@@ -201,6 +201,66 @@ async def test_pressing_1_when_the_line_cannot_place_calls_puts_the_caller_back(
     assert entry.declined_by == (), "not the agent's choice: they may be offered the caller again"
     (ann,) = await desk.agents()
     assert (ann.status, ann.on_call_with) == (AgentStatus.AVAILABLE, "")
+
+
+@pytest.mark.parametrize("kind", ["entry", "callback"])
+async def test_a_whisper_for_a_caller_no_longer_on_record_says_goodbye_and_frees_the_agent(
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake, kind: str
+) -> None:
+    """The agent picks up, but the caller's (or callback's) record is gone: they hear a polite
+    goodbye instead of a fault, the offer ends, and they are available for the next caller."""
+    client = await start(aiohttp_client, tmp_path, twilio)
+    desk = client.app[AGENT_LINE].desk
+    await repair_caller_presses_0(client)
+    await add_account(client.app, "ann", Role.AGENT, phone=AGENT_PHONE)
+    (entry,) = await desk.store.queue.live()
+    if kind == "entry":
+        await desk.set_status("ann", AgentStatus.AVAILABLE)
+        await eventually(lambda: _ringing(twilio))
+        await desk.sql.execute("DELETE FROM queue_entries WHERE id = $1", entry.id)
+    else:
+        callback = await desk.request_callback(entry.id)
+        assert callback is not None
+        await desk.set_status("ann", AgentStatus.BUSY)
+        await desk.offers.take_callback("ann", callback.id)
+        await desk.sql.execute("DELETE FROM callbacks WHERE id = $1", callback.id)
+    agent_sid = next(iter(twilio.calls))
+    whisper = await twilio.answer(agent_sid)
+    assert whisper.status == 200
+    root = ET.fromstring(whisper.body)
+    assert said(root) == "This caller is no longer waiting. Goodbye."
+    assert root.find("Hangup") is not None and root.find("Gather") is None
+    (ann,) = await desk.agents()
+    assert (ann.status, ann.on_call_with) == (AgentStatus.AVAILABLE, "")
+    await twilio.post_status(agent_sid, "completed")
+    (ann,) = await desk.agents()
+    assert ann.status is AgentStatus.AVAILABLE, "the ended offer does not count as missed"
+
+
+async def test_a_caller_who_chooses_a_message_in_the_queue_is_recorded_with_their_context(
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake
+) -> None:
+    client = await start(aiohttp_client, tmp_path, twilio, IVR_MAX_QUEUE_WAIT="0")
+    desk = client.app[AGENT_LINE].desk
+    caller, root = await repair_caller_presses_0(client)
+    enqueue = root.find("Enqueue")
+    assert enqueue is not None
+    wait = await post(caller, enqueue.get("waitUrl", ""))
+    assert "To leave a message, press 2." in said(wait), "nobody has been free since the caller queued"
+    gather = wait.find("Gather")
+    assert gather is not None
+    assert (await post(caller, gather.get("action", ""), {"Digits": "2"})).find("Leave") is not None
+    done = await post(caller, enqueue.get("action", ""), {"QueueResult": "leave"})
+    assert "Please leave a message after the tone" in said(done)
+    record = done.find("Record")
+    assert record is not None
+    response = await caller.raw_post(
+        record.get("recordingStatusCallback", ""),
+        {"RecordingUrl": twilio.add_recording(a_second_of_silence()), "RecordingDuration": "1"},
+    )
+    assert response.status == 204
+    (ticket,) = await desk.store.voicemails.listed(include_done=False)
+    assert ticket.call_sid == caller.call_sid and dict(ticket.context) == REPAIR_CONTEXT
 
 
 async def test_callback_requested_then_retried_until_failed(

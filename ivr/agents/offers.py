@@ -280,6 +280,11 @@ class Offers:
         queue, and the agent is set offline (they are evidently not at their phone)."""
         return await self._over(offer_id, OfferState.MISSED, agent_status=AgentStatus.OFFLINE)
 
+    async def withdraw(self, offer_id: str) -> bool:
+        """The offer's caller or callback is not on record any more (the whisper found nothing to
+        say): end the offer and free the agent, so they do not ring on for nobody."""
+        return await self._over(offer_id, OfferState.ENDED, agent_status=AgentStatus.AVAILABLE)
+
     async def _over(self, offer_id: str, state: OfferState, *, agent_status: AgentStatus) -> bool:
         """Settle the offer, free the agent and (unless it ended after a call) put its subject back."""
         offer = await self.store.offers.get(offer_id)

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from ivr.agents import twiml
 from ivr.agents.desk import AgentDesk
-from ivr.agents.model import EntryState, OfferKind, QueueEntry, conference_name
+from ivr.agents.model import EntryState, Offer, OfferKind, OfferState, QueueEntry, conference_name
 from ivr.agents.voicemail import VoicemailWorker
 from ivr.agents.whisper import summary
 from ivr.twiml import Voice
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 SORRY_QUEUE = "I'm sorry, we could not find your place in the queue."
 SORRY = "I'm sorry, something went wrong on our side. Goodbye."
+NO_LONGER_WAITING = "This caller is no longer waiting. Goodbye."
 HOLD_PATH = "/audio/hold.wav"
 
 
@@ -169,18 +170,26 @@ async def queue_after(line: AgentLine, params: dict[str, str], request: web.Requ
 
 
 async def agent_whisper(line: AgentLine, params: dict[str, str], request: web.Request) -> str:
+    """The agent picked up an offer: what they hear about the caller (or callback), then one key."""
     offer = await line.desk.store.offers.get(request.query.get("offer", ""))
-    if offer is None or offer.state.value != "ringing":
-        return twiml.goodbye("This caller is no longer waiting. Goodbye.", line.voice)
-    if offer.kind is OfferKind.ENTRY:
-        entry = await line.desk.store.queue.get(offer.subject)
-        assert entry is not None
-        text = summary(entry.reason, entry.context)
-    else:
-        callback = await line.desk.store.callbacks.get(offer.subject)
-        assert callback is not None
-        text = summary(callback.reason, callback.context, callback=True)
+    if offer is None or offer.state is not OfferState.RINGING:
+        return twiml.goodbye(NO_LONGER_WAITING, line.voice)
+    text = await _whisper_text(line.desk, offer)
+    if text is None:
+        await line.desk.offers.withdraw(offer.id)
+        line.wake()  # the agent is free again: offer them the next caller now
+        return twiml.goodbye(NO_LONGER_WAITING, line.voice)
     return twiml.whisper(text, answer_url=line.desk.urls.answer(offer.id), voice=line.voice)
+
+
+async def _whisper_text(desk: AgentDesk, offer: Offer) -> str | None:
+    """The summary of the offer's caller or callback; None when its record is not there (nothing
+    deletes them, but a webhook must not fail if something did: the agent hears a goodbye)."""
+    if offer.kind is OfferKind.ENTRY:
+        entry = await desk.store.queue.get(offer.subject)
+        return summary(entry.reason, entry.context) if entry else None
+    callback = await desk.store.callbacks.get(offer.subject)
+    return summary(callback.reason, callback.context, callback=True) if callback else None
 
 
 async def agent_answer(line: AgentLine, params: dict[str, str], request: web.Request) -> str:
@@ -189,7 +198,7 @@ async def agent_answer(line: AgentLine, params: dict[str, str], request: web.Req
     if digits == "1":
         accepted = await line.desk.offers.accept(offer_id)
         if accepted is None:
-            return twiml.goodbye("This caller is no longer waiting. Goodbye.", line.voice)
+            return twiml.goodbye(NO_LONGER_WAITING, line.voice)
         line.wake()
         if not accepted.conference:
             return twiml.goodbye(accepted.message, line.voice)
