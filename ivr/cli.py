@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -107,6 +108,17 @@ def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _plain(text: str) -> str:
+    """Stored text with control characters shown as escapes (``\\x1b``), never sent raw.
+
+    What a caller said, or a record imported before controls were refused, must not
+    clear an operator's screen, retitle the terminal or ring its bell."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def cmd_calls(args: argparse.Namespace) -> int:
     async def read() -> int:
         stores = _stores()
@@ -125,8 +137,8 @@ def cmd_calls(args: argparse.Namespace) -> int:
                 print(f"{'CALL SID':36} {'STARTED':19} {'CALLER':14} {'STATUS':12} {'OUTCOME':18} TURNS")
                 for c in calls:
                     print(
-                        f"{c.call_sid:36} {_when(c.started_at):19} {mask_phone(c.caller):14} "
-                        f"{c.status:12} {c.outcome or '-':18} {c.turns}"
+                        f"{_plain(c.call_sid):36} {_when(c.started_at):19} {_plain(mask_phone(c.caller)):14} "
+                        f"{_plain(c.status):12} {_plain(c.outcome) or '-':18} {c.turns}"
                     )
                 return 0
             session = await store.get_call(args.call_sid)
@@ -140,12 +152,13 @@ def cmd_calls(args: argparse.Namespace) -> int:
                 print(json.dumps(data, indent=2))
                 return 0
             print(
-                f"Call {session.call_sid} from {data['caller']}  started {_when(session.started_at)}"
-                f"  status {session.status}  outcome {session.outcome or '-'}"
+                f"Call {_plain(session.call_sid)} from {_plain(data['caller'])}"
+                f"  started {_when(session.started_at)}"
+                f"  status {_plain(session.status)}  outcome {_plain(session.outcome) or '-'}"
             )
-            print(f"Path: {' -> '.join(session.path)}")
+            print(f"Path: {_plain(' -> '.join(session.path))}")
             for entry in session.transcript:
-                print(f"  {entry.at:7.1f}s  {entry.who:6} {entry.text}")
+                print(f"  {entry.at:7.1f}s  {_plain(entry.who):6} {_plain(entry.text)}")
             return 0
         finally:
             await stores.close()

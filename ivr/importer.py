@@ -79,6 +79,8 @@ class ImportErrorCode(StrEnum):
     """A value is missing or not in the expected form."""
     DUPLICATE_RECORD = "duplicate_record"
     """The same order, serial or ticket number appears twice in the file."""
+    CONTROL_CHARACTER = "control_character"
+    """An imported value holds a control character (NUL, ESC, BEL, a line break, ...)."""
 
 
 class ImportFailed(Exception):
@@ -123,6 +125,10 @@ _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _POSTAL_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015]+")
 _POSTAL_ALLOWED = re.compile(r"[A-Z0-9]+")
 _MAX_SHOWN = 40
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+"""C0 controls (tab and line breaks included), DEL and C1 controls: none belongs in a name,
+a number or a status. ESC and BEL make TwiML ill-formed (XML 1.0 cannot hold them) and
+drive an operator's terminal; PostgreSQL refuses NUL in text."""
 
 
 def is_e164(s: str) -> bool:
@@ -424,6 +430,24 @@ def _header_positions(source: str, line: int, header: list[str], spec: _Spec[_R]
     return positions
 
 
+def _refuse_controls(source: str, line: int, fields: list[str], positions: dict[str, int]) -> None:
+    """Fail on the first control character in a column that is imported (others are ignored,
+    so a multi-line note beside the data is fine), naming the column by number and name."""
+    for name, index in sorted(positions.items(), key=lambda item: item[1]):
+        found = _CONTROL.search(fields[index])
+        if found is None:
+            continue
+        where = f"column {index + 1} ({name})"
+        raise ImportFailed(
+            source,
+            line,
+            f"{where}: {_show(fields[index])} holds the control character U+{ord(found.group()):04X} "
+            f"at character {found.start() + 1}; remove it (line breaks and tabs too) and save again",
+            column=name,
+            code=ImportErrorCode.CONTROL_CHARACTER,
+        )
+
+
 def _parse(text: str, source: str, spec: _Spec[_R]) -> list[_R]:
     text = text.removeprefix("\ufeff")
     rows = _records(source, text)
@@ -453,6 +477,7 @@ def _parse(text: str, source: str, spec: _Spec[_R]) -> list[_R]:
                 f"this row has {len(fields)} values but the header has {len(header)} columns{hint}",
                 code=ImportErrorCode.WRONG_FIELD_COUNT,
             )
+        _refuse_controls(source, line, fields, positions)
         row = _Row(source, line, {name: fields[i] for name, i in positions.items()})
         record = spec.build(row)
         key = row.text(spec.key)

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from ivr.flow.steps import (
+    KEYS,
+    MAX_SPEECH_CHARS,
     Digits,
     Event,
     NoInput,
@@ -84,8 +86,9 @@ def event_from(params: Mapping[str, str], query: Mapping[str, str]) -> Event:
         return NoInput()
     digits = params.get("Digits", "").strip()
     if digits and digits != "hangup":
-        return Digits(digits)
-    speech = params.get("SpeechResult", "").strip()
+        # Anything but keypad keys is a no-match: the caller hears the normal reprompt.
+        return Digits(digits if KEYS.fullmatch(digits) else "")
+    speech = params.get("SpeechResult", "").strip()[:MAX_SPEECH_CHARS]
     if speech:
         try:
             confidence = float(params.get("Confidence", "1") or 1)

@@ -76,11 +76,30 @@ def load_text(text: str, source: str) -> Document:
     return doc
 
 
+MAX_FILE_BYTES = 256 * 1024
+"""The largest flow or prompt file read: the shipped ones are under 15 KB, and YAML parsing
+time and memory grow with the file (a mistaken path to a log or a disk image must not hang
+`ivr flows` or the server at start-up)."""
+
+
+def read_text(path: Path) -> str:
+    """A file's UTF-8 text, read no further than `MAX_FILE_BYTES` (then `ValueError`).
+
+    Raises `OSError` when unreadable and `UnicodeDecodeError` when not UTF-8."""
+    with path.open("rb") as file:
+        data = file.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise ValueError(f"is larger than {MAX_FILE_BYTES // 1024} KB; a flow or prompt file is far smaller")
+    return data.decode("utf-8")
+
+
 def load_file(path: Path) -> Document:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except UnicodeDecodeError:
         raise SourceError(str(path), None, "is not UTF-8 text") from None
+    except ValueError as exc:
+        raise SourceError(str(path), None, str(exc)) from None
     return load_text(text, str(path))
 
 

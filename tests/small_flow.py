@@ -93,6 +93,9 @@ class NoRecords:
     async def upsert(self, records: Sequence[Order] | Sequence[Warranty] | Sequence[Repair]) -> int:
         raise AssertionError("the small flow imports nothing")
 
+    async def count(self, caller: str, kind: str, day: date, add: int = 1) -> int:
+        raise AssertionError("the small flow looks nothing up, so counts nothing")
+
 
 def small_engine(text: str = SMALL_FLOW) -> FlowEngine:
     return FlowEngine(small_flow(text), PROMPTS, NoRecords(), clock=lambda: 1000.0)

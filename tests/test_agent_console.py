@@ -194,12 +194,12 @@ async def test_a_voicemail_recording_is_served_only_to_signed_in_agents(
     line: TestClient, twilio: TwilioFake
 ) -> None:
     desk = line.app[AGENT_LINE].desk
-    vm_id = await desk.start_voicemail(
+    vm_id = await desk.store.voicemails.start(
         "CAvoicemail1", "+15550100001", "caller_asked", {"ticket_number": "3141"}
     )
     wav = a_second_of_silence()
     recording = twilio.add_recording(wav)
-    await desk.recording_ready(vm_id, recording, recording.rsplit("/", 1)[1], 1)
+    await desk.store.voicemails.recorded(vm_id, recording, recording.rsplit("/", 1)[1], 1)
     worker = line.app[AGENT_LINE].worker
     assert worker is not None
     await worker.work()

@@ -92,11 +92,11 @@ async def test_an_agent_takes_a_queued_caller_and_works_a_voicemail(
         # fetched from Twilio and transcribed offline by the real Vosk recogniser, shown live
         heard = voicemail.locator(".transcript-text")
         await heard.wait_for(timeout=60_000)
-        (ticket,) = await desk.voicemails()
+        (ticket,) = await desk.store.voicemails.listed(include_done=False)
         assert ticket.transcript and await heard.inner_text() == ticket.transcript
         await voicemail.locator("button.done").click()
         await voicemail.wait_for(state="detached")
-        assert await desk.voicemails() == []
+        assert await desk.store.voicemails.listed(include_done=False) == []
     finally:
         await client.close()
 

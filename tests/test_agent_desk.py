@@ -60,7 +60,7 @@ async def test_the_queue_keeps_the_exact_context_in_arrival_order(desk: AgentDes
     await desk.enqueue("CA2", "+15550100002", "self_service_failed", {"skill": "de"})
     again = await desk.enqueue("CA1", "+15550100001", "caller_asked", CONTEXT)  # a duplicate delivery
     assert again.id == first.id
-    queue = await desk.queue()
+    queue = await desk.store.queue.live()
     assert [(e.call_sid, e.position, e.state) for e in queue] == [
         ("CA1", 1, EntryState.WAITING),
         ("CA2", 2, EntryState.WAITING),
@@ -99,26 +99,27 @@ async def test_a_callback_request_keeps_number_reason_and_context(desk: AgentDes
         CONTEXT,
     )
     assert callback.state is CallbackState.PENDING
-    assert await desk.queue() == []
-    assert [c.id for c in await desk.callbacks()] == [callback.id]
+    assert await desk.store.queue.live() == []
+    assert [c.id for c in await desk.store.callbacks.listed(include_done=False)] == [callback.id]
     assert (await desk.request_callback(entry.id)) == callback, "pressing 1 twice makes one callback"
 
 
 async def test_a_voicemail_is_a_ticket_once_recorded_and_can_be_marked_done(desk: AgentDesk) -> None:
-    vm_id = await desk.start_voicemail("CA9", "+15550100001", "after_hours", CONTEXT)
-    assert await desk.voicemails() == [], "nothing to work on until there is a recording"
-    assert await desk.recording_ready(vm_id, "https://api.twilio.com/rec/RE1", "RE1", 12)
-    claimed = await desk.claim_voicemail()
+    tickets = desk.store.voicemails
+    vm_id = await tickets.start("CA9", "+15550100001", "after_hours", CONTEXT)
+    assert await tickets.listed(include_done=False) == [], "nothing to work on until there is a recording"
+    assert await tickets.recorded(vm_id, "https://api.twilio.com/rec/RE1", "RE1", 12)
+    claimed = await tickets.claim(stale_after=300)
     assert claimed is not None and claimed.transcript_status is TranscriptStatus.WORKING
-    assert await desk.claim_voicemail() is None, "one worker per recording"
-    await desk.voicemail_processed(
+    assert await tickets.claim(stale_after=300) is None, "one worker per recording"
+    await tickets.processed(
         vm_id, audio_file="a.wav", transcript="hello", status=TranscriptStatus.DONE, problem=""
     )
-    (ticket,) = await desk.voicemails()
+    (ticket,) = await tickets.listed(include_done=False)
     assert (ticket.transcript, dict(ticket.context), ticket.duration) == ("hello", CONTEXT, 12)
     await desk.mark_voicemail_done(vm_id, "ann")
-    assert await desk.voicemails() == []
-    assert [v.done_by for v in await desk.voicemails(include_done=True)] == ["ann"]
+    assert await tickets.listed(include_done=False) == []
+    assert [v.done_by for v in await tickets.listed(include_done=True)] == ["ann"]
 
 
 async def test_the_emergency_switch_is_stored_and_audited(desk: AgentDesk, clock: Clock) -> None:

@@ -16,7 +16,7 @@ from ivr.agents.web import AGENT_LINE
 from ivr.config import ConfigError
 from ivr.store.accounts import Role
 from speech.audio import decode_wav
-from tests.agent_line import agent_app, korean_model, voicemail_audio
+from tests.agent_line import a_second_of_silence, agent_app, korean_model, voicemail_audio
 from tests.caller import PUBLIC_URL, Caller
 from tests.conftest import make_settings
 from tests.console import add_account
@@ -105,7 +105,7 @@ async def test_queued_caller_is_whispered_to_an_agent_and_bridged(
     client = await start(aiohttp_client, tmp_path, twilio, IVR_CALLBACK_OFFER_AFTER="60")
     desk = client.app[AGENT_LINE].desk
     caller, root = await repair_caller_presses_0(client)
-    (entry,) = await desk.queue()
+    (entry,) = await desk.store.queue.live()
     assert entry.call_sid == caller.call_sid and entry.reason == "caller_asked"
     assert dict(entry.context) == REPAIR_CONTEXT, "exactly the flow's context"
     enqueue = root.find("Enqueue")
@@ -139,7 +139,7 @@ async def test_queued_caller_is_whispered_to_an_agent_and_bridged(
     conference = answer.find("Dial/Conference")
     assert conference is not None and conference.text == f"entry-{entry.id}"
     assert twilio.calls[inbound].redirects == [f"{PUBLIC_URL}/voice/queue/join?entry={entry.id}"]
-    bridged = await desk.entry(entry.id)
+    bridged = await desk.store.queue.get(entry.id)
     assert bridged is not None and bridged.state is EntryState.BRIDGED
     assert (await desk.agents())[0].status is AgentStatus.ON_CALL
 
@@ -170,7 +170,7 @@ async def test_a_missed_offer_puts_the_caller_back_at_the_head_and_the_agent_off
     await eventually(lambda: _ringing(twilio))
     agent_sid = next(iter(twilio.calls))
     await twilio.post_status(agent_sid, "no-answer")
-    (entry,) = await desk.queue()
+    (entry,) = await desk.store.queue.live()
     assert (entry.state, entry.priority, entry.position) == (EntryState.WAITING, 1, 1)
     assert (await desk.agents())[0].status is AgentStatus.OFFLINE
     wait = await post(caller, root.find("Enqueue").get("waitUrl", ""))  # type: ignore[union-attr]
@@ -196,11 +196,71 @@ async def test_pressing_1_when_the_line_cannot_place_calls_puts_the_caller_back(
     answer = await twilio_post(twilio, gather.get("action", ""), agent_sid, {"Digits": "1"})
     assert "the line cannot connect calls right now" in said(answer)
     assert answer.find("Dial") is None and answer.find("Hangup") is not None
-    (entry,) = await desk.queue()
+    (entry,) = await desk.store.queue.live()
     assert (entry.state, entry.priority, entry.position, entry.offered_to) == (EntryState.WAITING, 1, 1, "")
     assert entry.declined_by == (), "not the agent's choice: they may be offered the caller again"
     (ann,) = await desk.agents()
     assert (ann.status, ann.on_call_with) == (AgentStatus.AVAILABLE, "")
+
+
+@pytest.mark.parametrize("kind", ["entry", "callback"])
+async def test_a_whisper_for_a_caller_no_longer_on_record_says_goodbye_and_frees_the_agent(
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake, kind: str
+) -> None:
+    """The agent picks up, but the caller's (or callback's) record is gone: they hear a polite
+    goodbye instead of a fault, the offer ends, and they are available for the next caller."""
+    client = await start(aiohttp_client, tmp_path, twilio)
+    desk = client.app[AGENT_LINE].desk
+    await repair_caller_presses_0(client)
+    await add_account(client.app, "ann", Role.AGENT, phone=AGENT_PHONE)
+    (entry,) = await desk.store.queue.live()
+    if kind == "entry":
+        await desk.set_status("ann", AgentStatus.AVAILABLE)
+        await eventually(lambda: _ringing(twilio))
+        await desk.sql.execute("DELETE FROM queue_entries WHERE id = $1", entry.id)
+    else:
+        callback = await desk.request_callback(entry.id)
+        assert callback is not None
+        await desk.set_status("ann", AgentStatus.BUSY)
+        await desk.offers.take_callback("ann", callback.id)
+        await desk.sql.execute("DELETE FROM callbacks WHERE id = $1", callback.id)
+    agent_sid = next(iter(twilio.calls))
+    whisper = await twilio.answer(agent_sid)
+    assert whisper.status == 200
+    root = ET.fromstring(whisper.body)
+    assert said(root) == "This caller is no longer waiting. Goodbye."
+    assert root.find("Hangup") is not None and root.find("Gather") is None
+    (ann,) = await desk.agents()
+    assert (ann.status, ann.on_call_with) == (AgentStatus.AVAILABLE, "")
+    await twilio.post_status(agent_sid, "completed")
+    (ann,) = await desk.agents()
+    assert ann.status is AgentStatus.AVAILABLE, "the ended offer does not count as missed"
+
+
+async def test_a_caller_who_chooses_a_message_in_the_queue_is_recorded_with_their_context(
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake
+) -> None:
+    client = await start(aiohttp_client, tmp_path, twilio, IVR_MAX_QUEUE_WAIT="0")
+    desk = client.app[AGENT_LINE].desk
+    caller, root = await repair_caller_presses_0(client)
+    enqueue = root.find("Enqueue")
+    assert enqueue is not None
+    wait = await post(caller, enqueue.get("waitUrl", ""))
+    assert "To leave a message, press 2." in said(wait), "nobody has been free since the caller queued"
+    gather = wait.find("Gather")
+    assert gather is not None
+    assert (await post(caller, gather.get("action", ""), {"Digits": "2"})).find("Leave") is not None
+    done = await post(caller, enqueue.get("action", ""), {"QueueResult": "leave"})
+    assert "Please leave a message after the tone" in said(done)
+    record = done.find("Record")
+    assert record is not None
+    response = await caller.raw_post(
+        record.get("recordingStatusCallback", ""),
+        {"RecordingUrl": twilio.add_recording(a_second_of_silence()), "RecordingDuration": "1"},
+    )
+    assert response.status == 204
+    (ticket,) = await desk.store.voicemails.listed(include_done=False)
+    assert ticket.call_sid == caller.call_sid and dict(ticket.context) == REPAIR_CONTEXT
 
 
 async def test_callback_requested_then_retried_until_failed(
@@ -226,14 +286,14 @@ async def test_callback_requested_then_retried_until_failed(
     assert left.find("Leave") is not None
     done = await post(caller, enqueue.get("action", ""), {"QueueResult": "leave"})
     assert "We will call you back at your number ending in 0 1 in about 3 minutes." in said(done)
-    (callback,) = await desk.callbacks()
+    (callback,) = await desk.store.callbacks.listed(include_done=False)
     assert dict(callback.context) == REPAIR_CONTEXT and callback.number == "+15550100001"
 
     await add_account(client.app, "ann", Role.AGENT, phone=AGENT_PHONE)
     await desk.set_status("ann", AgentStatus.BUSY)
     for attempt in (1, 2):
         if attempt == 1:
-            await desk.take_callback("ann", callback.id)
+            await desk.offers.take_callback("ann", callback.id)
         else:  # the agent is available again, and routing offers the due retry by itself
             await eventually(lambda: _calls_to(twilio, AGENT_PHONE, 2))
         agent_sid = [s for s, c in twilio.calls.items() if c.to == AGENT_PHONE][-1]
@@ -243,11 +303,13 @@ async def test_callback_requested_then_retried_until_failed(
         customer_sid = [s for s, c in twilio.calls.items() if c.to == "+15550100001"][-1]
         assert (twilio.calls[agent_sid].timeout, twilio.calls[customer_sid].timeout) == (20, 45)
         await twilio.post_status(customer_sid, "no-answer")
-        now = await desk.callback(callback.id)
+        now = await desk.store.callbacks.get(callback.id)
         await twilio.post_status(agent_sid, "completed")
         assert now is not None and now.attempts == attempt
     assert now.state is CallbackState.FAILED
-    assert [c.id for c in await desk.callbacks()] == [callback.id], "a failed callback stays listed"
+    assert [c.id for c in await desk.store.callbacks.listed(include_done=False)] == [callback.id], (
+        "a failed callback stays listed"
+    )
 
 
 async def _calls_to(twilio: TwilioFake, number: str, count: int) -> bool:
@@ -281,11 +343,11 @@ async def test_after_hours_the_caller_hears_the_hours_and_a_voicemail_is_transcr
     assert response.status == 204
 
     async def transcribed() -> bool:
-        tickets = await desk.voicemails()
+        tickets = await desk.store.voicemails.listed(include_done=False)
         return bool(tickets) and tickets[0].transcript_status is TranscriptStatus.DONE
 
     await eventually(transcribed, 60)
-    (ticket,) = await desk.voicemails()
+    (ticket,) = await desk.store.voicemails.listed(include_done=False)
     assert ticket.transcript and dict(ticket.context) == REPAIR_CONTEXT
     assert (tmp_path / "voicemail" / ticket.audio_file).is_file()
 
@@ -308,11 +370,11 @@ async def test_a_recording_that_cannot_be_fetched_is_still_a_ticket(
     )
 
     async def settled() -> bool:
-        tickets = await desk.voicemails()
+        tickets = await desk.store.voicemails.listed(include_done=False)
         return bool(tickets) and tickets[0].transcript_status is TranscriptStatus.FAILED
 
     await eventually(settled)
-    (ticket,) = await desk.voicemails()
+    (ticket,) = await desk.store.voicemails.listed(include_done=False)
     assert "could not be fetched" in ticket.problem and gone in ticket.problem
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -15,10 +16,14 @@ from pathlib import Path
 
 import pexpect
 import pytest
+from aiohttp.test_utils import TestClient
 
+from tests.caller import Caller
 from tests.conftest import DEMO, ROOT
+from tests.services import PG_URL, postgres_schema
 
 TOKEN = "cli-secret"
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 ORDERS_HEADER = (
     "order_number,phone,customer_name,postal_code,status,carrier,tracking_number,placed_on,ship_date,eta"
 )
@@ -229,3 +234,40 @@ def test_import_warns_about_numbers_callers_cannot_key_in(env: dict[str, str], t
         "warning: order_number 12 cannot be keyed in by callers: the flow's state 'order_number' "
         "takes 3 to 12 digits (1 of 1 orders)"
     )
+
+
+async def test_a_nul_byte_refuses_the_import_on_postgresql_with_its_line(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """It used to reach PostgreSQL, which refused it mid-transaction with a 35-line traceback."""
+    async with postgres_schema() as pg:
+        env["IVR_DATABASE_URL"] = f"{PG_URL}?schema={pg.schema}"
+        path = tmp_path / "orders.csv"
+        path.write_text(
+            f"{ORDERS_HEADER}\n4512,+15550100001,Jane Doe,94107,shipped,UPS,1Z1,,,\n"
+            "4513,+15550100001,Jane\x00Doe,94107,shipped,UPS,1Z2,,,\n"
+        )
+        result = await asyncio.to_thread(ivr, "import", "orders", str(path), env=env)
+        assert result.returncode == 1
+        assert result.stderr.splitlines() == [
+            f"ivr import: {path} line 3: column 3 (customer_name): 'Jane\\x00Doe' holds the control "
+            "character U+0000 at character 5; remove it (line breaks and tabs too) and save again",
+            "Nothing was imported.",
+        ]
+        assert await pg.pool.fetchval("SELECT count(*) FROM orders") == 0
+
+
+async def test_calls_show_escapes_control_characters_instead_of_printing_them(
+    client: TestClient, env: dict[str, str], tmp_path: Path
+) -> None:
+    """What a caller said is stored as said; ESC and BEL in it must not drive the terminal."""
+    caller = Caller(client)
+    await caller.dial()
+    await caller.say("order\x1b]0;owned\x07\x1b[2J")
+    await caller.hang_up()
+    env["IVR_DATA_DIR"] = str(tmp_path)  # the database the server in this test writes
+    shown = await asyncio.to_thread(ivr, "calls", "show", caller.call_sid, env=env, check=True)
+    listing = await asyncio.to_thread(ivr, "calls", "list", env=env, check=True)
+    assert "said 'order\\x1b]0;owned\\x07\\x1b[2J'" in shown.stdout
+    for out in (shown.stdout, listing.stdout):
+        assert not CONTROL.search(out.replace("\n", "")), out

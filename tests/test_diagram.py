@@ -80,7 +80,7 @@ async def test_the_shipped_flow_draws_every_state_and_labels_the_menu_keys() -> 
     labels = edge_labels(root)
     for label in ("1 order", "2 repair", "3 warranty", "4 questions", "0 agent", "fail", "no input"):
         assert label in labels
-    for outcome in ("verified", "needs_verification", "not_found"):
+    for outcome in ("verified", "needs_verification", "limit_reached"):
         assert outcome in labels
     assert "start" in labels  # the arrow into the start state
     assert texts(drawn[state_id("goodbye")]) == ["goodbye", "hangup"]

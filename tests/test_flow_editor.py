@@ -261,7 +261,7 @@ async def test_the_test_phone_sees_only_test_numbers_records(app_client: TestCli
                 app_client, "/test/input", headers, token=turn["token"], digits=f"{postal_code}#", **FILES
             )
         heard.append(" ".join(h["text"] for h in turn["heard"]))
-    assert "I couldn't find order 5 5 5 5" in heard[0]
+    assert "That order number and postal code don't match our records." in heard[0]
     assert "Order 7 7 8 8 is being prepared for shipping" in heard[1]
 
 

@@ -45,7 +45,7 @@ states:
     outcomes:
       verified: bye
       needs_verification: bye
-      not_found: bye
+      limit_reached: bye
   agent:
     type: transfer
     prompt: transfer
@@ -98,8 +98,8 @@ def test_unknown_action_is_refused_and_no_import_path_is_followed() -> None:
 
 
 def test_every_outcome_of_an_action_must_be_routed() -> None:
-    lines = problems(GOOD.replace("      not_found: bye\n", ""))
-    assert lines == ["flow.yaml line 20, state 'lookup': outcomes of 'find_order' not routed: not_found"]
+    lines = problems(GOOD.replace("      limit_reached: bye\n", ""))
+    assert lines == ["flow.yaml line 20, state 'lookup': outcomes of 'find_order' not routed: limit_reached"]
 
 
 def test_missing_prompt_is_reported_per_language() -> None:

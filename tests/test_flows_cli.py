@@ -172,3 +172,20 @@ async def test_a_publish_from_the_cli_reaches_the_running_line(
     while (heard := (await Caller(client).dial()).heard[0]) != NEW_WELCOME.removeprefix("welcome: "):
         assert time.monotonic() < deadline, f"still hearing {heard!r}"
         await asyncio.sleep(0.1)
+
+
+def test_a_flow_file_over_256_kb_is_refused_by_validate_and_publish(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mistaken path (a log, a dump) must not be parsed whole: refused with a clear line."""
+    flow, prompts = checkout(tmp_path)
+    flow.write_text(flow.read_text() + "# padding\n" * 30_000)  # valid YAML, ~300 KB
+    code, _, err = run(capsys, "validate", str(flow), "--prompts", str(prompts))
+    assert code == 1
+    assert err.splitlines() == [f"{flow}: is larger than 256 KB; a flow or prompt file is far smaller"]
+    code, out, err = run(capsys, "publish", str(flow), "--prompts", str(prompts))
+    assert code == 1 and out == ""
+    assert err.splitlines() == [
+        f"{flow}: is larger than 256 KB; a flow or prompt file is far smaller",
+        "ivr flows publish: nothing was changed.",
+    ]

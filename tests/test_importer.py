@@ -196,15 +196,60 @@ def test_bom_and_crlf_are_accepted(tmp_path: Path) -> None:
     assert orders[0].eta is None
 
 
-def test_quoted_value_with_embedded_newline_is_kept() -> None:
-    text = f'{WARRANTIES_HEADER}\n1,2,"Kettle\nPro, 2L",,,standard\n'
+def test_a_multiline_value_in_a_column_that_is_not_imported_is_fine() -> None:
+    text = f'{WARRANTIES_HEADER},notes\n1,2,"Kettle Pro, 2L",,,standard,"boxed\nunopened"\n'
 
     [warranty] = parse_text(ImportKind.WARRANTIES, text, "warranties.csv")
 
-    assert warranty.product == "Kettle\nPro, 2L"
+    assert warranty.product == "Kettle Pro, 2L"
 
 
 # --- bad rows: the message a support person reads -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "code_point", "at"),
+    [
+        ("Jane\x1b[31m Doe", "U+001B", 5),  # ESC: ill-formed TwiML, drives the terminal
+        ("Jane\x07Doe", "U+0007", 5),  # BEL
+        ("Ja\x00ne", "U+0000", 3),  # NUL: PostgreSQL refuses it mid-transaction
+        ("Jane\x7fDoe", "U+007F", 5),  # DEL
+        ("Jane\x85Doe", "U+0085", 5),  # a C1 control
+        ('"Jane\nDoe"', "U+000A", 5),  # a line break inside a quoted value
+        ("Jane\tDoe", "U+0009", 5),
+    ],
+)
+def test_a_control_character_in_any_imported_value_refuses_the_file(
+    value: str, code_point: str, at: int
+) -> None:
+    text = f"{ORDERS_HEADER}\n{order_row('1')}\n" + order_row("2").replace("Ada Lovelace", value) + "\n"
+
+    error = orders_fail(text)
+
+    assert str(error).startswith("orders.csv line 3: column 3 (customer_name): ")
+    assert f"holds the control character {code_point} at character {at}; " in str(error)
+    assert (error.line, error.column, error.code) == (3, "customer_name", ImportErrorCode.CONTROL_CHARACTER)
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "column"),
+    [
+        (ImportKind.WARRANTIES, f"{WARRANTIES_HEADER}\n1,2,Kettle\x1b,,,standard\n", "column 3 (product)"),
+        (ImportKind.REPAIRS, f"{REPAIRS_HEADER}\n1,2,+14155550123,Kettle,received,,\x07\n", "column 7 (eta)"),
+        (
+            ImportKind.ORDERS,
+            f"{ORDERS_HEADER}\n1,+14155550123,Ada,94110,shipped,UPS\x1b,,,,\n",
+            "column 6 (carrier)",
+        ),
+    ],
+)
+def test_control_characters_are_refused_in_every_kind_of_file(
+    kind: ImportKind, text: str, column: str
+) -> None:
+    with pytest.raises(ImportFailed) as caught:
+        parse_text(kind, text, "data.csv")
+
+    assert str(caught.value).startswith(f"data.csv line 2: {column}: ")
 
 
 def test_bad_status_names_the_value_and_the_choices() -> None:
@@ -403,9 +448,9 @@ def test_ragged_row(row: str, message: str) -> None:
 
 def test_line_number_is_physical_after_a_multiline_quoted_value() -> None:
     text = (
-        f"{ORDERS_HEADER}\n"  # line 1
-        '1,+14155550123,"Ada\nLovelace\nCountess",94110,shipped,,,,,\n'  # lines 2-4
-        "2,+14155550123,Alan,94110,shiped,,,,,\n"  # line 5
+        f"{ORDERS_HEADER},notes\n"  # line 1
+        '1,+14155550123,Ada,94110,shipped,,,,,,"leave it\nwith the\nneighbours"\n'  # lines 2-4
+        "2,+14155550123,Alan,94110,shiped,,,,,,\n"  # line 5
     )
 
     error = orders_fail(text)
@@ -415,9 +460,9 @@ def test_line_number_is_physical_after_a_multiline_quoted_value() -> None:
 
 def test_bad_record_that_itself_spans_lines_reports_where_it_starts() -> None:
     text = (
-        f"{ORDERS_HEADER}\r\n"  # line 1
-        f"{order_row('1')}\r\n"  # line 2
-        '2,+14155550123,"Alan\r\nTuring",94110,"shiped\r\n",,,,,\r\n'  # lines 3-5
+        f"{ORDERS_HEADER},notes\r\n"  # line 1
+        f"{order_row('1')},\r\n"  # line 2
+        '2,+14155550123,Alan,94110,"shiped\r\n",,,,,,"ring\r\ntwice"\r\n'  # lines 3-5
     )
 
     error = orders_fail(text)

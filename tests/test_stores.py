@@ -192,3 +192,16 @@ async def test_purge_removes_old_finished_calls_only(database: tuple[Any, Any]) 
     assert await calls.purge(recent - 1) == 1
     assert await calls.get_call("CAold") is None
     assert await calls.get_call("CAlive") is not None and await calls.get_call("CAnew") is not None
+
+
+async def test_counts_add_up_per_caller_kind_and_day_and_forget_past_days(database: tuple[Any, Any]) -> None:
+    _, repo = database
+    monday, tuesday = date(2026, 11, 23), date(2026, 11, 24)
+    assert [await repo.count("+15550100001", "lookups", monday) for _ in range(3)] == [1, 2, 3]
+    assert await repo.count("+15550100001", "lookups", monday, add=0) == 3  # reading adds nothing
+    assert await repo.count("+15550100001", "postal_failures", monday) == 1
+    assert await repo.count("+15550199999", "lookups", monday) == 1
+    counted = await asyncio.gather(*(repo.count("+15550100002", "lookups", monday) for _ in range(10)))
+    assert sorted(counted) == list(range(1, 11))  # concurrent increments are never lost
+    assert await repo.count("+15550100001", "lookups", tuesday) == 1
+    assert await repo.count("+15550100001", "lookups", monday, add=0) == 0  # Monday's are gone

@@ -95,7 +95,7 @@ class QueueHandOff:
         hours = dataclasses.replace(self.hours, emergency_closed=emergency) if self.hours else None
         text = closed_text(hours, emergency, self.now())
         if text is not None:
-            vm_id = await self.desk.start_voicemail(
+            vm_id = await self.desk.store.voicemails.start(
                 session.call_sid, session.caller, transfer.reason, transfer.context
             )
             return VoicemailHandOff(text, vm_id, self.desk.urls, self.voice)

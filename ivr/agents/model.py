@@ -1,7 +1,8 @@
 """The agent desk's plain data: states as `StrEnum`s, records as frozen dataclasses, errors with codes.
 
 No I/O here: the stores (`ivr.agents.store`) read and write these, the desk service
-(`ivr.agents.desk`) moves them from state to state, and the consoles and TwiML show them.
+(`ivr.agents.desk`) and its offers (`ivr.agents.offers`) move them from state to state, and
+the consoles and TwiML show them.
 """
 
 from __future__ import annotations
@@ -114,6 +115,27 @@ class DeskError(Exception):
     def __init__(self, code: DeskErrorCode, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class DeskConfig:
+    """The desk's settings (from `ivr.config.Settings`); the defaults suit the tests."""
+
+    callback_offer_after: float = 300.0
+    """Seconds of estimated wait past which callers are offered a callback."""
+    max_queue_wait: float = 900.0
+    """Seconds without an available agent after which a waiting caller is offered a way out."""
+    callback_attempts: int = 3
+    callback_backoff: float = 300.0
+    """Seconds before the first retry of a failed callback; doubles each time."""
+    ring_seconds: int = 20
+    """How long an agent's phone rings with an offer before it counts as not answered."""
+    callback_ring_seconds: int = 30
+    """How long a customer's phone rings for their callback before the attempt counts as failed."""
+    pace_seconds: float = 180.0
+    """Assumed wait per caller ahead before there is any history to estimate from."""
+    language: str = ""
+    """The line's language: the skill a caller needs from an agent (see `routing`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,9 @@ from speech.cache import write_file_atomically
 
 log = logging.getLogger(__name__)
 CHUNK_SAMPLES = 4000
+STALE_AFTER = 300.0
+"""Seconds after which a claimed recording counts as dropped by its worker (it died) and may be
+claimed again; far longer than fetching and transcribing two minutes of audio takes."""
 NO_MODEL = frozenset({RecognitionErrorCode.MODEL_MISSING, RecognitionErrorCode.MODEL_INVALID})
 """Recognition errors that mean "no speech model here", not "this recording failed"."""
 NO_MODEL_TEXT = (
@@ -42,7 +45,7 @@ class VoicemailWorker:
     async def work(self) -> int:
         """Process every recording waiting; returns how many."""
         done = 0
-        while (voicemail := await self.desk.claim_voicemail()) is not None:
+        while (voicemail := await self.desk.store.voicemails.claim(STALE_AFTER)) is not None:
             await self.process(voicemail)
             done += 1
         return done
@@ -55,7 +58,7 @@ class VoicemailWorker:
             audio = await telephony.fetch_recording(voicemail.recording_url)
         except TelephonyError as exc:
             log.error("%s: voicemail %s: %s", exc.code, voicemail.id, exc.detail)
-            await self.desk.voicemail_processed(
+            await self.desk.store.voicemails.processed(
                 voicemail.id,
                 audio_file="",
                 transcript="",
@@ -67,7 +70,7 @@ class VoicemailWorker:
         name = f"{voicemail.id}.wav"
         await asyncio.to_thread(write_file_atomically, self.directory / name, audio)
         if self.recognizers is None:
-            await self.desk.voicemail_processed(
+            await self.desk.store.voicemails.processed(
                 voicemail.id,
                 audio_file=name,
                 transcript="",
@@ -80,7 +83,7 @@ class VoicemailWorker:
         except (RecognitionError, WavFormatError) as exc:
             log.error("voicemail %s not transcribed: %s", voicemail.id, exc)
             no_model = isinstance(exc, RecognitionError) and exc.code in NO_MODEL  # gone since start-up
-            await self.desk.voicemail_processed(
+            await self.desk.store.voicemails.processed(
                 voicemail.id,
                 audio_file=name,
                 transcript="",
@@ -90,7 +93,7 @@ class VoicemailWorker:
                 else f"The recording could not be transcribed ({exc}); listen to it.",
             )
             return
-        await self.desk.voicemail_processed(
+        await self.desk.store.voicemails.processed(
             voicemail.id, audio_file=name, transcript=text, status=TranscriptStatus.DONE, problem=""
         )
 

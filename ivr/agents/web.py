@@ -19,7 +19,7 @@ from aiohttp import web
 
 from ivr.agents import twiml
 from ivr.agents.desk import AgentDesk
-from ivr.agents.model import EntryState, OfferKind, QueueEntry, conference_name
+from ivr.agents.model import EntryState, Offer, OfferKind, OfferState, QueueEntry, conference_name
 from ivr.agents.voicemail import VoicemailWorker
 from ivr.agents.whisper import summary
 from ivr.twiml import Voice
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 SORRY_QUEUE = "I'm sorry, we could not find your place in the queue."
 SORRY = "I'm sorry, something went wrong on our side. Goodbye."
+NO_LONGER_WAITING = "This caller is no longer waiting. Goodbye."
 HOLD_PATH = "/audio/hold.wav"
 
 
@@ -83,7 +84,11 @@ def _bye(voice: Voice) -> str:
 async def _queued(line: AgentLine, params: dict[str, str], request: web.Request) -> QueueEntry | None:
     """The entry of this webhook: by id, checked against the CallSid, else by CallSid."""
     entry_id, call_sid = request.query.get("entry", ""), params.get("CallSid", "")
-    entry = await line.desk.entry(entry_id) if entry_id else await line.desk.entry_for_call(call_sid)
+    entry = (
+        await line.desk.store.queue.get(entry_id)
+        if entry_id
+        else await line.desk.store.queue.for_call(call_sid)
+    )
     if entry is not None and entry.call_sid != call_sid:
         return None
     return entry
@@ -115,7 +120,7 @@ async def queue_choice(line: AgentLine, params: dict[str, str], request: web.Req
     digits = params.get("Digits", "")
     if digits == "1" and await line.desk.request_callback(entry.id) is not None:
         return twiml.leave("Thank you.", line.voice)
-    if digits == "2" and await line.desk.choose_voicemail(entry.id):
+    if digits == "2" and await line.desk.store.queue.leave(entry.id, EntryState.VOICEMAIL):
         return twiml.leave("Thank you.", line.voice)
     return twiml.back_to_waiting(line.desk.urls.wait(entry.id), line.voice)
 
@@ -127,7 +132,7 @@ async def queue_done(line: AgentLine, params: dict[str, str], request: web.Reque
         return twiml.goodbye("I'm sorry, nobody is free to take your call right now. Goodbye.", line.voice)
     entry = await line.desk.left_queue(entry.id, params.get("QueueResult", "")) or entry
     if entry.state is EntryState.CALLBACK:
-        callback = await line.desk.callback_for_call(entry.call_sid)
+        callback = await line.desk.store.callbacks.for_call(entry.call_sid)
         info = await line.desk.wait_info(entry)
         last = "".join(ch for ch in (callback.number if callback else entry.caller) if ch.isdigit())[-2:]
         return twiml.goodbye(
@@ -136,8 +141,9 @@ async def queue_done(line: AgentLine, params: dict[str, str], request: web.Reque
             line.voice,
         )
     if entry.state is EntryState.VOICEMAIL:
-        vm_id = await line.desk.voicemail_from_entry(entry.id)
-        assert vm_id is not None
+        vm_id = await line.desk.store.voicemails.start(
+            entry.call_sid, entry.caller, entry.reason, entry.context
+        )
         invite = "Please leave a message after the tone with how we can help, and we will get back to you."
         return twiml.record(invite, urls=line.desk.urls, vm_id=vm_id, voice=line.voice)
     return twiml.goodbye("Thank you for calling. Goodbye.", line.voice)
@@ -164,36 +170,44 @@ async def queue_after(line: AgentLine, params: dict[str, str], request: web.Requ
 
 
 async def agent_whisper(line: AgentLine, params: dict[str, str], request: web.Request) -> str:
-    offer = await line.desk.offer(request.query.get("offer", ""))
-    if offer is None or offer.state.value != "ringing":
-        return twiml.goodbye("This caller is no longer waiting. Goodbye.", line.voice)
-    if offer.kind is OfferKind.ENTRY:
-        entry = await line.desk.entry(offer.subject)
-        assert entry is not None
-        text = summary(entry.reason, entry.context)
-    else:
-        callback = await line.desk.callback(offer.subject)
-        assert callback is not None
-        text = summary(callback.reason, callback.context, callback=True)
+    """The agent picked up an offer: what they hear about the caller (or callback), then one key."""
+    offer = await line.desk.store.offers.get(request.query.get("offer", ""))
+    if offer is None or offer.state is not OfferState.RINGING:
+        return twiml.goodbye(NO_LONGER_WAITING, line.voice)
+    text = await _whisper_text(line.desk, offer)
+    if text is None:
+        await line.desk.offers.withdraw(offer.id)
+        line.wake()  # the agent is free again: offer them the next caller now
+        return twiml.goodbye(NO_LONGER_WAITING, line.voice)
     return twiml.whisper(text, answer_url=line.desk.urls.answer(offer.id), voice=line.voice)
+
+
+async def _whisper_text(desk: AgentDesk, offer: Offer) -> str | None:
+    """The summary of the offer's caller or callback; None when its record is not there (nothing
+    deletes them, but a webhook must not fail if something did: the agent hears a goodbye)."""
+    if offer.kind is OfferKind.ENTRY:
+        entry = await desk.store.queue.get(offer.subject)
+        return summary(entry.reason, entry.context) if entry else None
+    callback = await desk.store.callbacks.get(offer.subject)
+    return summary(callback.reason, callback.context, callback=True) if callback else None
 
 
 async def agent_answer(line: AgentLine, params: dict[str, str], request: web.Request) -> str:
     offer_id = request.query.get("offer", "")
     digits = params.get("Digits", "")
     if digits == "1":
-        accepted = await line.desk.accept(offer_id)
+        accepted = await line.desk.offers.accept(offer_id)
         if accepted is None:
-            return twiml.goodbye("This caller is no longer waiting. Goodbye.", line.voice)
+            return twiml.goodbye(NO_LONGER_WAITING, line.voice)
         line.wake()
         if not accepted.conference:
             return twiml.goodbye(accepted.message, line.voice)
         return twiml.conference(accepted.conference, voice=line.voice, message=accepted.message)
     if digits:
-        await line.desk.decline(offer_id)
+        await line.desk.offers.decline(offer_id)
         line.wake()
         return twiml.goodbye("Passed. The caller goes back to the queue.", line.voice)
-    await line.desk.missed(offer_id)
+    await line.desk.offers.missed(offer_id)
     line.wake()
     return twiml.goodbye(
         "No key was pressed; you are now offline. The caller goes back to the queue.", line.voice
@@ -201,14 +215,14 @@ async def agent_answer(line: AgentLine, params: dict[str, str], request: web.Req
 
 
 async def agent_status(line: AgentLine, params: dict[str, str], request: web.Request) -> None:
-    await line.desk.agent_call_ended(request.query.get("offer", ""), params.get("CallStatus", ""))
+    await line.desk.offers.agent_call_ended(request.query.get("offer", ""), params.get("CallStatus", ""))
 
 
 # --- callbacks ---------------------------------------------------------------------------------
 
 
 async def callback_join(line: AgentLine, params: dict[str, str], request: web.Request) -> str:
-    callback = await line.desk.callback_answered(request.query.get("callback", ""))
+    callback = await line.desk.offers.callback_answered(request.query.get("callback", ""))
     if callback is None:
         return twiml.goodbye("I'm sorry, this call is no longer needed. Goodbye.", line.voice)
     return twiml.conference(
@@ -219,7 +233,9 @@ async def callback_join(line: AgentLine, params: dict[str, str], request: web.Re
 
 
 async def callback_status(line: AgentLine, params: dict[str, str], request: web.Request) -> None:
-    await line.desk.callback_call_ended(request.query.get("callback", ""), params.get("CallStatus", ""))
+    await line.desk.offers.callback_call_ended(
+        request.query.get("callback", ""), params.get("CallStatus", "")
+    )
 
 
 # --- voicemail ---------------------------------------------------------------------------------
@@ -231,7 +247,7 @@ async def voicemail_done(line: AgentLine, params: dict[str, str], request: web.R
 
 async def voicemail_recording(line: AgentLine, params: dict[str, str], request: web.Request) -> None:
     duration = params.get("RecordingDuration", "0")
-    await line.desk.recording_ready(
+    await line.desk.store.voicemails.recorded(
         request.query.get("vm", ""),
         params.get("RecordingUrl", ""),
         params.get("RecordingSid", ""),
@@ -269,7 +285,7 @@ def _background(line: AgentLine) -> Callable[[web.Application], AsyncIterator[No
                     await line.wakeup.wait()
             line.wakeup.clear()
             try:
-                await line.desk.dispatch()
+                await line.desk.offers.dispatch()
                 if line.worker is not None:
                     await line.worker.work()
             except Exception:

@@ -138,7 +138,7 @@ async def desk_state(desk: AgentDesk) -> dict[str, Any]:
     queue = list(snapshot.queue)
     for agent in snapshot.agents:
         if agent.status is AgentStatus.ON_CALL and agent.on_call_with:
-            entry = await desk.entry_for_call(agent.on_call_with)
+            entry = await desk.store.queue.for_call(agent.on_call_with)
             if entry is not None and entry.state is EntryState.BRIDGED:
                 queue.append(entry)
     return {
@@ -266,9 +266,13 @@ async def take(request: web.Request) -> web.Response:
         raise Refusal(PageErrorCode.BAD_REQUEST, UNREADABLE, 400)
     desk = request.app[DESK]
     try:
-        entry = await desk.take(_who(signed_in), entry_id or None)
+        entry = await desk.offers.take(_who(signed_in), entry_id or None)
     except DeskError as exc:
-        taken = await desk.entry(entry_id) if entry_id and exc.code is DeskErrorCode.ALREADY_TAKEN else None
+        taken = (
+            await desk.store.queue.get(entry_id)
+            if entry_id and exc.code is DeskErrorCode.ALREADY_TAKEN
+            else None
+        )
         if taken is None or not taken.offered_to or taken.offered_to == _who(signed_in):
             raise
         names = {a.username: a.display_name or a.username for a in await desk.agents()}
@@ -282,7 +286,7 @@ async def take(request: web.Request) -> web.Response:
 async def call_back(request: web.Request) -> web.Response:
     signed_in = require(request, Role.AGENT)
     callback_id = request.match_info["callback_id"]
-    await request.app[DESK].take_callback(_who(signed_in), callback_id)
+    await request.app[DESK].offers.take_callback(_who(signed_in), callback_id)
     log.info("agent_callback: %s took callback %s", _who(signed_in), callback_id)
     return _ok()
 
@@ -299,7 +303,7 @@ async def voicemail_done(request: web.Request) -> web.Response:
 async def voicemail_audio(request: web.Request) -> web.StreamResponse:
     """The recording, only to signed-in agents (it is the caller's voice: never a public URL)."""
     require(request, Role.AGENT)
-    voicemail = await request.app[DESK].voicemail(request.match_info["voicemail_id"])
+    voicemail = await request.app[DESK].store.voicemails.get(request.match_info["voicemail_id"])
     directory = request.app[VOICEMAIL_DIR]
     path = directory / voicemail.audio_file if voicemail and voicemail.audio_file else None
     # The name comes from our own database; still, nothing outside the directory is served.

@@ -66,6 +66,7 @@ class TestRecords:
     def __init__(self, repository: Repository, test_numbers: Collection[str]) -> None:
         self._repository = repository
         self._numbers = test_numbers
+        self._counts: dict[tuple[date, str, str], int] = {}
 
     def _ours(self, phone: str) -> bool:
         return bool(phone) and may_call_as(phone, self._numbers)
@@ -84,6 +85,14 @@ class TestRecords:
 
     async def upsert(self, records: Sequence[Order] | Sequence[Warranty] | Sequence[Repair]) -> int:
         raise PermissionError("the test phone's records are read-only")
+
+    async def count(self, caller: str, kind: str, day: date, add: int = 1) -> int:
+        """Look-up limits as on the line, counted here: a test call must not use up a real
+        number's daily allowance (test numbers may be staff phones), nor write to the store."""
+        self._counts = {key: n for key, n in self._counts.items() if key[0] == day}
+        total = self._counts.get((day, caller, kind), 0) + add
+        self._counts[(day, caller, kind)] = total
+        return total
 
 
 class TestPhoneError(ValueError):

@@ -52,8 +52,20 @@ RELEASED_ORDER_FIELDS = (
     "ship_date",
     "eta",
 )
+MAX_LOOKUPS_PER_CALL = 5
+"""Order, repair and warranty numbers one call may look up; a person needs far fewer."""
+MAX_LOOKUPS_PER_DAY = 20
+"""Look-ups one caller number may make in a day that its caller ID did not verify, over all
+its calls and every instance."""
 MAX_POSTAL_TRIES = 5
-"""Wrong postal codes allowed in one call before keypad verification stops answering."""
+"""Wrong postal codes one caller number may key in a day before keypad verification stops
+answering (even the right code): counted in the store, so calling again does not reset it."""
+LOOKUPS = "lookups"
+"""The count (in the call's `attempts` and in the store) that look-up limits are kept in."""
+POSTAL_FAILURES = "postal_failures"
+"""The store's count of wrong postal codes per caller number and day."""
+LIMIT_REACHED = "limit_reached"
+"""The outcome every look-up returns once a limit is reached; flows hand the caller to a person."""
 _KEYPAD = {
     letter: digit
     for digit, letters in {
@@ -72,7 +84,15 @@ _KEYPAD = {
 
 def keypad_digits(text: str) -> str:
     """What a caller keys for a postal code: letters become the key that shows them."""
-    return "".join(ch if ch.isdigit() else _KEYPAD.get(ch, "") for ch in normalise_postal(text))
+    return "".join(ch if ch in "0123456789" else _KEYPAD.get(ch, "") for ch in normalise_postal(text))
+
+
+def _same_keys(keyed: str, expected: str) -> bool:
+    """Constant-time equality of two key strings; non-ASCII input (which no keypad sends)
+    never matches, where `hmac.compare_digest` on `str` would raise `TypeError`."""
+    if not (keyed.isascii() and expected.isascii()):
+        return False
+    return hmac.compare_digest(keyed.encode(), expected.encode())
 
 
 def _release_order(ctx: ActionContext, order: Order) -> None:
@@ -91,40 +111,69 @@ def _release_order(ctx: ActionContext, order: Order) -> None:
 
 def _same_phone(a: str, b: str) -> bool:
     a, b = a.strip(), b.strip()
-    return bool(a) and a.startswith("+") and hmac.compare_digest(a, b)
+    return bool(a) and a.startswith("+") and _same_keys(a, b)
+
+
+async def _may_look_up(ctx: ActionContext) -> bool:
+    """Count one look-up against the call; False once the call or the caller number is over.
+
+    Without a limit one call can try number after number and learn which exist, and a
+    second call would start afresh, so the day's count lives in the store. Only look-ups
+    that the caller ID did not verify add to it (`_count_for_number`): a customer checking
+    their own orders, or a business line calling about its own, is never turned away."""
+    done = ctx.session.attempts.get(LOOKUPS, 0)
+    if done >= MAX_LOOKUPS_PER_CALL:
+        return False
+    ctx.session.attempts[LOOKUPS] = done + 1
+    return await ctx.repository.count(ctx.session.caller, LOOKUPS, ctx.today, add=0) < MAX_LOOKUPS_PER_DAY
+
+
+async def _count_for_number(ctx: ActionContext) -> None:
+    """A look-up the caller ID did not verify: one more towards the number's daily limit."""
+    await ctx.repository.count(ctx.session.caller, LOOKUPS, ctx.today)
 
 
 async def find_order(ctx: ActionContext) -> str:
+    """Release an order to the phone on file; ask anyone else for its postal code.
+
+    A caller whose number is not on the order is asked for the postal code whether the
+    order exists or not, and hears the same "don't match" either way: otherwise "please
+    key in the postal code" against "couldn't find" tells a stranger which orders exist."""
     for name in RELEASED_ORDER_FIELDS:  # a new number: nothing of an earlier order carries over
         ctx.session.vars.pop(name, None)
+    if not await _may_look_up(ctx):
+        return LIMIT_REACHED
     order = await ctx.repository.order(ctx.session.vars.get("order_number", ""))
-    if order is None:
-        return "not_found"
-    if _same_phone(ctx.session.caller, order.phone):
+    if order is not None and _same_phone(ctx.session.caller, order.phone):
         _release_order(ctx, order)
         return "verified"
+    await _count_for_number(ctx)
     return "needs_verification"
 
 
 async def check_postal_code(ctx: ActionContext) -> str:
     keyed = ctx.session.vars.pop("postal_code", "")
-    failures = ctx.session.attempts.get("check_postal_code#failures", 0)
-    if failures >= MAX_POSTAL_TRIES:
-        return "mismatch"  # no more guessing in this call; the flow offers an agent
+    caller = ctx.session.caller
+    if await ctx.repository.count(caller, POSTAL_FAILURES, ctx.today, add=0) >= MAX_POSTAL_TRIES:
+        return LIMIT_REACHED  # no more guessing from this number today, not even the right code
     order = await ctx.repository.order(ctx.session.vars.get("order_number", ""))
-    if order is not None and keyed and hmac.compare_digest(keyed, keypad_digits(order.postal_code)):
+    if order is not None and keyed and _same_keys(keyed, keypad_digits(order.postal_code)):
         _release_order(ctx, order)
         return "verified"
-    ctx.session.attempts["check_postal_code#failures"] = failures + 1
+    await ctx.repository.count(caller, POSTAL_FAILURES, ctx.today)
     return "mismatch"
 
 
 async def find_repair(ctx: ActionContext) -> str:
+    if not await _may_look_up(ctx):
+        return LIMIT_REACHED
     repair = await ctx.repository.repair(ctx.session.vars.get("ticket_number", ""))
+    # A ticket number alone gets the status; what the product is, only to the phone on file.
+    owner = repair is not None and _same_phone(ctx.session.caller, repair.phone)
+    if not owner:
+        await _count_for_number(ctx)
     if repair is None:
         return "not_found"
-    # A ticket number alone gets the status; what the product is, only to the phone on file.
-    owner = _same_phone(ctx.session.caller, repair.phone)
     ctx.session.vars.update(
         repair_product=repair.product if owner else "",
         repair_status=repair.status.value,
@@ -135,11 +184,19 @@ async def find_repair(ctx: ActionContext) -> str:
 
 
 async def find_warranty(ctx: ActionContext) -> str:
+    """A serial number (printed on the product) gets the cover; what the product is, only
+    the phone on file for the order it came with hears."""
+    if not await _may_look_up(ctx):
+        return LIMIT_REACHED
     warranty = await ctx.repository.warranty(ctx.session.vars.get("serial_number", ""))
+    order = await ctx.repository.order(warranty.order_number) if warranty is not None else None
+    owner = order is not None and _same_phone(ctx.session.caller, order.phone)
+    if not owner:
+        await _count_for_number(ctx)
     if warranty is None:
         return "not_found"
     ctx.session.vars.update(
-        warranty_product=warranty.product,
+        warranty_product=warranty.product if owner else "",
         warranty_plan=warranty.plan.value,
         warranty_purchased_on=_iso(warranty.purchased_on),
         warranty_expires_on=_iso(warranty.expires_on),
@@ -155,18 +212,23 @@ ACTIONS: Mapping[str, Action] = {
         Action(
             "find_order",
             ("order_number",),
-            frozenset({"verified", "needs_verification", "not_found"}),
+            frozenset({"verified", "needs_verification", LIMIT_REACHED}),
             find_order,
         ),
         Action(
             "check_postal_code",
             ("order_number", "postal_code"),
-            frozenset({"verified", "mismatch"}),
+            frozenset({"verified", "mismatch", LIMIT_REACHED}),
             check_postal_code,
         ),
-        Action("find_repair", ("ticket_number",), frozenset({"found", "not_found"}), find_repair),
         Action(
-            "find_warranty", ("serial_number",), frozenset({"active", "expired", "not_found"}), find_warranty
+            "find_repair", ("ticket_number",), frozenset({"found", "not_found", LIMIT_REACHED}), find_repair
+        ),
+        Action(
+            "find_warranty",
+            ("serial_number",),
+            frozenset({"active", "expired", "not_found", LIMIT_REACHED}),
+            find_warranty,
         ),
     )
 }

@@ -26,6 +26,7 @@ from ivr.flow.schema import (
     TransferState,
 )
 from ivr.flow.steps import (
+    MAX_SPEECH_CHARS,
     Digits,
     Event,
     Gather,
@@ -47,6 +48,8 @@ from speech.numbers import KEY_WORDS, spoken_digits
 
 log = logging.getLogger(__name__)
 
+_NUMBER = re.compile(r"[0-9]+")
+"""A keyed or spoken number: ASCII digits only (`str.isdigit` also takes `٤٥١٢`, `４５１２`)."""
 MAX_AUTOMATIC_STEPS = 40
 """A turn that runs more states than this without waiting is a flow bug, not a call."""
 _VARIANT = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
@@ -98,6 +101,8 @@ class FlowEngine:
             session.visits[self.flow.start] = 1
             session.path.append(self.flow.start)
             return await self._run(session, steps)
+        if isinstance(event, Speech) and len(event.text) > MAX_SPEECH_CHARS:
+            event = Speech(event.text[:MAX_SPEECH_CHARS], event.confidence)  # any channel
         state = self.flow.states[session.state]
         if isinstance(event, Resume):
             return await self._run(session, steps)
@@ -146,7 +151,7 @@ class FlowEngine:
         value = raw.rstrip(state.finish_on_key) if state.finish_on_key else raw
         if value == "0" and state.agent and state.min_digits > 1:
             return triggers.AGENT
-        if value.isdigit() and state.min_digits <= len(value) <= state.max_digits:
+        if _NUMBER.fullmatch(value) and state.min_digits <= len(value) <= state.max_digits:
             session.vars[state.save_as] = value
             return triggers.INPUT
         return triggers.NO_MATCH
@@ -254,7 +259,7 @@ class FlowEngine:
 def _describe(event: Event) -> str:
     match event:
         case Digits():
-            return f"pressed {event.digits}"
+            return f"pressed {event.digits}" if event.digits else "pressed something that is not a key"
         case Speech():
             return f"said '{event.text}'"
         case NoInput():

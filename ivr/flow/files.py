@@ -16,7 +16,7 @@ from pathlib import Path
 from ivr.flow.loader import FlowInvalid, Problem, parse_flow
 from ivr.flow.schema import Flow
 from ivr.prompts import PromptCatalog, parse_catalog
-from ivr.yamlsource import SourceError, load_text
+from ivr.yamlsource import SourceError, load_text, read_text
 
 LINE_FLOW = "support"
 """The name the line's flow is stored under (one line, one flow)."""
@@ -50,9 +50,11 @@ class CompiledFlow:
 
 def _read_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        return read_text(path)
     except UnicodeDecodeError:
         raise FlowInvalid(str(path), [Problem(None, None, "is not UTF-8 text")]) from None
+    except ValueError as exc:  # too large
+        raise FlowInvalid(str(path), [Problem(None, None, str(exc))]) from None
     except OSError as exc:
         problem = Problem(None, None, f"cannot be read: {exc.strerror or exc}")
         raise FlowInvalid(str(path), [problem]) from None

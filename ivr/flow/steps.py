@@ -7,6 +7,7 @@ render the same steps as synthesised audio, with no change to the engine.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -62,15 +63,29 @@ class Start:
     pass
 
 
+KEYS = re.compile(r"[0-9*#]{1,64}")
+"""What a phone keypad can send, and no more than any gather asks for.
+
+`str.isdigit` also accepts Arabic-Indic or full-width digits (`٤٥١٢`, `４５１２`): a
+caller's keypad never sends them, and comparing them with stored numbers fails (or
+raises, in `hmac.compare_digest`), so anything outside ASCII ``0-9*#`` is no key."""
+
+
 @dataclass(frozen=True, slots=True)
 class Digits:
     digits: str
+    """Keys pressed, always matching `KEYS`; ``""`` when what arrived was not keys (a no-match)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Speech:
     text: str
     confidence: float = 1.0
+
+
+MAX_SPEECH_CHARS = 500
+"""Speech longer than this is cut before it is matched or stored: no menu phrase or spoken
+number needs more, and a recogniser (or a forged webhook) may send pages of text."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,8 @@
   optional `?schema=name` keeps the tables in that schema)
   holds business data and call records, and live sessions unless…
 - `IVR_SESSION_URL`: `redis://…` holds live call state, so any instance can serve any
-  webhook of any call; records are archived to the database when a call ends.
+  webhook of any call; records are archived to the database when a call ends, through
+  an outbox in Redis that retries until the database takes them (`ivr.store.outbox`).
 
 Drivers are imported only for the backend in use.
 
@@ -111,9 +112,11 @@ def build_stores(database_url: str, session_url: str = "") -> Stores:
     if session_url:
         if not session_url.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigError(f"IVR_SESSION_URL '{session_url}' is not supported: use redis://host:6379/0")
+        from ivr.store.outbox import ArchiveOutbox
         from ivr.store.redis import RedisSessionStore, RedisUnavailable
 
         redis_store = RedisSessionStore(session_url)
+        outbox = ArchiveOutbox(redis_store, stores.calls)
 
         async def open_redis() -> None:
             try:
@@ -128,8 +131,9 @@ def build_stores(database_url: str, session_url: str = "") -> Stores:
                 await redis_store._client.ping()
 
         stores.sessions = redis_store
+        stores.calls = outbox
         stores.separate_sessions = True
-        stores._open.append(open_redis)
-        stores._close.append(redis_store.close)
+        stores._open += [open_redis, outbox.start]
+        stores._close += [redis_store.close, outbox.stop]  # closed in reverse: the drainer first
         stores._pings["redis"] = ping_redis
     return stores

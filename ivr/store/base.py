@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Protocol
 
 from ivr.records import Order, Repair, Warranty
@@ -78,4 +79,12 @@ class Repository(Protocol):
 
     async def upsert(self, records: Sequence[Order] | Sequence[Warranty] | Sequence[Repair]) -> int:
         """Insert or update rows by their number in one transaction; returns the count."""
+        ...
+
+    async def count(self, caller: str, kind: str, day: date, add: int = 1) -> int:
+        """Add `add` to this caller number's count of `kind` on `day`; returns the new total.
+
+        Kept in the database, not the call, so a limit holds across calls and across
+        instances: a stranger cannot reset it by calling again or reaching another server.
+        """
         ...

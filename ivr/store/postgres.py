@@ -13,6 +13,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import asyncpg
@@ -21,7 +22,7 @@ from ivr.config import ConfigError
 from ivr.records import Order, OrderStatus, Repair, RepairStatus, Warranty, WarrantyPlan
 from ivr.session import CallSession
 from ivr.store.base import CallSummary
-from ivr.store.sql import SHARED_MIGRATIONS, rows_changed
+from ivr.store.sql import ADD_TO_COUNT, FORGET_OLD_COUNTS, SHARED_MIGRATIONS, rows_changed
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,6 +369,12 @@ class PostgresRepository:
             row["updated_on"],
             row["eta"],
         )
+
+    async def count(self, caller: str, kind: str, day: date, add: int = 1) -> int:
+        async with self.db.pool.acquire() as conn, conn.transaction():
+            await conn.execute(FORGET_OLD_COUNTS, day.isoformat())
+            total = await conn.fetchval(ADD_TO_COUNT, day.isoformat(), caller, kind, add)
+        return int(total)
 
     async def upsert(self, records: Sequence[Order] | Sequence[Warranty] | Sequence[Repair]) -> int:
         if not records:

@@ -14,7 +14,8 @@ dozen bytes of the ~10 KB a call may take.
 Every write is one Lua script (atomic on the server) that also sets the key's TTL:
 `live_ttl` while the call is in progress, `ended_ttl` once its status is final, so a
 call whose final status callback never arrives still disappears. Records that must
-outlive the live session belong to a `CallLog` (see `base.CallLog.archive`).
+outlive the live session belong to a `CallLog` (see `base.CallLog.archive`), reached
+through the archive outbox (`ivr.store.outbox`), which keeps its own copy until then.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ class RedisSessionStore:
         if live_ttl <= 0 or ended_ttl <= 0:
             raise ValueError("live_ttl and ended_ttl must be positive numbers of seconds")
         self._url = url
-        self._prefix = prefix
+        self.prefix = prefix
+        """Every key this store (and the archive outbox beside it) writes starts with this."""
         self._live_ttl = live_ttl
         self._ended_ttl = ended_ttl
         self._client: Redis | None = None
@@ -101,7 +103,7 @@ class RedisSessionStore:
             self._scripts = None
 
     async def load(self, call_sid: str) -> CallSession | None:
-        data = await self._redis.hget(self._key(call_sid), "data")
+        data = await self.client.hget(self._key(call_sid), "data")
         return CallSession.from_json(data) if data is not None else None
 
     async def create(self, session: CallSession) -> bool:
@@ -121,7 +123,8 @@ class RedisSessionStore:
         return saved == 1
 
     @property
-    def _redis(self) -> Redis:
+    def client(self) -> Redis:
+        """The open client, shared with the archive outbox (`ivr.store.outbox`)."""
         if self._client is None:
             raise RuntimeError("RedisSessionStore is not open: await open() first")
         return self._client
@@ -132,7 +135,7 @@ class RedisSessionStore:
         return self._scripts
 
     def _key(self, call_sid: str) -> str:
-        return f"{self._prefix}call:{call_sid}"
+        return f"{self.prefix}call:{call_sid}"
 
     def _ttl(self, session: CallSession) -> int:
         return self._ended_ttl if session.status in FINAL_STATUSES else self._live_ttl

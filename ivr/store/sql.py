@@ -160,7 +160,26 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
         CREATE INDEX voicemails_call ON voicemails (call_sid);
         """,
     ),
+    SharedMigration(
+        7,
+        "lookup_counts",
+        """
+        CREATE TABLE lookup_counts (
+            day text NOT NULL, caller text NOT NULL, kind text NOT NULL, count integer NOT NULL,
+            PRIMARY KEY (day, caller, kind));
+        """,
+    ),
 ]
+
+FORGET_OLD_COUNTS = "DELETE FROM lookup_counts WHERE day < $1"
+"""Counts only ever matter for today: yesterday's go when today's are next written."""
+ADD_TO_COUNT = (
+    "INSERT INTO lookup_counts (day, caller, kind, count) VALUES ($1, $2, $3, $4)"
+    " ON CONFLICT (day, caller, kind) DO UPDATE SET count = lookup_counts.count + excluded.count"
+    " RETURNING count"
+)
+"""Add to one caller's count of one kind for one day, returning the new total (atomic in
+both dialects, so two instances counting the same caller never lose an increment)."""
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 

@@ -36,7 +36,7 @@ from ivr.config import ConfigError
 from ivr.records import Order, OrderStatus, Repair, RepairStatus, Warranty, WarrantyPlan
 from ivr.session import CallSession
 from ivr.store.base import CallSummary
-from ivr.store.sql import SHARED_MIGRATIONS
+from ivr.store.sql import ADD_TO_COUNT, FORGET_OLD_COUNTS, SHARED_MIGRATIONS, sqlite_query
 
 T = TypeVar("T")
 
@@ -316,6 +316,21 @@ class SQLiteRepository:
         if row is None:
             return None
         return Repair(row[0], row[1], row[2], row[3], RepairStatus(row[4]), _day(row[5]), _day(row[6]))
+
+    async def count(self, caller: str, kind: str, day: date, add: int = 1) -> int:
+        def write(conn: sqlite3.Connection) -> int:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                today = day.isoformat()
+                conn.execute(sqlite_query(FORGET_OLD_COUNTS), (today,))
+                total = conn.execute(sqlite_query(ADD_TO_COUNT), (today, caller, kind, add)).fetchone()
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return int(total[0])
+
+        return await self.db.run(write)
 
     async def upsert(self, records: Sequence[Order] | Sequence[Warranty] | Sequence[Repair]) -> int:
         if not records:

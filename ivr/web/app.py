@@ -26,8 +26,9 @@ from pathlib import Path
 
 from aiohttp import WSCloseCode, web
 
-from ivr.agents.desk import AgentDesk, DeskConfig
+from ivr.agents.desk import AgentDesk
 from ivr.agents.handoff import QueueHandOff
+from ivr.agents.model import DeskConfig
 from ivr.agents.urls import Urls
 from ivr.agents.voicemail import VoicemailWorker
 from ivr.agents.web import HOLD_PATH, AgentLine, add_agent_routes
