@@ -16,6 +16,7 @@ from ivr.flow.loader import (
     load_flow,
     parse_flow,
 )
+from ivr.flow.schema import ActionState
 from ivr.prompts import load_catalogs
 from ivr.yamlsource import SourceError, load_text
 
@@ -98,8 +99,22 @@ def test_unknown_action_is_refused_and_no_import_path_is_followed() -> None:
 
 
 def test_every_outcome_of_an_action_must_be_routed() -> None:
-    lines = problems(GOOD.replace("      limit_reached: bye\n", ""))
-    assert lines == ["flow.yaml line 20, state 'lookup': outcomes of 'find_order' not routed: limit_reached"]
+    lines = problems(GOOD.replace("      needs_verification: bye\n", ""))
+    assert lines == [
+        "flow.yaml line 20, state 'lookup': outcomes of 'find_order' not routed: needs_verification"
+    ]
+
+
+def test_an_unrouted_lookup_limit_is_a_warning_and_goes_to_the_agent() -> None:
+    """Flows written before the lookup limit existed still load (see test_flow_upgrade)."""
+    text = GOOD.replace("      limit_reached: bye\n", "")
+    flow, warnings = parse_flow(load_text(text, "flow.yaml"), CATALOGS)
+    assert warnings == [
+        "flow.yaml line 17, state 'lookup': 'limit_reached' is not routed: a caller over the lookup "
+        "limit goes straight to an agent; route it to tell them why first"
+    ]
+    lookup = flow.states["lookup"]
+    assert isinstance(lookup, ActionState) and "limit_reached" not in lookup.outcomes
 
 
 def test_missing_prompt_is_reported_per_language() -> None:

@@ -65,6 +65,9 @@ LOOKUPS = "lookups"
 POSTAL_FAILURES = "postal_failures"
 """The store's count of wrong postal codes per caller number and day."""
 LIMIT_REACHED = "limit_reached"
+RETIRED_OUTCOMES: dict[str, frozenset[str]] = {"find_order": frozenset({"not_found"})}
+"""Outcomes an action no longer returns. Flows written for an earlier release still route
+them; they load (with a warning), so an upgrade never stops the line until a flow is edited."""
 """The outcome every look-up returns once a limit is reached; flows hand the caller to a person."""
 _KEYPAD = {
     letter: digit

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ivr.flow.actions import ACTIONS
+from ivr.flow.actions import ACTIONS, LIMIT_REACHED, RETIRED_OUTCOMES
 from ivr.flow.graph import Exit, check_graph, targets
 from ivr.flow.problems import Problem, ProblemCode, Severity
 from ivr.flow.schema import (
@@ -366,8 +366,10 @@ def _parse_state(c: _Checker, name: str, raw: Any, defaults: Mapping[str, Any], 
                 ProblemCode.UNKNOWN_ACTION,
             )
         elif action is not None:
-            missing = sorted(action.outcomes - set(outcomes))
-            extra = sorted(set(outcomes) - action.outcomes)
+            # `limit_reached` came after the first flows were written: unrouted, it goes to the
+            # agent (a warning says so), and routes for retired outcomes are left alone.
+            missing = sorted(action.outcomes - set(outcomes) - {LIMIT_REACHED})
+            extra = sorted(set(outcomes) - action.outcomes - RETIRED_OUTCOMES.get(action_name, frozenset()))
             if missing:
                 c.fail((*path, "outcomes"), f"outcomes of '{action_name}' not routed: {', '.join(missing)}")
             for key in extra:
@@ -548,7 +550,7 @@ def _choices(state: MenuState) -> int:
 
 def _warnings(states: Mapping[str, State]) -> tuple[Problem, ...]:
     """Shown to the editor, never blocking: the flow works, but callers may struggle."""
-    return tuple(
+    warnings = [
         Problem(
             state.line,
             name,
@@ -559,4 +561,20 @@ def _warnings(states: Mapping[str, State]) -> tuple[Problem, ...]:
         )
         for name, state in states.items()
         if isinstance(state, MenuState) and _choices(state) > MENU_OPTIONS_WARNING
-    )
+    ]
+    for name, state in states.items():
+        if not isinstance(state, ActionState) or state.action not in ACTIONS:
+            continue
+        if LIMIT_REACHED not in state.outcomes:
+            message = (
+                f"'{LIMIT_REACHED}' is not routed: a caller over the lookup limit goes straight to "
+                "an agent; route it to tell them why first"
+            )
+            warnings.append(
+                Problem(state.line, name, message, ProblemCode.OUTCOME_DEFAULTED, Severity.WARNING)
+            )
+        for outcome in sorted(RETIRED_OUTCOMES.get(state.action, frozenset()) & set(state.outcomes)):
+            message = f"'{state.action}' no longer returns '{outcome}'; this route is never taken"
+            code = ProblemCode.RETIRED_OUTCOME
+            warnings.append(Problem(state.line, name, message, code, Severity.WARNING))
+    return tuple(warnings)

@@ -13,6 +13,7 @@ from typing import Any
 
 from transitions import EventData, Machine
 
+from ivr.flow.actions import LIMIT_REACHED
 from ivr.flow.schema import (
     ActionState,
     Flow,
@@ -138,6 +139,8 @@ def flow_routes(flow: Flow) -> list[Route]:
             case ActionState():
                 for outcome, dest in state.outcomes.items():
                     add(outcome_trigger(outcome), name, dest)
+                if LIMIT_REACHED not in state.outcomes:  # a flow from before the limit existed
+                    add(outcome_trigger(LIMIT_REACHED), name, flow.agent)
             case TransferState():
                 add(TRANSFER_FAILED, name, state.fallback)
     return routes

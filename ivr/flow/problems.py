@@ -33,6 +33,8 @@ class ProblemCode(StrEnum):
     ENDLESS_RETRY = "endless_retry"
     TRANSFER_FALLBACK = "transfer_fallback"
     MENU_TOO_LONG = "menu_too_long"
+    OUTCOME_DEFAULTED = "outcome_defaulted"
+    RETIRED_OUTCOME = "retired_outcome"
 
 
 @dataclass(frozen=True, slots=True)
