@@ -141,17 +141,19 @@ class StreamCall:
         self.unframed = b""
         """Caller audio not yet cut into 20 ms frames (Twilio's chunks need not be 20 ms)."""
         self.media_idle = MEDIA_IDLE
-        self.last_media: float | None = None
-        """When audio last arrived (the loop's clock); the idle limit starts at `start`."""
+        self.last_media = 0.0
+        """When audio last arrived (the loop's clock), noted by the reader as it arrives."""
 
     async def run(self, on_identified: Callable[[], None] | None = None) -> None:
         """Serve the call until the caller hangs up or the flow hands off; never raises.
         `on_identified` is told once the stream has named its call with a valid token."""
         reader = asyncio.create_task(self._read())
+        watchdog: asyncio.Task[None] | None = None
         try:
             start = await self._wait_for_start()
             self.call_sid = start.call_sid
             self.last_media = asyncio.get_running_loop().time()
+            watchdog = asyncio.create_task(self._close_when_quiet())
             expected = stream_token(self.stream_secret, start.call_sid)
             if not hmac.compare_digest(start.custom_parameters.get("token", ""), expected):
                 log.warning("stream_unauthenticated: call %s: missing or wrong token", start.call_sid)
@@ -169,6 +171,8 @@ class StreamCall:
             log.exception("stream_failed: call %s", self.call_sid or "?")
         finally:
             reader.cancel()
+            if watchdog is not None:
+                watchdog.cancel()
             if not self.ws.closed:
                 await self.ws.close()
 
@@ -179,29 +183,37 @@ class StreamCall:
                 if message.type is not WSMsgType.TEXT:
                     continue
                 try:
-                    await self.inbound.put(self.protocol.receive(message.data))
+                    inbound = self.protocol.receive(message.data)
                 except ProtocolError as exc:
                     log.warning("%s: call %s: %s", exc.code, self.call_sid or "?", exc)
                     await self.ws.close()
                     break
+                if isinstance(inbound, Media):
+                    self.last_media = asyncio.get_running_loop().time()
+                await self.inbound.put(inbound)
         finally:
             await self.inbound.put(None)
 
+    async def _close_when_quiet(self) -> None:
+        """Close a started stream once it has sent no audio for `media_idle` seconds.
+
+        One wake-up per quiet spell, not a timer per frame: the reader notes each frame's
+        arrival, and this checks the time only when the limit could have been reached."""
+        loop = asyncio.get_running_loop()
+        while True:
+            remaining = self.last_media + self.media_idle - loop.time()
+            if remaining <= 0:
+                break
+            await asyncio.sleep(remaining)  # audio may have come meanwhile: check again
+        log.warning("stream_idle: call %s: no audio for %s s; closing", self.call_sid, self.media_idle)
+        await self.ws.close()
+
     async def _next(self) -> Inbound:
         """The next message from Twilio; a returning mark is struck off the ones playing."""
-        last_media = self.last_media
-        deadline = None if last_media is None else last_media + self.media_idle
-        try:
-            async with asyncio.timeout_at(deadline):
-                message = await self.inbound.get()
-        except TimeoutError:
-            log.warning("stream_idle: call %s: no audio for %s s; closing", self.call_sid, self.media_idle)
-            raise CallEnded from None
+        message = await self.inbound.get()
         if message is None or isinstance(message, Stop):
             raise CallEnded
-        if isinstance(message, Media):
-            self.last_media = asyncio.get_running_loop().time()
-        elif isinstance(message, Mark):
+        if isinstance(message, Mark):
             self.marks.discard(message.name)
         return message
 
