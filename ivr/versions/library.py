@@ -82,6 +82,9 @@ class FlowLibrary:
         self._versions: OrderedDict[int, LiveFlow] = OrderedDict()
         self._current: LiveFlow | None = None
         self._checked = float("-inf")
+        self._publishes = 0
+        """Publishes this process has heard of; a check that began before the latest one
+        does not count as fresh."""
         self._loading = asyncio.Lock()
         store.listeners.append(self._published)
 
@@ -96,12 +99,13 @@ class FlowLibrary:
         now = self.clock()
         if self._current is not None and now - self._checked < self.max_age:
             return self._current
-        self._checked = now
+        publishes = self._publishes
         try:
             number = await self.store.published_number(self.name)
         except Exception as exc:  # a database error: keep serving what is known, if anything
             if self._current is None:
                 raise
+            self._checked = now  # ask again after max_age, not on every call
             version = self._current.version
             log.warning("flow_check_failed: flow %s: staying on version %s: %s", self.name, version, exc)
             return self._current
@@ -116,6 +120,10 @@ class FlowLibrary:
             )
             if self.on_new is not None:
                 self.on_new(live)
+        # Fresh only now that the version is in place: a call arriving while it compiled
+        # asked again (and waited for the compile) instead of getting the one before.
+        if publishes == self._publishes:
+            self._checked = now
         return self._current
 
     async def for_session(self, session: CallSession) -> LiveFlow:
@@ -167,6 +175,7 @@ class FlowLibrary:
 
     def _published(self, name: str, _number: int) -> None:
         if name == self.name:
+            self._publishes += 1
             self._checked = float("-inf")  # the next new call asks which version is current
 
 
