@@ -6,6 +6,7 @@ from aiohttp.test_utils import TestClient
 
 from ivr.agents.web import AGENT_LINE
 from ivr.console.agent_desk import show_number
+from ivr.sandbox.account import TwilioAccount
 from ivr.store.accounts import Role
 from ivr.store.audit import AuditLog
 from ivr.web.app import STORES
@@ -18,7 +19,6 @@ from tests.agent_line import (
 )
 from tests.caller import Caller
 from tests.console import add_account, sign_in
-from tests.twilio_fake import TwilioFake
 
 __all__ = ["line"]  # fixture
 
@@ -70,7 +70,7 @@ async def test_taking_a_caller_without_a_phone_number_says_what_to_do(line: Test
 
 
 async def test_a_queued_caller_reaches_open_desks_with_exactly_the_flows_context(
-    line: TestClient, twilio: TwilioFake
+    line: TestClient, twilio: TwilioAccount
 ) -> None:
     await add_account(line.app, "maria", Role.AGENT, display_name="Maria", phone=AGENT_PHONE)
     csrf = await sign_in(line, "maria")
@@ -191,7 +191,7 @@ async def test_agents_read_only_transcripts_of_calls_handed_to_agents_and_it_is_
 
 
 async def test_a_voicemail_recording_is_served_only_to_signed_in_agents(
-    line: TestClient, twilio: TwilioFake
+    line: TestClient, twilio: TwilioAccount
 ) -> None:
     desk = line.app[AGENT_LINE].desk
     vm_id = await desk.store.voicemails.start(

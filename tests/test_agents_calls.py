@@ -1,4 +1,4 @@
-"""Warm transfer end to end: the real server, signed webhooks, and the Twilio fake over HTTP."""
+"""Warm transfer end to end: the real server, signed webhooks, and the sandbox's Twilio account over HTTP."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ from ivr.agents.model import AgentStatus, CallbackState, EntryState, TranscriptS
 from ivr.agents.routing import Idle, Waiting, pick, topic_of
 from ivr.agents.web import AGENT_LINE
 from ivr.config import ConfigError
+from ivr.sandbox.account import ACCOUNT_SID, TwilioAccount
 from ivr.store.accounts import Role
 from speech.audio import decode_wav
 from tests.agent_line import a_second_of_silence, agent_app, korean_model, voicemail_audio
 from tests.caller import PUBLIC_URL, Caller
 from tests.conftest import make_settings
 from tests.console import add_account
-from tests.twilio_fake import ACCOUNT_SID, TwilioFake
 
 AGENT_PHONE = "+15550107001"
 
@@ -34,7 +34,7 @@ REPAIR_CONTEXT = {
 }
 
 
-async def start(aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake, **env: str) -> TestClient:
+async def start(aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount, **env: str) -> TestClient:
     app = await agent_app(tmp_path, twilio, **env)
     app[AGENT_LINE].tick = 0.05
     client = await aiohttp_client(app)
@@ -100,7 +100,7 @@ def test_the_topic_is_preferred_but_never_keeps_a_caller_waiting() -> None:
 
 
 async def test_queued_caller_is_whispered_to_an_agent_and_bridged(
-    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount
 ) -> None:
     client = await start(aiohttp_client, tmp_path, twilio, IVR_CALLBACK_OFFER_AFTER="60")
     desk = client.app[AGENT_LINE].desk
@@ -148,19 +148,19 @@ async def test_queued_caller_is_whispered_to_an_agent_and_bridged(
     assert ann.status is AgentStatus.AVAILABLE
 
 
-async def twilio_post(twilio: TwilioFake, url: str, call_sid: str, extra: dict[str, str]) -> ET.Element:
+async def twilio_post(twilio: TwilioAccount, url: str, call_sid: str, extra: dict[str, str]) -> ET.Element:
     call = twilio.calls[call_sid]
-    result = await twilio._post_signed(url, {**twilio._call_params(call), **extra})
+    result = await twilio.post_signed(url, {**twilio.call_params(call), **extra})
     assert result.status == 200, result.body
     return ET.fromstring(result.body)
 
 
-async def _ringing(twilio: TwilioFake) -> bool:
+async def _ringing(twilio: TwilioAccount) -> bool:
     return bool(twilio.requests_to("/Calls.json"))
 
 
 async def test_a_missed_offer_puts_the_caller_back_at_the_head_and_the_agent_offline(
-    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount
 ) -> None:
     client = await start(aiohttp_client, tmp_path, twilio)
     desk = client.app[AGENT_LINE].desk
@@ -178,7 +178,7 @@ async def test_a_missed_offer_puts_the_caller_back_at_the_head_and_the_agent_off
 
 
 async def test_pressing_1_when_the_line_cannot_place_calls_puts_the_caller_back(
-    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount
 ) -> None:
     """The app closed its Twilio client (it is stopping) while the agent's phone rang: the agent
     hears why, the caller goes back to the head of the queue, and the agent stays available."""
@@ -205,7 +205,7 @@ async def test_pressing_1_when_the_line_cannot_place_calls_puts_the_caller_back(
 
 @pytest.mark.parametrize("kind", ["entry", "callback"])
 async def test_a_whisper_for_a_caller_no_longer_on_record_says_goodbye_and_frees_the_agent(
-    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake, kind: str
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount, kind: str
 ) -> None:
     """The agent picks up, but the caller's (or callback's) record is gone: they hear a polite
     goodbye instead of a fault, the offer ends, and they are available for the next caller."""
@@ -238,7 +238,7 @@ async def test_a_whisper_for_a_caller_no_longer_on_record_says_goodbye_and_frees
 
 
 async def test_a_caller_who_chooses_a_message_in_the_queue_is_recorded_with_their_context(
-    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount
 ) -> None:
     client = await start(aiohttp_client, tmp_path, twilio, IVR_MAX_QUEUE_WAIT="0")
     desk = client.app[AGENT_LINE].desk
@@ -264,7 +264,7 @@ async def test_a_caller_who_chooses_a_message_in_the_queue_is_recorded_with_thei
 
 
 async def test_callback_requested_then_retried_until_failed(
-    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount
 ) -> None:
     client = await start(
         aiohttp_client,
@@ -312,12 +312,12 @@ async def test_callback_requested_then_retried_until_failed(
     )
 
 
-async def _calls_to(twilio: TwilioFake, number: str, count: int) -> bool:
+async def _calls_to(twilio: TwilioAccount, number: str, count: int) -> bool:
     return sum(c.to == number for c in twilio.calls.values()) >= count
 
 
 async def test_after_hours_the_caller_hears_the_hours_and_a_voicemail_is_transcribed(
-    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount
 ) -> None:
     model = korean_model()
     hours = tmp_path / "hours.yaml"
@@ -353,7 +353,7 @@ async def test_after_hours_the_caller_hears_the_hours_and_a_voicemail_is_transcr
 
 
 async def test_a_recording_that_cannot_be_fetched_is_still_a_ticket(
-    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount
 ) -> None:
     client = await start(aiohttp_client, tmp_path, twilio)
     desk = client.app[AGENT_LINE].desk
@@ -392,7 +392,7 @@ async def test_a_recording_that_cannot_be_fetched_is_still_a_ticket(
     ],
 )
 async def test_unknown_calls_get_safe_twiml_and_unsigned_requests_are_refused(
-    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake, path: str
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount, path: str
 ) -> None:
     client = await start(aiohttp_client, tmp_path, twilio)
     caller = Caller(client)
