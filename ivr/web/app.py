@@ -32,7 +32,7 @@ from ivr.agents.model import DeskConfig
 from ivr.agents.urls import Urls
 from ivr.agents.voicemail import VoicemailWorker
 from ivr.agents.web import HOLD_PATH, AgentLine, add_agent_routes
-from ivr.config import Settings, SpeechMode, TtsMode
+from ivr.config import Settings, SpeechMode, TelephonyMode, TtsMode
 from ivr.console.agent_desk import setup_agent_desk
 from ivr.console.flow_editor import FlowEditor, codemirror_present, setup_flow_editor
 from ivr.console.prompt_audio import ConsoleAudio
@@ -47,6 +47,9 @@ from ivr.line import MEDIA_PATH, SupportLine, stream_url
 from ivr.mediastream.admission import StreamAdmission
 from ivr.mediastream.call import StreamCall, StreamSpeech
 from ivr.metrics import CONTENT_TYPE, ErrorCounter, Metrics, TimedSynthesizer
+from ivr.sandbox.account import TwilioAccount, serving
+from ivr.sandbox.network import Network
+from ivr.sandbox.phones import NETWORK, add_phone_routes
 from ivr.store.accounts import AccountStore
 from ivr.store.audit import AuditLog
 from ivr.store.backends import Stores, StoresUnavailable, build_stores
@@ -244,13 +247,30 @@ def _telephony(
     """Open the Twilio client and write the hold music at start-up; at the end close the client
     and stop voicemail's Vosk threads."""
 
-    async def lifecycle(_: web.Application) -> AsyncIterator[None]:
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await asyncio.to_thread(write_hold_music, settings.audio_dir / "hold.wav")
-        telephony = TwilioTelephony.from_settings(settings)
-        line.desk.telephony = telephony
-        yield
-        line.desk.telephony = None
-        await telephony.aclose()
+        async with contextlib.AsyncExitStack() as stack:
+            if settings.telephony is TelephonyMode.SANDBOX:
+                account = await stack.enter_async_context(serving(app[NETWORK].account))
+                stack.push_async_callback(app[NETWORK].aclose)
+                telephony = TwilioTelephony(
+                    account_sid=settings.account_sid,
+                    auth_token=settings.auth_token,
+                    from_number=settings.phone_number,
+                    api_base=account.api_base,
+                )
+                log.warning(
+                    "SANDBOX TELEPHONE NETWORK: no real calls are made; the line's number is %s, "
+                    "phones are at %s/console/phone/NUMBER and `ivr phone NUMBER`",
+                    settings.phone_number,
+                    settings.public_url,
+                )
+            else:
+                telephony = TwilioTelephony.from_settings(settings)
+            line.desk.telephony = telephony
+            yield
+            line.desk.telephony = None
+            await telephony.aclose()
         if voicemail is not None:
             voicemail.models.close()
 
@@ -346,6 +366,9 @@ def setup_agents(app: web.Application, settings: Settings, stores: Stores, spoke
     and number and no single number to dial (IVR_AGENT_NUMBER)."""
     if settings.agent_number or not (settings.account_sid and settings.phone_number):
         return None
+    if settings.telephony is TelephonyMode.SANDBOX:
+        account = TwilioAccount(settings.auth_token, phone_number=settings.phone_number)
+        add_phone_routes(app, Network(account, line_url=settings.public_url))
     voicemail = _voicemail_model(settings)
     agent_line = _agent_line(settings, stores, spoken, voicemail)
     add_agent_routes(app, agent_line)

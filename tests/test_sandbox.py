@@ -1,0 +1,99 @@
+"""The sandbox telephone network with the whole line: a caller reaches an agent with no Twilio account.
+
+Every hop is real: the phone API over HTTP, the line's REST requests through the official
+`twilio` client to the sandbox's account, and the sandbox's signed webhooks back to the line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from aiohttp import ClientSession
+from twilio.base.exceptions import TwilioRestException
+from twilio.rest import Client
+
+from ivr.agents.model import AgentStatus, EntryState
+from ivr.agents.web import AGENT_LINE
+from ivr.config import SANDBOX_ACCOUNT_SID, SANDBOX_NUMBER, ConfigError, Settings
+from ivr.sandbox.account import TwilioAccount, serving
+from ivr.sandbox.network import Network
+from ivr.store.accounts import Role
+from ivr.telephony import AiohttpTwilioClient
+from tests.caller import TOKEN, VERIFIED_PHONE
+from tests.console import add_account
+from tests.sandbox_line import SandboxPhone, network, sandbox_line
+
+AGENT_PHONE = "+15550100201"
+
+
+async def test_a_caller_who_presses_0_is_bridged_with_the_agent_whose_sandbox_phone_takes_the_whisper(
+    tmp_path: Path,
+) -> None:
+    async with sandbox_line(tmp_path) as server, ClientSession() as session:
+        base = str(server.make_url("")).rstrip("/")
+        desk = server.app[AGENT_LINE].desk
+        await add_account(server.app, "alex", Role.AGENT, display_name="Alex", phone=AGENT_PHONE)
+        await desk.set_status("alex", AgentStatus.AVAILABLE)
+        caller = SandboxPhone(session, base, VERIFIED_PHONE)
+        agent = SandboxPhone(session, base, AGENT_PHONE)
+
+        call = await caller.call_line()
+        await caller.next_event("say", "Thanks for calling Acme")
+        await caller.next_event("listening")
+        await caller.act("keys", call=call, keys="2")
+        await caller.next_event("say", "repair")
+        await caller.act("keys", call=call, keys="3141#")
+        await caller.next_event("say", "waiting for parts")
+        await caller.next_event("listening")
+        await caller.act("keys", call=call, keys="0")
+        await caller.next_event("queued")
+
+        ring = await agent.next_event("ringing", SANDBOX_NUMBER)
+        await agent.act("answer", call=ring["call"])
+        whisper = await agent.next_event("say", "3 1 4 1")
+        assert whisper["call"] == ring["call"]
+        await agent.next_event("listening")
+        await agent.act("keys", call=ring["call"], keys="1")
+        joined = await agent.next_event("conference")
+        await caller.next_event("conference", "with " + AGENT_PHONE)
+        entry_id = joined["text"].split()[2].removeprefix("entry-")
+        entry = await desk.store.queue.get(entry_id)
+        assert entry is not None and entry.state is EntryState.BRIDGED
+        [alex] = await desk.agents()
+        assert alex.status is AgentStatus.ON_CALL
+
+        # the caller hangs up: the conference ends for the agent too, and the desk files the call
+        await caller.act("hangup", call=call)
+        await agent.next_event("ended")
+        assert network(server).account.calls[call].status == "completed"
+
+
+async def test_the_sandbox_takes_the_official_client_and_refuses_other_credentials() -> None:
+    """Texts through the real `twilio` client reach the sandbox phone; a wrong token is a 401."""
+    async with serving(TwilioAccount(TOKEN)) as account:
+        sandbox = Network(account, line_url="https://support.example.test")
+        http = AiohttpTwilioClient(10)  # the line's transport under the official client
+        client = Client(SANDBOX_ACCOUNT_SID, TOKEN, http_client=http)
+        client.api.base_url = account.api_base
+        sent = await client.messages.create_async(
+            to="+15550100001", from_=SANDBOX_NUMBER, body="Tracking: 1Z"
+        )
+        assert sent.sid.startswith("SM") and sent.status == "queued"
+        [text] = sandbox.phone("+15550100001").since(0)
+        assert text.kind == "text" and "Tracking: 1Z" in text.text
+        wrong = Client(SANDBOX_ACCOUNT_SID, "not-the-token", http_client=http)
+        wrong.api.base_url = account.api_base
+        with pytest.raises(TwilioRestException) as refused:
+            await wrong.messages.create_async(to="+15550100001", from_=SANDBOX_NUMBER, body="x")
+        assert refused.value.status == 401
+        assert len(sandbox.phone("+15550100001").since(0)) == 1
+        await http.close()
+
+
+def test_the_line_refuses_to_start_with_both_a_real_account_and_the_sandbox() -> None:
+    real = {"TWILIO_AUTH_TOKEN": TOKEN, "IVR_TELEPHONY": "sandbox", "TWILIO_ACCOUNT_SID": "AC" + "1" * 32}
+    with pytest.raises(ConfigError, match="cannot run with a real Twilio account"):
+        Settings.from_env(real)
+    sandbox = Settings.from_env({"TWILIO_AUTH_TOKEN": TOKEN, "IVR_TELEPHONY": "sandbox"})
+    assert (sandbox.account_sid, sandbox.phone_number) == (SANDBOX_ACCOUNT_SID, SANDBOX_NUMBER)
