@@ -34,6 +34,7 @@ from ivr.agents.voicemail import VoicemailWorker
 from ivr.agents.web import HOLD_PATH, AgentLine, add_agent_routes
 from ivr.config import Settings, SpeechMode, TelephonyMode, TtsMode
 from ivr.console.agent_desk import setup_agent_desk
+from ivr.console.dev_phone import setup_dev_phone
 from ivr.console.flow_editor import FlowEditor, codemirror_present, setup_flow_editor
 from ivr.console.prompt_audio import ConsoleAudio
 from ivr.console.test_phone import TestPhone, phone_secret
@@ -467,6 +468,12 @@ def setup_console(
         trusted_proxies=settings.trusted_proxies,
     )
     app[CONSOLE] = console
+    audio = ConsoleAudio(
+        settings.audio_dir,
+        audio_secret(settings.audio_dir),
+        voice=settings.tts_voice or None,
+        rate=settings.tts_rate,
+    )
     setup_flow_editor(
         console,
         FlowEditor(
@@ -480,17 +487,13 @@ def setup_console(
                 used=UsedTokens(stores.sql),
                 test_numbers=settings.test_phone_numbers,
             ),
-            audio=ConsoleAudio(
-                settings.audio_dir,
-                audio_secret(settings.audio_dir),
-                voice=settings.tts_voice or None,
-                rate=settings.tts_rate,
-            ),
+            audio=audio,
             today=today,
             codemirror=codemirror_present(),
         ),
     )
     setup_agent_desk(console, agent_line.desk if agent_line else None, voicemail_dir=settings.voicemail_dir)
+    setup_dev_phone(console, app.get(NETWORK), audio=audio, accounts=AccountStore(stores.sql))
     app.add_subapp("/console", console)
 
 
