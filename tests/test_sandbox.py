@@ -6,6 +6,8 @@ Every hop is real: the phone API over HTTP, the line's REST requests through the
 
 from __future__ import annotations
 
+import asyncio
+import wave
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ from ivr.sandbox.account import TwilioAccount, serving
 from ivr.sandbox.network import Network
 from ivr.store.accounts import Role
 from ivr.telephony import AiohttpTwilioClient
+from tests.agent_line import korean_model, voicemail_audio
 from tests.caller import TOKEN, VERIFIED_PHONE
 from tests.console import add_account
 from tests.sandbox_line import SandboxPhone, network, sandbox_line
@@ -67,6 +70,108 @@ async def test_a_caller_who_presses_0_is_bridged_with_the_agent_whose_sandbox_ph
         await caller.act("hangup", call=call)
         await agent.next_event("ended")
         assert network(server).account.calls[call].status == "completed"
+        # the line accepted every webhook the sandbox sent (a bad signature is a 403: an error event)
+        for phone in (caller, agent):
+            kinds = {event.kind for event in network(server).phone(phone.number).since(0)}
+            assert "error" not in kinds, network(server).phone(phone.number).events
+
+
+async def to_the_queue(caller: SandboxPhone) -> str:
+    """The caller asks about repair 3141 and presses 0; returns the CallSid once it is queued."""
+    call = await caller.call_line()
+    await caller.next_event("listening")
+    await caller.act("keys", call=call, keys="2")
+    await caller.act("keys", call=call, keys="3141#")
+    await caller.next_event("say", "waiting for parts")
+    await caller.act("keys", call=call, keys="0")
+    await caller.next_event("queued")
+    return call
+
+
+async def test_a_callback_is_placed_to_the_customer_sandbox_phone_after_the_agent_accepts(
+    tmp_path: Path,
+) -> None:
+    async with (
+        sandbox_line(tmp_path, IVR_CALLBACK_OFFER_AFTER="0") as server,
+        ClientSession() as session,
+    ):
+        base = str(server.make_url("")).rstrip("/")
+        desk = server.app[AGENT_LINE].desk
+        await add_account(server.app, "alex", Role.AGENT, display_name="Alex", phone=AGENT_PHONE)
+        await desk.set_status("alex", AgentStatus.BUSY)
+        customer = SandboxPhone(session, base, VERIFIED_PHONE)
+        agent = SandboxPhone(session, base, AGENT_PHONE)
+
+        call = await to_the_queue(customer)
+        await customer.next_event("say", "To be called back instead of waiting, press 1")
+        await customer.act("keys", call=call, keys="1")
+        await customer.next_event("say", "We will call you back")
+        await customer.next_event("ended")
+        (callback,) = await desk.store.callbacks.listed(include_done=False)
+
+        await desk.offers.take_callback("alex", callback.id)
+        ring = await agent.next_event("ringing")
+        await agent.act("answer", call=ring["call"])
+        await agent.next_event("say", "Callback for")
+        await agent.act("keys", call=ring["call"], keys="1")
+        back = await customer.next_event("ringing", SANDBOX_NUMBER)
+        await customer.act("answer", call=back["call"])
+        await customer.next_event("conference", "with " + AGENT_PHONE)
+        await agent.next_event("conference", VERIFIED_PHONE + " joined")
+
+
+async def to_the_voicemail(caller: SandboxPhone) -> str:
+    """With the line closed, a caller about repair 3141 who presses 0 is asked for a message."""
+    call = await caller.call_line()
+    await caller.next_event("listening")
+    await caller.act("keys", call=call, keys="2")
+    await caller.act("keys", call=call, keys="3141#")
+    await caller.next_event("say", "waiting for parts")
+    await caller.act("keys", call=call, keys="0")
+    await caller.next_event("recording")
+    return call
+
+
+async def test_a_voicemail_recorded_on_a_sandbox_phone_reaches_the_desk_transcribed(tmp_path: Path) -> None:
+    async with (
+        sandbox_line(tmp_path, IVR_VOSK_MODEL=str(korean_model())) as server,
+        ClientSession() as session,
+    ):
+        desk = server.app[AGENT_LINE].desk
+        await desk.set_emergency_closed(True, "sam")  # closed: callers who ask for a person leave a message
+        caller = SandboxPhone(session, str(server.make_url("")).rstrip("/"), VERIFIED_PHONE)
+        call = await to_the_voicemail(caller)
+        async with session.post(
+            f"{caller.base}/sandbox/phones/{VERIFIED_PHONE}/record",
+            params={"call": call},
+            data=voicemail_audio(),
+            headers={"Content-Type": "audio/wav"},
+        ) as sent:
+            assert sent.status == 200
+        for _ in range(900):  # fetched from the sandbox, then transcribed by the real Vosk
+            tickets = await desk.store.voicemails.listed(include_done=False)
+            if tickets and tickets[0].transcript:
+                break
+            await asyncio.sleep(0.1)
+        assert tickets and tickets[0].transcript, "the voicemail was not transcribed"
+        assert tickets[0].call_sid == call and dict(tickets[0].context)["ticket_number"] == "3141"
+
+
+async def test_a_typed_voicemail_reaches_the_line_as_spoken_audio(tmp_path: Path) -> None:
+    async with sandbox_line(tmp_path) as server, ClientSession() as session:
+        desk = server.app[AGENT_LINE].desk
+        await desk.set_emergency_closed(True, "sam")
+        caller = SandboxPhone(session, str(server.make_url("")).rstrip("/"), VERIFIED_PHONE)
+        call = await to_the_voicemail(caller)
+        await caller.act("say", call=call, text="Please call me about my espresso machine.")
+        for _ in range(600):  # synthesised by the sandbox, then fetched by the line
+            tickets = await desk.store.voicemails.listed(include_done=False)
+            if tickets and tickets[0].audio_file:
+                break
+            await asyncio.sleep(0.1)
+        assert tickets and tickets[0].audio_file, "the voicemail's audio did not arrive"
+        with wave.open(str(tmp_path / "voicemail" / tickets[0].audio_file)) as audio:
+            assert audio.getnframes() > audio.getframerate()  # words, over a second of them
 
 
 async def test_the_sandbox_takes_the_official_client_and_refuses_other_credentials() -> None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ivr.sandbox.account import SandboxCall, SandboxError, TwilioAccount
+from speech.tts import Pyttsx3Synthesizer, SynthesisError, Synthesizer
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +118,17 @@ _Next = tuple[str, dict[str, str]] | None
 class Network:
     """Phones and the calls between them and the line (attach to a running `TwilioAccount`)."""
 
-    def __init__(self, account: TwilioAccount, *, line_url: str, patience: float = PATIENCE) -> None:
+    def __init__(
+        self,
+        account: TwilioAccount,
+        *,
+        line_url: str,
+        patience: float = PATIENCE,
+        voice: Synthesizer | None = None,
+    ) -> None:
         self.account = account
+        self.voice = voice
+        """Speaks words typed during a `<Record>` into the recording (a typed voicemail); None: audio only."""
         self.line_url = line_url.rstrip("/")
         """The line's PUBLIC_URL: where an inbound call's first webhook and status reports go."""
         self.patience = patience
@@ -173,6 +183,8 @@ class Network:
         self._end(leg, "completed" if leg.answered.is_set() else "busy", by_phone=True)
 
     async def aclose(self) -> None:
+        if isinstance(self.voice, Pyttsx3Synthesizer):
+            await self.voice.aclose()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -447,14 +459,23 @@ class Network:
                     other.left_conference.set()
 
     async def _record(self, leg: Leg, record: ET.Element, url: str) -> _Next:
-        """Take a recording from the phone (`#` or silence ends an empty one), then report it."""
-        leg.phone.emit(leg.call.sid, "recording", "recording after the beep: send audio, or press #")
+        """Take a recording from the phone (`#` or silence ends an empty one), then report it.
+
+        Typed words are spoken into the recording by `voice`, so a voicemail can be left from
+        a terminal and still reach the line as audio, to be transcribed like any other."""
+        typed = " or type your message" if self.voice is not None else ""
+        leg.phone.emit(leg.call.sid, "recording", f"recording after the beep: send audio{typed}, or press #")
         wait = max(_number(record.get("maxLength"), 120), self.patience)
         try:
             heard = await asyncio.wait_for(leg.input.get(), wait)
         except TimeoutError:
             heard = {}
         recording_url = heard.get("Recording", "")
+        if "SpeechResult" in heard and self.voice is not None:
+            try:
+                recording_url = self.account.add_recording(await self.voice.synthesize(heard["SpeechResult"]))
+            except SynthesisError as exc:
+                leg.phone.emit(leg.call.sid, "error", f"the typed message could not be spoken: {exc}")
         if not recording_url:
             return None  # nothing recorded: Twilio goes on to the next verb
         fields = {

@@ -369,7 +369,9 @@ def setup_agents(app: web.Application, settings: Settings, stores: Stores, spoke
         return None
     if settings.telephony is TelephonyMode.SANDBOX:
         account = TwilioAccount(settings.auth_token, phone_number=settings.phone_number)
-        add_phone_routes(app, Network(account, line_url=settings.public_url))
+        # typed voicemails are spoken at low priority: the line's own synthesis goes first
+        typed = Pyttsx3Synthesizer(voice=settings.tts_voice or None, rate=settings.tts_rate, niceness=10)
+        add_phone_routes(app, Network(account, line_url=settings.public_url, voice=typed))
     voicemail = _voicemail_model(settings)
     agent_line = _agent_line(settings, stores, spoken, voicemail)
     add_agent_routes(app, agent_line)
