@@ -11,8 +11,10 @@ import wave
 from pathlib import Path
 
 import pytest
-from aiohttp import ClientSession
+from aiohttp import ClientSession, web
+from aiohttp.test_utils import TestServer
 from twilio.base.exceptions import TwilioRestException
+from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from ivr.agents.model import AgentStatus, EntryState
@@ -21,7 +23,7 @@ from ivr.config import SANDBOX_ACCOUNT_SID, SANDBOX_NUMBER, ConfigError, Setting
 from ivr.sandbox.account import TwilioAccount, serving
 from ivr.sandbox.network import Network
 from ivr.store.accounts import Role
-from ivr.telephony import AiohttpTwilioClient
+from ivr.telephony import AiohttpTwilioClient, TwilioTelephony
 from tests.agent_line import korean_model, voicemail_audio
 from tests.caller import TOKEN, VERIFIED_PHONE
 from tests.console import add_account
@@ -194,6 +196,56 @@ async def test_the_sandbox_takes_the_official_client_and_refuses_other_credentia
         assert refused.value.status == 401
         assert len(sandbox.phone("+15550100001").since(0)) == 1
         await http.close()
+
+
+async def test_everything_the_sandbox_sends_is_signed_as_twilio_signs(tmp_path: Path) -> None:
+    """A placed call, driven by a receiver that checks each request's signature with Twilio's validator."""
+    received: list[tuple[str, bool]] = []
+    replies = {
+        "/voice/placed": '<Gather action="/voice/got" numDigits="1"><Say>Hi</Say></Gather>',
+        "/voice/got": '<Record action="/voice/rec" recordingStatusCallback="/voice/recstatus"/>',
+        "/voice/rec": "<Hangup/>",
+    }
+    all_reported = asyncio.Event()
+    public = "https://support.example.test"
+
+    async def receive(request: web.Request) -> web.Response:
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        signature = request.headers.get("X-Twilio-Signature", "")
+        valid = RequestValidator(TOKEN).validate(public + request.path_qs, form, signature)
+        received.append((request.path, valid))
+        if [path for path, _ in received].count("/voice/status") == 4:
+            all_reported.set()
+        twiml = f"<Response>{replies.get(request.path, '')}</Response>"
+        return web.Response(text=twiml, content_type="text/xml")
+
+    receiver = web.Application()
+    receiver.router.add_post("/voice/{name}", receive)
+    async with TestServer(receiver, host="127.0.0.1") as line, serving(TwilioAccount(TOKEN)) as account:
+        account.deliver_to(public, str(line.make_url("")))
+        sandbox = Network(account, line_url=public)
+        telephony = TwilioTelephony(
+            account_sid=SANDBOX_ACCOUNT_SID,
+            auth_token=TOKEN,
+            from_number=SANDBOX_NUMBER,
+            api_base=account.api_base,
+        )
+        sid = await telephony.place_call(
+            AGENT_PHONE, f"{public}/voice/placed", status_callback=f"{public}/voice/status"
+        )
+        await telephony.aclose()
+        sandbox.answer(AGENT_PHONE, sid)
+        phone = sandbox.phone(AGENT_PHONE)
+        await phone.wait(0, 10)
+        sandbox.press(AGENT_PHONE, sid, "1")
+        sandbox.record(AGENT_PHONE, sid, voicemail_audio())
+        async with asyncio.timeout(30):
+            await all_reported.wait()
+        await sandbox.aclose()
+    assert all(valid for _, valid in received), received
+    paths = [path for path, _ in received]
+    assert {"/voice/placed", "/voice/got", "/voice/rec", "/voice/recstatus"} <= set(paths), paths
+    assert paths.count("/voice/status") == 4, "initiated, ringing, answered and completed"
 
 
 def test_the_line_refuses_to_start_with_both_a_real_account_and_the_sandbox() -> None:
