@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import wave
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,9 +25,11 @@ from ivr.sandbox.account import TwilioAccount, serving
 from ivr.sandbox.network import Network
 from ivr.store.accounts import Role
 from ivr.telephony import AiohttpTwilioClient, TwilioTelephony
+from ivr.web.app import create_app
 from tests.agent_line import korean_model, voicemail_audio
 from tests.caller import TOKEN, VERIFIED_PHONE
-from tests.console import add_account
+from tests.conftest import make_settings
+from tests.console import add_account, console_client, sign_in
 from tests.sandbox_line import SandboxPhone, network, sandbox_line
 
 AGENT_PHONE = "+15550100201"
@@ -254,3 +257,38 @@ def test_the_line_refuses_to_start_with_both_a_real_account_and_the_sandbox() ->
         Settings.from_env(real)
     sandbox = Settings.from_env({"TWILIO_AUTH_TOKEN": TOKEN, "IVR_TELEPHONY": "sandbox"})
     assert (sandbox.account_sid, sandbox.phone_number) == (SANDBOX_ACCOUNT_SID, SANDBOX_NUMBER)
+
+
+async def test_the_dev_phone_needs_sign_in_and_speaks_only_what_the_line_said_to_that_number(
+    aiohttp_client: Callable, tmp_path: Path
+) -> None:
+    async with sandbox_line(tmp_path) as server:
+        client = await console_client(aiohttp_client, server.app)
+        anonymous = await client.get(f"/console/phone/{AGENT_PHONE}", allow_redirects=False)
+        assert anonymous.status == 303 and "/console/login" in anonymous.headers["Location"]
+        await add_account(server.app, "alex", Role.AGENT, display_name="Alex", phone=AGENT_PHONE)
+        csrf = await sign_in(client, "alex")
+        listing = await (await client.get("/console/phone")).text()
+        assert f"/console/phone/{AGENT_PHONE}" in listing and "(your phone)" in listing
+        sandbox = network(server)
+        sandbox.phone(VERIFIED_PHONE).emit("CA1", "say", "Your order has shipped.")
+        said = sandbox.phone(VERIFIED_PHONE).since(0)[0].id
+        headers = {"X-CSRF-Token": csrf}
+        elsewhere = await client.post(
+            f"/console/phone/{AGENT_PHONE}/listen", json={"event": said}, headers=headers
+        )
+        assert elsewhere.status == 404, "words said to another number are not spoken here"
+        no_csrf = await client.post(f"/console/phone/{VERIFIED_PHONE}/listen", json={"event": said})
+        assert no_csrf.status == 403
+
+
+async def test_without_the_sandbox_the_dev_phone_says_how_to_start_it(
+    aiohttp_client: Callable, tmp_path: Path
+) -> None:
+    client = await console_client(aiohttp_client, create_app(make_settings(tmp_path)))
+    await add_account(client.app, "alex", Role.AGENT, phone=AGENT_PHONE)
+    await sign_in(client, "alex")
+    page = await client.get(f"/console/phone/{AGENT_PHONE}")
+    assert page.status == 404 and "ivr sandbox" in await page.text()
+    api = await client.get(f"/sandbox/phones/{AGENT_PHONE}/events")
+    assert api.status == 404, "no sandbox routes unless chosen"

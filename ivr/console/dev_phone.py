@@ -31,12 +31,12 @@ _NUMBER = re.compile(r"\+[1-9]\d{6,14}")
 def setup_dev_phone(
     console: web.Application, network: Network | None, *, audio: ConsoleAudio, accounts: AccountStore
 ) -> None:
+    console[TEMPLATES].globals["sandbox"] = network is not None  # the menu links to the dev phones
     if network is None:
         console.router.add_get("/phone", not_set_up)
         console.router.add_get("/phone/{number}", not_set_up)
         return
     console[SANDBOX] = network
-    console[TEMPLATES].globals["sandbox"] = True  # the pages' menu links to the dev phones
     console[DEV_AUDIO] = audio
     console[DEV_ACCOUNTS] = accounts
     console.router.add_get("/phone", phones)
