@@ -93,6 +93,23 @@ async def to_the_queue(caller: SandboxPhone) -> str:
     return call
 
 
+async def test_a_caller_who_hangs_up_in_the_queue_leaves_the_desk(tmp_path: Path) -> None:
+    async with sandbox_line(tmp_path) as server, ClientSession() as session:
+        desk = server.app[AGENT_LINE].desk
+        caller = SandboxPhone(session, str(server.make_url("")).rstrip("/"), VERIFIED_PHONE)
+        call = await to_the_queue(caller)
+        [waiting] = (await desk.snapshot()).queue
+        await caller.act("hangup", call=call)
+        await caller.next_event("ended")
+        for _ in range(300):  # the sandbox tells the queue's action URL: QueueResult=hangup
+            entry = await desk.store.queue.get(waiting.id)
+            if entry is not None and entry.state is EntryState.ABANDONED:
+                break
+            await asyncio.sleep(0.1)
+        assert entry is not None and entry.state is EntryState.ABANDONED
+        assert (await desk.snapshot()).queue == []
+
+
 async def test_a_callback_is_placed_to_the_customer_sandbox_phone_after_the_agent_accepts(
     tmp_path: Path,
 ) -> None:

@@ -68,24 +68,22 @@ class Phone:
         self.number = number
         self.events: deque[PhoneEvent] = deque(maxlen=HISTORY)
         self._ids = ids
-        self._changed = asyncio.Condition()
+        self._changed = asyncio.Event()
+        """Set once when an event arrives, then replaced: every waiter of the moment wakes."""
 
     def emit(self, call: str, kind: str, text: str = "", url: str = "") -> None:
         self.events.append(PhoneEvent(self._ids(), call, kind, text, url))
-        asyncio.get_running_loop().create_task(self._wake())
-
-    async def _wake(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
 
     def since(self, after: int) -> list[PhoneEvent]:
         return [event for event in self.events if event.id > after]
 
     async def wait(self, after: int, seconds: float) -> list[PhoneEvent]:
         """Events after `after`, waiting up to `seconds` for the first (long polling)."""
-        async with self._changed:
+        if not self.since(after) and seconds > 0:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait_for(lambda: bool(self.since(after))), seconds)
+                await asyncio.wait_for(self._changed.wait(), seconds)
         return self.since(after)
 
 
@@ -103,6 +101,8 @@ class Leg:
     left_conference: asyncio.Event = field(default_factory=asyncio.Event)
     conference: str = ""
     ends_conference: bool = False
+    queue_action: str = ""
+    """The `<Enqueue action>` while the call waits in a queue: told ``hangup`` if the caller hangs up."""
     task: asyncio.Task[None] | None = None
     ended: bool = False
 
@@ -203,6 +203,7 @@ class Network:
         leg = self.legs.get(call.sid)
         if leg is None or leg.ended:
             return
+        leg.queue_action = ""  # out of the queue by the line's own hand: nothing to report
         self._leave_conference(leg)
         if leg.task is not None:
             leg.task.cancel()
@@ -291,6 +292,9 @@ class Network:
 
     async def _final_report(self, leg: Leg, status: str) -> None:
         call = leg.call
+        if leg.queue_action:
+            hangup = {"QueueResult": "hangup", "QueueTime": "0"}
+            await self.account.post_signed(leg.queue_action, self.account.call_params(call) | hangup)
         if call.status_callback:
             await self._report(call, status)
         elif leg.inbound:
@@ -401,6 +405,7 @@ class Network:
         action = _absolute(self.line_url, enqueue.get("action"))
         waited = 0.0
         start = asyncio.get_running_loop().time()
+        leg.queue_action = action
         try:
             while not leg.ended:
                 if not wait_url:
@@ -422,6 +427,7 @@ class Network:
                     if where is not None and where[0] == wait_url:
                         break
         except _Leave:
+            leg.queue_action = ""
             waited = asyncio.get_running_loop().time() - start
             if action:
                 return action, {"QueueResult": "leave", "QueueTime": str(int(waited))}
