@@ -268,6 +268,36 @@ async def test_everything_the_sandbox_sends_is_signed_as_twilio_signs(tmp_path: 
     assert paths.count("/voice/status") == 4, "initiated, ringing, answered and completed"
 
 
+async def test_a_call_placed_with_machine_detection_is_told_who_answered() -> None:
+    """`MachineDetection` on a placed call: the first TwiML fetch says `AnsweredBy`, as Twilio's does."""
+    fetched: list[dict[str, str]] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        fetched.append({k: str(v) for k, v in (await request.post()).items()})
+        return web.Response(text="<Response><Hangup/></Response>", content_type="text/xml")
+
+    receiver = web.Application()
+    receiver.router.add_post("/voice/placed", receive)
+    public = "https://support.example.test"
+    async with TestServer(receiver, host="127.0.0.1") as line, serving(TwilioAccount(TOKEN)) as account:
+        account.deliver_to(public, str(line.make_url("")))
+        sandbox = Network(account, line_url=public)
+        http = AiohttpTwilioClient(10)
+        client = Client(SANDBOX_ACCOUNT_SID, TOKEN, http_client=http)
+        client.api.base_url = account.api_base
+        placed = await client.calls.create_async(
+            to=AGENT_PHONE, from_=SANDBOX_NUMBER, url=f"{public}/voice/placed", machine_detection="Enable"
+        )
+        await http.close()
+        sandbox.answer(AGENT_PHONE, placed.sid, "machine_start")
+        phone = sandbox.phone(AGENT_PHONE)
+        async with asyncio.timeout(30):
+            while not any(event.kind == "ended" for event in phone.since(0)):
+                await phone.wait(max(event.id for event in phone.since(0)), 5)
+        await sandbox.aclose()
+    assert [f.get("AnsweredBy") for f in fetched] == ["machine_start"]
+
+
 def test_the_line_refuses_to_start_with_both_a_real_account_and_the_sandbox() -> None:
     real = {"TWILIO_AUTH_TOKEN": TOKEN, "IVR_TELEPHONY": "sandbox", "TWILIO_ACCOUNT_SID": "AC" + "1" * 32}
     with pytest.raises(ConfigError, match="cannot run with a real Twilio account"):

@@ -95,6 +95,10 @@ class SandboxCall:
     redirects: list[str] = field(default_factory=list)
     """Every URL the call was redirected to, in order."""
     callbacks_sent: int = 0
+    machine_detection: str = ""
+    """``Enable`` or ``DetectMessageEnd`` when the line asked who answers (`AnsweredBy`)."""
+    answered_by: str | None = None
+    """``human``, ``machine_start``… once answered, when `machine_detection` was asked for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,7 +342,10 @@ class TwilioAccount:
             status_callback=str(form.get("StatusCallback", "")),
             status_callback_events=events or ("completed",),
             timeout=int(timeout) if timeout.isdigit() else None,
+            machine_detection=str(form.get("MachineDetection", "")),
         )
+        if call.machine_detection not in ("", "Enable", "DetectMessageEnd"):
+            return _error(400, 21626, f"Invalid MachineDetection {call.machine_detection}")
         self.calls[call.sid] = call
         if self.listener is not None:
             self.listener.placed(call)
@@ -421,7 +428,7 @@ class TwilioAccount:
         return {
             "account_sid": self.account_sid,
             "annotation": None,
-            "answered_by": None,
+            "answered_by": call.answered_by,
             "api_version": "2010-04-01",
             "caller_name": None,
             "date_created": now,

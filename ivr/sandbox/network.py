@@ -40,6 +40,18 @@ default of 5 is too short for someone reading a terminal or a web page."""
 MUSIC_SECONDS = 10.0
 """How long one loop of `<Play loop="N">` (hold music) lasts in the sandbox."""
 RING_SECONDS = 60
+ANSWERED_BY = frozenset(
+    {
+        "human",
+        "machine_start",
+        "machine_end_beep",
+        "machine_end_silence",
+        "machine_end_other",
+        "fax",
+        "unknown",
+    }
+)
+"""What Twilio's answering machine detection reports in `AnsweredBy`."""
 """How long a placed call rings when the line named no `Timeout`."""
 
 
@@ -158,10 +170,16 @@ class Network:
         self._start(leg, self._run(leg, leg.call.url, {}))
         return sid
 
-    def answer(self, number: str, sid: str) -> None:
+    def answer(self, number: str, sid: str, answered_by: str = "human") -> None:
+        """Pick up a ringing call; `answered_by` is who Twilio's machine detection would say
+        answered (``human``, ``machine_start``, ``machine_end_beep``, ``fax``…)."""
         leg = self._live(number, sid)
         if leg.answered.is_set():
             raise SandboxError(f"call {sid} is already answered")
+        if answered_by not in ANSWERED_BY:
+            raise SandboxError(f"answered_by is one of {', '.join(sorted(ANSWERED_BY))}")
+        if leg.call.machine_detection:
+            leg.call.answered_by = answered_by
         leg.answered.set()
 
     def press(self, number: str, sid: str, keys: str) -> None:
@@ -270,7 +288,8 @@ class Network:
             return
         await self._report(call, "in-progress")
         leg.phone.emit(call.sid, "answered")
-        await self._run(leg, call.url, {})
+        detected = {"AnsweredBy": call.answered_by} if call.answered_by else {}
+        await self._run(leg, call.url, detected)
 
     async def _report(self, call: SandboxCall, status: str) -> None:
         """A status callback, if the call asked for this event (as Twilio only sends those)."""

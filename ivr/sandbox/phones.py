@@ -3,6 +3,7 @@
     GET  /sandbox/phones/{number}/events?after=ID   long-polls (up to 25 s) for newer events
     POST /sandbox/phones/{number}/call              {}                  the phone calls the line
     POST /sandbox/phones/{number}/answer            {"call": sid}       picks up a ringing call
+                                                    (+ "answered_by": "machine_start": a voicemail box)
     POST /sandbox/phones/{number}/keys              {"call": sid, "keys": "4512#"}
     POST /sandbox/phones/{number}/say               {"call": sid, "text": "where is my order"}
     POST /sandbox/phones/{number}/record?call=sid   a WAV body: the message for a <Record>
@@ -111,7 +112,8 @@ async def call(request: web.Request, network: Network, number: str) -> web.Respo
 
 async def answer(request: web.Request, network: Network, number: str) -> web.Response:
     (sid,) = await _fields(request, "call")
-    network.answer(number, sid)
+    body = await request.json()
+    network.answer(number, sid, str(body.get("answered_by", "human")))
     return web.json_response({"call": sid})
 
 
