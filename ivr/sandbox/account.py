@@ -138,7 +138,8 @@ class TwilioAccount:
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.phone_number = phone_number
-        self.requests: deque[ApiRequest] = deque(maxlen=HISTORY)
+        self.requests: list[ApiRequest] = []
+        """The latest `HISTORY` requests, oldest first."""
         self.calls: dict[str, SandboxCall] = {}
         self.recordings: OrderedDict[str, bytes] = OrderedDict()
         self.messages: deque[SandboxMessage] = deque(maxlen=HISTORY)
@@ -287,6 +288,7 @@ class TwilioAccount:
         self.requests.append(
             ApiRequest(request.method, request.path, tuple((k, str(v)) for k, v in form.items()), authorized)
         )
+        del self.requests[:-HISTORY]
         if self._stalls:
             await asyncio.sleep(self._stalls.pop(0))
         if self._failures:
