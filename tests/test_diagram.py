@@ -100,8 +100,21 @@ SHIPPED_GROUPS = {
         "order_more",
     },
     "repair": {"repair_ticket", "find_repair", "repair_not_found", "repair_status"},
-    "warranty": {"warranty_serial", "find_warranty", "warranty_not_found", "warranty_active", "warranty_expired"},
-    "questions": {"faq_menu", "faq_returns", "faq_warranty", "faq_installation", "faq_maintenance", "faq_hours"},
+    "warranty": {
+        "warranty_serial",
+        "find_warranty",
+        "warranty_not_found",
+        "warranty_active",
+        "warranty_expired",
+    },
+    "questions": {
+        "faq_menu",
+        "faq_returns",
+        "faq_warranty",
+        "faq_installation",
+        "faq_maintenance",
+        "faq_hours",
+    },
 }
 
 
@@ -123,7 +136,8 @@ async def test_a_collapsed_group_is_one_box_with_its_arrows_merged() -> None:
     assert {g.get("id") for g in whole.iter(f"{SVG}g") if g.get("class") == "cluster"} == {
         "cluster-" + group_id(g) for g in SHIPPED_GROUPS
     }
-    folded = ET.fromstring(await render_svg(to_dot(graph, {"faq_hours": ["line 3: broken"]}, {"order", "questions"})))
+    dot = to_dot(graph, {"faq_hours": ["line 3: broken"]}, {"order", "questions"})
+    folded = ET.fromstring(await render_svg(dot))
     drawn = nodes(folded)
     assert len(drawn) == len(nodes(whole)) - 7 - 6 + 2
     assert texts(drawn[group_id("order")]) == ["order", "7 states"]
@@ -137,8 +151,10 @@ async def test_a_collapsed_group_is_one_box_with_its_arrows_merged() -> None:
 
 
 async def test_a_state_can_name_its_own_group() -> None:
-    text = (ROOT / "flows" / "support.yaml").read_text().replace(
-        "  faq_menu:\n    type: menu\n", "  faq_menu:\n    type: menu\n    group: answers\n"
+    text = (
+        (ROOT / "flows" / "support.yaml")
+        .read_text()
+        .replace("  faq_menu:\n    type: menu\n", "  faq_menu:\n    type: menu\n    group: answers\n")
     )
     document = doc(text)
     assert parse_flow(document, CATALOGS)  # the validator accepts it

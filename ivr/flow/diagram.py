@@ -41,7 +41,7 @@ DANGLING_COLOR = "#dc2626"
 """Outline of an arrow to a state that does not exist, and of its 'unknown' node."""
 STATE_FONT_SIZE = 13
 """Points; with the compact layout below, the shipped flow fitted to the editor's panel shows
-state names at about 11 px (tests/test_flow_diagram_browser.py measures it)."""
+state names at about 12 px in a 1280x800 window (tests/test_flow_diagram_browser.py measures it)."""
 
 NO_PROBLEMS: Mapping[str, Sequence[str]] = MappingProxyType({})
 NONE_COLLAPSED: AbstractSet[str] = frozenset()
@@ -197,9 +197,10 @@ def to_dot(
 ) -> str:
     """Graphviz DOT for a flow graph; states named in `problems` are filled red.
 
-    Left to right, the endings (hand-offs and hangups) in the last column. Each group is framed; a group in `collapsed` is one box instead, its arrows merged, and it
-    is red when any of its states is. Arrow labels are placed after the layout (`xlabel`), so
-    they take no room of their own: the layout stays as compact as the states allow.
+    Left to right, the endings (hand-offs and hangups) in the last column. Each group is
+    framed; a group in `collapsed` is one box instead, its arrows merged, and it is red when
+    any of its states is. Arrow labels are placed after the layout (`xlabel`), so they take no
+    room of their own: the layout stays as compact as the states allow.
     """
     lines = [
         "digraph flow {",
