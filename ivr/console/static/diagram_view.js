@@ -36,8 +36,8 @@ class DiagramView {
 
   /** The whole drawing, as large as the panel allows, centred. */
   fit() {
-    if (!this.svg) return;
     const { width, height } = this.size();
+    if (!this.svg || !width || !height) return; // not laid out yet: the ResizeObserver calls again
     const scale = Math.min(width / this.full.w, height / this.full.h);
     this.view = {
       scale,

@@ -155,13 +155,14 @@ async function draw(seq = page.checkSeq, sent = files()) {
 function toggleGroup(name) {
   if (page.collapsed.has(name)) page.collapsed.delete(name);
   else page.collapsed.add(name);
+  diagram.moved = false; // the layout changes: show the whole of the new one
   draw();
 }
 
 function showGroups() {
   $("diagram-groups").replaceChildren(
     ...page.groups.map((g) => {
-      const button = el("button", { type: "button", class: "secondary group", "data-group": g.name }, `${g.collapsed ? "▸" : "▾"} ${g.name} (${g.states})`);
+      const button = el("button", { type: "button", class: "secondary group", "data-group": g.name, "data-states": String(g.states) }, `${g.collapsed ? "▸" : "▾"} ${g.name} (${g.states})`);
       button.setAttribute("aria-pressed", String(g.collapsed));
       button.title = g.collapsed ? `Show the ${g.states} states of ${g.name}` : `Fold ${g.name} into one box`;
       button.addEventListener("click", () => toggleGroup(g.name));
