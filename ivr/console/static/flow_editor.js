@@ -94,7 +94,13 @@ function files() {
 }
 
 async function postJson(path, json) {
-  const response = await consoleFetch(`${base}${path}`, { json });
+  let response;
+  try {
+    response = await consoleFetch(`${base}${path}`, { json });
+  } catch (err) {
+    // the console is out of reach (network, restart): say so where the answer would have gone
+    return { ok: false, status: 0, body: { error: "The console could not be reached; try again in a moment." } };
+  }
   let body = {};
   try {
     body = await response.json();
@@ -441,7 +447,12 @@ $("publish").addEventListener("click", async () => {
 });
 
 async function loadHistory() {
-  const response = await fetch(`${base}/history`, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+  let response;
+  try {
+    response = await fetch(`${base}/history`, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+  } catch (err) {
+    return; // out of reach: the list stays as it was and is loaded again after the next change
+  }
   if (!response.ok) return;
   const body = await response.json();
   $("history").replaceChildren(
