@@ -661,10 +661,13 @@ def _unheard_choices(
         for name, state in states.items():
             if not isinstance(state, MenuState):
                 continue
+            keys = {o.key for o in state.options} | ({"0"} if state.agent else set())
             for prompt_id in state.prompts:
                 if not catalog.has(prompt_id):
                     continue
                 for key, phrase in named_choices(catalog.render(prompt_id, {})):
+                    if key not in keys:
+                        continue  # a key the menu does not offer is not a question of words
                     if state.agent and (key == "0" or mentions(phrase, agent_words)):
                         understood = mentions(phrase, agent_words)
                     elif key == "*" and state.repeat:

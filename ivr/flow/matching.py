@@ -127,7 +127,7 @@ class Choice:
 def choose(state: MenuState, text: str, intents: IntentMatcher | None) -> Choice:
     """The option or intent a spoken answer picks in a menu; an empty Choice if nothing does.
 
-    A menu's own listed phrase wins (longest first, so 'order status' beats 'status') unless
+    A menu's own listed phrase (plain endings aside: 'repairs' says 'repair') wins (longest first, so 'order status' beats 'status') unless
     an intent matches more meaningful words: "yes" at "are you calling about order 4512?"
     picks yes, "I want to return my blender" at the main menu picks the returns answer.
     Then a key named aloud ("two", "pound", or "zero" for an agent where the menu offers
@@ -135,11 +135,11 @@ def choose(state: MenuState, text: str, intents: IntentMatcher | None) -> Choice
     of a single-word phrase ('warrenty').
     """
     said = words(text)
-    padded = f" {' '.join(said)} "
+    padded = f" {' '.join(_stem(w) for w in said)} "
     option: tuple[int, int, str] | None = None
     for opt in state.options:
         for phrase in opt.words:
-            if f" {phrase} " in padded:
+            if f" {' '.join(_stem(w) for w in words(phrase))} " in padded:
                 rank = (len(content(phrase)) or 1, len(phrase), opt.key)
                 option = rank if option is None or rank[:2] > option[:2] else option
     found = intents.match(text) if intents is not None and state.intents else None
