@@ -377,7 +377,8 @@ def test_check_flow_text_answers_bad_yaml_with_its_line_instead_of_raising() -> 
 
 def test_a_menu_that_names_a_choice_its_words_do_not_understand_is_warned_about() -> None:
     """The main menu prompt says '2 for repairs': a caller saying 'repairs' must get there."""
-    text = GOOD.replace("        goto: ask\n", "        goto: ask\n      - {key: 2, words: [fix], goto: bye}\n")
+    repairs = "      - {key: 2, words: [fix], goto: bye}\n"
+    text = GOOD.replace("        goto: ask\n", "        goto: ask\n" + repairs)
     errors, warnings = check_flow_text(text, "draft", CATALOGS)
     assert errors == []
     assert [(w.line, w.state, w.code, w.message) for w in warnings] == [

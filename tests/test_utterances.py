@@ -14,7 +14,6 @@ import yaml
 from ivr.flow.engine import FlowEngine
 from ivr.flow.loader import load_flow
 from ivr.flow.steps import Speech
-from ivr.session import CallSession
 from tests.small_flow import CATALOGS, PROMPTS, NoRecords
 
 ROOT = Path(__file__).resolve().parent.parent

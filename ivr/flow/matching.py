@@ -127,7 +127,8 @@ class Choice:
 def choose(state: MenuState, text: str, intents: IntentMatcher | None) -> Choice:
     """The option or intent a spoken answer picks in a menu; an empty Choice if nothing does.
 
-    A menu's own listed phrase (plain endings aside: 'repairs' says 'repair') wins (longest first, so 'order status' beats 'status') unless
+    A menu's own listed phrase (plain endings aside: 'repairs' says 'repair') wins (longest
+    first, so 'order status' beats 'status') unless
     an intent matches more meaningful words: "yes" at "are you calling about order 4512?"
     picks yes, "I want to return my blender" at the main menu picks the returns answer.
     Then a key named aloud ("two", "pound", or "zero" for an agent where the menu offers
