@@ -11,6 +11,7 @@ with IVR_UPDATE_GOLDEN=1 and review the diff of tests/golden/ like any other cha
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import textwrap
@@ -73,11 +74,11 @@ def test_every_branch_of_the_shipped_flow_has_a_transcript() -> None:
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 async def test_a_whole_call_sounds_as_reviewed(client: TestClient, path: Path) -> None:
-    text = path.read_text()
+    text = await asyncio.to_thread(path.read_text)
     comments, phone, inputs = script(text)
     lines = await replay(client, phone, inputs)
     fresh = "\n".join([*comments, f"from: {phone}", *lines]) + "\n"
     if UPDATE and fresh != text:
-        path.write_text(fresh)
+        await asyncio.to_thread(path.write_text, fresh)
         return
     assert fresh == text, f"{path.name} differs; rerun with IVR_UPDATE_GOLDEN=1 and review the diff"
