@@ -118,6 +118,13 @@ class Caller:
     async def dial(self) -> Turn:
         return await self.post("/voice")
 
+    async def dial_to_menu(self) -> Turn:
+        """Dial and, when the line offers an order or repair on file, say no: the main menu."""
+        turn = await self.dial()
+        if "Are you calling about" in turn.text:
+            turn = await self.say("no")
+        return turn
+
     def _action(self) -> str:
         assert self.last is not None and self.last.gather is not None, "the line is not asking anything"
         return self.last.gather.get("action", "")
