@@ -163,7 +163,7 @@ async def test_agents_read_only_transcripts_of_calls_handed_to_agents_and_it_is_
     handed = await press_0_after_repair_status(line)
     # A caller the line helped on its own: their order, never an agent's business.
     helped = Caller(line)
-    await helped.dial()
+    await helped.dial_to_menu()
     await helped.press("1")
     assert "has shipped with UPS" in (await helped.press("4512")).text
     await helped.hang_up()

@@ -63,7 +63,7 @@ async def eventually(check: Callable[[], object], seconds: float = 5.0) -> None:
 
 async def repair_caller_presses_0(client: TestClient, *, open_: bool = True) -> tuple[Caller, ET.Element]:
     caller = Caller(client)
-    await caller.dial()
+    await caller.dial_to_menu()
     await caller.press("2")
     await caller.press("3141")
     if not open_:  # the answer ends in <Record>: no queue

@@ -389,10 +389,16 @@ async def test_digits_that_are_not_keypad_keys_are_no_order_number(caller: Calle
     await caller.dial_to_menu()
     await caller.press("1")
     first = await caller.press("٤٥١٢")
-    assert first.heard == ["Sorry, I didn't catch that.", "Please key in your order number, then press pound."]
+    assert first.heard == [
+        "Sorry, I didn't catch that.",
+        "Please key in your order number, then press pound.",
+    ]
     second = await caller.press("４５１２")  # the second miss says where the number is
     assert second.heard[0] == "Sorry, I didn't catch that."
     assert second.heard[1].startswith("Your order number is on your confirmation email.")
+
+
+ASK_ORDER_NUMBER = "Please key in your order number, then press pound."
 
 
 async def test_a_postal_code_that_is_not_keypad_keys_is_a_no_match_not_an_apology(client: TestClient) -> None:

@@ -262,7 +262,7 @@ async def test_calls_show_escapes_control_characters_instead_of_printing_them(
 ) -> None:
     """What a caller said is stored as said; ESC and BEL in it must not drive the terminal."""
     caller = Caller(client)
-    await caller.dial()
+    await caller.dial_to_menu()
     await caller.say("order\x1b]0;owned\x07\x1b[2J")
     await caller.hang_up()
     env["IVR_DATA_DIR"] = str(tmp_path)  # the database the server in this test writes

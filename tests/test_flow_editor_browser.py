@@ -21,7 +21,7 @@ OLD_RETURNS = "You can return or exchange any product within 30 days"
 async def returns_answer(phone: TestClient) -> str:
     """What a new caller hears after 4 (questions) and 1 (returns), over signed webhooks."""
     caller = Caller(phone)
-    await caller.dial()
+    await caller.dial_to_menu()
     await caller.press("4")
     answer = (await caller.press("1")).text
     await caller.hang_up()

@@ -148,7 +148,7 @@ async def test_a_publish_from_the_cli_reaches_the_running_line(
 
     settings = make_settings(tmp_path)
     client = await aiohttp_client(create_app(settings, today=lambda: TODAY))
-    assert (await Caller(client).dial()).heard[0] == WELCOME.removeprefix("welcome: ")
+    assert (await Caller(client).dial_to_menu()).heard[0] == WELCOME.removeprefix("welcome: ")
 
     flow, prompts = checkout(tmp_path)
     env = {**os.environ, "IVR_DATA_DIR": str(tmp_path)}
@@ -169,7 +169,7 @@ async def test_a_publish_from_the_cli_reaches_the_running_line(
     assert process.returncode == 0 and b"Published version 2 (was version 1)" in out
 
     deadline = time.monotonic() + PUBLISHED_CHECK_EVERY + 1
-    while (heard := (await Caller(client).dial()).heard[0]) != NEW_WELCOME.removeprefix("welcome: "):
+    while (heard := (await Caller(client).dial_to_menu()).heard[0]) != NEW_WELCOME.removeprefix("welcome: "):
         assert time.monotonic() < deadline, f"still hearing {heard!r}"
         await asyncio.sleep(0.1)
 

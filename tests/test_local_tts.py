@@ -35,7 +35,7 @@ async def _fetch(client: TestClient, url: str) -> tuple[int, float, float]:
 
 async def test_prompts_are_played_from_locally_synthesised_phone_audio(local_client: TestClient) -> None:
     caller = Caller(local_client)
-    turn = await caller.dial()
+    turn = await caller.dial_to_menu()
     assert turn.root.find(".//Say") is None
     plays = [el.text or "" for el in turn.root.iter("Play")]
     assert len(plays) == 2 and all(AUDIO_URL.match(url) for url in plays)
@@ -52,7 +52,7 @@ async def test_prompts_are_played_from_locally_synthesised_phone_audio(local_cli
 
 async def test_dynamic_prompts_with_order_details_are_synthesised_on_demand(local_client: TestClient) -> None:
     caller = Caller(local_client)
-    await caller.dial()
+    await caller.dial_to_menu()
     await caller.press("1")
     turn = await caller.press("4512")
     plays = [el.text or "" for el in turn.root.iter("Play")]
@@ -62,8 +62,8 @@ async def test_dynamic_prompts_with_order_details_are_synthesised_on_demand(loca
 
 
 async def test_the_same_prompt_is_served_from_the_cache(local_client: TestClient) -> None:
-    first = await Caller(local_client).dial()
-    second = await Caller(local_client).dial()
+    first = await Caller(local_client).dial_to_menu()
+    second = await Caller(local_client).dial_to_menu()
     assert [el.text for el in first.root.iter("Play")] == [el.text for el in second.root.iter("Play")]
 
 
@@ -75,7 +75,7 @@ async def test_a_failing_synthesiser_falls_back_to_say_never_silence(
     settings = make_settings(tmp_path, IVR_TTS="local", IVR_TTS_VOICE="no-such-voice-xx")
     await load_demo_data(settings)
     client = await aiohttp_client(create_app(settings, today=lambda: TODAY))
-    turn = await Caller(client).dial()
+    turn = await Caller(client).dial_to_menu()
     assert turn.root.find(".//Play") is None
     assert turn.heard[0] == "Thanks for calling Acme after-sales support."
     assert turn.gather is not None and len(turn.gather.findall("Say")) == 2

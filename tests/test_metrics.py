@@ -39,20 +39,20 @@ def value(samples: dict, name: str, **labels: str) -> float:
 
 async def test_calls_turns_handoffs_outcomes_and_errors_are_counted(client: TestClient) -> None:
     resolved = Caller(client)
-    await resolved.dial()
+    await resolved.dial_to_menu()
     await resolved.press("4")
     await resolved.press("5")
     await resolved.press("9")
     await resolved.hang_up()
 
     transferred = Caller(client, phone=STRANGER_PHONE)
-    await transferred.dial()
+    await transferred.dial_to_menu()
     await transferred.press("0")
     await transferred.transfer_ends("bridged")
     await transferred.hang_up()
 
     abandoned = Caller(client)
-    await abandoned.dial()
+    await abandoned.dial_to_menu()
     await abandoned.hang_up()
     await abandoned.hang_up()  # a repeated final status is filed once
 
@@ -80,7 +80,7 @@ async def test_calls_turns_handoffs_outcomes_and_errors_are_counted(client: Test
 async def test_a_failed_webhook_counts_its_error_code_and_the_hand_off(
     caller: Caller, settings: Settings
 ) -> None:
-    await caller.dial()
+    await caller.dial_to_menu()
     await caller.press("1")
     with sqlite3.connect(Path(settings.database_url.removeprefix("sqlite:///"))) as conn:
         conn.execute("DROP TABLE orders")
@@ -92,7 +92,7 @@ async def test_a_failed_webhook_counts_its_error_code_and_the_hand_off(
 
 
 async def test_a_replayed_turn_is_not_a_second_hand_off(caller: Caller) -> None:
-    turn = await caller.dial()
+    turn = await caller.dial_to_menu()
     gather = turn.gather
     assert gather is not None
     action = gather.get("action", "")

@@ -43,7 +43,7 @@ async def local(aiohttp_client: Callable, tmp_path: Path) -> Local:
 async def dial(client: TestClient) -> tuple[Caller, TwilioEdge, str]:
     """POST /voice like Twilio, then open the stream its <Connect> names."""
     caller = Caller(client)
-    turn = await caller.dial()
+    turn = await caller.dial_to_menu()
     stream = turn.root.find("Connect/Stream")
     assert stream is not None, turn.twiml
     assert stream.get("url") == "wss://support.example.test/media"
@@ -148,7 +148,7 @@ async def test_hand_off_closes_the_stream_and_connect_action_carries_on(local: L
 async def test_a_stream_without_our_token_hears_nothing(local: Local) -> None:
     client, _ = local
     caller = Caller(client)
-    await caller.dial()
+    await caller.dial_to_menu()
     ws = await client.ws_connect("/media", headers=stream_headers())
     edge = TwilioEdge(ws, caller.call_sid)
     await edge.start("not-the-token")
@@ -246,7 +246,7 @@ async def test_a_stream_that_never_connects_ends_in_a_hand_off(local: Local) -> 
     """Twilio could not open the stream (refused handshake, network): each stream-ended counts."""
     client, _ = local
     caller = Caller(client)
-    first = await caller.dial()
+    first = await caller.dial_to_menu()
     assert first.root.find("Connect/Stream") is not None
     retry = await caller.post("/voice/stream-ended")  # the stream never opened
     assert retry.root.find("Connect/Stream") is not None  # first failure: try the stream again

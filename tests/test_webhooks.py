@@ -49,7 +49,7 @@ async def test_every_voice_route_checks_the_signature(client: TestClient) -> Non
 
 async def test_a_tampered_turn_does_not_advance_the_call(client: TestClient, settings: Settings) -> None:
     caller = Caller(client)
-    await caller.dial()
+    await caller.dial_to_menu()
     url = PUBLIC_URL + "/voice/turn?seq=1"
     params = caller.params({"Digits": "1"})
     forged = sign(url, caller.params({"Digits": "4"}))
@@ -61,7 +61,7 @@ async def test_a_tampered_turn_does_not_advance_the_call(client: TestClient, set
 
 
 async def test_a_duplicated_webhook_advances_the_call_once(caller: Caller, settings: Settings) -> None:
-    await caller.dial()
+    await caller.dial_to_menu()
     await caller.press("1")
     action = caller._action()
     first, second = await asyncio.gather(
@@ -80,8 +80,8 @@ async def test_a_duplicated_webhook_advances_the_call_once(caller: Caller, setti
 
 
 async def test_a_repeated_start_gets_the_same_greeting(caller: Caller) -> None:
-    first = await caller.dial()
-    again = await caller.dial()
+    first = await caller.dial_to_menu()
+    again = await caller.dial_to_menu()
     assert again.twiml == first.twiml
 
 
@@ -89,7 +89,7 @@ async def test_the_call_survives_a_server_restart(aiohttp_client: Callable, sett
     await load_demo_data(settings)
     first_server = await aiohttp_client(create_app(settings, today=lambda: TODAY))
     caller = Caller(first_server)
-    await caller.dial()
+    await caller.dial_to_menu()
     await caller.press("1")
     action = caller._action()
     await first_server.close()
@@ -107,7 +107,7 @@ async def test_a_turn_for_a_call_never_seen_starts_at_the_greeting(client: TestC
 
 
 async def test_a_broken_database_gets_an_apology_and_an_agent(caller: Caller, settings: Settings) -> None:
-    await caller.dial()
+    await caller.dial_to_menu()
     await caller.press("1")
     with sqlite3.connect(Path(settings.database_url.removeprefix("sqlite:///"))) as conn:
         conn.execute("DROP TABLE orders")
@@ -130,13 +130,13 @@ async def test_bad_requests_get_a_clear_400(client: TestClient) -> None:
 
 
 async def test_status_callback_files_the_outcome(caller: Caller, settings: Settings) -> None:
-    await caller.dial()
+    await caller.dial_to_menu()
     await caller.press("4")
     await caller.press("5")
     await caller.press("9")
     await caller.hang_up()
     abandoned = Caller(caller.client)
-    await abandoned.dial()
+    await abandoned.dial_to_menu()
     await abandoned.hang_up()
     store = await _calls_table(settings)
     calls = {c.call_sid: c for c in await store.list_calls()}
@@ -152,7 +152,7 @@ async def test_status_callback_files_the_outcome(caller: Caller, settings: Setti
 
 
 async def test_progress_callbacks_do_not_end_a_live_call(caller: Caller, settings: Settings) -> None:
-    await caller.dial()
+    await caller.dial_to_menu()
     response = await caller.raw_post("/voice/status", caller.params({"CallStatus": "ringing"}))
     assert response.status == 204
     turn = await caller.press("1")
@@ -162,7 +162,7 @@ async def test_progress_callbacks_do_not_end_a_live_call(caller: Caller, setting
 async def test_a_hang_up_during_a_turn_is_not_overwritten_by_that_turn(
     caller: Caller, settings: Settings
 ) -> None:
-    await caller.dial()
+    await caller.dial_to_menu()
     await caller.press("1")
     store = await _calls_table(settings)
     in_flight = await store.load(caller.call_sid)  # a turn that has loaded the call...
@@ -177,7 +177,7 @@ async def test_a_hang_up_during_a_turn_is_not_overwritten_by_that_turn(
 
 async def test_keyed_postal_codes_stay_out_of_the_call_record(client: TestClient, settings: Settings) -> None:
     caller = Caller(client, phone="+15550199999")
-    await caller.dial()
+    await caller.dial_to_menu()
     await caller.press("1")
     await caller.press("7788")
     await caller.press("10001")
@@ -200,7 +200,7 @@ async def test_a_body_that_is_not_a_form_gets_400_not_500(client: TestClient) ->
 
 
 async def test_a_late_webhook_after_the_call_ended_changes_nothing(caller: Caller) -> None:
-    await caller.dial()
+    await caller.dial_to_menu()
     await caller.hang_up()
     late = await caller.post("/voice/turn?seq=1", {"Digits": "1"})
     assert late.heard == ["Goodbye."] and late.hung_up  # the call stays ended
@@ -208,12 +208,12 @@ async def test_a_late_webhook_after_the_call_ended_changes_nothing(caller: Calle
 
 async def test_a_replayed_webhook_never_reads_out_the_call_s_latest_answer(caller: Caller) -> None:
     """A captured signed request sent again gets what it got the first time, or a goodbye."""
-    welcome = await caller.dial()
+    welcome = await caller.dial_to_menu()
     first_answer = await caller.press("1")
     order = await caller.press("4512")
     assert "Jane Doe" in order.text
 
-    again = await caller.dial()  # the call's first POST /voice, replayed
+    again = await caller.dial_to_menu()  # the call's first POST /voice, replayed
     assert again.heard == welcome.heard
     assert "Jane" not in again.text and "4 5 1 2" not in again.text
     assert welcome.gather is not None
@@ -228,12 +228,12 @@ async def test_a_replayed_webhook_never_reads_out_the_call_s_latest_answer(calle
         assert request.gather is not None
         ended = await caller.post(request.gather.get("action", ""), {"Digits": "4512"})
         assert ended.heard == ["Goodbye."] and ended.hung_up
-    after = await caller.dial()
+    after = await caller.dial_to_menu()
     assert after.heard == ["Goodbye."] and "Jane" not in after.text
 
 
 async def test_an_oversized_webhook_is_refused_before_it_is_read_and_the_call_goes_on(caller: Caller) -> None:
-    await caller.dial()
+    await caller.dial_to_menu()
     params = caller.params({"SpeechResult": "where is my order " * 6_000})  # about 100 KB
     response = await caller.raw_post(caller._action(), params)
     assert response.status == 413

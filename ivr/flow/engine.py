@@ -212,7 +212,7 @@ class FlowEngine:
                     if state.agent:
                         hints += self.flow.agent_words[:2]
                     if state.intents:
-                        hints += self.intents.vocabulary
+                        hints += self.intents.phrases
                     if state.repeat:
                         hints += REPEAT_WORDS[:1]
                     steps.append(

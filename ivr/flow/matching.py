@@ -24,7 +24,7 @@ from speech.numbers import KEY_WORDS
 _WORDS = re.compile(r"[a-z0-9']+")
 REPEAT_WORDS = ("repeat", "repeat that", "say that again", "say again", "again", "what", "pardon")
 """Said alone (or with "please") in a menu that repeats: say the last answer again."""
-FUZZY_CUTOFF = 84.0
+FUZZY_CUTOFF = 82.0
 """Similarity (0-100) from which two words count as the same: 'retrun' and 'return' do,
 'order' and 'older' do not."""
 _ENGLISH_FILLER = (
@@ -46,8 +46,10 @@ def _stem(word: str) -> str:
     """A plain English ending off: 'returned', 'returning', 'returns' all say 'return'."""
     word = word.removesuffix("'s")
     for ending in ("ing", "ed", "es", "s"):
-        if len(word) > len(ending) + 3 and word.endswith(ending):
-            return word[: -len(ending)]
+        if len(word) - len(ending) >= 3 and word.endswith(ending):
+            stem = word[: -len(ending)]
+            # 'setting' -> 'set', 'stopped' -> 'stop'; 'ss' stays ('address' -> 'address')
+            return stem[:-1] if len(ending) > 1 and stem[-1] == stem[-2] != "s" else stem
     return word
 
 
@@ -71,7 +73,7 @@ class IntentMatch:
     intent: str
     goto: str
     words: int
-    """How many meaningful words the best phrase matched: the more, the surer."""
+    """How many meaningful words the intent's matching phrases cover: the more, the surer."""
     score: float
 
 
@@ -85,6 +87,7 @@ class IntentMatcher:
     """A flow's intents for one language, ready to match what callers say."""
 
     def __init__(self, intents: Iterable[Intent], language: str = "en") -> None:
+        intents = tuple(intents)
         self.language = language
         self._phrases = [
             _Phrase(intent, tokens)
@@ -93,27 +96,37 @@ class IntentMatcher:
             if (tokens := content(phrase, language))
         ]
         self.vocabulary = tuple(sorted({w for p in self._phrases for w in p.words}))
-        """Every meaningful word the intents listen for (recognition grammars need them)."""
+        """Every meaningful word the intents listen for, stemmed as matching compares them."""
+        self.phrases = tuple(dict.fromkeys(p for intent in intents for p in intent.phrases.get(language, ())))
+        """The intents' phrases as written: recognition hints, and the words of a Vosk grammar."""
 
     def match(self, text: str) -> IntentMatch | None:
-        """The intent whose phrase matches most of what was said; None if none matches."""
-        said = set(content(text, self.language))
+        """The intent whose phrases, each matched whole, cover most of what was said (on a
+        tie, the one named first: "return the blender I bought" is a return); None if no
+        phrase matches."""
+        said = content(text, self.language)
         if not said:
             return None
         seen: dict[str, float] = {}
+        first: dict[str, int] = {}  # where a listed word was first heard: callers name their aim early
         for word in self.vocabulary:
-            seen[word] = max((_same(s, word) for s in said), default=0.0)
-        best: IntentMatch | None = None
+            scores = [_same(s, word) for s in said]
+            seen[word] = max(scores)
+            first[word] = next((i for i, score in enumerate(scores) if score >= FUZZY_CUTOFF), len(said))
+        covered: dict[str, set[str]] = {}
+        intents: dict[str, Intent] = {}
         for phrase in self._phrases:
-            scores = [seen[w] for w in phrase.words]
-            if min(scores) < FUZZY_CUTOFF:
-                continue
-            found = IntentMatch(
-                phrase.intent.name, phrase.intent.goto, len(scores), sum(scores) / len(scores)
-            )
-            if best is None or (found.words, found.score) > (best.words, best.score):
-                best = found
-        return best
+            if min(seen[w] for w in phrase.words) >= FUZZY_CUTOFF:
+                covered.setdefault(phrase.intent.name, set()).update(phrase.words)
+                intents[phrase.intent.name] = phrase.intent
+        best: tuple[int, int, float] | None = None
+        chosen: IntentMatch | None = None
+        for name, listed in covered.items():  # in the flow's order: on a full tie the first wins
+            score = sum(seen[w] for w in listed) / len(listed)
+            rank = (len(listed), -min(first[w] for w in listed), score)
+            if best is None or rank > best:
+                best, chosen = rank, IntentMatch(name, intents[name].goto, len(listed), score)
+        return chosen
 
 
 @dataclass(frozen=True, slots=True)
