@@ -119,11 +119,12 @@ class Caller:
         return await self.post("/voice")
 
     async def dial_to_menu(self) -> Turn:
-        """Dial and, when the line offers an order or repair on file, say no: the main menu."""
-        turn = await self.dial()
-        if "Are you calling about" in turn.text:
-            turn = await self.say("no")
-        return turn
+        """Dial and, when the line offers an order or repair on file, say no, so the call
+        waits at the main menu; returns the first answer (the welcome)."""
+        welcome = await self.dial()
+        if "Are you calling about" in welcome.text:
+            await self.say("no")
+        return welcome
 
     def _action(self) -> str:
         assert self.last is not None and self.last.gather is not None, "the line is not asking anything"

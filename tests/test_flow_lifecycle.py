@@ -59,8 +59,8 @@ async def test_a_call_in_progress_finishes_on_its_version_new_calls_get_the_new_
 
     # The call that started before the publish keeps the old menu and words to the end.
     assert "has shipped with UPS" in (await old.press("4512")).text
-    back = await old.press("3")
-    assert "For order status and delivery, press 1." in back.text
+    back = await old.press("1")  # "1 for the main menu"
+    assert "press 1 for orders" in back.text
     assert "key in your order number" in (await old.press("1")).text
     await old.press("4512")
     end = await old.press("9")
@@ -76,7 +76,7 @@ async def test_a_call_in_progress_finishes_on_its_version_new_calls_get_the_new_
 
 
 async def test_a_refused_publish_leaves_callers_on_the_published_version(client: TestClient) -> None:
-    broken = FlowFiles(START.flow.replace("next: main_menu", "next: nowhere"), new_version().prompts)
+    broken = FlowFiles(START.flow.replace("next: find_caller", "next: nowhere"), new_version().prompts)
     with pytest.raises(ValueError, match="next goes to 'nowhere'"):
         await flows_of(client).publish(LINE_FLOW, by="alice", files=broken)
     caller = Caller(client)
@@ -116,7 +116,7 @@ async def test_a_publish_on_one_instance_reaches_new_calls_on_another(
     # Its call from before goes on with the old menu, served by either instance.
     assert "has shipped with UPS" in (await on_second.press("4512")).text
     on_second.client = first
-    assert "For order status and delivery, press 1." in (await on_second.press("3")).text
+    assert "press 1 for orders" in (await on_second.press("1")).text
     assert "key in your order number" in (await on_second.press("1")).text
 
 

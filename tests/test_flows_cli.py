@@ -79,11 +79,11 @@ def test_an_invalid_publish_names_file_and_line_and_changes_nothing(
 ) -> None:
     run(capsys, "publish", str(ROOT / "flows" / "support.yaml"))
     flow, prompts = checkout(tmp_path)
-    flow.write_text(flow.read_text().replace("next: main_menu", "next: main_manu"))
+    flow.write_text(flow.read_text().replace("next: find_caller", "next: find_calr"))
     code, out, err = run(capsys, "publish", str(flow), "--prompts", str(prompts))
     assert code == 1 and out == ""
     assert err.splitlines() == [
-        f"{flow} line 17, state 'welcome': next goes to 'main_manu', which is not a state",
+        f"{flow} line 72, state 'welcome': next goes to 'find_calr', which is not a state",
         "ivr flows publish: nothing was changed.",
     ]
     good_flow, bad_prompts = checkout(tmp_path, name="other")
