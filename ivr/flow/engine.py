@@ -222,7 +222,7 @@ class FlowEngine:
                             max_digits=1,
                             finish_on_key="",
                             speech=True,
-                            hints=hints,
+                            hints=tuple(dict.fromkeys(hints)),
                         )
                     )
                     return steps
