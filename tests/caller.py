@@ -122,7 +122,8 @@ class Caller:
         """Dial and, when the line offers an order or repair on file, say no, so the call
         waits at the main menu; returns the first answer (the welcome)."""
         welcome = await self.dial()
-        if "Are you calling about" in welcome.text:
+        hints = welcome.gather.get("hints", "").split(", ") if welcome.gather is not None else []
+        if "yes" in hints:  # "Are you calling about order …? Press 1 or say yes." (also as audio)
             await self.say("no")
         return welcome
 

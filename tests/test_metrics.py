@@ -38,21 +38,21 @@ def value(samples: dict, name: str, **labels: str) -> float:
 
 
 async def test_calls_turns_handoffs_outcomes_and_errors_are_counted(client: TestClient) -> None:
-    resolved = Caller(client)
-    await resolved.dial_to_menu()
+    resolved = Caller(client, phone=STRANGER_PHONE)  # not on file: the call starts at the main menu
+    await resolved.dial()
     await resolved.press("4")
     await resolved.press("5")
     await resolved.press("9")
     await resolved.hang_up()
 
     transferred = Caller(client, phone=STRANGER_PHONE)
-    await transferred.dial_to_menu()
+    await transferred.dial()
     await transferred.press("0")
     await transferred.transfer_ends("bridged")
     await transferred.hang_up()
 
     abandoned = Caller(client)
-    await abandoned.dial_to_menu()
+    await abandoned.dial()
     await abandoned.hang_up()
     await abandoned.hang_up()  # a repeated final status is filed once
 
@@ -91,8 +91,9 @@ async def test_a_failed_webhook_counts_its_error_code_and_the_hand_off(
     assert value(samples, "ivr_handoffs_total", reason="system_error") == 1
 
 
-async def test_a_replayed_turn_is_not_a_second_hand_off(caller: Caller) -> None:
-    turn = await caller.dial_to_menu()
+async def test_a_replayed_turn_is_not_a_second_hand_off(client: TestClient) -> None:
+    caller = Caller(client, phone=STRANGER_PHONE)
+    turn = await caller.dial()
     gather = turn.gather
     assert gather is not None
     action = gather.get("action", "")
