@@ -120,6 +120,8 @@ def build_graph(doc: Document) -> FlowGraph:
     edges: list[Edge] = []
     for state in draft.states.values():
         for exit_ in targets(state):
+            if exit_.setting.startswith("intent "):
+                continue  # every menu taking own words reaches every intent: arrows without news
             if exit_.target:
                 edges.append(Edge(state.name, exit_.target, exit_.label, exit_.target not in names))
         # 0 or 'agent' reaches the flow's agent from any waiting state that allows it (engine.py)
