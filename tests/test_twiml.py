@@ -99,7 +99,7 @@ def test_every_verb_we_use_renders_as_twilios_builder_renders_it() -> None:
     ours.add("Record", maxLength=120, playBeep=True, recordingStatusCallbackEvent="completed")
     theirs.record(max_length=120, play_beep=True, recording_status_callback_event="completed")
     ours.add("Dial").add("Conference", "room", startConferenceOnEnter=True, beep=False)
-    theirs.dial_to_menu().conference("room", start_conference_on_enter=True, beep=False)
+    theirs.dial().conference("room", start_conference_on_enter=True, beep=False)
     stream = ours.add("Connect", action="https://x.test/e").add("Stream", url="wss://x.test/media")
     stream.add("Parameter", name="token", value="abc")
     theirs.connect(action="https://x.test/e").stream(url="wss://x.test/media").parameter(
