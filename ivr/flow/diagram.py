@@ -159,11 +159,12 @@ def build_graph(doc: Document) -> FlowGraph:
                 isinstance(state, MenuState | GatherState) and state.agent and bool(draft.agent),
             )
         )
+    # Every menu taking the caller's own words reaches every intent: arrows without news.
     edges = [
         Edge(state.name, exit_.target, exit_.label, exit_.target not in names)
         for state in draft.states.values()
         for exit_ in targets(state)
-        if exit_.target
+        if exit_.target and not exit_.setting.startswith("intent ")
     ]
     return FlowGraph(draft.start, tuple(nodes), tuple(edges), draft.agent)
 

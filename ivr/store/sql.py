@@ -169,6 +169,15 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
             PRIMARY KEY (day, caller, kind));
         """,
     ),
+    SharedMigration(
+        8,
+        "records_by_phone",
+        # A caller is greeted with their open order or repair, found by caller ID.
+        """
+        CREATE INDEX orders_phone ON orders (phone);
+        CREATE INDEX repairs_phone ON repairs (phone);
+        """,
+    ),
 ]
 
 FORGET_OLD_COUNTS = "DELETE FROM lookup_counts WHERE day < $1"
