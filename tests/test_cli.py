@@ -164,7 +164,7 @@ def test_a_call_from_the_terminal_phone_then_its_record(server: str, env: dict[s
     phone.expect("key in your order number")
     phone.expect("YOU")
     phone.sendline("4512#")
-    phone.expect("has shipped with UPS and should arrive on Friday, December 4")
+    phone.expect("has shipped with UPS")  # the date depends on the day the test runs
     phone.expect("YOU")
     phone.sendline("9")
     phone.expect("Goodbye")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from ivr.importer import normalise_postal
-from ivr.records import Order
+from ivr.records import Order, OrderStatus, RepairStatus
 from ivr.session import CallSession
 from ivr.store.base import Repository
 
@@ -51,6 +51,11 @@ RELEASED_ORDER_FIELDS = (
     "placed_on",
     "ship_date",
     "eta",
+    "eta_due",
+    "eta_late",
+    "ship_due",
+    "ship_late",
+    "late",
 )
 MAX_LOOKUPS_PER_CALL = 5
 """Order, repair and warranty numbers one call may look up; a person needs far fewer."""
@@ -98,8 +103,43 @@ def _same_keys(keyed: str, expected: str) -> bool:
     return hmac.compare_digest(keyed.encode(), expected.encode())
 
 
+PENDING_ORDER = frozenset(
+    {OrderStatus.RECEIVED, OrderStatus.PROCESSING, OrderStatus.SHIPPED, OrderStatus.OUT_FOR_DELIVERY}
+)
+"""Orders still on their way: a delivery date in the past means they are late."""
+UNSHIPPED_ORDER = frozenset({OrderStatus.RECEIVED, OrderStatus.PROCESSING})
+PENDING_REPAIR = frozenset(
+    {
+        RepairStatus.RECEIVED,
+        RepairStatus.DIAGNOSING,
+        RepairStatus.WAITING_FOR_PARTS,
+        RepairStatus.REPAIRING,
+        RepairStatus.SHIPPED_BACK,
+    }
+)
+"""Repairs not yet back with the customer: an expected date in the past means they are late."""
+
+
+def _due_or_late(prefix: str, when: date | None, pending: bool, today: date) -> dict[str, str]:
+    """Split a date the caller is waiting for into `<prefix>_due` (today or ahead) and
+    `<prefix>_late` (passed while still pending), so a prompt can say "should arrive
+    tomorrow" or, honestly, "is running late: it was due on November 23", never a past
+    date as if it were ahead."""
+    if when is None or not pending:
+        return {f"{prefix}_due": "", f"{prefix}_late": ""}
+    late = when < today
+    return {
+        f"{prefix}_due": "" if late else when.isoformat(),
+        f"{prefix}_late": when.isoformat() if late else "",
+    }
+
+
 def _release_order(ctx: ActionContext, order: Order) -> None:
     """Copy an order's details into the call, after verification only."""
+    timing = _due_or_late("eta", order.eta, order.status in PENDING_ORDER, ctx.today)
+    timing |= _due_or_late("ship", order.ship_date, order.status in UNSHIPPED_ORDER, ctx.today)
+    timing["late"] = "yes" if timing["eta_late"] or timing["ship_late"] else ""
+    ctx.session.vars.update(timing)
     ctx.session.vars.update(
         verified_order=order.order_number,
         customer_name=order.customer_name,
@@ -182,6 +222,7 @@ async def find_repair(ctx: ActionContext) -> str:
         repair_status=repair.status.value,
         repair_updated_on=_iso(repair.updated_on),
         repair_eta=_iso(repair.eta),
+        **_due_or_late("repair", repair.eta, repair.status in PENDING_REPAIR, ctx.today),
     )
     return "found"
 
