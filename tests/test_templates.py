@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ivr.speakable import digits, last_digits, spoken_date
 from ivr.prompts import load_catalog
+from ivr.speakable import digits, last_digits, spoken_date
 from ivr.templates import Template, TemplateError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,7 +86,8 @@ SHIPPED = {"order_number": "4512", "carrier": "UPS", "tracking_number": "1Z999AA
         (
             "shipped",
             {**SHIPPED, "eta_due": "2026-11-30"},
-            "Order 4 5 1 2 has shipped with UPS and should arrive tomorrow. The tracking number ends in 6 7 8 4.",
+            "Order 4 5 1 2 has shipped with UPS and should arrive tomorrow."
+            " The tracking number ends in 6 7 8 4.",
         ),
         (
             "shipped",
@@ -97,7 +98,8 @@ SHIPPED = {"order_number": "4512", "carrier": "UPS", "tracking_number": "1Z999AA
         (
             "out_for_delivery",
             {**SHIPPED, "eta_late": "2026-11-22", "late": "yes"},
-            "Order 4 5 1 2 is out for delivery today with UPS. It is running late: it was due on November 22."
+            "Order 4 5 1 2 is out for delivery today with UPS."
+            " It is running late: it was due on November 22."
             " The tracking number ends in 6 7 8 4. To speak with an agent about it, press 0.",
         ),
         (
@@ -109,7 +111,8 @@ SHIPPED = {"order_number": "4512", "carrier": "UPS", "tracking_number": "1Z999AA
         (
             "processing",
             {"order_number": "7788", "ship_due": "2026-11-30", "eta_due": "2026-12-08"},
-            "Order 7 7 8 8 is being prepared for shipping and should ship tomorrow; it should arrive on December 8.",
+            "Order 7 7 8 8 is being prepared for shipping and should ship tomorrow;"
+            " it should arrive on December 8.",
         ),
         (
             "processing",
