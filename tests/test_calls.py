@@ -116,17 +116,30 @@ async def test_postal_code_guessing_stops_after_five_tries_even_in_a_new_call(cl
     second = Caller(client, phone=STRANGER_PHONE)  # calling again does not start the count afresh
     await second.dial()
     await second.press("1")
-    for code in ("44444", "55555"):
-        await second.press("7788")
-        await second.press(code)
+    await second.press("7788")
+    await second.press("44444")
+    await second.press("7788")
+    fifth = await second.press("55555")
+    limit = (
+        "I'm sorry, I can't verify this order by phone today. An agent can help you with it: to speak"
+        " with an agent, press 1. To go back to the main menu, press 2."
+    )
+    assert fifth.heard == [limit]  # told at once, never "doesn't match" again
+    assert (await second.press("2")).gather is not None  # back at the main menu
+    await second.press("1")
     await second.press("7788")
     right = await second.press("10001")  # the right code, after five wrong ones today
     assert "Sam" not in right.text and "prepared" not in right.text
-    assert right.heard == [
-        "I'm sorry, I can't look up any more numbers on this call.",
-        "Please hold while I connect you with an agent.",
-    ]
-    assert right.handoff is not None
+    assert right.heard == [limit]
+    assert "match" not in right.text
+    agent = await second.press("1")
+    assert agent.heard == ["Please hold while I connect you with an agent."]
+    assert agent.handoff is not None
+    third = Caller(client, phone=STRANGER_PHONE)  # a new call today: still no codes checked
+    await third.dial()
+    await third.press("1")
+    await third.press("7788")
+    assert (await third.press("10001")).heard == [limit]
 
 
 async def test_one_call_looks_up_at_most_five_numbers(caller: Caller) -> None:

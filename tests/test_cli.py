@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pexpect
 import pytest
+import yaml
 from aiohttp.test_utils import TestClient
 
 from tests.caller import Caller
@@ -151,7 +152,8 @@ def test_serve_says_when_the_port_is_taken(server: str, env: dict[str, str]) -> 
 def test_flows_validate(env: dict[str, str], tmp_path: Path) -> None:
     result = ivr("flows", "validate", str(ROOT / "flows" / "support.yaml"), env=env)
     assert result.returncode == 0
-    assert "flow 'support' is valid (33 states)" in result.stdout
+    states = len(yaml.safe_load((ROOT / "flows" / "support.yaml").read_text())["states"])
+    assert f"flow 'support' is valid ({states} states)" in result.stdout
 
 
 def test_a_call_from_the_terminal_phone_then_its_record(server: str, env: dict[str, str]) -> None:

@@ -203,7 +203,8 @@ async def check_postal_code(ctx: ActionContext) -> str:
     if order is not None and keyed and _same_keys(keyed, keypad_digits(order.postal_code)):
         _release_order(ctx, order)
         return "verified"
-    await ctx.repository.count(caller, POSTAL_FAILURES, ctx.today)
+    if await ctx.repository.count(caller, POSTAL_FAILURES, ctx.today) >= MAX_POSTAL_TRIES:
+        return LIMIT_REACHED  # that was the last try: say so now, not after another code
     return "mismatch"
 
 
