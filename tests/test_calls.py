@@ -8,7 +8,7 @@ from datetime import date
 from aiohttp.test_utils import TestClient
 
 from ivr.config import Settings
-from ivr.web.app import create_app
+from ivr.web.app import STORES, create_app
 from tests.caller import STRANGER_PHONE, Caller
 from tests.conftest import load_demo_data
 
@@ -272,7 +272,9 @@ async def test_common_questions_are_answered_from_the_prompt_files(caller: Calle
     assert "2 years from purchase" in answers["warranty"]
     assert "Installation guides" in answers["installation"]
     assert "49 dollars a year" in answers["plans"]
-    assert "Monday to Friday from 8 in the morning" in answers["hours"]
+    assert (
+        answers["hours"] == "This automated line is open around the clock."
+    )  # no IVR_HOURS: no agent hours to tell
 
 
 async def test_speech_chooses_menu_options(caller: Caller) -> None:
@@ -304,12 +306,26 @@ async def test_saying_agent_reaches_an_agent(caller: Caller) -> None:
     assert turn.handoff is not None
 
 
-async def test_nobody_answering_the_transfer_is_not_a_dead_end(caller: Caller) -> None:
+async def test_nobody_answering_the_transfer_is_not_a_dead_end(client: TestClient, caller: Caller) -> None:
     await caller.dial()
     await caller.press("0")
     turn = await caller.transfer_ends("leave")
-    assert turn.heard[0].startswith("I'm sorry, all of our agents are busy right now.")
-    assert turn.hung_up
+    assert turn.heard == [
+        "I'm sorry, nobody can take your call right now. To have an agent call you back at the number"
+        " you are calling from, press 1. If that's all, press 9."
+    ]
+    assert not turn.hung_up and turn.gather is not None
+    done = await caller.press("1")
+    assert done.heard == [
+        "Thank you. An agent will call you back at the number you are calling from as soon as they can."
+        " Goodbye."
+    ]
+    assert done.hung_up
+    await caller.hang_up()
+    record = await client.app[STORES].calls.get_call(caller.call_sid)
+    assert record is not None and record.outcome == "callback_requested"
+    assert record.caller == caller.phone  # the number to call back (masked only when shown)
+    assert any(entry.text == "transfer: caller_asked" for entry in record.transcript)  # and why
 
 
 async def test_an_answered_transfer_ends_the_call_quietly(caller: Caller) -> None:
