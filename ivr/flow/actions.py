@@ -134,12 +134,22 @@ def _due_or_late(prefix: str, when: date | None, pending: bool, today: date) -> 
     }
 
 
+def _set_or_clear(ctx: ActionContext, values: Mapping[str, str]) -> None:
+    """Set the non-empty values and drop the empty ones: nothing of an earlier look-up stays,
+    and what an agent sees of the call holds only what is known."""
+    for name, value in values.items():
+        if value:
+            ctx.session.vars[name] = value
+        else:
+            ctx.session.vars.pop(name, None)
+
+
 def _release_order(ctx: ActionContext, order: Order) -> None:
     """Copy an order's details into the call, after verification only."""
     timing = _due_or_late("eta", order.eta, order.status in PENDING_ORDER, ctx.today)
     timing |= _due_or_late("ship", order.ship_date, order.status in UNSHIPPED_ORDER, ctx.today)
     timing["late"] = "yes" if timing["eta_late"] or timing["ship_late"] else ""
-    ctx.session.vars.update(timing)
+    _set_or_clear(ctx, timing)
     ctx.session.vars.update(
         verified_order=order.order_number,
         customer_name=order.customer_name,
@@ -223,8 +233,8 @@ async def find_repair(ctx: ActionContext) -> str:
         repair_status=repair.status.value,
         repair_updated_on=_iso(repair.updated_on),
         repair_eta=_iso(repair.eta),
-        **_due_or_late("repair", repair.eta, repair.status in PENDING_REPAIR, ctx.today),
     )
+    _set_or_clear(ctx, _due_or_late("repair", repair.eta, repair.status in PENDING_REPAIR, ctx.today))
     return "found"
 
 
