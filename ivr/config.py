@@ -103,6 +103,10 @@ class Settings:
     """Caller IDs (E.164) the console's test phone may call as and read records of, besides
     fictional numbers such as the demo data's (`ivr.console.test_phone.FICTIONAL`)."""
     model_index: str = ""
+    pickup_location: str = ""
+    """Where repairs are picked up, as said to callers ("our service centre at 200 Main Street")."""
+    pickup_days: int = 14
+    """Days a ready repair is kept for pickup, counted from its `updated_on`."""
     """Where `ivr speech install-model` looks models up (IVR_VOSK_MODEL_INDEX); empty: Vosk's own list."""
 
     @classmethod
@@ -188,6 +192,8 @@ class Settings:
             trusted_proxies=_networks(env, "IVR_TRUSTED_PROXIES"),
             test_phone_numbers=_numbers(env, "IVR_TEST_PHONE_NUMBERS"),
             model_index=env.get("IVR_VOSK_MODEL_INDEX", "").strip(),
+            pickup_location=" ".join(env.get("IVR_PICKUP_LOCATION", "").split()),
+            pickup_days=int(_seconds(env, "IVR_PICKUP_DAYS", 14, minimum=1)),
         )
 
 

@@ -215,7 +215,10 @@ async def test_a_stranger_hears_a_repair_status_but_not_what_the_product_is(clie
     await stranger.dial()
     await stranger.press("2")
     turn = await stranger.press("2718")
-    assert turn.heard[0] == "Good news: repair 2 7 1 8 is ready for pickup. Please bring your ticket number."
+    assert turn.heard[0] == (
+        "Good news: repair 2 7 1 8 is ready for pickup until Sunday, December 6."
+        " Please bring your ticket number."
+    )
 
 
 async def test_warranty_active_and_expired(client: TestClient) -> None:

@@ -57,6 +57,21 @@ async def test_the_hours_answer_is_the_schedule(aiohttp_client: Callable, tmp_pa
     )
 
 
+async def test_a_ready_repair_says_where_when_and_until_when(
+    aiohttp_client: Callable, tmp_path: Path
+) -> None:
+    location = "our service centre at 200 Main Street"
+    client = await line(aiohttp_client, tmp_path, OPEN, IVR_PICKUP_LOCATION=location, IVR_PICKUP_DAYS="10")
+    owner = Caller(client, phone="+15550100002")
+    await owner.dial()
+    await owner.press("2")
+    turn = await owner.press("2718")  # ready since November 22: kept 10 days
+    assert turn.heard[0] == (
+        f"Good news: repair 2 7 1 8 for your robot vacuum is ready for pickup at {location}, {WEEK},"
+        " until Wednesday, December 2. Please bring your ticket number."
+    )
+
+
 async def test_while_open_the_plain_queue_tells_place_and_wait_over_hold_music(
     aiohttp_client: Callable, tmp_path: Path
 ) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from ivr.importer import normalise_postal
 from ivr.records import Order, OrderStatus, RepairStatus
@@ -22,10 +22,21 @@ from ivr.store.base import Repository
 
 
 @dataclass(frozen=True, slots=True)
+class Pickup:
+    """Where and how long ready repairs wait for their owners (the line's settings)."""
+
+    location: str = ""
+    """As said to callers: "our service centre at 200 Main Street"; empty: not said."""
+    days: int = 14
+    """A ready repair is kept this many days after it became ready (its `updated_on`)."""
+
+
+@dataclass(frozen=True, slots=True)
 class ActionContext:
     session: CallSession
     repository: Repository
     today: date
+    pickup: Pickup = Pickup()
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +246,15 @@ async def find_repair(ctx: ActionContext) -> str:
         repair_eta=_iso(repair.eta),
     )
     _set_or_clear(ctx, _due_or_late("repair", repair.eta, repair.status in PENDING_REPAIR, ctx.today))
+    ready = repair.status is RepairStatus.READY_FOR_PICKUP
+    until = repair.updated_on + timedelta(days=ctx.pickup.days) if ready and repair.updated_on else None
+    _set_or_clear(
+        ctx,
+        {
+            "pickup_location": ctx.pickup.location if ready else "",
+            "pickup_until": until.isoformat() if until and until >= ctx.today else "",
+        },
+    )
     return "found"
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from datetime import date
 
 from ivr.flow import machine as triggers
-from ivr.flow.actions import ACTIONS, ActionContext
+from ivr.flow.actions import ACTIONS, ActionContext, Pickup
 from ivr.flow.opening import LINE_VARIABLES, AlwaysOpen, Opening, OpeningNow
 from ivr.flow.schema import (
     ActionState,
@@ -75,6 +75,7 @@ class FlowEngine:
         today: Callable[[], date] = date.today,
         version: int = 0,
         opening: Opening | None = None,
+        pickup: Pickup | None = None,
     ) -> None:
         self.flow = flow
         self.version = version
@@ -84,6 +85,7 @@ class FlowEngine:
         self.machine = triggers.FlowMachine(flow)
         self.clock = clock
         self.today = today
+        self.pickup = pickup or Pickup()
         self.opening: Opening = opening or AlwaysOpen()
         """Whether people are there: a hand-off while closed says no "please hold"."""
 
@@ -184,7 +186,7 @@ class FlowEngine:
                     self._fire(session, triggers.NEXT)
                 case ActionState():
                     action = ACTIONS[state.action]
-                    context = ActionContext(session, self.repository, self.today())
+                    context = ActionContext(session, self.repository, self.today(), self.pickup)
                     outcome = await action.run(context)
                     self._note(session, "flow", f"{state.action}: {outcome}")
                     self._fire(session, triggers.outcome_trigger(outcome))

@@ -40,6 +40,7 @@ from ivr.console.flow_editor import FlowEditor, codemirror_present, setup_flow_e
 from ivr.console.prompt_audio import ConsoleAudio
 from ivr.console.test_phone import TestPhone, phone_secret
 from ivr.console.web import create_console
+from ivr.flow.actions import Pickup
 from ivr.flow.engine import FlowEngine
 from ivr.flow.files import LINE_FLOW, CompiledFlow, FlowFiles, compile_files, read_files
 from ivr.flow.opening import Opening
@@ -441,7 +442,13 @@ def setup_voice(
     def engine(number: int, compiled: CompiledFlow) -> FlowEngine:
         catalog = compiled.catalogs[settings.language]
         return FlowEngine(
-            compiled.flow, catalog, stores.repository, today=today, version=number, opening=opening
+            compiled.flow,
+            catalog,
+            stores.repository,
+            today=today,
+            version=number,
+            opening=opening,
+            pickup=Pickup(settings.pickup_location, settings.pickup_days),
         )
 
     library = FlowLibrary(
