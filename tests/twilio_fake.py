@@ -91,6 +91,16 @@ class FakeCall:
 
 
 @dataclass(frozen=True, slots=True)
+class FakeMessage:
+    """A text the line sent (Messages.json), kept as Twilio would queue it."""
+
+    sid: str
+    to: str
+    from_: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
 class CallbackResult:
     """What the line answered a webhook the fake sent as Twilio."""
 
@@ -110,6 +120,7 @@ class TwilioFake:
         self.requests: list[FakeRequest] = []
         self.calls: dict[str, FakeCall] = {}
         self.recordings: dict[str, bytes] = {}
+        self.messages: dict[str, FakeMessage] = {}
         self._failures: list[int] = []
         self._stalls: list[float] = []
         self._routes: list[tuple[str, str]] = []
@@ -226,7 +237,51 @@ class TwilioFake:
         app.router.add_post(base + "/Calls.json", self._create_call)
         app.router.add_post(base + "/Calls/{sid}.json", self._update_call)
         app.router.add_get(base + "/Recordings/{sid}.wav", self._recording)
+        app.router.add_post(base + "/Messages.json", self._create_message)
         return app
+
+    async def _create_message(self, request: web.Request) -> web.Response:
+        """Messages.json as Twilio answers it: 201 with a message resource, or Twilio's errors for
+        a missing `To` or `Body`, or a `From` that is not the account's number."""
+        form = await request.post()
+        to, from_, body = str(form.get("To", "")), str(form.get("From", "")), str(form.get("Body", ""))
+        if not to:
+            return _error(400, 21604, "A 'To' phone number is required.")
+        if not body:
+            return _error(400, 21602, "Message body is required.")
+        if from_ != self.phone_number:
+            return _error(
+                400,
+                21606,
+                f"The 'From' phone number provided ({from_}) is not a valid message-capable number.",
+            )
+        message = FakeMessage(sid=_sid("SM"), to=to, from_=from_, body=body)
+        self.messages[message.sid] = message
+        uri = f"{API.format(account_sid=self.account_sid)}/Messages/{message.sid}"
+        now = format_datetime(datetime.now(UTC), usegmt=True)
+        resource = {
+            "account_sid": self.account_sid,
+            "api_version": "2010-04-01",
+            "body": body,
+            "date_created": now,
+            "date_sent": None,
+            "date_updated": now,
+            "direction": "outbound-api",
+            "error_code": None,
+            "error_message": None,
+            "from": from_,
+            "messaging_service_sid": None,
+            "num_media": "0",
+            "num_segments": "1",
+            "price": None,
+            "price_unit": "USD",
+            "sid": message.sid,
+            "status": "queued",
+            "subresource_uris": {"media": f"{uri}/Media.json"},
+            "to": to,
+            "uri": f"{uri}.json",
+        }
+        return web.json_response(resource, status=201)
 
     @web.middleware
     async def _gatekeeper(

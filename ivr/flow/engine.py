@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from datetime import date
 
 from ivr.flow import machine as triggers
-from ivr.flow.actions import ACTIONS, ActionContext, Pickup
+from ivr.flow.actions import ACTIONS, ActionContext, Pickup, TextMessages
 from ivr.flow.opening import LINE_VARIABLES, AlwaysOpen, Opening, OpeningNow
 from ivr.flow.schema import (
     ActionState,
@@ -76,6 +76,7 @@ class FlowEngine:
         version: int = 0,
         opening: Opening | None = None,
         pickup: Pickup | None = None,
+        texts: TextMessages | None = None,
     ) -> None:
         self.flow = flow
         self.version = version
@@ -86,6 +87,8 @@ class FlowEngine:
         self.clock = clock
         self.today = today
         self.pickup = pickup or Pickup()
+        self.texts = texts
+        """None: the line has no Twilio REST credentials, so no text is offered."""
         self.opening: Opening = opening or AlwaysOpen()
         """Whether people are there: a hand-off while closed says no "please hold"."""
 
@@ -186,7 +189,15 @@ class FlowEngine:
                     self._fire(session, triggers.NEXT)
                 case ActionState():
                     action = ACTIONS[state.action]
-                    context = ActionContext(session, self.repository, self.today(), self.pickup)
+                    context = ActionContext(
+                        session,
+                        self.repository,
+                        self.today(),
+                        self.pickup,
+                        self.texts,
+                        render=lambda prompt_id: self._render(session, prompt_id),
+                        note=lambda text: self._note(session, "flow", text),
+                    )
                     outcome = await action.run(context)
                     self._note(session, "flow", f"{state.action}: {outcome}")
                     self._fire(session, triggers.outcome_trigger(outcome))
@@ -277,6 +288,12 @@ class FlowEngine:
         text = self.catalog.render(prompt_id, values, self.today())
         steps.append(Say(text, interruptible))
         self._note(session, "bot", text)
+
+    def _render(self, session: CallSession, prompt_id: str) -> str:
+        """A prompt as text for something other than speech (a text message); "" if missing."""
+        if not self.catalog.has(prompt_id):
+            return ""
+        return self.catalog.render(prompt_id, session.vars, self.today())
 
     def _mentions_hours(self, session: CallSession, state: State) -> bool:
         """Whether this state's prompts read the schedule (so the switch is read only then)."""

@@ -55,7 +55,7 @@ from ivr.store.accounts import AccountStore
 from ivr.store.audit import AuditLog
 from ivr.store.backends import Stores, StoresUnavailable, build_stores
 from ivr.store.once import UsedTokens
-from ivr.telephony import TwilioTelephony
+from ivr.telephony import TwilioTelephony, TwilioTexts
 from ivr.twiml import Voice, queue_wait
 from ivr.versions.library import FlowLibrary, LiveFlow, line_builder
 from ivr.versions.store import FlowStore
@@ -328,7 +328,8 @@ def create_app(
     emergency = agent_line.desk.emergency_closed if agent_line else lambda: switches.is_on(EMERGENCY)
     opening = ScheduleOpening(hours, emergency, spoken.language, clock=now)
     handoff = _handoff(settings, agent_line, spoken, hours, opening, now)
-    flows = setup_voice(app, settings, stores, starting, prompts, handoff, today, opening)
+    texts = setup_texts(app, settings)
+    flows = setup_voice(app, settings, stores, starting, prompts, handoff, today, opening, texts)
     setup_console(app, settings, stores, flows, agent_line, today)
     return app
 
@@ -389,6 +390,22 @@ def setup_agents(app: web.Application, settings: Settings, stores: Stores, spoke
     return agent_line
 
 
+def setup_texts(app: web.Application, settings: Settings) -> TwilioTexts | None:
+    """Texts to callers (tracking links, return labels) need the line's Twilio account and
+    number; without them no flow offers one."""
+    if not (settings.account_sid and settings.phone_number):
+        return None
+    texts = TwilioTexts(settings)
+
+    async def lifecycle(_: web.Application) -> AsyncIterator[None]:
+        texts.open()
+        yield
+        await texts.aclose()
+
+    app.cleanup_ctx.append(lifecycle)
+    return texts
+
+
 def setup_hold_music(app: web.Application, settings: Settings) -> None:
     """The hold music every queue plays (`/audio/hold.wav`), written at start-up."""
     hold_file = settings.audio_dir / "hold.wav"
@@ -434,6 +451,7 @@ def setup_voice(
     handoff: HandOff,
     today: Callable[[], date],
     opening: Opening,
+    texts: TwilioTexts | None,
 ) -> FlowStore:
     """The call webhooks (`/voice/...`), the published flow they speak, and the database."""
     flows = FlowStore(stores.sql, language=settings.language)
@@ -449,6 +467,7 @@ def setup_voice(
             version=number,
             opening=opening,
             pickup=Pickup(settings.pickup_location, settings.pickup_days),
+            texts=texts,
         )
 
     library = FlowLibrary(
