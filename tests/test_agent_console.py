@@ -87,6 +87,7 @@ async def test_a_queued_caller_reaches_open_desks_with_exactly_the_flows_context
         "repair_status": "waiting_for_parts",
         "repair_product": "espresso machine",
         "repair_eta": "2026-12-02",
+        "repair_due": "2026-12-02",  # still ahead (a passed date would be repair_late)
         "repair_updated_on": "2026-11-21",
         "verified": "no",
     }
