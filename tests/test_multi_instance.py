@@ -39,7 +39,16 @@ REDIS_DB_URL = os.environ.get("IVR_TEST_REDIS_CLUSTER_URL", "redis://127.0.0.1:6
 tests empty this database before and after."""
 CALLS = 20
 ORDER_KEYS = ["pressed 1", "pressed 4512", "pressed 9"]
-ORDER_PATH = ["welcome", "main_menu", "order_number", "find_order", "order_status", "order_more", "goodbye"]
+ORDER_PATH = [
+    "welcome",
+    "main_menu",
+    "order_number",
+    "find_order",
+    "order_status",
+    "tracking_text_check",
+    "order_more",
+    "goodbye",
+]
 
 
 def _ivr(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
