@@ -132,6 +132,28 @@ async def test_the_diagram_draws_problem_states_in_red(app_client: TestClient) -
     assert status == 422 and "not readable YAML" in body["error"]
 
 
+async def test_the_diagram_folds_the_groups_asked_for_and_says_where_each_state_is(
+    app_client: TestClient,
+) -> None:
+    headers = await as_supervisor(app_client)
+    status, body = await post(
+        app_client, "/diagram", headers, flow=FLOW, prompts=PROMPTS, collapsed=["order"]
+    )
+    assert status == 200
+    assert [(g["name"], g["collapsed"]) for g in body["groups"]] == [
+        ("order", True),
+        ("repair", False),
+        ("warranty", False),
+        ("questions", False),
+    ]
+    drawn = {g.get("id") for g in ET.fromstring(body["svg"]).iter(f"{SVG}g") if g.get("class") == "node"}
+    assert "group-order" in drawn and "state-order_number" not in drawn and "state-faq_menu" in drawn
+    lines = FLOW.split("\n")
+    assert lines[body["lines"]["state-goodbye"] - 1] == "  goodbye:"  # where a click on it leads
+    status, body = await post(app_client, "/diagram", headers, flow=FLOW, prompts=PROMPTS, collapsed="order")
+    assert status == 400 and "'collapsed'" in body["error"]
+
+
 async def test_editing_a_prompt_keeps_the_rest_of_the_file(app_client: TestClient) -> None:
     headers = await as_supervisor(app_client)
     new = "Return anything within 60 days for a full refund."

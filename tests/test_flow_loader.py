@@ -148,7 +148,7 @@ def test_schema_errors_are_all_reported_at_once() -> None:
     assert problems(text) == [
         "flow.yaml line 13, state 'ask': 'type' must be one of say, menu, gather, action, transfer, hangup",
         "flow.yaml line 29, state 'agent': 'colour' is not a setting of a transfer state; "
-        "allowed: fallback, prompt, reason, type",
+        "allowed: fallback, group, prompt, reason, type",
     ]
 
 

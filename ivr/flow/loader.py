@@ -36,7 +36,8 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _MENU_KEYS = set("123456789*#")
 DEFAULT_AGENT_WORDS = ("agent", "representative", "operator", "person", "human", "someone")
 
-_COMMON = {"type"}
+_COMMON = {"type", "group"}
+"""`group` names the part of the line a state belongs to in the diagram (see flow/groups.py)."""
 _WAITING = {
     "prompt",
     "retries",
@@ -292,6 +293,9 @@ def _parse_state(c: _Checker, name: str, raw: Any, defaults: Mapping[str, Any], 
     except ValueError:
         c.fail((*path, "type"), f"'type' must be one of {', '.join(k.value for k in StateKind)}")
         return None
+    group = raw.get("group")
+    if group is not None and not (isinstance(group, str) and _NAME.match(group)):
+        c.fail((*path, "group"), "'group' is a name of lower-case letters, digits and underscores")
     for key in sorted(set(raw) - _KEYS[kind]):
         c.fail(
             (*path, key),
