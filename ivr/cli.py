@@ -20,6 +20,7 @@ from ivr.console import cli as accounts_cli
 from ivr.importer import ImportFailed, ImportKind, parse_file
 from ivr.logs import mask_phone
 from ivr.store.backends import Stores, build_stores
+from ivr.store.base import CallLog
 from ivr.yamlsource import SourceError
 
 
@@ -126,6 +127,8 @@ def cmd_calls(args: argparse.Namespace) -> int:
         await stores.open()
         store = stores.calls
         try:
+            if args.action == "callbacks":
+                return await _callbacks(store, args.limit)
             if args.action == "list":
                 calls = await store.list_calls(args.limit)
                 if args.json:
@@ -165,6 +168,27 @@ def cmd_calls(args: argparse.Namespace) -> int:
             await stores.close()
 
     return asyncio.run(read())
+
+
+CALLBACK_REQUESTED = "callback_requested"
+"""The outcome of a call whose caller asked to be called back (the shipped flow's ending)."""
+
+
+async def _callbacks(store: CallLog, limit: int) -> int:
+    """Call-back requests on a line without an agent desk (which lists its own): when, the
+    number unmasked (it is what someone must dial) and why the caller wanted a person."""
+    wanted = [c for c in await store.list_calls(limit) if c.outcome == CALLBACK_REQUESTED]
+    if not wanted:
+        print("No call-back requests.")
+        return 0
+    print(f"{'REQUESTED':19} {'NUMBER':16} {'REASON':20} CALL SID")
+    for c in wanted:
+        session = await store.get_call(c.call_sid)
+        notes = [e.text for e in session.transcript if e.text.startswith("transfer: ")] if session else []
+        reason = notes[-1].removeprefix("transfer: ") if notes else "-"
+        when, number = _when(c.ended_at or c.started_at), _plain(c.caller)
+        print(f"{when:19} {number:16} {_plain(reason):20} {_plain(c.call_sid)}")
+    return 0
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -477,6 +501,12 @@ def build_parser() -> argparse.ArgumentParser:
     show = calls_sub.add_parser("show", help="one call's path and transcript")
     show.add_argument("call_sid")
     show.add_argument("--json", action="store_true")
+    callbacks = calls_sub.add_parser(
+        "callbacks", help="callers who asked to be called back (full numbers: someone must dial them)"
+    )
+    callbacks.add_argument(
+        "--limit", type=_positive, default=500, help="how many recent calls to look through"
+    )
     calls.set_defaults(run=cmd_calls)
     purge = calls_sub.add_parser("purge", help="delete old call records (retention)")
     purge.add_argument("--older-than", type=_Age, required=True, help="age like 90d, 12h or 30m")

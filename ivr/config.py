@@ -116,6 +116,10 @@ class Settings:
     fictional numbers such as the demo data's (`ivr.console.test_phone.FICTIONAL`)."""
     model_index: str = ""
     """Where `ivr speech install-model` looks models up (IVR_VOSK_MODEL_INDEX); empty: Vosk's own list."""
+    pickup_location: str = ""
+    """Where repairs are picked up, as said to callers ("our service centre at 200 Main Street")."""
+    pickup_days: int = 14
+    """Days a ready repair is kept for pickup, counted from its `updated_on`."""
     telephony: TelephonyMode = TelephonyMode.TWILIO
     """IVR_TELEPHONY: Twilio, or the sandbox telephone network (`ivr sandbox`)."""
 
@@ -215,6 +219,8 @@ class Settings:
             test_phone_numbers=_numbers(env, "IVR_TEST_PHONE_NUMBERS"),
             model_index=env.get("IVR_VOSK_MODEL_INDEX", "").strip(),
             telephony=telephony,
+            pickup_location=" ".join(env.get("IVR_PICKUP_LOCATION", "").split()),
+            pickup_days=int(_seconds(env, "IVR_PICKUP_DAYS", 14, minimum=1)),
         )
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
 
 from ivr.flow import machine as triggers
-from ivr.flow.actions import ACTIONS, ActionContext
+from ivr.flow.actions import ACTIONS, ActionContext, Pickup, TextMessages
 from ivr.flow.matching import REPEAT_WORDS, IntentMatcher, choose, mentions
+from ivr.flow.opening import LINE_VARIABLES, AlwaysOpen, Opening, OpeningNow
 from ivr.flow.schema import (
     ActionState,
     Flow,
@@ -23,6 +24,7 @@ from ivr.flow.schema import (
     HangupState,
     MenuState,
     SayState,
+    State,
     TransferState,
 )
 from ivr.flow.steps import (
@@ -71,6 +73,9 @@ class FlowEngine:
         clock: Callable[[], float] = time.time,
         today: Callable[[], date] = date.today,
         version: int = 0,
+        opening: Opening | None = None,
+        pickup: Pickup | None = None,
+        texts: TextMessages | None = None,
     ) -> None:
         self.flow = flow
         self.version = version
@@ -82,6 +87,11 @@ class FlowEngine:
         """The flow's intents in the callers' language, compiled once per flow version."""
         self.clock = clock
         self.today = today
+        self.pickup = pickup or Pickup()
+        self.texts = texts
+        """None: the line has no Twilio REST credentials, so no text is offered."""
+        self.opening: Opening = opening or AlwaysOpen()
+        """Whether people are there: a hand-off while closed says no "please hold"."""
 
     def new_session(self, call_sid: str, caller: str, called: str) -> CallSession:
         return CallSession(
@@ -192,22 +202,38 @@ class FlowEngine:
             raise FlowError(f"state '{before}' has no way out on '{trigger}'")
 
     async def _run(self, session: CallSession, steps: list[Step]) -> list[Step]:
+        line: OpeningNow | None = None  # read at most once a turn, and only when needed
+
+        async def opening() -> OpeningNow:
+            nonlocal line
+            line = line or await self.opening.now()
+            return line
+
         for _ in range(MAX_AUTOMATIC_STEPS):
             state = self.flow.states[session.state]
+            extra = (await opening()).values() if self._mentions_hours(session, state) else {}
             match state:
                 case SayState():
                     for prompt in state.prompts:
-                        self._say(session, steps, prompt, state.interruptible)
+                        self._say(session, steps, prompt, state.interruptible, extra)
                     self._fire(session, triggers.NEXT)
                 case ActionState():
                     action = ACTIONS[state.action]
-                    context = ActionContext(session, self.repository, self.today())
+                    context = ActionContext(
+                        session,
+                        self.repository,
+                        self.today(),
+                        self.pickup,
+                        self.texts,
+                        render=lambda prompt_id: self._render(session, prompt_id),
+                        note=lambda text: self._note(session, "flow", text),
+                    )
                     outcome = await action.run(context)
                     self._note(session, "flow", f"{state.action}: {outcome}")
                     self._fire(session, triggers.outcome_trigger(outcome))
                 case MenuState():
                     for prompt in self._question(session, state):
-                        self._say(session, steps, prompt, True)
+                        self._say(session, steps, prompt, True, extra)
                     hints = tuple(w for option in state.options for w in option.words)
                     if state.agent:
                         hints += self.flow.agent_words[:2]
@@ -228,7 +254,7 @@ class FlowEngine:
                     return steps
                 case GatherState():
                     for prompt in self._question(session, state):
-                        self._say(session, steps, prompt, True)
+                        self._say(session, steps, prompt, True, extra)
                     steps.append(
                         Gather(
                             digits=True,
@@ -240,15 +266,18 @@ class FlowEngine:
                     )
                     return steps
                 case TransferState():
-                    for prompt in state.prompts:
-                        self._say(session, steps, prompt, False)
+                    if (await opening()).open:
+                        for prompt in state.prompts:  # "please hold": only when someone is there
+                            self._say(session, steps, prompt, False, extra)
+                    else:
+                        self._note(session, "flow", "closed: no hold prompt")
                     session.outcome = "transferred"
                     steps.append(self._transfer(session, state))
                     self._note(session, "flow", f"transfer: {state.reason}")
                     return steps
                 case HangupState():
                     for prompt in state.prompts:
-                        self._say(session, steps, prompt, False)
+                        self._say(session, steps, prompt, False, extra)
                     session.outcome = state.outcome
                     steps.append(Hangup())
                     return steps
@@ -287,8 +316,9 @@ class FlowEngine:
         steps: list[Step],
         prompt: str,
         interruptible: bool,
-        extra: dict[str, str] | None = None,
+        extra: Mapping[str, str] | None = None,
     ) -> None:
+        """Speak one prompt; `extra` are the line's own values (the hours), not the call's."""
         prompt_id = _VARIANT.sub(lambda m: session.vars.get(m.group(1), ""), prompt)
         if not self.catalog.has(prompt_id):
             # Validation checked the variant's prefix; a value it could not foresee
@@ -299,6 +329,20 @@ class FlowEngine:
         text = self.catalog.render(prompt_id, values, self.today())
         steps.append(Say(text, interruptible))
         self._note(session, "bot", text)
+
+    def _render(self, session: CallSession, prompt_id: str) -> str:
+        """A prompt as text for something other than speech (a text message); "" if missing."""
+        if not self.catalog.has(prompt_id):
+            return ""
+        return self.catalog.render(prompt_id, session.vars, self.today())
+
+    def _mentions_hours(self, session: CallSession, state: State) -> bool:
+        """Whether this state's prompts read the schedule (so the switch is read only then)."""
+        for prompt in state.prompts if not isinstance(state, ActionState) else ():
+            prompt_id = _VARIANT.sub(lambda m: session.vars.get(m.group(1), ""), prompt)
+            if self.catalog.has(prompt_id) and self.catalog.templates[prompt_id].variables & LINE_VARIABLES:
+                return True
+        return False
 
     def _note(self, session: CallSession, who: str, text: str) -> None:
         at = round(self.clock() - session.started_at, 3)

@@ -278,7 +278,6 @@ class TwilioAccount:
         app.router.add_post(base + "/Messages.json", self._send_message)
         return app
 
-    @web.middleware
     async def _gatekeeper(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
