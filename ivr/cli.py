@@ -18,7 +18,9 @@ from ivr.config import ConfigError, Settings
 from ivr.console import cli as accounts_cli
 from ivr.importer import ImportFailed, ImportKind, parse_file
 from ivr.logs import mask_phone
+from ivr.records import Order
 from ivr.store.backends import Stores, build_stores
+from ivr.store.caller_languages import SqlCallerLanguages
 from ivr.yamlsource import SourceError
 
 
@@ -51,7 +53,11 @@ def cmd_import(args: argparse.Namespace) -> int:
         stores = _stores()
         await stores.open()
         try:
-            return await stores.repository.upsert(records)
+            count = await stores.repository.upsert(records)
+            spoken = {o.phone: o.language for o in records if isinstance(o, Order) and o.language}
+            if spoken:  # greet these customers in their language from their first call
+                await SqlCallerLanguages(stores.sql).import_orders(spoken)
+            return count
         finally:
             await stores.close()
 

@@ -297,6 +297,7 @@ class SupportLine:
             turn_url=f"{self.public_url}/voice/turn?seq={session.seq}",
             voice=live.voice,
             handoff=handoff,
+            voices=live.voices,
         )
         session.last_response = twiml
         return twiml

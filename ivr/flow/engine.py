@@ -11,7 +11,7 @@ import difflib
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
 
 from ivr.flow import machine as triggers
@@ -41,9 +41,11 @@ from ivr.flow.steps import (
     TransferEnded,
     TransferResult,
 )
+from ivr.languages import AGENT_WORDS, CHOICE_TEXTS, SWITCH_KEY, SWITCH_TEXTS, LanguagePlan
 from ivr.prompts import PromptCatalog
 from ivr.session import CallSession, TranscriptEntry
 from ivr.store.base import Repository
+from ivr.store.caller_languages import CallerLanguages
 from speech.numbers import KEY_WORDS, spoken_digits
 
 log = logging.getLogger(__name__)
@@ -53,7 +55,12 @@ _NUMBER = re.compile(r"[0-9]+")
 MAX_AUTOMATIC_STEPS = 40
 """A turn that runs more states than this without waiting is a flow bug, not a call."""
 _VARIANT = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
-_WORDS = re.compile(r"[a-z0-9']+")
+_WORDS = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+LANGUAGE_CHOICE = "language#choice"
+"""Present in `CallSession.attempts` while the caller is at the language choice: failed tries."""
+CHOICE_RETRIES = 2
+"""The language choice is asked again this often; then the call goes on in the default language."""
+CHOICE_TIMEOUT = 5
 
 
 class FlowError(RuntimeError):
@@ -72,11 +79,20 @@ class FlowEngine:
         clock: Callable[[], float] = time.time,
         today: Callable[[], date] = date.today,
         version: int = 0,
+        catalogs: Mapping[str, PromptCatalog] | None = None,
+        languages: LanguagePlan | None = None,
+        caller_languages: CallerLanguages | None = None,
     ) -> None:
         self.flow = flow
         self.version = version
         """The published version this engine runs (0: not from the database); calls keep it."""
         self.catalog = catalog
+        """The default language's prompts."""
+        self.languages = languages or LanguagePlan((catalog.language,))
+        self.catalogs: Mapping[str, PromptCatalog] = catalogs or {self.languages.default: catalog}
+        """Every served language's prompts; a call speaks its own."""
+        self.caller_languages = caller_languages
+        """Where a caller number's language is remembered (None: nothing is remembered)."""
         self.repository = repository
         self.machine = triggers.FlowMachine(flow)
         self.clock = clock
@@ -97,10 +113,19 @@ class FlowEngine:
         """Advance the call by one caller event; returns what the caller hears next."""
         steps: list[Step] = []
         if isinstance(event, Start):
-            session.state = self.flow.start
-            session.visits[self.flow.start] = 1
-            session.path.append(self.flow.start)
-            return await self._run(session, steps)
+            remembered = False
+            if not session.language:
+                picked, remembered = await self._language_for(session)
+                if picked is None:
+                    return self._ask_language(session, steps)
+                session.language = picked
+                self._note(session, "flow", f"language: {picked}{' (remembered)' if remembered else ''}")
+            await self._begin(session, steps)
+            if remembered:
+                self._offer_switch(session, steps)
+            return steps
+        if LANGUAGE_CHOICE in session.attempts:
+            return await self._choose(session, event, steps)
         if isinstance(event, Speech) and len(event.text) > MAX_SPEECH_CHARS:
             event = Speech(event.text[:MAX_SPEECH_CHARS], event.confidence)  # any channel
         state = self.flow.states[session.state]
@@ -108,6 +133,15 @@ class FlowEngine:
             return await self._run(session, steps)
         hidden = isinstance(state, GatherState) and state.secret and isinstance(event, Digits | Speech)
         self._note(session, "caller", "keyed a value (hidden)" if hidden else _describe(event))
+        if (
+            isinstance(state, MenuState)
+            and isinstance(event, Digits)
+            and event.digits[:1] == SWITCH_KEY
+            and self.languages.several
+            and all(option.key != SWITCH_KEY for option in state.options)
+        ):
+            session.attempts[LANGUAGE_CHOICE] = 0
+            return self._ask_language(session, steps)
         if isinstance(state, MenuState | GatherState) and isinstance(event, Digits | Speech | NoInput):
             trigger = self._interpret(state, event, session)
             if trigger in (triggers.NO_INPUT, triggers.NO_MATCH):
@@ -132,16 +166,111 @@ class FlowEngine:
         # Anything else (a stale or out-of-order webhook) repeats where the call stands.
         return await self._run(session, steps)
 
+    async def _begin(self, session: CallSession, steps: list[Step]) -> list[Step]:
+        session.state = self.flow.start
+        session.visits[self.flow.start] = 1
+        session.path.append(self.flow.start)
+        return await self._run(session, steps)
+
+    def language(self, session: CallSession) -> str:
+        """The language a call speaks (the default until it is decided)."""
+        return session.language or self.languages.default
+
+    async def _language_for(self, session: CallSession) -> tuple[str | None, bool]:
+        """The called number's language, else the caller's remembered one (True), else None:
+        the caller chooses."""
+        own = self.languages.for_number(session.called)
+        if own is not None:
+            return own, False
+        if self.caller_languages is not None:
+            known = await self.caller_languages.language(session.caller)
+            if known in self.languages.served:
+                return known, True
+        return None, False
+
+    def _prompt_in(self, language: str, prompt_id: str, builtin: Mapping[str, str], key: str) -> str:
+        """A language-choice sentence in `language`: its prompts file's own wording, else built in."""
+        catalog = self.catalogs.get(language)
+        if catalog is not None and catalog.has(prompt_id):
+            return catalog.render(prompt_id, {"key": key}, self.today())
+        return builtin.get(language, f"{language}: {{key}}").format(key=key)
+
+    def _ask_language(self, session: CallSession, steps: list[Step]) -> list[Step]:
+        """Each served language offered in itself ("Für Deutsch drücken Sie die 2.")."""
+        session.attempts.setdefault(LANGUAGE_CHOICE, 0)
+        for code in self.languages.served:
+            text = self._prompt_in(code, "language_choice", CHOICE_TEXTS, self.languages.key_of(code))
+            steps.append(Say(text, True, code))
+            self._note(session, "bot", text)
+        steps.append(
+            Gather(
+                digits=False,
+                timeout=CHOICE_TIMEOUT,
+                max_digits=1,
+                finish_on_key="",
+                speech=True,
+                hints=self.languages.hints(),
+                language=self.languages.default,
+            )
+        )
+        return steps
+
+    async def _choose(self, session: CallSession, event: Event, steps: list[Step]) -> list[Step]:
+        """The caller's answer to the language choice; after a switch mid-call, the question
+        they were at is asked again in the new language."""
+        if isinstance(event, Resume):
+            return self._ask_language(session, steps)
+        self._note(session, "caller", _describe(event))
+        picked = None
+        if isinstance(event, Digits):
+            picked = self.languages.chosen(key=event.digits[:1])
+        elif isinstance(event, Speech):
+            picked = self.languages.chosen(said=event.text)
+        if picked is None:
+            tries = session.attempts[LANGUAGE_CHOICE] + 1
+            if tries <= CHOICE_RETRIES:
+                session.attempts[LANGUAGE_CHOICE] = tries
+                return self._ask_language(session, steps)
+            picked = self.language(session)
+        elif self.caller_languages is not None:
+            await self.caller_languages.remember(session.caller, picked)
+        del session.attempts[LANGUAGE_CHOICE]
+        session.language = picked
+        self._note(session, "flow", f"language: {picked}")
+        if not session.path:
+            return await self._begin(session, steps)
+        return await self._run(session, steps)
+
+    def _offer_switch(self, session: CallSession, steps: list[Step]) -> None:
+        """A caller greeted in a remembered language hears, in each other language, the key
+        that changes it, just before the first question."""
+        if not steps or not isinstance(steps[-1], Gather) or steps[-1].digits:
+            return
+        offers = []
+        for code in self.languages.served:
+            if code != session.language:
+                text = self._prompt_in(code, "language_switch", SWITCH_TEXTS, SWITCH_KEY)
+                offers.append(Say(text, True, code))
+                self._note(session, "bot", text)
+        steps[-1:-1] = offers
+
+    def _agent_words(self, language: str) -> tuple[str, ...]:
+        return self.flow.agent_words + AGENT_WORDS.get(language, ())
+
     def _interpret(
         self, state: MenuState | GatherState, event: Digits | Speech | NoInput, session: CallSession
     ) -> str:
         """The trigger a caller's answer fires in a waiting state (saving a collected number)."""
         if isinstance(event, NoInput):
             return triggers.NO_INPUT
-        if isinstance(event, Speech) and state.agent and _mentions(event.text, self.flow.agent_words):
+        language = self.language(session)
+        if isinstance(event, Speech) and state.agent and _mentions(event.text, self._agent_words(language)):
             return triggers.AGENT
         if isinstance(state, MenuState):
-            key = event.digits[:1] if isinstance(event, Digits) else _match_option(state, event.text)
+            if isinstance(event, Digits):
+                key: str | None = event.digits[:1]
+            else:
+                key = _match_option(state, event.text, language)
             if key == "0" and state.agent:
                 return triggers.AGENT
             if key and any(option.key == key for option in state.options):
@@ -178,9 +307,10 @@ class FlowEngine:
                 case MenuState():
                     for prompt in state.prompts:
                         self._say(session, steps, prompt, True)
-                    hints = tuple(w for option in state.options for w in option.words)
+                    language = self.language(session)
+                    hints = tuple(w for option in state.options for w in option.words_in(language))
                     if state.agent:
-                        hints += self.flow.agent_words[:2]
+                        hints += self._agent_words(language)[:2]
                     steps.append(
                         Gather(
                             digits=False,
@@ -189,6 +319,7 @@ class FlowEngine:
                             finish_on_key="",
                             speech=True,
                             hints=hints,
+                            language=session.language,
                         )
                     )
                     return steps
@@ -202,6 +333,7 @@ class FlowEngine:
                             max_digits=state.max_digits,
                             finish_on_key=state.finish_on_key,
                             speech=state.speech,
+                            language=session.language,
                         )
                     )
                     return steps
@@ -233,22 +365,23 @@ class FlowEngine:
             return [Hangup()]
         return []
 
-    @staticmethod
-    def _transfer(session: CallSession, state: TransferState) -> Transfer:
+    def _transfer(self, session: CallSession, state: TransferState) -> Transfer:
         context = dict(session.vars)
+        context["language"] = self.language(session)  # the agent must speak it (routing's skill)
         verified = session.vars.get("verified_order") == session.vars.get("order_number", "")
         context["verified"] = "yes" if "verified_order" in session.vars and verified else "no"
         return Transfer(reason=state.reason, context=context)
 
     def _say(self, session: CallSession, steps: list[Step], prompt: str, interruptible: bool) -> None:
         prompt_id = _VARIANT.sub(lambda m: session.vars.get(m.group(1), ""), prompt)
-        if not self.catalog.has(prompt_id):
+        catalog = self.catalogs.get(self.language(session), self.catalog)
+        if not catalog.has(prompt_id):
             # Validation checked the variant's prefix; a value it could not foresee
             # (a new status in the data) skips the sentence rather than failing the call.
             log.error("prompt_missing: %s (flow %s, state %s)", prompt_id, self.flow.name, session.state)
             return
-        text = self.catalog.render(prompt_id, session.vars, self.today())
-        steps.append(Say(text, interruptible))
+        text = catalog.render(prompt_id, session.vars, self.today())
+        steps.append(Say(text, interruptible, session.language))
         self._note(session, "bot", text)
 
     def _note(self, session: CallSession, who: str, text: str) -> None:
@@ -279,7 +412,7 @@ def _mentions(text: str, phrases: tuple[str, ...]) -> bool:
     return any(f" {phrase} " in padded for phrase in phrases)
 
 
-def _match_option(state: MenuState, text: str) -> str | None:
+def _match_option(state: MenuState, text: str, language: str) -> str | None:
     """The option a spoken answer picks: a listed phrase, a key named aloud, or a near miss.
 
     Exact phrases win (longest first, so 'order status' beats 'status'); then a key named
@@ -291,7 +424,7 @@ def _match_option(state: MenuState, text: str) -> str | None:
     padded = f" {' '.join(said)} "
     best: tuple[int, str] | None = None
     for option in state.options:
-        for phrase in option.words:
+        for phrase in option.words_in(language):
             if f" {phrase} " in padded and (best is None or len(phrase) > best[0]):
                 best = (len(phrase), option.key)
     if best:
@@ -302,7 +435,7 @@ def _match_option(state: MenuState, text: str) -> str | None:
         return named[0]
     for word in said:
         for option in state.options:
-            single = [p for p in option.words if " " not in p and len(p) >= 4]
+            single = [p for p in option.words_in(language) if " " not in p and len(p) >= 4]
             if difflib.get_close_matches(word, single, n=1, cutoff=0.8):
                 return option.key
     return None

@@ -35,6 +35,8 @@ class ProblemCode(StrEnum):
     MENU_TOO_LONG = "menu_too_long"
     OUTCOME_DEFAULTED = "outcome_defaulted"
     RETIRED_OUTCOME = "retired_outcome"
+    MISSING_WORDS = "missing_words"
+    PLACEHOLDER_MISMATCH = "placeholder_mismatch"
 
 
 @dataclass(frozen=True, slots=True)

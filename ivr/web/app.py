@@ -43,6 +43,7 @@ from ivr.flow.files import LINE_FLOW, CompiledFlow, FlowFiles, compile_files, re
 from ivr.forwarded import IPNetwork, client_address
 from ivr.handoff import DialHandOff, EnqueueHandOff, HandOff
 from ivr.hours import BusinessHours, parse_hours
+from ivr.languages import LanguagePlan
 from ivr.line import MEDIA_PATH, SupportLine, stream_url
 from ivr.mediastream.admission import StreamAdmission
 from ivr.mediastream.call import StreamCall, StreamSpeech
@@ -50,6 +51,7 @@ from ivr.metrics import CONTENT_TYPE, ErrorCounter, Metrics, TimedSynthesizer
 from ivr.store.accounts import AccountStore
 from ivr.store.audit import AuditLog
 from ivr.store.backends import Stores, StoresUnavailable, build_stores
+from ivr.store.caller_languages import SqlCallerLanguages
 from ivr.store.once import UsedTokens
 from ivr.telephony import TwilioTelephony
 from ivr.twiml import Voice
@@ -260,11 +262,17 @@ def _telephony(
 def check_starting_flow(settings: Settings) -> tuple[FlowFiles, CompiledFlow]:
     """Read and compile the starting flow and prompts (IVR_FLOW, IVR_PROMPTS); raises if broken."""
     starting = read_files(settings.flow_file, settings.prompts_dir)
-    if settings.language not in starting.prompts:
-        raise ValueError(f"IVR_LANGUAGE '{settings.language}' has no prompts file in {settings.prompts_dir}")
+    for code in settings.languages:
+        if code not in starting.prompts:
+            name = "IVR_LANGUAGES" if settings.languages[1:] else "IVR_LANGUAGE"
+            raise ValueError(f"{name}: '{code}' has no prompts file in {settings.prompts_dir}")
     prompts_source = str(settings.prompts_dir)
     checked = compile_files(
-        starting, str(settings.flow_file), prompts_source=prompts_source, language=settings.language
+        starting,
+        str(settings.flow_file),
+        prompts_source=prompts_source,
+        language=settings.language,
+        languages=settings.languages,
     )
     return starting, checked
 
@@ -382,17 +390,28 @@ def setup_voice(
     today: Callable[[], date],
 ) -> FlowStore:
     """The call webhooks (`/voice/...`), the published flow they speak, and the database."""
-    flows = FlowStore(stores.sql, language=settings.language)
+    flows = FlowStore(stores.sql, language=settings.language, languages=settings.languages)
     app[FLOWS] = flows
+    plan = LanguagePlan(settings.languages, settings.number_languages)
+    remembered = SqlCallerLanguages(stores.sql)
 
     def engine(number: int, compiled: CompiledFlow) -> FlowEngine:
         catalog = compiled.catalogs[settings.language]
-        return FlowEngine(compiled.flow, catalog, stores.repository, today=today, version=number)
+        return FlowEngine(
+            compiled.flow,
+            catalog,
+            stores.repository,
+            today=today,
+            version=number,
+            catalogs={code: compiled.catalogs[code] for code in settings.languages},
+            languages=plan,
+            caller_languages=remembered,
+        )
 
     library = FlowLibrary(
         flows,
         LINE_FLOW,
-        line_builder(settings.language, engine),
+        line_builder(settings.language, engine, settings.languages),
         max_age=PUBLISHED_CHECK_EVERY,
         on_new=prompts.published,
     )
