@@ -230,26 +230,44 @@ def cmd_call(args: argparse.Namespace) -> int:
     return run_phone(args)
 
 
+def _named_prompts(args: argparse.Namespace, named: dict[str, Path]) -> tuple[dict[str, Path], str]:
+    """The prompt files named on the command line, else every one in --prompts (or IVR_PROMPTS);
+    and how problems name their directory."""
+    if named:
+        parents = {path.parent for path in named.values()}
+        return named, str(parents.pop()) if len(parents) == 1 else "prompts"
+    directory = Path(args.prompts) if args.prompts else _settings().prompts_dir
+    return {path.stem: path for path in sorted(directory.glob("*.yaml"))}, str(directory)
+
+
 def cmd_flows_validate(args: argparse.Namespace) -> int:
-    from ivr.flow.loader import FlowInvalid, load_flow
-    from ivr.prompts import load_catalogs
+    """Check flows and prompt files: any named (as `ivr flows export` wrote them, or the
+    directory it wrote), each flow against the named prompts or the prompts directory."""
+    from ivr.flow.files import compile_files, name_files, read_named
+    from ivr.flow.loader import FlowInvalid
 
     try:
-        catalogs = load_catalogs(Path(args.prompts) if args.prompts else _settings().prompts_dir)
-    except SourceError as exc:
-        print(f"ivr flows validate: {exc}", file=sys.stderr)
+        named = name_files([Path(name) for name in args.files])
+        prompts, prompts_source = _named_prompts(args, named.prompts)
+    except FlowInvalid as exc:
+        print("\n".join(exc.lines()), file=sys.stderr)
+        return 1
+    if not named.flows:
+        print("ivr flows validate: no flow file among the files named (only prompts)", file=sys.stderr)
         return 1
     failed = 0
-    for name in args.files:
+    for path in named.flows:
         try:
-            flow, warnings = load_flow(Path(name), catalogs)
+            checked = compile_files(read_named(path, prompts), str(path), prompts_source=prompts_source)
         except FlowInvalid as exc:
             failed += 1
             print("\n".join(exc.lines()), file=sys.stderr)
             continue
-        for warning in warnings:
+        for warning in checked.warnings:
             print(f"warning: {warning}")
-        print(f"{name}: flow '{flow.name}' is valid ({len(flow.states)} states)")
+        flow = checked.flow
+        languages = ", ".join(sorted(checked.catalogs))
+        print(f"{path}: flow '{flow.name}' is valid ({len(flow.states)} states; prompts in {languages})")
     return 1 if failed else 0
 
 
@@ -273,17 +291,37 @@ def _actor(args: argparse.Namespace) -> str:
 
 def cmd_flows_lifecycle(args: argparse.Namespace) -> int:
     """diff, publish, rollback, export, history: the published flow in the database."""
-    from ivr.flow.files import LINE_FLOW, FlowFiles, compile_files, diff_files, read_files, write_files
-    from ivr.flow.loader import FlowInvalid
+    from ivr.flow.files import (
+        LINE_FLOW,
+        FlowFiles,
+        compile_files,
+        diff_files,
+        name_files,
+        read_files,
+        read_named,
+        write_files,
+    )
+    from ivr.flow.loader import FlowInvalid, Problem
     from ivr.versions.store import FlowNotFound, FlowStore, FlowStoreError
 
-    language = _settings().language
+    settings = _settings()
+    language, languages = settings.language, settings.languages
 
     def local_files() -> FlowFiles:
-        """The files named on the command line, validated (problems name their paths)."""
-        flow_file, prompts_dir = _flow_paths(args)
-        files = read_files(flow_file, prompts_dir)
-        checked = compile_files(files, str(flow_file), prompts_source=str(prompts_dir), language=language)
+        """The files named on the command line, validated (problems name their paths): a flow
+        and prompt files, or the directory `ivr flows export` wrote; without prompt files, the
+        prompts directory (--prompts, IVR_PROMPTS)."""
+        named = name_files([Path(name) for name in args.files])
+        if len(named.flows) != 1:
+            found = ", ".join(str(path) for path in named.flows) or "none"
+            problem = Problem(None, None, f"name exactly one flow file to publish (found: {found})")
+            raise FlowInvalid(" ".join(args.files), [problem])
+        flow_file = named.flows[0]
+        prompts, prompts_source = _named_prompts(args, named.prompts)
+        files = read_named(flow_file, prompts)
+        checked = compile_files(
+            files, str(flow_file), prompts_source=prompts_source, language=language, languages=languages
+        )
         for warning in checked.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         return files
@@ -341,7 +379,7 @@ def cmd_flows_lifecycle(args: argparse.Namespace) -> int:
         stores = _stores()
         await stores.open()
         try:
-            return await run(FlowStore(stores.sql, language=language))
+            return await run(FlowStore(stores.sql, language=language, languages=languages))
         finally:
             await stores.close()
 
@@ -498,7 +536,9 @@ def build_parser() -> argparse.ArgumentParser:
     flows = sub.add_parser("flows", help="work with call flow files")
     flows_sub = flows.add_subparsers(dest="action", required=True)
     validate = flows_sub.add_parser("validate", help="check flow files and report every problem")
-    validate.add_argument("files", nargs="+")
+    validate.add_argument(
+        "files", nargs="+", help="flow and prompt files, or a directory `ivr flows export` wrote"
+    )
     validate.add_argument("--prompts", default="", help="prompts directory (default: ./prompts)")
     validate.set_defaults(run=cmd_flows_validate)
     diff = flows_sub.add_parser("diff", help="how local files differ from the published version (exit 1)")
@@ -506,7 +546,9 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--prompts", default="", help="prompts directory (default: IVR_PROMPTS or ./prompts)")
     diff.set_defaults(run=cmd_flows_lifecycle)
     publish = flows_sub.add_parser("publish", help="validate a flow and its prompts and publish them")
-    publish.add_argument("flow", help="the flow file")
+    publish.add_argument(
+        "files", nargs="+", help="the flow file and any prompt files, or a directory `ivr flows export` wrote"
+    )
     publish.add_argument("--prompts", default="", help="prompts directory (default: IVR_PROMPTS, ./prompts)")
     publish.add_argument("--note", default="", help="why, for the history and the audit log")
     publish.add_argument("--by", default="", help="who publishes (default: cli:<your user name>)")

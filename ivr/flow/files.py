@@ -90,6 +90,56 @@ def write_files(files: FlowFiles, directory: Path, name: str = LINE_FLOW) -> lis
     return list(targets)
 
 
+@dataclass(frozen=True, slots=True)
+class NamedFiles:
+    """What a command line named: flow files, and prompt catalogues by language."""
+
+    flows: list[Path]
+    prompts: dict[str, Path]
+
+
+def is_catalog(text: str) -> bool:
+    """A prompts file (`prompts:` at the top and no `states:`) rather than a flow."""
+    try:
+        data = load_text(text, "").data
+    except SourceError:
+        return False  # unreadable: reported as the flow it may be meant to be
+    return isinstance(data, dict) and "prompts" in data and "states" not in data
+
+
+def name_files(paths: list[Path]) -> NamedFiles:
+    """Sort the paths a command was given into flows and prompt catalogues, by content.
+
+    Takes exactly what `ivr flows export DIR` writes: the directory itself (its `flows/` and
+    `prompts/`), or any of its files in any order; a catalogue's language is its file name.
+    """
+    flows: list[Path] = []
+    prompts: dict[str, Path] = {}
+    expanded: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted((path / "flows").glob("*.yaml")) + sorted((path / "prompts").glob("*.yaml"))
+            expanded += found or sorted(path.glob("*.yaml"))
+        else:
+            expanded.append(path)
+    for path in expanded:
+        if path.suffix in (".yaml", ".yml") and is_catalog(_read_text(path)):
+            if path.stem in prompts and prompts[path.stem] != path:
+                problem = Problem(
+                    None, None, f"a second prompts file for '{path.stem}' (also {prompts[path.stem]})"
+                )
+                raise FlowInvalid(str(path), [problem])
+            prompts[path.stem] = path
+        else:
+            flows.append(path)
+    return NamedFiles(flows, prompts)
+
+
+def read_named(flow_file: Path, prompts: Mapping[str, Path]) -> FlowFiles:
+    """A flow and the named prompt files, as `read_files` reads them from a directory."""
+    return FlowFiles(_read_text(flow_file), {code: _read_text(path) for code, path in prompts.items()})
+
+
 # Validation
 
 
