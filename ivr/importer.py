@@ -246,10 +246,10 @@ class _Row:
 
     def language(self, column: str) -> str:
         """An optional language code (`de`, `sv`): the language the customer is greeted in."""
-        value = self._values.get(column, "").lower()
-        if value and _LANGUAGE.fullmatch(value) is None:
+        value = self._values.get(column, "")
+        if value and _LANGUAGE.fullmatch(value.lower()) is None:
             raise self._fail(column, f"{column} {_show(value)} is not a language code like en, de or sv")
-        return value
+        return value.lower()
 
     def choice(self, column: str, enum: type[_E]) -> _E:
         """One of an enum's values, matched like header names (case, spaces, dashes)."""

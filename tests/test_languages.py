@@ -7,6 +7,7 @@ line serves English until the native German and Swedish prompts arrive).
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -14,8 +15,12 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
+from ivr.cli import main as cli_main
 from ivr.config import ConfigError, Settings
+from ivr.importer import ImportFailed, ImportKind, parse_text
 from ivr.languages import LanguagePlan
+from ivr.store.caller_languages import SqlCallerLanguages
+from ivr.store.sql import Sql
 from ivr.web.app import create_app
 from tests.caller import Caller, Turn
 from tests.conftest import TODAY, make_settings
@@ -47,8 +52,7 @@ async def line(aiohttp_client: Callable, tmp_path: Path) -> TestClient:
 def says(turn: Turn) -> list[tuple[str, str, str]]:
     """(text, language, voice) of every <Say>, in order."""
     return [
-        ((el.text or "").strip(), el.get("language", ""), el.get("voice", ""))
-        for el in turn.root.iter("Say")
+        ((el.text or "").strip(), el.get("language", ""), el.get("voice", "")) for el in turn.root.iter("Say")
     ]
 
 
@@ -198,3 +202,56 @@ async def test_a_caller_who_does_not_choose_goes_on_in_the_default_language(line
     assert [s[0] for s in says(turn)] == CHOICE
     turn = await caller.silence()
     assert turn.heard[0] == "Thanks for calling Acme."
+
+
+# Languages on file
+
+
+ORDERS = (
+    "order_number,phone,customer_name,postal_code,status,carrier,tracking_number,placed_on,ship_date,eta,language\n"
+    "4512,+4930111222,Jana Berg,10115,shipped,DHL,00340434,2026-11-20,2026-11-21,2026-11-24,de\n"
+    "4513,+46701234567,Sven Ek,11122,received,,,2026-11-22,,,sv\n"
+    "4514,+15550100001,Jane Doe,94110,received,,,2026-11-22,,,\n"
+)
+
+
+def test_the_orders_file_may_give_each_customer_a_language() -> None:
+    orders = parse_text(ImportKind.ORDERS, ORDERS, "orders.csv")
+    assert [o.language for o in orders] == ["de", "sv", ""]
+    without = "".join(line.rsplit(",", 1)[0] + "\n" for line in ORDERS.splitlines())  # as before
+    assert {o.language for o in parse_text(ImportKind.ORDERS, without, "orders.csv")} == {""}
+
+
+def test_a_language_that_is_no_language_code_refuses_the_file() -> None:
+    with pytest.raises(ImportFailed) as caught:
+        parse_text(ImportKind.ORDERS, ORDERS.replace(",de\n", ",Deutsch\n"), "orders.csv")
+    assert (
+        str(caught.value) == "orders.csv line 2: language 'Deutsch' is not a language code like en, de or sv"
+    )
+
+
+async def test_an_import_never_overrides_a_callers_own_choice(sql: Sql) -> None:
+    languages = SqlCallerLanguages(sql)
+    await languages.remember("+46701234567", "en")  # Sven chose English on a call
+    await languages.import_orders({"+4930111222": "de", "+46701234567": "sv"})
+    assert await languages.language("+4930111222") == "de"
+    assert await languages.language("+46701234567") == "en"
+    await languages.remember("+4930111222", "sv")  # a choice overrides the file
+    await languages.import_orders({"+4930111222": "de"})
+    assert await languages.language("+4930111222") == "sv"
+    assert await languages.language("+15550100001") is None
+
+
+async def test_a_customer_on_file_with_a_language_is_greeted_in_it(
+    line: TestClient, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    orders = tmp_path / "orders.csv"
+    orders.write_text(ORDERS)
+    monkeypatch.setenv("IVR_DATA_DIR", str(tmp_path))
+    assert await asyncio.to_thread(cli_main, ["import", "orders", str(orders)]) == 0
+    assert "Imported 3 orders" in capsys.readouterr().out
+    turn = await Dialled(line, SHARED, phone="+46701234567").dial()
+    assert turn.heard[0] == "Välkommen till Acmes kundtjänst."
+    assert ("Für Deutsch drücken Sie die Sterntaste.", "de-DE", "Polly.Vicki") in says(turn)
+    turn = await Dialled(line, SHARED, phone="+15550100001").dial()  # on file, no language
+    assert [s[0] for s in says(turn)] == CHOICE
