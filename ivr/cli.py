@@ -412,7 +412,8 @@ def _bar(done: int, total: int, label: str) -> None:
 
 
 def cmd_prompts_render(args: argparse.Namespace) -> int:
-    """Synthesise every fixed prompt ahead of time, so no caller waits for one."""
+    """Synthesise every fixed prompt of every served language ahead of time, each in its
+    language's voice, so no caller waits for one."""
     from ivr.prompts import load_catalogs
     from ivr.web.app import audio_secret
     from speech.cache import PromptAudioCache
@@ -421,40 +422,66 @@ def cmd_prompts_render(args: argparse.Namespace) -> int:
     settings = _settings()
     audio_dir = settings.audio_dir
     catalogs = load_catalogs(settings.prompts_dir)
-    texts = sorted({text for catalog in catalogs.values() for text in catalog.static_texts()})
+    texts = [
+        (code, text)
+        for code in settings.languages
+        if code in catalogs
+        for text in sorted(set(catalogs[code].static_texts()))
+    ]
 
     async def render() -> int:
         failed = 0
-        voice, rate = settings.tts_voice or None, settings.tts_rate
-        async with Pyttsx3Synthesizer(voice=voice, rate=rate) as synthesizer:
-            cache = PromptAudioCache(audio_dir, synthesizer, audio_secret(audio_dir))
-            for done, text in enumerate(texts, 1):
-                try:
-                    await cache.audio_id(text)
-                except SynthesisError as exc:
-                    failed += 1
-                    print(f"\n{exc.code}: {text[:60]!r}: {exc}", file=sys.stderr)
-                _bar(done, len(texts), "prompts")
-            await cache.aclose()
+        done = 0
+        for code in settings.languages:
+            voice = settings.tts_voice_for(code)
+            async with Pyttsx3Synthesizer(voice=voice, rate=settings.tts_rate) as synthesizer:
+                cache = PromptAudioCache(audio_dir, synthesizer, audio_secret(audio_dir))
+                for language, text in texts:
+                    if language != code:
+                        continue
+                    try:
+                        await cache.audio_id(text)
+                    except SynthesisError as exc:
+                        failed += 1
+                        print(f"\n{exc.code}: {code}: {text[:60]!r}: {exc}", file=sys.stderr)
+                    done += 1
+                    _bar(done, len(texts), f"prompts ({code}, voice {voice or 'default'})")
+                await cache.aclose()
         return failed
 
     failed = asyncio.run(render())
-    print(f"Rendered {len(texts) - failed} of {len(texts)} prompts into {audio_dir}.")
+    languages = ", ".join(code for code in settings.languages if code in catalogs)
+    print(f"Rendered {len(texts) - failed} of {len(texts)} prompts ({languages}) into {audio_dir}.")
     return 1 if failed else 0
 
 
 def cmd_speech_install_model(args: argparse.Namespace) -> int:
-    from speech.models import OFFICIAL_INDEX, ModelInstallError, install_model, text_progress_bar
+    from speech.models import (
+        OFFICIAL_INDEX,
+        ModelInstallError,
+        install_local_model,
+        install_model,
+        text_progress_bar,
+    )
 
     settings = _settings()
     models_dir = settings.models_dir
     index = settings.model_index or OFFICIAL_INDEX
     try:
-        path = asyncio.run(
-            install_model(
-                args.lang, models_dir, index_url=index, small=not args.large, progress=text_progress_bar()
+        if args.source:
+            source = Path(args.source)
+            name = (
+                f"{source.name.removesuffix('.zip')}"
+                if source.name != args.lang
+                else f"vosk-model-{args.lang}"
             )
-        )
+            path = install_local_model(source, models_dir, name)
+        else:
+            path = asyncio.run(
+                install_model(
+                    args.lang, models_dir, index_url=index, small=not args.large, progress=text_progress_bar()
+                )
+            )
     except ModelInstallError as exc:
         print(f"ivr speech install-model: {exc}", file=sys.stderr)
         return 1
@@ -462,7 +489,7 @@ def cmd_speech_install_model(args: argparse.Namespace) -> int:
     if link.is_symlink() or not link.exists():
         link.unlink(missing_ok=True)
         link.symlink_to(path.name)
-    print(f"Installed {path}. With IVR_LANGUAGE={args.lang}, IVR_SPEECH=local uses it ({link}).")
+    print(f"Installed {path}. With {args.lang} in IVR_LANGUAGES, IVR_SPEECH=local uses it ({link}).")
     return 0
 
 
@@ -524,6 +551,12 @@ def build_parser() -> argparse.ArgumentParser:
     install = speech_sub.add_parser("install-model", help="download and unpack an official Vosk model")
     install.add_argument("lang", help="language code, e.g. en, de, fr")
     install.add_argument("--large", action="store_true", help="the big model instead of the small one")
+    install.add_argument(
+        "--from",
+        dest="source",
+        default="",
+        help="a Vosk model zip or directory already on this machine (nothing is downloaded)",
+    )
     install.set_defaults(run=cmd_speech_install_model)
 
     db = sub.add_parser("db", help="the database")

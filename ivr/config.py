@@ -111,6 +111,15 @@ class Settings:
     """Called number (Twilio's `To`, E.164) → the language its calls speak (IVR_NUMBER_LANGUAGES)."""
     vosk_models: Mapping[str, Path] = field(default_factory=dict)
     """Each served language's Vosk model directory (IVR_VOSK_MODEL_<LANG>, else var/models/<lang>)."""
+    tts_voices: Mapping[str, str] = field(default_factory=dict)
+    """Each served language's espeak-ng voice for local synthesis (IVR_TTS_VOICE_<LANG>; for the
+    default language also IVR_TTS_VOICE; else the language's own espeak-ng voice, `de`, `sv`)."""
+
+    def tts_voice_for(self, language: str) -> str | None:
+        """The espeak-ng voice `language` is synthesised with (None: pyttsx3's default)."""
+        return self.tts_voices.get(language) or (
+            self.tts_voice or None if language == self.language else language
+        )
 
     @classmethod
     def from_env(
@@ -200,6 +209,11 @@ class Settings:
             languages=languages,
             number_languages=number_languages,
             vosk_models=vosk_models,
+            tts_voices={
+                code: voice
+                for code in languages
+                if (voice := env.get(f"IVR_TTS_VOICE_{code.upper()}", "").strip())
+            },
         )
 
 

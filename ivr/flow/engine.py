@@ -46,7 +46,7 @@ from ivr.prompts import PromptCatalog
 from ivr.session import CallSession, TranscriptEntry
 from ivr.store.base import Repository
 from ivr.store.caller_languages import CallerLanguages
-from speech.numbers import KEY_WORDS, spoken_digits
+from speech.reading import reading
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +254,8 @@ class FlowEngine:
                 self._note(session, "bot", text)
         steps[-1:-1] = offers
 
-    def _agent_words(self, language: str) -> tuple[str, ...]:
+    def agent_words(self, language: str) -> tuple[str, ...]:
+        """What asks for a person in `language`: the flow's words and the language's own."""
         return self.flow.agent_words + AGENT_WORDS.get(language, ())
 
     def _interpret(
@@ -264,7 +265,7 @@ class FlowEngine:
         if isinstance(event, NoInput):
             return triggers.NO_INPUT
         language = self.language(session)
-        if isinstance(event, Speech) and state.agent and _mentions(event.text, self._agent_words(language)):
+        if isinstance(event, Speech) and state.agent and _mentions(event.text, self.agent_words(language)):
             return triggers.AGENT
         if isinstance(state, MenuState):
             if isinstance(event, Digits):
@@ -276,7 +277,7 @@ class FlowEngine:
             if key and any(option.key == key for option in state.options):
                 return triggers.option_trigger(key)
             return triggers.NO_MATCH
-        raw = event.digits if isinstance(event, Digits) else spoken_digits(event.text)
+        raw = event.digits if isinstance(event, Digits) else reading(language).spoken_digits(event.text)
         value = raw.rstrip(state.finish_on_key) if state.finish_on_key else raw
         if value == "0" and state.agent and state.min_digits > 1:
             return triggers.AGENT
@@ -310,7 +311,7 @@ class FlowEngine:
                     language = self.language(session)
                     hints = tuple(w for option in state.options for w in option.words_in(language))
                     if state.agent:
-                        hints += self._agent_words(language)[:2]
+                        hints += self.agent_words(language)[:2]
                     steps.append(
                         Gather(
                             digits=False,
@@ -319,7 +320,7 @@ class FlowEngine:
                             finish_on_key="",
                             speech=True,
                             hints=hints,
-                            language=session.language,
+                            language=self.language(session),
                         )
                     )
                     return steps
@@ -333,7 +334,7 @@ class FlowEngine:
                             max_digits=state.max_digits,
                             finish_on_key=state.finish_on_key,
                             speech=state.speech,
-                            language=session.language,
+                            language=self.language(session),
                         )
                     )
                     return steps
@@ -430,7 +431,8 @@ def _match_option(state: MenuState, text: str, language: str) -> str | None:
     if best:
         return best[1]
     choices = {option.key for option in state.options} | ({"0"} if state.agent else set())
-    named = [key for word in said if (key := KEY_WORDS.get(word, word)) in choices]
+    key_words = reading(language).key_words
+    named = [key for word in said if (key := key_words.get(word, word)) in choices]
     if len(said) <= 3 and len(named) == 1:
         return named[0]
     for word in said:
