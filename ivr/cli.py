@@ -470,11 +470,8 @@ def cmd_speech_install_model(args: argparse.Namespace) -> int:
     try:
         if args.source:
             source = Path(args.source)
-            name = (
-                f"{source.name.removesuffix('.zip')}"
-                if source.name != args.lang
-                else f"vosk-model-{args.lang}"
-            )
+            stem = source.name.removesuffix(".zip")
+            name = stem if stem.startswith("vosk-model") else f"vosk-model-{args.lang}"
             path = install_local_model(source, models_dir, name)
         else:
             path = asyncio.run(
