@@ -2,8 +2,9 @@
 
 No library reads Swedish numbers, so this is a small one. Swedish writes a number as one
 word ("fyrtiofem", "fyrahundratolv", "tvåtusen"), which is split into its parts; callers
-also say the tens the everyday way ("förti", "femti", "tjugi"). "en" and "ett" are also
-the articles ("ett ordernummer"), so they count only next to another number word.
+also say numbers the everyday way: "förti", "femti", "tjugi", "tjuåtta" (28), "nie", "tie",
+"fyr" (forms from Wiktionary's Appendix:Swedish numerals). "en" and "ett" are also the
+articles ("ett ordernummer"), so they count only next to another number word.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ UNITS = {
     "tre": 3,
     "trea": 3,
     "fyra": 4,
+    "fyr": 4,
     "fem": 5,
     "femma": 5,
     "sex": 6,
@@ -28,11 +30,13 @@ UNITS = {
     "sjua": 7,
     "åtta": 8,
     "nio": 9,
+    "nie": 9,
     "nia": 9,
     "nolla": 0,
 }
 TEENS = {
     "tio": 10,
+    "tie": 10,
     "elva": 11,
     "tolv": 12,
     "tretton": 13,
@@ -46,6 +50,7 @@ TEENS = {
 TENS = {
     "tjugo": 20,
     "tjugi": 20,
+    "tju": 20,
     "trettio": 30,
     "tretti": 30,
     "fyrtio": 40,
@@ -119,7 +124,7 @@ def _value(parts: list[str]) -> int:
 
 def spoken_digits(text: str) -> str:
     """The digits in what a Swedish caller said; '' if there are none."""
-    tokens = _TOKEN.findall(text.lower().replace("-", " "))
+    tokens = _TOKEN.findall(text.lower().replace("-", " ").replace("ettusen", "etttusen"))
     parts = [None if t.isdigit() else _split(t) for t in tokens]
     numeric = [t.isdigit() or p is not None for t, p in zip(tokens, parts, strict=True)]
     out: list[str] = []
@@ -137,6 +142,9 @@ def spoken_digits(text: str) -> str:
             # "fyrtio fem" said as two words is 45, like "fyrtiofem"
             if token in TENS and following and len(following) == 1 and UNITS.get(following[0], 0):
                 value += UNITS[following[0]]
+                index += 1
+            elif split[-1] == "tusen" and following and "tusen" not in following:
+                value += _value(following)  # "ettusen niohundrasjuttiofem": 1975, one number
                 index += 1
             out.append(str(value))
         index += 1

@@ -151,7 +151,7 @@ def test_serve_says_when_the_port_is_taken(server: str, env: dict[str, str]) -> 
 def test_flows_validate(env: dict[str, str], tmp_path: Path) -> None:
     result = ivr("flows", "validate", str(ROOT / "flows" / "support.yaml"), env=env)
     assert result.returncode == 0
-    assert "flow 'support' is valid (33 states)" in result.stdout
+    assert "flow 'support' is valid (33 states; prompts in en)" in result.stdout
 
 
 def test_a_call_from_the_terminal_phone_then_its_record(server: str, env: dict[str, str]) -> None:
