@@ -87,7 +87,8 @@ async def test_each_language_gets_its_model_shared_and_a_missing_one_is_a_start_
     assert isinstance(german, VoskModel) and german.path == MODEL
     assert german.models is speech.recognizers.models  # one VoskModels: a directory loads once
     assert speech.recognizers_for("sv") is None
-    warning = next(r.getMessage() for r in caplog.records if "language 'sv'" in r.getMessage())
+    started = caplog.get_records("setup")  # the app was made, and warned, as the test was set up
+    warning = next(r.getMessage() for r in started if "language 'sv'" in r.getMessage())
     assert "asr_model_missing: language 'sv' has no speech model" in warning
     assert "its callers answer with keys" in warning and "IVR_VOSK_MODEL_SV" in warning
 
@@ -98,7 +99,7 @@ async def test_a_german_call_is_spoken_in_the_german_voice_and_heard_with_its_mo
 ) -> None:
     client, data = local
     caller, edge = await stream(client, GERMAN)
-    assert await edge.wait_for_prompt() > 10_000  # greeting and menu, in German
+    assert await edge.wait_for_prompt() > 3_000  # greeting and menu, in German
     started = [r.getMessage() for r in caplog.records if "tts_worker_started" in r.getMessage()]
     assert any("voice gmw/de" in line for line in started), started  # espeak-ng's German voice spoke
     await edge.audio(spoken_digits_audio("45"))
@@ -109,7 +110,7 @@ async def test_a_german_call_is_spoken_in_the_german_voice_and_heard_with_its_mo
     assert "Entschuldigung, das habe ich nicht verstanden." in bot_lines(session)  # heard, not German
     said = [e.text for e in session.transcript if e.who == "caller"]
     assert said and said[0].startswith("said '")
-    assert len(client.app[STREAM_SPEECH].recognizers.models._models) == 1  # English and German: one load
+    assert client.app[STREAM_SPEECH].recognizers.models.load_count == 1  # English and German: one load
 
 
 @pytest.mark.skipif(not FSDD.is_dir(), reason=f"caller recordings not found at {FSDD}")
