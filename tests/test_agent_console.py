@@ -82,13 +82,14 @@ async def test_a_queued_caller_reaches_open_desks_with_exactly_the_flows_context
     assert entry["call_sid"] == caller.call_sid
     assert entry["caller"] == "+1••••••0001", "an unverified caller's number is masked"
     assert entry["reason"] == "caller_asked"
-    assert entry["context"] == {  # every variable the flow collected, nothing added
+    assert entry["context"] == {  # every variable the flow collected, and the caller's language
         "ticket_number": "3141",
         "repair_status": "waiting_for_parts",
         "repair_product": "espresso machine",
         "repair_eta": "2026-12-02",
         "repair_updated_on": "2026-11-21",
         "verified": "no",
+        "language": "en",
     }
     assert (entry["position"], entry["state"]) == (1, "waiting")
     headers = {"X-CSRF-Token": csrf}

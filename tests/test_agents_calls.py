@@ -31,6 +31,7 @@ REPAIR_CONTEXT = {
     "repair_updated_on": "2026-11-21",
     "repair_eta": "2026-12-02",
     "verified": "no",
+    "language": "en",
 }
 
 

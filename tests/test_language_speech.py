@@ -165,3 +165,40 @@ def test_install_model_from_a_local_directory(
     assert main(["speech", "install-model", "sv", "--from", str(broken)]) == 1
     assert "is not a Vosk model" in capsys.readouterr().err
     assert not (tmp_path / "data" / "models" / "sv").exists()
+
+
+def test_a_voicemail_is_transcribed_with_the_model_of_its_callers_language(tmp_path: Path) -> None:
+    from ivr.agents.model import TranscriptStatus, Voicemail
+    from ivr.agents.voicemail import VoicemailWorker
+    from ivr.web.app import voicemail_models
+
+    models = voicemail_models(
+        line_settings(tmp_path, IVR_VOSK_MODEL=str(MODEL), IVR_VOSK_MODEL_DE=str(MODEL))
+    )
+    try:
+        worker = VoicemailWorker(None, tmp_path, models.default, models.languages)  # type: ignore[arg-type]
+
+        def left_in(language: str) -> Voicemail:
+            return Voicemail(
+                "v1",
+                "CA1",
+                "+15550100001",
+                "caller_asked",
+                {"language": language},
+                0.0,
+                "",
+                3,
+                "",
+                "",
+                TranscriptStatus.PENDING,
+                "",
+                False,
+                "",
+            )
+
+        german = worker.recognizers_for(left_in("de"))
+        assert isinstance(german, VoskModel) and german.path == MODEL and german.models is models.models
+        assert worker.recognizers_for(left_in("sv")) is None  # no Swedish model: kept untranscribed
+        assert worker.recognizers_for(left_in("en")) is models.default
+    finally:
+        models.models.close()

@@ -197,7 +197,8 @@ def check_languages(
     if len(catalogs) < 2:
         return
     codes = sorted(catalogs)
-    first = reference if reference is not None and reference in catalogs else codes[0]
+    fallback = "en" if "en" in catalogs else codes[0]  # the shipped prompts' language
+    first = reference if reference is not None and reference in catalogs else fallback
     base = catalogs[first]
     every = sorted({prompt_id for catalog in catalogs.values() for prompt_id in catalog.templates})
     for code in [first, *(c for c in codes if c != first)]:

@@ -199,7 +199,7 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
-def _agent_line(settings: Settings, stores: Stores, voice: Voice, voicemail: VoskModel | None) -> AgentLine:
+def _agent_line(settings: Settings, stores: Stores, voice: Voice, voicemail: VoicemailModels) -> AgentLine:
     """The queue with agents, callbacks and voicemail (needs the line's Twilio account)."""
     config = DeskConfig(
         callback_offer_after=settings.callback_offer_after,
@@ -220,15 +220,29 @@ def _agent_line(settings: Settings, stores: Stores, voice: Voice, voicemail: Vos
         sessions=stores.sessions,
         calls=stores.calls,
     )
-    worker = VoicemailWorker(desk, settings.voicemail_dir, voicemail)
+    worker = VoicemailWorker(desk, settings.voicemail_dir, voicemail.default, voicemail.languages)
     return AgentLine(desk, voice, f"{settings.public_url}{HOLD_PATH}", worker, asyncio.Event())
 
 
-def _voicemail_model(settings: Settings) -> VoskModel | None:
+@dataclass(frozen=True, slots=True)
+class VoicemailModels:
     """Voicemail's own Vosk, with one thread so that transcribing never slows a live call."""
-    if model_problem(settings.vosk_model) is not None:
-        return None  # voicemails are kept untranscribed; the desk says why
-    return VoskModels(workers=1).model(settings.vosk_model)
+
+    models: VoskModels
+    default: VoskModel | None
+    """The default language's model; None: voicemails are kept untranscribed (the desk says why)."""
+    languages: Mapping[str, VoskModel | None]
+    """Each other language's, so a voicemail is transcribed in the language its caller spoke."""
+
+
+def voicemail_models(settings: Settings) -> VoicemailModels:
+    models = VoskModels(workers=1)
+
+    def usable(path: Path) -> VoskModel | None:
+        return models.model(path) if model_problem(path) is None else None
+
+    languages = {code: usable(settings.vosk_models[code]) for code in settings.languages[1:]}
+    return VoicemailModels(models, usable(settings.vosk_model), languages)
 
 
 def _load_hours(settings: Settings) -> BusinessHours | None:
@@ -241,7 +255,7 @@ def _load_hours(settings: Settings) -> BusinessHours | None:
 
 
 def _telephony(
-    settings: Settings, line: AgentLine, voicemail: VoskModel | None
+    settings: Settings, line: AgentLine, voicemail: VoicemailModels
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     """Open the Twilio client and write the hold music at start-up; at the end close the client
     and stop voicemail's Vosk threads."""
@@ -253,8 +267,7 @@ def _telephony(
         yield
         line.desk.telephony = None
         await telephony.aclose()
-        if voicemail is not None:
-            voicemail.models.close()
+        voicemail.models.close()
 
     return lifecycle
 
@@ -375,7 +388,7 @@ def setup_agents(app: web.Application, settings: Settings, stores: Stores, spoke
     and number and no single number to dial (IVR_AGENT_NUMBER)."""
     if settings.agent_number or not (settings.account_sid and settings.phone_number):
         return None
-    voicemail = _voicemail_model(settings)
+    voicemail = voicemail_models(settings)
     agent_line = _agent_line(settings, stores, spoken, voicemail)
     add_agent_routes(app, agent_line)
     app.cleanup_ctx.append(_telephony(settings, agent_line, voicemail))
