@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import date
 
 from ivr.flow import machine as triggers
-from ivr.flow.actions import ACTIONS, ActionContext
+from ivr.flow.actions import ACTIONS, ActionContext, Outreach
 from ivr.flow.schema import (
     ActionState,
     Flow,
@@ -72,8 +72,11 @@ class FlowEngine:
         clock: Callable[[], float] = time.time,
         today: Callable[[], date] = date.today,
         version: int = 0,
+        outreach: Outreach | None = None,
     ) -> None:
         self.flow = flow
+        self.outreach = outreach
+        """The campaigns' effects (scores, texts, callbacks, opt-outs), on outbound lines only."""
         self.version = version
         """The published version this engine runs (0: not from the database); calls keep it."""
         self.catalog = catalog
@@ -171,7 +174,7 @@ class FlowEngine:
                     self._fire(session, triggers.NEXT)
                 case ActionState():
                     action = ACTIONS[state.action]
-                    context = ActionContext(session, self.repository, self.today())
+                    context = ActionContext(session, self.repository, self.today(), self.outreach)
                     outcome = await action.run(context)
                     self._note(session, "flow", f"{state.action}: {outcome}")
                     self._fire(session, triggers.outcome_trigger(outcome))

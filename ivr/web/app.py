@@ -18,6 +18,7 @@ import hashlib
 import logging
 import os
 import secrets
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -46,6 +47,9 @@ from ivr.hours import BusinessHours, parse_hours
 from ivr.line import MEDIA_PATH, SupportLine, stream_url
 from ivr.mediastream.admission import StreamAdmission
 from ivr.mediastream.call import StreamCall, StreamSpeech
+from ivr.outreach.dialer import TwilioDialer
+from ivr.outreach.service import OutreachConfig
+from ivr.outreach.web import OutreachSetup, setup_outreach
 from ivr.metrics import CONTENT_TYPE, ErrorCounter, Metrics, TimedSynthesizer
 from ivr.store.accounts import AccountStore
 from ivr.store.audit import AuditLog
@@ -269,12 +273,15 @@ def check_starting_flow(settings: Settings) -> tuple[FlowFiles, CompiledFlow]:
     return starting, checked
 
 
-def create_app(settings: Settings, *, today: Callable[[], date] = date.today) -> web.Application:
+def create_app(
+    settings: Settings, *, today: Callable[[], date] = date.today, clock: Callable[[], float] = time.time
+) -> web.Application:
     """Validate the starting flow and prompts now (a broken flow must stop start-up).
 
     The files (IVR_FLOW, IVR_PROMPTS) are the starting content: stored as version 1 when the
     database has no flow yet. After that the line speaks the published version.
-    `today` is the calendar the line speaks from (tests pin it; dates read relative to it).
+    `today` is the calendar the line speaks from (tests pin it; dates read relative to it);
+    `clock` is when campaigns think it is (their calling windows and spacing).
     """
     starting, checked = check_starting_flow(settings)
     for warning in checked.warnings:
@@ -294,6 +301,29 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
     handoff = _handoff(settings, agent_line, spoken)
     flows = setup_voice(app, settings, stores, starting, prompts, handoff, today)
     setup_console(app, settings, stores, flows, agent_line, today)
+    setup_outreach(
+        app,
+        OutreachSetup(
+            flows_dir=settings.flow_file.parent,
+            prompts_dir=settings.prompts_dir,
+            campaigns_dir=settings.campaigns_dir,
+            language=settings.language,
+            sql=stores.sql,
+            sessions=stores.sessions,
+            repository=stores.repository,
+            archive=stores.calls if stores.separate_sessions else None,
+            handoff=handoff,
+            metrics=app[METRICS],
+            config=OutreachConfig(settings.public_url, settings.phone_number, settings.review_url),
+            hours=_load_hours(settings),
+            round_every=settings.campaign_round,
+            twilio=(lambda: TwilioDialer.from_settings(settings))
+            if settings.account_sid and settings.phone_number
+            else None,
+        ),
+        today=today,
+        clock=clock,
+    )
     return app
 
 
