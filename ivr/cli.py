@@ -18,6 +18,9 @@ from ivr.config import ConfigError, Settings
 from ivr.console import cli as accounts_cli
 from ivr.importer import ImportFailed, ImportKind, parse_file
 from ivr.logs import mask_phone
+from ivr.outreach import cli as outreach_cli
+from ivr.outreach.consent import parse_consent
+from ivr.outreach.store import OutreachStore
 from ivr.store.backends import Stores, build_stores
 from ivr.yamlsource import SourceError
 
@@ -43,6 +46,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     kind = ImportKind(args.kind)
     try:
         records = parse_file(kind, Path(args.file))
+        # contact_ok and time_zone (optional): who campaigns may call, and in which time zone.
+        consent = parse_consent(kind, Path(args.file).read_text(encoding="utf-8-sig"), args.file)
     except ImportFailed as exc:
         print(f"ivr import: {exc}\nNothing was imported.", file=sys.stderr)
         return 1
@@ -51,7 +56,10 @@ def cmd_import(args: argparse.Namespace) -> int:
         stores = _stores()
         await stores.open()
         try:
-            return await stores.repository.upsert(records)
+            count = await stores.repository.upsert(records)
+            if consent:
+                await OutreachStore(stores.sql).save_consent(kind.value, consent)
+            return count
         finally:
             await stores.close()
 
@@ -488,6 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
     db_upgrade.set_defaults(run=cmd_db_upgrade)
 
     accounts_cli.add_parser(sub)
+    outreach_cli.add_parsers(sub, _settings)
 
     flows = sub.add_parser("flows", help="work with call flow files")
     flows_sub = flows.add_subparsers(dest="action", required=True)

@@ -1,1 +1,1 @@
-"""Proactive after-sales: campaigns of follow-up calls, surveys, review texts and service-recovery callbacks."""
+"""Proactive after-sales: follow-up calls, surveys, review texts and service-recovery callbacks."""

@@ -16,6 +16,8 @@ class Dialer(Protocol):
         """Send an SMS from the line's number; returns the message SID."""
         ...
 
+    async def aclose(self) -> None: ...
+
 
 MACHINE_DETECTION = "DetectMessageEnd"
 """Twilio waits for a machine's greeting to end (the beep) before asking the call's URL, so a

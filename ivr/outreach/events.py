@@ -55,8 +55,10 @@ async def find_events(sql: Sql, campaign: Campaign, today: date) -> list[Event]:
     events = []
     for row in rows:
         day = _day(row["day"])
-        due = day - timedelta(days=campaign.delay_days) if campaign.trigger is Trigger.WARRANTY_EXPIRING else (
-            day + timedelta(days=campaign.delay_days)
+        due = (
+            day - timedelta(days=campaign.delay_days)
+            if campaign.trigger is Trigger.WARRANTY_EXPIRING
+            else (day + timedelta(days=campaign.delay_days))
         )
         if due > today or (today - due).days > campaign.max_age_days:
             continue
@@ -103,6 +105,9 @@ def _expiring(row: Row, day: date, due: float) -> Event:
         time_zone=row["time_zone"],
         due_at=due,
         context=_context(
-            row, order_number=row["order_number"], serial_number=row["serial_number"], event_date=day.isoformat()
+            row,
+            order_number=row["order_number"],
+            serial_number=row["serial_number"],
+            event_date=day.isoformat(),
         ),
     )

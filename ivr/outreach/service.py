@@ -112,7 +112,9 @@ class Outreach:
             result.paused = True
             if not force:
                 return result
-        result.found = await self.store.enqueue(name, await find_events(self.sql, campaign, self.today()), now)
+        result.found = await self.store.enqueue(
+            name, await find_events(self.sql, campaign, self.today()), now
+        )
         await self.store.tidy(name, now)
         allowed: list[str] = []
         for target in await self.store.due(name, now):
@@ -190,7 +192,12 @@ class Outreach:
         target = await self.store.get(target_id)
         campaign = self.campaigns.get(target.campaign) if target else None
         line = self.lines.get(campaign.flow) if campaign else None
-        if target is None or campaign is None or line is None or target.call_sid not in ("", params["CallSid"]):
+        if (
+            target is None
+            or campaign is None
+            or line is None
+            or target.call_sid not in ("", params["CallSid"])
+        ):
             return render_goodbye(None, voice=self._any_voice())
         known = self._known(target, campaign)
         answered_by = params.get("AnsweredBy", "")
@@ -278,11 +285,18 @@ class Outreach:
             "service_recovery": "yes",
         }
         callback_id = await self.store.add_callback(target, context, self.clock())
-        log.info("campaign %s: service-recovery callback %s for %s", target.campaign, callback_id, mask_phone(target.number))
+        log.info(
+            "campaign %s: service-recovery callback %s for %s",
+            target.campaign,
+            callback_id,
+            mask_phone(target.number),
+        )
         return bool(callback_id)
 
     async def opt_out(self, session: CallSession) -> bool:
-        added = await self.store.opt_out(session.caller, f"pressed 9 on call {session.call_sid}", self.clock())
+        added = await self.store.opt_out(
+            session.caller, f"pressed 9 on call {session.call_sid}", self.clock()
+        )
         log.info("%s opted out of campaign calls", mask_phone(session.caller))
         return added
 

@@ -252,7 +252,8 @@ class OutreachStore:
         await self.sql.atomic(
             [
                 Statement(
-                    "UPDATE outreach_targets SET call_sid = $2, last_error = '', updated_at = $3 WHERE id = $1",
+                    "UPDATE outreach_targets SET call_sid = $2, last_error = '', updated_at = $3"
+                    " WHERE id = $1",
                     (target.id, call_sid, now),
                 ),
                 Statement(
@@ -281,7 +282,9 @@ class OutreachStore:
     # --- what happens on the call -------------------------------------------------------------------
 
     async def for_call(self, call_sid: str) -> Target | None:
-        row = await self.sql.fetchone(f"SELECT {_COLUMNS} FROM outreach_targets WHERE call_sid = $1", call_sid)
+        row = await self.sql.fetchone(
+            f"SELECT {_COLUMNS} FROM outreach_targets WHERE call_sid = $1", call_sid
+        )
         return _target(row) if row else None
 
     async def get(self, target_id: str) -> Target | None:
@@ -302,7 +305,8 @@ class OutreachStore:
 
     async def call_ended(self, target_id: str, now: float) -> None:
         await self.sql.execute(
-            "UPDATE outreach_targets SET state = 'done', updated_at = $2 WHERE id = $1 AND state = 'answered'",
+            "UPDATE outreach_targets SET state = 'done', updated_at = $2"
+            " WHERE id = $1 AND state = 'answered'",
             target_id,
             now,
         )
@@ -332,7 +336,13 @@ class OutreachStore:
                         " state, attempts, next_attempt_at, agent, customer_call_sid, last_error, done_by,"
                         " updated_at) VALUES ($1, $2, $3, 'service_recovery', $4, '', $5, 'pending', 0, $5,"
                         " '', '', '', '', $5)",
-                        (callback_id, target.call_sid, target.number, json.dumps(dict(context), sort_keys=True), now),
+                        (
+                            callback_id,
+                            target.call_sid,
+                            target.number,
+                            json.dumps(dict(context), sort_keys=True),
+                            now,
+                        ),
                     ),
                 ]
             )
@@ -373,7 +383,8 @@ class OutreachStore:
         await self.sql.atomic(
             [
                 Statement(
-                    "INSERT INTO contact_consent (kind, record, contact_ok, time_zone) VALUES ($1, $2, $3, $4)"
+                    "INSERT INTO contact_consent (kind, record, contact_ok, time_zone)"
+                    " VALUES ($1, $2, $3, $4)"
                     " ON CONFLICT (kind, record) DO UPDATE SET contact_ok = excluded.contact_ok,"
                     " time_zone = excluded.time_zone",
                     (kind, record, 1 if ok else 0, zone),

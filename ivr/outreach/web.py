@@ -60,7 +60,9 @@ class OutreachSetup:
     """Opens the Twilio client inside the running loop; None: no account, no calls placed."""
 
 
-def check_campaigns(flows_dir: Path, prompts_dir: Path, campaigns_dir: Path, language: str) -> dict[str, Campaign]:
+def check_campaigns(
+    flows_dir: Path, prompts_dir: Path, campaigns_dir: Path, language: str
+) -> dict[str, Campaign]:
     """Every campaign file and the flows they name, checked (raises `CampaignInvalid` or
     `FlowInvalid` naming the file and line)."""
     if not campaigns_dir.is_dir():

@@ -47,10 +47,10 @@ from ivr.hours import BusinessHours, parse_hours
 from ivr.line import MEDIA_PATH, SupportLine, stream_url
 from ivr.mediastream.admission import StreamAdmission
 from ivr.mediastream.call import StreamCall, StreamSpeech
+from ivr.metrics import CONTENT_TYPE, ErrorCounter, Metrics, TimedSynthesizer
 from ivr.outreach.dialer import TwilioDialer
 from ivr.outreach.service import OutreachConfig
 from ivr.outreach.web import OutreachSetup, setup_outreach
-from ivr.metrics import CONTENT_TYPE, ErrorCounter, Metrics, TimedSynthesizer
 from ivr.store.accounts import AccountStore
 from ivr.store.audit import AuditLog
 from ivr.store.backends import Stores, StoresUnavailable, build_stores
