@@ -565,7 +565,7 @@ def _warnings(states: Mapping[str, State]) -> tuple[Problem, ...]:
     for name, state in states.items():
         if not isinstance(state, ActionState) or state.action not in ACTIONS:
             continue
-        if LIMIT_REACHED not in state.outcomes:
+        if LIMIT_REACHED in ACTIONS[state.action].outcomes and LIMIT_REACHED not in state.outcomes:
             message = (
                 f"'{LIMIT_REACHED}' is not routed: a caller over the lookup limit goes straight to "
                 "an agent; route it to tell them why first"
