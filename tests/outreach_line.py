@@ -36,7 +36,8 @@ SYDNEY = "+61255501234"
 """Agreed, but it is the middle of the night there."""
 REVIEW_URL = "https://reviews.example.com/acme"
 
-ORDERS = f"""order_number,phone,customer_name,postal_code,status,carrier,tracking_number,placed_on,ship_date,eta,contact_ok,time_zone
+HEADER = "order_number,phone,customer_name,postal_code,status,carrier,tracking_number,placed_on,ship_date,eta"
+ORDERS = f"""{HEADER},contact_ok,time_zone
 5001,{JANE},Jane Doe,10001,delivered,UPS,1Z1,2026-11-15,2026-11-16,2026-11-20,yes,
 5002,{SAM},Sam Lee,10001,delivered,UPS,1Z2,2026-11-15,2026-11-16,2026-11-20,no,
 5003,{OPTED_OUT},Ola Berg,10001,delivered,UPS,1Z3,2026-11-15,2026-11-16,2026-11-20,yes,America/New_York
@@ -73,7 +74,9 @@ async def import_customers(database_url: str, orders: str = ORDERS) -> None:
         await stores.close()
 
 
-def outreach_settings(tmp_path: Path, twilio: OutboundAccount, *, database_url: str = "", **env: str) -> Settings:
+def outreach_settings(
+    tmp_path: Path, twilio: OutboundAccount, *, database_url: str = "", **env: str
+) -> Settings:
     extra = {"IVR_DATABASE_URL": database_url} if database_url else {}
     return make_settings(
         tmp_path,

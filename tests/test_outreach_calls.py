@@ -38,7 +38,9 @@ async def twilio() -> object:
         yield account
 
 
-async def started(aiohttp_client: Callable, tmp_path: Path, twilio: OutboundAccount, clock: Clock) -> Outreach:
+async def started(
+    aiohttp_client: Callable, tmp_path: Path, twilio: OutboundAccount, clock: Clock
+) -> Outreach:
     settings = outreach_settings(tmp_path, twilio)
     await import_customers(settings.database_url)
     client: TestClient = await aiohttp_client(outreach_app(settings, clock))

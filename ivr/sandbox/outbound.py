@@ -21,7 +21,8 @@ from aiohttp import web
 from ivr.sandbox.account import ACCOUNT_SID, API, LINE_NUMBER, CallbackResult, TwilioAccount, _error
 
 ANSWERED_BY = frozenset(
-    {"human", "machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax", "unknown"}
+    {"human", "machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other"}
+    | {"fax", "unknown"}
 )
 
 
