@@ -213,18 +213,28 @@ class OutreachStore:
             " AND state IN ('calling', 'answered'))",
             "(SELECT count(*) FROM outreach_calls WHERE campaign = $1 AND placed_at >= $4)",
         )
+        columns = ", ".join(f"t.{c.strip()}" for c in _COLUMNS.split(","))
         if self.postgres:
-            pick = (
-                "SELECT id FROM outreach_targets WHERE campaign = $1 AND state = 'waiting'"
+            # A CTE runs once: as an `IN (subquery)` PostgreSQL may run the pick again per
+            # row scanned, and each run skips the rows the last one locked (claiming too many).
+            claim = (
+                "WITH picked AS (SELECT id FROM outreach_targets WHERE campaign = $1 AND state = 'waiting'"
                 " AND id = ANY($2::text[]) ORDER BY next_at, id"
-                f" LIMIT GREATEST(0, LEAST($5 - {room[0]}, $6 - {room[1]})) FOR UPDATE SKIP LOCKED"
+                f" LIMIT GREATEST(0, LEAST($5 - {room[0]}, $6 - {room[1]})) FOR UPDATE SKIP LOCKED)"
+                " UPDATE outreach_targets t SET state = 'calling', attempts = t.attempts + 1,"
+                " claimed_at = $3, call_sid = '', updated_at = $3 FROM picked"
+                f" WHERE t.id = picked.id AND t.state = 'waiting' RETURNING {columns}"
             )
             id_arg: Any = list(ids)
         else:
-            pick = (
+            # One conditional UPDATE, under SQLite's write lock (`BEGIN IMMEDIATE`).
+            claim = (
+                "UPDATE outreach_targets SET state = 'calling', attempts = attempts + 1,"
+                " claimed_at = $3, call_sid = '', updated_at = $3 WHERE id IN ("
                 "SELECT id FROM outreach_targets WHERE campaign = $1 AND state = 'waiting'"
                 " AND id IN (SELECT value FROM json_each($2)) ORDER BY next_at, id"
-                f" LIMIT max(0, min($5 - {room[0]}, $6 - {room[1]}))"
+                f" LIMIT max(0, min($5 - {room[0]}, $6 - {room[1]}))) AND state = 'waiting'"
+                f" RETURNING {_COLUMNS}"
             )
             id_arg = json.dumps(list(ids))
         try:
@@ -235,13 +245,7 @@ class OutreachStore:
                         (campaign, now),
                         expect_rows=1,
                     ),
-                    Statement(
-                        "UPDATE outreach_targets SET state = 'calling', attempts = attempts + 1,"
-                        f" claimed_at = $3, call_sid = '', updated_at = $3 WHERE id IN ({pick})"
-                        " AND state = 'waiting'"
-                        f" RETURNING {_COLUMNS}",
-                        (campaign, id_arg, now, day_start(now), concurrent_cap, daily_cap),
-                    ),
+                    Statement(claim, (campaign, id_arg, now, day_start(now), concurrent_cap, daily_cap)),
                 ]
             )
         except Conflict:
