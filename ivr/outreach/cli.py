@@ -10,24 +10,24 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ivr.config import Settings
-from ivr.flow.loader import FlowInvalid
-from ivr.hours import BusinessHours, parse_hours
 from ivr.importer import is_e164
 from ivr.logs import mask_phone
-from ivr.outreach.campaigns import Campaign, CampaignInvalid, summary
-from ivr.outreach.dialer import TwilioDialer
-from ivr.outreach.service import Outreach, OutreachConfig, campaign_status
-from ivr.outreach.web import check_campaigns
-from ivr.store.backends import build_stores
-from ivr.yamlsource import load_file
+
+if TYPE_CHECKING:  # the commands import the service when they run: every `ivr` starts faster
+    from ivr.hours import BusinessHours
+    from ivr.outreach.campaigns import Campaign
+    from ivr.outreach.service import Outreach
 
 SettingsSource = Callable[[], Settings]
 
 
 def _hours(settings: Settings) -> BusinessHours | None:
+    from ivr.hours import parse_hours
+    from ivr.yamlsource import load_file
+
     if settings.hours_file is None:
         return None
     doc = load_file(settings.hours_file)
@@ -36,6 +36,8 @@ def _hours(settings: Settings) -> BusinessHours | None:
 
 
 def _campaigns(settings: Settings) -> dict[str, Campaign]:
+    from ivr.outreach.web import check_campaigns
+
     return check_campaigns(
         settings.flow_file.parent, settings.prompts_dir, settings.campaigns_dir, settings.language
     )
@@ -44,6 +46,12 @@ def _campaigns(settings: Settings) -> dict[str, Campaign]:
 def _with_outreach(
     settings: Settings, work: Callable[[Outreach], Awaitable[int]], *, dial: bool = False
 ) -> int:
+    from ivr.flow.loader import FlowInvalid
+    from ivr.outreach.campaigns import CampaignInvalid
+    from ivr.outreach.dialer import TwilioDialer
+    from ivr.outreach.service import Outreach, OutreachConfig
+    from ivr.store.backends import build_stores
+
     try:
         campaigns = _campaigns(settings)
     except (CampaignInvalid, FlowInvalid) as exc:
@@ -79,6 +87,9 @@ def _known(outreach: Outreach, name: str) -> bool:
 
 
 def cmd_campaigns(args: argparse.Namespace, settings: SettingsSource) -> int:
+    from ivr.outreach.campaigns import summary
+    from ivr.outreach.service import campaign_status
+
     by = f"cli:{getpass.getuser()}"
 
     async def work(outreach: Outreach) -> int:
