@@ -164,6 +164,8 @@ def cmd_calls(args: argparse.Namespace) -> int:
                 f"  started {_when(session.started_at)}"
                 f"  status {_plain(session.status)}  outcome {_plain(session.outcome) or '-'}"
             )
+            if campaign := session.vars.get("campaign"):
+                print(f"Outbound: campaign {_plain(campaign)}, flow {_plain(session.flow)}")
             print(f"Path: {_plain(' -> '.join(session.path))}")
             for entry in session.transcript:
                 print(f"  {entry.at:7.1f}s  {_plain(entry.who):6} {_plain(entry.text)}")

@@ -102,6 +102,9 @@ async def test_a_happy_customer_who_accepts_gets_the_review_text(
     assert [(t.to, REVIEW_URL in t.body) for t in twilio.texts] == [(JANE, True)]
 
     await twilio.post_status(sid, "completed")
+    record = await outreach.lines["followup"].sessions.load(sid)  # what `ivr calls show` reads
+    assert record is not None and record.caller == JANE and record.vars["campaign"] == CAMPAIGN
+    assert (record.status, record.outcome) == ("completed", "review_text_sent")
     assert JANE not in [t.number for t in await outreach.store.due(CAMPAIGN, clock() + 10**6)]
     report = await outreach.store.counts(CAMPAIGN)
     assert report["done"] == 1

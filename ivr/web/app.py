@@ -35,6 +35,7 @@ from ivr.agents.voicemail import VoicemailWorker
 from ivr.agents.web import HOLD_PATH, AgentLine, add_agent_routes
 from ivr.config import Settings, SpeechMode, TtsMode
 from ivr.console.agent_desk import setup_agent_desk
+from ivr.console.campaigns import setup_campaigns_page
 from ivr.console.flow_editor import FlowEditor, codemirror_present, setup_flow_editor
 from ivr.console.prompt_audio import ConsoleAudio
 from ivr.console.test_phone import TestPhone, phone_secret
@@ -49,7 +50,7 @@ from ivr.mediastream.admission import StreamAdmission
 from ivr.mediastream.call import StreamCall, StreamSpeech
 from ivr.metrics import CONTENT_TYPE, ErrorCounter, Metrics, TimedSynthesizer
 from ivr.outreach.dialer import TwilioDialer
-from ivr.outreach.service import OutreachConfig
+from ivr.outreach.service import Outreach, OutreachConfig
 from ivr.outreach.web import OutreachSetup, setup_outreach
 from ivr.store.accounts import AccountStore
 from ivr.store.audit import AuditLog
@@ -300,8 +301,7 @@ def create_app(
     agent_line = setup_agents(app, settings, stores, spoken)
     handoff = _handoff(settings, agent_line, spoken)
     flows = setup_voice(app, settings, stores, starting, prompts, handoff, today)
-    setup_console(app, settings, stores, flows, agent_line, today)
-    setup_outreach(
+    outreach = setup_outreach(
         app,
         OutreachSetup(
             flows_dir=settings.flow_file.parent,
@@ -324,6 +324,7 @@ def create_app(
         today=today,
         clock=clock,
     )
+    setup_console(app, settings, stores, flows, agent_line, today, outreach)
     return app
 
 
@@ -465,8 +466,10 @@ def setup_console(
     flows: FlowStore,
     agent_line: AgentLine | None,
     today: Callable[[], date],
+    outreach: Outreach | None = None,
 ) -> None:
-    """The web console (`/console`): accounts, the flow editor with its test phone, the agent desk."""
+    """The web console (`/console`): accounts, the flow editor with its test phone, the agent
+    desk, and the campaigns page."""
     console = create_console(
         AccountStore(stores.sql),
         AuditLog(stores.sql),
@@ -498,6 +501,8 @@ def setup_console(
         ),
     )
     setup_agent_desk(console, agent_line.desk if agent_line else None, voicemail_dir=settings.voicemail_dir)
+    if outreach is not None:
+        setup_campaigns_page(console, outreach)
     app.add_subapp("/console", console)
 
 
