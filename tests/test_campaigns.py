@@ -89,7 +89,7 @@ def test_consent_is_no_unless_the_file_says_yes_and_a_bad_value_names_its_line()
 
 def campaign(**changes: object) -> Campaign:
     base = parse_campaign(load_text(GOOD, "t.yaml"), FLOWS)
-    return Campaign(**{**{f: getattr(base, f) for f in base.__slots__}, **changes})  # type: ignore[arg-type]
+    return Campaign(**{**{f: getattr(base, f) for f in base.__slots__}, **changes})
 
 
 def at(text: str) -> float:
