@@ -94,7 +94,8 @@ def test_unknown_action_is_refused_and_no_import_path_is_followed() -> None:
     lines = problems(GOOD.replace("action: find_order", "action: os.system"))
     assert lines == [
         "flow.yaml line 19, state 'lookup': unknown action 'os.system'; "
-        "the service's actions are: check_postal_code, find_order, find_repair, find_warranty"
+        "the service's actions are: check_postal_code, find_order, find_repair, find_warranty, "
+        "opt_out, record_score, request_callback, send_review_text"
     ]
 
 
