@@ -282,6 +282,7 @@ def cmd_flows_lifecycle(args: argparse.Namespace) -> int:
     from ivr.versions.store import FlowNotFound, FlowStore, FlowStoreError
 
     language = _settings().language
+    name = args.name or LINE_FLOW
 
     def local_files() -> FlowFiles:
         """The files named on the command line, validated (problems name their paths)."""
@@ -294,7 +295,7 @@ def cmd_flows_lifecycle(args: argparse.Namespace) -> int:
 
     async def published_number(store: FlowStore) -> int:
         try:
-            return await store.published_number(LINE_FLOW)
+            return await store.published_number(name)
         except FlowNotFound:
             return 0
 
@@ -303,18 +304,20 @@ def cmd_flows_lifecycle(args: argparse.Namespace) -> int:
             flow_file, prompts_dir = _flow_paths(args)
             files = read_files(flow_file, prompts_dir)
             try:
-                current = await store.published(LINE_FLOW)
+                current = await store.published(name)
             except FlowNotFound:
                 print("Nothing is published yet: everything is new.", file=sys.stderr)
-                text = diff_files(FlowFiles(""), files, a_label="published", b_label="local")
+                text = diff_files(FlowFiles(""), files, a_label="published", b_label="local", name=name)
             else:
-                text = diff_files(current.files, files, a_label=f"version {current.number}", b_label="local")
+                text = diff_files(
+                    current.files, files, a_label=f"version {current.number}", b_label="local", name=name
+                )
             sys.stdout.write(text)
             return 1 if text else 0
         if args.action == "publish":
             files = local_files()
             before = await published_number(store)
-            version = await store.publish(LINE_FLOW, by=_actor(args), files=files, note=args.note)
+            version = await store.publish(name, by=_actor(args), files=files, note=args.note)
             if version.number == before:
                 print(f"Version {version.number} is already published with these files; nothing changed.")
             else:
@@ -323,16 +326,16 @@ def cmd_flows_lifecycle(args: argparse.Namespace) -> int:
             return 0
         if args.action == "rollback":
             before = await published_number(store)
-            version = await store.rollback(LINE_FLOW, args.version, by=_actor(args))
+            version = await store.rollback(name, args.version, by=_actor(args))
             print(f"Rolled back: new calls get version {version.number} (was version {before}).")
             return 0
         if args.action == "export":
-            version = await store.published(LINE_FLOW)
-            for path in write_files(version.files, Path(args.directory)):
+            version = await store.published(name)
+            for path in write_files(version.files, Path(args.directory), name):
                 print(path)
             print(f"Exported version {version.number}.")
             return 0
-        history = await store.history(LINE_FLOW)
+        history = await store.history(name)
         if not history:
             print("Nothing is published yet.")
         print(f"{'VERSION':>7}   {'PUBLISHED':19}  {'BY':16}  NOTE")
@@ -525,6 +528,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(run=cmd_flows_lifecycle)
     history = flows_sub.add_parser("history", help="every published version, newest first (* = current)")
     history.set_defaults(run=cmd_flows_lifecycle)
+    for lifecycle in (diff, publish, rollback, export, history):
+        lifecycle.add_argument(
+            "--name", default="", help="which flow (default: support; followup, warranty_offer for campaigns)"
+        )
     return parser
 
 

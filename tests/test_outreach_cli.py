@@ -112,3 +112,23 @@ async def test_a_bad_contact_ok_refuses_the_whole_file(env: dict[str, str], tmp_
     assert code == 1
     assert "orders.csv line 3: contact_ok 'perhaps' must be yes or no" in err
     assert "Nothing was imported." in err
+
+
+async def test_the_campaign_flows_are_published_and_listed_by_name(env: dict[str, str]) -> None:
+    code, out, err = await ivr(
+        "flows",
+        "publish",
+        str(ROOT / "flows" / "followup.yaml"),
+        "--name",
+        "followup",
+        "--note",
+        "first",
+        env=env,
+    )
+    assert code == 0, err
+    assert "Published version 1" in out and "warning" not in err
+    code, out, _ = await ivr("flows", "history", "--name", "followup", env=env)
+    assert code == 0 and "first" in out and "Nothing is published yet." not in out
+    assert (
+        "Nothing is published yet." in (await ivr("flows", "history", "--name", "warranty_offer", env=env))[1]
+    )
