@@ -18,6 +18,7 @@ from ivr.outreach.store import OutreachStore
 from ivr.outreach.web import OUTREACH
 from ivr.sandbox.account import ACCOUNT_SID, LINE_NUMBER
 from ivr.sandbox.outbound import OutboundAccount
+from ivr.session import CallSession
 from ivr.store.backends import build_stores
 from ivr.web.app import create_app
 from tests.conftest import make_settings
@@ -46,6 +47,7 @@ ORDERS = f"""{HEADER},contact_ok,time_zone
 """
 WARRANTIES = """serial_number,order_number,product,purchased_on,expires_on,plan
 88001,5001,coffee machine,2026-11-15,2027-11-15,standard
+88002,5001,toaster,2025-12-20,2026-12-20,standard
 """
 
 
@@ -96,6 +98,11 @@ def outreach_app(settings: Settings, clock: Clock) -> web.Application:
 
 def outreach_of(app: web.Application) -> Outreach:
     return app[OUTREACH]
+
+
+def transcript(session: CallSession) -> str:
+    """A call as the golden transcripts show it: who said what, in order."""
+    return "\n".join(f"{entry.who}: {entry.text}" for entry in session.transcript)
 
 
 def said(twiml: str) -> str:

@@ -43,6 +43,10 @@ TARGET_VAR = "outreach_target"
 ROUND_EVERY = 60.0
 """Seconds between scheduling rounds inside `ivr serve`."""
 REVIEW_PROMPT = "review_text"
+SERVICE_RECOVERY = "service_recovery"
+"""The desk's reason for an unhappy customer's callback (listed first)."""
+CAMPAIGN_CALLBACK = "campaign_callback"
+"""The desk's reason for a callback a customer asked for on a campaign call without a complaint."""
 MACHINE_STATES = ("machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax")
 
 
@@ -275,19 +279,21 @@ class Outreach:
         return True
 
     async def request_callback(self, session: CallSession) -> bool:
+        """A callback on the agent desk with what the campaign knows: `service_recovery` (listed
+        first) after an unhappy score, `campaign_callback` otherwise (the warranty offer)."""
         target = await self._target_of(session)
         if target is None:
             return False
-        context = {
-            **target.context,
-            "campaign": target.campaign,
-            "survey_score": session.vars.get("survey_score", ""),
-            "service_recovery": "yes",
-        }
-        callback_id = await self.store.add_callback(target, context, self.clock())
+        score = session.vars.get("survey_score", "")
+        context = {**target.context, "campaign": target.campaign}
+        if score:
+            context |= {"survey_score": score, "service_recovery": "yes"}
+        reason = SERVICE_RECOVERY if score else CAMPAIGN_CALLBACK
+        callback_id = await self.store.add_callback(target, reason, context, self.clock())
         log.info(
-            "campaign %s: service-recovery callback %s for %s",
+            "campaign %s: %s callback %s for %s",
             target.campaign,
+            reason,
             callback_id,
             mask_phone(target.number),
         )

@@ -323,8 +323,8 @@ class OutreachStore:
             now,
         )
 
-    async def add_callback(self, target: Target, context: Mapping[str, str], now: float) -> str:
-        """A service-recovery callback on the agent desk (its callbacks table), once per target."""
+    async def add_callback(self, target: Target, reason: str, context: Mapping[str, str], now: float) -> str:
+        """A callback on the agent desk (its callbacks table), once per target."""
         callback_id = secrets.token_hex(8)
         try:
             await self.sql.atomic(
@@ -338,7 +338,7 @@ class OutreachStore:
                     Statement(
                         "INSERT INTO callbacks (id, call_sid, number, reason, context, skill, requested_at,"
                         " state, attempts, next_attempt_at, agent, customer_call_sid, last_error, done_by,"
-                        " updated_at) VALUES ($1, $2, $3, 'service_recovery', $4, '', $5, 'pending', 0, $5,"
+                        " updated_at) VALUES ($1, $2, $3, $6, $4, '', $5, 'pending', 0, $5,"
                         " '', '', '', '', $5)",
                         (
                             callback_id,
@@ -346,6 +346,7 @@ class OutreachStore:
                             target.number,
                             json.dumps(dict(context), sort_keys=True),
                             now,
+                            reason,
                         ),
                     ),
                 ]
