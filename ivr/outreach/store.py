@@ -46,7 +46,8 @@ LEASE_SECONDS = 300.0
 """A row claimed this long ago that never got a CallSid was claimed by an instance that
 stopped before Twilio answered: it goes back to waiting (the attempt counts)."""
 STALE_CALL_SECONDS = 4 * 3600.0
-"""A call whose end Twilio never reported is taken as unanswered after this long."""
+"""A call whose end Twilio never reported is taken as over after this long (unanswered, or done
+if someone answered), so it stops counting against the cap on calls in progress."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +186,13 @@ class OutreachStore:
             "UPDATE outreach_targets SET state = 'no_answer', last_error = 'no status from Twilio',"
             " updated_at = $2 WHERE campaign = $1 AND state = 'calling' AND call_sid <> ''"
             " AND claimed_at < $3",
+            campaign,
+            now,
+            now - STALE_CALL_SECONDS,
+        )
+        await self.sql.execute(
+            "UPDATE outreach_targets SET state = 'done', updated_at = $2"
+            " WHERE campaign = $1 AND state = 'answered' AND claimed_at < $3",
             campaign,
             now,
             now - STALE_CALL_SECONDS,
