@@ -39,7 +39,10 @@ def _campaigns(settings: Settings) -> dict[str, Campaign]:
     from ivr.outreach.web import check_campaigns
 
     return check_campaigns(
-        settings.flow_file.parent, settings.prompts_dir, settings.campaigns_dir, settings.language
+        settings.campaigns_dir.parent / "flows",
+        settings.campaigns_dir.parent / "prompts",
+        settings.campaigns_dir,
+        settings.language,
     )
 
 

@@ -304,8 +304,10 @@ def create_app(
     outreach = setup_outreach(
         app,
         OutreachSetup(
-            flows_dir=settings.flow_file.parent,
-            prompts_dir=settings.prompts_dir,
+            # The campaigns' own flows and prompts sit beside their folder (flows/, prompts/),
+            # whatever IVR_FLOW and IVR_PROMPTS name for the inbound line.
+            flows_dir=settings.campaigns_dir.parent / "flows",
+            prompts_dir=settings.campaigns_dir.parent / "prompts",
             campaigns_dir=settings.campaigns_dir,
             language=settings.language,
             sql=stores.sql,
