@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import os
 import re
 import sys
 import time
@@ -234,6 +235,18 @@ def cmd_call(args: argparse.Namespace) -> int:
     return run_phone(args)
 
 
+def cmd_phone(args: argparse.Namespace) -> int:
+    from ivr.sandbox.terminal import run_terminal_phone
+
+    return run_terminal_phone(args)
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    """`ivr serve` with the sandbox telephone network in the same process."""
+    os.environ["IVR_TELEPHONY"] = "sandbox"
+    return cmd_serve(args)
+
+
 def cmd_flows_validate(args: argparse.Namespace) -> int:
     from ivr.flow.loader import FlowInvalid, load_flow
     from ivr.prompts import load_catalogs
@@ -439,23 +452,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ivr", description="Automated after-sales phone support line.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the webhook server Twilio calls")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument(
+    serving = argparse.ArgumentParser(add_help=False)
+    serving.add_argument("--host", default="127.0.0.1")
+    serving.add_argument("--port", type=int, default=8080)
+    serving.add_argument(
         "--workers",
         type=_positive,
         default=1,
         help="processes sharing the port (SO_REUSEPORT) and the database; one per core (default 1)",
     )
-    serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    serve.add_argument(
+    serving.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serving.add_argument(
         "--log-format",
         default="text",
         choices=["text", "json"],
         help="text for people (default), or json: one object a line, for log collectors",
     )
-    serve.set_defaults(run=cmd_serve)
+    sub.add_parser("serve", parents=[serving], help="run the webhook server Twilio calls").set_defaults(
+        run=cmd_serve
+    )
+    sub.add_parser(
+        "sandbox",
+        parents=[serving],
+        help="`serve` with the sandbox telephone network in the same process (no real calls)",
+    ).set_defaults(run=cmd_sandbox)
 
     imp = sub.add_parser("import", help="load orders, warranties or repairs from a CSV file (all or nothing)")
     imp.add_argument("kind", choices=[k.value for k in ImportKind])
@@ -482,6 +502,12 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--from", dest="caller", default="+15550100001", help="your caller ID (E.164)")
     call.add_argument("--to", default="+15550009999", help="the support number dialled")
     call.set_defaults(run=cmd_call)
+
+    phone = sub.add_parser("phone", help="a sandbox phone in this terminal (IVR_TELEPHONY=sandbox)")
+    phone.add_argument("number", help="the sandbox number this phone answers (E.164), e.g. +15550100201")
+    phone.add_argument("--call", action="store_true", help="call the line at once")
+    phone.add_argument("--url", default="", help="the line's server (default http://127.0.0.1:8080)")
+    phone.set_defaults(run=cmd_phone)
 
     prompts = sub.add_parser("prompts", help="work with prompt audio")
     prompts_sub = prompts.add_subparsers(dest="action", required=True)

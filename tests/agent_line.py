@@ -50,7 +50,7 @@ async def line(aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount) 
 async def press_0_after_repair_status(client: TestClient, call_sid: str | None = None) -> Caller:
     """The issue's caller: asks about repair 3141, hears its status, presses 0 for a person."""
     caller = Caller(client, call_sid=call_sid)
-    await caller.dial()
+    await caller.dial_to_menu()
     await caller.press("2")
     status = await caller.press("3141")
     assert "waiting for parts" in status.text

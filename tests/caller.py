@@ -118,6 +118,15 @@ class Caller:
     async def dial(self) -> Turn:
         return await self.post("/voice")
 
+    async def dial_to_menu(self) -> Turn:
+        """Dial and, when the line offers an order or repair on file, say no, so the call
+        waits at the main menu; returns the first answer (the welcome)."""
+        welcome = await self.dial()
+        hints = welcome.gather.get("hints", "").split(", ") if welcome.gather is not None else []
+        if "yes" in hints:  # "Are you calling about order …? Press 1 or say yes." (also as audio)
+            await self.say("no")
+        return welcome
+
     def _action(self) -> str:
         assert self.last is not None and self.last.gather is not None, "the line is not asking anything"
         return self.last.gather.get("action", "")

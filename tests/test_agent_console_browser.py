@@ -103,7 +103,7 @@ async def test_an_agent_takes_a_queued_caller_and_works_a_voicemail(
 
 async def press_0_after_repair_status_to_voicemail(client: TestClient) -> Caller:
     caller = Caller(client)
-    await caller.dial()
+    await caller.dial_to_menu()
     await caller.press("2")
     await caller.press("3141")
     closed = await caller.press("0")

@@ -30,7 +30,19 @@ REPAIR_CONTEXT = {
     "repair_status": "waiting_for_parts",
     "repair_updated_on": "2026-11-21",
     "repair_eta": "2026-12-02",
-    "verified": "no",
+    # The line greeted the caller with their latest order (caller ID on file), so the agent
+    # knows it too, and that the caller ID verified it.
+    "first_name": "Jane",
+    "order_number": "4512",
+    "verified_order": "4512",
+    "customer_name": "Jane Doe",
+    "order_status": "shipped",
+    "carrier": "UPS",
+    "tracking_number": "1Z999AA10123456784",
+    "placed_on": "2026-11-20",
+    "ship_date": "2026-11-23",
+    "eta": "2026-12-04",
+    "verified": "yes",
 }
 
 
@@ -63,7 +75,7 @@ async def eventually(check: Callable[[], object], seconds: float = 5.0) -> None:
 
 async def repair_caller_presses_0(client: TestClient, *, open_: bool = True) -> tuple[Caller, ET.Element]:
     caller = Caller(client)
-    await caller.dial()
+    await caller.dial_to_menu()
     await caller.press("2")
     await caller.press("3141")
     if not open_:  # the answer ends in <Record>: no queue
@@ -128,7 +140,10 @@ async def test_queued_caller_is_whispered_to_an_agent_and_bridged(
     agent_sid = next(iter(twilio.calls))
     whisper = ET.fromstring((await twilio.answer(agent_sid)).body)
     text = said(whisper)
-    assert text.startswith("Caller: name not known, not verified. The caller asked for an agent.")
+    # The greeting found the caller's latest order by caller ID: the agent hears whose call it is.
+    assert text.startswith(
+        "Caller: Jane Doe, verified. The caller asked for an agent. Order 4 5 1 2, shipped."
+    )
     assert "Repair ticket 3 1 4 1 for a espresso machine, waiting for parts." in text
 
     inbound = twilio.add_live_call(from_="+15550100001")
@@ -298,7 +313,7 @@ async def test_callback_requested_then_retried_until_failed(
             await eventually(lambda: _calls_to(twilio, AGENT_PHONE, 2))
         agent_sid = [s for s, c in twilio.calls.items() if c.to == AGENT_PHONE][-1]
         whisper = ET.fromstring((await twilio.answer(agent_sid)).body)
-        assert said(whisper).startswith("Callback for name not known")
+        assert said(whisper).startswith("Callback for Jane Doe, verified.")
         await twilio_post(twilio, whisper.find("Gather").get("action", ""), agent_sid, {"Digits": "1"})  # type: ignore[union-attr]
         customer_sid = [s for s, c in twilio.calls.items() if c.to == "+15550100001"][-1]
         assert (twilio.calls[agent_sid].timeout, twilio.calls[customer_sid].timeout) == (20, 45)

@@ -132,6 +132,28 @@ async def test_the_diagram_draws_problem_states_in_red(app_client: TestClient) -
     assert status == 422 and "not readable YAML" in body["error"]
 
 
+async def test_the_diagram_folds_the_groups_asked_for_and_says_where_each_state_is(
+    app_client: TestClient,
+) -> None:
+    headers = await as_supervisor(app_client)
+    status, body = await post(
+        app_client, "/diagram", headers, flow=FLOW, prompts=PROMPTS, collapsed=["order"]
+    )
+    assert status == 200
+    assert [(g["name"], g["collapsed"]) for g in body["groups"]] == [
+        ("order", True),
+        ("repair", False),
+        ("warranty", False),
+        ("questions", False),
+    ]
+    drawn = {g.get("id") for g in ET.fromstring(body["svg"]).iter(f"{SVG}g") if g.get("class") == "node"}
+    assert "group-order" in drawn and "state-order_number" not in drawn and "state-faq_menu" in drawn
+    lines = FLOW.split("\n")
+    assert lines[body["lines"]["state-goodbye"] - 1] == "  goodbye:"  # where a click on it leads
+    status, body = await post(app_client, "/diagram", headers, flow=FLOW, prompts=PROMPTS, collapsed="order")
+    assert status == 400 and "'collapsed'" in body["error"]
+
+
 async def test_editing_a_prompt_keeps_the_rest_of_the_file(app_client: TestClient) -> None:
     headers = await as_supervisor(app_client)
     new = "Return anything within 60 days for a full refund."
@@ -172,9 +194,9 @@ async def test_a_test_call_runs_the_draft_with_real_data(app_client: TestClient)
     status, turn = await post(app_client, "/test/call", headers, caller="+15550100001", **files)
     assert status == 200, turn
     assert turn["heard"][0]["text"] == "Hello from the draft of Acme support."
-    assert turn["path"] == ["welcome", "main_menu"]
+    assert turn["path"] == ["welcome", "find_caller", "caller_orders"]  # the caller ID's order offered
     assert turn["gather"] == {"number": False, "finish_on_key": "", "max_digits": 1}
-    status, turn = await post(app_client, "/test/input", headers, token=turn["token"], digits="1", **files)
+    status, turn = await post(app_client, "/test/input", headers, token=turn["token"], digits="2", **files)
     assert turn["gather"]["number"] is True
     status, turn = await post(
         app_client, "/test/input", headers, token=turn["token"], digits="4512#", **files
@@ -215,7 +237,7 @@ async def _file_a_real_customers_order(client: TestClient) -> None:
 async def test_a_test_calls_turn_works_once(app_client: TestClient) -> None:
     headers = await as_supervisor(app_client)
     _, turn = await post(app_client, "/test/call", headers, caller="+15550100001", **FILES)
-    status, pressed = await post(app_client, "/test/input", headers, token=turn["token"], digits="1", **FILES)
+    status, pressed = await post(app_client, "/test/input", headers, token=turn["token"], digits="2", **FILES)
     assert status == 200 and pressed["gather"]["number"] is True
     # The same token again (a copied request) is refused, and its call goes on from the new one.
     status, again = await post(app_client, "/test/input", headers, token=turn["token"], digits="2", **FILES)
@@ -286,8 +308,10 @@ async def test_listed_test_numbers_may_be_called_as(aiohttp_client: Callable, tm
     await add_account(client.app, "sam", Role.SUPERVISOR)
     headers = await as_supervisor(client)
     _, turn = await post(client, "/test/call", headers, caller=REAL_CUSTOMER, **FILES)
+    assert "Are you calling about order 5 5 5 5, which has shipped?" in " ".join(
+        h["text"] for h in turn["heard"]
+    )
     _, turn = await post(client, "/test/input", headers, token=turn["token"], digits="1", **FILES)
-    _, turn = await post(client, "/test/input", headers, token=turn["token"], digits="5555#", **FILES)
     assert "Order 5 5 5 5 has shipped with UPS" in " ".join(h["text"] for h in turn["heard"])
     with pytest.raises(ConfigError, match=r"IVR_TEST_PHONE_NUMBERS .*'5550100009'"):
         make_settings(tmp_path, IVR_TEST_PHONE_NUMBERS="+15550100001,5550100009")

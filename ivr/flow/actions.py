@@ -17,7 +17,7 @@ from datetime import date
 from typing import Protocol
 
 from ivr.importer import normalise_postal
-from ivr.records import Order
+from ivr.records import Order, OrderStatus, Repair, RepairStatus
 from ivr.session import CallSession
 from ivr.store.base import Repository
 
@@ -186,6 +186,15 @@ async def check_postal_code(ctx: ActionContext) -> str:
     return "mismatch"
 
 
+def _release_repair(ctx: ActionContext, repair: Repair, owner: bool) -> None:
+    ctx.session.vars.update(
+        repair_product=repair.product if owner else "",
+        repair_status=repair.status.value,
+        repair_updated_on=_iso(repair.updated_on),
+        repair_eta=_iso(repair.eta),
+    )
+
+
 async def find_repair(ctx: ActionContext) -> str:
     if not await _may_look_up(ctx):
         return LIMIT_REACHED
@@ -196,13 +205,52 @@ async def find_repair(ctx: ActionContext) -> str:
         await _count_for_number(ctx)
     if repair is None:
         return "not_found"
-    ctx.session.vars.update(
-        repair_product=repair.product if owner else "",
-        repair_status=repair.status.value,
-        repair_updated_on=_iso(repair.updated_on),
-        repair_eta=_iso(repair.eta),
-    )
+    _release_repair(ctx, repair, owner)
     return "found"
+
+
+OPEN_ORDERS = frozenset(
+    {OrderStatus.RECEIVED, OrderStatus.PROCESSING, OrderStatus.SHIPPED, OrderStatus.OUT_FOR_DELIVERY}
+)
+"""Orders a caller may well be calling about: not yet delivered, cancelled or returned."""
+
+
+async def find_caller(ctx: ActionContext) -> str:
+    """Greet a caller by caller ID with the order (or repair) they most likely call about.
+
+    The phone on file is the same verification `find_order` accepts, so what it releases
+    is what that caller would hear after keying the number. Open orders come first, the
+    most recently placed first; then open repairs, the most recently updated first.
+    Outcomes: `order` (one open order or repair), `several` (more than one: the first is
+    offered, with a way to another), `repair` (only repairs are open) or `unknown`."""
+    caller = ctx.session.caller.strip()
+    if not caller.startswith("+"):  # withheld or anonymous: nothing is on file for it
+        return "unknown"
+    orders = [o for o in await ctx.repository.orders_of(caller) if _same_phone(caller, o.phone)]
+    repairs = [r for r in await ctx.repository.repairs_of(caller) if _same_phone(caller, r.phone)]
+    open_orders = sorted(
+        (o for o in orders if o.status in OPEN_ORDERS),
+        key=lambda o: (o.placed_on or date.min, o.order_number),
+        reverse=True,
+    )
+    open_repairs = sorted(
+        (r for r in repairs if r.status is not RepairStatus.CLOSED),
+        key=lambda r: (r.updated_on or date.min, r.ticket_number),
+        reverse=True,
+    )
+    named = next((o.customer_name for o in orders if o.customer_name), "")
+    ctx.session.vars["first_name"] = named.split()[0] if named else ""
+    if open_orders:
+        order = open_orders[0]
+        _release_order(ctx, order)
+        ctx.session.vars["order_number"] = order.order_number
+    elif open_repairs:
+        _release_repair(ctx, open_repairs[0], owner=True)
+        ctx.session.vars["ticket_number"] = open_repairs[0].ticket_number
+        return "repair"
+    else:
+        return "unknown"
+    return "several" if len(open_orders) + len(open_repairs) > 1 else "order"
 
 
 async def find_warranty(ctx: ActionContext) -> str:
@@ -275,6 +323,7 @@ ACTIONS: Mapping[str, Action] = {
             frozenset({"verified", "needs_verification", LIMIT_REACHED}),
             find_order,
         ),
+        Action("find_caller", (), frozenset({"order", "several", "repair", "unknown"}), find_caller),
         Action(
             "check_postal_code",
             ("order_number", "postal_code"),

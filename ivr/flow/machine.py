@@ -31,6 +31,11 @@ NO_INPUT = "no_input"
 NO_MATCH = "no_match"
 AGENT = "agent"
 TRANSFER_FAILED = "transfer_failed"
+REPEAT = "repeat"
+
+
+def intent_trigger(name: str) -> str:
+    return f"intent:{name}"
 
 
 def option_trigger(key: str) -> str:
@@ -83,6 +88,16 @@ def _under_limit(state: SayState) -> Condition:
     return check
 
 
+def came_from(session: CallSession) -> str:
+    """The state the call was in before the one it waits in now (repeats of it aside)."""
+    here = session.state
+    return next((name for name in reversed(session.path) if name != here), "")
+
+
+def _came_from(name: str) -> Condition:
+    return lambda session: came_from(session) == name
+
+
 def _arrival(flow: Flow) -> Callable[[CallSession, str], None]:
     """Count visits and reset counters that belong to one attempt at a task.
 
@@ -108,6 +123,15 @@ def _arrival(flow: Flow) -> Callable[[CallSession, str], None]:
     return arrived
 
 
+def _answers_before(flow: Flow, menu: str) -> list[str]:
+    """The `say` states that lead straight to `menu`: the answers a caller there may want again."""
+    return [
+        name
+        for name, s in flow.states.items()
+        if isinstance(s, SayState) and menu in (s.next, s.limit_goto) and name != menu
+    ]
+
+
 def flow_routes(flow: Flow) -> list[Route]:
     """Every transition of `flow`, in the order they are tried (the first that holds wins)."""
     routes: list[Route] = []
@@ -127,6 +151,13 @@ def flow_routes(flow: Flow) -> list[Route]:
                 if isinstance(state, MenuState):
                     for option in state.options:
                         add(option_trigger(option.key), name, option.goto)
+                    for intent in state.intents:
+                        add(intent_trigger(intent.name), name, intent.goto)
+                    if state.repeat:
+                        # "Repeat" says again the answer the caller came from, or else the question.
+                        for answer in _answers_before(flow, name):
+                            add(REPEAT, name, answer, _came_from(answer))
+                        add(REPEAT, name, name)
                 else:
                     add(INPUT, name, state.next)
                 add(NO_MATCH, name, name, _retries_left(state))

@@ -23,22 +23,30 @@ import base64
 import hmac
 import json
 import secrets
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from typing import Protocol
 
 import aiohttp
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
-ACCOUNT_SID = "AC" + "5e" * 16
+from ivr.config import SANDBOX_ACCOUNT_SID, SANDBOX_NUMBER
+
+ACCOUNT_SID = SANDBOX_ACCOUNT_SID
 """The sandbox account's SID (fixed, so the line's settings can name it)."""
-LINE_NUMBER = "+15550001000"
+LINE_NUMBER = SANDBOX_NUMBER
 """The line's own number in the sandbox: the only caller ID the sandbox account may use."""
 TWILIO_HOST = "https://api.twilio.com"
 API = "/2010-04-01/Accounts/{account_sid}"
+
+HISTORY = 500
+"""Requests and messages kept; older ones are dropped (the sandbox runs for days in a demo)."""
+MAX_RECORDINGS = 50
 
 PROGRESS_EVENTS = frozenset({"initiated", "ringing", "answered", "completed"})
 ENDED = frozenset({"completed", "busy", "no-answer", "canceled", "failed"})
@@ -87,6 +95,32 @@ class SandboxCall:
     redirects: list[str] = field(default_factory=list)
     """Every URL the call was redirected to, in order."""
     callbacks_sent: int = 0
+    machine_detection: str = ""
+    """``Enable`` or ``DetectMessageEnd`` when the line asked who answers (`AnsweredBy`)."""
+    answered_by: str | None = None
+    """``human``, ``machine_start``… once answered, when `machine_detection` was asked for."""
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxMessage:
+    """A text the line sent."""
+
+    sid: str
+    to: str
+    from_: str
+    body: str
+
+
+class Listener(Protocol):
+    """Who plays the calls the account is asked about (the sandbox `Network`); tests play them by hand."""
+
+    def placed(self, call: SandboxCall) -> None: ...
+
+    def redirected(self, call: SandboxCall) -> None: ...
+
+    def hung_up(self, call: SandboxCall, status: str) -> None: ...
+
+    def texted(self, to: str, from_: str, body: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +139,12 @@ class TwilioAccount:
         self.auth_token = auth_token
         self.phone_number = phone_number
         self.requests: list[ApiRequest] = []
+        """The latest `HISTORY` requests, oldest first."""
         self.calls: dict[str, SandboxCall] = {}
-        self.recordings: dict[str, bytes] = {}
+        self.recordings: OrderedDict[str, bytes] = OrderedDict()
+        self.messages: deque[SandboxMessage] = deque(maxlen=HISTORY)
+        self.listener: Listener | None = None
+        """Told of every call placed, moved or ended and every text sent; None: nobody rings."""
         self._failures: list[int] = []
         self._stalls: list[float] = []
         self._routes: list[tuple[str, str]] = []
@@ -139,6 +177,8 @@ class TwilioAccount:
         """Hold `audio` as a new recording; returns its ``RecordingUrl`` exactly as Twilio posts it."""
         sid = "RE" + secrets.token_hex(16)
         self.recordings[sid] = audio
+        while len(self.recordings) > MAX_RECORDINGS:
+            self.recordings.popitem(last=False)
         return f"{TWILIO_HOST}{API.format(account_sid=self.account_sid)}/Recordings/{sid}"
 
     def add_live_call(self, *, from_: str, to: str | None = None, url: str = "") -> str:
@@ -235,6 +275,7 @@ class TwilioAccount:
         app.router.add_post(base + "/Calls.json", self._create_call)
         app.router.add_post(base + "/Calls/{sid}.json", self._update_call)
         app.router.add_get(base + "/Recordings/{sid}.wav", self._recording)
+        app.router.add_post(base + "/Messages.json", self._send_message)
         return app
 
     @web.middleware
@@ -247,6 +288,7 @@ class TwilioAccount:
         self.requests.append(
             ApiRequest(request.method, request.path, tuple((k, str(v)) for k, v in form.items()), authorized)
         )
+        del self.requests[:-HISTORY]
         if self._stalls:
             await asyncio.sleep(self._stalls.pop(0))
         if self._failures:
@@ -302,8 +344,13 @@ class TwilioAccount:
             status_callback=str(form.get("StatusCallback", "")),
             status_callback_events=events or ("completed",),
             timeout=int(timeout) if timeout.isdigit() else None,
+            machine_detection=str(form.get("MachineDetection", "")),
         )
+        if call.machine_detection not in ("", "Enable", "DetectMessageEnd"):
+            return _error(400, 21626, f"Invalid MachineDetection {call.machine_detection}")
         self.calls[call.sid] = call
+        if self.listener is not None:
+            self.listener.placed(call)
         return web.json_response(self._resource(call), status=201)
 
     async def _update_call(self, request: web.Request) -> web.Response:
@@ -316,6 +363,8 @@ class TwilioAccount:
                 return _error(400, 21220, "Call is not in-progress. Cannot redirect.")
             call.url = url
             call.redirects.append(url)
+            if self.listener is not None:
+                self.listener.redirected(call)
         wanted = str(form.get("Status", ""))
         if wanted not in ("", "completed", "canceled"):
             return _error(400, 21218, f"Invalid Status {wanted}")
@@ -323,7 +372,50 @@ class TwilioAccount:
             call.status = "canceled"
         elif wanted == "completed" and call.status == "in-progress":
             call.status = "completed"
+        else:
+            return web.json_response(self._resource(call))
+        if self.listener is not None:
+            self.listener.hung_up(call, call.status)
         return web.json_response(self._resource(call))
+
+    async def _send_message(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        to, from_, body = str(form.get("To", "")), str(form.get("From", "")), str(form.get("Body", ""))
+        if not to:
+            return _error(400, 21604, "A 'To' phone number is required.")
+        if from_ != self.phone_number:
+            return _error(400, 21606, f"The From phone number {from_} is not a valid number for this account")
+        if not body:
+            return _error(400, 21602, "Message body is required.")
+        message = SandboxMessage(_sid("SM"), to, from_, body)
+        self.messages.append(message)
+        if self.listener is not None:
+            self.listener.texted(to, from_, body)
+        now = format_datetime(datetime.now(UTC), usegmt=True)
+        uri = f"{API.format(account_sid=self.account_sid)}/Messages/{message.sid}"
+        resource = {
+            "account_sid": self.account_sid,
+            "api_version": "2010-04-01",
+            "body": body,
+            "date_created": now,
+            "date_sent": None,
+            "date_updated": now,
+            "direction": "outbound-api",
+            "error_code": None,
+            "error_message": None,
+            "from": from_,
+            "messaging_service_sid": None,
+            "num_media": "0",
+            "num_segments": "1",
+            "price": None,
+            "price_unit": "USD",
+            "sid": message.sid,
+            "status": "queued",
+            "subresource_uris": {"media": f"{uri}/Media.json"},
+            "to": to,
+            "uri": f"{uri}.json",
+        }
+        return web.json_response(resource, status=201)
 
     async def _recording(self, request: web.Request) -> web.Response:
         audio = self.recordings.get(request.match_info["sid"])
@@ -338,7 +430,7 @@ class TwilioAccount:
         return {
             "account_sid": self.account_sid,
             "annotation": None,
-            "answered_by": None,
+            "answered_by": call.answered_by,
             "api_version": "2010-04-01",
             "caller_name": None,
             "date_created": now,
@@ -390,11 +482,8 @@ def _error(status: int, code: int, message: str) -> web.Response:
 
 
 @asynccontextmanager
-async def running_account(
-    auth_token: str, account_sid: str = ACCOUNT_SID, phone_number: str = LINE_NUMBER
-) -> AsyncIterator[TwilioAccount]:
-    """A started account on an ephemeral loopback port; everything it opened is closed on the way out."""
-    account = TwilioAccount(auth_token, account_sid, phone_number)
+async def serving(account: TwilioAccount) -> AsyncIterator[TwilioAccount]:
+    """Serve `account` on an ephemeral loopback port; everything opened is closed on the way out."""
     runner = web.AppRunner(account.app(), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -406,3 +495,12 @@ async def running_account(
             yield account
         finally:
             await runner.cleanup()
+
+
+@asynccontextmanager
+async def running_account(
+    auth_token: str, account_sid: str = ACCOUNT_SID, phone_number: str = LINE_NUMBER
+) -> AsyncIterator[TwilioAccount]:
+    """A started account (see `serving`)."""
+    async with serving(TwilioAccount(auth_token, account_sid, phone_number)) as account:
+        yield account

@@ -171,6 +171,15 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
     ),
     SharedMigration(
         8,
+        "records_by_phone",
+        # A caller is greeted with their open order or repair, found by caller ID.
+        """
+        CREATE INDEX orders_phone ON orders (phone);
+        CREATE INDEX repairs_phone ON repairs (phone);
+        """,
+    ),
+    SharedMigration(
+        9,
         "outreach",
         # Campaigns (ivr.outreach): whether each is on, one row per customer and event it
         # calls about (unique, so nobody is called twice about one delivery), each call

@@ -33,9 +33,10 @@ from ivr.agents.model import DeskConfig
 from ivr.agents.urls import Urls
 from ivr.agents.voicemail import VoicemailWorker
 from ivr.agents.web import HOLD_PATH, AgentLine, add_agent_routes
-from ivr.config import Settings, SpeechMode, TtsMode
+from ivr.config import Settings, SpeechMode, TelephonyMode, TtsMode
 from ivr.console.agent_desk import setup_agent_desk
 from ivr.console.campaigns import setup_campaigns_page
+from ivr.console.dev_phone import setup_dev_phone
 from ivr.console.flow_editor import FlowEditor, codemirror_present, setup_flow_editor
 from ivr.console.prompt_audio import ConsoleAudio
 from ivr.console.test_phone import TestPhone, phone_secret
@@ -52,6 +53,9 @@ from ivr.metrics import CONTENT_TYPE, ErrorCounter, Metrics, TimedSynthesizer
 from ivr.outreach.dialer import TwilioDialer
 from ivr.outreach.service import Outreach, OutreachConfig
 from ivr.outreach.web import OutreachSetup, setup_outreach
+from ivr.sandbox.account import TwilioAccount, serving
+from ivr.sandbox.network import Network
+from ivr.sandbox.phones import NETWORK, add_phone_routes
 from ivr.store.accounts import AccountStore
 from ivr.store.audit import AuditLog
 from ivr.store.backends import Stores, StoresUnavailable, build_stores
@@ -249,13 +253,30 @@ def _telephony(
     """Open the Twilio client and write the hold music at start-up; at the end close the client
     and stop voicemail's Vosk threads."""
 
-    async def lifecycle(_: web.Application) -> AsyncIterator[None]:
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await asyncio.to_thread(write_hold_music, settings.audio_dir / "hold.wav")
-        telephony = TwilioTelephony.from_settings(settings)
-        line.desk.telephony = telephony
-        yield
-        line.desk.telephony = None
-        await telephony.aclose()
+        async with contextlib.AsyncExitStack() as stack:
+            if settings.telephony is TelephonyMode.SANDBOX:
+                account = await stack.enter_async_context(serving(app[NETWORK].account))
+                stack.push_async_callback(app[NETWORK].aclose)
+                telephony = TwilioTelephony(
+                    account_sid=settings.account_sid,
+                    auth_token=settings.auth_token,
+                    from_number=settings.phone_number,
+                    api_base=account.api_base,
+                )
+                log.warning(
+                    "SANDBOX TELEPHONE NETWORK: no real calls are made; the line's number is %s, "
+                    "phones are at %s/console/phone/NUMBER and `ivr phone NUMBER`",
+                    settings.phone_number,
+                    settings.public_url,
+                )
+            else:
+                telephony = TwilioTelephony.from_settings(settings)
+            line.desk.telephony = telephony
+            yield
+            line.desk.telephony = None
+            await telephony.aclose()
         if voicemail is not None:
             voicemail.models.close()
 
@@ -379,6 +400,11 @@ def setup_agents(app: web.Application, settings: Settings, stores: Stores, spoke
     and number and no single number to dial (IVR_AGENT_NUMBER)."""
     if settings.agent_number or not (settings.account_sid and settings.phone_number):
         return None
+    if settings.telephony is TelephonyMode.SANDBOX:
+        account = TwilioAccount(settings.auth_token, phone_number=settings.phone_number)
+        # typed voicemails are spoken at low priority: the line's own synthesis goes first
+        typed = Pyttsx3Synthesizer(voice=settings.tts_voice or None, rate=settings.tts_rate, niceness=10)
+        add_phone_routes(app, Network(account, line_url=settings.public_url, voice=typed))
     voicemail = _voicemail_model(settings)
     agent_line = _agent_line(settings, stores, spoken, voicemail)
     add_agent_routes(app, agent_line)
@@ -479,6 +505,12 @@ def setup_console(
         trusted_proxies=settings.trusted_proxies,
     )
     app[CONSOLE] = console
+    audio = ConsoleAudio(
+        settings.audio_dir,
+        audio_secret(settings.audio_dir),
+        voice=settings.tts_voice or None,
+        rate=settings.tts_rate,
+    )
     setup_flow_editor(
         console,
         FlowEditor(
@@ -492,12 +524,7 @@ def setup_console(
                 used=UsedTokens(stores.sql),
                 test_numbers=settings.test_phone_numbers,
             ),
-            audio=ConsoleAudio(
-                settings.audio_dir,
-                audio_secret(settings.audio_dir),
-                voice=settings.tts_voice or None,
-                rate=settings.tts_rate,
-            ),
+            audio=audio,
             today=today,
             codemirror=codemirror_present(),
         ),
@@ -505,6 +532,7 @@ def setup_console(
     setup_agent_desk(console, agent_line.desk if agent_line else None, voicemail_dir=settings.voicemail_dir)
     if outreach is not None:
         setup_campaigns_page(console, outreach)
+    setup_dev_phone(console, app.get(NETWORK), audio=audio, accounts=AccountStore(stores.sql))
     app.add_subapp("/console", console)
 
 
