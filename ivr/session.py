@@ -42,9 +42,10 @@ FINAL_STATUSES = frozenset(
 webhook or the store (`"completed" in FINAL_STATUSES`) is checked against it as it is."""
 
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The session layout this release writes (`schema` in the JSON). 0: sessions saved before
-the layout carried a version (no `schema` key; the same fields as version 1)."""
+the layout carried a version (no `schema` key; the same fields as version 1). 2 added
+`language`."""
 
 
 @dataclass(slots=True)
@@ -93,6 +94,9 @@ class CallSession:
     flow_version: int = 0
     """The published flow version this call started on; it finishes on it, whatever is
     published meanwhile. 0 in sessions saved before flows had versions (they take the current)."""
+    language: str = ""
+    """The language this call speaks (`en`, `de`); empty: the line's default (while the caller
+    is still choosing one, and in sessions saved before the line served several languages)."""
     schema: int = SCHEMA_VERSION
     """The newest layout that wrote this session (see the module's rules)."""
     extra: dict[str, Any] = field(default_factory=dict)

@@ -58,14 +58,26 @@ def render(
     turn_url: str,
     voice: Voice,
     handoff: HandOff,
+    voices: Mapping[str, Voice] | None = None,
 ) -> str:
-    """TwiML for one turn. `turn_url` receives the caller's answer (and silence, with `silence=1`)."""
+    """TwiML for one turn. `turn_url` receives the caller's answer (and silence, with `silence=1`).
+
+    `voice` is the line's default language; `voices` each served language's, by code: a
+    step in German is said and listened for as `de-DE`, in German's voice.
+    """
     response = Response()
     pending: list[Prompt] = []
+    spoken = voices or {}
+
+    def voice_of(language: str) -> Voice:
+        return spoken.get(language, voice) if language else voice
+
+    def add(target: Element, prompt: Prompt) -> None:
+        _add_prompt(target, prompt, voice_of(prompt.language if isinstance(prompt, Say) else ""))
 
     def flush() -> None:
         for prompt in pending:
-            _add_prompt(response, prompt, voice)
+            add(response, prompt)
         pending.clear()
 
     for step in steps:
@@ -73,7 +85,7 @@ def render(
             case Say() | Audio():
                 if not step.interruptible:
                     flush()
-                    _add_prompt(response, step, voice)
+                    add(response, step)
                 else:
                     pending.append(step)
             case Gather():
@@ -84,7 +96,7 @@ def render(
                     method="POST",
                     timeout=step.timeout,
                     actionOnEmptyResult=False,
-                    language=voice.language if step.speech else None,
+                    language=voice_of(step.language).language if step.speech else None,
                     speechTimeout="auto" if step.speech else None,
                     speechModel="numbers_and_commands" if step.speech and step.digits else None,
                     hints=", ".join(step.hints) if step.hints else None,
@@ -93,7 +105,7 @@ def render(
                     numDigits=step.max_digits if step.digits else 1,
                 )
                 for prompt in pending:
-                    _add_prompt(gather, prompt, voice)
+                    add(gather, prompt)
                 pending.clear()
                 response.add("Redirect", f"{turn_url}&silence=1", method="POST")
             case Transfer():
@@ -135,4 +147,27 @@ def render_goodbye(text: str | None, *, voice: Voice) -> str:
     if text:
         add_say(response, text, voice)
     response.add("Hangup")
+    return str(response)
+
+
+def queue_wait(
+    *, position: int, average_seconds: int, hold_url: str, voice: Voice, leave: bool = False
+) -> str:
+    """One loop of waiting in a plain Twilio queue: the caller's place and Twilio's average wait
+    (`QueuePosition`, `AvgQueueTime`), then hold music; Twilio asks again when it ends.
+
+    `leave`: the caller has waited long enough; `<Leave>` ends the `<Enqueue>` as not
+    connected, and the flow's fallback offers a call back instead of more music.
+    """
+    response = Response()
+    if leave:
+        response.add("Leave")
+        return str(response)
+    if position > 0:  # 0: Twilio did not say (or our own fault): music only
+        text = "You are next in line." if position == 1 else f"You are number {position} in line."
+        if average_seconds > 0:
+            count = max(1, -(-average_seconds // 60))
+            text += f" The wait is about {count} minute{'s' if count > 1 else ''}."
+        add_say(response, text, voice)
+    response.add("Play", hold_url, loop=6)
     return str(response)

@@ -93,7 +93,8 @@ def outreach_settings(
 
 
 def outreach_app(settings: Settings, clock: Clock) -> web.Application:
-    return create_app(settings, today=lambda: TODAY, clock=clock)
+    """The line, its campaigns and its business hours all on the test's clock."""
+    return create_app(settings, today=lambda: TODAY, now=lambda: datetime.fromtimestamp(clock(), UTC))
 
 
 def outreach_of(app: web.Application) -> Outreach:

@@ -42,7 +42,9 @@ REPAIR_CONTEXT = {
     "placed_on": "2026-11-20",
     "ship_date": "2026-11-23",
     "eta": "2026-12-04",
+    "repair_due": "2026-12-02",
     "verified": "yes",
+    "language": "en",
 }
 
 
@@ -341,6 +343,7 @@ async def test_after_hours_the_caller_hears_the_hours_and_a_voicemail_is_transcr
     desk = client.app[AGENT_LINE].desk
     _, root = await repair_caller_presses_0(client, open_=False)
     assert "we are closed now" in said(root) and "leave a message" in said(root)
+    assert "hold" not in said(root)  # never "please hold" before "we are closed"
     record = root.find("Record")
     assert record is not None and record.get("maxLength") == "120"
     caller = Caller(client)
@@ -375,6 +378,7 @@ async def test_a_recording_that_cannot_be_fetched_is_still_a_ticket(
     await desk.set_emergency_closed(True, "root")
     _, root = await repair_caller_presses_0(client, open_=False)
     assert "we are closed at the moment" in said(root)
+    assert "hold" not in said(root)
     record = root.find("Record")
     assert record is not None
     caller = Caller(client)

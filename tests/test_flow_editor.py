@@ -89,12 +89,12 @@ async def test_broken_yaml_is_an_error_on_its_line(app_client: TestClient) -> No
 async def test_an_unknown_state_is_located_to_line_and_state(app_client: TestClient) -> None:
     headers = await as_supervisor(app_client)
     flow = FLOW.replace(
-        "prompt: faq.returns\n    next: anything_else", "prompt: faq.returns\n    next: anythng_else"
+        "prompt: faq.warranty\n    next: anything_else", "prompt: faq.warranty\n    next: anythng_else"
     )
     status, body = await post(app_client, "/validate", headers, flow=flow, prompts=PROMPTS)
     assert status == 200 and not body["ok"]
     problem = next(p for p in body["problems"] if "anythng_else" in p["message"])
-    assert problem["state"] == "faq_returns"
+    assert problem["state"] == "faq_warranty"
     assert problem["line"] == line_of(flow, "next: anythng_else")
     assert "not a state" in problem["message"]
 
@@ -118,16 +118,16 @@ async def test_a_prompt_missing_from_the_prompt_file_is_an_error(app_client: Tes
 async def test_the_diagram_draws_problem_states_in_red(app_client: TestClient) -> None:
     headers = await as_supervisor(app_client)
     flow = FLOW.replace(
-        "prompt: faq.returns\n    next: anything_else", "prompt: faq.returns\n    next: nowhere"
+        "prompt: faq.warranty\n    next: anything_else", "prompt: faq.warranty\n    next: nowhere"
     )
     status, body = await post(app_client, "/diagram", headers, flow=flow, prompts=PROMPTS)
     assert status == 200
     assert body["svg"].startswith("<svg")
-    assert body["problem_states"] == ["faq_returns"]
+    assert body["problem_states"] == ["faq_warranty"]
     svg = ET.fromstring(body["svg"])
     nodes = {g.get("id"): g for g in svg.iter(f"{SVG}g")}
-    assert fills(nodes["state-faq_returns"]) == {"#f87171"}  # the problem fill
-    assert "#f87171" not in fills(nodes["state-faq_warranty"])
+    assert fills(nodes["state-faq_warranty"]) == {"#f87171"}  # the problem fill
+    assert "#f87171" not in fills(nodes["state-faq_installation"])
     status, body = await post(app_client, "/diagram", headers, flow="states: [", prompts=PROMPTS)
     assert status == 422 and "not readable YAML" in body["error"]
 
@@ -203,7 +203,12 @@ async def test_a_test_call_runs_the_draft_with_real_data(app_client: TestClient)
     )
     said = " ".join(h["text"] for h in turn["heard"])
     assert "Order 4 5 1 2 has shipped with UPS" in said
-    assert turn["path"][-3:] == ["find_order", "order_status", "order_more"]
+    assert turn["path"][-4:] == [
+        "find_order",
+        "order_status",
+        "tracking_text_check",
+        "order_more",
+    ]  # no texts here
     status, turn = await post(
         app_client, "/test/input", headers, token=turn["token"], speech="agent", **files
     )

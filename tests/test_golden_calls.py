@@ -4,9 +4,10 @@ Each file in tests/golden/ is one call, as a reviewer reads it: what the line sa
 (`LINE:`), what the caller does (`YOU >`: keys such as `1` or `4512#`, words, or
 `(silence)`), and how the call ends. The test takes the caller's side from the file, plays
 it against the real webhook server (signed webhooks, demo data, the day fixed to the demo's
-2026-11-23) and compares the whole transcript with the file: any change in wording or in
-where a branch leads fails here and shows as a diff. To accept a change on purpose, run
-with IVR_UPDATE_GOLDEN=1 and review the diff of tests/golden/ like any other change.
+2026-11-23, 10 AM on the east coast, the shipped opening hours) and compares the whole
+transcript with the file: any change in wording or in where a branch leads fails here and
+shows as a diff. To accept a change on purpose, run with IVR_UPDATE_GOLDEN=1 and review the
+diff of tests/golden/ like any other change.
 """
 
 from __future__ import annotations
@@ -15,19 +16,39 @@ import asyncio
 import os
 import re
 import textwrap
+from collections.abc import Callable
+from datetime import UTC, datetime, time
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient
 
+from ivr.config import Settings
+from ivr.web.app import create_app
 from tests.caller import Caller, Turn
+from tests.conftest import ROOT, TODAY, load_demo_data, make_settings
 
+NOW = datetime.combine(TODAY, time(15, 0), tzinfo=UTC)
+"""Monday 10 AM in New York: the line is open (flows/hours.yaml)."""
 GOLDEN = Path(__file__).resolve().parent / "golden"
 FILES = sorted(GOLDEN.glob("*.txt"))
 UPDATE = os.environ.get("IVR_UPDATE_GOLDEN") == "1"
 _KEYS = re.compile(r"[0-9*#]+")
 SILENCE = "(silence)"
 WIDTH = 100
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path, IVR_HOURS=str(ROOT / "flows" / "hours.yaml"))
+
+
+@pytest.fixture
+async def client(aiohttp_client: Callable, settings: Settings) -> TestClient:
+    """The line on the demo's day and hour, so dates and hours read the same on every run."""
+    await load_demo_data(settings)
+    client: TestClient = await aiohttp_client(create_app(settings, today=lambda: TODAY, now=lambda: NOW))
+    return client
 
 
 def script(text: str) -> tuple[list[str], str, list[str]]:

@@ -46,6 +46,7 @@ ORDER_PATH = [
     "order_number",
     "find_order",
     "order_status",
+    "tracking_text_check",
     "order_more",
     "goodbye",
 ]

@@ -48,7 +48,7 @@ async def test_a_turn_on_this_release_after_a_newer_one_keeps_the_call_and_its_d
     turn = await caller.press("4512")  # ... and this one answers the next
     assert turn.heard[:2] == [
         "Thanks, Jane Doe.",
-        "Order 4 5 1 2 has shipped with UPS and should arrive on Friday, December 4."
+        "Order 4 5 1 2 has shipped with UPS and should arrive on December 4."
         " The tracking number ends in 6 7 8 4.",
     ]
     after = _stored(settings, caller.call_sid)

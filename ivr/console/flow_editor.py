@@ -376,7 +376,7 @@ def sample_values(template: Template, today: date) -> dict[str, str]:
     """Stand-in values so a prompt with placeholders can be heard as a caller would."""
     values = {}
     for name in template.variables:
-        if "date" in name or name in ("eta", "expires_on"):
+        if name in template.date_variables or "date" in name or name in ("eta", "expires_on"):
             values[name] = (today + timedelta(days=3)).isoformat()
         elif "number" in name or "code" in name:
             values[name] = "4512"

@@ -20,9 +20,9 @@ import os
 import secrets
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from aiohttp import WSCloseCode, web
@@ -30,10 +30,11 @@ from aiohttp import WSCloseCode, web
 from ivr.agents.desk import AgentDesk
 from ivr.agents.handoff import QueueHandOff
 from ivr.agents.model import DeskConfig
+from ivr.agents.store.switches import EMERGENCY, SqlSwitchStore
 from ivr.agents.urls import Urls
 from ivr.agents.voicemail import VoicemailWorker
 from ivr.agents.web import HOLD_PATH, AgentLine, add_agent_routes
-from ivr.config import Settings, SpeechMode, TelephonyMode, TtsMode
+from ivr.config import ConfigError, Settings, SpeechMode, TelephonyMode, TtsMode
 from ivr.console.agent_desk import setup_agent_desk
 from ivr.console.campaigns import setup_campaigns_page
 from ivr.console.dev_phone import setup_dev_phone
@@ -41,14 +42,17 @@ from ivr.console.flow_editor import FlowEditor, codemirror_present, setup_flow_e
 from ivr.console.prompt_audio import ConsoleAudio
 from ivr.console.test_phone import TestPhone, phone_secret
 from ivr.console.web import create_console
+from ivr.flow.actions import Pickup
 from ivr.flow.engine import FlowEngine
 from ivr.flow.files import LINE_FLOW, CompiledFlow, FlowFiles, compile_files, read_files
+from ivr.flow.opening import Opening
 from ivr.forwarded import IPNetwork, client_address
-from ivr.handoff import DialHandOff, EnqueueHandOff, HandOff
-from ivr.hours import BusinessHours, parse_hours
+from ivr.handoff import DialHandOff, EnqueueHandOff, HandOff, WithinHours
+from ivr.hours import BusinessHours, HoursInvalid, ScheduleOpening, parse_hours
+from ivr.languages import LanguagePlan
 from ivr.line import MEDIA_PATH, SupportLine, stream_url
 from ivr.mediastream.admission import StreamAdmission
-from ivr.mediastream.call import StreamCall, StreamSpeech
+from ivr.mediastream.call import LanguageSpeech, StreamCall, StreamSpeech
 from ivr.metrics import CONTENT_TYPE, ErrorCounter, Metrics, TimedSynthesizer
 from ivr.outreach.dialer import TwilioDialer
 from ivr.outreach.service import Outreach, OutreachConfig
@@ -59,13 +63,14 @@ from ivr.sandbox.phones import NETWORK, add_phone_routes
 from ivr.store.accounts import AccountStore
 from ivr.store.audit import AuditLog
 from ivr.store.backends import Stores, StoresUnavailable, build_stores
+from ivr.store.caller_languages import SqlCallerLanguages
 from ivr.store.once import UsedTokens
-from ivr.telephony import TwilioTelephony
-from ivr.twiml import Voice
+from ivr.telephony import TwilioTelephony, TwilioTexts
+from ivr.twiml import Voice, queue_wait
 from ivr.versions.library import FlowLibrary, LiveFlow, line_builder
 from ivr.versions.store import FlowStore
 from ivr.webhooks import SignatureCheck, signature_middleware, status_webhook, twiml_webhook
-from ivr.yamlsource import load_file
+from ivr.yamlsource import SourceError, load_file
 from speech.asr import RecognitionError
 from speech.cache import PromptAudioCache
 from speech.clips import UlawClips
@@ -96,6 +101,8 @@ on another instance behind the load balancer."""
 AUDIO_MAX_AGE = 24 * 3600.0
 """Synthesised prompts unused this long are deleted (dynamic ones hold order details)."""
 AUDIO_PRUNE_EVERY = 3600.0
+QUEUE_WAIT_PATH = "/voice/queue-wait"
+"""What a caller in a plain Twilio queue hears (no REST credentials needed): place, wait, music."""
 PUBLISHED_CHECK_EVERY = 1.0
 """Seconds a new call may still get the previous version after another instance publishes."""
 
@@ -125,6 +132,11 @@ async def voice_turn(request: web.Request, params: dict[str, str]) -> str:
 
 async def voice_status(request: web.Request, params: dict[str, str]) -> None:
     await request.app[LINE].status(params)
+
+
+def _count(value: str | None) -> int:
+    """A whole number from Twilio's queue parameters; anything else counts as 0."""
+    return int(value) if value and value.isascii() and value.isdigit() else 0
 
 
 async def stream_ended(request: web.Request, params: dict[str, str]) -> str:
@@ -206,7 +218,7 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
-def _agent_line(settings: Settings, stores: Stores, voice: Voice, voicemail: VoskModel | None) -> AgentLine:
+def _agent_line(settings: Settings, stores: Stores, voice: Voice, voicemail: VoicemailModels) -> AgentLine:
     """The queue with agents, callbacks and voicemail (needs the line's Twilio account)."""
     config = DeskConfig(
         callback_offer_after=settings.callback_offer_after,
@@ -227,34 +239,58 @@ def _agent_line(settings: Settings, stores: Stores, voice: Voice, voicemail: Vos
         sessions=stores.sessions,
         calls=stores.calls,
     )
-    worker = VoicemailWorker(desk, settings.voicemail_dir, voicemail)
+    worker = VoicemailWorker(desk, settings.voicemail_dir, voicemail.default, voicemail.languages)
     return AgentLine(desk, voice, f"{settings.public_url}{HOLD_PATH}", worker, asyncio.Event())
 
 
-def _voicemail_model(settings: Settings) -> VoskModel | None:
+@dataclass(frozen=True, slots=True)
+class VoicemailModels:
     """Voicemail's own Vosk, with one thread so that transcribing never slows a live call."""
-    if model_problem(settings.vosk_model) is not None:
-        return None  # voicemails are kept untranscribed; the desk says why
-    return VoskModels(workers=1).model(settings.vosk_model)
+
+    models: VoskModels
+    default: VoskModel | None
+    """The default language's model; None: voicemails are kept untranscribed (the desk says why)."""
+    languages: Mapping[str, VoskModel | None]
+    """Each other language's, so a voicemail is transcribed in the language its caller spoke."""
 
 
-def _load_hours(settings: Settings) -> BusinessHours | None:
+def voicemail_models(settings: Settings) -> VoicemailModels:
+    models = VoskModels(workers=1)
+
+    def usable(path: Path) -> VoskModel | None:
+        return models.model(path) if model_problem(path) is None else None
+
+    languages = {code: usable(settings.vosk_models[code]) for code in settings.languages[1:]}
+    return VoicemailModels(models, usable(settings.vosk_model), languages)
+
+
+def load_hours(settings: Settings) -> BusinessHours | None:
+    """The line's one schedule (IVR_HOURS), read at start-up for every hand-off set-up.
+
+    Raises:
+        ConfigError: naming the file, and each mistake's line and reason; a line that
+            silently ignored its hours would tell callers "please hold" at midnight.
+    """
     if settings.hours_file is None:
         return None
-    doc = load_file(settings.hours_file)
-    data = doc.data.get("hours", doc.data) if isinstance(doc.data, dict) else doc.data
-    path: tuple[str, ...] = ("hours",) if isinstance(doc.data, dict) and "hours" in doc.data else ()
-    return parse_hours(data, doc, path)
+    try:
+        doc = load_file(settings.hours_file)
+        data = doc.data.get("hours", doc.data) if isinstance(doc.data, dict) else doc.data
+        path: tuple[str, ...] = ("hours",) if isinstance(doc.data, dict) and "hours" in doc.data else ()
+        return parse_hours(data, doc, path)
+    except (HoursInvalid, SourceError) as exc:
+        raise ConfigError(
+            f"IVR_HOURS: the business hours in {settings.hours_file} cannot be used:\n{exc}"
+        ) from None
 
 
 def _telephony(
-    settings: Settings, line: AgentLine, voicemail: VoskModel | None
+    settings: Settings, line: AgentLine, voicemail: VoicemailModels
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     """Open the Twilio client and write the hold music at start-up; at the end close the client
     and stop voicemail's Vosk threads."""
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        await asyncio.to_thread(write_hold_music, settings.audio_dir / "hold.wav")
         async with contextlib.AsyncExitStack() as stack:
             if settings.telephony is TelephonyMode.SANDBOX:
                 account = await stack.enter_async_context(serving(app[NETWORK].account))
@@ -286,26 +322,41 @@ def _telephony(
 def check_starting_flow(settings: Settings) -> tuple[FlowFiles, CompiledFlow]:
     """Read and compile the starting flow and prompts (IVR_FLOW, IVR_PROMPTS); raises if broken."""
     starting = read_files(settings.flow_file, settings.prompts_dir)
-    if settings.language not in starting.prompts:
-        raise ValueError(f"IVR_LANGUAGE '{settings.language}' has no prompts file in {settings.prompts_dir}")
+    for code in settings.languages:
+        if code not in starting.prompts:
+            name = "IVR_LANGUAGES" if settings.languages[1:] else "IVR_LANGUAGE"
+            raise ValueError(f"{name}: '{code}' has no prompts file in {settings.prompts_dir}")
     prompts_source = str(settings.prompts_dir)
     checked = compile_files(
-        starting, str(settings.flow_file), prompts_source=prompts_source, language=settings.language
+        starting,
+        str(settings.flow_file),
+        prompts_source=prompts_source,
+        language=settings.language,
+        languages=settings.languages,
     )
     return starting, checked
 
 
 def create_app(
-    settings: Settings, *, today: Callable[[], date] = date.today, clock: Callable[[], float] = time.time
+    settings: Settings,
+    *,
+    today: Callable[[], date] | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> web.Application:
     """Validate the starting flow and prompts now (a broken flow must stop start-up).
 
     The files (IVR_FLOW, IVR_PROMPTS) are the starting content: stored as version 1 when the
     database has no flow yet. After that the line speaks the published version.
     `today` is the calendar the line speaks from (tests pin it; dates read relative to it);
-    `clock` is when campaigns think it is (their calling windows and spacing).
+    by default today in the schedule's time zone (IVR_HOURS), else the server's. `now` is the
+    clock business hours are read against, and when campaigns think it is (their calling
+    windows and spacing); tests pin it too.
     """
     starting, checked = check_starting_flow(settings)
+    hours = load_hours(settings)
+    if today is None:
+        zone = hours.timezone if hours else None
+        today = (lambda: now().astimezone(zone).date()) if zone else date.today
     for warning in checked.warnings:
         log.warning("flow_warning: %s", warning)
     stores = build_stores(settings.database_url, settings.session_url)
@@ -319,9 +370,14 @@ def create_app(
     prompts = setup_media(app, settings)
     starting_catalog = checked.catalogs[settings.language]
     spoken = Voice(language=starting_catalog.say_language, voice=starting_catalog.voice)
+    setup_hold_music(app, settings)
     agent_line = setup_agents(app, settings, stores, spoken)
-    handoff = _handoff(settings, agent_line, spoken)
-    flows = setup_voice(app, settings, stores, starting, prompts, handoff, today)
+    switches = SqlSwitchStore(stores.sql, clock=time.time)
+    emergency = agent_line.desk.emergency_closed if agent_line else lambda: switches.is_on(EMERGENCY)
+    opening = ScheduleOpening(hours, emergency, spoken.language, clock=now)
+    handoff = _handoff(settings, agent_line, spoken, hours, opening, now)
+    texts = setup_texts(app, settings)
+    flows = setup_voice(app, settings, stores, starting, prompts, handoff, today, opening, texts)
     outreach = setup_outreach(
         app,
         OutreachSetup(
@@ -338,14 +394,14 @@ def create_app(
             handoff=handoff,
             metrics=app[METRICS],
             config=OutreachConfig(settings.public_url, settings.phone_number, settings.review_url),
-            hours=_load_hours(settings),
+            hours=hours,
             round_every=settings.campaign_round,
             twilio=(lambda: TwilioDialer.from_settings(settings))
             if settings.account_sid and settings.phone_number
             else None,
         ),
         today=today,
-        clock=clock,
+        clock=lambda: now().timestamp(),
     )
     setup_console(app, settings, stores, flows, agent_line, today, outreach)
     return app
@@ -359,26 +415,38 @@ class PromptAudio:
     """None when Twilio speaks the prompts (`<Say>`)."""
     streaming: bool
     """Calls run over media streams with local recognition, not `<Gather>` turns."""
-    new_versions: asyncio.Queue[list[str]]
-    """Each newly published version's fixed prompts, to synthesise ahead of its first call."""
+    new_versions: asyncio.Queue[list[tuple[str, str]]]
+    """Each newly published version's fixed prompts (language, text), to synthesise ahead of
+    its first call."""
+    caches: Mapping[str, PromptAudioCache] = field(default_factory=dict)
+    """Each served language's synthesiser voice (one cache directory; ids differ by voice)."""
 
     def published(self, live: LiveFlow) -> None:
         if self.cache is not None:
-            self.new_versions.put_nowait(live.engine.catalog.static_texts())
+            catalogs = live.engine.catalogs
+            self.new_versions.put_nowait(
+                [(code, t) for code in self.caches for t in catalogs[code].static_texts()]
+            )
 
 
 def setup_media(app: web.Application, settings: Settings) -> PromptAudio:
-    """Prompt audio (`/audio/...`), its synthesiser, and the media streams (`/media`)."""
+    """Prompt audio (`/audio/...`), a synthesiser per language, and the media streams (`/media`)."""
     cache: PromptAudioCache | None = None
-    new_versions: asyncio.Queue[list[str]] = asyncio.Queue()
+    caches: dict[str, PromptAudioCache] = {}
+    new_versions: asyncio.Queue[list[tuple[str, str]]] = asyncio.Queue()
     streaming = settings.speech is SpeechMode.LOCAL and _model_usable(settings)
     if settings.tts is TtsMode.LOCAL or streaming:
-        synthesizer = Pyttsx3Synthesizer(voice=settings.tts_voice or None, rate=settings.tts_rate)
-        cache = PromptAudioCache(
-            settings.audio_dir, TimedSynthesizer(synthesizer, app[METRICS]), audio_secret(settings.audio_dir)
-        )
-        app[AUDIO] = cache
-        app.cleanup_ctx.append(_prerender(cache, synthesizer, new_versions))
+        synthesizers = {
+            code: Pyttsx3Synthesizer(voice=settings.tts_voice_for(code), rate=settings.tts_rate)
+            for code in settings.languages
+        }
+        secret = audio_secret(settings.audio_dir)
+        caches = {
+            code: PromptAudioCache(settings.audio_dir, TimedSynthesizer(synthesizer, app[METRICS]), secret)
+            for code, synthesizer in synthesizers.items()
+        }
+        cache = app[AUDIO] = caches[settings.language]
+        app.cleanup_ctx.append(_prerender(caches, list(synthesizers.values()), new_versions))
     streams: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
     app[STREAMS] = streams
     app[ADMISSION] = StreamAdmission()
@@ -386,13 +454,22 @@ def setup_media(app: web.Application, settings: Settings) -> PromptAudio:
     app[STREAM_SIGNATURE] = SignatureCheck(settings.auth_token, stream_url(settings.public_url, ""))
     app[METRICS].media_streams.set_function(lambda: len(streams))
     if streaming and cache is not None:
-        model = VoskModels().model(settings.vosk_model)
-        app[STREAM_SPEECH] = StreamSpeech(UlawClips(cache), model, EndpointConfig(), app[METRICS])
-        app.cleanup_ctx.append(_load_model(model))
+        models = VoskModels()  # one per process: languages sharing a model directory load it once
+        model = models.model(settings.vosk_model)
+        languages = {
+            code: LanguageSpeech(UlawClips(caches[code]), _language_model(settings, code, models))
+            for code in settings.languages[1:]
+        }
+        app[STREAM_SPEECH] = StreamSpeech(UlawClips(cache), model, EndpointConfig(), app[METRICS], languages)
+        loaded = [
+            model,
+            *(own.recognizers for own in languages.values() if isinstance(own.recognizers, VoskModel)),
+        ]
+        app.cleanup_ctx.append(_load_models(models, loaded))
     app.on_shutdown.append(_close_streams)
     app.router.add_get("/audio/{audio_id}.wav", audio)
     app.router.add_get(MEDIA_PATH, media)
-    return PromptAudio(cache, streaming, new_versions)
+    return PromptAudio(cache, streaming, new_versions, caches)
 
 
 def setup_agents(app: web.Application, settings: Settings, stores: Stores, spoken: Voice) -> AgentLine | None:
@@ -405,30 +482,65 @@ def setup_agents(app: web.Application, settings: Settings, stores: Stores, spoke
         # typed voicemails are spoken at low priority: the line's own synthesis goes first
         typed = Pyttsx3Synthesizer(voice=settings.tts_voice or None, rate=settings.tts_rate, niceness=10)
         add_phone_routes(app, Network(account, line_url=settings.public_url, voice=typed))
-    voicemail = _voicemail_model(settings)
+    voicemail = voicemail_models(settings)
     agent_line = _agent_line(settings, stores, spoken, voicemail)
     add_agent_routes(app, agent_line)
     app.cleanup_ctx.append(_telephony(settings, agent_line, voicemail))
+    return agent_line
+
+
+def setup_texts(app: web.Application, settings: Settings) -> TwilioTexts | None:
+    """Texts to callers (tracking links, return labels) need the line's Twilio account and
+    number; without them no flow offers one."""
+    if not (settings.account_sid and settings.phone_number):
+        return None
+    network = app.get(NETWORK)
+    # the sandbox's account starts with the desk's telephony, before this lifecycle opens
+    texts = TwilioTexts(settings, None if network is None else lambda: network.account.api_base)
+
+    async def lifecycle(_: web.Application) -> AsyncIterator[None]:
+        texts.open()
+        yield
+        await texts.aclose()
+
+    app.cleanup_ctx.append(lifecycle)
+    return texts
+
+
+def setup_hold_music(app: web.Application, settings: Settings) -> None:
+    """The hold music every queue plays (`/audio/hold.wav`), written at start-up."""
     hold_file = settings.audio_dir / "hold.wav"
+
+    async def write(_: web.Application) -> AsyncIterator[None]:
+        await asyncio.to_thread(write_hold_music, hold_file)
+        yield
 
     async def hold_music(_: web.Request) -> web.StreamResponse:
         return web.FileResponse(
             hold_file, headers={"Content-Type": "audio/wav", "Cache-Control": "public, max-age=86400"}
         )
 
+    app.cleanup_ctx.append(write)
     app.router.add_get(HOLD_PATH, hold_music)
-    return agent_line
 
 
-def _handoff(settings: Settings, agent_line: AgentLine | None, spoken: Voice) -> HandOff:
-    """Our own queue with agents, else one number to dial, else a Twilio queue."""
+def _handoff(
+    settings: Settings,
+    agent_line: AgentLine | None,
+    spoken: Voice,
+    hours: BusinessHours | None,
+    opening: ScheduleOpening,
+    now: Callable[[], datetime],
+) -> HandOff:
+    """Our own queue with agents (closed: a voicemail), else one number to dial, else a Twilio
+    queue; these two only within hours (closed: the flow's fallback offers a call back)."""
     if agent_line is not None:
-        return QueueHandOff(
-            agent_line.desk, settings.agent_queue, spoken, hours=_load_hours(settings), wake=agent_line.wake
-        )
+        desk, queue, wake = agent_line.desk, settings.agent_queue, agent_line.wake
+        return QueueHandOff(desk, queue, spoken, hours=hours, wake=wake, now=now)
     if settings.agent_number:
-        return DialHandOff(settings.agent_number)
-    return EnqueueHandOff(settings.agent_queue)
+        return WithinHours(DialHandOff(settings.agent_number), opening)
+    wait_url = f"{settings.public_url}{QUEUE_WAIT_PATH}"
+    return WithinHours(EnqueueHandOff(settings.agent_queue, wait_url=wait_url), opening)
 
 
 def setup_voice(
@@ -439,19 +551,35 @@ def setup_voice(
     prompts: PromptAudio,
     handoff: HandOff,
     today: Callable[[], date],
+    opening: Opening,
+    texts: TwilioTexts | None,
 ) -> FlowStore:
     """The call webhooks (`/voice/...`), the published flow they speak, and the database."""
-    flows = FlowStore(stores.sql, language=settings.language)
+    flows = FlowStore(stores.sql, language=settings.language, languages=settings.languages)
     app[FLOWS] = flows
+    plan = LanguagePlan(settings.languages, settings.number_languages)
+    remembered = SqlCallerLanguages(stores.sql)
 
     def engine(number: int, compiled: CompiledFlow) -> FlowEngine:
         catalog = compiled.catalogs[settings.language]
-        return FlowEngine(compiled.flow, catalog, stores.repository, today=today, version=number)
+        return FlowEngine(
+            compiled.flow,
+            catalog,
+            stores.repository,
+            today=today,
+            version=number,
+            opening=opening,
+            pickup=Pickup(settings.pickup_location, settings.pickup_days),
+            texts=texts,
+            catalogs={code: compiled.catalogs[code] for code in settings.languages},
+            languages=plan,
+            caller_languages=remembered,
+        )
 
     library = FlowLibrary(
         flows,
         LINE_FLOW,
-        line_builder(settings.language, engine),
+        line_builder(settings.language, engine, settings.languages),
         max_age=PUBLISHED_CHECK_EVERY,
         on_new=prompts.published,
     )
@@ -461,6 +589,7 @@ def setup_voice(
         public_url=settings.public_url,
         handoff=handoff,
         audio=prompts.cache if settings.tts is TtsMode.LOCAL else None,
+        audio_by_language=prompts.caches if settings.tts is TtsMode.LOCAL else {},
         streaming=prompts.streaming,
         archive=stores.calls if stores.separate_sessions else None,
         stream_secret=hashlib.sha256(b"media-stream\0" + settings.auth_token.encode()).digest(),
@@ -484,6 +613,21 @@ def setup_voice(
     post("/voice/status", status_webhook(voice_status, timed=_timed("status")))
     post("/voice/after-transfer", twiml_webhook(after_transfer, line_fallback))
     post("/voice/stream-ended", twiml_webhook(stream_ended, line_fallback, timed=_timed("stream_ended")))
+    hold_url = f"{settings.public_url}{HOLD_PATH}"
+
+    async def wait(request: web.Request, params: dict[str, str]) -> str:
+        return queue_wait(
+            position=_count(params.get("QueuePosition")),
+            average_seconds=_count(params.get("AvgQueueTime")),
+            hold_url=hold_url,
+            voice=request.app[LINE].flows.latest().voice,
+            leave=_count(params.get("QueueTime")) >= settings.max_queue_wait,
+        )
+
+    def keep_waiting(request: web.Request) -> str:
+        return queue_wait(position=0, average_seconds=0, hold_url=hold_url, voice=Voice())
+
+    post(QUEUE_WAIT_PATH, twiml_webhook(wait, keep_waiting))
     return flows
 
 
@@ -549,16 +693,19 @@ def _count_errors(line_metrics: Metrics) -> Callable[[web.Application], AsyncIte
 
 
 def _prerender(
-    cache: PromptAudioCache, synthesizer: Pyttsx3Synthesizer, versions: asyncio.Queue[list[str]]
+    caches: Mapping[str, PromptAudioCache],
+    synthesizers: list[Pyttsx3Synthesizer],
+    versions: asyncio.Queue[list[tuple[str, str]]],
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     """Synthesise each newly published version's fixed prompts in the background, prune old
-    recordings, and stop the synthesiser on shutdown."""
+    recordings, and stop the synthesisers on shutdown."""
+    cache = next(iter(caches.values()))  # they share a directory: one prunes for all
 
     async def warm() -> None:
         while True:
-            for text in await versions.get():
+            for language, text in await versions.get():
                 try:
-                    await cache.audio_id(text)
+                    await caches[language].audio_id(text)
                 except SynthesisError as exc:
                     log.error("%s: could not pre-render a prompt: %s", exc.code, exc)
 
@@ -575,8 +722,10 @@ def _prerender(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await cache.aclose()
-        await synthesizer.aclose()
+        for each in caches.values():
+            await each.aclose()
+        for synthesizer in synthesizers:
+            await synthesizer.aclose()
 
     return lifecycle
 
@@ -599,22 +748,43 @@ def _model_usable(settings: Settings) -> bool:
     return False
 
 
-def _load_model(model: VoskModel) -> Callable[[web.Application], AsyncIterator[None]]:
-    """Load the model at start-up, in the background, so the first caller does not wait for it."""
+def _language_model(settings: Settings, language: str, models: VoskModels) -> VoskModel | None:
+    """A served language's model; without one its callers answer with keys, which start-up says."""
+    path = settings.vosk_models[language]
+    problem = model_problem(path)
+    if problem is None:
+        return models.model(path)
+    log.warning(
+        "%s: language '%s' has no speech model (%s): its callers answer with keys. Set "
+        "IVR_VOSK_MODEL_%s to a model directory, or run `ivr speech install-model %s`.",
+        problem.code,
+        language,
+        problem.detail,
+        language.upper(),
+        language,
+    )
+    return None
+
+
+def _load_models(
+    models: VoskModels, loaded: list[VoskModel]
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Load the models at start-up, in the background, so the first caller does not wait for them."""
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         async def load() -> None:
-            try:
-                await model.load()
-            except RecognitionError as exc:
-                log.error("%s: %s", exc.code, exc)
+            for model in loaded:
+                try:
+                    await model.load()
+                except RecognitionError as exc:
+                    log.error("%s: %s", exc.code, exc)
 
         task = asyncio.create_task(load())
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        model.models.close()
+        models.close()
 
     return lifecycle
 
