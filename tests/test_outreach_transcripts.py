@@ -63,6 +63,7 @@ async def test_delivery_followup_a_happy_customer(
     outreach = await line(aiohttp_client, tmp_path, twilio, "delivery-followup")
     assert await call(outreach, twilio, "delivery-followup", "5", "1") == "\n".join(
         [
+            "flow: language: en",  # campaign calls speak the line's default language
             "bot: Hi Jane Doe, this is Acme. Your coffee machine was delivered on Friday, November 20.",
             "bot: How happy are you with it, from 1 to 5? You can press or say a number."
             " To never get these calls again, press 9.",
@@ -83,6 +84,7 @@ async def test_delivery_followup_an_unhappy_customer(
     outreach = await line(aiohttp_client, tmp_path, twilio, "delivery-followup")
     assert await call(outreach, twilio, "delivery-followup", "2", "1") == "\n".join(
         [
+            "flow: language: en",  # campaign calls speak the line's default language
             "bot: Hi Jane Doe, this is Acme. Your coffee machine was delivered on Friday, November 20.",
             "bot: How happy are you with it, from 1 to 5? You can press or say a number."
             " To never get these calls again, press 9.",
@@ -104,6 +106,7 @@ async def test_repair_followup(aiohttp_client: Callable, tmp_path: Path, twilio:
     await outreach_repository_import(outreach, repairs)
     assert await call(outreach, twilio, "repair-followup", "4", "2") == "\n".join(
         [
+            "flow: language: en",  # campaign calls speak the line's default language
             "bot: Hi Jane Doe, this is Acme. Your repair of your espresso machine was completed"
             " on Friday, November 20.",
             "bot: How happy are you with it, from 1 to 5? You can press or say a number."
@@ -134,6 +137,7 @@ async def test_warranty_expiry_a_customer_who_wants_the_plan(
     outreach = await line(aiohttp_client, tmp_path, twilio, "warranty-expiry")
     assert await call(outreach, twilio, "warranty-expiry", "1", "1") == "\n".join(
         [
+            "flow: language: en",  # campaign calls speak the line's default language
             "bot: Hi Jane Doe, this is Acme. The warranty on your toaster ends on Sunday, December 20.",
             "bot: To hear about our extended plan or to be called by our team, press 1. Otherwise, press 2."
             " To never get these calls again, press 9.",
