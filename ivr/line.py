@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping
 from typing import Protocol
 
+from ivr.flow.schema import Flow
 from ivr.flow.steps import (
     KEYS,
     MAX_SPEECH_CHARS,
@@ -46,6 +47,12 @@ STREAM_FAILURES = "stream#failures"
 on which the caller answered a question clears it."""
 STREAM_RETRIES = 2
 """Failed streams in a row after which the caller is handed to a person."""
+
+
+class CallEnds(Protocol):
+    """Told of each call once, after its ending is saved (the insights count it)."""
+
+    async def call_ended(self, session: CallSession, flow: Flow) -> None: ...
 
 
 class PromptAudio(Protocol):
@@ -111,6 +118,7 @@ class SupportLine:
         stream_secret: bytes = b"",
         archive: CallLog | None = None,
         metrics: Metrics | None = None,
+        insights: CallEnds | None = None,
     ) -> None:
         self.flows = flows
         self.sessions = sessions
@@ -123,6 +131,7 @@ class SupportLine:
         self.archive = archive
         """Where finished calls are kept when live sessions are elsewhere (Redis)."""
         self.metrics = metrics or Metrics()
+        self.insights = insights
 
     async def answer(self, params: Mapping[str, str]) -> str:
         """A new call (Twilio's Voice URL)."""
@@ -202,8 +211,19 @@ class SupportLine:
             if await self.sessions.save(session, session.seq - 1):
                 self.metrics.call_ended(session.outcome)
                 log.info("call %s %s (%s)", call_sid, status, session.outcome)
+                await self._count(session)
                 return
         log.error("status_conflict: call %s status %s not saved after retries", call_sid, status)
+
+    async def _count(self, session: CallSession) -> None:
+        """File the ended call in the insights; a failure there is logged, never the caller's."""
+        if self.insights is None:
+            return
+        try:
+            live = await self.flows.for_session(session)
+            await self.insights.call_ended(session, live.engine.flow)
+        except Exception:
+            log.exception("insights_failed: call %s not counted", session.call_sid)
 
     async def stream_ended(self, params: Mapping[str, str]) -> str:
         """Twilio's `<Connect action>` request after a media stream closed.

@@ -42,7 +42,7 @@ from ivr.flow.steps import (
     TransferResult,
 )
 from ivr.prompts import PromptCatalog
-from ivr.session import CallSession, TranscriptEntry
+from ivr.session import CallSession, InputKind, InputResult, TranscriptEntry
 from ivr.store.base import Repository
 from speech.numbers import KEY_WORDS, spoken_digits
 
@@ -99,7 +99,9 @@ class FlowEngine:
         if isinstance(event, Start):
             session.state = self.flow.start
             session.visits[self.flow.start] = 1
+            before = len(session.path)
             session.path.append(self.flow.start)
+            self._stamp(session, before)
             return await self._run(session, steps)
         if isinstance(event, Speech) and len(event.text) > MAX_SPEECH_CHARS:
             event = Speech(event.text[:MAX_SPEECH_CHARS], event.confidence)  # any channel
@@ -110,6 +112,7 @@ class FlowEngine:
         self._note(session, "caller", "keyed a value (hidden)" if hidden else _describe(event))
         if isinstance(state, MenuState | GatherState) and isinstance(event, Digits | Speech | NoInput):
             trigger = self._interpret(state, event, session)
+            self._record_input(session, state, event, trigger)
             if trigger in (triggers.NO_INPUT, triggers.NO_MATCH):
                 session.attempts[state.name] = session.attempts.get(state.name, 0) + 1
                 if trigger == triggers.NO_MATCH:
@@ -157,9 +160,36 @@ class FlowEngine:
         return triggers.NO_MATCH
 
     def _fire(self, session: CallSession, trigger: str) -> None:
-        before = session.state
+        before, steps_before = session.state, len(session.path)
         if not self.machine.fire(session, trigger):
             raise FlowError(f"state '{before}' has no way out on '{trigger}'")
+        self._stamp(session, steps_before)
+
+    def _stamp(self, session: CallSession, known: int) -> None:
+        """Time the path entries after the first `known` (those just entered).
+
+        A session saved before times were kept has none for its earlier entries: they are
+        -1 (unknown), so the times stay aligned with `path`."""
+        if len(session.path_at) != known:
+            session.path_at[known:] = []
+            session.path_at.extend([-1.0] * (known - len(session.path_at)))
+        at = round(self.clock() - session.started_at, 3)
+        session.path_at.extend([at] * (len(session.path) - known))
+
+    @staticmethod
+    def _record_input(
+        session: CallSession, state: MenuState | GatherState, event: Digits | Speech | NoInput, trigger: str
+    ) -> None:
+        """Note how the caller answered and whether it was understood (for the insights)."""
+        kind = InputKind.KEY if isinstance(event, Digits) else InputKind.SPEECH
+        result = InputResult.OK
+        if trigger == triggers.NO_INPUT:
+            kind, result = InputKind.SILENCE, InputResult.NO_INPUT
+        elif trigger == triggers.NO_MATCH:
+            result = InputResult.NO_MATCH
+            if isinstance(state, MenuState) and isinstance(event, Speech):
+                session.misheard.append([state.name, event.text])
+        session.inputs.append([state.name, kind.value, result.value])
 
     async def _run(self, session: CallSession, steps: list[Step]) -> list[Step]:
         for _ in range(MAX_AUTOMATIC_STEPS):
@@ -209,6 +239,7 @@ class FlowEngine:
                     for prompt in state.prompts:
                         self._say(session, steps, prompt, False)
                     session.outcome = "transferred"
+                    session.transfer_reason = state.reason
                     steps.append(self._transfer(session, state))
                     self._note(session, "flow", f"transfer: {state.reason}")
                     return steps

@@ -169,6 +169,26 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
             PRIMARY KEY (day, caller, kind));
         """,
     ),
+    SharedMigration(
+        8,
+        "insights",
+        # Hourly roll-ups of finished calls (see `ivr.insights`): one row per hour, flow
+        # version, language, direction and counted thing, added to as each call ends, so a
+        # month of figures reads thousands of rows rather than every call. Survey answers
+        # are the satisfaction scores (one per surveyed call).
+        """
+        CREATE TABLE insight_counts (
+            hour bigint NOT NULL, flow text NOT NULL, version integer NOT NULL, language text NOT NULL,
+            direction text NOT NULL, metric text NOT NULL, key text NOT NULL,
+            count bigint NOT NULL, total double precision NOT NULL,
+            PRIMARY KEY (hour, flow, version, language, direction, metric, key));
+        CREATE INDEX insight_counts_version ON insight_counts (flow, version, metric);
+        CREATE TABLE survey_answers (
+            call_sid text PRIMARY KEY, campaign text, score integer NOT NULL,
+            answered_at double precision NOT NULL);
+        CREATE INDEX survey_answers_at ON survey_answers (answered_at);
+        """,
+    ),
 ]
 
 FORGET_OLD_COUNTS = "DELETE FROM lookup_counts WHERE day < $1"

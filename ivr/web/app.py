@@ -43,6 +43,8 @@ from ivr.flow.files import LINE_FLOW, CompiledFlow, FlowFiles, compile_files, re
 from ivr.forwarded import IPNetwork, client_address
 from ivr.handoff import DialHandOff, EnqueueHandOff, HandOff
 from ivr.hours import BusinessHours, parse_hours
+from ivr.insights.recorder import InsightRecorder
+from ivr.insights.store import InsightStore
 from ivr.line import MEDIA_PATH, SupportLine, stream_url
 from ivr.mediastream.admission import StreamAdmission
 from ivr.mediastream.call import StreamCall, StreamSpeech
@@ -406,6 +408,7 @@ def setup_voice(
         archive=stores.calls if stores.separate_sessions else None,
         stream_secret=hashlib.sha256(b"media-stream\0" + settings.auth_token.encode()).digest(),
         metrics=app[METRICS],
+        insights=InsightRecorder(InsightStore(stores.sql), language=settings.language),
     )
 
     async def database(_: web.Application) -> AsyncIterator[None]:

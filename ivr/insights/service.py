@@ -1,0 +1,90 @@
+"""The insights as one service over the stores: what `ivr stats` and the console page ask.
+
+It finds the flow each figure is about (a published version's own flow, for its menus and
+paths) and reads the roll-ups for a period, a version and a language.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from ivr.flow.files import LINE_FLOW, compile_files
+from ivr.flow.schema import Flow
+from ivr.insights.report import figures, version_comparison
+from ivr.insights.store import Filter, InsightStore, SqlSurveyAnswers, SurveyAnswers
+from ivr.store.sql import Sql
+from ivr.versions.store import FlowNotFound, FlowStore
+
+
+def hour_of(day: date) -> int:
+    """The first hour (UTC, since the epoch) of a day."""
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) // 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """Days from `since` up to and including `until` (UTC)."""
+
+    since: date
+    until: date
+
+    def hours(self) -> tuple[int, int]:
+        return hour_of(self.since), hour_of(self.until + timedelta(days=1))
+
+
+class Insights:
+    def __init__(
+        self, sql: Sql, flows: FlowStore, *, surveys: SurveyAnswers | None = None, name: str = LINE_FLOW
+    ) -> None:
+        self.store = InsightStore(sql)
+        self.flows = flows
+        self.surveys = surveys or SqlSurveyAnswers(sql)
+        self.name = name
+        self._compiled: dict[int, Flow] = {}
+
+    async def flow(self, version: int | None) -> Flow | None:
+        """The flow of a published version (None: the current one), or None if there is none."""
+        try:
+            found = await (
+                self.flows.version(self.name, version) if version else self.flows.published(self.name)
+            )
+        except FlowNotFound:
+            return None
+        if found.number not in self._compiled:
+            compiled = compile_files(found.files, language=self.flows.language)
+            self._compiled[found.number] = compiled.flow
+        return self._compiled[found.number]
+
+    async def figures(
+        self, period: Period, *, version: int | None = None, language: str | None = None, detail: bool = False
+    ) -> dict[str, Any]:
+        since, until = period.hours()
+        where = Filter(self.name, since, until, version, language or None)
+        result = await figures(self.store, self.surveys, await self.flow(version), where, detail=detail)
+        return {
+            "since": period.since.isoformat(),
+            "until": period.until.isoformat(),
+            "version": version,
+            **result,
+        }
+
+    async def versions(self) -> list[dict[str, Any]]:
+        """Each version that took calls, with its calls and its live period (UTC hours)."""
+        return [
+            {
+                "version": int(row["version"]),
+                "calls": int(row["calls"]),
+                "first": datetime.fromtimestamp(int(row["first_hour"]) * 3600, UTC).isoformat(),
+                "last": datetime.fromtimestamp((int(row["last_hour"]) + 1) * 3600, UTC).isoformat(),
+            }
+            for row in await self.store.versions(self.name)
+        ]
+
+    async def languages(self) -> list[str]:
+        return await self.store.languages(self.name)
+
+    async def compare(self, older: int, newer: int, *, language: str | None = None) -> dict[str, Any]:
+        flows = {number: await self.flow(number) for number in (older, newer)}
+        return await version_comparison(self.store, self.name, flows, older, newer, language or None)

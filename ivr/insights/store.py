@@ -1,0 +1,132 @@
+"""The insights' SQL, one text for SQLite and PostgreSQL (through `ivr.store.sql.Sql`).
+
+Writes add a finished call's counts to the hourly roll-ups in one transaction; reads sum
+the roll-ups of a period (and filters) in the database. Satisfaction comes from the
+`survey_answers` table (call, campaign, score 1-5, time), behind `SurveyAnswers`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ivr.insights.facts import Count, QueueVisit
+from ivr.store.sql import Row, Sql, Statement
+
+ADD = (
+    "INSERT INTO insight_counts (hour, flow, version, language, direction, metric, key, count, total)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    " ON CONFLICT (hour, flow, version, language, direction, metric, key) DO UPDATE"
+    " SET count = insight_counts.count + excluded.count, total = insight_counts.total + excluded.total"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """Which calls a figure counts: started in [since, until) hours, optionally one flow
+    version and one language."""
+
+    flow: str
+    since_hour: int
+    until_hour: int
+    version: int | None = None
+    language: str | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses = ["flow = $1", "hour >= $2", "hour < $3"]
+        args: list[Any] = [self.flow, self.since_hour, self.until_hour]
+        if self.version is not None:
+            args.append(self.version)
+            clauses.append(f"version = ${len(args)}")
+        if self.language:
+            args.append(self.language)
+            clauses.append(f"language = ${len(args)}")
+        return " AND ".join(clauses), args
+
+
+class SurveyAnswers(Protocol):
+    """Satisfaction scores where surveys ran (the outbound campaigns write them)."""
+
+    async def scores(self, since: float, until: float) -> list[Row]:
+        """Rows of (day, score, answers) in the period, day as seconds // 86400."""
+        ...
+
+
+class InsightStore:
+    def __init__(self, sql: Sql) -> None:
+        self.sql = sql
+
+    async def add(self, counts: Sequence[Count]) -> None:
+        """Add one call's counts, all or none."""
+        merged: dict[tuple[Any, ...], list[float]] = defaultdict(lambda: [0, 0.0])
+        for c in counts:
+            slot = merged[(c.hour, c.flow, c.version, c.language, c.direction, c.metric.value, c.key)]
+            slot[0] += c.count
+            slot[1] += c.total
+        statements = [Statement(ADD, (*key, int(n), float(t))) for key, (n, t) in merged.items()]
+        if statements:
+            await self.sql.atomic(statements)
+
+    async def queue_visit(self, call_sid: str) -> QueueVisit | None:
+        row = await self.sql.fetchone(
+            "SELECT state, enqueued_at, bridged_at, ended_at FROM queue_entries WHERE call_sid = $1", call_sid
+        )
+        if row is None:
+            return None
+        return QueueVisit(row["state"], row["enqueued_at"], row["bridged_at"], row["ended_at"])
+
+    async def left_voicemail(self, call_sid: str) -> bool:
+        return (
+            await self.sql.fetchone("SELECT 1 AS one FROM voicemails WHERE call_sid = $1", call_sid)
+            is not None
+        )
+
+    async def totals(self, where: Filter) -> list[Row]:
+        """(metric, key, count, total) summed over the filter."""
+        clause, args = where.where()
+        return await self.sql.fetch(
+            "SELECT metric, key, CAST(sum(count) AS bigint) AS count, sum(total) AS total"
+            f" FROM insight_counts WHERE {clause} GROUP BY metric, key",
+            *args,
+        )
+
+    async def volume(self, where: Filter) -> list[Row]:
+        """(hour, direction, calls) for each hour with calls."""
+        clause, args = where.where()
+        return await self.sql.fetch(
+            "SELECT hour, direction, CAST(sum(count) AS bigint) AS calls FROM insight_counts"
+            f" WHERE {clause} AND metric = 'calls' GROUP BY hour, direction ORDER BY hour",
+            *args,
+        )
+
+    async def versions(self, flow: str) -> list[Row]:
+        """(version, calls, first_hour, last_hour) of each version that took calls: its live period."""
+        return await self.sql.fetch(
+            "SELECT version, CAST(sum(count) AS bigint) AS calls, min(hour) AS first_hour,"
+            " max(hour) AS last_hour FROM insight_counts WHERE flow = $1 AND metric = 'calls'"
+            " GROUP BY version ORDER BY version",
+            flow,
+        )
+
+    async def languages(self, flow: str) -> list[str]:
+        rows = await self.sql.fetch(
+            "SELECT DISTINCT language FROM insight_counts WHERE flow = $1 AND metric = 'calls'", flow
+        )
+        return sorted(str(r["language"]) for r in rows)
+
+
+class SqlSurveyAnswers:
+    """`SurveyAnswers` on the `survey_answers` table."""
+
+    def __init__(self, sql: Sql) -> None:
+        self.sql = sql
+
+    async def scores(self, since: float, until: float) -> list[Row]:
+        return await self.sql.fetch(
+            "SELECT CAST(answered_at AS bigint) / 86400 AS day, score, CAST(count(*) AS bigint) AS answers"
+            " FROM survey_answers WHERE answered_at >= $1 AND answered_at < $2 GROUP BY 1, 2 ORDER BY 1, 2",
+            since,
+            until,
+        )
