@@ -17,8 +17,8 @@ from ivr.flow.files import LINE_FLOW, FlowFiles, compile_files
 from ivr.insights.paths import main_menu
 from ivr.web.app import FLOWS
 from tests.agent_line import agent_app
-from tests.insight_calls import hangs_up_at_main_menu, play_mix, resolved
 from tests.caller import PUBLIC_URL
+from tests.insight_calls import hangs_up_at_main_menu, play_mix, resolved
 from tests.twilio_fake import TwilioFake
 
 

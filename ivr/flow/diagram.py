@@ -40,6 +40,17 @@ DANGLING_COLOR = "#dc2626"
 
 NO_PROBLEMS: Mapping[str, Sequence[str]] = MappingProxyType({})
 
+
+@dataclass(frozen=True, slots=True)
+class Shade:
+    """A state coloured by a figure (the insights' drop-off), with the figure in its tooltip."""
+
+    fill: str
+    note: str
+
+
+NO_SHADES: Mapping[str, Shade] = MappingProxyType({})
+
 _SAFE_ID = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 
 _KINDS: dict[type, StateKind] = {
@@ -145,8 +156,13 @@ def state_id(name: str) -> str:
     return "state-" + "".join(ch if ch in _SAFE_ID else f"-{ord(ch):x}-" for ch in name)
 
 
-def to_dot(graph: FlowGraph, problems: Mapping[str, Sequence[str]] = NO_PROBLEMS) -> str:
-    """Graphviz DOT for a flow graph; states named in `problems` are filled red."""
+def to_dot(
+    graph: FlowGraph,
+    problems: Mapping[str, Sequence[str]] = NO_PROBLEMS,
+    shades: Mapping[str, Shade] = NO_SHADES,
+) -> str:
+    """Graphviz DOT for a flow graph; states named in `problems` are filled red, states in
+    `shades` take its colour and note instead of their kind's."""
     lines = [
         "digraph flow {",
         '  graph [rankdir=TB, fontname="Helvetica", nodesep=0.4, ranksep=0.5];',
@@ -157,13 +173,14 @@ def to_dot(graph: FlowGraph, problems: Mapping[str, Sequence[str]] = NO_PROBLEMS
     for node in graph.nodes:
         shape, style, fill = _LOOK[node.kind]
         kind = node.kind.value if node.kind else "no type"
-        tooltip = [f"{node.name} ({kind})", *problems.get(node.name, ())]
+        shade = shades.get(node.name)
+        tooltip = [f"{node.name} ({kind})", *problems.get(node.name, ()), *([shade.note] if shade else [])]
         attrs = {
             "id": state_id(node.name),
             "label": _escape(node.name) + r"\n" + _escape(kind),
             "shape": shape,
             "style": style,
-            "fillcolor": PROBLEM_FILL if node.name in problems else fill,
+            "fillcolor": PROBLEM_FILL if node.name in problems else shade.fill if shade else fill,
             "tooltip": r"\n".join(_escape(t) for t in tooltip),
         }
         if node.name == graph.start:

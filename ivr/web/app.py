@@ -35,6 +35,7 @@ from ivr.agents.web import HOLD_PATH, AgentLine, add_agent_routes
 from ivr.config import Settings, SpeechMode, TtsMode
 from ivr.console.agent_desk import setup_agent_desk
 from ivr.console.flow_editor import FlowEditor, codemirror_present, setup_flow_editor
+from ivr.console.insights import setup_insights
 from ivr.console.prompt_audio import ConsoleAudio
 from ivr.console.test_phone import TestPhone, phone_secret
 from ivr.console.web import create_console
@@ -44,6 +45,7 @@ from ivr.forwarded import IPNetwork, client_address
 from ivr.handoff import DialHandOff, EnqueueHandOff, HandOff
 from ivr.hours import BusinessHours, parse_hours
 from ivr.insights.recorder import InsightRecorder
+from ivr.insights.service import Insights
 from ivr.insights.store import InsightStore
 from ivr.line import MEDIA_PATH, SupportLine, stream_url
 from ivr.mediastream.admission import StreamAdmission
@@ -471,6 +473,7 @@ def setup_console(
         ),
     )
     setup_agent_desk(console, agent_line.desk if agent_line else None, voicemail_dir=settings.voicemail_dir)
+    setup_insights(console, Insights(stores.sql, flows))
     app.add_subapp("/console", console)
 
 
