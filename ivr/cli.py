@@ -422,7 +422,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
         stores = _stores()
         await stores.open()
         try:
-            insights = Insights(stores.sql, FlowStore(stores.sql, language=settings.language))
+            flows = FlowStore(stores.sql, language=settings.language)
+            insights = Insights(stores.sql, flows, stores.calls, language=settings.language)
             if args.compare:
                 return await insights.compare(*args.compare, language=args.language)
             return await insights.figures(

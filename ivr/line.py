@@ -16,7 +16,6 @@ import time
 from collections.abc import Mapping
 from typing import Protocol
 
-from ivr.flow.schema import Flow
 from ivr.flow.steps import (
     KEYS,
     MAX_SPEECH_CHARS,
@@ -52,7 +51,7 @@ STREAM_RETRIES = 2
 class CallEnds(Protocol):
     """Told of each call once, after its ending is saved (the insights count it)."""
 
-    async def call_ended(self, session: CallSession, flow: Flow) -> None: ...
+    async def call_ended(self, session: CallSession) -> None: ...
 
 
 class PromptAudio(Protocol):
@@ -220,8 +219,7 @@ class SupportLine:
         if self.insights is None:
             return
         try:
-            live = await self.flows.for_session(session)
-            await self.insights.call_ended(session, live.engine.flow)
+            await self.insights.call_ended(session)
         except Exception:
             log.exception("insights_failed: call %s not counted", session.call_sid)
 

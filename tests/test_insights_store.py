@@ -26,9 +26,8 @@ def session(sid: str, path: list[str], outcome: str, **fields: object) -> CallSe
 
 
 async def add(store: InsightStore, s: CallSession, queue: QueueVisit | None = None, vm: bool = False) -> None:
-    await store.add(
-        call_counts(s, FLOW, queue=queue, after_hours_voicemail=vm, language="en", direction="inbound")
-    )
+    counts = call_counts(s, FLOW, queue=queue, after_hours_voicemail=vm, language="en", direction="inbound")
+    await store.add(counts)
 
 
 async def test_calls_of_each_kind_are_counted_the_same_on_both_databases(sql: Sql) -> None:

@@ -119,7 +119,8 @@ def call_counts(
     for state in dict.fromkeys(session.path):
         add(Metric.PASSED, state)
 
-    reasons = transfer_states(flow)
+    shape = FlowShape.of(flow)
+    reasons = shape.transfers
     first_transfer = next((i for i, s in enumerate(session.path) if s in reasons), None)
     reason = session.transfer_reason or (reasons[session.path[first_transfer]] if first_transfer else "")
     if first_transfer is not None and not reason:
@@ -133,7 +134,7 @@ def call_counts(
     elif session.outcome == "resolved":
         add(Metric.CONTAINED)
     else:
-        add(Metric.DROP_OFF, _last_step(session, flow))
+        add(Metric.DROP_OFF, _last_step(session, shape))
 
     for state, kind, result in (entry[:3] for entry in session.inputs if len(entry) >= 3):
         add(Metric.INPUT, state)
@@ -148,8 +149,40 @@ def call_counts(
     for state, words in (entry[:2] for entry in session.misheard if len(entry) >= 2):
         add(Metric.MISHEARD, f"{state}\t{' '.join(words.lower().split())[:MISHEARD_CHARS]}")
 
-    _path(add, session, flow)
+    _path(add, session, shape)
     return counts.out
+
+
+@dataclass(frozen=True, slots=True)
+class FlowShape:
+    """What `call_counts` needs of a flow, worked out once per flow (see `paths`)."""
+
+    transfers: dict[str, str]
+    menu: str | None
+    entries: frozenset[str]
+    answers: frozenset[str]
+    endings: frozenset[str]
+    """Hang-up and transfer states: a call that stops in one was left in the state before."""
+
+    @classmethod
+    def of(cls, flow: Flow) -> FlowShape:
+        cached = _SHAPES.get(id(flow))
+        if cached is not None and cached[0] is flow:
+            return cached[1]
+        shape = cls(
+            transfer_states(flow),
+            main_menu(flow),
+            frozenset(main_paths(flow)),
+            answer_states(flow),
+            frozenset(n for n, s in flow.states.items() if isinstance(s, HangupState | TransferState)),
+        )
+        if len(_SHAPES) > 32:
+            _SHAPES.clear()
+        _SHAPES[id(flow)] = (flow, shape)  # the flow is kept, so its id is not reused meanwhile
+        return shape
+
+
+_SHAPES: dict[int, tuple[Flow, FlowShape]] = {}
 
 
 class _Counts:
@@ -190,18 +223,17 @@ def _handoff(
     add(Metric.QUEUE_WAIT, str(wait_bucket(waited)), total=waited)
 
 
-def _last_step(session: CallSession, flow: Flow) -> str:
+def _last_step(session: CallSession, shape: FlowShape) -> str:
     """Where an unresolved call was left: its last state that is not an ending (a goodbye
     after silence belongs to the menu that went unanswered)."""
     for state in reversed(session.path):
-        if not isinstance(flow.states.get(state), HangupState | TransferState):
+        if state not in shape.endings:
             return state
     return session.state
 
 
-def _path(add: Callable[..., None], session: CallSession, flow: Flow) -> None:
-    menu = main_menu(flow)
-    entries = set(main_paths(flow))
+def _path(add: Callable[..., None], session: CallSession, shape: FlowShape) -> None:
+    menu, entries = shape.menu, shape.entries
     if menu is None or menu not in session.path:
         return
     start = session.path.index(menu)
@@ -210,7 +242,7 @@ def _path(add: Callable[..., None], session: CallSession, flow: Flow) -> None:
         return
     path = session.path[taken]
     add(Metric.PATH, path)
-    answers = answer_states(flow)
+    answers = shape.answers
     times = session.path_at
     for i in range(taken, len(session.path)):
         if session.path[i] in answers:

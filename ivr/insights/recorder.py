@@ -1,25 +1,112 @@
-"""The line's hook: as each call ends, its counts go into the roll-ups (`SupportLine.status`)."""
+"""Filing ended calls for the insights, and folding them into the hourly roll-ups.
+
+On the webhook's path (`SupportLine.status`) an ended call costs one small insert: its
+CallSid goes into `insight_calls`. Counting it (reading its record, its queue entry, the
+flow it ran on) is batch work for `InsightFolder.fold`, which the server runs every few
+seconds and every read of the figures runs first, so figures are never behind.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from ivr.flow.schema import Flow
 from ivr.insights.facts import call_counts
-from ivr.insights.store import InsightStore
+from ivr.insights.store import ADD, FOLD_BATCH, InsightStore
 from ivr.session import CallSession
+from ivr.store.base import CallLog
+from ivr.store.sql import Conflict, Statement
+
+log = logging.getLogger(__name__)
 
 INBOUND = "inbound"
+UNARCHIVED_GRACE = 3600.0
+"""Seconds a filed call may wait for its record (the Redis outbox archiving it) before it is
+dropped from the count with a warning."""
+
+FlowOf = Callable[[CallSession], Awaitable[Flow | None]]
+"""The flow a call ran on (its own published version)."""
 
 
 class InsightRecorder:
-    def __init__(self, store: InsightStore, *, language: str) -> None:
+    """The line's `CallEnds`: remember that a call ended, to be counted."""
+
+    def __init__(self, store: InsightStore) -> None:
         self.store = store
+
+    async def call_ended(self, session: CallSession) -> None:
+        await self.store.file(session.call_sid, session.ended_at or time.time())
+
+
+class InsightFolder:
+    def __init__(
+        self, store: InsightStore, calls: CallLog, flow_of: FlowOf, *, language: str, batch: int = FOLD_BATCH
+    ) -> None:
+        self.store = store
+        self.calls = calls
+        self.flow_of = flow_of
         self.language = language
         """The line's language, for calls whose session does not carry its own."""
+        self.batch = batch
 
-    async def call_ended(self, session: CallSession, flow: Flow) -> None:
-        queue = await self.store.queue_visit(session.call_sid)
-        voicemail = queue is None and await self.store.left_voicemail(session.call_sid)
-        counts = call_counts(
+    async def fold(self) -> int:
+        """Count every filed call into the roll-ups; returns how many were counted.
+
+        Each batch adds its calls' counts and removes them from the filed list in one
+        transaction, and expects to remove exactly the calls it read: when another instance
+        counted some of them first, the batch changes nothing (`Conflict`) and is read again,
+        so no call counts twice."""
+        counted = 0
+        while True:
+            filed = await self.store.filed(self.batch)
+            if not filed:
+                return counted
+            merged: dict[tuple[Any, ...], list[float]] = defaultdict(lambda: [0, 0.0])
+            done: list[str] = []
+            for call_sid, ended_at in filed:
+                session = await self.calls.get_call(call_sid)
+                if session is None:
+                    if ended_at > time.time() - UNARCHIVED_GRACE:
+                        continue  # its record is still on its way to the database
+                    log.warning("insights_no_record: call %s ended but has no record; not counted", call_sid)
+                else:
+                    await asyncio.sleep(0)  # let webhooks in between: this is batch work
+                    for c in await self._counts(session):
+                        slot = merged[
+                            (c.hour, c.flow, c.version, c.language, c.direction, c.metric.value, c.key)
+                        ]
+                        slot[0] += c.count
+                        slot[1] += c.total
+                done.append(call_sid)
+            if not done:
+                return counted
+            try:
+                await self.store.sql.atomic(
+                    [
+                        self.store.unfile(done),
+                        *(Statement(ADD, (*key, int(n), float(t))) for key, (n, t) in merged.items()),
+                    ]
+                )
+            except Conflict:
+                log.info("insights: another instance counted some of these calls first; reading again")
+                continue
+            counted += len(done)
+            if len(done) < len(filed):
+                return counted
+
+    async def _counts(self, session: CallSession) -> list[Any]:
+        flow = await self.flow_of(session)
+        if flow is None:
+            return []
+        handed_over = bool(session.transfer_reason) or session.outcome == "transferred"
+        queue = await self.store.queue_visit(session.call_sid) if handed_over else None
+        voicemail = handed_over and queue is None and await self.store.left_voicemail(session.call_sid)
+        return call_counts(
             session,
             flow,
             queue=queue,
@@ -27,4 +114,3 @@ class InsightRecorder:
             language=str(session.extra.get("language") or self.language),
             direction=str(session.extra.get("direction") or INBOUND),
         )
-        await self.store.add(counts)

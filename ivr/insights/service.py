@@ -12,8 +12,11 @@ from typing import Any
 
 from ivr.flow.files import LINE_FLOW, compile_files
 from ivr.flow.schema import Flow
+from ivr.insights.recorder import InsightFolder
 from ivr.insights.report import figures, version_comparison
 from ivr.insights.store import Filter, InsightStore, SqlSurveyAnswers, SurveyAnswers
+from ivr.session import CallSession
+from ivr.store.base import CallLog
 from ivr.store.sql import Sql
 from ivr.versions.store import FlowNotFound, FlowStore
 
@@ -36,16 +39,33 @@ class Period:
 
 class Insights:
     def __init__(
-        self, sql: Sql, flows: FlowStore, *, surveys: SurveyAnswers | None = None, name: str = LINE_FLOW
+        self,
+        sql: Sql,
+        flows: FlowStore,
+        calls: CallLog,
+        *,
+        language: str,
+        surveys: SurveyAnswers | None = None,
+        name: str = LINE_FLOW,
     ) -> None:
         self.store = InsightStore(sql)
         self.flows = flows
+        self.folder = InsightFolder(self.store, calls, self._flow_of, language=language)
         self.surveys = surveys or SqlSurveyAnswers(sql)
         self.name = name
         self._compiled: dict[int, Flow] = {}
 
+    async def _flow_of(self, session: CallSession) -> Flow | None:
+        return await self.flow(session.flow_version or None)
+
+    async def fold(self) -> int:
+        """Count the calls filed since the last fold (every read does this first)."""
+        return await self.folder.fold()
+
     async def flow(self, version: int | None) -> Flow | None:
         """The flow of a published version (None: the current one), or None if there is none."""
+        if version and version in self._compiled:
+            return self._compiled[version]
         try:
             found = await (
                 self.flows.version(self.name, version) if version else self.flows.published(self.name)
@@ -60,6 +80,7 @@ class Insights:
     async def figures(
         self, period: Period, *, version: int | None = None, language: str | None = None, detail: bool = False
     ) -> dict[str, Any]:
+        await self.fold()
         since, until = period.hours()
         where = Filter(self.name, since, until, version, language or None)
         result = await figures(self.store, self.surveys, await self.flow(version), where, detail=detail)
@@ -86,5 +107,6 @@ class Insights:
         return await self.store.languages(self.name)
 
     async def compare(self, older: int, newer: int, *, language: str | None = None) -> dict[str, Any]:
+        await self.fold()
         flows = {number: await self.flow(number) for number in (older, newer)}
         return await version_comparison(self.store, self.name, flows, older, newer, language or None)

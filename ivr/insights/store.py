@@ -15,6 +15,9 @@ from typing import Any, Protocol
 from ivr.insights.facts import Count, QueueVisit
 from ivr.store.sql import Row, Sql, Statement
 
+FOLD_BATCH = 500
+"""Calls counted per transaction: a few hundred distinct roll-up rows, a short write lock."""
+
 ADD = (
     "INSERT INTO insight_counts (hour, flow, version, language, direction, metric, key, count, total)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
@@ -58,16 +61,38 @@ class InsightStore:
     def __init__(self, sql: Sql) -> None:
         self.sql = sql
 
+    async def file(self, call_sid: str, ended_at: float) -> None:
+        """Note that a call ended, to be counted (a call filed twice counts once)."""
+        await self.sql.execute(
+            "INSERT INTO insight_calls (call_sid, ended_at) VALUES ($1, $2)"
+            " ON CONFLICT (call_sid) DO NOTHING",
+            call_sid,
+            ended_at,
+        )
+
+    async def filed(self, limit: int) -> list[tuple[str, float]]:
+        """The calls filed and not counted yet, oldest first."""
+        rows = await self.sql.fetch(
+            "SELECT call_sid, ended_at FROM insight_calls ORDER BY ended_at, call_sid LIMIT $1", limit
+        )
+        return [(str(r["call_sid"]), float(r["ended_at"])) for r in rows]
+
+    @staticmethod
+    def unfile(call_sids: Sequence[str]) -> Statement:
+        """Take counted calls off the list; the batch fails if any was taken off by another."""
+        places = ", ".join(f"${i}" for i in range(1, len(call_sids) + 1))
+        return Statement(
+            f"DELETE FROM insight_calls WHERE call_sid IN ({places})", tuple(call_sids), len(call_sids)
+        )
+
     async def add(self, counts: Sequence[Count]) -> None:
-        """Add one call's counts, all or none."""
+        """Add counts to the roll-ups directly, in one transaction (tests, benchmarks, rebuilds)."""
         merged: dict[tuple[Any, ...], list[float]] = defaultdict(lambda: [0, 0.0])
         for c in counts:
             slot = merged[(c.hour, c.flow, c.version, c.language, c.direction, c.metric.value, c.key)]
             slot[0] += c.count
             slot[1] += c.total
-        statements = [Statement(ADD, (*key, int(n), float(t))) for key, (n, t) in merged.items()]
-        if statements:
-            await self.sql.atomic(statements)
+        await self.sql.atomic([Statement(ADD, (*key, int(n), float(t))) for key, (n, t) in merged.items()])
 
     async def queue_visit(self, call_sid: str) -> QueueVisit | None:
         row = await self.sql.fetchone(

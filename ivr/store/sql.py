@@ -173,10 +173,13 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
         8,
         "insights",
         # Hourly roll-ups of finished calls (see `ivr.insights`): one row per hour, flow
-        # version, language, direction and counted thing, added to as each call ends, so a
-        # month of figures reads thousands of rows rather than every call. Survey answers
-        # are the satisfaction scores (one per surveyed call).
+        # version, language, direction and counted thing, so a month of figures reads
+        # thousands of rows rather than every call. A call that ends is filed in
+        # insight_calls (one small insert on the webhook's path) and counted into the
+        # roll-ups in batches. Survey answers are the satisfaction scores.
         """
+        CREATE TABLE insight_calls (call_sid text PRIMARY KEY, ended_at double precision NOT NULL);
+        CREATE INDEX insight_calls_ended ON insight_calls (ended_at);
         CREATE TABLE insight_counts (
             hour bigint NOT NULL, flow text NOT NULL, version integer NOT NULL, language text NOT NULL,
             direction text NOT NULL, metric text NOT NULL, key text NOT NULL,

@@ -410,7 +410,7 @@ def setup_voice(
         archive=stores.calls if stores.separate_sessions else None,
         stream_secret=hashlib.sha256(b"media-stream\0" + settings.auth_token.encode()).digest(),
         metrics=app[METRICS],
-        insights=InsightRecorder(InsightStore(stores.sql), language=settings.language),
+        insights=InsightRecorder(InsightStore(stores.sql)),
     )
 
     async def database(_: web.Application) -> AsyncIterator[None]:
@@ -424,6 +424,8 @@ def setup_voice(
         await stores.close()
 
     app.cleanup_ctx.append(database)
+    counting = Insights(stores.sql, flows, stores.calls, language=settings.language)
+    app.cleanup_ctx.append(_fold_insights(counting))  # stops before the database closes
     post = app.router.add_post
     post("/voice", twiml_webhook(voice, line_fallback, timed=_timed("answer")))
     post("/voice/turn", twiml_webhook(voice_turn, line_fallback, timed=_timed("turn")))
@@ -473,8 +475,33 @@ def setup_console(
         ),
     )
     setup_agent_desk(console, agent_line.desk if agent_line else None, voicemail_dir=settings.voicemail_dir)
-    setup_insights(console, Insights(stores.sql, flows))
+    setup_insights(console, Insights(stores.sql, flows, stores.calls, language=settings.language))
     app.add_subapp("/console", console)
+
+
+FOLD_INSIGHTS_EVERY = 15.0
+"""Seconds between folds of ended calls into the insights' hourly roll-ups (reading folds too)."""
+
+
+def _fold_insights(insights: Insights) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Fold ended calls into the roll-ups now and then, so a page read has little left to do."""
+
+    async def folding() -> None:
+        while True:
+            await asyncio.sleep(FOLD_INSIGHTS_EVERY)
+            try:
+                await insights.fold()
+            except Exception:
+                log.exception("insights_fold_failed: trying again in %s s", FOLD_INSIGHTS_EVERY)
+
+    async def ctx(_: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(folding())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return ctx
 
 
 def _count_errors(line_metrics: Metrics) -> Callable[[web.Application], AsyncIterator[None]]:
