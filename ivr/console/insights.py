@@ -126,23 +126,23 @@ class View:
 
 
 async def _gather(insights: Insights, view: View) -> dict[str, Any]:
-    figures = await insights.figures(
-        Period(view.since, view.until), version=view.version, language=view.language, detail=True
-    )
-    versions = await insights.versions()
+    """Everything the page shows; the independent reads run at once (on PostgreSQL, in parallel)."""
+    await insights.fold()
+    versions, languages = await asyncio.gather(insights.versions(), insights.languages())
     numbers = [v["version"] for v in versions if v["version"]]
     older, newer = view.older, view.newer
     if older is None and newer is None and len(numbers) >= 2:
         older, newer = numbers[-2], numbers[-1]
-    comparison = None
-    if older and newer:
-        comparison = await insights.compare(older, newer, language=view.language)
-    return {
-        "figures": figures,
-        "versions": versions,
-        "languages": await insights.languages(),
-        "comparison": comparison,
-    }
+    period = Period(view.since, view.until)
+    figures, comparison = await asyncio.gather(
+        insights.figures(period, version=view.version, language=view.language, detail=True, fold=False),
+        insights.compare(older, newer, language=view.language, fold=False) if older and newer else _none(),
+    )
+    return {"figures": figures, "versions": versions, "languages": languages, "comparison": comparison}
+
+
+async def _none() -> None:
+    return None
 
 
 def drop_off_shades(figures: dict[str, Any]) -> dict[str, Shade]:

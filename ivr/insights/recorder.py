@@ -1,4 +1,4 @@
-"""Filing ended calls for the insights, and folding them into the hourly roll-ups.
+"""Filing ended calls for the insights, and folding them into the roll-ups.
 
 On the webhook's path (`SupportLine.status`) an ended call costs one small insert: its
 CallSid goes into `insight_calls`. Counting it (reading its record, its queue entry, the
@@ -11,16 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from ivr.flow.schema import Flow
-from ivr.insights.facts import call_counts
-from ivr.insights.store import ADD, FOLD_BATCH, InsightStore
+from ivr.insights.facts import Count, call_counts
+from ivr.insights.store import FOLD_BATCH, InsightStore, rollup
 from ivr.session import CallSession
 from ivr.store.base import CallLog
-from ivr.store.sql import Conflict, Statement
+from ivr.store.sql import Conflict
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +64,7 @@ class InsightFolder:
             filed = await self.store.filed(self.batch)
             if not filed:
                 return counted
-            merged: dict[tuple[Any, ...], list[float]] = defaultdict(lambda: [0, 0.0])
+            counts: list[Count] = []
             done: list[str] = []
             for call_sid, ended_at in filed:
                 session = await self.calls.get_call(call_sid)
@@ -76,22 +74,12 @@ class InsightFolder:
                     log.warning("insights_no_record: call %s ended but has no record; not counted", call_sid)
                 else:
                     await asyncio.sleep(0)  # let webhooks in between: this is batch work
-                    for c in await self._counts(session):
-                        slot = merged[
-                            (c.hour, c.flow, c.version, c.language, c.direction, c.metric.value, c.key)
-                        ]
-                        slot[0] += c.count
-                        slot[1] += c.total
+                    counts.extend(await self._counts(session))
                 done.append(call_sid)
             if not done:
                 return counted
             try:
-                await self.store.sql.atomic(
-                    [
-                        self.store.unfile(done),
-                        *(Statement(ADD, (*key, int(n), float(t))) for key, (n, t) in merged.items()),
-                    ]
-                )
+                await self.store.sql.atomic([self.store.unfile(done), *rollup(counts)])
             except Conflict:
                 log.info("insights: another instance counted some of these calls first; reading again")
                 continue
@@ -99,7 +87,7 @@ class InsightFolder:
             if len(done) < len(filed):
                 return counted
 
-    async def _counts(self, session: CallSession) -> list[Any]:
+    async def _counts(self, session: CallSession) -> list[Count]:
         flow = await self.flow_of(session)
         if flow is None:
             return []

@@ -4,6 +4,7 @@ insights page shows (the same names in both).
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -17,6 +18,8 @@ from ivr.insights.paths import happy_chain, main_paths
 from ivr.insights.store import Filter, InsightStore, SurveyAnswers
 from ivr.store.sql import Row
 
+ALL_TIME_HOURS = 24 * 2**30
+"""An end of time for a version's own period (its day still fits a 32-bit integer column)."""
 MIN_CALLS = 30
 """Fewer calls than this on either side of a comparison: too few to tell."""
 
@@ -222,10 +225,15 @@ async def figures(
     store: InsightStore, surveys: SurveyAnswers, flow: Flow | None, where: Filter, *, detail: bool = False
 ) -> dict[str, Any]:
     """Everything for one period: the summary, satisfaction, and (detail) volume."""
-    result = summary(Totals.of(await store.totals(where)), flow)
-    result["satisfaction"] = await satisfaction(surveys, where.since_hour * 3600.0, where.until_hour * 3600.0)
+    rows, scores, hours = await asyncio.gather(
+        store.totals(where),
+        satisfaction(surveys, where.since_hour * 3600.0, where.until_hour * 3600.0),
+        store.volume(where) if detail else asyncio.sleep(0, []),
+    )
+    result = summary(Totals.of(rows), flow)
+    result["satisfaction"] = scores
     if detail:
-        result["volume"] = volume(await store.volume(where))
+        result["volume"] = volume(hours)
     return result
 
 
@@ -238,10 +246,10 @@ async def version_comparison(
     language: str | None,
 ) -> dict[str, Any]:
     """Two versions side by side, each over its own live period (all the calls it took)."""
-    sides = {}
-    for number in (older, newer):
-        where = Filter(flow_name, 0, 2**40, number, language)
-        sides[str(number)] = summary(Totals.of(await store.totals(where)), flows[number])
+    both = await asyncio.gather(
+        *(store.totals(Filter(flow_name, 0, ALL_TIME_HOURS, number, language)) for number in (older, newer))
+    )
+    sides = {str(n): summary(Totals.of(rows), flows[n]) for n, rows in zip((older, newer), both, strict=True)}
     return {
         "older": older,
         "newer": newer,

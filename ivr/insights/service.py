@@ -78,9 +78,17 @@ class Insights:
         return self._compiled[found.number]
 
     async def figures(
-        self, period: Period, *, version: int | None = None, language: str | None = None, detail: bool = False
+        self,
+        period: Period,
+        *,
+        version: int | None = None,
+        language: str | None = None,
+        detail: bool = False,
+        fold: bool = True,
     ) -> dict[str, Any]:
-        await self.fold()
+        """The figures of a period (`fold`: count the calls filed meanwhile first)."""
+        if fold:
+            await self.fold()
         since, until = period.hours()
         where = Filter(self.name, since, until, version, language or None)
         result = await figures(self.store, self.surveys, await self.flow(version), where, detail=detail)
@@ -106,7 +114,10 @@ class Insights:
     async def languages(self) -> list[str]:
         return await self.store.languages(self.name)
 
-    async def compare(self, older: int, newer: int, *, language: str | None = None) -> dict[str, Any]:
-        await self.fold()
+    async def compare(
+        self, older: int, newer: int, *, language: str | None = None, fold: bool = True
+    ) -> dict[str, Any]:
+        if fold:
+            await self.fold()
         flows = {number: await self.flow(number) for number in (older, newer)}
         return await version_comparison(self.store, self.name, flows, older, newer, language or None)

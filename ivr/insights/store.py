@@ -1,6 +1,6 @@
 """The insights' SQL, one text for SQLite and PostgreSQL (through `ivr.store.sql.Sql`).
 
-Writes add a finished call's counts to the hourly roll-ups in one transaction; reads sum
+Writes add finished calls' counts to the roll-ups in one transaction; reads sum
 the roll-ups of a period (and filters) in the database. Satisfaction comes from the
 `survey_answers` table (call, campaign, score 1-5, time), behind `SurveyAnswers`.
 """
@@ -8,28 +8,59 @@ the roll-ups of a period (and filters) in the database. Satisfaction comes from 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ivr.insights.facts import Count, QueueVisit
+from ivr.insights.facts import Count, Metric, QueueVisit
 from ivr.store.sql import Row, Sql, Statement
 
 FOLD_BATCH = 500
 """Calls counted per transaction: a few hundred distinct roll-up rows, a short write lock."""
 
 ADD = (
-    "INSERT INTO insight_counts (hour, flow, version, language, direction, metric, key, count, total)"
+    "INSERT INTO insight_counts (day, flow, version, language, direction, metric, key, count, total)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-    " ON CONFLICT (hour, flow, version, language, direction, metric, key) DO UPDATE"
+    " ON CONFLICT (day, flow, version, language, direction, metric, key) DO UPDATE"
     " SET count = insight_counts.count + excluded.count, total = insight_counts.total + excluded.total"
 )
+ADD_VOLUME = (
+    "INSERT INTO insight_volume (hour, flow, version, language, direction, calls, seconds)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    " ON CONFLICT (hour, flow, version, language, direction) DO UPDATE"
+    " SET calls = insight_volume.calls + excluded.calls, seconds = insight_volume.seconds + excluded.seconds"
+)
+Slots = dict[tuple[Any, ...], list[float]]
+
+
+def merge(counts: Iterable[Count]) -> tuple[Slots, Slots]:
+    """Counts summed into the two roll-ups' rows: (day, ..., metric, key) and (hour, ...) for calls."""
+    days: Slots = defaultdict(lambda: [0, 0.0])
+    hours: Slots = defaultdict(lambda: [0, 0.0])
+    for c in counts:
+        slot = days[(c.hour // 24, c.flow, c.version, c.language, c.direction, c.metric.value, c.key)]
+        slot[0] += c.count
+        slot[1] += c.total
+        if c.metric is Metric.CALLS:
+            slot = hours[(c.hour, c.flow, c.version, c.language, c.direction)]
+            slot[0] += c.count
+            slot[1] += c.total
+    return days, hours
+
+
+def rollup(counts: Iterable[Count]) -> list[Statement]:
+    """The statements that add these counts to the roll-ups."""
+    days, hours = merge(counts)
+    return [
+        *(Statement(ADD, (*key, int(n), float(t))) for key, (n, t) in days.items()),
+        *(Statement(ADD_VOLUME, (*key, int(n), float(t))) for key, (n, t) in hours.items()),
+    ]
 
 
 @dataclass(frozen=True, slots=True)
 class Filter:
-    """Which calls a figure counts: started in [since, until) hours, optionally one flow
-    version and one language."""
+    """Which calls a figure counts: started in [since, until) hours (whole UTC days for the
+    daily roll-up), optionally one flow version and one language."""
 
     flow: str
     since_hour: int
@@ -37,9 +68,13 @@ class Filter:
     version: int | None = None
     language: str | None = None
 
-    def where(self) -> tuple[str, list[Any]]:
-        clauses = ["flow = $1", "hour >= $2", "hour < $3"]
-        args: list[Any] = [self.flow, self.since_hour, self.until_hour]
+    def where(self, *, daily: bool) -> tuple[str, list[Any]]:
+        if daily:
+            clauses = ["flow = $1", "day >= $2", "day < $3"]
+            args: list[Any] = [self.flow, self.since_hour // 24, -(-self.until_hour // 24)]
+        else:
+            clauses = ["flow = $1", "hour >= $2", "hour < $3"]
+            args = [self.flow, self.since_hour, self.until_hour]
         if self.version is not None:
             args.append(self.version)
             clauses.append(f"version = ${len(args)}")
@@ -87,12 +122,7 @@ class InsightStore:
 
     async def add(self, counts: Sequence[Count]) -> None:
         """Add counts to the roll-ups directly, in one transaction (tests, benchmarks, rebuilds)."""
-        merged: dict[tuple[Any, ...], list[float]] = defaultdict(lambda: [0, 0.0])
-        for c in counts:
-            slot = merged[(c.hour, c.flow, c.version, c.language, c.direction, c.metric.value, c.key)]
-            slot[0] += c.count
-            slot[1] += c.total
-        await self.sql.atomic([Statement(ADD, (*key, int(n), float(t))) for key, (n, t) in merged.items()])
+        await self.sql.atomic(rollup(counts))
 
     async def queue_visit(self, call_sid: str) -> QueueVisit | None:
         row = await self.sql.fetchone(
@@ -110,7 +140,7 @@ class InsightStore:
 
     async def totals(self, where: Filter) -> list[Row]:
         """(metric, key, count, total) summed over the filter."""
-        clause, args = where.where()
+        clause, args = where.where(daily=True)
         return await self.sql.fetch(
             "SELECT metric, key, CAST(sum(count) AS bigint) AS count, sum(total) AS total"
             f" FROM insight_counts WHERE {clause} GROUP BY metric, key",
@@ -119,26 +149,23 @@ class InsightStore:
 
     async def volume(self, where: Filter) -> list[Row]:
         """(hour, direction, calls) for each hour with calls."""
-        clause, args = where.where()
+        clause, args = where.where(daily=False)
         return await self.sql.fetch(
-            "SELECT hour, direction, CAST(sum(count) AS bigint) AS calls FROM insight_counts"
-            f" WHERE {clause} AND metric = 'calls' GROUP BY hour, direction ORDER BY hour",
+            "SELECT hour, direction, CAST(sum(calls) AS bigint) AS calls FROM insight_volume"
+            f" WHERE {clause} GROUP BY hour, direction ORDER BY hour",
             *args,
         )
 
     async def versions(self, flow: str) -> list[Row]:
         """(version, calls, first_hour, last_hour) of each version that took calls: its live period."""
         return await self.sql.fetch(
-            "SELECT version, CAST(sum(count) AS bigint) AS calls, min(hour) AS first_hour,"
-            " max(hour) AS last_hour FROM insight_counts WHERE flow = $1 AND metric = 'calls'"
-            " GROUP BY version ORDER BY version",
+            "SELECT version, CAST(sum(calls) AS bigint) AS calls, min(hour) AS first_hour,"
+            " max(hour) AS last_hour FROM insight_volume WHERE flow = $1 GROUP BY version ORDER BY version",
             flow,
         )
 
     async def languages(self, flow: str) -> list[str]:
-        rows = await self.sql.fetch(
-            "SELECT DISTINCT language FROM insight_counts WHERE flow = $1 AND metric = 'calls'", flow
-        )
+        rows = await self.sql.fetch("SELECT DISTINCT language FROM insight_volume WHERE flow = $1", flow)
         return sorted(str(r["language"]) for r in rows)
 
 
