@@ -81,7 +81,7 @@ async def run(blocks: int, calls: int) -> dict[str, float]:
             stores = app[STORES]
             counting = Insights(stores.sql, app[FLOWS], stores.calls, language=settings.language)
             start = time.process_time()
-            counted = await counting.fold()
+            counted = await counting.fold(None)
             fold_ms = (time.process_time() - start) / counted * 1000
         finally:
             await runner.cleanup()

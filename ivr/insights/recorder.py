@@ -52,8 +52,9 @@ class InsightFolder:
         """The line's language, for calls whose session does not carry its own."""
         self.batch = batch
 
-    async def fold(self) -> int:
-        """Count every filed call into the roll-ups; returns how many were counted.
+    async def fold(self, most: int | None = None) -> int:
+        """Count the filed calls into the roll-ups (at least `most` of them, if given);
+        returns how many were counted.
 
         Each batch adds its calls' counts and removes them from the filed list in one
         transaction, and expects to remove exactly the calls it read: when another instance
@@ -84,7 +85,7 @@ class InsightFolder:
                 log.info("insights: another instance counted some of these calls first; reading again")
                 continue
             counted += len(done)
-            if len(done) < len(filed):
+            if len(done) < len(filed) or (most is not None and counted >= most):
                 return counted
 
     async def _counts(self, session: CallSession) -> list[Count]:

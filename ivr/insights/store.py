@@ -112,6 +112,11 @@ class InsightStore:
         )
         return [(str(r["call_sid"]), float(r["ended_at"])) for r in rows]
 
+    async def pending(self) -> int:
+        """Calls filed and not counted yet."""
+        row = await self.sql.fetchone("SELECT CAST(count(*) AS bigint) AS n FROM insight_calls")
+        return int(row["n"]) if row else 0
+
     @staticmethod
     def unfile(call_sids: Sequence[str]) -> Statement:
         """Take counted calls off the list; the batch fails if any was taken off by another."""

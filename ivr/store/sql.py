@@ -177,10 +177,13 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
         # and counted thing, so a month of figures reads thousands of rows rather than every
         # call. A call that ends is filed in
         # insight_calls (one small insert on the webhook's path) and counted into the
-        # roll-ups in batches. Survey answers are the satisfaction scores.
+        # roll-ups in batches; the calls recorded before this release are filed here, so
+        # they count too. Survey answers are the satisfaction scores.
         """
         CREATE TABLE insight_calls (call_sid text PRIMARY KEY, ended_at double precision NOT NULL);
         CREATE INDEX insight_calls_ended ON insight_calls (ended_at);
+        INSERT INTO insight_calls (call_sid, ended_at)
+            SELECT call_sid, ended_at FROM calls WHERE ended_at IS NOT NULL;
         CREATE TABLE insight_volume (
             hour bigint NOT NULL, flow text NOT NULL, version integer NOT NULL, language text NOT NULL,
             direction text NOT NULL, calls bigint NOT NULL, seconds double precision NOT NULL,

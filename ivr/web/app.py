@@ -490,7 +490,7 @@ def _fold_insights(insights: Insights) -> Callable[[web.Application], AsyncItera
         while True:
             await asyncio.sleep(FOLD_INSIGHTS_EVERY)
             try:
-                await insights.fold()
+                await insights.fold(None)
             except Exception:
                 log.exception("insights_fold_failed: trying again in %s s", FOLD_INSIGHTS_EVERY)
 
