@@ -72,7 +72,6 @@ async def test_calls_recorded_before_the_upgrade_count_once_it_runs(tmp_path: Pa
     assert figures["drop_off"] == {"main_menu": 1}
     faq = next(p for p in figures["paths"] if p["path"] == "faq_menu")
     assert (faq["calls"], faq["answered"]) == (1, 0), "no times were kept, so no time to the answer"
-    )
     assert figures["uncounted_calls"] == 0
 
 
