@@ -48,12 +48,6 @@ STREAM_RETRIES = 2
 """Failed streams in a row after which the caller is handed to a person."""
 
 
-class CallEnds(Protocol):
-    """Told of each call once, after its ending is saved (the insights count it)."""
-
-    async def call_ended(self, session: CallSession) -> None: ...
-
-
 class PromptAudio(Protocol):
     """Turns prompt text into a served recording (see `speech.cache`)."""
 
@@ -117,7 +111,6 @@ class SupportLine:
         stream_secret: bytes = b"",
         archive: CallLog | None = None,
         metrics: Metrics | None = None,
-        insights: CallEnds | None = None,
     ) -> None:
         self.flows = flows
         self.sessions = sessions
@@ -130,7 +123,6 @@ class SupportLine:
         self.archive = archive
         """Where finished calls are kept when live sessions are elsewhere (Redis)."""
         self.metrics = metrics or Metrics()
-        self.insights = insights
 
     async def answer(self, params: Mapping[str, str]) -> str:
         """A new call (Twilio's Voice URL)."""
@@ -210,18 +202,8 @@ class SupportLine:
             if await self.sessions.save(session, session.seq - 1):
                 self.metrics.call_ended(session.outcome)
                 log.info("call %s %s (%s)", call_sid, status, session.outcome)
-                await self._count(session)
                 return
         log.error("status_conflict: call %s status %s not saved after retries", call_sid, status)
-
-    async def _count(self, session: CallSession) -> None:
-        """File the ended call in the insights; a failure there is logged, never the caller's."""
-        if self.insights is None:
-            return
-        try:
-            await self.insights.call_ended(session)
-        except Exception:
-            log.exception("insights_failed: call %s not counted", session.call_sid)
 
     async def stream_ended(self, params: Mapping[str, str]) -> str:
         """Twilio's `<Connect action>` request after a media stream closed.

@@ -49,8 +49,10 @@ async def test_calls_recorded_before_the_upgrade_count_once_it_runs(tmp_path: Pa
         ("CAold2", ["welcome", "main_menu"], "abandoned"),
         ("CAold3", ["welcome", "main_menu", "faq_menu", "faq_hours", "anything_else", "goodbye"], "resolved"),
     ]
-    # the database as the release before this one left it: no insight tables, schema 7
+    # the database as the release before this one left it: no insight tables or triggers, schema 7
     conn = sqlite3.connect(path)
+    conn.execute("DROP TRIGGER calls_insight_filing_insert")
+    conn.execute("DROP TRIGGER calls_insight_filing_update")
     for sid, steps, outcome in records:
         conn.execute(
             "INSERT INTO calls VALUES (?, 3, ?, '+15550100001', 'completed', ?, ?, ?)",

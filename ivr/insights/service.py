@@ -12,7 +12,7 @@ from typing import Any
 
 from ivr.flow.files import LINE_FLOW, compile_files
 from ivr.flow.schema import Flow
-from ivr.insights.recorder import InsightFolder
+from ivr.insights.counting import InsightFolder
 from ivr.insights.report import figures, version_comparison
 from ivr.insights.store import Filter, InsightStore, SqlSurveyAnswers, SurveyAnswers
 from ivr.session import CallSession

@@ -96,15 +96,6 @@ class InsightStore:
     def __init__(self, sql: Sql) -> None:
         self.sql = sql
 
-    async def file(self, call_sid: str, ended_at: float) -> None:
-        """Note that a call ended, to be counted (a call filed twice counts once)."""
-        await self.sql.execute(
-            "INSERT INTO insight_calls (call_sid, ended_at) VALUES ($1, $2)"
-            " ON CONFLICT (call_sid) DO NOTHING",
-            call_sid,
-            ended_at,
-        )
-
     async def filed(self, limit: int) -> list[tuple[str, float]]:
         """The calls filed and not counted yet, oldest first."""
         rows = await self.sql.fetch(

@@ -44,9 +44,7 @@ from ivr.flow.files import LINE_FLOW, CompiledFlow, FlowFiles, compile_files, re
 from ivr.forwarded import IPNetwork, client_address
 from ivr.handoff import DialHandOff, EnqueueHandOff, HandOff
 from ivr.hours import BusinessHours, parse_hours
-from ivr.insights.recorder import InsightRecorder
 from ivr.insights.service import Insights
-from ivr.insights.store import InsightStore
 from ivr.line import MEDIA_PATH, SupportLine, stream_url
 from ivr.mediastream.admission import StreamAdmission
 from ivr.mediastream.call import StreamCall, StreamSpeech
@@ -410,7 +408,6 @@ def setup_voice(
         archive=stores.calls if stores.separate_sessions else None,
         stream_secret=hashlib.sha256(b"media-stream\0" + settings.auth_token.encode()).digest(),
         metrics=app[METRICS],
-        insights=InsightRecorder(InsightStore(stores.sql)),
     )
 
     async def database(_: web.Application) -> AsyncIterator[None]:

@@ -1,9 +1,10 @@
-"""Filing ended calls for the insights, and folding them into the roll-ups.
+"""Counting ended calls into the insights' roll-ups, in batches.
 
-On the webhook's path (`SupportLine.status`) an ended call costs one small insert: its
-CallSid goes into `insight_calls`. Counting it (reading its record, its queue entry, the
-flow it ran on) is batch work for `InsightFolder.fold`, which the server runs every few
-seconds and every read of the figures runs first, so figures are never behind.
+A call's record is filed in `insight_calls` by the database itself, in the statement that
+records the call's end (a trigger: nothing is added to the webhook's code, and no filing is
+lost between two writes). Counting it (reading its record, its queue entry, the flow it ran
+on) is batch work for `InsightFolder.fold`, which the server runs every few seconds and
+every read of the figures runs first, so figures are never behind.
 """
 
 from __future__ import annotations
@@ -29,16 +30,6 @@ dropped from the count with a warning."""
 
 FlowOf = Callable[[CallSession], Awaitable[Flow | None]]
 """The flow a call ran on (its own published version)."""
-
-
-class InsightRecorder:
-    """The line's `CallEnds`: remember that a call ended, to be counted."""
-
-    def __init__(self, store: InsightStore) -> None:
-        self.store = store
-
-    async def call_ended(self, session: CallSession) -> None:
-        await self.store.file(session.call_sid, session.ended_at or time.time())
 
 
 class InsightFolder:
