@@ -8,19 +8,23 @@ ranges never cross midnight; a night shift is written as 22:00-24:00 on one day 
 emergency switch is a plain field a supervisor flips at run time (storing it is the
 caller's business); while it is on the line is closed and has no known reopening.
 
-Everything here is pure: the only outside data read is the time zone database.
+Everything here is pure: the only outside data read is the time zone database (and, in
+`ScheduleOpening`, the emergency switch through the callable it is given).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel.dates import get_timezone_name
+
+from ivr.flow.opening import OpeningNow
 from ivr.speakable import spoken_date
 from ivr.yamlsource import Document, SourceError
 
@@ -142,6 +146,40 @@ def describe_week(hours: BusinessHours) -> str:
         "; ".join(f"{_day_run(first, last)}, {_spoken_day(hours.weekly[first])}" for first, last in runs)
         + "."
     )
+
+
+def describe_hours(hours: BusinessHours, locale: str = "en-US") -> str:
+    """The weekly hours with their time zone, to go inside a sentence ("Our agents are available
+    {opening_hours}."): 'Monday to Friday, 8 AM to 6 PM; Saturday, 9 AM to 1 PM (Eastern Time)'.
+
+    The zone's name is CLDR's, in the line's language: callers in another zone can convert.
+    """
+    zone = get_timezone_name(hours.timezone, "long", zone_variant="generic", locale=locale.replace("-", "_"))
+    return f"{describe_week(hours).removesuffix('.')} ({zone})"
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleOpening:
+    """The flow engine's view (`Opening`) of a schedule and the emergency switch.
+
+    Without a schedule the line is open around the clock, except while the switch is on.
+    """
+
+    hours: BusinessHours | None
+    emergency: Callable[[], Awaitable[bool]]
+    """Reads the supervisor's emergency switch (from the database: every instance agrees)."""
+    locale: str = "en-US"
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    async def now(self) -> OpeningNow:
+        emergency = await self.emergency()
+        text = describe_hours(self.hours, self.locale) if self.hours else ""
+        if emergency:
+            return OpeningNow(open=False, hours=text)
+        at = self.clock()
+        if self.hours is None or is_open(self.hours, at):
+            return OpeningNow(open=True, hours=text)
+        return OpeningNow(open=False, hours=text, next_opening=describe_next_opening(self.hours, at) or "")
 
 
 def describe_next_opening(hours: BusinessHours, at: datetime) -> str | None:

@@ -136,3 +136,26 @@ def render_goodbye(text: str | None, *, voice: Voice) -> str:
         add_say(response, text, voice)
     response.add("Hangup")
     return str(response)
+
+
+def queue_wait(
+    *, position: int, average_seconds: int, hold_url: str, voice: Voice, leave: bool = False
+) -> str:
+    """One loop of waiting in a plain Twilio queue: the caller's place and Twilio's average wait
+    (`QueuePosition`, `AvgQueueTime`), then hold music; Twilio asks again when it ends.
+
+    `leave`: the caller has waited long enough; `<Leave>` ends the `<Enqueue>` as not
+    connected, and the flow's fallback offers a call back instead of more music.
+    """
+    response = Response()
+    if leave:
+        response.add("Leave")
+        return str(response)
+    if position > 0:  # 0: Twilio did not say (or our own fault): music only
+        text = "You are next in line." if position == 1 else f"You are number {position} in line."
+        if average_seconds > 0:
+            count = max(1, -(-average_seconds // 60))
+            text += f" The wait is about {count} minute{'s' if count > 1 else ''}."
+        add_say(response, text, voice)
+    response.add("Play", hold_url, loop=6)
+    return str(response)

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 
 from ivr.agents.web import AGENT_LINE
+from ivr.sandbox.account import TwilioAccount
 from ivr.store.accounts import Role
 from tests.agent_line import agent_app
 from tests.browser import sign_in_form
@@ -18,13 +19,12 @@ from tests.caller import PUBLIC_URL
 from tests.conftest import ROOT
 from tests.console import PASSWORD, add_account
 from tests.insight_calls import play_mix
-from tests.twilio_fake import TwilioFake
 
 SCREENSHOT = ROOT / "test-output" / "insights.png"
 
 
 async def test_a_supervisor_sees_the_figures_of_a_known_mix_of_calls(
-    browser_page: Any, tmp_path: Path, twilio: TwilioFake
+    browser_page: Any, tmp_path: Path, twilio: TwilioAccount
 ) -> None:
     app = await agent_app(tmp_path, twilio)
     app[AGENT_LINE].tick = 0.05

@@ -15,14 +15,14 @@ from aiohttp.test_utils import TestClient
 from ivr.agents.web import AGENT_LINE
 from ivr.flow.files import LINE_FLOW, FlowFiles, compile_files
 from ivr.insights.paths import main_menu
+from ivr.sandbox.account import TwilioAccount
 from ivr.web.app import FLOWS
 from tests.agent_line import agent_app
 from tests.caller import PUBLIC_URL
 from tests.insight_calls import hangs_up_at_main_menu, play_mix, resolved
-from tests.twilio_fake import TwilioFake
 
 
-async def start(aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake) -> TestClient:
+async def start(aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount) -> TestClient:
     app = await agent_app(tmp_path, twilio)
     app[AGENT_LINE].tick = 0.05
     client = await aiohttp_client(app)
@@ -45,7 +45,7 @@ def stats(tmp_path: Path, *args: str) -> dict:
 
 
 async def test_ivr_stats_counts_a_known_mix_of_calls_and_each_version_its_own(
-    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount
 ) -> None:
     client = await start(aiohttp_client, tmp_path, twilio)
     await play_mix(client)

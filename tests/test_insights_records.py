@@ -49,7 +49,7 @@ async def test_calls_recorded_before_the_upgrade_count_once_it_runs(tmp_path: Pa
         ("CAold2", ["welcome", "main_menu"], "abandoned"),
         ("CAold3", ["welcome", "main_menu", "faq_menu", "faq_hours", "anything_else", "goodbye"], "resolved"),
     ]
-    # the database as the release before this one left it: no insight tables or triggers, schema 7
+    # the database as the release before this one left it: no insight tables or triggers, schema 8
     conn = sqlite3.connect(path)
     conn.execute("DROP TRIGGER calls_insight_filing_insert")
     conn.execute("DROP TRIGGER calls_insight_filing_update")
@@ -60,7 +60,7 @@ async def test_calls_recorded_before_the_upgrade_count_once_it_runs(tmp_path: Pa
         )
     for table in ("insight_calls", "insight_counts", "insight_volume", "survey_answers"):
         conn.execute(f"DROP TABLE {table}")
-    conn.execute("PRAGMA user_version = 7")
+    conn.execute("PRAGMA user_version = 8")
     conn.commit()
     conn.close()
 

@@ -7,15 +7,16 @@ for the caller again, hands off, or hangs up. The steps it emits are channel-neu
 
 from __future__ import annotations
 
-import difflib
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
 
 from ivr.flow import machine as triggers
-from ivr.flow.actions import ACTIONS, ActionContext
+from ivr.flow.actions import ACTIONS, ActionContext, Pickup, TextMessages
+from ivr.flow.matching import REPEAT_WORDS, IntentMatcher, choose, mentions
+from ivr.flow.opening import LINE_VARIABLES, AlwaysOpen, Opening, OpeningNow
 from ivr.flow.schema import (
     ActionState,
     Flow,
@@ -23,6 +24,7 @@ from ivr.flow.schema import (
     HangupState,
     MenuState,
     SayState,
+    State,
     TransferState,
 )
 from ivr.flow.steps import (
@@ -44,7 +46,7 @@ from ivr.flow.steps import (
 from ivr.prompts import PromptCatalog
 from ivr.session import CallSession, InputKind, InputResult, TranscriptEntry
 from ivr.store.base import Repository
-from speech.numbers import KEY_WORDS, spoken_digits
+from speech.numbers import spoken_digits
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +55,6 @@ _NUMBER = re.compile(r"[0-9]+")
 MAX_AUTOMATIC_STEPS = 40
 """A turn that runs more states than this without waiting is a flow bug, not a call."""
 _VARIANT = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
-_WORDS = re.compile(r"[a-z0-9']+")
 
 
 class FlowError(RuntimeError):
@@ -72,6 +73,9 @@ class FlowEngine:
         clock: Callable[[], float] = time.time,
         today: Callable[[], date] = date.today,
         version: int = 0,
+        opening: Opening | None = None,
+        pickup: Pickup | None = None,
+        texts: TextMessages | None = None,
     ) -> None:
         self.flow = flow
         self.version = version
@@ -79,8 +83,15 @@ class FlowEngine:
         self.catalog = catalog
         self.repository = repository
         self.machine = triggers.FlowMachine(flow)
+        self.intents = IntentMatcher(flow.intents, catalog.language)
+        """The flow's intents in the callers' language, compiled once per flow version."""
         self.clock = clock
         self.today = today
+        self.pickup = pickup or Pickup()
+        self.texts = texts
+        """None: the line has no Twilio REST credentials, so no text is offered."""
+        self.opening: Opening = opening or AlwaysOpen()
+        """Whether people are there: a hand-off while closed says no "please hold"."""
 
     def new_session(self, call_sid: str, caller: str, called: str) -> CallSession:
         return CallSession(
@@ -122,9 +133,7 @@ class FlowEngine:
             if trigger in (triggers.NO_INPUT, triggers.NO_MATCH) and session.state == state.name:
                 # "Sorry, I didn't catch that" only before asking again; when giving up,
                 # the next state's own words say what happens.
-                retry = state.retry
-                prompt = retry.no_input_prompt if trigger == triggers.NO_INPUT else retry.no_match_prompt
-                self._say(session, steps, prompt, interruptible=True)
+                self._apologise(session, steps, state, event, trigger)
         elif isinstance(state, TransferState) and isinstance(event, TransferEnded):
             if event.result is TransferResult.CONNECTED:
                 session.outcome = "transferred"
@@ -141,10 +150,18 @@ class FlowEngine:
         """The trigger a caller's answer fires in a waiting state (saving a collected number)."""
         if isinstance(event, NoInput):
             return triggers.NO_INPUT
-        if isinstance(event, Speech) and state.agent and _mentions(event.text, self.flow.agent_words):
+        if isinstance(event, Speech) and state.agent and mentions(event.text, self.flow.agent_words):
             return triggers.AGENT
         if isinstance(state, MenuState):
-            key = event.digits[:1] if isinstance(event, Digits) else _match_option(state, event.text)
+            if state.repeat and _asks_to_repeat(event):
+                return triggers.REPEAT
+            if isinstance(event, Digits):
+                key: str | None = event.digits[:1]
+            else:
+                picked = choose(state, event.text, self.intents)
+                if picked.intent is not None:
+                    return triggers.intent_trigger(picked.intent.intent)
+                key = picked.key
             if key == "0" and state.agent:
                 return triggers.AGENT
             if key and any(option.key == key for option in state.options):
@@ -158,6 +175,29 @@ class FlowEngine:
             session.vars[state.save_as] = value
             return triggers.INPUT
         return triggers.NO_MATCH
+
+    def _apologise(
+        self,
+        session: CallSession,
+        steps: list[Step],
+        state: MenuState | GatherState,
+        event: Digits | Speech | NoInput,
+        trigger: str,
+    ) -> None:
+        """What went wrong, in words that help: the key that is not on offer, how long the
+        number should be, or that nothing was heard or understood."""
+        retry = state.retry
+        values: dict[str, str] = {}
+        prompt = retry.no_input_prompt if trigger == triggers.NO_INPUT else retry.no_match_prompt
+        if isinstance(event, Digits) and event.digits:
+            if isinstance(state, MenuState) and retry.wrong_key_prompt:
+                prompt, values = retry.wrong_key_prompt, {"key": _key_name(event.digits[:1])}
+            elif isinstance(state, GatherState) and retry.too_short_prompt:
+                value = event.digits.rstrip(state.finish_on_key) if state.finish_on_key else event.digits
+                if _NUMBER.fullmatch(value) and len(value) < state.min_digits:
+                    prompt = retry.too_short_prompt
+                    values = {"min_digits": str(state.min_digits), "max_digits": str(state.max_digits)}
+        self._say(session, steps, prompt, interruptible=True, extra=values)
 
     def _fire(self, session: CallSession, trigger: str) -> None:
         before, steps_before = session.state, len(session.path)
@@ -192,25 +232,45 @@ class FlowEngine:
         session.inputs.append([state.name, kind.value, result.value])
 
     async def _run(self, session: CallSession, steps: list[Step]) -> list[Step]:
+        line: OpeningNow | None = None  # read at most once a turn, and only when needed
+
+        async def opening() -> OpeningNow:
+            nonlocal line
+            line = line or await self.opening.now()
+            return line
+
         for _ in range(MAX_AUTOMATIC_STEPS):
             state = self.flow.states[session.state]
+            extra = (await opening()).values() if self._mentions_hours(session, state) else {}
             match state:
                 case SayState():
                     for prompt in state.prompts:
-                        self._say(session, steps, prompt, state.interruptible)
+                        self._say(session, steps, prompt, state.interruptible, extra)
                     self._fire(session, triggers.NEXT)
                 case ActionState():
                     action = ACTIONS[state.action]
-                    context = ActionContext(session, self.repository, self.today())
+                    context = ActionContext(
+                        session,
+                        self.repository,
+                        self.today(),
+                        self.pickup,
+                        self.texts,
+                        render=lambda prompt_id: self._render(session, prompt_id),
+                        note=lambda text: self._note(session, "flow", text),
+                    )
                     outcome = await action.run(context)
                     self._note(session, "flow", f"{state.action}: {outcome}")
                     self._fire(session, triggers.outcome_trigger(outcome))
                 case MenuState():
-                    for prompt in state.prompts:
-                        self._say(session, steps, prompt, True)
+                    for prompt in self._question(session, state):
+                        self._say(session, steps, prompt, True, extra)
                     hints = tuple(w for option in state.options for w in option.words)
                     if state.agent:
                         hints += self.flow.agent_words[:2]
+                    if state.intents:
+                        hints += self.intents.phrases
+                    if state.repeat:
+                        hints += REPEAT_WORDS[:1]
                     steps.append(
                         Gather(
                             digits=False,
@@ -218,13 +278,13 @@ class FlowEngine:
                             max_digits=1,
                             finish_on_key="",
                             speech=True,
-                            hints=hints,
+                            hints=tuple(dict.fromkeys(hints)),
                         )
                     )
                     return steps
                 case GatherState():
-                    for prompt in state.prompts:
-                        self._say(session, steps, prompt, True)
+                    for prompt in self._question(session, state):
+                        self._say(session, steps, prompt, True, extra)
                     steps.append(
                         Gather(
                             digits=True,
@@ -236,8 +296,11 @@ class FlowEngine:
                     )
                     return steps
                 case TransferState():
-                    for prompt in state.prompts:
-                        self._say(session, steps, prompt, False)
+                    if (await opening()).open:
+                        for prompt in state.prompts:  # "please hold": only when someone is there
+                            self._say(session, steps, prompt, False, extra)
+                    else:
+                        self._note(session, "flow", "closed: no hold prompt")
                     session.outcome = "transferred"
                     session.transfer_reason = state.reason
                     steps.append(self._transfer(session, state))
@@ -245,7 +308,7 @@ class FlowEngine:
                     return steps
                 case HangupState():
                     for prompt in state.prompts:
-                        self._say(session, steps, prompt, False)
+                        self._say(session, steps, prompt, False, extra)
                     session.outcome = state.outcome
                     steps.append(Hangup())
                     return steps
@@ -271,16 +334,46 @@ class FlowEngine:
         context["verified"] = "yes" if "verified_order" in session.vars and verified else "no"
         return Transfer(reason=state.reason, context=context)
 
-    def _say(self, session: CallSession, steps: list[Step], prompt: str, interruptible: bool) -> None:
+    @staticmethod
+    def _question(session: CallSession, state: MenuState | GatherState) -> tuple[str, ...]:
+        """The question, or from the second miss on, what works here (when the flow says)."""
+        if state.retry.help_prompt and session.attempts.get(state.name, 0) >= 2:
+            return (state.retry.help_prompt,)
+        return state.prompts
+
+    def _say(
+        self,
+        session: CallSession,
+        steps: list[Step],
+        prompt: str,
+        interruptible: bool,
+        extra: Mapping[str, str] | None = None,
+    ) -> None:
+        """Speak one prompt; `extra` are the line's own values (the hours), not the call's."""
         prompt_id = _VARIANT.sub(lambda m: session.vars.get(m.group(1), ""), prompt)
         if not self.catalog.has(prompt_id):
             # Validation checked the variant's prefix; a value it could not foresee
             # (a new status in the data) skips the sentence rather than failing the call.
             log.error("prompt_missing: %s (flow %s, state %s)", prompt_id, self.flow.name, session.state)
             return
-        text = self.catalog.render(prompt_id, session.vars, self.today())
+        values = {**session.vars, **extra} if extra else session.vars
+        text = self.catalog.render(prompt_id, values, self.today())
         steps.append(Say(text, interruptible))
         self._note(session, "bot", text)
+
+    def _render(self, session: CallSession, prompt_id: str) -> str:
+        """A prompt as text for something other than speech (a text message); "" if missing."""
+        if not self.catalog.has(prompt_id):
+            return ""
+        return self.catalog.render(prompt_id, session.vars, self.today())
+
+    def _mentions_hours(self, session: CallSession, state: State) -> bool:
+        """Whether this state's prompts read the schedule (so the switch is read only then)."""
+        for prompt in state.prompts if not isinstance(state, ActionState) else ():
+            prompt_id = _VARIANT.sub(lambda m: session.vars.get(m.group(1), ""), prompt)
+            if self.catalog.has(prompt_id) and self.catalog.templates[prompt_id].variables & LINE_VARIABLES:
+                return True
+        return False
 
     def _note(self, session: CallSession, who: str, text: str) -> None:
         at = round(self.clock() - session.started_at, 3)
@@ -301,39 +394,17 @@ def _describe(event: Event) -> str:
             return "(call started)"
 
 
-def _words(text: str) -> list[str]:
-    return _WORDS.findall(text.lower())
+_KEY_NAMES = {"*": "star", "#": "pound"}
 
 
-def _mentions(text: str, phrases: tuple[str, ...]) -> bool:
-    padded = f" {' '.join(_words(text))} "
-    return any(f" {phrase} " in padded for phrase in phrases)
+def _key_name(key: str) -> str:
+    return _KEY_NAMES.get(key, key)
 
 
-def _match_option(state: MenuState, text: str) -> str | None:
-    """The option a spoken answer picks: a listed phrase, a key named aloud, or a near miss.
-
-    Exact phrases win (longest first, so 'order status' beats 'status'); then a key named
-    aloud ("two", "pound", or "zero" for an agent where the menu offers one) in a short
-    answer that names only one; otherwise a word within a small edit distance of a
-    single-word phrase ('warrenty') counts.
-    """
-    said = _words(text)
-    padded = f" {' '.join(said)} "
-    best: tuple[int, str] | None = None
-    for option in state.options:
-        for phrase in option.words:
-            if f" {phrase} " in padded and (best is None or len(phrase) > best[0]):
-                best = (len(phrase), option.key)
-    if best:
-        return best[1]
-    choices = {option.key for option in state.options} | ({"0"} if state.agent else set())
-    named = [key for word in said if (key := KEY_WORDS.get(word, word)) in choices]
-    if len(said) <= 3 and len(named) == 1:
-        return named[0]
-    for word in said:
-        for option in state.options:
-            single = [p for p in option.words if " " not in p and len(p) >= 4]
-            if difflib.get_close_matches(word, single, n=1, cutoff=0.8):
-                return option.key
-    return None
+def _asks_to_repeat(event: Digits | Speech) -> bool:
+    if isinstance(event, Digits):
+        return event.digits[:1] == "*"
+    said = " ".join(
+        w for w in event.text.lower().replace(",", " ").split() if w not in ("please", "can", "you")
+    )
+    return said.strip(" .?!") in REPEAT_WORDS

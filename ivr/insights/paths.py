@@ -10,17 +10,24 @@ from ivr.flow.schema import ActionState, Flow, GatherState, MenuState, SayState,
 
 
 def main_menu(flow: Flow) -> str | None:
-    """The first menu a caller reaches from the start (through spoken states only)."""
-    name, seen = flow.start, set()
-    while name not in seen:
+    """The menu callers reach from the start without answering anything (through spoken
+    states and lookups) that offers the most options: the main menu, not a shortcut such as
+    "press 1 for your open order" that a lookup may offer first."""
+    menus: list[MenuState] = []
+    queue, seen = [flow.start], set()
+    while queue:
+        name = queue.pop(0)
+        if name in seen:
+            continue
         seen.add(name)
         state = flow.states.get(name)
         if isinstance(state, MenuState):
-            return name
-        if not isinstance(state, SayState):
-            return None
-        name = state.next
-    return None
+            menus.append(state)
+        elif isinstance(state, SayState):
+            queue.append(state.next)
+        elif isinstance(state, ActionState):
+            queue.extend(state.outcomes.values())
+    return max(menus, key=lambda m: len(m.options)).name if menus else None
 
 
 def main_paths(flow: Flow) -> list[str]:
@@ -34,12 +41,13 @@ def main_paths(flow: Flow) -> list[str]:
 
 def answer_states(flow: Flow) -> frozenset[str]:
     """States that give the caller what they came for: spoken answers that lead on to a menu
-    ("anything else?"), as opposed to apologies that lead back to a question."""
+    ("anything else?") or to a further step (an offer to text a link), as opposed to
+    apologies that lead back to a question or to a person."""
     return frozenset(
         name
         for name, state in flow.states.items()
         if isinstance(state, SayState)
-        and isinstance(flow.states.get(state.next), MenuState)
+        and isinstance(flow.states.get(state.next), MenuState | ActionState)
         and name != flow.start
     )
 

@@ -171,6 +171,15 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
     ),
     SharedMigration(
         8,
+        "records_by_phone",
+        # A caller is greeted with their open order or repair, found by caller ID.
+        """
+        CREATE INDEX orders_phone ON orders (phone);
+        CREATE INDEX repairs_phone ON repairs (phone);
+        """,
+    ),
+    SharedMigration(
+        9,
         "insights",
         # Roll-ups of finished calls (see `ivr.insights`): calls per hour (volume, versions'
         # live periods), and everything counted per day, flow version, language, direction
