@@ -20,8 +20,10 @@ from ivr.config import ConfigError, Settings
 from ivr.console import cli as accounts_cli
 from ivr.importer import ImportFailed, ImportKind, parse_file
 from ivr.logs import mask_phone
+from ivr.records import Order
 from ivr.store.backends import Stores, build_stores
 from ivr.store.base import CallLog
+from ivr.store.caller_languages import SqlCallerLanguages
 from ivr.yamlsource import SourceError
 
 
@@ -54,7 +56,11 @@ def cmd_import(args: argparse.Namespace) -> int:
         stores = _stores()
         await stores.open()
         try:
-            return await stores.repository.upsert(records)
+            count = await stores.repository.upsert(records)
+            spoken = {o.phone: o.language for o in records if isinstance(o, Order) and o.language}
+            if spoken:  # greet these customers in their language from their first call
+                await SqlCallerLanguages(stores.sql).import_orders(spoken)
+            return count
         finally:
             await stores.close()
 
@@ -262,26 +268,44 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return cmd_serve(args)
 
 
+def _named_prompts(args: argparse.Namespace, named: dict[str, Path]) -> tuple[dict[str, Path], str]:
+    """The prompt files named on the command line, else every one in --prompts (or IVR_PROMPTS);
+    and how problems name their directory."""
+    if named:
+        parents = {path.parent for path in named.values()}
+        return named, str(parents.pop()) if len(parents) == 1 else "prompts"
+    directory = Path(args.prompts) if args.prompts else _settings().prompts_dir
+    return {path.stem: path for path in sorted(directory.glob("*.yaml"))}, str(directory)
+
+
 def cmd_flows_validate(args: argparse.Namespace) -> int:
-    from ivr.flow.loader import FlowInvalid, load_flow
-    from ivr.prompts import load_catalogs
+    """Check flows and prompt files: any named (as `ivr flows export` wrote them, or the
+    directory it wrote), each flow against the named prompts or the prompts directory."""
+    from ivr.flow.files import compile_files, name_files, read_named
+    from ivr.flow.loader import FlowInvalid
 
     try:
-        catalogs = load_catalogs(Path(args.prompts) if args.prompts else _settings().prompts_dir)
-    except SourceError as exc:
-        print(f"ivr flows validate: {exc}", file=sys.stderr)
+        named = name_files([Path(name) for name in args.files])
+        prompts, prompts_source = _named_prompts(args, named.prompts)
+    except FlowInvalid as exc:
+        print("\n".join(exc.lines()), file=sys.stderr)
+        return 1
+    if not named.flows:
+        print("ivr flows validate: no flow file among the files named (only prompts)", file=sys.stderr)
         return 1
     failed = 0
-    for name in args.files:
+    for path in named.flows:
         try:
-            flow, warnings = load_flow(Path(name), catalogs)
+            checked = compile_files(read_named(path, prompts), str(path), prompts_source=prompts_source)
         except FlowInvalid as exc:
             failed += 1
             print("\n".join(exc.lines()), file=sys.stderr)
             continue
-        for warning in warnings:
+        for warning in checked.warnings:
             print(f"warning: {warning}")
-        print(f"{name}: flow '{flow.name}' is valid ({len(flow.states)} states)")
+        flow = checked.flow
+        languages = ", ".join(sorted(checked.catalogs))
+        print(f"{path}: flow '{flow.name}' is valid ({len(flow.states)} states; prompts in {languages})")
     return 1 if failed else 0
 
 
@@ -305,17 +329,37 @@ def _actor(args: argparse.Namespace) -> str:
 
 def cmd_flows_lifecycle(args: argparse.Namespace) -> int:
     """diff, publish, rollback, export, history: the published flow in the database."""
-    from ivr.flow.files import LINE_FLOW, FlowFiles, compile_files, diff_files, read_files, write_files
-    from ivr.flow.loader import FlowInvalid
+    from ivr.flow.files import (
+        LINE_FLOW,
+        FlowFiles,
+        compile_files,
+        diff_files,
+        name_files,
+        read_files,
+        read_named,
+        write_files,
+    )
+    from ivr.flow.loader import FlowInvalid, Problem
     from ivr.versions.store import FlowNotFound, FlowStore, FlowStoreError
 
-    language = _settings().language
+    settings = _settings()
+    language, languages = settings.language, settings.languages
 
     def local_files() -> FlowFiles:
-        """The files named on the command line, validated (problems name their paths)."""
-        flow_file, prompts_dir = _flow_paths(args)
-        files = read_files(flow_file, prompts_dir)
-        checked = compile_files(files, str(flow_file), prompts_source=str(prompts_dir), language=language)
+        """The files named on the command line, validated (problems name their paths): a flow
+        and prompt files, or the directory `ivr flows export` wrote; without prompt files, the
+        prompts directory (--prompts, IVR_PROMPTS)."""
+        named = name_files([Path(name) for name in args.files])
+        if len(named.flows) != 1:
+            found = ", ".join(str(path) for path in named.flows) or "none"
+            problem = Problem(None, None, f"name exactly one flow file to publish (found: {found})")
+            raise FlowInvalid(" ".join(args.files), [problem])
+        flow_file = named.flows[0]
+        prompts, prompts_source = _named_prompts(args, named.prompts)
+        files = read_named(flow_file, prompts)
+        checked = compile_files(
+            files, str(flow_file), prompts_source=prompts_source, language=language, languages=languages
+        )
         for warning in checked.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         return files
@@ -373,7 +417,7 @@ def cmd_flows_lifecycle(args: argparse.Namespace) -> int:
         stores = _stores()
         await stores.open()
         try:
-            return await run(FlowStore(stores.sql, language=language))
+            return await run(FlowStore(stores.sql, language=language, languages=languages))
         finally:
             await stores.close()
 
@@ -406,7 +450,8 @@ def _bar(done: int, total: int, label: str) -> None:
 
 
 def cmd_prompts_render(args: argparse.Namespace) -> int:
-    """Synthesise every fixed prompt ahead of time, so no caller waits for one."""
+    """Synthesise every fixed prompt of every served language ahead of time, each in its
+    language's voice, so no caller waits for one."""
     from ivr.prompts import load_catalogs
     from ivr.web.app import audio_secret
     from speech.cache import PromptAudioCache
@@ -415,25 +460,36 @@ def cmd_prompts_render(args: argparse.Namespace) -> int:
     settings = _settings()
     audio_dir = settings.audio_dir
     catalogs = load_catalogs(settings.prompts_dir)
-    texts = sorted({text for catalog in catalogs.values() for text in catalog.static_texts()})
+    texts = [
+        (code, text)
+        for code in settings.languages
+        if code in catalogs
+        for text in sorted(set(catalogs[code].static_texts()))
+    ]
 
     async def render() -> int:
         failed = 0
-        voice, rate = settings.tts_voice or None, settings.tts_rate
-        async with Pyttsx3Synthesizer(voice=voice, rate=rate) as synthesizer:
-            cache = PromptAudioCache(audio_dir, synthesizer, audio_secret(audio_dir))
-            for done, text in enumerate(texts, 1):
-                try:
-                    await cache.audio_id(text)
-                except SynthesisError as exc:
-                    failed += 1
-                    print(f"\n{exc.code}: {text[:60]!r}: {exc}", file=sys.stderr)
-                _bar(done, len(texts), "prompts")
-            await cache.aclose()
+        done = 0
+        for code in settings.languages:
+            voice = settings.tts_voice_for(code)
+            async with Pyttsx3Synthesizer(voice=voice, rate=settings.tts_rate) as synthesizer:
+                cache = PromptAudioCache(audio_dir, synthesizer, audio_secret(audio_dir))
+                for language, text in texts:
+                    if language != code:
+                        continue
+                    try:
+                        await cache.audio_id(text)
+                    except SynthesisError as exc:
+                        failed += 1
+                        print(f"\n{exc.code}: {code}: {text[:60]!r}: {exc}", file=sys.stderr)
+                    done += 1
+                    _bar(done, len(texts), f"prompts ({code}, voice {voice or 'default'})")
+                await cache.aclose()
         return failed
 
     failed = asyncio.run(render())
-    print(f"Rendered {len(texts) - failed} of {len(texts)} prompts into {audio_dir}.")
+    languages = ", ".join(code for code in settings.languages if code in catalogs)
+    print(f"Rendered {len(texts) - failed} of {len(texts)} prompts ({languages}) into {audio_dir}.")
     return 1 if failed else 0
 
 
@@ -512,17 +568,29 @@ def _print_stats(f: dict[str, Any]) -> None:
 
 
 def cmd_speech_install_model(args: argparse.Namespace) -> int:
-    from speech.models import OFFICIAL_INDEX, ModelInstallError, install_model, text_progress_bar
+    from speech.models import (
+        OFFICIAL_INDEX,
+        ModelInstallError,
+        install_local_model,
+        install_model,
+        text_progress_bar,
+    )
 
     settings = _settings()
     models_dir = settings.models_dir
     index = settings.model_index or OFFICIAL_INDEX
     try:
-        path = asyncio.run(
-            install_model(
-                args.lang, models_dir, index_url=index, small=not args.large, progress=text_progress_bar()
+        if args.source:
+            source = Path(args.source)
+            stem = source.name.removesuffix(".zip")
+            name = stem if stem.startswith("vosk-model") else f"vosk-model-{args.lang}"
+            path = install_local_model(source, models_dir, name)
+        else:
+            path = asyncio.run(
+                install_model(
+                    args.lang, models_dir, index_url=index, small=not args.large, progress=text_progress_bar()
+                )
             )
-        )
     except ModelInstallError as exc:
         print(f"ivr speech install-model: {exc}", file=sys.stderr)
         return 1
@@ -530,7 +598,7 @@ def cmd_speech_install_model(args: argparse.Namespace) -> int:
     if link.is_symlink() or not link.exists():
         link.unlink(missing_ok=True)
         link.symlink_to(path.name)
-    print(f"Installed {path}. With IVR_LANGUAGE={args.lang}, IVR_SPEECH=local uses it ({link}).")
+    print(f"Installed {path}. With {args.lang} in IVR_LANGUAGES, IVR_SPEECH=local uses it ({link}).")
     return 0
 
 
@@ -611,6 +679,12 @@ def build_parser() -> argparse.ArgumentParser:
     install = speech_sub.add_parser("install-model", help="download and unpack an official Vosk model")
     install.add_argument("lang", help="language code, e.g. en, de, fr")
     install.add_argument("--large", action="store_true", help="the big model instead of the small one")
+    install.add_argument(
+        "--from",
+        dest="source",
+        default="",
+        help="a Vosk model zip or directory already on this machine (nothing is downloaded)",
+    )
     install.set_defaults(run=cmd_speech_install_model)
 
     db = sub.add_parser("db", help="the database")
@@ -636,7 +710,9 @@ def build_parser() -> argparse.ArgumentParser:
     flows = sub.add_parser("flows", help="work with call flow files")
     flows_sub = flows.add_subparsers(dest="action", required=True)
     validate = flows_sub.add_parser("validate", help="check flow files and report every problem")
-    validate.add_argument("files", nargs="+")
+    validate.add_argument(
+        "files", nargs="+", help="flow and prompt files, or a directory `ivr flows export` wrote"
+    )
     validate.add_argument("--prompts", default="", help="prompts directory (default: ./prompts)")
     validate.set_defaults(run=cmd_flows_validate)
     diff = flows_sub.add_parser("diff", help="how local files differ from the published version (exit 1)")
@@ -644,7 +720,9 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--prompts", default="", help="prompts directory (default: IVR_PROMPTS or ./prompts)")
     diff.set_defaults(run=cmd_flows_lifecycle)
     publish = flows_sub.add_parser("publish", help="validate a flow and its prompts and publish them")
-    publish.add_argument("flow", help="the flow file")
+    publish.add_argument(
+        "files", nargs="+", help="the flow file and any prompt files, or a directory `ivr flows export` wrote"
+    )
     publish.add_argument("--prompts", default="", help="prompts directory (default: IVR_PROMPTS, ./prompts)")
     publish.add_argument("--note", default="", help="why, for the history and the audit log")
     publish.add_argument("--by", default="", help="who publishes (default: cli:<your user name>)")

@@ -10,7 +10,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -76,6 +76,7 @@ class Settings:
     flow_file: Path
     prompts_dir: Path
     language: str
+    """The default language: the first of IVR_LANGUAGES (a call nothing else decides speaks it)."""
     agent_number: str
     agent_queue: str
     audio_dir: Path
@@ -122,6 +123,21 @@ class Settings:
     """Days a ready repair is kept for pickup, counted from its `updated_on`."""
     telephony: TelephonyMode = TelephonyMode.TWILIO
     """IVR_TELEPHONY: Twilio, or the sandbox telephone network (`ivr sandbox`)."""
+    languages: tuple[str, ...] = ("en",)
+    """Every language the line serves (IVR_LANGUAGES), the default first."""
+    number_languages: Mapping[str, str] = field(default_factory=dict)
+    """Called number (Twilio's `To`, E.164) → the language its calls speak (IVR_NUMBER_LANGUAGES)."""
+    vosk_models: Mapping[str, Path] = field(default_factory=dict)
+    """Each served language's Vosk model directory (IVR_VOSK_MODEL_<LANG>, else var/models/<lang>)."""
+    tts_voices: Mapping[str, str] = field(default_factory=dict)
+    """Each served language's espeak-ng voice for local synthesis (IVR_TTS_VOICE_<LANG>; for the
+    default language also IVR_TTS_VOICE; else the language's own espeak-ng voice, `de`, `sv`)."""
+
+    def tts_voice_for(self, language: str) -> str | None:
+        """The espeak-ng voice `language` is synthesised with (None: pyttsx3's default)."""
+        return self.tts_voices.get(language) or (
+            self.tts_voice or None if language == self.language else language
+        )
 
     @classmethod
     def from_env(
@@ -155,7 +171,9 @@ class Settings:
             speech = SpeechMode(env.get("IVR_SPEECH", "twilio").strip().lower())
         except ValueError:
             raise ConfigError("IVR_SPEECH must be 'twilio' or 'local'") from None
-        language = env.get("IVR_LANGUAGE", "en")
+        languages = _languages(env)
+        language = languages[0]
+        number_languages = _number_languages(env, languages)
         account_sid = env.get("TWILIO_ACCOUNT_SID", "").strip()
         if account_sid and not _ACCOUNT_SID.fullmatch(account_sid):
             raise ConfigError(
@@ -184,7 +202,7 @@ class Settings:
         hours_file = env.get("IVR_HOURS", "").strip()
         if hours_file and not Path(hours_file).is_file():
             raise ConfigError(f"IVR_HOURS '{hours_file}' is not a file (a business hours YAML)")
-        vosk_model = env.get(f"IVR_VOSK_MODEL_{language.upper()}") or env.get("IVR_VOSK_MODEL")
+        vosk_models = {code: _vosk_model(env, code, models_dir, code == language) for code in languages}
         return cls(
             auth_token=token,
             public_url=public_url,
@@ -199,7 +217,7 @@ class Settings:
             tts_voice=env.get("IVR_TTS_VOICE", ""),
             tts_rate=int(rate),
             speech=speech,
-            vosk_model=Path(vosk_model) if vosk_model else models_dir / language,
+            vosk_model=vosk_models[language],
             models_dir=models_dir,
             session_url=env.get("IVR_SESSION_URL", "").strip(),
             account_sid=account_sid,
@@ -221,7 +239,60 @@ class Settings:
             telephony=telephony,
             pickup_location=" ".join(env.get("IVR_PICKUP_LOCATION", "").split()),
             pickup_days=int(_seconds(env, "IVR_PICKUP_DAYS", 14, minimum=1)),
+            languages=languages,
+            number_languages=number_languages,
+            vosk_models=vosk_models,
+            tts_voices={
+                code: voice
+                for code in languages
+                if (voice := env.get(f"IVR_TTS_VOICE_{code.upper()}", "").strip())
+            },
         )
+
+
+_LANGUAGE_CODE = re.compile(r"[a-z]{2,3}")
+
+
+def _languages(env: Mapping[str, str]) -> tuple[str, ...]:
+    """IVR_LANGUAGES (`en,de,sv`, the default first), else the older single IVR_LANGUAGE."""
+    name = "IVR_LANGUAGES" if env.get("IVR_LANGUAGES", "").strip() else "IVR_LANGUAGE"
+    codes = _items(env, name) if name == "IVR_LANGUAGES" else [env.get("IVR_LANGUAGE", "en").strip() or "en"]
+    for code in codes:
+        if not _LANGUAGE_CODE.fullmatch(code):
+            raise ConfigError(f"{name} must be language codes like en,de,sv (default first); not '{code}'")
+    if len(set(codes)) != len(codes):
+        raise ConfigError(f"{name} names a language twice: {','.join(codes)}")
+    single = env.get("IVR_LANGUAGE", "").strip()
+    if name == "IVR_LANGUAGES" and single and single != codes[0]:
+        raise ConfigError(
+            f"IVR_LANGUAGE '{single}' and IVR_LANGUAGES '{','.join(codes)}' disagree on the default "
+            "language: set only IVR_LANGUAGES (its first language is the default)"
+        )
+    return tuple(codes)
+
+
+def _number_languages(env: Mapping[str, str], languages: tuple[str, ...]) -> dict[str, str]:
+    """IVR_NUMBER_LANGUAGES: `+4930555010=de,+46812345=sv`, each a called number and a served language."""
+    out: dict[str, str] = {}
+    for item in _items(env, "IVR_NUMBER_LANGUAGES"):
+        number, _, code = (part.strip() for part in item.partition("="))
+        if not _E164.fullmatch(number) or not code:
+            raise ConfigError(f"IVR_NUMBER_LANGUAGES must be like +4930555010=de,+46812345=sv; not '{item}'")
+        if code not in languages:
+            raise ConfigError(
+                f"IVR_NUMBER_LANGUAGES gives {number} the language '{code}', which the line does not "
+                f"serve (IVR_LANGUAGES is {','.join(languages)})"
+            )
+        if number in out:
+            raise ConfigError(f"IVR_NUMBER_LANGUAGES names {number} twice")
+        out[number] = code
+    return out
+
+
+def _vosk_model(env: Mapping[str, str], code: str, models_dir: Path, default: bool) -> Path:
+    """IVR_VOSK_MODEL_<LANG> (for the default language also IVR_VOSK_MODEL), else var/models/<lang>."""
+    chosen = env.get(f"IVR_VOSK_MODEL_{code.upper()}") or (env.get("IVR_VOSK_MODEL") if default else "")
+    return Path(chosen) if chosen else models_dir / code
 
 
 def _seconds(

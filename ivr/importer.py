@@ -163,6 +163,7 @@ def _canonical_name(name: str) -> str:
     return re.sub(r"[\s\-]+", "_", name.strip()).casefold()
 
 
+_LANGUAGE = re.compile(r"[a-z]{2,3}")
 _E = TypeVar("_E", bound=StrEnum)
 _R = TypeVar("_R", Order, Warranty, Repair)
 
@@ -243,6 +244,13 @@ class _Row:
         except ValueError:
             raise self._fail(column, f"{column} {_show(value)} is not a real date") from None
 
+    def language(self, column: str) -> str:
+        """An optional language code (`de`, `sv`): the language the customer is greeted in."""
+        value = self._values.get(column, "")
+        if value and _LANGUAGE.fullmatch(value.lower()) is None:
+            raise self._fail(column, f"{column} {_show(value)} is not a language code like en, de or sv")
+        return value.lower()
+
     def choice(self, column: str, enum: type[_E]) -> _E:
         """One of an enum's values, matched like header names (case, spaces, dashes)."""
         value = self._values[column]
@@ -268,6 +276,8 @@ class _Spec(Generic[_R]):
     """How a person names one record in a duplicate message ("order 1234")."""
     build: Callable[[_Row], _R]
     """Validate a row and construct its record; raises `ImportFailed`."""
+    optional: tuple[str, ...] = ()
+    """Columns read when the header has them (their cells may be empty)."""
 
 
 def _order(row: _Row) -> Order:
@@ -282,6 +292,7 @@ def _order(row: _Row) -> Order:
         placed_on=row.day("placed_on"),
         ship_date=row.day("ship_date"),
         eta=row.day("eta"),
+        language=row.language("language"),
     )
 
 
@@ -335,6 +346,7 @@ _ORDERS: _Spec[Order] = _Spec(
         "ship_date",
         "eta",
     ),
+    optional=("language",),
     key="order_number",
     key_label="order",
     build=_order,
@@ -405,7 +417,7 @@ def _header_positions(source: str, line: int, header: list[str], spec: _Spec[_R]
     names = [_canonical_name(name) for name in header]
     positions: dict[str, int] = {}
     for index, name in enumerate(names):
-        if name not in spec.columns:
+        if name not in spec.columns and name not in spec.optional:
             continue
         if name in positions:
             raise ImportFailed(

@@ -107,6 +107,7 @@ class SupportLine:
         public_url: str,
         handoff: HandOff,
         audio: PromptAudio | None = None,
+        audio_by_language: Mapping[str, PromptAudio] | None = None,
         streaming: bool = False,
         stream_secret: bytes = b"",
         archive: CallLog | None = None,
@@ -117,6 +118,8 @@ class SupportLine:
         self.public_url = public_url
         self.handoff = handoff
         self.audio = audio
+        self.audio_by_language = audio_by_language or {}
+        """Each language's own synthesiser voice (a language not here: `audio`)."""
         self.streaming = streaming
         """Local speech: calls run over a media stream, not `<Gather>` turns."""
         self.stream_secret = stream_secret
@@ -297,6 +300,7 @@ class SupportLine:
             turn_url=f"{self.public_url}/voice/turn?seq={session.seq}",
             voice=live.voice,
             handoff=handoff,
+            voices=live.voices,
         )
         session.last_response = twiml
         return twiml
@@ -308,7 +312,7 @@ class SupportLine:
         for step in steps:
             if isinstance(step, Say):
                 try:
-                    audio_id = await self.audio.audio_id(step.text)
+                    audio_id = await self.audio_by_language.get(step.language, self.audio).audio_id(step.text)
                 except SynthesisError as exc:
                     log.error("%s: speaking with <Say> instead: %s", exc.code, exc)
                     out.append(step)

@@ -9,7 +9,7 @@ which lets a flow pick a variant by a call variable (`prompt: order_status.{orde
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,8 @@ class PromptCatalog:
     voice: str
     """Twilio `<Say>` voice, e.g. `Polly.Joanna`; empty for Twilio's default."""
     templates: Mapping[str, Template]
+    lines: Mapping[str, int] = field(default_factory=dict)
+    """Prompt id → its line in the prompts file, for messages."""
 
     def has(self, prompt_id: str) -> bool:
         return prompt_id in self.templates
@@ -63,23 +65,31 @@ def parse_catalog(doc: Document, language: str) -> PromptCatalog:
     if not isinstance(prompts, dict) or not prompts:
         raise doc.error(("prompts",), "'prompts' must be a mapping of prompt ids to texts")
     templates: dict[str, Template] = {}
-    _flatten(doc, prompts, ("prompts",), "", templates)
+    lines: dict[str, int] = {}
+    _flatten(doc, prompts, ("prompts",), "", templates, lines)
     return PromptCatalog(
         language=language,
         say_language=str(data.get("language") or "en-US"),
         voice=str(data.get("voice") or ""),
         templates=templates,
+        lines=lines,
     )
 
 
 def _flatten(
-    doc: Document, node: dict[str, Any], path: tuple[str, ...], prefix: str, out: dict[str, Template]
+    doc: Document,
+    node: dict[str, Any],
+    path: tuple[str, ...],
+    prefix: str,
+    out: dict[str, Template],
+    lines: dict[str, int],
 ) -> None:
     for key, value in node.items():
         here = (*path, key)
         prompt_id = f"{prefix}{key}"
+        lines[prompt_id] = doc.line(here) or 0
         if isinstance(value, dict):
-            _flatten(doc, value, here, f"{prompt_id}.", out)
+            _flatten(doc, value, here, f"{prompt_id}.", out, lines)
         elif isinstance(value, str) and value.strip():
             try:
                 out[prompt_id] = Template(" ".join(value.split()))

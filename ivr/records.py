@@ -51,6 +51,9 @@ class Order:
     placed_on: date | None
     ship_date: date | None
     eta: date | None
+    language: str = ""
+    """The customer's language (`de`), from the orders file's optional `language` column;
+    kept per phone number (`ivr.store.caller_languages`), not with the order."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,10 +42,11 @@ FINAL_STATUSES = frozenset(
 webhook or the store (`"completed" in FINAL_STATUSES`) is checked against it as it is."""
 
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The session layout this release writes (`schema` in the JSON). 0: sessions saved before
-the layout carried a version (no `schema` key; the same fields as version 1). 2 adds what
-the insights count, written as it happens: `path_at`, `inputs`, `misheard`, `transfer_reason`."""
+the layout carried a version (no `schema` key; the same fields as version 1). 2 added
+`language`. 3 adds what the insights count, written as it happens: `path_at`, `inputs`,
+`misheard`, `transfer_reason`."""
 
 
 class InputKind(StrEnum):
@@ -118,6 +119,9 @@ class CallSession:
     teach the menu next. Menus only: a number state's words may be personal."""
     transfer_reason: str = ""
     """The flow's reason for the last hand-off to a person ('caller_asked', ...), set when it happens."""
+    language: str = ""
+    """The language this call speaks (`en`, `de`); empty: the line's default (while the caller
+    is still choosing one, and in sessions saved before the line served several languages)."""
     schema: int = SCHEMA_VERSION
     """The newest layout that wrote this session (see the module's rules)."""
     extra: dict[str, Any] = field(default_factory=dict)

@@ -58,14 +58,26 @@ def render(
     turn_url: str,
     voice: Voice,
     handoff: HandOff,
+    voices: Mapping[str, Voice] | None = None,
 ) -> str:
-    """TwiML for one turn. `turn_url` receives the caller's answer (and silence, with `silence=1`)."""
+    """TwiML for one turn. `turn_url` receives the caller's answer (and silence, with `silence=1`).
+
+    `voice` is the line's default language; `voices` each served language's, by code: a
+    step in German is said and listened for as `de-DE`, in German's voice.
+    """
     response = Response()
     pending: list[Prompt] = []
+    spoken = voices or {}
+
+    def voice_of(language: str) -> Voice:
+        return spoken.get(language, voice) if language else voice
+
+    def add(target: Element, prompt: Prompt) -> None:
+        _add_prompt(target, prompt, voice_of(prompt.language if isinstance(prompt, Say) else ""))
 
     def flush() -> None:
         for prompt in pending:
-            _add_prompt(response, prompt, voice)
+            add(response, prompt)
         pending.clear()
 
     for step in steps:
@@ -73,7 +85,7 @@ def render(
             case Say() | Audio():
                 if not step.interruptible:
                     flush()
-                    _add_prompt(response, step, voice)
+                    add(response, step)
                 else:
                     pending.append(step)
             case Gather():
@@ -84,7 +96,7 @@ def render(
                     method="POST",
                     timeout=step.timeout,
                     actionOnEmptyResult=False,
-                    language=voice.language if step.speech else None,
+                    language=voice_of(step.language).language if step.speech else None,
                     speechTimeout="auto" if step.speech else None,
                     speechModel="numbers_and_commands" if step.speech and step.digits else None,
                     hints=", ".join(step.hints) if step.hints else None,
@@ -93,7 +105,7 @@ def render(
                     numDigits=step.max_digits if step.digits else 1,
                 )
                 for prompt in pending:
-                    _add_prompt(gather, prompt, voice)
+                    add(gather, prompt)
                 pending.clear()
                 response.add("Redirect", f"{turn_url}&silence=1", method="POST")
             case Transfer():

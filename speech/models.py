@@ -273,6 +273,40 @@ async def install_model(
     return target
 
 
+def install_local_model(source: Path, dest_dir: Path, name: str) -> Path:
+    """Install a model from a local zip archive or directory (no network needed) as
+    ``dest_dir/<name>`` and return that path; checked exactly as a download is.
+
+    For lines whose language model cannot be downloaded where they run: copy the archive
+    there by hand. Raises :class:`ModelInstallError`; on failure ``dest_dir`` is as it was.
+    """
+    target = dest_dir / name
+    if source.is_dir():
+        problem = model_problem(source)
+        if problem is not None:
+            raise ModelInstallError(ModelInstallErrorCode.ARCHIVE_INVALID, problem.detail)
+    elif not source.is_file():
+        raise ModelInstallError(ModelInstallErrorCode.INSTALL_FAILED, f"no archive or directory at {source}")
+    if model_problem(target) is None:
+        log.info("model_already_installed: %s", target)
+        return target
+    workdir = _prepare(dest_dir, target)
+    try:
+        if source.is_dir():
+            shutil.copytree(source, workdir / "copy", symlinks=False)
+            (workdir / "copy").rename(target)
+        else:
+            _unpack_and_place(source, workdir / "unpacked", target)
+    except OSError as exc:
+        raise ModelInstallError(
+            ModelInstallErrorCode.INSTALL_FAILED, f"cannot install {source}: {exc}"
+        ) from exc
+    finally:
+        shutil.rmtree(workdir, True)
+    log.info("model_installed: %s (from %s)", target, source)
+    return target
+
+
 async def _fetch_index(session: aiohttp.ClientSession, index_url: str) -> object:
     """GET and decode the index."""
     try:

@@ -44,6 +44,7 @@ REPAIR_CONTEXT = {
     "eta": "2026-12-04",
     "repair_due": "2026-12-02",
     "verified": "yes",
+    "language": "en",
 }
 
 

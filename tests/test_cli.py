@@ -153,7 +153,7 @@ def test_flows_validate(env: dict[str, str], tmp_path: Path) -> None:
     result = ivr("flows", "validate", str(ROOT / "flows" / "support.yaml"), env=env)
     assert result.returncode == 0
     states = len(yaml.safe_load((ROOT / "flows" / "support.yaml").read_text())["states"])
-    assert f"flow 'support' is valid ({states} states)" in result.stdout
+    assert f"flow 'support' is valid ({states} states; prompts in en)" in result.stdout
 
 
 def test_a_call_from_the_terminal_phone_then_its_record(server: str, env: dict[str, str]) -> None:

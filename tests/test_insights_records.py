@@ -49,7 +49,7 @@ async def test_calls_recorded_before_the_upgrade_count_once_it_runs(tmp_path: Pa
         ("CAold2", ["welcome", "main_menu"], "abandoned"),
         ("CAold3", ["welcome", "main_menu", "faq_menu", "faq_hours", "anything_else", "goodbye"], "resolved"),
     ]
-    # the database as the release before this one left it: no insight tables or triggers, schema 8
+    # the database as a release at schema 8 left it: no insight tables or triggers, no caller languages (13)
     conn = sqlite3.connect(path)
     conn.execute("DROP TRIGGER calls_insight_filing_insert")
     conn.execute("DROP TRIGGER calls_insight_filing_update")
@@ -58,7 +58,7 @@ async def test_calls_recorded_before_the_upgrade_count_once_it_runs(tmp_path: Pa
             "INSERT INTO calls VALUES (?, 3, ?, '+15550100001', 'completed', ?, ?, ?)",
             (sid, old_record(sid, steps, outcome, started), outcome, started, started + 90),
         )
-    for table in ("insight_calls", "insight_counts", "insight_volume", "survey_answers"):
+    for table in ("insight_calls", "insight_counts", "insight_volume", "survey_answers", "caller_languages"):
         conn.execute(f"DROP TABLE {table}")
     conn.execute("PRAGMA user_version = 8")
     conn.commit()

@@ -69,9 +69,11 @@ async def test_prompts_render_synthesises_every_fixed_prompt(tmp_path: Path) -> 
     code, out, err = await run_ivr("prompts", "render", env=_env(tmp_path))
     assert code == 0, err
     wavs = list((tmp_path / "data" / "audio").glob("*.wav"))
-    assert out.strip() == f"Rendered {len(wavs)} of {len(wavs)} prompts into {tmp_path / 'data' / 'audio'}."
+    assert (
+        out.strip() == f"Rendered {len(wavs)} of {len(wavs)} prompts (en) into {tmp_path / 'data' / 'audio'}."
+    )
     assert len(wavs) > 20
-    assert f"{len(wavs)}/{len(wavs)} prompts" in err
+    assert f"{len(wavs)}/{len(wavs)} prompts (en, voice default)" in err
 
 
 async def test_local_speech_without_a_model_is_a_loud_error_and_calls_still_work(

@@ -128,7 +128,7 @@ class AgentDesk:
         self, call_sid: str, caller: str, reason: str, context: Mapping[str, str]
     ) -> QueueEntry:
         """Put a caller in the queue (a duplicate delivery finds the entry already there)."""
-        skill = context.get("skill", "") or self.config.language
+        skill = context.get("skill", "") or context.get("language", "") or self.config.language
         entry = await self.store.queue.add(call_sid, caller, reason, context, skill)
         log.info("call %s from %s queued (%s)", call_sid, mask_phone(caller), reason)
         return entry

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -32,11 +33,24 @@ NO_MODEL_TEXT = (
 
 
 class VoicemailWorker:
-    def __init__(self, desk: AgentDesk, directory: Path, recognizers: RecognizerFactory | None) -> None:
-        """`recognizers` is None when no speech model is installed: voicemails are kept untranscribed."""
+    def __init__(
+        self,
+        desk: AgentDesk,
+        directory: Path,
+        recognizers: RecognizerFactory | None,
+        languages: Mapping[str, RecognizerFactory | None] | None = None,
+    ) -> None:
+        """`recognizers` is None when no speech model is installed: voicemails are kept untranscribed.
+        `languages`: each other served language's model (None: none installed), so a voicemail is
+        transcribed with the model of the language its caller spoke."""
         self.desk = desk
         self.directory = directory
         self.recognizers = recognizers
+        self.languages = languages or {}
+
+    def recognizers_for(self, voicemail: Voicemail) -> RecognizerFactory | None:
+        language = voicemail.context.get("language", "")
+        return self.languages.get(language, self.recognizers)  # a language with no model: None
 
     def path_for(self, voicemail: Voicemail) -> Path | None:
         """The local audio of a voicemail (for the console to play), if it was fetched."""
@@ -69,7 +83,8 @@ class VoicemailWorker:
             return
         name = f"{voicemail.id}.wav"
         await asyncio.to_thread(write_file_atomically, self.directory / name, audio)
-        if self.recognizers is None:
+        recognizers = self.recognizers_for(voicemail)
+        if recognizers is None:
             await self.desk.store.voicemails.processed(
                 voicemail.id,
                 audio_file=name,
@@ -79,7 +94,7 @@ class VoicemailWorker:
             )
             return
         try:
-            text = await transcribe(self.recognizers, audio)
+            text = await transcribe(recognizers, audio)
         except (RecognitionError, WavFormatError) as exc:
             log.error("voicemail %s not transcribed: %s", voicemail.id, exc)
             no_model = isinstance(exc, RecognitionError) and exc.code in NO_MODEL  # gone since start-up

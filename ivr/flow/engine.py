@@ -43,10 +43,12 @@ from ivr.flow.steps import (
     TransferEnded,
     TransferResult,
 )
+from ivr.languages import AGENT_WORDS, CHOICE_TEXTS, SWITCH_KEY, SWITCH_TEXTS, LanguagePlan
 from ivr.prompts import PromptCatalog
 from ivr.session import CallSession, InputKind, InputResult, TranscriptEntry
 from ivr.store.base import Repository
-from speech.numbers import spoken_digits
+from ivr.store.caller_languages import CallerLanguages
+from speech.reading import reading
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,12 @@ _NUMBER = re.compile(r"[0-9]+")
 MAX_AUTOMATIC_STEPS = 40
 """A turn that runs more states than this without waiting is a flow bug, not a call."""
 _VARIANT = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+LANGUAGE_CHOICE = "language#choice"
+"""Present in `CallSession.attempts` while the caller is at the language choice: failed tries."""
+CHOICE_RETRIES = 2
+"""The language choice is asked again this often; then the call goes on in the default language."""
+CHOICE_TIMEOUT = 5
+"""Seconds of silence after the language choice before it counts as unanswered."""
 
 
 class FlowError(RuntimeError):
@@ -76,15 +84,24 @@ class FlowEngine:
         opening: Opening | None = None,
         pickup: Pickup | None = None,
         texts: TextMessages | None = None,
+        catalogs: Mapping[str, PromptCatalog] | None = None,
+        languages: LanguagePlan | None = None,
+        caller_languages: CallerLanguages | None = None,
     ) -> None:
         self.flow = flow
         self.version = version
         """The published version this engine runs (0: not from the database); calls keep it."""
         self.catalog = catalog
+        """The default language's prompts."""
+        self.languages = languages or LanguagePlan((catalog.language,))
+        self.catalogs: Mapping[str, PromptCatalog] = catalogs or {self.languages.default: catalog}
+        """Every served language's prompts; a call speaks its own."""
+        self.caller_languages = caller_languages
+        """Where a caller number's language is remembered (None: nothing is remembered)."""
         self.repository = repository
         self.machine = triggers.FlowMachine(flow)
-        self.intents = IntentMatcher(flow.intents, catalog.language)
-        """The flow's intents in the callers' language, compiled once per flow version."""
+        self.intents = {language: IntentMatcher(flow.intents, language) for language in self.catalogs}
+        """The flow's intents in each served language, compiled once per flow version."""
         self.clock = clock
         self.today = today
         self.pickup = pickup or Pickup()
@@ -108,12 +125,19 @@ class FlowEngine:
         """Advance the call by one caller event; returns what the caller hears next."""
         steps: list[Step] = []
         if isinstance(event, Start):
-            session.state = self.flow.start
-            session.visits[self.flow.start] = 1
-            before = len(session.path)
-            session.path.append(self.flow.start)
-            self._stamp(session, before)
-            return await self._run(session, steps)
+            remembered = False
+            if not session.language:
+                picked, remembered = await self._language_for(session)
+                if picked is None:
+                    return self._ask_language(session, steps)
+                session.language = picked
+                self._note(session, "flow", f"language: {picked}{' (remembered)' if remembered else ''}")
+            await self._begin(session, steps)
+            if remembered:
+                self._offer_switch(session, steps)
+            return steps
+        if LANGUAGE_CHOICE in session.attempts:
+            return await self._choose(session, event, steps)
         if isinstance(event, Speech) and len(event.text) > MAX_SPEECH_CHARS:
             event = Speech(event.text[:MAX_SPEECH_CHARS], event.confidence)  # any channel
         state = self.flow.states[session.state]
@@ -121,6 +145,15 @@ class FlowEngine:
             return await self._run(session, steps)
         hidden = isinstance(state, GatherState) and state.secret and isinstance(event, Digits | Speech)
         self._note(session, "caller", "keyed a value (hidden)" if hidden else _describe(event))
+        if (
+            isinstance(state, MenuState)
+            and isinstance(event, Digits)
+            and event.digits[:1] == SWITCH_KEY
+            and self.languages.several
+            and all(option.key != SWITCH_KEY for option in state.options)
+        ):
+            session.attempts[LANGUAGE_CHOICE] = 0
+            return self._ask_language(session, steps)
         if isinstance(state, MenuState | GatherState) and isinstance(event, Digits | Speech | NoInput):
             trigger = self._interpret(state, event, session)
             self._record_input(session, state, event, trigger)
@@ -144,13 +177,108 @@ class FlowEngine:
         # Anything else (a stale or out-of-order webhook) repeats where the call stands.
         return await self._run(session, steps)
 
+    async def _begin(self, session: CallSession, steps: list[Step]) -> list[Step]:
+        session.state = self.flow.start
+        session.visits[self.flow.start] = 1
+        before = len(session.path)
+        session.path.append(self.flow.start)
+        self._stamp(session, before)
+        return await self._run(session, steps)
+
+    def language(self, session: CallSession) -> str:
+        """The language a call speaks (the default until it is decided)."""
+        return session.language or self.languages.default
+
+    async def _language_for(self, session: CallSession) -> tuple[str | None, bool]:
+        """The called number's language, else the caller's remembered one (True), else None:
+        the caller chooses."""
+        own = self.languages.for_number(session.called)
+        if own is not None:
+            return own, False
+        if self.caller_languages is not None:
+            known = await self.caller_languages.language(session.caller)
+            if known in self.languages.served:
+                return known, True
+        return None, False
+
+    def _prompt_in(self, language: str, prompt_id: str, builtin: Mapping[str, str], key: str) -> str:
+        """A language-choice sentence in `language`: its prompts file's own wording, else built in."""
+        catalog = self.catalogs.get(language)
+        if catalog is not None and catalog.has(prompt_id):
+            return catalog.render(prompt_id, {"key": key}, self.today())
+        return builtin.get(language, f"{language}: {{key}}").format(key=key)
+
+    def _ask_language(self, session: CallSession, steps: list[Step]) -> list[Step]:
+        """Each served language offered in itself ("Für Deutsch drücken Sie die 2.")."""
+        session.attempts.setdefault(LANGUAGE_CHOICE, 0)
+        for code in self.languages.served:
+            text = self._prompt_in(code, "language_choice", CHOICE_TEXTS, self.languages.key_of(code))
+            steps.append(Say(text, True, code))
+            self._note(session, "bot", text)
+        steps.append(
+            Gather(
+                digits=False,
+                timeout=CHOICE_TIMEOUT,
+                max_digits=1,
+                finish_on_key="",
+                speech=True,
+                hints=self.languages.hints(),
+                language=self.languages.default,
+            )
+        )
+        return steps
+
+    async def _choose(self, session: CallSession, event: Event, steps: list[Step]) -> list[Step]:
+        """The caller's answer to the language choice; after a switch mid-call, the question
+        they were at is asked again in the new language."""
+        if isinstance(event, Resume):
+            return self._ask_language(session, steps)
+        self._note(session, "caller", _describe(event))
+        picked = None
+        if isinstance(event, Digits):
+            picked = self.languages.chosen(key=event.digits[:1])
+        elif isinstance(event, Speech):
+            picked = self.languages.chosen(said=event.text)
+        if picked is None:
+            tries = session.attempts[LANGUAGE_CHOICE] + 1
+            if tries <= CHOICE_RETRIES:
+                session.attempts[LANGUAGE_CHOICE] = tries
+                return self._ask_language(session, steps)
+            picked = self.language(session)
+        elif self.caller_languages is not None:
+            await self.caller_languages.remember(session.caller, picked)
+        del session.attempts[LANGUAGE_CHOICE]
+        session.language = picked
+        self._note(session, "flow", f"language: {picked}")
+        if not session.path:
+            return await self._begin(session, steps)
+        return await self._run(session, steps)
+
+    def _offer_switch(self, session: CallSession, steps: list[Step]) -> None:
+        """A caller greeted in a remembered language hears, in each other language, the key
+        that changes it, just before the first question."""
+        if not steps or not isinstance(steps[-1], Gather) or steps[-1].digits:
+            return
+        offers = []
+        for code in self.languages.served:
+            if code != session.language:
+                text = self._prompt_in(code, "language_switch", SWITCH_TEXTS, SWITCH_KEY)
+                offers.append(Say(text, True, code))
+                self._note(session, "bot", text)
+        steps[-1:-1] = offers
+
+    def agent_words(self, language: str) -> tuple[str, ...]:
+        """What asks for a person in `language`: the flow's words and the language's own."""
+        return self.flow.agent_words + AGENT_WORDS.get(language, ())
+
     def _interpret(
         self, state: MenuState | GatherState, event: Digits | Speech | NoInput, session: CallSession
     ) -> str:
         """The trigger a caller's answer fires in a waiting state (saving a collected number)."""
         if isinstance(event, NoInput):
             return triggers.NO_INPUT
-        if isinstance(event, Speech) and state.agent and mentions(event.text, self.flow.agent_words):
+        language = self.language(session)
+        if isinstance(event, Speech) and state.agent and mentions(event.text, self.agent_words(language)):
             return triggers.AGENT
         if isinstance(state, MenuState):
             if state.repeat and _asks_to_repeat(event):
@@ -158,7 +286,7 @@ class FlowEngine:
             if isinstance(event, Digits):
                 key: str | None = event.digits[:1]
             else:
-                picked = choose(state, event.text, self.intents)
+                picked = choose(state, event.text, self.intents.get(language), language)
                 if picked.intent is not None:
                     return triggers.intent_trigger(picked.intent.intent)
                 key = picked.key
@@ -167,7 +295,7 @@ class FlowEngine:
             if key and any(option.key == key for option in state.options):
                 return triggers.option_trigger(key)
             return triggers.NO_MATCH
-        raw = event.digits if isinstance(event, Digits) else spoken_digits(event.text)
+        raw = event.digits if isinstance(event, Digits) else reading(language).spoken_digits(event.text)
         value = raw.rstrip(state.finish_on_key) if state.finish_on_key else raw
         if value == "0" and state.agent and state.min_digits > 1:
             return triggers.AGENT
@@ -264,11 +392,12 @@ class FlowEngine:
                 case MenuState():
                     for prompt in self._question(session, state):
                         self._say(session, steps, prompt, True, extra)
-                    hints = tuple(w for option in state.options for w in option.words)
+                    language = self.language(session)
+                    hints = tuple(w for option in state.options for w in option.words_in(language))
                     if state.agent:
-                        hints += self.flow.agent_words[:2]
-                    if state.intents:
-                        hints += self.intents.phrases
+                        hints += self.agent_words(language)[:2]
+                    if state.intents and language in self.intents:
+                        hints += self.intents[language].phrases
                     if state.repeat:
                         hints += REPEAT_WORDS[:1]
                     steps.append(
@@ -279,6 +408,7 @@ class FlowEngine:
                             finish_on_key="",
                             speech=True,
                             hints=tuple(dict.fromkeys(hints)),
+                            language=language,
                         )
                     )
                     return steps
@@ -292,6 +422,7 @@ class FlowEngine:
                             max_digits=state.max_digits,
                             finish_on_key=state.finish_on_key,
                             speech=state.speech,
+                            language=self.language(session),
                         )
                     )
                     return steps
@@ -327,9 +458,9 @@ class FlowEngine:
             return [Hangup()]
         return []
 
-    @staticmethod
-    def _transfer(session: CallSession, state: TransferState) -> Transfer:
+    def _transfer(self, session: CallSession, state: TransferState) -> Transfer:
         context = dict(session.vars)
+        context["language"] = self.language(session)  # the agent must speak it (routing's skill)
         verified = session.vars.get("verified_order") == session.vars.get("order_number", "")
         context["verified"] = "yes" if "verified_order" in session.vars and verified else "no"
         return Transfer(reason=state.reason, context=context)
@@ -351,27 +482,30 @@ class FlowEngine:
     ) -> None:
         """Speak one prompt; `extra` are the line's own values (the hours), not the call's."""
         prompt_id = _VARIANT.sub(lambda m: session.vars.get(m.group(1), ""), prompt)
-        if not self.catalog.has(prompt_id):
+        catalog = self.catalogs.get(self.language(session), self.catalog)
+        if not catalog.has(prompt_id):
             # Validation checked the variant's prefix; a value it could not foresee
             # (a new status in the data) skips the sentence rather than failing the call.
             log.error("prompt_missing: %s (flow %s, state %s)", prompt_id, self.flow.name, session.state)
             return
         values = {**session.vars, **extra} if extra else session.vars
-        text = self.catalog.render(prompt_id, values, self.today())
-        steps.append(Say(text, interruptible))
+        text = catalog.render(prompt_id, values, self.today())
+        steps.append(Say(text, interruptible, session.language))
         self._note(session, "bot", text)
 
     def _render(self, session: CallSession, prompt_id: str) -> str:
         """A prompt as text for something other than speech (a text message); "" if missing."""
-        if not self.catalog.has(prompt_id):
+        catalog = self.catalogs.get(self.language(session), self.catalog)
+        if not catalog.has(prompt_id):
             return ""
-        return self.catalog.render(prompt_id, session.vars, self.today())
+        return catalog.render(prompt_id, session.vars, self.today())
 
     def _mentions_hours(self, session: CallSession, state: State) -> bool:
         """Whether this state's prompts read the schedule (so the switch is read only then)."""
         for prompt in state.prompts if not isinstance(state, ActionState) else ():
             prompt_id = _VARIANT.sub(lambda m: session.vars.get(m.group(1), ""), prompt)
-            if self.catalog.has(prompt_id) and self.catalog.templates[prompt_id].variables & LINE_VARIABLES:
+            catalog = self.catalogs.get(self.language(session), self.catalog)
+            if catalog.has(prompt_id) and catalog.templates[prompt_id].variables & LINE_VARIABLES:
                 return True
         return False
 

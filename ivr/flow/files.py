@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ivr.flow.loader import FlowInvalid, Problem, parse_flow
+from ivr.flow.problems import ProblemCode
 from ivr.flow.schema import Flow
 from ivr.prompts import PromptCatalog, parse_catalog
 from ivr.yamlsource import SourceError, load_text, read_text
@@ -89,6 +90,56 @@ def write_files(files: FlowFiles, directory: Path, name: str = LINE_FLOW) -> lis
     return list(targets)
 
 
+@dataclass(frozen=True, slots=True)
+class NamedFiles:
+    """What a command line named: flow files, and prompt catalogues by language."""
+
+    flows: list[Path]
+    prompts: dict[str, Path]
+
+
+def is_catalog(text: str) -> bool:
+    """A prompts file (`prompts:` at the top and no `states:`) rather than a flow."""
+    try:
+        data = load_text(text, "").data
+    except SourceError:
+        return False  # unreadable: reported as the flow it may be meant to be
+    return isinstance(data, dict) and "prompts" in data and "states" not in data
+
+
+def name_files(paths: list[Path]) -> NamedFiles:
+    """Sort the paths a command was given into flows and prompt catalogues, by content.
+
+    Takes exactly what `ivr flows export DIR` writes: the directory itself (its `flows/` and
+    `prompts/`), or any of its files in any order; a catalogue's language is its file name.
+    """
+    flows: list[Path] = []
+    prompts: dict[str, Path] = {}
+    expanded: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted((path / "flows").glob("*.yaml")) + sorted((path / "prompts").glob("*.yaml"))
+            expanded += found or sorted(path.glob("*.yaml"))
+        else:
+            expanded.append(path)
+    for path in expanded:
+        if path.suffix in (".yaml", ".yml") and is_catalog(_read_text(path)):
+            if path.stem in prompts and prompts[path.stem] != path:
+                problem = Problem(
+                    None, None, f"a second prompts file for '{path.stem}' (also {prompts[path.stem]})"
+                )
+                raise FlowInvalid(str(path), [problem])
+            prompts[path.stem] = path
+        else:
+            flows.append(path)
+    return NamedFiles(flows, prompts)
+
+
+def read_named(flow_file: Path, prompts: Mapping[str, Path]) -> FlowFiles:
+    """A flow and the named prompt files, as `read_files` reads them from a directory."""
+    return FlowFiles(_read_text(flow_file), {code: _read_text(path) for code, path in prompts.items()})
+
+
 # Validation
 
 
@@ -98,12 +149,15 @@ def compile_files(
     *,
     prompts_source: str = "prompts",
     language: str | None = None,
+    languages: tuple[str, ...] = (),
 ) -> CompiledFlow:
     """Validate a flow and its prompts together; `FlowInvalid` names the file and line.
 
     `source_name` and `prompts_source` are how problems name the flow file and the prompts
-    directory (a path on disk, or how the console shows them). With `language`, the line's
-    language must have prompts: without them no caller could be spoken to.
+    directory (a path on disk, or how the console shows them). With `language` (the line's
+    default) and `languages` (all it serves), each must have prompts: without them no caller
+    could be spoken to. Every language present must say the same prompts with the same
+    placeholders (`check_languages`).
     """
     catalogs: dict[str, PromptCatalog] = {}
     for code, text in files.prompts.items():
@@ -117,15 +171,65 @@ def compile_files(
             raise FlowInvalid(exc.source, [Problem(exc.line, None, exc.message)]) from None
     if not catalogs:
         raise FlowInvalid(prompts_source, [Problem(None, None, "no prompt files: a flow needs a language")])
-    if language is not None and language not in catalogs:
-        problem = Problem(None, None, f"the line speaks '{language}' but there are no prompts for it")
-        raise FlowInvalid(f"{prompts_source}/{language}.yaml", [problem])
+    for code in languages or ((language,) if language is not None else ()):
+        if code not in catalogs:
+            problem = Problem(None, None, f"the line speaks '{code}' but there are no prompts for it")
+            raise FlowInvalid(f"{prompts_source}/{code}.yaml", [problem])
+    check_languages(catalogs, prompts_source, reference=language)
     try:
         doc = load_text(files.flow, source_name)
     except SourceError as exc:
         raise FlowInvalid(exc.source, [Problem(exc.line, None, exc.message)]) from None
     flow, warnings = parse_flow(doc, catalogs)
     return CompiledFlow(flow, catalogs, warnings)
+
+
+def check_languages(
+    catalogs: Mapping[str, PromptCatalog], prompts_source: str = "prompts", *, reference: str | None = None
+) -> None:
+    """Every language has every prompt id, with the same placeholders as the reference
+    language (the line's default); `FlowInvalid` names the file and line at fault.
+
+    A caller of a language missing a prompt would hear nothing where others hear a
+    sentence, and a placeholder missing in one language drops the order number or date
+    from that language's sentence; both are caught before a version can be published.
+    """
+    if len(catalogs) < 2:
+        return
+    codes = sorted(catalogs)
+    fallback = "en" if "en" in catalogs else codes[0]  # the shipped prompts' language
+    first = reference if reference is not None and reference in catalogs else fallback
+    base = catalogs[first]
+    every = sorted({prompt_id for catalog in catalogs.values() for prompt_id in catalog.templates})
+    for code in [first, *(c for c in codes if c != first)]:
+        catalog = catalogs[code]
+        problems: list[Problem] = []
+        for prompt_id in every:
+            if prompt_id not in catalog.templates:
+                holder = next(c for c in [first, *codes] if prompt_id in catalogs[c].templates)
+                line = catalogs[holder].lines.get(prompt_id)
+                where = f" ({prompts_source}/{holder}.yaml line {line})" if line else ""
+                message = f"prompt '{prompt_id}' is missing in language '{code}'; '{holder}' has it{where}"
+                problems.append(Problem(None, None, message, ProblemCode.MISSING_PROMPT))
+            elif code != first and prompt_id in base.templates:
+                ours = catalog.templates[prompt_id].variables
+                theirs = base.templates[prompt_id].variables
+                if ours != theirs:
+                    problems.append(
+                        Problem(
+                            catalog.lines.get(prompt_id) or None,
+                            None,
+                            f"prompt '{prompt_id}' has placeholders {_names(ours)} but in '{first}' "
+                            f"{_names(theirs)}: every language must say the same values",
+                            ProblemCode.PLACEHOLDER_MISMATCH,
+                        )
+                    )
+        if problems:
+            raise FlowInvalid(f"{prompts_source}/{code}.yaml", problems)
+
+
+def _names(variables: frozenset[str]) -> str:
+    return ", ".join(f"{{{name}}}" for name in sorted(variables)) or "none"
 
 
 def diff_files(

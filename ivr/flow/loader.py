@@ -525,15 +525,36 @@ def _options(c: _Checker, raw: Mapping[str, Any], path: Path_) -> tuple[MenuOpti
                 ProblemCode.DUPLICATE_KEY,
             )
         seen.setdefault(key, line)
-        words = item.get("words", [])
-        if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
-            hint = ""
-            if isinstance(words, list) and any(isinstance(w, bool) for w in words):
-                hint = " (YAML reads bare yes/no/on/off as true/false: put them in quotes)"
-            c.fail((*where, "words"), f"'words' must be a list of words or phrases{hint}")
-            words = []
-        out.append(MenuOption(key, tuple(w.lower() for w in words), c.text(item, "goto", where), line))
+        raw_words = item.get("words", [])
+        by_language: dict[str, tuple[str, ...]] = {}
+        if isinstance(raw_words, dict):
+            for code, listed in raw_words.items():
+                by_language[str(code)] = _word_list(c, listed, (*where, "words", code))
+            for code in c.catalogs:
+                if not by_language.get(code):
+                    c.fail(
+                        (*where, "words"),
+                        f"option {key} has no words in language '{code}' (prompts/{code}.yaml exists); "
+                        f"add '{code}: [...]' under 'words'",
+                        ProblemCode.MISSING_WORDS,
+                    )
+            words = next(iter(by_language.values()), ())
+        else:
+            words = _word_list(c, raw_words, (*where, "words"))
+        goto = c.text(item, "goto", where)
+        out.append(MenuOption(key, words, goto, line, by_language))
     return tuple(out)
+
+
+def _word_list(c: _Checker, words: Any, path: Path_) -> tuple[str, ...]:
+    """A list of words or phrases, lower-cased as speech arrives."""
+    if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+        hint = ""
+        if isinstance(words, list) and any(isinstance(w, bool) for w in words):
+            hint = " (YAML reads bare yes/no/on/off as true/false: put them in quotes)"
+        c.fail(path, f"'words' must be a list of words or phrases, or such lists by language{hint}")
+        return ()
+    return tuple(w.lower() for w in words)
 
 
 def _check_references(
@@ -677,7 +698,7 @@ def _unheard_choices(
                     elif key == "*" and state.repeat:
                         understood = phrase in REPEAT_WORDS
                     else:
-                        picked = choose(state, phrase, matcher)
+                        picked = choose(state, phrase, matcher, language)
                         understood = picked.key == key or picked.intent is not None
                     if not understood:
                         message = (

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from rapidfuzz import fuzz
 
 from ivr.flow.schema import Intent, MenuState
-from speech.numbers import KEY_WORDS
+from speech.reading import reading
 
-_WORDS = re.compile(r"[a-z0-9']+")
+_WORDS = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 REPEAT_WORDS = ("repeat", "repeat that", "say that again", "say again", "again", "what", "pardon")
 """Said alone (or with "please") in a menu that repeats: say the last answer again."""
 FUZZY_CUTOFF = 82.0
@@ -137,7 +137,7 @@ class Choice:
     intent: IntentMatch | None = None
 
 
-def choose(state: MenuState, text: str, intents: IntentMatcher | None) -> Choice:
+def choose(state: MenuState, text: str, intents: IntentMatcher | None, language: str = "en") -> Choice:
     """The option or intent a spoken answer picks in a menu; an empty Choice if nothing does.
 
     A menu's own listed phrase (plain endings aside: 'repairs' says 'repair') wins (longest
@@ -152,7 +152,7 @@ def choose(state: MenuState, text: str, intents: IntentMatcher | None) -> Choice
     padded = f" {' '.join(_stem(w) for w in said)} "
     option: tuple[int, int, str] | None = None
     for opt in state.options:
-        for phrase in opt.words:
+        for phrase in opt.words_in(language):
             if f" {' '.join(_stem(w) for w in words(phrase))} " in padded:
                 rank = (len(content(phrase)) or 1, len(phrase), opt.key)
                 option = rank if option is None or rank[:2] > option[:2] else option
@@ -162,12 +162,13 @@ def choose(state: MenuState, text: str, intents: IntentMatcher | None) -> Choice
     if option is not None:
         return Choice(key=option[2])
     choices = {opt.key for opt in state.options} | ({"0"} if state.agent else set())
-    named = [key for word in said if (key := KEY_WORDS.get(word, word)) in choices]
+    key_words = reading(language).key_words
+    named = [key for word in said if (key := key_words.get(word, word)) in choices]
     if len(said) <= 3 and len(named) == 1:
         return Choice(key=named[0])
     for word in said:
         for opt in state.options:
-            single = [p for p in opt.words if " " not in p and len(p) >= 4]
+            single = [p for p in opt.words_in(language) if " " not in p and len(p) >= 4]
             if difflib.get_close_matches(word, single, n=1, cutoff=0.8):
                 return Choice(key=opt.key)
     return Choice()

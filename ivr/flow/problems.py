@@ -36,6 +36,8 @@ class ProblemCode(StrEnum):
     OUTCOME_DEFAULTED = "outcome_defaulted"
     RETIRED_OUTCOME = "retired_outcome"
     CHOICE_NOT_UNDERSTOOD = "choice_not_understood"
+    MISSING_WORDS = "missing_words"
+    PLACEHOLDER_MISMATCH = "placeholder_mismatch"
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ the engine only ever sees these validated objects, never raw YAML.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -69,9 +69,18 @@ class MenuOption:
     key: str
     """A single keypad key, 1-9, * or #; 0 is kept for 'agent'."""
     words: tuple[str, ...]
-    """Spoken words and phrases that choose this option (also sent as recognition hints)."""
+    """Spoken words and phrases that choose this option (also sent as recognition hints):
+    for every language when the flow gives one list, else the first language's."""
     goto: str
     line: int
+    words_by_language: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Language code → its words, when the flow gives them per language (`words: {en: […], de: […]}`)."""
+
+    def words_in(self, language: str) -> tuple[str, ...]:
+        """The words that choose this option in a call speaking `language`."""
+        if not self.words_by_language:
+            return self.words
+        return self.words_by_language.get(language, ())
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,8 @@ class Say:
     text: str
     interruptible: bool = True
     """A key press or speech may cut this prompt short (false for legal notices)."""
+    language: str = ""
+    """The language it is spoken in (`de`); empty: the line's default."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,8 @@ class Gather:
     speech: bool
     hints: tuple[str, ...] = ()
     """Words worth recognising here (menu words), for the speech recogniser."""
+    language: str = ""
+    """The language to listen for (`de`); empty: the line's default."""
 
 
 @dataclass(frozen=True, slots=True)

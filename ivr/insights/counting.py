@@ -40,7 +40,8 @@ class InsightFolder:
         self.calls = calls
         self.flow_of = flow_of
         self.language = language
-        """The line's language, for calls whose session does not carry its own."""
+        """The line's default language, for calls whose session does not carry one (saved before
+        the line served several languages, or hung up while choosing)."""
         self.batch = batch
 
     async def fold(self, most: int | None = None) -> int:
@@ -91,6 +92,6 @@ class InsightFolder:
             flow,
             queue=queue,
             after_hours_voicemail=voicemail,
-            language=str(session.extra.get("language") or self.language),
+            language=session.language or self.language,
             direction=str(session.extra.get("direction") or INBOUND),
         )

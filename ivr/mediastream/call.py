@@ -25,8 +25,8 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from aiohttp import WSMessage, WSMsgType
@@ -51,7 +51,7 @@ from ivr.versions.library import Flows
 from speech import audio
 from speech.asr import RecognitionError, Recognizer, RecognizerFactory
 from speech.clips import PromptClips
-from speech.numbers import KEY_WORDS, NUMBER_WORDS, REPEAT, WEAK
+from speech.reading import reading
 from speech.tts import SynthesisError
 from speech.vad import EndpointConfig, Endpointer, EndpointEvent
 
@@ -84,6 +84,28 @@ class StreamSpeech:
     """When the caller started, stopped or never spoke."""
     metrics: Metrics
     """Where recognition times are observed (`ivr_asr_seconds`)."""
+    languages: Mapping[str, LanguageSpeech] = field(default_factory=dict)
+    """Each served language's voice and recogniser, by code; a language not here uses the
+    ones above (the line's default)."""
+
+    def clips_for(self, language: str) -> PromptClips:
+        own = self.languages.get(language)
+        return own.clips if own is not None else self.clips
+
+    def recognizers_for(self, language: str) -> RecognizerFactory | None:
+        """None: the language has no model, and its callers answer with keys."""
+        own = self.languages.get(language)
+        return own.recognizers if own is not None else self.recognizers
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageSpeech:
+    """One language's voice and ears on a media stream."""
+
+    clips: PromptClips
+    """Prompts in the language's own synthesiser voice."""
+    recognizers: RecognizerFactory | None
+    """Its Vosk model; None when none is installed (keypad only, warned at start-up)."""
 
 
 class MediaSocket(Protocol):
@@ -104,13 +126,15 @@ class CallEnded(Exception):
 
 
 def grammar_for(gather: Gather, agent_words: Sequence[str]) -> list[str]:
-    """What recognition may return for this question: menu words and keys named aloud, or numbers.
+    """What recognition may return for this question, in its language: menu words and keys
+    named aloud, or numbers.
 
-    The key words are the same table the flow engine matches spoken answers against, so
-    every key word the recogniser can hear is one the menu understands, and back.
+    The key and number words are the same tables the flow engine reads spoken answers with
+    (`speech.reading`), so every word the recogniser can hear is one the menu understands.
     """
-    words = [*NUMBER_WORDS, *WEAK, *REPEAT] if gather.digits else [*gather.hints, *KEY_WORDS]
-    return sorted({*words, *agent_words})
+    words = reading(gather.language)
+    said = [*words.number_words] if gather.digits else [*gather.hints, *words.key_words]
+    return sorted({*said, *agent_words})
 
 
 class StreamCall:
@@ -126,8 +150,8 @@ class StreamCall:
     ) -> None:
         self.ws = ws
         self.flows = flows
-        self.agent_words: tuple[str, ...] = ()
-        """The words for an agent in the call's flow version (part of every grammar)."""
+        self.agent_words: Callable[[str], tuple[str, ...]] = lambda _language: ()
+        """The words for an agent in the call's flow version, by language (part of every grammar)."""
         self.sessions = sessions
         self.speech = speech
         self.stream_secret = stream_secret
@@ -138,6 +162,8 @@ class StreamCall:
         self.marks: set[str] = set()
         self.call_sid = ""
         self.recognizer: Recognizer | None = None
+        self.recognizer_factory: RecognizerFactory | None = None
+        """The model `recognizer` was made on (a language change needs another)."""
         self.unframed = b""
         """Caller audio not yet cut into 20 ms frames (Twilio's chunks need not be 20 ms)."""
         self.media_idle = MEDIA_IDLE
@@ -237,7 +263,7 @@ class StreamCall:
             return
         event: Event = Resume() if session.path else Start()
         engine = (await self.flows.for_session(session)).engine  # the version the call started on
-        self.agent_words = engine.flow.agent_words
+        self.agent_words = engine.agent_words
         answered = False
         while True:
             expected = session.seq
@@ -271,7 +297,7 @@ class StreamCall:
         """Queue the prompts on the stream, each followed by a mark saying whether it may be cut short."""
         # Everything for the turn is rendered before the first frame goes out, so the
         # caller never hears a gap between two prompts while the second is synthesised.
-        clips = [await self.speech.clips.get(prompt.text) for prompt in prompts]
+        clips = [await self.speech.clips_for(prompt.language).get(prompt.text) for prompt in prompts]
         for prompt, clip in zip(prompts, clips, strict=True):
             for offset in range(0, len(clip), FRAME_BYTES):
                 chunk = clip[offset : offset + FRAME_BYTES].ljust(FRAME_BYTES, b"\xff")
@@ -287,13 +313,19 @@ class StreamCall:
 
     async def _ask(self, prompts: Sequence[Say], gather: Gather) -> Event:
         """Play the question and listen: keys, speech (with barge-in) or silence end the turn."""
-        grammar = grammar_for(gather, self.agent_words)
-        if self.recognizer is None:
+        grammar = grammar_for(gather, self.agent_words(gather.language))
+        factory = self.speech.recognizers_for(gather.language)
+        if factory is None:
+            recognizer: Recognizer | None = None  # no model for this language: keys only
+        elif self.recognizer is None or self.recognizer_factory is not factory:
             # Made with its first grammar: a free-form recogniser costs ~50 ms and ~4 MB to set up.
-            self.recognizer = await self.speech.recognizers.recognizer(8000, grammar)
+            # A caller who changes language gets one on that language's model.
+            self.recognizer = await factory.recognizer(8000, grammar)
+            self.recognizer_factory = factory
+            recognizer = self.recognizer
         else:
             self.recognizer.set_grammar(grammar)
-        recognizer = self.recognizer
+            recognizer = self.recognizer
         await self._play(prompts, barge_in=True)
         self.endpointer.reset(gather.timeout * 1000, prompt_playing=bool(self.marks))
         digits = ""
@@ -317,7 +349,7 @@ class StreamCall:
                     continue
                 if self.marks:
                     await self._interrupt()
-                if hearing:  # keys win over half an utterance; start the recogniser afresh
+                if hearing and recognizer is not None:  # keys win over half an utterance: start afresh
                     await recognizer.finish()
                     hearing, pending = False, []
                 digits += message.digit
@@ -341,7 +373,7 @@ class StreamCall:
                 return outcome
 
     async def _hear(
-        self, chunk: bytes, gather: Gather, recognizer: Recognizer, hearing: bool, pending: list[bytes]
+        self, chunk: bytes, gather: Gather, recognizer: Recognizer | None, hearing: bool, pending: list[bytes]
     ) -> tuple[bool, list[bytes]] | Event | None:
         """One 20 ms frame of caller audio: barge-in, recognition, end of utterance.
 
@@ -364,9 +396,13 @@ class StreamCall:
         else:
             self.preroll.append(frame)
         if hearing and len(pending) >= FEED_FRAMES:
-            await recognizer.accept(b"".join(pending))
+            if recognizer is not None:
+                await recognizer.accept(b"".join(pending))
             pending = []
         if happened is EndpointEvent.SPEECH_ENDED:
+            if recognizer is None:
+                self.preroll.clear()
+                return Speech("", 0.0)  # heard but not understood: asked again, to use the keys
             stopped = time.perf_counter()  # the caller stopped: from here on, the caller waits
             if pending:
                 await recognizer.accept(b"".join(pending))

@@ -84,6 +84,7 @@ MIGRATIONS: list[Migration] = [
         """,
     ),
 ]
+MIGRATIONS.sort(key=lambda m: m.version)  # in the order they are applied (the shared ones interleave)
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 

@@ -209,6 +209,17 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
         CREATE INDEX survey_answers_at ON survey_answers (answered_at);
         """,
     ),
+    SharedMigration(
+        13,
+        "caller_languages",
+        # The language a caller number is greeted in: chosen on an earlier call, or given
+        # with an order (source 'orders'); a caller's own choice wins over an import.
+        """
+        CREATE TABLE caller_languages (
+            caller text PRIMARY KEY, language text NOT NULL, source text NOT NULL,
+            updated_at double precision NOT NULL);
+        """,
+    ),
 ]
 
 FORGET_OLD_COUNTS = "DELETE FROM lookup_counts WHERE day < $1"

@@ -13,8 +13,8 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from ivr.flow.engine import FlowEngine
@@ -40,6 +40,8 @@ class LiveFlow:
     """How this version's prompts are spoken (its language's `<Say>` voice)."""
     apology: str
     """What a caller hears when the service fails (the `system_error` prompt)."""
+    voices: Mapping[str, Voice] = field(default_factory=dict)
+    """Each served language's voice, by code (from its prompts file)."""
 
 
 class Flows(Protocol):
@@ -179,17 +181,25 @@ class FlowLibrary:
             self._checked = float("-inf")  # the next new call asks which version is current
 
 
-def line_builder(language: str, build_engine: Callable[[int, CompiledFlow], FlowEngine]) -> Build:
-    """Make `LiveFlow`s that speak `language` (validated to exist by `FlowStore.compile`)."""
+def line_builder(
+    language: str, build_engine: Callable[[int, CompiledFlow], FlowEngine], languages: tuple[str, ...] = ()
+) -> Build:
+    """Make `LiveFlow`s that speak `language` by default and each of `languages` (all validated
+    to exist by `FlowStore.compile`)."""
 
     def build(number: int, compiled: CompiledFlow) -> LiveFlow:
         catalog = compiled.catalogs[language]
         apology = catalog.render("system_error", {}) if catalog.has("system_error") else DEFAULT_APOLOGY
+        voices = {
+            code: Voice(language=compiled.catalogs[code].say_language, voice=compiled.catalogs[code].voice)
+            for code in languages or (language,)
+        }
         return LiveFlow(
             version=number,
             engine=build_engine(number, compiled),
-            voice=Voice(language=catalog.say_language, voice=catalog.voice),
+            voice=voices.get(language) or Voice(language=catalog.say_language, voice=catalog.voice),
             apology=apology,
+            voices=voices,
         )
 
     return build

@@ -127,11 +127,20 @@ def _version(row: Row, current: int | None) -> FlowVersion:
 class FlowStore:
     """The lifecycle of a flow: draft → publish → (rollback), every change audited."""
 
-    def __init__(self, sql: Sql, *, clock: Callable[[], float] = time.time, language: str = "en") -> None:
+    def __init__(
+        self,
+        sql: Sql,
+        *,
+        clock: Callable[[], float] = time.time,
+        language: str = "en",
+        languages: tuple[str, ...] = (),
+    ) -> None:
         self.sql = sql
         self.clock = clock
         self.language = language
-        """The line's language: a version without prompts in it is refused."""
+        """The line's default language: a version without prompts in it is refused."""
+        self.languages = languages
+        """Every language the line serves: each must have prompts too."""
         self.audit = AuditLog(sql, clock=clock)
         self.listeners: list[Callable[[str, int], None]] = []
         """Told (name, number) after a publish or rollback here commits, so this process's
@@ -142,7 +151,7 @@ class FlowStore:
         return diff_files(a, b)
 
     def compile(self, files: FlowFiles, name: str = LINE_FLOW) -> CompiledFlow:
-        return compile_files(files, f"flows/{name}.yaml", language=self.language)
+        return compile_files(files, f"flows/{name}.yaml", language=self.language, languages=self.languages)
 
     # reading
 

@@ -20,8 +20,8 @@ import os
 import secrets
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -50,9 +50,10 @@ from ivr.forwarded import IPNetwork, client_address
 from ivr.handoff import DialHandOff, EnqueueHandOff, HandOff, WithinHours
 from ivr.hours import BusinessHours, HoursInvalid, ScheduleOpening, parse_hours
 from ivr.insights.service import Insights
+from ivr.languages import LanguagePlan
 from ivr.line import MEDIA_PATH, SupportLine, stream_url
 from ivr.mediastream.admission import StreamAdmission
-from ivr.mediastream.call import StreamCall, StreamSpeech
+from ivr.mediastream.call import LanguageSpeech, StreamCall, StreamSpeech
 from ivr.metrics import CONTENT_TYPE, ErrorCounter, Metrics, TimedSynthesizer
 from ivr.sandbox.account import TwilioAccount, serving
 from ivr.sandbox.network import Network
@@ -60,6 +61,7 @@ from ivr.sandbox.phones import NETWORK, add_phone_routes
 from ivr.store.accounts import AccountStore
 from ivr.store.audit import AuditLog
 from ivr.store.backends import Stores, StoresUnavailable, build_stores
+from ivr.store.caller_languages import SqlCallerLanguages
 from ivr.store.once import UsedTokens
 from ivr.telephony import TwilioTelephony, TwilioTexts
 from ivr.twiml import Voice, queue_wait
@@ -214,7 +216,7 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
-def _agent_line(settings: Settings, stores: Stores, voice: Voice, voicemail: VoskModel | None) -> AgentLine:
+def _agent_line(settings: Settings, stores: Stores, voice: Voice, voicemail: VoicemailModels) -> AgentLine:
     """The queue with agents, callbacks and voicemail (needs the line's Twilio account)."""
     config = DeskConfig(
         callback_offer_after=settings.callback_offer_after,
@@ -235,15 +237,29 @@ def _agent_line(settings: Settings, stores: Stores, voice: Voice, voicemail: Vos
         sessions=stores.sessions,
         calls=stores.calls,
     )
-    worker = VoicemailWorker(desk, settings.voicemail_dir, voicemail)
+    worker = VoicemailWorker(desk, settings.voicemail_dir, voicemail.default, voicemail.languages)
     return AgentLine(desk, voice, f"{settings.public_url}{HOLD_PATH}", worker, asyncio.Event())
 
 
-def _voicemail_model(settings: Settings) -> VoskModel | None:
+@dataclass(frozen=True, slots=True)
+class VoicemailModels:
     """Voicemail's own Vosk, with one thread so that transcribing never slows a live call."""
-    if model_problem(settings.vosk_model) is not None:
-        return None  # voicemails are kept untranscribed; the desk says why
-    return VoskModels(workers=1).model(settings.vosk_model)
+
+    models: VoskModels
+    default: VoskModel | None
+    """The default language's model; None: voicemails are kept untranscribed (the desk says why)."""
+    languages: Mapping[str, VoskModel | None]
+    """Each other language's, so a voicemail is transcribed in the language its caller spoke."""
+
+
+def voicemail_models(settings: Settings) -> VoicemailModels:
+    models = VoskModels(workers=1)
+
+    def usable(path: Path) -> VoskModel | None:
+        return models.model(path) if model_problem(path) is None else None
+
+    languages = {code: usable(settings.vosk_models[code]) for code in settings.languages[1:]}
+    return VoicemailModels(models, usable(settings.vosk_model), languages)
 
 
 def load_hours(settings: Settings) -> BusinessHours | None:
@@ -267,7 +283,7 @@ def load_hours(settings: Settings) -> BusinessHours | None:
 
 
 def _telephony(
-    settings: Settings, line: AgentLine, voicemail: VoskModel | None
+    settings: Settings, line: AgentLine, voicemail: VoicemailModels
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     """Open the Twilio client and write the hold music at start-up; at the end close the client
     and stop voicemail's Vosk threads."""
@@ -304,11 +320,17 @@ def _telephony(
 def check_starting_flow(settings: Settings) -> tuple[FlowFiles, CompiledFlow]:
     """Read and compile the starting flow and prompts (IVR_FLOW, IVR_PROMPTS); raises if broken."""
     starting = read_files(settings.flow_file, settings.prompts_dir)
-    if settings.language not in starting.prompts:
-        raise ValueError(f"IVR_LANGUAGE '{settings.language}' has no prompts file in {settings.prompts_dir}")
+    for code in settings.languages:
+        if code not in starting.prompts:
+            name = "IVR_LANGUAGES" if settings.languages[1:] else "IVR_LANGUAGE"
+            raise ValueError(f"{name}: '{code}' has no prompts file in {settings.prompts_dir}")
     prompts_source = str(settings.prompts_dir)
     checked = compile_files(
-        starting, str(settings.flow_file), prompts_source=prompts_source, language=settings.language
+        starting,
+        str(settings.flow_file),
+        prompts_source=prompts_source,
+        language=settings.language,
+        languages=settings.languages,
     )
     return starting, checked
 
@@ -365,26 +387,38 @@ class PromptAudio:
     """None when Twilio speaks the prompts (`<Say>`)."""
     streaming: bool
     """Calls run over media streams with local recognition, not `<Gather>` turns."""
-    new_versions: asyncio.Queue[list[str]]
-    """Each newly published version's fixed prompts, to synthesise ahead of its first call."""
+    new_versions: asyncio.Queue[list[tuple[str, str]]]
+    """Each newly published version's fixed prompts (language, text), to synthesise ahead of
+    its first call."""
+    caches: Mapping[str, PromptAudioCache] = field(default_factory=dict)
+    """Each served language's synthesiser voice (one cache directory; ids differ by voice)."""
 
     def published(self, live: LiveFlow) -> None:
         if self.cache is not None:
-            self.new_versions.put_nowait(live.engine.catalog.static_texts())
+            catalogs = live.engine.catalogs
+            self.new_versions.put_nowait(
+                [(code, t) for code in self.caches for t in catalogs[code].static_texts()]
+            )
 
 
 def setup_media(app: web.Application, settings: Settings) -> PromptAudio:
-    """Prompt audio (`/audio/...`), its synthesiser, and the media streams (`/media`)."""
+    """Prompt audio (`/audio/...`), a synthesiser per language, and the media streams (`/media`)."""
     cache: PromptAudioCache | None = None
-    new_versions: asyncio.Queue[list[str]] = asyncio.Queue()
+    caches: dict[str, PromptAudioCache] = {}
+    new_versions: asyncio.Queue[list[tuple[str, str]]] = asyncio.Queue()
     streaming = settings.speech is SpeechMode.LOCAL and _model_usable(settings)
     if settings.tts is TtsMode.LOCAL or streaming:
-        synthesizer = Pyttsx3Synthesizer(voice=settings.tts_voice or None, rate=settings.tts_rate)
-        cache = PromptAudioCache(
-            settings.audio_dir, TimedSynthesizer(synthesizer, app[METRICS]), audio_secret(settings.audio_dir)
-        )
-        app[AUDIO] = cache
-        app.cleanup_ctx.append(_prerender(cache, synthesizer, new_versions))
+        synthesizers = {
+            code: Pyttsx3Synthesizer(voice=settings.tts_voice_for(code), rate=settings.tts_rate)
+            for code in settings.languages
+        }
+        secret = audio_secret(settings.audio_dir)
+        caches = {
+            code: PromptAudioCache(settings.audio_dir, TimedSynthesizer(synthesizer, app[METRICS]), secret)
+            for code, synthesizer in synthesizers.items()
+        }
+        cache = app[AUDIO] = caches[settings.language]
+        app.cleanup_ctx.append(_prerender(caches, list(synthesizers.values()), new_versions))
     streams: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
     app[STREAMS] = streams
     app[ADMISSION] = StreamAdmission()
@@ -392,13 +426,22 @@ def setup_media(app: web.Application, settings: Settings) -> PromptAudio:
     app[STREAM_SIGNATURE] = SignatureCheck(settings.auth_token, stream_url(settings.public_url, ""))
     app[METRICS].media_streams.set_function(lambda: len(streams))
     if streaming and cache is not None:
-        model = VoskModels().model(settings.vosk_model)
-        app[STREAM_SPEECH] = StreamSpeech(UlawClips(cache), model, EndpointConfig(), app[METRICS])
-        app.cleanup_ctx.append(_load_model(model))
+        models = VoskModels()  # one per process: languages sharing a model directory load it once
+        model = models.model(settings.vosk_model)
+        languages = {
+            code: LanguageSpeech(UlawClips(caches[code]), _language_model(settings, code, models))
+            for code in settings.languages[1:]
+        }
+        app[STREAM_SPEECH] = StreamSpeech(UlawClips(cache), model, EndpointConfig(), app[METRICS], languages)
+        loaded = [
+            model,
+            *(own.recognizers for own in languages.values() if isinstance(own.recognizers, VoskModel)),
+        ]
+        app.cleanup_ctx.append(_load_models(models, loaded))
     app.on_shutdown.append(_close_streams)
     app.router.add_get("/audio/{audio_id}.wav", audio)
     app.router.add_get(MEDIA_PATH, media)
-    return PromptAudio(cache, streaming, new_versions)
+    return PromptAudio(cache, streaming, new_versions, caches)
 
 
 def setup_agents(app: web.Application, settings: Settings, stores: Stores, spoken: Voice) -> AgentLine | None:
@@ -411,7 +454,7 @@ def setup_agents(app: web.Application, settings: Settings, stores: Stores, spoke
         # typed voicemails are spoken at low priority: the line's own synthesis goes first
         typed = Pyttsx3Synthesizer(voice=settings.tts_voice or None, rate=settings.tts_rate, niceness=10)
         add_phone_routes(app, Network(account, line_url=settings.public_url, voice=typed))
-    voicemail = _voicemail_model(settings)
+    voicemail = voicemail_models(settings)
     agent_line = _agent_line(settings, stores, spoken, voicemail)
     add_agent_routes(app, agent_line)
     app.cleanup_ctx.append(_telephony(settings, agent_line, voicemail))
@@ -484,8 +527,10 @@ def setup_voice(
     texts: TwilioTexts | None,
 ) -> FlowStore:
     """The call webhooks (`/voice/...`), the published flow they speak, and the database."""
-    flows = FlowStore(stores.sql, language=settings.language)
+    flows = FlowStore(stores.sql, language=settings.language, languages=settings.languages)
     app[FLOWS] = flows
+    plan = LanguagePlan(settings.languages, settings.number_languages)
+    remembered = SqlCallerLanguages(stores.sql)
 
     def engine(number: int, compiled: CompiledFlow) -> FlowEngine:
         catalog = compiled.catalogs[settings.language]
@@ -498,12 +543,15 @@ def setup_voice(
             opening=opening,
             pickup=Pickup(settings.pickup_location, settings.pickup_days),
             texts=texts,
+            catalogs={code: compiled.catalogs[code] for code in settings.languages},
+            languages=plan,
+            caller_languages=remembered,
         )
 
     library = FlowLibrary(
         flows,
         LINE_FLOW,
-        line_builder(settings.language, engine),
+        line_builder(settings.language, engine, settings.languages),
         max_age=PUBLISHED_CHECK_EVERY,
         on_new=prompts.published,
     )
@@ -513,6 +561,7 @@ def setup_voice(
         public_url=settings.public_url,
         handoff=handoff,
         audio=prompts.cache if settings.tts is TtsMode.LOCAL else None,
+        audio_by_language=prompts.caches if settings.tts is TtsMode.LOCAL else {},
         streaming=prompts.streaming,
         archive=stores.calls if stores.separate_sessions else None,
         stream_secret=hashlib.sha256(b"media-stream\0" + settings.auth_token.encode()).digest(),
@@ -640,16 +689,19 @@ def _count_errors(line_metrics: Metrics) -> Callable[[web.Application], AsyncIte
 
 
 def _prerender(
-    cache: PromptAudioCache, synthesizer: Pyttsx3Synthesizer, versions: asyncio.Queue[list[str]]
+    caches: Mapping[str, PromptAudioCache],
+    synthesizers: list[Pyttsx3Synthesizer],
+    versions: asyncio.Queue[list[tuple[str, str]]],
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     """Synthesise each newly published version's fixed prompts in the background, prune old
-    recordings, and stop the synthesiser on shutdown."""
+    recordings, and stop the synthesisers on shutdown."""
+    cache = next(iter(caches.values()))  # they share a directory: one prunes for all
 
     async def warm() -> None:
         while True:
-            for text in await versions.get():
+            for language, text in await versions.get():
                 try:
-                    await cache.audio_id(text)
+                    await caches[language].audio_id(text)
                 except SynthesisError as exc:
                     log.error("%s: could not pre-render a prompt: %s", exc.code, exc)
 
@@ -666,8 +718,10 @@ def _prerender(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await cache.aclose()
-        await synthesizer.aclose()
+        for each in caches.values():
+            await each.aclose()
+        for synthesizer in synthesizers:
+            await synthesizer.aclose()
 
     return lifecycle
 
@@ -690,22 +744,43 @@ def _model_usable(settings: Settings) -> bool:
     return False
 
 
-def _load_model(model: VoskModel) -> Callable[[web.Application], AsyncIterator[None]]:
-    """Load the model at start-up, in the background, so the first caller does not wait for it."""
+def _language_model(settings: Settings, language: str, models: VoskModels) -> VoskModel | None:
+    """A served language's model; without one its callers answer with keys, which start-up says."""
+    path = settings.vosk_models[language]
+    problem = model_problem(path)
+    if problem is None:
+        return models.model(path)
+    log.warning(
+        "%s: language '%s' has no speech model (%s): its callers answer with keys. Set "
+        "IVR_VOSK_MODEL_%s to a model directory, or run `ivr speech install-model %s`.",
+        problem.code,
+        language,
+        problem.detail,
+        language.upper(),
+        language,
+    )
+    return None
+
+
+def _load_models(
+    models: VoskModels, loaded: list[VoskModel]
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Load the models at start-up, in the background, so the first caller does not wait for them."""
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         async def load() -> None:
-            try:
-                await model.load()
-            except RecognitionError as exc:
-                log.error("%s: %s", exc.code, exc)
+            for model in loaded:
+                try:
+                    await model.load()
+                except RecognitionError as exc:
+                    log.error("%s: %s", exc.code, exc)
 
         task = asyncio.create_task(load())
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        model.models.close()
+        models.close()
 
     return lifecycle
 
