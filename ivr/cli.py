@@ -12,8 +12,9 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from ivr.config import ConfigError, Settings
 from ivr.console import cli as accounts_cli
@@ -504,6 +505,80 @@ def cmd_prompts_render(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date (YYYY-MM-DD)") from None
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    """How the line performed in a period (or, with --compare, two flow versions side by side)."""
+    from ivr.insights.service import Insights, Period
+    from ivr.versions.store import FlowStore
+
+    settings = _settings()
+    until = args.until or datetime.now(UTC).date()
+    if until < args.since:
+        print("ivr stats: --until is before --since", file=sys.stderr)
+        return 2
+
+    async def read() -> dict[str, Any]:
+        stores = _stores()
+        await stores.open()
+        try:
+            flows = FlowStore(stores.sql, language=settings.language)
+            insights = Insights(stores.sql, flows, stores.calls, language=settings.language)
+            if args.compare:
+                return await insights.compare(*args.compare, language=args.language)
+            return await insights.figures(
+                Period(args.since, until), version=args.version, language=args.language
+            )
+        finally:
+            await stores.close()
+
+    figures = asyncio.run(read())
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    elif args.compare:
+        for number, side in figures["versions"].items():
+            print(f"Version {number}:")
+            _print_stats(side)
+        print(figures["text"])
+    else:
+        print(
+            f"From {figures['since']} to {figures['until']} (UTC)"
+            + (f", version {args.version}" if args.version else "")
+        )
+        _print_stats(figures)
+    return 0
+
+
+def _print_stats(f: dict[str, Any]) -> None:
+    def pct(rate: float | None) -> str:
+        return "-" if rate is None else f"{rate * 100:.1f}%"
+
+    print(f"  calls          {f['calls']}")
+    print(f"  contained      {f['contained']} ({pct(f['containment_rate'])})")
+    print(
+        f"  transferred    {f['transferred']}  "
+        + ", ".join(f"{k}: {n}" for k, n in f["transfer_reasons"].items())
+    )
+    print(f"  abandoned      {f['abandoned']} in the queue")
+    wait = f["queue_wait"]
+    if wait["calls"]:
+        print(f"  queue wait     median <= {wait['median_at_most']} s, 90% <= {wait['p90_at_most']} s")
+    if f["drop_off"]:
+        print("  drop-off       " + ", ".join(f"{k}: {n}" for k, n in f["drop_off"].items()))
+    if f["no_match_rate"]:
+        print("  not understood " + ", ".join(f"{k}: {pct(r)}" for k, r in f["no_match_rate"].items()))
+    sat = f.get("satisfaction")
+    print(
+        "  satisfaction   "
+        + (f"{sat['average']} of 5 ({sat['answers']} answers)" if sat else "no survey ran")
+    )
+
+
 def cmd_speech_install_model(args: argparse.Namespace) -> int:
     from speech.models import (
         OFFICIAL_INDEX,
@@ -631,6 +706,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     accounts_cli.add_parser(sub)
     outreach_cli.add_parsers(sub, _settings)
+
+    stats = sub.add_parser(
+        "stats", help="how the line performed: containment, transfers, drop-off (UTC days)"
+    )
+    stats.add_argument("--since", type=_day, required=True, help="first day, YYYY-MM-DD")
+    stats.add_argument("--until", type=_day, help="last day, YYYY-MM-DD (default: today)")
+    stats.add_argument("--version", type=_positive, help="only the calls that ran on this flow version")
+    stats.add_argument("--language", default=None, help="only the calls in this language")
+    stats.add_argument(
+        "--compare", type=_positive, nargs=2, metavar=("OLDER", "NEWER"), help="two versions side by side"
+    )
+    stats.add_argument("--json", action="store_true", help="machine-readable (the console page's names)")
+    stats.set_defaults(run=cmd_stats)
 
     flows = sub.add_parser("flows", help="work with call flow files")
     flows_sub = flows.add_subparsers(dest="action", required=True)

@@ -42,10 +42,25 @@ FINAL_STATUSES = frozenset(
 webhook or the store (`"completed" in FINAL_STATUSES`) is checked against it as it is."""
 
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The session layout this release writes (`schema` in the JSON). 0: sessions saved before
 the layout carried a version (no `schema` key; the same fields as version 1). 2 added
-`language`."""
+`language`. 3 adds what the insights count, written as it happens: `path_at`, `inputs`,
+`misheard`, `transfer_reason`."""
+
+
+class InputKind(StrEnum):
+    """How a caller answered a waiting state, as `inputs` records it (for supervisors' insights)."""
+
+    KEY = "key"
+    SPEECH = "speech"
+    SILENCE = "silence"
+
+
+class InputResult(StrEnum):
+    OK = "ok"
+    NO_MATCH = "no_match"
+    NO_INPUT = "no_input"
 
 
 @dataclass(slots=True)
@@ -94,6 +109,16 @@ class CallSession:
     flow_version: int = 0
     """The published flow version this call started on; it finishes on it, whatever is
     published meanwhile. 0 in sessions saved before flows had versions (they take the current)."""
+    path_at: list[float] = field(default_factory=list)
+    """Seconds since the call started at which each `path` entry was entered (same length
+    as `path`; shorter in sessions saved before it was recorded: their times are unknown)."""
+    inputs: list[list[str]] = field(default_factory=list)
+    """Each answer to a waiting state as [state, `InputKind`, `InputResult`], in order."""
+    misheard: list[list[str]] = field(default_factory=list)
+    """[menu state, words] for each spoken menu answer that matched nothing: what supervisors
+    teach the menu next. Menus only: a number state's words may be personal."""
+    transfer_reason: str = ""
+    """The flow's reason for the last hand-off to a person ('caller_asked', ...), set when it happens."""
     language: str = ""
     """The language this call speaks (`en`, `de`); empty: the line's default (while the caller
     is still choosing one, and in sessions saved before the line served several languages)."""

@@ -46,6 +46,17 @@ state names at about 12 px in a 1280x800 window (tests/test_flow_diagram_browser
 NO_PROBLEMS: Mapping[str, Sequence[str]] = MappingProxyType({})
 NONE_COLLAPSED: AbstractSet[str] = frozenset()
 
+
+@dataclass(frozen=True, slots=True)
+class Shade:
+    """A state coloured by a figure (the insights' drop-off), with the figure in its tooltip."""
+
+    fill: str
+    note: str
+
+
+NO_SHADES: Mapping[str, Shade] = MappingProxyType({})
+
 _SAFE_ID = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 
 _KINDS: dict[type, StateKind] = {
@@ -195,8 +206,10 @@ def to_dot(
     graph: FlowGraph,
     problems: Mapping[str, Sequence[str]] = NO_PROBLEMS,
     collapsed: AbstractSet[str] = NONE_COLLAPSED,
+    shades: Mapping[str, Shade] = NO_SHADES,
 ) -> str:
-    """Graphviz DOT for a flow graph; states named in `problems` are filled red.
+    """Graphviz DOT for a flow graph; states named in `problems` are filled red, states in
+    `shades` take its colour and note instead of their kind's.
 
     Left to right, the endings (hand-offs and hangups) in the last column. Each group is
     framed; a group in `collapsed` is one box instead, its arrows merged, and it is red when
@@ -228,7 +241,7 @@ def to_dot(
             cluster = {"id": "cluster-" + group_id(group), "label": _escape(group)}
             lines.append(f'  subgraph "cluster_{group_id(group)}" {{')
             lines.append(f'  graph [{_attrs(cluster)}, style="rounded,dashed", color="#9ca3af"];')
-        lines.extend(_state_node(node, graph.agent, problems) for node in nodes)
+        lines.extend(_state_node(node, graph.agent, problems, shades.get(node.name)) for node in nodes)
         if group:
             lines.append("  }")
     endings = [
@@ -270,18 +283,22 @@ def to_dot(
     return "\n".join(lines) + "\n"
 
 
-def _state_node(node: Node, agent: str, problems: Mapping[str, Sequence[str]]) -> str:
+def _state_node(
+    node: Node, agent: str, problems: Mapping[str, Sequence[str]], shade: Shade | None = None
+) -> str:
     style, fill = _LOOK[node.kind]
     kind = node.kind.value if node.kind else "no type"
     tooltip = [f"{node.name} ({kind})"]
     if node.agent:
         tooltip.append(f"0 or 'agent': {agent}")
     tooltip.extend(problems.get(node.name, ()))
+    if shade:
+        tooltip.append(shade.note)
     attrs = {
         "id": state_id(node.name),
         "label": _escape(node.name) + r"\n" + _escape(kind),
         "style": style,
-        "fillcolor": PROBLEM_FILL if node.name in problems else fill,
+        "fillcolor": PROBLEM_FILL if node.name in problems else shade.fill if shade else fill,
         "tooltip": r"\n".join(_escape(t) for t in tooltip),
     }
     if node.kind is None:

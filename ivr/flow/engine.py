@@ -45,7 +45,7 @@ from ivr.flow.steps import (
 )
 from ivr.languages import AGENT_WORDS, CHOICE_TEXTS, SWITCH_KEY, SWITCH_TEXTS, LanguagePlan
 from ivr.prompts import PromptCatalog
-from ivr.session import CallSession, TranscriptEntry
+from ivr.session import CallSession, InputKind, InputResult, TranscriptEntry
 from ivr.store.base import Repository
 from ivr.store.caller_languages import CallerLanguages
 from speech.reading import reading
@@ -159,6 +159,7 @@ class FlowEngine:
             return self._ask_language(session, steps)
         if isinstance(state, MenuState | GatherState) and isinstance(event, Digits | Speech | NoInput):
             trigger = self._interpret(state, event, session)
+            self._record_input(session, state, event, trigger)
             if trigger in (triggers.NO_INPUT, triggers.NO_MATCH):
                 session.attempts[state.name] = session.attempts.get(state.name, 0) + 1
                 if trigger == triggers.NO_MATCH:
@@ -182,7 +183,9 @@ class FlowEngine:
     async def _begin(self, session: CallSession, steps: list[Step]) -> list[Step]:
         session.state = self.flow.start
         session.visits[self.flow.start] = 1
+        before = len(session.path)
         session.path.append(self.flow.start)
+        self._stamp(session, before)
         return await self._run(session, steps)
 
     def language(self, session: CallSession) -> str:
@@ -328,9 +331,36 @@ class FlowEngine:
         self._say(session, steps, prompt, interruptible=True, extra=values)
 
     def _fire(self, session: CallSession, trigger: str) -> None:
-        before = session.state
+        before, steps_before = session.state, len(session.path)
         if not self.machine.fire(session, trigger):
             raise FlowError(f"state '{before}' has no way out on '{trigger}'")
+        self._stamp(session, steps_before)
+
+    def _stamp(self, session: CallSession, known: int) -> None:
+        """Time the path entries after the first `known` (those just entered).
+
+        A session saved before times were kept has none for its earlier entries: they are
+        -1 (unknown), so the times stay aligned with `path`."""
+        if len(session.path_at) != known:
+            session.path_at[known:] = []
+            session.path_at.extend([-1.0] * (known - len(session.path_at)))
+        at = round(self.clock() - session.started_at, 3)
+        session.path_at.extend([at] * (len(session.path) - known))
+
+    @staticmethod
+    def _record_input(
+        session: CallSession, state: MenuState | GatherState, event: Digits | Speech | NoInput, trigger: str
+    ) -> None:
+        """Note how the caller answered and whether it was understood (for the insights)."""
+        kind = InputKind.KEY if isinstance(event, Digits) else InputKind.SPEECH
+        result = InputResult.OK
+        if trigger == triggers.NO_INPUT:
+            kind, result = InputKind.SILENCE, InputResult.NO_INPUT
+        elif trigger == triggers.NO_MATCH:
+            result = InputResult.NO_MATCH
+            if isinstance(state, MenuState) and isinstance(event, Speech):
+                session.misheard.append([state.name, event.text])
+        session.inputs.append([state.name, kind.value, result.value])
 
     async def _run(self, session: CallSession, steps: list[Step]) -> list[Step]:
         line: OpeningNow | None = None  # read at most once a turn, and only when needed
@@ -407,6 +437,7 @@ class FlowEngine:
                     else:
                         self._note(session, "flow", "closed: no hold prompt")
                     session.outcome = "transferred"
+                    session.transfer_reason = state.reason
                     steps.append(self._transfer(session, state))
                     self._note(session, "flow", f"transfer: {state.reason}")
                     return steps

@@ -64,7 +64,27 @@ MIGRATIONS: list[Migration] = [
         """,
     ),
     *(Migration(m.version, m.name, m.sql) for m in SHARED_MIGRATIONS),
+    Migration(
+        11,
+        "insight_filing",
+        # A call's record filed for the insights (see `ivr.store.sql`'s migration 10) in the
+        # statement that ends it: nothing extra on the webhook's path, nothing lost in between.
+        """
+        CREATE FUNCTION insight_file_call() RETURNS trigger LANGUAGE plpgsql
+        SET search_path FROM CURRENT AS $$
+        BEGIN
+            IF NEW.ended_at IS NOT NULL AND (TG_OP = 'INSERT' OR OLD.ended_at IS NULL) THEN
+                INSERT INTO insight_calls (call_sid, ended_at) VALUES (NEW.call_sid, NEW.ended_at)
+                ON CONFLICT (call_sid) DO NOTHING;
+            END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER calls_insight_filing AFTER INSERT OR UPDATE OF ended_at ON calls
+        FOR EACH ROW EXECUTE FUNCTION insight_file_call();
+        """,
+    ),
 ]
+MIGRATIONS.sort(key=lambda m: m.version)  # in the order they are applied (the shared ones interleave)
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 

@@ -209,6 +209,37 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
         """,
     ),
     SharedMigration(
+        10,
+        "insights",
+        # Roll-ups of finished calls (see `ivr.insights`): calls per hour (volume, versions'
+        # live periods), and everything counted per day, flow version, language, direction
+        # and counted thing, so a month of figures reads thousands of rows rather than every
+        # call. A call that ends is filed in
+        # insight_calls (one small insert on the webhook's path) and counted into the
+        # roll-ups in batches; the calls recorded before this release are filed here, so
+        # they count too. Survey answers are the satisfaction scores.
+        """
+        CREATE TABLE insight_calls (call_sid text PRIMARY KEY, ended_at double precision NOT NULL);
+        CREATE INDEX insight_calls_ended ON insight_calls (ended_at);
+        INSERT INTO insight_calls (call_sid, ended_at)
+            SELECT call_sid, ended_at FROM calls WHERE ended_at IS NOT NULL;
+        CREATE TABLE insight_volume (
+            hour bigint NOT NULL, flow text NOT NULL, version integer NOT NULL, language text NOT NULL,
+            direction text NOT NULL, calls bigint NOT NULL, seconds double precision NOT NULL,
+            PRIMARY KEY (hour, flow, version, language, direction));
+        CREATE TABLE insight_counts (
+            day integer NOT NULL, flow text NOT NULL, version integer NOT NULL, language text NOT NULL,
+            direction text NOT NULL, metric text NOT NULL, key text NOT NULL,
+            count bigint NOT NULL, total double precision NOT NULL,
+            PRIMARY KEY (day, flow, version, language, direction, metric, key));
+        CREATE INDEX insight_counts_version ON insight_counts (flow, version);
+        CREATE TABLE survey_answers (
+            call_sid text PRIMARY KEY, campaign text, score integer NOT NULL,
+            answered_at double precision NOT NULL);
+        CREATE INDEX survey_answers_at ON survey_answers (answered_at);
+        """,
+    ),
+    SharedMigration(
         12,
         "caller_languages",
         # The language a caller number is greeted in: chosen on an earlier call, or given

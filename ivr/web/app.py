@@ -39,6 +39,7 @@ from ivr.console.agent_desk import setup_agent_desk
 from ivr.console.campaigns import setup_campaigns_page
 from ivr.console.dev_phone import setup_dev_phone
 from ivr.console.flow_editor import FlowEditor, codemirror_present, setup_flow_editor
+from ivr.console.insights import setup_insights
 from ivr.console.prompt_audio import ConsoleAudio
 from ivr.console.test_phone import TestPhone, phone_secret
 from ivr.console.web import create_console
@@ -49,6 +50,7 @@ from ivr.flow.opening import Opening
 from ivr.forwarded import IPNetwork, client_address
 from ivr.handoff import DialHandOff, EnqueueHandOff, HandOff, WithinHours
 from ivr.hours import BusinessHours, HoursInvalid, ScheduleOpening, parse_hours
+from ivr.insights.service import Insights
 from ivr.languages import LanguagePlan
 from ivr.line import MEDIA_PATH, SupportLine, stream_url
 from ivr.mediastream.admission import StreamAdmission
@@ -607,6 +609,8 @@ def setup_voice(
         await stores.close()
 
     app.cleanup_ctx.append(database)
+    counting = Insights(stores.sql, flows, stores.calls, language=settings.language)
+    app.cleanup_ctx.append(_fold_insights(counting))  # stops before the database closes
     post = app.router.add_post
     post("/voice", twiml_webhook(voice, line_fallback, timed=_timed("answer")))
     post("/voice/turn", twiml_webhook(voice_turn, line_fallback, timed=_timed("turn")))
@@ -677,7 +681,33 @@ def setup_console(
     if outreach is not None:
         setup_campaigns_page(console, outreach)
     setup_dev_phone(console, app.get(NETWORK), audio=audio, accounts=AccountStore(stores.sql))
+    setup_insights(console, Insights(stores.sql, flows, stores.calls, language=settings.language))
     app.add_subapp("/console", console)
+
+
+FOLD_INSIGHTS_EVERY = 15.0
+"""Seconds between folds of ended calls into the insights' hourly roll-ups (reading folds too)."""
+
+
+def _fold_insights(insights: Insights) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Fold ended calls into the roll-ups now and then, so a page read has little left to do."""
+
+    async def folding() -> None:
+        while True:
+            await asyncio.sleep(FOLD_INSIGHTS_EVERY)
+            try:
+                await insights.fold(None)
+            except Exception:
+                log.exception("insights_fold_failed: trying again in %s s", FOLD_INSIGHTS_EVERY)
+
+    async def ctx(_: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(folding())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return ctx
 
 
 def _count_errors(line_metrics: Metrics) -> Callable[[web.Application], AsyncIterator[None]]:

@@ -1,0 +1,113 @@
+"""Insights from records kept before this release, and the page's doors: roles, filters, CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from ivr.flow.files import LINE_FLOW, read_files
+from ivr.insights.service import Insights, Period
+from ivr.session import CallSession
+from ivr.store.accounts import Role
+from ivr.store.sql import SQLiteSql
+from ivr.store.sqlite import SQLiteDatabase, SQLiteSessionStore
+from ivr.versions.store import FlowStore
+from ivr.web.app import create_app
+from tests.caller import Caller
+from tests.conftest import ROOT, TODAY, load_demo_data, make_settings
+from tests.console import add_account, console_client, sign_in
+
+OLD_KEYS = ("schema", "path_at", "inputs", "misheard", "transfer_reason")
+
+
+def old_record(sid: str, path: list[str], outcome: str, started: float) -> str:
+    """A finished call as the release before insights kept it (no times, answers or reasons)."""
+    session = CallSession(sid, "+15550100001", "+15550009999", "support", path[-1], started, flow_version=1)
+    session.path, session.outcome, session.status, session.ended_at = path, outcome, "completed", started + 90
+    data = json.loads(session.to_json())
+    for key in OLD_KEYS:
+        del data[key]
+    return json.dumps(data)
+
+
+async def test_calls_recorded_before_the_upgrade_count_once_it_runs(tmp_path: Path) -> None:
+    path = tmp_path / "ivr.db"
+    db = SQLiteDatabase(path)
+    sql = SQLiteSql(db)
+    flows = FlowStore(sql)
+    await flows.publish(
+        LINE_FLOW, by="test", files=read_files(ROOT / "flows" / "support.yaml", ROOT / "prompts")
+    )
+    await db.close()
+    started = 1_795_000_000.0  # 2026-11-18
+    records = [
+        ("CAold1", ["welcome", "main_menu", "agent"], "transferred"),
+        ("CAold2", ["welcome", "main_menu"], "abandoned"),
+        ("CAold3", ["welcome", "main_menu", "faq_menu", "faq_hours", "anything_else", "goodbye"], "resolved"),
+    ]
+    # the database as a release at schema 9 left it: no insight tables or triggers, no caller languages (12)
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TRIGGER calls_insight_filing_insert")
+    conn.execute("DROP TRIGGER calls_insight_filing_update")
+    for sid, steps, outcome in records:
+        conn.execute(
+            "INSERT INTO calls VALUES (?, 3, ?, '+15550100001', 'completed', ?, ?, ?)",
+            (sid, old_record(sid, steps, outcome, started), outcome, started, started + 90),
+        )
+    for table in ("insight_calls", "insight_counts", "insight_volume", "survey_answers", "caller_languages"):
+        conn.execute(f"DROP TABLE {table}")
+    conn.execute("PRAGMA user_version = 9")
+    conn.commit()
+    conn.close()
+
+    db = SQLiteDatabase(path)  # runs the insights migration, which files the kept records
+    sql = SQLiteSql(db)
+    insights = Insights(sql, FlowStore(sql), SQLiteSessionStore(db), language="en")
+    figures = await insights.figures(Period(TODAY.replace(day=18), TODAY.replace(day=18)))
+    await db.close()
+    assert (figures["calls"], figures["contained"], figures["transferred"]) == (3, 1, 1)
+    assert figures["transfer_reasons"] == {"caller_asked": 1}, "the reason of the hand-off state in the path"
+    assert figures["drop_off"] == {"main_menu": 1}
+    faq = next(p for p in figures["paths"] if p["path"] == "faq_menu")
+    assert (faq["calls"], faq["answered"]) == (1, 0), "no times were kept, so no time to the answer"
+    assert figures["uncounted_calls"] == 0
+
+
+async def test_only_supervisors_see_insights_and_exports_cannot_run_formulas(
+    aiohttp_client: Callable, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path)
+    await load_demo_data(settings)
+    client = await console_client(aiohttp_client, create_app(settings, today=lambda: TODAY))
+    caller = Caller(client)
+    await caller.dial()
+    for words in ("=HYPERLINK(X)", "=hyperlink(x)", "@SUM(A)"):
+        await caller.say(words)
+    await caller.hang_up()
+
+    anonymous = await client.get("/console/insights", allow_redirects=False)
+    assert anonymous.status == 303 and anonymous.headers["Location"].startswith("/console/login")
+    await add_account(client.app, "ann", Role.AGENT)
+    await add_account(client.app, "maria", Role.SUPERVISOR)
+    await sign_in(client, "ann")
+    assert (await client.get("/console/insights")).status == 403
+    assert (await client.get("/console/insights/export/outcomes.csv")).status == 403
+
+    await sign_in(client, "maria")
+    page = await client.get("/console/insights")
+    assert page.status == 200 and 'id="calls">1<' in await page.text()
+    assert (await client.get("/console/insights?since=yesterday")).status == 400
+    assert (await client.get("/console/insights?since=2026-11-30&until=2026-11-01")).status == 400
+    assert (await client.get("/console/insights/export/nothing.csv")).status == 404
+
+    export = await client.get("/console/insights/export/misheard.csv")
+    assert export.status == 200 and export.content_type == "text/csv"
+    rows = list(csv.reader(io.StringIO(await export.text())))
+    assert rows[0] == ["state", "words", "calls"]
+    assert sorted(r[1] for r in rows[1:]) == ["'=hyperlink(x)", "'@sum(a)"], (
+        "a spreadsheet shows them as text"
+    )
