@@ -12,6 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from ivr.agents.store.callbacks import SqlCallbackStore
+from ivr.insights.store import SqlSurveyAnswers
 from ivr.outreach.service import Outreach
 from ivr.outreach.store import TargetState
 from ivr.sandbox.outbound import OutboundAccount, running_outbound_account
@@ -110,6 +111,9 @@ async def test_a_happy_customer_who_accepts_gets_the_review_text(
     assert report["done"] == 1
     scores = await outreach.store.scores(CAMPAIGN)
     assert [int(r["score"]) for r in scores] == [5]
+    # the same answer is the satisfaction the insights page shows
+    answers = await SqlSurveyAnswers(outreach.sql).scores(0, clock() + 86400)
+    assert [(int(r["score"]), int(r["answers"])) for r in answers] == [(5, 1)]
 
 
 async def test_an_unhappy_customer_who_presses_1_is_a_service_recovery_callback_first_on_the_desk(

@@ -258,7 +258,7 @@ class Outreach:
         target = await self._target_of(session)
         if target is None:
             return False
-        await self.store.record_score(target.id, score, self.clock())
+        await self.store.record_score(target, score, self.clock())
         return True
 
     async def send_review_text(self, session: CallSession) -> bool:

@@ -323,12 +323,21 @@ class OutreachStore:
             now,
         )
 
-    async def record_score(self, target_id: str, score: int, now: float) -> None:
-        await self.sql.execute(
-            "UPDATE outreach_targets SET score = $2, scored_at = $3, updated_at = $3 WHERE id = $1",
-            target_id,
-            score,
-            now,
+    async def record_score(self, target: Target, score: int, now: float) -> None:
+        """The target's score, and the call's survey answer that the insights read, together."""
+        await self.sql.atomic(
+            [
+                Statement(
+                    "UPDATE outreach_targets SET score = $2, scored_at = $3, updated_at = $3 WHERE id = $1",
+                    (target.id, score, now),
+                ),
+                Statement(
+                    "INSERT INTO survey_answers (call_sid, campaign, score, answered_at)"
+                    " VALUES ($1, $2, $3, $4) ON CONFLICT (call_sid)"
+                    " DO UPDATE SET score = excluded.score, answered_at = excluded.answered_at",
+                    (target.call_sid, target.campaign, score, now),
+                ),
+            ]
         )
 
     async def add_callback(self, target: Target, reason: str, context: Mapping[str, str], now: float) -> str:
