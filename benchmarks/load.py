@@ -45,10 +45,10 @@ WORDS_PER_SECOND = 2.7
 
 # (what the caller does, text the answer must contain)
 SCRIPT: list[tuple[str, str]] = [
-    ("dial", "press 1"),
-    ("1", "order number"),
+    ("dial", "Press 1 or say yes"),  # the caller ID's latest order is offered
+    ("2", "order number"),  # "for another order, press 2"
     ("4512#", "has shipped with UPS"),
-    ("3", "press 1"),
+    ("1", "press 1 for orders"),  # the main menu
     ("2", "repair ticket"),
     ("3141#", "waiting for parts"),
     ("9", "Goodbye"),

@@ -1,7 +1,8 @@
 """Turns per second of `ivr serve` beside the floor server, and one worker beside two.
 
-Every configuration answers the same signed four-turn call (main menu, key 1, order number
-4512, key 9 for goodbye, then the status callback: 5 webhooks), replayed by `wrk` with one
+Every configuration answers the same signed call (`benchmarks/load.py`'s `SCRIPT`: the
+caller-ID offer, another order 4512, the main menu, repair 3141, goodbye, then the status
+callback), replayed by `wrk` with one
 thread (it takes a few percent of a core; see benchmarks/wrk_cluster.py for how calls are
 signed in advance and every answer checked). The configurations:
 

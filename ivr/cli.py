@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import os
 import re
 import sys
 import time
@@ -20,6 +21,7 @@ from ivr.importer import ImportFailed, ImportKind, parse_file
 from ivr.logs import mask_phone
 from ivr.records import Order
 from ivr.store.backends import Stores, build_stores
+from ivr.store.base import CallLog
 from ivr.store.caller_languages import SqlCallerLanguages
 from ivr.yamlsource import SourceError
 
@@ -131,6 +133,8 @@ def cmd_calls(args: argparse.Namespace) -> int:
         await stores.open()
         store = stores.calls
         try:
+            if args.action == "callbacks":
+                return await _callbacks(store, args.limit)
             if args.action == "list":
                 calls = await store.list_calls(args.limit)
                 if args.json:
@@ -170,6 +174,27 @@ def cmd_calls(args: argparse.Namespace) -> int:
             await stores.close()
 
     return asyncio.run(read())
+
+
+CALLBACK_REQUESTED = "callback_requested"
+"""The outcome of a call whose caller asked to be called back (the shipped flow's ending)."""
+
+
+async def _callbacks(store: CallLog, limit: int) -> int:
+    """Call-back requests on a line without an agent desk (which lists its own): when, the
+    number unmasked (it is what someone must dial) and why the caller wanted a person."""
+    wanted = [c for c in await store.list_calls(limit) if c.outcome == CALLBACK_REQUESTED]
+    if not wanted:
+        print("No call-back requests.")
+        return 0
+    print(f"{'REQUESTED':19} {'NUMBER':16} {'REASON':20} CALL SID")
+    for c in wanted:
+        session = await store.get_call(c.call_sid)
+        notes = [e.text for e in session.transcript if e.text.startswith("transfer: ")] if session else []
+        reason = notes[-1].removeprefix("transfer: ") if notes else "-"
+        when, number = _when(c.ended_at or c.started_at), _plain(c.caller)
+        print(f"{when:19} {number:16} {_plain(reason):20} {_plain(c.call_sid)}")
+    return 0
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -238,6 +263,18 @@ def _named_prompts(args: argparse.Namespace, named: dict[str, Path]) -> tuple[di
         return named, str(parents.pop()) if len(parents) == 1 else "prompts"
     directory = Path(args.prompts) if args.prompts else _settings().prompts_dir
     return {path.stem: path for path in sorted(directory.glob("*.yaml"))}, str(directory)
+
+
+def cmd_phone(args: argparse.Namespace) -> int:
+    from ivr.sandbox.terminal import run_terminal_phone
+
+    return run_terminal_phone(args)
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    """`ivr serve` with the sandbox telephone network in the same process."""
+    os.environ["IVR_TELEPHONY"] = "sandbox"
+    return cmd_serve(args)
 
 
 def cmd_flows_validate(args: argparse.Namespace) -> int:
@@ -494,23 +531,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ivr", description="Automated after-sales phone support line.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the webhook server Twilio calls")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument(
+    serving = argparse.ArgumentParser(add_help=False)
+    serving.add_argument("--host", default="127.0.0.1")
+    serving.add_argument("--port", type=int, default=8080)
+    serving.add_argument(
         "--workers",
         type=_positive,
         default=1,
         help="processes sharing the port (SO_REUSEPORT) and the database; one per core (default 1)",
     )
-    serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    serve.add_argument(
+    serving.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serving.add_argument(
         "--log-format",
         default="text",
         choices=["text", "json"],
         help="text for people (default), or json: one object a line, for log collectors",
     )
-    serve.set_defaults(run=cmd_serve)
+    sub.add_parser("serve", parents=[serving], help="run the webhook server Twilio calls").set_defaults(
+        run=cmd_serve
+    )
+    sub.add_parser(
+        "sandbox",
+        parents=[serving],
+        help="`serve` with the sandbox telephone network in the same process (no real calls)",
+    ).set_defaults(run=cmd_sandbox)
 
     imp = sub.add_parser("import", help="load orders, warranties or repairs from a CSV file (all or nothing)")
     imp.add_argument("kind", choices=[k.value for k in ImportKind])
@@ -525,6 +569,12 @@ def build_parser() -> argparse.ArgumentParser:
     show = calls_sub.add_parser("show", help="one call's path and transcript")
     show.add_argument("call_sid")
     show.add_argument("--json", action="store_true")
+    callbacks = calls_sub.add_parser(
+        "callbacks", help="callers who asked to be called back (full numbers: someone must dial them)"
+    )
+    callbacks.add_argument(
+        "--limit", type=_positive, default=500, help="how many recent calls to look through"
+    )
     calls.set_defaults(run=cmd_calls)
     purge = calls_sub.add_parser("purge", help="delete old call records (retention)")
     purge.add_argument("--older-than", type=_Age, required=True, help="age like 90d, 12h or 30m")
@@ -537,6 +587,12 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--from", dest="caller", default="+15550100001", help="your caller ID (E.164)")
     call.add_argument("--to", default="+15550009999", help="the support number dialled")
     call.set_defaults(run=cmd_call)
+
+    phone = sub.add_parser("phone", help="a sandbox phone in this terminal (IVR_TELEPHONY=sandbox)")
+    phone.add_argument("number", help="the sandbox number this phone answers (E.164), e.g. +15550100201")
+    phone.add_argument("--call", action="store_true", help="call the line at once")
+    phone.add_argument("--url", default="", help="the line's server (default http://127.0.0.1:8080)")
+    phone.set_defaults(run=cmd_phone)
 
     prompts = sub.add_parser("prompts", help="work with prompt audio")
     prompts_sub = prompts.add_subparsers(dest="action", required=True)

@@ -39,6 +39,18 @@ class SpeechMode(StrEnum):
     """Calls run over a media stream: Vosk listens and pyttsx3 speaks, on this server."""
 
 
+class TelephonyMode(StrEnum):
+    TWILIO = "twilio"
+    """Calls the line places or moves go through Twilio's REST API (TWILIO_ACCOUNT_SID…)."""
+    SANDBOX = "sandbox"
+    """The sandbox telephone network in this process: sandbox phones, no real calls."""
+
+
+SANDBOX_ACCOUNT_SID = "AC" + "5e" * 16
+"""The sandbox's own account SID (a fixed, obviously fake one)."""
+SANDBOX_NUMBER = "+15550001000"
+"""The line's number in the sandbox, unless TWILIO_PHONE_NUMBER names another."""
+
 MAX_RING = 600
 """Twilio rings an outbound call for at most this many seconds (its `Timeout` limit)."""
 
@@ -121,6 +133,13 @@ class Settings:
             self.tts_voice or None if language == self.language else language
         )
 
+    pickup_location: str = ""
+    """Where repairs are picked up, as said to callers ("our service centre at 200 Main Street")."""
+    pickup_days: int = 14
+    """Days a ready repair is kept for pickup, counted from its `updated_on`."""
+    telephony: TelephonyMode = TelephonyMode.TWILIO
+    """IVR_TELEPHONY: Twilio, or the sandbox telephone network (`ivr sandbox`)."""
+
     @classmethod
     def from_env(
         cls, env: Mapping[str, str] | None = None, *, default_public_url: str = "", serving: bool = True
@@ -168,6 +187,18 @@ class Settings:
         api_parts = urlsplit(api_base)
         if api_parts.scheme not in ("http", "https") or not api_parts.netloc or api_parts.query:
             raise ConfigError(f"TWILIO_API_BASE '{api_base}' must be like https://api.twilio.com")
+        try:
+            telephony = TelephonyMode(env.get("IVR_TELEPHONY", "twilio").strip().lower())
+        except ValueError:
+            raise ConfigError("IVR_TELEPHONY must be 'twilio' or 'sandbox'") from None
+        if telephony is TelephonyMode.SANDBOX:
+            real = [name for name in ("TWILIO_ACCOUNT_SID", "TWILIO_API_BASE") if env.get(name, "").strip()]
+            if real:
+                raise ConfigError(
+                    f"IVR_TELEPHONY=sandbox cannot run with a real Twilio account ({' and '.join(real)} "
+                    "set): unset those to try the sandbox, or unset IVR_TELEPHONY to take real calls"
+                )
+            account_sid, phone_number = SANDBOX_ACCOUNT_SID, phone_number or SANDBOX_NUMBER
         models_dir = Path(env.get("IVR_MODELS_DIR", data_dir / "models"))
         hours_file = env.get("IVR_HOURS", "").strip()
         if hours_file and not Path(hours_file).is_file():
@@ -214,6 +245,9 @@ class Settings:
                 for code in languages
                 if (voice := env.get(f"IVR_TTS_VOICE_{code.upper()}", "").strip())
             },
+            telephony=telephony,
+            pickup_location=" ".join(env.get("IVR_PICKUP_LOCATION", "").split()),
+            pickup_days=int(_seconds(env, "IVR_PICKUP_DAYS", 14, minimum=1)),
         )
 
 

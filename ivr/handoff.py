@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from ivr.flow.opening import Opening
 from ivr.flow.steps import Transfer
 from ivr.session import CallSession
 from ivr.twiml_builder import Element
@@ -55,15 +56,60 @@ class DialHandOff:
 
 @dataclass(frozen=True, slots=True)
 class EnqueueHandOff:
-    """Put the caller in a Twilio queue that agents dequeue from."""
+    """Put the caller in a Twilio queue that agents dequeue from.
+
+    `wait_url` (our `/voice/queue-wait`) tells the caller their place and the wait from
+    Twilio's own queue figures and plays the hold music; it needs no REST credentials.
+    """
 
     queue: str = "support"
+    wait_url: str = ""
 
     async def prepare(self, session: CallSession, transfer: Transfer) -> HandOff:
         return self
 
     def render(self, response: Element, transfer: Transfer, action_url: str) -> None:
-        response.add("Enqueue", self.queue, action=action_url, method="POST")
+        language = transfer.context.get("language", "")  # the wait URL speaks it
+        wait_url = f"{self.wait_url}?language={language}" if self.wait_url and language else self.wait_url
+        response.add(
+            "Enqueue",
+            self.queue,
+            action=action_url,
+            method="POST",
+            waitUrl=wait_url or None,
+            waitUrlMethod="POST" if wait_url else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NobodyThere:
+    """The line is closed: report the hand-off as failed at once, so the flow's fallback
+    (the hours, a callback request) speaks, instead of a queue or a phone nobody answers."""
+
+    async def prepare(self, session: CallSession, transfer: Transfer) -> HandOff:
+        return self
+
+    def render(self, response: Element, transfer: Transfer, action_url: str) -> None:
+        response.add("Redirect", action_url, method="POST")
+
+
+@dataclass(frozen=True, slots=True)
+class WithinHours:
+    """Hand over only while the line is open (its schedule and the emergency switch); the
+    plain `<Dial>` and `<Enqueue>` set-ups have no desk to take a voicemail, so a closed
+    line goes to the flow's fallback. Unprepared (after a fault of ours) it hands over anyway:
+    a person, if one is there, is the best answer to an error."""
+
+    inner: HandOff
+    opening: Opening
+
+    async def prepare(self, session: CallSession, transfer: Transfer) -> HandOff:
+        if (await self.opening.now()).open:
+            return await self.inner.prepare(session, transfer)
+        return NobodyThere()
+
+    def render(self, response: Element, transfer: Transfer, action_url: str) -> None:
+        self.inner.render(response, transfer, action_url)
 
 
 CONNECTED_DIAL = frozenset({"completed", "answered"})

@@ -45,7 +45,7 @@ class PromptCatalog:
         return [t.render({}) for t in self.templates.values() if not t.variables]
 
     def render(self, prompt_id: str, values: Mapping[str, str], today: date | None = None) -> str:
-        return self.templates[prompt_id].render(values, today)
+        return self.templates[prompt_id].render(values, today, self.say_language)
 
 
 def load_catalog(path: Path) -> PromptCatalog:

@@ -2,7 +2,8 @@
 
 Webhooks let Twilio ask the line what to do next; agents need the other direction: the
 line places calls (an agent's whisper, a customer's callback), moves a live call onto new
-TwiML (out of a queue into a conference), hangs up, and downloads voicemail recordings.
+TwiML (out of a queue into a conference), hangs up, downloads voicemail recordings, and
+texts a caller a link they asked for (Twilio's Messaging API).
 `Telephony` is that narrow seam; `TwilioTelephony` is the one real implementation, built on
 the official `twilio` client's asyncio support so no request blocks the event loop.
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
@@ -102,9 +103,45 @@ class Telephony(Protocol):
         """The WAV audio of a recording, given the `RecordingUrl` Twilio posted."""
         ...
 
+    async def send_text(self, to: str, body: str) -> str:
+        """Send a text message (SMS) from the line's number; returns its MessageSid."""
+        ...
+
     async def aclose(self) -> None:
         """Release connections; the object is unusable afterwards."""
         ...
+
+
+class TwilioTexts:
+    """Texts to callers (the flow's `TextMessages`) through the line's own Twilio client, opened
+    with the app (`open` inside the running event loop) and closed with it."""
+
+    def __init__(self, settings: Settings, api_base: Callable[[], str] | None = None) -> None:
+        self._settings = settings
+        self._api_base = api_base
+        """Where the sandbox's account listens, known only once it runs; None: TWILIO_API_BASE."""
+        self._telephony: TwilioTelephony | None = None
+
+    def open(self) -> None:
+        if self._api_base is None:
+            self._telephony = TwilioTelephony.from_settings(self._settings)
+        else:
+            self._telephony = TwilioTelephony(
+                account_sid=self._settings.account_sid,
+                auth_token=self._settings.auth_token,
+                from_number=self._settings.phone_number,
+                api_base=self._api_base(),
+            )
+
+    async def aclose(self) -> None:
+        if self._telephony is not None:
+            await self._telephony.aclose()
+            self._telephony = None
+
+    async def send(self, to: str, body: str) -> str:
+        if self._telephony is None:
+            raise TelephonyError(TelephonyErrorCode.UNREACHABLE, "sending a text: the line is not running")
+        return await self._telephony.send_text(to, body)
 
 
 class TwilioTelephony:
@@ -170,6 +207,14 @@ class TwilioTelephony:
         if not call.sid:
             raise TelephonyError(TelephonyErrorCode.REST_FAILED, "placing a call: Twilio gave no CallSid")
         return call.sid
+
+    async def send_text(self, to: str, body: str) -> str:
+        message = await self._rest(
+            "sending a text", self._client.messages.create_async(to=to, from_=self._from_number, body=body)
+        )
+        if not message.sid:
+            raise TelephonyError(TelephonyErrorCode.REST_FAILED, "sending a text: Twilio gave no MessageSid")
+        return str(message.sid)
 
     async def redirect_call(self, call_sid: str, url: str) -> None:
         await self._rest(

@@ -3,8 +3,10 @@
 Prompt texts live in `prompts/` and are edited by people who are not developers, so
 the template language is deliberately tiny and safe: placeholders name call variables
 (no attribute or index access), formats are a fixed list, and a segment in square
-brackets is dropped when any variable inside it is empty ("[ and should arrive on
-{eta:date}]"), so one prompt covers both "we know the date" and "we don't".
+brackets is dropped when any variable inside it is empty ("[ and should arrive
+{eta:when}]"), so one prompt covers both "we know the date" and "we don't". The `if`
+format says nothing itself: "[{late:if}To speak with an agent about it, press 0.]" is
+heard only when `late` is set.
 """
 
 from __future__ import annotations
@@ -14,19 +16,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
-from ivr.speakable import digits, last_digits, spoken_date
+from ivr.speakable import digits, last_digits, spoken_date, spoken_when
 
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)(?::([a-z0-9]+))?\}")
 _SEGMENT = re.compile(r"\[([^\[\]]*)\]")
 
 
-FORMATS: dict[str, Callable[[str, date], str]] = {
-    "text": lambda value, _: value,
-    "digits": lambda value, _: digits(value),
-    "last4": lambda value, _: last_digits(value),
-    "date": lambda value, today: spoken_date(date.fromisoformat(value), today),
+FORMATS: dict[str, Callable[[str, date, str], str]] = {
+    "text": lambda value, _, __: value,
+    "digits": lambda value, _, __: digits(value),
+    "last4": lambda value, _, __: last_digits(value),
+    "date": lambda value, today, locale: spoken_date(date.fromisoformat(value), today, locale),
+    "when": lambda value, today, locale: spoken_when(date.fromisoformat(value), today, locale),
+    "if": lambda _, __, ___: "",
 }
-"""The formats a prompt may use; anything else is refused when prompts load."""
+"""The formats a prompt may use; anything else is refused when prompts load. Each gets the
+value, today's date and the prompt file's language tag (e.g. `en-US`)."""
+DATE_FORMATS = frozenset({"date", "when"})
 
 
 class TemplateError(ValueError):
@@ -57,10 +63,16 @@ class Template:
     def variables(self) -> frozenset[str]:
         return frozenset(m.group(1) for m in _PLACEHOLDER.finditer(self.source))
 
-    def render(self, values: Mapping[str, str], today: date | None = None) -> str:
+    @property
+    def date_variables(self) -> frozenset[str]:
+        """Variables read as dates (`date` or `when`): they must hold YYYY-MM-DD."""
+        return frozenset(m.group(1) for m in _PLACEHOLDER.finditer(self.source) if m.group(2) in DATE_FORMATS)
+
+    def render(self, values: Mapping[str, str], today: date | None = None, locale: str = "en-US") -> str:
         """Fill placeholders; drop optional segments whose variables are empty.
 
-        `today` decides whether a date needs its year ("December 4" vs "..., 2027").
+        `today` decides whether a date needs its year ("December 4" vs "..., 2027") and what
+        "tomorrow" is; `locale` (a language tag) the words dates are said in.
 
         A required placeholder with no value renders empty rather than raising: a
         caller must hear the rest of the sentence, never an error.
@@ -70,7 +82,7 @@ class Template:
             value = values.get(match.group(1), "")
             if not value:
                 return ""
-            return FORMATS[match.group(2) or "text"](value, today or date.today())
+            return FORMATS[match.group(2) or "text"](value, today or date.today(), locale)
 
         def segment(match: re.Match[str]) -> str:
             inner = match.group(1)

@@ -148,3 +148,21 @@ def render_goodbye(text: str | None, *, voice: Voice) -> str:
         add_say(response, text, voice)
     response.add("Hangup")
     return str(response)
+
+
+def queue_wait(*, announcement: str, hold_url: str, voice: Voice, leave: bool = False) -> str:
+    """One loop of waiting in a plain Twilio queue: the caller's place and Twilio's average wait
+    (`announcement`, in the caller's language; empty when Twilio did not say: music only), then
+    hold music; Twilio asks again when it ends.
+
+    `leave`: the caller has waited long enough; `<Leave>` ends the `<Enqueue>` as not
+    connected, and the flow's fallback offers a call back instead of more music.
+    """
+    response = Response()
+    if leave:
+        response.add("Leave")
+        return str(response)
+    if announcement:
+        add_say(response, announcement, voice)
+    response.add("Play", hold_url, loop=6)
+    return str(response)

@@ -1,7 +1,7 @@
-"""A whole line with agents for the console tests: the real app, demo data, Twilio's fake.
+"""A whole line with agents for the console tests: the real app, demo data, the sandbox's Twilio account.
 
 The app places agents' calls through the real `twilio` client at the local Twilio fake, and
-the fake sends its webhooks back to the app's real loopback server, signed as Twilio signs.
+the sandbox sends its webhooks back to the app's real loopback server, signed as Twilio signs.
 """
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient
 
+from ivr.sandbox.account import ACCOUNT_SID, LINE_NUMBER, TwilioAccount
 from ivr.web.app import create_app
 from tests.caller import PUBLIC_URL, Caller
 from tests.conftest import TODAY, load_demo_data, make_settings
 from tests.console import console_client
-from tests.twilio_fake import ACCOUNT_SID, LINE_NUMBER, TwilioFake
 
 AGENT_PHONE = "+15550177777"
 
 
-async def agent_app(tmp_path: Path, twilio: TwilioFake, **env: str) -> web.Application:
+async def agent_app(tmp_path: Path, twilio: TwilioAccount, **env: str) -> web.Application:
     settings = make_settings(
         tmp_path,
         TWILIO_ACCOUNT_SID=ACCOUNT_SID,
@@ -40,8 +40,8 @@ async def agent_app(tmp_path: Path, twilio: TwilioFake, **env: str) -> web.Appli
 
 
 @pytest.fixture
-async def line(aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake) -> TestClient:
-    """A console client on the running line; Twilio's fake delivers its webhooks there."""
+async def line(aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount) -> TestClient:
+    """A console client on the running line; the sandbox delivers its webhooks there."""
     client = await console_client(aiohttp_client, await agent_app(tmp_path, twilio))
     twilio.deliver_to(PUBLIC_URL, str(client.make_url("")))
     return client
@@ -50,7 +50,7 @@ async def line(aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake) -> 
 async def press_0_after_repair_status(client: TestClient, call_sid: str | None = None) -> Caller:
     """The issue's caller: asks about repair 3141, hears its status, presses 0 for a person."""
     caller = Caller(client, call_sid=call_sid)
-    await caller.dial()
+    await caller.dial_to_menu()
     await caller.press("2")
     status = await caller.press("3141")
     assert "waiting for parts" in status.text

@@ -12,13 +12,13 @@ from aiohttp.test_utils import TestClient
 
 from ivr.config import Settings
 from ivr.importer import ImportKind, parse_file
+from ivr.sandbox.account import TwilioAccount, running_account
 from ivr.store.sql import Sql
 from ivr.store.sqlite import SQLiteDatabase, SQLiteRepository
 from ivr.web.app import create_app
 from tests.browser import browser_page
 from tests.caller import PUBLIC_URL, TOKEN, Caller
 from tests.services import PG_URL, open_sql, require
-from tests.twilio_fake import TwilioFake, running_twilio_fake
 
 ROOT = Path(__file__).resolve().parent.parent
 __all__ = ["browser_page"]  # a fixture for every test module
@@ -70,10 +70,10 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 
 
 @pytest.fixture
-async def twilio() -> AsyncIterator[TwilioFake]:
-    """A local fake of Twilio's REST API that the real `twilio` client talks to."""
-    async with running_twilio_fake() as fake:
-        yield fake
+async def twilio() -> AsyncIterator[TwilioAccount]:
+    """The sandbox's Twilio account (`ivr.sandbox.account`), which the real `twilio` client talks to."""
+    async with running_account(TOKEN) as account:
+        yield account
 
 
 @pytest.fixture

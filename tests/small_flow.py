@@ -90,6 +90,12 @@ class NoRecords:
     async def repair(self, ticket_number: str) -> Repair | None:
         raise AssertionError("the small flow looks nothing up")
 
+    async def orders_of(self, phone: str) -> list[Order]:
+        raise AssertionError("the small flow looks nothing up")
+
+    async def repairs_of(self, phone: str) -> list[Repair]:
+        raise AssertionError("the small flow looks nothing up")
+
     async def upsert(self, records: Sequence[Order] | Sequence[Warranty] | Sequence[Repair]) -> int:
         raise AssertionError("the small flow imports nothing")
 

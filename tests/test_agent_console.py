@@ -6,6 +6,7 @@ from aiohttp.test_utils import TestClient
 
 from ivr.agents.web import AGENT_LINE
 from ivr.console.agent_desk import show_number
+from ivr.sandbox.account import TwilioAccount
 from ivr.store.accounts import Role
 from ivr.store.audit import AuditLog
 from ivr.web.app import STORES
@@ -18,7 +19,7 @@ from tests.agent_line import (
 )
 from tests.caller import Caller
 from tests.console import add_account, sign_in
-from tests.twilio_fake import TwilioFake
+from tests.test_agents_calls import REPAIR_CONTEXT
 
 __all__ = ["line"]  # fixture
 
@@ -70,7 +71,7 @@ async def test_taking_a_caller_without_a_phone_number_says_what_to_do(line: Test
 
 
 async def test_a_queued_caller_reaches_open_desks_with_exactly_the_flows_context(
-    line: TestClient, twilio: TwilioFake
+    line: TestClient, twilio: TwilioAccount
 ) -> None:
     await add_account(line.app, "maria", Role.AGENT, display_name="Maria", phone=AGENT_PHONE)
     csrf = await sign_in(line, "maria")
@@ -80,17 +81,11 @@ async def test_a_queued_caller_reaches_open_desks_with_exactly_the_flows_context
     state = await next_snapshot(stream)
     [entry] = state["queue"]
     assert entry["call_sid"] == caller.call_sid
-    assert entry["caller"] == "+1••••••0001", "an unverified caller's number is masked"
+    # The greeting verified the caller by caller ID (their latest order), so the desk shows
+    # the number; a stranger's stays masked (show_number, below).
+    assert entry["caller"] == "+15550100001"
     assert entry["reason"] == "caller_asked"
-    assert entry["context"] == {  # every variable the flow collected, and the caller's language
-        "ticket_number": "3141",
-        "repair_status": "waiting_for_parts",
-        "repair_product": "espresso machine",
-        "repair_eta": "2026-12-02",
-        "repair_updated_on": "2026-11-21",
-        "verified": "no",
-        "language": "en",
-    }
+    assert entry["context"] == REPAIR_CONTEXT  # every variable the flow collected, and the caller's language
     assert (entry["position"], entry["state"]) == (1, "waiting")
     headers = {"X-CSRF-Token": csrf}
     assert (await line.post("/console/agent/status", json={"status": "busy"}, headers=headers)).status == 200
@@ -164,7 +159,7 @@ async def test_agents_read_only_transcripts_of_calls_handed_to_agents_and_it_is_
     handed = await press_0_after_repair_status(line)
     # A caller the line helped on its own: their order, never an agent's business.
     helped = Caller(line)
-    await helped.dial()
+    await helped.dial_to_menu()
     await helped.press("1")
     assert "has shipped with UPS" in (await helped.press("4512")).text
     await helped.hang_up()
@@ -192,7 +187,7 @@ async def test_agents_read_only_transcripts_of_calls_handed_to_agents_and_it_is_
 
 
 async def test_a_voicemail_recording_is_served_only_to_signed_in_agents(
-    line: TestClient, twilio: TwilioFake
+    line: TestClient, twilio: TwilioAccount
 ) -> None:
     desk = line.app[AGENT_LINE].desk
     vm_id = await desk.store.voicemails.start(

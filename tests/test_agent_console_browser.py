@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ivr.agents.desk import AgentDesk
 from ivr.agents.web import AGENT_LINE
+from ivr.sandbox.account import TwilioAccount
 from ivr.store.accounts import Role
 from tests.agent_line import (
     AGENT_PHONE,
@@ -24,11 +25,10 @@ from tests.agent_line import (
 from tests.browser import sign_in_form
 from tests.caller import PUBLIC_URL, VERIFIED_PHONE, Caller
 from tests.console import PASSWORD, add_account
-from tests.twilio_fake import TwilioFake
 
 
 async def test_an_agent_takes_a_queued_caller_and_works_a_voicemail(
-    browser_page: Any, tmp_path: Path, twilio: TwilioFake
+    browser_page: Any, tmp_path: Path, twilio: TwilioAccount
 ) -> None:
     app = await agent_app(tmp_path, twilio, IVR_VOSK_MODEL=str(korean_model()))
     server = TestServer(app, host="127.0.0.1")
@@ -103,7 +103,7 @@ async def test_an_agent_takes_a_queued_caller_and_works_a_voicemail(
 
 async def press_0_after_repair_status_to_voicemail(client: TestClient) -> Caller:
     caller = Caller(client)
-    await caller.dial()
+    await caller.dial_to_menu()
     await caller.press("2")
     await caller.press("3141")
     closed = await caller.press("0")

@@ -1,4 +1,4 @@
-"""Warm transfer end to end: the real server, signed webhooks, and the Twilio fake over HTTP."""
+"""Warm transfer end to end: the real server, signed webhooks, and the sandbox's Twilio account over HTTP."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ from ivr.agents.model import AgentStatus, CallbackState, EntryState, TranscriptS
 from ivr.agents.routing import Idle, Waiting, pick, topic_of
 from ivr.agents.web import AGENT_LINE
 from ivr.config import ConfigError
+from ivr.sandbox.account import ACCOUNT_SID, TwilioAccount
 from ivr.store.accounts import Role
 from speech.audio import decode_wav
 from tests.agent_line import a_second_of_silence, agent_app, korean_model, voicemail_audio
 from tests.caller import PUBLIC_URL, Caller
 from tests.conftest import make_settings
 from tests.console import add_account
-from tests.twilio_fake import ACCOUNT_SID, TwilioFake
 
 AGENT_PHONE = "+15550107001"
 
@@ -30,12 +30,25 @@ REPAIR_CONTEXT = {
     "repair_status": "waiting_for_parts",
     "repair_updated_on": "2026-11-21",
     "repair_eta": "2026-12-02",
-    "verified": "no",
+    # The line greeted the caller with their latest order (caller ID on file), so the agent
+    # knows it too, and that the caller ID verified it.
+    "first_name": "Jane",
+    "order_number": "4512",
+    "verified_order": "4512",
+    "customer_name": "Jane Doe",
+    "order_status": "shipped",
+    "carrier": "UPS",
+    "tracking_number": "1Z999AA10123456784",
+    "placed_on": "2026-11-20",
+    "ship_date": "2026-11-23",
+    "eta": "2026-12-04",
+    "repair_due": "2026-12-02",
+    "verified": "yes",
     "language": "en",
 }
 
 
-async def start(aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake, **env: str) -> TestClient:
+async def start(aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount, **env: str) -> TestClient:
     app = await agent_app(tmp_path, twilio, **env)
     app[AGENT_LINE].tick = 0.05
     client = await aiohttp_client(app)
@@ -64,7 +77,7 @@ async def eventually(check: Callable[[], object], seconds: float = 5.0) -> None:
 
 async def repair_caller_presses_0(client: TestClient, *, open_: bool = True) -> tuple[Caller, ET.Element]:
     caller = Caller(client)
-    await caller.dial()
+    await caller.dial_to_menu()
     await caller.press("2")
     await caller.press("3141")
     if not open_:  # the answer ends in <Record>: no queue
@@ -101,7 +114,7 @@ def test_the_topic_is_preferred_but_never_keeps_a_caller_waiting() -> None:
 
 
 async def test_queued_caller_is_whispered_to_an_agent_and_bridged(
-    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount
 ) -> None:
     client = await start(aiohttp_client, tmp_path, twilio, IVR_CALLBACK_OFFER_AFTER="60")
     desk = client.app[AGENT_LINE].desk
@@ -129,7 +142,10 @@ async def test_queued_caller_is_whispered_to_an_agent_and_bridged(
     agent_sid = next(iter(twilio.calls))
     whisper = ET.fromstring((await twilio.answer(agent_sid)).body)
     text = said(whisper)
-    assert text.startswith("Caller: name not known, not verified. The caller asked for an agent.")
+    # The greeting found the caller's latest order by caller ID: the agent hears whose call it is.
+    assert text.startswith(
+        "Caller: Jane Doe, verified. The caller asked for an agent. Order 4 5 1 2, shipped."
+    )
     assert "Repair ticket 3 1 4 1 for a espresso machine, waiting for parts." in text
 
     inbound = twilio.add_live_call(from_="+15550100001")
@@ -149,19 +165,19 @@ async def test_queued_caller_is_whispered_to_an_agent_and_bridged(
     assert ann.status is AgentStatus.AVAILABLE
 
 
-async def twilio_post(twilio: TwilioFake, url: str, call_sid: str, extra: dict[str, str]) -> ET.Element:
+async def twilio_post(twilio: TwilioAccount, url: str, call_sid: str, extra: dict[str, str]) -> ET.Element:
     call = twilio.calls[call_sid]
-    result = await twilio._post_signed(url, {**twilio._call_params(call), **extra})
+    result = await twilio.post_signed(url, {**twilio.call_params(call), **extra})
     assert result.status == 200, result.body
     return ET.fromstring(result.body)
 
 
-async def _ringing(twilio: TwilioFake) -> bool:
+async def _ringing(twilio: TwilioAccount) -> bool:
     return bool(twilio.requests_to("/Calls.json"))
 
 
 async def test_a_missed_offer_puts_the_caller_back_at_the_head_and_the_agent_offline(
-    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount
 ) -> None:
     client = await start(aiohttp_client, tmp_path, twilio)
     desk = client.app[AGENT_LINE].desk
@@ -179,7 +195,7 @@ async def test_a_missed_offer_puts_the_caller_back_at_the_head_and_the_agent_off
 
 
 async def test_pressing_1_when_the_line_cannot_place_calls_puts_the_caller_back(
-    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount
 ) -> None:
     """The app closed its Twilio client (it is stopping) while the agent's phone rang: the agent
     hears why, the caller goes back to the head of the queue, and the agent stays available."""
@@ -206,7 +222,7 @@ async def test_pressing_1_when_the_line_cannot_place_calls_puts_the_caller_back(
 
 @pytest.mark.parametrize("kind", ["entry", "callback"])
 async def test_a_whisper_for_a_caller_no_longer_on_record_says_goodbye_and_frees_the_agent(
-    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake, kind: str
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount, kind: str
 ) -> None:
     """The agent picks up, but the caller's (or callback's) record is gone: they hear a polite
     goodbye instead of a fault, the offer ends, and they are available for the next caller."""
@@ -239,7 +255,7 @@ async def test_a_whisper_for_a_caller_no_longer_on_record_says_goodbye_and_frees
 
 
 async def test_a_caller_who_chooses_a_message_in_the_queue_is_recorded_with_their_context(
-    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount
 ) -> None:
     client = await start(aiohttp_client, tmp_path, twilio, IVR_MAX_QUEUE_WAIT="0")
     desk = client.app[AGENT_LINE].desk
@@ -265,7 +281,7 @@ async def test_a_caller_who_chooses_a_message_in_the_queue_is_recorded_with_thei
 
 
 async def test_callback_requested_then_retried_until_failed(
-    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount
 ) -> None:
     client = await start(
         aiohttp_client,
@@ -299,7 +315,7 @@ async def test_callback_requested_then_retried_until_failed(
             await eventually(lambda: _calls_to(twilio, AGENT_PHONE, 2))
         agent_sid = [s for s, c in twilio.calls.items() if c.to == AGENT_PHONE][-1]
         whisper = ET.fromstring((await twilio.answer(agent_sid)).body)
-        assert said(whisper).startswith("Callback for name not known")
+        assert said(whisper).startswith("Callback for Jane Doe, verified.")
         await twilio_post(twilio, whisper.find("Gather").get("action", ""), agent_sid, {"Digits": "1"})  # type: ignore[union-attr]
         customer_sid = [s for s, c in twilio.calls.items() if c.to == "+15550100001"][-1]
         assert (twilio.calls[agent_sid].timeout, twilio.calls[customer_sid].timeout) == (20, 45)
@@ -313,12 +329,12 @@ async def test_callback_requested_then_retried_until_failed(
     )
 
 
-async def _calls_to(twilio: TwilioFake, number: str, count: int) -> bool:
+async def _calls_to(twilio: TwilioAccount, number: str, count: int) -> bool:
     return sum(c.to == number for c in twilio.calls.values()) >= count
 
 
 async def test_after_hours_the_caller_hears_the_hours_and_a_voicemail_is_transcribed(
-    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount
 ) -> None:
     model = korean_model()
     hours = tmp_path / "hours.yaml"
@@ -327,6 +343,7 @@ async def test_after_hours_the_caller_hears_the_hours_and_a_voicemail_is_transcr
     desk = client.app[AGENT_LINE].desk
     _, root = await repair_caller_presses_0(client, open_=False)
     assert "we are closed now" in said(root) and "leave a message" in said(root)
+    assert "hold" not in said(root)  # never "please hold" before "we are closed"
     record = root.find("Record")
     assert record is not None and record.get("maxLength") == "120"
     caller = Caller(client)
@@ -354,13 +371,14 @@ async def test_after_hours_the_caller_hears_the_hours_and_a_voicemail_is_transcr
 
 
 async def test_a_recording_that_cannot_be_fetched_is_still_a_ticket(
-    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount
 ) -> None:
     client = await start(aiohttp_client, tmp_path, twilio)
     desk = client.app[AGENT_LINE].desk
     await desk.set_emergency_closed(True, "root")
     _, root = await repair_caller_presses_0(client, open_=False)
     assert "we are closed at the moment" in said(root)
+    assert "hold" not in said(root)
     record = root.find("Record")
     assert record is not None
     caller = Caller(client)
@@ -393,7 +411,7 @@ async def test_a_recording_that_cannot_be_fetched_is_still_a_ticket(
     ],
 )
 async def test_unknown_calls_get_safe_twiml_and_unsigned_requests_are_refused(
-    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioFake, path: str
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount, path: str
 ) -> None:
     client = await start(aiohttp_client, tmp_path, twilio)
     caller = Caller(client)

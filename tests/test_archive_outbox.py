@@ -104,7 +104,7 @@ async def test_a_call_ending_while_postgres_is_cut_off_is_archived_when_it_retur
             app = create_app(settings, today=lambda: TODAY)
             client = await aiohttp_client(app)
             caller = Caller(client)
-            await caller.dial()
+            await caller.dial_to_menu()
             await caller.press("4")
 
             proxy.cut()

@@ -50,7 +50,7 @@ async def test_a_whole_call_duplicates_and_a_restart(
     first = await aiohttp_client(create_app(settings_for, today=lambda: TODAY))
     caller = Caller(first)
     caller.call_sid = "CA" + secrets.token_hex(16)
-    await caller.dial()
+    await caller.dial_to_menu()
     await caller.press("1")
     action = caller._action()
     await first.close()  # the instance goes away mid-call

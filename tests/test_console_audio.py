@@ -67,7 +67,7 @@ async def test_the_console_speaks_with_its_own_worker_below_the_line(
 ) -> None:
     client, headers = local_console
     caller = Caller(client)
-    await caller.dial()
+    await caller.dial_to_menu()
     await caller.press("1")
     answer = await caller.press("4512")  # the line synthesises the order's details
     assert answer.root.find(".//Play") is not None

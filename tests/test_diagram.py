@@ -14,6 +14,7 @@ from ivr.flow.diagram import (
     DiagramError,
     DiagramErrorCode,
     build_graph,
+    group_id,
     problems_by_state,
     render_svg,
     state_id,
@@ -78,12 +79,85 @@ async def test_the_shipped_flow_draws_every_state_and_labels_the_menu_keys() -> 
         assert state_id(name) in drawn, name
         assert texts(drawn[state_id(name)])[0] == name
     labels = edge_labels(root)
-    for label in ("1 order", "2 repair", "3 warranty", "4 questions", "0 agent", "fail", "no input"):
+    for label in ("1 order", "2 repair", "3 warranty", "4 questions", "fail", "no input"):
         assert label in labels
+    # 0 or 'agent' from every menu is said, not drawn: nine arrows into one state would crowd the rest
+    assert "0 or 'agent': agent" in tooltip(drawn[state_id("main_menu")])
     for outcome in ("verified", "needs_verification", "limit_reached"):
         assert outcome in labels
     assert "start" in labels  # the arrow into the start state
     assert texts(drawn[state_id("goodbye")]) == ["goodbye", "hangup"]
+
+
+SHIPPED_GROUPS = {
+    "order": {
+        "order_number",
+        "find_order",
+        "ask_postal_code",
+        "check_postal_code",
+        "order_status",
+        "order_more",
+    },
+    "repair": {"repair_ticket", "find_repair", "repair_not_found", "repair_status"},
+    "warranty": {"warranty_serial", "find_warranty", "warranty_not_found", "warranty_active"},
+    "questions": {"faq_menu", "faq_returns", "faq_warranty", "faq_hours"},
+}
+"""Some of each group's states (the flow grows; these are the ones each branch has always had)."""
+
+
+def test_the_shipped_flow_falls_into_the_main_menus_branches_and_shares_the_rest() -> None:
+    graph = build_graph(load_file(ROOT / "flows" / "support.yaml"))
+    by_group: dict[str, set[str]] = {}
+    for node in graph.nodes:
+        by_group.setdefault(node.group, set()).add(node.name)
+    shared = by_group.pop("")
+    assert list(by_group) == list(SHIPPED_GROUPS) == list(graph.groups())
+    for group, states in SHIPPED_GROUPS.items():
+        assert states <= by_group[group], group
+    # what several branches reach is nobody's: the 'anything else' menu, the agent, the endings
+    assert {"welcome", "main_menu", "anything_else", "offer_agent", "lookup_limit", "goodbye"} <= shared
+    assert graph.groups() == {group: len(states) for group, states in by_group.items()}
+
+
+async def test_a_collapsed_group_is_one_box_with_its_arrows_merged() -> None:
+    graph = build_graph(load_file(ROOT / "flows" / "support.yaml"))
+    whole = ET.fromstring(await render_svg(to_dot(graph)))
+    assert {g.get("id") for g in whole.iter(f"{SVG}g") if g.get("class") == "cluster"} == {
+        "cluster-" + group_id(g) for g in SHIPPED_GROUPS
+    }
+    dot = to_dot(graph, {"faq_hours": ["line 3: broken"]}, {"order", "questions"})
+    folded = ET.fromstring(await render_svg(dot))
+    drawn = nodes(folded)
+    sizes = graph.groups()
+    assert len(drawn) == len(nodes(whole)) - sizes["order"] - sizes["questions"] + 2
+    assert texts(drawn[group_id("order")]) == ["order", f"{sizes['order']} states"]
+    assert not any(state_id(name) in drawn for name in SHIPPED_GROUPS["order"] | SHIPPED_GROUPS["questions"])
+    assert fill(drawn[group_id("questions")]) == PROBLEM_FILL  # a problem inside shows on the folded box
+    assert fill(drawn[group_id("order")]) != PROBLEM_FILL
+    titles = [title for title, _ in edges(folded)]
+    assert "state-main_menu->group-order" in titles
+    assert "group-order->group-order" not in titles  # the group's inner arrows are folded away
+    assert len(titles) == len(set(titles))  # one arrow per pair of boxes
+
+
+async def test_a_state_can_name_its_own_group() -> None:
+    text = (
+        (ROOT / "flows" / "support.yaml")
+        .read_text()
+        .replace("  faq_menu:\n    type: menu\n", "  faq_menu:\n    type: menu\n    group: answers\n")
+    )
+    document = doc(text)
+    assert parse_flow(document, CATALOGS)  # the validator accepts it
+    groups = build_graph(document).groups()
+    assert groups["answers"] == 1
+    assert (
+        groups["questions"]
+        == build_graph(load_file(ROOT / "flows" / "support.yaml")).groups()["questions"] - 1
+    )
+    bad = text.replace("group: answers", "group: Answers!")
+    with pytest.raises(FlowInvalid) as caught:
+        parse_flow(doc(bad), CATALOGS)
+    assert any("'group' is a name" in p.message for p in caught.value.problems)
 
 
 async def test_an_arrow_to_a_missing_state_goes_to_a_red_unknown_node() -> None:
@@ -165,7 +239,7 @@ async def test_names_typed_by_a_supervisor_cannot_break_out_of_dot_or_svg() -> N
     assert set(drawn) == {"start", state_id(evil), "state-agent", unknown}  # no node 'y' smuggled in
     assert texts(drawn[state_id(evil)])[0] == evil  # shown exactly as typed, \N and &amp; included
     assert "<script>bad()</script>" in tooltip(drawn[state_id(evil)])
-    assert '1 <img src=x onerror=alert(1)> "}' in edge_labels(root)
+    assert '1 <img src=x onerror=alert(1)> "}, fail, no input' in edge_labels(root)  # one arrow, merged
     assert set(state_id(evil)) <= set("abcdefghijklmnopqrstuvwxyz0123456789_-")
 
 
@@ -197,11 +271,7 @@ async def test_a_half_edited_flow_still_draws_what_can_be_read() -> None:
     assert {state_id(n) for n in ("hello", "menu", "typo", "listy", "agent")} <= set(drawn)
     assert texts(drawn["state-typo"]) == ["typo", "no type"]
     # no options could be read; failure and silence fall back to the agent, as the loader would
-    assert sorted(label for title, label in edges(root) if title.startswith("state-menu->")) == [
-        "0 agent",
-        "fail",
-        "no input",
-    ]
+    assert [label for title, label in edges(root) if title.startswith("state-menu->")] == ["fail, no input"]
     assert ("state-hello->state-menu", "") in edges(root)
     assert not [title for title, _ in edges(root) if title.startswith(("state-typo", "state-listy"))]
 

@@ -91,7 +91,7 @@ async def test_losing_redis_mid_call_apologises_hands_off_and_recovers(
     await load_demo_data(settings)
     client = await aiohttp_client(create_app(settings, today=lambda: TODAY))
     caller = Caller(client)
-    await caller.dial()
+    await caller.dial_to_menu()
     await caller.press("1")
 
     redis.stop()
@@ -102,7 +102,7 @@ async def test_losing_redis_mid_call_apologises_hands_off_and_recovers(
 
     redis.start()
     fresh = Caller(client)
-    await fresh.dial()
+    await fresh.dial_to_menu()
     await fresh.press("1")
     found = await fresh.press("4512")
     assert "has shipped with UPS" in found.text
@@ -164,7 +164,7 @@ async def test_losing_postgres_mid_call_apologises_hands_off_and_recovers(
     client = await aiohttp_client(create_app(settings, today=lambda: TODAY))
     try:
         caller = Caller(client)
-        await caller.dial()
+        await caller.dial_to_menu()
         await caller.press("1")
 
         await link.cut()
@@ -179,7 +179,7 @@ async def test_losing_postgres_mid_call_apologises_hands_off_and_recovers(
 
         await link.up()
         fresh = Caller(client)
-        await fresh.dial()
+        await fresh.dial_to_menu()
         await fresh.press("1")
         assert "has shipped with UPS" in (await fresh.press("4512")).text
         assert (await client.get("/readyz")).status == 200
@@ -214,7 +214,7 @@ async def test_a_locked_table_fails_the_turn_within_seconds_not_silently(
     locker = await asyncpg.connect(PG_URL)
     try:
         caller = Caller(client)
-        await caller.dial()
+        await caller.dial_to_menu()
         transaction = locker.transaction()
         await transaction.start()
         await locker.execute(f'LOCK TABLE "{schema}".calls IN ACCESS EXCLUSIVE MODE')

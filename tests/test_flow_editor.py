@@ -89,12 +89,12 @@ async def test_broken_yaml_is_an_error_on_its_line(app_client: TestClient) -> No
 async def test_an_unknown_state_is_located_to_line_and_state(app_client: TestClient) -> None:
     headers = await as_supervisor(app_client)
     flow = FLOW.replace(
-        "prompt: faq.returns\n    next: anything_else", "prompt: faq.returns\n    next: anythng_else"
+        "prompt: faq.warranty\n    next: anything_else", "prompt: faq.warranty\n    next: anythng_else"
     )
     status, body = await post(app_client, "/validate", headers, flow=flow, prompts=PROMPTS)
     assert status == 200 and not body["ok"]
     problem = next(p for p in body["problems"] if "anythng_else" in p["message"])
-    assert problem["state"] == "faq_returns"
+    assert problem["state"] == "faq_warranty"
     assert problem["line"] == line_of(flow, "next: anythng_else")
     assert "not a state" in problem["message"]
 
@@ -118,18 +118,40 @@ async def test_a_prompt_missing_from_the_prompt_file_is_an_error(app_client: Tes
 async def test_the_diagram_draws_problem_states_in_red(app_client: TestClient) -> None:
     headers = await as_supervisor(app_client)
     flow = FLOW.replace(
-        "prompt: faq.returns\n    next: anything_else", "prompt: faq.returns\n    next: nowhere"
+        "prompt: faq.warranty\n    next: anything_else", "prompt: faq.warranty\n    next: nowhere"
     )
     status, body = await post(app_client, "/diagram", headers, flow=flow, prompts=PROMPTS)
     assert status == 200
     assert body["svg"].startswith("<svg")
-    assert body["problem_states"] == ["faq_returns"]
+    assert body["problem_states"] == ["faq_warranty"]
     svg = ET.fromstring(body["svg"])
     nodes = {g.get("id"): g for g in svg.iter(f"{SVG}g")}
-    assert fills(nodes["state-faq_returns"]) == {"#f87171"}  # the problem fill
-    assert "#f87171" not in fills(nodes["state-faq_warranty"])
+    assert fills(nodes["state-faq_warranty"]) == {"#f87171"}  # the problem fill
+    assert "#f87171" not in fills(nodes["state-faq_installation"])
     status, body = await post(app_client, "/diagram", headers, flow="states: [", prompts=PROMPTS)
     assert status == 422 and "not readable YAML" in body["error"]
+
+
+async def test_the_diagram_folds_the_groups_asked_for_and_says_where_each_state_is(
+    app_client: TestClient,
+) -> None:
+    headers = await as_supervisor(app_client)
+    status, body = await post(
+        app_client, "/diagram", headers, flow=FLOW, prompts=PROMPTS, collapsed=["order"]
+    )
+    assert status == 200
+    assert [(g["name"], g["collapsed"]) for g in body["groups"]] == [
+        ("order", True),
+        ("repair", False),
+        ("warranty", False),
+        ("questions", False),
+    ]
+    drawn = {g.get("id") for g in ET.fromstring(body["svg"]).iter(f"{SVG}g") if g.get("class") == "node"}
+    assert "group-order" in drawn and "state-order_number" not in drawn and "state-faq_menu" in drawn
+    lines = FLOW.split("\n")
+    assert lines[body["lines"]["state-goodbye"] - 1] == "  goodbye:"  # where a click on it leads
+    status, body = await post(app_client, "/diagram", headers, flow=FLOW, prompts=PROMPTS, collapsed="order")
+    assert status == 400 and "'collapsed'" in body["error"]
 
 
 async def test_editing_a_prompt_keeps_the_rest_of_the_file(app_client: TestClient) -> None:
@@ -172,16 +194,21 @@ async def test_a_test_call_runs_the_draft_with_real_data(app_client: TestClient)
     status, turn = await post(app_client, "/test/call", headers, caller="+15550100001", **files)
     assert status == 200, turn
     assert turn["heard"][0]["text"] == "Hello from the draft of Acme support."
-    assert turn["path"] == ["welcome", "main_menu"]
+    assert turn["path"] == ["welcome", "find_caller", "caller_orders"]  # the caller ID's order offered
     assert turn["gather"] == {"number": False, "finish_on_key": "", "max_digits": 1}
-    status, turn = await post(app_client, "/test/input", headers, token=turn["token"], digits="1", **files)
+    status, turn = await post(app_client, "/test/input", headers, token=turn["token"], digits="2", **files)
     assert turn["gather"]["number"] is True
     status, turn = await post(
         app_client, "/test/input", headers, token=turn["token"], digits="4512#", **files
     )
     said = " ".join(h["text"] for h in turn["heard"])
     assert "Order 4 5 1 2 has shipped with UPS" in said
-    assert turn["path"][-3:] == ["find_order", "order_status", "order_more"]
+    assert turn["path"][-4:] == [
+        "find_order",
+        "order_status",
+        "tracking_text_check",
+        "order_more",
+    ]  # no texts here
     status, turn = await post(
         app_client, "/test/input", headers, token=turn["token"], speech="agent", **files
     )
@@ -215,7 +242,7 @@ async def _file_a_real_customers_order(client: TestClient) -> None:
 async def test_a_test_calls_turn_works_once(app_client: TestClient) -> None:
     headers = await as_supervisor(app_client)
     _, turn = await post(app_client, "/test/call", headers, caller="+15550100001", **FILES)
-    status, pressed = await post(app_client, "/test/input", headers, token=turn["token"], digits="1", **FILES)
+    status, pressed = await post(app_client, "/test/input", headers, token=turn["token"], digits="2", **FILES)
     assert status == 200 and pressed["gather"]["number"] is True
     # The same token again (a copied request) is refused, and its call goes on from the new one.
     status, again = await post(app_client, "/test/input", headers, token=turn["token"], digits="2", **FILES)
@@ -286,8 +313,10 @@ async def test_listed_test_numbers_may_be_called_as(aiohttp_client: Callable, tm
     await add_account(client.app, "sam", Role.SUPERVISOR)
     headers = await as_supervisor(client)
     _, turn = await post(client, "/test/call", headers, caller=REAL_CUSTOMER, **FILES)
+    assert "Are you calling about order 5 5 5 5, which has shipped?" in " ".join(
+        h["text"] for h in turn["heard"]
+    )
     _, turn = await post(client, "/test/input", headers, token=turn["token"], digits="1", **FILES)
-    _, turn = await post(client, "/test/input", headers, token=turn["token"], digits="5555#", **FILES)
     assert "Order 5 5 5 5 has shipped with UPS" in " ".join(h["text"] for h in turn["heard"])
     with pytest.raises(ConfigError, match=r"IVR_TEST_PHONE_NUMBERS .*'5550100009'"):
         make_settings(tmp_path, IVR_TEST_PHONE_NUMBERS="+15550100001,5550100009")

@@ -21,7 +21,7 @@ OLD_RETURNS = "You can return or exchange any product within 30 days"
 async def returns_answer(phone: TestClient) -> str:
     """What a new caller hears after 4 (questions) and 1 (returns), over signed webhooks."""
     caller = Caller(phone)
-    await caller.dial()
+    await caller.dial_to_menu()
     await caller.press("4")
     answer = (await caller.press("1")).text
     await caller.hang_up()
@@ -81,7 +81,7 @@ async def test_a_supervisor_edits_tests_publishes_and_rolls_back(browser_page: A
         await page.click("#phone-call")
         await page.wait_for_selector("#phone-log li.bot")
         await page.click("#dialpad .key[data-key='4']")
-        await page.wait_for_selector("#phone-log li.bot:has-text('For returns and exchanges, press 1')")
+        await page.wait_for_selector("#phone-log li.bot:has-text('press 1 for returns')")
         await page.click("#dialpad .key[data-key='1']")
         await page.wait_for_selector(f"#phone-log li.bot:has-text('{NEW_RETURNS}')")
         assert "faq_returns" in await page.locator("#phone-path").inner_text()

@@ -47,20 +47,20 @@ async def test_a_call_in_progress_finishes_on_its_version_new_calls_get_the_new_
     client: TestClient,
 ) -> None:
     old = Caller(client)
-    assert (await old.dial()).heard[0] == OLD_WELCOME
+    assert (await old.dial_to_menu()).heard[0] == OLD_WELCOME
     assert "key in your order number" in (await old.press("1")).text
 
     version = await flows_of(client).publish(LINE_FLOW, by="alice", files=new_version(), note="swap 1 and 2")
     assert version.number == 2
 
     fresh = Caller(client)
-    assert (await fresh.dial()).heard[0] == NEW_WELCOME
+    assert (await fresh.dial_to_menu()).heard[0] == NEW_WELCOME
     assert "repair ticket number" in (await fresh.press("1")).text  # the new menu
 
     # The call that started before the publish keeps the old menu and words to the end.
     assert "has shipped with UPS" in (await old.press("4512")).text
-    back = await old.press("3")
-    assert "For order status and delivery, press 1." in back.text
+    back = await old.press("1")  # "1 for the main menu"
+    assert "press 1 for orders" in back.text
     assert "key in your order number" in (await old.press("1")).text
     await old.press("4512")
     end = await old.press("9")
@@ -71,16 +71,16 @@ async def test_a_call_in_progress_finishes_on_its_version_new_calls_get_the_new_
     assert "waiting for parts" in (await fresh.press("3141")).text
 
     again = Caller(client)
-    assert (await again.dial()).heard[0] == OLD_WELCOME
+    assert (await again.dial_to_menu()).heard[0] == OLD_WELCOME
     assert "key in your order number" in (await again.press("1")).text
 
 
 async def test_a_refused_publish_leaves_callers_on_the_published_version(client: TestClient) -> None:
-    broken = FlowFiles(START.flow.replace("next: main_menu", "next: nowhere"), new_version().prompts)
+    broken = FlowFiles(START.flow.replace("next: find_caller", "next: nowhere"), new_version().prompts)
     with pytest.raises(ValueError, match="next goes to 'nowhere'"):
         await flows_of(client).publish(LINE_FLOW, by="alice", files=broken)
     caller = Caller(client)
-    assert (await caller.dial()).heard[0] == OLD_WELCOME
+    assert (await caller.dial_to_menu()).heard[0] == OLD_WELCOME
 
 
 async def test_a_publish_on_one_instance_reaches_new_calls_on_another(
@@ -100,13 +100,13 @@ async def test_a_publish_on_one_instance_reaches_new_calls_on_another(
     )
     assert [v.number for v in await flows_of(first).history(LINE_FLOW)] == [1]
     on_second = Caller(second)
-    assert (await on_second.dial()).heard[0] == OLD_WELCOME
+    assert (await on_second.dial_to_menu()).heard[0] == OLD_WELCOME
     await on_second.press("1")
 
     await flows_of(first).publish(LINE_FLOW, by="alice", files=new_version())
     published_at = time.monotonic()
     while True:
-        heard = (await Caller(second).dial()).heard[0]
+        heard = (await Caller(second).dial_to_menu()).heard[0]
         if heard == NEW_WELCOME:
             break
         assert heard == OLD_WELCOME
@@ -116,7 +116,7 @@ async def test_a_publish_on_one_instance_reaches_new_calls_on_another(
     # Its call from before goes on with the old menu, served by either instance.
     assert "has shipped with UPS" in (await on_second.press("4512")).text
     on_second.client = first
-    assert "For order status and delivery, press 1." in (await on_second.press("3")).text
+    assert "press 1 for orders" in (await on_second.press("1")).text
     assert "key in your order number" in (await on_second.press("1")).text
 
 
@@ -142,5 +142,5 @@ async def test_with_local_speech_a_new_version_is_rendered_before_anyone_calls(
     while cache.path_for(recording) is None:  # no call is made: the background render does it
         assert time.monotonic() < deadline, "the new greeting was never pre-rendered"
         await asyncio.sleep(0.2)
-    turn = await Caller(client).dial()
+    turn = await Caller(client).dial_to_menu()
     assert turn.root.findtext(".//Play", "").endswith(f"/audio/{recording}.wav")

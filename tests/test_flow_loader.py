@@ -94,7 +94,8 @@ def test_unknown_action_is_refused_and_no_import_path_is_followed() -> None:
     lines = problems(GOOD.replace("action: find_order", "action: os.system"))
     assert lines == [
         "flow.yaml line 19, state 'lookup': unknown action 'os.system'; "
-        "the service's actions are: check_postal_code, find_order, find_repair, find_warranty"
+        "the service's actions are: check_postal_code, find_caller, find_order, find_repair, find_warranty, "
+        "offer_return_label, offer_tracking_text, text_return_label, text_tracking_link"
     ]
 
 
@@ -119,7 +120,8 @@ def test_an_unrouted_lookup_limit_is_a_warning_and_goes_to_the_agent() -> None:
 
 def test_missing_prompt_is_reported_per_language() -> None:
     assert problems(GOOD.replace("prompt: goodbye", "prompt: farewell")) == [
-        "flow.yaml line 31, state 'bye': prompt 'farewell' is missing in language 'en'"
+        f"flow.yaml line 31, state 'bye': prompt 'farewell' is missing in language '{code}'"
+        for code in ("de", "en", "sv")  # every language the shipped prompts/ has
     ]
 
 
@@ -147,7 +149,7 @@ def test_schema_errors_are_all_reported_at_once() -> None:
     assert problems(text) == [
         "flow.yaml line 13, state 'ask': 'type' must be one of say, menu, gather, action, transfer, hangup",
         "flow.yaml line 29, state 'agent': 'colour' is not a setting of a transfer state; "
-        "allowed: fallback, prompt, reason, type",
+        "allowed: fallback, group, prompt, reason, type",
     ]
 
 
@@ -314,8 +316,12 @@ def test_a_fallback_that_hands_off_again_forever() -> None:
     ]
 
 
+_MORE_OPTIONS = ((2, "repairs"), (3, "warranty"), (4, "questions"), (5, "w5"), (6, "w6"), ("'*'", "w7"))
+"""Options for the main menu prompt's keys, with the words it names for them."""
+
+
 def test_a_menu_with_more_than_five_options_is_a_warning_only() -> None:
-    options = "".join(f"      - {{key: {k}, words: [w{k}], goto: bye}}\n" for k in (2, 3, 4, 5, 6, "'*'"))
+    options = "".join(f"      - {{key: {k}, words: [{w}], goto: bye}}\n" for k, w in _MORE_OPTIONS)
     flow, warnings = parse_flow(
         load_text(GOOD.replace("        goto: ask\n", "        goto: ask\n" + options), "f.yaml"), CATALOGS
     )
@@ -327,7 +333,7 @@ def test_a_menu_with_more_than_five_options_is_a_warning_only() -> None:
 
 
 def test_check_flow_text_gives_errors_and_warnings_as_data() -> None:
-    options = "".join(f"      - {{key: {k}, words: [w{k}], goto: bye}}\n" for k in (2, 3, 4, 5, 6, "'*'"))
+    options = "".join(f"      - {{key: {k}, words: [{w}], goto: bye}}\n" for k, w in _MORE_OPTIONS)
     text = GOOD.replace("        goto: ask\n", "        goto: ask\n" + options).replace(
         "next: lookup", "next: lookpu"
     )
@@ -369,3 +375,22 @@ def test_check_flow_text_answers_bad_yaml_with_its_line_instead_of_raising() -> 
     assert check_flow_text("", "d", CATALOGS)[0] == [
         Problem(None, None, "the file is empty", ProblemCode.YAML)
     ]
+
+
+def test_a_menu_that_names_a_choice_its_words_do_not_understand_is_warned_about() -> None:
+    """The main menu prompt says '2 for repairs': a caller saying 'repairs' must get there."""
+    repairs = "      - {key: 2, words: [fix], goto: bye}\n"
+    text = GOOD.replace("        goto: ask\n", "        goto: ask\n" + repairs)
+    errors, warnings = check_flow_text(text, "draft", CATALOGS)
+    assert errors == []
+    assert [(w.line, w.state, w.code, w.message) for w in warnings] == [
+        (
+            12,
+            "menu",
+            ProblemCode.CHOICE_NOT_UNDERSTOOD,
+            "prompt 'main_menu' (en) offers 'repairs' for key 2, but saying 'repairs' matches none of "
+            "this menu's words; add it to the option's words",
+        )
+    ]
+    fixed = text.replace("words: [fix]", "words: [fix, repair]")
+    assert check_flow_text(fixed, "draft", CATALOGS) == ([], [])

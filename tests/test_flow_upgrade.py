@@ -35,7 +35,7 @@ async def test_a_caller_over_the_limit_on_the_earlier_flow_reaches_an_agent(
     )
     await load_demo_data(settings)
     caller = Caller(await aiohttp_client(create_app(settings, today=lambda: TODAY)))
-    await caller.dial()
+    await caller.dial_to_menu()
     await caller.press("1")
     for _ in range(5):
         found = await caller.press("4512")

@@ -73,12 +73,12 @@ async def test_a_stale_draft_save_is_refused_naming_who_saved_last(store: FlowSt
 
 
 async def test_an_invalid_publish_changes_nothing_and_says_where(sql: Sql, store: FlowStore) -> None:
-    broken = FlowFiles(START.flow.replace("next: main_menu", "next: main_manu"), START.prompts)
+    broken = FlowFiles(START.flow.replace("next: find_caller", "next: find_calr"), START.prompts)
     draft = await store.save_draft(LINE_FLOW, broken, expected_revision=1, by="alice")
     with pytest.raises(FlowInvalid) as caught:
         await store.publish(LINE_FLOW, by="alice", expected_revision=draft.revision)
     assert caught.value.lines() == [
-        "flows/support.yaml line 17, state 'welcome': next goes to 'main_manu', which is not a state"
+        "flows/support.yaml line 72, state 'welcome': next goes to 'find_calr', which is not a state"
     ]
     bad_yaml = FlowFiles(START.flow, {"en": START.prompts["en"] + "  oops: [unclosed\n"})
     with pytest.raises(FlowInvalid) as caught:

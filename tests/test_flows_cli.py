@@ -79,11 +79,11 @@ def test_an_invalid_publish_names_file_and_line_and_changes_nothing(
 ) -> None:
     run(capsys, "publish", str(ROOT / "flows" / "support.yaml"))
     flow, prompts = checkout(tmp_path)
-    flow.write_text(flow.read_text().replace("next: main_menu", "next: main_manu"))
+    flow.write_text(flow.read_text().replace("next: find_caller", "next: find_calr"))
     code, out, err = run(capsys, "publish", str(flow), "--prompts", str(prompts))
     assert code == 1 and out == ""
     assert err.splitlines() == [
-        f"{flow} line 17, state 'welcome': next goes to 'main_manu', which is not a state",
+        f"{flow} line 72, state 'welcome': next goes to 'find_calr', which is not a state",
         "ivr flows publish: nothing was changed.",
     ]
     good_flow, bad_prompts = checkout(tmp_path, name="other")
@@ -148,7 +148,7 @@ async def test_a_publish_from_the_cli_reaches_the_running_line(
 
     settings = make_settings(tmp_path)
     client = await aiohttp_client(create_app(settings, today=lambda: TODAY))
-    assert (await Caller(client).dial()).heard[0] == WELCOME.removeprefix("welcome: ")
+    assert (await Caller(client).dial_to_menu()).heard[0] == WELCOME.removeprefix("welcome: ")
 
     flow, prompts = checkout(tmp_path)
     env = {**os.environ, "IVR_DATA_DIR": str(tmp_path)}
@@ -169,7 +169,7 @@ async def test_a_publish_from_the_cli_reaches_the_running_line(
     assert process.returncode == 0 and b"Published version 2 (was version 1)" in out
 
     deadline = time.monotonic() + PUBLISHED_CHECK_EVERY + 1
-    while (heard := (await Caller(client).dial()).heard[0]) != NEW_WELCOME.removeprefix("welcome: "):
+    while (heard := (await Caller(client).dial_to_menu()).heard[0]) != NEW_WELCOME.removeprefix("welcome: "):
         assert time.monotonic() < deadline, f"still hearing {heard!r}"
         await asyncio.sleep(0.1)
 

@@ -44,7 +44,7 @@ async def test_a_dead_redis_is_alive_but_not_ready(aiohttp_client: Callable, tmp
     assert body["ready"] is False
     assert body["down"] == ["redis"]  # which service, not the driver's message
     # A call meanwhile is an apology and a hand-off, never an error page.
-    turn = await Caller(client).dial()
+    turn = await Caller(client).dial_to_menu()
     assert turn.handoff is not None
     metrics = await (await client.get("/metrics")).text()
     assert 'ivr_errors_total{code="redis_unavailable"} 1.0' in metrics
@@ -75,7 +75,7 @@ def json_log(caplog: pytest.LogCaptureFixture) -> Iterator[io.StringIO]:
 async def test_json_logs_carry_the_call_and_never_a_phone_number(
     caller: Caller, json_log: io.StringIO
 ) -> None:
-    await caller.dial()
+    await caller.dial_to_menu()
     await caller.press("1")
     await caller.press("4512")
     await caller.hang_up()

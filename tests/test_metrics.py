@@ -38,7 +38,7 @@ def value(samples: dict, name: str, **labels: str) -> float:
 
 
 async def test_calls_turns_handoffs_outcomes_and_errors_are_counted(client: TestClient) -> None:
-    resolved = Caller(client)
+    resolved = Caller(client, phone=STRANGER_PHONE)  # not on file: the call starts at the main menu
     await resolved.dial()
     await resolved.press("4")
     await resolved.press("5")
@@ -80,7 +80,7 @@ async def test_calls_turns_handoffs_outcomes_and_errors_are_counted(client: Test
 async def test_a_failed_webhook_counts_its_error_code_and_the_hand_off(
     caller: Caller, settings: Settings
 ) -> None:
-    await caller.dial()
+    await caller.dial_to_menu()
     await caller.press("1")
     with sqlite3.connect(Path(settings.database_url.removeprefix("sqlite:///"))) as conn:
         conn.execute("DROP TABLE orders")
@@ -91,7 +91,8 @@ async def test_a_failed_webhook_counts_its_error_code_and_the_hand_off(
     assert value(samples, "ivr_handoffs_total", reason="system_error") == 1
 
 
-async def test_a_replayed_turn_is_not_a_second_hand_off(caller: Caller) -> None:
+async def test_a_replayed_turn_is_not_a_second_hand_off(client: TestClient) -> None:
+    caller = Caller(client, phone=STRANGER_PHONE)
     turn = await caller.dial()
     gather = turn.gather
     assert gather is not None

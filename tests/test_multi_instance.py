@@ -38,8 +38,18 @@ REDIS_DB_URL = os.environ.get("IVR_TEST_REDIS_CLUSTER_URL", "redis://127.0.0.1:6
 """A Redis database of its own: the server's key prefix is not configurable, so the
 tests empty this database before and after."""
 CALLS = 20
-ORDER_KEYS = ["pressed 1", "pressed 4512", "pressed 9"]
-ORDER_PATH = ["welcome", "main_menu", "order_number", "find_order", "order_status", "order_more", "goodbye"]
+ORDER_KEYS = ["pressed 2", "pressed 4512", "pressed 9"]
+ORDER_PATH = [
+    "welcome",
+    "find_caller",
+    "caller_orders",  # "for another order, press 2"
+    "order_number",
+    "find_order",
+    "order_status",
+    "tracking_text_check",
+    "order_more",
+    "goodbye",
+]
 
 
 def _ivr(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -193,8 +203,8 @@ async def _hang_up(caller: Caller, public_url: str) -> None:
 
 async def _order_call(caller: Caller, public_url: str) -> None:
     """dial → 1 → 4512# → 9 → status callback, checking what the caller hears."""
-    assert "press 1" in (await caller.post(f"{public_url}/voice")).text
-    assert "order number" in (await caller.press("1")).text
+    assert "For another order, press 2." in (await caller.post(f"{public_url}/voice")).text
+    assert "order number" in (await caller.press("2")).text
     assert "has shipped with UPS" in (await caller.press("4512")).text
     assert "Goodbye" in (await caller.press("9")).text
     await _hang_up(caller, public_url)
@@ -251,7 +261,7 @@ async def test_the_same_turn_delivered_to_both_instances_advances_the_call_once(
         to_b.call_sid = to_a.call_sid
         dialled = await asyncio.gather(to_a.post(f"{cluster.url}/voice"), to_b.post(f"{cluster.url}/voice"))
         assert dialled[0].twiml == dialled[1].twiml
-        for keys, heard in (("1", "order number"), ("4512", "has shipped with UPS"), ("9", "Goodbye")):
+        for keys, heard in (("2", "order number"), ("4512", "has shipped with UPS"), ("9", "Goodbye")):
             # Both instances get the very same signed request (Twilio retrying, or a duplicate).
             action = to_a._action()
             first, second = await asyncio.gather(
@@ -270,8 +280,8 @@ async def test_a_killed_instance_mid_call_the_other_carries_on(doomed_cluster: C
     sent: list[str] = []
     async with aiohttp.ClientSession() as session:
         caller = _caller(session, cluster.url, sent)
-        assert "press 1" in (await caller.post(f"{cluster.url}/voice")).text
-        assert "order number" in (await caller.press("1")).text
+        assert "For another order, press 2." in (await caller.post(f"{cluster.url}/voice")).text
+        assert "order number" in (await caller.press("2")).text
         # Kill the instance that round-robin sends the next request to: the one that did
         # not answer the last. nginx finds it refusing connections and tries the other.
         last = cluster.nginx.served_by(await cluster.nginx.lines_for(sent[-1:]))

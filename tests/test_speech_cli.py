@@ -89,5 +89,5 @@ async def test_local_speech_without_a_model_is_a_loud_error_and_calls_still_work
     assert f"no Vosk model at {tmp_path / 'no-model'}" in message
     assert "IVR_VOSK_MODEL" in message and "ivr speech install-model en" in message
     client = await aiohttp_client(app)
-    turn = await Caller(client).dial()  # type: ignore[arg-type]
+    turn = await Caller(client).dial_to_menu()  # type: ignore[arg-type]
     assert turn.gather is not None and turn.gather.get("input") == "dtmf speech"

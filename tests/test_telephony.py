@@ -1,6 +1,6 @@
 """ivr.telephony: the real TwilioTelephony, through the official client, against the Twilio fake.
 
-Every request crosses real loopback HTTP; the fake records what arrived, so these tests
+Every request crosses real loopback HTTP; the sandbox account records what arrived, so these tests
 check what Twilio would have been asked to do, and how each of Twilio's refusals and
 outages reaches the line.
 """
@@ -21,10 +21,10 @@ from twilio.request_validator import RequestValidator
 
 from ivr.config import ConfigError, Settings
 from ivr.logs import mask_phone
+from ivr.sandbox.account import ACCOUNT_SID, LINE_NUMBER, TwilioAccount
 from ivr.telephony import STATUS_EVENTS, TelephonyError, TelephonyErrorCode, TwilioTelephony
 from tests.caller import PUBLIC_URL, TOKEN
 from tests.conftest import make_settings
-from tests.twilio_fake import ACCOUNT_SID, LINE_NUMBER, TwilioFake
 
 AGENT = "+15550107777"
 CUSTOMER = "+15550100001"
@@ -39,7 +39,7 @@ def line_settings(tmp_path: Path, api_base: str, **env: str) -> Settings:
 
 
 @pytest.fixture
-async def telephony(twilio: TwilioFake, tmp_path: Path) -> AsyncIterator[TwilioTelephony]:
+async def telephony(twilio: TwilioAccount, tmp_path: Path) -> AsyncIterator[TwilioTelephony]:
     line = TwilioTelephony.from_settings(line_settings(tmp_path, twilio.api_base))
     yield line
     await line.aclose()
@@ -56,7 +56,7 @@ def voicemail_wav() -> bytes:
 
 
 async def test_place_call_asks_twilio_to_ring_the_agent_from_the_line(
-    twilio: TwilioFake, telephony: TwilioTelephony
+    twilio: TwilioAccount, telephony: TwilioTelephony
 ) -> None:
     sid = await telephony.place_call(AGENT, WHISPER_URL, status_callback=STATUS_URL, ring_seconds=20)
 
@@ -75,7 +75,7 @@ async def test_place_call_asks_twilio_to_ring_the_agent_from_the_line(
 
 
 async def test_placed_call_hears_back_from_twilio_with_signed_status_callbacks(
-    twilio: TwilioFake,
+    twilio: TwilioAccount,
     telephony: TwilioTelephony,
     aiohttp_server: Callable[[web.Application], Awaitable[TestServer]],
 ) -> None:
@@ -103,7 +103,7 @@ async def test_placed_call_hears_back_from_twilio_with_signed_status_callbacks(
 
 
 async def test_redirect_moves_a_live_caller_to_new_twiml(
-    twilio: TwilioFake, telephony: TwilioTelephony
+    twilio: TwilioAccount, telephony: TwilioTelephony
 ) -> None:
     caller = twilio.add_live_call(from_=CUSTOMER, url=f"{PUBLIC_URL}/voice")
     conference = f"{PUBLIC_URL}/voice/agent/conference?room=r1"
@@ -116,7 +116,7 @@ async def test_redirect_moves_a_live_caller_to_new_twiml(
 
 
 async def test_redirecting_a_call_that_already_ended_is_refused_and_not_retryable(
-    twilio: TwilioFake, telephony: TwilioTelephony
+    twilio: TwilioAccount, telephony: TwilioTelephony
 ) -> None:
     caller = twilio.add_live_call(from_=CUSTOMER)
     twilio.calls[caller].status = "completed"  # the caller hung up while waiting
@@ -132,7 +132,7 @@ async def test_redirecting_a_call_that_already_ended_is_refused_and_not_retryabl
 
 @pytest.mark.parametrize(("answered", "ends_as"), [(False, "canceled"), (True, "completed")])
 async def test_hang_up_ends_a_ringing_or_answered_call(
-    twilio: TwilioFake, telephony: TwilioTelephony, answered: bool, ends_as: str
+    twilio: TwilioAccount, telephony: TwilioTelephony, answered: bool, ends_as: str
 ) -> None:
     sid = await telephony.place_call(AGENT, WHISPER_URL, status_callback=STATUS_URL)
     twilio.calls[sid].status = "in-progress" if answered else "ringing"
@@ -145,7 +145,7 @@ async def test_hang_up_ends_a_ringing_or_answered_call(
 
 
 async def test_fetch_recording_downloads_the_wav_from_the_configured_api(
-    twilio: TwilioFake, telephony: TwilioTelephony
+    twilio: TwilioAccount, telephony: TwilioTelephony
 ) -> None:
     audio = voicemail_wav()
     recording_url = twilio.add_recording(audio)
@@ -158,7 +158,7 @@ async def test_fetch_recording_downloads_the_wav_from_the_configured_api(
 
 
 async def test_missing_recording_is_a_fetch_error_with_its_status(
-    twilio: TwilioFake, telephony: TwilioTelephony
+    twilio: TwilioAccount, telephony: TwilioTelephony
 ) -> None:
     gone = twilio.add_recording(b"RIFF")
     twilio.recordings.clear()
@@ -179,7 +179,7 @@ async def test_missing_recording_is_a_fetch_error_with_its_status(
     ],
 )
 async def test_credentials_go_only_to_this_accounts_recordings(
-    twilio: TwilioFake, telephony: TwilioTelephony, url: str
+    twilio: TwilioAccount, telephony: TwilioTelephony, url: str
 ) -> None:
     with pytest.raises(TelephonyError) as caught:
         await telephony.fetch_recording(url.format(account=ACCOUNT_SID))
@@ -190,7 +190,7 @@ async def test_credentials_go_only_to_this_accounts_recordings(
 
 
 async def test_wrong_credentials_are_an_auth_error_for_calls_and_recordings(
-    twilio: TwilioFake, tmp_path: Path
+    twilio: TwilioAccount, tmp_path: Path
 ) -> None:
     settings = line_settings(tmp_path, twilio.api_base, TWILIO_AUTH_TOKEN="not-the-token")
     line = TwilioTelephony.from_settings(settings)
@@ -214,7 +214,7 @@ async def test_wrong_credentials_are_an_auth_error_for_calls_and_recordings(
 
 @pytest.mark.parametrize("status", [500, 503, 429])
 async def test_twilio_outage_is_a_retryable_error_and_the_retry_goes_through(
-    twilio: TwilioFake, telephony: TwilioTelephony, status: int
+    twilio: TwilioAccount, telephony: TwilioTelephony, status: int
 ) -> None:
     twilio.fail_next(1, status=status)
 
@@ -228,7 +228,7 @@ async def test_twilio_outage_is_a_retryable_error_and_the_retry_goes_through(
     assert list(twilio.calls) == [sid]
 
 
-async def test_recording_outage_is_retryable(twilio: TwilioFake, telephony: TwilioTelephony) -> None:
+async def test_recording_outage_is_retryable(twilio: TwilioAccount, telephony: TwilioTelephony) -> None:
     audio = voicemail_wav()
     url = twilio.add_recording(audio)
     twilio.fail_next(1, status=500)
@@ -262,7 +262,7 @@ async def test_unreachable_api_is_a_retryable_error_without_status(tmp_path: Pat
 
 
 async def test_twilios_error_text_reaches_the_log_with_phone_numbers_masked(
-    twilio: TwilioFake, tmp_path: Path
+    twilio: TwilioAccount, tmp_path: Path
 ) -> None:
     """Twilio quotes numbers in its errors; the error the line logs must not."""
     wrong_caller_id = "+15550009999"
@@ -279,7 +279,7 @@ async def test_twilios_error_text_reaches_the_log_with_phone_numbers_masked(
     assert wrong_caller_id not in str(caught.value) and mask_phone(wrong_caller_id) in str(caught.value)
 
 
-async def test_a_stalled_api_is_given_up_on_within_the_request_limit(twilio: TwilioFake) -> None:
+async def test_a_stalled_api_is_given_up_on_within_the_request_limit(twilio: TwilioAccount) -> None:
     line = TwilioTelephony(
         account_sid=ACCOUNT_SID,
         auth_token=TOKEN,

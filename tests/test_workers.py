@@ -29,7 +29,16 @@ from tests.conftest import DEMO, ROOT
 from tests.nginx import free_port
 
 CALLS = 12
-ORDER_PATH = ["welcome", "main_menu", "order_number", "find_order", "order_status", "order_more", "goodbye"]
+ORDER_PATH = [
+    "welcome",
+    "main_menu",
+    "order_number",
+    "find_order",
+    "order_status",
+    "tracking_text_check",
+    "order_more",
+    "goodbye",
+]
 
 
 @dataclass

@@ -9,7 +9,8 @@ Routes (under /console):
   GET  /flows                          the default flow's editor
   GET  /flows/{name}                   the editor page
   POST /flows/{name}/validate          {flow, prompts} -> problems and prompt rows
-  POST /flows/{name}/diagram           {flow, prompts} -> inline SVG, problem states red
+  POST /flows/{name}/diagram           {flow, prompts, collapsed} -> inline SVG (problem states red),
+                                       each state's line, the groups
   POST /flows/{name}/prompt            {text, id, value} -> the prompt file with one prompt changed
   POST /flows/{name}/listen            {text} -> URL of the synthesised prompt
   GET  /flows/audio/{id}.wav           that recording
@@ -42,7 +43,15 @@ from ivr.console.prompt_audio import ConsoleAudio, TooLong
 from ivr.console.prompt_text import PromptEditError, prompt_rows, set_prompt
 from ivr.console.test_phone import PhoneTurn, TestPhone, TestPhoneError
 from ivr.console.web import AUDIT, render, require
-from ivr.flow.diagram import DiagramError, build_graph, problems_by_state, render_svg, to_dot
+from ivr.flow.diagram import (
+    DiagramError,
+    build_graph,
+    group_id,
+    problems_by_state,
+    render_svg,
+    state_id,
+    to_dot,
+)
 from ivr.flow.files import FlowFiles
 from ivr.flow.loader import FlowInvalid, Problem
 from ivr.flow.schema import Flow
@@ -315,24 +324,41 @@ async def validate(request: web.Request) -> web.Response:
 
 
 async def diagram(request: web.Request) -> web.Response:
+    """The draft drawn, with what the page needs to make it clickable: each state's line
+    and the groups it can fold (`collapsed` names the groups to draw as one box)."""
     require(request, Role.SUPERVISOR)
     editor = _editor(request)
-    checked = await _check(editor, _files(await _json(request)))
+    body = await _json(request)
+    collapsed = body.get("collapsed", [])
+    if not isinstance(collapsed, list) or not all(isinstance(g, str) for g in collapsed):
+        raise _bad("'collapsed' must be a list of group names.")
+    checked = await _check(editor, _files(body))
     if checked.document is None:
         return web.json_response(
             {"error": "The flow is not readable YAML yet; the diagram shows the last readable version."},
             status=422,
         )
     flow_problems = [Problem(p.line, p.state, p.message) for p in checked.problems if p.file == "flow"]
-    document = checked.document
-    dot = await asyncio.to_thread(lambda: to_dot(build_graph(document), problems_by_state(flow_problems)))
+    graph = await asyncio.to_thread(build_graph, checked.document)
+    folded = frozenset(collapsed) & set(graph.groups())
+    dot = to_dot(graph, problems_by_state(flow_problems), folded)
     try:
         svg = await render_svg(dot)
     except DiagramError as exc:
         log.error("%s: %s", exc.code, exc.detail)
         return web.json_response({"error": "The diagram could not be drawn.", "code": exc.code}, status=503)
     states = sorted({p.state for p in flow_problems if p.state})
-    return web.json_response({"svg": svg, "problem_states": states})
+    return web.json_response(
+        {
+            "svg": svg,
+            "problem_states": states,
+            "lines": {state_id(n.name): n.line for n in graph.nodes if n.line},
+            "groups": [
+                {"name": name, "id": group_id(name), "states": size, "collapsed": name in folded}
+                for name, size in graph.groups().items()
+            ],
+        }
+    )
 
 
 async def edit_prompt(request: web.Request) -> web.Response:
@@ -350,7 +376,7 @@ def sample_values(template: Template, today: date) -> dict[str, str]:
     """Stand-in values so a prompt with placeholders can be heard as a caller would."""
     values = {}
     for name in template.variables:
-        if "date" in name or name in ("eta", "expires_on"):
+        if name in template.date_variables or "date" in name or name in ("eta", "expires_on"):
             values[name] = (today + timedelta(days=3)).isoformat()
         elif "number" in name or "code" in name:
             values[name] = "4512"

@@ -83,6 +83,12 @@ class TestRecords:
         repair = await self._repository.repair(ticket_number)
         return repair if repair and self._ours(repair.phone) else None
 
+    async def orders_of(self, phone: str) -> Sequence[Order]:
+        return await self._repository.orders_of(phone) if self._ours(phone) else []
+
+    async def repairs_of(self, phone: str) -> Sequence[Repair]:
+        return await self._repository.repairs_of(phone) if self._ours(phone) else []
+
     async def upsert(self, records: Sequence[Order] | Sequence[Warranty] | Sequence[Repair]) -> int:
         raise PermissionError("the test phone's records are read-only")
 

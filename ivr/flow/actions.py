@@ -11,14 +11,36 @@ the caller, so no flow, however it is edited, can read an order to a stranger.
 from __future__ import annotations
 
 import hmac
+import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
+from typing import Protocol
 
 from ivr.importer import normalise_postal
-from ivr.records import Order
+from ivr.records import Order, OrderStatus, Repair, RepairStatus
 from ivr.session import CallSession
 from ivr.store.base import Repository
+
+
+@dataclass(frozen=True, slots=True)
+class Pickup:
+    """Where and how long ready repairs wait for their owners (the line's settings)."""
+
+    location: str = ""
+    """As said to callers: "our service centre at 200 Main Street"; empty: not said."""
+    days: int = 14
+    """A ready repair is kept this many days after it became ready (its `updated_on`)."""
+
+
+class TextMessages(Protocol):
+    """Texts (SMS) the line sends a caller: Twilio's Messaging API, when the line has its
+    REST credentials (`ivr.telephony`)."""
+
+    async def send(self, to: str, body: str) -> str:
+        """Send `body` to `to`; returns the message's id. Raises on any failure."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +48,13 @@ class ActionContext:
     session: CallSession
     repository: Repository
     today: date
+    pickup: Pickup = Pickup()
+    texts: TextMessages | None = None
+    """None: the line cannot send texts, and no flow offers one."""
+    render: Callable[[str], str] = lambda prompt_id: ""
+    """A prompt of the call's language filled with the call's values ("" if there is none)."""
+    note: Callable[[str], None] = lambda text: None
+    """Adds a line to the call record's transcript (what the line did, for `ivr calls show`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +71,8 @@ def _iso(value: date | None) -> str:
     return value.isoformat() if value else ""
 
 
+log = logging.getLogger(__name__)
+
 RELEASED_ORDER_FIELDS = (
     "verified_order",
     "customer_name",
@@ -51,6 +82,11 @@ RELEASED_ORDER_FIELDS = (
     "placed_on",
     "ship_date",
     "eta",
+    "eta_due",
+    "eta_late",
+    "ship_due",
+    "ship_late",
+    "late",
 )
 MAX_LOOKUPS_PER_CALL = 5
 """Order, repair and warranty numbers one call may look up; a person needs far fewer."""
@@ -98,8 +134,53 @@ def _same_keys(keyed: str, expected: str) -> bool:
     return hmac.compare_digest(keyed.encode(), expected.encode())
 
 
+PENDING_ORDER = frozenset(
+    {OrderStatus.RECEIVED, OrderStatus.PROCESSING, OrderStatus.SHIPPED, OrderStatus.OUT_FOR_DELIVERY}
+)
+"""Orders still on their way: a delivery date in the past means they are late."""
+UNSHIPPED_ORDER = frozenset({OrderStatus.RECEIVED, OrderStatus.PROCESSING})
+PENDING_REPAIR = frozenset(
+    {
+        RepairStatus.RECEIVED,
+        RepairStatus.DIAGNOSING,
+        RepairStatus.WAITING_FOR_PARTS,
+        RepairStatus.REPAIRING,
+        RepairStatus.SHIPPED_BACK,
+    }
+)
+"""Repairs not yet back with the customer: an expected date in the past means they are late."""
+
+
+def _due_or_late(prefix: str, when: date | None, pending: bool, today: date) -> dict[str, str]:
+    """Split a date the caller is waiting for into `<prefix>_due` (today or ahead) and
+    `<prefix>_late` (passed while still pending), so a prompt can say "should arrive
+    tomorrow" or, honestly, "is running late: it was due on November 23", never a past
+    date as if it were ahead."""
+    if when is None or not pending:
+        return {f"{prefix}_due": "", f"{prefix}_late": ""}
+    late = when < today
+    return {
+        f"{prefix}_due": "" if late else when.isoformat(),
+        f"{prefix}_late": when.isoformat() if late else "",
+    }
+
+
+def _set_or_clear(ctx: ActionContext, values: Mapping[str, str]) -> None:
+    """Set the non-empty values and drop the empty ones: nothing of an earlier look-up stays,
+    and what an agent sees of the call holds only what is known."""
+    for name, value in values.items():
+        if value:
+            ctx.session.vars[name] = value
+        else:
+            ctx.session.vars.pop(name, None)
+
+
 def _release_order(ctx: ActionContext, order: Order) -> None:
     """Copy an order's details into the call, after verification only."""
+    timing = _due_or_late("eta", order.eta, order.status in PENDING_ORDER, ctx.today)
+    timing |= _due_or_late("ship", order.ship_date, order.status in UNSHIPPED_ORDER, ctx.today)
+    timing["late"] = "yes" if timing["eta_late"] or timing["ship_late"] else ""
+    _set_or_clear(ctx, timing)
     ctx.session.vars.update(
         verified_order=order.order_number,
         customer_name=order.customer_name,
@@ -163,8 +244,28 @@ async def check_postal_code(ctx: ActionContext) -> str:
     if order is not None and keyed and _same_keys(keyed, keypad_digits(order.postal_code)):
         _release_order(ctx, order)
         return "verified"
-    await ctx.repository.count(caller, POSTAL_FAILURES, ctx.today)
+    if await ctx.repository.count(caller, POSTAL_FAILURES, ctx.today) >= MAX_POSTAL_TRIES:
+        return LIMIT_REACHED  # that was the last try: say so now, not after another code
     return "mismatch"
+
+
+def _release_repair(ctx: ActionContext, repair: Repair, owner: bool) -> None:
+    ctx.session.vars.update(
+        repair_product=repair.product if owner else "",
+        repair_status=repair.status.value,
+        repair_updated_on=_iso(repair.updated_on),
+        repair_eta=_iso(repair.eta),
+    )
+    _set_or_clear(ctx, _due_or_late("repair", repair.eta, repair.status in PENDING_REPAIR, ctx.today))
+    ready = repair.status is RepairStatus.READY_FOR_PICKUP
+    until = repair.updated_on + timedelta(days=ctx.pickup.days) if ready and repair.updated_on else None
+    _set_or_clear(
+        ctx,
+        {
+            "pickup_location": ctx.pickup.location if ready else "",
+            "pickup_until": until.isoformat() if until and until >= ctx.today else "",
+        },
+    )
 
 
 async def find_repair(ctx: ActionContext) -> str:
@@ -177,13 +278,52 @@ async def find_repair(ctx: ActionContext) -> str:
         await _count_for_number(ctx)
     if repair is None:
         return "not_found"
-    ctx.session.vars.update(
-        repair_product=repair.product if owner else "",
-        repair_status=repair.status.value,
-        repair_updated_on=_iso(repair.updated_on),
-        repair_eta=_iso(repair.eta),
-    )
+    _release_repair(ctx, repair, owner)
     return "found"
+
+
+OPEN_ORDERS = frozenset(
+    {OrderStatus.RECEIVED, OrderStatus.PROCESSING, OrderStatus.SHIPPED, OrderStatus.OUT_FOR_DELIVERY}
+)
+"""Orders a caller may well be calling about: not yet delivered, cancelled or returned."""
+
+
+async def find_caller(ctx: ActionContext) -> str:
+    """Greet a caller by caller ID with the order (or repair) they most likely call about.
+
+    The phone on file is the same verification `find_order` accepts, so what it releases
+    is what that caller would hear after keying the number. Open orders come first, the
+    most recently placed first; then open repairs, the most recently updated first.
+    Outcomes: `order` (one open order or repair), `several` (more than one: the first is
+    offered, with a way to another), `repair` (only repairs are open) or `unknown`."""
+    caller = ctx.session.caller.strip()
+    if not caller.startswith("+"):  # withheld or anonymous: nothing is on file for it
+        return "unknown"
+    orders = [o for o in await ctx.repository.orders_of(caller) if _same_phone(caller, o.phone)]
+    repairs = [r for r in await ctx.repository.repairs_of(caller) if _same_phone(caller, r.phone)]
+    open_orders = sorted(
+        (o for o in orders if o.status in OPEN_ORDERS),
+        key=lambda o: (o.placed_on or date.min, o.order_number),
+        reverse=True,
+    )
+    open_repairs = sorted(
+        (r for r in repairs if r.status is not RepairStatus.CLOSED),
+        key=lambda r: (r.updated_on or date.min, r.ticket_number),
+        reverse=True,
+    )
+    named = next((o.customer_name for o in orders if o.customer_name), "")
+    ctx.session.vars["first_name"] = named.split()[0] if named else ""
+    if open_orders:
+        order = open_orders[0]
+        _release_order(ctx, order)
+        ctx.session.vars["order_number"] = order.order_number
+    elif open_repairs:
+        _release_repair(ctx, open_repairs[0], owner=True)
+        ctx.session.vars["ticket_number"] = open_repairs[0].ticket_number
+        return "repair"
+    else:
+        return "unknown"
+    return "several" if len(open_orders) + len(open_repairs) > 1 else "order"
 
 
 async def find_warranty(ctx: ActionContext) -> str:
@@ -209,6 +349,80 @@ async def find_warranty(ctx: ActionContext) -> str:
     return "active"
 
 
+CARRIER_TRACKING = {
+    "ups": "https://www.ups.com/track?tracknum={}",
+    "fedex": "https://www.fedex.com/fedextrack/?trknbr={}",
+    "usps": "https://tools.usps.com/go/TrackConfirmAction?tLabels={}",
+    "dhl": "https://www.dhl.com/global-en/home/tracking.html?tracking-id={}",
+}
+"""Carriers whose tracking page the line can text; any other carrier's orders get no offer."""
+TRACKING_TEXT = "text_message.tracking"
+RETURN_LABEL_TEXT = "text_message.return_label"
+TEXTED = "texted"
+"""Kinds of text already sent in this call (comma-separated in the call's `attempts` keys)."""
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
+def _tracking_url(ctx: ActionContext) -> str:
+    """The carrier's tracking page for the verified order in this call, if there is one."""
+    vars_ = ctx.session.vars
+    verified = vars_.get("verified_order", "") and vars_.get("verified_order") == vars_.get("order_number")
+    pattern = CARRIER_TRACKING.get(vars_.get("carrier", "").strip().lower())
+    number = vars_.get("tracking_number", "")
+    if not (verified and pattern and number and number.isalnum()):
+        return ""
+    return pattern.format(number)
+
+
+def _may_text(ctx: ActionContext, kind: str, prompt_id: str) -> bool:
+    """A text can go to this caller: the line can send texts, the caller's own number is a
+    real one (E.164, not withheld), the message's wording exists, and it was not sent already."""
+    return (
+        ctx.texts is not None
+        and _E164.fullmatch(ctx.session.caller) is not None
+        and bool(ctx.render(prompt_id))
+        and not ctx.session.attempts.get(f"{TEXTED}:{kind}")
+    )
+
+
+async def _send(ctx: ActionContext, kind: str, prompt_id: str) -> str:
+    """Send one text to the number the caller is calling from, and note it in the call record."""
+    if ctx.texts is None or not _may_text(ctx, kind, prompt_id):
+        return "failed"
+    try:
+        sid = await ctx.texts.send(ctx.session.caller, ctx.render(prompt_id))
+    except Exception as exc:  # any failure of the network or Twilio: the caller hears an apology
+        log.error("text_failed: %s: %s", kind, exc)
+        ctx.note(f"text not sent: {kind} ({type(exc).__name__})")
+        return "failed"
+    ctx.session.attempts[f"{TEXTED}:{kind}"] = 1
+    ctx.note(f"text sent: {kind} to the caller's number ({sid})")
+    return "sent"
+
+
+async def offer_tracking_text(ctx: ActionContext) -> str:
+    """Offer the tracking link by text only to a caller verified for the order, on their own line."""
+    ctx.session.vars["tracking_url"] = _tracking_url(ctx)
+    if ctx.session.vars["tracking_url"] and _may_text(ctx, "tracking", TRACKING_TEXT):
+        return "offer"
+    return "skip"
+
+
+async def text_tracking_link(ctx: ActionContext) -> str:
+    if not _tracking_url(ctx):
+        return "failed"
+    return await _send(ctx, "tracking", TRACKING_TEXT)
+
+
+async def offer_return_label(ctx: ActionContext) -> str:
+    """The returns page holds no personal data: any caller with a real number may have it."""
+    return "offer" if _may_text(ctx, "return_label", RETURN_LABEL_TEXT) else "skip"
+
+
+async def text_return_label(ctx: ActionContext) -> str:
+    return await _send(ctx, "return_label", RETURN_LABEL_TEXT)
+
+
 ACTIONS: Mapping[str, Action] = {
     action.name: action
     for action in (
@@ -218,6 +432,7 @@ ACTIONS: Mapping[str, Action] = {
             frozenset({"verified", "needs_verification", LIMIT_REACHED}),
             find_order,
         ),
+        Action("find_caller", (), frozenset({"order", "several", "repair", "unknown"}), find_caller),
         Action(
             "check_postal_code",
             ("order_number", "postal_code"),
@@ -233,5 +448,9 @@ ACTIONS: Mapping[str, Action] = {
             frozenset({"active", "expired", "not_found", LIMIT_REACHED}),
             find_warranty,
         ),
+        Action("offer_tracking_text", (), frozenset({"offer", "skip"}), offer_tracking_text),
+        Action("text_tracking_link", (), frozenset({"sent", "failed"}), text_tracking_link),
+        Action("offer_return_label", (), frozenset({"offer", "skip"}), offer_return_label),
+        Action("text_return_label", (), frozenset({"sent", "failed"}), text_return_label),
     )
 }

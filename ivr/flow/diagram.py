@@ -14,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
+from ivr.flow.groups import state_groups
 from ivr.flow.loader import Problem, read_draft, targets
 from ivr.flow.schema import (
     ActionState,
@@ -37,8 +39,12 @@ PROBLEM_FILL = "#f87171"
 """Fill of a state the validator found problems in."""
 DANGLING_COLOR = "#dc2626"
 """Outline of an arrow to a state that does not exist, and of its 'unknown' node."""
+STATE_FONT_SIZE = 13
+"""Points; with the compact layout below, the shipped flow fitted to the editor's panel shows
+state names at about 12 px in a 1280x800 window (tests/test_flow_diagram_browser.py measures it)."""
 
 NO_PROBLEMS: Mapping[str, Sequence[str]] = MappingProxyType({})
+NONE_COLLAPSED: AbstractSet[str] = frozenset()
 
 _SAFE_ID = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 
@@ -51,16 +57,19 @@ _KINDS: dict[type, StateKind] = {
     HangupState: StateKind.HANGUP,
 }
 
-# shape, style, fill per kind: a hangup is an ending (double circle), a transfer a person
-_LOOK: dict[StateKind | None, tuple[str, str, str]] = {
-    StateKind.SAY: ("box", "rounded,filled", "#fef9c3"),
-    StateKind.MENU: ("box", "filled", "#dbeafe"),
-    StateKind.GATHER: ("parallelogram", "filled", "#cffafe"),
-    StateKind.ACTION: ("hexagon", "filled", "#ede9fe"),
-    StateKind.TRANSFER: ("house", "filled", "#fdba74"),
-    StateKind.HANGUP: ("doublecircle", "filled", "#e5e7eb"),
-    None: ("box", "dashed,filled", "#ffffff"),
+# Every kind is a box, told apart by fill and outline: boxes of one height pack into far less
+# room than circles, hexagons and houses, and room is what lets a whole flow be read at once.
+_LOOK: dict[StateKind | None, tuple[str, str]] = {
+    StateKind.SAY: ("rounded,filled", "#fef9c3"),
+    StateKind.MENU: ("filled", "#dbeafe"),
+    StateKind.GATHER: ("filled", "#cffafe"),
+    StateKind.ACTION: ("filled", "#ede9fe"),
+    StateKind.TRANSFER: ("filled,bold", "#fdba74"),
+    StateKind.HANGUP: ("rounded,filled,bold", "#e5e7eb"),
+    None: ("dashed,filled", "#ffffff"),
 }
+GROUP_FILL = "#f3f4f6"
+"""Fill of a collapsed group's single box."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +77,13 @@ class Node:
     name: str
     kind: StateKind | None
     """None: the state has no usable 'type' (or is not a mapping), so it has no ways out."""
+    line: int = 0
+    """Line of the state's name in the flow file (0: unknown), where a click on it leads."""
+    group: str = ""
+    """The part of the line it belongs to (flow/groups.py); '' for states every part shares."""
+    agent: bool = False
+    """0 or 'agent' reaches the flow's agent from here (said in the tooltip, not drawn: nine
+    arrows into one state would take more room than the rest of a flow)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +103,16 @@ class FlowGraph:
     nodes: tuple[Node, ...]
     """Every state in the file, in file order."""
     edges: tuple[Edge, ...]
+    agent: str = ""
+    """The state 0 or 'agent' leads to."""
+
+    def groups(self) -> dict[str, int]:
+        """Number of states by group, groups in the order their first state is in the file."""
+        sizes: dict[str, int] = {}
+        for node in self.nodes:
+            if node.group:
+                sizes[node.group] = sizes.get(node.group, 0) + 1
+        return sizes
 
 
 class DiagramErrorCode(StrEnum):
@@ -114,18 +140,33 @@ def build_graph(doc: Document) -> FlowGraph:
     """The states and ways out of a flow document, valid or not."""
     draft = read_draft(doc, {})
     names = set(draft.names)
-    nodes = tuple(
-        Node(name, _KINDS[type(draft.states[name])] if name in draft.states else None) for name in draft.names
-    )
-    edges: list[Edge] = []
-    for state in draft.states.values():
-        for exit_ in targets(state):
-            if exit_.target:
-                edges.append(Edge(state.name, exit_.target, exit_.label, exit_.target not in names))
-        # 0 or 'agent' reaches the flow's agent from any waiting state that allows it (engine.py)
-        if isinstance(state, MenuState | GatherState) and state.agent and draft.agent:
-            edges.append(Edge(state.name, draft.agent, "0 agent", draft.agent not in names))
-    return FlowGraph(draft.start, nodes, tuple(edges))
+    raw = doc.data.get("states") if isinstance(doc.data, dict) else None
+    explicit = {
+        name: state["group"]
+        for name, state in (raw.items() if isinstance(raw, dict) else ())
+        if isinstance(state, dict) and isinstance(state.get("group"), str) and state["group"]
+    }
+    groups = state_groups(draft.states, draft.start, explicit)
+    nodes = []
+    for name in draft.names:
+        state = draft.states.get(name)
+        nodes.append(
+            Node(
+                name,
+                _KINDS[type(state)] if state is not None else None,
+                doc.line(("states", name)) or 0,
+                groups.get(name, ""),
+                isinstance(state, MenuState | GatherState) and state.agent and bool(draft.agent),
+            )
+        )
+    # Every menu taking the caller's own words reaches every intent: arrows without news.
+    edges = [
+        Edge(state.name, exit_.target, exit_.label, exit_.target not in names)
+        for state in draft.states.values()
+        for exit_ in targets(state)
+        if exit_.target and not exit_.setting.startswith("intent ")
+    ]
+    return FlowGraph(draft.start, tuple(nodes), tuple(edges), draft.agent)
 
 
 def problems_by_state(problems: Iterable[Problem]) -> dict[str, list[str]]:
@@ -142,37 +183,65 @@ def state_id(name: str) -> str:
 
     Injective, and safe as an HTML id and in a CSS selector, whatever the name holds.
     """
-    return "state-" + "".join(ch if ch in _SAFE_ID else f"-{ord(ch):x}-" for ch in name)
+    return "state-" + _encode(name)
 
 
-def to_dot(graph: FlowGraph, problems: Mapping[str, Sequence[str]] = NO_PROBLEMS) -> str:
-    """Graphviz DOT for a flow graph; states named in `problems` are filled red."""
+def group_id(group: str) -> str:
+    """The SVG id of a collapsed group's node (and, with 'cluster-', of an expanded group's frame)."""
+    return "group-" + _encode(group)
+
+
+def to_dot(
+    graph: FlowGraph,
+    problems: Mapping[str, Sequence[str]] = NO_PROBLEMS,
+    collapsed: AbstractSet[str] = NONE_COLLAPSED,
+) -> str:
+    """Graphviz DOT for a flow graph; states named in `problems` are filled red.
+
+    Left to right, the endings (hand-offs and hangups) in the last column. Each group is
+    framed; a group in `collapsed` is one box instead, its arrows merged, and it is red when
+    any of its states is. Arrow labels are placed after the layout (`xlabel`), so they take no
+    room of their own: the layout stays as compact as the states allow.
+    """
     lines = [
         "digraph flow {",
-        '  graph [rankdir=TB, fontname="Helvetica", nodesep=0.4, ranksep=0.5];',
-        '  node [fontname="Helvetica", fontsize=11, penwidth=1];',
-        '  edge [fontname="Helvetica", fontsize=9, color="#4b5563"];',
+        '  graph [rankdir=LR, fontname="Helvetica", fontsize=13, nodesep=0.08, ranksep=0.2,'
+        " newrank=true, forcelabels=true];",
+        f'  node [fontname="Helvetica", fontsize={STATE_FONT_SIZE}, shape=box, height=0.3,'
+        ' margin="0.08,0.03", penwidth=1];',
+        '  edge [fontname="Helvetica", fontsize=8, color="#4b5563", arrowsize=0.6];',
     ]
     states = {n.name for n in graph.nodes}
+    folded = {n.name: group_id(n.group) for n in graph.nodes if n.group in collapsed}
+
+    def drawn(name: str) -> str:
+        return folded.get(name) or state_id(name)
+
+    members: dict[str, list[Node]] = {}
     for node in graph.nodes:
-        shape, style, fill = _LOOK[node.kind]
-        kind = node.kind.value if node.kind else "no type"
-        tooltip = [f"{node.name} ({kind})", *problems.get(node.name, ())]
-        attrs = {
-            "id": state_id(node.name),
-            "label": _escape(node.name) + r"\n" + _escape(kind),
-            "shape": shape,
-            "style": style,
-            "fillcolor": PROBLEM_FILL if node.name in problems else fill,
-            "tooltip": r"\n".join(_escape(t) for t in tooltip),
-        }
-        if node.name == graph.start:
-            attrs["penwidth"] = "2.5"
-        lines.append(f"  {_quote_id(state_id(node.name))} [{_attrs(attrs)}];")
+        members.setdefault(node.group, []).append(node)
+    for group, nodes in members.items():
+        if group and group in collapsed:
+            lines.append(_group_node(group, nodes, problems))
+            continue
+        if group:
+            cluster = {"id": "cluster-" + group_id(group), "label": _escape(group)}
+            lines.append(f'  subgraph "cluster_{group_id(group)}" {{')
+            lines.append(f'  graph [{_attrs(cluster)}, style="rounded,dashed", color="#9ca3af"];')
+        lines.extend(_state_node(node, graph.agent, problems) for node in nodes)
+        if group:
+            lines.append("  }")
+    endings = [
+        _quote_id(state_id(n.name))
+        for n in graph.nodes
+        if not n.group and n.kind in (StateKind.HANGUP, StateKind.TRANSFER)
+    ]
+    if endings:  # one column of endings at the far side, rather than scattered among the rest
+        lines.append(f"  {{rank=sink; {'; '.join(endings)}}}")
     if graph.start:
-        lines.append('  start [id="start", shape=point, width=0.2, label="", tooltip="start"];')
-        start_target = state_id(graph.start) if graph.start in states else _unknown_id(graph.start)
-        lines.append(f'  start -> {_quote_id(start_target)} [label="start"];')
+        lines.append('  start [id="start", shape=point, width=0.15, label="", tooltip="start"];')
+        start_target = drawn(graph.start) if graph.start in states else _unknown_id(graph.start)
+        lines.append(f'  start -> {_quote_id(start_target)} [xlabel="start"];')
     unknown = dict.fromkeys(
         [e.target for e in graph.edges if e.dangling]
         + ([graph.start] if graph.start and graph.start not in states else [])
@@ -181,21 +250,59 @@ def to_dot(graph: FlowGraph, problems: Mapping[str, Sequence[str]] = NO_PROBLEMS
         attrs = {
             "id": _unknown_id(name),
             "label": _escape(f"unknown: {name}"),
-            "shape": "box",
             "style": "dashed,filled",
             "color": DANGLING_COLOR,
             "fillcolor": "#fee2e2",
             "tooltip": _escape(f"'{name}' is not a state of this flow"),
         }
         lines.append(f"  {_quote_id(_unknown_id(name))} [{_attrs(attrs)}];")
+    arrows: dict[tuple[str, str], list[Edge]] = {}
     for edge in graph.edges:
-        target = _unknown_id(edge.target) if edge.dangling else state_id(edge.target)
-        attrs = {"label": _escape(edge.label)}
-        if edge.dangling:
+        ends = (drawn(edge.source), _unknown_id(edge.target) if edge.dangling else drawn(edge.target))
+        if ends[0] != ends[1] or ends[0].startswith("state-"):  # a folded group's inner arrows go
+            arrows.setdefault(ends, []).append(edge)
+    for (source, target), edges in arrows.items():
+        attrs = {"xlabel": _escape(", ".join(dict.fromkeys(e.label for e in edges if e.label)))}
+        if any(e.dangling for e in edges):
             attrs |= {"color": DANGLING_COLOR, "fontcolor": DANGLING_COLOR, "style": "dashed"}
-        lines.append(f"  {_quote_id(state_id(edge.source))} -> {_quote_id(target)} [{_attrs(attrs)}];")
+        lines.append(f"  {_quote_id(source)} -> {_quote_id(target)} [{_attrs(attrs)}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _state_node(node: Node, agent: str, problems: Mapping[str, Sequence[str]]) -> str:
+    style, fill = _LOOK[node.kind]
+    kind = node.kind.value if node.kind else "no type"
+    tooltip = [f"{node.name} ({kind})"]
+    if node.agent:
+        tooltip.append(f"0 or 'agent': {agent}")
+    tooltip.extend(problems.get(node.name, ()))
+    attrs = {
+        "id": state_id(node.name),
+        "label": _escape(node.name) + r"\n" + _escape(kind),
+        "style": style,
+        "fillcolor": PROBLEM_FILL if node.name in problems else fill,
+        "tooltip": r"\n".join(_escape(t) for t in tooltip),
+    }
+    if node.kind is None:
+        attrs["color"] = DANGLING_COLOR
+    return f"  {_quote_id(state_id(node.name))} [{_attrs(attrs)}];"
+
+
+def _group_node(group: str, nodes: Sequence[Node], problems: Mapping[str, Sequence[str]]) -> str:
+    troubled = [n.name for n in nodes if n.name in problems]
+    tooltip = [f"{group}: {', '.join(n.name for n in nodes)}"]
+    if troubled:
+        tooltip.append(f"problems in {', '.join(troubled)}")
+    attrs = {
+        "id": group_id(group),
+        "label": _escape(group) + r"\n" + f"{len(nodes)} states",
+        "shape": "folder",
+        "style": "filled",
+        "fillcolor": PROBLEM_FILL if troubled else GROUP_FILL,
+        "tooltip": r"\n".join(_escape(t) for t in tooltip),
+    }
+    return f"  {_quote_id(group_id(group))} [{_attrs(attrs)}];"
 
 
 async def render_svg(dot: str, *, time_limit: float = RENDER_TIMEOUT) -> str:
@@ -231,8 +338,12 @@ async def render_svg(dot: str, *, time_limit: float = RENDER_TIMEOUT) -> str:
     return svg[start:]
 
 
+def _encode(name: str) -> str:
+    return "".join(ch if ch in _SAFE_ID else f"-{ord(ch):x}-" for ch in name)
+
+
 def _unknown_id(name: str) -> str:
-    return "unknown-" + state_id(name).removeprefix("state-")
+    return "unknown-" + _encode(name)
 
 
 def _escape(text: str) -> str:
@@ -252,7 +363,7 @@ def _escape(text: str) -> str:
 
 
 def _quote_id(node_id: str) -> str:
-    return f'"{node_id}"'  # ids from state_id hold only [a-z0-9_-]
+    return f'"{node_id}"'  # ids from state_id and group_id hold only [a-z0-9_-]
 
 
 def _attrs(attrs: Mapping[str, str]) -> str:

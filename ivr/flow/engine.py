@@ -7,7 +7,6 @@ for the caller again, hands off, or hangs up. The steps it emits are channel-neu
 
 from __future__ import annotations
 
-import difflib
 import logging
 import re
 import time
@@ -15,7 +14,9 @@ from collections.abc import Callable, Mapping
 from datetime import date
 
 from ivr.flow import machine as triggers
-from ivr.flow.actions import ACTIONS, ActionContext
+from ivr.flow.actions import ACTIONS, ActionContext, Pickup, TextMessages
+from ivr.flow.matching import REPEAT_WORDS_BY_LANGUAGE, IntentMatcher, choose, mentions
+from ivr.flow.opening import LINE_VARIABLES, AlwaysOpen, Opening, OpeningNow
 from ivr.flow.schema import (
     ActionState,
     Flow,
@@ -23,6 +24,7 @@ from ivr.flow.schema import (
     HangupState,
     MenuState,
     SayState,
+    State,
     TransferState,
 )
 from ivr.flow.steps import (
@@ -55,13 +57,11 @@ _NUMBER = re.compile(r"[0-9]+")
 MAX_AUTOMATIC_STEPS = 40
 """A turn that runs more states than this without waiting is a flow bug, not a call."""
 _VARIANT = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
-_WORDS = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 LANGUAGE_CHOICE = "language#choice"
 """Present in `CallSession.attempts` while the caller is at the language choice: failed tries."""
 CHOICE_RETRIES = 2
 """The language choice is asked again this often; then the call goes on in the default language."""
 CHOICE_TIMEOUT = 5
-"""Seconds of silence after the language choice before it counts as unanswered."""
 
 
 class FlowError(RuntimeError):
@@ -83,6 +83,9 @@ class FlowEngine:
         catalogs: Mapping[str, PromptCatalog] | None = None,
         languages: LanguagePlan | None = None,
         caller_languages: CallerLanguages | None = None,
+        opening: Opening | None = None,
+        pickup: Pickup | None = None,
+        texts: TextMessages | None = None,
     ) -> None:
         self.flow = flow
         self.version = version
@@ -96,8 +99,15 @@ class FlowEngine:
         """Where a caller number's language is remembered (None: nothing is remembered)."""
         self.repository = repository
         self.machine = triggers.FlowMachine(flow)
+        self.intents = {code: IntentMatcher(flow.intents, code) for code in self.languages.served}
+        """The flow's intents in each served language, compiled once per flow version."""
         self.clock = clock
         self.today = today
+        self.pickup = pickup or Pickup()
+        self.texts = texts
+        """None: the line has no Twilio REST credentials, so no text is offered."""
+        self.opening: Opening = opening or AlwaysOpen()
+        """Whether people are there: a hand-off while closed says no "please hold"."""
 
     def new_session(self, call_sid: str, caller: str, called: str) -> CallSession:
         return CallSession(
@@ -154,9 +164,7 @@ class FlowEngine:
             if trigger in (triggers.NO_INPUT, triggers.NO_MATCH) and session.state == state.name:
                 # "Sorry, I didn't catch that" only before asking again; when giving up,
                 # the next state's own words say what happens.
-                retry = state.retry
-                prompt = retry.no_input_prompt if trigger == triggers.NO_INPUT else retry.no_match_prompt
-                self._say(session, steps, prompt, interruptible=True)
+                self._apologise(session, steps, state, event, trigger)
         elif isinstance(state, TransferState) and isinstance(event, TransferEnded):
             if event.result is TransferResult.CONNECTED:
                 session.outcome = "transferred"
@@ -176,6 +184,9 @@ class FlowEngine:
     def language(self, session: CallSession) -> str:
         """The language a call speaks (the default until it is decided)."""
         return session.language or self.languages.default
+
+    def _catalog(self, session: CallSession) -> PromptCatalog:
+        return self.catalogs.get(self.language(session), self.catalog)
 
     async def _language_for(self, session: CallSession) -> tuple[str | None, bool]:
         """The called number's language, else the caller's remembered one (True), else None:
@@ -266,13 +277,18 @@ class FlowEngine:
         if isinstance(event, NoInput):
             return triggers.NO_INPUT
         language = self.language(session)
-        if isinstance(event, Speech) and state.agent and _mentions(event.text, self.agent_words(language)):
+        if isinstance(event, Speech) and state.agent and mentions(event.text, self.agent_words(language)):
             return triggers.AGENT
         if isinstance(state, MenuState):
+            if state.repeat and _asks_to_repeat(event, language):
+                return triggers.REPEAT
             if isinstance(event, Digits):
                 key: str | None = event.digits[:1]
             else:
-                key = _match_option(state, event.text, language)
+                picked = choose(state, event.text, self.intents.get(language), language)
+                if picked.intent is not None:
+                    return triggers.intent_trigger(picked.intent.intent)
+                key = picked.key
             if key == "0" and state.agent:
                 return triggers.AGENT
             if key and any(option.key == key for option in state.options):
@@ -287,32 +303,78 @@ class FlowEngine:
             return triggers.INPUT
         return triggers.NO_MATCH
 
+    def _apologise(
+        self,
+        session: CallSession,
+        steps: list[Step],
+        state: MenuState | GatherState,
+        event: Digits | Speech | NoInput,
+        trigger: str,
+    ) -> None:
+        """What went wrong, in words that help: the key that is not on offer, how long the
+        number should be, or that nothing was heard or understood."""
+        retry = state.retry
+        values: dict[str, str] = {}
+        prompt = retry.no_input_prompt if trigger == triggers.NO_INPUT else retry.no_match_prompt
+        if isinstance(event, Digits) and event.digits:
+            if isinstance(state, MenuState) and retry.wrong_key_prompt:
+                prompt, values = (
+                    retry.wrong_key_prompt,
+                    {"key": _key_name(event.digits[:1], self.language(session))},
+                )
+            elif isinstance(state, GatherState) and retry.too_short_prompt:
+                value = event.digits.rstrip(state.finish_on_key) if state.finish_on_key else event.digits
+                if _NUMBER.fullmatch(value) and len(value) < state.min_digits:
+                    prompt = retry.too_short_prompt
+                    values = {"min_digits": str(state.min_digits), "max_digits": str(state.max_digits)}
+        self._say(session, steps, prompt, interruptible=True, extra=values)
+
     def _fire(self, session: CallSession, trigger: str) -> None:
         before = session.state
         if not self.machine.fire(session, trigger):
             raise FlowError(f"state '{before}' has no way out on '{trigger}'")
 
     async def _run(self, session: CallSession, steps: list[Step]) -> list[Step]:
+        line: OpeningNow | None = None  # read at most once a turn, and only when needed
+
+        async def opening() -> OpeningNow:
+            nonlocal line
+            line = line or await self.opening.now(self._catalog(session).say_language)
+            return line
+
         for _ in range(MAX_AUTOMATIC_STEPS):
             state = self.flow.states[session.state]
+            extra = (await opening()).values() if self._mentions_hours(session, state) else {}
             match state:
                 case SayState():
                     for prompt in state.prompts:
-                        self._say(session, steps, prompt, state.interruptible)
+                        self._say(session, steps, prompt, state.interruptible, extra)
                     self._fire(session, triggers.NEXT)
                 case ActionState():
                     action = ACTIONS[state.action]
-                    context = ActionContext(session, self.repository, self.today())
+                    context = ActionContext(
+                        session,
+                        self.repository,
+                        self.today(),
+                        self.pickup,
+                        self.texts,
+                        render=lambda prompt_id: self._render(session, prompt_id),
+                        note=lambda text: self._note(session, "flow", text),
+                    )
                     outcome = await action.run(context)
                     self._note(session, "flow", f"{state.action}: {outcome}")
                     self._fire(session, triggers.outcome_trigger(outcome))
                 case MenuState():
-                    for prompt in state.prompts:
-                        self._say(session, steps, prompt, True)
+                    for prompt in self._question(session, state):
+                        self._say(session, steps, prompt, True, extra)
                     language = self.language(session)
                     hints = tuple(w for option in state.options for w in option.words_in(language))
                     if state.agent:
                         hints += self.agent_words(language)[:2]
+                    if state.intents and language in self.intents:
+                        hints += self.intents[language].phrases
+                    if state.repeat:
+                        hints += _repeat_words(language)[:1]
                     steps.append(
                         Gather(
                             digits=False,
@@ -320,14 +382,14 @@ class FlowEngine:
                             max_digits=1,
                             finish_on_key="",
                             speech=True,
-                            hints=hints,
+                            hints=tuple(dict.fromkeys(hints)),
                             language=self.language(session),
                         )
                     )
                     return steps
                 case GatherState():
-                    for prompt in state.prompts:
-                        self._say(session, steps, prompt, True)
+                    for prompt in self._question(session, state):
+                        self._say(session, steps, prompt, True, extra)
                     steps.append(
                         Gather(
                             digits=True,
@@ -340,15 +402,18 @@ class FlowEngine:
                     )
                     return steps
                 case TransferState():
-                    for prompt in state.prompts:
-                        self._say(session, steps, prompt, False)
+                    if (await opening()).open:
+                        for prompt in state.prompts:  # "please hold": only when someone is there
+                            self._say(session, steps, prompt, False, extra)
+                    else:
+                        self._note(session, "flow", "closed: no hold prompt")
                     session.outcome = "transferred"
                     steps.append(self._transfer(session, state))
                     self._note(session, "flow", f"transfer: {state.reason}")
                     return steps
                 case HangupState():
                     for prompt in state.prompts:
-                        self._say(session, steps, prompt, False)
+                        self._say(session, steps, prompt, False, extra)
                     session.outcome = state.outcome
                     steps.append(Hangup())
                     return steps
@@ -374,17 +439,50 @@ class FlowEngine:
         context["verified"] = "yes" if "verified_order" in session.vars and verified else "no"
         return Transfer(reason=state.reason, context=context)
 
-    def _say(self, session: CallSession, steps: list[Step], prompt: str, interruptible: bool) -> None:
+    @staticmethod
+    def _question(session: CallSession, state: MenuState | GatherState) -> tuple[str, ...]:
+        """The question, or from the second miss on, what works here (when the flow says)."""
+        if state.retry.help_prompt and session.attempts.get(state.name, 0) >= 2:
+            return (state.retry.help_prompt,)
+        return state.prompts
+
+    def _say(
+        self,
+        session: CallSession,
+        steps: list[Step],
+        prompt: str,
+        interruptible: bool,
+        extra: Mapping[str, str] | None = None,
+    ) -> None:
+        """Speak one prompt; `extra` are the line's own values (the hours), not the call's."""
         prompt_id = _VARIANT.sub(lambda m: session.vars.get(m.group(1), ""), prompt)
-        catalog = self.catalogs.get(self.language(session), self.catalog)
+        catalog = self._catalog(session)
         if not catalog.has(prompt_id):
             # Validation checked the variant's prefix; a value it could not foresee
             # (a new status in the data) skips the sentence rather than failing the call.
             log.error("prompt_missing: %s (flow %s, state %s)", prompt_id, self.flow.name, session.state)
             return
-        text = catalog.render(prompt_id, session.vars, self.today())
+        values = {**session.vars, **extra} if extra else session.vars
+        text = catalog.render(prompt_id, values, self.today())
         steps.append(Say(text, interruptible, session.language))
         self._note(session, "bot", text)
+
+    def _render(self, session: CallSession, prompt_id: str) -> str:
+        """A prompt as text for something other than speech (a text message, in the caller's
+        language); "" if missing."""
+        catalog = self._catalog(session)
+        if not catalog.has(prompt_id):
+            return ""
+        return catalog.render(prompt_id, session.vars, self.today())
+
+    def _mentions_hours(self, session: CallSession, state: State) -> bool:
+        """Whether this state's prompts read the schedule (so the switch is read only then)."""
+        for prompt in state.prompts if not isinstance(state, ActionState) else ():
+            prompt_id = _VARIANT.sub(lambda m: session.vars.get(m.group(1), ""), prompt)
+            catalog = self._catalog(session)
+            if catalog.has(prompt_id) and catalog.templates[prompt_id].variables & LINE_VARIABLES:
+                return True
+        return False
 
     def _note(self, session: CallSession, who: str, text: str) -> None:
         at = round(self.clock() - session.started_at, 3)
@@ -405,40 +503,27 @@ def _describe(event: Event) -> str:
             return "(call started)"
 
 
-def _words(text: str) -> list[str]:
-    return _WORDS.findall(text.lower())
+_KEY_NAMES: Mapping[str, Mapping[str, str]] = {
+    "en": {"*": "star", "#": "pound"},
+    "de": {"*": "Stern", "#": "Raute"},
+    "sv": {"*": "stjärna", "#": "fyrkant"},
+}
+"""How a prompt names the keys that are not digits, per language (English for others)."""
 
 
-def _mentions(text: str, phrases: tuple[str, ...]) -> bool:
-    padded = f" {' '.join(_words(text))} "
-    return any(f" {phrase} " in padded for phrase in phrases)
+def _key_name(key: str, language: str) -> str:
+    return _KEY_NAMES.get(language, _KEY_NAMES["en"]).get(key, key)
 
 
-def _match_option(state: MenuState, text: str, language: str) -> str | None:
-    """The option a spoken answer picks: a listed phrase, a key named aloud, or a near miss.
+def _repeat_words(language: str) -> tuple[str, ...]:
+    return REPEAT_WORDS_BY_LANGUAGE.get(language, REPEAT_WORDS_BY_LANGUAGE["en"])
 
-    Exact phrases win (longest first, so 'order status' beats 'status'); then a key named
-    aloud ("two", "pound", or "zero" for an agent where the menu offers one) in a short
-    answer that names only one; otherwise a word within a small edit distance of a
-    single-word phrase ('warrenty') counts.
-    """
-    said = _words(text)
-    padded = f" {' '.join(said)} "
-    best: tuple[int, str] | None = None
-    for option in state.options:
-        for phrase in option.words_in(language):
-            if f" {phrase} " in padded and (best is None or len(phrase) > best[0]):
-                best = (len(phrase), option.key)
-    if best:
-        return best[1]
-    choices = {option.key for option in state.options} | ({"0"} if state.agent else set())
-    key_words = reading(language).key_words
-    named = [key for word in said if (key := key_words.get(word, word)) in choices]
-    if len(said) <= 3 and len(named) == 1:
-        return named[0]
-    for word in said:
-        for option in state.options:
-            single = [p for p in option.words_in(language) if " " not in p and len(p) >= 4]
-            if difflib.get_close_matches(word, single, n=1, cutoff=0.8):
-                return option.key
-    return None
+
+_POLITE = frozenset({"please", "can", "you", "bitte", "können", "sie", "kan", "du", "tack", "snälla"})
+
+
+def _asks_to_repeat(event: Digits | Speech, language: str) -> bool:
+    if isinstance(event, Digits):
+        return event.digits[:1] == "*"
+    said = " ".join(w for w in event.text.lower().replace(",", " ").split() if w not in _POLITE)
+    return said.strip(" .?!") in _repeat_words(language)

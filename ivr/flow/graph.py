@@ -55,6 +55,8 @@ def targets(state: State) -> Iterable[Exit]:
             for index, option in enumerate(state.options):
                 label = " ".join((option.key, *option.words[:1]))
                 yield Exit(f"option {option.key}", option.goto, ("options", index, "goto"), label)
+            for intent in state.intents:
+                yield Exit(f"intent {intent.name}", intent.goto, ("intents",), f"says {intent.name}")
             yield from _retry_exits(state.retry)
         case GatherState():
             yield Exit("next", state.next, ("next",), "")

@@ -15,12 +15,21 @@ from typing import Any
 
 from ivr.flow.actions import ACTIONS, LIMIT_REACHED, RETIRED_OUTCOMES
 from ivr.flow.graph import Exit, check_graph, targets
+from ivr.flow.matching import (
+    REPEAT_WORDS,
+    REPEAT_WORDS_BY_LANGUAGE,
+    IntentMatcher,
+    choose,
+    mentions,
+    named_choices,
+)
 from ivr.flow.problems import Problem, ProblemCode, Severity
 from ivr.flow.schema import (
     ActionState,
     Flow,
     GatherState,
     HangupState,
+    Intent,
     MenuOption,
     MenuState,
     Retry,
@@ -29,6 +38,7 @@ from ivr.flow.schema import (
     StateKind,
     TransferState,
 )
+from ivr.languages import AGENT_WORDS
 from ivr.prompts import PromptCatalog
 from ivr.yamlsource import Document, Path_, SourceError, load_file, load_text
 
@@ -36,7 +46,8 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _MENU_KEYS = set("123456789*#")
 DEFAULT_AGENT_WORDS = ("agent", "representative", "operator", "person", "human", "someone")
 
-_COMMON = {"type"}
+_COMMON = {"type", "group"}
+"""`group` names the part of the line a state belongs to in the diagram (see flow/groups.py)."""
 _WAITING = {
     "prompt",
     "retries",
@@ -46,10 +57,13 @@ _WAITING = {
     "on_failure",
     "on_no_input",
     "agent",
+    "help_prompt",
+    "wrong_key_prompt",
+    "too_short_prompt",
 }
 _KEYS: dict[StateKind, set[str]] = {
     StateKind.SAY: _COMMON | {"prompt", "next", "limit", "interruptible"},
-    StateKind.MENU: _COMMON | _WAITING | {"options"},
+    StateKind.MENU: _COMMON | _WAITING | {"options", "intents", "repeat"},
     StateKind.GATHER: _COMMON
     | _WAITING
     | {"save_as", "min_digits", "max_digits", "finish_on_key", "speech", "next", "secret"},
@@ -57,8 +71,16 @@ _KEYS: dict[StateKind, set[str]] = {
     StateKind.TRANSFER: _COMMON | {"prompt", "reason", "fallback"},
     StateKind.HANGUP: _COMMON | {"prompt", "outcome"},
 }
-_TOP = {"flow", "start", "agent", "agent_words", "defaults", "states"}
-_DEFAULTS = {"retries", "timeout", "no_input_prompt", "no_match_prompt"}
+_TOP = {"flow", "start", "agent", "agent_words", "defaults", "intents", "states"}
+_DEFAULTS = {
+    "retries",
+    "timeout",
+    "no_input_prompt",
+    "no_match_prompt",
+    "wrong_key_prompt",
+    "too_short_prompt",
+}
+_LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 MENU_OPTIONS_WARNING = 5
 """More choices than this in one menu are more than most callers can keep in mind."""
 
@@ -97,6 +119,7 @@ class FlowDraft:
     """Errors: any one of them blocks publishing."""
     warnings: tuple[Problem, ...] = ()
     """Shown to the editor; the flow still loads."""
+    intents: tuple[Intent, ...] = ()
 
     def flow(self, source: str) -> Flow:
         """The runnable flow; only for a draft without problems."""
@@ -108,6 +131,7 @@ class FlowDraft:
             agent=self.agent,
             agent_words=self.agent_words,
             states=self.states,
+            intents=self.intents,
         )
 
 
@@ -256,10 +280,11 @@ def read_draft(doc: Document, catalogs: Mapping[str, PromptCatalog]) -> FlowDraf
         c.fail(("states",), "'states' must be a mapping of state names to states")
         return FlowDraft(name, start, agent, words, {}, (), tuple(c.problems))
 
+    intents = _intents(c, data.get("intents", {}), set(raw_states))
     states: dict[str, State] = {}
     for state_name, raw in raw_states.items():
         c.state_name = state_name
-        state = _parse_state(c, state_name, raw, defaults, agent)
+        state = _parse_state(c, state_name, raw, defaults, agent, intents)
         if state is not None:
             states[state_name] = state
     c.state_name = None
@@ -274,12 +299,52 @@ def read_draft(doc: Document, catalogs: Mapping[str, PromptCatalog]) -> FlowDraf
         c.problems += check_graph(states, start, agent, doc.line, looping=looping)
     if not c.problems:  # a state that failed to parse would make this a cascade of noise
         _check_variables(c, states)
+    warnings = _warnings(states) + _unheard_choices(states, catalogs, words, intents)
     return FlowDraft(
-        name, start, agent, words, states, tuple(raw_states), tuple(c.problems), _warnings(states)
+        name, start, agent, words, states, tuple(raw_states), tuple(c.problems), warnings, intents
     )
 
 
-def _parse_state(c: _Checker, name: str, raw: Any, defaults: Mapping[str, Any], agent: str) -> State | None:
+def _intents(c: _Checker, raw: Any, names: set[str]) -> tuple[Intent, ...]:
+    """`intents:` maps a name to `goto` (a state) and phrase lists per language code."""
+    if not isinstance(raw, dict):
+        c.fail(("intents",), "'intents' must map intent names to a 'goto' and phrases per language")
+        return ()
+    out = []
+    for name, item in raw.items():
+        path: Path_ = ("intents", name)
+        if not isinstance(item, dict):
+            c.fail(path, "an intent is a mapping: 'goto' and a list of phrases per language (en: [...])")
+            continue
+        goto = c.text(item, "goto", path)
+        if goto and goto not in names:
+            c.fail(
+                (*path, "goto"),
+                f"intent '{name}' goes to '{goto}', which is not a state",
+                ProblemCode.UNKNOWN_STATE,
+            )
+        phrases: dict[str, tuple[str, ...]] = {}
+        for language, listed in item.items():
+            if language == "goto":
+                continue
+            if not _LANGUAGE.match(str(language)):
+                c.fail((*path, language), f"'{language}' is not a language code (like 'en') or 'goto'")
+            elif not isinstance(listed, list) or not listed or not all(isinstance(p, str) for p in listed):
+                c.fail((*path, language), f"'{language}' must be a list of phrases (quote yes/no)")
+            else:
+                phrases[str(language)] = tuple(p.lower() for p in listed)
+        out.append(Intent(str(name), goto, phrases, c.doc.line(path) or 0))
+    return tuple(out)
+
+
+def _parse_state(
+    c: _Checker,
+    name: str,
+    raw: Any,
+    defaults: Mapping[str, Any],
+    agent: str,
+    intents: tuple[Intent, ...] = (),
+) -> State | None:
     path: Path_ = ("states", name)
     line = c.doc.line(path) or 0
     if not _NAME.match(name):
@@ -292,6 +357,9 @@ def _parse_state(c: _Checker, name: str, raw: Any, defaults: Mapping[str, Any], 
     except ValueError:
         c.fail((*path, "type"), f"'type' must be one of {', '.join(k.value for k in StateKind)}")
         return None
+    group = raw.get("group")
+    if group is not None and not (isinstance(group, str) and _NAME.match(group)):
+        c.fail((*path, "group"), "'group' is a name of lower-case letters, digits and underscores")
     for key in sorted(set(raw) - _KEYS[kind]):
         c.fail(
             (*path, key),
@@ -325,6 +393,8 @@ def _parse_state(c: _Checker, name: str, raw: Any, defaults: Mapping[str, Any], 
             _retry(c, raw, path, defaults, agent),
             _timeout(c, raw, path, defaults),
             c.flag(raw, "agent", path, True),
+            intents if c.flag(raw, "intents", path, False) else (),
+            c.flag(raw, "repeat", path, False),
         )
     if kind is StateKind.GATHER:
         save_as = c.text(raw, "save_as", path)
@@ -420,12 +490,18 @@ def _retry(
     c.prompt_exists(no_input, (*path, "no_input_prompt"))
     c.prompt_exists(no_match, (*path, "no_match_prompt"))
     on_failure = c.text(raw, "on_failure", path, required=False, default=agent)
+    extra: dict[str, str] = {}
+    for key in ("help_prompt", "wrong_key_prompt", "too_short_prompt"):
+        extra[key] = c.text(raw, key, path, required=False, default=str(defaults.get(key, "")))
+        if extra[key]:
+            c.prompt_exists(extra[key], (*path, key))
     return Retry(
         retries=c.number(raw, "retries", path, c.number(defaults, "retries", ("defaults",), 2, 0, 5), 0, 5),
         no_input_prompt=no_input,
         no_match_prompt=no_match,
         on_failure=on_failure,
         on_no_input=c.text(raw, "on_no_input", path, required=False, default=on_failure),
+        **extra,
     )
 
 
@@ -586,7 +662,7 @@ def _warnings(states: Mapping[str, State]) -> tuple[Problem, ...]:
     for name, state in states.items():
         if not isinstance(state, ActionState) or state.action not in ACTIONS:
             continue
-        if LIMIT_REACHED not in state.outcomes:
+        if LIMIT_REACHED in ACTIONS[state.action].outcomes and LIMIT_REACHED not in state.outcomes:
             message = (
                 f"'{LIMIT_REACHED}' is not routed: a caller over the lookup limit goes straight to "
                 "an agent; route it to tell them why first"
@@ -598,4 +674,49 @@ def _warnings(states: Mapping[str, State]) -> tuple[Problem, ...]:
             message = f"'{state.action}' no longer returns '{outcome}'; this route is never taken"
             code = ProblemCode.RETIRED_OUTCOME
             warnings.append(Problem(state.line, name, message, code, Severity.WARNING))
+    return tuple(warnings)
+
+
+def _unheard_choices(
+    states: Mapping[str, State],
+    catalogs: Mapping[str, PromptCatalog],
+    agent_words: tuple[str, ...],
+    intents: tuple[Intent, ...],
+) -> tuple[Problem, ...]:
+    """A menu that says "press 4 for service plans" must understand "service plans" said aloud.
+
+    Each choice the prompt names ('press 1 for orders', 'for returns, press 4', 'die 2 für
+    Reparaturen', 'tryck 2 för reparationer') is put to the menu as if a caller said it; a
+    warning names every one that picks nothing (neither the option's words, the agent's, nor
+    an intent)."""
+    warnings = []
+    for language, catalog in catalogs.items():
+        matcher = IntentMatcher(intents, language)
+        for_agent = agent_words + AGENT_WORDS.get(language, ())
+        for name, state in states.items():
+            if not isinstance(state, MenuState):
+                continue
+            keys = {o.key for o in state.options} | ({"0"} if state.agent else set())
+            for prompt_id in state.prompts:
+                if not catalog.has(prompt_id):
+                    continue
+                for key, phrase in named_choices(catalog.render(prompt_id, {}), language):
+                    if key not in keys:
+                        continue  # a key the menu does not offer is not a question of words
+                    if state.agent and (key == "0" or mentions(phrase, for_agent)):
+                        understood = mentions(phrase, for_agent)
+                    elif key == "*" and state.repeat:
+                        understood = phrase in REPEAT_WORDS_BY_LANGUAGE.get(language, REPEAT_WORDS)
+                    else:
+                        picked = choose(state, phrase, matcher, language)
+                        understood = picked.key == key or picked.intent is not None
+                    if not understood:
+                        message = (
+                            f"prompt '{prompt_id}' ({language}) offers '{phrase}' for key {key}, but "
+                            f"saying '{phrase}' matches none of this menu's words; add it to the "
+                            "option's words"
+                        )
+                        code = ProblemCode.CHOICE_NOT_UNDERSTOOD
+                        line = next((o.line for o in state.options if o.key == key), state.line)
+                        warnings.append(Problem(line, name, message, code, Severity.WARNING))
     return tuple(warnings)

@@ -31,6 +31,11 @@ NO_INPUT = "no_input"
 NO_MATCH = "no_match"
 AGENT = "agent"
 TRANSFER_FAILED = "transfer_failed"
+REPEAT = "repeat"
+
+
+def intent_trigger(name: str) -> str:
+    return f"intent:{name}"
 
 
 def option_trigger(key: str) -> str:
@@ -83,6 +88,17 @@ def _under_limit(state: SayState) -> Condition:
     return check
 
 
+def came_from(session: CallSession, silent: frozenset[str] = frozenset()) -> str:
+    """The state the call was in before the one it waits in now (repeats of it and the
+    `silent` states passed on the way, such as lookups, aside)."""
+    here = session.state
+    return next((name for name in reversed(session.path) if name != here and name not in silent), "")
+
+
+def _came_from(name: str, silent: frozenset[str]) -> Condition:
+    return lambda session: came_from(session, silent) == name
+
+
 def _arrival(flow: Flow) -> Callable[[CallSession, str], None]:
     """Count visits and reset counters that belong to one attempt at a task.
 
@@ -108,9 +124,29 @@ def _arrival(flow: Flow) -> Callable[[CallSession, str], None]:
     return arrived
 
 
+def _answers_before(flow: Flow, menu: str, actions: frozenset[str]) -> list[str]:
+    """The `say` states that lead to `menu` straight or through lookups alone (an answer, then
+    "shall I text you the link?" skipped): the answers a caller there may want again."""
+    leads = {menu}
+    grew = True
+    while grew:  # lookups with an outcome that leads on to the menu
+        grew = False
+        for name in actions - leads:
+            state = flow.states[name]
+            if isinstance(state, ActionState) and leads & set(state.outcomes.values()):
+                leads.add(name)
+                grew = True
+    return [
+        name
+        for name, s in flow.states.items()
+        if isinstance(s, SayState) and leads & {s.next, s.limit_goto} and name != menu
+    ]
+
+
 def flow_routes(flow: Flow) -> list[Route]:
     """Every transition of `flow`, in the order they are tried (the first that holds wins)."""
     routes: list[Route] = []
+    actions = frozenset(name for name, s in flow.states.items() if isinstance(s, ActionState))
 
     def add(trigger: str, source: str, dest: str, condition: Condition | None = None) -> None:
         routes.append(Route(trigger, source, dest, condition))
@@ -127,6 +163,13 @@ def flow_routes(flow: Flow) -> list[Route]:
                 if isinstance(state, MenuState):
                     for option in state.options:
                         add(option_trigger(option.key), name, option.goto)
+                    for intent in state.intents:
+                        add(intent_trigger(intent.name), name, intent.goto)
+                    if state.repeat:
+                        # "Repeat" says again the answer the caller came from, or else the question.
+                        for answer in _answers_before(flow, name, actions):
+                            add(REPEAT, name, answer, _came_from(answer, actions))
+                        add(REPEAT, name, name)
                 else:
                     add(INPUT, name, state.next)
                 add(NO_MATCH, name, name, _retries_left(state))

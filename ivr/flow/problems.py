@@ -37,6 +37,7 @@ class ProblemCode(StrEnum):
     RETIRED_OUTCOME = "retired_outcome"
     MISSING_WORDS = "missing_words"
     PLACEHOLDER_MISMATCH = "placeholder_mismatch"
+    CHOICE_NOT_UNDERSTOOD = "choice_not_understood"
 
 
 @dataclass(frozen=True, slots=True)

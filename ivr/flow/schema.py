@@ -38,6 +38,13 @@ class Retry:
     """State to go to when the retries are used up on a no-match."""
     on_no_input: str
     """State to go to when the retries are used up on silence."""
+    help_prompt: str = ""
+    """Said instead of the question from the second miss on: what works here ("You can say
+    'order status' or press 1"); empty: the question again."""
+    wrong_key_prompt: str = ""
+    """Said for a key the menu does not offer, with {key} ("5 isn't an option"); empty: no_match_prompt."""
+    too_short_prompt: str = ""
+    """Said for a number with too few digits, with {min_digits} and {max_digits}; empty: no_match_prompt."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +84,17 @@ class MenuOption:
 
 
 @dataclass(frozen=True, slots=True)
+class Intent:
+    """Something callers ask for in their own words, and the state that answers it."""
+
+    name: str
+    goto: str
+    phrases: Mapping[str, tuple[str, ...]]
+    """Phrases per language code ('en'): what callers say when they want this."""
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
 class MenuState(StateBase):
     prompts: tuple[str, ...]
     options: tuple[MenuOption, ...]
@@ -84,6 +102,10 @@ class MenuState(StateBase):
     timeout: int
     agent: bool
     """0 or 'agent' reaches the flow's agent state from here."""
+    intents: tuple[Intent, ...] = ()
+    """The flow's intents, when this menu takes requests in the caller's own words."""
+    repeat: bool = False
+    """`*` or "repeat" says again the answer that led here (or this menu's question)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,3 +160,4 @@ class Flow:
     """The hand-off state reached by 0 / 'agent' and by default after repeated failures."""
     agent_words: tuple[str, ...]
     states: Mapping[str, State]
+    intents: tuple[Intent, ...] = ()

@@ -77,6 +77,14 @@ class Repository(Protocol):
 
     async def repair(self, ticket_number: str) -> Repair | None: ...
 
+    async def orders_of(self, phone: str) -> Sequence[Order]:
+        """The orders filed under this phone number (for greeting a caller by caller ID)."""
+        ...
+
+    async def repairs_of(self, phone: str) -> Sequence[Repair]:
+        """The repairs filed under this phone number."""
+        ...
+
     async def upsert(self, records: Sequence[Order] | Sequence[Warranty] | Sequence[Repair]) -> int:
         """Insert or update rows by their number in one transaction; returns the count."""
         ...

@@ -310,30 +310,53 @@ _REPAIR_UPSERT = (
 )
 
 
+_ORDER_COLUMNS = (
+    "order_number, phone, customer_name, postal_code, status, carrier, tracking_number,"
+    " placed_on, ship_date, eta"
+)
+_REPAIR_COLUMNS = "ticket_number, serial_number, phone, product, status, updated_on, eta"
+
+
+def _order(row: asyncpg.Record) -> Order:
+    return Order(
+        row["order_number"],
+        row["phone"],
+        row["customer_name"],
+        row["postal_code"],
+        OrderStatus(row["status"]),
+        row["carrier"],
+        row["tracking_number"],
+        row["placed_on"],
+        row["ship_date"],
+        row["eta"],
+    )
+
+
+def _repair(row: asyncpg.Record) -> Repair:
+    return Repair(
+        row["ticket_number"],
+        row["serial_number"],
+        row["phone"],
+        row["product"],
+        RepairStatus(row["status"]),
+        row["updated_on"],
+        row["eta"],
+    )
+
+
 class PostgresRepository:
     def __init__(self, db: PostgresDatabase) -> None:
         self.db = db
 
     async def order(self, order_number: str) -> Order | None:
         row = await self.db.pool.fetchrow(
-            "SELECT order_number, phone, customer_name, postal_code, status, carrier,"
-            " tracking_number, placed_on, ship_date, eta FROM orders WHERE order_number = $1",
-            order_number,
+            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE order_number = $1", order_number
         )
-        if row is None:
-            return None
-        return Order(
-            row["order_number"],
-            row["phone"],
-            row["customer_name"],
-            row["postal_code"],
-            OrderStatus(row["status"]),
-            row["carrier"],
-            row["tracking_number"],
-            row["placed_on"],
-            row["ship_date"],
-            row["eta"],
-        )
+        return _order(row) if row is not None else None
+
+    async def orders_of(self, phone: str) -> list[Order]:
+        rows = await self.db.pool.fetch(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE phone = $1", phone)
+        return [_order(row) for row in rows]
 
     async def warranty(self, serial_number: str) -> Warranty | None:
         row = await self.db.pool.fetchrow(
@@ -354,21 +377,13 @@ class PostgresRepository:
 
     async def repair(self, ticket_number: str) -> Repair | None:
         row = await self.db.pool.fetchrow(
-            "SELECT ticket_number, serial_number, phone, product, status, updated_on, eta"
-            " FROM repairs WHERE ticket_number = $1",
-            ticket_number,
+            f"SELECT {_REPAIR_COLUMNS} FROM repairs WHERE ticket_number = $1", ticket_number
         )
-        if row is None:
-            return None
-        return Repair(
-            row["ticket_number"],
-            row["serial_number"],
-            row["phone"],
-            row["product"],
-            RepairStatus(row["status"]),
-            row["updated_on"],
-            row["eta"],
-        )
+        return _repair(row) if row is not None else None
+
+    async def repairs_of(self, phone: str) -> list[Repair]:
+        rows = await self.db.pool.fetch(f"SELECT {_REPAIR_COLUMNS} FROM repairs WHERE phone = $1", phone)
+        return [_repair(row) for row in rows]
 
     async def count(self, caller: str, kind: str, day: date, add: int = 1) -> int:
         async with self.db.pool.acquire() as conn, conn.transaction():

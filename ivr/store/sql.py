@@ -170,6 +170,15 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
         """,
     ),
     SharedMigration(
+        8,
+        "records_by_phone",
+        # A caller is greeted with their open order or repair, found by caller ID.
+        """
+        CREATE INDEX orders_phone ON orders (phone);
+        CREATE INDEX repairs_phone ON repairs (phone);
+        """,
+    ),
+    SharedMigration(
         13,
         "caller_languages",
         # The language a caller number is greeted in: chosen on an earlier call, or given

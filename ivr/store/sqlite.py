@@ -268,6 +268,33 @@ def _iso(value: date | None) -> str | None:
     return value.isoformat() if value else None
 
 
+_ORDER_COLUMNS = (
+    "order_number, phone, customer_name, postal_code, status, carrier, tracking_number,"
+    " placed_on, ship_date, eta"
+)
+_REPAIR_COLUMNS = "ticket_number, serial_number, phone, product, status, updated_on, eta"
+
+
+def _order(row: tuple[Any, ...]) -> Order:
+    number, phone, name, postal_code = row[:4]
+    return Order(
+        number,
+        phone,
+        name,
+        postal_code,
+        OrderStatus(row[4]),
+        row[5],
+        row[6],
+        _day(row[7]),
+        _day(row[8]),
+        _day(row[9]),
+    )
+
+
+def _repair(row: tuple[Any, ...]) -> Repair:
+    return Repair(row[0], row[1], row[2], row[3], RepairStatus(row[4]), _day(row[5]), _day(row[6]))
+
+
 class SQLiteRepository:
     def __init__(self, db: SQLiteDatabase) -> None:
         self.db = db
@@ -275,27 +302,16 @@ class SQLiteRepository:
     async def _one(self, sql: str, key: str) -> tuple[Any, ...] | None:
         return await self.db.run(lambda c: c.execute(sql, (key,)).fetchone())
 
+    async def _all(self, sql: str, key: str) -> list[tuple[Any, ...]]:
+        return await self.db.run(lambda c: c.execute(sql, (key,)).fetchall())
+
     async def order(self, order_number: str) -> Order | None:
-        row = await self._one(
-            "SELECT order_number, phone, customer_name, postal_code, status, carrier,"
-            " tracking_number, placed_on, ship_date, eta FROM orders WHERE order_number = ?",
-            order_number,
-        )
-        if row is None:
-            return None
-        number, phone, name, postal_code = row[:4]
-        return Order(
-            number,
-            phone,
-            name,
-            postal_code,
-            OrderStatus(row[4]),
-            row[5],
-            row[6],
-            _day(row[7]),
-            _day(row[8]),
-            _day(row[9]),
-        )
+        row = await self._one(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE order_number = ?", order_number)
+        return _order(row) if row else None
+
+    async def orders_of(self, phone: str) -> list[Order]:
+        rows = await self._all(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE phone = ?", phone)
+        return [_order(row) for row in rows]
 
     async def warranty(self, serial_number: str) -> Warranty | None:
         row = await self._one(
@@ -308,14 +324,12 @@ class SQLiteRepository:
         return Warranty(row[0], row[1], row[2], _day(row[3]), _day(row[4]), WarrantyPlan(row[5]))
 
     async def repair(self, ticket_number: str) -> Repair | None:
-        row = await self._one(
-            "SELECT ticket_number, serial_number, phone, product, status, updated_on, eta"
-            " FROM repairs WHERE ticket_number = ?",
-            ticket_number,
-        )
-        if row is None:
-            return None
-        return Repair(row[0], row[1], row[2], row[3], RepairStatus(row[4]), _day(row[5]), _day(row[6]))
+        row = await self._one(f"SELECT {_REPAIR_COLUMNS} FROM repairs WHERE ticket_number = ?", ticket_number)
+        return _repair(row) if row else None
+
+    async def repairs_of(self, phone: str) -> list[Repair]:
+        rows = await self._all(f"SELECT {_REPAIR_COLUMNS} FROM repairs WHERE phone = ?", phone)
+        return [_repair(row) for row in rows]
 
     async def count(self, caller: str, kind: str, day: date, add: int = 1) -> int:
         def write(conn: sqlite3.Connection) -> int:

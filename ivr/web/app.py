@@ -18,47 +18,56 @@ import hashlib
 import logging
 import os
 import secrets
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from aiohttp import WSCloseCode, web
 
+from ivr.agents.caller_words import words_for
 from ivr.agents.desk import AgentDesk
 from ivr.agents.handoff import QueueHandOff
 from ivr.agents.model import DeskConfig
+from ivr.agents.store.switches import EMERGENCY, SqlSwitchStore
 from ivr.agents.urls import Urls
 from ivr.agents.voicemail import VoicemailWorker
 from ivr.agents.web import HOLD_PATH, AgentLine, add_agent_routes
-from ivr.config import Settings, SpeechMode, TtsMode
+from ivr.config import ConfigError, Settings, SpeechMode, TelephonyMode, TtsMode
 from ivr.console.agent_desk import setup_agent_desk
+from ivr.console.dev_phone import setup_dev_phone
 from ivr.console.flow_editor import FlowEditor, codemirror_present, setup_flow_editor
 from ivr.console.prompt_audio import ConsoleAudio
 from ivr.console.test_phone import TestPhone, phone_secret
 from ivr.console.web import create_console
+from ivr.flow.actions import Pickup
 from ivr.flow.engine import FlowEngine
 from ivr.flow.files import LINE_FLOW, CompiledFlow, FlowFiles, compile_files, read_files
+from ivr.flow.opening import Opening
 from ivr.forwarded import IPNetwork, client_address
-from ivr.handoff import DialHandOff, EnqueueHandOff, HandOff
-from ivr.hours import BusinessHours, parse_hours
+from ivr.handoff import DialHandOff, EnqueueHandOff, HandOff, WithinHours
+from ivr.hours import BusinessHours, HoursInvalid, ScheduleOpening, parse_hours
 from ivr.languages import LanguagePlan
 from ivr.line import MEDIA_PATH, SupportLine, stream_url
 from ivr.mediastream.admission import StreamAdmission
 from ivr.mediastream.call import LanguageSpeech, StreamCall, StreamSpeech
 from ivr.metrics import CONTENT_TYPE, ErrorCounter, Metrics, TimedSynthesizer
+from ivr.sandbox.account import TwilioAccount, serving
+from ivr.sandbox.network import Network
+from ivr.sandbox.phones import NETWORK, add_phone_routes
 from ivr.store.accounts import AccountStore
 from ivr.store.audit import AuditLog
 from ivr.store.backends import Stores, StoresUnavailable, build_stores
 from ivr.store.caller_languages import SqlCallerLanguages
 from ivr.store.once import UsedTokens
-from ivr.telephony import TwilioTelephony
-from ivr.twiml import Voice
+from ivr.telephony import TwilioTelephony, TwilioTexts
+from ivr.twiml import Voice, queue_wait
 from ivr.versions.library import FlowLibrary, LiveFlow, line_builder
 from ivr.versions.store import FlowStore
 from ivr.webhooks import SignatureCheck, signature_middleware, status_webhook, twiml_webhook
-from ivr.yamlsource import load_file
+from ivr.yamlsource import SourceError, load_file
 from speech.asr import RecognitionError
 from speech.cache import PromptAudioCache
 from speech.clips import UlawClips
@@ -89,6 +98,8 @@ on another instance behind the load balancer."""
 AUDIO_MAX_AGE = 24 * 3600.0
 """Synthesised prompts unused this long are deleted (dynamic ones hold order details)."""
 AUDIO_PRUNE_EVERY = 3600.0
+QUEUE_WAIT_PATH = "/voice/queue-wait"
+"""What a caller in a plain Twilio queue hears (no REST credentials needed): place, wait, music."""
 PUBLISHED_CHECK_EVERY = 1.0
 """Seconds a new call may still get the previous version after another instance publishes."""
 
@@ -118,6 +129,11 @@ async def voice_turn(request: web.Request, params: dict[str, str]) -> str:
 
 async def voice_status(request: web.Request, params: dict[str, str]) -> None:
     await request.app[LINE].status(params)
+
+
+def _count(value: str | None) -> int:
+    """A whole number from Twilio's queue parameters; anything else counts as 0."""
+    return int(value) if value and value.isascii() and value.isdigit() else 0
 
 
 async def stream_ended(request: web.Request, params: dict[str, str]) -> str:
@@ -245,13 +261,24 @@ def voicemail_models(settings: Settings) -> VoicemailModels:
     return VoicemailModels(models, usable(settings.vosk_model), languages)
 
 
-def _load_hours(settings: Settings) -> BusinessHours | None:
+def load_hours(settings: Settings) -> BusinessHours | None:
+    """The line's one schedule (IVR_HOURS), read at start-up for every hand-off set-up.
+
+    Raises:
+        ConfigError: naming the file, and each mistake's line and reason; a line that
+            silently ignored its hours would tell callers "please hold" at midnight.
+    """
     if settings.hours_file is None:
         return None
-    doc = load_file(settings.hours_file)
-    data = doc.data.get("hours", doc.data) if isinstance(doc.data, dict) else doc.data
-    path: tuple[str, ...] = ("hours",) if isinstance(doc.data, dict) and "hours" in doc.data else ()
-    return parse_hours(data, doc, path)
+    try:
+        doc = load_file(settings.hours_file)
+        data = doc.data.get("hours", doc.data) if isinstance(doc.data, dict) else doc.data
+        path: tuple[str, ...] = ("hours",) if isinstance(doc.data, dict) and "hours" in doc.data else ()
+        return parse_hours(data, doc, path)
+    except (HoursInvalid, SourceError) as exc:
+        raise ConfigError(
+            f"IVR_HOURS: the business hours in {settings.hours_file} cannot be used:\n{exc}"
+        ) from None
 
 
 def _telephony(
@@ -260,13 +287,29 @@ def _telephony(
     """Open the Twilio client and write the hold music at start-up; at the end close the client
     and stop voicemail's Vosk threads."""
 
-    async def lifecycle(_: web.Application) -> AsyncIterator[None]:
-        await asyncio.to_thread(write_hold_music, settings.audio_dir / "hold.wav")
-        telephony = TwilioTelephony.from_settings(settings)
-        line.desk.telephony = telephony
-        yield
-        line.desk.telephony = None
-        await telephony.aclose()
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            if settings.telephony is TelephonyMode.SANDBOX:
+                account = await stack.enter_async_context(serving(app[NETWORK].account))
+                stack.push_async_callback(app[NETWORK].aclose)
+                telephony = TwilioTelephony(
+                    account_sid=settings.account_sid,
+                    auth_token=settings.auth_token,
+                    from_number=settings.phone_number,
+                    api_base=account.api_base,
+                )
+                log.warning(
+                    "SANDBOX TELEPHONE NETWORK: no real calls are made; the line's number is %s, "
+                    "phones are at %s/console/phone/NUMBER and `ivr phone NUMBER`",
+                    settings.phone_number,
+                    settings.public_url,
+                )
+            else:
+                telephony = TwilioTelephony.from_settings(settings)
+            line.desk.telephony = telephony
+            yield
+            line.desk.telephony = None
+            await telephony.aclose()
         voicemail.models.close()
 
     return lifecycle
@@ -290,14 +333,25 @@ def check_starting_flow(settings: Settings) -> tuple[FlowFiles, CompiledFlow]:
     return starting, checked
 
 
-def create_app(settings: Settings, *, today: Callable[[], date] = date.today) -> web.Application:
+def create_app(
+    settings: Settings,
+    *,
+    today: Callable[[], date] | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> web.Application:
     """Validate the starting flow and prompts now (a broken flow must stop start-up).
 
     The files (IVR_FLOW, IVR_PROMPTS) are the starting content: stored as version 1 when the
     database has no flow yet. After that the line speaks the published version.
-    `today` is the calendar the line speaks from (tests pin it; dates read relative to it).
+    `today` is the calendar the line speaks from (tests pin it; dates read relative to it);
+    by default today in the schedule's time zone (IVR_HOURS), else the server's. `now` is the
+    clock business hours are read against (tests pin it too).
     """
     starting, checked = check_starting_flow(settings)
+    hours = load_hours(settings)
+    if today is None:
+        zone = hours.timezone if hours else None
+        today = (lambda: now().astimezone(zone).date()) if zone else date.today
     for warning in checked.warnings:
         log.warning("flow_warning: %s", warning)
     stores = build_stores(settings.database_url, settings.session_url)
@@ -311,9 +365,20 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
     prompts = setup_media(app, settings)
     starting_catalog = checked.catalogs[settings.language]
     spoken = Voice(language=starting_catalog.say_language, voice=starting_catalog.voice)
+    setup_hold_music(app, settings)
     agent_line = setup_agents(app, settings, stores, spoken)
-    handoff = _handoff(settings, agent_line, spoken)
-    flows = setup_voice(app, settings, stores, starting, prompts, handoff, today)
+    if agent_line is not None:  # callers hear the queue in their own language and voice
+        agent_line.voices = {
+            code: Voice(language=catalog.say_language, voice=catalog.voice)
+            for code, catalog in checked.catalogs.items()
+            if code in settings.languages
+        }
+    switches = SqlSwitchStore(stores.sql, clock=time.time)
+    emergency = agent_line.desk.emergency_closed if agent_line else lambda: switches.is_on(EMERGENCY)
+    opening = ScheduleOpening(hours, emergency, spoken.language, clock=now)
+    handoff = _handoff(settings, agent_line, spoken, hours, opening, now)
+    texts = setup_texts(app, settings)
+    flows = setup_voice(app, settings, stores, starting, prompts, handoff, today, opening, texts)
     setup_console(app, settings, stores, flows, agent_line, today)
     return app
 
@@ -388,30 +453,70 @@ def setup_agents(app: web.Application, settings: Settings, stores: Stores, spoke
     and number and no single number to dial (IVR_AGENT_NUMBER)."""
     if settings.agent_number or not (settings.account_sid and settings.phone_number):
         return None
+    if settings.telephony is TelephonyMode.SANDBOX:
+        account = TwilioAccount(settings.auth_token, phone_number=settings.phone_number)
+        # typed voicemails are spoken at low priority: the line's own synthesis goes first
+        typed = Pyttsx3Synthesizer(voice=settings.tts_voice or None, rate=settings.tts_rate, niceness=10)
+        add_phone_routes(app, Network(account, line_url=settings.public_url, voice=typed))
     voicemail = voicemail_models(settings)
     agent_line = _agent_line(settings, stores, spoken, voicemail)
     add_agent_routes(app, agent_line)
     app.cleanup_ctx.append(_telephony(settings, agent_line, voicemail))
+    return agent_line
+
+
+def setup_texts(app: web.Application, settings: Settings) -> TwilioTexts | None:
+    """Texts to callers (tracking links, return labels) need the line's Twilio account and
+    number; without them no flow offers one."""
+    if not (settings.account_sid and settings.phone_number):
+        return None
+    network = app.get(NETWORK)
+    # the sandbox's account starts with the desk's telephony, before this lifecycle opens
+    texts = TwilioTexts(settings, None if network is None else lambda: network.account.api_base)
+
+    async def lifecycle(_: web.Application) -> AsyncIterator[None]:
+        texts.open()
+        yield
+        await texts.aclose()
+
+    app.cleanup_ctx.append(lifecycle)
+    return texts
+
+
+def setup_hold_music(app: web.Application, settings: Settings) -> None:
+    """The hold music every queue plays (`/audio/hold.wav`), written at start-up."""
     hold_file = settings.audio_dir / "hold.wav"
+
+    async def write(_: web.Application) -> AsyncIterator[None]:
+        await asyncio.to_thread(write_hold_music, hold_file)
+        yield
 
     async def hold_music(_: web.Request) -> web.StreamResponse:
         return web.FileResponse(
             hold_file, headers={"Content-Type": "audio/wav", "Cache-Control": "public, max-age=86400"}
         )
 
+    app.cleanup_ctx.append(write)
     app.router.add_get(HOLD_PATH, hold_music)
-    return agent_line
 
 
-def _handoff(settings: Settings, agent_line: AgentLine | None, spoken: Voice) -> HandOff:
-    """Our own queue with agents, else one number to dial, else a Twilio queue."""
+def _handoff(
+    settings: Settings,
+    agent_line: AgentLine | None,
+    spoken: Voice,
+    hours: BusinessHours | None,
+    opening: ScheduleOpening,
+    now: Callable[[], datetime],
+) -> HandOff:
+    """Our own queue with agents (closed: a voicemail), else one number to dial, else a Twilio
+    queue; these two only within hours (closed: the flow's fallback offers a call back)."""
     if agent_line is not None:
-        return QueueHandOff(
-            agent_line.desk, settings.agent_queue, spoken, hours=_load_hours(settings), wake=agent_line.wake
-        )
+        desk, queue, wake = agent_line.desk, settings.agent_queue, agent_line.wake
+        return QueueHandOff(desk, queue, spoken, hours=hours, wake=wake, now=now, voices=agent_line.voices)
     if settings.agent_number:
-        return DialHandOff(settings.agent_number)
-    return EnqueueHandOff(settings.agent_queue)
+        return WithinHours(DialHandOff(settings.agent_number), opening)
+    wait_url = f"{settings.public_url}{QUEUE_WAIT_PATH}"
+    return WithinHours(EnqueueHandOff(settings.agent_queue, wait_url=wait_url), opening)
 
 
 def setup_voice(
@@ -422,6 +527,8 @@ def setup_voice(
     prompts: PromptAudio,
     handoff: HandOff,
     today: Callable[[], date],
+    opening: Opening,
+    texts: TwilioTexts | None,
 ) -> FlowStore:
     """The call webhooks (`/voice/...`), the published flow they speak, and the database."""
     flows = FlowStore(stores.sql, language=settings.language, languages=settings.languages)
@@ -440,6 +547,9 @@ def setup_voice(
             catalogs={code: compiled.catalogs[code] for code in settings.languages},
             languages=plan,
             caller_languages=remembered,
+            opening=opening,
+            pickup=Pickup(settings.pickup_location, settings.pickup_days),
+            texts=texts,
         )
 
     library = FlowLibrary(
@@ -479,6 +589,25 @@ def setup_voice(
     post("/voice/status", status_webhook(voice_status, timed=_timed("status")))
     post("/voice/after-transfer", twiml_webhook(after_transfer, line_fallback))
     post("/voice/stream-ended", twiml_webhook(stream_ended, line_fallback, timed=_timed("stream_ended")))
+    hold_url = f"{settings.public_url}{HOLD_PATH}"
+
+    async def wait(request: web.Request, params: dict[str, str]) -> str:
+        language = request.query.get("language", "")  # the caller's, put there by the hand-off
+        live = request.app[LINE].flows.latest()
+        words = words_for(language)
+        return queue_wait(
+            announcement=words.in_plain_queue(
+                _count(params.get("QueuePosition")), _count(params.get("AvgQueueTime"))
+            ),
+            hold_url=hold_url,
+            voice=live.voices.get(language, live.voice),
+            leave=_count(params.get("QueueTime")) >= settings.max_queue_wait,
+        )
+
+    def keep_waiting(request: web.Request) -> str:
+        return queue_wait(announcement="", hold_url=hold_url, voice=Voice())
+
+    post(QUEUE_WAIT_PATH, twiml_webhook(wait, keep_waiting))
     return flows
 
 
@@ -498,6 +627,12 @@ def setup_console(
         trusted_proxies=settings.trusted_proxies,
     )
     app[CONSOLE] = console
+    audio = ConsoleAudio(
+        settings.audio_dir,
+        audio_secret(settings.audio_dir),
+        voice=settings.tts_voice or None,
+        rate=settings.tts_rate,
+    )
     setup_flow_editor(
         console,
         FlowEditor(
@@ -511,17 +646,13 @@ def setup_console(
                 used=UsedTokens(stores.sql),
                 test_numbers=settings.test_phone_numbers,
             ),
-            audio=ConsoleAudio(
-                settings.audio_dir,
-                audio_secret(settings.audio_dir),
-                voice=settings.tts_voice or None,
-                rate=settings.tts_rate,
-            ),
+            audio=audio,
             today=today,
             codemirror=codemirror_present(),
         ),
     )
     setup_agent_desk(console, agent_line.desk if agent_line else None, voicemail_dir=settings.voicemail_dir)
+    setup_dev_phone(console, app.get(NETWORK), audio=audio, accounts=AccountStore(stores.sql))
     app.add_subapp("/console", console)
 
 

@@ -25,7 +25,7 @@ from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Semaphore
 from types import FrameType
 
-from ivr.config import Settings
+from ivr.config import Settings, TelephonyMode
 from ivr.logs import LogFormat, configure
 
 BACKLOG = 4096
@@ -51,6 +51,11 @@ def serve(options: ServeOptions) -> int:
         return _run_worker(options, reuse_port=False)
     configure(options.log_level, options.log_format, show_pid=True)
     settings = Settings.from_env(default_public_url=f"http://{options.host}:{options.port}")
+    if settings.telephony is TelephonyMode.SANDBOX:
+        print(
+            "ivr serve: the sandbox telephone network runs in one process: use --workers 1", file=sys.stderr
+        )
+        return 2
     if not _flow_checks(settings):
         return 2
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no event loop or threads copied
@@ -139,11 +144,12 @@ def _run_worker(
 def _flow_checks(settings: Settings) -> bool:
     """Compile the starting flow once in the parent, so a broken one is reported once."""
     from ivr.flow.loader import FlowInvalid
-    from ivr.web.app import check_starting_flow
+    from ivr.web.app import check_starting_flow, load_hours
     from ivr.yamlsource import SourceError
 
     try:
         check_starting_flow(settings)
+        load_hours(settings)
     except (FlowInvalid, SourceError, ValueError) as exc:
         print(f"ivr serve: cannot start:\n{exc}", file=sys.stderr)
         return False
@@ -152,6 +158,12 @@ def _flow_checks(settings: Settings) -> bool:
 
 def _announce(settings: Settings, options: ServeOptions) -> None:
     workers = f", {options.workers} workers" if options.workers > 1 else ""
+    if settings.telephony is TelephonyMode.SANDBOX:
+        print(
+            f"*** SANDBOX TELEPHONE NETWORK: NO REAL CALLS ARE MADE. The line is {settings.phone_number}; "
+            f"phones: `ivr phone NUMBER` or {settings.public_url}/console/phone/NUMBER ***",
+            flush=True,
+        )
     print(
         f"Support line listening on http://{options.host}:{options.port} "
         f"(Twilio Voice URL: {settings.public_url}/voice{workers})",

@@ -84,7 +84,7 @@ function queueRow(entry, agents) {
   take.disabled = entry.state !== "waiting";
   take.addEventListener("click", () => act("/console/agent/take", { entry_id: entry.id }));
   return el("tr", { dataset: { entryId: entry.id, state: entry.state } }, [
-    el("td", { text: String(entry.position) }),
+    el("td", { text: entry.position == null ? "" : String(entry.position) }),  // a bridged caller has no place
     el("td", { class: "waited", dataset: { since: String(entry.enqueued_at) }, text: waited(entry.enqueued_at) }),
     el("td", { class: "caller", text: entry.caller || "Unknown number" }),
     el("td", { class: "reason", text: label(entry.reason) }),

@@ -94,7 +94,13 @@ function files() {
 }
 
 async function postJson(path, json) {
-  const response = await consoleFetch(`${base}${path}`, { json });
+  let response;
+  try {
+    response = await consoleFetch(`${base}${path}`, { json });
+  } catch (err) {
+    // the console is out of reach (network, restart): say so where the answer would have gone
+    return { ok: false, status: 0, body: { error: "The console could not be reached; try again in a moment." } };
+  }
   let body = {};
   try {
     body = await response.json();
@@ -123,10 +129,25 @@ async function check() {
   showProblems(result.body.problems);
   page.rows = result.body.prompts;
   showPromptRows();
-  const drawn = await postJson("/diagram", sent);
+  await draw(seq, sent);
+}
+
+// ---- the diagram: fitted, zoomed and panned by DiagramView; groups fold --------------------
+const diagram = new window.DiagramView($("diagram"), (id) => {
+  const group = page.groups.find((g) => g.id === id);
+  if (group) toggleGroup(group.name); // a folded group's box opens it again
+  else if (page.lines[id]) editor.goto(page.lines[id]);
+});
+Object.assign(page, { lines: {}, groups: [], collapsed: new Set() });
+
+async function draw(seq = page.checkSeq, sent = files()) {
+  const drawn = await postJson("/diagram", Object.assign({ collapsed: [...page.collapsed] }, sent));
   if (seq !== page.checkSeq) return;
   if (drawn.ok) {
-    $("diagram").innerHTML = drawn.body.svg;
+    diagram.show(drawn.body.svg);
+    page.lines = drawn.body.lines;
+    page.groups = drawn.body.groups;
+    showGroups();
     $("diagram").classList.remove("stale");
     $("diagram-note").textContent = drawn.body.problem_states.length
       ? `States in red have problems: ${drawn.body.problem_states.join(", ")}.`
@@ -136,6 +157,32 @@ async function check() {
     $("diagram-note").textContent = drawn.body.error;
   }
 }
+
+function toggleGroup(name) {
+  if (page.collapsed.has(name)) page.collapsed.delete(name);
+  else page.collapsed.add(name);
+  diagram.moved = false; // the layout changes: show the whole of the new one
+  draw();
+}
+
+function showGroups() {
+  $("diagram-groups").replaceChildren(
+    ...page.groups.map((g) => {
+      const button = el("button", { type: "button", class: "secondary group", "data-group": g.name, "data-states": String(g.states) }, `${g.collapsed ? "▸" : "▾"} ${g.name} (${g.states})`);
+      button.setAttribute("aria-pressed", String(g.collapsed));
+      button.title = g.collapsed ? `Show the ${g.states} states of ${g.name}` : `Fold ${g.name} into one box`;
+      button.addEventListener("click", () => toggleGroup(g.name));
+      return button;
+    }),
+  );
+}
+
+$("zoom-in").addEventListener("click", () => diagram.zoom(1.25));
+$("zoom-out").addEventListener("click", () => diagram.zoom(0.8));
+$("zoom-fit").addEventListener("click", () => diagram.fit());
+$("diagram").addEventListener("viewchange", (event) => {
+  $("zoom-level").textContent = `${Math.round(event.detail.scale * 100)}%`;
+});
 
 function where(p) {
   const file = p.file === "flow" ? "" : `prompts (${p.file}) `;
@@ -400,7 +447,12 @@ $("publish").addEventListener("click", async () => {
 });
 
 async function loadHistory() {
-  const response = await fetch(`${base}/history`, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+  let response;
+  try {
+    response = await fetch(`${base}/history`, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+  } catch (err) {
+    return; // out of reach: the list stays as it was and is loaded again after the next change
+  }
   if (!response.ok) return;
   const body = await response.json();
   $("history").replaceChildren(
