@@ -255,16 +255,6 @@ def cmd_call(args: argparse.Namespace) -> int:
     return run_phone(args)
 
 
-def _named_prompts(args: argparse.Namespace, named: dict[str, Path]) -> tuple[dict[str, Path], str]:
-    """The prompt files named on the command line, else every one in --prompts (or IVR_PROMPTS);
-    and how problems name their directory."""
-    if named:
-        parents = {path.parent for path in named.values()}
-        return named, str(parents.pop()) if len(parents) == 1 else "prompts"
-    directory = Path(args.prompts) if args.prompts else _settings().prompts_dir
-    return {path.stem: path for path in sorted(directory.glob("*.yaml"))}, str(directory)
-
-
 def cmd_phone(args: argparse.Namespace) -> int:
     from ivr.sandbox.terminal import run_terminal_phone
 
@@ -275,6 +265,16 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     """`ivr serve` with the sandbox telephone network in the same process."""
     os.environ["IVR_TELEPHONY"] = "sandbox"
     return cmd_serve(args)
+
+
+def _named_prompts(args: argparse.Namespace, named: dict[str, Path]) -> tuple[dict[str, Path], str]:
+    """The prompt files named on the command line, else every one in --prompts (or IVR_PROMPTS);
+    and how problems name their directory."""
+    if named:
+        parents = {path.parent for path in named.values()}
+        return named, str(parents.pop()) if len(parents) == 1 else "prompts"
+    directory = Path(args.prompts) if args.prompts else _settings().prompts_dir
+    return {path.stem: path for path in sorted(directory.glob("*.yaml"))}, str(directory)
 
 
 def cmd_flows_validate(args: argparse.Namespace) -> int:

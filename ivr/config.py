@@ -117,6 +117,12 @@ class Settings:
     fictional numbers such as the demo data's (`ivr.console.test_phone.FICTIONAL`)."""
     model_index: str = ""
     """Where `ivr speech install-model` looks models up (IVR_VOSK_MODEL_INDEX); empty: Vosk's own list."""
+    pickup_location: str = ""
+    """Where repairs are picked up, as said to callers ("our service centre at 200 Main Street")."""
+    pickup_days: int = 14
+    """Days a ready repair is kept for pickup, counted from its `updated_on`."""
+    telephony: TelephonyMode = TelephonyMode.TWILIO
+    """IVR_TELEPHONY: Twilio, or the sandbox telephone network (`ivr sandbox`)."""
     languages: tuple[str, ...] = ("en",)
     """Every language the line serves (IVR_LANGUAGES), the default first."""
     number_languages: Mapping[str, str] = field(default_factory=dict)
@@ -132,13 +138,6 @@ class Settings:
         return self.tts_voices.get(language) or (
             self.tts_voice or None if language == self.language else language
         )
-
-    pickup_location: str = ""
-    """Where repairs are picked up, as said to callers ("our service centre at 200 Main Street")."""
-    pickup_days: int = 14
-    """Days a ready repair is kept for pickup, counted from its `updated_on`."""
-    telephony: TelephonyMode = TelephonyMode.TWILIO
-    """IVR_TELEPHONY: Twilio, or the sandbox telephone network (`ivr sandbox`)."""
 
     @classmethod
     def from_env(
@@ -237,6 +236,9 @@ class Settings:
             trusted_proxies=_networks(env, "IVR_TRUSTED_PROXIES"),
             test_phone_numbers=_numbers(env, "IVR_TEST_PHONE_NUMBERS"),
             model_index=env.get("IVR_VOSK_MODEL_INDEX", "").strip(),
+            telephony=telephony,
+            pickup_location=" ".join(env.get("IVR_PICKUP_LOCATION", "").split()),
+            pickup_days=int(_seconds(env, "IVR_PICKUP_DAYS", 14, minimum=1)),
             languages=languages,
             number_languages=number_languages,
             vosk_models=vosk_models,
@@ -245,9 +247,6 @@ class Settings:
                 for code in languages
                 if (voice := env.get(f"IVR_TTS_VOICE_{code.upper()}", "").strip())
             },
-            telephony=telephony,
-            pickup_location=" ".join(env.get("IVR_PICKUP_LOCATION", "").split()),
-            pickup_days=int(_seconds(env, "IVR_PICKUP_DAYS", 14, minimum=1)),
         )
 
 

@@ -85,7 +85,7 @@ async def test_a_queued_caller_reaches_open_desks_with_exactly_the_flows_context
     # the number; a stranger's stays masked (show_number, below).
     assert entry["caller"] == "+15550100001"
     assert entry["reason"] == "caller_asked"
-    assert entry["context"] == REPAIR_CONTEXT  # every variable the flow collected, and the caller's language
+    assert entry["context"] == REPAIR_CONTEXT  # every variable the flow collected, nothing added
     assert (entry["position"], entry["state"]) == (1, "waiting")
     headers = {"X-CSRF-Token": csrf}
     assert (await line.post("/console/agent/status", json={"status": "busy"}, headers=headers)).status == 200

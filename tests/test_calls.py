@@ -39,7 +39,7 @@ async def test_a_caller_on_file_is_offered_their_latest_open_order_by_name(calle
     ]
     status = await caller.say("yes please")
     assert status.heard[0] == (
-        "Order 4 5 1 2 has shipped with UPS and should arrive on Friday, December 4."
+        "Order 4 5 1 2 has shipped with UPS and should arrive on December 4."
         " The tracking number ends in 6 7 8 4."
     )
 

@@ -62,6 +62,7 @@ LANGUAGE_CHOICE = "language#choice"
 CHOICE_RETRIES = 2
 """The language choice is asked again this often; then the call goes on in the default language."""
 CHOICE_TIMEOUT = 5
+"""Seconds of silence after the language choice before it counts as unanswered."""
 
 
 class FlowError(RuntimeError):

@@ -35,9 +35,9 @@ class ProblemCode(StrEnum):
     MENU_TOO_LONG = "menu_too_long"
     OUTCOME_DEFAULTED = "outcome_defaulted"
     RETIRED_OUTCOME = "retired_outcome"
+    CHOICE_NOT_UNDERSTOOD = "choice_not_understood"
     MISSING_WORDS = "missing_words"
     PLACEHOLDER_MISMATCH = "placeholder_mismatch"
-    CHOICE_NOT_UNDERSTOOD = "choice_not_understood"
 
 
 @dataclass(frozen=True, slots=True)

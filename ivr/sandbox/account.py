@@ -278,6 +278,7 @@ class TwilioAccount:
         app.router.add_post(base + "/Messages.json", self._send_message)
         return app
 
+    @web.middleware
     async def _gatekeeper(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:

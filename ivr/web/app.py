@@ -310,7 +310,8 @@ def _telephony(
             yield
             line.desk.telephony = None
             await telephony.aclose()
-        voicemail.models.close()
+        if voicemail is not None:
+            voicemail.models.close()
 
     return lifecycle
 
@@ -544,12 +545,12 @@ def setup_voice(
             stores.repository,
             today=today,
             version=number,
-            catalogs={code: compiled.catalogs[code] for code in settings.languages},
-            languages=plan,
-            caller_languages=remembered,
             opening=opening,
             pickup=Pickup(settings.pickup_location, settings.pickup_days),
             texts=texts,
+            catalogs={code: compiled.catalogs[code] for code in settings.languages},
+            languages=plan,
+            caller_languages=remembered,
         )
 
     library = FlowLibrary(
