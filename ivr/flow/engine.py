@@ -150,6 +150,7 @@ class FlowEngine:
             and isinstance(event, Digits)
             and event.digits[:1] == SWITCH_KEY
             and self.languages.several
+            and not state.repeat  # there star says the answer again
             and all(option.key != SWITCH_KEY for option in state.options)
         ):
             session.attempts[LANGUAGE_CHOICE] = 0

@@ -696,6 +696,8 @@ def _unheard_choices(
         for name, state in states.items():
             if not isinstance(state, MenuState):
                 continue
+            if language != "en" and not any(language in o.words_by_language for o in state.options):
+                continue  # a menu with one word list for all languages is checked in English only
             keys = {o.key for o in state.options} | ({"0"} if state.agent else set())
             for prompt_id in state.prompts:
                 if not catalog.has(prompt_id):
