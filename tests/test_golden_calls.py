@@ -24,6 +24,7 @@ import os
 import re
 import textwrap
 from collections.abc import Callable
+from datetime import UTC, datetime, time
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,7 @@ from ivr.config import Settings
 from ivr.web.app import create_app
 from speech.audio import decode_wav, rms
 from tests.caller import PUBLIC_URL, Caller, Turn
-from tests.conftest import TODAY, load_demo_data, make_settings
+from tests.conftest import ROOT, TODAY, load_demo_data, make_settings
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 FILES = sorted(GOLDEN.glob("**/*.txt"))
@@ -47,9 +48,26 @@ SILENCE = "(silence)"
 WIDTH = 100
 
 
+NOW = datetime.combine(TODAY, time(15, 0), tzinfo=UTC)
+"""Monday 10 AM in New York: the line is open (flows/hours.yaml)."""
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path, IVR_LANGUAGES="en,de,sv", IVR_NUMBER_LANGUAGES=NUMBERS)
+    return make_settings(
+        tmp_path,
+        IVR_HOURS=str(ROOT / "flows" / "hours.yaml"),
+        IVR_LANGUAGES="en,de,sv",
+        IVR_NUMBER_LANGUAGES=NUMBERS,
+    )
+
+
+@pytest.fixture
+async def client(aiohttp_client: Callable, settings: Settings) -> TestClient:
+    """The line on the demo's day and hour, so dates and hours read the same on every run."""
+    await load_demo_data(settings)
+    client: TestClient = await aiohttp_client(create_app(settings, today=lambda: TODAY, now=lambda: NOW))
+    return client
 
 
 class Dialler(Caller):
