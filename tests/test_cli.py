@@ -136,8 +136,10 @@ def test_serve_refuses_a_broken_flow_with_its_line(env: dict[str, str], tmp_path
     env["IVR_FLOW"] = str(broken)
     result = ivr("serve", "--port", "1", env=env)
     assert result.returncode == 2
+    line = next(n for n, text in enumerate(broken.read_text().splitlines(), 1) if "find_calr" in text)
     assert (
-        f"{broken} line 72, state 'welcome': next goes to 'find_calr', which is not a state" in result.stderr
+        f"{broken} line {line}, state 'welcome': next goes to 'find_calr', which is not a state"
+        in result.stderr
     )
 
 
