@@ -19,6 +19,9 @@ from ivr.config import ConfigError, Settings
 from ivr.console import cli as accounts_cli
 from ivr.importer import ImportFailed, ImportKind, parse_file
 from ivr.logs import mask_phone
+from ivr.outreach import cli as outreach_cli
+from ivr.outreach.consent import parse_consent
+from ivr.outreach.store import OutreachStore
 from ivr.records import Order
 from ivr.store.backends import Stores, build_stores
 from ivr.store.base import CallLog
@@ -47,6 +50,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     kind = ImportKind(args.kind)
     try:
         records = parse_file(kind, Path(args.file))
+        # contact_ok and time_zone (optional): who campaigns may call, and in which time zone.
+        consent = parse_consent(kind, Path(args.file).read_text(encoding="utf-8-sig"), args.file)
     except ImportFailed as exc:
         print(f"ivr import: {exc}\nNothing was imported.", file=sys.stderr)
         return 1
@@ -56,6 +61,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         await stores.open()
         try:
             count = await stores.repository.upsert(records)
+            if consent:
+                await OutreachStore(stores.sql).save_consent(kind.value, consent)
             spoken = {o.phone: o.language for o in records if isinstance(o, Order) and o.language}
             if spoken:  # greet these customers in their language from their first call
                 await SqlCallerLanguages(stores.sql).import_orders(spoken)
@@ -166,6 +173,8 @@ def cmd_calls(args: argparse.Namespace) -> int:
                 f"  started {_when(session.started_at)}"
                 f"  status {_plain(session.status)}  outcome {_plain(session.outcome) or '-'}"
             )
+            if campaign := session.vars.get("campaign"):
+                print(f"Outbound: campaign {_plain(campaign)}, flow {_plain(session.flow)}")
             print(f"Path: {_plain(' -> '.join(session.path))}")
             for entry in session.transcript:
                 print(f"  {entry.at:7.1f}s  {_plain(entry.who):6} {_plain(entry.text)}")
@@ -343,6 +352,7 @@ def cmd_flows_lifecycle(args: argparse.Namespace) -> int:
 
     settings = _settings()
     language, languages = settings.language, settings.languages
+    name = args.name or LINE_FLOW
 
     def local_files() -> FlowFiles:
         """The files named on the command line, validated (problems name their paths): a flow
@@ -365,7 +375,7 @@ def cmd_flows_lifecycle(args: argparse.Namespace) -> int:
 
     async def published_number(store: FlowStore) -> int:
         try:
-            return await store.published_number(LINE_FLOW)
+            return await store.published_number(name)
         except FlowNotFound:
             return 0
 
@@ -374,18 +384,20 @@ def cmd_flows_lifecycle(args: argparse.Namespace) -> int:
             flow_file, prompts_dir = _flow_paths(args)
             files = read_files(flow_file, prompts_dir)
             try:
-                current = await store.published(LINE_FLOW)
+                current = await store.published(name)
             except FlowNotFound:
                 print("Nothing is published yet: everything is new.", file=sys.stderr)
-                text = diff_files(FlowFiles(""), files, a_label="published", b_label="local")
+                text = diff_files(FlowFiles(""), files, a_label="published", b_label="local", name=name)
             else:
-                text = diff_files(current.files, files, a_label=f"version {current.number}", b_label="local")
+                text = diff_files(
+                    current.files, files, a_label=f"version {current.number}", b_label="local", name=name
+                )
             sys.stdout.write(text)
             return 1 if text else 0
         if args.action == "publish":
             files = local_files()
             before = await published_number(store)
-            version = await store.publish(LINE_FLOW, by=_actor(args), files=files, note=args.note)
+            version = await store.publish(name, by=_actor(args), files=files, note=args.note)
             if version.number == before:
                 print(f"Version {version.number} is already published with these files; nothing changed.")
             else:
@@ -394,16 +406,16 @@ def cmd_flows_lifecycle(args: argparse.Namespace) -> int:
             return 0
         if args.action == "rollback":
             before = await published_number(store)
-            version = await store.rollback(LINE_FLOW, args.version, by=_actor(args))
+            version = await store.rollback(name, args.version, by=_actor(args))
             print(f"Rolled back: new calls get version {version.number} (was version {before}).")
             return 0
         if args.action == "export":
-            version = await store.published(LINE_FLOW)
-            for path in write_files(version.files, Path(args.directory)):
+            version = await store.published(name)
+            for path in write_files(version.files, Path(args.directory), name):
                 print(path)
             print(f"Exported version {version.number}.")
             return 0
-        history = await store.history(LINE_FLOW)
+        history = await store.history(name)
         if not history:
             print("Nothing is published yet.")
         print(f"{'VERSION':>7}   {'PUBLISHED':19}  {'BY':16}  NOTE")
@@ -618,6 +630,7 @@ def build_parser() -> argparse.ArgumentParser:
     db_upgrade.set_defaults(run=cmd_db_upgrade)
 
     accounts_cli.add_parser(sub)
+    outreach_cli.add_parsers(sub, _settings)
 
     flows = sub.add_parser("flows", help="work with call flow files")
     flows_sub = flows.add_subparsers(dest="action", required=True)
@@ -648,6 +661,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(run=cmd_flows_lifecycle)
     history = flows_sub.add_parser("history", help="every published version, newest first (* = current)")
     history.set_defaults(run=cmd_flows_lifecycle)
+    for lifecycle in (diff, publish, rollback, export, history):
+        lifecycle.add_argument(
+            "--name", default="", help="which flow (default: support; followup, warranty_offer for campaigns)"
+        )
     return parser
 
 

@@ -117,6 +117,12 @@ class Settings:
     fictional numbers such as the demo data's (`ivr.console.test_phone.FICTIONAL`)."""
     model_index: str = ""
     """Where `ivr speech install-model` looks models up (IVR_VOSK_MODEL_INDEX); empty: Vosk's own list."""
+    campaigns_dir: Path = Path("campaigns")
+    """Outbound campaigns (`campaigns/*.yaml`, IVR_CAMPAIGNS); a missing directory: none."""
+    review_url: str = ""
+    """IVR_REVIEW_URL: the link texted to happy customers who accept; empty: no review texts."""
+    campaign_round: float = 60.0
+    """IVR_CAMPAIGN_ROUND: seconds between scheduling rounds in `ivr serve`; 0: none (cron + run-once)."""
     pickup_location: str = ""
     """Where repairs are picked up, as said to callers ("our service centre at 200 Main Street")."""
     pickup_days: int = 14
@@ -236,6 +242,9 @@ class Settings:
             trusted_proxies=_networks(env, "IVR_TRUSTED_PROXIES"),
             test_phone_numbers=_numbers(env, "IVR_TEST_PHONE_NUMBERS"),
             model_index=env.get("IVR_VOSK_MODEL_INDEX", "").strip(),
+            campaigns_dir=Path(env.get("IVR_CAMPAIGNS", default_dir("campaigns"))),
+            review_url=_review_url(env),
+            campaign_round=_seconds(env, "IVR_CAMPAIGN_ROUND", 60),
             telephony=telephony,
             pickup_location=" ".join(env.get("IVR_PICKUP_LOCATION", "").split()),
             pickup_days=int(_seconds(env, "IVR_PICKUP_DAYS", 14, minimum=1)),
@@ -248,6 +257,14 @@ class Settings:
                 if (voice := env.get(f"IVR_TTS_VOICE_{code.upper()}", "").strip())
             },
         )
+
+
+def _review_url(env: Mapping[str, str]) -> str:
+    url = env.get("IVR_REVIEW_URL", "").strip()
+    parts = urlsplit(url)
+    if url and (parts.scheme not in ("http", "https") or not parts.netloc):
+        raise ConfigError(f"IVR_REVIEW_URL '{url}' must be a web address like https://example.com/review")
+    return url
 
 
 _LANGUAGE_CODE = re.compile(r"[a-z]{2,3}")

@@ -112,8 +112,11 @@ class SupportLine:
         stream_secret: bytes = b"",
         archive: CallLog | None = None,
         metrics: Metrics | None = None,
+        turn_path: str = "/voice/turn",
     ) -> None:
         self.flows = flows
+        self.turn_path = turn_path
+        """Where Twilio posts the caller's answers (each outbound flow has its own line and path)."""
         self.sessions = sessions
         self.public_url = public_url
         self.handoff = handoff
@@ -127,11 +130,21 @@ class SupportLine:
         """Where finished calls are kept when live sessions are elsewhere (Redis)."""
         self.metrics = metrics or Metrics()
 
-    async def answer(self, params: Mapping[str, str]) -> str:
-        """A new call (Twilio's Voice URL)."""
+    async def answer(
+        self, params: Mapping[str, str], *, known: Mapping[str, str] | None = None, outbound: bool = False
+    ) -> str:
+        """A new call (Twilio's Voice URL).
+
+        `known`: what the line already knows about the call before it starts (an outbound
+        campaign call: the customer's name, the order). `outbound`: the line placed the
+        call, so the customer is `To` and the line's number `From`."""
         call_sid = params["CallSid"]
         live = await self.flows.current()
-        session = live.engine.new_session(call_sid, params.get("From", ""), params.get("To", ""))
+        customer, line = params.get("From", ""), params.get("To", "")
+        if outbound:
+            customer, line = line, customer
+        session = live.engine.new_session(call_sid, customer, line)
+        session.vars.update(known or {})
         steps: list[Step] = []
         if self.streaming:
             twiml = session.last_response = self._connect(call_sid)
@@ -297,7 +310,7 @@ class SupportLine:
         renderable = await self._voiced(steps)
         twiml = render(
             renderable,
-            turn_url=f"{self.public_url}/voice/turn?seq={session.seq}",
+            turn_url=f"{self.public_url}{self.turn_path}?seq={session.seq}",
             voice=live.voice,
             handoff=handoff,
             voices=live.voices,

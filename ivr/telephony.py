@@ -17,7 +17,7 @@ import base64
 import logging
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
-from typing import Protocol, TypeVar
+from typing import Protocol, Self, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -171,7 +171,7 @@ class TwilioTelephony:
         self._client.api.base_url = self._api_base
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> TwilioTelephony:
+    def from_settings(cls, settings: Settings) -> Self:
         """Built from TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_PHONE_NUMBER and TWILIO_API_BASE."""
         missing = [
             name

@@ -42,6 +42,7 @@ REPAIR_CONTEXT = {
     "placed_on": "2026-11-20",
     "ship_date": "2026-11-23",
     "eta": "2026-12-04",
+    "eta_due": "2026-12-04",
     "repair_due": "2026-12-02",
     "verified": "yes",
     "language": "en",

@@ -467,7 +467,7 @@ async def test_a_late_order_is_said_to_be_late_with_an_agent_offered(
     await load_demo_data(settings)
     client = await aiohttp_client(create_app(settings, today=lambda: date(2026, 12, 7)))
     caller = Caller(client)
-    await caller.dial()
+    await caller.dial_to_menu()
     await caller.press("1")
     turn = await caller.press("4512")
     assert turn.heard[1] == (

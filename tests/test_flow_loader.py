@@ -95,7 +95,8 @@ def test_unknown_action_is_refused_and_no_import_path_is_followed() -> None:
     assert lines == [
         "flow.yaml line 19, state 'lookup': unknown action 'os.system'; "
         "the service's actions are: check_postal_code, find_caller, find_order, find_repair, find_warranty, "
-        "offer_return_label, offer_tracking_text, text_return_label, text_tracking_link"
+        "offer_return_label, offer_tracking_text, opt_out, record_score, request_callback, send_review_text, "
+        "text_return_label, text_tracking_link"
     ]
 
 

@@ -49,7 +49,7 @@ async def press_0(client: TestClient) -> tuple[Caller, Turn]:
 
 async def test_the_hours_answer_is_the_schedule(aiohttp_client: Callable, tmp_path: Path) -> None:
     caller = Caller(await line(aiohttp_client, tmp_path, OPEN))
-    await caller.dial()
+    await caller.dial_to_menu()
     await caller.press("4")
     answer = await caller.press("5")
     assert (
@@ -63,7 +63,7 @@ async def test_a_ready_repair_says_where_when_and_until_when(
     location = "our service centre at 200 Main Street"
     client = await line(aiohttp_client, tmp_path, OPEN, IVR_PICKUP_LOCATION=location, IVR_PICKUP_DAYS="10")
     owner = Caller(client, phone="+15550100002")
-    await owner.dial()
+    await owner.dial_to_menu()
     await owner.press("2")
     turn = await owner.press("2718")  # ready since November 22: kept 10 days
     assert turn.heard[0] == (

@@ -33,7 +33,7 @@ async def line(aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount) 
 
 async def order_4512(client: TestClient, phone: str = JANE) -> tuple[Caller, list[str]]:
     caller = Caller(client, phone=phone)
-    await caller.dial()
+    await caller.dial_to_menu()
     await caller.press("1")
     return caller, (await caller.press("4512")).heard
 
@@ -47,7 +47,7 @@ async def test_a_verified_caller_gets_the_tracking_link_by_text(
     assert heard[2] == OFFER
     sent = await caller.press("1")
     assert sent.heard[0] == "Done. I've sent it by text to the number you're calling from."
-    assert "To hear that again, press 1." in sent.text  # and the call goes on
+    assert "Anything else?" in sent.text  # and the call goes on
     (message,) = twilio.messages
     assert (message.to, message.from_) == (JANE, LINE_NUMBER)
     assert (
@@ -70,7 +70,7 @@ async def test_a_caller_may_decline_the_text(
     client = await line(aiohttp_client, tmp_path, twilio)
     caller, _ = await order_4512(client)
     declined = await caller.press("2")
-    assert "To hear that again, press 1." in declined.text
+    assert "Anything else?" in declined.text
     assert not twilio.messages
 
 
@@ -82,7 +82,7 @@ async def test_a_failed_text_is_an_apology_and_noted(
     twilio.fail_next(1, 500)
     failed = await caller.press("1")
     assert failed.heard[0] == "I'm sorry, I couldn't send the text just now."
-    assert "To hear that again, press 1." in failed.text
+    assert "Anything else?" in failed.text
     await caller.hang_up()
     record = await client.app[STORES].calls.get_call(caller.call_sid)
     assert record is not None and "text not sent: tracking (TelephonyError)" in [
@@ -98,7 +98,7 @@ async def test_no_text_is_offered_to_a_withheld_number(
     assert "postal code" in " ".join(heard)
     status = await caller.press("94107")  # verified by the postal code, but there is no number to text
     assert status.heard[1].startswith("Order 4 5 1 2 has shipped with UPS")
-    assert OFFER not in status.text and "To hear that again, press 1." in status.text
+    assert OFFER not in status.text and "Anything else?" in status.text
 
 
 async def test_the_returns_answer_offers_a_return_label_by_text(
@@ -106,7 +106,7 @@ async def test_the_returns_answer_offers_a_return_label_by_text(
 ) -> None:
     client = await line(aiohttp_client, tmp_path, twilio)
     caller = Caller(client, phone="+15550199999")
-    await caller.dial()
+    await caller.dial_to_menu()
     await caller.press("4")
     answer = await caller.press("1")
     assert answer.heard[0].startswith("You can return or exchange any product within 30 days")
@@ -118,10 +118,10 @@ async def test_the_returns_answer_offers_a_return_label_by_text(
 
 
 async def test_without_the_line_s_twilio_account_no_text_is_offered(caller: Caller) -> None:
-    await caller.dial()
+    await caller.dial_to_menu()
     await caller.press("1")
     status = await caller.press("4512")
-    assert OFFER not in status.text and "To hear that again, press 1." in status.text
+    assert OFFER not in status.text and "Anything else?" in status.text
     await caller.press("3")  # main menu
     await caller.press("4")
     returns = await caller.press("1")

@@ -24,6 +24,22 @@ from ivr.session import CallSession
 from ivr.store.base import Repository
 
 
+class Outreach(Protocol):
+    """What the outbound flows' actions do beyond the call (see `ivr.outreach.effects`).
+
+    The flow layer names the seam; the campaigns package implements it. Each method finds
+    the campaign attempt through the call's variables, and returns False when the call is
+    not one of its outbound calls (a test phone, a misrouted flow) or the effect failed."""
+
+    async def record_score(self, session: CallSession, score: int) -> bool: ...
+
+    async def send_review_text(self, session: CallSession) -> bool: ...
+
+    async def request_callback(self, session: CallSession) -> bool: ...
+
+    async def opt_out(self, session: CallSession) -> bool: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Pickup:
     """Where and how long ready repairs wait for their owners (the line's settings)."""
@@ -55,6 +71,8 @@ class ActionContext:
     """A prompt of the call's language filled with the call's values ("" if there is none)."""
     note: Callable[[str], None] = lambda text: None
     """Adds a line to the call record's transcript (what the line did, for `ivr calls show`)."""
+    outreach: Outreach | None = None
+    """Set on the lines that run outbound flows; None on the inbound line."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,6 +367,44 @@ async def find_warranty(ctx: ActionContext) -> str:
     return "active"
 
 
+OPT_OUT_KEY = "9"
+"""On every outbound call, 9 adds the number to the opt-out list for good."""
+HAPPY_FROM = 4
+"""Scores from here up are happy customers (offered a review text); below, an apology."""
+
+
+async def record_score(ctx: ActionContext) -> str:
+    """The customer's 1-5 answer, kept with the campaign attempt (9 at this question opts out)."""
+    answer = ctx.session.vars.pop("score", "")
+    if answer == OPT_OUT_KEY:
+        return "opt_out"
+    if len(answer) != 1 or answer not in "12345":
+        return "not_a_score"
+    ctx.session.vars["survey_score"] = answer
+    if ctx.outreach is not None:
+        await ctx.outreach.record_score(ctx.session, int(answer))
+    return "happy" if int(answer) >= HAPPY_FROM else "unhappy"
+
+
+async def send_review_text(ctx: ActionContext) -> str:
+    """The customer accepted: text them the review link (only now, never unasked)."""
+    sent = ctx.outreach is not None and await ctx.outreach.send_review_text(ctx.session)
+    return "sent" if sent else "failed"
+
+
+async def request_callback(ctx: ActionContext) -> str:
+    """An unhappy customer pressed 1: a service-recovery callback on the agent desk."""
+    made = ctx.outreach is not None and await ctx.outreach.request_callback(ctx.session)
+    return "created" if made else "failed"
+
+
+async def opt_out(ctx: ActionContext) -> str:
+    """The customer pressed 9: never called by a campaign again."""
+    if ctx.outreach is not None:
+        await ctx.outreach.opt_out(ctx.session)
+    return "done"
+
+
 CARRIER_TRACKING = {
     "ups": "https://www.ups.com/track?tracknum={}",
     "fedex": "https://www.fedex.com/fedextrack/?trknbr={}",
@@ -448,6 +504,15 @@ ACTIONS: Mapping[str, Action] = {
             frozenset({"active", "expired", "not_found", LIMIT_REACHED}),
             find_warranty,
         ),
+        Action(
+            "record_score",
+            ("score",),
+            frozenset({"happy", "unhappy", "not_a_score", "opt_out"}),
+            record_score,
+        ),
+        Action("send_review_text", (), frozenset({"sent", "failed"}), send_review_text),
+        Action("request_callback", (), frozenset({"created", "failed"}), request_callback),
+        Action("opt_out", (), frozenset({"done"}), opt_out),
         Action("offer_tracking_text", (), frozenset({"offer", "skip"}), offer_tracking_text),
         Action("text_tracking_link", (), frozenset({"sent", "failed"}), text_tracking_link),
         Action("offer_return_label", (), frozenset({"offer", "skip"}), offer_return_label),

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from datetime import date
 
 from ivr.flow import machine as triggers
-from ivr.flow.actions import ACTIONS, ActionContext, Pickup, TextMessages
+from ivr.flow.actions import ACTIONS, ActionContext, Outreach, Pickup, TextMessages
 from ivr.flow.matching import REPEAT_WORDS_BY_LANGUAGE, IntentMatcher, choose, mentions
 from ivr.flow.opening import LINE_VARIABLES, AlwaysOpen, Opening, OpeningNow
 from ivr.flow.schema import (
@@ -81,6 +81,7 @@ class FlowEngine:
         clock: Callable[[], float] = time.time,
         today: Callable[[], date] = date.today,
         version: int = 0,
+        outreach: Outreach | None = None,
         catalogs: Mapping[str, PromptCatalog] | None = None,
         languages: LanguagePlan | None = None,
         caller_languages: CallerLanguages | None = None,
@@ -89,6 +90,8 @@ class FlowEngine:
         texts: TextMessages | None = None,
     ) -> None:
         self.flow = flow
+        self.outreach = outreach
+        """The campaigns' effects (scores, texts, callbacks, opt-outs), on outbound lines only."""
         self.version = version
         """The published version this engine runs (0: not from the database); calls keep it."""
         self.catalog = catalog
@@ -362,6 +365,7 @@ class FlowEngine:
                         self.texts,
                         render=lambda prompt_id: self._render(session, prompt_id),
                         note=lambda text: self._note(session, "flow", text),
+                        outreach=self.outreach,
                     )
                     outcome = await action.run(context)
                     self._note(session, "flow", f"{state.action}: {outcome}")

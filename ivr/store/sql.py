@@ -179,7 +179,37 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
         """,
     ),
     SharedMigration(
-        13,
+        9,
+        "outreach",
+        # Campaigns (ivr.outreach): whether each is on, one row per customer and event it
+        # calls about (unique, so nobody is called twice about one delivery), each call
+        # placed (for the daily cap), the opt-out list and the consent imported with the data.
+        """
+        CREATE TABLE outreach_campaigns (
+            name text PRIMARY KEY, enabled integer NOT NULL, changed_at double precision NOT NULL,
+            changed_by text NOT NULL, round_at double precision NOT NULL);
+        CREATE TABLE outreach_targets (
+            id text PRIMARY KEY, campaign text NOT NULL, event_key text NOT NULL, number text NOT NULL,
+            time_zone text NOT NULL, context text NOT NULL, state text NOT NULL, attempts integer NOT NULL,
+            next_at double precision NOT NULL, claimed_at double precision NOT NULL, call_sid text NOT NULL,
+            last_error text NOT NULL, answered_by text NOT NULL, score integer, scored_at double precision,
+            callback_id text NOT NULL, created_at double precision NOT NULL,
+            updated_at double precision NOT NULL, UNIQUE (campaign, event_key));
+        CREATE INDEX outreach_targets_due ON outreach_targets (campaign, state, next_at);
+        CREATE INDEX outreach_targets_call ON outreach_targets (call_sid);
+        CREATE TABLE outreach_calls (
+            call_sid text PRIMARY KEY, target_id text NOT NULL, campaign text NOT NULL,
+            placed_at double precision NOT NULL);
+        CREATE INDEX outreach_calls_placed ON outreach_calls (campaign, placed_at);
+        CREATE TABLE contact_optouts (
+            number text PRIMARY KEY, at double precision NOT NULL, source text NOT NULL);
+        CREATE TABLE contact_consent (
+            kind text NOT NULL, record text NOT NULL, contact_ok integer NOT NULL,
+            time_zone text NOT NULL, PRIMARY KEY (kind, record));
+        """,
+    ),
+    SharedMigration(
+        12,
         "caller_languages",
         # The language a caller number is greeted in: chosen on an earlier call, or given
         # with an order (source 'orders'); a caller's own choice wins over an import.

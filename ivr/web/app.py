@@ -37,6 +37,7 @@ from ivr.agents.voicemail import VoicemailWorker
 from ivr.agents.web import HOLD_PATH, AgentLine, add_agent_routes
 from ivr.config import ConfigError, Settings, SpeechMode, TelephonyMode, TtsMode
 from ivr.console.agent_desk import setup_agent_desk
+from ivr.console.campaigns import setup_campaigns_page
 from ivr.console.dev_phone import setup_dev_phone
 from ivr.console.flow_editor import FlowEditor, codemirror_present, setup_flow_editor
 from ivr.console.prompt_audio import ConsoleAudio
@@ -54,6 +55,9 @@ from ivr.line import MEDIA_PATH, SupportLine, stream_url
 from ivr.mediastream.admission import StreamAdmission
 from ivr.mediastream.call import LanguageSpeech, StreamCall, StreamSpeech
 from ivr.metrics import CONTENT_TYPE, ErrorCounter, Metrics, TimedSynthesizer
+from ivr.outreach.dialer import TwilioDialer
+from ivr.outreach.service import Outreach, OutreachConfig
+from ivr.outreach.web import OutreachSetup, setup_outreach
 from ivr.sandbox.account import TwilioAccount, serving
 from ivr.sandbox.network import Network
 from ivr.sandbox.phones import NETWORK, add_phone_routes
@@ -346,7 +350,8 @@ def create_app(
     database has no flow yet. After that the line speaks the published version.
     `today` is the calendar the line speaks from (tests pin it; dates read relative to it);
     by default today in the schedule's time zone (IVR_HOURS), else the server's. `now` is the
-    clock business hours are read against (tests pin it too).
+    clock business hours are read against, and when campaigns think it is (their calling
+    windows and spacing); tests pin it too.
     """
     starting, checked = check_starting_flow(settings)
     hours = load_hours(settings)
@@ -380,7 +385,32 @@ def create_app(
     handoff = _handoff(settings, agent_line, spoken, hours, opening, now)
     texts = setup_texts(app, settings)
     flows = setup_voice(app, settings, stores, starting, prompts, handoff, today, opening, texts)
-    setup_console(app, settings, stores, flows, agent_line, today)
+    outreach = setup_outreach(
+        app,
+        OutreachSetup(
+            # The campaigns' own flows and prompts sit beside their folder (flows/, prompts/),
+            # whatever IVR_FLOW and IVR_PROMPTS name for the inbound line.
+            flows_dir=settings.campaigns_dir.parent / "flows",
+            prompts_dir=settings.campaigns_dir.parent / "prompts",
+            campaigns_dir=settings.campaigns_dir,
+            language=settings.language,
+            sql=stores.sql,
+            sessions=stores.sessions,
+            repository=stores.repository,
+            archive=stores.calls if stores.separate_sessions else None,
+            handoff=handoff,
+            metrics=app[METRICS],
+            config=OutreachConfig(settings.public_url, settings.phone_number, settings.review_url),
+            hours=hours,
+            round_every=settings.campaign_round,
+            twilio=(lambda: TwilioDialer.from_settings(settings))
+            if settings.account_sid and settings.phone_number
+            else None,
+        ),
+        today=today,
+        clock=lambda: now().timestamp(),
+    )
+    setup_console(app, settings, stores, flows, agent_line, today, outreach)
     return app
 
 
@@ -619,8 +649,10 @@ def setup_console(
     flows: FlowStore,
     agent_line: AgentLine | None,
     today: Callable[[], date],
+    outreach: Outreach | None = None,
 ) -> None:
-    """The web console (`/console`): accounts, the flow editor with its test phone, the agent desk."""
+    """The web console (`/console`): accounts, the flow editor with its test phone, the agent
+    desk, and the campaigns page."""
     console = create_console(
         AccountStore(stores.sql),
         AuditLog(stores.sql),
@@ -653,6 +685,8 @@ def setup_console(
         ),
     )
     setup_agent_desk(console, agent_line.desk if agent_line else None, voicemail_dir=settings.voicemail_dir)
+    if outreach is not None:
+        setup_campaigns_page(console, outreach)
     setup_dev_phone(console, app.get(NETWORK), audio=audio, accounts=AccountStore(stores.sql))
     app.add_subapp("/console", console)
 

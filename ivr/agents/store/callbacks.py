@@ -99,7 +99,11 @@ class SqlCallbackStore:
 
     async def listed(self, *, include_done: bool) -> list[Callback]:
         where = "" if include_done else f" WHERE state IN ({_OPEN})"
-        rows = await self.sql.fetch(f"SELECT {_COLUMNS} FROM callbacks{where} ORDER BY requested_at, id")
+        # Service-recovery callbacks (an unhappy customer after a campaign call) come first.
+        rows = await self.sql.fetch(
+            f"SELECT {_COLUMNS} FROM callbacks{where}"
+            " ORDER BY CASE WHEN reason = 'service_recovery' THEN 0 ELSE 1 END, requested_at, id"
+        )
         return [_callback(r) for r in rows]
 
     async def due(self) -> list[Waiting]:

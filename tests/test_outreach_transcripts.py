@@ -1,0 +1,153 @@
+"""Golden whole-call transcripts of the shipped campaign flows (reviewed as text): a follow-up
+after a delivery, one after a repair, and the offer before a warranty ends."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from ivr.agents.store.callbacks import SqlCallbackStore
+from ivr.importer import ImportKind, parse_text
+from ivr.outreach.consent import parse_consent
+from ivr.outreach.service import Outreach
+from ivr.outreach.store import OutreachStore
+from ivr.sandbox.outbound import OutboundAccount, running_outbound_account
+from tests.caller import PUBLIC_URL, TOKEN
+from tests.outreach_line import (
+    JANE,
+    Clock,
+    import_customers,
+    outreach_app,
+    outreach_of,
+    outreach_settings,
+    press,
+    transcript,
+)
+
+
+@pytest.fixture
+async def twilio() -> AsyncIterator[OutboundAccount]:
+    async with running_outbound_account(TOKEN) as account:
+        yield account
+
+
+async def line(aiohttp_client: Callable, tmp_path: Path, twilio: OutboundAccount, campaign: str) -> Outreach:
+    settings = outreach_settings(tmp_path, twilio)
+    await import_customers(settings.database_url)
+    clock = Clock()
+    client: TestClient = await aiohttp_client(outreach_app(settings, clock))
+    twilio.deliver_to(PUBLIC_URL, str(client.make_url("")))
+    outreach = outreach_of(client.app)
+    await outreach.store.set_enabled(campaign, True, "test", clock())
+    return outreach
+
+
+async def call(outreach: Outreach, twilio: OutboundAccount, campaign: str, *keys: str) -> str:
+    [sid] = (await outreach.run_round(campaign)).placed
+    assert twilio.calls[sid].to == JANE
+    twiml = (await twilio.answer_as(sid, "human")).body
+    for key in keys:
+        twiml = await press(twilio, sid, twiml, key)
+    await twilio.post_status(sid, "completed")
+    session = await next(iter(outreach.lines.values())).sessions.load(sid)
+    assert session is not None
+    return transcript(session)
+
+
+async def test_delivery_followup_a_happy_customer(
+    aiohttp_client: Callable, tmp_path: Path, twilio: OutboundAccount
+) -> None:
+    outreach = await line(aiohttp_client, tmp_path, twilio, "delivery-followup")
+    assert await call(outreach, twilio, "delivery-followup", "5", "1") == "\n".join(
+        [
+            "flow: language: en",  # campaign calls speak the line's default language
+            "bot: Hi Jane Doe, this is Acme. Your coffee machine was delivered on Friday, November 20.",
+            "bot: How happy are you with it, from 1 to 5? You can press or say a number."
+            " To never get these calls again, press 9.",
+            "caller: pressed 5",
+            "flow: record_score: happy",
+            "bot: Thank you, we're glad to hear it! May we text you a link to share your experience?"
+            " For yes, press 1. For no, press 2.",
+            "caller: pressed 1",
+            "flow: send_review_text: sent",
+            "bot: Thanks! The text is on its way. Goodbye.",
+        ]
+    )
+
+
+async def test_delivery_followup_an_unhappy_customer(
+    aiohttp_client: Callable, tmp_path: Path, twilio: OutboundAccount
+) -> None:
+    outreach = await line(aiohttp_client, tmp_path, twilio, "delivery-followup")
+    assert await call(outreach, twilio, "delivery-followup", "2", "1") == "\n".join(
+        [
+            "flow: language: en",  # campaign calls speak the line's default language
+            "bot: Hi Jane Doe, this is Acme. Your coffee machine was delivered on Friday, November 20.",
+            "bot: How happy are you with it, from 1 to 5? You can press or say a number."
+            " To never get these calls again, press 9.",
+            "caller: pressed 2",
+            "flow: record_score: unhappy",
+            "bot: I'm sorry it wasn't better. For a call from our team to put it right, press 1."
+            " Otherwise, press 2.",
+            "caller: pressed 1",
+            "flow: request_callback: created",
+            "bot: Thank you. Someone from our team will call you soon. Goodbye.",
+        ]
+    )
+
+
+async def test_repair_followup(aiohttp_client: Callable, tmp_path: Path, twilio: OutboundAccount) -> None:
+    outreach = await line(aiohttp_client, tmp_path, twilio, "repair-followup")
+    repairs = "ticket_number,serial_number,phone,product,status,updated_on,eta,contact_ok\n"
+    repairs += f"3141,88001,{JANE},espresso machine,shipped_back,2026-11-20,,yes\n"
+    await outreach_repository_import(outreach, repairs)
+    assert await call(outreach, twilio, "repair-followup", "4", "2") == "\n".join(
+        [
+            "flow: language: en",  # campaign calls speak the line's default language
+            "bot: Hi Jane Doe, this is Acme. Your repair of your espresso machine was completed"
+            " on Friday, November 20.",
+            "bot: How happy are you with it, from 1 to 5? You can press or say a number."
+            " To never get these calls again, press 9.",
+            "caller: pressed 4",
+            "flow: record_score: happy",
+            "bot: Thank you, we're glad to hear it! May we text you a link to share your experience?"
+            " For yes, press 1. For no, press 2.",
+            "caller: pressed 2",
+            "bot: Thanks for your time. Goodbye.",
+        ]
+    )
+
+
+async def outreach_repository_import(outreach: Outreach, repairs: str) -> None:
+    """What `ivr import repairs` writes, into the running line's database."""
+    line = next(iter(outreach.lines.values()))
+    engine = (await line.flows.current()).engine
+    await engine.repository.upsert(parse_text(ImportKind.REPAIRS, repairs, "repairs.csv"))
+    await OutreachStore(outreach.sql).save_consent(
+        "repairs", parse_consent(ImportKind.REPAIRS, repairs, "repairs.csv")
+    )
+
+
+async def test_warranty_expiry_a_customer_who_wants_the_plan(
+    aiohttp_client: Callable, tmp_path: Path, twilio: OutboundAccount
+) -> None:
+    outreach = await line(aiohttp_client, tmp_path, twilio, "warranty-expiry")
+    assert await call(outreach, twilio, "warranty-expiry", "1", "1") == "\n".join(
+        [
+            "flow: language: en",  # campaign calls speak the line's default language
+            "bot: Hi Jane Doe, this is Acme. The warranty on your toaster ends on Sunday, December 20.",
+            "bot: To hear about our extended plan or to be called by our team, press 1. Otherwise, press 2."
+            " To never get these calls again, press 9.",
+            "caller: pressed 1",
+            "bot: The extended plan covers parts and labour for up to three more years. For a call from our"
+            " team to add it, press 1. Otherwise, press 2.",
+            "caller: pressed 1",
+            "flow: request_callback: created",
+            "bot: Thank you. Someone from our team will call you soon. Goodbye.",
+        ]
+    )
+    [callback] = await SqlCallbackStore(outreach.sql, clock=outreach.clock).listed(include_done=False)
+    assert (callback.reason, callback.context["serial_number"]) == ("campaign_callback", "88002")
