@@ -69,13 +69,15 @@ class EnqueueHandOff:
         return self
 
     def render(self, response: Element, transfer: Transfer, action_url: str) -> None:
+        language = transfer.context.get("language", "")  # the wait URL speaks it
+        wait_url = f"{self.wait_url}?language={language}" if self.wait_url and language else self.wait_url
         response.add(
             "Enqueue",
             self.queue,
             action=action_url,
             method="POST",
-            waitUrl=self.wait_url or None,
-            waitUrlMethod="POST" if self.wait_url else None,
+            waitUrl=wait_url or None,
+            waitUrlMethod="POST" if wait_url else None,
         )
 
 

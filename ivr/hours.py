@@ -22,10 +22,11 @@ from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel import Locale
 from babel.dates import get_timezone_name
 
 from ivr.flow.opening import OpeningNow
-from ivr.speakable import spoken_date
+from ivr.speakable import spoken_date, spoken_when
 from ivr.yamlsource import Document, SourceError
 
 Path_ = tuple[str | int, ...]
@@ -126,12 +127,17 @@ def next_opening(hours: BusinessHours, at: datetime) -> datetime | None:
     return None
 
 
-def describe_week(hours: BusinessHours) -> str:
+def describe_week(hours: BusinessHours, locale: str = "en-US") -> str:
     """The weekly hours as a sentence: 'Monday to Friday, 8 AM to 6 PM; Saturday, 9 AM to 1 PM.'
 
     Neighbouring days with the same hours are named as one run; closed days are left
     out, as people say them. Holidays are not described (they are told on the day).
+    German and Swedish say it their way: 'Montag bis Freitag von 8 bis 18 Uhr',
+    'måndag till fredag mellan 8 och 18'.
     """
+    wording = _WORDINGS.get(locale.replace("_", "-").split("-")[0])
+    if wording is not None:
+        return wording.week(hours)
     runs: list[tuple[int, int]] = []  # (first, last) weekday of each run of equal open days
     for index, day in enumerate(hours.weekly):
         if not day:
@@ -155,7 +161,7 @@ def describe_hours(hours: BusinessHours, locale: str = "en-US") -> str:
     The zone's name is CLDR's, in the line's language: callers in another zone can convert.
     """
     zone = get_timezone_name(hours.timezone, "long", zone_variant="generic", locale=locale.replace("-", "_"))
-    return f"{describe_week(hours).removesuffix('.')} ({zone})"
+    return f"{describe_week(hours, locale).removesuffix('.')} ({zone})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,32 +175,42 @@ class ScheduleOpening:
     emergency: Callable[[], Awaitable[bool]]
     """Reads the supervisor's emergency switch (from the database: every instance agrees)."""
     locale: str = "en-US"
+    """The line's default language; a call in another says the hours in its own (`now(locale)`)."""
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
-    async def now(self) -> OpeningNow:
+    async def now(self, locale: str = "") -> OpeningNow:
+        locale = locale or self.locale
         emergency = await self.emergency()
-        text = describe_hours(self.hours, self.locale) if self.hours else ""
+        text = describe_hours(self.hours, locale) if self.hours else ""
         if emergency:
             return OpeningNow(open=False, hours=text)
         at = self.clock()
         if self.hours is None or is_open(self.hours, at):
             return OpeningNow(open=True, hours=text)
-        return OpeningNow(open=False, hours=text, next_opening=describe_next_opening(self.hours, at) or "")
+        return OpeningNow(
+            open=False, hours=text, next_opening=describe_next_opening(self.hours, at, locale) or ""
+        )
 
 
-def describe_next_opening(hours: BusinessHours, at: datetime) -> str | None:
+def describe_next_opening(hours: BusinessHours, at: datetime, locale: str = "en-US") -> str | None:
     """'We open again tomorrow at 8 AM.' / '... on Monday at 8 AM.' for a caller reaching a closed line.
 
     'We are open now.' when open; None when there is no opening to promise
     (emergency closure, or nothing within 14 days), so the flow can say something else.
+    German and Swedish: 'Wir sind morgen um 8 Uhr wieder für Sie da.', 'Vi öppnar igen i morgon
+    klockan 8.'
     """
+    wording = _WORDINGS.get(locale.replace("_", "-").split("-")[0])
     if is_open(hours, at):
-        return "We are open now."
+        return wording.open_now if wording else "We are open now."
     opening = next_opening(hours, at)
     if opening is None:
         return None
     today = _local(hours, at).date()
     opening = opening.astimezone(hours.timezone)
+    if wording is not None:
+        day = spoken_when(opening.date(), today, locale)
+        return wording.again.format(day=day, clock=wording.clock(opening.hour * 60 + opening.minute))
     clock = _spoken_clock(opening.hour * 60 + opening.minute)
     days = (opening.date() - today).days
     if days == 0:
@@ -455,3 +471,86 @@ def _day_run(first: int, last: int) -> str:
         return _DAY_NAMES[first]
     joiner = " and " if last == first + 1 else " to "
     return f"{_DAY_NAMES[first]}{joiner}{_DAY_NAMES[last]}"
+
+
+def _german_clock(minute: int) -> str:
+    """'8 Uhr', '8 Uhr 30': as a German voice reads a time."""
+    hour, rest = divmod(minute, 60)
+    return f"{hour} Uhr {rest}" if rest else f"{hour} Uhr"
+
+
+def _swedish_clock(minute: int) -> str:
+    """'8', '8:30' ("åtta trettio"): Swedish says the hour (24-hour clock) without o'clock."""
+    hour, rest = divmod(minute, 60)
+    return f"{hour}:{rest:02d}" if rest else str(hour)
+
+
+@dataclass(frozen=True, slots=True)
+class _Wording:
+    """How one language says the week's hours; day names are CLDR's (Babel)."""
+
+    locale: str
+    span: Callable[[Span], str]
+    """One opening span: 'von 8 bis 18 Uhr', 'mellan 8 och 18'."""
+    days: tuple[str, str]
+    """Joining a run of days: ('{0} bis {1}', '{0} und {1}')."""
+    also: str
+    """Between two spans of one day, and before the last run of days (the others take a comma)."""
+    all_day: str
+    closed: str
+    open_now: str
+    again: str
+    """When a closed line opens: `{day}` as `spoken_when` says it, `{clock}` the time."""
+    clock: Callable[[int], str]
+
+    def week(self, hours: BusinessHours) -> str:
+        names = Locale.parse(self.locale).days["format"]["wide"]
+        runs: list[tuple[int, int]] = []
+        for index, day in enumerate(hours.weekly):
+            if day and runs and runs[-1][1] == index - 1 and hours.weekly[runs[-1][0]] == day:
+                runs[-1] = (runs[-1][0], index)
+            elif day:
+                runs.append((index, index))
+        if not runs:
+            return self.closed
+        said = []
+        for first, last in runs:
+            days = str(names[first])
+            if last != first:
+                days = self.days[0 if last > first + 1 else 1].format(days, names[last])
+            spans = hours.weekly[first]
+            text = self.all_day if spans == (Span(0, DAY_MINUTES),) else self.also.join(map(self.span, spans))
+            said.append(f"{days} {text}")
+        final = f"{said[-1]}."
+        return f"{', '.join(said[:-1])}{self.also}{final}" if len(said) > 1 else final
+
+
+def _german_span(span: Span) -> str:
+    return f"von {_german_clock(span.start).removesuffix(' Uhr')} bis {_german_clock(span.end)}"
+
+
+_WORDINGS: Mapping[str, _Wording] = {
+    "de": _Wording(
+        "de",
+        _german_span,
+        ("{0} bis {1}", "{0} und {1}"),
+        " und ",
+        "rund um die Uhr",
+        "Wir sind zurzeit an keinem Tag erreichbar.",
+        "Wir sind jetzt für Sie da.",
+        "Wir sind {day} um {clock} wieder für Sie da.",
+        _german_clock,
+    ),
+    "sv": _Wording(
+        "sv",
+        lambda span: f"mellan {_swedish_clock(span.start)} och {_swedish_clock(span.end)}",
+        ("{0} till {1}", "{0} och {1}"),
+        " och ",
+        "dygnet runt",
+        "Vi har stängt alla dagar just nu.",
+        "Vi har öppet nu.",
+        "Vi öppnar igen {day} klockan {clock}.",
+        _swedish_clock,
+    ),
+}
+"""German and Swedish; English (and a language not listed) is said as in `describe_week`."""

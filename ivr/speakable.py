@@ -8,8 +8,11 @@ read space-separated digits one at a time.
 Dates near today are said as people say them ("today", "tomorrow", "on Friday"): a
 caller should not have to work out that Friday, December 4 is the day after tomorrow.
 Month, weekday and relative-day names come from CLDR (Babel) for the line's locale, so
-a German or Swedish line needs no table of its own here; the one thing CLDR has no
-field for, the preposition before a day ("on Friday", "am Freitag"), is `_ON_DAY`.
+a German or Swedish line needs no table of its own here. What CLDR has no field for is
+the glue a sentence puts around a day: "on Friday" / "am Freitag" / "på fredag" (`_ON_DAY`),
+"on December 4" / "am 4. Dezember" / "den 4 december" (`_ON_DATE`), and the article spoken
+between a weekday and its date, "Freitag, dem 4. Dezember", "fredag den 4 december"
+(`_DAY_AND_DATE`): written forms drop it, but a German or Swedish voice says it.
 """
 
 from __future__ import annotations
@@ -23,7 +26,12 @@ from babel.dates import format_date
 WEEK_AHEAD = 6
 """Up to this many days ahead a date is said by its weekday alone ("on Friday")."""
 _ON_DAY = {"en": "on {0}", "de": "am {0}", "sv": "på {0}"}
-"""How a language puts a day into a sentence; a language not listed says the bare day."""
+"""How a language puts a weekday into a sentence; a language not listed says the bare day."""
+_ON_DATE = {"en": "on {0}", "de": "am {0}", "sv": "den {0}"}
+"""How a language puts a date into a sentence ("den 4 december", not "på 4 december")."""
+_DAY_AND_DATE = {"de": "{day}, dem {date}", "sv": "{day} den {date}"}
+"""A weekday and its date as said aloud; a language not listed uses CLDR's written pattern.
+German prompts put "am" before it ("am Freitag, dem 4. Dezember")."""
 
 
 def digits(value: str) -> str:
@@ -58,6 +66,12 @@ def spoken_date(value: date, today: date | None = None, locale: str = "en-US") -
     """'Friday, December 4'; the year is added only when it is not this year."""
     today = today or date.today()
     babel_locale = _locale(locale)
+    spoken = _DAY_AND_DATE.get(babel_locale.language)
+    if spoken is not None:
+        skeleton = "MMMMd" if value.year == today.year else "yMMMMd"
+        day = str(babel_locale.days["format"]["wide"][value.weekday()])
+        on = format_date(value, _pattern(babel_locale, skeleton, wide_weekday=False), locale=babel_locale)
+        return spoken.format(day=day, date=on)
     skeleton = "MMMMEd" if value.year == today.year else "yMMMMEd"
     return format_date(value, _pattern(babel_locale, skeleton, wide_weekday=True), locale=babel_locale)
 
@@ -76,7 +90,7 @@ def spoken_when(value: date, today: date | None = None, locale: str = "en-US") -
         return str(relative[offset])
     if 1 < offset <= WEEK_AHEAD:
         day = str(babel_locale.days["format"]["wide"][value.weekday()])
-    else:
-        skeleton = "MMMMd" if value.year == today.year else "yMMMMd"
-        day = format_date(value, _pattern(babel_locale, skeleton, wide_weekday=False), locale=babel_locale)
-    return _ON_DAY.get(babel_locale.language, "{0}").format(day)
+        return _ON_DAY.get(babel_locale.language, "{0}").format(day)
+    skeleton = "MMMMd" if value.year == today.year else "yMMMMd"
+    day = format_date(value, _pattern(babel_locale, skeleton, wide_weekday=False), locale=babel_locale)
+    return _ON_DATE.get(babel_locale.language, "{0}").format(day)

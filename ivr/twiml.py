@@ -150,11 +150,10 @@ def render_goodbye(text: str | None, *, voice: Voice) -> str:
     return str(response)
 
 
-def queue_wait(
-    *, position: int, average_seconds: int, hold_url: str, voice: Voice, leave: bool = False
-) -> str:
+def queue_wait(*, announcement: str, hold_url: str, voice: Voice, leave: bool = False) -> str:
     """One loop of waiting in a plain Twilio queue: the caller's place and Twilio's average wait
-    (`QueuePosition`, `AvgQueueTime`), then hold music; Twilio asks again when it ends.
+    (`announcement`, in the caller's language; empty when Twilio did not say: music only), then
+    hold music; Twilio asks again when it ends.
 
     `leave`: the caller has waited long enough; `<Leave>` ends the `<Enqueue>` as not
     connected, and the flow's fallback offers a call back instead of more music.
@@ -163,11 +162,7 @@ def queue_wait(
     if leave:
         response.add("Leave")
         return str(response)
-    if position > 0:  # 0: Twilio did not say (or our own fault): music only
-        text = "You are next in line." if position == 1 else f"You are number {position} in line."
-        if average_seconds > 0:
-            count = max(1, -(-average_seconds // 60))
-            text += f" The wait is about {count} minute{'s' if count > 1 else ''}."
-        add_say(response, text, voice)
+    if announcement:
+        add_say(response, announcement, voice)
     response.add("Play", hold_url, loop=6)
     return str(response)

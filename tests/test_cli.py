@@ -136,8 +136,10 @@ def test_serve_refuses_a_broken_flow_with_its_line(env: dict[str, str], tmp_path
     env["IVR_FLOW"] = str(broken)
     result = ivr("serve", "--port", "1", env=env)
     assert result.returncode == 2
+    line = next(n for n, text in enumerate(broken.read_text().splitlines(), 1) if "find_calr" in text)
     assert (
-        f"{broken} line 72, state 'welcome': next goes to 'find_calr', which is not a state" in result.stderr
+        f"{broken} line {line}, state 'welcome': next goes to 'find_calr', which is not a state"
+        in result.stderr
     )
 
 
@@ -153,7 +155,7 @@ def test_flows_validate(env: dict[str, str], tmp_path: Path) -> None:
     result = ivr("flows", "validate", str(ROOT / "flows" / "support.yaml"), env=env)
     assert result.returncode == 0
     states = len(yaml.safe_load((ROOT / "flows" / "support.yaml").read_text())["states"])
-    assert f"flow 'support' is valid ({states} states; prompts in en)" in result.stdout
+    assert f"flow 'support' is valid ({states} states; prompts in de, en, sv)" in result.stdout
 
 
 def test_a_call_from_the_terminal_phone_then_its_record(server: str, env: dict[str, str]) -> None:

@@ -4,15 +4,22 @@ Each file in tests/golden/ is one call, as a reviewer reads it: what the line sa
 (`LINE:`), what the caller does (`YOU >`: keys such as `1` or `4512#`, words, or
 `(silence)`), and how the call ends. The test takes the caller's side from the file, plays
 it against the real webhook server (signed webhooks, demo data, the day fixed to the demo's
-2026-11-23, 10 AM on the east coast, the shipped opening hours) and compares the whole
-transcript with the file: any change in wording or in where a branch leads fails here and
-shows as a diff. To accept a change on purpose, run with IVR_UPDATE_GOLDEN=1 and review the
-diff of tests/golden/ like any other change.
+2026-11-23) and compares the whole transcript with the file: any change in wording or in
+where a branch leads fails here and shows as a diff. To accept a change on purpose, run
+with IVR_UPDATE_GOLDEN=1 and review the diff of tests/golden/ like any other change.
+
+The line serves English, German and Swedish, as shipped: a call goes to the line's English
+number unless its file names another on a `to:` line (the German or Swedish number, or the
+shared one, which asks for the language first). German and Swedish calls are in
+tests/golden/de/ and tests/golden/sv/. Some of them are also replayed with the prompts
+synthesised here (IVR_TTS=local): the same call, each line played as audio in the
+language's espeak-ng voice instead of `<Say>`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import textwrap
@@ -25,22 +32,34 @@ from aiohttp.test_utils import TestClient
 
 from ivr.config import Settings
 from ivr.web.app import create_app
-from tests.caller import Caller, Turn
+from speech.audio import decode_wav, rms
+from tests.caller import PUBLIC_URL, Caller, Turn
 from tests.conftest import ROOT, TODAY, load_demo_data, make_settings
 
-NOW = datetime.combine(TODAY, time(15, 0), tzinfo=UTC)
-"""Monday 10 AM in New York: the line is open (flows/hours.yaml)."""
 GOLDEN = Path(__file__).resolve().parent / "golden"
-FILES = sorted(GOLDEN.glob("*.txt"))
+FILES = sorted(GOLDEN.glob("**/*.txt"))
+ENGLISH = "+15550009999"
+"""The number `tests.caller` dials by default: the line's English number here."""
+NUMBERS = f"{ENGLISH}=en,+4930555010=de,+46812345=sv"
+"""The demo's numbers (scripts/demo): one per language; any other number is shared."""
 UPDATE = os.environ.get("IVR_UPDATE_GOLDEN") == "1"
 _KEYS = re.compile(r"[0-9*#]+")
 SILENCE = "(silence)"
 WIDTH = 100
 
 
+NOW = datetime.combine(TODAY, time(15, 0), tzinfo=UTC)
+"""Monday 10 AM in New York: the line is open (flows/hours.yaml)."""
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path, IVR_HOURS=str(ROOT / "flows" / "hours.yaml"))
+    return make_settings(
+        tmp_path,
+        IVR_HOURS=str(ROOT / "flows" / "hours.yaml"),
+        IVR_LANGUAGES="en,de,sv",
+        IVR_NUMBER_LANGUAGES=NUMBERS,
+    )
 
 
 @pytest.fixture
@@ -51,13 +70,25 @@ async def client(aiohttp_client: Callable, settings: Settings) -> TestClient:
     return client
 
 
-def script(text: str) -> tuple[list[str], str, list[str]]:
-    """(comment lines, caller ID, what the caller does) read from a transcript file."""
+class Dialler(Caller):
+    """A caller who dials a given number of the line (its `To`)."""
+
+    def __init__(self, client: TestClient, phone: str, to: str) -> None:
+        super().__init__(client, phone=phone)
+        self.to = to
+
+    def params(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        return {**super().params(extra), "To": self.to}
+
+
+def script(text: str) -> tuple[list[str], str, str, list[str]]:
+    """(comment lines, caller ID, number dialled, what the caller does) read from a transcript."""
     comments = [line for line in text.splitlines() if line.startswith("#")]
     found = re.search(r"^from: (\S+)$", text, re.MULTILINE)
     assert found, "a transcript names the caller ID on a 'from:' line"
+    to = re.search(r"^to: (\S+)$", text, re.MULTILINE)
     inputs = [line.removeprefix("YOU > ") for line in text.splitlines() if line.startswith("YOU > ")]
-    return comments, found.group(1), inputs
+    return comments, found.group(1), to.group(1) if to else "", inputs
 
 
 def _heard(turn: Turn) -> list[str]:
@@ -73,8 +104,8 @@ def _heard(turn: Turn) -> list[str]:
     return lines
 
 
-async def replay(client: TestClient, phone: str, inputs: list[str]) -> list[str]:
-    caller = Caller(client, phone=phone)
+async def replay(client: TestClient, phone: str, to: str, inputs: list[str]) -> list[str]:
+    caller = Dialler(client, phone, to or ENGLISH)
     lines = _heard(await caller.dial())
     for said in inputs:
         lines.append(f"YOU > {said}")
@@ -93,13 +124,57 @@ def test_every_branch_of_the_shipped_flow_has_a_transcript() -> None:
     assert len(FILES) >= 12
 
 
-@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+@pytest.mark.parametrize("language", ["de", "sv"])
+def test_german_and_swedish_calls_cover_the_main_branches(language: str) -> None:
+    """Order status, repair, warranty, the returns answer and a hand-off, in each language."""
+    paths = [p for p in FILES if p.parent.name == language]
+    heard = "\n".join(p.read_text() for p in paths)
+    assert "handed to a person" in heard
+    for branch in ("order", "repair", "warranty", "returns", "agent"):
+        assert any(branch in p.stem for p in paths), f"no {language} transcript for {branch}"
+
+
+@pytest.mark.parametrize("path", FILES, ids=[str(p.relative_to(GOLDEN).with_suffix("")) for p in FILES])
 async def test_a_whole_call_sounds_as_reviewed(client: TestClient, path: Path) -> None:
     text = await asyncio.to_thread(path.read_text)
-    comments, phone, inputs = script(text)
-    lines = await replay(client, phone, inputs)
-    fresh = "\n".join([*comments, f"from: {phone}", *lines]) + "\n"
+    comments, phone, to, inputs = script(text)
+    lines = await replay(client, phone, to, inputs)
+    fresh = "\n".join([*comments, f"from: {phone}", *([f"to: {to}"] if to else []), *lines]) + "\n"
     if UPDATE and fresh != text:
         await asyncio.to_thread(path.write_text, fresh)
         return
     assert fresh == text, f"{path.name} differs; rerun with IVR_UPDATE_GOLDEN=1 and review the diff"
+
+
+LOCAL = [p for p in FILES if p.parent.name in ("de", "sv") and "number" in p.stem]
+"""The German and Swedish calls replayed in local voice: a hand-off and the shared number."""
+ESPEAK = {"de": "gmw/de", "sv": "gmq/sv"}
+
+
+def _shape(lines: list[str]) -> list[str]:
+    """A transcript with what each LINE says left out (local mode plays audio, not text)."""
+    return ["LINE:" if line.startswith("LINE: ") else line for line in lines if not line.startswith("      ")]
+
+
+@pytest.mark.parametrize("path", LOCAL, ids=[str(p.relative_to(GOLDEN).with_suffix("")) for p in LOCAL])
+async def test_a_german_or_swedish_call_sounds_the_same_in_local_voice(
+    aiohttp_client: Callable, tmp_path: Path, path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="speech.tts")
+    settings = make_settings(
+        tmp_path, IVR_LANGUAGES="en,de,sv", IVR_NUMBER_LANGUAGES=NUMBERS, IVR_TTS="local"
+    )
+    await load_demo_data(settings)
+    client = await aiohttp_client(create_app(settings, today=lambda: TODAY))
+    text = await asyncio.to_thread(path.read_text)
+    _, phone, to, inputs = script(text)
+    lines = await replay(client, phone, to, inputs)
+    reviewed = [line for line in text.splitlines() if not line.startswith(("#", "from: ", "to: "))]
+    assert _shape(lines) == _shape(reviewed)
+    played = [line.removeprefix("LINE: ") for line in lines if line.startswith("LINE: ")]
+    assert all(url.startswith(f"{PUBLIC_URL}/audio/") for url in played), played
+    response = await client.get(played[-1].removeprefix(PUBLIC_URL))
+    samples, rate = decode_wav(await response.read())
+    assert rate == 8000 and len(samples) / rate > 1.0 and rms(samples) > 300
+    started = [r.getMessage() for r in caplog.records if "tts_worker_started" in r.getMessage()]
+    assert any(f"voice {ESPEAK[path.parent.name]}," in line for line in started), started

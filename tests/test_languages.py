@@ -100,8 +100,8 @@ def test_bad_language_settings_stop_start_up(tmp_path: Path, env: dict[str, str]
 
 
 def test_a_served_language_without_prompts_stops_start_up(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, IVR_LANGUAGES="en,de")  # the shipped line has only English
-    with pytest.raises(ValueError, match="'de' has no prompts file"):
+    settings = make_settings(tmp_path, IVR_LANGUAGES="en,fr")  # the shipped line has en, de, sv
+    with pytest.raises(ValueError, match="'fr' has no prompts file"):
         create_app(settings)
 
 

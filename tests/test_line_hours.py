@@ -81,7 +81,7 @@ async def test_while_open_the_plain_queue_tells_place_and_wait_over_hold_music(
     enqueue = turn.handoff
     assert enqueue is not None and enqueue.tag == "Enqueue"
     wait_url = enqueue.get("waitUrl", "")
-    assert wait_url.endswith("/voice/queue-wait")
+    assert wait_url.endswith("/voice/queue-wait?language=en")  # the caller hears it in their language
     waiting = await queue_wait(caller, wait_url, QueuePosition="2", AvgQueueTime="150", QueueTime="30")
     assert waiting.heard[0] == "You are number 2 in line. The wait is about 3 minutes."
     music = waiting.root.find("Play")

@@ -59,7 +59,7 @@ TODAY = date(2026, 11, 29)  # a Sunday
         (date(2026, 11, 30), "de-DE", "morgen"),
         (date(2026, 12, 4), "de-DE", "am Freitag"),
         (date(2026, 12, 24), "de-DE", "am 24. Dezember"),
-        (date(2026, 12, 24), "sv-SE", "på 24 december"),
+        (date(2026, 12, 24), "sv-SE", "den 24 december"),
     ],
 )
 def test_dates_near_today_are_said_as_people_say_them(day: date, locale: str, said: str) -> None:
@@ -67,7 +67,7 @@ def test_dates_near_today_are_said_as_people_say_them(day: date, locale: str, sa
 
 
 def test_full_dates_follow_the_locale() -> None:
-    assert spoken_date(date(2026, 12, 4), TODAY, "de-DE") == "Freitag, 4. Dezember"
+    assert spoken_date(date(2026, 12, 4), TODAY, "de-DE") == "Freitag, dem 4. Dezember"
     assert spoken_date(date(2027, 1, 4), TODAY, "en-US") == "Monday, January 4, 2027"
 
 

@@ -13,10 +13,11 @@ wait URL then finds the call, or adds it, by its CallSid.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from ivr.agents.caller_words import ENGLISH, CallerWords, words_for
 from ivr.agents.desk import AgentDesk
 from ivr.agents.twiml import add_record
 from ivr.agents.urls import Urls
@@ -26,8 +27,6 @@ from ivr.hours import BusinessHours, describe_next_opening, describe_week, is_op
 from ivr.session import CallSession
 from ivr.twiml import Voice
 from ivr.twiml_builder import Element
-
-VOICEMAIL_INVITE = "Please leave a message after the tone with how we can help, and we will get back to you."
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,15 +68,21 @@ class VoicemailHandOff:
         add_record(response, self.text, urls=self.urls, vm_id=self.vm_id, voice=self.voice)
 
 
-def closed_text(hours: BusinessHours | None, emergency: bool, at: datetime) -> str | None:
-    """What a caller hears when nobody is there; None while the line is open."""
+def closed_text(
+    hours: BusinessHours | None,
+    emergency: bool,
+    at: datetime,
+    words: CallerWords = ENGLISH,
+    locale: str = "en-US",
+) -> str | None:
+    """What a caller hears when nobody is there, in their language; None while the line is open."""
     if emergency:
-        return f"I'm sorry, we are closed at the moment. {VOICEMAIL_INVITE}"
+        return f"{words.closed_emergency} {words.leave_message}"
     if hours is None or is_open(hours, at):
         return None
-    when = describe_next_opening(hours, at) or ""
-    week = describe_week(hours)
-    return f"I'm sorry, we are closed now. {when} Our opening hours are: {week} {VOICEMAIL_INVITE}"
+    when = describe_next_opening(hours, at, locale) or ""
+    week = describe_week(hours, locale)
+    return f"{words.closed} {when} {words.hours_are.format(week=week)} {words.leave_message}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,16 +94,20 @@ class QueueHandOff:
     wake: Callable[[], None] = lambda: None
     """Wakes the routing task (it rings an agent outside this webhook)."""
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    voices: Mapping[str, Voice] = field(default_factory=dict)
+    """Each served language's voice: a closed line tells a caller so in their own."""
 
     async def prepare(self, session: CallSession, transfer: Transfer) -> HandOff:
         emergency = await self.desk.emergency_closed()
         hours = dataclasses.replace(self.hours, emergency_closed=emergency) if self.hours else None
-        text = closed_text(hours, emergency, self.now())
+        language = transfer.context.get("language", "")
+        voice = self.voices.get(language, self.voice)
+        text = closed_text(hours, emergency, self.now(), words_for(language), voice.language)
         if text is not None:
             vm_id = await self.desk.store.voicemails.start(
                 session.call_sid, session.caller, transfer.reason, transfer.context
             )
-            return VoicemailHandOff(text, vm_id, self.desk.urls, self.voice)
+            return VoicemailHandOff(text, vm_id, self.desk.urls, voice)
         entry = await self.desk.enqueue(session.call_sid, session.caller, transfer.reason, transfer.context)
         self.wake()
         return QueuedHandOff(self.queue, self.desk.urls, entry.id)

@@ -7,8 +7,7 @@ goodbye before hanging up.
 
 from __future__ import annotations
 
-import math
-
+from ivr.agents.caller_words import ENGLISH, CallerWords
 from ivr.agents.model import WaitInfo
 from ivr.agents.urls import Urls
 from ivr.twiml import Voice, add_say
@@ -18,16 +17,12 @@ MUSIC_LOOPS = 6
 """Hold music plays this many times per announcement: about a minute with an 8 s loop."""
 
 
-def minutes(seconds: float) -> str:
-    count = max(1, math.ceil(seconds / 60))
-    return "about 1 minute" if count == 1 else f"about {count} minutes"
-
-
-def wait(info: WaitInfo, *, hold_url: str, choice_url: str, voice: Voice) -> str:
+def wait(
+    info: WaitInfo, *, hold_url: str, choice_url: str, voice: Voice, words: CallerWords = ENGLISH
+) -> str:
     """One loop of waiting: where the caller stands, then music (with a key to press, if offered)."""
     response = Response()
-    place = "next" if info.position == 1 else f"number {info.position} in the queue"
-    add_say(response, f"You are {place}. Your estimated wait is {minutes(info.estimate_seconds)}.", voice)
+    add_say(response, words.waiting(info.position, info.estimate_seconds), voice)
     if info.offer_way_out or info.offer_callback:
         gather = response.add(
             "Gather",
@@ -38,14 +33,7 @@ def wait(info: WaitInfo, *, hold_url: str, choice_url: str, voice: Voice) -> str
             timeout=1,
             actionOnEmptyResult=False,
         )
-        if info.offer_way_out:
-            text = (
-                "I'm sorry, nobody is free right now. To be called back, press 1. "
-                "To leave a message, press 2. Or stay on the line."
-            )
-        else:
-            text = "To be called back instead of waiting, press 1."
-        add_say(gather, text, voice)
+        add_say(gather, words.way_out if info.offer_way_out else words.callback_offer, voice)
         gather.add("Play", hold_url, loop=MUSIC_LOOPS)
     else:
         response.add("Play", hold_url, loop=MUSIC_LOOPS)
@@ -60,9 +48,9 @@ def leave(text: str, voice: Voice) -> str:
     return str(response)
 
 
-def back_to_waiting(wait_url: str, voice: Voice) -> str:
+def back_to_waiting(wait_url: str, voice: Voice, words: CallerWords = ENGLISH) -> str:
     response = Response()
-    add_say(response, "Please stay on the line.", voice)
+    add_say(response, words.stay, voice)
     response.add("Redirect", wait_url, method="POST")
     return str(response)
 

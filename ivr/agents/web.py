@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from ivr.agents import twiml
+from ivr.agents.caller_words import ENGLISH, CallerWords, words_for
 from ivr.agents.desk import AgentDesk
 from ivr.agents.model import EntryState, Offer, OfferKind, OfferState, QueueEntry, conference_name
 from ivr.agents.voicemail import VoicemailWorker
@@ -27,8 +28,6 @@ from ivr.webhooks import Endpoint, status_webhook, twiml_webhook
 
 log = logging.getLogger(__name__)
 
-SORRY_QUEUE = "I'm sorry, we could not find your place in the queue."
-SORRY = "I'm sorry, something went wrong on our side. Goodbye."
 NO_LONGER_WAITING = "This caller is no longer waiting. Goodbye."
 HOLD_PATH = "/audio/hold.wav"
 
@@ -44,9 +43,16 @@ class AgentLine:
     wakeup: asyncio.Event
     tick: float = 15.0
     """Seconds between background rounds (routing, callback retries, voicemail) when not woken."""
+    voices: Mapping[str, Voice] = field(default_factory=dict)
+    """Each served language's voice (its prompts file's); callers hear the desk in their own."""
 
     def wake(self) -> None:
         self.wakeup.set()
+
+    def speaking(self, context: Mapping[str, str]) -> tuple[CallerWords, Voice]:
+        """The words and voice for a caller whose hand-off `context` names their language."""
+        language = context.get("language", "")
+        return words_for(language), self.voices.get(language, self.voice)
 
 
 AGENT_LINE = web.AppKey("agent_line", AgentLine)
@@ -74,11 +80,11 @@ def _status(handler: Callable[[AgentLine, dict[str, str], web.Request], Awaitabl
 
 
 def _leave(voice: Voice) -> str:
-    return twiml.leave(SORRY_QUEUE, voice)
+    return twiml.leave(ENGLISH.lost_place, voice)
 
 
 def _bye(voice: Voice) -> str:
-    return twiml.goodbye(SORRY, voice)
+    return twiml.goodbye(ENGLISH.sorry, voice)
 
 
 async def _queued(line: AgentLine, params: dict[str, str], request: web.Request) -> QueueEntry | None:
@@ -103,13 +109,16 @@ async def queue_wait(line: AgentLine, params: dict[str, str], request: web.Reque
         # The fallback hand-off queued a call without a prepared entry: take it in, not drop it.
         entry = await line.desk.enqueue(params["CallSid"], params["From"], "system_error", {})
         line.wake()
-    if entry is None or entry.state not in (EntryState.WAITING, EntryState.OFFERED):
-        if entry is not None and entry.state is EntryState.BRIDGED:
-            return twiml.back_to_waiting(line.desk.urls.wait(entry.id), line.voice)
+    if entry is None:
         return _leave(line.voice)
+    words, voice = line.speaking(entry.context)
+    if entry.state not in (EntryState.WAITING, EntryState.OFFERED):
+        if entry.state is EntryState.BRIDGED:
+            return twiml.back_to_waiting(line.desk.urls.wait(entry.id), voice, words)
+        return twiml.leave(words.lost_place, voice)
     info = await line.desk.wait_info(entry)
     return twiml.wait(
-        info, hold_url=line.hold_url, choice_url=line.desk.urls.choice(entry.id), voice=line.voice
+        info, hold_url=line.hold_url, choice_url=line.desk.urls.choice(entry.id), voice=voice, words=words
     )
 
 
@@ -117,36 +126,34 @@ async def queue_choice(line: AgentLine, params: dict[str, str], request: web.Req
     entry = await _queued(line, params, request)
     if entry is None:
         return _leave(line.voice)
+    words, voice = line.speaking(entry.context)
     digits = params.get("Digits", "")
     if digits == "1" and await line.desk.request_callback(entry.id) is not None:
-        return twiml.leave("Thank you.", line.voice)
+        return twiml.leave(words.thanks, voice)
     if digits == "2" and await line.desk.store.queue.leave(entry.id, EntryState.VOICEMAIL):
-        return twiml.leave("Thank you.", line.voice)
-    return twiml.back_to_waiting(line.desk.urls.wait(entry.id), line.voice)
+        return twiml.leave(words.thanks, voice)
+    return twiml.back_to_waiting(line.desk.urls.wait(entry.id), voice, words)
 
 
 async def queue_done(line: AgentLine, params: dict[str, str], request: web.Request) -> str:
     """Twilio's `<Enqueue action>`: the caller left the queue; say what happens next."""
     entry = await _queued(line, params, request)
     if entry is None:
-        return twiml.goodbye("I'm sorry, nobody is free to take your call right now. Goodbye.", line.voice)
+        return twiml.goodbye(ENGLISH.nobody_free, line.voice)
+    words, voice = line.speaking(entry.context)
     entry = await line.desk.left_queue(entry.id, params.get("QueueResult", "")) or entry
     if entry.state is EntryState.CALLBACK:
         callback = await line.desk.store.callbacks.for_call(entry.call_sid)
         info = await line.desk.wait_info(entry)
         last = "".join(ch for ch in (callback.number if callback else entry.caller) if ch.isdigit())[-2:]
-        return twiml.goodbye(
-            f"We will call you back at your number ending in {' '.join(last)} "
-            f"in {twiml.minutes(info.estimate_seconds)}. Thank you for calling. Goodbye.",
-            line.voice,
-        )
+        text = words.called_back.format(last=" ".join(last), wait=words.minutes(info.estimate_seconds))
+        return twiml.goodbye(text, voice)
     if entry.state is EntryState.VOICEMAIL:
         vm_id = await line.desk.store.voicemails.start(
             entry.call_sid, entry.caller, entry.reason, entry.context
         )
-        invite = "Please leave a message after the tone with how we can help, and we will get back to you."
-        return twiml.record(invite, urls=line.desk.urls, vm_id=vm_id, voice=line.voice)
-    return twiml.goodbye("Thank you for calling. Goodbye.", line.voice)
+        return twiml.record(words.leave_message, urls=line.desk.urls, vm_id=vm_id, voice=voice)
+    return twiml.goodbye(words.goodbye, voice)
 
 
 async def queue_join(line: AgentLine, params: dict[str, str], request: web.Request) -> str:
@@ -154,16 +161,17 @@ async def queue_join(line: AgentLine, params: dict[str, str], request: web.Reque
     entry = await _queued(line, params, request)
     if entry is None or entry.state is not EntryState.BRIDGED:
         return _bye(line.voice)
+    words, voice = line.speaking(entry.context)
     return twiml.conference(
         conference_name(OfferKind.ENTRY, entry.id),
-        voice=line.voice,
-        message="Connecting you now.",
+        voice=voice,
+        message=words.connecting,
         after_url=line.desk.urls.after_join(),
     )
 
 
 async def queue_after(line: AgentLine, params: dict[str, str], request: web.Request) -> str:
-    return twiml.goodbye("Thank you for calling. Goodbye.", line.voice)
+    return twiml.goodbye(ENGLISH.goodbye, line.voice)
 
 
 # --- the agent's leg ---------------------------------------------------------------------------
@@ -224,11 +232,12 @@ async def agent_status(line: AgentLine, params: dict[str, str], request: web.Req
 async def callback_join(line: AgentLine, params: dict[str, str], request: web.Request) -> str:
     callback = await line.desk.offers.callback_answered(request.query.get("callback", ""))
     if callback is None:
-        return twiml.goodbye("I'm sorry, this call is no longer needed. Goodbye.", line.voice)
+        return twiml.goodbye(ENGLISH.not_needed, line.voice)
+    words, voice = line.speaking(callback.context)
     return twiml.conference(
         conference_name(OfferKind.CALLBACK, callback.id),
-        voice=line.voice,
-        message="Hello, this is Acme support calling you back as you asked. Connecting you to an agent.",
+        voice=voice,
+        message=words.calling_back,
     )
 
 
@@ -242,7 +251,9 @@ async def callback_status(line: AgentLine, params: dict[str, str], request: web.
 
 
 async def voicemail_done(line: AgentLine, params: dict[str, str], request: web.Request) -> str:
-    return twiml.goodbye("Thank you, we have your message and will get back to you. Goodbye.", line.voice)
+    voicemail = await line.desk.store.voicemails.get(request.query.get("vm", ""))
+    words, voice = line.speaking(voicemail.context if voicemail else {})
+    return twiml.goodbye(words.message_taken, voice)
 
 
 async def voicemail_recording(line: AgentLine, params: dict[str, str], request: web.Request) -> None:

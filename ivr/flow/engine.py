@@ -15,7 +15,7 @@ from datetime import date
 
 from ivr.flow import machine as triggers
 from ivr.flow.actions import ACTIONS, ActionContext, Outreach, Pickup, TextMessages
-from ivr.flow.matching import REPEAT_WORDS, IntentMatcher, choose, mentions
+from ivr.flow.matching import REPEAT_WORDS_BY_LANGUAGE, IntentMatcher, choose, mentions
 from ivr.flow.opening import LINE_VARIABLES, AlwaysOpen, Opening, OpeningNow
 from ivr.flow.schema import (
     ActionState,
@@ -82,12 +82,12 @@ class FlowEngine:
         today: Callable[[], date] = date.today,
         version: int = 0,
         outreach: Outreach | None = None,
-        opening: Opening | None = None,
-        pickup: Pickup | None = None,
-        texts: TextMessages | None = None,
         catalogs: Mapping[str, PromptCatalog] | None = None,
         languages: LanguagePlan | None = None,
         caller_languages: CallerLanguages | None = None,
+        opening: Opening | None = None,
+        pickup: Pickup | None = None,
+        texts: TextMessages | None = None,
     ) -> None:
         self.flow = flow
         self.outreach = outreach
@@ -103,7 +103,7 @@ class FlowEngine:
         """Where a caller number's language is remembered (None: nothing is remembered)."""
         self.repository = repository
         self.machine = triggers.FlowMachine(flow)
-        self.intents = {language: IntentMatcher(flow.intents, language) for language in self.catalogs}
+        self.intents = {code: IntentMatcher(flow.intents, code) for code in self.languages.served}
         """The flow's intents in each served language, compiled once per flow version."""
         self.clock = clock
         self.today = today
@@ -153,6 +153,7 @@ class FlowEngine:
             and isinstance(event, Digits)
             and event.digits[:1] == SWITCH_KEY
             and self.languages.several
+            and not state.repeat  # there star says the answer again
             and all(option.key != SWITCH_KEY for option in state.options)
         ):
             session.attempts[LANGUAGE_CHOICE] = 0
@@ -191,6 +192,9 @@ class FlowEngine:
     def language(self, session: CallSession) -> str:
         """The language a call speaks (the default until it is decided)."""
         return session.language or self.languages.default
+
+    def _catalog(self, session: CallSession) -> PromptCatalog:
+        return self.catalogs.get(self.language(session), self.catalog)
 
     async def _language_for(self, session: CallSession) -> tuple[str | None, bool]:
         """The called number's language, else the caller's remembered one (True), else None:
@@ -284,7 +288,7 @@ class FlowEngine:
         if isinstance(event, Speech) and state.agent and mentions(event.text, self.agent_words(language)):
             return triggers.AGENT
         if isinstance(state, MenuState):
-            if state.repeat and _asks_to_repeat(event):
+            if state.repeat and _asks_to_repeat(event, language):
                 return triggers.REPEAT
             if isinstance(event, Digits):
                 key: str | None = event.digits[:1]
@@ -322,7 +326,10 @@ class FlowEngine:
         prompt = retry.no_input_prompt if trigger == triggers.NO_INPUT else retry.no_match_prompt
         if isinstance(event, Digits) and event.digits:
             if isinstance(state, MenuState) and retry.wrong_key_prompt:
-                prompt, values = retry.wrong_key_prompt, {"key": _key_name(event.digits[:1])}
+                prompt, values = (
+                    retry.wrong_key_prompt,
+                    {"key": _key_name(event.digits[:1], self.language(session))},
+                )
             elif isinstance(state, GatherState) and retry.too_short_prompt:
                 value = event.digits.rstrip(state.finish_on_key) if state.finish_on_key else event.digits
                 if _NUMBER.fullmatch(value) and len(value) < state.min_digits:
@@ -367,7 +374,7 @@ class FlowEngine:
 
         async def opening() -> OpeningNow:
             nonlocal line
-            line = line or await self.opening.now()
+            line = line or await self.opening.now(self._catalog(session).say_language)
             return line
 
         for _ in range(MAX_AUTOMATIC_STEPS):
@@ -403,7 +410,7 @@ class FlowEngine:
                     if state.intents and language in self.intents:
                         hints += self.intents[language].phrases
                     if state.repeat:
-                        hints += REPEAT_WORDS[:1]
+                        hints += _repeat_words(language)[:1]
                     steps.append(
                         Gather(
                             digits=False,
@@ -412,7 +419,7 @@ class FlowEngine:
                             finish_on_key="",
                             speech=True,
                             hints=tuple(dict.fromkeys(hints)),
-                            language=language,
+                            language=self.language(session),
                         )
                     )
                     return steps
@@ -486,7 +493,7 @@ class FlowEngine:
     ) -> None:
         """Speak one prompt; `extra` are the line's own values (the hours), not the call's."""
         prompt_id = _VARIANT.sub(lambda m: session.vars.get(m.group(1), ""), prompt)
-        catalog = self.catalogs.get(self.language(session), self.catalog)
+        catalog = self._catalog(session)
         if not catalog.has(prompt_id):
             # Validation checked the variant's prefix; a value it could not foresee
             # (a new status in the data) skips the sentence rather than failing the call.
@@ -498,8 +505,9 @@ class FlowEngine:
         self._note(session, "bot", text)
 
     def _render(self, session: CallSession, prompt_id: str) -> str:
-        """A prompt as text for something other than speech (a text message); "" if missing."""
-        catalog = self.catalogs.get(self.language(session), self.catalog)
+        """A prompt as text for something other than speech (a text message, in the caller's
+        language); "" if missing."""
+        catalog = self._catalog(session)
         if not catalog.has(prompt_id):
             return ""
         return catalog.render(prompt_id, session.vars, self.today())
@@ -508,7 +516,7 @@ class FlowEngine:
         """Whether this state's prompts read the schedule (so the switch is read only then)."""
         for prompt in state.prompts if not isinstance(state, ActionState) else ():
             prompt_id = _VARIANT.sub(lambda m: session.vars.get(m.group(1), ""), prompt)
-            catalog = self.catalogs.get(self.language(session), self.catalog)
+            catalog = self._catalog(session)
             if catalog.has(prompt_id) and catalog.templates[prompt_id].variables & LINE_VARIABLES:
                 return True
         return False
@@ -532,17 +540,27 @@ def _describe(event: Event) -> str:
             return "(call started)"
 
 
-_KEY_NAMES = {"*": "star", "#": "pound"}
+_KEY_NAMES: Mapping[str, Mapping[str, str]] = {
+    "en": {"*": "star", "#": "pound"},
+    "de": {"*": "Stern", "#": "Raute"},
+    "sv": {"*": "stjärna", "#": "fyrkant"},
+}
+"""How a prompt names the keys that are not digits, per language (English for others)."""
 
 
-def _key_name(key: str) -> str:
-    return _KEY_NAMES.get(key, key)
+def _key_name(key: str, language: str) -> str:
+    return _KEY_NAMES.get(language, _KEY_NAMES["en"]).get(key, key)
 
 
-def _asks_to_repeat(event: Digits | Speech) -> bool:
+def _repeat_words(language: str) -> tuple[str, ...]:
+    return REPEAT_WORDS_BY_LANGUAGE.get(language, REPEAT_WORDS_BY_LANGUAGE["en"])
+
+
+_POLITE = frozenset({"please", "can", "you", "bitte", "können", "sie", "kan", "du", "tack", "snälla"})
+
+
+def _asks_to_repeat(event: Digits | Speech, language: str) -> bool:
     if isinstance(event, Digits):
         return event.digits[:1] == "*"
-    said = " ".join(
-        w for w in event.text.lower().replace(",", " ").split() if w not in ("please", "can", "you")
-    )
-    return said.strip(" .?!") in REPEAT_WORDS
+    said = " ".join(w for w in event.text.lower().replace(",", " ").split() if w not in _POLITE)
+    return said.strip(" .?!") in _repeat_words(language)

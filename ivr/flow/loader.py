@@ -15,7 +15,14 @@ from typing import Any
 
 from ivr.flow.actions import ACTIONS, LIMIT_REACHED, RETIRED_OUTCOMES
 from ivr.flow.graph import Exit, check_graph, targets
-from ivr.flow.matching import REPEAT_WORDS, IntentMatcher, choose, mentions, named_choices
+from ivr.flow.matching import (
+    REPEAT_WORDS,
+    REPEAT_WORDS_BY_LANGUAGE,
+    IntentMatcher,
+    choose,
+    mentions,
+    named_choices,
+)
 from ivr.flow.problems import Problem, ProblemCode, Severity
 from ivr.flow.schema import (
     ActionState,
@@ -31,6 +38,7 @@ from ivr.flow.schema import (
     StateKind,
     TransferState,
 )
+from ivr.languages import AGENT_WORDS
 from ivr.prompts import PromptCatalog
 from ivr.yamlsource import Document, Path_, SourceError, load_file, load_text
 
@@ -677,26 +685,30 @@ def _unheard_choices(
 ) -> tuple[Problem, ...]:
     """A menu that says "press 4 for service plans" must understand "service plans" said aloud.
 
-    Each choice the prompt names (English phrasing: 'press 1 for orders', 'for returns,
-    press 4') is put to the menu as if a caller said it; a warning names every one that
-    picks nothing (neither the option's words, the agent's, nor an intent)."""
+    Each choice the prompt names ('press 1 for orders', 'for returns, press 4', 'die 2 für
+    Reparaturen', 'tryck 2 för reparationer') is put to the menu as if a caller said it; a
+    warning names every one that picks nothing (neither the option's words, the agent's, nor
+    an intent)."""
     warnings = []
     for language, catalog in catalogs.items():
         matcher = IntentMatcher(intents, language)
+        for_agent = agent_words + AGENT_WORDS.get(language, ())
         for name, state in states.items():
             if not isinstance(state, MenuState):
                 continue
+            if language != "en" and not any(language in o.words_by_language for o in state.options):
+                continue  # a menu with one word list for all languages is checked in English only
             keys = {o.key for o in state.options} | ({"0"} if state.agent else set())
             for prompt_id in state.prompts:
                 if not catalog.has(prompt_id):
                     continue
-                for key, phrase in named_choices(catalog.render(prompt_id, {})):
+                for key, phrase in named_choices(catalog.render(prompt_id, {}), language):
                     if key not in keys:
                         continue  # a key the menu does not offer is not a question of words
-                    if state.agent and (key == "0" or mentions(phrase, agent_words)):
-                        understood = mentions(phrase, agent_words)
+                    if state.agent and (key == "0" or mentions(phrase, for_agent)):
+                        understood = mentions(phrase, for_agent)
                     elif key == "*" and state.repeat:
-                        understood = phrase in REPEAT_WORDS
+                        understood = phrase in REPEAT_WORDS_BY_LANGUAGE.get(language, REPEAT_WORDS)
                     else:
                         picked = choose(state, phrase, matcher, language)
                         understood = picked.key == key or picked.intent is not None

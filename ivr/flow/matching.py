@@ -24,6 +24,12 @@ from speech.reading import reading
 _WORDS = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 REPEAT_WORDS = ("repeat", "repeat that", "say that again", "say again", "again", "what", "pardon")
 """Said alone (or with "please") in a menu that repeats: say the last answer again."""
+REPEAT_WORDS_BY_LANGUAGE: Mapping[str, tuple[str, ...]] = {
+    "en": REPEAT_WORDS,
+    "de": ("wiederholen", "bitte wiederholen", "noch einmal", "nochmal", "noch mal", "wie bitte", "was"),
+    "sv": ("upprepa", "igen", "en gång till", "höra det igen", "säg det igen", "förlåt", "vad sa du", "va"),
+}
+"""The same, per language (a language not listed takes the English words)."""
 FUZZY_CUTOFF = 82.0
 """Similarity (0-100) from which two words count as the same: 'retrun' and 'return' do,
 'order' and 'older' do not."""
@@ -34,20 +40,47 @@ _ENGLISH_FILLER = (
     "can could do does did have has had get got some any and or but if then also "
     "calling call know tell find out check see"
 )
-FILLER: Mapping[str, frozenset[str]] = {"en": frozenset(_ENGLISH_FILLER.split())}
+_GERMAN_FILLER = (
+    "ich mich mir mein meine meinen meinem meiner meines wir uns unser unsere sie ihr ihre ihren "
+    "ihrem ihnen es der die das den dem des ein eine einen einem einer eines ist sind war bin in "
+    "wurde worden zu zum zur von vom für auf im am an bei beim mit aus über um so nur äh ähm hm "
+    "ach also hallo guten tag bitte danke möchte möchten würde hätte gern gerne will wollte "
+    "brauche kann könnte können habe hat haben und oder aber dann auch mal doch denn schon "
+    "anrufen rufe an wegen wissen wüsste sagen nachfragen geht"
+)
+_SWEDISH_FILLER = (
+    "jag mig min mitt mina vi oss vår vårt våra du dig din ditt dina ni er ert era det den de "
+    "dem en ett är att av för på till med från om så bara eh öh hmm mm hej hallå tack snälla "
+    "skulle vill ville kan kunde har hade ha och eller men också ringer ringde ringa veta "
+    "undrar undra fråga säga gäller alltså lite"
+)
+FILLER: Mapping[str, frozenset[str]] = {
+    "en": frozenset(_ENGLISH_FILLER.split()),
+    "de": frozenset(_GERMAN_FILLER.split()),
+    "sv": frozenset(_SWEDISH_FILLER.split()),
+}
 """Words that say nothing about what a caller wants, per language."""
+ENDINGS: Mapping[str, tuple[str, ...]] = {
+    "en": ("ing", "ed", "es", "s"),
+    "de": ("ungen", "en", "er", "em", "es", "e", "n", "s"),
+    "sv": ("arna", "erna", "orna", "en", "et", "na", "ar", "er", "or", "n"),
+}
+"""Plain inflection endings per language, taken off before comparing words: 'Bestellungen' says
+'Bestellung', 'paketet' says 'paket'. Crude on purpose: near misses are left to the fuzzy match."""
 
 
 def words(text: str) -> list[str]:
     return _WORDS.findall(text.lower())
 
 
-def _stem(word: str) -> str:
-    """A plain English ending off: 'returned', 'returning', 'returns' all say 'return'."""
+def _stem(word: str, language: str = "en") -> str:
+    """A plain ending off: 'returned', 'returning', 'returns' all say 'return'."""
     word = word.removesuffix("'s")
-    for ending in ("ing", "ed", "es", "s"):
+    for ending in ENDINGS.get(language, ENDINGS["en"]):
         if len(word) - len(ending) >= 3 and word.endswith(ending):
             stem = word[: -len(ending)]
+            if language != "en":
+                return stem
             # 'setting' -> 'set', 'stopped' -> 'stop'; 'ss' stays ('address' -> 'address')
             return stem[:-1] if len(ending) > 1 and stem[-1] == stem[-2] != "s" else stem
     return word
@@ -56,7 +89,7 @@ def _stem(word: str) -> str:
 def content(text: str, language: str = "en") -> tuple[str, ...]:
     """The words of `text` that carry meaning, stemmed."""
     filler = FILLER.get(language, frozenset())
-    return tuple(_stem(w) for w in words(text) if w not in filler)
+    return tuple(_stem(w, language) for w in words(text) if w not in filler)
 
 
 def _same(said: str, listed: str) -> float:
@@ -149,12 +182,12 @@ def choose(state: MenuState, text: str, intents: IntentMatcher | None, language:
     of a single-word phrase ('warrenty').
     """
     said = words(text)
-    padded = f" {' '.join(_stem(w) for w in said)} "
+    padded = f" {' '.join(_stem(w, language) for w in said)} "
     option: tuple[int, int, str] | None = None
     for opt in state.options:
         for phrase in opt.words_in(language):
-            if f" {' '.join(_stem(w) for w in words(phrase))} " in padded:
-                rank = (len(content(phrase)) or 1, len(phrase), opt.key)
+            if f" {' '.join(_stem(w, language) for w in words(phrase))} " in padded:
+                rank = (len(content(phrase, language)) or 1, len(phrase), opt.key)
                 option = rank if option is None or rank[:2] > option[:2] else option
     found = intents.match(text) if intents is not None and state.intents else None
     if found is not None and (option is None or found.words > option[0]):
@@ -185,17 +218,44 @@ _NAMED_CHOICES = (
     re.compile(rf"\b(?:for|to) {_CHOICE},? press {_KEY}\b"),
     re.compile(rf"\b(?:press )?{_KEY},? (?:for|to) {_CHOICE}(?=[,.;?!]|$| or\b| and\b)"),
 )
-_SPOKEN_KEYS = {"star": "*", "pound": "#"}
+_SPOKEN_KEYS = {"star": "*", "pound": "#", "sterntaste": "*", "raute": "#", "stjärna": "*", "fyrkant": "#"}
 _ARTICLES = re.compile(r"^(?:the|an|a|your|our) ")
+_WORD_CHOICE = r"(?P<words>[^\W\d_][^\W\d_' ]*(?: [^\W\d_]+)*?)"
+_NAMED_CHOICES_IN: Mapping[str, tuple[re.Pattern[str], ...]] = {
+    "en": _NAMED_CHOICES,
+    # "drücken Sie die 1 für Bestellungen", "die 2 für Reparaturen", "zum Hauptmenü die 1"
+    "de": (
+        re.compile(
+            rf"\b(?:die )?(?P<key>\d|sterntaste|raute) für {_WORD_CHOICE}(?=[,.;?!]|$| oder\b| und\b)"
+        ),
+        re.compile(
+            rf"\b(?:für|zum|zur) {_WORD_CHOICE},? (?:drücken sie )?die (?P<key>\d|sterntaste|raute)\b"
+        ),
+    ),
+    # "tryck 1 för beställningar", "2 för reparationer", "för huvudmenyn, tryck 2"
+    "sv": (
+        re.compile(rf"\b(?P<key>\d|stjärna|fyrkant) för {_WORD_CHOICE}(?=[,.;?!]|$| eller\b| och\b)"),
+        re.compile(rf"\bför {_WORD_CHOICE},? tryck (?P<key>\d|stjärna|fyrkant)\b"),
+    ),
+}
+_CONJUNCTIONS = frozenset({"oder", "und", "eller", "och"})
+"""A German or Swedish choice never spans these: a match across one is two choices misread."""
+_ARTICLES_IN: Mapping[str, re.Pattern[str]] = {
+    "en": _ARTICLES,
+    "de": re.compile(r"^(?:der|die|das|den|dem|einen|eine|ein|ihre|ihren|unsere) "),
+    "sv": re.compile(r"^(?:att|en|ett|din|ditt|dina|våra|vår) "),
+}
 
 
-def named_choices(prompt: str) -> list[tuple[str, str]]:
-    """(key, words) for each choice an English menu prompt names: 'press 1 for orders',
-    'for returns, press 4', '2 for repairs', 'or 0 for an agent'."""
+def named_choices(prompt: str, language: str = "en") -> list[tuple[str, str]]:
+    """(key, words) for each choice a menu prompt names: 'press 1 for orders', 'for returns,
+    press 4', '2 for repairs', 'or 0 for an agent'; in German 'die 2 für Reparaturen', in
+    Swedish '2 för reparationer'. A language not listed names none that can be checked."""
     found: dict[str, str] = {}
-    for pattern in _NAMED_CHOICES:
+    articles = _ARTICLES_IN.get(language, _ARTICLES)
+    for pattern in _NAMED_CHOICES_IN.get(language, ()):
         for m in pattern.finditer(prompt.lower()):
-            phrase = _ARTICLES.sub("", m.group("words").strip(" '"))
-            if phrase:
+            phrase = articles.sub("", m.group("words").strip(" '"))
+            if phrase and not set(phrase.split()) & _CONJUNCTIONS:  # "zum Wiederholen oder die 9"
                 found.setdefault(_SPOKEN_KEYS.get(m.group("key"), m.group("key")), phrase)
     return sorted(found.items())

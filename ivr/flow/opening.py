@@ -33,13 +33,14 @@ class OpeningNow:
 
 
 class Opening(Protocol):
-    async def now(self) -> OpeningNow:
-        """The line's state at this moment (may read the emergency switch from the database)."""
+    async def now(self, locale: str = "") -> OpeningNow:
+        """The line's state at this moment (may read the emergency switch from the database), its
+        words in `locale` (a prompts file's language tag, 'de-DE'; empty: the line's own)."""
         ...
 
 
 class AlwaysOpen:
     """A line without a schedule: people are there whenever a call is handed over."""
 
-    async def now(self) -> OpeningNow:
+    async def now(self, locale: str = "") -> OpeningNow:
         return OpeningNow(open=True, hours="")

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from aiohttp import WSCloseCode, web
 
+from ivr.agents.caller_words import words_for
 from ivr.agents.desk import AgentDesk
 from ivr.agents.handoff import QueueHandOff
 from ivr.agents.model import DeskConfig
@@ -374,6 +375,12 @@ def create_app(
     spoken = Voice(language=starting_catalog.say_language, voice=starting_catalog.voice)
     setup_hold_music(app, settings)
     agent_line = setup_agents(app, settings, stores, spoken)
+    if agent_line is not None:  # callers hear the queue in their own language and voice
+        agent_line.voices = {
+            code: Voice(language=catalog.say_language, voice=catalog.voice)
+            for code, catalog in checked.catalogs.items()
+            if code in settings.languages
+        }
     switches = SqlSwitchStore(stores.sql, clock=time.time)
     emergency = agent_line.desk.emergency_closed if agent_line else lambda: switches.is_on(EMERGENCY)
     opening = ScheduleOpening(hours, emergency, spoken.language, clock=now)
@@ -538,7 +545,7 @@ def _handoff(
     queue; these two only within hours (closed: the flow's fallback offers a call back)."""
     if agent_line is not None:
         desk, queue, wake = agent_line.desk, settings.agent_queue, agent_line.wake
-        return QueueHandOff(desk, queue, spoken, hours=hours, wake=wake, now=now)
+        return QueueHandOff(desk, queue, spoken, hours=hours, wake=wake, now=now, voices=agent_line.voices)
     if settings.agent_number:
         return WithinHours(DialHandOff(settings.agent_number), opening)
     wait_url = f"{settings.public_url}{QUEUE_WAIT_PATH}"
@@ -620,16 +627,20 @@ def setup_voice(
     hold_url = f"{settings.public_url}{HOLD_PATH}"
 
     async def wait(request: web.Request, params: dict[str, str]) -> str:
+        language = request.query.get("language", "")  # the caller's, put there by the hand-off
+        live = request.app[LINE].flows.latest()
+        words = words_for(language)
         return queue_wait(
-            position=_count(params.get("QueuePosition")),
-            average_seconds=_count(params.get("AvgQueueTime")),
+            announcement=words.in_plain_queue(
+                _count(params.get("QueuePosition")), _count(params.get("AvgQueueTime"))
+            ),
             hold_url=hold_url,
-            voice=request.app[LINE].flows.latest().voice,
+            voice=live.voices.get(language, live.voice),
             leave=_count(params.get("QueueTime")) >= settings.max_queue_wait,
         )
 
     def keep_waiting(request: web.Request) -> str:
-        return queue_wait(position=0, average_seconds=0, hold_url=hold_url, voice=Voice())
+        return queue_wait(announcement="", hold_url=hold_url, voice=Voice())
 
     post(QUEUE_WAIT_PATH, twiml_webhook(wait, keep_waiting))
     return flows
