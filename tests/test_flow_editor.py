@@ -25,7 +25,7 @@ from tests.conftest import ROOT, TODAY, load_demo_data, make_settings
 from tests.console import add_account, console_client, sign_in
 
 FLOW = (ROOT / "flows" / "support.yaml").read_text()
-PROMPTS = {"en": (ROOT / "prompts" / "en.yaml").read_text()}
+PROMPTS = {path.stem: path.read_text() for path in sorted((ROOT / "prompts").glob("*.yaml"))}
 BASE = "/console/flows/support"
 
 
@@ -411,7 +411,7 @@ async def test_publishing_an_invalid_draft_is_refused_with_located_problems(app_
 async def test_publish_then_rollback_are_attributed(app_client: TestClient) -> None:
     headers = await as_supervisor(app_client)
     opened = await draft_of(app_client)
-    prompts = {"en": PROMPTS["en"].replace("30 days of delivery", "60 days of delivery")}
+    prompts = {**PROMPTS, "en": PROMPTS["en"].replace("30 days of delivery", "60 days of delivery")}
     _, compared = await post(app_client, "/diff", headers, flow=FLOW, prompts=prompts)
     assert "+      You can return or exchange any product within 60 days" in compared["diff"]
     status, body = await post(
