@@ -14,7 +14,9 @@ from ivr.store.sql import Sql
 from ivr.versions.store import DraftConflict, FlowNotFound, FlowStore, FlowStoreError
 from tests.conftest import ROOT
 
-START = read_files(ROOT / "flows" / "support.yaml", ROOT / "prompts")
+_SHIPPED = read_files(ROOT / "flows" / "support.yaml", ROOT / "prompts")
+START = FlowFiles(_SHIPPED.flow, {"en": _SHIPPED.prompts["en"]})
+"""The shipped flow with its English prompts: versions work the same for every language."""
 WELCOME = "welcome: Thanks for calling Acme after-sales support."
 NEW_WELCOME = "welcome: Welcome to Acme support, now with holiday hours."
 
@@ -77,8 +79,9 @@ async def test_an_invalid_publish_changes_nothing_and_says_where(sql: Sql, store
     draft = await store.save_draft(LINE_FLOW, broken, expected_revision=1, by="alice")
     with pytest.raises(FlowInvalid) as caught:
         await store.publish(LINE_FLOW, by="alice", expected_revision=draft.revision)
+    line = START.flow.splitlines().index("    next: find_caller") + 1  # the welcome's, the first
     assert caught.value.lines() == [
-        "flows/support.yaml line 72, state 'welcome': next goes to 'find_calr', which is not a state"
+        f"flows/support.yaml line {line}, state 'welcome': next goes to 'find_calr', which is not a state"
     ]
     bad_yaml = FlowFiles(START.flow, {"en": START.prompts["en"] + "  oops: [unclosed\n"})
     with pytest.raises(FlowInvalid) as caught:

@@ -30,6 +30,10 @@ def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "data"
 
 
+WELCOME_NEXT = (ROOT / "flows" / "support.yaml").read_text().splitlines().index("    next: find_caller") + 1
+"""The line of the welcome's `next` (the first state's, so the first such line)."""
+
+
 def checkout(tmp_path: Path, welcome: str = NEW_WELCOME, name: str = "repo") -> tuple[Path, Path]:
     """A copy of the flow and prompts as a git checkout would hold them, with a new greeting."""
     root = tmp_path / name
@@ -37,6 +41,8 @@ def checkout(tmp_path: Path, welcome: str = NEW_WELCOME, name: str = "repo") -> 
     (root / "prompts").mkdir()
     flow = root / "flows" / "support.yaml"
     flow.write_text((ROOT / "flows" / "support.yaml").read_text())
+    for catalogue in (ROOT / "prompts").glob("*.yaml"):  # every language the line ships
+        (root / "prompts" / catalogue.name).write_text(catalogue.read_text())
     prompts = (ROOT / "prompts" / "en.yaml").read_text()
     assert WELCOME in prompts
     (root / "prompts" / "en.yaml").write_text(prompts.replace(WELCOME, welcome))
@@ -83,7 +89,7 @@ def test_an_invalid_publish_names_file_and_line_and_changes_nothing(
     code, out, err = run(capsys, "publish", str(flow), "--prompts", str(prompts))
     assert code == 1 and out == ""
     assert err.splitlines() == [
-        f"{flow} line 72, state 'welcome': next goes to 'find_calr', which is not a state",
+        f"{flow} line {WELCOME_NEXT}, state 'welcome': next goes to 'find_calr', which is not a state",
         "ivr flows publish: nothing was changed.",
     ]
     good_flow, bad_prompts = checkout(tmp_path, name="other")
