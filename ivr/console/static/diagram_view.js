@@ -63,6 +63,14 @@ class DiagramView {
     this.apply();
   }
 
+  /** The smallest state name as drawn now, in CSS pixels (0 before anything is drawn). */
+  smallestFont() {
+    const sizes = [...this.panel.querySelectorAll("g.node text")].map(
+      (text) => parseFloat(text.getAttribute("font-size")) * text.getScreenCTM().a,
+    );
+    return sizes.length ? Math.min(...sizes) : 0;
+  }
+
   size() {
     return { width: this.panel.clientWidth, height: this.panel.clientHeight };
   }

@@ -138,7 +138,8 @@ const diagram = new window.DiagramView($("diagram"), (id) => {
   if (group) toggleGroup(group.name); // a folded group's box opens it again
   else if (page.lines[id]) editor.goto(page.lines[id]);
 });
-Object.assign(page, { lines: {}, groups: [], collapsed: new Set() });
+Object.assign(page, { lines: {}, groups: [], collapsed: new Set(), opened: false });
+const LEGIBLE_PX = 10; // smallest state name we call readable without zooming
 
 async function draw(seq = page.checkSeq, sent = files()) {
   const drawn = await postJson("/diagram", Object.assign({ collapsed: [...page.collapsed] }, sent));
@@ -147,6 +148,14 @@ async function draw(seq = page.checkSeq, sent = files()) {
     diagram.show(drawn.body.svg);
     page.lines = drawn.body.lines;
     page.groups = drawn.body.groups;
+    if (!page.opened && page.groups.length && diagram.smallestFont() && diagram.smallestFont() < LEGIBLE_PX) {
+      // too large to read whole: open with the groups folded, a button away from their states
+      page.opened = true;
+      page.collapsed = new Set(page.groups.map((g) => g.name));
+      diagram.moved = false;
+      return draw();
+    }
+    page.opened = true;
     showGroups();
     $("diagram").classList.remove("stale");
     $("diagram-note").textContent = drawn.body.problem_states.length
