@@ -31,7 +31,8 @@ from tests.nginx import free_port
 CALLS = 12
 ORDER_PATH = [
     "welcome",
-    "main_menu",
+    "find_caller",
+    "caller_orders",  # "for another order, press 2"
     "order_number",
     "find_order",
     "order_status",
@@ -131,9 +132,10 @@ def _caller(server: Server) -> Caller:
 
 
 async def _order_call(caller: Caller, base: str) -> None:
-    """dial → 1 → 4512# → 9 → status callback, checking what the caller hears."""
-    assert "press 1" in (await caller.post(f"{base}/voice")).text
-    assert "order number" in (await caller.press("1")).text
+    """dial → 2 (another order than the greeting offers) → 4512# → 9 → status callback,
+    checking what the caller hears."""
+    assert "another order, press 2" in (await caller.post(f"{base}/voice")).text
+    assert "order number" in (await caller.press("2")).text
     assert "has shipped with UPS" in (await caller.press("4512")).text
     assert "Goodbye" in (await caller.press("9")).text
     response = await caller.raw_post(f"{base}/voice/status", caller.params({"CallStatus": "completed"}))
@@ -185,7 +187,7 @@ async def test_the_same_turn_sent_twice_advances_the_call_once(two_workers: Serv
         first.post(f"{two_workers.url}/voice"), second.post(f"{two_workers.url}/voice")
     )
     assert dialled[0].twiml == dialled[1].twiml
-    for keys, heard in (("1", "order number"), ("4512", "has shipped with UPS"), ("9", "Goodbye")):
+    for keys, heard in (("2", "order number"), ("4512", "has shipped with UPS"), ("9", "Goodbye")):
         # The very same signed request twice at once (Twilio retrying), over two connections.
         action = first._action()
         answers = await asyncio.gather(*(c.post(action, {"Digits": keys}) for c in (first, second)))
@@ -195,7 +197,7 @@ async def test_the_same_turn_sent_twice_advances_the_call_once(two_workers: Serv
     record = await _record(two_workers.env, first.call_sid)
     assert record.path == ORDER_PATH
     assert [e.text for e in record.transcript if e.who == "caller"] == [
-        "pressed 1",
+        "pressed 2",
         "pressed 4512",
         "pressed 9",
     ]
