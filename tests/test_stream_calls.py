@@ -91,6 +91,10 @@ async def test_a_key_during_a_prompt_cuts_it_short(local: Local) -> None:
     for _ in range(50):  # one second into a 20-second menu
         await edge.frame()
     await edge.dtmf("2")
+    for _ in range(100):  # the line's answer to the key, however busy the machine (the menu plays on)
+        if edge.cleared:
+            break
+        await edge.frame()
     assert edge.cleared == 1
     await edge.wait_for_prompt()
     session = await record(settings, caller.call_sid)
