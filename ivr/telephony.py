@@ -190,7 +190,12 @@ class TwilioTelephony:
             api_base=settings.api_base,
         )
 
-    async def place_call(self, to: str, url: str, *, status_callback: str, ring_seconds: int = 25) -> str:
+    async def place_call(
+        self, to: str, url: str, *, status_callback: str, ring_seconds: int = 25, machine_detection: str = ""
+    ) -> str:
+        """`machine_detection` (e.g. ``DetectMessageEnd``) asks Twilio to tell humans from
+        answering machines (`AnsweredBy`); empty: not asked."""
+        extra = {"machine_detection": machine_detection} if machine_detection else {}
         call = await self._rest(
             "placing a call",
             self._client.calls.create_async(
@@ -202,6 +207,7 @@ class TwilioTelephony:
                 status_callback_event=list(STATUS_EVENTS),
                 status_callback_method="POST",
                 timeout=ring_seconds,
+                **extra,
             ),
         )
         if not call.sid:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ivr.telephony import STATUS_EVENTS, TelephonyError, TelephonyErrorCode, TwilioTelephony
+from ivr.telephony import TwilioTelephony
 
 
 class Dialer(Protocol):
@@ -25,30 +25,21 @@ message left then is recorded whole; `AnsweredBy` says human or machine."""
 
 
 class TwilioDialer(TwilioTelephony):
-    """`TwilioTelephony` whose calls carry answering machine detection, and which sends texts."""
+    """`TwilioTelephony` whose calls carry answering machine detection."""
 
-    async def place_call(self, to: str, url: str, *, status_callback: str, ring_seconds: int = 25) -> str:
-        call = await self._rest(
-            "placing a campaign call",
-            self._client.calls.create_async(
-                to=to,
-                from_=self._from_number,
-                url=url,
-                method="POST",
-                status_callback=status_callback,
-                status_callback_event=list(STATUS_EVENTS),
-                status_callback_method="POST",
-                timeout=ring_seconds,
-                machine_detection=MACHINE_DETECTION,
-            ),
+    async def place_call(
+        self,
+        to: str,
+        url: str,
+        *,
+        status_callback: str,
+        ring_seconds: int = 25,
+        machine_detection: str = MACHINE_DETECTION,
+    ) -> str:
+        return await super().place_call(
+            to,
+            url,
+            status_callback=status_callback,
+            ring_seconds=ring_seconds,
+            machine_detection=machine_detection,
         )
-        if not call.sid:
-            raise TelephonyError(TelephonyErrorCode.REST_FAILED, "placing a call: Twilio gave no CallSid")
-        return str(call.sid)
-
-    async def send_text(self, to: str, body: str) -> str:
-        message = await self._rest(
-            "sending a text",
-            self._client.messages.create_async(to=to, from_=self._from_number, body=body),
-        )
-        return str(message.sid or "")
