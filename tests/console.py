@@ -20,10 +20,13 @@ async def add_account(app: web.Application, username: str, role: Role, **fields:
     return await AccountStore(app[STORES].sql).create(username, PASSWORD, role, **fields)
 
 
-async def console_client(aiohttp_client: Callable, app: web.Application) -> TestClient:
-    """A client whose cookie jar, like a browser on localhost, sends `Secure` cookies over http."""
-    server = TestServer(app)
-    await server.start_server()
+async def console_client(aiohttp_client: Callable, app: web.Application | TestServer) -> TestClient:
+    """A client whose cookie jar, like a browser on localhost, sends `Secure` cookies over http.
+
+    Given a server already running, the client talks to it: starting its app a second time
+    would run the app's start-up twice and leave the second run's connections open."""
+    server = app if isinstance(app, TestServer) else TestServer(app)
+    await server.start_server()  # returns at once for a server already running
     jar = CookieJar(unsafe=True, treat_as_secure_origin=[str(server.make_url("/"))])
     return await aiohttp_client(server, cookie_jar=jar)
 

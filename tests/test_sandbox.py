@@ -319,7 +319,7 @@ async def test_the_dev_phone_needs_sign_in_and_speaks_only_what_the_line_said_to
     aiohttp_client: Callable, tmp_path: Path
 ) -> None:
     async with sandbox_line(tmp_path) as server:
-        client = await console_client(aiohttp_client, server.app)
+        client = await console_client(aiohttp_client, server)
         anonymous = await client.get(f"/console/phone/{AGENT_PHONE}", allow_redirects=False)
         assert anonymous.status == 303 and "/console/login" in anonymous.headers["Location"]
         await add_account(server.app, "alex", Role.AGENT, display_name="Alex", phone=AGENT_PHONE)
