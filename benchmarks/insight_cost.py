@@ -41,7 +41,7 @@ from ivr.web import app as app_module
 from ivr.web.app import FLOWS, LINE, STORES, create_app
 from tests.conftest import TODAY, load_demo_data, make_settings
 
-FILING = 10
+FILING = 11
 """The SQLite migration that creates the filing triggers."""
 _STAMP, _RECORD = FlowEngine._stamp, FlowEngine.__dict__["_record_input"]
 

@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -516,9 +516,11 @@ def cmd_stats(args: argparse.Namespace) -> int:
     """How the line performed in a period (or, with --compare, two flow versions side by side)."""
     from ivr.insights.service import Insights, Period
     from ivr.versions.store import FlowStore
+    from ivr.web.app import line_zone, load_hours
 
     settings = _settings()
-    until = args.until or datetime.now(UTC).date()
+    zone = line_zone(settings, load_hours(settings))
+    until = args.until or datetime.now(zone).date()
     if until < args.since:
         print("ivr stats: --until is before --since", file=sys.stderr)
         return 2
@@ -528,7 +530,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         await stores.open()
         try:
             flows = FlowStore(stores.sql, language=settings.language)
-            insights = Insights(stores.sql, flows, stores.calls, language=settings.language)
+            insights = Insights(stores.sql, flows, stores.calls, language=settings.language, zone=zone)
             if args.compare:
                 return await insights.compare(*args.compare, language=args.language)
             return await insights.figures(
@@ -547,7 +549,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         print(figures["text"])
     else:
         print(
-            f"From {figures['since']} to {figures['until']} (UTC)"
+            f"From {figures['since']} to {figures['until']} ({figures['time_zone']})"
             + (f", version {args.version}" if args.version else "")
         )
         _print_stats(figures)
@@ -567,7 +569,7 @@ def _print_stats(f: dict[str, Any]) -> None:
     print(f"  abandoned      {f['abandoned']} in the queue")
     wait = f["queue_wait"]
     if wait["calls"]:
-        print(f"  queue wait     median <= {wait['median_at_most']} s, 90% <= {wait['p90_at_most']} s")
+        print(f"  queue wait     median {wait['median_seconds']} s, 90th percentile {wait['p90_seconds']} s")
     if f["drop_off"]:
         print("  drop-off       " + ", ".join(f"{k}: {n}" for k, n in f["drop_off"].items()))
     if f["no_match_rate"]:
@@ -708,7 +710,7 @@ def build_parser() -> argparse.ArgumentParser:
     outreach_cli.add_parsers(sub, _settings)
 
     stats = sub.add_parser(
-        "stats", help="how the line performed: containment, transfers, drop-off (UTC days)"
+        "stats", help="how the line performed: containment, transfers, drop-off (the line's own days)"
     )
     stats.add_argument("--since", type=_day, required=True, help="first day, YYYY-MM-DD")
     stats.add_argument("--until", type=_day, help="last day, YYYY-MM-DD (default: today)")

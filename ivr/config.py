@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 class ConfigError(ValueError):
@@ -96,6 +97,9 @@ class Settings:
     """Twilio's REST API; another base for a proxy, or for the local fake the tests run."""
     hours_file: Path | None = None
     """Business hours YAML (`hours:` with timezone, weekly, holidays); None: always open."""
+    time_zone: ZoneInfo | None = None
+    """IVR_TIME_ZONE: the line's time zone (its days and hours in the insights) when it has no
+    business hours; with IVR_HOURS it must name the hours' own zone. None: the hours' zone, else UTC."""
     callback_offer_after: float = 300.0
     """Estimated wait (seconds) past which a queued caller may press 1 to be called back."""
     max_queue_wait: float = 900.0
@@ -230,6 +234,7 @@ class Settings:
             phone_number=phone_number,
             api_base=api_base,
             hours_file=Path(hours_file) if hours_file else None,
+            time_zone=_time_zone(env),
             callback_offer_after=_seconds(env, "IVR_CALLBACK_OFFER_AFTER", 300),
             max_queue_wait=_seconds(env, "IVR_MAX_QUEUE_WAIT", 900),
             callback_attempts=int(_seconds(env, "IVR_CALLBACK_ATTEMPTS", 3, minimum=1)),
@@ -257,6 +262,18 @@ class Settings:
                 if (voice := env.get(f"IVR_TTS_VOICE_{code.upper()}", "").strip())
             },
         )
+
+
+def _time_zone(env: Mapping[str, str]) -> ZoneInfo | None:
+    name = env.get("IVR_TIME_ZONE", "").strip()
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"IVR_TIME_ZONE '{name}' is not a time zone name like Europe/Berlin or America/New_York"
+        ) from None
 
 
 def _review_url(env: Mapping[str, str]) -> str:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC
 
 from ivr.flow.files import compile_files, read_files
+from ivr.insights.days import QUARTER, local_day
 from ivr.insights.facts import QueueVisit, call_counts
 from ivr.insights.report import figures
 from ivr.insights.store import Filter, InsightStore, SqlSurveyAnswers
@@ -14,7 +16,14 @@ from tests.conftest import ROOT
 
 FLOW = compile_files(read_files(ROOT / "flows" / "support.yaml", ROOT / "prompts")).flow
 NOW = time.time()
-HOUR = int(NOW // 3600)
+DAY = local_day(NOW, UTC)
+FIRST = DAY * 86400 // QUARTER
+"""The first quarter hour of today (UTC)."""
+
+
+def today(day: int = 0, version: int | None = None) -> Filter:
+    """Today's calls, or those `day` days later, on UTC days."""
+    return Filter("support", DAY + day, DAY + day + 1, FIRST + day * 96, FIRST + (day + 1) * 96, version)
 
 
 def session(sid: str, path: list[str], outcome: str, **fields: object) -> CallSession:
@@ -26,7 +35,9 @@ def session(sid: str, path: list[str], outcome: str, **fields: object) -> CallSe
 
 
 async def add(store: InsightStore, s: CallSession, queue: QueueVisit | None = None, vm: bool = False) -> None:
-    counts = call_counts(s, FLOW, queue=queue, after_hours_voicemail=vm, language="en", direction="inbound")
+    counts = call_counts(
+        s, FLOW, queue=queue, after_hours_voicemail=vm, language="en", direction="inbound", zone=UTC
+    )
     await store.add(counts)
 
 
@@ -62,13 +73,12 @@ async def test_calls_of_each_kind_are_counted_the_same_on_both_databases(sql: Sq
         NOW,
     )
 
-    where = Filter("support", HOUR, HOUR + 1)
-    f = await figures(store, SqlSurveyAnswers(sql), FLOW, where, detail=True)
+    f = await figures(store, SqlSurveyAnswers(sql), FLOW, today(), UTC, detail=True)
     assert (f["calls"], f["contained"], f["transferred"], f["abandoned"]) == (4, 1, 2, 1)
     assert f["transfer_reasons"] == {"caller_asked": 1, "not_understood": 1}
     assert f["handoff_results"] == {"abandoned": 1, "after_hours_voicemail": 1}
     assert f["abandoned_wait_seconds"] == 45.0
-    assert f["queue_wait"] == {"calls": 1, "median_at_most": 45, "p90_at_most": 45}
+    assert f["queue_wait"] == {"calls": 1, "median_seconds": 45.0, "p90_seconds": 45.0}
     assert f["drop_off"] == {"main_menu": 1}, "a goodbye after silence belongs to the menu"
     assert f["no_match_rate"]["main_menu"] == 0.75
     assert f["misheard"]["main_menu"] == [{"words": "blue elephants", "calls": 3}]
@@ -80,11 +90,10 @@ async def test_calls_of_each_kind_are_counted_the_same_on_both_databases(sql: Sq
     assert f["satisfaction"]["distribution"] == {"1": 0, "2": 1, "3": 0, "4": 1, "5": 0}
     assert sum(sum(row) for row in f["volume"]["heat_map"]) == 4
 
-    other_version = Filter("support", HOUR, HOUR + 1, version=2)
-    assert (await figures(store, SqlSurveyAnswers(sql), FLOW, other_version))["calls"] == 0
-    assert (await figures(store, SqlSurveyAnswers(sql), FLOW, Filter("support", HOUR + 1, HOUR + 2)))[
-        "satisfaction"
-    ] is None
+    other_version = await figures(store, SqlSurveyAnswers(sql), FLOW, today(version=2), UTC)
+    assert other_version["calls"] == 0
+    assert other_version["queue_wait"] == {"calls": 0, "median_seconds": None, "p90_seconds": None}
+    assert (await figures(store, SqlSurveyAnswers(sql), FLOW, today(1), UTC))["satisfaction"] is None
 
 
 def test_the_shipped_flow_names_its_main_menu_and_paths() -> None:

@@ -1,7 +1,8 @@
 """The insights page (`/console/insights`): how the line performs, for supervisors and admins.
 
-One GET page for a period, a language and a flow version (the filters are the query
-string, so a view can be bookmarked and nothing changes on the server), drawn with Chart.js
+One GET page for a period (the line's own days, in its time zone), a language and a flow
+version (the filters are the query string, so a view can be bookmarked and nothing changes
+on the server), drawn with Chart.js
 (installed by `npm ci` in console-assets/, served from here, no CDN), the flow diagram
 shaded by drop-off, and a CSV export of each table.
 """
@@ -13,7 +14,7 @@ import csv
 import io
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -44,6 +45,7 @@ TABLES = (
     "misheard",
     "paths",
     "volume",
+    "volume_hours",
     "satisfaction",
     "comparison",
 )
@@ -97,7 +99,7 @@ class View:
 
     def __init__(self, request: web.Request) -> None:
         query = dict(request.query)
-        today = datetime.now(UTC).date()
+        today = request.app[INSIGHTS].today()
         self.until = _day(query, "until", today)
         self.since = _day(query, "since", self.until - timedelta(days=DEFAULT_DAYS - 1))
         if self.since > self.until:
@@ -194,6 +196,7 @@ async def insights_page(request: web.Request) -> web.Response:
         svg=svg,
         labels=LABELS,
         weekdays=WEEKDAYS,
+        zone=str(insights.zone),
         chartjs=(CHARTJS / "chart.umd.min.js").is_file(),
     )
 
@@ -228,6 +231,13 @@ def table_rows(name: str, data: dict[str, Any]) -> tuple[Sequence[str], Iterable
         case "volume":
             return ("day", "inbound", "outbound"), (
                 (d["day"], d.get("inbound", 0), d.get("outbound", 0)) for d in f["volume"]["per_day"]
+            )
+        case "volume_hours":
+            hours: dict[str, dict[str, int]] = {}
+            for h in f["volume"]["per_hour"]:
+                hours.setdefault(h["hour"], {})[h["direction"]] = h["calls"]
+            return ("hour", "inbound", "outbound"), (
+                (hour, n.get("inbound", 0), n.get("outbound", 0)) for hour, n in hours.items()
             )
         case "satisfaction":
             sat = f["satisfaction"]

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import tzinfo
 
 from ivr.flow.schema import Flow
 from ivr.insights.facts import Count, call_counts
@@ -34,7 +35,14 @@ FlowOf = Callable[[CallSession], Awaitable[Flow | None]]
 
 class InsightFolder:
     def __init__(
-        self, store: InsightStore, calls: CallLog, flow_of: FlowOf, *, language: str, batch: int = FOLD_BATCH
+        self,
+        store: InsightStore,
+        calls: CallLog,
+        flow_of: FlowOf,
+        *,
+        language: str,
+        zone: tzinfo,
+        batch: int = FOLD_BATCH,
     ) -> None:
         self.store = store
         self.calls = calls
@@ -42,6 +50,8 @@ class InsightFolder:
         self.language = language
         """The line's default language, for calls whose session does not carry one (saved before
         the line served several languages, or hung up while choosing)."""
+        self.zone = zone
+        """The line's time zone: a call counts on the day it started there."""
         self.batch = batch
 
     async def fold(self, most: int | None = None) -> int:
@@ -94,4 +104,5 @@ class InsightFolder:
             after_hours_voicemail=voicemail,
             language=session.language or self.language,
             direction=str(session.extra.get("direction") or INBOUND),
+            zone=self.zone,
         )

@@ -5,16 +5,20 @@ with its times, each answer's kind and result, the flow's reason for a hand-off,
 queue entry's join and leave times. Records from before those were kept still count where
 they can: a path without times counts for drop-off but not for time to answer, and a
 hand-off without a recorded reason takes the reason of the hand-off state in its path.
+
+A call counts on the day it started in the line's time zone (`days`), and in the UTC
+quarter hour it started for volume.
 """
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import tzinfo
 from enum import StrEnum
 
 from ivr.flow.schema import Flow, HangupState, TransferState
+from ivr.insights.days import QUARTER, local_day
 from ivr.insights.paths import answer_states, main_menu, main_paths, transfer_states
 from ivr.session import CallSession, InputKind, InputResult
 
@@ -34,7 +38,8 @@ class Metric(StrEnum):
     HANDOFF_RESULT = "handoff_result"
     """Key: what came of a hand-off (`HandoffResult`); total: seconds waited in the queue."""
     QUEUE_WAIT = "queue_wait"
-    """Key: the upper bound in seconds of a wait bucket (`WAIT_BUCKETS`); total: seconds."""
+    """Key: the call; total: seconds it waited in the queue. Kept one row per call
+    (`insight_waits`), not summed, so that medians and percentiles are exact."""
     DROP_OFF = "drop_off"
     """Key: the state where a call ended neither resolved nor handed over."""
     PASSED = "passed"
@@ -66,9 +71,6 @@ class HandoffResult(StrEnum):
     """Handed to a number or a Twilio queue this service does not see into."""
 
 
-WAIT_BUCKETS = (5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 300, 420, 600, 900, 1200, 1800, 3600, 86400)
-"""Upper bounds (seconds) of the queue wait buckets: medians and 90th percentiles are read
-from them, to the bucket ('at most 30 s'), so that hourly roll-ups can hold them."""
 MISHEARD_CHARS = 80
 
 
@@ -84,8 +86,10 @@ class QueueVisit:
 
 @dataclass(frozen=True, slots=True)
 class Count:
-    hour: int
-    """The hour the call started (seconds since the epoch // 3600, UTC)."""
+    day: int
+    """The day the call started in the line's time zone (days since 1970-01-01)."""
+    quarter: int
+    """The quarter hour the call started (seconds since the epoch // 900, UTC)."""
     flow: str
     version: int
     language: str
@@ -96,10 +100,6 @@ class Count:
     total: float = 0.0
 
 
-def wait_bucket(seconds: float) -> int:
-    return WAIT_BUCKETS[min(bisect.bisect_left(WAIT_BUCKETS, seconds), len(WAIT_BUCKETS) - 1)]
-
-
 def call_counts(
     session: CallSession,
     flow: Flow,
@@ -108,9 +108,10 @@ def call_counts(
     after_hours_voicemail: bool,
     language: str,
     direction: str,
+    zone: tzinfo,
 ) -> list[Count]:
-    """The counts one finished call adds to the roll-ups."""
-    counts = _Counts(session, language, direction)
+    """The counts one finished call adds to the roll-ups (its day in the line's `zone`)."""
+    counts = _Counts(session, language, direction, zone)
     add = counts.add
 
     ended = session.ended_at if session.ended_at is not None else session.started_at
@@ -186,16 +187,13 @@ _SHAPES: dict[int, tuple[Flow, FlowShape]] = {}
 
 
 class _Counts:
-    def __init__(self, session: CallSession, language: str, direction: str) -> None:
-        self.session, self.language, self.direction = session, language, direction
+    def __init__(self, session: CallSession, language: str, direction: str, zone: tzinfo) -> None:
+        day, quarter = local_day(session.started_at, zone), int(session.started_at // QUARTER)
+        self.call = (day, quarter, session.flow, session.flow_version, language, direction)
         self.out: list[Count] = []
 
     def add(self, metric: Metric, key: str = "", total: float = 0.0) -> None:
-        s = self.session
-        hour = int(s.started_at // 3600)
-        self.out.append(
-            Count(hour, s.flow, s.flow_version, self.language, self.direction, metric, key, 1, total)
-        )
+        self.out.append(Count(*self.call, metric, key, 1, total))
 
 
 def _handoff(
@@ -220,7 +218,7 @@ def _handoff(
         result, left = HandoffResult.ABANDONED, queue.ended_at or ended
     waited = max(0.0, left - queue.enqueued_at)
     add(Metric.HANDOFF_RESULT, result.value, total=waited)
-    add(Metric.QUEUE_WAIT, str(wait_bucket(waited)), total=waited)
+    add(Metric.QUEUE_WAIT, session.call_sid, total=waited)
 
 
 def _last_step(session: CallSession, shape: FlowShape) -> str:

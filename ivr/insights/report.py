@@ -1,5 +1,6 @@
 """The figures supervisors read, from the roll-ups: what `ivr stats --json` prints and the
-insights page shows (the same names in both).
+insights page shows (the same names in both). Days and hours are the line's own (its time
+zone), worked out from UTC quarter hours as they are read, so summer time is right.
 """
 
 from __future__ import annotations
@@ -8,18 +9,19 @@ import asyncio
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, tzinfo
 from typing import Any
 
 from ivr.flow.schema import Flow, MenuState
-from ivr.insights.facts import WAIT_BUCKETS, HandoffResult, Metric
+from ivr.insights.days import QUARTER
+from ivr.insights.facts import HandoffResult, Metric
 from ivr.insights.paths import happy_chain, main_paths
-from ivr.insights.store import Filter, InsightStore, SurveyAnswers
+from ivr.insights.store import Filter, InsightStore, QueueWaits, SurveyAnswers
 from ivr.store.sql import Row
 
-ALL_TIME_HOURS = 24 * 2**30
-"""An end of time for a version's own period (its day still fits a 32-bit integer column)."""
+ALL_TIME = Filter("", 0, 2**30, 0, 96 * 2**30)
+"""All days (the day still fits a 32-bit integer column): a version's own period."""
 MIN_CALLS = 30
 """Fewer calls than this on either side of a comparison: too few to tell."""
 
@@ -28,17 +30,8 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def _percentile(buckets: dict[int, int], share: float) -> int | None:
-    """The wait bucket (upper bound, seconds) that holds this share of the waits."""
-    total = sum(buckets.values())
-    if not total:
-        return None
-    seen = 0
-    for bound in WAIT_BUCKETS:
-        seen += buckets.get(bound, 0)
-        if seen >= share * total:
-            return bound
-    return WAIT_BUCKETS[-1]
+def _seconds(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +62,7 @@ class Totals:
         return self.sums.get((metric.value, key), 0.0)
 
 
-def summary(totals: Totals, flow: Flow | None) -> dict[str, Any]:
+def summary(totals: Totals, waits: QueueWaits, flow: Flow | None) -> dict[str, Any]:
     """The figures of one set of calls (a period, or one version's calls); `flow` (the one
     they ran on) names the menus and the main paths."""
     calls = totals.n(Metric.CALLS)
@@ -77,8 +70,6 @@ def summary(totals: Totals, flow: Flow | None) -> dict[str, Any]:
     reasons = totals.by(Metric.TRANSFERRED)
     transferred = sum(reasons.values())
     results = totals.by(Metric.HANDOFF_RESULT)
-    waits = {int(k): n for k, n in totals.by(Metric.QUEUE_WAIT).items()}
-    queued = sum(waits.values())
     menus = [n for n, state in flow.states.items() if isinstance(state, MenuState)] if flow else []
     inputs = totals.by(Metric.INPUT)
     understanding = {
@@ -114,9 +105,9 @@ def summary(totals: Totals, flow: Flow | None) -> dict[str, Any]:
             else None
         ),
         "queue_wait": {
-            "calls": queued,
-            "median_at_most": _percentile(waits, 0.5),
-            "p90_at_most": _percentile(waits, 0.9),
+            "calls": waits.calls,
+            "median_seconds": _seconds(waits.median),
+            "p90_seconds": _seconds(waits.p90),
         },
         "outcomes": totals.by(Metric.OUTCOME),
         "drop_off": drop_off,
@@ -179,61 +170,91 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     return {"verdict": better, "text": f"Containment is {better} on the newer version.", "z": round(z, 2)}
 
 
-async def satisfaction(surveys: SurveyAnswers, since: float, until: float) -> dict[str, Any] | None:
-    """Average, distribution and daily trend of survey scores; None when no survey ran."""
+class LocalTime:
+    """UTC quarter hours as the line's local hours and days (one conversion per quarter)."""
+
+    def __init__(self, zone: tzinfo) -> None:
+        self.zone = zone
+        self._seen: dict[int, datetime] = {}
+
+    def hour(self, quarter: int) -> datetime:
+        """The start of the local clock hour this quarter hour falls in (with its UTC offset:
+        the two 01:00 hours of the night the clocks go back are two hours)."""
+        found = self._seen.get(quarter)
+        if found is None:
+            local = datetime.fromtimestamp(quarter * QUARTER, self.zone)
+            found = datetime.fromtimestamp(quarter * QUARTER - local.minute * 60, self.zone)
+            self._seen[quarter] = found
+        return found
+
+
+async def satisfaction(
+    surveys: SurveyAnswers, since: float, until: float, zone: tzinfo
+) -> dict[str, Any] | None:
+    """Average, distribution and daily trend (local days) of survey scores; None when no survey ran."""
     rows = await surveys.scores(since, until)
     if not rows:
         return None
+    clock = LocalTime(zone)
     distribution = {str(score): 0 for score in range(1, 6)}
-    days: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    days: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for row in rows:
         score, n = int(row["score"]), int(row["answers"])
         distribution[str(score)] = distribution.get(str(score), 0) + n
-        days[int(row["day"])][0] += score * n
-        days[int(row["day"])][1] += n
+        day = days[clock.hour(int(row["quarter"])).date().isoformat()]
+        day[0] += score * n
+        day[1] += n
     answers = sum(distribution.values())
     return {
         "answers": answers,
         "average": round(sum(int(s) * n for s, n in distribution.items()) / answers, 2),
         "distribution": distribution,
-        "trend": [
-            {"day": datetime.fromtimestamp(day * 86400, UTC).date().isoformat(), "average": round(t / n, 2)}
-            for day, (t, n) in sorted(days.items())
-        ],
+        "trend": [{"day": day, "average": round(t / n, 2)} for day, (t, n) in sorted(days.items())],
     }
 
 
-def volume(rows: Sequence[Row]) -> dict[str, Any]:
-    """Calls per hour and per day (inbound and outbound), and the weekday × hour heat map (UTC)."""
-    per_hour: list[dict[str, Any]] = []
+def volume(rows: Sequence[Row], zone: tzinfo) -> dict[str, Any]:
+    """Calls per local hour and day (inbound and outbound), and the weekday × hour heat map
+    in the line's time zone, from the calls per UTC quarter hour."""
+    clock = LocalTime(zone)
+    per_hour: dict[tuple[str, str], int] = defaultdict(int)
     per_day: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     heat = [[0] * 24 for _ in range(7)]
     for row in rows:
-        at = datetime.fromtimestamp(int(row["hour"]) * 3600, UTC)
+        at = clock.hour(int(row["quarter"]))
         n, direction = int(row["calls"]), str(row["direction"])
-        per_hour.append({"hour": at.strftime("%Y-%m-%d %H:00"), "direction": direction, "calls": n})
+        per_hour[(at.isoformat(timespec="minutes"), direction)] += n  # with its UTC offset
         per_day[at.date().isoformat()][direction] += n
         heat[at.weekday()][at.hour] += n
     return {
-        "per_hour": per_hour,
+        "per_hour": [
+            {"hour": hour, "direction": direction, "calls": n} for (hour, direction), n in per_hour.items()
+        ],
         "per_day": [{"day": day, **dict(counts)} for day, counts in sorted(per_day.items())],
         "heat_map": heat,
     }
 
 
 async def figures(
-    store: InsightStore, surveys: SurveyAnswers, flow: Flow | None, where: Filter, *, detail: bool = False
+    store: InsightStore,
+    surveys: SurveyAnswers,
+    flow: Flow | None,
+    where: Filter,
+    zone: tzinfo,
+    *,
+    detail: bool = False,
 ) -> dict[str, Any]:
     """Everything for one period: the summary, satisfaction, and (detail) volume."""
-    rows, scores, hours = await asyncio.gather(
+    rows, waits, scores, quarters = await asyncio.gather(
         store.totals(where),
-        satisfaction(surveys, where.since_hour * 3600.0, where.until_hour * 3600.0),
+        store.waits(where),
+        satisfaction(surveys, where.since_quarter * QUARTER, where.until_quarter * QUARTER, zone),
         store.volume(where) if detail else asyncio.sleep(0, []),
     )
-    result = summary(Totals.of(rows), flow)
+    result = summary(Totals.of(rows), waits, flow)
     result["satisfaction"] = scores
     if detail:
-        result["volume"] = volume(hours)
+        result["volume"] = volume(quarters, zone)
     return result
 
 
@@ -246,10 +267,13 @@ async def version_comparison(
     language: str | None,
 ) -> dict[str, Any]:
     """Two versions side by side, each over its own live period (all the calls it took)."""
-    both = await asyncio.gather(
-        *(store.totals(Filter(flow_name, 0, ALL_TIME_HOURS, number, language)) for number in (older, newer))
-    )
-    sides = {str(n): summary(Totals.of(rows), flows[n]) for n, rows in zip((older, newer), both, strict=True)}
+    wheres = [replace(ALL_TIME, flow=flow_name, version=n, language=language) for n in (older, newer)]
+    both = await asyncio.gather(*(store.totals(where) for where in wheres))
+    waits = await asyncio.gather(*(store.waits(where) for where in wheres))
+    sides = {
+        str(n): summary(Totals.of(rows), queued, flows[n])
+        for n, rows, queued in zip((older, newer), both, waits, strict=True)
+    }
     return {
         "older": older,
         "newer": newer,

@@ -1,18 +1,19 @@
 """The insights as one service over the stores: what `ivr stats` and the console page ask.
 
 It finds the flow each figure is about (a published version's own flow, for its menus and
-paths) and reads the roll-ups for a period, a version and a language.
+paths) and reads the roll-ups for a period, a version and a language. Periods are the
+line's own days, in its time zone (`zone`: the business hours' zone, or IVR_TIME_ZONE).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 from ivr.flow.files import LINE_FLOW, compile_files
 from ivr.flow.schema import Flow
 from ivr.insights.counting import InsightFolder
+from ivr.insights.days import QUARTER, LocalDays
 from ivr.insights.report import figures, version_comparison
 from ivr.insights.store import Filter, InsightStore, SqlSurveyAnswers, SurveyAnswers
 from ivr.session import CallSession
@@ -22,22 +23,8 @@ from ivr.versions.store import FlowNotFound, FlowStore
 
 READ_FOLD = 2000
 """Calls a read counts first, at most (a few hundred milliseconds)."""
-
-
-def hour_of(day: date) -> int:
-    """The first hour (UTC, since the epoch) of a day."""
-    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) // 3600
-
-
-@dataclass(frozen=True, slots=True)
-class Period:
-    """Days from `since` up to and including `until` (UTC)."""
-
-    since: date
-    until: date
-
-    def hours(self) -> tuple[int, int]:
-        return hour_of(self.since), hour_of(self.until + timedelta(days=1))
+Period = LocalDays
+"""Days from `since` up to and including `until`, in the line's time zone."""
 
 
 class Insights:
@@ -50,13 +37,20 @@ class Insights:
         language: str,
         surveys: SurveyAnswers | None = None,
         name: str = LINE_FLOW,
+        zone: tzinfo = UTC,
     ) -> None:
         self.store = InsightStore(sql)
         self.flows = flows
-        self.folder = InsightFolder(self.store, calls, self._flow_of, language=language)
+        self.zone = zone
+        """The line's time zone: its days and hours are the ones counted and shown."""
+        self.folder = InsightFolder(self.store, calls, self._flow_of, language=language, zone=zone)
         self.surveys = surveys or SqlSurveyAnswers(sql)
         self.name = name
         self._compiled: dict[int, Flow] = {}
+
+    def today(self) -> date:
+        """Today on the line's calendar."""
+        return datetime.now(self.zone).date()
 
     async def _flow_of(self, session: CallSession) -> Flow | None:
         return await self.flow(session.flow_version or None)
@@ -94,28 +88,33 @@ class Insights:
         """The figures of a period (`fold`: count the calls filed meanwhile first)."""
         if fold:
             await self.fold()
-        since, until = period.hours()
-        where = Filter(self.name, since, until, version, language or None)
-        result = await figures(self.store, self.surveys, await self.flow(version), where, detail=detail)
+        where = Filter(self.name, *period.days(), *period.quarters(self.zone), version, language or None)
+        flow = await self.flow(version)
+        result = await figures(self.store, self.surveys, flow, where, self.zone, detail=detail)
         result["uncounted_calls"] = await self.store.pending()
         return {
             "since": period.since.isoformat(),
             "until": period.until.isoformat(),
+            "time_zone": str(self.zone),
             "version": version,
             **result,
         }
 
     async def versions(self) -> list[dict[str, Any]]:
-        """Each version that took calls, with its calls and its live period (UTC hours)."""
+        """Each version that took calls, with its calls and its live period (to the quarter
+        hour, in the line's time zone)."""
         return [
             {
                 "version": int(row["version"]),
                 "calls": int(row["calls"]),
-                "first": datetime.fromtimestamp(int(row["first_hour"]) * 3600, UTC).isoformat(),
-                "last": datetime.fromtimestamp((int(row["last_hour"]) + 1) * 3600, UTC).isoformat(),
+                "first": self._local(int(row["first_quarter"])),
+                "last": self._local(int(row["last_quarter"]) + 1),
             }
             for row in await self.store.versions(self.name)
         ]
+
+    def _local(self, quarter: int) -> str:
+        return datetime.fromtimestamp(quarter * QUARTER, self.zone).isoformat(timespec="minutes")
 
     async def languages(self) -> list[str]:
         return await self.store.languages(self.name)

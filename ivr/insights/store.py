@@ -1,8 +1,10 @@
 """The insights' SQL, one text for SQLite and PostgreSQL (through `ivr.store.sql.Sql`).
 
 Writes add finished calls' counts to the roll-ups in one transaction; reads sum
-the roll-ups of a period (and filters) in the database. Satisfaction comes from the
-`survey_answers` table (call, campaign, score 1-5, time), behind `SurveyAnswers`.
+the roll-ups of a period (and filters) in the database. Queue waits are kept one row per
+call, and their median and 90th percentile worked out in SQL over the period's rows
+(`QueueWaits`), exactly. Satisfaction comes from the `survey_answers` table (call,
+campaign, score 1-5, time), behind `SurveyAnswers`.
 """
 
 from __future__ import annotations
@@ -25,56 +27,78 @@ ADD = (
     " SET count = insight_counts.count + excluded.count, total = insight_counts.total + excluded.total"
 )
 ADD_VOLUME = (
-    "INSERT INTO insight_volume (hour, flow, version, language, direction, calls, seconds)"
+    "INSERT INTO insight_volume (quarter, flow, version, language, direction, calls, seconds)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7)"
-    " ON CONFLICT (hour, flow, version, language, direction) DO UPDATE"
+    " ON CONFLICT (quarter, flow, version, language, direction) DO UPDATE"
     " SET calls = insight_volume.calls + excluded.calls, seconds = insight_volume.seconds + excluded.seconds"
+)
+ADD_WAIT = (
+    "INSERT INTO insight_waits (call_sid, day, flow, version, language, direction, seconds)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (call_sid) DO NOTHING"
 )
 Slots = dict[tuple[Any, ...], list[float]]
 
 
-def merge(counts: Iterable[Count]) -> tuple[Slots, Slots]:
-    """Counts summed into the two roll-ups' rows: (day, ..., metric, key) and (hour, ...) for calls."""
-    days: Slots = defaultdict(lambda: [0, 0.0])
-    hours: Slots = defaultdict(lambda: [0, 0.0])
+@dataclass(frozen=True, slots=True)
+class Merged:
+    """Counts as the roll-ups' rows."""
+
+    days: Slots
+    """(day, flow, version, language, direction, metric, key) → [count, total]."""
+    quarters: Slots
+    """(quarter, flow, version, language, direction) → [calls, seconds]."""
+    waits: list[tuple[Any, ...]]
+    """(call, day, flow, version, language, direction, seconds): one row per queued call."""
+
+
+def merge(counts: Iterable[Count]) -> Merged:
+    """Counts summed into the roll-ups' rows; queue waits kept one by one."""
+    merged = Merged(defaultdict(lambda: [0, 0.0]), defaultdict(lambda: [0, 0.0]), [])
     for c in counts:
-        slot = days[(c.hour // 24, c.flow, c.version, c.language, c.direction, c.metric.value, c.key)]
+        if c.metric is Metric.QUEUE_WAIT:
+            merged.waits.append((c.key, c.day, c.flow, c.version, c.language, c.direction, c.total))
+            continue
+        slot = merged.days[(c.day, c.flow, c.version, c.language, c.direction, c.metric.value, c.key)]
         slot[0] += c.count
         slot[1] += c.total
         if c.metric is Metric.CALLS:
-            slot = hours[(c.hour, c.flow, c.version, c.language, c.direction)]
+            slot = merged.quarters[(c.quarter, c.flow, c.version, c.language, c.direction)]
             slot[0] += c.count
             slot[1] += c.total
-    return days, hours
+    return merged
 
 
 def rollup(counts: Iterable[Count]) -> list[Statement]:
     """The statements that add these counts to the roll-ups."""
-    days, hours = merge(counts)
+    merged = merge(counts)
     return [
-        *(Statement(ADD, (*key, int(n), float(t))) for key, (n, t) in days.items()),
-        *(Statement(ADD_VOLUME, (*key, int(n), float(t))) for key, (n, t) in hours.items()),
+        *(Statement(ADD, (*key, int(n), float(t))) for key, (n, t) in merged.days.items()),
+        *(Statement(ADD_VOLUME, (*key, int(n), float(t))) for key, (n, t) in merged.quarters.items()),
+        *(Statement(ADD_WAIT, row) for row in merged.waits),
     ]
 
 
 @dataclass(frozen=True, slots=True)
 class Filter:
-    """Which calls a figure counts: started in [since, until) hours (whole UTC days for the
-    daily roll-up), optionally one flow version and one language."""
+    """Which calls a figure counts: started on local days [since_day, until_day) (the daily
+    roll-up, the waits), or in UTC quarter hours [since_quarter, until_quarter) (volume: the
+    same period, to the quarter hour); optionally one flow version and one language."""
 
     flow: str
-    since_hour: int
-    until_hour: int
+    since_day: int
+    until_day: int
+    since_quarter: int
+    until_quarter: int
     version: int | None = None
     language: str | None = None
 
     def where(self, *, daily: bool) -> tuple[str, list[Any]]:
         if daily:
             clauses = ["flow = $1", "day >= $2", "day < $3"]
-            args: list[Any] = [self.flow, self.since_hour // 24, -(-self.until_hour // 24)]
+            args: list[Any] = [self.flow, self.since_day, self.until_day]
         else:
-            clauses = ["flow = $1", "hour >= $2", "hour < $3"]
-            args = [self.flow, self.since_hour, self.until_hour]
+            clauses = ["flow = $1", "quarter >= $2", "quarter < $3"]
+            args = [self.flow, self.since_quarter, self.until_quarter]
         if self.version is not None:
             args.append(self.version)
             clauses.append(f"version = ${len(args)}")
@@ -88,8 +112,43 @@ class SurveyAnswers(Protocol):
     """Satisfaction scores where surveys ran (the outbound campaigns write them)."""
 
     async def scores(self, since: float, until: float) -> list[Row]:
-        """Rows of (day, score, answers) in the period, day as seconds // 86400."""
+        """Rows of (quarter, score, answers) answered in [since, until), quarter as the UTC
+        quarter hour (seconds since the epoch // 900: the line's days are made of them)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class QueueWaits:
+    """The queue waits of a set of calls: how many, and their median and 90th percentile in
+    seconds (interpolated between the two nearest waits, as PostgreSQL's `percentile_cont`)."""
+
+    calls: int
+    median: float | None
+    p90: float | None
+
+
+MEDIAN, P90 = 5, 9
+"""The percentiles of the queue waits, in tenths (integers, so that SQL and Python find the
+same ranks)."""
+RANKED_WAITS = (
+    "SELECT seconds, place, n FROM ("
+    " SELECT seconds, row_number() OVER (ORDER BY seconds) - 1 AS place, count(*) OVER () AS n"
+    " FROM insight_waits WHERE {where}) AS ranked WHERE place IN ("
+    + ", ".join(f"(n - 1) * {tenths} / 10, (n - 1) * {tenths} / 10 + 1" for tenths in (MEDIAN, P90))
+    + ")"
+)
+"""The waits at and after each percentile's position (n - 1) × share: one sort, at most four
+rows, in either database (integer division is the floor for these non-negative numbers)."""
+
+
+def percentile(ranked: dict[int, float], n: int, tenths: int) -> float | None:
+    """The percentile from the waits at ranks ⌊(n-1)·share⌋ and the next (counted from 0),
+    interpolated linearly between them as PostgreSQL's `percentile_cont` does."""
+    if not n:
+        return None
+    low, rest = divmod((n - 1) * tenths, 10)
+    below = ranked[low]
+    return below + rest / 10 * (ranked.get(low + 1, below) - below)
 
 
 class InsightStore:
@@ -143,20 +202,33 @@ class InsightStore:
             *args,
         )
 
+    async def waits(self, where: Filter) -> QueueWaits:
+        """The period's queue waits, their median and 90th percentile exact."""
+        clause, args = where.where(daily=True)
+        rows = await self.sql.fetch(RANKED_WAITS.format(where=clause), *args)
+        if not rows:
+            return QueueWaits(0, None, None)
+        n = int(rows[0]["n"])
+        ranked = {int(r["place"]): float(r["seconds"]) for r in rows}
+        median, p90 = (percentile(ranked, n, tenths) for tenths in (MEDIAN, P90))
+        return QueueWaits(n, median, p90)
+
     async def volume(self, where: Filter) -> list[Row]:
-        """(hour, direction, calls) for each hour with calls."""
+        """(quarter, direction, calls) for each quarter hour with calls."""
         clause, args = where.where(daily=False)
         return await self.sql.fetch(
-            "SELECT hour, direction, CAST(sum(calls) AS bigint) AS calls FROM insight_volume"
-            f" WHERE {clause} GROUP BY hour, direction ORDER BY hour",
+            "SELECT quarter, direction, CAST(sum(calls) AS bigint) AS calls FROM insight_volume"
+            f" WHERE {clause} GROUP BY quarter, direction ORDER BY quarter",
             *args,
         )
 
     async def versions(self, flow: str) -> list[Row]:
-        """(version, calls, first_hour, last_hour) of each version that took calls: its live period."""
+        """(version, calls, first_quarter, last_quarter) of each version that took calls: its
+        live period."""
         return await self.sql.fetch(
-            "SELECT version, CAST(sum(calls) AS bigint) AS calls, min(hour) AS first_hour,"
-            " max(hour) AS last_hour FROM insight_volume WHERE flow = $1 GROUP BY version ORDER BY version",
+            "SELECT version, CAST(sum(calls) AS bigint) AS calls, min(quarter) AS first_quarter,"
+            " max(quarter) AS last_quarter FROM insight_volume WHERE flow = $1 GROUP BY version"
+            " ORDER BY version",
             flow,
         )
 
@@ -173,8 +245,15 @@ class SqlSurveyAnswers:
 
     async def scores(self, since: float, until: float) -> list[Row]:
         return await self.sql.fetch(
-            "SELECT CAST(answered_at AS bigint) / 86400 AS day, score, CAST(count(*) AS bigint) AS answers"
+            f"SELECT {SECOND} / 900 AS quarter, score, CAST(count(*) AS bigint) AS answers"
             " FROM survey_answers WHERE answered_at >= $1 AND answered_at < $2 GROUP BY 1, 2 ORDER BY 1, 2",
             since,
             until,
         )
+
+
+SECOND = (
+    "(CAST(answered_at AS bigint) - CASE WHEN CAST(answered_at AS bigint) > answered_at THEN 1 ELSE 0 END)"
+)
+"""The whole second of `answered_at`, rounded down in both databases (a cast truncates on
+SQLite and rounds on PostgreSQL)."""

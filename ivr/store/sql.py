@@ -250,6 +250,34 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
             updated_at double precision NOT NULL);
         """,
     ),
+    SharedMigration(
+        13,
+        "insights_local_time",
+        # The insights in the line's own days and hours, and exact queue wait percentiles:
+        # counts are kept per local day (the line's time zone), volume per UTC quarter hour
+        # (local hours are made of them in every time zone, summer time included), and each
+        # queued call's wait on its own row. The roll-ups so far were per UTC day and hour
+        # with waits in buckets, so they are emptied and every call record kept is filed to be
+        # counted again (in the background; the page says how many are left). Calls already
+        # deleted by `ivr calls purge` cannot be counted again.
+        """
+        DELETE FROM insight_counts;
+        DROP TABLE insight_volume;
+        CREATE TABLE insight_volume (
+            quarter bigint NOT NULL, flow text NOT NULL, version integer NOT NULL,
+            language text NOT NULL, direction text NOT NULL, calls bigint NOT NULL,
+            seconds double precision NOT NULL,
+            PRIMARY KEY (quarter, flow, version, language, direction));
+        CREATE TABLE insight_waits (
+            call_sid text PRIMARY KEY, day integer NOT NULL, flow text NOT NULL, version integer NOT NULL,
+            language text NOT NULL, direction text NOT NULL, seconds double precision NOT NULL);
+        CREATE INDEX insight_waits_day ON insight_waits (flow, day);
+        CREATE INDEX insight_waits_version ON insight_waits (flow, version);
+        INSERT INTO insight_calls (call_sid, ended_at)
+            SELECT call_sid, ended_at FROM calls WHERE ended_at IS NOT NULL
+            ON CONFLICT (call_sid) DO NOTHING;
+        """,
+    ),
 ]
 
 FORGET_OLD_COUNTS = "DELETE FROM lookup_counts WHERE day < $1"

@@ -22,7 +22,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 
 from aiohttp import WSCloseCode, web
@@ -287,6 +287,23 @@ def load_hours(settings: Settings) -> BusinessHours | None:
         ) from None
 
 
+def line_zone(settings: Settings, hours: BusinessHours | None) -> tzinfo:
+    """The line's time zone, whose days and hours the insights count: the business hours'
+    own zone, else IVR_TIME_ZONE, else UTC.
+
+    Raises:
+        ConfigError: when IVR_TIME_ZONE names another zone than the hours (a line has one).
+    """
+    if hours is None:
+        return settings.time_zone or UTC
+    if settings.time_zone is not None and settings.time_zone.key != hours.timezone.key:
+        raise ConfigError(
+            f"IVR_TIME_ZONE '{settings.time_zone.key}' is not the time zone of the business hours"
+            f" (IVR_HOURS: '{hours.timezone.key}'): set one of them, or the same zone in both"
+        )
+    return hours.timezone
+
+
 def _telephony(
     settings: Settings, line: AgentLine, voicemail: VoicemailModels
 ) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -351,15 +368,16 @@ def create_app(
     The files (IVR_FLOW, IVR_PROMPTS) are the starting content: stored as version 1 when the
     database has no flow yet. After that the line speaks the published version.
     `today` is the calendar the line speaks from (tests pin it; dates read relative to it);
-    by default today in the schedule's time zone (IVR_HOURS), else the server's. `now` is the
+    by default today in the line's time zone (IVR_HOURS, IVR_TIME_ZONE), else the server's. `now` is the
     clock business hours are read against, and when campaigns think it is (their calling
     windows and spacing); tests pin it too.
     """
     starting, checked = check_starting_flow(settings)
     hours = load_hours(settings)
+    zone = line_zone(settings, hours)
     if today is None:
-        zone = hours.timezone if hours else None
-        today = (lambda: now().astimezone(zone).date()) if zone else date.today
+        set_zone = hours is not None or settings.time_zone is not None
+        today = (lambda: now().astimezone(zone).date()) if set_zone else date.today
     for warning in checked.warnings:
         log.warning("flow_warning: %s", warning)
     stores = build_stores(settings.database_url, settings.session_url)
@@ -387,6 +405,8 @@ def create_app(
     handoff = _handoff(settings, agent_line, spoken, hours, opening, now)
     texts = setup_texts(app, settings)
     flows = setup_voice(app, settings, stores, starting, prompts, handoff, today, opening, texts)
+    insights = Insights(stores.sql, flows, stores.calls, language=settings.language, zone=zone)
+    app.cleanup_ctx.append(_fold_insights(insights))  # stops before the database closes
     outreach = setup_outreach(
         app,
         OutreachSetup(
@@ -412,7 +432,7 @@ def create_app(
         today=today,
         clock=lambda: now().timestamp(),
     )
-    setup_console(app, settings, stores, flows, agent_line, today, outreach)
+    setup_console(app, settings, stores, flows, agent_line, today, insights, outreach)
     return app
 
 
@@ -616,8 +636,6 @@ def setup_voice(
         await stores.close()
 
     app.cleanup_ctx.append(database)
-    counting = Insights(stores.sql, flows, stores.calls, language=settings.language)
-    app.cleanup_ctx.append(_fold_insights(counting))  # stops before the database closes
     post = app.router.add_post
     post("/voice", twiml_webhook(voice, line_fallback, timed=_timed("answer")))
     post("/voice/turn", twiml_webhook(voice_turn, line_fallback, timed=_timed("turn")))
@@ -653,6 +671,7 @@ def setup_console(
     flows: FlowStore,
     agent_line: AgentLine | None,
     today: Callable[[], date],
+    insights: Insights,
     outreach: Outreach | None = None,
 ) -> None:
     """The web console (`/console`): accounts, the flow editor with its test phone, the agent
@@ -692,7 +711,7 @@ def setup_console(
     if outreach is not None:
         setup_campaigns_page(console, outreach)
     setup_dev_phone(console, app.get(NETWORK), audio=audio, accounts=AccountStore(stores.sql))
-    setup_insights(console, Insights(stores.sql, flows, stores.calls, language=settings.language))
+    setup_insights(console, insights)
     app.add_subapp("/console", console)
 
 

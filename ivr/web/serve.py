@@ -144,12 +144,12 @@ def _run_worker(
 def _flow_checks(settings: Settings) -> bool:
     """Compile the starting flow once in the parent, so a broken one is reported once."""
     from ivr.flow.loader import FlowInvalid
-    from ivr.web.app import check_starting_flow, load_hours
+    from ivr.web.app import check_starting_flow, line_zone, load_hours
     from ivr.yamlsource import SourceError
 
     try:
         check_starting_flow(settings)
-        load_hours(settings)
+        line_zone(settings, load_hours(settings))
     except (FlowInvalid, SourceError, ValueError) as exc:
         print(f"ivr serve: cannot start:\n{exc}", file=sys.stderr)
         return False

@@ -27,11 +27,13 @@
     options: { plugins: { title: { display: true, text: "Calls per day" } }, scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true } } },
   });
 
+  // local hours with their UTC offset ("2026-11-01T01:00-04:00"): the night the clocks go
+  // back has two 01:00 hours, kept apart, and labelled by their wall-clock time
   const hours = {};
   for (const h of f.volume.per_hour) hours[h.hour] = (hours[h.hour] || 0) + h.calls;
   chart("chart-hours", {
     type: "line",
-    data: { labels: Object.keys(hours), datasets: [{ label: "calls", data: Object.values(hours), borderColor: blue, backgroundColor: blue }] },
+    data: { labels: Object.keys(hours).map((h) => h.slice(5, 16).replace("T", " ")), datasets: [{ label: "calls", data: Object.values(hours), borderColor: blue, backgroundColor: blue }] },
     options: { plugins: { title: { display: true, text: "Calls per hour" } }, scales: { y: { beginAtZero: true } } },
   });
 
