@@ -9,8 +9,14 @@ PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
 import random
 import statistics
+import subprocess
+import sys
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -23,11 +29,13 @@ from ivr.insights.facts import QueueVisit, call_counts
 from ivr.insights.service import Insights, Period
 from ivr.insights.store import Filter, InsightStore
 from ivr.session import CallSession
+from ivr.store.accounts import Role
 from ivr.store.backends import build_stores
 from ivr.store.sql import PostgresSql, Sql
 from ivr.versions.store import FlowStore
-from ivr.web.app import line_zone, load_hours
-from tests.conftest import ROOT, make_settings
+from ivr.web.app import STORES, create_app, line_zone, load_hours
+from tests.conftest import ROOT, TODAY, make_settings
+from tests.console import add_account, console_client, sign_in
 
 NEW_YORK = ZoneInfo("America/New_York")
 FILES = read_files(ROOT / "flows" / "support.yaml", ROOT / "prompts")
@@ -178,3 +186,47 @@ def test_the_lines_time_zone_is_its_hours_zone_or_the_setting(tmp_path: Path) ->
     both = make_settings(tmp_path, IVR_HOURS=hours, IVR_TIME_ZONE="Europe/Berlin")
     with pytest.raises(ConfigError, match="is not the time zone of the business hours"):
         line_zone(both, load_hours(both))
+
+
+async def test_the_page_its_csv_and_ivr_stats_count_the_lines_own_days(
+    aiohttp_client: Callable, tmp_path: Path
+) -> None:
+    env = {"IVR_HOURS": str(ROOT / "flows" / "hours.yaml")}  # America/New_York
+    settings = make_settings(tmp_path, **env)
+    client = await console_client(aiohttp_client, create_app(settings, today=lambda: TODAY))
+    for sid, started in CALLS.items():
+        await client.app[STORES].calls.archive(finished(sid, started))
+    await add_account(client.app, "maria", Role.SUPERVISOR)
+    await sign_in(client, "maria")
+
+    query = "since=2026-03-06&until=2026-03-08"
+    page = await (await client.get(f"/console/insights?{query}")).text()
+    assert "Days and hours in the line's time zone, America/New_York." in page
+    assert 'id="calls">4<' in page
+    per_day = await (await client.get(f"/console/insights/export/volume.csv?{query}")).text()
+    assert per_day.splitlines() == [
+        "day,inbound,outbound",
+        "2026-03-06,1,0",
+        "2026-03-07,1,0",
+        "2026-03-08,2,0",
+    ]
+    per_hour = await (await client.get(f"/console/insights/export/volume_hours.csv?{query}")).text()
+    assert per_hour.splitlines() == [
+        "hour,inbound,outbound",
+        "2026-03-06T23:00-05:00,1,0",
+        "2026-03-07T00:00-05:00,1,0",
+        "2026-03-08T01:00-05:00,1,0",
+        "2026-03-08T03:00-04:00,1,0",
+    ]
+
+    stats = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "ivr", "stats", "--since", "2026-11-01", "--until", "2026-11-01", "--json"],
+        env={**os.environ, "IVR_DATA_DIR": str(tmp_path), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert stats.returncode == 0, stats.stderr
+    figures = json.loads(stats.stdout)
+    assert (figures["time_zone"], figures["calls"], figures["contained"]) == ("America/New_York", 3, 3)

@@ -7,7 +7,9 @@ import io
 import json
 import sqlite3
 from collections.abc import Callable
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from ivr.flow.files import LINE_FLOW, read_files
 from ivr.insights.service import Insights, Period
@@ -49,7 +51,8 @@ async def test_calls_recorded_before_the_upgrade_count_once_it_runs(tmp_path: Pa
         ("CAold2", ["welcome", "main_menu"], "abandoned"),
         ("CAold3", ["welcome", "main_menu", "faq_menu", "faq_hours", "anything_else", "goodbye"], "resolved"),
     ]
-    # the database as a release at schema 9 left it: no insight tables or triggers, no caller languages (12)
+    # the database as a release at schema 9 left it: no insight tables or triggers, no caller
+    # languages (12)
     conn = sqlite3.connect(path)
     conn.execute("DROP TRIGGER calls_insight_filing_insert")
     conn.execute("DROP TRIGGER calls_insight_filing_update")
@@ -58,7 +61,8 @@ async def test_calls_recorded_before_the_upgrade_count_once_it_runs(tmp_path: Pa
             "INSERT INTO calls VALUES (?, 3, ?, '+15550100001', 'completed', ?, ?, ?)",
             (sid, old_record(sid, steps, outcome, started), outcome, started, started + 90),
         )
-    for table in ("insight_calls", "insight_counts", "insight_volume", "survey_answers", "caller_languages"):
+    old = ("insight_calls", "insight_counts", "insight_volume", "insight_waits", "survey_answers")
+    for table in (*old, "caller_languages"):
         conn.execute(f"DROP TABLE {table}")
     conn.execute("PRAGMA user_version = 9")
     conn.commit()
@@ -75,6 +79,53 @@ async def test_calls_recorded_before_the_upgrade_count_once_it_runs(tmp_path: Pa
     faq = next(p for p in figures["paths"] if p["path"] == "faq_menu")
     assert (faq["calls"], faq["answered"]) == (1, 0), "no times were kept, so no time to the answer"
     assert figures["uncounted_calls"] == 0
+
+
+async def test_the_upgrade_to_local_days_counts_the_kept_records_again(tmp_path: Path) -> None:
+    path = tmp_path / "ivr.db"
+    db = SQLiteDatabase(path)
+    sql = SQLiteSql(db)
+    await FlowStore(sql).publish(
+        LINE_FLOW, by="test", files=read_files(ROOT / "flows" / "support.yaml", ROOT / "prompts")
+    )
+    evening = datetime(2026, 11, 18, 23, 30, tzinfo=ZoneInfo("America/New_York")).timestamp()
+    for sid, started in (("CAevening", evening), ("CAnext", evening + 3600)):
+        session = CallSession(sid, "+15550100001", "+15550009999", "support", "main_menu", started)
+        session.path, session.outcome, session.status = ["welcome", "main_menu"], "abandoned", "completed"
+        session.flow_version, session.ended_at = 1, started + 30
+        await SQLiteSessionStore(db).archive(session)
+    await db.close()
+    # as the release before left it: both calls counted on their UTC day, waits in buckets
+    conn = sqlite3.connect(path)
+    conn.execute("DELETE FROM insight_calls")
+    conn.execute("DROP TABLE insight_waits")
+    conn.execute("DROP TABLE insight_volume")
+    conn.execute(
+        "CREATE TABLE insight_volume (hour bigint NOT NULL, flow text NOT NULL, version integer NOT NULL,"
+        " language text NOT NULL, direction text NOT NULL, calls bigint NOT NULL, seconds double precision"
+        " NOT NULL, PRIMARY KEY (hour, flow, version, language, direction))"
+    )
+    utc_day = int(evening // 86400)
+    for metric, key in (("calls", ""), ("drop_off", "main_menu"), ("queue_wait", "45")):
+        conn.execute(
+            "INSERT INTO insight_counts VALUES (?, 'support', 1, 'en', 'inbound', ?, ?, 2, 0)",
+            (utc_day, metric, key),
+        )
+    conn.execute("PRAGMA user_version = 12")
+    conn.commit()
+    conn.close()
+
+    db = SQLiteDatabase(path)  # migration 13: the roll-ups again, from the records kept
+    sql = SQLiteSql(db)
+    insights = Insights(
+        sql, FlowStore(sql), SQLiteSessionStore(db), language="en", zone=ZoneInfo("America/New_York")
+    )
+    first = await insights.figures(Period(date(2026, 11, 18), date(2026, 11, 18)))
+    second = await insights.figures(Period(date(2026, 11, 19), date(2026, 11, 19)))
+    await db.close()
+    assert (first["calls"], first["drop_off"]) == (1, {"main_menu": 1}), "23:30 New York time, counted once"
+    assert (second["calls"], second["drop_off"]) == (1, {"main_menu": 1})
+    assert first["queue_wait"]["calls"] == 0 and first["uncounted_calls"] == 0
 
 
 async def test_only_supervisors_see_insights_and_exports_cannot_run_formulas(
