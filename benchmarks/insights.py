@@ -3,9 +3,11 @@
 The calls are generated as the roll-ups they would leave: a mix of call kinds (orders,
 repairs, warranty, answers, agents answered and abandoned, not understood, hang-ups at the
 main menu, callbacks...) each counted once by the real `call_counts` on the shipped flow,
-then multiplied per hour by how many such calls that hour had (busier in business hours,
-two languages, in- and outbound, version 1 for 15 days then version 2, 200 different
-misheard phrases, 50,000 survey answers). What is timed is exactly what the page asks
+in the line's time zone (`--zone`), then multiplied per hour by how many such calls that
+hour had (busier in business hours, two languages, in- and outbound, version 1 for 15 days
+then version 2, 200 different misheard phrases, 50,000 survey answers), spread over the
+hour's quarters for volume; every queued call (about a quarter) keeps its own wait, drawn
+around its kind's. What is timed is exactly what the page asks
 (`ivr.console.insights._gather`: the period's figures with volume, the versions, the
 languages and the comparison of the two versions), median of `--repeat` reads.
 
@@ -24,17 +26,19 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ivr.console.insights import _gather
 from ivr.flow.files import LINE_FLOW, FlowFiles, compile_files, read_files
+from ivr.insights.days import midnight
 from ivr.insights.facts import Count, Metric, QueueVisit, call_counts
 from ivr.insights.service import Insights
-from ivr.insights.store import ADD, ADD_VOLUME, merge
+from ivr.insights.store import ADD, ADD_VOLUME, ADD_WAIT, merge
 from ivr.session import CallSession
 from ivr.store.sql import PostgresSql, Sql, SQLiteSql, sqlite_query
 from ivr.versions.store import FlowStore
@@ -127,7 +131,7 @@ def kinds() -> list[tuple[int, CallSession, QueueVisit | None]]:
     return out
 
 
-def generated(first_hour: int) -> Iterator[Count]:
+def generated(first_hour: int, zone: tzinfo) -> Iterator[Count]:
     """The counts of CALLS calls over DAYS days from `first_hour`, as `call_counts` gives them."""
     rng = random.Random(15)
     hours = DAYS * 24
@@ -148,6 +152,7 @@ def generated(first_hour: int) -> Iterator[Count]:
     zipf = [1 / (n + 1) for n in range(len(PHRASES))]
     made = 0.0
     done = 0
+    serial = 0
     for offset in range(hours):
         version = 1 if offset < hours // 2 else 2
         for share, session, queue, language, direction in cells:
@@ -165,20 +170,35 @@ def generated(first_hour: int) -> Iterator[Count]:
                 after_hours_voicemail=False,
                 language=language,
                 direction=direction,
+                zone=zone,
             )
             for c in counts:
                 if c.metric is Metric.MISHEARD:
                     continue
-                yield dataclasses.replace(c, count=n, total=c.total * n)
+                if c.metric is Metric.QUEUE_WAIT:  # each call its own wait
+                    for _ in range(n):
+                        serial += 1
+                        wait = c.total * rng.lognormvariate(0, 0.5)
+                        yield dataclasses.replace(c, key=f"CA{serial:09d}", total=wait)
+                elif c.metric is Metric.CALLS:  # over the hour's four quarters
+                    for part in range(4):
+                        share = n // 4 + (part < n % 4)
+                        if share:
+                            yield dataclasses.replace(
+                                c, quarter=c.quarter + part, count=share, total=c.total * share
+                            )
+                else:
+                    yield dataclasses.replace(c, count=n, total=c.total * n)
             if session.misheard:
                 for phrase in rng.choices(PHRASES, zipf, k=min(3 * n, 40)):
                     yield dataclasses.replace(counts[0], metric=Metric.MISHEARD, key=f"main_menu\t{phrase}")
 
 
-async def load(sql: Sql, first_hour: int) -> int:
-    days, hours = merge(generated(first_hour))
-    day_rows = [(*key, int(n), float(t)) for key, (n, t) in days.items()]
-    hour_rows = [(*key, int(n), float(t)) for key, (n, t) in hours.items()]
+async def load(sql: Sql, first_hour: int, zone: tzinfo) -> tuple[int, int]:
+    merged = merge(generated(first_hour, zone))
+    day_rows = [(*key, int(n), float(t)) for key, (n, t) in merged.days.items()]
+    hour_rows = [(*key, int(n), float(t)) for key, (n, t) in merged.quarters.items()]
+    waits = merged.waits
     surveys = [
         (f"CA{n:08d}", None, 1 + (n * 7919) % 5, first_hour * 3600.0 + (n * 51.84) % (DAYS * 86400))
         for n in range(50_000)
@@ -190,6 +210,7 @@ async def load(sql: Sql, first_hour: int) -> int:
             conn.execute("BEGIN")
             conn.executemany(sqlite_query(ADD), day_rows)
             conn.executemany(sqlite_query(ADD_VOLUME), hour_rows)
+            conn.executemany(sqlite_query(ADD_WAIT), waits)
             conn.executemany(sqlite_query(survey_sql), surveys)
             conn.execute("COMMIT")
             conn.execute("ANALYZE")
@@ -201,16 +222,18 @@ async def load(sql: Sql, first_hour: int) -> int:
             for table, records in (
                 ("insight_counts", day_rows),
                 ("insight_volume", hour_rows),
+                ("insight_waits", waits),
                 ("survey_answers", surveys),
             ):
                 for start in range(0, len(records), 10_000):
                     chunk = records[start : start + 10_000]
                     await conn.copy_records_to_table(table, records=chunk, schema_name=sql.db.schema)
-            await conn.execute("ANALYZE insight_counts; ANALYZE insight_volume; ANALYZE survey_answers")
+            tables = ("insight_counts", "insight_volume", "insight_waits", "survey_answers")
+            await conn.execute("; ".join(f"ANALYZE {table}" for table in tables))
     flows = FlowStore(sql)
     await flows.publish(LINE_FLOW, by="bench", files=FILES)
     await flows.publish(LINE_FLOW, by="bench", files=FlowFiles(FILES.flow + "\n# v2\n", FILES.prompts))
-    return len(day_rows) + len(hour_rows)
+    return len(day_rows) + len(hour_rows), len(waits)
 
 
 class _NoCalls:
@@ -220,16 +243,16 @@ class _NoCalls:
         return None
 
 
-async def measure(backend: str, repeat: int) -> dict[str, Any]:
-    today = datetime.now(UTC).date()
+async def measure(backend: str, repeat: int, zone: tzinfo) -> dict[str, Any]:
+    today = datetime.now(zone).date()
     since = today - timedelta(days=DAYS - 1)
-    first_hour = int(datetime(since.year, since.month, since.day, tzinfo=UTC).timestamp()) // 3600
+    first_hour = int(midnight(since, zone)) // 3600
     with tempfile.TemporaryDirectory() as scratch:
         async with open_sql(backend, Path(scratch)) as sql:
             start = time.perf_counter()
-            count = await load(sql, first_hour)
+            count, waits = await load(sql, first_hour, zone)
             loaded = time.perf_counter() - start
-            insights = Insights(sql, FlowStore(sql), _NoCalls(), language="en")  # type: ignore[arg-type]
+            insights = Insights(sql, FlowStore(sql), _NoCalls(), language="en", zone=zone)  # type: ignore[arg-type]
             view = _View(since, today)
             timings: dict[str, list[float]] = defaultdict(list)
             result: dict[str, Any] = {}
@@ -241,8 +264,10 @@ async def measure(backend: str, repeat: int) -> dict[str, Any]:
     return {
         "backend": backend,
         "rollup_rows": count,
+        "waits": waits,
         "load_seconds": round(loaded, 1),
         "calls": result["all"]["figures"]["calls"],
+        "queue_wait": result["all"]["figures"]["queue_wait"],
         "page_ms": {name: round(statistics.median(t) * 1000) for name, t in timings.items()},
     }
 
@@ -263,13 +288,16 @@ def main() -> None:
     )
     parser.add_argument("--backend", action="append", choices=("sqlite", "postgres"))
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--zone", default="America/New_York", help="the line's time zone")
     args = parser.parse_args()
     for backend in args.backend or ["sqlite", "postgres"]:
-        r = asyncio.run(measure(backend, args.repeat))
+        r = asyncio.run(measure(backend, args.repeat, ZoneInfo(args.zone)))
         print(
-            f"{r['backend']:9} {r['calls']:>9,} calls in {DAYS} days, {r['rollup_rows']:,} roll-up rows"
+            f"{r['backend']:9} {r['calls']:>9,} calls in {DAYS} days ({args.zone}),"
+            f" {r['rollup_rows']:,} roll-up rows and {r['waits']:,} queue waits"
             f" (loaded in {r['load_seconds']} s); the page's figures: "
             + ", ".join(f"{name} {ms} ms" for name, ms in r["page_ms"].items())
+            + f"; queue wait {r['queue_wait']}"
         )
 
 

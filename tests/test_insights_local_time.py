@@ -172,6 +172,25 @@ async def test_queue_wait_median_and_90th_percentile_are_exact(sql: Sql) -> None
     nobody = await store.waits(Filter("support", day + 1, day + 2, (day + 1) * 96, (day + 2) * 96))
     assert (nobody.calls, nobody.median, nobody.p90) == (0, None, None)
 
+    for version, few in ((3, [12.5]), (4, [20.0, 10.0])):  # the smallest periods
+        for n, wait in enumerate(few):
+            s = queued(f"CAfew{version}{n}", version)
+            visit = QueueVisit("done", 0.0, wait, 900.0)
+            counts = call_counts(
+                s,
+                FLOW,
+                queue=visit,
+                after_hours_voicemail=False,
+                language="en",
+                direction="inbound",
+                zone=UTC,
+            )
+            await store.add(counts)
+    one = await store.waits(Filter("support", day, day + 1, day * 96, (day + 1) * 96, version=3))
+    assert (one.calls, one.median, one.p90) == (1, 12.5, 12.5)
+    two = await store.waits(Filter("support", day, day + 1, day * 96, (day + 1) * 96, version=4))
+    assert (two.calls, two.median, two.p90) == (2, 15.0, pytest.approx(19.0))
+
 
 def test_the_lines_time_zone_is_its_hours_zone_or_the_setting(tmp_path: Path) -> None:
     assert line_zone(make_settings(tmp_path), None) == UTC
