@@ -229,7 +229,8 @@ async def load(sql: Sql, first_hour: int, zone: tzinfo) -> tuple[int, int]:
                     chunk = records[start : start + 10_000]
                     await conn.copy_records_to_table(table, records=chunk, schema_name=sql.db.schema)
             tables = ("insight_counts", "insight_volume", "insight_waits", "survey_answers")
-            await conn.execute("; ".join(f"ANALYZE {table}" for table in tables))
+            for table in tables:
+                await conn.execute(f"ANALYZE {table}")
     flows = FlowStore(sql)
     await flows.publish(LINE_FLOW, by="bench", files=FILES)
     await flows.publish(LINE_FLOW, by="bench", files=FlowFiles(FILES.flow + "\n# v2\n", FILES.prompts))

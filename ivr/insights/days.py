@@ -53,3 +53,43 @@ class LocalDays:
     def quarters(self, zone: tzinfo) -> tuple[int, int]:
         start, end = self.instants(zone)
         return int(start // QUARTER), int(end // QUARTER)
+
+
+@dataclass(frozen=True, slots=True)
+class LocalHour:
+    """A clock hour on the line's calendar."""
+
+    label: str
+    """Its start with the UTC offset, '2026-11-01T01:00-04:00': the night the clocks go back
+    has two 01:00 hours, told apart by their offsets."""
+    day: str
+    """Its day, '2026-11-01'."""
+    weekday: int
+    """Monday 0 to Sunday 6."""
+    hour: int
+    """0 to 23 on the clock."""
+
+
+class LocalTime:
+    """UTC quarter hours as the line's clock hours, converted once each."""
+
+    def __init__(self, zone: tzinfo) -> None:
+        self.zone = zone
+        self._quarters: dict[int, LocalHour] = {}
+        self._hours: dict[int, LocalHour] = {}
+
+    def hour(self, quarter: int) -> LocalHour:
+        """The local clock hour a quarter hour (seconds since the epoch // 900) falls in."""
+        found = self._quarters.get(quarter)
+        if found is None:
+            at = quarter * QUARTER
+            start = at - datetime.fromtimestamp(at, self.zone).minute * 60
+            found = self._hours.get(start)
+            if found is None:
+                local = datetime.fromtimestamp(start, self.zone)
+                found = LocalHour(
+                    local.isoformat(timespec="minutes"), local.date().isoformat(), local.weekday(), local.hour
+                )
+                self._hours[start] = found
+            self._quarters[quarter] = found
+        return found

@@ -10,11 +10,11 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from typing import Any
 
 from ivr.flow.schema import Flow, MenuState
-from ivr.insights.days import QUARTER
+from ivr.insights.days import QUARTER, LocalTime
 from ivr.insights.facts import HandoffResult, Metric
 from ivr.insights.paths import happy_chain, main_paths
 from ivr.insights.store import Filter, InsightStore, QueueWaits, SurveyAnswers
@@ -170,24 +170,6 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     return {"verdict": better, "text": f"Containment is {better} on the newer version.", "z": round(z, 2)}
 
 
-class LocalTime:
-    """UTC quarter hours as the line's local hours and days (one conversion per quarter)."""
-
-    def __init__(self, zone: tzinfo) -> None:
-        self.zone = zone
-        self._seen: dict[int, datetime] = {}
-
-    def hour(self, quarter: int) -> datetime:
-        """The start of the local clock hour this quarter hour falls in (with its UTC offset:
-        the two 01:00 hours of the night the clocks go back are two hours)."""
-        found = self._seen.get(quarter)
-        if found is None:
-            local = datetime.fromtimestamp(quarter * QUARTER, self.zone)
-            found = datetime.fromtimestamp(quarter * QUARTER - local.minute * 60, self.zone)
-            self._seen[quarter] = found
-        return found
-
-
 async def satisfaction(
     surveys: SurveyAnswers, since: float, until: float, zone: tzinfo
 ) -> dict[str, Any] | None:
@@ -201,7 +183,7 @@ async def satisfaction(
     for row in rows:
         score, n = int(row["score"]), int(row["answers"])
         distribution[str(score)] = distribution.get(str(score), 0) + n
-        day = days[clock.hour(int(row["quarter"])).date().isoformat()]
+        day = days[clock.hour(int(row["quarter"])).day]
         day[0] += score * n
         day[1] += n
     answers = sum(distribution.values())
@@ -223,9 +205,9 @@ def volume(rows: Sequence[Row], zone: tzinfo) -> dict[str, Any]:
     for row in rows:
         at = clock.hour(int(row["quarter"]))
         n, direction = int(row["calls"]), str(row["direction"])
-        per_hour[(at.isoformat(timespec="minutes"), direction)] += n  # with its UTC offset
-        per_day[at.date().isoformat()][direction] += n
-        heat[at.weekday()][at.hour] += n
+        per_hour[(at.label, direction)] += n
+        per_day[at.day][direction] += n
+        heat[at.weekday][at.hour] += n
     return {
         "per_hour": [
             {"hour": hour, "direction": direction, "calls": n} for (hour, direction), n in per_hour.items()
@@ -268,8 +250,10 @@ async def version_comparison(
 ) -> dict[str, Any]:
     """Two versions side by side, each over its own live period (all the calls it took)."""
     wheres = [replace(ALL_TIME, flow=flow_name, version=n, language=language) for n in (older, newer)]
-    both = await asyncio.gather(*(store.totals(where) for where in wheres))
-    waits = await asyncio.gather(*(store.waits(where) for where in wheres))
+    both, waits = await asyncio.gather(
+        asyncio.gather(*(store.totals(where) for where in wheres)),
+        asyncio.gather(*(store.waits(where) for where in wheres)),
+    )
     sides = {
         str(n): summary(Totals.of(rows), queued, flows[n])
         for n, rows, queued in zip((older, newer), both, waits, strict=True)
