@@ -1,29 +1,45 @@
 """What recording the insights adds to a call's turns: the same calls with and without it.
 
-A call here is the four-turn order call of benchmarks/speed.py (main menu, key 1, order
-4512, key 9) and its status callback, five webhooks taken by the real `SupportLine` of a
-real app on SQLite, called in-process (no HTTP, no signature check: those cost the same
+A call here is four turns and its status callback: the caller on file takes the caller-ID
+offer with key 1 and hears the order's status, then at "anything else?" keys 4512# (not
+understood) and 9 (goodbye); five webhooks taken by the real `SupportLine` of a real app on
+SQLite, called in-process (no HTTP, no signature check: those cost the same
 either way, so leaving them out makes the share larger, not smaller). "Without" turns off
 exactly what this feature added to the webhooks: the engine's path times and answer notes
 (kept in the session, so also the larger session saved each turn), and the database
-trigger that files the call when its end is recorded (dropped, then created again). Blocks
-of calls alternate between the two, so a noisy neighbour touches both alike; the figures are
-process CPU time per call, the median and the lowest of the blocks (on a busy shared machine
-the lowest is the steadier estimate).
+trigger that files the call when its end is recorded (dropped, then created again).
+
+Blocks of calls alternate between the two in pairs, the order flipped from one pair to the
+next (with, without; without, with; ...), so that a noisy neighbour or a slow drift touches
+both alike. Each pair gives a ratio of process CPU time per call; the figure is the median
+of the pairs' ratios, with the quartiles as its spread. `--control` runs the same rounds
+with recording on in both halves: its ratios show how far this machine's noise alone moves
+the figure (what a real difference must exceed).
+
+`--instructions` counts instead the machine instructions a call executes, with and without,
+under valgrind's callgrind (the same calls in four processes: 50 and 250 calls each way; the
+difference between the two counts is what the 200 further calls cost, start-up excluded):
+exact and untouched by other processes, though it leaves out what instructions do not show
+(cache misses).
 
 Counting the filed calls into the roll-ups is batch work off the webhooks' path (every 15 s
 in the server, and before each read); it is measured on its own, per call, at the end.
 
-    python benchmarks/insight_cost.py --blocks 30 --calls 50
+    python benchmarks/insight_cost.py --pairs 400 --calls 20
+    python benchmarks/insight_cost.py --pairs 400 --calls 20 --control
+    python benchmarks/insight_cost.py --instructions
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import re
 import secrets
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -70,7 +86,7 @@ async def one_call(line: SupportLine) -> None:
     await line.status({**params, "CallStatus": "completed"})
 
 
-async def run(blocks: int, calls: int) -> dict[str, float]:
+async def run(pairs: int, calls: int, control: bool) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as scratch:
         settings = make_settings(Path(scratch))
         await load_demo_data(settings)
@@ -83,14 +99,14 @@ async def run(blocks: int, calls: int) -> dict[str, float]:
         try:
             for _ in range(20):
                 await one_call(line)  # warm up
-            results: dict[bool, list[float]] = {True: [], False: []}
-            for block in range(blocks * 2):
-                on = block % 2 == 0
-                await recording(db, on)
-                start = time.process_time()
-                for _ in range(calls):
-                    await one_call(line)
-                results[on].append((time.process_time() - start) / calls)
+            per_call: dict[bool, list[float]] = {True: [], False: []}
+            for pair in range(pairs):
+                for on in (True, False) if pair % 2 == 0 else (False, True):
+                    await recording(db, on or control)
+                    start = time.process_time()
+                    for _ in range(calls):
+                        await one_call(line)
+                    per_call[on].append((time.process_time() - start) / calls)
             await recording(db, True)
             await db.close()
             stores = app[STORES]
@@ -100,34 +116,96 @@ async def run(blocks: int, calls: int) -> dict[str, float]:
             fold_ms = (time.process_time() - start) / counted * 1000
         finally:
             await runner.cleanup()
-    with_ms = statistics.median(results[True]) * 1000
-    without_ms = statistics.median(results[False]) * 1000
-    best_with, best_without = min(results[True]) * 1000, min(results[False]) * 1000
+    ratios = [(w / wo - 1) * 100 for w, wo in zip(per_call[True], per_call[False], strict=True)]
+    quartiles = statistics.quantiles(ratios, n=4)
+    without_ms = statistics.median(per_call[False]) * 1000
     return {
-        "with_ms": with_ms,
+        "with_ms": statistics.median(per_call[True]) * 1000,
         "without_ms": without_ms,
-        "added_percent": (with_ms / without_ms - 1) * 100,
-        "best_with_ms": best_with,
-        "best_without_ms": best_without,
-        "best_added_percent": (best_with / best_without - 1) * 100,
+        "added_percent": statistics.median(ratios),
+        "q1": quartiles[0],
+        "q3": quartiles[2],
         "fold_ms": fold_ms,
         "fold_percent": fold_ms / without_ms * 100,
     }
+
+
+async def exactly(calls: int, on: bool) -> None:
+    """`calls` calls after 20 to warm up, with or without recording (one callgrind process)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        settings = make_settings(Path(scratch))
+        await load_demo_data(settings)
+        app_module.FOLD_INSIGHTS_EVERY = 1e9
+        app = create_app(settings, today=lambda: TODAY)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        db = SQLiteDatabase(Path(scratch) / "ivr.db")
+        try:
+            await recording(db, on)
+            for _ in range(20 + calls):
+                await one_call(app[LINE])
+        finally:
+            await db.close()
+            await runner.cleanup()
+
+
+FEW, MANY = 50, 250
+
+
+def instructions() -> dict[bool, float]:
+    """Instructions per call with and without recording, counted by callgrind."""
+    counts: dict[tuple[bool, int], int] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for on in (True, False):
+            for calls in (FEW, MANY):
+                out = Path(scratch) / f"callgrind.{on}.{calls}"
+                variant = ["--exactly", str(calls), "--variant", "on" if on else "off"]
+                subprocess.run(
+                    [
+                        "valgrind",
+                        "--tool=callgrind",
+                        f"--callgrind-out-file={out}",
+                        sys.executable,
+                        __file__,
+                        *variant,
+                    ],
+                    env={**os.environ, "PYTHONHASHSEED": "0"},
+                    check=True,
+                    capture_output=True,
+                )
+                found = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.MULTILINE)
+                assert found, f"no instruction count in {out}"
+                counts[(on, calls)] = int(found.group(1))
+    return {on: (counts[(on, MANY)] - counts[(on, FEW)]) / (MANY - FEW) for on in (True, False)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--blocks", type=int, default=30, help="blocks of calls per variant")
+    parser.add_argument("--pairs", type=int, default=60, help="pairs of blocks (one with, one without)")
     parser.add_argument("--calls", type=int, default=50, help="calls per block")
+    parser.add_argument("--control", action="store_true", help="recording on in both halves (noise alone)")
+    parser.add_argument("--instructions", action="store_true", help="count instructions with callgrind")
+    parser.add_argument("--exactly", type=int, help=argparse.SUPPRESS)  # one callgrind process
+    parser.add_argument("--variant", choices=("on", "off"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    r = asyncio.run(run(args.blocks, args.calls))
+    if args.exactly is not None:
+        asyncio.run(exactly(args.exactly, args.variant == "on"))
+        return
+    if args.instructions:
+        per_call = instructions()
+        print(
+            f"Instructions per call (5 webhooks, callgrind): with insights {per_call[True]:,.0f},"
+            f" without {per_call[False]:,.0f}, added {(per_call[True] / per_call[False] - 1) * 100:+.2f}%"
+        )
+        return
+    r = asyncio.run(run(args.pairs, args.calls, args.control))
+    label = "control (on in both halves)" if args.control else "with insights and without"
     print(
-        f"CPU per call (5 webhooks): with insights {r['with_ms']:.2f} ms, without {r['without_ms']:.2f} ms,"
-        f" added {r['added_percent']:+.1f}% (medians);"
-        f" lowest blocks {r['best_with_ms']:.2f} ms and {r['best_without_ms']:.2f} ms,"
-        f" added {r['best_added_percent']:+.1f}%"
+        f"CPU per call (5 webhooks), {label}: {r['with_ms']:.3f} ms and {r['without_ms']:.3f} ms (medians);"
+        f" added {r['added_percent']:+.2f}% (median of {args.pairs} pairs; quartiles"
+        f" {r['q1']:+.2f}% to {r['q3']:+.2f}%)"
     )
     print(
         f"Counting a filed call into the roll-ups (batch, off the webhooks): {r['fold_ms']:.3f} ms a call,"

@@ -50,6 +50,9 @@ from ivr.store.base import Repository
 from ivr.store.caller_languages import CallerLanguages
 from speech.reading import reading
 
+_KEY, _SPEECH, _SILENCE = InputKind.KEY.value, InputKind.SPEECH.value, InputKind.SILENCE.value
+_OK, _NO_MATCH, _NO_INPUT = InputResult.OK.value, InputResult.NO_MATCH.value, InputResult.NO_INPUT.value
+"""How `inputs` notes an answer, as plain strings: read once, not through the enums each turn."""
 log = logging.getLogger(__name__)
 
 _NUMBER = re.compile(r"[0-9]+")
@@ -348,26 +351,32 @@ class FlowEngine:
 
         A session saved before times were kept has none for its earlier entries: they are
         -1 (unknown), so the times stay aligned with `path`."""
-        if len(session.path_at) != known:
-            session.path_at[known:] = []
-            session.path_at.extend([-1.0] * (known - len(session.path_at)))
+        times = session.path_at
+        if len(times) != known:
+            times[known:] = []
+            times.extend([-1.0] * (known - len(times)))
         at = round(self.clock() - session.started_at, 3)
-        session.path_at.extend([at] * (len(session.path) - known))
+        entered = len(session.path) - known
+        if entered == 1:  # nearly always: one state a transition
+            times.append(at)
+        else:
+            times.extend([at] * entered)
 
     @staticmethod
     def _record_input(
         session: CallSession, state: MenuState | GatherState, event: Digits | Speech | NoInput, trigger: str
     ) -> None:
         """Note how the caller answered and whether it was understood (for the insights)."""
-        kind = InputKind.KEY if isinstance(event, Digits) else InputKind.SPEECH
-        result = InputResult.OK
         if trigger == triggers.NO_INPUT:
-            kind, result = InputKind.SILENCE, InputResult.NO_INPUT
-        elif trigger == triggers.NO_MATCH:
-            result = InputResult.NO_MATCH
+            session.inputs.append([state.name, _SILENCE, _NO_INPUT])
+            return
+        kind = _KEY if isinstance(event, Digits) else _SPEECH
+        if trigger == triggers.NO_MATCH:
             if isinstance(state, MenuState) and isinstance(event, Speech):
                 session.misheard.append([state.name, event.text])
-        session.inputs.append([state.name, kind.value, result.value])
+            session.inputs.append([state.name, kind, _NO_MATCH])
+        else:
+            session.inputs.append([state.name, kind, _OK])
 
     async def _run(self, session: CallSession, steps: list[Step]) -> list[Step]:
         line: OpeningNow | None = None  # read at most once a turn, and only when needed
