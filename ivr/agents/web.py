@@ -106,8 +106,11 @@ async def _queued(line: AgentLine, params: dict[str, str], request: web.Request)
 async def queue_wait(line: AgentLine, params: dict[str, str], request: web.Request) -> str:
     entry = await _queued(line, params, request)
     if entry is None and not request.query.get("entry") and params.get("From") and params.get("CallSid"):
-        # The fallback hand-off queued a call without a prepared entry: take it in, not drop it.
-        entry = await line.desk.enqueue(params["CallSid"], params["From"], "system_error", {})
+        # The fallback hand-off queued a call without a prepared entry: take it in, not drop it,
+        # in the language the fallback apologised in (it is the skill the caller needs).
+        language = request.query.get("language", "")
+        context = {"language": language} if language in line.voices else {}
+        entry = await line.desk.enqueue(params["CallSid"], params["From"], "system_error", context)
         line.wake()
     if entry is None:
         return _leave(line.voice)

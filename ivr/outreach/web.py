@@ -133,7 +133,7 @@ def setup_outreach(
 
     def fallback(request: web.Request) -> str:
         line = outreach.lines.get(request.match_info.get("flow", "")) or next(iter(outreach.lines.values()))
-        return line.fallback()
+        return line.fallback(request.query.get("language", ""))
 
     async def answer(request: web.Request, params: dict[str, str]) -> str:
         if "CallSid" not in params:

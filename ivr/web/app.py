@@ -72,7 +72,7 @@ from ivr.telephony import TwilioTelephony, TwilioTexts
 from ivr.twiml import Voice, queue_wait
 from ivr.versions.library import FlowLibrary, LiveFlow, line_builder
 from ivr.versions.store import FlowStore
-from ivr.webhooks import SignatureCheck, signature_middleware, status_webhook, twiml_webhook
+from ivr.webhooks import SignatureCheck, signature_middleware, signed_form, status_webhook, twiml_webhook
 from ivr.yamlsource import SourceError, load_file
 from speech.asr import RecognitionError
 from speech.cache import PromptAudioCache
@@ -148,12 +148,14 @@ async def stream_ended(request: web.Request, params: dict[str, str]) -> str:
 
 
 async def after_transfer(request: web.Request, params: dict[str, str]) -> str:
-    return request.app[LINE].after_transfer(params)
+    return request.app[LINE].after_transfer(params, request.query.get("language", ""))
 
 
 def line_fallback(request: web.Request) -> str:
-    """Apologise and hand the caller to a person (needs no flow, store or synthesiser)."""
-    return request.app[LINE].fallback()
+    """Apologise and hand the caller to a person, in the caller's language (needs no flow,
+    store or synthesiser)."""
+    line = request.app[LINE]
+    return line.fallback(line.fault_language(signed_form(request), request.query))
 
 
 async def audio(request: web.Request) -> web.StreamResponse:
