@@ -109,9 +109,7 @@ async def test_losing_redis_mid_call_apologises_hands_off_and_recovers(
     assert "has shipped with UPS" in found.text
 
 
-GERMAN_APOLOGY = (
-    "Entschuldigung, bei uns ist ein Fehler aufgetreten. Ich verbinde Sie mit einem Mitarbeiter."
-)
+GERMAN_APOLOGY = "Entschuldigung, bei uns ist ein Fehler aufgetreten. Ich verbinde Sie mit einem Mitarbeiter."
 
 
 async def test_a_german_caller_whose_turn_hits_a_fault_hears_the_apology_and_hand_off_in_german(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ivr.store.accounts import AccountError, AccountStore, Role
 from ivr.store.sql import Conflict, Sql, Statement
 
 
@@ -52,3 +53,18 @@ async def test_a_batch_returns_what_its_statements_return(sql: Sql) -> None:
     )
     assert results == [[{"id": "c1"}], []]
     assert await sql.fetchone("SELECT detail FROM audit_log WHERE id = 'c1'") == {"detail": "done"}
+
+
+async def test_an_accounts_language_stays_unless_it_is_changed(sql: Sql) -> None:
+    accounts = AccountStore(sql)
+    await accounts.create("jonas", "j" * 12, Role.AGENT, skills=["de"], language="de")
+    await accounts.update(
+        "jonas", role=Role.AGENT, display_name="Jonas", phone="", skills=["de"], disabled=False
+    )
+    assert (jonas := await accounts.get("jonas")) is not None and jonas.language == "de"
+    await accounts.update(
+        "jonas", role=Role.AGENT, display_name="Jonas", phone="", skills=["de"], disabled=False, language="sv"
+    )
+    assert [a.language for a in await accounts.list()] == ["sv"]
+    with pytest.raises(AccountError, match="not 'fr'"):
+        await accounts.create("alex", "a" * 12, Role.AGENT, language="fr")

@@ -250,6 +250,15 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
             updated_at double precision NOT NULL);
         """,
     ),
+    SharedMigration(
+        13,
+        "account_languages",
+        # The language an agent hears the desk in (the whisper before each caller); every
+        # account made before this is English.
+        """
+        ALTER TABLE accounts ADD COLUMN language text NOT NULL DEFAULT 'en';
+        """,
+    ),
 ]
 
 FORGET_OLD_COUNTS = "DELETE FROM lookup_counts WHERE day < $1"
