@@ -671,6 +671,7 @@ def setup_console(
         audio_secret(settings.audio_dir),
         voice=settings.tts_voice or None,
         rate=settings.tts_rate,
+        voices={code: settings.tts_voice_for(code) for code in settings.languages[1:]},
     )
     setup_flow_editor(
         console,
@@ -678,6 +679,7 @@ def setup_console(
             store=flows,  # the line's own store: a publish here reaches new calls at once
             name=LINE_FLOW,
             language=settings.language,
+            languages=settings.languages,
             phone=TestPhone(
                 phone_secret(settings.auth_token),
                 stores.repository,
