@@ -183,6 +183,9 @@ async def test_listen_returns_real_audio_of_the_prompt(app_client: TestClient) -
     assert rate > 0 and samples.size > rate // 2  # more than half a second of speech
     status, body = await post(app_client, "/listen", headers, text="Broken {placeholder:nope}")
     assert status == 400 and "cannot be spoken" in body["error"]
+    # a language the line does not speak has no voice to be heard in
+    status, body = await post(app_client, "/listen", headers, text="Hallo.", language="de")
+    assert status == 400 and body["code"] == "no_language"
 
 
 async def test_a_test_call_runs_the_draft_with_real_data(app_client: TestClient) -> None:
