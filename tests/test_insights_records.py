@@ -49,7 +49,8 @@ async def test_calls_recorded_before_the_upgrade_count_once_it_runs(tmp_path: Pa
         ("CAold2", ["welcome", "main_menu"], "abandoned"),
         ("CAold3", ["welcome", "main_menu", "faq_menu", "faq_hours", "anything_else", "goodbye"], "resolved"),
     ]
-    # the database as a release at schema 9 left it: no insight tables or triggers, no caller languages (12)
+    # the database as a release at schema 9 left it: no insight tables or triggers, no caller
+    # languages (12), no account languages (13)
     conn = sqlite3.connect(path)
     conn.execute("DROP TRIGGER calls_insight_filing_insert")
     conn.execute("DROP TRIGGER calls_insight_filing_update")
@@ -60,6 +61,7 @@ async def test_calls_recorded_before_the_upgrade_count_once_it_runs(tmp_path: Pa
         )
     for table in ("insight_calls", "insight_counts", "insight_volume", "survey_answers", "caller_languages"):
         conn.execute(f"DROP TABLE {table}")
+    conn.execute("ALTER TABLE accounts DROP COLUMN language")
     conn.execute("PRAGMA user_version = 9")
     conn.commit()
     conn.close()

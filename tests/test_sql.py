@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import pytest
 
 from ivr.store.accounts import AccountError, AccountStore, Role
-from ivr.store.sql import Conflict, Sql, Statement
+from ivr.store.sql import Conflict, Sql, SQLiteSql, Statement
+from ivr.store.sqlite import SQLiteDatabase
 
 
 async def test_rows_come_back_as_mappings_with_placeholders_in_order(sql: Sql) -> None:
@@ -68,3 +72,19 @@ async def test_an_accounts_language_stays_unless_it_is_changed(sql: Sql) -> None
     assert [a.language for a in await accounts.list()] == ["sv"]
     with pytest.raises(AccountError, match="not 'fr'"):
         await accounts.create("alex", "a" * 12, Role.AGENT, language="fr")
+
+
+async def test_accounts_made_before_account_languages_hear_the_desk_in_english(tmp_path: Path) -> None:
+    path = tmp_path / "ivr.db"
+    db = SQLiteDatabase(path)
+    await AccountStore(SQLiteSql(db)).create("alex", "a" * 12, Role.AGENT, skills=["de"])
+    await db.close()
+    conn = sqlite3.connect(path)  # as the release before migration 13 left it
+    conn.execute("ALTER TABLE accounts DROP COLUMN language")
+    conn.execute("PRAGMA user_version = 12")
+    conn.commit()
+    conn.close()
+    db = SQLiteDatabase(path)  # migrates
+    alex = await AccountStore(SQLiteSql(db)).get("alex")
+    await db.close()
+    assert alex is not None and (alex.skills, alex.language) == (("de",), "en")
