@@ -437,6 +437,7 @@ def test_ring_times_twilio_would_refuse_are_refused_at_start(tmp_path: Path, sec
 
 
 def test_every_language_an_agent_may_choose_has_the_desks_words_for_every_reason_and_record_value() -> None:
+    from ivr.agents.model import AcceptedNote
     from ivr.agents.whisper import ENGLISH, WORDS
     from ivr.records import OrderStatus, RepairStatus, WarrantyPlan
     from ivr.store.accounts import LANGUAGES
@@ -448,3 +449,4 @@ def test_every_language_an_agent_may_choose_has_the_desks_words_for_every_reason
         assert set(words.languages) == set(LANGUAGES), code
         if code != "en":  # English says the records' own words
             assert set(words.statuses) == values, code
+        assert set(words.accepted) == {note.value for note in AcceptedNote if note.value}, code

@@ -14,9 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from ivr.agents.web import AGENT_LINE
 from ivr.config import Settings
 from ivr.importer import ImportKind, parse_file
+from ivr.sandbox.account import TwilioAccount
 from ivr.store.backends import build_stores
+from tests.agent_line import agent_app
 from tests.caller import STRANGER_PHONE, Caller
 from tests.conftest import DEMO, TODAY, load_demo_data, make_settings
 from tests.services import PG_URL, require
@@ -109,6 +112,13 @@ async def test_losing_redis_mid_call_apologises_hands_off_and_recovers(
     assert "has shipped with UPS" in found.text
 
 
+class GermanNumberCaller(Caller):
+    """Calls the line's German number."""
+
+    def params(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        return {**super().params(extra), "To": "+4930555010"}
+
+
 GERMAN_APOLOGY = "Entschuldigung, bei uns ist ein Fehler aufgetreten. Ich verbinde Sie mit einem Mitarbeiter."
 
 
@@ -146,7 +156,7 @@ async def test_a_german_caller_whose_turn_hits_a_fault_hears_the_apology_and_han
     assert bye.get("language") == "de-DE" and (bye.text or "").startswith("Leider kann gerade niemand")
 
     # a first call to the German number, with the store still down: German from the number alone
-    first = await Caller(client, phone=STRANGER_PHONE).post("/voice", {"To": "+4930555010"})
+    first = await GermanNumberCaller(client, phone=STRANGER_PHONE).dial()
     assert first.heard == [GERMAN_APOLOGY] and first.handoff is not None
     # and an English caller on the shared number still hears English
     english = await Caller(client, phone=STRANGER_PHONE).dial()
@@ -275,3 +285,31 @@ async def test_a_locked_table_fails_the_turn_within_seconds_not_silently(
         await locker.close()
         await client.close()
         await PostgresDatabase(PG_URL, schema=schema).drop_schema()
+
+
+async def test_a_german_caller_handed_to_the_desk_after_a_fault_is_queued_for_german_in_german(
+    aiohttp_client: Callable, tmp_path: Path, redis: PrivateRedis, twilio: TwilioAccount
+) -> None:
+    app = await agent_app(
+        tmp_path,
+        twilio,
+        IVR_SESSION_URL=f"redis://127.0.0.1:{redis.port}/0",
+        IVR_LANGUAGES="en,de,sv",
+        IVR_NUMBER_LANGUAGES="+4930555010=de",
+    )
+    client = await aiohttp_client(app)
+    caller = GermanNumberCaller(client, phone=STRANGER_PHONE)
+    await caller.dial()
+    await caller.press("1")
+
+    redis.stop()
+    turn = await caller.press("4620")
+    assert turn.heard == [GERMAN_APOLOGY]
+    assert turn.handoff is not None and turn.handoff.tag == "Enqueue"
+    # the desk takes the call in from its wait URL (the queue lives in the database, not Redis)
+    wait = await caller.raw_post(turn.handoff.get("waitUrl", ""), caller.params())
+    said = ET.fromstring(await wait.text()).find("Say")
+    assert said is not None and said.get("language") == "de-DE"
+    assert (said.text or "").startswith("Sie sind als Nächstes dran.")
+    (entry,) = await app[AGENT_LINE].desk.store.queue.live()
+    assert (entry.reason, entry.skill) == ("system_error", "de")  # for an agent who speaks German

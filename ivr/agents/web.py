@@ -223,9 +223,10 @@ async def agent_answer(line: AgentLine, params: dict[str, str], request: web.Req
         if accepted is None:
             return twiml.goodbye(words.no_longer_waiting, voice)
         line.wake()
+        note = words.accepted.get(accepted.note, "")
         if not accepted.conference:
-            return twiml.goodbye(accepted.message, line.voice)
-        return twiml.conference(accepted.conference, voice=line.voice, message=accepted.message)
+            return twiml.goodbye(note, voice)
+        return twiml.conference(accepted.conference, voice=voice, message=note)
     if digits:
         await line.desk.offers.decline(offer_id)
         line.wake()

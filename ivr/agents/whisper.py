@@ -54,6 +54,8 @@ class AgentWords:
     passed: str
     missed: str
     no_longer_waiting: str
+    accepted: Mapping[str, str]
+    """After 1: each `AcceptedNote` but the empty one."""
 
     def status(self, value: str) -> str:
         return self.statuses.get(value, value.replace("_", " "))
@@ -84,6 +86,13 @@ ENGLISH = AgentWords(
     passed="Passed. The caller goes back to the queue.",
     missed="No key was pressed; you are now offline. The caller goes back to the queue.",
     no_longer_waiting="This caller is no longer waiting. Goodbye.",
+    accepted={
+        "cannot_connect": "I'm sorry, the line cannot connect calls right now. Please try again shortly.",
+        "caller_gone": "I'm sorry, the caller has hung up.",
+        "callback_not_needed": "I'm sorry, this callback is no longer needed.",
+        "callback_failed": "I'm sorry, the call to the customer could not be placed. It will be tried again.",
+        "calling_customer": "Calling the customer now.",
+    },
 )
 
 WORDS: Mapping[str, AgentWords] = {
@@ -132,6 +141,19 @@ WORDS: Mapping[str, AgentWords] = {
             "Der Anruf geht zurück in die Warteschlange."
         ),
         no_longer_waiting="Dieser Anrufer wartet nicht mehr. Auf Wiederhören.",
+        accepted={
+            "cannot_connect": (
+                "Entschuldigung, die Leitung kann gerade keine Anrufe verbinden. "
+                "Bitte versuchen Sie es gleich noch einmal."
+            ),
+            "caller_gone": "Entschuldigung, der Anrufer hat aufgelegt.",
+            "callback_not_needed": "Entschuldigung, dieser Rückruf ist nicht mehr nötig.",
+            "callback_failed": (
+                "Entschuldigung, der Kunde konnte nicht angerufen werden. "
+                "Es wird später noch einmal versucht."
+            ),
+            "calling_customer": "Der Kunde wird jetzt angerufen.",
+        },
     ),
     "sv": AgentWords(
         say_language="sv-SE",
@@ -174,6 +196,13 @@ WORDS: Mapping[str, AgentWords] = {
         passed="Lämnat. Samtalet går tillbaka till kön.",
         missed="Ingen knapp trycktes; du är nu utloggad. Samtalet går tillbaka till kön.",
         no_longer_waiting="Den här uppringaren väntar inte längre. Hej då.",
+        accepted={
+            "cannot_connect": "Förlåt, linjen kan inte koppla samtal just nu. Försök igen om en stund.",
+            "caller_gone": "Förlåt, uppringaren har lagt på.",
+            "callback_not_needed": "Förlåt, den här återuppringningen behövs inte längre.",
+            "callback_failed": "Förlåt, det gick inte att ringa kunden. Vi försöker igen senare.",
+            "calling_customer": "Vi ringer kunden nu.",
+        },
     ),
 }
 
