@@ -169,6 +169,17 @@ async def test_editing_a_prompt_keeps_the_rest_of_the_file(app_client: TestClien
     assert before == after
     status, body = await post(app_client, "/prompt", headers, text=PROMPTS["en"], id="faq.nothing", value="x")
     assert status == 400 and "no prompt 'faq.nothing'" in body["error"]
+    # a prompt the file lacks is added (with `add`), after the others of its group
+    lacking = PROMPTS["en"].replace("  goodbye: Thanks for calling Acme. Goodbye.\n", "")
+    status, body = await post(
+        app_client, "/prompt", headers, text=lacking, id="goodbye", value="Bye.", add=True
+    )
+    assert status == 200 and yaml.safe_load(body["text"])["prompts"]["goodbye"] == "Bye."
+    assert body["text"].startswith("# English prompts.")
+    status, body = await post(
+        app_client, "/prompt", headers, text=PROMPTS["en"], id="goodbye", value="x", add=True
+    )
+    assert status == 400 and "already a prompt 'goodbye'" in body["error"]
 
 
 async def test_listen_returns_real_audio_of_the_prompt(app_client: TestClient) -> None:

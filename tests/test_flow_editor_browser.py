@@ -152,12 +152,22 @@ async def test_a_prompt_shows_in_every_language_side_by_side_missing_ones_flagge
             "en": "Thanks for calling Acme. Goodbye.",
             "de": "Danke für Ihren Anruf bei Acme. Auf Wiederhören.",
         }
-        assert await goodbye.locator("td.missing[data-lang='sv']").inner_text() == "Missing in sv"
-        assert await goodbye.locator("textarea[data-lang='sv']").count() == 0
+        assert (
+            await goodbye.locator("td.missing[data-lang='sv'] .missing-flag").inner_text() == "Missing in sv"
+        )
         # only that prompt is flagged, and the problems list says why publishing would fail
         assert await page.locator("#prompt-rows td.missing").count() == 1
         problem = page.locator("#problems li.error", has_text="goodbye")
         await problem.first.wait_for()
+        # written in its cell, it is added to the Swedish file: nothing is missing any more
+        await goodbye.locator("textarea[data-lang='sv']").fill("Tack för att du ringde. Hej då.")
+        await page.click("#prompt-head")  # leaving the box commits it
+        await page.wait_for_selector("text=Prompt goodbye (sv) added to the draft.")
+        await page.wait_for_selector("text=none: the draft is valid")
+        await page.wait_for_selector("#prompt-rows td.missing", state="detached")
+        sv = goodbye.locator("textarea[data-lang='sv']")
+        assert await sv.input_value() == "Tack för att du ringde. Hej då."
+        assert await sv.get_attribute("data-missing") is None
 
         # Listen in each language: that language's words in that language's voice
         heard: dict[str, tuple[str, bytes]] = {}

@@ -11,7 +11,8 @@ Routes (under /console):
   POST /flows/{name}/validate          {flow, prompts} -> problems and prompt rows
   POST /flows/{name}/diagram           {flow, prompts, collapsed} -> inline SVG (problem states red),
                                        each state's line, the groups
-  POST /flows/{name}/prompt            {text, id, value} -> the prompt file with one prompt changed
+  POST /flows/{name}/prompt            {text, id, value, add?} -> the prompt file with one prompt
+                                       changed (or, with add, one it lacked added)
   POST /flows/{name}/listen            {text, language} -> URL of the prompt synthesised in that
                                        language's voice
   GET  /flows/audio/{id}.wav           that recording
@@ -41,7 +42,7 @@ from aiohttp import web
 
 from ivr.console.draft_check import DraftCheck, Located, check_draft
 from ivr.console.prompt_audio import ConsoleAudio, TooLong
-from ivr.console.prompt_text import PromptEditError, prompt_rows, set_prompt
+from ivr.console.prompt_text import PromptEditError, add_prompt, prompt_rows, set_prompt
 from ivr.console.test_phone import PhoneTurn, TestPhone, TestPhoneError
 from ivr.console.web import AUDIT, render, require
 from ivr.flow.diagram import (
@@ -369,8 +370,9 @@ async def edit_prompt(request: web.Request) -> web.Response:
     require(request, Role.SUPERVISOR)
     _editor(request)
     body = await _json(request)
+    edit = add_prompt if body.get("add") is True else set_prompt  # add: one missing in this language
     try:
-        text = set_prompt(_text(body, "text"), _text(body, "id"), _text(body, "value"))
+        text = edit(_text(body, "text"), _text(body, "id"), _text(body, "value"))
     except PromptEditError as exc:
         raise _bad(str(exc), "prompt_edit") from None
     return web.json_response({"text": text})

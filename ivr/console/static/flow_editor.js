@@ -260,7 +260,10 @@ function promptCell(id, lang, value) {
   if (value === undefined) {
     const flag = el("span", { class: "missing-flag" }, `Missing in ${lang}`);
     flag.title = `The ${lang} prompts have no '${id}': the draft cannot be published until they do.`;
-    return el("td", { class: "missing", "data-lang": lang }, flag);
+    const add = el("textarea", { class: "prompt-text", rows: 2, placeholder: `Write the ${lang} text to add it`, "data-id": id, "data-lang": lang, "data-missing": "1" });
+    add.setAttribute("aria-label", `Add ${id} in ${lang}`);
+    add.addEventListener("change", () => editPrompt(id, lang, add, true));
+    return el("td", { class: "missing", "data-lang": lang }, flag, add);
   }
   const text = el("textarea", { class: "prompt-text", rows: 2, value, "data-id": id, "data-lang": lang });
   text.setAttribute("aria-label", `Text of ${id} (${lang})`);
@@ -271,15 +274,15 @@ function promptCell(id, lang, value) {
   return el("td", { "data-lang": lang }, text, play);
 }
 
-async function editPrompt(id, language, textarea) {
-  const result = await postJson("/prompt", { text: page.prompts[language], id, value: textarea.value });
+async function editPrompt(id, language, textarea, add = false) {
+  const result = await postJson("/prompt", { text: page.prompts[language], id, value: textarea.value, add });
   if (!result.ok) {
     setStatus(result.body.error, "error");
     return;
   }
   page.prompts[language] = result.body.text;
   markDirty();
-  setStatus(`Prompt ${id} (${language}) changed in the draft.`);
+  setStatus(`Prompt ${id} (${language}) ${add ? "added to" : "changed in"} the draft.`);
   scheduleCheck();
 }
 
