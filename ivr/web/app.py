@@ -578,7 +578,7 @@ def setup_voice(
             today=today,
             version=number,
             opening=opening,
-            pickup=Pickup(settings.pickup_location, settings.pickup_days),
+            pickup=Pickup(settings.pickup_location, settings.pickup_days, opening.open_on),
             texts=texts,
             catalogs={code: compiled.catalogs[code] for code in settings.languages},
             languages=plan,
