@@ -135,6 +135,8 @@ class FlowEngine:
                     return self._ask_language(session, steps)
                 session.language = picked
                 self._note(session, "flow", f"language: {picked}{' (remembered)' if remembered else ''}")
+            else:  # decided before the call started (a campaign call speaks its customer's)
+                self._note(session, "flow", f"language: {session.language}")
             await self._begin(session, steps)
             if remembered:
                 self._offer_switch(session, steps)

@@ -43,6 +43,7 @@ def _campaigns(settings: Settings) -> dict[str, Campaign]:
         settings.campaigns_dir.parent / "prompts",
         settings.campaigns_dir,
         settings.language,
+        settings.languages,
     )
 
 
@@ -64,7 +65,7 @@ def _with_outreach(
     async def run() -> int:
         stores = build_stores(settings.database_url)
         await stores.open()
-        config = OutreachConfig(settings.public_url, settings.phone_number, settings.review_url)
+        config = OutreachConfig.from_settings(settings)
         outreach = Outreach(stores.sql, campaigns, config, hours=_hours(settings))
         if dial and settings.account_sid and settings.phone_number:
             outreach.dialer = TwilioDialer.from_settings(settings)

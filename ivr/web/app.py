@@ -402,7 +402,7 @@ def create_app(
             archive=stores.calls if stores.separate_sessions else None,
             handoff=handoff,
             metrics=app[METRICS],
-            config=OutreachConfig(settings.public_url, settings.phone_number, settings.review_url),
+            config=OutreachConfig.from_settings(settings),
             hours=hours,
             round_every=settings.campaign_round,
             twilio=(lambda: TwilioDialer.from_settings(settings))
