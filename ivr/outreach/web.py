@@ -84,9 +84,8 @@ def check_campaigns(
 def _compile(
     files: FlowFiles, flows_dir: Path, name: str, language: str, languages: tuple[str, ...]
 ) -> CompiledFlow:
-    return compile_files(
-        files, str(flows_dir / f"{name}.yaml"), prompts_source="prompts", language=language, languages=languages
-    )
+    source = str(flows_dir / f"{name}.yaml")
+    return compile_files(files, source, prompts_source="prompts", language=language, languages=languages)
 
 
 def setup_outreach(
