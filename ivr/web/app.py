@@ -68,6 +68,7 @@ from ivr.store.audit import AuditLog
 from ivr.store.backends import Stores, StoresUnavailable, build_stores
 from ivr.store.caller_languages import SqlCallerLanguages
 from ivr.store.once import UsedTokens
+from ivr.store.surveys import SqlSurveyRecorder
 from ivr.telephony import TwilioTelephony, TwilioTexts
 from ivr.twiml import Voice, queue_wait
 from ivr.versions.library import FlowLibrary, LiveFlow, line_builder
@@ -583,6 +584,7 @@ def setup_voice(
             catalogs={code: compiled.catalogs[code] for code in settings.languages},
             languages=plan,
             caller_languages=remembered,
+            survey=SqlSurveyRecorder(stores.sql) if settings.inbound_survey else None,
         )
 
     library = FlowLibrary(
