@@ -141,6 +141,21 @@ async def test_delivery_followup_in_german_for_a_customer_whose_order_says_germa
     assert text.body.startswith("Danke, dass Sie sich für Acme entschieden haben!")
 
 
+async def test_a_german_customers_answering_machine_hears_the_message_in_german(
+    aiohttp_client: Callable, tmp_path: Path, twilio: OutboundAccount
+) -> None:
+    outreach = await line(
+        aiohttp_client, tmp_path, twilio, "delivery-followup", GERMAN_ORDERS, IVR_LANGUAGES="en,de,sv"
+    )
+    [sid] = (await outreach.run_round("delivery-followup")).placed
+    machine = ET.fromstring((await twilio.answer_as(sid, "machine_end_beep")).body)
+    [message] = machine.iter("Say")
+    assert message.attrib["language"] == "de-DE"
+    assert (message.text or "").startswith(
+        "Guten Tag, hier ist Acme. Wir rufen Jana Schulz wegen Ihres Kaufs"
+    )
+
+
 async def test_delivery_followup_an_unhappy_customer(
     aiohttp_client: Callable, tmp_path: Path, twilio: OutboundAccount
 ) -> None:
