@@ -531,8 +531,10 @@ class FlowEngine:
                 return self._ask_survey(session, steps, again=True)
             self._note(session, "flow", "survey: no score")
         else:
-            assert self.survey is not None
-            await self.survey.record(session.call_sid, score)
+            if self.survey is not None:
+                await self.survey.record(session.call_sid, score)
+            else:  # asked by an instance with the survey on, answered on one with it off
+                log.warning("survey_off: call %s: score %s not kept", session.call_sid, score)
             self._note(session, "flow", f"survey: {score}")
             self._survey_say(session, steps, inbound_survey.THANKS, False)
         del session.attempts[inbound_survey.SURVEY]
