@@ -138,13 +138,20 @@ class SupportLine:
         self.metrics = metrics or Metrics()
 
     async def answer(
-        self, params: Mapping[str, str], *, known: Mapping[str, str] | None = None, outbound: bool = False
+        self,
+        params: Mapping[str, str],
+        *,
+        known: Mapping[str, str] | None = None,
+        outbound: bool = False,
+        language: str = "",
     ) -> str:
         """A new call (Twilio's Voice URL).
 
         `known`: what the line already knows about the call before it starts (an outbound
         campaign call: the customer's name, the order). `outbound`: the line placed the
-        call, so the customer is `To` and the line's number `From`."""
+        call, so the customer is `To` and the line's number `From`. `language`: the language
+        the call speaks from its first word (a campaign call: the customer's); empty: the
+        flow engine decides, asking the caller if it must."""
         call_sid = params["CallSid"]
         live = await self.flows.current()
         customer, line = params.get("From", ""), params.get("To", "")
@@ -152,6 +159,7 @@ class SupportLine:
             customer, line = line, customer
         session = live.engine.new_session(call_sid, customer, line)
         session.vars.update(known or {})
+        session.language = language
         steps: list[Step] = []
         if self.streaming:
             twiml = session.last_response = self._connect(call_sid)

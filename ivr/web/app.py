@@ -68,6 +68,7 @@ from ivr.store.audit import AuditLog
 from ivr.store.backends import Stores, StoresUnavailable, build_stores
 from ivr.store.caller_languages import SqlCallerLanguages
 from ivr.store.once import UsedTokens
+from ivr.store.surveys import SqlSurveyRecorder
 from ivr.telephony import TwilioTelephony, TwilioTexts
 from ivr.twiml import Voice, queue_wait
 from ivr.versions.library import FlowLibrary, LiveFlow, line_builder
@@ -324,6 +325,24 @@ def _telephony(
     return lifecycle
 
 
+def _campaign_dialer(app: web.Application, settings: Settings) -> Callable[[], TwilioDialer] | None:
+    """How campaigns reach the phone network: the sandbox's account when the line runs on it
+    (IVR_TELEPHONY=sandbox: its follow-up calls ring sandbox phones, its texts reach them),
+    else Twilio's (TWILIO_API_BASE); None without an account and number: nothing is called."""
+    if not (settings.account_sid and settings.phone_number):
+        return None
+    network = app.get(NETWORK)
+    if network is None:
+        return lambda: TwilioDialer.from_settings(settings)
+    # the sandbox's account starts with the desk's telephony, before the campaigns open
+    return lambda: TwilioDialer(
+        account_sid=settings.account_sid,
+        auth_token=settings.auth_token,
+        from_number=settings.phone_number,
+        api_base=network.account.api_base,
+    )
+
+
 def check_starting_flow(settings: Settings) -> tuple[FlowFiles, CompiledFlow]:
     """Read and compile the starting flow and prompts (IVR_FLOW, IVR_PROMPTS); raises if broken."""
     starting = read_files(settings.flow_file, settings.prompts_dir)
@@ -404,12 +423,10 @@ def create_app(
             archive=stores.calls if stores.separate_sessions else None,
             handoff=handoff,
             metrics=app[METRICS],
-            config=OutreachConfig(settings.public_url, settings.phone_number, settings.review_url),
+            config=OutreachConfig.from_settings(settings),
             hours=hours,
             round_every=settings.campaign_round,
-            twilio=(lambda: TwilioDialer.from_settings(settings))
-            if settings.account_sid and settings.phone_number
-            else None,
+            twilio=_campaign_dialer(app, settings),
         ),
         today=today,
         clock=lambda: now().timestamp(),
@@ -580,11 +597,12 @@ def setup_voice(
             today=today,
             version=number,
             opening=opening,
-            pickup=Pickup(settings.pickup_location, settings.pickup_days),
+            pickup=Pickup(settings.pickup_location, settings.pickup_days, opening.open_on),
             texts=texts,
             catalogs={code: compiled.catalogs[code] for code in settings.languages},
             languages=plan,
             caller_languages=remembered,
+            survey=SqlSurveyRecorder(stores.sql) if settings.inbound_survey else None,
         )
 
     library = FlowLibrary(
