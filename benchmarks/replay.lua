@@ -80,7 +80,7 @@ function response(status, headers, body)
          fallbacks = fallbacks + 1
          return
       end
-      local seq = body:match('<Gather[^>]- action="[^"]-seq=(%d+)"')
+      local seq = body:match('<Gather[^>]- action="[^"]-seq=(%d+)')
       if seq then
          turn = tonumber(seq)
       elseif body:find("<Hangup", 1, true) then

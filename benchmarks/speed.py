@@ -42,8 +42,8 @@ from benchmarks import cluster, load, wrk_cluster
 from tests.nginx import free_port, wait_for_port
 
 SCRIPT: list[tuple[str, str]] = [
-    ("dial", "press 1"),
-    ("1", "order number"),
+    ("dial", "Press 1 or say yes"),  # the caller ID's latest order is offered
+    ("2", "order number"),  # "for another order, press 2"
     ("4512#", "has shipped with UPS"),
     ("9", "Goodbye"),
 ]

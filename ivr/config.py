@@ -125,6 +125,11 @@ class Settings:
     """Outbound campaigns (`campaigns/*.yaml`, IVR_CAMPAIGNS); a missing directory: none."""
     review_url: str = ""
     """IVR_REVIEW_URL: the link texted to happy customers who accept; empty: no review texts."""
+    review_urls: Mapping[str, str] = field(default_factory=dict)
+    """IVR_REVIEW_URL_<LANG>: a served language's own review link (a customer texted in German
+    gets the German page); a language without one gets IVR_REVIEW_URL."""
+    inbound_survey: bool = False
+    """IVR_INBOUND_SURVEY=on: a call the line resolved itself ends with one question (1 to 5)."""
     campaign_round: float = 60.0
     """IVR_CAMPAIGN_ROUND: seconds between scheduling rounds in `ivr serve`; 0: none (cron + run-once)."""
     pickup_location: str = ""
@@ -248,7 +253,9 @@ class Settings:
             test_phone_numbers=_numbers(env, "IVR_TEST_PHONE_NUMBERS"),
             model_index=env.get("IVR_VOSK_MODEL_INDEX", "").strip(),
             campaigns_dir=Path(env.get("IVR_CAMPAIGNS", default_dir("campaigns"))),
-            review_url=_review_url(env),
+            review_url=_review_url(env, "IVR_REVIEW_URL"),
+            review_urls=_review_urls(env, languages),
+            inbound_survey=_switch(env, "IVR_INBOUND_SURVEY"),
             campaign_round=_seconds(env, "IVR_CAMPAIGN_ROUND", 60),
             telephony=telephony,
             pickup_location=" ".join(env.get("IVR_PICKUP_LOCATION", "").split()),
@@ -276,12 +283,35 @@ def _time_zone(env: Mapping[str, str]) -> ZoneInfo | None:
         ) from None
 
 
-def _review_url(env: Mapping[str, str]) -> str:
-    url = env.get("IVR_REVIEW_URL", "").strip()
+def _review_url(env: Mapping[str, str], name: str) -> str:
+    url = env.get(name, "").strip()
     parts = urlsplit(url)
     if url and (parts.scheme not in ("http", "https") or not parts.netloc):
-        raise ConfigError(f"IVR_REVIEW_URL '{url}' must be a web address like https://example.com/review")
+        raise ConfigError(f"{name} '{url}' must be a web address like https://example.com/review")
     return url
+
+
+def _review_urls(env: Mapping[str, str], languages: tuple[str, ...]) -> dict[str, str]:
+    """IVR_REVIEW_URL_DE, IVR_REVIEW_URL_SV...: one for a language the line does not serve is
+    refused (a typo would otherwise send every German customer the default link, unnoticed)."""
+    urls: dict[str, str] = {}
+    for name in sorted(env):
+        if not name.startswith("IVR_REVIEW_URL_") or not env[name].strip():
+            continue
+        code = name.removeprefix("IVR_REVIEW_URL_").lower()
+        if code not in languages:
+            raise ConfigError(
+                f"{name}: the line does not serve '{code}' (IVR_LANGUAGES is {','.join(languages)})"
+            )
+        urls[code] = _review_url(env, name)
+    return urls
+
+
+def _switch(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "off").strip().lower() or "off"
+    if raw not in ("on", "off"):
+        raise ConfigError(f"{name} must be 'on' or 'off', got '{raw}'")
+    return raw == "on"
 
 
 _LANGUAGE_CODE = re.compile(r"[a-z]{2,3}")

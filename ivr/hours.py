@@ -191,6 +191,9 @@ class ScheduleOpening:
             open=False, hours=text, next_opening=describe_next_opening(self.hours, at, locale) or ""
         )
 
+    def open_on(self, day: date) -> bool:
+        return self.hours is None or bool(self.hours.day(day))
+
 
 def describe_next_opening(hours: BusinessHours, at: datetime, locale: str = "en-US") -> str | None:
     """'We open again tomorrow at 8 AM.' / '... on Monday at 8 AM.' for a caller reaching a closed line.

@@ -88,3 +88,44 @@ AGENT_WORDS: Mapping[str, tuple[str, ...]] = {
 }
 """Built-in ways to ask for a person, besides the flow's `agent_words` (which hold in every
 language): a German or Swedish caller reaches someone even before the flow lists its own."""
+
+
+@dataclass(frozen=True, slots=True)
+class FaultWords:
+    """What the line says around a fault of its own, in one language. The apology itself is
+    each prompts file's `system_error` (a supervisor may word it); these are its fallbacks and
+    the words after it, which must work when nothing else does."""
+
+    apology: str
+    """Said when a prompts file has no `system_error` of its own."""
+    nobody_free: str
+    """The hand-off after a fault reached nobody."""
+    goodbye: str
+    """A webhook for a call that is already over."""
+
+
+FAULT_WORDS: Mapping[str, FaultWords] = {
+    "en": FaultWords(
+        apology="I'm sorry, something went wrong on our side. Let me connect you with an agent.",
+        nobody_free="I'm sorry, nobody is free to take your call right now. Please call back later. Goodbye.",
+        goodbye="Goodbye.",
+    ),
+    "de": FaultWords(
+        apology="Entschuldigung, bei uns ist ein Fehler aufgetreten. Ich verbinde Sie mit einem Mitarbeiter.",
+        nobody_free=(
+            "Leider kann gerade niemand Ihren Anruf annehmen. Bitte rufen Sie später wieder an. "
+            "Auf Wiederhören."
+        ),
+        goodbye="Auf Wiederhören.",
+    ),
+    "sv": FaultWords(
+        apology="Förlåt, något gick fel hos oss. Jag kopplar dig till en handläggare.",
+        nobody_free="Tyvärr kan ingen ta ditt samtal just nu. Ring gärna igen senare. Hej då.",
+        goodbye="Hej då.",
+    ),
+}
+"""A language without its own set hears English."""
+
+
+def fault_words(language: str) -> FaultWords:
+    return FAULT_WORDS.get(language, FAULT_WORDS["en"])

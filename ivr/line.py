@@ -31,6 +31,7 @@ from ivr.flow.steps import (
     TransferResult,
 )
 from ivr.handoff import HandOff, transfer_connected
+from ivr.languages import fault_words
 from ivr.logs import mask_phone
 from ivr.metrics import Metrics
 from ivr.session import FINAL_STATUSES, CallSession
@@ -98,6 +99,12 @@ def event_from(params: Mapping[str, str], query: Mapping[str, str]) -> Event:
     return NoInput()
 
 
+def _language_query(lead: str, language: str) -> str:
+    """`language=…` for a URL Twilio will post to, so that a fault answering it speaks the call's
+    language without reading the store. Twilio signs the URL: a caller cannot change it."""
+    return f"{lead}language={language}" if language else ""
+
+
 class SupportLine:
     def __init__(
         self,
@@ -131,13 +138,20 @@ class SupportLine:
         self.metrics = metrics or Metrics()
 
     async def answer(
-        self, params: Mapping[str, str], *, known: Mapping[str, str] | None = None, outbound: bool = False
+        self,
+        params: Mapping[str, str],
+        *,
+        known: Mapping[str, str] | None = None,
+        outbound: bool = False,
+        language: str = "",
     ) -> str:
         """A new call (Twilio's Voice URL).
 
         `known`: what the line already knows about the call before it starts (an outbound
         campaign call: the customer's name, the order). `outbound`: the line placed the
-        call, so the customer is `To` and the line's number `From`."""
+        call, so the customer is `To` and the line's number `From`. `language`: the language
+        the call speaks from its first word (a campaign call: the customer's); empty: the
+        flow engine decides, asking the caller if it must."""
         call_sid = params["CallSid"]
         live = await self.flows.current()
         customer, line = params.get("From", ""), params.get("To", "")
@@ -145,6 +159,7 @@ class SupportLine:
             customer, line = line, customer
         session = live.engine.new_session(call_sid, customer, line)
         session.vars.update(known or {})
+        session.language = language
         steps: list[Step] = []
         if self.streaming:
             twiml = session.last_response = self._connect(call_sid)
@@ -157,7 +172,7 @@ class SupportLine:
             # call's latest answer, which may read out an order. An ended call: goodbye.
             existing = await self.sessions.load(call_sid)
             if existing is not None and existing.status in FINAL_STATUSES:
-                return self._ended(live)
+                return self._ended(live, existing.language)
             return twiml
         self.metrics.call_started()
         self._count_handoffs(steps)
@@ -172,14 +187,14 @@ class SupportLine:
             log.warning("call %s: turn for an unknown call, starting it afresh", call_sid)
             return await self.answer(params)
         if session.status in FINAL_STATUSES:
-            return self._ended(await self.flows.for_session(session))
+            return self._ended(await self.flows.for_session(session), session.language)
         if seq == session.seq - 1:
             log.info("call %s: turn %s delivered again, answering as before", call_sid, seq)
             return session.last_response
         if seq != session.seq:
             # Twilio only ever repeats the latest turn: an older or unissued one is a replay.
             log.warning("call %s: turn %s replayed out of order (call is at %s)", call_sid, seq, session.seq)
-            return self._ended(await self.flows.for_session(session))
+            return self._ended(await self.flows.for_session(session), session.language)
         expected = session.seq
         event = event_from(params, query)
         live = await self.flows.for_session(session)
@@ -234,7 +249,7 @@ class SupportLine:
             return await self.answer(params)
         live = await self.flows.for_session(session)
         if session.status in FINAL_STATUSES:
-            return self._ended(live)
+            return self._ended(live, session.language)
         steps = live.engine.exit_steps(session)
         if not steps:
             # The stream closed mid-question: it failed, was refused, never connected, went
@@ -246,10 +261,10 @@ class SupportLine:
             session.seq += 1
             if failures >= STREAM_RETRIES:
                 log.error("stream_failed: call %s: streams keep failing, handing over", call_sid)
-                session.last_response = self.fallback()
+                session.last_response = self.fallback(session.language)
             else:
                 log.info("call %s: stream closed at '%s', reconnecting", call_sid, session.state)
-                session.last_response = self._connect(call_sid)
+                session.last_response = self._connect(call_sid, session.language)
             if not await self.sessions.save(session, expected):
                 winner = await self.sessions.load(call_sid)
                 return winner.last_response if winner else session.last_response
@@ -262,38 +277,53 @@ class SupportLine:
         self._count_handoffs(steps)
         return twiml
 
-    def _connect(self, call_sid: str) -> str:
-        """TwiML that hands the call to a media stream carrying this call's token."""
+    def _connect(self, call_sid: str, language: str = "") -> str:
+        """TwiML that hands the call to a media stream carrying this call's token (and, once
+        known, its language: the stream's ending may be a fault, apologised for in it)."""
         token = stream_token(self.stream_secret, call_sid)
         return render_stream(
-            stream_url(self.public_url), f"{self.public_url}/voice/stream-ended", {"token": token}
+            stream_url(self.public_url),
+            f"{self.public_url}/voice/stream-ended{_language_query('?', language)}",
+            {"token": token},
         )
 
     @staticmethod
-    def _ended(live: LiveFlow) -> str:
+    def _ended(live: LiveFlow, language: str = "") -> str:
         """The answer to a webhook for a call that is over (or a replayed turn): a plain
-        goodbye, with nothing from the call in it."""
-        return render_goodbye("Goodbye.", voice=live.voice)
+        goodbye in the call's language, with nothing from the call in it."""
+        code, voice = live.speaking(language)
+        return render_goodbye(fault_words(code).goodbye, voice=voice)
 
-    def fallback(self) -> str:
-        """TwiML for when the service itself fails: apologise and hand over."""
+    def fault_language(self, params: Mapping[str, str], query: Mapping[str, str]) -> str:
+        """The caller's language for a webhook that failed, known without the store (which may
+        be what failed): the one its URL carries (the session's, put there each turn), else the
+        called number's, else "" (the line's default)."""
+        live = self.flows.latest()
+        carried = query.get("language", "")
+        if carried in live.voices:
+            return carried
+        return live.engine.languages.for_number(params.get("To", "")) or ""
+
+    def fallback(self, language: str = "") -> str:
+        """TwiML for when the service itself fails: apologise and hand over, in `language`."""
         self.metrics.handoff("system_error")
         live = self.flows.latest()
+        apology, voice = live.apology_in(language)
+        code = live.speaking(language)[0]
         return render_fallback(
-            live.apology,
-            voice=live.voice,
+            apology,
+            voice=voice,
             handoff=self.handoff,
-            after_url=f"{self.public_url}/voice/after-transfer",
+            after_url=f"{self.public_url}/voice/after-transfer{_language_query('?', code)}",
+            language=code,
         )
 
-    def after_transfer(self, params: Mapping[str, str]) -> str:
-        voice = self.flows.latest().voice
+    def after_transfer(self, params: Mapping[str, str], language: str = "") -> str:
+        """The fallback's hand-off ended: goodbye, or that nobody was free, in the caller's language."""
+        code, voice = self.flows.latest().speaking(language)
         if transfer_connected(dict(params)):
             return render_goodbye(None, voice=voice)
-        return render_goodbye(
-            "I'm sorry, nobody is free to take your call right now. Please call back later. Goodbye.",
-            voice=voice,
-        )
+        return render_goodbye(fault_words(code).nobody_free, voice=voice)
 
     def _count_handoffs(self, steps: list[Step]) -> None:
         """Count hand-offs once per call, after the turn that made them was saved."""
@@ -308,9 +338,10 @@ class SupportLine:
             if isinstance(step, Transfer):
                 handoff = await self.handoff.prepare(session, step)
         renderable = await self._voiced(steps)
+        language = _language_query("&", session.language)
         twiml = render(
             renderable,
-            turn_url=f"{self.public_url}{self.turn_path}?seq={session.seq}",
+            turn_url=f"{self.public_url}{self.turn_path}?seq={session.seq}{language}",
             voice=live.voice,
             handoff=handoff,
             voices=live.voices,

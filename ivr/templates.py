@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from ivr.speakable import digits, last_digits, spoken_date, spoken_when
@@ -44,6 +44,10 @@ class Template:
     """A parsed prompt text. Parse once at load, render on every turn."""
 
     source: str
+    variables: frozenset[str] = field(init=False, compare=False, repr=False)
+    """The placeholders' names (read for every state a call passes, so found once)."""
+    _plain: str | None = field(init=False, compare=False, repr=False)
+    """The text as said, for a prompt without placeholders or optional parts: most menus."""
 
     def __post_init__(self) -> None:
         stripped = _SEGMENT.sub("", self.source)
@@ -58,10 +62,10 @@ class Template:
         leftover = _PLACEHOLDER.sub("", self.source)
         if "{" in leftover or "}" in leftover:
             raise TemplateError("a placeholder is malformed; write {name} or {name:format}")
-
-    @property
-    def variables(self) -> frozenset[str]:
-        return frozenset(m.group(1) for m in _PLACEHOLDER.finditer(self.source))
+        names = frozenset(m.group(1) for m in _PLACEHOLDER.finditer(self.source))
+        object.__setattr__(self, "variables", names)
+        plain = None if names or "[" in self.source else _tidy(self.source)
+        object.__setattr__(self, "_plain", plain)
 
     @property
     def date_variables(self) -> frozenset[str]:
@@ -77,6 +81,8 @@ class Template:
         A required placeholder with no value renders empty rather than raising: a
         caller must hear the rest of the sentence, never an error.
         """
+        if self._plain is not None:
+            return self._plain
 
         def fill(match: re.Match[str]) -> str:
             value = values.get(match.group(1), "")
@@ -91,5 +97,9 @@ class Template:
                 return ""
             return inner
 
-        text = _PLACEHOLDER.sub(fill, _SEGMENT.sub(segment, self.source))
-        return re.sub(r"\s+([,.;?!])", r"\1", re.sub(r"\s{2,}", " ", text)).strip()
+        return _tidy(_PLACEHOLDER.sub(fill, _SEGMENT.sub(segment, self.source)))
+
+
+def _tidy(text: str) -> str:
+    """One space between words and none before punctuation (where an empty value was left out)."""
+    return re.sub(r"\s+([,.;?!])", r"\1", re.sub(r"\s{2,}", " ", text)).strip()

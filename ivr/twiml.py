@@ -131,14 +131,16 @@ def render_stream(stream_url: str, action_url: str, parameters: Mapping[str, str
     return str(response)
 
 
-def render_fallback(text: str, *, voice: Voice, handoff: HandOff, after_url: str) -> str:
+def render_fallback(text: str, *, voice: Voice, handoff: HandOff, after_url: str, language: str = "") -> str:
     """Used when the service itself fails mid-call: apologise and reach a person.
 
-    Needs no flow, no store and no synthesiser, so it works whatever broke.
+    Needs no flow, no store and no synthesiser, so it works whatever broke. `language` (the
+    caller's) goes with the hand-off, so the queue speaks it and routes to someone who does.
     """
     response = Response()
     add_say(response, text, voice)
-    handoff.render(response, Transfer(reason="system_error"), after_url)
+    context = {"language": language} if language else {}
+    handoff.render(response, Transfer(reason="system_error", context=context), after_url)
     return str(response)
 
 

@@ -64,6 +64,12 @@ async def form_params(request: web.Request) -> dict[str, str]:
     return params
 
 
+def signed_form(request: web.Request) -> Mapping[str, str]:
+    """The form fields a webhook's handler got (empty before they were read): what a fallback
+    may use to say its apology in the caller's language."""
+    return request.get(FORM, {})
+
+
 class SignatureCheck:
     """Checks `X-Twilio-Signature` for requests to one public URL."""
 

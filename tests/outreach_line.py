@@ -20,6 +20,7 @@ from ivr.sandbox.account import ACCOUNT_SID, LINE_NUMBER
 from ivr.sandbox.outbound import OutboundAccount
 from ivr.session import CallSession
 from ivr.store.backends import build_stores
+from ivr.store.caller_languages import SqlCallerLanguages
 from ivr.web.app import create_app
 from tests.conftest import make_settings
 
@@ -62,11 +63,14 @@ class Clock:
 
 
 async def import_customers(database_url: str, orders: str = ORDERS) -> None:
-    """What `ivr import orders` writes: the records and their consent."""
+    """What `ivr import orders` writes: the records, their consent and their language."""
     stores = build_stores(database_url)
     await stores.open()
     try:
-        await stores.repository.upsert(parse_text(ImportKind.ORDERS, orders, "orders.csv"))
+        records = parse_text(ImportKind.ORDERS, orders, "orders.csv")
+        await stores.repository.upsert(records)
+        spoken = {o.phone: o.language for o in records if o.language}
+        await SqlCallerLanguages(stores.sql).import_orders(spoken)
         await stores.repository.upsert(parse_text(ImportKind.WARRANTIES, WARRANTIES, "warranties.csv"))
         await OutreachStore(stores.sql).save_consent(
             "orders", parse_consent(ImportKind.ORDERS, orders, "orders.csv")

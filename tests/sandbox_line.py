@@ -7,9 +7,10 @@ do; it waits for the events themselves (long polling), never for time to pass.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,15 @@ from tests.conftest import TODAY, load_demo_data, make_settings
 
 
 @asynccontextmanager
-async def sandbox_line(tmp_path: Path, **env: str) -> AsyncIterator[TestServer]:
-    """The line with the sandbox on a real loopback server; the sandbox's webhooks reach it."""
+async def sandbox_line(
+    tmp_path: Path, *, now: Callable[[], datetime] | None = None, **env: str
+) -> AsyncIterator[TestServer]:
+    """The line with the sandbox on a real loopback server; the sandbox's webhooks reach it.
+    `now`: the clock business hours and campaigns read (default the real one)."""
     settings = make_settings(tmp_path, IVR_TELEPHONY="sandbox", IVR_AGENT_RING_SECONDS="60", **env)
     await load_demo_data(settings)
-    server = TestServer(create_app(settings, today=lambda: TODAY), host="127.0.0.1")
+    clock = {"now": now} if now is not None else {}
+    server = TestServer(create_app(settings, today=lambda: TODAY, **clock), host="127.0.0.1")
     await server.start_server()
     network(server).account.deliver_to(PUBLIC_URL, str(server.make_url("")))
     try:

@@ -78,3 +78,28 @@ def test_add_list_passwd_disable(env: dict[str, str], tmp_path: Path) -> None:
     assert _check(tmp_path, "ada", "second password")[0] is None
     missing = ivr("accounts", "disable", "nobody", env=env)
     assert missing.returncode == 1 and "no account called 'nobody'" in missing.stderr
+
+
+def test_an_agents_language_is_set_when_added_and_changed_later(env: dict[str, str], tmp_path: Path) -> None:
+    """The language the desk speaks to an agent in: English unless given, one the desk speaks."""
+    added = ivr(
+        "accounts", "add", "jonas", "--role", "agent", "--skills", "de,en",
+        "--language", "de", "--password-stdin", env=env, stdin="first password!\n",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    plain = ivr(
+        "accounts", "add", "alex", "--role", "agent", "--password-stdin", env=env, stdin="x" * 12 + "\n"
+    )
+    assert plain.returncode == 0, plain.stderr
+    listing = ivr("accounts", "list", env=env).stdout.splitlines()
+    assert [line.split()[0] + " " + line.split()[-1] for line in listing] == ["alex en", "jonas de"]
+
+    changed = ivr("accounts", "set", "alex", "--language", "sv", env=env)
+    assert changed.returncode == 0, changed.stderr
+    jonas, audit = _check(tmp_path, "jonas", "first password!")
+    alex, _ = _check(tmp_path, "alex", "x" * 12)
+    assert (jonas.language, alex.language) == ("de", "sv")  # type: ignore[attr-defined]
+    assert alex.skills == ()  # type: ignore[attr-defined]  # nothing else was changed
+    assert audit[0] == "cli:ops account.update alex"
+    unknown = ivr("accounts", "set", "alex", "--language", "fr", env=env)
+    assert unknown.returncode == 2 and "invalid choice: 'fr'" in unknown.stderr

@@ -145,7 +145,7 @@ async def test_queued_caller_is_whispered_to_an_agent_and_bridged(
     text = said(whisper)
     # The greeting found the caller's latest order by caller ID: the agent hears whose call it is.
     assert text.startswith(
-        "Caller: Jane Doe, verified. The caller asked for an agent. Order 4 5 1 2, shipped."
+        "Caller: Jane Doe, verified, speaks English. The caller asked for an agent. Order 4 5 1 2, shipped."
     )
     assert "Repair ticket 3 1 4 1 for a espresso machine, waiting for parts." in text
 
@@ -316,7 +316,7 @@ async def test_callback_requested_then_retried_until_failed(
             await eventually(lambda: _calls_to(twilio, AGENT_PHONE, 2))
         agent_sid = [s for s, c in twilio.calls.items() if c.to == AGENT_PHONE][-1]
         whisper = ET.fromstring((await twilio.answer(agent_sid)).body)
-        assert said(whisper).startswith("Callback for Jane Doe, verified.")
+        assert said(whisper).startswith("Callback for Jane Doe, verified, speaks English.")
         await twilio_post(twilio, whisper.find("Gather").get("action", ""), agent_sid, {"Digits": "1"})  # type: ignore[union-attr]
         customer_sid = [s for s, c in twilio.calls.items() if c.to == "+15550100001"][-1]
         assert (twilio.calls[agent_sid].timeout, twilio.calls[customer_sid].timeout) == (20, 45)
@@ -434,3 +434,19 @@ def test_ring_times_twilio_would_refuse_are_refused_at_start(tmp_path: Path, sec
     for name in ("IVR_AGENT_RING_SECONDS", "IVR_CALLBACK_RING_SECONDS"):
         with pytest.raises(ConfigError, match=f"{name} must be a whole number between 5 and 600"):
             make_settings(tmp_path, **{name: seconds})
+
+
+def test_every_language_an_agent_may_choose_has_the_desks_words_for_every_reason_and_record_value() -> None:
+    from ivr.agents.model import AcceptedNote
+    from ivr.agents.whisper import ENGLISH, WORDS
+    from ivr.records import OrderStatus, RepairStatus, WarrantyPlan
+    from ivr.store.accounts import LANGUAGES
+
+    assert set(WORDS) == set(LANGUAGES)
+    values = {v.value for kind in (OrderStatus, RepairStatus, WarrantyPlan) for v in kind}
+    for code, words in WORDS.items():
+        assert set(words.reasons) == set(ENGLISH.reasons), code
+        assert set(words.languages) == set(LANGUAGES), code
+        if code != "en":  # English says the records' own words
+            assert set(words.statuses) == values, code
+        assert set(words.accepted) == {note.value for note in AcceptedNote if note.value}, code

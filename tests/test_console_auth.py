@@ -141,15 +141,24 @@ async def test_admin_creates_and_disables_accounts_and_it_is_audited(console: Te
     )
     store = AccountStore(console.app[STORES].sql)
     kim = await store.get("kim")
-    assert kim is not None and kim.skills == ("de", "repairs")
+    assert kim is not None and kim.skills == ("de", "repairs") and kim.language == "en"
+    page = await (await console.get("/console/accounts")).text()
+    assert '<select name="language" aria-label="Language of kim">' in page
     await console.post(
-        "/console/accounts/kim", data={"csrf_token": csrf, "role": "agent", "disabled": "on", "skills": "de"}
+        "/console/accounts/kim",
+        data={"csrf_token": csrf, "role": "agent", "disabled": "on", "skills": "de", "language": "de"},
     )
     assert await store.authenticate("kim", "k" * 12) is None
+    kim = await store.get("kim")
+    assert kim is not None and kim.language == "de"  # the whisper is German from now on
+    french = await console.post(
+        "/console/accounts/kim", data={"csrf_token": csrf, "role": "agent", "skills": "de", "language": "fr"}
+    )
+    assert french.status == 400 and "not &#39;fr&#39;" in await french.text()
     entries = await AuditLog(console.app[STORES].sql).recent()
-    assert [(e.actor, e.action, e.subject) for e in entries[:2]] == [
-        ("ada", "account.update", "kim"),
-        ("ada", "account.create", "kim"),
+    assert [(e.actor, e.action, e.subject, e.detail) for e in entries[:2]] == [
+        ("ada", "account.update", "kim", "role=agent disabled=True language=de"),
+        ("ada", "account.create", "kim", "agent"),
     ]
 
 

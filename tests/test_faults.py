@@ -8,15 +8,19 @@ import shutil
 import socket
 import subprocess
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from ivr.agents.web import AGENT_LINE
 from ivr.config import Settings
 from ivr.importer import ImportKind, parse_file
+from ivr.sandbox.account import TwilioAccount
 from ivr.store.backends import build_stores
-from tests.caller import Caller
+from tests.agent_line import agent_app
+from tests.caller import STRANGER_PHONE, Caller
 from tests.conftest import DEMO, TODAY, load_demo_data, make_settings
 from tests.services import PG_URL, require
 
@@ -106,6 +110,57 @@ async def test_losing_redis_mid_call_apologises_hands_off_and_recovers(
     await fresh.press("1")
     found = await fresh.press("4512")
     assert "has shipped with UPS" in found.text
+
+
+class GermanNumberCaller(Caller):
+    """Calls the line's German number."""
+
+    def params(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        return {**super().params(extra), "To": "+4930555010"}
+
+
+GERMAN_APOLOGY = "Entschuldigung, bei uns ist ein Fehler aufgetreten. Ich verbinde Sie mit einem Mitarbeiter."
+
+
+async def test_a_german_caller_whose_turn_hits_a_fault_hears_the_apology_and_hand_off_in_german(
+    aiohttp_client: Callable, tmp_path: Path, redis: PrivateRedis
+) -> None:
+    from ivr.web.app import create_app
+
+    settings = make_settings(
+        tmp_path,
+        IVR_SESSION_URL=f"redis://127.0.0.1:{redis.port}/0",
+        IVR_LANGUAGES="en,de,sv",
+        IVR_NUMBER_LANGUAGES="+4930555010=de",
+    )
+    await load_demo_data(settings)
+    client = await aiohttp_client(create_app(settings, today=lambda: TODAY))
+    caller = Caller(client, phone=STRANGER_PHONE)  # the shared number: the caller chooses German
+    choice = await caller.dial()
+    assert "Für Deutsch drücken Sie die 2." in choice.heard
+    await caller.press("2")
+    asked = await caller.press("1")
+    assert asked.heard == ["Bitte geben Sie Ihre Bestellnummer ein und drücken Sie dann die Raute."]
+
+    redis.stop()  # the session (and its language) cannot be read now
+    turn = await caller.press("4620")
+    (said,) = turn.root.iter("Say")
+    assert (said.text, said.get("language"), said.get("voice")) == (GERMAN_APOLOGY, "de-DE", "Polly.Vicki")
+    assert turn.handoff is not None and turn.handoff.tag == "Enqueue"
+    # the queue it waits in speaks German too, and so does the line if nobody takes the call
+    wait_url = turn.handoff.get("waitUrl", "")
+    wait = await caller.raw_post(wait_url, caller.params({"QueuePosition": "2", "AvgQueueTime": "0"}))
+    assert ET.fromstring(await wait.text()).findtext("Say") == "Sie sind an Position 2 in der Warteschlange."
+    gone = await caller.post(turn.handoff.get("action", ""), {"QueueResult": "leave"})
+    (bye,) = gone.root.iter("Say")
+    assert bye.get("language") == "de-DE" and (bye.text or "").startswith("Leider kann gerade niemand")
+
+    # a first call to the German number, with the store still down: German from the number alone
+    first = await GermanNumberCaller(client, phone=STRANGER_PHONE).dial()
+    assert first.heard == [GERMAN_APOLOGY] and first.handoff is not None
+    # and an English caller on the shared number still hears English
+    english = await Caller(client, phone=STRANGER_PHONE).dial()
+    assert english.heard == [APOLOGY]
 
 
 class CuttableLink:
@@ -230,3 +285,31 @@ async def test_a_locked_table_fails_the_turn_within_seconds_not_silently(
         await locker.close()
         await client.close()
         await PostgresDatabase(PG_URL, schema=schema).drop_schema()
+
+
+async def test_a_german_caller_handed_to_the_desk_after_a_fault_is_queued_for_german_in_german(
+    aiohttp_client: Callable, tmp_path: Path, redis: PrivateRedis, twilio: TwilioAccount
+) -> None:
+    app = await agent_app(
+        tmp_path,
+        twilio,
+        IVR_SESSION_URL=f"redis://127.0.0.1:{redis.port}/0",
+        IVR_LANGUAGES="en,de,sv",
+        IVR_NUMBER_LANGUAGES="+4930555010=de",
+    )
+    client = await aiohttp_client(app)
+    caller = GermanNumberCaller(client, phone=STRANGER_PHONE)
+    await caller.dial()
+    await caller.press("1")
+
+    redis.stop()
+    turn = await caller.press("4620")
+    assert turn.heard == [GERMAN_APOLOGY]
+    assert turn.handoff is not None and turn.handoff.tag == "Enqueue"
+    # the desk takes the call in from its wait URL (the queue lives in the database, not Redis)
+    wait = await caller.raw_post(turn.handoff.get("waitUrl", ""), caller.params())
+    said = ET.fromstring(await wait.text()).find("Say")
+    assert said is not None and said.get("language") == "de-DE"
+    assert (said.text or "").startswith("Sie sind als Nächstes dran.")
+    (entry,) = await app[AGENT_LINE].desk.store.queue.live()
+    assert (entry.reason, entry.skill) == ("system_error", "de")  # for an agent who speaks German

@@ -169,6 +169,17 @@ async def test_editing_a_prompt_keeps_the_rest_of_the_file(app_client: TestClien
     assert before == after
     status, body = await post(app_client, "/prompt", headers, text=PROMPTS["en"], id="faq.nothing", value="x")
     assert status == 400 and "no prompt 'faq.nothing'" in body["error"]
+    # a prompt the file lacks is added (with `add`), after the others of its group
+    lacking = PROMPTS["en"].replace("  goodbye: Thanks for calling Acme. Goodbye.\n", "")
+    status, body = await post(
+        app_client, "/prompt", headers, text=lacking, id="goodbye", value="Bye.", add=True
+    )
+    assert status == 200 and yaml.safe_load(body["text"])["prompts"]["goodbye"] == "Bye."
+    assert body["text"].startswith("# English prompts.")
+    status, body = await post(
+        app_client, "/prompt", headers, text=PROMPTS["en"], id="goodbye", value="x", add=True
+    )
+    assert status == 400 and "already a prompt 'goodbye'" in body["error"]
 
 
 async def test_listen_returns_real_audio_of_the_prompt(app_client: TestClient) -> None:
@@ -183,6 +194,9 @@ async def test_listen_returns_real_audio_of_the_prompt(app_client: TestClient) -
     assert rate > 0 and samples.size > rate // 2  # more than half a second of speech
     status, body = await post(app_client, "/listen", headers, text="Broken {placeholder:nope}")
     assert status == 400 and "cannot be spoken" in body["error"]
+    # a language the line does not speak has no voice to be heard in
+    status, body = await post(app_client, "/listen", headers, text="Hallo.", language="de")
+    assert status == 400 and body["code"] == "no_language"
 
 
 async def test_a_test_call_runs_the_draft_with_real_data(app_client: TestClient) -> None:

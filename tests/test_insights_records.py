@@ -52,7 +52,7 @@ async def test_calls_recorded_before_the_upgrade_count_once_it_runs(tmp_path: Pa
         ("CAold3", ["welcome", "main_menu", "faq_menu", "faq_hours", "anything_else", "goodbye"], "resolved"),
     ]
     # the database as a release at schema 9 left it: no insight tables or triggers, no caller
-    # languages (12)
+    # languages (12), no account languages (13)
     conn = sqlite3.connect(path)
     conn.execute("DROP TRIGGER calls_insight_filing_insert")
     conn.execute("DROP TRIGGER calls_insight_filing_update")
@@ -64,6 +64,7 @@ async def test_calls_recorded_before_the_upgrade_count_once_it_runs(tmp_path: Pa
     old = ("insight_calls", "insight_counts", "insight_volume", "insight_waits", "survey_answers")
     for table in (*old, "caller_languages"):
         conn.execute(f"DROP TABLE {table}")
+    conn.execute("ALTER TABLE accounts DROP COLUMN language")
     conn.execute("PRAGMA user_version = 9")
     conn.commit()
     conn.close()
@@ -111,11 +112,11 @@ async def test_the_upgrade_to_local_days_counts_the_kept_records_again(tmp_path:
             "INSERT INTO insight_counts VALUES (?, 'support', 1, 'en', 'inbound', ?, ?, 2, 0)",
             (utc_day, metric, key),
         )
-    conn.execute("PRAGMA user_version = 12")
+    conn.execute("PRAGMA user_version = 13")
     conn.commit()
     conn.close()
 
-    db = SQLiteDatabase(path)  # migration 13: the roll-ups again, from the records kept
+    db = SQLiteDatabase(path)  # migration 14: the roll-ups again, from the records kept
     sql = SQLiteSql(db)
     insights = Insights(
         sql, FlowStore(sql), SQLiteSessionStore(db), language="en", zone=ZoneInfo("America/New_York")

@@ -131,3 +131,60 @@ def test_a_closed_desk_tells_a_german_or_swedish_caller_when_it_opens_in_their_l
         "Våra öppettider är måndag till fredag mellan 8 och 18. "
         "Berätta efter tonen vad vi kan hjälpa dig med, så hör vi av oss."
     )
+
+
+@pytest.mark.parametrize(
+    ("hears_in", "summary", "take", "passed", "voice"),
+    [
+        (
+            "en",
+            "Caller: Anna Schmidt, verified, speaks German. The caller asked for an agent. "
+            "Order 4 6 2 0, shipped.",
+            "Press 1 to take this call, or any other key to pass.",
+            "Passed. The caller goes back to the queue.",
+            ("en-US", "Polly.Joanna"),
+        ),
+        (
+            "de",
+            "Anrufer: Anna Schmidt, verifiziert, spricht Deutsch. Möchte mit einem Mitarbeiter sprechen. "
+            "Bestellung 4 6 2 0, versandt.",
+            "Drücken Sie die 1, um den Anruf anzunehmen, oder eine andere Taste, um ihn abzugeben.",
+            "Abgegeben. Der Anruf geht zurück in die Warteschlange.",
+            ("de-DE", "Polly.Vicki"),
+        ),
+    ],
+)
+async def test_the_agent_hears_the_whisper_in_their_own_language_naming_the_callers(
+    line: TestClient,
+    twilio: TwilioAccount,
+    hears_in: str,
+    summary: str,
+    take: str,
+    passed: str,
+    voice: tuple[str, str],
+) -> None:
+    desk = line.app[AGENT_LINE].desk
+    username, phone = AGENTS["de"]  # takes German callers; hears the desk in `hears_in`
+    await add_account(line.app, username, Role.AGENT, phone=phone, skills=["de"], language=hears_in)
+
+    caller = Dialler(line, "+4930555010")
+    await caller.dial()
+    await caller.say("Wo bleibt mein Paket?")
+    await caller.press("4620")
+    await caller.press("10115")
+    queued = await caller.say("Ich möchte bitte mit einem Mitarbeiter sprechen")
+    assert queued.handoff is not None and queued.handoff.tag == "Enqueue"
+
+    await desk.set_status(username, AgentStatus.AVAILABLE)
+    assert await rung(twilio) == [phone]
+    agent_sid = next(iter(twilio.calls))
+    whisper = ET.fromstring((await twilio.answer(agent_sid)).body)
+    said = [(el.text, el.get("language"), el.get("voice")) for el in whisper.iter("Say")]
+    assert said == [(summary, *voice), (take, *voice)]
+
+    gather = whisper.find("Gather")
+    assert gather is not None
+    answer = await twilio.post_signed(
+        gather.get("action", ""), {**twilio.call_params(twilio.calls[agent_sid]), "Digits": "2"}
+    )
+    assert ET.fromstring(answer.body).findtext("Say") == passed

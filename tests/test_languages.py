@@ -19,6 +19,7 @@ from ivr.cli import main as cli_main
 from ivr.config import ConfigError, Settings
 from ivr.importer import ImportFailed, ImportKind, parse_text
 from ivr.languages import LanguagePlan
+from ivr.outreach.service import OutreachConfig
 from ivr.store.caller_languages import SqlCallerLanguages
 from ivr.store.sql import Sql
 from ivr.web.app import create_app
@@ -92,11 +93,26 @@ def test_the_older_single_language_setting_still_works(tmp_path: Path) -> None:
         ({"IVR_LANGUAGES": "en,de", "IVR_NUMBER_LANGUAGES": "+4930555010=sv"}, "does not serve"),
         ({"IVR_LANGUAGES": "en,de", "IVR_NUMBER_LANGUAGES": "030555010=de"}, "IVR_NUMBER_LANGUAGES"),
         ({"IVR_LANGUAGES": "en,de", "IVR_NUMBER_LANGUAGES": "+4930555010"}, "IVR_NUMBER_LANGUAGES"),
+        ({"IVR_LANGUAGES": "en,de", "IVR_REVIEW_URL_SV": "https://r.example.com/sv"}, "does not serve 'sv'"),
+        ({"IVR_LANGUAGES": "en,de", "IVR_REVIEW_URL_DE": "reviews.example.com"}, "IVR_REVIEW_URL_DE"),
+        ({"IVR_INBOUND_SURVEY": "yes"}, "IVR_INBOUND_SURVEY"),
     ],
 )
 def test_bad_language_settings_stop_start_up(tmp_path: Path, env: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError, match=named):
         make_settings(tmp_path, **env)
+
+
+def test_each_language_may_have_its_own_review_link_and_the_others_get_the_default(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path,
+        IVR_LANGUAGES="en,de,sv",
+        IVR_REVIEW_URL="https://reviews.example.com/acme",
+        IVR_REVIEW_URL_DE="https://reviews.example.com/acme-de",
+    )
+    config = OutreachConfig.from_settings(settings)
+    assert config.review_url_for("de") == "https://reviews.example.com/acme-de"
+    assert config.review_url_for("sv") == config.review_url_for("en") == "https://reviews.example.com/acme"
 
 
 def test_a_served_language_without_prompts_stops_start_up(tmp_path: Path) -> None:

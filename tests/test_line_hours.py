@@ -72,6 +72,17 @@ async def test_a_ready_repair_says_where_when_and_until_when(
     )
 
 
+async def test_a_repair_is_never_kept_until_a_day_the_line_is_closed(
+    aiohttp_client: Callable, tmp_path: Path
+) -> None:
+    client = await line(aiohttp_client, tmp_path, OPEN, IVR_PICKUP_DAYS="14")
+    owner = Caller(client, phone="+15550100002")
+    await owner.dial_to_menu()
+    await owner.press("2")
+    turn = await owner.press("2718")  # ready since November 22: 14 days is Sunday, December 6
+    assert "until Saturday, December 5." in turn.heard[0]
+
+
 async def test_while_open_the_plain_queue_tells_place_and_wait_over_hold_music(
     aiohttp_client: Callable, tmp_path: Path
 ) -> None:

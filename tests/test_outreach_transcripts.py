@@ -3,6 +3,7 @@ after a delivery, one after a repair, and the offer before a warranty ends."""
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -17,7 +18,10 @@ from ivr.outreach.store import OutreachStore
 from ivr.sandbox.outbound import OutboundAccount, running_outbound_account
 from tests.caller import PUBLIC_URL, TOKEN
 from tests.outreach_line import (
+    HEADER,
     JANE,
+    ORDERS,
+    REVIEW_URL,
     Clock,
     import_customers,
     outreach_app,
@@ -34,9 +38,16 @@ async def twilio() -> AsyncIterator[OutboundAccount]:
         yield account
 
 
-async def line(aiohttp_client: Callable, tmp_path: Path, twilio: OutboundAccount, campaign: str) -> Outreach:
-    settings = outreach_settings(tmp_path, twilio)
-    await import_customers(settings.database_url)
+async def line(
+    aiohttp_client: Callable,
+    tmp_path: Path,
+    twilio: OutboundAccount,
+    campaign: str,
+    orders: str = ORDERS,
+    **env: str,
+) -> Outreach:
+    settings = outreach_settings(tmp_path, twilio, **env)
+    await import_customers(settings.database_url, orders)
     clock = Clock()
     client: TestClient = await aiohttp_client(outreach_app(settings, clock))
     twilio.deliver_to(PUBLIC_URL, str(client.make_url("")))
@@ -46,15 +57,22 @@ async def line(aiohttp_client: Callable, tmp_path: Path, twilio: OutboundAccount
 
 
 async def call(outreach: Outreach, twilio: OutboundAccount, campaign: str, *keys: str) -> str:
+    return (await conversation(outreach, twilio, campaign, *keys))[0]
+
+
+async def conversation(
+    outreach: Outreach, twilio: OutboundAccount, campaign: str, *keys: str
+) -> tuple[str, list[str]]:
+    """The call's transcript, and each TwiML the customer's phone was given."""
     [sid] = (await outreach.run_round(campaign)).placed
     assert twilio.calls[sid].to == JANE
-    twiml = (await twilio.answer_as(sid, "human")).body
+    twimls = [(await twilio.answer_as(sid, "human")).body]
     for key in keys:
-        twiml = await press(twilio, sid, twiml, key)
+        twimls.append(await press(twilio, sid, twimls[-1], key))
     await twilio.post_status(sid, "completed")
     session = await next(iter(outreach.lines.values())).sessions.load(sid)
     assert session is not None
-    return transcript(session)
+    return transcript(session), twimls
 
 
 async def test_delivery_followup_a_happy_customer(
@@ -75,6 +93,66 @@ async def test_delivery_followup_a_happy_customer(
             "flow: send_review_text: sent",
             "bot: Thanks! The text is on its way. Goodbye.",
         ]
+    )
+
+
+GERMAN_ORDERS = f"""{HEADER},contact_ok,language
+5001,{JANE},Jana Schulz,10001,delivered,UPS,1Z1,2026-11-15,2026-11-16,2026-11-20,yes,de
+"""
+"""Jane's order, imported with `language` de: her calls are in German."""
+GERMAN_REVIEWS = "https://reviews.example.com/acme-de"
+
+
+async def test_delivery_followup_in_german_for_a_customer_whose_order_says_german(
+    aiohttp_client: Callable, tmp_path: Path, twilio: OutboundAccount
+) -> None:
+    outreach = await line(
+        aiohttp_client,
+        tmp_path,
+        twilio,
+        "delivery-followup",
+        GERMAN_ORDERS,
+        IVR_LANGUAGES="en,de,sv",
+        IVR_REVIEW_URL_DE=GERMAN_REVIEWS,
+    )
+    spoken, twimls = await conversation(outreach, twilio, "delivery-followup", "5", "1")
+    assert spoken == "\n".join(
+        [
+            "flow: language: de",  # from the first word: the orders file said so
+            "bot: Guten Tag, Jana Schulz, hier ist Acme. Ihr Gerät coffee machine wurde am Freitag,"
+            " dem 20. November geliefert.",
+            "bot: Wie zufrieden sind Sie damit, von 1 bis 5? Drücken oder sagen Sie eine Zahl."
+            " Wenn Sie keine solchen Anrufe mehr möchten, drücken Sie die 9.",
+            "caller: pressed 5",
+            "flow: record_score: happy",
+            "bot: Vielen Dank, das freut uns! Dürfen wir Ihnen einen Link per SMS schicken, um Ihre"
+            " Erfahrung zu teilen? Für ja drücken Sie die 1, für nein die 2.",
+            "caller: pressed 1",
+            "flow: send_review_text: sent",
+            "bot: Danke! Die SMS ist unterwegs. Auf Wiederhören.",
+        ]
+    )
+    # Every sentence the phone was given is spoken with the German voice, none asks for a language.
+    says = [say for twiml in twimls for say in ET.fromstring(twiml).iter("Say")]
+    assert says and {say.attrib.get("language") for say in says} == {"de-DE"}
+    # The review text is in German and carries the German page, not IVR_REVIEW_URL.
+    [text] = twilio.texts
+    assert text.to == JANE and text.body.endswith(f" {GERMAN_REVIEWS}") and REVIEW_URL != GERMAN_REVIEWS
+    assert text.body.startswith("Danke, dass Sie sich für Acme entschieden haben!")
+
+
+async def test_a_german_customers_answering_machine_hears_the_message_in_german(
+    aiohttp_client: Callable, tmp_path: Path, twilio: OutboundAccount
+) -> None:
+    outreach = await line(
+        aiohttp_client, tmp_path, twilio, "delivery-followup", GERMAN_ORDERS, IVR_LANGUAGES="en,de,sv"
+    )
+    [sid] = (await outreach.run_round("delivery-followup")).placed
+    machine = ET.fromstring((await twilio.answer_as(sid, "machine_end_beep")).body)
+    [message] = machine.iter("Say")
+    assert message.attrib["language"] == "de-DE"
+    assert (message.text or "").startswith(
+        "Guten Tag, hier ist Acme. Wir rufen Jana Schulz wegen Ihres Kaufs"
     )
 
 

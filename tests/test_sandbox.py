@@ -84,6 +84,26 @@ async def test_a_caller_who_presses_0_is_bridged_with_the_agent_whose_sandbox_ph
             assert "error" not in kinds, network(server).phone(phone.number).events
 
 
+async def test_the_tracking_link_text_reaches_the_caller_s_sandbox_phone(tmp_path: Path) -> None:
+    async with sandbox_line(tmp_path) as server, ClientSession() as session:
+        caller = SandboxPhone(session, str(server.make_url("")).rstrip("/"), VERIFIED_PHONE)
+        call = await caller.call_line()
+        await caller.next_event("listening")
+        await caller.act("keys", call=call, keys="1")  # yes: the order the greeting offers
+        await caller.next_event("say", "has shipped with UPS")
+        await caller.next_event("say", "To get the tracking link by text, press 1")
+        await caller.next_event("listening")
+        await caller.act("keys", call=call, keys="1")
+        # the text is sent before the line confirms it
+        text = await caller.next_event("text", "https://www.ups.com/track?tracknum=1Z999AA10123456784")
+        assert text["text"] == (
+            f"{SANDBOX_NUMBER}: Acme: track order 4512 with UPS at"
+            " https://www.ups.com/track?tracknum=1Z999AA10123456784"
+        )
+        await caller.next_event("say", "I've sent it by text")
+        await caller.act("hangup", call=call)
+
+
 async def to_the_queue(caller: SandboxPhone) -> str:
     """The caller asks about repair 3141 and presses 0; returns the CallSid once it is queued."""
     call = await caller.call_line()

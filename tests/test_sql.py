@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import pytest
 
-from ivr.store.sql import Conflict, Sql, Statement
+from ivr.store.accounts import AccountError, AccountStore, Role
+from ivr.store.sql import Conflict, Sql, SQLiteSql, Statement
+from ivr.store.sqlite import SQLiteDatabase
 
 
 async def test_rows_come_back_as_mappings_with_placeholders_in_order(sql: Sql) -> None:
@@ -52,3 +57,35 @@ async def test_a_batch_returns_what_its_statements_return(sql: Sql) -> None:
     )
     assert results == [[{"id": "c1"}], []]
     assert await sql.fetchone("SELECT detail FROM audit_log WHERE id = 'c1'") == {"detail": "done"}
+
+
+async def test_an_accounts_language_stays_unless_it_is_changed(sql: Sql) -> None:
+    accounts = AccountStore(sql)
+    await accounts.create("jonas", "j" * 12, Role.AGENT, skills=["de"], language="de")
+    await accounts.update(
+        "jonas", role=Role.AGENT, display_name="Jonas", phone="", skills=["de"], disabled=False
+    )
+    assert (jonas := await accounts.get("jonas")) is not None and jonas.language == "de"
+    await accounts.update(
+        "jonas", role=Role.AGENT, display_name="Jonas", phone="", skills=["de"], disabled=False, language="sv"
+    )
+    assert [a.language for a in await accounts.list()] == ["sv"]
+    with pytest.raises(AccountError, match="not 'fr'"):
+        await accounts.create("alex", "a" * 12, Role.AGENT, language="fr")
+
+
+async def test_accounts_made_before_account_languages_hear_the_desk_in_english(tmp_path: Path) -> None:
+    path = tmp_path / "ivr.db"
+    db = SQLiteDatabase(path)
+    await AccountStore(SQLiteSql(db)).create("alex", "a" * 12, Role.AGENT, skills=["de"])
+    await db.close()
+    conn = sqlite3.connect(path)  # as the release before migration 13 left it (and 14)
+    conn.execute("ALTER TABLE accounts DROP COLUMN language")
+    conn.execute("DROP TABLE insight_waits")
+    conn.execute("PRAGMA user_version = 12")
+    conn.commit()
+    conn.close()
+    db = SQLiteDatabase(path)  # migrates
+    alex = await AccountStore(SQLiteSql(db)).get("alex")
+    await db.close()
+    assert alex is not None and (alex.skills, alex.language) == (("de",), "en")

@@ -45,7 +45,10 @@ class QueuedHandOff:
         response.add(
             "Enqueue",
             self.queue,
-            waitUrl=self.urls.wait(self.entry_id),
+            # unprepared, the wait URL takes the call in, in the caller's language
+            waitUrl=self.urls.wait(
+                self.entry_id, "" if self.entry_id else transfer.context.get("language", "")
+            ),
             waitUrlMethod="POST",
             action=self.urls.queue_done(self.entry_id),
             method="POST",

@@ -245,13 +245,25 @@ class WaitInfo:
     """Nobody has been available for longer than IVR_MAX_QUEUE_WAIT: offer callback or voicemail."""
 
 
+class AcceptedNote(StrEnum):
+    """What an agent who pressed 1 is told (in their language: `ivr.agents.whisper`)."""
+
+    NONE = ""
+    """Nothing: they are joined with the caller."""
+    CANNOT_CONNECT = "cannot_connect"
+    CALLER_GONE = "caller_gone"
+    CALLBACK_NOT_NEEDED = "callback_not_needed"
+    CALLBACK_FAILED = "callback_failed"
+    CALLING_CUSTOMER = "calling_customer"
+
+
 @dataclass(frozen=True, slots=True)
 class Accepted:
     """An agent pressed 1: what their leg joins, and what to tell them if it fell through."""
 
     conference: str
-    """Empty when the caller is gone or the callback could not be placed: `message` says so."""
-    message: str = ""
+    """Empty when the caller is gone or the callback could not be placed: `note` says so."""
+    note: AcceptedNote = AcceptedNote.NONE
 
 
 @dataclass(frozen=True, slots=True)

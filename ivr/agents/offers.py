@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from ivr.agents.model import (
     Accepted,
+    AcceptedNote,
     AgentStatus,
     Callback,
     CallbackState,
@@ -213,9 +214,7 @@ class Offers:
         if telephony is None:
             log.error("%s: offer %s accepted but %s", DeskErrorCode.NO_TELEPHONY, offer_id, NO_TELEPHONY)
             await self._over(offer_id, OfferState.MISSED, agent_status=AgentStatus.AVAILABLE)
-            return Accepted(
-                "", "I'm sorry, the line cannot connect calls right now. Please try again shortly."
-            )
+            return Accepted("", AcceptedNote.CANNOT_CONNECT)
         if offer.kind is OfferKind.ENTRY:
             return await self._bridge_entry(offer, telephony)
         return await self._call_customer(offer, telephony)
@@ -232,7 +231,7 @@ class Offers:
         if entry is None:
             await self.store.queue.abandon(offer.subject, only_live=False)
             await self._over(offer.id, OfferState.ENDED, agent_status=AgentStatus.AVAILABLE)
-            return Accepted("", "I'm sorry, the caller has hung up.")
+            return Accepted("", AcceptedNote.CALLER_GONE)
         await self.sql.atomic(
             [
                 self.store.queue.bridge(entry.id, offer.agent),
@@ -247,7 +246,7 @@ class Offers:
         callback = await self.store.callbacks.get(offer.subject)
         if callback is None:  # nothing deletes callbacks; still, end the offer rather than fail the webhook
             await self._over(offer.id, OfferState.ENDED, agent_status=AgentStatus.AVAILABLE)
-            return Accepted("", "I'm sorry, this callback is no longer needed.")
+            return Accepted("", AcceptedNote.CALLBACK_NOT_NEEDED)
         try:
             customer_sid = await telephony.place_call(
                 callback.number,
@@ -259,16 +258,14 @@ class Offers:
             log.error("%s: callback %s could not be placed: %s", exc.code, callback.id, exc.detail)
             await self._callback_failed(callback.id, f"{exc.code}: {exc.detail}")
             await self._over(offer.id, OfferState.ENDED, agent_status=AgentStatus.AVAILABLE)
-            return Accepted(
-                "", "I'm sorry, the call to the customer could not be placed. It will be tried again."
-            )
+            return Accepted("", AcceptedNote.CALLBACK_FAILED)
         await self.sql.atomic(
             [
                 self.store.callbacks.calling(callback.id, customer_sid),
                 self.store.agent_states.on_call(offer.agent, with_call=customer_sid),
             ]
         )
-        return Accepted(conference_name(offer.kind, offer.subject), "Calling the customer now.")
+        return Accepted(conference_name(offer.kind, offer.subject), AcceptedNote.CALLING_CUSTOMER)
 
     async def decline(self, offer_id: str) -> bool:
         """The agent pressed another key: the caller goes back to the head of the queue, and is

@@ -62,8 +62,9 @@ def goodbye(text: str, voice: Voice) -> str:
     return str(response)
 
 
-def whisper(summary: str, *, answer_url: str, voice: Voice) -> str:
-    """The agent's leg: the summary, then one key. No key in time counts as not answered."""
+def whisper(summary: str, *, answer_url: str, voice: Voice, take: str) -> str:
+    """The agent's leg: the summary, then one key (`take` says which). No key in time counts
+    as not answered."""
     response = Response()
     gather = response.add(
         "Gather",
@@ -75,7 +76,7 @@ def whisper(summary: str, *, answer_url: str, voice: Voice) -> str:
         actionOnEmptyResult=False,
     )
     add_say(gather, summary, voice)
-    add_say(gather, "Press 1 to take this call, or any other key to pass.", voice)
+    add_say(gather, take, voice)
     response.add("Redirect", answer_url, method="POST")
     return str(response)
 

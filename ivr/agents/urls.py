@@ -11,8 +11,11 @@ class Urls:
 
     public_url: str
 
-    def wait(self, entry_id: str) -> str:
-        return f"{self.public_url}/voice/queue/wait?entry={entry_id}"
+    def wait(self, entry_id: str, language: str = "") -> str:
+        """`language`: the caller's, for a call queued without an entry (after a fault of ours)."""
+        return f"{self.public_url}/voice/queue/wait?entry={entry_id}" + (
+            f"&language={language}" if language else ""
+        )
 
     def choice(self, entry_id: str) -> str:
         return f"{self.public_url}/voice/queue/choice?entry={entry_id}"

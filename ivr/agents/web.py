@@ -22,13 +22,14 @@ from ivr.agents.caller_words import ENGLISH, CallerWords, words_for
 from ivr.agents.desk import AgentDesk
 from ivr.agents.model import EntryState, Offer, OfferKind, OfferState, QueueEntry, conference_name
 from ivr.agents.voicemail import VoicemailWorker
-from ivr.agents.whisper import summary
+from ivr.agents.whisper import ENGLISH as ENGLISH_AGENT
+from ivr.agents.whisper import AgentWords, summary
+from ivr.agents.whisper import words_for as agent_words_for
 from ivr.twiml import Voice
 from ivr.webhooks import Endpoint, status_webhook, twiml_webhook
 
 log = logging.getLogger(__name__)
 
-NO_LONGER_WAITING = "This caller is no longer waiting. Goodbye."
 HOLD_PATH = "/audio/hold.wav"
 
 
@@ -53,6 +54,14 @@ class AgentLine:
         """The words and voice for a caller whose hand-off `context` names their language."""
         language = context.get("language", "")
         return words_for(language), self.voices.get(language, self.voice)
+
+    async def to_agent(self, username: str) -> tuple[AgentWords, Voice]:
+        """The words and voice for an agent: their account's language (English if it is gone),
+        in the line's voice for it, else a plain `<Say>` in it."""
+        account = await self.desk.accounts.get(username)
+        language = account.language if account else "en"
+        words = agent_words_for(language)
+        return words, self.voices.get(language) or Voice(language=words.say_language)
 
 
 AGENT_LINE = web.AppKey("agent_line", AgentLine)
@@ -106,8 +115,11 @@ async def _queued(line: AgentLine, params: dict[str, str], request: web.Request)
 async def queue_wait(line: AgentLine, params: dict[str, str], request: web.Request) -> str:
     entry = await _queued(line, params, request)
     if entry is None and not request.query.get("entry") and params.get("From") and params.get("CallSid"):
-        # The fallback hand-off queued a call without a prepared entry: take it in, not drop it.
-        entry = await line.desk.enqueue(params["CallSid"], params["From"], "system_error", {})
+        # The fallback hand-off queued a call without a prepared entry: take it in, not drop it,
+        # in the language the fallback apologised in (it is the skill the caller needs).
+        language = request.query.get("language", "")
+        context = {"language": language} if language in line.voices else {}
+        entry = await line.desk.enqueue(params["CallSid"], params["From"], "system_error", context)
         line.wake()
     if entry is None:
         return _leave(line.voice)
@@ -181,45 +193,47 @@ async def agent_whisper(line: AgentLine, params: dict[str, str], request: web.Re
     """The agent picked up an offer: what they hear about the caller (or callback), then one key."""
     offer = await line.desk.store.offers.get(request.query.get("offer", ""))
     if offer is None or offer.state is not OfferState.RINGING:
-        return twiml.goodbye(NO_LONGER_WAITING, line.voice)
-    text = await _whisper_text(line.desk, offer)
+        return twiml.goodbye(ENGLISH_AGENT.no_longer_waiting, line.voice)
+    words, voice = await line.to_agent(offer.agent)
+    text = await _whisper_text(line.desk, offer, words)
     if text is None:
         await line.desk.offers.withdraw(offer.id)
         line.wake()  # the agent is free again: offer them the next caller now
-        return twiml.goodbye(NO_LONGER_WAITING, line.voice)
-    return twiml.whisper(text, answer_url=line.desk.urls.answer(offer.id), voice=line.voice)
+        return twiml.goodbye(words.no_longer_waiting, voice)
+    return twiml.whisper(text, answer_url=line.desk.urls.answer(offer.id), voice=voice, take=words.take)
 
 
-async def _whisper_text(desk: AgentDesk, offer: Offer) -> str | None:
+async def _whisper_text(desk: AgentDesk, offer: Offer, words: AgentWords) -> str | None:
     """The summary of the offer's caller or callback; None when its record is not there (nothing
     deletes them, but a webhook must not fail if something did: the agent hears a goodbye)."""
     if offer.kind is OfferKind.ENTRY:
         entry = await desk.store.queue.get(offer.subject)
-        return summary(entry.reason, entry.context) if entry else None
+        return summary(entry.reason, entry.context, words=words) if entry else None
     callback = await desk.store.callbacks.get(offer.subject)
-    return summary(callback.reason, callback.context, callback=True) if callback else None
+    return summary(callback.reason, callback.context, callback=True, words=words) if callback else None
 
 
 async def agent_answer(line: AgentLine, params: dict[str, str], request: web.Request) -> str:
     offer_id = request.query.get("offer", "")
+    offer = await line.desk.store.offers.get(offer_id)
+    words, voice = await line.to_agent(offer.agent) if offer else (ENGLISH_AGENT, line.voice)
     digits = params.get("Digits", "")
     if digits == "1":
         accepted = await line.desk.offers.accept(offer_id)
         if accepted is None:
-            return twiml.goodbye(NO_LONGER_WAITING, line.voice)
+            return twiml.goodbye(words.no_longer_waiting, voice)
         line.wake()
+        note = words.accepted.get(accepted.note, "")
         if not accepted.conference:
-            return twiml.goodbye(accepted.message, line.voice)
-        return twiml.conference(accepted.conference, voice=line.voice, message=accepted.message)
+            return twiml.goodbye(note, voice)
+        return twiml.conference(accepted.conference, voice=voice, message=note)
     if digits:
         await line.desk.offers.decline(offer_id)
         line.wake()
-        return twiml.goodbye("Passed. The caller goes back to the queue.", line.voice)
+        return twiml.goodbye(words.passed, voice)
     await line.desk.offers.missed(offer_id)
     line.wake()
-    return twiml.goodbye(
-        "No key was pressed; you are now offline. The caller goes back to the queue.", line.voice
-    )
+    return twiml.goodbye(words.missed, voice)
 
 
 async def agent_status(line: AgentLine, params: dict[str, str], request: web.Request) -> None:

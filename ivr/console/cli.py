@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from ivr.config import Settings
-from ivr.store.accounts import AccountError, AccountStore, Role
+from ivr.store.accounts import LANGUAGES, AccountError, AccountStore, Role
 from ivr.store.audit import AuditLog
 from ivr.store.backends import build_stores
 
@@ -60,6 +60,7 @@ def cmd_add(args: argparse.Namespace) -> int:
             display_name=args.name,
             phone=args.phone,
             skills=_skills(args.skills),
+            language=args.language,
         )
         await audit.record(_actor(), "account.create", account.username, account.role.value)
 
@@ -74,7 +75,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     for a in _with_accounts(listing):
         state = " (disabled)" if a.disabled else ""
-        print(f"{a.username:<20} {a.role:<11} {a.display_name}{state}  skills: {', '.join(a.skills) or '-'}")
+        skills = ", ".join(a.skills) or "-"
+        print(
+            f"{a.username:<20} {a.role:<11} {a.display_name}{state}  skills: {skills}  language: {a.language}"
+        )
     return 0
 
 
@@ -88,6 +92,33 @@ def cmd_passwd(args: argparse.Namespace) -> int:
     _with_accounts(change)
     print(f"Password changed for '{args.username}'; their browsers are signed out.")
     return 0
+
+
+def cmd_set(args: argparse.Namespace) -> int:
+    async def change(accounts: AccountStore, audit: AuditLog) -> str:
+        account = await accounts.get(args.username)
+        if account is None:
+            raise AccountError(f"there is no account called '{args.username}'")
+        await accounts.update(
+            account.username,
+            role=account.role,
+            display_name=account.display_name if args.name is None else args.name,
+            phone=account.phone if args.phone is None else args.phone,
+            skills=account.skills if args.skills is None else _skills(args.skills),
+            disabled=account.disabled,
+            language=args.language,
+        )
+        changed = {k: v for k, v in vars(args).items() if k in _SETTABLE and v is not None}
+        detail = " ".join(f"{k}={v}" for k, v in changed.items()) or "nothing"
+        await audit.record(_actor(), "account.update", account.username, detail)
+        return detail
+
+    detail = _with_accounts(change)
+    print(f"Changed '{args.username}': {detail}.")
+    return 0
+
+
+_SETTABLE = ("name", "phone", "skills", "language")
 
 
 def cmd_disable(args: argparse.Namespace) -> int:
@@ -110,6 +141,9 @@ def cmd_disable(args: argparse.Namespace) -> int:
     return 0
 
 
+_LANGUAGE_HELP = "the language the agent hears the desk in (the whisper before each caller); default en"
+
+
 def add_parser(sub: Any) -> None:
     accounts = sub.add_parser("accounts", help="console accounts: admins, supervisors, agents")
     actions = accounts.add_subparsers(dest="action", required=True)
@@ -119,8 +153,16 @@ def add_parser(sub: Any) -> None:
     add.add_argument("--name", default="", help="display name")
     add.add_argument("--phone", default="", help="where agents are rung (E.164, sip: or client:)")
     add.add_argument("--skills", default="", help="comma-separated, e.g. en,repairs")
+    add.add_argument("--language", choices=LANGUAGES, default="en", help=_LANGUAGE_HELP)
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     add.set_defaults(run=_guarded(cmd_add))
+    change = actions.add_parser("set", help="change an account's name, phone, skills or language")
+    change.add_argument("username")
+    change.add_argument("--name", help="display name")
+    change.add_argument("--phone", help="where agents are rung (E.164, sip: or client:)")
+    change.add_argument("--skills", help="comma-separated, e.g. en,repairs (replaces the list)")
+    change.add_argument("--language", choices=LANGUAGES, help=_LANGUAGE_HELP)
+    change.set_defaults(run=_guarded(cmd_set))
     listing = actions.add_parser("list", help="every account and its role")
     listing.set_defaults(run=_guarded(cmd_list))
     passwd = actions.add_parser("passwd", help="set a new password (signs the account out everywhere)")

@@ -11,8 +11,10 @@ Routes (under /console):
   POST /flows/{name}/validate          {flow, prompts} -> problems and prompt rows
   POST /flows/{name}/diagram           {flow, prompts, collapsed} -> inline SVG (problem states red),
                                        each state's line, the groups
-  POST /flows/{name}/prompt            {text, id, value} -> the prompt file with one prompt changed
-  POST /flows/{name}/listen            {text} -> URL of the synthesised prompt
+  POST /flows/{name}/prompt            {text, id, value, add?} -> the prompt file with one prompt
+                                       changed (or, with add, one it lacked added)
+  POST /flows/{name}/listen            {text, language} -> URL of the prompt synthesised in that
+                                       language's voice
   GET  /flows/audio/{id}.wav           that recording
   POST /flows/{name}/test/call         {flow, prompts, language, caller} -> first turn of a test call
   POST /flows/{name}/test/input        ... + {token, digits | speech | silence} -> next turn
@@ -40,7 +42,7 @@ from aiohttp import web
 
 from ivr.console.draft_check import DraftCheck, Located, check_draft
 from ivr.console.prompt_audio import ConsoleAudio, TooLong
-from ivr.console.prompt_text import PromptEditError, prompt_rows, set_prompt
+from ivr.console.prompt_text import PromptEditError, add_prompt, prompt_rows, set_prompt
 from ivr.console.test_phone import PhoneTurn, TestPhone, TestPhoneError
 from ivr.console.web import AUDIT, render, require
 from ivr.flow.diagram import (
@@ -84,10 +86,13 @@ class FlowEditor:
         audio: ConsoleAudio,
         today: Callable[[], date],
         codemirror: bool,
+        languages: tuple[str, ...] = (),
     ) -> None:
         self.store = store
         self.name = name
         self.language = language
+        self.languages = languages or (language,)
+        """The languages the line serves (the default first): the prompt table's columns."""
         self.phone = phone
         self.audio = audio
         self.today = today
@@ -164,7 +169,7 @@ async def editor_page(request: web.Request) -> web.Response:
         "flow_editor.html",
         name=editor.name,
         codemirror=editor.codemirror,
-        draft=_draft_json(draft) | {"language": editor.language},
+        draft=_draft_json(draft) | {"language": editor.language, "languages": list(editor.languages)},
     )
 
 
@@ -365,8 +370,9 @@ async def edit_prompt(request: web.Request) -> web.Response:
     require(request, Role.SUPERVISOR)
     _editor(request)
     body = await _json(request)
+    edit = add_prompt if body.get("add") is True else set_prompt  # add: one missing in this language
     try:
-        text = set_prompt(_text(body, "text"), _text(body, "id"), _text(body, "value"))
+        text = edit(_text(body, "text"), _text(body, "id"), _text(body, "value"))
     except PromptEditError as exc:
         raise _bad(str(exc), "prompt_edit") from None
     return web.json_response({"text": text})
@@ -386,26 +392,33 @@ def sample_values(template: Template, today: date) -> dict[str, str]:
 
 
 async def listen(request: web.Request) -> web.Response:
+    """A prompt's text as a caller in its language hears it: sample values said in that
+    language's words (dates by its calendar), in that language's voice."""
     require(request, Role.SUPERVISOR)
     editor = _editor(request)
     body = await _json(request)
+    language = str(body.get("language") or editor.language)
+    if language not in editor.languages:
+        raise _bad(f"The line does not speak '{language}'.", "no_language")
     try:
         template = Template(" ".join(_text(body, "text").split()))
     except TemplateError as exc:
         raise _bad(f"This prompt cannot be spoken: {exc}.", "prompt_invalid") from None
     today = editor.today()
-    spoken = template.render(sample_values(template, today), today)
+    spoken = template.render(sample_values(template, today), today, language)
     if not spoken:
         raise _bad("This prompt is empty.", "prompt_empty")
     try:
-        audio_id = await editor.audio.audio_id(spoken)
+        audio_id = await editor.audio.audio_id(spoken, language)
     except TooLong as exc:
         raise _bad(f"This prompt is {exc}.", "prompt_too_long") from None
     except SynthesisError as exc:
         log.error("%s: listen: %s", exc.code, exc)
         failed = {"error": "The prompt could not be synthesised.", "code": exc.code}
         return web.json_response(failed, status=503)
-    return web.json_response({"text": spoken, "audio": f"/console/flows/audio/{audio_id}.wav"})
+    return web.json_response(
+        {"text": spoken, "language": language, "audio": f"/console/flows/audio/{audio_id}.wav"}
+    )
 
 
 async def audio(request: web.Request) -> web.StreamResponse:
@@ -436,11 +449,11 @@ async def _runnable(editor: FlowEditor, files: FlowFiles, language: str) -> Draf
     return checked
 
 
-async def _phone_answer(editor: FlowEditor, turn: PhoneTurn) -> web.Response:
+async def _phone_answer(editor: FlowEditor, turn: PhoneTurn, language: str) -> web.Response:
     heard = []
     for item in turn.heard:
         try:
-            url: str | None = f"/console/flows/audio/{await editor.audio.audio_id(item.text)}.wav"
+            url: str | None = f"/console/flows/audio/{await editor.audio.audio_id(item.text, language)}.wav"
         except TooLong:
             url = None  # the words are shown; a prompt this long is not worth a minute of synthesis
         except SynthesisError as exc:
@@ -487,7 +500,7 @@ async def test_call(request: web.Request) -> web.Response:
         await audit.record(who, "test_phone.refused", editor.name, f"{caller_id} code={exc.code}")
         raise _bad(str(exc), exc.code) from None
     await audit.record(who, "test_phone.call", editor.name, caller_id)
-    return await _phone_answer(editor, turn)
+    return await _phone_answer(editor, turn, catalog.language)
 
 
 def _event(body: Mapping[str, Any]) -> Event:
@@ -508,7 +521,7 @@ async def test_input(request: web.Request) -> web.Response:
         turn = await editor.phone.answer(flow, catalog, _text(body, "token"), _event(body))
     except TestPhoneError as exc:
         raise _bad(str(exc), exc.code) from None
-    return await _phone_answer(editor, turn)
+    return await _phone_answer(editor, turn, catalog.language)
 
 
 def codemirror_present() -> bool:

@@ -68,6 +68,42 @@ def set_prompt(text: str, prompt_id: str, value: str) -> str:
     raise PromptEditError(f"prompt '{prompt_id}' could not be written back safely")
 
 
+def add_prompt(text: str, prompt_id: str, value: str) -> str:
+    """The prompts file with `prompt_id` added (a prompt another language has and this one
+    lacks), after the last prompt of the group it belongs to; the rest of the file untouched."""
+    value = " ".join(value.split())
+    if not value:
+        raise PromptEditError(f"prompt '{prompt_id}' cannot be empty")
+    if _read_back(text, prompt_id) is not None:
+        raise PromptEditError(f"there is already a prompt '{prompt_id}'")
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise PromptEditError(f"the prompts file is not valid YAML: {exc}") from None
+    group: Any = _child(root, "prompts")
+    parts = prompt_id.split(".")
+    depth = 0
+    while depth < len(parts) - 1 and isinstance(_child(group, parts[depth]), yaml.MappingNode):
+        group = _child(group, parts[depth])
+        depth += 1
+    if not isinstance(group, yaml.MappingNode) or not group.value or _child(group, parts[depth]) is not None:
+        raise PromptEditError(f"prompt '{prompt_id}' has no place in this file to be added")
+    indent = " " * group.value[0][0].start_mark.column
+    after = group.value[-1][1].end_mark.index
+    if text[after - 1 : after] != "\n":  # a value that ends on its own line: add after that line
+        newline = text.find("\n", after)
+        after = len(text) if newline < 0 else newline + 1
+    lines = [f"{indent}{'  ' * n}{part}:" for n, part in enumerate(parts[depth:-1])]
+    lines.append(
+        f"{indent}{'  ' * (len(parts) - 1 - depth)}{parts[-1]}: {json.dumps(value, ensure_ascii=False)}"
+    )
+    head = text[:after] if text[:after].endswith("\n") or not after else text[:after] + "\n"
+    candidate = head + "\n".join(lines) + "\n" + text[after:]
+    if _read_back(candidate, prompt_id) != value:
+        raise PromptEditError(f"prompt '{prompt_id}' could not be added safely")
+    return candidate
+
+
 def _folded(value: str, column: int, text: str, start: int) -> str:
     """A `>-` block for long text, a plain double-quoted string for short text."""
     line_start = text.rfind("\n", 0, start) + 1

@@ -32,7 +32,7 @@ from aiohttp import web
 
 from ivr.forwarded import IPNetwork
 from ivr.forwarded import client_address as forwarded_client
-from ivr.store.accounts import AccountError, AccountStore, Role, SignedIn
+from ivr.store.accounts import LANGUAGES, AccountError, AccountStore, Role, SignedIn
 from ivr.store.audit import AuditLog
 
 log = logging.getLogger(__name__)
@@ -249,7 +249,14 @@ async def _accounts_view(request: web.Request, *, error: str = "", status: int =
     accounts = await request.app[ACCOUNTS].list()
     audit = await request.app[AUDIT].recent(20)
     return render(
-        request, "accounts.html", accounts=accounts, roles=list(Role), audit=audit, error=error, status=status
+        request,
+        "accounts.html",
+        accounts=accounts,
+        roles=list(Role),
+        languages=LANGUAGES,
+        audit=audit,
+        error=error,
+        status=status,
     )
 
 
@@ -269,6 +276,7 @@ async def account_create(request: web.Request) -> web.Response:
             display_name=str(form.get("display_name", "")).strip(),
             phone=str(form.get("phone", "")).strip(),
             skills=_skills(str(form.get("skills", ""))),
+            language=str(form.get("language", "en")),
         )
     except (AccountError, ValueError) as exc:
         return await _accounts_view(request, error=f"Not created: {exc}.", status=400)
@@ -284,6 +292,7 @@ async def account_update(request: web.Request) -> web.Response:
     try:
         role = Role(str(form.get("role", "")))
         disabled = form.get("disabled") == "on"
+        language = str(form["language"]) if "language" in form else None
         if username == admin.account.username and (disabled or role is not Role.ADMIN):
             raise AccountError("you cannot disable or demote your own account")
         await accounts.update(
@@ -293,12 +302,14 @@ async def account_update(request: web.Request) -> web.Response:
             phone=str(form.get("phone", "")).strip(),
             skills=_skills(str(form.get("skills", ""))),
             disabled=disabled,
+            language=language,
         )
         if password := str(form.get("password", "")):
             await accounts.set_password(username, password)
     except (AccountError, ValueError) as exc:
         return await _accounts_view(request, error=f"Not changed: {exc}.", status=400)
-    detail = f"role={role.value} disabled={disabled}" + (" password reset" if form.get("password") else "")
+    detail = f"role={role.value} disabled={disabled}" + (f" language={language}" if language else "")
+    detail += " password reset" if form.get("password") else ""
     await request.app[AUDIT].record(admin.account.username, "account.update", username, detail)
     raise web.HTTPSeeOther("/console/accounts")
 

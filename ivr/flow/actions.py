@@ -48,6 +48,15 @@ class Pickup:
     """As said to callers: "our service centre at 200 Main Street"; empty: not said."""
     days: int = 14
     """A ready repair is kept this many days after it became ready (its `updated_on`)."""
+    open_on: Callable[[date], bool] = lambda _: True
+    """Whether the line (and its counter) is open on a day: the last day to collect is an open one."""
+
+    def last_day(self, ready_on: date) -> date:
+        """The last open day on or before the end of the keeping time (never before `ready_on`)."""
+        last = ready_on + timedelta(days=self.days)
+        while last > ready_on and not self.open_on(last):
+            last -= timedelta(days=1)
+        return last
 
 
 class TextMessages(Protocol):
@@ -276,7 +285,7 @@ def _release_repair(ctx: ActionContext, repair: Repair, owner: bool) -> None:
     )
     _set_or_clear(ctx, _due_or_late("repair", repair.eta, repair.status in PENDING_REPAIR, ctx.today))
     ready = repair.status is RepairStatus.READY_FOR_PICKUP
-    until = repair.updated_on + timedelta(days=ctx.pickup.days) if ready and repair.updated_on else None
+    until = ctx.pickup.last_day(repair.updated_on) if ready and repair.updated_on else None
     _set_or_clear(
         ctx,
         {

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from datetime import date
 
 from ivr.flow import machine as triggers
+from ivr.flow import survey as inbound_survey
 from ivr.flow.actions import ACTIONS, ActionContext, Outreach, Pickup, TextMessages
 from ivr.flow.matching import REPEAT_WORDS_BY_LANGUAGE, IntentMatcher, choose, mentions
 from ivr.flow.opening import LINE_VARIABLES, AlwaysOpen, Opening, OpeningNow
@@ -91,8 +92,11 @@ class FlowEngine:
         opening: Opening | None = None,
         pickup: Pickup | None = None,
         texts: TextMessages | None = None,
+        survey: inbound_survey.SurveyRecorder | None = None,
     ) -> None:
         self.flow = flow
+        self.survey = survey
+        """IVR_INBOUND_SURVEY: where the end-of-call question's scores go; None: not asked."""
         self.outreach = outreach
         """The campaigns' effects (scores, texts, callbacks, opt-outs), on outbound lines only."""
         self.version = version
@@ -138,12 +142,16 @@ class FlowEngine:
                     return self._ask_language(session, steps)
                 session.language = picked
                 self._note(session, "flow", f"language: {picked}{' (remembered)' if remembered else ''}")
+            else:  # decided before the call started (a campaign call speaks its customer's)
+                self._note(session, "flow", f"language: {session.language}")
             await self._begin(session, steps)
             if remembered:
                 self._offer_switch(session, steps)
             return steps
         if LANGUAGE_CHOICE in session.attempts:
             return await self._choose(session, event, steps)
+        if inbound_survey.SURVEY in session.attempts:
+            return await self._survey_answer(session, event, steps)
         if isinstance(event, Speech) and len(event.text) > MAX_SPEECH_CHARS:
             event = Speech(event.text[:MAX_SPEECH_CHARS], event.confidence)  # any channel
         state = self.flow.states[session.state]
@@ -458,12 +466,94 @@ class FlowEngine:
                     self._note(session, "flow", f"transfer: {state.reason}")
                     return steps
                 case HangupState():
-                    for prompt in state.prompts:
-                        self._say(session, steps, prompt, False, extra)
                     session.outcome = state.outcome
-                    steps.append(Hangup())
-                    return steps
+                    if self._surveyed(session, state):
+                        return self._ask_survey(session, steps)
+                    return self._hang_up(session, steps, state, extra)
         raise FlowError(f"more than {MAX_AUTOMATIC_STEPS} states in one turn near '{session.state}'")
+
+    def _hang_up(
+        self, session: CallSession, steps: list[Step], state: HangupState, extra: Mapping[str, str]
+    ) -> list[Step]:
+        for prompt in state.prompts:
+            self._say(session, steps, prompt, False, extra)
+        steps.append(Hangup())
+        return steps
+
+    # --- the question after a resolved inbound call (IVR_INBOUND_SURVEY) -------------------------
+
+    def _surveyed(self, session: CallSession, state: HangupState) -> bool:
+        """Whether this ending asks the survey first: an inbound call the line resolved alone."""
+        return (
+            self.survey is not None
+            and self.outreach is None  # campaign calls have their own question
+            and state.outcome == inbound_survey.SURVEYED_OUTCOME
+            and not session.transfer_reason
+        )
+
+    def _survey_text(self, session: CallSession, prompt_id: str) -> str:
+        """The survey's words in the call's language: its prompts file's, else built in."""
+        catalog = self._catalog(session)
+        if catalog.has(prompt_id):
+            return catalog.render(prompt_id, session.vars, self.today())
+        return inbound_survey.builtin(prompt_id, self.language(session))
+
+    def _survey_say(
+        self, session: CallSession, steps: list[Step], prompt_id: str, interruptible: bool
+    ) -> None:
+        text = self._survey_text(session, prompt_id)
+        steps.append(Say(text, interruptible, session.language))
+        self._note(session, "bot", text)
+
+    def _ask_survey(self, session: CallSession, steps: list[Step], *, again: bool = False) -> list[Step]:
+        session.attempts.setdefault(inbound_survey.SURVEY, 0)
+        if again:
+            self._survey_say(session, steps, inbound_survey.NOT_A_SCORE, True)
+        self._survey_say(session, steps, inbound_survey.ASK, True)
+        steps.append(
+            Gather(
+                digits=True,
+                timeout=inbound_survey.TIMEOUT,
+                max_digits=1,
+                finish_on_key="",
+                speech=True,
+                language=self.language(session),
+            )
+        )
+        return steps
+
+    async def _survey_answer(self, session: CallSession, event: Event, steps: list[Step]) -> list[Step]:
+        """The caller's answer to the survey: a score is kept and thanked; anything else is asked
+        once more, then the call ends. Either way the ending's own goodbye follows."""
+        if isinstance(event, Resume):  # a media stream reconnected mid-question
+            return self._ask_survey(session, steps)
+        self._note(session, "caller", _describe(event))
+        score = None
+        if isinstance(event, Digits):
+            score = inbound_survey.score_of(event.digits)
+        elif isinstance(event, Speech):
+            score = inbound_survey.score_of(reading(self.language(session)).spoken_digits(event.text))
+        if score is None:
+            misses = session.attempts[inbound_survey.SURVEY] + 1
+            if misses <= inbound_survey.REPROMPTS:
+                session.attempts[inbound_survey.SURVEY] = misses
+                return self._ask_survey(session, steps, again=True)
+            self._note(session, "flow", "survey: no score")
+        else:
+            if self.survey is not None:
+                await self.survey.record(session.call_sid, score)
+            else:  # asked by an instance with the survey on, answered on one with it off
+                log.warning("survey_off: call %s: score %s not kept", session.call_sid, score)
+            self._note(session, "flow", f"survey: {score}")
+            self._survey_say(session, steps, inbound_survey.THANKS, False)
+        del session.attempts[inbound_survey.SURVEY]
+        state = self.flow.states[session.state]
+        if not isinstance(state, HangupState):
+            raise FlowError(f"the survey ended at '{session.state}', which is not an ending")
+        extra: Mapping[str, str] = {}
+        if self._mentions_hours(session, state):
+            extra = (await self.opening.now(self._catalog(session).say_language)).values()
+        return self._hang_up(session, steps, state, extra)
 
     def exit_steps(self, session: CallSession) -> list[Step]:
         """How a call at rest in a hand-off or an ending leaves, without its prompts again.

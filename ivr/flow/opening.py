@@ -10,6 +10,7 @@ the schedule is the one place hours are written and no prompt can contradict it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Protocol
 
 OPENING_HOURS = "opening_hours"
@@ -38,9 +39,16 @@ class Opening(Protocol):
         words in `locale` (a prompts file's language tag, 'de-DE'; empty: the line's own)."""
         ...
 
+    def open_on(self, day: date) -> bool:
+        """Whether people are there at some time on `day` (a date in the line's time zone)."""
+        ...
+
 
 class AlwaysOpen:
     """A line without a schedule: people are there whenever a call is handed over."""
 
     async def now(self, locale: str = "") -> OpeningNow:
         return OpeningNow(open=True, hours="")
+
+    def open_on(self, day: date) -> bool:
+        return True

@@ -43,6 +43,7 @@ def _campaigns(settings: Settings) -> dict[str, Campaign]:
         settings.campaigns_dir.parent / "prompts",
         settings.campaigns_dir,
         settings.language,
+        settings.languages,
     )
 
 
@@ -64,9 +65,9 @@ def _with_outreach(
     async def run() -> int:
         stores = build_stores(settings.database_url)
         await stores.open()
-        config = OutreachConfig(settings.public_url, settings.phone_number, settings.review_url)
+        config = OutreachConfig.from_settings(settings)
         outreach = Outreach(stores.sql, campaigns, config, hours=_hours(settings))
-        if dial and settings.account_sid and settings.phone_number:
+        if dial and settings.account_sid and settings.phone_number and not _sandbox(settings):
             outreach.dialer = TwilioDialer.from_settings(settings)
         try:
             await outreach.store.known(sorted(campaigns))
@@ -77,6 +78,13 @@ def _with_outreach(
             await stores.close()
 
     return asyncio.run(run())
+
+
+def _sandbox(settings: Settings) -> bool:
+    """The line runs on the sandbox network, whose account only the server process can reach."""
+    from ivr.config import TelephonyMode
+
+    return settings.telephony is TelephonyMode.SANDBOX
 
 
 def _known(outreach: Outreach, name: str) -> bool:
@@ -126,6 +134,14 @@ def cmd_campaigns(args: argparse.Namespace, settings: SettingsSource) -> int:
             print("  " + "  ".join(f"{state} {n}" for state, n in counts.items()))
             print(f"  scores {report['scores']}  average {report['average']}")
             return 0
+        if outreach.dialer is None and _sandbox(current):
+            print(
+                "ivr campaigns: the sandbox telephone network lives inside `ivr sandbox`, which calls"
+                " for each enabled campaign every IVR_CAMPAIGN_ROUND seconds: enable the campaign"
+                " and its calls ring the sandbox phones",
+                file=sys.stderr,
+            )
+            return 1
         if outreach.dialer is None:
             print(
                 "ivr campaigns: TWILIO_ACCOUNT_SID and TWILIO_PHONE_NUMBER are needed to call",
@@ -143,7 +159,8 @@ def cmd_campaigns(args: argparse.Namespace, settings: SettingsSource) -> int:
         )
         return 0
 
-    return _with_outreach(settings(), work, dial=args.action == "run-once")
+    current = settings()
+    return _with_outreach(current, work, dial=args.action == "run-once")
 
 
 def cmd_contacts(args: argparse.Namespace, settings: SettingsSource) -> int:

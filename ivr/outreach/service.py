@@ -20,7 +20,9 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
+from ivr.config import Settings
 from ivr.hours import BusinessHours
+from ivr.languages import LanguagePlan
 from ivr.line import SupportLine
 from ivr.logs import mask_phone
 from ivr.outreach.campaigns import Campaign
@@ -29,6 +31,7 @@ from ivr.outreach.events import find_events
 from ivr.outreach.respect import customer_zone, may_call
 from ivr.outreach.store import OutreachStore, Target, TargetState
 from ivr.session import FINAL_STATUSES, CallSession
+from ivr.store.caller_languages import SqlCallerLanguages
 from ivr.store.once import UsedTokens
 from ivr.store.sql import Sql
 from ivr.telephony import TelephonyError
@@ -58,6 +61,24 @@ class OutreachConfig:
     review_url: str = ""
     """IVR_REVIEW_URL: the link happy customers are texted; empty: no review texts."""
     ring_seconds: int = 25
+    review_urls: Mapping[str, str] = field(default_factory=dict)
+    """IVR_REVIEW_URL_<LANG>: a language's own link (the others get `review_url`)."""
+    languages: LanguagePlan = field(default_factory=LanguagePlan)
+    """The languages the line serves, and the line numbers' own (IVR_NUMBER_LANGUAGES)."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OutreachConfig:
+        return cls(
+            settings.public_url,
+            settings.phone_number,
+            settings.review_url,
+            review_urls=dict(settings.review_urls),
+            languages=LanguagePlan(settings.languages, settings.number_languages),
+        )
+
+    def review_url_for(self, language: str) -> str:
+        """The review link for a customer spoken to in `language`."""
+        return self.review_urls.get(language) or self.review_url
 
 
 @dataclass(slots=True)
@@ -101,6 +122,7 @@ class Outreach:
         self.dialer: Dialer | None = None
         """Opened with the app (it needs the running event loop); None: calls cannot be placed."""
         self._once = UsedTokens(sql, clock=clock)
+        self._spoken = SqlCallerLanguages(sql, clock=clock)
 
     # --- the scheduling round ----------------------------------------------------------------------
 
@@ -204,15 +226,28 @@ class Outreach:
         ):
             return render_goodbye(None, voice=self._any_voice())
         known = self._known(target, campaign)
+        language = await self.language_of(target.number)
         answered_by = params.get("AnsweredBy", "")
         if answered_by in MACHINE_STATES:
             await self.store.picked_up(target.id, TargetState.MACHINE, answered_by, self.clock())
             live = await line.flows.current()
-            text = live.engine.catalog.render(campaign.machine_prompt, known, self.today())
+            catalog = live.engine.catalogs.get(language, live.engine.catalog)
+            text = catalog.render(campaign.machine_prompt, known, self.today())
             log.info("campaign %s: left a message on %s", campaign.name, mask_phone(target.number))
-            return render_goodbye(text, voice=live.voice)
+            return render_goodbye(text, voice=live.voices.get(language, live.voice))
         await self.store.picked_up(target.id, TargetState.ANSWERED, answered_by or "unknown", self.clock())
-        return await line.answer(params, known=known, outbound=True)
+        return await line.answer(params, known=known, outbound=True, language=language)
+
+    async def language_of(self, number: str) -> str:
+        """The language a campaign call speaks from its first word: the customer's own (chosen
+        on an earlier call, or the orders file's `language`), else the line number's
+        (IVR_NUMBER_LANGUAGES), else the line's default. Never asked: the line placed the call."""
+        plan = self.config.languages
+        known = await self._spoken.language(number)
+        if known in plan.served:
+            return known
+        own = plan.by_number.get(self.config.line_number, "")
+        return own if own in plan.served else plan.default
 
     def _known(self, target: Target, campaign: Campaign) -> dict[str, str]:
         return {
@@ -264,12 +299,14 @@ class Outreach:
     async def send_review_text(self, session: CallSession) -> bool:
         target = await self._target_of(session)
         line = self.lines.get(session.flow)
-        if target is None or line is None or self.dialer is None or not self.config.review_url:
+        url = self.config.review_url_for(session.language)
+        if target is None or line is None or self.dialer is None or not url:
             return False
         if not await self._once.use(f"review-text:{target.id}", self.clock() + 365 * 86400):
             return True  # a duplicate delivery of the same turn: the text went once
         live = await line.flows.for_session(session)
-        body = live.engine.catalog.render(REVIEW_PROMPT, {"review_url": self.config.review_url}, self.today())
+        catalog = live.engine.catalogs.get(session.language, live.engine.catalog)  # the call's language
+        body = catalog.render(REVIEW_PROMPT, {"review_url": url}, self.today())
         try:
             await self.dialer.send_text(target.number, body)
         except TelephonyError as exc:
@@ -285,11 +322,14 @@ class Outreach:
         if target is None:
             return False
         score = session.vars.get("survey_score", "")
-        context = {**target.context, "campaign": target.campaign}
+        # the language the customer spoke: the desk routes the callback to an agent who speaks it
+        context = {**target.context, "campaign": target.campaign, "language": session.language}
         if score:
             context |= {"survey_score": score, "service_recovery": "yes"}
         reason = SERVICE_RECOVERY if score else CAMPAIGN_CALLBACK
-        callback_id = await self.store.add_callback(target, reason, context, self.clock())
+        callback_id = await self.store.add_callback(
+            target, reason, context, self.clock(), skill=session.language
+        )
         log.info(
             "campaign %s: %s callback %s for %s",
             target.campaign,

@@ -340,8 +340,11 @@ class OutreachStore:
             ]
         )
 
-    async def add_callback(self, target: Target, reason: str, context: Mapping[str, str], now: float) -> str:
-        """A callback on the agent desk (its callbacks table), once per target."""
+    async def add_callback(
+        self, target: Target, reason: str, context: Mapping[str, str], now: float, *, skill: str = ""
+    ) -> str:
+        """A callback on the agent desk (its callbacks table), once per target; `skill` (the
+        language the customer spoke) routes it to an agent who speaks it."""
         callback_id = secrets.token_hex(8)
         try:
             await self.sql.atomic(
@@ -355,7 +358,7 @@ class OutreachStore:
                     Statement(
                         "INSERT INTO callbacks (id, call_sid, number, reason, context, skill, requested_at,"
                         " state, attempts, next_attempt_at, agent, customer_call_sid, last_error, done_by,"
-                        " updated_at) VALUES ($1, $2, $3, $6, $4, '', $5, 'pending', 0, $5,"
+                        " updated_at) VALUES ($1, $2, $3, $6, $4, $7, $5, 'pending', 0, $5,"
                         " '', '', '', '', $5)",
                         (
                             callback_id,
@@ -364,6 +367,7 @@ class OutreachStore:
                             json.dumps(dict(context), sort_keys=True),
                             now,
                             reason,
+                            skill,
                         ),
                     ),
                 ]

@@ -22,12 +22,14 @@ from ivr.flow.engine import FlowEngine
 from ivr.flow.files import CompiledFlow, FlowFiles, compile_files, read_files
 from ivr.handoff import HandOff
 from ivr.hours import BusinessHours
+from ivr.languages import LanguagePlan
 from ivr.line import SupportLine
 from ivr.metrics import Metrics
 from ivr.outreach.campaigns import Campaign, flow_names, load_campaigns
 from ivr.outreach.dialer import TwilioDialer
 from ivr.outreach.service import OUTBOUND_PATH, Outreach, OutreachConfig
 from ivr.store.base import CallLog, Repository, SessionStore
+from ivr.store.caller_languages import SqlCallerLanguages
 from ivr.store.sql import Sql
 from ivr.versions.library import FlowLibrary, line_builder
 from ivr.versions.store import FlowStore
@@ -61,24 +63,29 @@ class OutreachSetup:
 
 
 def check_campaigns(
-    flows_dir: Path, prompts_dir: Path, campaigns_dir: Path, language: str
+    flows_dir: Path, prompts_dir: Path, campaigns_dir: Path, language: str, languages: tuple[str, ...] = ()
 ) -> dict[str, Campaign]:
     """Every campaign file and the flows they name, checked (raises `CampaignInvalid` or
-    `FlowInvalid` naming the file and line)."""
+    `FlowInvalid` naming the file and line), with prompts in every served language: a
+    campaign call speaks its customer's."""
     if not campaigns_dir.is_dir():
         return {}
     flows = flow_names(flows_dir)
     campaigns = load_campaigns(campaigns_dir, flows)
     prompts: set[str] = set()
     for name in sorted({c.flow for c in campaigns.values()}):
-        compiled = _compile(read_files(flows_dir / f"{name}.yaml", prompts_dir), flows_dir, name, language)
+        files = read_files(flows_dir / f"{name}.yaml", prompts_dir)
+        compiled = _compile(files, flows_dir, name, language, languages)
         prompts |= set(compiled.catalogs[language].templates)
     # Again, now that the prompts are known: a machine message that does not exist is refused.
     return load_campaigns(campaigns_dir, flows, prompts) if campaigns else campaigns
 
 
-def _compile(files: FlowFiles, flows_dir: Path, name: str, language: str) -> CompiledFlow:
-    return compile_files(files, str(flows_dir / f"{name}.yaml"), prompts_source="prompts", language=language)
+def _compile(
+    files: FlowFiles, flows_dir: Path, name: str, language: str, languages: tuple[str, ...]
+) -> CompiledFlow:
+    source = str(flows_dir / f"{name}.yaml")
+    return compile_files(files, source, prompts_source="prompts", language=language, languages=languages)
 
 
 def setup_outreach(
@@ -88,20 +95,35 @@ def setup_outreach(
     today: Callable[[], date],
     clock: Callable[[], float],
 ) -> Outreach:
-    campaigns = check_campaigns(setup.flows_dir, setup.prompts_dir, setup.campaigns_dir, setup.language)
+    served = setup.config.languages.served
+    campaigns = check_campaigns(
+        setup.flows_dir, setup.prompts_dir, setup.campaigns_dir, setup.language, served
+    )
     outreach = Outreach(setup.sql, campaigns, setup.config, hours=setup.hours, clock=clock, today=today)
     app[OUTREACH] = outreach
-    flows = FlowStore(setup.sql, language=setup.language)
+    flows = FlowStore(setup.sql, language=setup.language, languages=served)
+    # The call's language is set before it starts (`Outreach.language_of`); the plan without
+    # the line numbers' languages only serves a customer who presses * to change it.
+    plan = LanguagePlan(served)
+    remembered = SqlCallerLanguages(setup.sql)
 
     def engine(number: int, compiled: CompiledFlow) -> FlowEngine:
         catalog = compiled.catalogs[setup.language]
         return FlowEngine(
-            compiled.flow, catalog, setup.repository, today=today, version=number, outreach=outreach
+            compiled.flow,
+            catalog,
+            setup.repository,
+            today=today,
+            version=number,
+            outreach=outreach,
+            catalogs={code: compiled.catalogs[code] for code in served},
+            languages=plan,
+            caller_languages=remembered,
         )
 
     libraries: dict[str, FlowLibrary] = {}
     for name in sorted({c.flow for c in campaigns.values()}):
-        library = FlowLibrary(flows, name, line_builder(setup.language, engine))
+        library = FlowLibrary(flows, name, line_builder(setup.language, engine, served))
         libraries[name] = library
         outreach.lines[name] = SupportLine(
             library,
@@ -133,7 +155,7 @@ def setup_outreach(
 
     def fallback(request: web.Request) -> str:
         line = outreach.lines.get(request.match_info.get("flow", "")) or next(iter(outreach.lines.values()))
-        return line.fallback()
+        return line.fallback(request.query.get("language", ""))
 
     async def answer(request: web.Request, params: dict[str, str]) -> str:
         if "CallSid" not in params:

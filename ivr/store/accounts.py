@@ -40,6 +40,8 @@ class Role(StrEnum):
 
 _RANK = {Role.AGENT: 0, Role.SUPERVISOR: 1, Role.ADMIN: 2}
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,31}")
+LANGUAGES = ("en", "de", "sv")
+"""The languages the desk can speak to an agent in (`ivr.agents.whisper` has each one's words)."""
 MIN_PASSWORD = 10
 SESSION_IDLE = 2 * 3600.0
 """A session unused this long is over (an unattended browser)."""
@@ -94,6 +96,8 @@ class Account:
     skills: tuple[str, ...]
     """What callers this agent may take, e.g. `en`, `de`, `repairs`; routing matches on these."""
     disabled: bool = False
+    language: str = "en"
+    """The language the desk speaks to this agent in (the whisper before each caller)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +115,7 @@ def _account(row: Row) -> Account:
         phone=row["phone"],
         skills=tuple(json.loads(row["skills"])),
         disabled=bool(row["disabled"]),
+        language=row["language"],
     )
 
 
@@ -118,7 +123,7 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-_COLUMNS = "username, role, display_name, phone, skills, disabled"
+_COLUMNS = "username, role, display_name, phone, skills, disabled, language"
 _JOINED = ", ".join(f"a.{column}" for column in _COLUMNS.split(", "))
 
 
@@ -138,14 +143,17 @@ class AccountStore:
         display_name: str = "",
         phone: str = "",
         skills: Sequence[str] = (),
+        language: str = "en",
     ) -> Account:
         if not USERNAME.fullmatch(username):
             raise AccountError("a username is 2-32 characters: lower-case letters, digits, '.', '_' or '-'")
+        check_language(language)
         check_password(password)
         hashed = await asyncio.to_thread(hash_password, password)
         changed = await self.sql.execute(
             "INSERT INTO accounts (username, role, display_name, password_hash, phone, skills, disabled,"
-            " created_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7) ON CONFLICT (username) DO NOTHING",
+            " created_at, language) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8)"
+            " ON CONFLICT (username) DO NOTHING",
             username,
             role.value,
             display_name or username,
@@ -153,6 +161,7 @@ class AccountStore:
             phone,
             json.dumps(sorted(set(skills))),
             float(self.clock()),
+            language,
         )
         if changed != 1:
             raise AccountError(f"there is already an account called '{username}'")
@@ -178,16 +187,21 @@ class AccountStore:
         phone: str,
         skills: Sequence[str],
         disabled: bool,
+        language: str | None = None,
     ) -> None:
+        """Change an account; `language` None keeps the one it has."""
+        if language is not None:
+            check_language(language)
         changed = await self.sql.execute(
-            "UPDATE accounts SET role = $2, display_name = $3, phone = $4, skills = $5, disabled = $6"
-            " WHERE username = $1",
+            "UPDATE accounts SET role = $2, display_name = $3, phone = $4, skills = $5, disabled = $6,"
+            " language = COALESCE($7, language) WHERE username = $1",
             username,
             role.value,
             display_name or username,
             phone,
             json.dumps(sorted(set(skills))),
             int(disabled),
+            language,
         )
         if changed != 1:
             raise AccountError(f"there is no account called '{username}'")
@@ -298,6 +312,11 @@ _RESERVE = (
     " RETURNING failures, first_at"
 )
 """One attempt more for a key (a new window once the old one has passed), and the count now."""
+
+
+def check_language(language: str) -> None:
+    if language not in LANGUAGES:
+        raise AccountError(f"an agent's language is one of {', '.join(LANGUAGES)}, not '{language}'")
 
 
 def check_password(password: str) -> None:

@@ -252,6 +252,15 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
     ),
     SharedMigration(
         13,
+        "account_languages",
+        # The language an agent hears the desk in (the whisper before each caller); every
+        # account made before this is English.
+        """
+        ALTER TABLE accounts ADD COLUMN language text NOT NULL DEFAULT 'en';
+        """,
+    ),
+    SharedMigration(
+        14,
         "insights_local_time",
         # The insights in the line's own days and hours, and exact queue wait percentiles:
         # counts are kept per local day (the line's time zone), volume per UTC quarter hour

@@ -19,13 +19,13 @@ from typing import Protocol
 
 from ivr.flow.engine import FlowEngine
 from ivr.flow.files import CompiledFlow, FlowFiles
+from ivr.languages import fault_words
 from ivr.session import CallSession
 from ivr.twiml import Voice
 from ivr.versions.store import FlowStore, FlowVersion
 
 log = logging.getLogger(__name__)
 
-DEFAULT_APOLOGY = "I'm sorry, something went wrong on our side. Let me connect you with an agent."
 KEEP_VERSIONS = 8
 """Compiled versions kept besides the current one (older calls' versions load again on a miss)."""
 
@@ -42,6 +42,22 @@ class LiveFlow:
     """What a caller hears when the service fails (the `system_error` prompt)."""
     voices: Mapping[str, Voice] = field(default_factory=dict)
     """Each served language's voice, by code (from its prompts file)."""
+    apologies: Mapping[str, str] = field(default_factory=dict)
+    """Each served language's `system_error`, by code."""
+    language: str = ""
+    """The default language's code (`apology` and `voice` are its)."""
+
+    def speaking(self, language: str) -> tuple[str, Voice]:
+        """The code and voice a call in `language` is spoken in: a language this version does
+        not serve (or none: a call not known) gets the default's."""
+        if language and language in self.voices:
+            return language, self.voices[language]
+        return self.language, self.voice
+
+    def apology_in(self, language: str) -> tuple[str, Voice]:
+        """The fault apology in `language`, and the voice that says it."""
+        code, voice = self.speaking(language)
+        return self.apologies.get(code, self.apology), voice
 
 
 class Flows(Protocol):
@@ -189,17 +205,25 @@ def line_builder(
 
     def build(number: int, compiled: CompiledFlow) -> LiveFlow:
         catalog = compiled.catalogs[language]
-        apology = catalog.render("system_error", {}) if catalog.has("system_error") else DEFAULT_APOLOGY
+        served = languages or (language,)
         voices = {
             code: Voice(language=compiled.catalogs[code].say_language, voice=compiled.catalogs[code].voice)
-            for code in languages or (language,)
+            for code in served
+        }
+        apologies = {
+            code: compiled.catalogs[code].render("system_error", {})
+            if compiled.catalogs[code].has("system_error")
+            else fault_words(code).apology
+            for code in served
         }
         return LiveFlow(
             version=number,
             engine=build_engine(number, compiled),
             voice=voices.get(language) or Voice(language=catalog.say_language, voice=catalog.voice),
-            apology=apology,
+            apology=apologies[language],
             voices=voices,
+            apologies=apologies,
+            language=language,
         )
 
     return build

@@ -68,11 +68,12 @@ from ivr.store.audit import AuditLog
 from ivr.store.backends import Stores, StoresUnavailable, build_stores
 from ivr.store.caller_languages import SqlCallerLanguages
 from ivr.store.once import UsedTokens
+from ivr.store.surveys import SqlSurveyRecorder
 from ivr.telephony import TwilioTelephony, TwilioTexts
 from ivr.twiml import Voice, queue_wait
 from ivr.versions.library import FlowLibrary, LiveFlow, line_builder
 from ivr.versions.store import FlowStore
-from ivr.webhooks import SignatureCheck, signature_middleware, status_webhook, twiml_webhook
+from ivr.webhooks import SignatureCheck, signature_middleware, signed_form, status_webhook, twiml_webhook
 from ivr.yamlsource import SourceError, load_file
 from speech.asr import RecognitionError
 from speech.cache import PromptAudioCache
@@ -148,12 +149,14 @@ async def stream_ended(request: web.Request, params: dict[str, str]) -> str:
 
 
 async def after_transfer(request: web.Request, params: dict[str, str]) -> str:
-    return request.app[LINE].after_transfer(params)
+    return request.app[LINE].after_transfer(params, request.query.get("language", ""))
 
 
 def line_fallback(request: web.Request) -> str:
-    """Apologise and hand the caller to a person (needs no flow, store or synthesiser)."""
-    return request.app[LINE].fallback()
+    """Apologise and hand the caller to a person, in the caller's language (needs no flow,
+    store or synthesiser)."""
+    line = request.app[LINE]
+    return line.fallback(line.fault_language(signed_form(request), request.query))
 
 
 async def audio(request: web.Request) -> web.StreamResponse:
@@ -339,6 +342,24 @@ def _telephony(
     return lifecycle
 
 
+def _campaign_dialer(app: web.Application, settings: Settings) -> Callable[[], TwilioDialer] | None:
+    """How campaigns reach the phone network: the sandbox's account when the line runs on it
+    (IVR_TELEPHONY=sandbox: its follow-up calls ring sandbox phones, its texts reach them),
+    else Twilio's (TWILIO_API_BASE); None without an account and number: nothing is called."""
+    if not (settings.account_sid and settings.phone_number):
+        return None
+    network = app.get(NETWORK)
+    if network is None:
+        return lambda: TwilioDialer.from_settings(settings)
+    # the sandbox's account starts with the desk's telephony, before the campaigns open
+    return lambda: TwilioDialer(
+        account_sid=settings.account_sid,
+        auth_token=settings.auth_token,
+        from_number=settings.phone_number,
+        api_base=network.account.api_base,
+    )
+
+
 def check_starting_flow(settings: Settings) -> tuple[FlowFiles, CompiledFlow]:
     """Read and compile the starting flow and prompts (IVR_FLOW, IVR_PROMPTS); raises if broken."""
     starting = read_files(settings.flow_file, settings.prompts_dir)
@@ -422,12 +443,10 @@ def create_app(
             archive=stores.calls if stores.separate_sessions else None,
             handoff=handoff,
             metrics=app[METRICS],
-            config=OutreachConfig(settings.public_url, settings.phone_number, settings.review_url),
+            config=OutreachConfig.from_settings(settings),
             hours=hours,
             round_every=settings.campaign_round,
-            twilio=(lambda: TwilioDialer.from_settings(settings))
-            if settings.account_sid and settings.phone_number
-            else None,
+            twilio=_campaign_dialer(app, settings),
         ),
         today=today,
         clock=lambda: now().timestamp(),
@@ -598,11 +617,12 @@ def setup_voice(
             today=today,
             version=number,
             opening=opening,
-            pickup=Pickup(settings.pickup_location, settings.pickup_days),
+            pickup=Pickup(settings.pickup_location, settings.pickup_days, opening.open_on),
             texts=texts,
             catalogs={code: compiled.catalogs[code] for code in settings.languages},
             languages=plan,
             caller_languages=remembered,
+            survey=SqlSurveyRecorder(stores.sql) if settings.inbound_survey else None,
         )
 
     library = FlowLibrary(
@@ -688,6 +708,7 @@ def setup_console(
         audio_secret(settings.audio_dir),
         voice=settings.tts_voice or None,
         rate=settings.tts_rate,
+        voices={code: settings.tts_voice_for(code) for code in settings.languages[1:]},
     )
     setup_flow_editor(
         console,
@@ -695,6 +716,7 @@ def setup_console(
             store=flows,  # the line's own store: a publish here reaches new calls at once
             name=LINE_FLOW,
             language=settings.language,
+            languages=settings.languages,
             phone=TestPhone(
                 phone_secret(settings.auth_token),
                 stores.repository,

@@ -218,50 +218,78 @@ function showProblems(problems) {
   editor.mark(errors.filter((p) => p.file === "flow" && p.line).map((p) => [p.line, p.message]));
 }
 
-// ---- prompts per language --------------------------------------------------------------
+// ---- prompts: every language the line speaks, side by side -------------------------------
+const served = draft.languages || [draft.language];
+
 function showLanguages() {
+  // the test phone calls in one of them
   const select = $("language");
-  select.replaceChildren(...Object.keys(page.prompts).sort().map((lang) => el("option", { value: lang }, lang)));
+  const callable = served.filter((lang) => lang in page.prompts);
+  select.replaceChildren(...callable.map((lang) => el("option", { value: lang }, lang)));
   select.value = page.language;
   select.addEventListener("change", () => {
     page.language = select.value;
-    showPromptRows();
   });
 }
 
 function showPromptRows() {
   const body = $("prompt-rows");
   if (body.contains(document.activeElement)) return; // never redraw under the supervisor's cursor
-  const rows = page.rows[page.language] || [];
+  $("prompt-head").replaceChildren(
+    el("th", {}, "Prompt"),
+    ...served.map((lang) => el("th", { "data-lang": lang }, lang)),
+  );
+  const texts = new Map(); // prompt id -> {language: text}, in the order the files list them
+  for (const lang of served) {
+    for (const row of page.rows[lang] || []) {
+      if (!texts.has(row.id)) texts.set(row.id, {});
+      texts.get(row.id)[lang] = row.text;
+    }
+  }
   body.replaceChildren(
-    ...rows.map((row) => {
-      const text = el("textarea", { class: "prompt-text", rows: 2, value: row.text, "data-id": row.id });
-      text.setAttribute("aria-label", `Text of ${row.id}`);
-      text.addEventListener("change", () => editPrompt(row.id, text));
-      const play = el("button", { type: "button", class: "secondary listen", "data-id": row.id }, "Listen");
-      play.addEventListener("click", () => listen(text.value, play));
-      return el("tr", { "data-id": row.id }, el("td", {}, el("code", {}, row.id)), el("td", {}, text), el("td", {}, play));
+    ...[...texts].map(([id, byLanguage]) => {
+      const missing = served.filter((lang) => !(lang in byLanguage));
+      const row = el("tr", { "data-id": id }, el("td", {}, el("code", {}, id)), ...served.map((lang) => promptCell(id, lang, byLanguage[lang])));
+      if (missing.length) row.classList.add("incomplete");
+      return row;
     }),
   );
 }
 
-async function editPrompt(id, textarea) {
-  const language = page.language;
-  const result = await postJson("/prompt", { text: page.prompts[language], id, value: textarea.value });
+function promptCell(id, lang, value) {
+  if (value === undefined) {
+    const flag = el("span", { class: "missing-flag" }, `Missing in ${lang}`);
+    flag.title = `The ${lang} prompts have no '${id}': the draft cannot be published until they do.`;
+    const add = el("textarea", { class: "prompt-text", rows: 2, placeholder: `Write the ${lang} text to add it`, "data-id": id, "data-lang": lang, "data-missing": "1" });
+    add.setAttribute("aria-label", `Add ${id} in ${lang}`);
+    add.addEventListener("change", () => editPrompt(id, lang, add, true));
+    return el("td", { class: "missing", "data-lang": lang }, flag, add);
+  }
+  const text = el("textarea", { class: "prompt-text", rows: 2, value, "data-id": id, "data-lang": lang });
+  text.setAttribute("aria-label", `Text of ${id} (${lang})`);
+  text.addEventListener("change", () => editPrompt(id, lang, text));
+  const play = el("button", { type: "button", class: "secondary listen", "data-id": id, "data-lang": lang }, "Listen");
+  play.setAttribute("aria-label", `Listen to ${id} (${lang})`);
+  play.addEventListener("click", () => listen(text.value, lang, play));
+  return el("td", { "data-lang": lang }, text, play);
+}
+
+async function editPrompt(id, language, textarea, add = false) {
+  const result = await postJson("/prompt", { text: page.prompts[language], id, value: textarea.value, add });
   if (!result.ok) {
     setStatus(result.body.error, "error");
     return;
   }
   page.prompts[language] = result.body.text;
   markDirty();
-  setStatus(`Prompt ${id} changed in the draft.`);
+  setStatus(`Prompt ${id} (${language}) ${add ? "added to" : "changed in"} the draft.`);
   scheduleCheck();
 }
 
-async function listen(text, button) {
+async function listen(text, language, button) {
   button.disabled = true;
   try {
-    const result = await postJson("/listen", { text });
+    const result = await postJson("/listen", { text, language });
     if (!result.ok) {
       setStatus(result.body.error, "error");
       return;
@@ -269,8 +297,9 @@ async function listen(text, button) {
     const player = $("listen-audio");
     player.src = result.body.audio;
     player.dataset.text = result.body.text;
-    setStatus(`Playing: ${result.body.text}`);
-    player.play().catch(() => setStatus(`Ready to play (press play): ${result.body.text}`));
+    player.dataset.language = result.body.language;
+    setStatus(`Playing (${result.body.language}): ${result.body.text}`);
+    player.play().catch(() => setStatus(`Ready to play (press play, ${result.body.language}): ${result.body.text}`));
   } finally {
     button.disabled = false;
   }
