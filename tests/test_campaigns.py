@@ -55,6 +55,13 @@ def test_an_unknown_trigger_is_refused_with_its_line() -> None:
     assert message.startswith("campaigns/test.yaml line 2: unknown trigger 'order_shipped'")
 
 
+def test_the_inbound_survey_as_a_trigger_is_refused_with_where_its_switch_is() -> None:
+    message = refused(GOOD.replace("order_delivered", "after_inbound_call"))
+    assert message.startswith(
+        "campaigns/test.yaml line 2: the survey after inbound calls is IVR_INBOUND_SURVEY=on"
+    )
+
+
 def test_an_impossible_window_is_refused_with_its_line() -> None:
     message = refused(GOOD.replace('{from: "10:00", to: "19:00"}', '{from: "19:00", to: "10:00"}'))
     expected = "campaigns/test.yaml line 5: impossible window: it closes at 10:00 before it opens at 19:00"

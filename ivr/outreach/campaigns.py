@@ -23,6 +23,11 @@ _NAME = re.compile(r"[a-z][a-z0-9-]{0,62}")
 _CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 
 
+INBOUND_SURVEY_TRIGGER = "after_inbound_call"
+"""Not a trigger: the survey after inbound calls is a setting. A campaign file naming it is
+told where the switch is."""
+
+
 class Trigger(StrEnum):
     ORDER_DELIVERED = "order_delivered"
     """An order whose status is `delivered`; its date is the order's `eta` (when it arrived)."""
@@ -30,8 +35,6 @@ class Trigger(StrEnum):
     """A repair `closed` or `shipped_back`; its date is the repair's `updated_on`."""
     WARRANTY_EXPIRING = "warranty_expiring"
     """A warranty's `expires_on`; `delay_days` counts days *before* it."""
-    AFTER_INBOUND_CALL = "after_inbound_call"
-    """The survey at the end of a bot-handled inbound call (not scheduled; see the README)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +109,14 @@ def parse_campaign(doc: Document, flows: Iterable[str], prompts: Iterable[str] |
     try:
         trigger = Trigger(raw_trigger)
     except ValueError:
-        fail("trigger", f"unknown trigger '{raw_trigger}'; one of {', '.join(t.value for t in Trigger)}")
+        known = ", ".join(t.value for t in Trigger)
+        if raw_trigger == INBOUND_SURVEY_TRIGGER:
+            fail(
+                "trigger",
+                f"the survey after inbound calls is IVR_INBOUND_SURVEY=on, not a campaign; one of {known}",
+            )
+        else:
+            fail("trigger", f"unknown trigger '{raw_trigger}'; one of {known}")
     flow = str(data.get("flow", ""))
     known_flows = set(flows)
     if flow not in known_flows:

@@ -44,8 +44,6 @@ def _midnight(day: date) -> float:
 
 async def find_events(sql: Sql, campaign: Campaign, today: date) -> list[Event]:
     """The events this campaign's trigger finds that are due by today and not too old."""
-    if campaign.trigger is Trigger.AFTER_INBOUND_CALL:
-        return []
     if campaign.trigger is Trigger.ORDER_DELIVERED:
         rows, build = await sql.fetch(_ORDERS), _delivered
     elif campaign.trigger is Trigger.REPAIR_CLOSED:
