@@ -26,8 +26,11 @@ from redis.exceptions import RedisError
 
 from ivr.session import FINAL_STATUSES, CallSession
 
-MAX_CONNECTIONS = 256
-"""Connections one instance may open to Redis; more concurrent requests wait for one."""
+MAX_CONNECTIONS = 64
+"""Connections one instance may open to Redis; more concurrent requests wait for one (a
+command takes well under a millisecond). Redis runs commands one at a time, so more
+connections add no throughput; a burst of 256 new ones (each a handshake of several round
+trips) took longer than the 5 s connect timeout on a busy machine and failed requests."""
 POOL_TIMEOUT = 5.0
 """Seconds a request waits for a free connection before failing (then: apology + agent)."""
 
