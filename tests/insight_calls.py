@@ -12,12 +12,34 @@ adds nothing the insights read).
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
 from aiohttp.test_utils import TestClient
 
 from ivr.agents.web import AGENT_LINE
 from tests.caller import STRANGER_PHONE, Caller
 
 MISHEARD = ["blue elephants", "my fridge is singing", "blue elephants"]
+
+
+def stats(data_dir: Path, *args: str) -> dict:
+    """`ivr stats --json` from today on, as an operator runs it on the line's database."""
+    env = {**os.environ, "IVR_DATA_DIR": str(data_dir)}
+    today = datetime.now(UTC).date().isoformat()
+    result = subprocess.run(
+        [sys.executable, "-m", "ivr", "stats", "--since", today, "--json", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
 
 
 async def resolved(client: TestClient, topic: int) -> Caller:

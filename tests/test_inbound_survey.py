@@ -4,12 +4,7 @@ insights' satisfaction; a non-score is asked once more; with the setting off not
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp.test_utils import TestClient
@@ -17,6 +12,7 @@ from aiohttp.test_utils import TestClient
 from ivr.web.app import LINE, STORES, create_app
 from tests.caller import STRANGER_PHONE, Caller, Turn
 from tests.conftest import TODAY, load_demo_data, make_settings
+from tests.insight_calls import stats
 
 QUESTION = "How happy are you with this call, from 1 to 5?"
 GOODBYE = "Thanks for calling Acme. Goodbye."
@@ -50,21 +46,6 @@ async def transcript(client: TestClient, caller: Caller) -> list[str]:
 async def answers(client: TestClient) -> list[tuple[str, str | None, int]]:
     rows = await client.app[STORES].sql.fetch("SELECT call_sid, campaign, score FROM survey_answers")
     return [(r["call_sid"], r["campaign"], int(r["score"])) for r in rows]
-
-
-def stats(tmp_path: Path) -> dict:
-    """`ivr stats --json` as an operator runs it, on the line's database."""
-    env = {**os.environ, "IVR_DATA_DIR": str(tmp_path)}
-    today = datetime.now(UTC).date().isoformat()
-    result = subprocess.run(
-        [sys.executable, "-m", "ivr", "stats", "--since", today, "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 async def test_a_resolved_call_ends_with_the_question_and_its_score_is_the_satisfaction(

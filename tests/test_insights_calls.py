@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp.test_utils import TestClient
@@ -19,7 +14,7 @@ from ivr.sandbox.account import TwilioAccount
 from ivr.web.app import FLOWS
 from tests.agent_line import agent_app
 from tests.caller import PUBLIC_URL
-from tests.insight_calls import hangs_up_at_main_menu, play_mix, resolved
+from tests.insight_calls import hangs_up_at_main_menu, play_mix, resolved, stats
 
 
 async def start(aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount) -> TestClient:
@@ -28,20 +23,6 @@ async def start(aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount)
     client = await aiohttp_client(app)
     twilio.deliver_to(PUBLIC_URL, str(client.make_url("")))
     return client
-
-
-def stats(tmp_path: Path, *args: str) -> dict:
-    env = {**os.environ, "IVR_DATA_DIR": str(tmp_path)}
-    today = datetime.now(UTC).date().isoformat()
-    result = subprocess.run(
-        [sys.executable, "-m", "ivr", "stats", "--since", today, "--json", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 async def test_ivr_stats_counts_a_known_mix_of_calls_and_each_version_its_own(

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from ivr.config import Settings
-from ivr.store.accounts import LANGUAGES, AccountError, AccountStore, Role
+from ivr.store.accounts import LANGUAGES, Account, AccountError, AccountStore, Role
 from ivr.store.audit import AuditLog
 from ivr.store.backends import build_stores
 
@@ -94,11 +94,16 @@ def cmd_passwd(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _existing(accounts: AccountStore, username: str) -> Account:
+    account = await accounts.get(username)
+    if account is None:
+        raise AccountError(f"there is no account called '{username}'")
+    return account
+
+
 def cmd_set(args: argparse.Namespace) -> int:
     async def change(accounts: AccountStore, audit: AuditLog) -> str:
-        account = await accounts.get(args.username)
-        if account is None:
-            raise AccountError(f"there is no account called '{args.username}'")
+        account = await _existing(accounts, args.username)
         await accounts.update(
             account.username,
             role=account.role,
@@ -123,9 +128,7 @@ _SETTABLE = ("name", "phone", "skills", "language")
 
 def cmd_disable(args: argparse.Namespace) -> int:
     async def disable(accounts: AccountStore, audit: AuditLog) -> None:
-        account = await accounts.get(args.username)
-        if account is None:
-            raise AccountError(f"there is no account called '{args.username}'")
+        account = await _existing(accounts, args.username)
         await accounts.update(
             account.username,
             role=account.role,
