@@ -69,6 +69,22 @@ class SandboxPhone:
     async def call_line(self) -> str:
         return str((await self.act("call"))["call"])
 
+    async def ask_for_an_agent_about_repair(self, until: str) -> str:
+        """Call the line as the caller on file, pass the greeting's order offer, ask about repair
+        3141 and press 0; returns the CallSid once the phone sees an event of kind `until`
+        (`queued`, or `recording` when the line is closed)."""
+        call = await self.call_line()
+        await self.next_event("listening")
+        await self.act("keys", call=call, keys="3")  # not about the order the greeting offers
+        await self.next_event("say", "Tell me what you need")
+        await self.next_event("listening")
+        await self.act("keys", call=call, keys="2")
+        await self.act("keys", call=call, keys="3141#")
+        await self.next_event("say", "waiting for parts")
+        await self.act("keys", call=call, keys="0")
+        await self.next_event(until)
+        return call
+
     async def next_event(self, kind: str, containing: str = "", seconds: float = 60) -> dict[str, Any]:
         """The next event of `kind` (whose text contains `containing`), polling the phone API."""
         async with asyncio.timeout(seconds):

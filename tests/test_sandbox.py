@@ -104,26 +104,11 @@ async def test_the_tracking_link_text_reaches_the_caller_s_sandbox_phone(tmp_pat
         await caller.act("hangup", call=call)
 
 
-async def to_the_queue(caller: SandboxPhone) -> str:
-    """The caller asks about repair 3141 and presses 0; returns the CallSid once it is queued."""
-    call = await caller.call_line()
-    await caller.next_event("listening")
-    await caller.act("keys", call=call, keys="3")  # not about the order the greeting offers
-    await caller.next_event("say", "Tell me what you need")
-    await caller.next_event("listening")
-    await caller.act("keys", call=call, keys="2")
-    await caller.act("keys", call=call, keys="3141#")
-    await caller.next_event("say", "waiting for parts")
-    await caller.act("keys", call=call, keys="0")
-    await caller.next_event("queued")
-    return call
-
-
 async def test_a_caller_who_hangs_up_in_the_queue_leaves_the_desk(tmp_path: Path) -> None:
     async with sandbox_line(tmp_path) as server, ClientSession() as session:
         desk = server.app[AGENT_LINE].desk
         caller = SandboxPhone(session, str(server.make_url("")).rstrip("/"), VERIFIED_PHONE)
-        call = await to_the_queue(caller)
+        call = await caller.ask_for_an_agent_about_repair("queued")
         [waiting] = (await desk.snapshot()).queue
         await caller.act("hangup", call=call)
         await caller.next_event("ended")
@@ -150,7 +135,7 @@ async def test_a_callback_is_placed_to_the_customer_sandbox_phone_after_the_agen
         customer = SandboxPhone(session, base, VERIFIED_PHONE)
         agent = SandboxPhone(session, base, AGENT_PHONE)
 
-        call = await to_the_queue(customer)
+        call = await customer.ask_for_an_agent_about_repair("queued")
         await customer.next_event("say", "To be called back instead of waiting, press 1")
         await customer.act("keys", call=call, keys="1")
         await customer.next_event("say", "We will call you back")
@@ -168,21 +153,6 @@ async def test_a_callback_is_placed_to_the_customer_sandbox_phone_after_the_agen
         await agent.next_event("conference", VERIFIED_PHONE + " joined")
 
 
-async def to_the_voicemail(caller: SandboxPhone) -> str:
-    """With the line closed, a caller about repair 3141 who presses 0 is asked for a message."""
-    call = await caller.call_line()
-    await caller.next_event("listening")
-    await caller.act("keys", call=call, keys="3")  # not about the order the greeting offers
-    await caller.next_event("say", "Tell me what you need")
-    await caller.next_event("listening")
-    await caller.act("keys", call=call, keys="2")
-    await caller.act("keys", call=call, keys="3141#")
-    await caller.next_event("say", "waiting for parts")
-    await caller.act("keys", call=call, keys="0")
-    await caller.next_event("recording")
-    return call
-
-
 async def test_a_voicemail_recorded_on_a_sandbox_phone_reaches_the_desk_transcribed(tmp_path: Path) -> None:
     async with (
         sandbox_line(tmp_path, IVR_VOSK_MODEL=str(korean_model())) as server,
@@ -191,7 +161,7 @@ async def test_a_voicemail_recorded_on_a_sandbox_phone_reaches_the_desk_transcri
         desk = server.app[AGENT_LINE].desk
         await desk.set_emergency_closed(True, "sam")  # closed: callers who ask for a person leave a message
         caller = SandboxPhone(session, str(server.make_url("")).rstrip("/"), VERIFIED_PHONE)
-        call = await to_the_voicemail(caller)
+        call = await caller.ask_for_an_agent_about_repair("recording")
         async with session.post(
             f"{caller.base}/sandbox/phones/{VERIFIED_PHONE}/record",
             params={"call": call},
@@ -213,7 +183,7 @@ async def test_a_typed_voicemail_reaches_the_line_as_spoken_audio(tmp_path: Path
         desk = server.app[AGENT_LINE].desk
         await desk.set_emergency_closed(True, "sam")
         caller = SandboxPhone(session, str(server.make_url("")).rstrip("/"), VERIFIED_PHONE)
-        call = await to_the_voicemail(caller)
+        call = await caller.ask_for_an_agent_about_repair("recording")
         await caller.act("say", call=call, text="Please call me about my espresso machine.")
         for _ in range(600):  # synthesised by the sandbox, then fetched by the line
             tickets = await desk.store.voicemails.listed(include_done=False)

@@ -51,16 +51,7 @@ async def test_an_agent_answers_on_the_dev_phone_hears_the_whisper_and_is_bridge
         await phone.wait_for_selector("#call-state[data-state=idle]")
 
         caller = SandboxPhone(session, base, VERIFIED_PHONE)
-        call = await caller.call_line()
-        await caller.next_event("listening")
-        await caller.act("keys", call=call, keys="3")  # not about the order the greeting offers
-        await caller.next_event("say", "Tell me what you need")
-        await caller.next_event("listening")
-        await caller.act("keys", call=call, keys="2")
-        await caller.act("keys", call=call, keys="3141#")
-        await caller.next_event("say", "waiting for parts")
-        await caller.act("keys", call=call, keys="0")
-        await caller.next_event("queued")
+        call = await caller.ask_for_an_agent_about_repair("queued")
 
         row = page.locator(f"#queue tr[data-state=waiting]:has(a[href*='{call}'])")
         await row.wait_for()

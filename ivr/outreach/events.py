@@ -72,40 +72,29 @@ def _context(row: Row, **values: str) -> Mapping[str, str]:
     return {"customer_name": str(row["customer_name"] or ""), "product": product, **values}
 
 
-def _delivered(row: Row, day: date, due: float) -> Event:
+def _event(key: str, row: Row, day: date, due: float, **context: str) -> Event:
+    """The event `key` for the customer of `row`, on `day`, due at `due`."""
     return Event(
-        key=f"order_delivered:{row['order_number']}",
+        key=key,
         number=row["phone"],
         time_zone=row["time_zone"],
         due_at=due,
-        context=_context(
-            row, order_number=row["order_number"], event_date=day.isoformat(), event="order_delivered"
-        ),
+        context=_context(row, event_date=day.isoformat(), **context),
     )
+
+
+def _delivered(row: Row, day: date, due: float) -> Event:
+    number = row["order_number"]
+    return _event(f"order_delivered:{number}", row, day, due, order_number=number, event="order_delivered")
 
 
 def _repaired(row: Row, day: date, due: float) -> Event:
-    return Event(
-        key=f"repair_closed:{row['ticket_number']}",
-        number=row["phone"],
-        time_zone=row["time_zone"],
-        due_at=due,
-        context=_context(
-            row, ticket_number=row["ticket_number"], event_date=day.isoformat(), event="repair_closed"
-        ),
-    )
+    ticket = row["ticket_number"]
+    return _event(f"repair_closed:{ticket}", row, day, due, ticket_number=ticket, event="repair_closed")
 
 
 def _expiring(row: Row, day: date, due: float) -> Event:
-    return Event(
-        key=f"warranty_expiring:{row['serial_number']}",
-        number=row["phone"],
-        time_zone=row["time_zone"],
-        due_at=due,
-        context=_context(
-            row,
-            order_number=row["order_number"],
-            serial_number=row["serial_number"],
-            event_date=day.isoformat(),
-        ),
+    serial = row["serial_number"]
+    return _event(
+        f"warranty_expiring:{serial}", row, day, due, order_number=row["order_number"], serial_number=serial
     )
