@@ -8,6 +8,9 @@ signed in advance and every answer checked). The configurations:
 
 - `floor`:        benchmarks/floor_server.py, a bare aiohttp handler that checks the
                   signature and answers constant TwiML (its answers are counted, not checked);
+- `durable floor`: the same with `--durable`: each webhook also reads and compare-and-sets
+                  its call's session row in SQLite before answering, as `ivr serve` does, and
+                  nothing else (no flow): the least a turn with crash-proof state costs;
 - `sqlite`:       `ivr serve`, one process, SQLite;
 - `sqlite x2`:    `ivr serve --workers 2`, SQLite shared by both;
 - `pg+redis`:     `ivr serve`, PostgreSQL + Redis;
@@ -15,7 +18,7 @@ signed in advance and every answer checked). The configurations:
 
 Rounds run every configuration once, one after the other, so a noisy neighbour on a shared
 machine touches all of them alike; the report gives the median of the rounds and the ratios
-(`sqlite` / `floor`, two workers / one).
+(`sqlite` / `floor`, `durable floor` / `floor`, two workers / one).
 
     python benchmarks/speed.py --rounds 3 --seconds 15
     python benchmarks/speed.py --config floor --config sqlite --rounds 3
@@ -48,16 +51,26 @@ SCRIPT: list[tuple[str, str]] = [
     ("9", "Goodbye"),
 ]
 """The four-turn call: (what the caller does, text the answer must contain)."""
-CONFIGS = ("floor", "sqlite", "sqlite x2", "pg+redis", "pg+redis x2")
-RATIOS = (("sqlite", "floor"), ("sqlite x2", "sqlite"), ("pg+redis x2", "pg+redis"), ("pg+redis", "sqlite"))
+CONFIGS = ("floor", "durable floor", "sqlite", "sqlite x2", "pg+redis", "pg+redis x2")
+RATIOS = (
+    ("sqlite", "floor"),
+    ("durable floor", "floor"),
+    ("sqlite", "durable floor"),
+    ("sqlite x2", "sqlite"),
+    ("pg+redis x2", "pg+redis"),
+    ("pg+redis", "sqlite"),
+)
 
 
 @contextmanager
-def floor_server() -> Iterator[str]:
-    """benchmarks/floor_server.py on a free port; yields its URL."""
+def floor_server(durable: Path | None = None) -> Iterator[str]:
+    """benchmarks/floor_server.py on a free port (keeping sessions in `durable` if given);
+    yields its URL."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, str(Path(__file__).parent / "floor_server.py"), "--port", str(port)]
+    if durable is not None:
+        command += ["--durable", str(durable)]
     env = {**os.environ, "TWILIO_AUTH_TOKEN": load.TOKEN}
     proc = subprocess.Popen([*command, "--public-url", url], env=env)
     try:
@@ -72,8 +85,8 @@ def floor_server() -> Iterator[str]:
 @contextmanager
 def serving(config: str, scratch: Path) -> Iterator[str]:
     """The servers of `config`, started and stopped around the block; yields the URL to call."""
-    if config == "floor":
-        with floor_server() as url:
+    if config in ("floor", "durable floor"):
+        with floor_server(scratch / "floor.db" if config == "durable floor" else None) as url:
             yield url
         return
     backend, _, times = config.partition(" x")
@@ -93,7 +106,7 @@ def run(config: str, seconds: int, connections: int, max_rate: int) -> dict:
     if raw["exhausted"]:
         raise RuntimeError(f"{config}: the corpus ran out; raise --max-rate above {max_rate}")
     result = wrk_cluster.summarise(config, 1, connections, raw)
-    if config == "floor":  # constant answers: every 2xx is a turn
+    if config in ("floor", "durable floor"):  # constant answers: every 2xx is a turn
         answered = raw["responses"] - raw["bad_status"] - result["socket_errors"]
         result.update(turns=answered, turns_per_second=round(answered / result["seconds"], 1))
         result.update(errors=raw["bad_status"] + result["socket_errors"], unexpected=0, misplaced=0)
