@@ -112,6 +112,8 @@ class FlowEngine:
         self.machine = triggers.FlowMachine(flow)
         self.intents = {code: IntentMatcher(flow.intents, code) for code in self.languages.served}
         """The flow's intents in each served language, compiled once per flow version."""
+        self._hints_of: dict[tuple[str, str], tuple[str, ...]] = {}
+        """Each menu's recogniser hints per language (see `_hints`)."""
         self.clock = clock
         self.today = today
         self.pickup = pickup or Pickup()
@@ -285,6 +287,24 @@ class FlowEngine:
                 self._note(session, "bot", text)
         steps[-1:-1] = offers
 
+    def _hints(self, state: MenuState, language: str) -> tuple[str, ...]:
+        """The phrases a menu gives the recogniser, in `language`: its options' words, the
+        agent's, the intents' and "repeat", each once. Worked out once per menu and language
+        (this engine's flow never changes): with intents it is a few hundred phrases."""
+        key = (state.name, language)
+        known = self._hints_of.get(key)
+        if known is not None:
+            return known
+        hints = tuple(w for option in state.options for w in option.words_in(language))
+        if state.agent:
+            hints += self.agent_words(language)[:2]
+        if state.intents and language in self.intents:
+            hints += self.intents[language].phrases
+        if state.repeat:
+            hints += _repeat_words(language)[:1]
+        unique = self._hints_of[key] = tuple(dict.fromkeys(hints))
+        return unique
+
     def agent_words(self, language: str) -> tuple[str, ...]:
         """What asks for a person in `language`: the flow's words and the language's own."""
         return self.flow.agent_words + AGENT_WORDS.get(language, ())
@@ -421,13 +441,6 @@ class FlowEngine:
                     for prompt in self._question(session, state):
                         self._say(session, steps, prompt, True, extra)
                     language = self.language(session)
-                    hints = tuple(w for option in state.options for w in option.words_in(language))
-                    if state.agent:
-                        hints += self.agent_words(language)[:2]
-                    if state.intents and language in self.intents:
-                        hints += self.intents[language].phrases
-                    if state.repeat:
-                        hints += _repeat_words(language)[:1]
                     steps.append(
                         Gather(
                             digits=False,
@@ -435,8 +448,8 @@ class FlowEngine:
                             max_digits=1,
                             finish_on_key="",
                             speech=True,
-                            hints=tuple(dict.fromkeys(hints)),
-                            language=self.language(session),
+                            hints=self._hints(state, language),
+                            language=language,
                         )
                     )
                     return steps

@@ -90,7 +90,8 @@ class Repository(Protocol):
         ...
 
     async def count(self, caller: str, kind: str, day: date, add: int = 1) -> int:
-        """Add `add` to this caller number's count of `kind` on `day`; returns the new total.
+        """Add `add` to this caller number's count of `kind` on `day`; returns the new total
+        (`add=0` only reads it).
 
         Kept in the database, not the call, so a limit holds across calls and across
         instances: a stranger cannot reset it by calling again or reaching another server.

@@ -22,7 +22,7 @@ from ivr.config import ConfigError
 from ivr.records import Order, OrderStatus, Repair, RepairStatus, Warranty, WarrantyPlan
 from ivr.session import CallSession
 from ivr.store.base import CallSummary
-from ivr.store.sql import ADD_TO_COUNT, FORGET_OLD_COUNTS, SHARED_MIGRATIONS, rows_changed
+from ivr.store.sql import ADD_TO_COUNT, FORGET_OLD_COUNTS, READ_COUNT, SHARED_MIGRATIONS, rows_changed
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,6 +406,8 @@ class PostgresRepository:
         return [_repair(row) for row in rows]
 
     async def count(self, caller: str, kind: str, day: date, add: int = 1) -> int:
+        if add == 0:
+            return int(await self.db.pool.fetchval(READ_COUNT, day.isoformat(), caller, kind) or 0)
         async with self.db.pool.acquire() as conn, conn.transaction():
             await conn.execute(FORGET_OLD_COUNTS, day.isoformat())
             total = await conn.fetchval(ADD_TO_COUNT, day.isoformat(), caller, kind, add)

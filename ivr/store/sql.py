@@ -299,6 +299,9 @@ ADD_TO_COUNT = (
 )
 """Add to one caller's count of one kind for one day, returning the new total (atomic in
 both dialects, so two instances counting the same caller never lose an increment)."""
+READ_COUNT = "SELECT count FROM lookup_counts WHERE day = $1 AND caller = $2 AND kind = $3"
+"""One caller's count of one kind for one day, without writing: most look-ups only check the
+limit, and a write transaction on every turn that checks it would cost a commit each."""
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 

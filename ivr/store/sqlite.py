@@ -36,7 +36,7 @@ from ivr.config import ConfigError
 from ivr.records import Order, OrderStatus, Repair, RepairStatus, Warranty, WarrantyPlan
 from ivr.session import CallSession
 from ivr.store.base import CallSummary
-from ivr.store.sql import ADD_TO_COUNT, FORGET_OLD_COUNTS, SHARED_MIGRATIONS, sqlite_query
+from ivr.store.sql import ADD_TO_COUNT, FORGET_OLD_COUNTS, READ_COUNT, SHARED_MIGRATIONS, sqlite_query
 
 T = TypeVar("T")
 
@@ -321,7 +321,10 @@ class SQLiteRepository:
         self.db = db
 
     async def _one(self, sql: str, key: str) -> tuple[Any, ...] | None:
-        return await self.db.run(lambda c: c.execute(sql, (key,)).fetchone())
+        return await self._one_of(sql, (key,))
+
+    async def _one_of(self, sql: str, args: tuple[object, ...]) -> tuple[Any, ...] | None:
+        return await self.db.run(lambda c: c.execute(sql, args).fetchone())
 
     async def _all(self, sql: str, key: str) -> list[tuple[Any, ...]]:
         return await self.db.run(lambda c: c.execute(sql, (key,)).fetchall())
@@ -353,6 +356,10 @@ class SQLiteRepository:
         return [_repair(row) for row in rows]
 
     async def count(self, caller: str, kind: str, day: date, add: int = 1) -> int:
+        if add == 0:
+            row = await self._one_of(sqlite_query(READ_COUNT), (day.isoformat(), caller, kind))
+            return int(row[0]) if row else 0
+
         def write(conn: sqlite3.Connection) -> int:
             conn.execute("BEGIN IMMEDIATE")
             try:
