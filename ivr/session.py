@@ -82,6 +82,8 @@ class TranscriptEntry:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TranscriptEntry:
+        if len(data) == len(_ENTRY_FIELDS):  # nearly always: nothing from a newer release
+            return cls(data["at"], data["who"], data["text"])
         known = {name: data.pop(name) for name in _ENTRY_FIELDS if name in data}
         return cls(**known, extra=data or None)
 

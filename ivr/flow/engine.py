@@ -604,7 +604,7 @@ class FlowEngine:
         extra: Mapping[str, str] | None = None,
     ) -> None:
         """Speak one prompt; `extra` are the line's own values (the hours), not the call's."""
-        prompt_id = _VARIANT.sub(lambda m: session.vars.get(m.group(1), ""), prompt)
+        prompt_id = _prompt_id(prompt, session)
         catalog = self._catalog(session)
         if not catalog.has(prompt_id):
             # Validation checked the variant's prefix; a value it could not foresee
@@ -627,7 +627,7 @@ class FlowEngine:
     def _mentions_hours(self, session: CallSession, state: State) -> bool:
         """Whether this state's prompts read the schedule (so the switch is read only then)."""
         for prompt in state.prompts if not isinstance(state, ActionState) else ():
-            prompt_id = _VARIANT.sub(lambda m: session.vars.get(m.group(1), ""), prompt)
+            prompt_id = _prompt_id(prompt, session)
             catalog = self._catalog(session)
             if catalog.has(prompt_id) and catalog.templates[prompt_id].variables & LINE_VARIABLES:
                 return True
@@ -636,6 +636,14 @@ class FlowEngine:
     def _note(self, session: CallSession, who: str, text: str) -> None:
         at = round(self.clock() - session.started_at, 3)
         session.transcript.append(TranscriptEntry(at=at, who=who, text=text))
+
+
+def _prompt_id(prompt: str, session: CallSession) -> str:
+    """The prompt a state names, its `{variable}` parts filled from the call ("status_{order_status}"
+    → "status_shipped"); most names have none, and are taken as they are."""
+    if "{" not in prompt:
+        return prompt
+    return _VARIANT.sub(lambda m: session.vars.get(m.group(1), ""), prompt)
 
 
 def _describe(event: Event) -> str:
