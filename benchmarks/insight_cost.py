@@ -52,29 +52,33 @@ from aiohttp import web
 from ivr.flow.engine import FlowEngine
 from ivr.insights.service import Insights
 from ivr.line import SupportLine
-from ivr.store.sqlite import _MIGRATIONS, SQLiteDatabase, script_statements
+from ivr.store.sqlite import FILING_TRIGGERS, SQLiteDatabase, script_statements
 from ivr.web import app as app_module
 from ivr.web.app import FLOWS, LINE, STORES, create_app
 from tests.conftest import TODAY, load_demo_data, make_settings
 
 SIDS = random.Random(15)
 """Call SIDs as random as Twilio's, but the same in every run: the instruction counts repeat."""
-FILING = 11
-"""The SQLite migration that creates the filing triggers."""
 _STAMP, _RECORD = FlowEngine._stamp, FlowEngine.__dict__["_record_input"]
 
 
-async def recording(db: SQLiteDatabase, on: bool) -> None:
-    FlowEngine._stamp = _STAMP if on else (lambda self, session, known: None)  # type: ignore[method-assign]
+PARTS = ("notes", "filing")
+"""What recording is: the engine's notes (path times, answers) and the database's filing."""
+
+
+async def recording(db: SQLiteDatabase, on: bool, parts: tuple[str, ...] = PARTS) -> None:
+    """Recording on, or off in `parts` (the others stay on)."""
+    notes = on or "notes" not in parts
+    FlowEngine._stamp = _STAMP if notes else (lambda self, session, known: None)  # type: ignore[method-assign]
     FlowEngine._record_input = (  # type: ignore[method-assign]
-        _RECORD if on else staticmethod(lambda session, state, event, trigger: None)
+        _RECORD if notes else staticmethod(lambda session, state, event, trigger: None)
     )
 
     def triggers(conn: sqlite3.Connection) -> None:
         conn.execute("DROP TRIGGER IF EXISTS calls_insight_filing_insert")
         conn.execute("DROP TRIGGER IF EXISTS calls_insight_filing_update")
-        if on:
-            for statement in script_statements(_MIGRATIONS[FILING]):
+        if on or "filing" not in parts:
+            for statement in script_statements(FILING_TRIGGERS):
                 conn.execute(statement)
 
     await db.run_in_thread(triggers)
@@ -88,7 +92,7 @@ async def one_call(line: SupportLine) -> None:
     await line.status({**params, "CallStatus": "completed"})
 
 
-async def run(pairs: int, calls: int, control: bool) -> dict[str, float]:
+async def run(pairs: int, calls: int, control: bool, parts: tuple[str, ...]) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as scratch:
         settings = make_settings(Path(scratch))
         await load_demo_data(settings)
@@ -104,7 +108,8 @@ async def run(pairs: int, calls: int, control: bool) -> dict[str, float]:
             per_call: dict[bool, list[float]] = {True: [], False: []}
             for pair in range(pairs):
                 for on in (True, False) if pair % 2 == 0 else (False, True):
-                    await recording(db, on or control)
+                    await recording(db, on or control, parts)
+                    await one_call(line)  # untimed: prepares the statements again (see above)
                     start = time.process_time()
                     for _ in range(calls):
                         await one_call(line)
@@ -188,6 +193,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=60, help="pairs of blocks (one with, one without)")
     parser.add_argument("--calls", type=int, default=50, help="calls per block")
     parser.add_argument("--control", action="store_true", help="recording on in both halves (noise alone)")
+    parser.add_argument("--only", choices=PARTS, help="turn off only this part of recording")
     parser.add_argument("--instructions", action="store_true", help="count instructions with callgrind")
     parser.add_argument("--exactly", type=int, help=argparse.SUPPRESS)  # one callgrind process
     parser.add_argument("--variant", choices=("on", "off"), help=argparse.SUPPRESS)
@@ -202,8 +208,10 @@ def main() -> None:
             f" without {per_call[False]:,.0f}, added {(per_call[True] / per_call[False] - 1) * 100:+.2f}%"
         )
         return
-    r = asyncio.run(run(args.pairs, args.calls, args.control))
+    r = asyncio.run(run(args.pairs, args.calls, args.control, (args.only,) if args.only else PARTS))
     label = "control (on in both halves)" if args.control else "with insights and without"
+    if args.only:
+        label += f" its {args.only}"
     print(
         f"CPU per call (5 webhooks), {label}: {r['with_ms']:.3f} ms and {r['without_ms']:.3f} ms (medians);"
         f" added {r['added_percent']:+.2f}% (median of {args.pairs} pairs; quartiles"
