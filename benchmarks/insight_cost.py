@@ -43,11 +43,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
+from urllib.parse import urlencode, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aiohttp import web
+from aiohttp import ClientSession, web
 
 from ivr.flow.engine import FlowEngine
 from ivr.insights.service import Insights
@@ -55,6 +57,7 @@ from ivr.line import SupportLine
 from ivr.store.sqlite import FILING_TRIGGERS, SQLiteDatabase, script_statements
 from ivr.web import app as app_module
 from ivr.web.app import FLOWS, LINE, STORES, create_app
+from tests.caller import PUBLIC_URL, sign
 from tests.conftest import TODAY, load_demo_data, make_settings
 
 SIDS = random.Random(15)
@@ -156,6 +159,113 @@ async def exactly(calls: int, on: bool) -> None:
             await runner.cleanup()
 
 
+async def serve(port: int) -> None:
+    """The app on loopback HTTP (one `--http` run's server process), with two routes for the
+    benchmark: switch recording (`/bench/recording?on=1&parts=…`), read this process's CPU
+    time (`/bench/cpu`)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        settings = make_settings(Path(scratch))
+        await load_demo_data(settings)
+        app_module.FOLD_INSIGHTS_EVERY = 1e9
+        app = create_app(settings, today=lambda: TODAY)
+        db = SQLiteDatabase(Path(scratch) / "ivr.db")
+
+        async def switch(request: web.Request) -> web.Response:
+            parts = tuple(request.query["parts"].split(","))
+            await recording(db, request.query["on"] == "1", parts)
+            return web.Response(text="ok")
+
+        async def cpu(request: web.Request) -> web.Response:
+            return web.Response(text=repr(time.process_time()))
+
+        app.router.add_post("/bench/recording", switch)
+        app.router.add_post("/bench/cpu", cpu)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        print("ready", flush=True)
+        try:
+            await asyncio.Event().wait()  # until the benchmark ends this process
+        finally:
+            await db.close()
+            await runner.cleanup()
+
+
+async def post(client: ClientSession, url: str, params: dict[str, str]) -> str:
+    """A webhook as Twilio sends it: form-encoded, signed for the public URL."""
+    parts = urlsplit(url if url.startswith("http") else PUBLIC_URL + url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Twilio-Signature": sign(parts.geturl(), params),
+    }
+    async with client.post(path, data=urlencode(params), headers=headers) as response:
+        body = await response.text()
+        assert response.status in (200, 204), f"{response.status}: {body}"
+        return body
+
+
+async def http_call(client: ClientSession) -> None:
+    """`one_call`'s webhooks over HTTP, each turn posted to the action its last answer gave."""
+    params = {
+        "CallSid": "CA" + SIDS.randbytes(16).hex(),
+        "AccountSid": "AC" + "0" * 32,
+        "From": "+15550100001",
+        "To": "+15550009999",
+        "CallStatus": "in-progress",
+        "Direction": "inbound",
+    }
+    twiml = await post(client, "/voice", params)
+    for digits in ("1", "4512#", "9"):
+        gather = ET.fromstring(twiml).find("Gather")
+        assert gather is not None, twiml
+        twiml = await post(client, gather.get("action", ""), {**params, "Digits": digits})
+    await post(client, "/voice/status", {**params, "CallStatus": "completed"})
+
+
+async def run_http(pairs: int, calls: int, control: bool, parts: tuple[str, ...]) -> dict[str, float]:
+    """As `run`, through a server process on loopback HTTP: its CPU time per call."""
+    port = 18000 + os.getpid() % 1000
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--serve", str(port), stdout=subprocess.PIPE
+    )
+    try:
+        assert server.stdout is not None
+        while (await server.stdout.readline()).strip() != b"ready":
+            pass
+        async with ClientSession(base_url=f"http://127.0.0.1:{port}") as client:
+
+            async def cpu() -> float:
+                async with client.post("/bench/cpu") as response:
+                    return float(await response.text())
+
+            for _ in range(20):
+                await http_call(client)  # warm up
+            per_call: dict[bool, list[float]] = {True: [], False: []}
+            for pair in range(pairs):
+                for on in (True, False) if pair % 2 == 0 else (False, True):
+                    query = {"on": "1" if on or control else "0", "parts": ",".join(parts)}
+                    async with client.post("/bench/recording", params=query):
+                        pass
+                    await http_call(client)  # untimed: prepares the statements again
+                    start = await cpu()
+                    for _ in range(calls):
+                        await http_call(client)
+                    per_call[on].append((await cpu() - start) / calls)
+    finally:
+        server.terminate()
+        await server.wait()
+    ratios = [(w / wo - 1) * 100 for w, wo in zip(per_call[True], per_call[False], strict=True)]
+    quartiles = statistics.quantiles(ratios, n=4)
+    return {
+        "with_ms": statistics.median(per_call[True]) * 1000,
+        "without_ms": statistics.median(per_call[False]) * 1000,
+        "added_percent": statistics.median(ratios),
+        "q1": quartiles[0],
+        "q3": quartiles[2],
+    }
+
+
 FEW, MANY = 50, 250
 
 
@@ -195,11 +305,18 @@ def main() -> None:
     parser.add_argument("--control", action="store_true", help="recording on in both halves (noise alone)")
     parser.add_argument("--only", choices=PARTS, help="turn off only this part of recording")
     parser.add_argument("--instructions", action="store_true", help="count instructions with callgrind")
+    parser.add_argument(
+        "--http", action="store_true", help="through a server on loopback HTTP (its CPU time)"
+    )
     parser.add_argument("--exactly", type=int, help=argparse.SUPPRESS)  # one callgrind process
     parser.add_argument("--variant", choices=("on", "off"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # the --http run's server, on this port
     args = parser.parse_args()
     if args.exactly is not None:
         asyncio.run(exactly(args.exactly, args.variant == "on"))
+        return
+    if args.serve is not None:
+        asyncio.run(serve(args.serve))
         return
     if args.instructions:
         per_call = instructions()
@@ -208,19 +325,26 @@ def main() -> None:
             f" without {per_call[False]:,.0f}, added {(per_call[True] / per_call[False] - 1) * 100:+.2f}%"
         )
         return
-    r = asyncio.run(run(args.pairs, args.calls, args.control, (args.only,) if args.only else PARTS))
+    parts = (args.only,) if args.only else PARTS
+    r = asyncio.run((run_http if args.http else run)(args.pairs, args.calls, args.control, parts))
     label = "control (on in both halves)" if args.control else "with insights and without"
     if args.only:
         label += f" its {args.only}"
+    where = (
+        "the server's CPU per call (5 signed webhooks over HTTP)"
+        if args.http
+        else "CPU per call (5 webhooks)"
+    )
     print(
-        f"CPU per call (5 webhooks), {label}: {r['with_ms']:.3f} ms and {r['without_ms']:.3f} ms (medians);"
+        f"{where}, {label}: {r['with_ms']:.3f} ms and {r['without_ms']:.3f} ms (medians);"
         f" added {r['added_percent']:+.2f}% (median of {args.pairs} pairs; quartiles"
         f" {r['q1']:+.2f}% to {r['q3']:+.2f}%)"
     )
-    print(
-        f"Counting a filed call into the roll-ups (batch, off the webhooks): {r['fold_ms']:.3f} ms a call,"
-        f" {r['fold_percent']:.1f}% of a call's webhooks"
-    )
+    if "fold_ms" in r:
+        print(
+            "Counting a filed call into the roll-ups (batch, off the webhooks):"
+            f" {r['fold_ms']:.3f} ms a call, {r['fold_percent']:.1f}% of a call's webhooks"
+        )
 
 
 if __name__ == "__main__":

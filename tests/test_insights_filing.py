@@ -22,7 +22,9 @@ from tests.conftest import ROOT, TODAY
 from tests.services import PG_URL, require
 
 FILES = read_files(ROOT / "flows" / "support.yaml", ROOT / "prompts")
-NOON = 1_795_003_200.0  # 2026-11-18 12:00 UTC, so 07:00 on the line's (New York) day too
+NOON = 1_795_003_200.0  # 2026-11-18 12:00 UTC
+NOON_DAY = Period(TODAY.replace(day=18), TODAY.replace(day=18))
+"""The calls' day (the line's default time zone is UTC)."""
 CALLS = 60
 
 
@@ -50,7 +52,7 @@ async def test_instances_counting_at_once_count_each_call_exactly_once(database_
             await first.calls.archive(resolved(f"CA{n:032x}", NOON + n // 2))
         one, other = insights_on(first, batch=7), insights_on(second, batch=7)
         counted = await asyncio.gather(one.fold(None), other.fold(None), one.fold(None))
-        figures = await insights_on(second, batch=7).figures(Period(TODAY.replace(day=18), TODAY.replace(day=18)))
+        figures = await insights_on(second, batch=7).figures(NOON_DAY)
     finally:
         await first.close()
         await second.close()
@@ -86,7 +88,7 @@ async def test_calls_filed_before_the_upgrade_to_one_filing_index_are_counted(tm
         await SQLiteSessionStore(db).archive(resolved("CAnew", NOON + 5))  # filed by the new table
         sql = SQLiteSql(db)
         insights = Insights(sql, FlowStore(sql), SQLiteSessionStore(db), language="en")
-        figures = await insights.figures(Period(TODAY.replace(day=18), TODAY.replace(day=18)))
+        figures = await insights.figures(NOON_DAY)
     finally:
         await db.close()
     assert figures["calls"] == 3 and figures["uncounted_calls"] == 0
@@ -127,7 +129,7 @@ async def test_calls_filed_before_the_upgrade_to_one_filing_index_are_counted_on
             await FlowStore(stores.sql).publish(LINE_FLOW, by="test", files=FILES)
             await stores.calls.archive(resolved("CAnew", NOON + 5))
             insights = Insights(stores.sql, FlowStore(stores.sql), stores.calls, language="en")
-            figures = await insights.figures(Period(TODAY.replace(day=18), TODAY.replace(day=18)))
+            figures = await insights.figures(NOON_DAY)
         finally:
             await stores.close()
     finally:

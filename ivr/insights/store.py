@@ -175,7 +175,9 @@ class InsightStore:
         statements = []
         for start in range(0, len(filed), UNFILE_CHUNK):
             chunk = filed[start : start + UNFILE_CHUNK]
-            pairs = " OR ".join(f"(ended_at = ${2 * i + 1} AND call_sid = ${2 * i + 2})" for i in range(len(chunk)))
+            pairs = " OR ".join(
+                f"(ended_at = ${2 * i + 1} AND call_sid = ${2 * i + 2})" for i in range(len(chunk))
+            )
             args = tuple(value for call_sid, ended_at in chunk for value in (ended_at, call_sid))
             statements.append(Statement(f"DELETE FROM insight_calls WHERE {pairs}", args, len(chunk)))
         return statements
