@@ -8,25 +8,34 @@ either way, so leaving them out makes the share larger, not smaller). "Without" 
 exactly what this feature added to the webhooks: the engine's path times and answer notes
 (kept in the session, so also the larger session saved each turn), and the database
 trigger that files the call when its end is recorded (dropped, then created again).
+`--only notes` or `--only filing` turns off that part alone.
 
 Blocks of calls alternate between the two in pairs, the order flipped from one pair to the
 next (with, without; without, with; ...), so that a noisy neighbour or a slow drift touches
 both alike. Each pair gives a ratio of process CPU time per call; the figure is the median
 of the pairs' ratios, with the quartiles as its spread. `--control` runs the same rounds
 with recording on in both halves: its ratios show how far this machine's noise alone moves
-the figure (what a real difference must exceed).
+the figure (what a real difference must exceed). Each block starts with one call that is
+not timed: dropping or making the trigger changes the schema, and SQLite then prepares every
+statement of the connection again on its next use (with the trigger's program when it is
+there), a cost a server pays once, which timed it went to the "with" blocks (+1.5 points).
+
+`--http` takes the same calls through the real server: a second process serves the app on
+loopback HTTP, the calls come as Twilio sends them (form-encoded, signed), and the figure is
+that server process's CPU time per call: what a turn costs on a server.
 
 `--instructions` counts instead the machine instructions a call executes, with and without,
 under valgrind's callgrind (the same calls in four processes: 50 and 250 calls each way; the
 difference between the two counts is what the 200 further calls cost, start-up excluded):
 exact and untouched by other processes, though it leaves out what instructions do not show
-(cache misses).
+(cache misses, the kernel's work for the database's writes).
 
 Counting the filed calls into the roll-ups is batch work off the webhooks' path (every 15 s
 in the server, and before each read); it is measured on its own, per call, at the end.
 
     python benchmarks/insight_cost.py --pairs 400 --calls 20
     python benchmarks/insight_cost.py --pairs 400 --calls 20 --control
+    python benchmarks/insight_cost.py --pairs 400 --calls 20 --http [--control]
     python benchmarks/insight_cost.py --instructions
 """
 
@@ -34,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import random
 import re
@@ -87,6 +97,15 @@ async def recording(db: SQLiteDatabase, on: bool, parts: tuple[str, ...] = PARTS
     await db.run_in_thread(triggers)
 
 
+def settled() -> None:
+    """After the warm-up: what the process holds so far (modules, the app) is set aside from
+    the garbage collector's full passes, which otherwise scan it every so often. Where such a
+    pass falls was the largest difference between two counts (one pass more in one of the
+    four runs moved the figure by several points), and it has nothing to do with recording."""
+    gc.collect()
+    gc.freeze()
+
+
 async def one_call(line: SupportLine) -> None:
     params = {"CallSid": "CA" + SIDS.randbytes(16).hex(), "From": "+15550100001", "To": "+15550009999"}
     await line.answer(params)
@@ -108,6 +127,7 @@ async def run(pairs: int, calls: int, control: bool, parts: tuple[str, ...]) -> 
         try:
             for _ in range(20):
                 await one_call(line)  # warm up
+            settled()
             per_call: dict[bool, list[float]] = {True: [], False: []}
             for pair in range(pairs):
                 for on in (True, False) if pair % 2 == 0 else (False, True):
@@ -152,7 +172,10 @@ async def exactly(calls: int, on: bool) -> None:
         db = SQLiteDatabase(Path(scratch) / "ivr.db")
         try:
             await recording(db, on)
-            for _ in range(20 + calls):
+            for _ in range(20):
+                await one_call(app[LINE])
+            settled()
+            for _ in range(calls):
                 await one_call(app[LINE])
         finally:
             await db.close()
@@ -183,6 +206,7 @@ async def serve(port: int) -> None:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
+        settled()
         print("ready", flush=True)
         try:
             await asyncio.Event().wait()  # until the benchmark ends this process
