@@ -98,7 +98,9 @@ async def test_the_upgrade_to_local_days_counts_the_kept_records_again(tmp_path:
     await db.close()
     # as the release before left it: both calls counted on their UTC day, waits in buckets
     conn = sqlite3.connect(path)
-    conn.execute("DELETE FROM insight_calls")
+    conn.execute("DROP TABLE insight_calls")  # nothing filed, in the table as it was then
+    conn.execute("CREATE TABLE insight_calls (call_sid text PRIMARY KEY, ended_at double precision NOT NULL)")
+    conn.execute("CREATE INDEX insight_calls_ended ON insight_calls (ended_at)")
     conn.execute("DROP TABLE insight_waits")
     conn.execute("DROP TABLE insight_volume")
     conn.execute(

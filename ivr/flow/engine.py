@@ -374,6 +374,12 @@ class FlowEngine:
             raise FlowError(f"state '{before}' has no way out on '{trigger}'")
         self._stamp(session, steps_before)
 
+    def _elapsed(self, session: CallSession) -> float:
+        """Seconds since the call started, to the millisecond (path times, transcript lines:
+        several a turn). Not `round(x, 3)`, which formats the number as text and parses it
+        back; this gives the same float for less."""
+        return round((self.clock() - session.started_at) * 1000) / 1000
+
     def _stamp(self, session: CallSession, known: int) -> None:
         """Time the path entries after the first `known` (those just entered).
 
@@ -383,7 +389,7 @@ class FlowEngine:
         if len(times) != known:
             times[known:] = []
             times.extend([-1.0] * (known - len(times)))
-        at = round(self.clock() - session.started_at, 3)
+        at = self._elapsed(session)
         entered = len(session.path) - known
         if entered == 1:  # nearly always: one state a transition
             times.append(at)
@@ -634,7 +640,7 @@ class FlowEngine:
         return False
 
     def _note(self, session: CallSession, who: str, text: str) -> None:
-        at = round(self.clock() - session.started_at, 3)
+        at = self._elapsed(session)
         session.transcript.append(TranscriptEntry(at=at, who=who, text=text))
 
 

@@ -68,7 +68,7 @@ class InsightFolder:
             if not filed:
                 return counted
             counts: list[Count] = []
-            done: list[str] = []
+            done: list[tuple[str, float]] = []
             for call_sid, ended_at in filed:
                 session = await self.calls.get_call(call_sid)
                 if session is None:
@@ -78,11 +78,11 @@ class InsightFolder:
                 else:
                     await asyncio.sleep(0)  # let webhooks in between: this is batch work
                     counts.extend(await self._counts(session))
-                done.append(call_sid)
+                done.append((call_sid, ended_at))
             if not done:
                 return counted
             try:
-                await self.store.sql.atomic([self.store.unfile(done), *rollup(counts)])
+                await self.store.sql.atomic([*self.store.unfile(done), *rollup(counts)])
             except Conflict:
                 log.info("insights: another instance counted some of these calls first; reading again")
                 continue

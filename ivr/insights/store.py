@@ -36,6 +36,9 @@ ADD_WAIT = (
     "INSERT INTO insight_waits (call_sid, day, flow, version, language, direction, seconds)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (call_sid) DO NOTHING"
 )
+UNFILE_CHUNK = 100
+"""Counted calls taken off the list per statement: each is a term of an OR (both databases
+look each up by the key), and SQLite allows expressions at most 1,000 deep."""
 Slots = dict[tuple[Any, ...], list[float]]
 
 
@@ -166,12 +169,18 @@ class InsightStore:
         return int(row["n"]) if row else 0
 
     @staticmethod
-    def unfile(call_sids: Sequence[str]) -> Statement:
-        """Take counted calls off the list; the batch fails if any was taken off by another."""
-        places = ", ".join(f"${i}" for i in range(1, len(call_sids) + 1))
-        return Statement(
-            f"DELETE FROM insight_calls WHERE call_sid IN ({places})", tuple(call_sids), len(call_sids)
-        )
+    def unfile(filed: Sequence[tuple[str, float]]) -> list[Statement]:
+        """Take counted calls (as `filed` read them) off the list, each by its key (ended_at,
+        call_sid); the batch fails if any was taken off by another."""
+        statements = []
+        for start in range(0, len(filed), UNFILE_CHUNK):
+            chunk = filed[start : start + UNFILE_CHUNK]
+            pairs = " OR ".join(
+                f"(ended_at = ${2 * i + 1} AND call_sid = ${2 * i + 2})" for i in range(len(chunk))
+            )
+            args = tuple(value for call_sid, ended_at in chunk for value in (ended_at, call_sid))
+            statements.append(Statement(f"DELETE FROM insight_calls WHERE {pairs}", args, len(chunk)))
+        return statements
 
     async def add(self, counts: Sequence[Count]) -> None:
         """Add counts to the roll-ups directly, in one transaction (tests, benchmarks, rebuilds)."""
