@@ -69,6 +69,7 @@ from ivr.web import app as app_module
 from ivr.web.app import FLOWS, LINE, STORES, create_app
 from tests.caller import PUBLIC_URL, sign
 from tests.conftest import TODAY, load_demo_data, make_settings
+from tests.nginx import free_port
 
 SIDS = random.Random(15)
 """Call SIDs as random as Twilio's, but the same in every run: the instruction counts repeat."""
@@ -106,6 +107,30 @@ def settled() -> None:
     gc.freeze()
 
 
+async def demo_app(scratch: Path) -> tuple[web.Application, SQLiteDatabase, str]:
+    """The real app on SQLite in `scratch`, with the demo data and no background counting (it
+    is measured on its own), a second handle on its database to switch the triggers, and the
+    line's language."""
+    settings = make_settings(scratch)
+    await load_demo_data(settings)
+    app_module.FOLD_INSIGHTS_EVERY = 1e9
+    app = create_app(settings, today=lambda: TODAY)
+    return app, SQLiteDatabase(scratch / "ivr.db"), settings.language
+
+
+def summary(per_call: dict[bool, list[float]]) -> dict[str, float]:
+    """Medians of each side's CPU per call (ms), and the median and quartiles of the pairs' ratios."""
+    ratios = [(w / wo - 1) * 100 for w, wo in zip(per_call[True], per_call[False], strict=True)]
+    quartiles = statistics.quantiles(ratios, n=4)
+    return {
+        "with_ms": statistics.median(per_call[True]) * 1000,
+        "without_ms": statistics.median(per_call[False]) * 1000,
+        "added_percent": statistics.median(ratios),
+        "q1": quartiles[0],
+        "q3": quartiles[2],
+    }
+
+
 async def one_call(line: SupportLine) -> None:
     params = {"CallSid": "CA" + SIDS.randbytes(16).hex(), "From": "+15550100001", "To": "+15550009999"}
     await line.answer(params)
@@ -116,14 +141,10 @@ async def one_call(line: SupportLine) -> None:
 
 async def run(pairs: int, calls: int, control: bool, parts: tuple[str, ...]) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as scratch:
-        settings = make_settings(Path(scratch))
-        await load_demo_data(settings)
-        app_module.FOLD_INSIGHTS_EVERY = 1e9  # measured on its own below, not inside the blocks
-        app = create_app(settings, today=lambda: TODAY)
+        app, db, language = await demo_app(Path(scratch))
         runner = web.AppRunner(app)
         await runner.setup()
         line = app[LINE]
-        db = SQLiteDatabase(Path(scratch) / "ivr.db")  # a second handle on the same file
         try:
             for _ in range(20):
                 await one_call(line)  # warm up
@@ -140,36 +161,22 @@ async def run(pairs: int, calls: int, control: bool, parts: tuple[str, ...]) -> 
             await recording(db, True)
             await db.close()
             stores = app[STORES]
-            counting = Insights(stores.sql, app[FLOWS], stores.calls, language=settings.language)
+            counting = Insights(stores.sql, app[FLOWS], stores.calls, language=language)
             start = time.process_time()
             counted = await counting.fold(None)
             fold_ms = (time.process_time() - start) / counted * 1000
         finally:
             await runner.cleanup()
-    ratios = [(w / wo - 1) * 100 for w, wo in zip(per_call[True], per_call[False], strict=True)]
-    quartiles = statistics.quantiles(ratios, n=4)
-    without_ms = statistics.median(per_call[False]) * 1000
-    return {
-        "with_ms": statistics.median(per_call[True]) * 1000,
-        "without_ms": without_ms,
-        "added_percent": statistics.median(ratios),
-        "q1": quartiles[0],
-        "q3": quartiles[2],
-        "fold_ms": fold_ms,
-        "fold_percent": fold_ms / without_ms * 100,
-    }
+    figures = summary(per_call)
+    return {**figures, "fold_ms": fold_ms, "fold_percent": fold_ms / figures["without_ms"] * 100}
 
 
 async def exactly(calls: int, on: bool) -> None:
     """`calls` calls after 20 to warm up, with or without recording (one callgrind process)."""
     with tempfile.TemporaryDirectory() as scratch:
-        settings = make_settings(Path(scratch))
-        await load_demo_data(settings)
-        app_module.FOLD_INSIGHTS_EVERY = 1e9
-        app = create_app(settings, today=lambda: TODAY)
+        app, db, _ = await demo_app(Path(scratch))
         runner = web.AppRunner(app)
         await runner.setup()
-        db = SQLiteDatabase(Path(scratch) / "ivr.db")
         try:
             await recording(db, on)
             for _ in range(20):
@@ -187,11 +194,7 @@ async def serve(port: int) -> None:
     benchmark: switch recording (`/bench/recording?on=1&parts=…`), read this process's CPU
     time (`/bench/cpu`)."""
     with tempfile.TemporaryDirectory() as scratch:
-        settings = make_settings(Path(scratch))
-        await load_demo_data(settings)
-        app_module.FOLD_INSIGHTS_EVERY = 1e9
-        app = create_app(settings, today=lambda: TODAY)
-        db = SQLiteDatabase(Path(scratch) / "ivr.db")
+        app, db, _ = await demo_app(Path(scratch))
 
         async def switch(request: web.Request) -> web.Response:
             parts = tuple(request.query["parts"].split(","))
@@ -249,7 +252,7 @@ async def http_call(client: ClientSession) -> None:
 
 async def run_http(pairs: int, calls: int, control: bool, parts: tuple[str, ...]) -> dict[str, float]:
     """As `run`, through a server process on loopback HTTP: its CPU time per call."""
-    port = 18000 + os.getpid() % 1000
+    port = free_port()
     server = await asyncio.create_subprocess_exec(
         sys.executable, __file__, "--serve", str(port), stdout=subprocess.PIPE
     )
@@ -279,15 +282,7 @@ async def run_http(pairs: int, calls: int, control: bool, parts: tuple[str, ...]
     finally:
         server.terminate()
         await server.wait()
-    ratios = [(w / wo - 1) * 100 for w, wo in zip(per_call[True], per_call[False], strict=True)]
-    quartiles = statistics.quantiles(ratios, n=4)
-    return {
-        "with_ms": statistics.median(per_call[True]) * 1000,
-        "without_ms": statistics.median(per_call[False]) * 1000,
-        "added_percent": statistics.median(ratios),
-        "q1": quartiles[0],
-        "q3": quartiles[2],
-    }
+    return summary(per_call)
 
 
 FEW, MANY = 50, 250

@@ -128,7 +128,7 @@ from speech.cache import PromptAudioCache  # noqa: E402
 from speech.clips import UlawClips  # noqa: E402
 from speech.tts import Pyttsx3Synthesizer  # noqa: E402
 from speech.vad import EndpointConfig, Endpointer, EndpointEvent  # noqa: E402
-from speech.vosk_asr import VoskModels  # noqa: E402
+from speech.vosk_asr import VoskModel, VoskModels  # noqa: E402
 from tests.caller import PUBLIC_URL, VERIFIED_PHONE, sign, stream_headers  # noqa: E402
 from tests.conftest import TODAY, load_demo_data, make_settings  # noqa: E402
 from tests.streamer import FRAME, FSDD, SILENCE, TwilioEdge, spoken_digits_audio  # noqa: E402
@@ -272,7 +272,7 @@ def _capacity_row(label: str, n: int, runs: list[dict[str, float]], cores: int) 
 
 
 async def measure_asr(model_dir: Path, counts: list[int], utterances: int, repeats: int) -> dict[str, Any]:
-    import vosk  # type: ignore[import-untyped]
+    import vosk
 
     cores = cpus()
     grammar = menu_grammar()
@@ -394,7 +394,9 @@ async def live_server(model_dir: Path, orders: int = 0) -> AsyncIterator[LiveSer
         await client.start_server()
         try:
             server = LiveServer(client, app, settings, numbers)
-            await app[STREAM_SPEECH].models.load(settings.vosk_model)
+            recognizers = app[STREAM_SPEECH].recognizers
+            assert isinstance(recognizers, VoskModel), "IVR_SPEECH=local runs on Vosk"
+            await recognizers.load()
             await _prerendered(server)
             yield server
         finally:
