@@ -13,6 +13,8 @@ from speech.audio import decode_wav, rms
 from tests.caller import PUBLIC_URL, STRANGER_PHONE, Caller
 from tests.conftest import TODAY, load_demo_data, make_settings
 
+pytestmark = pytest.mark.inprocess
+
 AUDIO_URL = re.compile(rf"^{re.escape(PUBLIC_URL)}/audio/[0-9a-f]{{32}}\.wav$")
 
 

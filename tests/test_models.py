@@ -32,6 +32,8 @@ from speech.models import (
     unsafe_member,
 )
 
+pytestmark = pytest.mark.inprocess
+
 KO_NAME = "vosk-model-small-ko-0.22"
 MODEL_FILES = {
     "am/final.mdl": random.Random(0).randbytes(3_000_000),  # big enough to arrive in several pieces

@@ -29,6 +29,8 @@ from speech.tts import (
     split_for_synthesis,
 )
 
+pytestmark = pytest.mark.inprocess
+
 SHORT = "Hello, thanks for calling."
 LONG = (
     "Thank you for calling the after sales support line. Calls may be recorded for quality. "

