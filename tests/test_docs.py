@@ -284,6 +284,7 @@ def test_every_setting_read_from_the_environment_is_documented() -> None:
     assert not missing, "add to docs/configuration.md: " + ", ".join(missing)
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("args", RUN_FOR_REAL, ids=" ".join)
 def test_harmless_documented_commands_run(args: list[str], tmp_path: Path) -> None:
     documented = {" ".join(_words(c)[1:]) for doc in DOCS for c in shell_commands(doc.read_text())}
