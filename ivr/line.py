@@ -36,8 +36,8 @@ from ivr.logs import mask_phone
 from ivr.metrics import Metrics
 from ivr.session import FINAL_STATUSES, CallSession
 from ivr.speech.tts import SynthesisError
+from ivr.step_twiml import Audio, Renderable, render, render_fallback, render_goodbye, render_stream
 from ivr.store.base import CallLog, SessionStore
-from ivr.twiml import Audio, Renderable, render, render_fallback, render_goodbye, render_stream
 from ivr.versions.library import Flows, LiveFlow
 
 log = logging.getLogger(__name__)

@@ -11,9 +11,9 @@ import pytest
 from ivr.flow.files import compile_files, read_files
 from ivr.hours import parse_hours
 from ivr.importer import ImportFailed, ImportKind
+from ivr.outreach.calling_window import customer_zone, may_call
 from ivr.outreach.campaigns import Campaign, CampaignInvalid, Trigger, load_campaigns, parse_campaign
 from ivr.outreach.consent import parse_consent
-from ivr.outreach.respect import customer_zone, may_call
 from ivr.outreach.web import check_campaigns
 from ivr.yamlsource import load_text
 

@@ -47,7 +47,7 @@ from ivr.flow.steps import (
 from ivr.languages import AGENT_WORDS, CHOICE_TEXTS, SWITCH_KEY, SWITCH_TEXTS, LanguagePlan
 from ivr.prompts import PromptCatalog
 from ivr.session import CallSession, InputKind, InputResult, TranscriptEntry
-from ivr.speech.reading import reading
+from ivr.speech.number_words import reading
 from ivr.store.base import Repository
 from ivr.store.caller_languages import CallerLanguages
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from rapidfuzz import fuzz
 
 from ivr.flow.schema import Intent, MenuState
-from ivr.speech.reading import reading
+from ivr.speech.number_words import reading
 
 _WORDS = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 REPEAT_WORDS = ("repeat", "repeat that", "say that again", "say again", "again", "what", "pardon")

@@ -49,7 +49,7 @@ from ivr.metrics import Metrics
 from ivr.speech import audio
 from ivr.speech.asr import RecognitionError, Recognizer, RecognizerFactory
 from ivr.speech.clips import PromptClips
-from ivr.speech.reading import reading
+from ivr.speech.number_words import reading
 from ivr.speech.tts import SynthesisError
 from ivr.speech.vad import EndpointConfig, Endpointer, EndpointEvent
 from ivr.store.base import SessionStore
@@ -130,7 +130,7 @@ def grammar_for(gather: Gather, agent_words: Sequence[str]) -> list[str]:
     named aloud, or numbers.
 
     The key and number words are the same tables the flow engine reads spoken answers with
-    (`ivr.speech.reading`), so every word the recogniser can hear is one the menu understands.
+    (`ivr.speech.number_words`), so every word the recogniser can hear is one the menu understands.
     """
     words = reading(gather.language)
     said = [*words.number_words] if gather.digits else [*gather.hints, *words.key_words]

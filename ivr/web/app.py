@@ -29,8 +29,8 @@ from aiohttp import WSCloseCode, web
 
 from ivr.agents.caller_words import words_for
 from ivr.agents.desk import AgentDesk
-from ivr.agents.handoff import QueueHandOff
 from ivr.agents.model import DeskConfig
+from ivr.agents.queue_handoff import QueueHandOff
 from ivr.agents.store.switches import EMERGENCY, SqlSwitchStore
 from ivr.agents.urls import Urls
 from ivr.agents.voicemail import VoicemailWorker
@@ -71,14 +71,14 @@ from ivr.speech.models import model_problem
 from ivr.speech.tts import Pyttsx3Synthesizer, SynthesisError
 from ivr.speech.vad import EndpointConfig
 from ivr.speech.vosk_asr import VoskModel, VoskModels
+from ivr.step_twiml import Voice, queue_wait
 from ivr.store.accounts import AccountStore
 from ivr.store.audit import AuditLog
 from ivr.store.backends import Stores, StoresUnavailable, build_stores
 from ivr.store.caller_languages import SqlCallerLanguages
-from ivr.store.once import UsedTokens
 from ivr.store.surveys import SqlSurveyRecorder
+from ivr.store.used_tokens import UsedTokens
 from ivr.telephony import TwilioTelephony, TwilioTexts
-from ivr.twiml import Voice, queue_wait
 from ivr.versions.library import FlowLibrary, LiveFlow, line_builder
 from ivr.versions.store import FlowStore
 from ivr.webhooks import SignatureCheck, signature_middleware, signed_form, status_webhook, twiml_webhook
