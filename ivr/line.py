@@ -3,7 +3,8 @@
 This is where the rules that keep a call safe live:
 - each turn is numbered, and a turn is taken at most once: a retried or duplicated
   webhook gets the TwiML already given (compare-and-set on the session's `seq`);
-- a call the store has never seen starts at the greeting rather than failing;
+- a call the store has never seen starts at the greeting rather than failing, unless the
+  durable record says it ended (its live Redis key expired): then it only hears goodbye;
 - locally synthesised prompts that fail to render fall back to `<Say>`, never silence.
 """
 
@@ -154,6 +155,12 @@ class SupportLine:
         flow engine decides, asking the caller if it must."""
         call_sid = params["CallSid"]
         live = await self.flows.current()
+        ended = await self._archived(call_sid)
+        if ended is not None:
+            # A replay after the ended call's live key expired: starting it afresh would greet
+            # by name and read out the order again, and its status would overwrite the record.
+            log.warning("call %s: webhook for a call that has ended, saying goodbye", call_sid)
+            return self._ended(live, ended.language)
         customer, line = params.get("From", ""), params.get("To", "")
         if outbound:
             customer, line = line, customer
@@ -276,6 +283,15 @@ class SupportLine:
             return winner.last_response if winner else twiml
         self._count_handoffs(steps)
         return twiml
+
+    async def _archived(self, call_sid: str) -> CallSession | None:
+        """The durable record of a call whose live session is elsewhere (Redis), or None.
+
+        Where sessions and records share a table, `sessions.create` already finds an ended
+        call; with Redis the live key expires, and only the record remembers that it ended."""
+        if self.archive is None:
+            return None
+        return await self.archive.get_call(call_sid)
 
     def _connect(self, call_sid: str, language: str = "") -> str:
         """TwiML that hands the call to a media stream carrying this call's token (and, once
