@@ -40,6 +40,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ivr.bodies import read_json
 from ivr.console.draft_check import DraftCheck, Located, check_draft
 from ivr.console.prompt_audio import ConsoleAudio, TooLong
 from ivr.console.prompt_text import PromptEditError, add_prompt, prompt_rows, set_prompt
@@ -120,7 +121,7 @@ def _bad(message: str, code: str = "bad_request") -> web.HTTPBadRequest:
 
 async def _json(request: web.Request) -> dict[str, Any]:
     try:
-        body = await request.json()
+        body = await read_json(request)
     except ValueError:
         raise _bad("The request is not JSON.") from None
     if not isinstance(body, dict):
