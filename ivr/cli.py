@@ -506,10 +506,12 @@ def cmd_prompts_render(args: argparse.Namespace) -> int:
 
 
 def _day(text: str) -> date:
+    from ivr.insights.days import calendar_day
+
     try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a date (YYYY-MM-DD)") from None
+        return calendar_day(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"'{text}' is not {exc}") from None
 
 
 def cmd_stats(args: argparse.Namespace) -> int:

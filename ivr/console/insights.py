@@ -24,6 +24,7 @@ from aiohttp import web
 from ivr.console.web import render, require
 from ivr.flow.diagram import DiagramError, Shade, build_graph, render_svg, to_dot
 from ivr.flow.files import LINE_FLOW
+from ivr.insights.days import calendar_day
 from ivr.insights.service import Insights, Period
 from ivr.store.accounts import Role
 from ivr.versions.store import FlowNotFound
@@ -80,9 +81,9 @@ def _day(query: dict[str, str], key: str, default: date) -> date:
     if not text:
         return default
     try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise _bad(f"'{key}' must be a date, YYYY-MM-DD.") from None
+        return calendar_day(text)
+    except ValueError as exc:
+        raise _bad(f"'{key}' must be {exc}.") from None
 
 
 def _number(query: dict[str, str], key: str) -> int | None:
