@@ -422,7 +422,7 @@ def cmd_flows_lifecycle(args: argparse.Namespace) -> int:
         print(f"{'VERSION':>7}   {'PUBLISHED':19}  {'BY':16}  NOTE")
         for v in history:
             mark = "*" if v.is_current else " "  # the version new calls get
-            print(f"{v.number:>7}{mark}  {_when(v.published_at):19}  {v.by:16}  {v.note}")
+            print(f"{v.number:>7}{mark}  {_when(v.published_at):19}  {_plain(v.by):16}  {_plain(v.note)}")
         return 0
 
     async def main() -> int:
