@@ -172,6 +172,12 @@ class Settings:
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
             raise ConfigError(f"PUBLIC_URL '{public_url}' must be like https://support.example.com")
         try:
+            parts.port  # noqa: B018 (parsing it is the check)
+        except ValueError:
+            raise ConfigError(
+                f"PUBLIC_URL '{public_url}' has no valid port; an IPv6 address goes in brackets: http://[::1]:8080"
+            ) from None
+        try:
             tts = TtsMode(env.get("IVR_TTS", "say").strip().lower())
         except ValueError:
             raise ConfigError("IVR_TTS must be 'say' or 'local'") from None
