@@ -338,3 +338,24 @@ async def test_without_the_sandbox_the_dev_phone_says_how_to_start_it(
     assert page.status == 404 and "ivr sandbox" in await page.text()
     api = await client.get(f"/sandbox/phones/{AGENT_PHONE}/events")
     assert api.status == 404, "no sandbox routes unless chosen"
+
+
+async def test_with_a_single_agent_number_the_sandbox_still_carries_texts_and_calls(tmp_path: Path) -> None:
+    """IVR_AGENT_NUMBER means no agent desk; the sandbox network was built with the desk, so
+    texts and campaign calls went to the real Twilio API with the sandbox's credentials."""
+    async with (
+        sandbox_line(tmp_path, IVR_AGENT_NUMBER=AGENT_PHONE) as server,
+        ClientSession() as session,
+    ):
+        caller = SandboxPhone(session, str(server.make_url("")).rstrip("/"), VERIFIED_PHONE)
+        call = await caller.call_line()
+        await caller.next_event("listening")
+        await caller.act("keys", call=call, keys="1")  # yes: the order the greeting offers
+        await caller.next_event("say", "To get the tracking link by text, press 1")
+        await caller.next_event("listening")
+        await caller.act("keys", call=call, keys="1")
+        await caller.next_event("text", "https://www.ups.com/track?tracknum=1Z999AA10123456784")
+        await caller.next_event("say", "I've sent it by text")
+        await caller.act("hangup", call=call)
+        sent = [r for r in network(server).account.requests if r.path.endswith("/Messages.json")]
+        assert sent and all(r.authorized for r in sent), "the text went through the sandbox's account"
