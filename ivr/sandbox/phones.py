@@ -11,7 +11,12 @@
 
 Bodies are JSON (a web page elsewhere cannot send that cross-site without the browser
 asking first, and nobody answers that question), and only loopback clients are served:
-the sandbox is a tool on the developer's own machine, never a public service.
+the sandbox is a tool on the developer's own machine, never a public service. So a request
+must also name this machine in its Host (the line's PUBLIC_URL host, `localhost` or a
+loopback address): a web page whose own name was made to resolve to 127.0.0.1 (DNS
+rebinding) sends its own name. And a request that came through a proxy (X-Forwarded-For,
+Forwarded, X-Real-IP: nginx or a tunnel on this machine) is refused, since its loopback
+address is the proxy's, not the sender's.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -55,13 +61,36 @@ def add_phone_routes(app: web.Application, network: Network) -> None:
         app.router.add_post(f"{number}/{action}", _guarded(handler))
 
 
-def _local(request: web.Request) -> None:
+PROXY_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
+"""Headers a proxy adds: their presence means the loopback peer is a proxy for someone else."""
+
+
+def _loopback(address: str) -> bool:
     try:
-        loopback = ipaddress.ip_address(request.remote or "").is_loopback
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
     except ValueError:
-        loopback = False
-    if not loopback:
+        return False
+
+
+def _hostname(url: str) -> str:
+    """The host name in `url`, lower case; "" if there is none or it does not parse."""
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:  # an unclosed '[' in a Host header
+        return ""
+
+
+def _local(request: web.Request) -> None:
+    if not _loopback(request.remote or ""):
         raise web.HTTPForbidden(text="The sandbox's phones answer only on this machine.\n")
+    if any(header in request.headers for header in PROXY_HEADERS):
+        raise web.HTTPForbidden(text="The sandbox's phones do not answer through a proxy.\n")
+    host = _hostname(f"//{request.host}")
+    line_host = _hostname(request.app[NETWORK].line_url)
+    if host not in (line_host, "localhost") and not _loopback(host):
+        raise web.HTTPMisdirectedRequest(
+            text=f"The sandbox's phones answer only as {line_host or 'localhost'}.\n"
+        )
 
 
 def _number(request: web.Request) -> str:
