@@ -132,6 +132,10 @@ class Settings:
     """IVR_INBOUND_SURVEY=on: a call the line resolved itself ends with one question (1 to 5)."""
     campaign_round: float = 60.0
     """IVR_CAMPAIGN_ROUND: seconds between scheduling rounds in `ivr serve`; 0: none (cron + run-once)."""
+    sweep_after: float = 12_600.0
+    """IVR_SWEEP_AFTER: seconds a call may go unwritten before it is filed as ended (its final
+    status callback was lost: a store down at call end, and Twilio retries none). Below the 4
+    hours after which Redis forgets an unwritten live call, and Twilio's longest call."""
     pickup_location: str = ""
     """Where repairs are picked up, as said to callers ("our service centre at 200 Main Street")."""
     pickup_days: int = 14
@@ -248,6 +252,7 @@ class Settings:
             time_zone=_time_zone(env),
             callback_offer_after=_seconds(env, "IVR_CALLBACK_OFFER_AFTER", 300),
             max_queue_wait=_seconds(env, "IVR_MAX_QUEUE_WAIT", 900),
+            sweep_after=_seconds(env, "IVR_SWEEP_AFTER", 12_600, minimum=1, maximum=MAX_SWEEP_AFTER),
             callback_attempts=int(_seconds(env, "IVR_CALLBACK_ATTEMPTS", 3, minimum=1)),
             callback_backoff=_seconds(env, "IVR_CALLBACK_BACKOFF", 300),
             agent_ring_seconds=int(_seconds(env, "IVR_AGENT_RING_SECONDS", 20, minimum=5, maximum=MAX_RING)),
@@ -363,6 +368,11 @@ def _vosk_model(env: Mapping[str, str], code: str, models_dir: Path, default: bo
     """IVR_VOSK_MODEL_<LANG> (for the default language also IVR_VOSK_MODEL), else var/models/<lang>."""
     chosen = env.get(f"IVR_VOSK_MODEL_{code.upper()}") or (env.get("IVR_VOSK_MODEL") if default else "")
     return Path(chosen) if chosen else models_dir / code
+
+
+MAX_SWEEP_AFTER = 4 * 3600 - 600
+"""IVR_SWEEP_AFTER's ceiling: a sweep (every 5 minutes at most) must come before Redis expires
+a live call unwritten for 4 hours (`ivr.store.redis.RedisSessionStore`'s live TTL)."""
 
 
 def _seconds(

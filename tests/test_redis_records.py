@@ -6,26 +6,37 @@
   archived record (defect 1).
 - PostgreSQL refuses NUL in text and jsonb: one NUL in what a caller said must not leave
   the record in the archive outbox for ever (defect 8).
+- A call whose final status callback failed (Redis frozen at that moment) stayed live until
+  its key expired, unrecorded: the sweep files it as ended and archives it (defect 2).
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import cast
 
 import pytest
 from redis.asyncio import Redis
 
 from ivr.config import Settings
+from ivr.handoff import DialHandOff
 from ivr.importer import ImportKind, parse_file
+from ivr.line import SupportLine
 from ivr.session import CallSession
 from ivr.store.backends import build_stores
 from ivr.store.outbox import ArchiveOutbox
+from ivr.store.redis import RedisSessionStore
+from ivr.versions.library import Flows
 from ivr.web.app import STORES, create_app
 from tests.caller import Caller
 from tests.conftest import DEMO, TODAY, make_settings
-from tests.services import PG_URL, REDIS_URL, require
+from tests.services import PG_URL, REDIS_URL, delete_redis_keys, require
+from tests.test_call_sweeper import SWEEP_AFTER
+from tests.test_stores import a_session
 
 
 @pytest.fixture
@@ -122,3 +133,43 @@ async def test_a_nul_in_speech_on_postgres_alone_is_kept_and_the_call_goes_on(
     await caller.hang_up()
     record = await archived(settings, caller.call_sid)
     assert record is not None and record.status == "completed"
+
+
+async def test_a_redis_call_without_its_final_status_is_swept_into_the_archive(
+    redis_settings: Settings,
+) -> None:
+    # Keys of its own: a sweep of the shared database's default prefix would end other tests' calls.
+    prefix = f"test:{secrets.token_hex(6)}:"
+    sessions = RedisSessionStore(REDIS_URL, prefix=prefix)
+    await sessions.open()
+    stores = build_stores(redis_settings.database_url)
+    await stores.open()
+    try:
+        outbox = ArchiveOutbox(sessions, stores.calls)
+        # Only the stores take part in a sweep: the line speaks no flow for it.
+        line = SupportLine(
+            cast(Flows, None),
+            sessions,
+            public_url="https://x.test",
+            handoff=DialHandOff("+15550100042"),
+            archive=outbox,
+        )
+        assert await sessions.create(a_session("CA-lost", started_at=time.time()))
+        assert await sessions.create(a_session("CA-ended", status="completed", outcome="resolved"))
+        deadline = time.monotonic() + 60
+        while not (idle := await sessions.idle(SWEEP_AFTER)):
+            assert time.monotonic() < deadline, "the live call never counted as unwritten"
+            await asyncio.sleep(0.2)
+        assert [sid for sid, _ in idle] == ["CA-lost"]
+        assert await line.sweep(SWEEP_AFTER) == 1
+        record = await stores.calls.get_call("CA-lost")
+        assert record is not None and (record.status, record.outcome) == ("completed", "abandoned")
+        assert "no final status" in record.transcript[-1].text
+        assert await outbox.pending() == 0
+        live = await sessions.load("CA-lost")
+        assert live is not None and live.status == "completed"
+        assert await line.sweep(SWEEP_AFTER) == 0, "filed once"
+    finally:
+        await delete_redis_keys(prefix)
+        await stores.close()
+        await sessions.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -22,12 +23,14 @@ import orjson
 from ivr.config import ConfigError
 from ivr.records import Order, OrderStatus, Repair, RepairStatus, Warranty, WarrantyPlan
 from ivr.session import CallSession
-from ivr.store.base import CallSummary
+from ivr.store.base import IDLE_BATCH, CallSummary
 from ivr.store.sql import (
     ADD_TO_COUNT,
     FORGET_OLD_COUNTS,
+    IDLE_CANDIDATES,
     READ_COUNT,
     SHARED_MIGRATIONS,
+    idle_calls,
     rows_changed,
     without_nul,
 )
@@ -313,6 +316,11 @@ class PostgresSessionStore:
             expected_seq,
         )
         return rows_changed(status) == 1
+
+    async def idle(self, idle_for: float) -> Sequence[tuple[str, float]]:
+        now = time.time()
+        rows = await self.db.pool.fetch(IDLE_CANDIDATES.format("$1", "$2"), now - idle_for, IDLE_BATCH)
+        return idle_calls((row["data"] for row in rows), idle_for, now)
 
     async def list_calls(self, limit: int = 50) -> Sequence[CallSummary]:
         rows = await self.db.pool.fetch(

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from ivr.session import CallSession
 
 Row = Mapping[str, Any]
 
@@ -358,6 +360,24 @@ def rows_changed(status: str) -> int:
     """Rows changed, from a command tag such as 'INSERT 0 1' or 'UPDATE 1' (0 for others)."""
     last = status.rsplit(" ", 1)[-1]
     return int(last) if last.isdigit() else 0
+
+
+IDLE_CANDIDATES = (
+    "SELECT data FROM calls WHERE status = 'in-progress' AND started_at < {0} ORDER BY started_at LIMIT {1}"
+)
+"""Calls in progress that started over `idle_for` ago ({0}, {1}: the dialect's placeholders):
+only those can have been unwritten that long (the calls table keeps no write time)."""
+
+
+def idle_calls(rows: Iterable[str], idle_for: float, now: float) -> list[tuple[str, float]]:
+    """(call sid, last written) of the candidates' sessions (JSON) that are idle for real."""
+    found = []
+    for data in rows:
+        session = CallSession.from_json(data)
+        last = session.last_written()
+        if now - last >= idle_for:
+            found.append((session.call_sid, last))
+    return found
 
 
 def without_nul(text: str) -> str:

@@ -107,6 +107,8 @@ AUDIO_MAX_AGE = 24 * 3600.0
 AUDIO_PRUNE_EVERY = 3600.0
 QUEUE_WAIT_PATH = "/voice/queue-wait"
 """What a caller in a plain Twilio queue hears (no REST credentials needed): place, wait, music."""
+SWEEP_EVERY = 300.0
+"""The longest wait between two sweeps for calls whose final status never arrived."""
 PUBLISHED_CHECK_EVERY = 1.0
 """Seconds a new call may still get the previous version after another instance publishes."""
 
@@ -676,6 +678,7 @@ def setup_voice(
         await stores.close()
 
     app.cleanup_ctx.append(database)
+    app.cleanup_ctx.append(_sweeper(app[LINE], settings.sweep_after))  # stops before the stores close
     post = app.router.add_post
     post("/voice", twiml_webhook(voice, line_fallback, timed=_timed("answer")))
     post("/voice/turn", twiml_webhook(voice_turn, line_fallback, timed=_timed("turn")))
@@ -780,6 +783,29 @@ def _fold_insights(insights: Insights) -> Callable[[web.Application], AsyncItera
             await task
 
     return ctx
+
+
+def _sweeper(line: SupportLine, idle_for: float) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Files calls whose final status never arrived as ended (`SupportLine.sweep`), every
+    quarter of `idle_for` and at least every `SWEEP_EVERY` seconds, while the app runs."""
+    every = min(idle_for / 4, SWEEP_EVERY)
+
+    async def sweeping() -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await line.sweep(idle_for)
+            except Exception as exc:  # a store down: the next sweep tries again
+                log.warning("sweep_failed: %s: %s", type(exc).__name__, exc)
+
+    async def lifecycle(_: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(sweeping(), name="call-sweeper")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return lifecycle
 
 
 def _count_errors(line_metrics: Metrics) -> Callable[[web.Application], AsyncIterator[None]]:
