@@ -6,6 +6,7 @@ naming the variable; nothing falls back silently to an insecure default.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import re
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 
 class ConfigError(ValueError):
@@ -282,12 +283,30 @@ class Settings:
         )
 
 
+NOT_ZONES = frozenset({"Factory", "localtime", "posixrules"})
+"""Files in the time zone database that name no place: `localtime` is whatever the server's
+clock is set to (another server, another zone), `Factory` the "-00" of an unset system."""
+
+
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones()) - NOT_ZONES
+
+
+def zone_named(name: str) -> ZoneInfo:
+    """The IANA time zone called `name` (Europe/Berlin, UTC); `ValueError` for anything else,
+    a path or one of `NOT_ZONES` included: `ZoneInfo` itself opens any file it is named."""
+    if name not in _zone_names():
+        raise ValueError(f"'{name}' is not a time zone name")
+    return ZoneInfo(name)
+
+
 def _time_zone(env: Mapping[str, str]) -> ZoneInfo | None:
     name = env.get("IVR_TIME_ZONE", "").strip()
     if not name:
         return None
     try:
-        return ZoneInfo(name)
+        return zone_named(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(
             f"IVR_TIME_ZONE '{name}' is not a time zone name like Europe/Berlin or America/New_York"
