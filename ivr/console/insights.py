@@ -13,6 +13,7 @@ import asyncio
 import csv
 import io
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
@@ -253,10 +254,15 @@ def table_rows(name: str, data: dict[str, Any]) -> tuple[Sequence[str], Iterable
             )
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def _cell(value: Any) -> str:
-    """A CSV cell that a spreadsheet will not run as a formula (callers' words are in it)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    """A CSV cell that a spreadsheet will not run as a formula (callers' words are in it), its
+    control characters shown as escapes (`\\x1b`): ESC sequences in a cell drive the terminal
+    of whoever looks at the file with `cat`, and NUL or BEL break the tools that read it."""
+    text = "" if value is None else _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
 async def export_csv(request: web.Request) -> web.Response:
