@@ -27,6 +27,7 @@ class UnreadableBody(ValueError):
 
 
 def _finite(text: str) -> float:
+    """A JSON number as a float, refused when it is too large for one (Python reads it as inf)."""
     value = float(text)
     if value in (float("inf"), float("-inf")):
         raise ValueError(f"{text[:20]} is too large a number")
@@ -34,6 +35,7 @@ def _finite(text: str) -> float:
 
 
 def _no_constant(name: str) -> float:
+    """`NaN`, `Infinity` and `-Infinity`, which Python's `json` accepts and JSON does not."""
     raise ValueError(f"{name} is not JSON")
 
 
@@ -60,4 +62,5 @@ async def read_form(request: web.Request) -> MultiDictProxy[str | bytes | bytear
 
 
 def _first_line(exc: BaseException) -> str:
+    """What went wrong, short enough for a 400's text (aiohttp's messages may quote the body)."""
     return (str(exc).splitlines() or [type(exc).__name__])[0][:200]

@@ -66,6 +66,7 @@ PROXY_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
 
 
 def _loopback(address: str) -> bool:
+    """Whether `address` (an IP address, IPv6 with or without brackets) is this machine's."""
     try:
         return ipaddress.ip_address(address.strip("[]")).is_loopback
     except ValueError:
