@@ -1,18 +1,20 @@
 """Supervisors' drafts do not stall callers (issue 24, defect 3).
 
 Every caller's webhook runs on the same event loop as the console. A prompt file of 98 KB
-parsed by pure-Python PyYAML takes about a second; on the loop, every call waits that long
-(Twilio gives a webhook 15 s, then plays its "application error"). The loop's longest
-stall is measured while the console works, as aiohttp's own blocking detector does: a
-task that asks to wake every 10 ms and records how late it woke.
+parsed by pure-Python PyYAML takes a good part of a second; on the loop, every call waits
+that long (Twilio gives a webhook 15 s, then plays its "application error"). Measured as
+the CPU time the longest loop callback spends in the loop's thread (garbage collection
+left out), which is what keeps callers waiting and which, unlike wall-clock time, a busy
+machine does not inflate: the work moved to a thread no longer counts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +29,9 @@ from tests.console import add_account, console_client, sign_in
 FLOW = (ROOT / "flows" / "support.yaml").read_text()
 BASE = "/console/flows/support"
 MAX_STALL = 0.1
-"""Seconds the loop may be late (the issue's budget for a caller's webhook): a thread's GIL
-turns cost milliseconds; parsing three big prompt files on the loop took 0.2 s and more."""
+"""Seconds of CPU one loop callback may take (the issue's budget for a caller's webhook):
+reading and answering a request takes a few milliseconds; parsing three big prompt files on
+the loop took 0.2 s."""
 
 
 def big_prompts(size: int) -> str:
@@ -41,26 +44,34 @@ def big_prompts(size: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-@asynccontextmanager
-async def longest_stall() -> AsyncIterator[list[float]]:
-    """Measures how late the event loop runs a 10 ms timer while the block runs; the
-    worst delay is in the yielded list's first item afterwards."""
+@contextmanager
+def longest_callback() -> Iterator[list[float]]:
+    """The CPU seconds of the longest event-loop callback run inside the block (the list's
+    only item, once the block is left)."""
     worst = [0.0]
-    stop = asyncio.Event()
+    in_gc = [0.0, 0.0]  # when the running collection started, and all collections' CPU so far
+    run = asyncio.Handle._run
 
-    async def watch() -> None:
-        while not stop.is_set():
-            before = time.perf_counter()
-            await asyncio.sleep(0.01)
-            worst[0] = max(worst[0], time.perf_counter() - before - 0.01)
+    def count_gc(phase: str, _: dict[str, int]) -> None:
+        if phase == "start":
+            in_gc[0] = time.thread_time()
+        else:
+            in_gc[1] += time.thread_time() - in_gc[0]
 
-    watcher = asyncio.create_task(watch())
-    await asyncio.sleep(0.05)  # the watcher is running
+    def timed(handle: asyncio.Handle) -> None:
+        start, gc_before = time.thread_time(), in_gc[1]
+        try:
+            run(handle)
+        finally:
+            worst[0] = max(worst[0], time.thread_time() - start - (in_gc[1] - gc_before))
+
+    asyncio.Handle._run = timed  # type: ignore[method-assign,assignment]
+    gc.callbacks.append(count_gc)
     try:
         yield worst
     finally:
-        stop.set()
-        await watcher
+        asyncio.Handle._run = run  # type: ignore[method-assign]
+        gc.callbacks.remove(count_gc)
 
 
 async def supervisor(aiohttp_client: Callable, tmp_path: Path) -> tuple[TestClient, dict[str, str]]:
@@ -86,7 +97,7 @@ async def test_validating_big_prompt_files_does_not_stall_the_calls(
     client, headers = await supervisor(aiohttp_client, tmp_path)
     en = (ROOT / "prompts" / "en.yaml").read_text()
     big = en + big_prompts(70_000).removeprefix("prompts:\n").replace("  extra_", "  zz_extra_")
-    async with longest_stall() as worst:
+    with longest_callback() as worst:
         status, body = await post(
             client, "/validate", headers, {"flow": FLOW, "prompts": {"en": big, "de": big, "sv": big}}
         )
@@ -94,7 +105,7 @@ async def test_validating_big_prompt_files_does_not_stall_the_calls(
         assert any(row["id"] == "zz_extra_0" for row in body["prompts"]["en"])
         caller = Caller(client)
         assert "Thanks for calling" in (await caller.dial()).text
-    assert worst[0] < MAX_STALL, f"the event loop stalled {worst[0]:.2f} s"
+    assert worst[0] < MAX_STALL, f"one loop callback took {worst[0]:.2f} s of CPU"
 
 
 async def test_editing_a_prompt_in_a_big_file_does_not_stall_the_calls(
@@ -102,7 +113,7 @@ async def test_editing_a_prompt_in_a_big_file_does_not_stall_the_calls(
 ) -> None:
     client, headers = await supervisor(aiohttp_client, tmp_path)
     big = big_prompts(98_000)
-    async with longest_stall() as worst:
+    with longest_callback() as worst:
         status, body = await post(
             client, "/prompt", headers, {"text": big, "id": "extra_5", "value": "Changed."}
         )
@@ -112,7 +123,7 @@ async def test_editing_a_prompt_in_a_big_file_does_not_stall_the_calls(
             client, "/prompt", headers, {"text": big, "id": "extra_new", "value": "Added.", "add": True}
         )
         assert status == 200, body
-    assert worst[0] < MAX_STALL, f"the event loop stalled {worst[0]:.2f} s"
+    assert worst[0] < MAX_STALL, f"one loop callback took {worst[0]:.2f} s of CPU"
 
 
 async def test_one_request_may_not_send_more_draft_text_than_a_line_needs(
