@@ -422,7 +422,7 @@ def cmd_flows_lifecycle(args: argparse.Namespace) -> int:
         print(f"{'VERSION':>7}   {'PUBLISHED':19}  {'BY':16}  NOTE")
         for v in history:
             mark = "*" if v.is_current else " "  # the version new calls get
-            print(f"{v.number:>7}{mark}  {_when(v.published_at):19}  {v.by:16}  {v.note}")
+            print(f"{v.number:>7}{mark}  {_when(v.published_at):19}  {_plain(v.by):16}  {_plain(v.note)}")
         return 0
 
     async def main() -> int:
@@ -506,10 +506,12 @@ def cmd_prompts_render(args: argparse.Namespace) -> int:
 
 
 def _day(text: str) -> date:
+    from ivr.insights.days import calendar_day
+
     try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a date (YYYY-MM-DD)") from None
+        return calendar_day(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"'{text}' is not {exc}") from None
 
 
 def cmd_stats(args: argparse.Namespace) -> int:

@@ -58,6 +58,10 @@ log = logging.getLogger(__name__)
 
 _NUMBER = re.compile(r"[0-9]+")
 """A keyed or spoken number: ASCII digits only (`str.isdigit` also takes `٤٥١٢`, `４５１２`)."""
+_NEGATIVE = re.compile(r"(?:^|(?<=\s))[-\u2212\u2013]\s*\d|\b(?:minus|negative|negativ)\b", re.IGNORECASE)
+"""A negative number said ("-1" as Twilio transcribes "minus one", "negative two"; German and
+Swedish say "minus" too): no key makes one, and its digits alone read as a score of 1. A
+dash between digits ("12345-6789") is no minus sign."""
 MAX_AUTOMATIC_STEPS = 40
 """A turn that runs more states than this without waiting is a flow bug, not a call."""
 _VARIANT = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
@@ -333,6 +337,8 @@ class FlowEngine:
             if key and any(option.key == key for option in state.options):
                 return triggers.option_trigger(key)
             return triggers.NO_MATCH
+        if isinstance(event, Speech) and _NEGATIVE.search(event.text):
+            return triggers.NO_MATCH
         raw = event.digits if isinstance(event, Digits) else reading(language).spoken_digits(event.text)
         value = raw.rstrip(state.finish_on_key) if state.finish_on_key else raw
         if value == "0" and state.agent and state.min_digits > 1:
@@ -550,7 +556,7 @@ class FlowEngine:
         score = None
         if isinstance(event, Digits):
             score = inbound_survey.score_of(event.digits)
-        elif isinstance(event, Speech):
+        elif isinstance(event, Speech) and not _NEGATIVE.search(event.text):
             score = inbound_survey.score_of(reading(self.language(session)).spoken_digits(event.text))
         if score is None:
             misses = session.attempts[inbound_survey.SURVEY] + 1
