@@ -71,7 +71,7 @@ _KEYS: dict[StateKind, set[str]] = {
     StateKind.TRANSFER: _COMMON | {"prompt", "reason", "fallback"},
     StateKind.HANGUP: _COMMON | {"prompt", "outcome"},
 }
-_TOP = {"flow", "start", "agent", "agent_words", "defaults", "intents", "states"}
+_TOP = {"flow", "start", "agent", "agent_words", "defaults", "intents", "main_menu", "states"}
 _DEFAULTS = {
     "retries",
     "timeout",
@@ -120,6 +120,7 @@ class FlowDraft:
     warnings: tuple[Problem, ...] = ()
     """Shown to the editor; the flow still loads."""
     intents: tuple[Intent, ...] = ()
+    main_menu: str = ""
 
     def flow(self, source: str) -> Flow:
         """The runnable flow; only for a draft without problems."""
@@ -132,6 +133,7 @@ class FlowDraft:
             agent_words=self.agent_words,
             states=self.states,
             intents=self.intents,
+            main_menu=self.main_menu,
         )
 
 
@@ -290,6 +292,9 @@ def read_draft(doc: Document, catalogs: Mapping[str, PromptCatalog]) -> FlowDraf
     c.state_name = None
 
     linked = _check_references(c, states, start, agent, set(raw_states))
+    main_menu = c.text(data, "main_menu", (), required=False)
+    if main_menu and not isinstance(states.get(main_menu), MenuState):
+        c.fail(("main_menu",), f"'main_menu' names '{main_menu}', which is not a menu state")
     if agent in states and not isinstance(states[agent], TransferState):
         c.fail(("agent",), f"the agent state '{agent}' must be a transfer state")
     looping = _check_loops(c, states)
@@ -301,7 +306,7 @@ def read_draft(doc: Document, catalogs: Mapping[str, PromptCatalog]) -> FlowDraf
         _check_variables(c, states)
     warnings = _warnings(states) + _unheard_choices(states, catalogs, words, intents)
     return FlowDraft(
-        name, start, agent, words, states, tuple(raw_states), tuple(c.problems), warnings, intents
+        name, start, agent, words, states, tuple(raw_states), tuple(c.problems), warnings, intents, main_menu
     )
 
 
