@@ -151,14 +151,13 @@ def as_text(reports: Sequence[Report]) -> str:
             lines.append(f"  {intent:<18} {right / total:6.1%}  ({right}/{total})")
         labels = list(report.per_intent())
         labels += sorted({v.got for v in report.verdicts} - set(labels))
-        width = max(len(label) for label in labels)
-        short = [label[:6] for label in labels]
-        lines.append("  confusion (rows: labelled, columns: taken for)")
-        lines.append("  " + " " * width + " " + " ".join(f"{s:>6}" for s in short))
+        width = max(len(label) for label in labels) + 4
+        lines.append("  confusion (rows: labelled; columns: taken for, numbered as the rows)")
+        lines.append("  " + " " * width + "".join(f"{n:>5}" for n in range(1, len(labels) + 1)))
         table = report.confusion()
-        for label in labels:
-            cells = " ".join(f"{table[(label, other)] or '.':>6}" for other in labels)
-            lines.append(f"  {label:<{width}} {cells}")
+        for n, label in enumerate(labels, 1):
+            cells = "".join(f"{table[(label, other)] or '.':>5}" for other in labels)
+            lines.append(f"  {f'{n:>2} {label}':<{width}}{cells}")
         wrong = report.wrong()
         if wrong:
             lines.append("  wrong:")

@@ -87,6 +87,8 @@ def words(text: str) -> list[str]:
 
 STEMMERS: Mapping[str, str] = {"en": "english", "de": "german", "sv": "swedish"}
 """Snowball's stemmer for each language the line speaks; another language keeps its words whole."""
+COMPOUNDING = frozenset({"de", "sv"})
+"""Languages that write compounds as one word ('Wartungspaket'); English 'homework' is no 'work'."""
 _NGRAMS = (4,)
 """Character n-gram lengths taken from each word (with its edges): they carry a word's stem
 through endings the stemmer does not know, small slips and the parts of compounds."""
@@ -148,7 +150,8 @@ def features(stems: list[str], known: frozenset[str], language: str) -> list[str
     parts: list[str] = []
     for stem in stems:
         parts.append(stem)
-        parts.extend(_split(stem, known, language))
+        if language in COMPOUNDING:
+            parts.extend(_split(stem, known, language))
     out = [f"w:{p}" for p in parts]
     out += [f"b:{a}_{b}" for a, b in itertools.pairwise(stems)]
     for stem in stems:
