@@ -24,8 +24,9 @@ from ivr.flow.evaluation import read_sentences
 from ivr.flow.loader import load_flow, parse_flow
 from ivr.flow.matching import MAIN_MENU_WORDS, IntentMatcher
 from ivr.flow.schema import GatherState, HangupState, MenuState
-from ivr.flow.steps import Digits, Speech
+from ivr.flow.steps import Digits, Gather, Speech
 from ivr.languages import LanguagePlan
+from ivr.mediastream.call import grammar_for
 from ivr.yamlsource import load_text
 from tests.small_flow import CATALOGS, PROMPTS, NoRecords
 
@@ -236,3 +237,19 @@ def test_the_validator_warns_of_a_shared_phrase_and_of_too_few_phrases_in_a_spok
     assert "thin.yaml line 5: intent 'returns' has 2 phrases in 'de'; give it at least 10" in few[0]
     assert sum("intent 'hours' has 0 phrases in 'sv'" in w for w in few) == 1
     assert not any("'returns' has" in w and "'en'" in w for w in few)  # ten in English: enough
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+async def test_a_number_question_listens_for_the_words_that_leave_it(language: str) -> None:
+    """With local speech, Vosk returns only words its grammar has: "zurück" must be one."""
+    line = engine()
+    session = line.new_session("CAgrammar", "+15550199999", "+15550009999")
+    session.language = language
+    session.state = "main_menu"
+    session.path.append("main_menu")
+    steps = await line.handle(session, Digits("2"))
+    gather = steps[-1]
+    assert session.state == "repair_ticket" and isinstance(gather, Gather) and gather.digits
+    grammar = set(grammar_for(gather, FLOW.agent_words))
+    menu_words, repeat, _ = LEAVE[language]
+    assert {menu_words.split()[-1].lower(), repeat} <= grammar

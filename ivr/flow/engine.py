@@ -340,6 +340,12 @@ class FlowEngine:
         unique = self._hints_of[key] = tuple(dict.fromkeys(hints))
         return unique
 
+    def _leaving_hints(self, language: str) -> tuple[str, ...]:
+        """What a number question hears besides the number: "main menu" and "repeat" (a new
+        request too, with Twilio's recogniser; local speech listens for these words only)."""
+        words = MAIN_MENU_WORDS.get(language, ()) if self.flow.main_menu else ()
+        return (*words, *_repeat_words(language)[:2])
+
     def agent_words(self, language: str) -> tuple[str, ...]:
         """What asks for a person in `language`: the flow's words and the language's own."""
         return self.flow.agent_words + AGENT_WORDS.get(language, ())
@@ -585,6 +591,7 @@ class FlowEngine:
                             max_digits=state.max_digits,
                             finish_on_key=state.finish_on_key,
                             speech=state.speech,
+                            hints=self._leaving_hints(self.language(session)),
                             language=self.language(session),
                         )
                     )

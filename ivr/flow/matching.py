@@ -282,7 +282,7 @@ def choose(
     `closing` keys (those that end the call): "done" in "is my vacuum done yet?" is no
     goodbye. Then a key named aloud ("two", "pound", or "zero" for an agent where the menu
     offers one) in a short answer that names only one; then a word within a small edit
-    distance of a single-word phrase ('warrenty').
+    distance of a single-word phrase ('warrenty'; for a closing key, only as the one word said).
     """
     said = words(text)
     padded = f" {' '.join(_stem_word(w, language) for w in said)} "
@@ -314,8 +314,10 @@ def choose(
         return Choice(key=named[0])
     for word in said:
         for opt in state.options:
+            if opt.key in closing and len(meant) > 1:
+                continue  # a near miss ends a call only as the whole answer, like the word itself
             single = [p for p in opt.words_in(language) if " " not in p and len(p) >= 4]
-            if opt.key not in closing and difflib.get_close_matches(word, single, n=1, cutoff=0.8):
+            if difflib.get_close_matches(word, single, n=1, cutoff=0.8):
                 return Choice(key=opt.key)
     return Choice()
 
