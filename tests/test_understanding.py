@@ -24,7 +24,7 @@ from ivr.flow.evaluation import read_sentences
 from ivr.flow.loader import load_flow, parse_flow
 from ivr.flow.matching import MAIN_MENU_WORDS, IntentMatcher
 from ivr.flow.schema import GatherState, HangupState, MenuState
-from ivr.flow.steps import Digits, Gather, Speech
+from ivr.flow.steps import Digits, Gather, Resume, Speech
 from ivr.languages import LanguagePlan
 from ivr.mediastream.call import grammar_for
 from ivr.yamlsource import load_text
@@ -253,3 +253,30 @@ async def test_a_number_question_listens_for_the_words_that_leave_it(language: s
     grammar = set(grammar_for(gather, FLOW.agent_words))
     menu_words, repeat, _ = LEAVE[language]
     assert {menu_words.split()[-1].lower(), repeat} <= grammar
+
+
+UNSURE = "they said it needed a new part, has the part come in"
+"""A repair, but the model is only fairly sure (between LOW and HIGH): the line asks first."""
+
+
+async def test_a_fairly_sure_request_is_confirmed_by_voice_or_key_and_anything_else_is_an_answer() -> None:
+    assert matching.LOW <= IntentMatcher(FLOW.intents, "en").ranked(UNSURE)[0].confidence < matching.HIGH
+    asked = CATALOGS["en"].render("confirm_intent.repair_status", {})
+    for answer, goes_to in (
+        (Speech("yes", 0.9), "repair_ticket"),
+        (Digits("1"), "repair_ticket"),
+        (Speech("no", 0.9), "main_menu"),
+        (Digits("2"), "main_menu"),
+        (Speech("no, when are you open", 0.9), "anything_else"),  # a new answer, not "no"
+    ):
+        line = engine()
+        session = line.new_session("CAsure", "+15550199999", "+15550009999")
+        session.language, session.state = "en", "main_menu"
+        session.path.append("main_menu")
+        first = await line.handle(session, Speech(UNSURE, 0.9))
+        assert [s.text for s in first if hasattr(s, "text")] == [asked] and session.state == "main_menu"
+        resumed = await line.handle(session, Resume())  # a media stream reconnected: asked again
+        assert [s.text for s in resumed if hasattr(s, "text")] == [asked]
+        then = await line.handle(session, answer)
+        assert session.state == goes_to, answer
+        assert CATALOGS["en"].render("no_match", {}) not in [s.text for s in then if hasattr(s, "text")]

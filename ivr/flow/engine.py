@@ -183,6 +183,9 @@ class FlowEngine:
             event = Speech(event.text[:MAX_SPEECH_CHARS], event.confidence)  # any channel
         state = self.flow.states[session.state]
         if isinstance(event, Resume):
+            pending = _confirming(session)
+            if pending is not None and self._ask_to_confirm(session, steps, pending):
+                return steps  # a media stream reconnected during "Is this about …?": asked again
             return await self._run(session, steps)
         hidden = isinstance(state, GatherState) and state.secret and isinstance(event, Digits | Speech)
         self._note(session, "caller", "keyed a value (hidden)" if hidden else _describe(event))
@@ -193,6 +196,7 @@ class FlowEngine:
             and self.languages.several
             and not state.repeat  # there star says the answer again
             and all(option.key != SWITCH_KEY for option in state.options)
+            and _confirming(session) is None  # star answers "Is this about …?" (with neither)
         ):
             session.attempts[LANGUAGE_CHOICE] = 0
             return self._ask_language(session, steps)
@@ -409,10 +413,10 @@ class FlowEngine:
         """The answer to "Is this about …?": yes (or 1) goes there; no (or 2) asks the question
         again, as if nothing had been said; anything else is taken as an answer to the question
         itself. '' when nothing was being confirmed, or the answer is for the question."""
-        pending = next((k for k in session.attempts if k.startswith(CONFIRMING)), None)
+        pending = _confirming(session)
         if pending is None:
             return ""
-        del session.attempts[pending]
+        del session.attempts[CONFIRMING + pending]
         language = self.language(session)
         if isinstance(event, Digits):
             yes, no = event.digits[:1] == "1", event.digits[:1] == "2"
@@ -422,9 +426,9 @@ class FlowEngine:
         else:
             return ""
         if yes:
-            return triggers.intent_trigger(pending[len(CONFIRMING) :])
+            return triggers.intent_trigger(pending)
         if no:
-            self._note(session, "flow", f"not {pending[len(CONFIRMING) :]}: the question again")
+            self._note(session, "flow", f"not {pending}: the question again")
             return _AGAIN
         return ""
 
@@ -786,6 +790,11 @@ def _number_in(text: str, language: str, state: GatherState) -> str:
         reading(language).spoken_digits(text)
     ]
     return next((run for run in runs if state.min_digits <= len(run) <= state.max_digits), "")
+
+
+def _confirming(session: CallSession) -> str | None:
+    """The intent the caller is being asked "Is this about …?" for, if any."""
+    return next((k[len(CONFIRMING) :] for k in session.attempts if k.startswith(CONFIRMING)), None)
 
 
 def _describe(event: Event) -> str:
