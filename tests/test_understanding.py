@@ -255,7 +255,7 @@ async def test_a_number_question_listens_for_the_words_that_leave_it(language: s
     assert {menu_words.split()[-1].lower(), repeat} <= grammar
 
 
-UNSURE = "they said it needed a new part, has the part come in"
+UNSURE = "you guys have had my laptop for a month now"
 """A repair, but the model is only fairly sure (between LOW and HIGH): the line asks first."""
 
 

@@ -71,7 +71,7 @@ _SWEDISH_FILLER = (
     "jag mig min mitt mina vi oss vår vårt våra du dig din ditt dina ni er ert era det den de "
     "dem en ett är att av för på till med från om så bara eh öh hmm mm hej hallå tack snälla "
     "skulle vill ville kan kunde har hade ha och eller men också ringer ringde ringa veta "
-    "undrar undra fråga säga gäller alltså lite"
+    "undrar undra säga gäller alltså lite"
 )
 FILLER: Mapping[str, frozenset[str]] = {
     "en": frozenset(_ENGLISH_FILLER.split()),
@@ -98,8 +98,8 @@ development half, see benchmarks/understanding.py)."""
 LOW = 0.40
 """From this probability up to HIGH the line asks "Is this about …?"; below it, nothing is
 understood and the question is asked again."""
-_EPOCHS = 60
-_RATE = 10.0
+_EPOCHS = 40
+_RATE = 15.0
 _MOMENTUM = 0.9
 _L2 = 1e-4
 
