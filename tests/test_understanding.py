@@ -63,6 +63,21 @@ def test_the_labelled_set_is_big_varied_and_kept_apart_from_the_training_phrases
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("kind", ["blind", "final"])
+def test_the_later_checks_are_labelled_alike_and_kept_apart_from_the_training_phrases(
+    language: str, kind: str
+) -> None:
+    """blind_*: written when the model was first frozen, measured once, then used to improve it;
+    final_*: written before that last round, measured once after it (README)."""
+    found, items = read_sentences(DATA / f"{kind}_{language}.yaml")
+    assert found == language and len(items) >= 40
+    assert {label for _, label in items} == {intent.name for intent in FLOW.intents} | {"none"}
+    earlier = {_plain(text) for text, _ in sentences(language)}
+    phrases = {_plain(p) for intent in FLOW.intents for p in intent.phrases.get(language, ())}
+    assert not [text for text, _ in items if _plain(text) in phrases | earlier]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
 def test_ivr_flows_understand_routes_each_language_right_at_the_threshold(
     language: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
