@@ -223,35 +223,33 @@ def _train(key: tuple[tuple[str, tuple[str, ...]], ...], language: str) -> _Mode
     phrases = [(label, stems) for label, stems in phrases if stems]
     known = frozenset(s for _, stems in phrases for s in stems)
     columns: dict[str, int] = {}
-    rows, cols, vals, labels = [], [], [], []
+    rows, cols, scales, labels = [], [], [], []
     for row, (label, stems) in enumerate(phrases):
         found = sorted({columns.setdefault(f, len(columns)) for f in features(stems, known, language)})
         rows += [row] * len(found)
         cols += found
-        vals += [1 / math.sqrt(len(found))] * len(found)
+        scales.append(1 / math.sqrt(len(found)))
         labels.append(label)
     classes, size = len(key), len(columns)
     weights = np.zeros((size, classes))
     bias = np.zeros(classes)
     if not phrases or classes == 0:
         return _Model(columns, known, weights, bias)
-    c, v = np.array(cols), np.array(vals)
+    c = np.array(cols)
     starts = np.flatnonzero(np.diff(np.array(rows), prepend=-1))  # each phrase's first entry
-    by_column = np.argsort(c, kind="stable")
+    scale = np.array(scales)[:, None]  # 1/sqrt(features) of each phrase, as `ranked` scores
+    by_column = np.argsort(c, kind="stable")  # every column occurs: one run per column
     column_starts = np.flatnonzero(np.diff(c[by_column], prepend=-1))
-    present = c[by_column][column_starts]
     row_of = np.array(rows)[by_column]
-    value_of = v[by_column]
     target = np.zeros((len(phrases), classes))
     target[np.arange(len(phrases)), labels] = 1
     step_w, step_b = np.zeros_like(weights), np.zeros_like(bias)
     for _ in range(_EPOCHS):  # Nesterov's accelerated gradient on the mean softmax loss
         ahead_w, ahead_b = weights + _MOMENTUM * step_w, bias + _MOMENTUM * step_b
-        scores = np.add.reduceat(ahead_w[c] * v[:, None], starts, axis=0) + ahead_b
+        scores = np.add.reduceat(ahead_w[c], starts, axis=0) * scale + ahead_b
         scores = np.exp(scores - scores.max(axis=1, keepdims=True))
         error = (scores / scores.sum(axis=1, keepdims=True) - target) / len(phrases)
-        gradient = np.zeros_like(weights)
-        gradient[present] = np.add.reduceat(error[row_of] * value_of[:, None], column_starts, axis=0)
+        gradient = np.add.reduceat((error * scale)[row_of], column_starts, axis=0)
         step_w = _MOMENTUM * step_w - _RATE * (gradient + _L2 * ahead_w)
         step_b = _MOMENTUM * step_b - _RATE * error.sum(axis=0)
         weights, bias = weights + step_w, bias + step_b
