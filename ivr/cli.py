@@ -506,9 +506,9 @@ def cmd_prompts_render(args: argparse.Namespace) -> int:
     """Synthesise every fixed prompt of every served language ahead of time, each in its
     language's voice, so no caller waits for one."""
     from ivr.prompts import load_catalogs
+    from ivr.speech.cache import PromptAudioCache
+    from ivr.speech.tts import Pyttsx3Synthesizer, SynthesisError
     from ivr.web.app import audio_secret
-    from speech.cache import PromptAudioCache
-    from speech.tts import Pyttsx3Synthesizer, SynthesisError
 
     settings = _settings()
     audio_dir = settings.audio_dir
@@ -623,7 +623,7 @@ def _print_stats(f: dict[str, Any]) -> None:
 
 
 def cmd_speech_install_model(args: argparse.Namespace) -> int:
-    from speech.models import (
+    from ivr.speech.models import (
         OFFICIAL_INDEX,
         ModelInstallError,
         install_local_model,

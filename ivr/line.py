@@ -35,10 +35,10 @@ from ivr.languages import fault_words
 from ivr.logs import mask_phone
 from ivr.metrics import Metrics
 from ivr.session import FINAL_STATUSES, CallSession
+from ivr.speech.tts import SynthesisError
 from ivr.store.base import CallLog, SessionStore
 from ivr.twiml import Audio, Renderable, render, render_fallback, render_goodbye, render_stream
 from ivr.versions.library import Flows, LiveFlow
-from speech.tts import SynthesisError
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ STREAM_RETRIES = 2
 
 
 class PromptAudio(Protocol):
-    """Turns prompt text into a served recording (see `speech.cache`)."""
+    """Turns prompt text into a served recording (see `ivr.speech.cache`)."""
 
     async def audio_id(self, text: str) -> str: ...
 

@@ -21,7 +21,6 @@ _PHONE = re.compile(r"\+\d{6,15}")
 _CODE = re.compile(r"([a-z][a-z0-9_]*): ")
 
 LogFormat = Literal["text", "json"]
-LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
 
 CALL_SID: ContextVar[str | None] = ContextVar("call_sid", default=None)
 """The call whose webhook this task is handling; set with `call_context`."""

@@ -2,13 +2,21 @@
 
 Playwright's own browser download does not work offline; the system chromium does. Where
 chromium is not installed the browser tests are skipped with the reason, except in CI.
+
+One chromium serves every browser test of a test process (starting one takes a second or
+two on a busy machine); each test connects to it over the DevTools protocol and gets a
+fresh context (its own cookies and storage), closed after the test.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import AsyncIterator
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,19 +25,57 @@ CHROMIUM = os.environ.get("IVR_TEST_CHROMIUM", "/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
-@pytest.fixture
-async def browser_page() -> AsyncIterator[object]:
-    """A fresh page in a fresh browser context (its own cookies); closed after the test."""
+STARTUP_LIMIT = 60.0
+"""Seconds chromium may take to open its DevTools port on a loaded machine."""
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[str]:
+    """The DevTools address of one headless chromium for this test process."""
     if not shutil.which(CHROMIUM):
         if os.environ.get("CI") == "true":
             pytest.fail(f"chromium is not installed at {CHROMIUM}: scripts/setup installs it")
         pytest.skip(f"chromium is not installed at {CHROMIUM}")
+    with tempfile.TemporaryDirectory(prefix="ivr-chromium-") as profile:
+        process = subprocess.Popen(
+            [CHROMIUM, *FLAGS, "--remote-debugging-port=0", f"--user-data-dir={profile}", "about:blank"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            yield _devtools_address(Path(profile), process)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _devtools_address(profile: Path, process: subprocess.Popen[bytes]) -> str:
+    """Chromium writes the port it chose to `DevToolsActivePort` once it listens."""
+    written = profile / "DevToolsActivePort"
+    deadline = time.monotonic() + STARTUP_LIMIT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"chromium exited with {process.returncode} before it opened its DevTools port")
+        lines = written.read_text().split() if written.exists() else []
+        if len(lines) == 2:
+            return f"ws://127.0.0.1:{lines[0]}{lines[1]}"
+        time.sleep(0.05)
+    pytest.fail(f"chromium did not open its DevTools port within {STARTUP_LIMIT:.0f} s")
+
+
+@pytest.fixture
+async def browser_page(chromium: str) -> AsyncIterator[object]:
+    """A fresh page in a fresh browser context (its own cookies); closed after the test."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        browser = await playwright.chromium.connect_over_cdp(chromium)
         context = await browser.new_context()
-        context.set_default_timeout(10_000)
+        context.set_default_timeout(30_000)  # generous: CI machines run at load 4
         page = await context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))

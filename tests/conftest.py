@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -13,19 +13,67 @@ from aiohttp.test_utils import TestClient
 from ivr.config import Settings
 from ivr.importer import ImportKind, parse_file
 from ivr.sandbox.account import TwilioAccount, running_account
+from ivr.store import accounts
 from ivr.store.sql import Sql
 from ivr.store.sqlite import SQLiteDatabase, SQLiteRepository
 from ivr.web.app import create_app
-from tests.browser import browser_page
+from tests import loop_guard
+from tests.browser import browser_page, chromium
 from tests.caller import PUBLIC_URL, TOKEN, Caller
 from tests.services import PG_URL, open_sql, require
 
 ROOT = Path(__file__).resolve().parent.parent
-__all__ = ["browser_page"]  # a fixture for every test module
+__all__ = ["browser_page", "chromium"]  # fixtures for every test module
 
 TODAY = date(2026, 11, 23)
 """The day the demo data describes; the line speaks as if it were this day."""
 DEMO = ROOT / "demo"
+
+
+LAYERS = ("unit", "inprocess", "app", "process", "browser")
+"""The test layers, from the fastest (scripts/test -m unit) to the slowest."""
+_INPROCESS_FIXTURES = {"tmp_path", "tmp_path_factory", "sql", "database_url", "twilio"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    loop_guard.install()
+    # Console tests sign in a few times each; the production cost (n=2**14, ~75 ms a hash)
+    # protects stored passwords and proves nothing more in a test than n=2**10 (~5 ms).
+    # Hashes carry their parameters, so both verify the same way (test_console_auth).
+    accounts._SCRYPT["n"] = 2**10
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test gets its layer: a module may say `process` (it starts real processes);
+    otherwise what it uses decides (chromium, the whole app, stores and files, or nothing)."""
+    for item in items:
+        marked = [name for name in LAYERS if item.get_closest_marker(name)]
+        if len(marked) > 1:
+            raise pytest.UsageError(f"{item.nodeid} is marked with two layers: {marked}")
+        if marked:
+            continue
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if "browser_page" in fixtures:
+            layer = "browser"
+        elif "aiohttp_client" in fixtures:
+            layer = "app"
+        elif fixtures & _INPROCESS_FIXTURES:
+            layer = "inprocess"
+        else:
+            layer = "unit"
+        item.add_marker(layer)
+
+
+@pytest.fixture(autouse=True)
+def _loop_not_blocked() -> Iterator[None]:
+    """Fails a test in which one event-loop callback spent more than `loop_guard.LIMIT` of CPU."""
+    loop_guard.WORST.reset()
+    yield
+    worst = loop_guard.WORST
+    assert worst.seconds <= loop_guard.LIMIT, (
+        f"the event loop was blocked for {worst.seconds:.2f} s of CPU by {worst.what}: "
+        "move that work to a thread (asyncio.to_thread) or a process"
+    )
 
 
 def make_settings(tmp_path: Path, **env: str) -> Settings:

@@ -21,7 +21,11 @@ from ivr.store.sql import PostgresSql, Sql, SQLiteSql
 from ivr.store.sqlite import SQLiteDatabase
 
 PG_URL = os.environ.get("IVR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("IVR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+_DATABASES = (15, 12, 11, 10, 9, 8, 7, 6)
+"""One Redis database per xdist worker for the store tests, apart from 13 and 14, which
+test_archive_outbox and test_multi_instance empty as they run."""
+REDIS_URL = os.environ.get("IVR_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{_DATABASES[_WORKER % 8]}")
 
 
 def reachable(host: str, port: int) -> bool:

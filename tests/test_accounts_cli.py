@@ -15,6 +15,8 @@ from ivr.store.audit import AuditLog
 from ivr.store.sql import SQLiteSql
 from ivr.store.sqlite import SQLiteDatabase
 
+pytestmark = pytest.mark.process
+
 
 def ivr(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(

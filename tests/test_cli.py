@@ -23,6 +23,8 @@ from tests.caller import Caller
 from tests.conftest import DEMO, ROOT
 from tests.services import PG_URL, postgres_schema
 
+pytestmark = pytest.mark.process
+
 TOKEN = "cli-secret"
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 ORDERS_HEADER = (

@@ -24,6 +24,8 @@ from ivr.flow.loader import FlowInvalid, parse_flow
 from ivr.prompts import load_catalogs
 from ivr.yamlsource import Document, load_file, load_text
 
+pytestmark = pytest.mark.inprocess
+
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGS = load_catalogs(ROOT / "prompts")
 SVG = "{http://www.w3.org/2000/svg}"

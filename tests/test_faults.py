@@ -24,6 +24,8 @@ from tests.caller import STRANGER_PHONE, Caller
 from tests.conftest import DEMO, TODAY, load_demo_data, make_settings
 from tests.services import PG_URL, require
 
+pytestmark = pytest.mark.process
+
 REDIS_SERVER = shutil.which("redis-server")
 APOLOGY = "I'm sorry, something went wrong on our side. Let me connect you with an agent."
 

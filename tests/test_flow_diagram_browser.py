@@ -2,7 +2,7 @@
 zoom, pan, a click that finds the state in the YAML, groups that fold.
 
 The screenshot it takes is kept as a test artifact (var/test-artifacts/flow-diagram.png);
-docs/flow-diagram.png in the README is one of them.
+docs/flow-diagram.png (shown in docs/console.md) is one of them.
 """
 
 from __future__ import annotations

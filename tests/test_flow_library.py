@@ -7,6 +7,8 @@ import threading
 from pathlib import Path
 from typing import cast
 
+import pytest
+
 from ivr.flow.engine import FlowEngine
 from ivr.flow.files import LINE_FLOW, CompiledFlow
 from ivr.twiml import Voice
@@ -14,6 +16,8 @@ from ivr.versions.library import FlowLibrary, LiveFlow
 from ivr.versions.store import FlowStore
 from tests.services import open_sql
 from tests.test_flow_lifecycle import START, new_version
+
+pytestmark = pytest.mark.inprocess
 
 
 async def test_a_call_arriving_while_the_new_version_compiles_gets_the_new_version(tmp_path: Path) -> None:

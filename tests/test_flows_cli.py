@@ -17,6 +17,8 @@ from ivr.cli import main
 from tests.caller import Caller
 from tests.conftest import ROOT, TODAY, make_settings
 
+pytestmark = pytest.mark.process
+
 WELCOME = "welcome: Thanks for calling Acme after-sales support."
 NEW_WELCOME = "welcome: Acme support, deployed from CI."
 

@@ -9,6 +9,7 @@ import sqlite3
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from ivr.flow.files import LINE_FLOW, read_files
 from ivr.insights.service import Insights, Period
@@ -20,6 +21,8 @@ from ivr.store.sqlite import SQLiteDatabase, SQLiteSessionStore
 from ivr.versions.store import FlowStore
 from tests.conftest import ROOT, TODAY
 from tests.services import PG_URL, require
+
+pytestmark = pytest.mark.inprocess
 
 FILES = read_files(ROOT / "flows" / "support.yaml", ROOT / "prompts")
 NOON = 1_795_003_200.0  # 2026-11-18 12:00 UTC

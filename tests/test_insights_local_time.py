@@ -37,6 +37,8 @@ from ivr.web.app import STORES, create_app, line_zone, load_hours
 from tests.conftest import ROOT, TODAY, make_settings
 from tests.console import add_account, console_client, sign_in
 
+pytestmark = pytest.mark.process
+
 NEW_YORK = ZoneInfo("America/New_York")
 FILES = read_files(ROOT / "flows" / "support.yaml", ROOT / "prompts")
 FLOW = compile_files(FILES).flow

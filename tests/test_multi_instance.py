@@ -34,6 +34,8 @@ from tests.conftest import DEMO, ROOT
 from tests.nginx import Nginx, free_port, nginx_binary, run_nginx, wait_for_port
 from tests.services import PG_URL, require
 
+pytestmark = pytest.mark.process
+
 REDIS_DB_URL = os.environ.get("IVR_TEST_REDIS_CLUSTER_URL", "redis://127.0.0.1:6379/14")
 """A Redis database of its own: the server's key prefix is not configurable, so the
 tests empty this database before and after."""

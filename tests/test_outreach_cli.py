@@ -16,6 +16,8 @@ from ivr.sandbox.outbound import running_outbound_account
 from tests.conftest import ROOT
 from tests.outreach_line import JANE, OPTED_OUT, ORDERS, SYDNEY, WARRANTIES
 
+pytestmark = pytest.mark.process
+
 TOKEN = "cli-secret"
 
 

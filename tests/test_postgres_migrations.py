@@ -17,6 +17,8 @@ import pytest
 from ivr.config import ConfigError
 from tests.services import PG_URL, require
 
+pytestmark = pytest.mark.inprocess
+
 
 @pytest.fixture
 async def schema() -> AsyncIterator[str]:

@@ -22,6 +22,8 @@ from ivr.store.redis import RedisSessionStore, RedisUnavailable
 from tests.services import REDIS_URL, delete_redis_keys, require
 from tests.test_stores import a_session
 
+pytestmark = pytest.mark.inprocess
+
 MAX_BYTES_PER_CALL = 10 * 1024
 """The issue's budget for one active call in Redis."""
 

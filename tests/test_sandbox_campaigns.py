@@ -12,6 +12,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from aiohttp import ClientSession
 
 from ivr.config import SANDBOX_NUMBER
@@ -19,6 +20,8 @@ from ivr.outreach.service import campaign_status
 from ivr.outreach.web import OUTREACH
 from tests.caller import TOKEN
 from tests.sandbox_line import SandboxPhone, sandbox_line
+
+pytestmark = pytest.mark.process
 
 CUSTOMER = "+15550100003"
 """Ana Ruiz in the demo data: a sandbox number."""

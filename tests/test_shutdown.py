@@ -19,6 +19,8 @@ from tests.caller import sign, stream_headers
 from tests.conftest import ROOT
 from tests.streamer import FSDD, TwilioEdge
 
+pytestmark = pytest.mark.process
+
 TOKEN = "shutdown-secret"
 
 

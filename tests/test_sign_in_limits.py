@@ -22,6 +22,8 @@ from tests.conftest import TODAY, make_settings
 from tests.console import PASSWORD, add_account, attempt_sign_in, console_client, login_form
 from tests.nginx import free_port, nginx_binary, run_nginx
 
+pytestmark = pytest.mark.process
+
 GUESSES = 60
 
 

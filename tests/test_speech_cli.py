@@ -15,6 +15,8 @@ from tests.caller import Caller
 from tests.conftest import ROOT, TODAY, load_demo_data, make_settings
 from tests.test_models import FakeVosk, vosk_site  # noqa: F401  (fixture: a real local model host)
 
+pytestmark = pytest.mark.process
+
 
 async def run_ivr(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
     """Run the `ivr` command without blocking the loop that serves the fake model host."""

@@ -22,6 +22,8 @@ from ivr.session import CallSession, TranscriptEntry
 from ivr.store.sqlite import SQLiteDatabase, SQLiteRepository, SQLiteSessionStore
 from tests.services import REDIS_URL, delete_redis_keys, postgres_schema, require
 
+pytestmark = pytest.mark.inprocess
+
 
 @contextlib.asynccontextmanager
 async def open_database(kind: str, tmp_path: Path) -> AsyncIterator[tuple[Any, Any]]:

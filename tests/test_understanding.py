@@ -36,7 +36,7 @@ FLOW_FILE = ROOT / "flows" / "support.yaml"
 FLOW, _ = load_flow(FLOW_FILE, CATALOGS)
 LANGUAGES = ("en", "de", "sv")
 THRESHOLD = 0.92
-"""The least share of each language's labelled sentences routed right (README, Understanding callers)."""
+"""The least share of each language's labelled sentences routed right (docs/flows.md, Understanding callers)."""
 
 
 def sentences(language: str) -> list[tuple[str, str]]:
@@ -68,7 +68,7 @@ def test_the_later_checks_are_labelled_alike_and_kept_apart_from_the_training_ph
     language: str, kind: str
 ) -> None:
     """blind_*: written when the model was first frozen, measured once, then used to improve it;
-    final_*: written before that last round, measured once after it (README)."""
+    final_*: written before that last round, measured once after it (docs/flows.md)."""
     found, items = read_sentences(DATA / f"{kind}_{language}.yaml")
     assert found == language and len(items) >= 40
     assert {label for _, label in items} == {intent.name for intent in FLOW.intents} | {"none"}

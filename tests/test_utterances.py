@@ -4,7 +4,8 @@ tests/data/utterances_<language>.yaml holds real-sounding requests labelled with
 should go: English, German and Swedish, each written as callers of that language talk, not
 translated from one another. Each is said at the shipped flow's main menu in a call speaking
 that language, through the real engine and matcher; at least 90 % must land where labelled
-(the shares are quoted in the README).
+(the set the phrase lists were first written against; the measured figures are
+tests/test_understanding.py's, see docs/flows.md).
 """
 
 from __future__ import annotations

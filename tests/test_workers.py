@@ -28,6 +28,8 @@ from tests.caller import TOKEN, Caller
 from tests.conftest import DEMO, ROOT
 from tests.nginx import free_port
 
+pytestmark = pytest.mark.process
+
 CALLS = 12
 ORDER_PATH = [
     "welcome",

@@ -43,9 +43,6 @@ class EntryState(StrEnum):
     """The caller chose to leave a message instead of waiting."""
 
 
-LIVE_ENTRY = (EntryState.WAITING, EntryState.OFFERED)
-
-
 class CallbackState(StrEnum):
     PENDING = "pending"
     """Waiting for an agent to take it."""

@@ -17,8 +17,8 @@ from aiohttp import web
 from ivr.console.prompt_audio import ConsoleAudio, TooLong
 from ivr.console.web import TEMPLATES, render, require
 from ivr.sandbox.network import Network
+from ivr.speech.tts import SynthesisError
 from ivr.store.accounts import AccountStore, Role
-from speech.tts import SynthesisError
 
 log = logging.getLogger(__name__)
 

@@ -59,10 +59,10 @@ from ivr.flow.loader import FlowInvalid, Problem
 from ivr.flow.schema import Flow
 from ivr.flow.steps import Digits, Event, NoInput, Speech
 from ivr.prompts import PromptCatalog
+from ivr.speech.tts import SynthesisError
 from ivr.store.accounts import Role, SignedIn
 from ivr.templates import Template, TemplateError
 from ivr.versions.store import Draft, DraftConflict, FlowStore, FlowStoreError
-from speech.tts import SynthesisError
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from ivr.store.base import Repository
 
 
 class Outreach(Protocol):
-    """What the outbound flows' actions do beyond the call (see `ivr.outreach.effects`).
+    """What the outbound flows' actions do beyond the call (`ivr.outreach.service.Outreach` implements it).
 
     The flow layer names the seam; the campaigns package implements it. Each method finds
     the campaign attempt through the call's variables, and returns False when the call is

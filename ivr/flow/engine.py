@@ -57,9 +57,9 @@ from ivr.flow.steps import (
 from ivr.languages import AGENT_WORDS, CHOICE_TEXTS, SWITCH_KEY, SWITCH_TEXTS, LanguagePlan
 from ivr.prompts import PromptCatalog
 from ivr.session import CallSession, InputKind, InputResult, TranscriptEntry
+from ivr.speech.reading import reading
 from ivr.store.base import Repository
 from ivr.store.caller_languages import CallerLanguages
-from speech.reading import reading
 
 _KEY, _SPEECH, _SILENCE = InputKind.KEY.value, InputKind.SPEECH.value, InputKind.SILENCE.value
 _OK, _NO_MATCH, _NO_INPUT = InputResult.OK.value, InputResult.NO_MATCH.value, InputResult.NO_INPUT.value

@@ -24,7 +24,7 @@ import numpy as np
 import snowballstemmer
 
 from ivr.flow.schema import Intent, MenuState
-from speech.reading import reading
+from ivr.speech.reading import reading
 
 _WORDS = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 REPEAT_WORDS = ("repeat", "repeat that", "say that again", "say again", "again", "what", "pardon")
@@ -176,7 +176,7 @@ class IntentMatcher:
     loads (a few tens of milliseconds; the same phrases are trained once per process).
 
     Chosen by measurement against the earlier word-by-word fuzzy matcher, naive Bayes and
-    nearest phrase (benchmarks/understanding.py; README, Understanding callers)."""
+    nearest phrase (benchmarks/understanding.py; docs/flows.md, Understanding callers)."""
 
     def __init__(self, intents: Iterable[Intent], language: str = "en") -> None:
         intents = tuple(intents)

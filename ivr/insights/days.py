@@ -21,10 +21,6 @@ def day_number(day: date) -> int:
     return day.toordinal() - _EPOCH
 
 
-def day_of(number: int) -> date:
-    return date.fromordinal(number + _EPOCH)
-
-
 def local_day(at: float, zone: tzinfo) -> int:
     """The day number of an instant (seconds since the epoch) in `zone`."""
     return day_number(datetime.fromtimestamp(at, zone).date())

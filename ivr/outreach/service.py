@@ -13,10 +13,9 @@ outbound flows' actions do (scores, review texts, service-recovery callbacks, op
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -118,7 +117,7 @@ class Outreach:
         self.clock = clock
         self.today = today
         self.lines: dict[str, SupportLine] = {}
-        """Flow name → the line that runs it (set up by `ivr.web.app.setup_outreach`)."""
+        """Flow name → the line that runs it (set up by `ivr.outreach.web.setup_outreach`)."""
         self.dialer: Dialer | None = None
         """Opened with the app (it needs the running event loop); None: calls cannot be placed."""
         self._once = UsedTokens(sql, clock=clock)
@@ -372,15 +371,3 @@ async def campaign_status(outreach: Outreach, name: str) -> dict[str, object]:
         "average": round(sum(scores) / len(scores), 2) if scores else None,
         "weeks": weekly_scores(rows),
     }
-
-
-@contextlib.asynccontextmanager
-async def scheduling(outreach: Outreach, every: float = ROUND_EVERY) -> AsyncIterator[None]:
-    """The background task, for the app's lifetime."""
-    task = asyncio.create_task(outreach.run_forever(every))
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

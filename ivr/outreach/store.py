@@ -41,7 +41,6 @@ class TargetState(StrEnum):
     """Twilio refused every attempt (a bad number, say); the last error is kept."""
 
 
-IN_CALL = (TargetState.CALLING, TargetState.ANSWERED)
 LEASE_SECONDS = 300.0
 """A row claimed this long ago that never got a CallSid was claimed by an instance that
 stopped before Twilio answered: it goes back to waiting (the attempt counts)."""

@@ -63,6 +63,14 @@ from ivr.outreach.web import OutreachSetup, setup_outreach
 from ivr.sandbox.account import TwilioAccount, serving
 from ivr.sandbox.network import Network
 from ivr.sandbox.phones import NETWORK, add_phone_routes
+from ivr.speech.asr import RecognitionError
+from ivr.speech.cache import PromptAudioCache
+from ivr.speech.clips import UlawClips
+from ivr.speech.holdmusic import write_hold_music
+from ivr.speech.models import model_problem
+from ivr.speech.tts import Pyttsx3Synthesizer, SynthesisError
+from ivr.speech.vad import EndpointConfig
+from ivr.speech.vosk_asr import VoskModel, VoskModels
 from ivr.store.accounts import AccountStore
 from ivr.store.audit import AuditLog
 from ivr.store.backends import Stores, StoresUnavailable, build_stores
@@ -75,14 +83,6 @@ from ivr.versions.library import FlowLibrary, LiveFlow, line_builder
 from ivr.versions.store import FlowStore
 from ivr.webhooks import SignatureCheck, signature_middleware, signed_form, status_webhook, twiml_webhook
 from ivr.yamlsource import SourceError, load_file
-from speech.asr import RecognitionError
-from speech.cache import PromptAudioCache
-from speech.clips import UlawClips
-from speech.holdmusic import write_hold_music
-from speech.models import model_problem
-from speech.tts import Pyttsx3Synthesizer, SynthesisError
-from speech.vad import EndpointConfig
-from speech.vosk_asr import VoskModel, VoskModels
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-// The dev phone: one sandbox number's phone, over the sandbox's phone API (see README, "The sandbox").
+// The dev phone: one sandbox number's phone, over the sandbox's phone API (see docs/sandbox.md).
 "use strict";
 (function () {
   const root = document.getElementById("dev-phone");

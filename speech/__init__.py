@@ -1,1 +1,0 @@
-"""Speech engines behind narrow async interfaces (synthesis today; recognition comes with Media Streams)."""
