@@ -127,13 +127,13 @@ class CallEnded(Exception):
 
 def grammar_for(gather: Gather, agent_words: Sequence[str]) -> list[str]:
     """What recognition may return for this question, in its language: menu words and keys
-    named aloud, or numbers.
+    named aloud, or numbers and the words that leave a number question ("main menu").
 
     The key and number words are the same tables the flow engine reads spoken answers with
     (`ivr.speech.number_words`), so every word the recogniser can hear is one the menu understands.
     """
     words = reading(gather.language)
-    said = [*words.number_words] if gather.digits else [*gather.hints, *words.key_words]
+    said = [*words.number_words, *gather.hints] if gather.digits else [*gather.hints, *words.key_words]
     return sorted({*said, *agent_words})
 
 
