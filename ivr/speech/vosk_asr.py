@@ -228,14 +228,39 @@ def _machine_cpus() -> int:
     return os.cpu_count() or 1
 
 
-class VoskModels:
-    """Loads each Vosk model once per process and makes recognisers on it for calls.
+class _ProcessModels:
+    """The models loaded in this process, by directory, shared by every `VoskModels`.
 
-    Create one for the application and share it: a model is hundreds of MB
-    that every call can read at once. Loading is deduplicated across
-    concurrent first requests with a thread-level future, so the instance
-    works from any event loop (and from tests with one loop per test). A
-    load that fails is forgotten, so a model installed later is picked up
+    A model is hundreds of MB. The app has two users of Vosk (the media streams and the
+    voicemail transcriber), and a process may build several apps (tests build hundreds):
+    each loading its own copy cost a load of seconds and, because glibc keeps the freed
+    pages of the loading thread's arena, memory that never came back (a test process grew
+    to 9 GB). Loads are never undone: a model stays for the life of the process.
+    """
+
+    def __init__(self) -> None:
+        self.guard = threading.Lock()
+        self.loads: dict[Path, Future[_LoadedModel]] = {}
+        self.counts: dict[Path, int] = {}
+        self._loader: ThreadPoolExecutor | None = None
+
+    def loader(self) -> ThreadPoolExecutor:
+        """Loading gets its own thread: it blocks for seconds and must not hold up live calls."""
+        if self._loader is None:
+            self._loader = ThreadPoolExecutor(1, thread_name_prefix="vosk-load")
+        return self._loader
+
+
+_PROCESS = _ProcessModels()
+
+
+class VoskModels:
+    """Makes recognisers for calls on models loaded once per process.
+
+    Create one for the application and share it: every call reads the same model at once.
+    Loading is deduplicated across concurrent first requests, and across instances, with a
+    thread-level future, so an instance works from any event loop (and from tests with one
+    loop per test). A load that fails is forgotten, so a model installed later is picked up
     without a restart.
     """
 
@@ -251,13 +276,13 @@ class VoskModels:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self.workers = workers or _machine_cpus()
         """How many recognition calls can run in Kaldi at once."""
-        self.load_count = 0
-        """How many models this instance has loaded (for tests and the health page)."""
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="vosk")
-        # Loading gets its own thread: it blocks for seconds and must not hold up live calls.
-        self._loader = ThreadPoolExecutor(1, thread_name_prefix="vosk-load")
-        self._guard = threading.Lock()
-        self._models: dict[Path, Future[_LoadedModel]] = {}
+
+    @staticmethod
+    def loads(model_dir: Path) -> int:
+        """How many times this process has loaded the model in ``model_dir`` (once, when shared)."""
+        with _PROCESS.guard:
+            return _PROCESS.counts.get(Path(os.path.abspath(model_dir)), 0)
 
     def model(self, model_dir: Path) -> VoskModel:
         """The model in ``model_dir`` as a recogniser factory for calls (nothing is loaded yet)."""
@@ -286,9 +311,9 @@ class VoskModels:
         return VoskRecognizer(kaldi, loaded, sample_rate, normalised, self._run)
 
     def close(self) -> None:
-        """Stop the pools; recognisers made here fail with ``asr_engine_failed`` afterwards."""
+        """Stop the recognition pool; recognisers made here fail with ``asr_engine_failed``
+        afterwards. Loaded models stay loaded for the process's other users."""
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self._loader.shutdown(wait=False, cancel_futures=True)
 
     async def _model(self, model_dir: Path) -> _LoadedModel:
         """The loaded model for ``model_dir``, loading it in the loader thread the first time.
@@ -312,15 +337,15 @@ class VoskModels:
     def _loading(self, model_dir: Path) -> Future[_LoadedModel]:
         """The one load of ``model_dir`` (however it is spelt), started if there is none yet."""
         key = Path(os.path.abspath(model_dir))
-        with self._guard:
-            future = self._models.get(key)
+        with _PROCESS.guard:
+            future = _PROCESS.loads.get(key)
             if future is not None:
                 return future
             try:
-                future = self._loader.submit(self._load, key)
-            except RuntimeError as exc:
+                future = _PROCESS.loader().submit(self._load, key)
+            except RuntimeError as exc:  # the interpreter is shutting down
                 raise RecognitionError(RecognitionErrorCode.ENGINE_FAILED, "model loader is closed") from exc
-            self._models[key] = future
+            _PROCESS.loads[key] = future
         # Outside the guard: for a load that already failed, this callback runs right here.
         future.add_done_callback(functools.partial(self._forget_failed, key))
         return future
@@ -328,11 +353,12 @@ class VoskModels:
     def _forget_failed(self, key: Path, future: Future[_LoadedModel]) -> None:
         """Drop a failed load so that the next request tries again."""
         if future.cancelled() or future.exception() is not None:
-            with self._guard:
-                if self._models.get(key) is future:
-                    del self._models[key]
+            with _PROCESS.guard:
+                if _PROCESS.loads.get(key) is future:
+                    del _PROCESS.loads[key]
 
-    def _load(self, path: Path) -> _LoadedModel:
+    @staticmethod
+    def _load(path: Path) -> _LoadedModel:
         """Check and load one model; runs in the loader thread."""
         problem = model_problem(path)  # a clear error before Kaldi spends seconds failing
         if problem is not None:
@@ -349,8 +375,8 @@ class VoskModels:
             ) from exc
         graph = path / "graph"
         runtime_grammar = (graph / "HCLr.fst").is_file() and not (graph / "HCLG.fst").is_file()
-        with self._guard:
-            self.load_count += 1
+        with _PROCESS.guard:
+            _PROCESS.counts[path] = _PROCESS.counts.get(path, 0) + 1
         log.info(
             "asr_model_loaded: %s in %.1fs (grammars %s)",
             path,
