@@ -63,12 +63,14 @@ class VoicemailHandOff:
     vm_id: str
     urls: Urls
     voice: Voice
+    words: CallerWords = ENGLISH
+    """The caller's language's words (what they hear if they leave no message)."""
 
     async def prepare(self, session: CallSession, transfer: Transfer) -> HandOff:
         return self
 
     def render(self, response: Element, transfer: Transfer, action_url: str) -> None:
-        add_record(response, self.text, urls=self.urls, vm_id=self.vm_id, voice=self.voice)
+        add_record(response, self.text, urls=self.urls, vm_id=self.vm_id, voice=self.voice, words=self.words)
 
 
 def closed_text(
@@ -105,12 +107,13 @@ class QueueHandOff:
         hours = dataclasses.replace(self.hours, emergency_closed=emergency) if self.hours else None
         language = transfer.context.get("language", "")
         voice = self.voices.get(language, self.voice)
-        text = closed_text(hours, emergency, self.now(), words_for(language), voice.language)
+        words = words_for(language)
+        text = closed_text(hours, emergency, self.now(), words, voice.language)
         if text is not None:
             vm_id = await self.desk.store.voicemails.start(
                 session.call_sid, session.caller, transfer.reason, transfer.context
             )
-            return VoicemailHandOff(text, vm_id, self.desk.urls, voice)
+            return VoicemailHandOff(text, vm_id, self.desk.urls, voice, words)
         entry = await self.desk.enqueue(session.call_sid, session.caller, transfer.reason, transfer.context)
         self.wake()
         return QueuedHandOff(self.queue, self.desk.urls, entry.id)
