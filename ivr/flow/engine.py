@@ -206,6 +206,12 @@ class FlowEngine:
         """The language a call speaks (the default until it is decided)."""
         return session.language or self.languages.default
 
+    def _own_language(self, session: CallSession) -> str:
+        """The call's language if it is not the line's default, else '': the data's own words
+        (a product's name) are in the default language, others need their own."""
+        language = self.language(session)
+        return "" if language == self.languages.default else language
+
     def _catalog(self, session: CallSession) -> PromptCatalog:
         return self.catalogs.get(self.language(session), self.catalog)
 
@@ -439,6 +445,7 @@ class FlowEngine:
                         render=lambda prompt_id: self._render(session, prompt_id),
                         note=lambda text: self._note(session, "flow", text),
                         outreach=self.outreach,
+                        language=self._own_language(session),
                     )
                     outcome = await action.run(context)
                     self._note(session, "flow", f"{state.action}: {outcome}")
