@@ -22,9 +22,13 @@ from ivr.agents.caller_words import ENGLISH as ENGLISH_DESK
 from ivr.agents.caller_words import words_for
 from ivr.flow.survey import TEXTS as SURVEY_TEXTS
 from ivr.languages import FAULT_WORDS
+from ivr.markets import load_markets
 from ivr.prompts import PromptCatalog, load_catalog
 
-PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
+ROOT = Path(__file__).resolve().parent.parent
+PROMPTS = ROOT / "prompts"
+MARKETS = load_markets(ROOT / "markets", ("en", "de", "sv"))
+"""The shipped markets: a call to the German number hears Germany's places, prices and rights."""
 TODAY = date(2026, 11, 23)
 LANGUAGES = ("de", "sv")
 
@@ -103,9 +107,9 @@ SAMPLES: Mapping[str, Mapping[str, str]] = {
         "product": "Kaffeevollautomat",
         "repair_product": "Kaffeevollautomat",
         "warranty_product": "Kaffeevollautomat",
-        "pickup_location": "unserem Servicepunkt in der Torstraße 12 in Berlin",
         "opening_hours": "Montag bis Freitag von 8 bis 18 Uhr",
         "next_opening": "Wir sind morgen um 8 Uhr wieder für Sie da.",
+        **MARKETS.by_code["de"].values("de-DE"),
     },
     "sv": {
         **_SAMPLES_COMMON,
@@ -115,9 +119,9 @@ SAMPLES: Mapping[str, Mapping[str, str]] = {
         "product": "robotdammsugare",
         "repair_product": "robotdammsugare",
         "warranty_product": "robotdammsugare",
-        "pickup_location": "vårt servicecenter på Drottninggatan 10 i Stockholm",
         "opening_hours": "måndag till fredag mellan 8 och 18",
         "next_opening": "Vi öppnar igen i morgon klockan 8.",
+        **MARKETS.by_code["se"].values("sv-SE"),
     },
 }
 """What a call of each language holds when a prompt is said: every variable the line fills."""

@@ -423,7 +423,9 @@ class FlowEngine:
 
         async def opening() -> OpeningNow:
             nonlocal line
-            line = line or await self.opening.now(self._catalog(session).say_language)
+            line = line or await self.opening.now(
+                self._catalog(session).say_language, session.called, session.caller
+            )
             return line
 
         for _ in range(MAX_AUTOMATIC_STEPS):
@@ -578,7 +580,8 @@ class FlowEngine:
             raise FlowError(f"the survey ended at '{session.state}', which is not an ending")
         extra: Mapping[str, str] = {}
         if self._mentions_hours(session, state):
-            extra = (await self.opening.now(self._catalog(session).say_language)).values()
+            said_in = self._catalog(session).say_language
+            extra = (await self.opening.now(said_in, session.called, session.caller)).values()
         return self._hang_up(session, steps, state, extra)
 
     def exit_steps(self, session: CallSession) -> list[Step]:

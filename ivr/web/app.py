@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import os
@@ -54,6 +55,7 @@ from ivr.hours import BusinessHours, HoursInvalid, ScheduleOpening, parse_hours
 from ivr.insights.service import Insights
 from ivr.languages import LanguagePlan
 from ivr.line import MEDIA_PATH, SupportLine, stream_url
+from ivr.markets import Markets, MarketsInvalid, load_markets, number_zone
 from ivr.mediastream.admission import StreamAdmission
 from ivr.mediastream.call import LanguageSpeech, StreamCall, StreamSpeech
 from ivr.metrics import CONTENT_TYPE, ErrorCounter, Metrics, TimedSynthesizer
@@ -270,13 +272,53 @@ def voicemail_models(settings: Settings) -> VoicemailModels:
     return VoicemailModels(models, usable(settings.vosk_model), languages)
 
 
+def load_market_files(settings: Settings) -> Markets | None:
+    """The markets (IVR_MARKETS), read whole at start-up; None when the line has none.
+
+    Raises:
+        ConfigError: listing each market file's mistakes with line and reason (a market
+            missing its rights or its places would answer with another country's), or a
+            market number IVR_NUMBER_LANGUAGES gives another language.
+    """
+    if settings.markets_dir is None:
+        return None
+    try:
+        markets = load_markets(settings.markets_dir, settings.languages)
+    except MarketsInvalid as exc:
+        raise ConfigError(
+            f"IVR_MARKETS: the markets in {settings.markets_dir} cannot be used:\n{exc}"
+        ) from None
+    for market in markets.by_code.values():
+        for number in market.numbers:
+            said = settings.number_languages.get(number, market.language)
+            if said != market.language:
+                raise ConfigError(
+                    f"IVR_NUMBER_LANGUAGES gives {number} '{said}', but markets/{market.code}.yaml "
+                    f"says '{market.language}': name a number's language in one place"
+                )
+    return markets
+
+
+def with_market_numbers(settings: Settings, markets: Markets | None) -> Settings:
+    """The settings with each market number speaking its market's language (IVR_NUMBER_LANGUAGES
+    need not repeat them)."""
+    if markets is None:
+        return settings
+    numbers = {n: m.language for m in markets.by_code.values() for n in m.numbers}
+    return dataclasses.replace(settings, number_languages={**settings.number_languages, **numbers})
+
+
 def load_hours(settings: Settings) -> BusinessHours | None:
-    """The line's one schedule (IVR_HOURS), read at start-up for every hand-off set-up.
+    """The line's one schedule (IVR_HOURS), read at start-up for every hand-off set-up; with
+    markets, the default market's (the desk's, the insights' and the campaigns' hours).
 
     Raises:
         ConfigError: naming the file, and each mistake's line and reason; a line that
             silently ignored its hours would tell callers "please hold" at midnight.
     """
+    markets = load_market_files(settings)
+    if markets is not None:
+        return markets.default.hours
     if settings.hours_file is None:
         return None
     try:
@@ -393,6 +435,8 @@ def create_app(
     clock business hours are read against, and when campaigns think it is (their calling
     windows and spacing); tests pin it too.
     """
+    markets = load_market_files(settings)
+    settings = with_market_numbers(settings, markets)
     starting, checked = check_starting_flow(settings)
     hours = load_hours(settings)
     zone = line_zone(settings, hours)
@@ -422,7 +466,14 @@ def create_app(
         }
     switches = SqlSwitchStore(stores.sql, clock=time.time)
     emergency = agent_line.desk.emergency_closed if agent_line else lambda: switches.is_on(EMERGENCY)
-    opening = ScheduleOpening(hours, emergency, spoken.language, clock=now)
+    opening = ScheduleOpening(
+        hours,
+        emergency,
+        spoken.language,
+        clock=now,
+        market=(lambda called: None) if markets is None else markets.for_number,
+        caller_zone=number_zone,
+    )
     handoff = _handoff(settings, agent_line, spoken, hours, opening, now)
     texts = setup_texts(app, settings)
     flows = setup_voice(app, settings, stores, starting, prompts, handoff, today, opening, texts)
