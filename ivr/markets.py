@@ -33,7 +33,19 @@ from ivr.flow.opening import PICKUP_HOURS, PICKUP_LOCATION, PLAN_PRICES, RETURN_
 from ivr.hours import BusinessHours, check_hours
 from ivr.yamlsource import Document, SourceError, load_file
 
-_KEYS = ("name", "language", "numbers", "default", "currency", "cents", "hours", "places", "prices", "rights")
+_KEYS = (
+    "name",
+    "language",
+    "numbers",
+    "default",
+    "currency",
+    "cents",
+    "hours",
+    "places",
+    "prices",
+    "rights",
+    "recording_notice",
+)
 _REQUIRED = ("name", "language", "numbers", "currency", "cents", "hours", "places", "prices", "rights")
 _PLACE_KEYS = ("name", "address", "hours")
 _RIGHTS = ("warranty", "returns")
@@ -72,6 +84,9 @@ class Market:
     returns_rights: str
     default: bool = False
     """The market of a number no market lists (a shared number)."""
+    recording_notice: bool = True
+    """A caller about to leave a voicemail is told it is recorded and who hears it; a market
+    whose law or custom needs no notice may turn it off (`recording_notice: false`)."""
 
     def price(self, name: str, locale: str) -> str:
         """A price as `locale` (a prompts file's tag, 'de-DE') writes this market's money."""
@@ -209,6 +224,9 @@ def _market(
     default = data.get("default", False)
     if not isinstance(default, bool):
         fail(("default",), "'default' is true or false")
+    notice = data.get("recording_notice", True)
+    if not isinstance(notice, bool):
+        fail(("recording_notice",), "'recording_notice' is true or false")
     if len(problems) > before or hours is None:
         return None
     return Market(
@@ -224,6 +242,7 @@ def _market(
         warranty_rights=warranty,
         returns_rights=returns,
         default=bool(default),
+        recording_notice=bool(notice),
     )
 
 

@@ -9,17 +9,21 @@ a caller from another one.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ivr.config import ConfigError
 from ivr.hours import ScheduleOpening
 from ivr.markets import MarketsInvalid, load_markets, money, number_zone
+from ivr.sandbox.account import ACCOUNT_SID, LINE_NUMBER
 from ivr.web.app import create_app
-from tests.conftest import ROOT, make_settings
+from tests.caller import Caller
+from tests.conftest import ROOT, TODAY, load_demo_data, make_settings
 
 SHIPPED = ROOT / "markets"
 LANGUAGES = ("en", "de", "sv")
@@ -127,3 +131,56 @@ def test_start_up_stops_on_a_broken_market_and_on_two_languages_for_one_number(t
         create_app(settings)
     with pytest.raises(ConfigError, match="IVR_HOURS and IVR_MARKETS"):
         make_settings(tmp_path, IVR_MARKETS=str(SHIPPED), IVR_HOURS=str(ROOT / "flows" / "hours.yaml"))
+
+
+class Dialler(Caller):
+    """A caller who dials one of the line's numbers."""
+
+    def __init__(self, client: Any, phone: str, to: str) -> None:
+        super().__init__(client, phone=phone)
+        self.to = to
+
+    def params(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        return {**super().params(extra), "To": self.to}
+
+
+async def closed_desk_says(
+    aiohttp_client: Callable, tmp_path: Path, markets: Path, caller: str, to: str
+) -> str:
+    """What a caller hears after pressing 0 on the line with the agent desk, at 20:30 in Berlin."""
+    settings = make_settings(
+        tmp_path,
+        TWILIO_ACCOUNT_SID=ACCOUNT_SID,
+        TWILIO_PHONE_NUMBER=LINE_NUMBER,
+        TWILIO_API_BASE=TWILIO_API_BASE,
+        IVR_MARKETS=str(markets),
+        IVR_LANGUAGES="en,de,sv",
+    )
+    await load_demo_data(settings)
+    client = await aiohttp_client(create_app(settings, today=lambda: TODAY, now=lambda: EVENING_IN_BERLIN))
+    dialler = Dialler(client, caller, to)
+    await dialler.dial()
+    return (await dialler.press("0")).text
+
+
+TWILIO_API_BASE = "http://127.0.0.1:9"
+"""The desk needs a Twilio account to exist; a closed line never calls it."""
+
+
+async def test_the_desk_on_a_closed_german_number_says_berlin_hours_and_the_recording_notice(
+    aiohttp_client: Callable, tmp_path: Path
+) -> None:
+    said = await closed_desk_says(aiohttp_client, tmp_path, SHIPPED, "+4930123456", "+4930555010")
+    assert said.startswith("Leider haben wir gerade geschlossen. Wir sind morgen um 8 Uhr wieder für Sie da.")
+    assert "Montag bis Freitag von 8 bis 18 Uhr" in said
+    assert "Ihre Nachricht wird aufgezeichnet und nur von unserem Kundenservice angehört." in said
+    assert said.index("aufgezeichnet") < said.index("Signalton")  # the notice comes before the beep
+
+
+async def test_a_market_may_turn_the_recording_notice_off(aiohttp_client: Callable, tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    swedish = folder / "se.yaml"
+    swedish.write_text(swedish.read_text() + "recording_notice: false\n")
+    said = await closed_desk_says(aiohttp_client, tmp_path, folder, "+46812349876", "+46812345")
+    assert said.startswith("Tyvärr har vi stängt just nu. Vi öppnar igen i morgon klockan 8.")
+    assert "spelas in" not in said and "Berätta efter tonen" in said

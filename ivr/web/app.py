@@ -55,7 +55,7 @@ from ivr.hours import BusinessHours, HoursInvalid, ScheduleOpening, parse_hours
 from ivr.insights.service import Insights
 from ivr.languages import LanguagePlan
 from ivr.line import MEDIA_PATH, SupportLine, stream_url
-from ivr.markets import Markets, MarketsInvalid, load_markets, number_zone
+from ivr.markets import Market, Markets, MarketsInvalid, load_markets, number_zone
 from ivr.mediastream.admission import StreamAdmission
 from ivr.mediastream.call import LanguageSpeech, StreamCall, StreamSpeech
 from ivr.metrics import CONTENT_TYPE, ErrorCounter, Metrics, TimedSynthesizer
@@ -466,15 +466,13 @@ def create_app(
         }
     switches = SqlSwitchStore(stores.sql, clock=time.time)
     emergency = agent_line.desk.emergency_closed if agent_line else lambda: switches.is_on(EMERGENCY)
-    opening = ScheduleOpening(
-        hours,
-        emergency,
-        spoken.language,
-        clock=now,
-        market=(lambda called: None) if markets is None else markets.for_number,
-        caller_zone=number_zone,
+    market_of: Callable[[str], Market | None] = (
+        (lambda called: None) if markets is None else markets.for_number
     )
-    handoff = _handoff(settings, agent_line, spoken, hours, opening, now)
+    opening = ScheduleOpening(
+        hours, emergency, spoken.language, clock=now, market=market_of, caller_zone=number_zone
+    )
+    handoff = _handoff(settings, agent_line, spoken, hours, opening, now, market_of)
     texts = setup_texts(app, settings)
     flows = setup_voice(app, settings, stores, starting, prompts, handoff, today, opening, texts)
     insights = Insights(stores.sql, flows, stores.calls, language=settings.language, zone=zone)
@@ -630,12 +628,15 @@ def _handoff(
     hours: BusinessHours | None,
     opening: ScheduleOpening,
     now: Callable[[], datetime],
+    market: Callable[[str], Market | None] = lambda called: None,
 ) -> HandOff:
     """Our own queue with agents (closed: a voicemail), else one number to dial, else a Twilio
     queue; these two only within hours (closed: the flow's fallback offers a call back)."""
     if agent_line is not None:
         desk, queue, wake = agent_line.desk, settings.agent_queue, agent_line.wake
-        return QueueHandOff(desk, queue, spoken, hours=hours, wake=wake, now=now, voices=agent_line.voices)
+        return QueueHandOff(
+            desk, queue, spoken, hours=hours, wake=wake, now=now, voices=agent_line.voices, market=market
+        )
     if settings.agent_number:
         return WithinHours(DialHandOff(settings.agent_number), opening)
     wait_url = f"{settings.public_url}{QUEUE_WAIT_PATH}"
