@@ -321,6 +321,37 @@ def cmd_privacy_erase(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_privacy_purge(args: argparse.Namespace) -> int:
+    """Apply each market's retention now (`ivr serve` does it daily): for cron, or to see it work."""
+    from ivr.store.retention import Purged, purge
+    from ivr.web.app import load_market_files
+
+    settings = _settings()
+    markets = load_market_files(settings)
+    if markets is None:
+        print(
+            "ivr privacy purge: IVR_MARKETS is not set, so nothing says how long to keep records"
+            " (without markets: ivr calls purge --older-than 90d)",
+            file=sys.stderr,
+        )
+        return 2
+
+    async def run() -> Purged:
+        stores = build_stores(settings.database_url)
+        await stores.open()
+        try:
+            return await purge(stores.sql, markets.retention, time.time(), markets.shortest_retention)
+        finally:
+            await stores.close()
+
+    done = asyncio.run(run())
+    print(
+        f"Deleted {done.call_records} call record(s) and voicemail(s), {done.recordings} recording(s) and"
+        f" {done.survey_answers} survey answer(s); emptied {done.transcripts} transcript(s)."
+    )
+    return 0
+
+
 def cmd_call(args: argparse.Namespace) -> int:
     from ivr.phone import run_phone
 
@@ -741,6 +772,9 @@ def build_parser() -> argparse.ArgumentParser:
     erase.add_argument("number", help="the phone number (E.164)")
     erase.add_argument("--by", default=getpass.getuser(), help="who asked for it, for the audit log")
     erase.set_defaults(run=cmd_privacy_erase)
+    privacy_sub.add_parser(
+        "purge", help="apply each market's retention now (ivr serve does it daily)"
+    ).set_defaults(run=cmd_privacy_purge)
 
     call = sub.add_parser("call", help="call a running line from this terminal (keys or typed speech)")
     call.add_argument(

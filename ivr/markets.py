@@ -31,6 +31,7 @@ from phonenumbers import timezone as number_zones
 
 from ivr.flow.opening import PICKUP_HOURS, PICKUP_LOCATION, PLAN_PRICES, RETURN_RIGHTS, WARRANTY_RIGHTS
 from ivr.hours import BusinessHours, check_hours
+from ivr.store.retention import KINDS, Retention
 from ivr.yamlsource import Document, SourceError, load_file
 
 _KEYS = (
@@ -44,9 +45,21 @@ _KEYS = (
     "places",
     "prices",
     "rights",
+    "retention",
     "recording_notice",
 )
-_REQUIRED = ("name", "language", "numbers", "currency", "cents", "hours", "places", "prices", "rights")
+_REQUIRED = (
+    "name",
+    "language",
+    "numbers",
+    "currency",
+    "cents",
+    "hours",
+    "places",
+    "prices",
+    "rights",
+    "retention",
+)
 _PLACE_KEYS = ("name", "address", "hours")
 _RIGHTS = ("warranty", "returns")
 _CENTS = ("always", "when_needed")
@@ -82,6 +95,8 @@ class Market:
     """Named prices the prompts say (`basic_plan`, `premium_plan`)."""
     warranty_rights: str
     returns_rights: str
+    retention: Retention
+    """Days each kind of record of a call to this market's numbers is kept (`ivr.store.retention`)."""
     default: bool = False
     """The market of a number no market lists (a shared number)."""
     recording_notice: bool = True
@@ -115,6 +130,15 @@ class Markets:
     def for_number(self, called: str) -> Market:
         """The market a called number answers for; the default one for a number none lists."""
         return next((m for m in self.by_code.values() if called in m.numbers), self.default)
+
+    def retention(self, called: str) -> Retention:
+        """How long records of a call to `called` are kept: its market's retention."""
+        return self.for_number(called).retention
+
+    @property
+    def shortest_retention(self) -> int:
+        """The fewest days any market keeps any kind of record."""
+        return min(getattr(m.retention, kind) for m in self.by_code.values() for kind in KINDS)
 
 
 class MarketsInvalid(ValueError):
@@ -221,13 +245,14 @@ def _market(
         rights = {}
     warranty = _text(rights, ("rights", "warranty"), fail) if isinstance(rights, dict) else ""
     returns = _text(rights, ("rights", "returns"), fail) if isinstance(rights, dict) else ""
+    retention = _retention(data.get("retention"), fail) if "retention" in data else None
     default = data.get("default", False)
     if not isinstance(default, bool):
         fail(("default",), "'default' is true or false")
     notice = data.get("recording_notice", True)
     if not isinstance(notice, bool):
         fail(("recording_notice",), "'recording_notice' is true or false")
-    if len(problems) > before or hours is None:
+    if len(problems) > before or hours is None or retention is None:
         return None
     return Market(
         code=code,
@@ -241,6 +266,7 @@ def _market(
         prices=prices,
         warranty_rights=warranty,
         returns_rights=returns,
+        retention=retention,
         default=bool(default),
         recording_notice=bool(notice),
     )
@@ -294,6 +320,25 @@ def _places(value: Any, fail: Any) -> tuple[Place, ...]:
         texts = [_text(item, ("places", index, key), fail) for key in _PLACE_KEYS]
         places.append(Place(*texts))
     return tuple(places)
+
+
+def _retention(value: Any, fail: Any) -> Retention | None:
+    """Days per kind of record, written `30d` (or a plain number of days)."""
+    if not isinstance(value, dict):
+        fail(("retention",), f"'retention' gives days for each of {', '.join(KINDS)}, like 90d")
+        return None
+    days: dict[str, int] = {}
+    for kind in KINDS:
+        raw = value.get(kind)
+        text = str(raw).strip().removesuffix("d") if isinstance(raw, int | str) else ""
+        if not text.isdigit() or int(text) < 1:
+            where = ("retention", kind) if kind in value else ("retention",)
+            fail(where, f"'{kind}' must be a number of days of at least 1, like 90d")
+        else:
+            days[kind] = int(text)
+    for kind in sorted(set(value) - set(KINDS)):
+        fail(("retention", kind), f"unknown kind of record '{kind}'; allowed: {', '.join(KINDS)}")
+    return Retention(**days) if len(days) == len(KINDS) else None
 
 
 def _prices(value: Any, fail: Any) -> dict[str, Decimal]:

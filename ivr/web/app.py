@@ -70,6 +70,8 @@ from ivr.store.audit import AuditLog
 from ivr.store.backends import Stores, StoresUnavailable, build_stores
 from ivr.store.caller_languages import SqlCallerLanguages
 from ivr.store.once import UsedTokens
+from ivr.store.retention import purge
+from ivr.store.sql import Sql
 from ivr.store.surveys import SqlSurveyRecorder
 from ivr.telephony import TwilioTelephony, TwilioTexts
 from ivr.twiml import Voice, queue_wait
@@ -477,6 +479,8 @@ def create_app(
     flows = setup_voice(app, settings, stores, starting, prompts, handoff, today, opening, texts)
     insights = Insights(stores.sql, flows, stores.calls, language=settings.language, zone=zone)
     app.cleanup_ctx.append(_fold_insights(insights))  # stops before the database closes
+    if markets is not None:
+        app.cleanup_ctx.append(_purge_daily(stores.sql, markets))
     outreach = setup_outreach(
         app,
         OutreachSetup(
@@ -806,6 +810,36 @@ def _fold_insights(insights: Insights) -> Callable[[web.Application], AsyncItera
 
     async def ctx(_: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(folding())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return ctx
+
+
+PURGE_EVERY = 24 * 3600.0
+"""Seconds between retention purges: records are kept for days, so once a day is on time."""
+FIRST_PURGE_AFTER = 60.0
+"""Seconds after start-up before the first purge, out of the way of the first calls."""
+
+
+def _purge_daily(sql: Sql, markets: Markets) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Apply the markets' retention once a day (`ivr.store.retention`); every instance may run
+    it, as a second run finds nothing left to do."""
+
+    async def purging() -> None:
+        await asyncio.sleep(FIRST_PURGE_AFTER)
+        while True:
+            try:
+                done = await purge(sql, markets.retention, time.time(), markets.shortest_retention)
+                log.info("retention_purge: %s", done)
+            except Exception:
+                log.exception("retention_purge_failed: trying again in %s s", PURGE_EVERY)
+            await asyncio.sleep(PURGE_EVERY)
+
+    async def ctx(_: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(purging())
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
