@@ -26,6 +26,7 @@ from ivr.agents.store.voicemails import SqlVoicemailStore
 from ivr.importer import ImportKind, parse_file
 from ivr.outreach.store import Event, OutreachStore
 from ivr.sandbox.account import ACCOUNT_SID, LINE_NUMBER, TwilioAccount
+from ivr.store.accounts import Role
 from ivr.store.caller_languages import SqlCallerLanguages
 from ivr.store.privacy import erase_number, export_number
 from ivr.store.redis import RedisSessionStore
@@ -33,7 +34,8 @@ from ivr.store.sql import Sql
 from ivr.store.surveys import SqlSurveyRecorder
 from ivr.web.app import STORES, create_app
 from tests.caller import Caller
-from tests.conftest import DEMO, TODAY, make_settings
+from tests.conftest import DEMO, TODAY, load_demo_data, make_settings
+from tests.console import add_account, console_client, sign_in
 from tests.services import REDIS_URL, require
 
 ANNA = "+4915112345678"
@@ -169,3 +171,38 @@ async def test_erase_refuses_what_is_not_a_number(tmp_path: Path) -> None:
     stores = create_app(settings)[STORES]
     with pytest.raises(ValueError, match=r"E\.164"):
         await erase_number(stores.sql, "Anna", actor="maria")
+
+
+async def test_an_admin_exports_and_erases_a_number_on_the_console(
+    aiohttp_client: Callable, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path, IVR_LANGUAGES="en,de,sv")
+    await load_demo_data(settings)
+    client = await console_client(aiohttp_client, create_app(settings, today=lambda: TODAY))
+    await add_account(client.app, "root", Role.ADMIN)
+    await add_account(client.app, "sam", Role.SUPERVISOR)
+    csrf = await sign_in(client, "sam")
+    refused = await client.post("/console/privacy/export", data={"csrf_token": csrf, "number": ANNA})
+    assert refused.status == 403  # supervisors see the figures, not a customer's file
+    await client.post("/console/logout", data={"csrf_token": csrf})
+    csrf = await sign_in(client, "root")
+
+    exported = await client.post(
+        "/console/privacy/export", data={"csrf_token": csrf, "number": "+49 151 12345678"}
+    )
+    assert exported.status == 200 and "attachment" in exported.headers["Content-Disposition"]
+    found = json.loads(await exported.text())
+    assert [o["order_number"] for o in found["records"]["orders"]] == ["4620"]
+
+    mistyped = await client.post(
+        "/console/privacy/erase", data={"csrf_token": csrf, "number": ANNA, "confirm": "+4915112345679"}
+    )
+    assert mistyped.status == 400 and "Nothing was erased" in await mistyped.text()
+    erased = await client.post(
+        "/console/privacy/erase", data={"csrf_token": csrf, "number": ANNA, "confirm": ANNA}
+    )
+    assert "Erased +4**********78: " in await erased.text()
+    sql = client.app[STORES].sql
+    assert await sql.fetch("SELECT order_number FROM orders WHERE phone = $1", ANNA) == []
+    [audit] = await sql.fetch("SELECT actor FROM audit_log WHERE action = 'privacy.erase'")
+    assert audit["actor"] == "root"

@@ -42,6 +42,7 @@ from ivr.console.campaigns import setup_campaigns_page
 from ivr.console.dev_phone import setup_dev_phone
 from ivr.console.flow_editor import FlowEditor, codemirror_present, setup_flow_editor
 from ivr.console.insights import setup_insights
+from ivr.console.privacy import setup_privacy
 from ivr.console.prompt_audio import ConsoleAudio
 from ivr.console.test_phone import TestPhone, phone_secret
 from ivr.console.web import create_console
@@ -70,6 +71,7 @@ from ivr.store.audit import AuditLog
 from ivr.store.backends import Stores, StoresUnavailable, build_stores
 from ivr.store.caller_languages import SqlCallerLanguages
 from ivr.store.once import UsedTokens
+from ivr.store.redis import RedisSessionStore
 from ivr.store.retention import purge
 from ivr.store.sql import Sql
 from ivr.store.surveys import SqlSurveyRecorder
@@ -790,6 +792,7 @@ def setup_console(
         setup_campaigns_page(console, outreach)
     setup_dev_phone(console, app.get(NETWORK), audio=audio, accounts=AccountStore(stores.sql))
     setup_insights(console, insights)
+    setup_privacy(console, stores.sessions if isinstance(stores.sessions, RedisSessionStore) else None)
     app.add_subapp("/console", console)
 
 
