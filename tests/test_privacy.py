@@ -106,7 +106,9 @@ async def test_export_holds_a_whole_day_and_erase_leaves_nothing(
     await SqlSurveyRecorder(sql).record(finished.call_sid, 5)
     # a call still live in Redis, waiting for a person
     waiting = Caller(client, phone=ANNA)
-    await waiting.dial()
+    asked = await waiting.dial()
+    assert asked.gather is not None
+    first_question = asked.gather.get("action", "")
     await waiting.say("Ich möchte mit einem Mitarbeiter sprechen")
     now = time.time()
     entry = await SqlQueueStore(sql, clock=time.time).add(
@@ -160,7 +162,9 @@ async def test_export_holds_a_whole_day_and_erase_leaves_nothing(
     )
     assert audit["actor"] == "maria" and ANNA not in audit["subject"] and '"orders": 1' in audit["detail"]
 
-    # a late webhook for the erased live call brings nothing of hers back
+    # late webhooks for the erased live call (a turn, then the final status) bring nothing back
+    late = await waiting.post(first_question, {"Digits": "1"})
+    assert late.hung_up and "Auf Wiederhören" in late.text
     await waiting.hang_up()
     left = await everything(sql, database_url.startswith("sqlite"), redis, sessions.prefix)
     assert ANNA not in left and NAME not in left

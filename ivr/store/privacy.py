@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ivr.logs import mask_phone
-from ivr.session import CallSession
+from ivr.session import FINAL_STATUSES, CallSession, CallStatus
 from ivr.store.audit import AuditLog
 from ivr.store.sql import Row, Sql, Statement
 
@@ -140,9 +141,18 @@ class Erasure:
     """Voicemail recordings deleted from disk."""
 
 
-def anonymised(data: str) -> str:
-    """A call record's session with everything personal gone and what the insights count kept."""
+def anonymised(data: str, now: float) -> CallSession:
+    """A call record's session with everything personal gone and what the insights count kept.
+
+    A call still going is ended here (abandoned, at `now`): its next webhook, however late, then
+    gets a plain goodbye instead of carrying on (or, its session gone, starting afresh with the
+    caller's number) and writing what was just erased back."""
     session = CallSession.from_json(data)
+    if session.status not in FINAL_STATUSES:
+        session.status = CallStatus.COMPLETED
+        session.ended_at = now
+        session.outcome = session.outcome or "abandoned"
+        session.seq += 1  # a turn in flight loses its compare-and-set
     session.caller = ""
     session.called = ""
     session.vars = {}
@@ -151,7 +161,7 @@ def anonymised(data: str) -> str:
     session.inputs = []
     session.misheard = []
     session.extra = {}
-    return session.to_json()
+    return session
 
 
 async def erase_number(
@@ -170,12 +180,15 @@ async def erase_number(
         raise ValueError(f"{mask_phone(number)} is not a phone number in E.164 form (+4930123456)")
     live = await _erase_redis(sessions, number) if sessions else 0
     found = await export_number(sql, number)
+    now = time.time()
     statements = [
         Statement(
-            "UPDATE calls SET caller = '', data = $2 WHERE call_sid = $1",
-            (row["call_sid"], anonymised(json.dumps(row["data"]))),
+            "UPDATE calls SET caller = '', data = $2, status = $3, ended_at = $4, seq = $5"
+            " WHERE call_sid = $1",
+            (row["call_sid"], session.to_json(), session.status, session.ended_at, session.seq),
         )
         for row in found.records["calls"]
+        for session in [anonymised(json.dumps(row["data"]), now)]
     ]
     statements += [Statement(query, (number,)) for query in _ERASE]
     counts = {kind: n for kind, n in found.counts().items() if n and kind != "live_sessions"}
@@ -218,14 +231,17 @@ async def _redis_sessions(sessions: RedisSessionStore, number: str) -> list[tupl
 
 
 async def _erase_redis(sessions: RedisSessionStore, number: str) -> int:
-    """Drop live sessions holding `number`; anonymise finished ones in the archive outbox (their
-    call is still counted once the database has it)."""
+    """Anonymise the sessions holding `number`: live ones ended (a late webhook hears goodbye; the
+    key expires when it would have), finished ones in the archive outbox kept for
+    the database (their call is still counted once it has them)."""
     client = sessions.client
     found = await _redis_sessions(sessions, number)
     outbox = f"{sessions.prefix}archive:data"
+    now = time.time()
     for key, data in found:
+        session = anonymised(data, now)
         if key.startswith(f"{outbox}#"):
-            await client.hset(outbox, key.removeprefix(f"{outbox}#"), anonymised(data))
+            await client.hset(outbox, key.removeprefix(f"{outbox}#"), session.to_json())
         else:
-            await client.delete(key)
+            await client.hset(key, mapping={"seq": session.seq, "data": session.to_json()})
     return len(found)
