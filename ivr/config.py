@@ -98,6 +98,9 @@ class Settings:
     """Twilio's REST API; another base for a proxy, or for the local fake the tests run."""
     hours_file: Path | None = None
     """Business hours YAML (`hours:` with timezone, weekly, holidays); None: always open."""
+    markets_dir: Path | None = None
+    """IVR_MARKETS: a folder of market files (`ivr.markets`), each number's hours, places, prices
+    and rights; None: one line for every number (IVR_HOURS, IVR_PICKUP_LOCATION)."""
     time_zone: ZoneInfo | None = None
     """IVR_TIME_ZONE: the line's time zone (its days and hours in the insights) when it has no
     business hours; with IVR_HOURS it must name the hours' own zone. None: the hours' zone, else UTC."""
@@ -228,6 +231,14 @@ class Settings:
         hours_file = env.get("IVR_HOURS", "").strip()
         if hours_file and not Path(hours_file).is_file():
             raise ConfigError(f"IVR_HOURS '{hours_file}' is not a file (a business hours YAML)")
+        markets_dir = env.get("IVR_MARKETS", "").strip()
+        if markets_dir and not Path(markets_dir).is_dir():
+            raise ConfigError(f"IVR_MARKETS '{markets_dir}' is not a folder (of market YAML files)")
+        if markets_dir and hours_file:
+            raise ConfigError(
+                "IVR_HOURS and IVR_MARKETS are both set: with markets, each market's file holds its "
+                "hours (the default market's serve the desk and the insights); unset IVR_HOURS"
+            )
         vosk_models = {code: _vosk_model(env, code, models_dir, code == language) for code in languages}
         return cls(
             auth_token=token,
@@ -250,6 +261,7 @@ class Settings:
             phone_number=phone_number,
             api_base=api_base,
             hours_file=Path(hours_file) if hours_file else None,
+            markets_dir=Path(markets_dir) if markets_dir else None,
             time_zone=_time_zone(env),
             callback_offer_after=_seconds(env, "IVR_CALLBACK_OFFER_AFTER", 300),
             max_queue_wait=_seconds(env, "IVR_MAX_QUEUE_WAIT", 900),

@@ -104,7 +104,7 @@ class WithinHours:
     opening: Opening
 
     async def prepare(self, session: CallSession, transfer: Transfer) -> HandOff:
-        if (await self.opening.now()).open:
+        if (await self.opening.now(called=session.called, caller=session.caller)).open:
             return await self.inner.prepare(session, transfer)
         return NobodyThere()
 

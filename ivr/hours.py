@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
@@ -31,6 +31,18 @@ from ivr.speakable import spoken_date, spoken_when
 from ivr.yamlsource import Document, SourceError
 
 Path_ = tuple[str | int, ...]
+
+
+class MarketView(Protocol):
+    """What the schedule needs of a market (`ivr.markets.Market`, a layer above): its hours
+    and the values it gives prompts."""
+
+    @property
+    def hours(self) -> BusinessHours: ...
+
+    def values(self, locale: str) -> Mapping[str, str]: ...
+
+
 Fail = Callable[[Path_, str], None]
 """Reports one problem at a path of the YAML document; the flow loader's `fail` fits."""
 
@@ -155,14 +167,19 @@ def describe_week(hours: BusinessHours, locale: str = "en-US") -> str:
     )
 
 
-def describe_hours(hours: BusinessHours, locale: str = "en-US") -> str:
+def describe_hours(hours: BusinessHours, locale: str = "en-US", caller_zone: str = "") -> str:
     """The weekly hours with their time zone, to go inside a sentence ("Our agents are available
     {opening_hours}."): 'Monday to Friday, 8 AM to 6 PM; Saturday, 9 AM to 1 PM (Eastern Time)'.
 
     The zone's name is CLDR's, in the line's language: callers in another zone can convert.
+    A caller whose number lies in the hours' own zone (`caller_zone`, an IANA name) hears no
+    zone: "(Mitteleuropäische Zeit)" to a Berliner calling Berlin is noise.
     """
+    week = describe_week(hours, locale).removesuffix(".")
+    if caller_zone == hours.timezone.key:
+        return week
     zone = get_timezone_name(hours.timezone, "long", zone_variant="generic", locale=locale.replace("-", "_"))
-    return f"{describe_week(hours, locale).removesuffix('.')} ({zone})"
+    return f"{week} ({zone})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,19 +195,26 @@ class ScheduleOpening:
     locale: str = "en-US"
     """The line's default language; a call in another says the hours in its own (`now(locale)`)."""
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    market: Callable[[str], MarketView | None] = lambda called: None
+    """The called number's market (`ivr.markets`): its hours replace `hours`, and its places,
+    prices and rights are given to the prompts. None: the line has no markets."""
+    caller_zone: Callable[[str], str] = lambda caller: ""
+    """A caller number's IANA zone ('' when unknown): the hours name their zone only for others."""
 
-    async def now(self, locale: str = "") -> OpeningNow:
+    async def now(self, locale: str = "", called: str = "", caller: str = "") -> OpeningNow:
         locale = locale or self.locale
         emergency = await self.emergency()
-        text = describe_hours(self.hours, locale) if self.hours else ""
+        market = self.market(called)
+        hours = market.hours if market is not None else self.hours
+        values = market.values(locale) if market is not None else {}
+        text = describe_hours(hours, locale, self.caller_zone(caller)) if hours else ""
         if emergency:
-            return OpeningNow(open=False, hours=text)
+            return OpeningNow(open=False, hours=text, market=values)
         at = self.clock()
-        if self.hours is None or is_open(self.hours, at):
-            return OpeningNow(open=True, hours=text)
-        return OpeningNow(
-            open=False, hours=text, next_opening=describe_next_opening(self.hours, at, locale) or ""
-        )
+        if hours is None or is_open(hours, at):
+            return OpeningNow(open=True, hours=text, market=values)
+        again = describe_next_opening(hours, at, locale) or ""
+        return OpeningNow(open=False, hours=text, next_opening=again, market=values)
 
     def open_on(self, day: date) -> bool:
         return self.hours is None or bool(self.hours.day(day))

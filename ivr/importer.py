@@ -257,6 +257,15 @@ class _Row:
             raise self._fail(column, f"{column} {_show(value)} is not a language code like en, de or sv")
         return value.lower()
 
+    def names(self, column: str) -> dict[str, str]:
+        """The non-empty `<column>_<lang>` cells of this row, by language code."""
+        prefix = f"{column}_"
+        return {
+            name.removeprefix(prefix): value
+            for name, value in self._values.items()
+            if name.startswith(prefix) and value
+        }
+
     def choice(self, column: str, enum: type[_E]) -> _E:
         """One of an enum's values, matched like header names (case, spaces, dashes)."""
         value = self._values[column]
@@ -284,6 +293,16 @@ class _Spec(Generic[_R]):
     """Validate a row and construct its record; raises `ImportFailed`."""
     optional: tuple[str, ...] = ()
     """Columns read when the header has them (their cells may be empty)."""
+    localised: str = ""
+    """A column that may come again per language, `<column>_<lang>` (`product_de`): its name in
+    that language, optional, so a caller of another language never hears this one's."""
+
+    def reads(self, name: str) -> bool:
+        """Whether a header column is imported (others are ignored)."""
+        if name in self.columns or name in self.optional:
+            return True
+        stem, _, language = name.rpartition("_")
+        return bool(self.localised) and stem == self.localised and _LANGUAGE.fullmatch(language) is not None
 
 
 def _order(row: _Row) -> Order:
@@ -310,6 +329,7 @@ def _warranty(row: _Row) -> Warranty:
         purchased_on=row.day("purchased_on"),
         expires_on=row.day("expires_on"),
         plan=row.choice("plan", WarrantyPlan),
+        product_names=row.names("product"),
     )
     # A swapped pair of dates would tell every caller their warranty has lapsed.
     if (
@@ -336,6 +356,7 @@ def _repair(row: _Row) -> Repair:
         status=row.choice("status", RepairStatus),
         updated_on=row.day("updated_on"),
         eta=row.day("eta"),
+        product_names=row.names("product"),
     )
 
 
@@ -362,6 +383,7 @@ _WARRANTIES: _Spec[Warranty] = _Spec(
     key="serial_number",
     key_label="serial number",
     build=_warranty,
+    localised="product",
 )
 _REPAIRS: _Spec[Repair] = _Spec(
     columns=(
@@ -376,6 +398,7 @@ _REPAIRS: _Spec[Repair] = _Spec(
     key="ticket_number",
     key_label="ticket",
     build=_repair,
+    localised="product",
 )
 
 
@@ -423,7 +446,7 @@ def _header_positions(source: str, line: int, header: list[str], spec: _Spec[_R]
     names = [_canonical_name(name) for name in header]
     positions: dict[str, int] = {}
     for index, name in enumerate(names):
-        if name not in spec.columns and name not in spec.optional:
+        if not spec.reads(name):
             continue
         if name in positions:
             raise ImportFailed(

@@ -119,7 +119,7 @@ FAULT_WORDS: Mapping[str, FaultWords] = {
         goodbye="Auf Wiederhören.",
     ),
     "sv": FaultWords(
-        apology="Förlåt, något gick fel hos oss. Jag kopplar dig till en handläggare.",
+        apology="Förlåt, något gick fel hos oss. Jag kopplar dig till en medarbetare.",
         nobody_free="Tyvärr kan ingen ta ditt samtal just nu. Ring gärna igen senare. Hej då.",
         goodbye="Hej då.",
     ),

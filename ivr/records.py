@@ -6,7 +6,9 @@ dataclasses so the repository, the importer and the flow actions share one shape
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
@@ -65,6 +67,8 @@ class Warranty:
     purchased_on: date | None
     expires_on: date | None
     plan: WarrantyPlan
+    product_names: Mapping[str, str] = field(default_factory=dict)
+    """The product's name per language (`product_de`, `product_sv` in the file); see `product_in`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,3 +81,24 @@ class Repair:
     status: RepairStatus
     updated_on: date | None
     eta: date | None
+    product_names: Mapping[str, str] = field(default_factory=dict)
+    """The product's name per language (`product_de`, `product_sv` in the file); see `product_in`."""
+
+
+def product_in(product: str, names: Mapping[str, str], language: str) -> str:
+    """A product's name for a caller of `language` ('' for the line's default language).
+
+    The file's `product` column is in the line's default language. Another language hears
+    its own column's name or none at all: a German sentence with "coffee machine" in it is
+    worse than "Ihr Gerät", and every prompt names the product in an optional part."""
+    return names.get(language, "") if language else product
+
+
+def names_text(names: Mapping[str, str]) -> str:
+    """The per-language names as stored in one text column (both databases): JSON."""
+    return json.dumps(dict(sorted(names.items())), ensure_ascii=False) if names else ""
+
+
+def names_from(text: str | None) -> dict[str, str]:
+    """The stored column back as a mapping; '' (rows imported before it existed) is none."""
+    return {str(k): str(v) for k, v in json.loads(text).items()} if text else {}

@@ -26,12 +26,14 @@ FORMATS: dict[str, Callable[[str, date, str], str]] = {
     "text": lambda value, _, __: value,
     "digits": lambda value, _, __: digits(value),
     "last4": lambda value, _, __: last_digits(value),
+    "first": lambda value, _, __: (value.split() or [""])[0],
     "date": lambda value, today, locale: spoken_date(date.fromisoformat(value), today, locale),
     "when": lambda value, today, locale: spoken_when(date.fromisoformat(value), today, locale),
     "if": lambda _, __, ___: "",
 }
 """The formats a prompt may use; anything else is refused when prompts load. Each gets the
-value, today's date and the prompt file's language tag (e.g. `en-US`)."""
+value, today's date and the prompt file's language tag (e.g. `en-US`). `first` says a name's
+first word: "Tack Erik." where Swedish thanks a caller by first name and English by the whole."""
 DATE_FORMATS = frozenset({"date", "when"})
 
 

@@ -46,9 +46,9 @@ ORDERS = f"""{HEADER},contact_ok,time_zone
 5004,{SYDNEY},Mia Chen,2000,delivered,UPS,1Z4,2026-11-15,2026-11-16,2026-11-20,yes,Australia/Sydney
 5005,{JANE},Jane Doe,10001,shipped,UPS,1Z5,2026-11-15,2026-11-16,2026-11-27,yes,
 """
-WARRANTIES = """serial_number,order_number,product,purchased_on,expires_on,plan
-88001,5001,coffee machine,2026-11-15,2027-11-15,standard
-88002,5001,toaster,2025-12-20,2026-12-20,standard
+WARRANTIES = """serial_number,order_number,product,product_de,purchased_on,expires_on,plan
+88001,5001,coffee machine,Kaffeemaschine,2026-11-15,2027-11-15,standard
+88002,5001,toaster,Toaster,2025-12-20,2026-12-20,standard
 """
 
 

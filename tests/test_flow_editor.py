@@ -105,7 +105,9 @@ async def test_a_valid_draft_has_no_errors_and_lists_its_prompts(app_client: Tes
     assert status == 200 and body["ok"]
     assert [p for p in body["problems"] if p["severity"] == "error"] == []
     rows = {row["id"]: row["text"] for row in body["prompts"]["en"]}
-    assert rows["faq.returns"].startswith("You can return or exchange any product within 30 days")
+    assert rows["faq.returns"].startswith(
+        "[{return_rights} ]You can return or exchange any product within 30 days"
+    )
 
 
 async def test_a_prompt_missing_from_the_prompt_file_is_an_error(app_client: TestClient) -> None:
@@ -427,7 +429,9 @@ async def test_publish_then_rollback_are_attributed(app_client: TestClient) -> N
     opened = await draft_of(app_client)
     prompts = {**PROMPTS, "en": PROMPTS["en"].replace("30 days of delivery", "60 days of delivery")}
     _, compared = await post(app_client, "/diff", headers, flow=FLOW, prompts=prompts)
-    assert "+      You can return or exchange any product within 60 days" in compared["diff"]
+    assert (
+        "+      [{return_rights} ]You can return or exchange any product within 60 days" in compared["diff"]
+    )
     status, body = await post(
         app_client, "/publish", headers, flow=FLOW, prompts=prompts, revision=opened["revision"], note="60"
     )

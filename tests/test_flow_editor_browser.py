@@ -79,7 +79,7 @@ async def test_a_supervisor_edits_tests_publishes_and_rolls_back(browser_page: A
 
         # change the returns answer in the prompt table
         text = page.locator("textarea[data-id='faq.returns']")
-        await text.fill(NEW_RETURNS)
+        await text.fill(f"[{{return_rights}} ]{NEW_RETURNS}")  # the market's rights stay first
         await text.press("Tab")  # leaving the box commits the change to the draft
         await page.wait_for_selector("text=Prompt faq.returns (en) changed in the draft.")
 
@@ -97,7 +97,7 @@ async def test_a_supervisor_edits_tests_publishes_and_rolls_back(browser_page: A
         await page.wait_for_selector("#confirm[open]")
         diff = await page.locator("#confirm-diff").inner_text()
         assert NEW_RETURNS in diff
-        assert "-      You can return or exchange any product within 30 days" in diff
+        assert "-      [{return_rights} ]You can return or exchange any product within 30 days" in diff
         await page.click("#confirm-yes")
         await page.wait_for_selector("text=Published version 2.")
         await page.wait_for_selector("#history tr[data-version='1'] button.rollback")

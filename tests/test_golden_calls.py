@@ -11,7 +11,10 @@ with IVR_UPDATE_GOLDEN=1 and review the diff of tests/golden/ like any other cha
 The line serves English, German and Swedish, as shipped: a call goes to the line's English
 number unless its file names another on a `to:` line (the German or Swedish number, or the
 shared one, which asks for the language first). German and Swedish calls are in
-tests/golden/de/ and tests/golden/sv/. Some of them are also replayed with the prompts
+tests/golden/de/ and tests/golden/sv/. The line runs the shipped markets (markets/*.yaml):
+each number's hours, places, prices and rights. A call happens on the demo's Monday at 10 AM
+in New York unless its file names another instant on an `at:` line (a German call after
+hours in Berlin, while New York is still open). Some of them are also replayed with the prompts
 synthesised here (IVR_TTS=local): the same call, each line played as audio in the
 language's espeak-ng voice instead of `<Say>`.
 """
@@ -56,17 +59,32 @@ NOW = datetime.combine(TODAY, time(15, 0), tzinfo=UTC)
 def settings(tmp_path: Path) -> Settings:
     return make_settings(
         tmp_path,
-        IVR_HOURS=str(ROOT / "flows" / "hours.yaml"),
+        IVR_MARKETS=str(ROOT / "markets"),
         IVR_LANGUAGES="en,de,sv",
         IVR_NUMBER_LANGUAGES=NUMBERS,
     )
 
 
+class Clock:
+    """The instant the line reads its hours against: the demo's, or a transcript's `at:`."""
+
+    def __init__(self) -> None:
+        self.at = NOW
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
 @pytest.fixture
-async def client(aiohttp_client: Callable, settings: Settings) -> TestClient:
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def client(aiohttp_client: Callable, settings: Settings, clock: Clock) -> TestClient:
     """The line on the demo's day and hour, so dates and hours read the same on every run."""
     await load_demo_data(settings)
-    client: TestClient = await aiohttp_client(create_app(settings, today=lambda: TODAY, now=lambda: NOW))
+    client: TestClient = await aiohttp_client(create_app(settings, today=lambda: TODAY, now=clock))
     return client
 
 
@@ -89,6 +107,12 @@ def script(text: str) -> tuple[list[str], str, str, list[str]]:
     to = re.search(r"^to: (\S+)$", text, re.MULTILINE)
     inputs = [line.removeprefix("YOU > ") for line in text.splitlines() if line.startswith("YOU > ")]
     return comments, found.group(1), to.group(1) if to else "", inputs
+
+
+def instant(text: str) -> datetime | None:
+    """The transcript's `at:` instant (ISO 8601 with its offset), if it names one."""
+    found = re.search(r"^at: (\S+)$", text, re.MULTILINE)
+    return datetime.fromisoformat(found.group(1)) if found else None
 
 
 def _heard(turn: Turn) -> list[str]:
@@ -116,6 +140,9 @@ async def replay(client: TestClient, phone: str, to: str, inputs: list[str]) -> 
         else:
             turn = await caller.say(said)
         lines += _heard(turn)
+        while turn.redirect is not None and not turn.heard and turn.handoff is None:
+            turn = await caller.post(turn.redirect)  # a closed line: the flow's fallback speaks
+            lines += _heard(turn)
     await caller.hang_up()
     return lines
 
@@ -135,11 +162,19 @@ def test_german_and_swedish_calls_cover_the_main_branches(language: str) -> None
 
 
 @pytest.mark.parametrize("path", FILES, ids=[str(p.relative_to(GOLDEN).with_suffix("")) for p in FILES])
-async def test_a_whole_call_sounds_as_reviewed(client: TestClient, path: Path) -> None:
+async def test_a_whole_call_sounds_as_reviewed(client: TestClient, clock: Clock, path: Path) -> None:
     text = await asyncio.to_thread(path.read_text)
     comments, phone, to, inputs = script(text)
+    at = instant(text)
+    clock.at = at or NOW
     lines = await replay(client, phone, to, inputs)
-    fresh = "\n".join([*comments, f"from: {phone}", *([f"to: {to}"] if to else []), *lines]) + "\n"
+    header = [
+        *comments,
+        f"from: {phone}",
+        *([f"to: {to}"] if to else []),
+        *([f"at: {at.isoformat()}"] if at else []),
+    ]
+    fresh = "\n".join([*header, *lines]) + "\n"
     if UPDATE and fresh != text:
         await asyncio.to_thread(path.write_text, fresh)
         return
@@ -169,7 +204,7 @@ async def test_a_german_or_swedish_call_sounds_the_same_in_local_voice(
     text = await asyncio.to_thread(path.read_text)
     _, phone, to, inputs = script(text)
     lines = await replay(client, phone, to, inputs)
-    reviewed = [line for line in text.splitlines() if not line.startswith(("#", "from: ", "to: "))]
+    reviewed = [line for line in text.splitlines() if not line.startswith(("#", "from: ", "to: ", "at: "))]
     assert _shape(lines) == _shape(reviewed)
     played = [line.removeprefix("LINE: ") for line in lines if line.startswith("LINE: ")]
     assert all(url.startswith(f"{PUBLIC_URL}/audio/") for url in played), played

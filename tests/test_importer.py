@@ -20,7 +20,7 @@ from ivr.importer import (
     parse_file,
     parse_text,
 )
-from ivr.records import Order, OrderStatus, Repair, RepairStatus, Warranty, WarrantyPlan
+from ivr.records import Order, OrderStatus, Repair, RepairStatus, Warranty, WarrantyPlan, product_in
 
 ORDERS_HEADER = (
     "order_number,phone,customer_name,postal_code,status,carrier,tracking_number,placed_on,ship_date,eta"
@@ -157,6 +157,22 @@ def test_extra_columns_are_ignored_and_columns_may_be_reordered() -> None:
     assert order.phone == "+4930123456"
     assert order.status is OrderStatus.DELIVERED
     assert order.placed_on == date(2026, 1, 5)
+
+
+def test_a_product_may_be_named_per_language_and_an_empty_cell_names_it_in_none() -> None:
+    text = (
+        "ticket_number,serial_number,phone,product,Product DE,product_sv,product_notes,"
+        "status,updated_on,eta\n"
+        "3150,200300400,+4915112345678,coffee machine,Kaffeevollautomat,,internal,repairing,,\n"
+    )
+
+    [repair] = parse_text(ImportKind.REPAIRS, text, "repairs.csv")
+
+    assert repair.product == "coffee machine"
+    assert repair.product_names == {"de": "Kaffeevollautomat"}  # no sv; 'notes' is not a language
+    assert product_in(repair.product, repair.product_names, "de") == "Kaffeevollautomat"
+    assert product_in(repair.product, repair.product_names, "sv") == ""  # never the English name
+    assert product_in(repair.product, repair.product_names, "") == "coffee machine"
 
 
 def test_values_are_trimmed() -> None:

@@ -65,6 +65,8 @@ async def test_calls_recorded_before_the_upgrade_count_once_it_runs(tmp_path: Pa
     for table in (*old, "caller_languages"):
         conn.execute(f"DROP TABLE {table}")
     conn.execute("ALTER TABLE accounts DROP COLUMN language")
+    for table in ("warranties", "repairs"):  # nor product names per language (16)
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN product_names")
     conn.execute("PRAGMA user_version = 9")
     conn.commit()
     conn.close()
@@ -114,6 +116,8 @@ async def test_the_upgrade_to_local_days_counts_the_kept_records_again(tmp_path:
             "INSERT INTO insight_counts VALUES (?, 'support', 1, 'en', 'inbound', ?, ?, 2, 0)",
             (utc_day, metric, key),
         )
+    for table in ("warranties", "repairs"):  # nor product names per language (16)
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN product_names")
     conn.execute("PRAGMA user_version = 13")
     conn.commit()
     conn.close()

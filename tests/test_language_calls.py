@@ -124,11 +124,13 @@ def test_a_closed_desk_tells_a_german_or_swedish_caller_when_it_opens_in_their_l
     assert closed_text(hours, False, saturday, words_for("de"), "de-DE") == (
         "Leider haben wir gerade geschlossen. Wir sind am Montag um 8 Uhr wieder für Sie da. "
         "Unsere Öffnungszeiten: Montag bis Freitag von 8 bis 18 Uhr. "
+        "Ihre Nachricht wird aufgezeichnet und nur von unserem Kundenservice angehört. "
         "Bitte sagen Sie uns nach dem Signalton, wobei wir helfen können. Wir melden uns bei Ihnen."
     )
     assert closed_text(hours, False, saturday, words_for("sv"), "sv-SE") == (
         "Tyvärr har vi stängt just nu. Vi öppnar igen på måndag klockan 8. "
         "Våra öppettider är måndag till fredag mellan 8 och 18. "
+        "Ditt meddelande spelas in, och bara vår kundtjänst lyssnar på det. "
         "Berätta efter tonen vad vi kan hjälpa dig med, så hör vi av oss."
     )
 

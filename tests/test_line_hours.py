@@ -67,8 +67,8 @@ async def test_a_ready_repair_says_where_when_and_until_when(
     await owner.press("2")
     turn = await owner.press("2718")  # ready since November 22: kept 10 days
     assert turn.heard[0] == (
-        f"Good news: repair 2 7 1 8 for your robot vacuum is ready for pickup at {location}, {WEEK},"
-        " until Wednesday, December 2. Please bring your ticket number."
+        "Good news: repair 2 7 1 8 for your robot vacuum is ready for pickup until Wednesday, December 2."
+        f" It is waiting for you at {location}. You can pick it up {WEEK}. Please bring your ticket number."
     )
 
 

@@ -119,7 +119,8 @@ async def test_delivery_followup_in_german_for_a_customer_whose_order_says_germa
     assert spoken == "\n".join(
         [
             "flow: language: de",  # from the first word: the orders file said so
-            "bot: Guten Tag, Jana Schulz, hier ist Acme. Ihr Gerät coffee machine wurde am Freitag,"
+            # named in German, from the warranties file's product_de column
+            "bot: Guten Tag, hier ist Acme. Ihre Bestellung (Kaffeemaschine) wurde am Freitag,"
             " dem 20. November geliefert.",
             "bot: Wie zufrieden sind Sie damit, von 1 bis 5? Drücken oder sagen Sie eine Zahl."
             " Wenn Sie keine solchen Anrufe mehr möchten, drücken Sie die 9.",
@@ -138,7 +139,7 @@ async def test_delivery_followup_in_german_for_a_customer_whose_order_says_germa
     # The review text is in German and carries the German page, not IVR_REVIEW_URL.
     [text] = twilio.texts
     assert text.to == JANE and text.body.endswith(f" {GERMAN_REVIEWS}") and REVIEW_URL != GERMAN_REVIEWS
-    assert text.body.startswith("Danke, dass Sie sich für Acme entschieden haben!")
+    assert text.body.startswith("Danke, dass Sie bei Acme gekauft haben!")
 
 
 async def test_a_german_customers_answering_machine_hears_the_message_in_german(
@@ -152,7 +153,8 @@ async def test_a_german_customers_answering_machine_hears_the_message_in_german(
     [message] = machine.iter("Say")
     assert message.attrib["language"] == "de-DE"
     assert (message.text or "").startswith(
-        "Guten Tag, hier ist Acme. Wir rufen Jana Schulz wegen Ihres Kaufs"
+        "Guten Tag, hier ist Acme mit einer Nachricht für Jana Schulz. Wir möchten wissen, ob mit"
+        " Ihrem Kauf (Kaffeemaschine) alles in Ordnung ist."
     )
 
 

@@ -31,6 +31,10 @@ class CallerWords:
     called_back: str
     """`{last}`: the number's last digits, `{wait}`: when."""
     leave_message: str
+    recording_notice: str
+    """Said before the beep: that the message is recorded, and who hears it (a market may turn it off)."""
+    no_message: str
+    """After the beep, when nothing was recorded: Twilio goes on past `<Record>` to this."""
     goodbye: str
     connecting: str
     calling_back: str
@@ -86,6 +90,8 @@ ENGLISH = CallerWords(
         "We will call you back at your number ending in {last} in {wait}. Thank you for calling. Goodbye."
     ),
     leave_message="Please leave a message after the tone with how we can help, and we will get back to you.",
+    recording_notice="Your message will be recorded and heard only by our support team.",
+    no_message="I didn't get a message. Goodbye.",
     goodbye="Thank you for calling. Goodbye.",
     connecting="Connecting you now.",
     calling_back="Hello, this is Acme support calling you back as you asked. Connecting you to an agent.",
@@ -122,6 +128,8 @@ WORDS: Mapping[str, CallerWords] = {
         leave_message=(
             "Bitte sagen Sie uns nach dem Signalton, wobei wir helfen können. Wir melden uns bei Ihnen."
         ),
+        recording_notice="Ihre Nachricht wird aufgezeichnet und nur von unserem Kundenservice angehört.",
+        no_message="Ich habe leider keine Nachricht gehört. Auf Wiederhören.",
         goodbye="Danke für Ihren Anruf. Auf Wiederhören.",
         connecting="Ich verbinde Sie jetzt.",
         calling_back="Guten Tag, hier ist der Acme-Kundenservice mit Ihrem Rückruf. Ich verbinde Sie.",
@@ -152,10 +160,12 @@ WORDS: Mapping[str, CallerWords] = {
             "Vi ringer upp dig om {wait} på numret som slutar på {last}. Tack för att du ringde. Hej då."
         ),
         leave_message="Berätta efter tonen vad vi kan hjälpa dig med, så hör vi av oss.",
+        recording_notice="Ditt meddelande spelas in, och bara vår kundtjänst lyssnar på det.",
+        no_message="Jag hörde inget meddelande. Hej då.",
         goodbye="Tack för att du ringde. Hej då.",
         connecting="Jag kopplar dig nu.",
         calling_back=(
-            "Hej, det här är Acmes kundtjänst som ringer upp dig. Jag kopplar dig till en handläggare."
+            "Hej, det här är Acmes kundtjänst som ringer upp dig. Jag kopplar dig till en medarbetare."
         ),
         not_needed="Det här samtalet behövs inte längre. Hej då.",
         message_taken="Tack, vi har fått ditt meddelande och hör av oss. Hej då.",

@@ -24,6 +24,7 @@ from ivr.agents.urls import Urls
 from ivr.flow.steps import Transfer
 from ivr.handoff import HandOff
 from ivr.hours import BusinessHours, describe_next_opening, describe_week, is_open
+from ivr.markets import Market
 from ivr.session import CallSession
 from ivr.step_twiml import Voice
 from ivr.twiml_builder import Element
@@ -63,12 +64,14 @@ class VoicemailHandOff:
     vm_id: str
     urls: Urls
     voice: Voice
+    words: CallerWords = ENGLISH
+    """The caller's language's words (what they hear if they leave no message)."""
 
     async def prepare(self, session: CallSession, transfer: Transfer) -> HandOff:
         return self
 
     def render(self, response: Element, transfer: Transfer, action_url: str) -> None:
-        add_record(response, self.text, urls=self.urls, vm_id=self.vm_id, voice=self.voice)
+        add_record(response, self.text, urls=self.urls, vm_id=self.vm_id, voice=self.voice, words=self.words)
 
 
 def closed_text(
@@ -77,15 +80,18 @@ def closed_text(
     at: datetime,
     words: CallerWords = ENGLISH,
     locale: str = "en-US",
+    notice: bool = True,
 ) -> str | None:
-    """What a caller hears when nobody is there, in their language; None while the line is open."""
+    """What a caller hears when nobody is there, in their language; None while the line is open.
+    With `notice` (the market's choice) they are told the message is recorded before the beep."""
+    invitation = f"{words.recording_notice} {words.leave_message}" if notice else words.leave_message
     if emergency:
-        return f"{words.closed_emergency} {words.leave_message}"
+        return f"{words.closed_emergency} {invitation}"
     if hours is None or is_open(hours, at):
         return None
     when = describe_next_opening(hours, at, locale) or ""
     week = describe_week(hours, locale)
-    return f"{words.closed} {when} {words.hours_are.format(week=week)} {words.leave_message}"
+    return f"{words.closed} {when} {words.hours_are.format(week=week)} {invitation}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,18 +105,24 @@ class QueueHandOff:
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     voices: Mapping[str, Voice] = field(default_factory=dict)
     """Each served language's voice: a closed line tells a caller so in their own."""
+    market: Callable[[str], Market | None] = lambda called: None
+    """The called number's market (IVR_MARKETS): its hours, and whether it gives a recording notice."""
 
     async def prepare(self, session: CallSession, transfer: Transfer) -> HandOff:
         emergency = await self.desk.emergency_closed()
-        hours = dataclasses.replace(self.hours, emergency_closed=emergency) if self.hours else None
+        market = self.market(session.called)
+        schedule = market.hours if market is not None else self.hours
+        hours = dataclasses.replace(schedule, emergency_closed=emergency) if schedule else None
         language = transfer.context.get("language", "")
         voice = self.voices.get(language, self.voice)
-        text = closed_text(hours, emergency, self.now(), words_for(language), voice.language)
+        words = words_for(language)
+        notice = market.recording_notice if market is not None else True
+        text = closed_text(hours, emergency, self.now(), words, voice.language, notice)
         if text is not None:
             vm_id = await self.desk.store.voicemails.start(
                 session.call_sid, session.caller, transfer.reason, transfer.context
             )
-            return VoicemailHandOff(text, vm_id, self.desk.urls, voice)
+            return VoicemailHandOff(text, vm_id, self.desk.urls, voice, words)
         entry = await self.desk.enqueue(session.call_sid, session.caller, transfer.reason, transfer.context)
         self.wake()
         return QueuedHandOff(self.queue, self.desk.urls, entry.id)

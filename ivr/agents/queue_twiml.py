@@ -91,8 +91,11 @@ def conference(name: str, *, voice: Voice, message: str = "", after_url: str = "
     return str(response)
 
 
-def add_record(response: Element, text: str, *, urls: Urls, vm_id: str, voice: Voice) -> None:
-    """Say why, then record up to two minutes after a beep; Twilio reports the recording later."""
+def add_record(
+    response: Element, text: str, *, urls: Urls, vm_id: str, voice: Voice, words: CallerWords = ENGLISH
+) -> None:
+    """Say why, then record up to two minutes after a beep; Twilio reports the recording later.
+    A caller who said nothing hears so in `words`, their language, before the line hangs up."""
     add_say(response, text, voice)
     response.add(
         "Record",
@@ -104,11 +107,11 @@ def add_record(response: Element, text: str, *, urls: Urls, vm_id: str, voice: V
         recordingStatusCallbackMethod="POST",
         recordingStatusCallbackEvent="completed",
     )
-    add_say(response, "I didn't get a message. Goodbye.", voice)
+    add_say(response, words.no_message, voice)
     response.add("Hangup")
 
 
-def record(text: str, *, urls: Urls, vm_id: str, voice: Voice) -> str:
+def record(text: str, *, urls: Urls, vm_id: str, voice: Voice, words: CallerWords = ENGLISH) -> str:
     response = Response()
-    add_record(response, text, urls=urls, vm_id=vm_id, voice=voice)
+    add_record(response, text, urls=urls, vm_id=vm_id, voice=voice, words=words)
     return str(response)

@@ -164,7 +164,8 @@ async def queue_done(line: AgentLine, params: dict[str, str], request: web.Reque
         vm_id = await line.desk.store.voicemails.start(
             entry.call_sid, entry.caller, entry.reason, entry.context
         )
-        return queue_twiml.record(words.leave_message, urls=line.desk.urls, vm_id=vm_id, voice=voice)
+        invitation = f"{words.recording_notice} {words.leave_message}"
+        return queue_twiml.record(invitation, urls=line.desk.urls, vm_id=vm_id, voice=voice, words=words)
     return queue_twiml.goodbye(words.goodbye, voice)
 
 

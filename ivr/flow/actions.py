@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from typing import Protocol
 
 from ivr.importer import normalise_postal
-from ivr.records import Order, OrderStatus, Repair, RepairStatus
+from ivr.records import Order, OrderStatus, Repair, RepairStatus, product_in
 from ivr.session import CallSession
 from ivr.store.base import Repository
 
@@ -82,6 +82,9 @@ class ActionContext:
     """Adds a line to the call record's transcript (what the line did, for `ivr calls show`)."""
     outreach: Outreach | None = None
     """Set on the lines that run outbound flows; None on the inbound line."""
+    language: str = ""
+    """The call's language when it is not the line's default ('' when it is): which name of a
+    product the caller hears (`ivr.records.product_in`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,7 +281,7 @@ async def check_postal_code(ctx: ActionContext) -> str:
 
 def _release_repair(ctx: ActionContext, repair: Repair, owner: bool) -> None:
     ctx.session.vars.update(
-        repair_product=repair.product if owner else "",
+        repair_product=product_in(repair.product, repair.product_names, ctx.language) if owner else "",
         repair_status=repair.status.value,
         repair_updated_on=_iso(repair.updated_on),
         repair_eta=_iso(repair.eta),
@@ -366,7 +369,7 @@ async def find_warranty(ctx: ActionContext) -> str:
     if warranty is None:
         return "not_found"
     ctx.session.vars.update(
-        warranty_product=warranty.product if owner else "",
+        warranty_product=product_in(warranty.product, warranty.product_names, ctx.language) if owner else "",
         warranty_plan=warranty.plan.value,
         warranty_purchased_on=_iso(warranty.purchased_on),
         warranty_expires_on=_iso(warranty.expires_on),

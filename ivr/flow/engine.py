@@ -249,6 +249,12 @@ class FlowEngine:
         """The language a call speaks (the default until it is decided)."""
         return session.language or self.languages.default
 
+    def _own_language(self, session: CallSession) -> str:
+        """The call's language if it is not the line's default, else '': the data's own words
+        (a product's name) are in the default language, others need their own."""
+        language = self.language(session)
+        return "" if language == self.languages.default else language
+
     def _catalog(self, session: CallSession) -> PromptCatalog:
         return self.catalogs.get(self.language(session), self.catalog)
 
@@ -549,7 +555,9 @@ class FlowEngine:
 
         async def opening() -> OpeningNow:
             nonlocal line
-            line = line or await self.opening.now(self._catalog(session).say_language)
+            line = line or await self.opening.now(
+                self._catalog(session).say_language, session.called, session.caller
+            )
             return line
 
         for _ in range(MAX_AUTOMATIC_STEPS):
@@ -571,6 +579,7 @@ class FlowEngine:
                         render=lambda prompt_id: self._render(session, prompt_id),
                         note=lambda text: self._note(session, "flow", text),
                         outreach=self.outreach,
+                        language=self._own_language(session),
                     )
                     outcome = await action.run(context)
                     self._note(session, "flow", f"{state.action}: {outcome}")
@@ -704,7 +713,8 @@ class FlowEngine:
             raise FlowError(f"the survey ended at '{session.state}', which is not an ending")
         extra: Mapping[str, str] = {}
         if self._mentions_hours(session, state):
-            extra = (await self.opening.now(self._catalog(session).say_language)).values()
+            said_in = self._catalog(session).say_language
+            extra = (await self.opening.now(said_in, session.called, session.caller)).values()
         return self._hang_up(session, steps, state, extra)
 
     def exit_steps(self, session: CallSession) -> list[Step]:

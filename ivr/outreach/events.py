@@ -16,19 +16,21 @@ from ivr.store.sql import Row, Sql
 
 _ORDERS = (
     "SELECT o.order_number, o.phone, o.customer_name, o.eta AS day, c.time_zone,"
-    " (SELECT min(w.product) FROM warranties w WHERE w.order_number = o.order_number) AS product"
+    " (SELECT min(w.product) FROM warranties w WHERE w.order_number = o.order_number) AS product,"
+    " (SELECT w.product_names FROM warranties w WHERE w.order_number = o.order_number"
+    " ORDER BY w.product LIMIT 1) AS product_names"
     " FROM orders o JOIN contact_consent c ON c.kind = 'orders' AND c.record = o.order_number"
     " WHERE c.contact_ok = 1 AND o.status = 'delivered' AND o.eta IS NOT NULL"
 )
 _REPAIRS = (
-    "SELECT r.ticket_number, r.phone, r.product, r.updated_on AS day, c.time_zone,"
+    "SELECT r.ticket_number, r.phone, r.product, r.product_names, r.updated_on AS day, c.time_zone,"
     " (SELECT min(o.customer_name) FROM orders o WHERE o.phone = r.phone) AS customer_name"
     " FROM repairs r JOIN contact_consent c ON c.kind = 'repairs' AND c.record = r.ticket_number"
     " WHERE c.contact_ok = 1 AND r.status IN ('closed', 'shipped_back') AND r.updated_on IS NOT NULL"
 )
 _WARRANTIES = (
-    "SELECT w.serial_number, w.order_number, w.product, w.expires_on AS day, o.phone, o.customer_name,"
-    " c.time_zone FROM warranties w JOIN orders o ON o.order_number = w.order_number"
+    "SELECT w.serial_number, w.order_number, w.product, w.product_names, w.expires_on AS day, o.phone,"
+    " o.customer_name, c.time_zone FROM warranties w JOIN orders o ON o.order_number = w.order_number"
     " JOIN contact_consent c ON c.kind = 'orders' AND c.record = w.order_number"
     " WHERE c.contact_ok = 1 AND w.expires_on IS NOT NULL"
 )
@@ -66,10 +68,16 @@ async def find_events(sql: Sql, campaign: Campaign, today: date) -> list[Event]:
     return events
 
 
+PRODUCT_NAMES = "product_names"
+"""The context's per-language product names (JSON), until the call's language picks one."""
+
+
 def _context(row: Row, **values: str) -> Mapping[str, str]:
-    """A delivery without a warranty on file names no product: "your order" then."""
+    """A delivery without a warranty on file names no product: "your order" then (in the
+    line's default language; another language's prompt leaves an empty name out)."""
     product = str(row["product"] or "") or "order"
-    return {"customer_name": str(row["customer_name"] or ""), "product": product, **values}
+    names = {PRODUCT_NAMES: str(row[PRODUCT_NAMES])} if row[PRODUCT_NAMES] else {}
+    return {"customer_name": str(row["customer_name"] or ""), "product": product, **names, **values}
 
 
 def _event(key: str, row: Row, day: date, due: float, **context: str) -> Event:

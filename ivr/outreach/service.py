@@ -27,8 +27,9 @@ from ivr.logs import mask_phone
 from ivr.outreach.calling_window import customer_zone, may_call
 from ivr.outreach.campaigns import Campaign
 from ivr.outreach.dialer import Dialer
-from ivr.outreach.events import find_events
+from ivr.outreach.events import PRODUCT_NAMES, find_events
 from ivr.outreach.store import OutreachStore, Target, TargetState
+from ivr.records import names_from, product_in
 from ivr.session import FINAL_STATUSES, CallSession
 from ivr.step_twiml import Voice, render_goodbye
 from ivr.store.caller_languages import SqlCallerLanguages
@@ -224,8 +225,8 @@ class Outreach:
             or target.call_sid not in ("", params["CallSid"])
         ):
             return render_goodbye(None, voice=self._any_voice())
-        known = self._known(target, campaign)
         language = await self.language_of(target.number)
+        known = self._known(target, campaign, language)
         answered_by = params.get("AnsweredBy", "")
         if answered_by in MACHINE_STATES:
             await self.store.picked_up(target.id, TargetState.MACHINE, answered_by, self.clock())
@@ -248,9 +249,14 @@ class Outreach:
         own = plan.by_number.get(self.config.line_number, "")
         return own if own in plan.served else plan.default
 
-    def _known(self, target: Target, campaign: Campaign) -> dict[str, str]:
+    def _known(self, target: Target, campaign: Campaign, language: str) -> dict[str, str]:
+        """What the call knows from its first word; the product named in `language`."""
+        context = dict(target.context)
+        names = names_from(context.pop(PRODUCT_NAMES, ""))
+        own = "" if language == self.config.languages.default else language
+        context["product"] = product_in(context.get("product", ""), names, own)
         return {
-            **target.context,
+            **context,
             TARGET_VAR: target.id,
             "campaign": campaign.name,
             "line_number": self.config.line_number,

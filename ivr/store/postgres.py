@@ -21,7 +21,16 @@ import asyncpg
 import orjson
 
 from ivr.config import ConfigError
-from ivr.records import Order, OrderStatus, Repair, RepairStatus, Warranty, WarrantyPlan
+from ivr.records import (
+    Order,
+    OrderStatus,
+    Repair,
+    RepairStatus,
+    Warranty,
+    WarrantyPlan,
+    names_from,
+    names_text,
+)
 from ivr.session import CallSession
 from ivr.store.base import IDLE_BATCH, CallSummary
 from ivr.store.sql import (
@@ -371,18 +380,18 @@ _ORDER_UPSERT = (
 )
 _WARRANTY_UPSERT = (
     "INSERT INTO warranties (serial_number, order_number, product, purchased_on, expires_on, plan,"
-    " imported_at) VALUES ($1, $2, $3, $4, $5, $6, now()) ON CONFLICT (serial_number)"
+    " product_names, imported_at) VALUES ($1, $2, $3, $4, $5, $6, $7, now()) ON CONFLICT (serial_number)"
     " DO UPDATE SET order_number = excluded.order_number, product = excluded.product,"
     " purchased_on = excluded.purchased_on, expires_on = excluded.expires_on,"
-    " plan = excluded.plan, imported_at = excluded.imported_at"
+    " plan = excluded.plan, product_names = excluded.product_names, imported_at = excluded.imported_at"
 )
 _REPAIR_UPSERT = (
     "INSERT INTO repairs (ticket_number, serial_number, phone, product, status, updated_on, eta,"
-    " imported_at) VALUES ($1, $2, $3, $4, $5, $6, $7, now()) ON CONFLICT (ticket_number)"
+    " product_names, imported_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now()) ON CONFLICT (ticket_number)"
     " DO UPDATE SET serial_number = excluded.serial_number, phone = excluded.phone,"
     " product = excluded.product, status = excluded.status,"
     " updated_on = excluded.updated_on, eta = excluded.eta,"
-    " imported_at = excluded.imported_at"
+    " product_names = excluded.product_names, imported_at = excluded.imported_at"
 )
 
 
@@ -390,7 +399,7 @@ _ORDER_COLUMNS = (
     "order_number, phone, customer_name, postal_code, status, carrier, tracking_number,"
     " placed_on, ship_date, eta"
 )
-_REPAIR_COLUMNS = "ticket_number, serial_number, phone, product, status, updated_on, eta"
+_REPAIR_COLUMNS = "ticket_number, serial_number, phone, product, status, updated_on, eta, product_names"
 
 
 def _order(row: asyncpg.Record) -> Order:
@@ -417,6 +426,7 @@ def _repair(row: asyncpg.Record) -> Repair:
         RepairStatus(row["status"]),
         row["updated_on"],
         row["eta"],
+        names_from(row["product_names"]),
     )
 
 
@@ -436,7 +446,7 @@ class PostgresRepository:
 
     async def warranty(self, serial_number: str) -> Warranty | None:
         row = await self.db.pool.fetchrow(
-            "SELECT serial_number, order_number, product, purchased_on, expires_on, plan"
+            "SELECT serial_number, order_number, product, purchased_on, expires_on, plan, product_names"
             " FROM warranties WHERE serial_number = $1",
             serial_number,
         )
@@ -449,6 +459,7 @@ class PostgresRepository:
             row["purchased_on"],
             row["expires_on"],
             WarrantyPlan(row["plan"]),
+            names_from(row["product_names"]),
         )
 
     async def repair(self, ticket_number: str) -> Repair | None:
@@ -495,14 +506,31 @@ class PostgresRepository:
         elif isinstance(first, Warranty):
             sql = _WARRANTY_UPSERT
             rows = [
-                (w.serial_number, w.order_number, w.product, w.purchased_on, w.expires_on, w.plan.value)
+                (
+                    w.serial_number,
+                    w.order_number,
+                    w.product,
+                    w.purchased_on,
+                    w.expires_on,
+                    w.plan.value,
+                    names_text(w.product_names),
+                )
                 for w in records
                 if isinstance(w, Warranty)
             ]
         else:
             sql = _REPAIR_UPSERT
             rows = [
-                (r.ticket_number, r.serial_number, r.phone, r.product, r.status.value, r.updated_on, r.eta)
+                (
+                    r.ticket_number,
+                    r.serial_number,
+                    r.phone,
+                    r.product,
+                    r.status.value,
+                    r.updated_on,
+                    r.eta,
+                    names_text(r.product_names),
+                )
                 for r in records
                 if isinstance(r, Repair)
             ]

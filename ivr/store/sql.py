@@ -290,6 +290,17 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
             ON CONFLICT (call_sid) DO NOTHING;
         """,
     ),
+    SharedMigration(
+        16,
+        "product_names",
+        # A product's name in each language the line speaks (JSON, `ivr.records.names_text`),
+        # so a German caller hears "Kaffeevollautomat", not the English name inside a German
+        # sentence. Added last in both tables: SQLite's positional inserts put it after imported_at.
+        """
+        ALTER TABLE warranties ADD COLUMN product_names text NOT NULL DEFAULT '';
+        ALTER TABLE repairs ADD COLUMN product_names text NOT NULL DEFAULT '';
+        """,
+    ),
 ]
 
 FORGET_OLD_COUNTS = "DELETE FROM lookup_counts WHERE day < $1"

@@ -33,7 +33,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ivr.config import ConfigError
-from ivr.records import Order, OrderStatus, Repair, RepairStatus, Warranty, WarrantyPlan
+from ivr.records import (
+    Order,
+    OrderStatus,
+    Repair,
+    RepairStatus,
+    Warranty,
+    WarrantyPlan,
+    names_from,
+    names_text,
+)
 from ivr.session import CallSession
 from ivr.store.base import IDLE_BATCH, CallSummary
 from ivr.store.sql import (
@@ -328,7 +337,7 @@ _ORDER_COLUMNS = (
     "order_number, phone, customer_name, postal_code, status, carrier, tracking_number,"
     " placed_on, ship_date, eta"
 )
-_REPAIR_COLUMNS = "ticket_number, serial_number, phone, product, status, updated_on, eta"
+_REPAIR_COLUMNS = "ticket_number, serial_number, phone, product, status, updated_on, eta, product_names"
 
 
 def _order(row: tuple[Any, ...]) -> Order:
@@ -348,7 +357,9 @@ def _order(row: tuple[Any, ...]) -> Order:
 
 
 def _repair(row: tuple[Any, ...]) -> Repair:
-    return Repair(row[0], row[1], row[2], row[3], RepairStatus(row[4]), _day(row[5]), _day(row[6]))
+    return Repair(
+        row[0], row[1], row[2], row[3], RepairStatus(row[4]), _day(row[5]), _day(row[6]), names_from(row[7])
+    )
 
 
 class SQLiteRepository:
@@ -374,13 +385,15 @@ class SQLiteRepository:
 
     async def warranty(self, serial_number: str) -> Warranty | None:
         row = await self._one(
-            "SELECT serial_number, order_number, product, purchased_on, expires_on, plan"
+            "SELECT serial_number, order_number, product, purchased_on, expires_on, plan, product_names"
             " FROM warranties WHERE serial_number = ?",
             serial_number,
         )
         if row is None:
             return None
-        return Warranty(row[0], row[1], row[2], _day(row[3]), _day(row[4]), WarrantyPlan(row[5]))
+        return Warranty(
+            row[0], row[1], row[2], _day(row[3]), _day(row[4]), WarrantyPlan(row[5]), names_from(row[6])
+        )
 
     async def repair(self, ticket_number: str) -> Repair | None:
         row = await self._one(f"SELECT {_REPAIR_COLUMNS} FROM repairs WHERE ticket_number = ?", ticket_number)
@@ -443,10 +456,11 @@ class SQLiteRepository:
             ]
         elif isinstance(first, Warranty):
             sql = (
-                "INSERT INTO warranties VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (serial_number)"
+                "INSERT INTO warranties VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (serial_number)"
                 " DO UPDATE SET order_number = excluded.order_number, product = excluded.product,"
                 " purchased_on = excluded.purchased_on, expires_on = excluded.expires_on,"
-                " plan = excluded.plan, imported_at = excluded.imported_at"
+                " plan = excluded.plan, imported_at = excluded.imported_at,"
+                " product_names = excluded.product_names"
             )
             rows = [
                 (
@@ -457,17 +471,18 @@ class SQLiteRepository:
                     _iso(w.expires_on),
                     w.plan.value,
                     now,
+                    names_text(w.product_names),
                 )
                 for w in records
                 if isinstance(w, Warranty)
             ]
         else:
             sql = (
-                "INSERT INTO repairs VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ticket_number)"
+                "INSERT INTO repairs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ticket_number)"
                 " DO UPDATE SET serial_number = excluded.serial_number, phone = excluded.phone,"
                 " product = excluded.product, status = excluded.status,"
                 " updated_on = excluded.updated_on, eta = excluded.eta,"
-                " imported_at = excluded.imported_at"
+                " imported_at = excluded.imported_at, product_names = excluded.product_names"
             )
             rows = [
                 (
@@ -479,6 +494,7 @@ class SQLiteRepository:
                     _iso(r.updated_on),
                     _iso(r.eta),
                     now,
+                    names_text(r.product_names),
                 )
                 for r in records
                 if isinstance(r, Repair)

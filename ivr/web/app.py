@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import os
@@ -41,6 +42,7 @@ from ivr.console.campaigns import setup_campaigns_page
 from ivr.console.dev_phone import setup_dev_phone
 from ivr.console.flow_editor import FlowEditor, codemirror_present, setup_flow_editor
 from ivr.console.insights import setup_insights
+from ivr.console.privacy import setup_privacy
 from ivr.console.prompt_audio import ConsoleAudio
 from ivr.console.test_phone import TestPhone, phone_secret
 from ivr.console.web import create_console
@@ -54,6 +56,7 @@ from ivr.hours import BusinessHours, HoursInvalid, ScheduleOpening, parse_hours
 from ivr.insights.service import Insights
 from ivr.languages import LanguagePlan
 from ivr.line import MEDIA_PATH, SupportLine, stream_url
+from ivr.markets import Market, Markets, MarketsInvalid, load_markets, number_zone
 from ivr.mediastream.admission import StreamAdmission
 from ivr.mediastream.call import LanguageSpeech, StreamCall, StreamSpeech
 from ivr.metrics import CONTENT_TYPE, ErrorCounter, Metrics, TimedSynthesizer
@@ -76,6 +79,9 @@ from ivr.store.accounts import AccountStore
 from ivr.store.audit import AuditLog
 from ivr.store.backends import Stores, StoresUnavailable, build_stores
 from ivr.store.caller_languages import SqlCallerLanguages
+from ivr.store.redis import RedisSessionStore
+from ivr.store.retention import purge
+from ivr.store.sql import Sql
 from ivr.store.surveys import SqlSurveyRecorder
 from ivr.store.used_tokens import UsedTokens
 from ivr.telephony import TwilioTelephony, TwilioTexts
@@ -272,13 +278,53 @@ def voicemail_models(settings: Settings) -> VoicemailModels:
     return VoicemailModels(models, usable(settings.vosk_model), languages)
 
 
+def load_market_files(settings: Settings) -> Markets | None:
+    """The markets (IVR_MARKETS), read whole at start-up; None when the line has none.
+
+    Raises:
+        ConfigError: listing each market file's mistakes with line and reason (a market
+            missing its rights or its places would answer with another country's), or a
+            market number IVR_NUMBER_LANGUAGES gives another language.
+    """
+    if settings.markets_dir is None:
+        return None
+    try:
+        markets = load_markets(settings.markets_dir, settings.languages)
+    except MarketsInvalid as exc:
+        raise ConfigError(
+            f"IVR_MARKETS: the markets in {settings.markets_dir} cannot be used:\n{exc}"
+        ) from None
+    for market in markets.by_code.values():
+        for number in market.numbers:
+            said = settings.number_languages.get(number, market.language)
+            if said != market.language:
+                raise ConfigError(
+                    f"IVR_NUMBER_LANGUAGES gives {number} '{said}', but markets/{market.code}.yaml "
+                    f"says '{market.language}': name a number's language in one place"
+                )
+    return markets
+
+
+def with_market_numbers(settings: Settings, markets: Markets | None) -> Settings:
+    """The settings with each market number speaking its market's language (IVR_NUMBER_LANGUAGES
+    need not repeat them)."""
+    if markets is None:
+        return settings
+    numbers = {n: m.language for m in markets.by_code.values() for n in m.numbers}
+    return dataclasses.replace(settings, number_languages={**settings.number_languages, **numbers})
+
+
 def load_hours(settings: Settings) -> BusinessHours | None:
-    """The line's one schedule (IVR_HOURS), read at start-up for every hand-off set-up.
+    """The line's one schedule (IVR_HOURS), read at start-up for every hand-off set-up; with
+    markets, the default market's (the desk's, the insights' and the campaigns' hours).
 
     Raises:
         ConfigError: naming the file, and each mistake's line and reason; a line that
             silently ignored its hours would tell callers "please hold" at midnight.
     """
+    markets = load_market_files(settings)
+    if markets is not None:
+        return markets.default.hours
     if settings.hours_file is None:
         return None
     try:
@@ -387,6 +433,8 @@ def create_app(
     clock business hours are read against, and when campaigns think it is (their calling
     windows and spacing); tests pin it too.
     """
+    markets = load_market_files(settings)
+    settings = with_market_numbers(settings, markets)
     starting, checked = check_starting_flow(settings)
     hours = load_hours(settings)
     zone = line_zone(settings, hours)
@@ -417,12 +465,19 @@ def create_app(
         }
     switches = SqlSwitchStore(stores.sql, clock=time.time)
     emergency = agent_line.desk.emergency_closed if agent_line else lambda: switches.is_on(EMERGENCY)
-    opening = ScheduleOpening(hours, emergency, spoken.language, clock=now)
-    handoff = _handoff(settings, agent_line, spoken, hours, opening, now)
+    market_of: Callable[[str], Market | None] = (
+        (lambda called: None) if markets is None else markets.for_number
+    )
+    opening = ScheduleOpening(
+        hours, emergency, spoken.language, clock=now, market=market_of, caller_zone=number_zone
+    )
+    handoff = _handoff(settings, agent_line, spoken, hours, opening, now, market_of)
     texts = setup_texts(app, settings)
     flows = setup_voice(app, settings, stores, starting, prompts, handoff, today, opening, texts)
     insights = Insights(stores.sql, flows, stores.calls, language=settings.language, zone=zone)
     app.cleanup_ctx.append(_fold_insights(insights))  # stops before the database closes
+    if markets is not None:
+        app.cleanup_ctx.append(_purge_daily(stores.sql, markets))
     outreach = setup_outreach(
         app,
         OutreachSetup(
@@ -601,12 +656,15 @@ def _handoff(
     hours: BusinessHours | None,
     opening: ScheduleOpening,
     now: Callable[[], datetime],
+    market: Callable[[str], Market | None] = lambda called: None,
 ) -> HandOff:
     """Our own queue with agents (closed: a voicemail), else one number to dial, else a Twilio
     queue; these two only within hours (closed: the flow's fallback offers a call back)."""
     if agent_line is not None:
         desk, queue, wake = agent_line.desk, settings.agent_queue, agent_line.wake
-        return QueueHandOff(desk, queue, spoken, hours=hours, wake=wake, now=now, voices=agent_line.voices)
+        return QueueHandOff(
+            desk, queue, spoken, hours=hours, wake=wake, now=now, voices=agent_line.voices, market=market
+        )
     if settings.agent_number:
         return WithinHours(DialHandOff(settings.agent_number), opening)
     wait_url = f"{settings.public_url}{QUEUE_WAIT_PATH}"
@@ -757,6 +815,7 @@ def setup_console(
         setup_campaigns_page(console, outreach)
     setup_dev_phone(console, app.get(NETWORK), audio=audio, accounts=AccountStore(stores.sql))
     setup_insights(console, insights)
+    setup_privacy(console, stores.sessions if isinstance(stores.sessions, RedisSessionStore) else None)
     app.add_subapp("/console", console)
 
 
@@ -777,6 +836,36 @@ def _fold_insights(insights: Insights) -> Callable[[web.Application], AsyncItera
 
     async def ctx(_: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(folding())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return ctx
+
+
+PURGE_EVERY = 24 * 3600.0
+"""Seconds between retention purges: records are kept for days, so once a day is on time."""
+FIRST_PURGE_AFTER = 60.0
+"""Seconds after start-up before the first purge, out of the way of the first calls."""
+
+
+def _purge_daily(sql: Sql, markets: Markets) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Apply the markets' retention once a day (`ivr.store.retention`); every instance may run
+    it, as a second run finds nothing left to do."""
+
+    async def purging() -> None:
+        await asyncio.sleep(FIRST_PURGE_AFTER)
+        while True:
+            try:
+                done = await purge(sql, markets.retention, time.time(), markets.shortest_retention)
+                log.info("retention_purge: %s", done)
+            except Exception:
+                log.exception("retention_purge_failed: trying again in %s s", PURGE_EVERY)
+            await asyncio.sleep(PURGE_EVERY)
+
+    async def ctx(_: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(purging())
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
