@@ -147,7 +147,7 @@ async def test_queued_caller_is_whispered_to_an_agent_and_bridged(
     assert text.startswith(
         "Caller: Jane Doe, verified, speaks English. The caller asked for an agent. Order 4 5 1 2, shipped."
     )
-    assert "Repair ticket 3 1 4 1 for a espresso machine, waiting for parts." in text
+    assert "Repair ticket 3 1 4 1 for an espresso machine, waiting for parts." in text
 
     inbound = twilio.add_live_call(from_="+15550100001")
     await desk.sql.execute("UPDATE queue_entries SET call_sid = $2 WHERE id = $1", entry.id, inbound)

@@ -44,7 +44,8 @@ class AgentWords:
     ticket: str
     """`{number}` (digits), then `product` if known, then `{status}` if known."""
     product: str
-    """`{product}`: what the repair is of (the record's own word)."""
+    """`{product}`: what the repair is of (the record's own word); `{a}` its English article
+    ("a" or "an", chosen from the word, so the whisper never says "a espresso machine")."""
     serial: str
     """`{number}` (digits), then `{plan}` if known."""
     statuses: Mapping[str, str]
@@ -79,7 +80,7 @@ ENGLISH = AgentWords(
     },
     order="Order {number}",
     ticket="Repair ticket {number}",
-    product=" for a {product}",
+    product=" for {a} {product}",
     serial="Serial number {number}",
     statuses={"standard": "warranty standard", "extended": "warranty extended"},
     take="Press 1 to take this call, or any other key to pass.",
@@ -212,6 +213,12 @@ def words_for(language: str) -> AgentWords:
     return WORDS.get(language, ENGLISH)
 
 
+def indefinite_article(noun: str) -> str:
+    """ "an" before a vowel sound as spelt ("an espresso machine"), else "a"; a record's product
+    word is a plain noun, so its first letter is a good enough guide."""
+    return "an" if noun[:1].lower() in "aeiou" else "a"
+
+
 def summary(
     reason: str, context: Mapping[str, str], *, callback: bool = False, words: AgentWords = ENGLISH
 ) -> str:
@@ -232,7 +239,7 @@ def summary(
     if ticket := context.get("ticket_number"):
         status = context.get("repair_status", "")
         product = context.get("repair_product", "")
-        about = words.product.format(product=product) if product else ""
+        about = words.product.format(product=product, a=indefinite_article(product)) if product else ""
         parts.append(
             words.ticket.format(number=spoken_digits(ticket))
             + about
