@@ -116,7 +116,7 @@ function voicemailItem(voicemail) {
   done.addEventListener("click", () => act(`/console/agent/voicemails/${encodeURIComponent(voicemail.id)}/done`));
   const heard = voicemail.transcript
     ? el("blockquote", { class: "transcript-text", text: voicemail.transcript })
-    : el("p", { class: "muted no-transcript", text: voicemail.transcript_problem || "No transcript." });
+    : el("p", { class: "muted no-transcript", text: voicemail.no_transcript || "No transcript." });
   const audio = voicemail.has_audio
     ? el("audio", { controls: "", preload: "none", src: `/console/agent/voicemails/${encodeURIComponent(voicemail.id)}/audio` })
     : el("p", { class: "muted", text: "No recording could be fetched." });
