@@ -163,7 +163,7 @@ async def test_queued_caller_is_whispered_to_an_agent_and_bridged(
 
     await twilio.post_status(agent_sid, "completed")
     ann = (await desk.agents())[0]
-    assert ann.status is AgentStatus.AVAILABLE
+    assert ann.status is AgentStatus.AVAILABLE, "she was available when it rang"
 
 
 async def twilio_post(twilio: TwilioAccount, url: str, call_sid: str, extra: dict[str, str]) -> ET.Element:
@@ -177,7 +177,7 @@ async def _ringing(twilio: TwilioAccount) -> bool:
     return bool(twilio.requests_to("/Calls.json"))
 
 
-async def test_a_missed_offer_puts_the_caller_back_at_the_head_and_the_agent_offline(
+async def test_a_missed_offer_puts_the_caller_back_at_the_head_and_the_agent_busy_saying_when(
     aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount
 ) -> None:
     client = await start(aiohttp_client, tmp_path, twilio)
@@ -190,7 +190,10 @@ async def test_a_missed_offer_puts_the_caller_back_at_the_head_and_the_agent_off
     await twilio.post_status(agent_sid, "no-answer")
     (entry,) = await desk.store.queue.live()
     assert (entry.state, entry.priority, entry.position) == (EntryState.WAITING, 1, 1)
-    assert (await desk.agents())[0].status is AgentStatus.OFFLINE
+    (ann,) = await desk.agents()
+    assert ann.status is AgentStatus.BUSY and ann.missed_at > 0, "not offline: still signed in, told why"
+    await desk.set_status("ann", AgentStatus.AVAILABLE)
+    assert (await desk.agents())[0].missed_at == 0, "choosing a status herself clears the note"
     wait = await post(caller, root.find("Enqueue").get("waitUrl", ""))  # type: ignore[union-attr]
     assert wait.find(".//Play") is not None, "the caller still hears hold music"
 
@@ -248,11 +251,12 @@ async def test_a_whisper_for_a_caller_no_longer_on_record_says_goodbye_and_frees
     root = ET.fromstring(whisper.body)
     assert said(root) == "This caller is no longer waiting. Goodbye."
     assert root.find("Hangup") is not None and root.find("Gather") is None
+    was = AgentStatus.AVAILABLE if kind == "entry" else AgentStatus.BUSY  # as she was when it rang
     (ann,) = await desk.agents()
-    assert (ann.status, ann.on_call_with) == (AgentStatus.AVAILABLE, "")
+    assert (ann.status, ann.on_call_with) == (was, "")
     await twilio.post_status(agent_sid, "completed")
     (ann,) = await desk.agents()
-    assert ann.status is AgentStatus.AVAILABLE, "the ended offer does not count as missed"
+    assert (ann.status, ann.missed_at) == (was, 0), "the ended offer does not count as missed"
 
 
 async def test_a_caller_who_chooses_a_message_in_the_queue_is_recorded_with_their_context(
@@ -312,7 +316,9 @@ async def test_callback_requested_then_retried_until_failed(
     for attempt in (1, 2):
         if attempt == 1:
             await desk.offers.take_callback("ann", callback.id)
-        else:  # the agent is available again, and routing offers the due retry by itself
+        else:  # she was busy when she took it, so busy again after: routing waits for her
+            assert (await desk.agents())[0].status is AgentStatus.BUSY
+            await desk.set_status("ann", AgentStatus.AVAILABLE)  # and offers the due retry by itself
             await eventually(lambda: _calls_to(twilio, AGENT_PHONE, 2))
         agent_sid = [s for s, c in twilio.calls.items() if c.to == AGENT_PHONE][-1]
         whisper = ET.fromstring((await twilio.answer(agent_sid)).body)

@@ -100,6 +100,7 @@ class AgentDesk:
                     idle_since=state.idle_since if state else 0.0,
                     on_call_with=state.on_call_with if state else "",
                     skills=account.skills,
+                    missed_at=state.missed_at if state else 0.0,
                 )
             )
         return out

@@ -85,7 +85,10 @@ ENGLISH = AgentWords(
     statuses={"standard": "warranty standard", "extended": "warranty extended"},
     take="Press 1 to take this call, or any other key to pass.",
     passed="Passed. The caller goes back to the queue.",
-    missed="No key was pressed; you are now offline. The caller goes back to the queue.",
+    missed=(
+        "No key was pressed, so you are set to busy until you choose Available on the desk. "
+        "The caller goes back to the queue."
+    ),
     no_longer_waiting="This caller is no longer waiting. Goodbye.",
     accepted={
         "cannot_connect": "I'm sorry, the line cannot connect calls right now. Please try again shortly.",
@@ -138,8 +141,8 @@ WORDS: Mapping[str, AgentWords] = {
         take="Drücken Sie die 1, um den Anruf anzunehmen, oder eine andere Taste, um ihn abzugeben.",
         passed="Abgegeben. Der Anruf geht zurück in die Warteschlange.",
         missed=(
-            "Es wurde keine Taste gedrückt; Sie sind jetzt abgemeldet. "
-            "Der Anruf geht zurück in die Warteschlange."
+            "Es wurde keine Taste gedrückt, deshalb sind Sie auf beschäftigt gesetzt, bis Sie am "
+            "Arbeitsplatz Verfügbar wählen. Der Anruf geht zurück in die Warteschlange."
         ),
         no_longer_waiting="Dieser Anrufer wartet nicht mehr. Auf Wiederhören.",
         accepted={
@@ -195,7 +198,10 @@ WORDS: Mapping[str, AgentWords] = {
         },
         take="Tryck 1 för att ta samtalet, eller någon annan knapp för att lämna det.",
         passed="Lämnat. Samtalet går tillbaka till kön.",
-        missed="Ingen knapp trycktes; du är nu utloggad. Samtalet går tillbaka till kön.",
+        missed=(
+            "Ingen knapp trycktes, så du är markerad som upptagen tills du väljer Tillgänglig i "
+            "konsolen. Samtalet går tillbaka till kön."
+        ),
         no_longer_waiting="Den här uppringaren väntar inte längre. Hej då.",
         accepted={
             "cannot_connect": "Förlåt, linjen kan inte koppla samtal just nu. Försök igen om en stund.",

@@ -143,7 +143,12 @@ async def desk_state(desk: AgentDesk) -> dict[str, Any]:
                 queue.append(entry)
     return {
         "agents": [
-            {"username": a.username, "name": a.display_name or a.username, "status": a.status.value}
+            {
+                "username": a.username,
+                "name": a.display_name or a.username,
+                "status": a.status.value,
+                "missed_at": a.missed_at,
+            }
             for a in snapshot.agents
         ],
         "queue": [_entry(e) for e in queue],

@@ -150,6 +150,14 @@ function draw(state) {
   const agents = new Map(state.agents.map((a) => [a.username, a.name]));
   const mine = state.agents.find((a) => a.username === me);
   const status = mine ? mine.status : "offline";
+  // The desk set this agent busy after a whisper nobody answered: say so, never silently.
+  const missed = document.getElementById("missed-note");
+  missed.hidden = !(mine && mine.status === "busy" && mine.missed_at);
+  if (!missed.hidden) {
+    const at = new Date(mine.missed_at * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    missed.textContent = `At ${at} a caller rang your phone and no key was pressed, so the desk set you to Busy: ` +
+      "no caller is offered to you until you choose Available. You can still Take callers yourself.";
+  }
   const statusEl = document.getElementById("my-status");
   statusEl.textContent = label(status);
   statusEl.dataset.status = status;
