@@ -732,7 +732,7 @@ def setup_console(
     )
     setup_agent_desk(console, agent_line.desk if agent_line else None, voicemail_dir=settings.voicemail_dir)
     if outreach is not None:
-        setup_campaigns_page(console, outreach)
+        setup_campaigns_page(console, outreach, round_every=settings.campaign_round)
     setup_dev_phone(console, app.get(NETWORK), audio=audio, accounts=AccountStore(stores.sql))
     setup_insights(console, insights)
     setup_landing(app, console, sandbox=app.get(NETWORK) is not None)
