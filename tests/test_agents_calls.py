@@ -198,6 +198,21 @@ async def test_a_missed_offer_puts_the_caller_back_at_the_head_and_the_agent_bus
     assert wait.find(".//Play") is not None, "the caller still hears hold music"
 
 
+async def test_a_caller_whose_call_ends_while_queued_leaves_the_desk(
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount
+) -> None:
+    """The queue's own webhook never came (a terminal phone, a lost request): the line's status
+    callback still takes the caller off the desk, so nobody sees a ghost "waiting" for minutes."""
+    client = await start(aiohttp_client, tmp_path, twilio)
+    desk = client.app[AGENT_LINE].desk
+    caller, _ = await repair_caller_presses_0(client)
+    (entry,) = await desk.store.queue.live()
+    await caller.hang_up()
+    assert await desk.store.queue.live() == []
+    gone = await desk.store.queue.get(entry.id)
+    assert gone is not None and gone.state is EntryState.ABANDONED
+
+
 async def test_pressing_1_when_the_line_cannot_place_calls_puts_the_caller_back(
     aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount
 ) -> None:

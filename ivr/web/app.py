@@ -34,7 +34,7 @@ from ivr.agents.model import DeskConfig
 from ivr.agents.store.switches import EMERGENCY, SqlSwitchStore
 from ivr.agents.urls import Urls
 from ivr.agents.voicemail import VoicemailWorker
-from ivr.agents.web import HOLD_PATH, AgentLine, add_agent_routes
+from ivr.agents.web import AGENT_LINE, HOLD_PATH, AgentLine, add_agent_routes
 from ivr.config import ConfigError, Settings, SpeechMode, TelephonyMode, TtsMode
 from ivr.console.agent_desk import setup_agent_desk
 from ivr.console.campaigns import setup_campaigns_page
@@ -64,6 +64,7 @@ from ivr.outreach.web import OutreachSetup, setup_outreach
 from ivr.sandbox.account import TwilioAccount, serving
 from ivr.sandbox.network import Network
 from ivr.sandbox.phones import NETWORK, add_phone_routes
+from ivr.session import FINAL_STATUSES
 from ivr.store.accounts import AccountStore
 from ivr.store.audit import AuditLog
 from ivr.store.backends import Stores, StoresUnavailable, build_stores
@@ -137,6 +138,10 @@ async def voice_turn(request: web.Request, params: dict[str, str]) -> str:
 
 async def voice_status(request: web.Request, params: dict[str, str]) -> None:
     await request.app[LINE].status(params)
+    agent_line = request.app.get(AGENT_LINE)
+    if agent_line is not None and params.get("CallStatus", "") in FINAL_STATUSES:
+        await agent_line.desk.call_ended(params.get("CallSid", ""))
+        agent_line.wake()
 
 
 def _count(value: str | None) -> int:
