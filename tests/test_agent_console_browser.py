@@ -52,8 +52,17 @@ async def test_an_agent_takes_a_queued_caller_and_works_a_voicemail(
         row = page.locator(f"#queue tr[data-state=waiting]:has(a[href*='{caller_sid}'])")
         await row.wait_for()
         text = await row.inner_text()
-        assert "Ticket number" in text and "3141" in text and "waiting_for_parts" in text
+        # One glance: who, how the line knows, what she wants, and the repair she asked about
+        # (after the order the greeting offered) as a sentence, dates written the one way.
+        assert "Jane Doe" in text and "Verified by caller ID" in text and "Asked for a person" in text
+        fact = await row.locator(".fact").first.inner_text()
+        assert fact == "Repair 3141, espresso machine, waiting for parts since 21 Nov, due 2 Dec"
+        assert "Order 4512, shipped with UPS on 23 Nov, due 4 Dec" in text
         assert "+15550100001" in text  # the greeting verified her by caller ID: the desk shows it
+        assert "waiting_for_parts" not in text and "2026-" not in text, "no raw values on the glance"
+        assert not await row.locator("details.more dl").is_visible(), "the rest is folded away"
+        box = await row.bounding_box()
+        assert box is not None and box["height"] < 200, f"a caller takes {box} of the screen"
 
         await row.locator("button.take").click()
         await page.wait_for_selector("#queue tr[data-state=offered]")

@@ -56,6 +56,12 @@ async def test_an_agent_answers_on_the_dev_phone_hears_the_whisper_and_is_bridge
         row = page.locator(f"#queue tr[data-state=waiting]:has(a[href*='{call}'])")
         await row.wait_for()
         assert "3141" in await row.inner_text()
+        await row.locator(".fact", has_text="Repair 3141").wait_for()
+        await (
+            page.locator("#queue")
+            .locator("xpath=ancestor::section")
+            .screenshot(path=str(shots / "screen-pop.png"))
+        )
         await row.locator("button.take").click()
         await page.wait_for_selector("#queue tr[data-state=offered]")
 

@@ -735,7 +735,9 @@ def setup_console(
             codemirror=codemirror_present(),
         ),
     )
-    setup_agent_desk(console, agent_line.desk if agent_line else None, voicemail_dir=settings.voicemail_dir)
+    setup_agent_desk(
+        console, agent_line.desk if agent_line else None, voicemail_dir=settings.voicemail_dir, today=today
+    )
     if outreach is not None:
         setup_campaigns_page(console, outreach, round_every=settings.campaign_round)
     setup_dev_phone(console, app.get(NETWORK), audio=audio, accounts=AccountStore(stores.sql))
