@@ -1,7 +1,7 @@
 """The console's campaigns page (supervisors and admins): turn each campaign on or off, watch
 its progress and scores, and see the unhappy customers with the state of their callback.
 
-    GET  /campaigns               the page (reloads itself every 15 s: live progress)
+    GET  /campaigns               the page (reloads itself every 15 s while nobody is using a form on it)
     GET  /campaigns/status.json   the same numbers as JSON (`ivr campaigns status --json` per campaign)
     POST /campaigns/{name}        action=enable|pause, with the CSRF token; audited
 

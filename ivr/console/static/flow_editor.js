@@ -44,7 +44,10 @@ function makeEditor(textarea, text) {
       tabSize: 2,
       indentUnit: 2,
       extraKeys: { Tab: (c) => c.replaceSelection("  ") },
+      screenReaderLabel: "Flow YAML",
     });
+    // Keyboard users reach the scrolled text too (axe: a scrollable region must be focusable).
+    cm.getScrollerElement().setAttribute("tabindex", "0");
     let marked = [];
     return {
       get: () => cm.getValue(),
