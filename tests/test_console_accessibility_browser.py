@@ -4,6 +4,7 @@ first screen, not below a screen of configuration. A real line on the sandbox, r
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ PAGES = [
     ("/console/agent", "#take-next"),
     ("/console/phone", "ul.phones"),
     (f"/console/phone/{AGENT_PHONE}", "#keypad"),
-    ("/console/flows", ".editor-grid"),
+    ("/console/flows", ".CodeMirror"),
     ("/console/campaigns", "section.card h2"),
     ("/console/insights", "#chart-days"),
     ("/console/accounts", "table"),
@@ -33,6 +34,7 @@ async def test_every_console_page_is_accessible_and_shows_its_task_first(
     browser_page: Any, tmp_path: Path
 ) -> None:
     page = browser_page
+    shots = Path(os.environ.get("IVR_SCREENSHOT_DIR", tmp_path))
     await page.set_viewport_size({"width": 1280, "height": 800})
     async with sandbox_line(tmp_path) as server:
         await add_account(server.app, "ada", Role.ADMIN, display_name="Ada", phone=AGENT_PHONE)
@@ -52,6 +54,8 @@ async def test_every_console_page_is_accessible_and_shows_its_task_first(
                 found.setdefault(path, []).append(
                     f"the main task ({task}) starts at {box} px, below the first screen"
                 )
+            name = path.strip("/").replace("/", "-").replace("+", "") or "landing"
+            await page.screenshot(path=str(shots / f"{name}.png"))  # what a reviewer looks at
             if problems := await accessibility_problems(page):
                 found.setdefault(path, []).extend(problems)
         assert found == {}, "\n".join(
