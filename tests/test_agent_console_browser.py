@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ivr.agents.desk import AgentDesk
 from ivr.agents.web import AGENT_LINE
+from ivr.console.agent_desk import NO_TRANSCRIPT
 from ivr.sandbox.account import TwilioAccount
 from ivr.store.accounts import Role
 from tests.agent_line import (
@@ -124,3 +125,31 @@ def _gather_action(twiml: str) -> str:
     gather = ET.fromstring(twiml).find("Gather")
     assert gather is not None, twiml
     return gather.get("action", "")
+
+
+async def test_a_voicemail_without_text_says_why(
+    browser_page: Any, tmp_path: Path, twilio: TwilioAccount
+) -> None:
+    """The desk read a field the server never sent and said only "No transcript."."""
+    app = await agent_app(tmp_path, twilio)
+    server = TestServer(app, host="127.0.0.1")
+    client = TestClient(server)
+    await client.start_server()
+    desk: AgentDesk = server.app[AGENT_LINE].desk
+    page = browser_page
+    try:
+        await add_account(server.app, "maria", Role.AGENT, display_name="Maria", phone=AGENT_PHONE)
+        vm_id = await desk.store.voicemails.start(
+            "CAvoicemail", VERIFIED_PHONE, "caller_asked", {"ticket_number": "3141"}
+        )
+        recording = twilio.add_recording(voicemail_audio())
+        await desk.store.voicemails.recorded(vm_id, recording, recording.rsplit("/", 1)[1], 1)
+        await page.goto(str(server.make_url("/console/agent")))
+        await sign_in_form(page, "maria", PASSWORD)
+        # no speech model here: fetched, kept, and the desk says why there is no text
+        # fetched or not yet, transcribed or not: the desk says which, in words
+        why = page.locator(".voicemail .no-transcript")
+        await why.wait_for()
+        assert await why.inner_text() in NO_TRANSCRIPT.values()
+    finally:
+        await client.close()
