@@ -54,6 +54,9 @@ async def test_every_console_page_is_accessible_and_shows_its_task_first(
                 found.setdefault(path, []).append(
                     f"the main task ({task}) starts at {box} px, below the first screen"
                 )
+            wide = await page.evaluate("() => document.documentElement.scrollWidth")
+            if wide > 1280:
+                found.setdefault(path, []).append(f"{wide} px wide: it scrolls sideways at 1280")
             name = path.strip("/").replace("/", "-").replace("+", "") or "landing"
             await page.screenshot(path=str(shots / f"{name}.png"))  # what a reviewer looks at
             if problems := await accessibility_problems(page):

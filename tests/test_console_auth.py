@@ -180,3 +180,16 @@ async def test_session_cookie_is_httponly_strict_and_secure(console: TestClient)
     accounts = await console.get("/console/accounts")
     assert "frame-ancestors 'none'" in accounts.headers["Content-Security-Policy"]
     assert csrf_of(await accounts.text())
+
+
+async def test_recent_changes_keep_a_diff_as_lines(console: TestClient) -> None:
+    """A publish's diff was squashed into one paragraph; now its summary reads first and the
+    diff keeps its lines, folded."""
+    diff = "--- version 1\n+++ version 2\n@@ -1 +1 @@\n-within 30 days\n+within 60 days"
+    await AuditLog(console.app[STORES].sql).record(
+        "sam", "publish", "flow:support", f"version 2 (was version 1)\n{diff}"
+    )
+    assert await sign_in(console, "ada")
+    page = await (await console.get("/console/accounts")).text()
+    assert "<i>flow:support</i>\n    version 2 (was version 1)" in page
+    assert f'<pre class="audit-detail">{diff}</pre>' in page
