@@ -5,6 +5,7 @@ hours a caller leaves a voicemail, which the agent works through and marks done.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -151,5 +152,8 @@ async def test_a_voicemail_without_text_says_why(
         why = page.locator(".voicemail .no-transcript")
         await why.wait_for()
         assert await why.inner_text() in NO_TRANSCRIPT.values()
+        # the time it was left, written like every date on the desk: "8 Dec, 00:13"
+        left = await page.locator(".voicemail .left-at").inner_text()
+        assert re.fullmatch(r"\d{1,2} [A-Z][a-z]{2}, \d{2}:\d{2}", left), left
     finally:
         await client.close()

@@ -50,9 +50,9 @@ function popView(pop, callSid) {
   return view;
 }
 
-/** Every time on the desk in one format, in the page's language: "21 Nov, 14:05". */
+/** Every time on the desk in the screen pop's one format ("21 Nov, 14:05", screen_pop.day). */
 function when(seconds) {
-  return new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
+  return new Intl.DateTimeFormat("en-GB", {
     day: "numeric", month: "short", hour: "2-digit", minute: "2-digit",
   }).format(new Date(seconds * 1000));
 }
@@ -147,7 +147,7 @@ function voicemailItem(voicemail) {
   return el("li", { class: "voicemail", dataset: { voicemailId: voicemail.id } }, [
     el("div", { class: "voicemail-head" }, [
       whoView(voicemail.pop, voicemail.caller),
-      el("span", { class: "muted", text: when(voicemail.recorded_at) }),
+      el("span", { class: "muted left-at", text: when(voicemail.recorded_at) }),
     ]),
     popView(voicemail.pop, voicemail.call_sid),
     audio,
