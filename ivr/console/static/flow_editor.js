@@ -161,7 +161,7 @@ const diagram = new window.DiagramView($("diagram"), (id) => {
   if (group) toggleGroup(group.name); // a folded group's box opens it again
   else if (page.lines[id]) editor.goto(page.lines[id]);
 });
-Object.assign(page, { lines: {}, groups: [], collapsed: new Set(), opened: false });
+Object.assign(page, { lines: {}, groups: [], collapsed: new Set(), opened: false, unfolded: false });
 const LEGIBLE_PX = 10; // smallest state name we call readable without zooming
 
 async function draw(seq = page.checkSeq, sent = files()) {
@@ -178,6 +178,11 @@ async function draw(seq = page.checkSeq, sent = files()) {
       diagram.moved = false;
       return draw();
     }
+    if (page.opened && page.unfolded && diagram.smallestFont() && diagram.smallestFont() < LEGIBLE_PX) {
+      // a group just opened: pan rather than shrink, so every name stays readable
+      diagram.zoom(LEGIBLE_PX / diagram.smallestFont());
+    }
+    page.unfolded = false;
     page.opened = true;
     showGroups();
     $("diagram").classList.remove("stale");
@@ -191,9 +196,10 @@ async function draw(seq = page.checkSeq, sent = files()) {
 }
 
 function toggleGroup(name) {
-  if (page.collapsed.has(name)) page.collapsed.delete(name);
+  page.unfolded = page.collapsed.has(name);
+  if (page.unfolded) page.collapsed.delete(name);
   else page.collapsed.add(name);
-  diagram.moved = false; // the layout changes: show the whole of the new one
+  diagram.moved = false; // the layout changes: fitted again, then zoomed to readable names
   draw();
 }
 
