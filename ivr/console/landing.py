@@ -43,7 +43,14 @@ def setup_landing(app: web.Application, console: web.Application, *, sandbox: bo
         page = (
             console[TEMPLATES]
             .get_template("landing.html")
-            .render(me=None, csrf_token="", path=request.path, sandbox=sandbox, docs=list(docs))
+            .render(
+                me=None,
+                csrf_token="",
+                path=request.path,
+                sandbox=sandbox,
+                docs=list(docs),
+                here=f"{request.scheme}://{request.host}",  # the terminal phone's --url: this server
+            )
         )
         return web.Response(text=page, content_type="text/html", headers=SECURITY_HEADERS)
 
