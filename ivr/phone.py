@@ -22,6 +22,8 @@ from twilio.request_validator import RequestValidator
 from ivr.config import Settings
 
 SPEECH_CONFIDENCE = "0.92"
+DESK_QUEUE = "/voice/queue/wait"
+"""The agent desk's wait URL (`ivr.agents.urls`): an `<Enqueue>` with it is our own queue."""
 
 
 @dataclass
@@ -90,6 +92,36 @@ def _keys(answer: str, gather: ET.Element) -> dict[str, str] | None:
     return {"SpeechResult": answer, "Confidence": SPEECH_CONFIDENCE}
 
 
+def _wait_in_queue(
+    call: PhoneCall, enqueue: ET.Element, ask: Callable[[str], str]
+) -> tuple[str, dict[str, str]] | None:
+    """The agent desk's queue. This phone cannot be put through to an agent (only a call the
+    sandbox carries can be moved into a conference), so it hears where it stands once, may
+    ask to be called back, and otherwise hangs up, telling the line as Twilio would
+    (`QueueResult=hangup`), so no caller is left waiting on the desk. Returns the request to
+    make next, or None once it hung up."""
+    wait = ET.fromstring(call.post(enqueue.get("waitUrl", ""), {"QueuePosition": "1", "QueueTime": "0"}))
+    for verb in wait.iter():
+        _say(verb, call.out)
+    gather = wait.find("Gather")
+    choice = gather.get("action", "") if gather is not None else ""
+    call.out(
+        "  [you are on hold: agents see you on the desk, but only a call through the sandbox"
+        " (`ivr phone NUMBER --call`) can be put through to one]"
+    )
+    answer = ask("  YOU (1 = call me back; Enter hangs up) > ").strip()
+    done = enqueue.get("action", "")
+    if answer == "1":
+        choice = choice or enqueue.get("waitUrl", "").replace(DESK_QUEUE, "/voice/queue/choice")
+        for verb in ET.fromstring(call.post(choice, {"Digits": "1"})).iter():
+            _say(verb, call.out)
+        return done, {"QueueResult": "leave"}
+    call.out("  [you hang up]")
+    call.post(done, {"QueueResult": "hangup"})
+    call.post("/voice/status", {"CallStatus": "completed"})
+    return None
+
+
 def play_call(call: PhoneCall, ask: Callable[[str], str]) -> str:
     """Walk the call until it ends; returns how it ended ('hangup' or 'caller hung up')."""
     twiml = call.post("/voice")
@@ -109,6 +141,12 @@ def play_call(call: PhoneCall, ask: Callable[[str], str]) -> str:
                     break
             elif verb.tag == "Redirect":
                 next_request = ((verb.text or "").strip(), {})
+                break
+            elif verb.tag == "Enqueue" and DESK_QUEUE in verb.get("waitUrl", ""):
+                queued = _wait_in_queue(call, verb, ask)
+                if queued is None:
+                    return "caller hung up"
+                next_request = queued
                 break
             elif verb.tag in ("Dial", "Enqueue"):
                 target = "".join(verb.itertext()).strip()

@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 
 CHROMIUM = os.environ.get("IVR_TEST_CHROMIUM", "/usr/bin/chromium")
+AXE = Path(__file__).resolve().parent.parent / "console-assets" / "node_modules" / "axe-core" / "axe.min.js"
+"""axe-core (the npm package, `npm ci` in console-assets/): the accessibility checks."""
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
@@ -90,3 +92,19 @@ async def sign_in_form(page: Any, username: str, password: str) -> None:
     await page.fill("input[name=username]", username)
     await page.fill("input[name=password]", password)
     await page.click("button[type=submit]")
+
+
+async def accessibility_problems(page: Any, impacts: tuple[str, ...] = ("serious", "critical")) -> list[str]:
+    """axe-core's violations of these impacts on the page as it stands, one line each.
+
+    axe is injected over DevTools (`evaluate`), which the console's Content-Security-Policy
+    (`script-src 'self'`) does not govern, so the page is checked exactly as it is served."""
+    if not AXE.is_file():
+        pytest.fail(f"axe-core is not installed at {AXE}: scripts/setup runs npm ci in console-assets")
+    await page.evaluate(AXE.read_text(encoding="utf-8"))
+    results = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']}: {', '.join(str(n['target']) for n in v['nodes'][:4])}"
+        for v in results["violations"]
+        if v["impact"] in impacts
+    ]

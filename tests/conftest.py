@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import date
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient
 
 from ivr.config import Settings
+from ivr.demo_dates import DEMO_DAY
 from ivr.importer import ImportKind, parse_file
 from ivr.sandbox.account import TwilioAccount, running_account
 from ivr.store import accounts
@@ -25,7 +25,7 @@ from tests.services import PG_URL, open_sql, require
 ROOT = Path(__file__).resolve().parent.parent
 __all__ = ["browser_page", "chromium"]  # fixtures for every test module
 
-TODAY = date(2026, 11, 23)
+TODAY = DEMO_DAY
 """The day the demo data describes; the line speaks as if it were this day."""
 DEMO = ROOT / "demo"
 

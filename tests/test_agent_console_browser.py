@@ -5,6 +5,7 @@ hours a caller leaves a voicemail, which the agent works through and marks done.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ivr.agents.desk import AgentDesk
 from ivr.agents.web import AGENT_LINE
+from ivr.console.agent_desk import NO_TRANSCRIPT
 from ivr.sandbox.account import TwilioAccount
 from ivr.store.accounts import Role
 from tests.agent_line import (
@@ -52,8 +54,17 @@ async def test_an_agent_takes_a_queued_caller_and_works_a_voicemail(
         row = page.locator(f"#queue tr[data-state=waiting]:has(a[href*='{caller_sid}'])")
         await row.wait_for()
         text = await row.inner_text()
-        assert "Ticket number" in text and "3141" in text and "waiting_for_parts" in text
+        # One glance: who, how the line knows, what she wants, and the repair she asked about
+        # (after the order the greeting offered) as a sentence, dates written the one way.
+        assert "Jane Doe" in text and "Verified by caller ID" in text and "Asked for a person" in text
+        fact = await row.locator(".fact").first.inner_text()
+        assert fact == "Repair 3141, espresso machine, waiting for parts since 21 Nov, due 2 Dec"
+        assert "Order 4512, shipped with UPS on 23 Nov, due 4 Dec" in text
         assert "+15550100001" in text  # the greeting verified her by caller ID: the desk shows it
+        assert "waiting_for_parts" not in text and "2026-" not in text, "no raw values on the glance"
+        assert not await row.locator("details.more dl").is_visible(), "the rest is folded away"
+        box = await row.bounding_box()
+        assert box is not None and box["height"] < 200, f"a caller takes {box} of the screen"
 
         await row.locator("button.take").click()
         await page.wait_for_selector("#queue tr[data-state=offered]")
@@ -115,3 +126,34 @@ def _gather_action(twiml: str) -> str:
     gather = ET.fromstring(twiml).find("Gather")
     assert gather is not None, twiml
     return gather.get("action", "")
+
+
+async def test_a_voicemail_without_text_says_why(
+    browser_page: Any, tmp_path: Path, twilio: TwilioAccount
+) -> None:
+    """The desk read a field the server never sent and said only "No transcript."."""
+    app = await agent_app(tmp_path, twilio)
+    server = TestServer(app, host="127.0.0.1")
+    client = TestClient(server)
+    await client.start_server()
+    desk: AgentDesk = server.app[AGENT_LINE].desk
+    page = browser_page
+    try:
+        await add_account(server.app, "maria", Role.AGENT, display_name="Maria", phone=AGENT_PHONE)
+        vm_id = await desk.store.voicemails.start(
+            "CAvoicemail", VERIFIED_PHONE, "caller_asked", {"ticket_number": "3141"}
+        )
+        recording = twilio.add_recording(voicemail_audio())
+        await desk.store.voicemails.recorded(vm_id, recording, recording.rsplit("/", 1)[1], 1)
+        await page.goto(str(server.make_url("/console/agent")))
+        await sign_in_form(page, "maria", PASSWORD)
+        # no speech model here: fetched, kept, and the desk says why there is no text
+        # fetched or not yet, transcribed or not: the desk says which, in words
+        why = page.locator(".voicemail .no-transcript")
+        await why.wait_for()
+        assert await why.inner_text() in NO_TRANSCRIPT.values()
+        # the time it was left, written like every date on the desk: "8 Dec, 00:13"
+        left = await page.locator(".voicemail .left-at").inner_text()
+        assert re.fullmatch(r"\d{1,2} [A-Z][a-z]{2}, \d{2}:\d{2}", left), left
+    finally:
+        await client.close()

@@ -326,3 +326,26 @@ async def test_a_switch_is_off_until_turned_on(stores: DeskStores, sql: Sql) -> 
     assert await stores.switches.is_on(EMERGENCY)
     await sql.atomic([stores.switches.turn(EMERGENCY, False, "root")])
     assert not await stores.switches.is_on(EMERGENCY)
+
+
+async def test_an_agent_goes_back_to_what_they_were_when_the_offer_rang(stores: DeskStores, sql: Sql) -> None:
+    """Busy agents who take a caller themselves are busy again after the call, not offered the
+    next caller at once; an agent who missed an offer is set busy with the time noted."""
+    assert await stores.agent_states.set("ann", AgentStatus.BUSY)
+    assert await stores.agent_states.set("bob", AgentStatus.AVAILABLE)
+    for name, offer in (("ann", "of1"), ("bob", "of2")):
+        await sql.atomic([stores.agent_states.ring(name, offer, "CA" + offer)])
+        await sql.atomic([stores.agent_states.on_call(name)])
+    await sql.atomic([stores.agent_states.release("ann", "of1", None, idle_from_now=True)])
+    await sql.atomic([stores.agent_states.release("bob", "of2", None, idle_from_now=True)])
+    states = await stores.agent_states.all()
+    assert (states["ann"].status, states["bob"].status) == (AgentStatus.BUSY, AgentStatus.AVAILABLE)
+
+    await sql.atomic([stores.agent_states.ring("bob", "of3", "CA3")])
+    await sql.atomic(
+        [stores.agent_states.release("bob", "of3", AgentStatus.BUSY, idle_from_now=False, missed=True)]
+    )
+    bob = await stores.agent_states.get("bob")
+    assert bob is not None and bob.status is AgentStatus.BUSY and bob.missed_at > 0
+    assert await stores.agent_states.set("bob", AgentStatus.AVAILABLE)
+    assert (await stores.agent_states.get("bob")).missed_at == 0  # type: ignore[union-attr]

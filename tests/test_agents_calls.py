@@ -147,7 +147,7 @@ async def test_queued_caller_is_whispered_to_an_agent_and_bridged(
     assert text.startswith(
         "Caller: Jane Doe, verified, speaks English. The caller asked for an agent. Order 4 5 1 2, shipped."
     )
-    assert "Repair ticket 3 1 4 1 for a espresso machine, waiting for parts." in text
+    assert "Repair ticket 3 1 4 1 for an espresso machine, waiting for parts." in text
 
     inbound = twilio.add_live_call(from_="+15550100001")
     await desk.sql.execute("UPDATE queue_entries SET call_sid = $2 WHERE id = $1", entry.id, inbound)
@@ -163,7 +163,7 @@ async def test_queued_caller_is_whispered_to_an_agent_and_bridged(
 
     await twilio.post_status(agent_sid, "completed")
     ann = (await desk.agents())[0]
-    assert ann.status is AgentStatus.AVAILABLE
+    assert ann.status is AgentStatus.AVAILABLE, "she was available when it rang"
 
 
 async def twilio_post(twilio: TwilioAccount, url: str, call_sid: str, extra: dict[str, str]) -> ET.Element:
@@ -177,7 +177,7 @@ async def _ringing(twilio: TwilioAccount) -> bool:
     return bool(twilio.requests_to("/Calls.json"))
 
 
-async def test_a_missed_offer_puts_the_caller_back_at_the_head_and_the_agent_offline(
+async def test_a_missed_offer_puts_the_caller_back_at_the_head_and_the_agent_busy_saying_when(
     aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount
 ) -> None:
     client = await start(aiohttp_client, tmp_path, twilio)
@@ -190,9 +190,27 @@ async def test_a_missed_offer_puts_the_caller_back_at_the_head_and_the_agent_off
     await twilio.post_status(agent_sid, "no-answer")
     (entry,) = await desk.store.queue.live()
     assert (entry.state, entry.priority, entry.position) == (EntryState.WAITING, 1, 1)
-    assert (await desk.agents())[0].status is AgentStatus.OFFLINE
+    (ann,) = await desk.agents()
+    assert ann.status is AgentStatus.BUSY and ann.missed_at > 0, "not offline: still signed in, told why"
+    await desk.set_status("ann", AgentStatus.AVAILABLE)
+    assert (await desk.agents())[0].missed_at == 0, "choosing a status herself clears the note"
     wait = await post(caller, root.find("Enqueue").get("waitUrl", ""))  # type: ignore[union-attr]
     assert wait.find(".//Play") is not None, "the caller still hears hold music"
+
+
+async def test_a_caller_whose_call_ends_while_queued_leaves_the_desk(
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount
+) -> None:
+    """The queue's own webhook never came (a terminal phone, a lost request): the line's status
+    callback still takes the caller off the desk, so nobody sees a ghost "waiting" for minutes."""
+    client = await start(aiohttp_client, tmp_path, twilio)
+    desk = client.app[AGENT_LINE].desk
+    caller, _ = await repair_caller_presses_0(client)
+    (entry,) = await desk.store.queue.live()
+    await caller.hang_up()
+    assert await desk.store.queue.live() == []
+    gone = await desk.store.queue.get(entry.id)
+    assert gone is not None and gone.state is EntryState.ABANDONED
 
 
 async def test_pressing_1_when_the_line_cannot_place_calls_puts_the_caller_back(
@@ -248,11 +266,12 @@ async def test_a_whisper_for_a_caller_no_longer_on_record_says_goodbye_and_frees
     root = ET.fromstring(whisper.body)
     assert said(root) == "This caller is no longer waiting. Goodbye."
     assert root.find("Hangup") is not None and root.find("Gather") is None
+    was = AgentStatus.AVAILABLE if kind == "entry" else AgentStatus.BUSY  # as she was when it rang
     (ann,) = await desk.agents()
-    assert (ann.status, ann.on_call_with) == (AgentStatus.AVAILABLE, "")
+    assert (ann.status, ann.on_call_with) == (was, "")
     await twilio.post_status(agent_sid, "completed")
     (ann,) = await desk.agents()
-    assert ann.status is AgentStatus.AVAILABLE, "the ended offer does not count as missed"
+    assert (ann.status, ann.missed_at) == (was, 0), "the ended offer does not count as missed"
 
 
 async def test_a_caller_who_chooses_a_message_in_the_queue_is_recorded_with_their_context(
@@ -312,7 +331,9 @@ async def test_callback_requested_then_retried_until_failed(
     for attempt in (1, 2):
         if attempt == 1:
             await desk.offers.take_callback("ann", callback.id)
-        else:  # the agent is available again, and routing offers the due retry by itself
+        else:  # she was busy when she took it, so busy again after: routing waits for her
+            assert (await desk.agents())[0].status is AgentStatus.BUSY
+            await desk.set_status("ann", AgentStatus.AVAILABLE)  # and offers the due retry by itself
             await eventually(lambda: _calls_to(twilio, AGENT_PHONE, 2))
         agent_sid = [s for s, c in twilio.calls.items() if c.to == AGENT_PHONE][-1]
         whisper = ET.fromstring((await twilio.answer(agent_sid)).body)

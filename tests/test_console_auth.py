@@ -204,3 +204,16 @@ async def test_an_agents_phone_must_be_an_ascii_e164_number(console: TestClient)
         await AccountStore(console.app[STORES].sql).update(
             "alex", role=Role.AGENT, display_name="Alex", phone=phone, skills=["en"], disabled=False
         )
+
+
+async def test_recent_changes_keep_a_diff_as_lines(console: TestClient) -> None:
+    """A publish's diff was squashed into one paragraph; now its summary reads first and the
+    diff keeps its lines, folded."""
+    diff = "--- version 1\n+++ version 2\n@@ -1 +1 @@\n-within 30 days\n+within 60 days"
+    await AuditLog(console.app[STORES].sql).record(
+        "sam", "publish", "flow:support", f"version 2 (was version 1)\n{diff}"
+    )
+    assert await sign_in(console, "ada")
+    page = await (await console.get("/console/accounts")).text()
+    assert "<i>flow:support</i>\n    version 2 (was version 1)" in page
+    assert f'<pre class="audit-detail">{diff}</pre>' in page

@@ -77,13 +77,30 @@ async def test_a_supervisor_edits_tests_publishes_and_rolls_back(browser_page: A
         )
         await page.wait_for_selector("text=none: the draft is valid")
 
-        # change the returns answer in the prompt table
+        # the highlighter reads an apostrophe inside a word as a letter, not as a string's start
+        after_apostrophe = await page.evaluate(
+            "() => { const cm = document.querySelector('.CodeMirror').CodeMirror;"
+            " const line = cm.getValue().split('\\n').findIndex((l) => l.includes(\"hasn't arrived\"));"
+            " const ch = cm.getLine(line).indexOf(\"hasn't arrived\") + 'hasn\\'t '.length;"
+            " return [line, cm.getTokenTypeAt({line, ch: ch + 2})]; }"
+        )
+        assert after_apostrophe[0] > 0 and after_apostrophe[1] != "string", after_apostrophe
+
+        # change the returns answer in the prompt table, found by its words
+        await page.click("#tab-prompts")
+        await page.fill("#prompt-search", "return or exchange")
+        await page.wait_for_selector("#prompt-matches:has-text('prompts match')")
+        visible = page.locator("#prompt-rows tr:visible")
+        assert 1 <= await visible.count() <= 3
+        assert "faq.returns" in await visible.locator("code").all_inner_texts()
+        assert not await page.locator("#flow-yaml + .CodeMirror").is_visible(), "one task on screen at a time"
         text = page.locator("textarea[data-id='faq.returns']")
         await text.fill(f"[{{return_rights}} ]{NEW_RETURNS}")  # the market's rights stay first
         await text.press("Tab")  # leaving the box commits the change to the draft
         await page.wait_for_selector("text=Prompt faq.returns (en) changed in the draft.")
 
         # a test call in the page: 4 (questions), 1 (returns) reaches the new answer
+        await page.click("#tab-phone")
         await page.click("#phone-call")
         await page.wait_for_selector("#phone-log li.bot")
         await page.click("#dialpad .key[data-key='4']")
@@ -100,6 +117,7 @@ async def test_a_supervisor_edits_tests_publishes_and_rolls_back(browser_page: A
         assert "-      [{return_rights} ]You can return or exchange any product within 30 days" in diff
         await page.click("#confirm-yes")
         await page.wait_for_selector("text=Published version 2.")
+        await page.click("#tab-versions")
         await page.wait_for_selector("#history tr[data-version='1'] button.rollback")
         assert NEW_RETURNS in await returns_answer(phone)  # the next call, no restart
 
@@ -140,6 +158,7 @@ async def test_a_prompt_shows_in_every_language_side_by_side_missing_ones_flagge
         page = browser_page
         await page.goto(str(server.make_url("/console/flows")))
         await sign_in_form(page, "maria", PASSWORD)
+        await page.click("#tab-prompts")
         await page.wait_for_selector("#prompt-rows tr[data-id='goodbye']")
 
         assert await page.locator("#prompt-head th").all_inner_texts() == ["Prompt", "en", "de", "sv"]
@@ -158,12 +177,14 @@ async def test_a_prompt_shows_in_every_language_side_by_side_missing_ones_flagge
         # only that prompt is flagged, and the problems list says why publishing would fail
         assert await page.locator("#prompt-rows td.missing").count() == 1
         problem = page.locator("#problems li.error", has_text="goodbye")
-        await problem.first.wait_for()
+        await problem.first.wait_for(state="attached")
+        await page.wait_for_selector("#tab-problems:has-text('(1 error)')")  # seen from the prompts tab
         # written in its cell, it is added to the Swedish file: nothing is missing any more
         await goodbye.locator("textarea[data-lang='sv']").fill("Tack för att du ringde. Hej då.")
         await page.click("#prompt-head")  # leaving the box commits it
         await page.wait_for_selector("text=Prompt goodbye (sv) added to the draft.")
-        await page.wait_for_selector("text=none: the draft is valid")
+        await page.locator("#problem-count", has_text="none: the draft is valid").wait_for(state="attached")
+        assert await page.locator("#tab-problems").inner_text() == ""
         await page.wait_for_selector("#prompt-rows td.missing", state="detached")
         sv = goodbye.locator("textarea[data-lang='sv']")
         assert await sv.input_value() == "Tack för att du ringde. Hej då."

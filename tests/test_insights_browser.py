@@ -68,7 +68,23 @@ async def test_a_supervisor_sees_the_figures_of_a_known_mix_of_calls(
         )
         assert menu_fill and order_fill and menu_fill.startswith("#ff") and order_fill == "#ffffff"
         assert menu_fill < order_fill, (menu_fill, order_fill)
+        # names readable at once (the whole flow fitted was about 8 px), and the buttons zoom
+        await page.wait_for_selector("#dropoff-diagram[data-ready=yes]")
+        smallest = await page.evaluate(
+            "() => Math.min(...[...document.querySelectorAll('#dropoff-diagram g.node text')]"
+            ".map((t) => parseFloat(t.getAttribute('font-size')) * t.getScreenCTM().a))"
+        )
+        assert smallest >= 9.99, smallest
+        opened = float(await page.get_attribute("#dropoff-diagram", "data-scale") or 0)
+        await page.click("#dropoff-in")
+        assert float(await page.get_attribute("#dropoff-diagram", "data-scale") or 0) > opened * 1.2
         assert await page.locator("canvas#chart-days").count() == 1
+        # the funnel labels every bar (a fixed-height chart showed 6 of about 12 labels)
+        steps, ticks = await page.evaluate(
+            "() => { const c = Chart.getChart(document.getElementById('chart-funnel'));"
+            " return [c.data.labels.length, c.scales.y.ticks.length]; }"
+        )
+        assert steps > 6 and ticks == steps, (steps, ticks)
 
         csv = await page.evaluate(
             "fetch(document.querySelector('#transfer-reasons').closest('section')"

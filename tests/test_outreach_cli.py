@@ -96,6 +96,23 @@ async def test_campaigns_are_off_until_enabled_and_run_once_calls_through_twilio
     assert code == 1 and "no campaign 'no-such-campaign'" in err
 
 
+async def test_without_an_account_run_once_points_to_the_server_and_status_reads_as_words(
+    env: dict[str, str],
+) -> None:
+    """The README's step 7 from a second terminal, which has none of the demo's settings."""
+    code, _, err = await ivr("campaigns", "run-once", "delivery-followup", env=env)
+    assert code == 1
+    assert "the running server calls for each enabled campaign" in err
+    assert "`ivr campaigns enable delivery-followup`" in err
+    code, out, _ = await ivr("campaigns", "status", "delivery-followup", env=env)
+    assert code == 0
+    assert out.splitlines() == [
+        "delivery-followup: paused",
+        "  0 waiting, 0 calling, 0 answered, 0 machine, 0 no answer, 0 opted out, 0 done, 0 failed",
+        "  no scores yet",
+    ]
+
+
 async def test_the_opt_out_list(env: dict[str, str]) -> None:
     assert (await ivr("contacts", "optout", "+15550100001", env=env))[0] == 0
     code, out, _ = await ivr("contacts", "list", env=env)

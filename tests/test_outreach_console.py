@@ -15,7 +15,7 @@ from ivr.store.audit import AuditLog
 from ivr.web.app import STORES
 from tests.caller import PUBLIC_URL, TOKEN
 from tests.console import add_account, console_client, sign_in
-from tests.outreach_line import Clock, import_customers, outreach_app, outreach_settings, press
+from tests.outreach_line import ORDERS, Clock, import_customers, outreach_app, outreach_settings, press
 
 CAMPAIGN = "delivery-followup"
 
@@ -82,3 +82,32 @@ async def test_a_supervisor_enables_a_campaign_and_sees_its_unhappy_customer(
         f"/console/campaigns/{CAMPAIGN}", data={"action": "pause", "csrf_token": csrf}, allow_redirects=False
     )
     assert paused.status == 303 and CAMPAIGN not in await app[OUTREACH].store.enabled()
+
+
+async def test_a_customer_not_called_yet_is_listed_with_why_and_when(
+    aiohttp_client: Callable, tmp_path: Path, twilio: OutboundAccount
+) -> None:
+    """At noon in New York, Mia in Sydney is asleep: the page says so and when she will be called,
+    rather than a bare "waiting 1"; re-imported with another zone, she moves with it."""
+    settings = outreach_settings(tmp_path, twilio)
+    await import_customers(settings.database_url)
+    client = await console_client(aiohttp_client, outreach_app(settings, Clock()))
+    twilio.deliver_to(PUBLIC_URL, str(client.make_url("")))
+    await add_account(client.app, "sue", Role.SUPERVISOR)
+    await sign_in(client, "sue")
+    outreach = client.app[OUTREACH]
+    await outreach.store.set_enabled(CAMPAIGN, True, "sue", 0.0)
+    await outreach.run_round(CAMPAIGN)
+
+    state = await (await client.get("/console/campaigns/status.json")).json()
+    (mia,) = next(c for c in state if c["campaign"] == CAMPAIGN)["waiting"]
+    assert mia["who"] == "Mia Chen" and "61255501234" not in mia["number"]
+    assert mia["why"] == "Outside 10:00-19:00 in the customer's time (Australia/Sydney, 04:00 there)."
+    assert mia["next_call"].endswith("(in 6 h 0 min)"), "10:00 in Sydney, six hours on"
+    page = await (await client.get("/console/campaigns")).text()
+    assert "Waiting for a call" in page and "Australia/Sydney, 04:00 there" in page
+
+    await import_customers(settings.database_url, ORDERS.replace("Australia/Sydney", "America/Chicago"))
+    await outreach.run_round(CAMPAIGN)
+    state = await (await client.get("/console/campaigns/status.json")).json()
+    assert next(c for c in state if c["campaign"] == CAMPAIGN)["waiting"] == [], "called now, in Chicago"

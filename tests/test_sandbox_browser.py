@@ -56,6 +56,12 @@ async def test_an_agent_answers_on_the_dev_phone_hears_the_whisper_and_is_bridge
         row = page.locator(f"#queue tr[data-state=waiting]:has(a[href*='{call}'])")
         await row.wait_for()
         assert "3141" in await row.inner_text()
+        await row.locator(".fact", has_text="Repair 3141").wait_for()
+        await (
+            page.locator("#queue")
+            .locator("xpath=ancestor::section")
+            .screenshot(path=str(shots / "screen-pop.png"))
+        )
         await row.locator("button.take").click()
         await page.wait_for_selector("#queue tr[data-state=offered]")
 
@@ -66,7 +72,20 @@ async def test_an_agent_answers_on_the_dev_phone_hears_the_whisper_and_is_bridge
         await phone.locator("#heard li[data-kind=say]", has_text="Press 1 to take this call").wait_for()
         await phone.screenshot(path=str(shots / "dev-phone.png"))
         await phone.click("#keypad button[data-key='1']")
-        await phone.locator("#heard li[data-kind=conference]", has_text=VERIFIED_PHONE).wait_for()
+        await phone.locator("#heard li[data-kind=you]", has_text="You pressed 1").wait_for()
+        joined = phone.locator("#heard li[data-kind=conference]", has_text=VERIFIED_PHONE)
+        await joined.wait_for()
+        conference = await phone.locator("#heard li[data-kind=conference]").all_inner_texts()
+        assert conference and not any("entry-" in line for line in conference), conference
+        # what the line said is numbered inside each item, so "10." is never clipped by a margin
+        numbers = await phone.evaluate(
+            "() => [...document.querySelectorAll('#heard li[data-kind=say]')].map((li) =>"
+            " [getComputedStyle(li, '::before').content, li.getBoundingClientRect().left"
+            " >= document.getElementById('heard').getBoundingClientRect().left])"
+        )
+        assert numbers and all(content.startswith("counter(") and inside for content, inside in numbers), (
+            numbers
+        )
 
         bridged = page.locator(f"#queue tr[data-state=bridged]:has(a[href*='{call}'])")
         await bridged.wait_for()

@@ -24,6 +24,7 @@ from ivr.agents.model import (
     DeskError,
     DeskErrorCode,
     DeskSnapshot,
+    EntryState,
     QueueEntry,
     WaitInfo,
 )
@@ -100,6 +101,7 @@ class AgentDesk:
                     idle_since=state.idle_since if state else 0.0,
                     on_call_with=state.on_call_with if state else "",
                     skills=account.skills,
+                    missed_at=state.missed_at if state else 0.0,
                 )
             )
         return out
@@ -174,6 +176,14 @@ class AgentDesk:
         if result in ("hangup", "error", "system-error", "queue-full"):
             await self.store.queue.abandon(entry_id, only_live=True)
         return await self.store.queue.get(entry_id)
+
+    async def call_ended(self, call_sid: str) -> None:
+        """The line's status callback says a call is over: a caller still waiting (or being
+        offered) in our queue has gone, whatever the queue's own webhook said or did not say
+        (a terminal phone, a lost `<Enqueue action>`), so the desk never shows a ghost."""
+        entry = await self.store.queue.for_call(call_sid)
+        if entry is not None and entry.state in (EntryState.WAITING, EntryState.OFFERED):
+            await self.store.queue.abandon(entry.id, only_live=True)
 
     # --- tickets -----------------------------------------------------------------------------
 

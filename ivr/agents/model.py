@@ -145,6 +145,8 @@ class AgentState:
     on_call_with: str
     """The CallSid of the caller (or callback) they are ringing for or talking to; empty if none."""
     skills: tuple[str, ...] = ()
+    missed_at: float = 0.0
+    """When the desk set them busy for an offer they did not answer; 0 if it has not since."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +159,9 @@ class Presence:
     on_call_with: str
     offer_id: str
     """The offer ringing their phone or being talked on; empty if none."""
+    missed_at: float = 0.0
+    """When the desk last set them busy for an offer they did not answer (0: not since they
+    last chose a status themselves)."""
 
 
 @dataclass(frozen=True, slots=True)

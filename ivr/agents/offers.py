@@ -4,8 +4,8 @@
          1 pressed ──► accept: the queued caller is redirected into the agent's conference,
                        or the callback's customer is called into it (offer `accepted`)
       other key ──► decline: the subject goes back first, never to this agent again
-  no key, no answer ──► missed: the subject goes back first, the agent goes offline
-     a leg ends ──► the agent's: the subject is done and the agent available again (`ended`);
+  no key, no answer ──► missed: the subject goes back first, the agent is set busy (the desk says why)
+     a leg ends ──► the agent's: the subject is done and the agent back to what they were (`ended`);
                     the customer's, unanswered: one more failed callback attempt
 
 Every step that spans records is one `atomic` batch guarded by the state it leaves, so two
@@ -190,7 +190,7 @@ class Offers:
             )
         except TelephonyError as exc:
             log.error("%s: could not ring agent %s: %s", exc.code, username, exc.detail)
-            await self._over(offer_id, OfferState.MISSED, agent_status=AgentStatus.AVAILABLE)
+            await self._over(offer_id, OfferState.MISSED, agent_status=None)
             if raise_errors:
                 raise DeskError(
                     DeskErrorCode.TELEPHONY_FAILED, "your phone could not be rung; try again"
@@ -213,7 +213,7 @@ class Offers:
         telephony = self.telephony
         if telephony is None:
             log.error("%s: offer %s accepted but %s", DeskErrorCode.NO_TELEPHONY, offer_id, NO_TELEPHONY)
-            await self._over(offer_id, OfferState.MISSED, agent_status=AgentStatus.AVAILABLE)
+            await self._over(offer_id, OfferState.MISSED, agent_status=None)
             return Accepted("", AcceptedNote.CANNOT_CONNECT)
         if offer.kind is OfferKind.ENTRY:
             return await self._bridge_entry(offer, telephony)
@@ -230,7 +230,7 @@ class Offers:
                 entry = None
         if entry is None:
             await self.store.queue.abandon(offer.subject, only_live=False)
-            await self._over(offer.id, OfferState.ENDED, agent_status=AgentStatus.AVAILABLE)
+            await self._over(offer.id, OfferState.ENDED, agent_status=None)
             return Accepted("", AcceptedNote.CALLER_GONE)
         await self.sql.atomic(
             [
@@ -245,7 +245,7 @@ class Offers:
         """Call the customer of a callback into the agent's conference."""
         callback = await self.store.callbacks.get(offer.subject)
         if callback is None:  # nothing deletes callbacks; still, end the offer rather than fail the webhook
-            await self._over(offer.id, OfferState.ENDED, agent_status=AgentStatus.AVAILABLE)
+            await self._over(offer.id, OfferState.ENDED, agent_status=None)
             return Accepted("", AcceptedNote.CALLBACK_NOT_NEEDED)
         try:
             customer_sid = await telephony.place_call(
@@ -257,7 +257,7 @@ class Offers:
         except TelephonyError as exc:
             log.error("%s: callback %s could not be placed: %s", exc.code, callback.id, exc.detail)
             await self._callback_failed(callback.id, f"{exc.code}: {exc.detail}")
-            await self._over(offer.id, OfferState.ENDED, agent_status=AgentStatus.AVAILABLE)
+            await self._over(offer.id, OfferState.ENDED, agent_status=None)
             return Accepted("", AcceptedNote.CALLBACK_FAILED)
         await self.sql.atomic(
             [
@@ -269,28 +269,35 @@ class Offers:
 
     async def decline(self, offer_id: str) -> bool:
         """The agent pressed another key: the caller goes back to the head of the queue, and is
-        not offered to this agent again; the agent stays available."""
-        return await self._over(offer_id, OfferState.DECLINED, agent_status=AgentStatus.AVAILABLE)
+        not offered to this agent again; the agent goes back to what they were."""
+        return await self._over(offer_id, OfferState.DECLINED, agent_status=None)
 
     async def missed(self, offer_id: str) -> bool:
         """Not answered, busy, failed, or no key in time: the caller goes back to the head of the
-        queue, and the agent is set offline (they are evidently not at their phone)."""
-        return await self._over(offer_id, OfferState.MISSED, agent_status=AgentStatus.OFFLINE)
+        queue, and the agent is set busy (they are evidently not at their phone, so routing
+        stops ringing them) with the time noted: the desk tells them why, and they stay signed
+        in to take callers themselves or choose Available again."""
+        return await self._over(offer_id, OfferState.MISSED, agent_status=AgentStatus.BUSY, missed=True)
 
     async def withdraw(self, offer_id: str) -> bool:
         """The offer's caller or callback is not on record any more (the whisper found nothing to
         say): end the offer and free the agent, so they do not ring on for nobody."""
-        return await self._over(offer_id, OfferState.ENDED, agent_status=AgentStatus.AVAILABLE)
+        return await self._over(offer_id, OfferState.ENDED, agent_status=None)
 
-    async def _over(self, offer_id: str, state: OfferState, *, agent_status: AgentStatus) -> bool:
-        """Settle the offer, free the agent and (unless it ended after a call) put its subject back."""
+    async def _over(
+        self, offer_id: str, state: OfferState, *, agent_status: AgentStatus | None, missed: bool = False
+    ) -> bool:
+        """Settle the offer, free the agent (to `agent_status`, or back to what they were when it
+        rang if None) and, unless it ended after a call, put its subject back."""
         offer = await self.store.offers.get(offer_id)
         if offer is None:
             return False
         ended = state is OfferState.ENDED
         statements = [
             self.store.offers.settle(offer_id, state),
-            self.store.agent_states.release(offer.agent, offer_id, agent_status, idle_from_now=ended),
+            self.store.agent_states.release(
+                offer.agent, offer_id, agent_status, idle_from_now=ended, missed=missed
+            ),
         ]
         if not ended and offer.kind is OfferKind.ENTRY:
             declined_by = offer.agent if state is OfferState.DECLINED else None
@@ -318,8 +325,9 @@ class Offers:
                 await self.store.queue.finish(offer.subject)
             else:
                 await self.store.callbacks.finish(offer.subject)
-            # Back to available, idle from now (routing prefers whoever has waited longest).
-            await self._over(offer_id, OfferState.ENDED, agent_status=AgentStatus.AVAILABLE)
+            # Back to what they were (available or busy), idle from now (routing prefers whoever
+            # has waited longest).
+            await self._over(offer_id, OfferState.ENDED, agent_status=None)
         await self.dispatch()
 
     async def callback_answered(self, callback_id: str) -> Callback | None:

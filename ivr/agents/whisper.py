@@ -44,7 +44,8 @@ class AgentWords:
     ticket: str
     """`{number}` (digits), then `product` if known, then `{status}` if known."""
     product: str
-    """`{product}`: what the repair is of (the record's own word)."""
+    """`{product}`: what the repair is of (the record's own word); `{a}` its English article
+    ("a" or "an", chosen from the word, so the whisper never says "a espresso machine")."""
     serial: str
     """`{number}` (digits), then `{plan}` if known."""
     statuses: Mapping[str, str]
@@ -79,12 +80,15 @@ ENGLISH = AgentWords(
     },
     order="Order {number}",
     ticket="Repair ticket {number}",
-    product=" for a {product}",
+    product=" for {a} {product}",
     serial="Serial number {number}",
     statuses={"standard": "warranty standard", "extended": "warranty extended"},
     take="Press 1 to take this call, or any other key to pass.",
     passed="Passed. The caller goes back to the queue.",
-    missed="No key was pressed; you are now offline. The caller goes back to the queue.",
+    missed=(
+        "No key was pressed, so you are set to busy until you choose Available on the desk. "
+        "The caller goes back to the queue."
+    ),
     no_longer_waiting="This caller is no longer waiting. Goodbye.",
     accepted={
         "cannot_connect": "I'm sorry, the line cannot connect calls right now. Please try again shortly.",
@@ -137,8 +141,8 @@ WORDS: Mapping[str, AgentWords] = {
         take="Drücken Sie die 1, um den Anruf anzunehmen, oder eine andere Taste, um ihn abzugeben.",
         passed="Abgegeben. Der Anruf geht zurück in die Warteschlange.",
         missed=(
-            "Es wurde keine Taste gedrückt; Sie sind jetzt abgemeldet. "
-            "Der Anruf geht zurück in die Warteschlange."
+            "Es wurde keine Taste gedrückt, deshalb sind Sie auf beschäftigt gesetzt, bis Sie am "
+            "Arbeitsplatz Verfügbar wählen. Der Anruf geht zurück in die Warteschlange."
         ),
         no_longer_waiting="Dieser Anrufer wartet nicht mehr. Auf Wiederhören.",
         accepted={
@@ -194,7 +198,10 @@ WORDS: Mapping[str, AgentWords] = {
         },
         take="Tryck 1 för att ta samtalet, eller någon annan knapp för att lämna det.",
         passed="Lämnat. Samtalet går tillbaka till kön.",
-        missed="Ingen knapp trycktes; du är nu utloggad. Samtalet går tillbaka till kön.",
+        missed=(
+            "Ingen knapp trycktes, så du är markerad som upptagen tills du väljer Tillgänglig i "
+            "konsolen. Samtalet går tillbaka till kön."
+        ),
         no_longer_waiting="Den här uppringaren väntar inte längre. Hej då.",
         accepted={
             "cannot_connect": "Förlåt, linjen kan inte koppla samtal just nu. Försök igen om en stund.",
@@ -210,6 +217,12 @@ WORDS: Mapping[str, AgentWords] = {
 def words_for(language: str) -> AgentWords:
     """The agent's language's words (English for one without its own)."""
     return WORDS.get(language, ENGLISH)
+
+
+def indefinite_article(noun: str) -> str:
+    """ "an" before a vowel sound as spelt ("an espresso machine"), else "a"; a record's product
+    word is a plain noun, so its first letter is a good enough guide."""
+    return "an" if noun[:1].lower() in "aeiou" else "a"
 
 
 def summary(
@@ -232,7 +245,7 @@ def summary(
     if ticket := context.get("ticket_number"):
         status = context.get("repair_status", "")
         product = context.get("repair_product", "")
-        about = words.product.format(product=product) if product else ""
+        about = words.product.format(product=product, a=indefinite_article(product)) if product else ""
         parts.append(
             words.ticket.format(number=spoken_digits(ticket))
             + about

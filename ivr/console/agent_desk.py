@@ -30,6 +30,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ from ivr.agents.model import (
 )
 from ivr.bodies import read_json
 from ivr.console.live import EventStreams, LiveFeed
+from ivr.console.screen_pop import screen_pop
 from ivr.console.web import AUDIT, SECURITY_HEADERS, render, require
 from ivr.store.accounts import Role, SignedIn
 
@@ -96,8 +98,14 @@ NO_TRANSCRIPT = {
 }
 
 
-def _entry(entry: QueueEntry) -> dict[str, Any]:
+async def _pop(desk: AgentDesk, call_sid: str, context: Mapping[str, str], reason: str, today: date) -> Any:
+    transcript = await desk.transcript(call_sid) if call_sid else []
+    return screen_pop(context, reason, transcript, today).to_json()
+
+
+async def _entry(desk: AgentDesk, entry: QueueEntry, today: date) -> dict[str, Any]:
     return {
+        "pop": await _pop(desk, entry.call_sid, entry.context, entry.reason, today),
         "id": entry.id,
         "call_sid": entry.call_sid,
         "caller": show_number(entry.caller, entry.context),
@@ -111,9 +119,10 @@ def _entry(entry: QueueEntry) -> dict[str, Any]:
     }
 
 
-def _voicemail(voicemail: Voicemail) -> dict[str, Any]:
+async def _voicemail(desk: AgentDesk, voicemail: Voicemail, today: date) -> dict[str, Any]:
     why = "" if voicemail.transcript else voicemail.problem or NO_TRANSCRIPT[voicemail.transcript_status]
     return {
+        "pop": await _pop(desk, voicemail.call_sid, voicemail.context, voicemail.reason, today),
         "id": voicemail.id,
         "call_sid": voicemail.call_sid,
         "caller": show_number(voicemail.caller, voicemail.context),
@@ -126,15 +135,17 @@ def _voicemail(voicemail: Voicemail) -> dict[str, Any]:
     }
 
 
-async def desk_state(desk: AgentDesk) -> dict[str, Any]:
+async def desk_state(desk: AgentDesk, today: Callable[[], date] = date.today) -> dict[str, Any]:
     """What every desk page shows, as JSON; the same for every viewer (numbers already masked).
 
     Waiting times are not here: each entry carries when it was queued and the page ticks the
     clock itself, so the state only changes when something happened. Callers already bridged
     stay listed (as `bridged`, with their agent) while the call lasts, so the agent talking to
-    them still has their context on screen.
+    them still has their context on screen. Each caller carries their screen pop
+    (`ivr.console.screen_pop`), late days counted from `today`.
     """
     snapshot = await desk.snapshot()
+    day = today()
     queue = list(snapshot.queue)
     for agent in snapshot.agents:
         if agent.status is AgentStatus.ON_CALL and agent.on_call_with:
@@ -143,12 +154,18 @@ async def desk_state(desk: AgentDesk) -> dict[str, Any]:
                 queue.append(entry)
     return {
         "agents": [
-            {"username": a.username, "name": a.display_name or a.username, "status": a.status.value}
+            {
+                "username": a.username,
+                "name": a.display_name or a.username,
+                "status": a.status.value,
+                "missed_at": a.missed_at,
+            }
             for a in snapshot.agents
         ],
-        "queue": [_entry(e) for e in queue],
+        "queue": [await _entry(desk, e, day) for e in queue],
         "callbacks": [
             {
+                "pop": await _pop(desk, c.call_sid, c.context, c.reason, day),
                 "id": c.id,
                 "call_sid": c.call_sid,
                 "number": show_number(c.number, c.context),
@@ -162,7 +179,7 @@ async def desk_state(desk: AgentDesk) -> dict[str, Any]:
             }
             for c in snapshot.callbacks
         ],
-        "voicemails": [_voicemail(v) for v in snapshot.voicemails],
+        "voicemails": [await _voicemail(desk, v, day) for v in snapshot.voicemails],
         "emergency_closed": snapshot.emergency_closed,
     }
 
@@ -346,7 +363,13 @@ async def not_set_up(request: web.Request) -> web.Response:
     return render(request, "agent_off.html", status=503)
 
 
-def setup_agent_desk(console: web.Application, desk: AgentDesk | None, *, voicemail_dir: Path) -> None:
+def setup_agent_desk(
+    console: web.Application,
+    desk: AgentDesk | None,
+    *,
+    voicemail_dir: Path,
+    today: Callable[[], date] = date.today,
+) -> None:
     """Add the desk's routes to the console sub-app; its live feed ends with the app.
 
     Without a desk (no Twilio account to place agents' calls with) the desk page says so,
@@ -357,7 +380,7 @@ def setup_agent_desk(console: web.Application, desk: AgentDesk | None, *, voicem
         return
     console[DESK] = desk
     console[VOICEMAIL_DIR] = voicemail_dir
-    feed = LiveFeed(lambda: desk_state(desk))
+    feed = LiveFeed(lambda: desk_state(desk, today))
     streams = EventStreams()
     console[FEED] = feed
     console[STREAMS] = streams

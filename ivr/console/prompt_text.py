@@ -5,10 +5,15 @@ comments, its order and its other prompts must come through untouched, so the di
 shown before publishing is exactly the sentence that changed. The prompt's value is
 located with PyYAML's own node positions and only those characters are replaced; the
 result is read back and checked before it is returned.
+
+A long prompt the supervisor wrapped by hand keeps their line breaks: a changed word changes
+its own line, and only a line grown too long is wrapped again (re-filling the paragraph made
+one changed word three changed lines in the publish and rollback diffs).
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import textwrap
 from dataclasses import dataclass
@@ -111,8 +116,54 @@ def _folded(value: str, column: int, text: str, start: int) -> str:
     indent = " " * (key_indent + 2)
     if column + len(value) + 2 <= WRAP:
         return json.dumps(value)
-    lines = textwrap.wrap(value, width=WRAP - len(indent), break_long_words=False, break_on_hyphens=False)
+    end = text.find("\n", start)
+    header = text[start : end if end >= 0 else len(text)].strip()
+    before = _block_lines(text[end + 1 :], indent) if header in (">", ">-") else []
+    # the supervisor's own widest line is the limit when it is wider than ours
+    width = max(WRAP - len(indent), *(len(" ".join(line)) for line in before))
+    lines = [
+        wrapped
+        for words in _keep_breaks(before, value.split())
+        for wrapped in textwrap.wrap(
+            " ".join(words), width=width, break_long_words=False, break_on_hyphens=False
+        )
+    ]
     return ">-\n" + "\n".join(indent + line for line in lines)
+
+
+def _block_lines(rest: str, indent: str) -> list[list[str]]:
+    """The words of each line of a folded block (the lines indented at least `indent`)."""
+    lines: list[list[str]] = []
+    for line in rest.split("\n"):
+        if not line.startswith(indent) or not line.strip():
+            break
+        lines.append(line.split())
+    return lines
+
+
+def _keep_breaks(before: list[list[str]], words: list[str]) -> list[list[str]]:
+    """`words` in lines, broken where the old text's lines broke (matched word for word), so
+    an edit inside one line leaves the others as they were. One line when there were none."""
+    old = [word for line in before for word in line]
+    matcher = difflib.SequenceMatcher(a=old, b=words, autojunk=False)
+    blocks = matcher.get_opcodes()
+
+    def moved(i: int) -> int:
+        """Where a break after `i` old words falls among the new words."""
+        for tag, i1, i2, j1, _j2 in blocks:
+            if tag == "equal" and i1 <= i <= i2:
+                return j1 + i - i1
+        for _tag, i1, i2, j1, j2 in blocks:
+            if i1 <= i <= i2:
+                return j1 + min(i - i1, j2 - j1)
+        return len(words)
+
+    ends, count = [], 0
+    for line in before[:-1]:
+        count += len(line)
+        ends.append(moved(count))
+    cuts = sorted({cut for cut in ends if 0 < cut < len(words)})
+    return [words[a:b] for a, b in zip([0, *cuts], [*cuts, len(words)], strict=True) if words[a:b]]
 
 
 def _read_back(text: str, prompt_id: str) -> str | None:

@@ -141,6 +141,12 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
             )
     try:
         response = await handler(request)
+    except web.HTTPForbidden as exc:
+        if request.method not in SAFE_METHODS or "text/html" not in request.headers.get("Accept", ""):
+            exc.headers.update(SECURITY_HEADERS)
+            raise
+        # A person at a browser gets a page that says why and where to go, not a bare line.
+        response = render(request, "forbidden.html", status=403, reason=(exc.text or "").strip())
     except web.HTTPException as exc:
         exc.headers.update(SECURITY_HEADERS)
         raise

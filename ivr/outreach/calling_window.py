@@ -6,7 +6,7 @@ Pure: no database and no network, so every rule is tested with plain values and 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -55,3 +55,24 @@ def may_call(campaign: Campaign, zone: ZoneInfo | None, now: float, hours: Busin
     # A holiday or a closed weekday where the line keeps its hours: nobody could call back.
     line_day = datetime.fromtimestamp(now, UTC).astimezone(hours.timezone).date()
     return bool(hours.day(line_day)) and bool(hours.day(local.date()))
+
+
+def next_chance(
+    campaign: Campaign, zone: ZoneInfo | None, now: float, hours: BusinessHours | None, *, days: int = 14
+) -> float | None:
+    """The first time at or after `now` the customer may be called: `now` itself, or the start
+    of their window on the next day that allows it. None without a zone, or when no day of the
+    next `days` does (an emergency closure, a long holiday): the page then says why, not when.
+
+    The campaigns page shows it beside a waiting customer, so a supervisor trying a campaign at
+    night reads "next call tomorrow 10:00" instead of a bare "waiting 1"."""
+    if zone is None:
+        return None
+    if may_call(campaign, zone, now, hours):
+        return now
+    local = datetime.fromtimestamp(now, UTC).astimezone(zone)
+    for ahead in range(days + 1):
+        start = datetime.combine(local.date() + timedelta(days=ahead), campaign.window_from, tzinfo=zone)
+        if start.timestamp() >= now and may_call(campaign, zone, start.timestamp(), hours):
+            return start.timestamp()
+    return None

@@ -130,21 +130,27 @@ def cmd_campaigns(args: argparse.Namespace, settings: SettingsSource) -> int:
                 print(json.dumps(report, indent=2))
                 return 0
             counts: Any = report["counts"]
+            scores: Any = report["scores"]
             print(f"{args.name}: {'on' if report['enabled'] else 'paused'}")
-            print("  " + "  ".join(f"{state} {n}" for state, n in counts.items()))
-            print(f"  scores {report['scores']}  average {report['average']}")
+            print("  " + ", ".join(f"{n} {state.replace('_', ' ')}" for state, n in counts.items()))
+            answers = sum(scores.values())
+            if answers:
+                spread = ", ".join(f"{n} × {score}" for score, n in scores.items() if n)
+                print(f"  {answers} scored, average {report['average']} (out of 5): {spread}")
+            else:
+                print("  no scores yet")
             return 0
-        if outreach.dialer is None and _sandbox(current):
-            print(
-                "ivr campaigns: the sandbox telephone network lives inside `ivr sandbox`, which calls"
-                " for each enabled campaign every IVR_CAMPAIGN_ROUND seconds: enable the campaign"
-                " and its calls ring the sandbox phones",
-                file=sys.stderr,
-            )
-            return 1
         if outreach.dialer is None:
+            # This process has no account to call with. On the sandbox (or the demo, whose
+            # settings a second terminal does not have) the running server is the only one that
+            # can place calls: say so, rather than ask for Twilio credentials nobody needs.
+            no_account = "" if _sandbox(current) else "no Twilio account is set here, so nothing was called. "
             print(
-                "ivr campaigns: TWILIO_ACCOUNT_SID and TWILIO_PHONE_NUMBER are needed to call",
+                f"ivr campaigns: {no_account}On the sandbox (`ivr sandbox`, `scripts/demo`) the running"
+                " server calls for each enabled campaign every IVR_CAMPAIGN_ROUND seconds: enable the"
+                f" campaign (`ivr campaigns enable {args.name}`) and its calls ring the sandbox phones;"
+                " the console's Campaigns page says who waits and why. With a real number, set"
+                " TWILIO_ACCOUNT_SID and TWILIO_PHONE_NUMBER to call from here.",
                 file=sys.stderr,
             )
             return 1

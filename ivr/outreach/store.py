@@ -145,10 +145,12 @@ class OutreachStore:
     # --- the round --------------------------------------------------------------------------------
 
     async def enqueue(self, campaign: str, events: Sequence[Event], now: float) -> int:
-        """Add events not seen before; returns how many were new."""
+        """Add events not seen before; returns how many were new. A customer still waiting for
+        their first call takes the time zone imported since (a corrected import must move
+        when they are called, not only who is called next time)."""
         added = 0
         for event in events:
-            added += await self.sql.execute(
+            new = await self.sql.execute(
                 f"INSERT INTO outreach_targets ({_COLUMNS}, claimed_at, scored_at, created_at, updated_at)"
                 " VALUES ($1, $2, $3, $4, $5, $6, 'waiting', 0, $7, '', '', '', NULL, '', 0, NULL, $8, $8)"
                 " ON CONFLICT (campaign, event_key) DO NOTHING",
@@ -161,6 +163,16 @@ class OutreachStore:
                 event.due_at,
                 now,
             )
+            added += new
+            if not new:
+                await self.sql.execute(
+                    "UPDATE outreach_targets SET time_zone = $3, updated_at = $4 WHERE campaign = $1"
+                    " AND event_key = $2 AND state = 'waiting' AND attempts = 0 AND time_zone <> $3",
+                    campaign,
+                    event.key,
+                    event.time_zone,
+                    now,
+                )
         return added
 
     async def tidy(self, campaign: str, now: float) -> None:
@@ -419,6 +431,16 @@ class OutreachStore:
         )
 
     # --- reports -------------------------------------------------------------------------------------
+
+    async def waiting(self, campaign: str, limit: int = 20) -> list[Target]:
+        """Customers waiting for a call, the soonest due first (the page says why each waits)."""
+        rows = await self.sql.fetch(
+            f"SELECT {_COLUMNS} FROM outreach_targets WHERE campaign = $1 AND state = 'waiting'"
+            " ORDER BY next_at, id LIMIT $2",
+            campaign,
+            limit,
+        )
+        return [_target(r) for r in rows]
 
     async def counts(self, campaign: str) -> dict[str, int]:
         rows = await self.sql.fetch(

@@ -301,6 +301,18 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
         ALTER TABLE repairs ADD COLUMN product_names text NOT NULL DEFAULT '';
         """,
     ),
+    SharedMigration(
+        17,
+        "agent_resume_status",
+        # What an agent goes back to when an offer is over (the status they had when it rang:
+        # an agent who took a caller while busy is busy again after the call), and when they
+        # last missed one (the desk says why it set them busy). Agents on record so far resume
+        # as available, which is what the desk did for everyone until now.
+        """
+        ALTER TABLE agent_states ADD COLUMN resume_status text NOT NULL DEFAULT 'available';
+        ALTER TABLE agent_states ADD COLUMN missed_at double precision NOT NULL DEFAULT 0;
+        """,
+    ),
 ]
 
 FORGET_OLD_COUNTS = "DELETE FROM lookup_counts WHERE day < $1"

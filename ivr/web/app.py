@@ -35,13 +35,14 @@ from ivr.agents.queue_handoff import QueueHandOff
 from ivr.agents.store.switches import EMERGENCY, SqlSwitchStore
 from ivr.agents.urls import Urls
 from ivr.agents.voicemail import VoicemailWorker
-from ivr.agents.web import HOLD_PATH, AgentLine, add_agent_routes
+from ivr.agents.web import AGENT_LINE, HOLD_PATH, AgentLine, add_agent_routes
 from ivr.config import ConfigError, Settings, SpeechMode, TelephonyMode, TtsMode
 from ivr.console.agent_desk import setup_agent_desk
 from ivr.console.campaigns import setup_campaigns_page
 from ivr.console.dev_phone import setup_dev_phone
 from ivr.console.flow_editor import FlowEditor, codemirror_present, setup_flow_editor
 from ivr.console.insights import setup_insights
+from ivr.console.landing import setup_landing
 from ivr.console.privacy import setup_privacy
 from ivr.console.prompt_audio import ConsoleAudio
 from ivr.console.test_phone import TestPhone, phone_secret
@@ -66,6 +67,7 @@ from ivr.outreach.web import OutreachSetup, setup_outreach
 from ivr.sandbox.account import TwilioAccount, serving
 from ivr.sandbox.network import Network
 from ivr.sandbox.phones import NETWORK, add_phone_routes
+from ivr.session import FINAL_STATUSES
 from ivr.speech.asr import RecognitionError
 from ivr.speech.cache import PromptAudioCache
 from ivr.speech.clips import UlawClips
@@ -144,6 +146,10 @@ async def voice_turn(request: web.Request, params: dict[str, str]) -> str:
 
 async def voice_status(request: web.Request, params: dict[str, str]) -> None:
     await request.app[LINE].status(params)
+    agent_line = request.app.get(AGENT_LINE)
+    if agent_line is not None and params.get("CallStatus", "") in FINAL_STATUSES:
+        await agent_line.desk.call_ended(params.get("CallSid", ""))
+        agent_line.wake()
 
 
 def _count(value: str | None) -> int:
@@ -810,12 +816,15 @@ def setup_console(
             codemirror=codemirror_present(),
         ),
     )
-    setup_agent_desk(console, agent_line.desk if agent_line else None, voicemail_dir=settings.voicemail_dir)
+    setup_agent_desk(
+        console, agent_line.desk if agent_line else None, voicemail_dir=settings.voicemail_dir, today=today
+    )
     if outreach is not None:
-        setup_campaigns_page(console, outreach)
+        setup_campaigns_page(console, outreach, round_every=settings.campaign_round)
     setup_dev_phone(console, app.get(NETWORK), audio=audio, accounts=AccountStore(stores.sql))
     setup_insights(console, insights)
     setup_privacy(console, stores.sessions if isinstance(stores.sessions, RedisSessionStore) else None)
+    setup_landing(app, console, sandbox=app.get(NETWORK) is not None)
     app.add_subapp("/console", console)
 
 

@@ -3,6 +3,8 @@
 Agents set themselves available, busy or offline; the desk alone moves them to `ringing`
 (claimed together with an offer, so an agent rings for one offer at a time) and `on_call`,
 and back. An agent ringing or on a call cannot change their own status: that ends by itself.
+When it ends they go back to the status they had when it rang (`resume_status`): an agent who
+took a caller while busy is busy again, not offered the next caller at once.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Protocol
 from ivr.agents.model import AgentStatus, Presence
 from ivr.store.sql import Row, Sql, Statement
 
-_COLUMNS = "username, status, idle_since, with_call, offer_id"
+_COLUMNS = "username, status, idle_since, with_call, offer_id, missed_at"
 
 
 class AgentStateStore(Protocol):
@@ -40,8 +42,18 @@ class AgentStateStore(Protocol):
         """The agent is bridged; `with_call` replaces the call they are with (a callback's customer)."""
         ...
 
-    def release(self, username: str, offer_id: str, status: AgentStatus, *, idle_from_now: bool) -> Statement:
-        """The offer is over: the agent leaves it (only if still on it) with `status`."""
+    def release(
+        self,
+        username: str,
+        offer_id: str,
+        status: AgentStatus | None,
+        *,
+        idle_from_now: bool,
+        missed: bool = False,
+    ) -> Statement:
+        """The offer is over: the agent leaves it (only if still on it) with `status`, or with
+        the status they had when it rang when `status` is None; `missed` notes when (the desk
+        tells the agent why their status changed)."""
         ...
 
 
@@ -71,7 +83,7 @@ class SqlAgentStateStore:
         changed = await self.sql.execute(
             "INSERT INTO agent_states (username, status, idle_since, with_call, offer_id, updated_at)"
             " VALUES ($1, $2, $3, '', '', $3) ON CONFLICT (username) DO UPDATE SET status = $2,"
-            f" idle_since = {idle}, updated_at = $3"
+            f" idle_since = {idle}, updated_at = $3, missed_at = 0"
             " WHERE agent_states.status NOT IN ('ringing', 'on_call')",
             username,
             status.value,
@@ -81,8 +93,8 @@ class SqlAgentStateStore:
 
     def ring(self, username: str, offer_id: str, with_call: str) -> Statement:
         return Statement(
-            "UPDATE agent_states SET status = 'ringing', offer_id = $2, with_call = $3,"
-            " updated_at = $4 WHERE username = $1 AND status IN ('available', 'busy')",
+            "UPDATE agent_states SET status = 'ringing', resume_status = status, offer_id = $2,"
+            " with_call = $3, updated_at = $4 WHERE username = $1 AND status IN ('available', 'busy')",
             (username, offer_id, with_call, self.clock()),
             expect_rows=1,
         )
@@ -98,12 +110,29 @@ class SqlAgentStateStore:
             (username, with_call, self.clock()),
         )
 
-    def release(self, username: str, offer_id: str, status: AgentStatus, *, idle_from_now: bool) -> Statement:
+    def release(
+        self,
+        username: str,
+        offer_id: str,
+        status: AgentStatus | None,
+        *,
+        idle_from_now: bool,
+        missed: bool = False,
+    ) -> Statement:
         return Statement(
-            "UPDATE agent_states SET status = $2, offer_id = '', with_call = '', updated_at = $3,"
-            " idle_since = CASE WHEN $4 = 1 THEN $3 ELSE idle_since END"
+            "UPDATE agent_states SET status = CASE WHEN $2 = '' THEN resume_status ELSE $2 END,"
+            " offer_id = '', with_call = '', updated_at = $3,"
+            " idle_since = CASE WHEN $4 = 1 THEN $3 ELSE idle_since END,"
+            " missed_at = CASE WHEN $6 = 1 THEN $3 ELSE missed_at END"
             " WHERE username = $1 AND offer_id = $5",
-            (username, status.value, self.clock(), int(idle_from_now), offer_id),
+            (
+                username,
+                status.value if status else "",
+                self.clock(),
+                int(idle_from_now),
+                offer_id,
+                int(missed),
+            ),
         )
 
 
@@ -114,4 +143,5 @@ def _presence(row: Row) -> Presence:
         idle_since=row["idle_since"],
         on_call_with=row["with_call"],
         offer_id=row["offer_id"],
+        missed_at=row["missed_at"],
     )

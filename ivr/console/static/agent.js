@@ -22,13 +22,39 @@ function label(key) {
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
-/** Every field the flow collected, as it collected it. */
-function contextList(context) {
-  const list = el("dl", { class: "context" });
-  for (const [key, value] of Object.entries(context)) {
-    list.append(el("dt", { text: label(key) }), el("dd", { text: value }));
+/** Who is calling: the name on file, how the line knows it is them, and the number. */
+function whoView(pop, number) {
+  const verified = pop.verified.startsWith("Verified");
+  return el("div", { class: "caller-who" }, [
+    el("b", { class: "who-name", text: pop.who }),
+    el("span", { class: `verified ${verified ? "ok" : "muted"}`, text: pop.verified }),
+    el("span", { class: "caller", text: number || "Unknown number" }),
+  ]);
+}
+
+/** What they want and the one fact that matters first; the rest folded away (screen_pop.py). */
+function popView(pop, callSid) {
+  const view = el("div", { class: "pop" }, [el("p", { class: "wants", text: pop.wants })]);
+  if (pop.said) view.append(el("p", { class: "said", text: `“${pop.said}”` }));
+  if (pop.facts.length) {
+    view.append(el("p", { class: "fact", text: pop.facts[0] }));
+    for (const fact of pop.facts.slice(1)) view.append(el("p", { class: "fact other", text: fact }));
   }
-  return list;
+  if (pop.told) view.append(el("p", { class: "told" }, [el("span", { class: "muted", text: "The line told them: " }), pop.told]));
+  const more = el("details", { class: "more" }, [el("summary", { text: "Everything the line collected" })]);
+  const list = el("dl", { class: "context" });
+  for (const [name, value] of pop.details) list.append(el("dt", { text: name }), el("dd", { text: value }));
+  more.append(list);
+  if (callSid) more.append(transcriptLink(callSid));
+  view.append(more);
+  return view;
+}
+
+/** Every time on the desk in the screen pop's one format ("21 Nov, 14:05", screen_pop.day). */
+function when(seconds) {
+  return new Intl.DateTimeFormat("en-GB", {
+    day: "numeric", month: "short", hour: "2-digit", minute: "2-digit",
+  }).format(new Date(seconds * 1000));
 }
 
 function transcriptLink(callSid) {
@@ -86,9 +112,8 @@ function queueRow(entry, agents) {
   return el("tr", { dataset: { entryId: entry.id, state: entry.state } }, [
     el("td", { text: entry.position == null ? "" : String(entry.position) }),  // a bridged caller has no place
     el("td", { class: "waited", dataset: { since: String(entry.enqueued_at) }, text: waited(entry.enqueued_at) }),
-    el("td", { class: "caller", text: entry.caller || "Unknown number" }),
-    el("td", { class: "reason", text: label(entry.reason) }),
-    el("td", {}, [contextList(entry.context), transcriptLink(entry.call_sid)]),
+    el("td", {}, [whoView(entry.pop, entry.caller)]),
+    el("td", {}, [popView(entry.pop, entry.call_sid)]),
     el("td", { class: "state", text: state }),
     el("td", {}, [take]),
   ]);
@@ -101,10 +126,9 @@ function callbackRow(callback) {
   const state = el("td", { class: "state", text: label(callback.state) });
   if (callback.last_error) state.append(el("div", { class: "error", text: callback.last_error }));
   return el("tr", { dataset: { callbackId: callback.id } }, [
-    el("td", { text: new Date(callback.requested_at * 1000).toLocaleString() }),
-    el("td", { class: "caller", text: callback.number }),
-    el("td", { text: label(callback.reason) }),
-    el("td", {}, [contextList(callback.context), ...(callback.call_sid ? [transcriptLink(callback.call_sid)] : [])]),
+    el("td", { text: when(callback.requested_at) }),
+    el("td", {}, [whoView(callback.pop, callback.number)]),
+    el("td", {}, [popView(callback.pop, callback.call_sid)]),
     el("td", { text: String(callback.attempts) }),
     state,
     el("td", {}, [call]),
@@ -116,17 +140,16 @@ function voicemailItem(voicemail) {
   done.addEventListener("click", () => act(`/console/agent/voicemails/${encodeURIComponent(voicemail.id)}/done`));
   const heard = voicemail.transcript
     ? el("blockquote", { class: "transcript-text", text: voicemail.transcript })
-    : el("p", { class: "muted no-transcript", text: voicemail.transcript_problem || "No transcript." });
+    : el("p", { class: "muted no-transcript", text: voicemail.no_transcript || "No transcript." });
   const audio = voicemail.has_audio
     ? el("audio", { controls: "", preload: "none", src: `/console/agent/voicemails/${encodeURIComponent(voicemail.id)}/audio` })
     : el("p", { class: "muted", text: "No recording could be fetched." });
   return el("li", { class: "voicemail", dataset: { voicemailId: voicemail.id } }, [
     el("div", { class: "voicemail-head" }, [
-      el("b", { class: "caller", text: voicemail.caller || "Unknown number" }),
-      el("span", { class: "muted", text: ` ${new Date(voicemail.recorded_at * 1000).toLocaleString()} ` }),
-      transcriptLink(voicemail.call_sid),
+      whoView(voicemail.pop, voicemail.caller),
+      el("span", { class: "muted left-at", text: when(voicemail.recorded_at) }),
     ]),
-    contextList(voicemail.context),
+    popView(voicemail.pop, voicemail.call_sid),
     audio,
     heard,
     done,
@@ -150,6 +173,14 @@ function draw(state) {
   const agents = new Map(state.agents.map((a) => [a.username, a.name]));
   const mine = state.agents.find((a) => a.username === me);
   const status = mine ? mine.status : "offline";
+  // The desk set this agent busy after a whisper nobody answered: say so, never silently.
+  const missed = document.getElementById("missed-note");
+  missed.hidden = !(mine && mine.status === "busy" && mine.missed_at);
+  if (!missed.hidden) {
+    const at = new Date(mine.missed_at * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    missed.textContent = `At ${at} a caller rang your phone and no key was pressed, so the desk set you to Busy: ` +
+      "no caller is offered to you until you choose Available. You can still Take callers yourself.";
+  }
   const statusEl = document.getElementById("my-status");
   statusEl.textContent = label(status);
   statusEl.dataset.status = status;

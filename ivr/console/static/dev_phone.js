@@ -37,7 +37,7 @@
     });
     const answer = await response.json().catch(() => ({}));
     if (!response.ok) showError(answer.error || `The sandbox answered ${response.status}.`);
-    return answer;
+    return response.ok ? answer : null;
   }
 
   function line(event, text, note) {
@@ -106,6 +106,12 @@
       case "listening":
         line(event, "(the line listens: press keys or say something)", true);
         break;
+      case "queued": // the queue's own name is the line's business, not the caller's
+        line(event, "[in the queue, on hold]", true);
+        break;
+      case "conference": // "in conference entry-0e31… with +1555…": the room's name is internal
+        line(event, `[${event.text.replace(/^in conference \S+ with /, "talking with ")}]`, true);
+        break;
       case "text": {
         const item = document.createElement("li");
         item.textContent = event.text;
@@ -144,16 +150,24 @@
   hangupButton.addEventListener("click", () => act("hangup", { call }));
   document.getElementById("call-line").addEventListener("click", async () => {
     const answer = await act("call", {});
-    if (answer.call) call = answer.call;
+    if (answer && answer.call) call = answer.call;
   });
-  for (const key of document.querySelectorAll("#keypad button")) {
-    key.addEventListener("click", () => act("keys", { call, keys: key.dataset.key }));
+  /** The caller's own side of the conversation, in the same list as the line's. */
+  function mine(text) {
+    const item = line({ kind: "you", call }, text);
+    item.className = "you";
   }
-  document.getElementById("say-form").addEventListener("submit", (e) => {
+  for (const key of document.querySelectorAll("#keypad button")) {
+    key.addEventListener("click", async () => {
+      if (await act("keys", { call, keys: key.dataset.key })) mine(`You pressed ${key.dataset.key}`);
+    });
+  }
+  document.getElementById("say-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     const input = document.getElementById("say-text");
-    if (input.value.trim()) act("say", { call, text: input.value.trim() });
+    const words = input.value.trim();
     input.value = "";
+    if (words && (await act("say", { call, text: words }))) mine(`You said “${words}”`);
   });
   document.getElementById("record-form").addEventListener("submit", async (e) => {
     e.preventDefault();

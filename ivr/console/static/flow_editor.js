@@ -34,17 +34,40 @@ function setStatus(text, kind = "") {
 }
 
 // ---- the code editor (CodeMirror when installed, else a plain text box) -------------
+/** CodeMirror's YAML mode starts a quoted string at any apostrophe, so everything after
+ * "hasn't" in a list of words was painted as a string, in red. In YAML a quote opens a
+ * string only where a value starts: one inside a word is a plain letter. */
+function defineFlowMode() {
+  window.CodeMirror.defineMode("flow-yaml", (config) => {
+    const yaml = window.CodeMirror.getMode(config, "yaml");
+    return Object.assign({}, yaml, {
+      token(stream, state) {
+        if (stream.peek() === "'" && /[\p{L}\p{N}]/u.test(stream.string.charAt(stream.pos - 1))) {
+          stream.next();
+          return null;
+        }
+        return yaml.token(stream, state);
+      },
+    });
+  });
+}
+
 function makeEditor(textarea, text) {
   textarea.value = text;
   if (window.CodeMirror) {
+    defineFlowMode();
     const cm = window.CodeMirror.fromTextArea(textarea, {
-      mode: "yaml",
+      mode: "flow-yaml",
       lineNumbers: true,
       gutters: ["problem-gutter", "CodeMirror-linenumbers"],
       tabSize: 2,
       indentUnit: 2,
       extraKeys: { Tab: (c) => c.replaceSelection("  ") },
+      screenReaderLabel: "Flow YAML",
+      lineWrapping: true, // long prompts and conditions stay readable, never cut off
     });
+    // Keyboard users reach the scrolled text too (axe: a scrollable region must be focusable).
+    cm.getScrollerElement().setAttribute("tabindex", "0");
     let marked = [];
     return {
       get: () => cm.getValue(),
@@ -138,7 +161,7 @@ const diagram = new window.DiagramView($("diagram"), (id) => {
   if (group) toggleGroup(group.name); // a folded group's box opens it again
   else if (page.lines[id]) editor.goto(page.lines[id]);
 });
-Object.assign(page, { lines: {}, groups: [], collapsed: new Set(), opened: false });
+Object.assign(page, { lines: {}, groups: [], collapsed: new Set(), opened: false, unfolded: false });
 const LEGIBLE_PX = 10; // smallest state name we call readable without zooming
 
 async function draw(seq = page.checkSeq, sent = files()) {
@@ -155,6 +178,11 @@ async function draw(seq = page.checkSeq, sent = files()) {
       diagram.moved = false;
       return draw();
     }
+    if (page.opened && page.unfolded && diagram.smallestFont() && diagram.smallestFont() < LEGIBLE_PX) {
+      // a group just opened: pan rather than shrink, so every name stays readable
+      diagram.zoom(LEGIBLE_PX / diagram.smallestFont());
+    }
+    page.unfolded = false;
     page.opened = true;
     showGroups();
     $("diagram").classList.remove("stale");
@@ -168,9 +196,10 @@ async function draw(seq = page.checkSeq, sent = files()) {
 }
 
 function toggleGroup(name) {
-  if (page.collapsed.has(name)) page.collapsed.delete(name);
+  page.unfolded = page.collapsed.has(name);
+  if (page.unfolded) page.collapsed.delete(name);
   else page.collapsed.add(name);
-  diagram.moved = false; // the layout changes: show the whole of the new one
+  diagram.moved = false; // the layout changes: fitted again, then zoomed to readable names
   draw();
 }
 
@@ -206,6 +235,7 @@ function showProblems(problems) {
   $("problem-count").textContent = problems.length
     ? `${errors.length} error(s), ${problems.length - errors.length} warning(s)`
     : "none: the draft is valid";
+  $("tab-problems").textContent = errors.length ? `(${errors.length} error${errors.length > 1 ? "s" : ""})` : "";
   for (const p of problems) {
     const jump = el("button", { type: "button", class: "link" }, where(p));
     if (p.file === "flow" && p.line) jump.addEventListener("click", () => editor.goto(p.line));
@@ -254,6 +284,7 @@ function showPromptRows() {
       return row;
     }),
   );
+  if ($("prompt-search").value) filterPrompts();
 }
 
 function promptCell(id, lang, value) {
@@ -535,6 +566,54 @@ async function rollback(number) {
   loadHistory();
   scheduleCheck();
 }
+
+// ---- tabs: the flow, its prompts, the test phone, the versions ----------------------
+// One task on screen at a time: the page was 12,500 px tall, with the test phone at the bottom.
+
+const tabs = [...document.querySelectorAll("#flow-tabs [role=tab]")];
+
+function showTab(tab) {
+  for (const other of tabs) {
+    const selected = other === tab;
+    other.setAttribute("aria-selected", String(selected));
+    other.tabIndex = selected ? 0 : -1;
+    $(other.getAttribute("aria-controls")).hidden = !selected;
+  }
+  if (tab.id === "tab-flow") {
+    const cm = document.querySelector(".CodeMirror");
+    if (cm && cm.CodeMirror) cm.CodeMirror.refresh(); // it measured nothing while hidden
+  }
+  if (history.replaceState) history.replaceState(null, "", `#${tab.id.slice(4)}`);
+}
+
+for (const tab of tabs) {
+  tab.addEventListener("click", () => showTab(tab));
+  tab.addEventListener("keydown", (event) => {
+    const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
+    if (!step) return;
+    const next = tabs[(tabs.indexOf(tab) + step + tabs.length) % tabs.length];
+    showTab(next);
+    next.focus();
+  });
+}
+const opened = tabs.find((tab) => `#${tab.id.slice(4)}` === location.hash);
+if (opened) showTab(opened);
+
+// ---- prompt search: by id or by any words of any language ---------------------------
+
+function filterPrompts() {
+  const words = $("prompt-search").value.trim().toLowerCase();
+  const rows = [...document.querySelectorAll("#prompt-rows tr")];
+  let shown = 0;
+  for (const row of rows) {
+    const texts = [row.dataset.id, ...[...row.querySelectorAll("textarea")].map((t) => t.value)];
+    row.hidden = Boolean(words) && !texts.some((text) => text.toLowerCase().includes(words));
+    if (!row.hidden) shown += 1;
+  }
+  $("prompt-matches").textContent = words ? `${shown} of ${rows.length} prompts match.` : "";
+}
+
+$("prompt-search").addEventListener("input", filterPrompts);
 
 editor.onChange(() => {
   markDirty();

@@ -44,12 +44,20 @@
     options: { plugins: { legend: { position: "right" } } },
   });
 
+  // Every step gets its own labelled bar: the chart grows with the steps (Chart.js skipped
+  // every other label of a fixed-height chart, so bars and labels did not line up).
   const funnelSteps = [];
-  for (const p of f.paths) for (const step of p.funnel) funnelSteps.push({ label: p.path + ": " + step.state, calls: step.calls });
+  for (const p of f.paths) for (const step of p.funnel) funnelSteps.push({ label: `${p.path} · ${step.state.replace(/_/g, " ")}`, calls: step.calls });
+  const funnel = document.getElementById("chart-funnel");
+  if (funnel) funnel.parentElement.style.height = `${Math.max(240, 60 + 26 * funnelSteps.length)}px`;
   chart("chart-funnel", {
     type: "bar",
     data: { labels: funnelSteps.map((s) => s.label), datasets: [{ label: "calls", data: funnelSteps.map((s) => s.calls), backgroundColor: blue }] },
-    options: { indexAxis: "y", plugins: { legend: { display: false }, title: { display: true, text: "Funnel of the main paths" } } },
+    options: {
+      indexAxis: "y",
+      plugins: { legend: { display: false }, title: { display: true, text: "Funnel of the main paths" } },
+      scales: { y: { ticks: { autoSkip: false } }, x: { beginAtZero: true } },
+    },
   });
 
   if (f.satisfaction) {
