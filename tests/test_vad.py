@@ -302,6 +302,35 @@ def test_mulaw_keeps_real_speech_recognisable(fsdd: Path) -> None:
             assert np.corrcoef(clean, coded)[0, 1] > 0.999
 
 
+@pytest.mark.parametrize("speaker", SPEAKERS)
+def test_a_complete_answer_ends_after_the_short_pause_and_an_open_one_after_the_long(
+    fsdd: Path, speaker: str
+) -> None:
+    """The listener says when the words so far answer the question; only then is 200 ms enough."""
+    config = EndpointConfig()
+    for index in INDICES:
+        spoken = utterance(fsdd, speaker, index, digit_string(index), lead_ms=lead_for(index))
+        complete = Endpointer()
+        found: list[tuple[int, EndpointEvent]] = []
+        for at, frame in enumerate(audio.frames(spoken.samples, RATE, FRAME_MS)):
+            if (at + 1) * FRAME_MS >= spoken.speech_end_ms:
+                complete.answer_complete(True)  # the last digit has been recognised
+            event = complete.feed(frame)
+            if event is not None:
+                found.append(((at + 1) * FRAME_MS, event))
+        assert [event for _, event in found] == [EndpointEvent.SPEECH_STARTED, EndpointEvent.SPEECH_ENDED]
+        end_delay = found[1][0] - spoken.speech_end_ms
+        assert (
+            config.complete_silence_ms - END_SLACK_MS
+            <= end_delay
+            <= config.complete_silence_ms + END_SLACK_MS
+        )
+        reopened = Endpointer()
+        reopened.answer_complete(True)
+        reopened.answer_complete(False)  # "forty" was complete until "forty-" could go on
+        check_one_utterance(events(reopened, spoken.samples), spoken)
+
+
 def test_frames_of_the_wrong_length_are_refused() -> None:
     endpointer = Endpointer()
     with pytest.raises(ValueError, match="160 samples"):
@@ -315,6 +344,7 @@ def test_frames_of_the_wrong_length_are_refused() -> None:
         {"start_ms": 10},
         {"end_silence_ms": 0},
         {"speech_margin_db": 3.0, "continue_margin_db": 6.0},
+        {"complete_silence_ms": 800},
     ],
 )
 def test_impossible_configs_are_refused(bad: dict[str, Any]) -> None:

