@@ -19,7 +19,9 @@ hangover: the gaps between words and digits, and the stops inside a word,
 are far shorter, so they never end it.
 
 One utterance per listening turn: ``SPEECH_STARTED`` once, then
-``SPEECH_ENDED`` once, or ``NO_INPUT`` once if nobody spoke in time. After a
+``SPEECH_ENDED`` once, or ``NO_INPUT`` once if nobody spoke in time. In
+between, ``PAUSED`` at each short pause, where the listener may say the
+answer is complete: then the short pause, not the long one, ends it. After a
 final event ``feed`` returns ``None`` until ``reset``, which the adapter calls
 before the next question.
 
@@ -157,6 +159,10 @@ class EndpointEvent(StrEnum):
     SPEECH_STARTED = "speech_started"
     """The caller has been speaking for ``start_ms``: stop any prompt (barge-in) and keep the audio."""
 
+    PAUSED = "paused"
+    """The caller has paused for ``complete_silence_ms`` mid-utterance: time to ask whether the
+    words so far answer the question (``Endpointer.answer_complete``); fires once per pause."""
+
     SPEECH_ENDED = "speech_ended"
     """The caller paused for ``end_silence_ms`` after speaking (``complete_silence_ms`` once the
     answer was complete), or hit ``max_utterance_ms``."""
@@ -222,16 +228,21 @@ class Endpointer:
         self._silent_run = 0
         self._complete = False
 
-    def answer_complete(self, complete: bool) -> None:
-        """Say whether the words recognised so far already answer the question.
+    def answer_complete(self, complete: bool) -> bool:
+        """Say whether the words recognised so far already answer the question; True: ended now.
 
         While they do, a pause of ``complete_silence_ms`` ends the utterance; when
         later words make the answer open again ("four five" after "forty"), the
         long pause is back. Decided by the listener, which knows the question: this
-        class only counts frames. A pause already long enough ends the utterance on
-        the next frame, so a late partial result costs a frame, not a missed turn.
+        class only counts frames. When the pause is already that long (the listener
+        was told at ``PAUSED``), the utterance ends here and now: the caller of this
+        method takes it as ``SPEECH_ENDED``, which ``feed`` will not report again.
         """
         self._complete = complete
+        if complete and self._speaking and self._silent_run >= self._complete_frames:
+            self._end()
+            return True
+        return False
 
     def prompt_finished(self) -> None:
         """Start the no-input clock of a turn begun with ``reset(prompt_playing=True)``."""
@@ -324,7 +335,12 @@ class Endpointer:
             self._silent_run += 1
         pause = self._complete_frames if self._complete else self._end_frames
         if self._silent_run >= pause or self._since_onset >= self._max_frames:
-            self._speaking = False
-            self._done = True
+            self._end()
             return EndpointEvent.SPEECH_ENDED
+        if self._silent_run == self._complete_frames:
+            return EndpointEvent.PAUSED
         return None
+
+    def _end(self) -> None:
+        self._speaking = False
+        self._done = True

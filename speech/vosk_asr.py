@@ -23,6 +23,7 @@ How one recogniser is used, per utterance::
       | accept(20 ms PCM) ---------------------> | ------------------> | SetGrammar (utterance start only)
       | <- None or Transcript(partial=True) --- | <------------------ | AcceptWaveform, PartialResult
       | ... (Vosk may end a segment itself: Transcript(partial=False), utterance goes on)
+      | settle() at a pause ---------------------> | ------------------> | FinalResult: a segment ends
       | finish() -------------------------------> | ------------------> | FinalResult, fresh decoder
       | <- Transcript(text, confidence, partial=False)
 """
@@ -469,6 +470,27 @@ class VoskRecognizer:
         async with self._lock:
             result: Transcript = await self._run(self._finish_blocking)
             return result
+
+    async def settle(self) -> Transcript:
+        """Close the segment heard so far and return the utterance's words, final; it goes on."""
+        async with self._lock:
+            result: Transcript = await self._run(self._settle_blocking)
+            return result
+
+    def _settle_blocking(self) -> Transcript:
+        """FinalResult of the current segment, kept as one of the utterance's; runs in a pool thread."""
+        with self._kaldi_lock:
+            if not self._in_utterance:
+                return Transcript("", 0.0, False)
+            if not self._segment_ended:
+                segment = _parse_result(self._kaldi.FinalResult())
+                if segment.text:
+                    self._segments.append(segment)
+                # FinalResult started a fresh segment: the next audio is a new one, as after
+                # Vosk's own endpoint, and `finish` has nothing more to flush for this one.
+                self._segment_ended = True
+            self._last_partial = ""
+            return _combine(self._segments, partial=False)
 
     def _accept_blocking(self, pcm: bytes) -> Transcript | None:
         """AcceptWaveform and read a result; runs in a pool thread."""

@@ -17,7 +17,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from ivr.config import Settings
+from ivr.flow.steps import Gather
+from ivr.mediastream.call import grammar_for
 from tests.conftest import ROOT, make_settings
+
+AGENT_WORDS = ("상담원",)
+MENU = Gather(
+    digits=False,
+    timeout=6,
+    max_digits=1,
+    finish_on_key="",
+    speech=True,
+    hints=("주문", "수리", "예", *AGENT_WORDS),
+    language="ko",
+)
+"""The menu's question as the engine asks it (its words, then the agent's)."""
+MENU_GRAMMAR = grammar_for(MENU, AGENT_WORDS)
 
 FLOW = """\
 flow: korean

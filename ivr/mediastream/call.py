@@ -413,6 +413,14 @@ class StreamCall:
             if recognizer is not None:
                 self._heard(await recognizer.accept(b"".join(pending)))
             pending = []
+        if happened is EndpointEvent.PAUSED and recognizer is not None:
+            # Partials can lag or stay empty until a word is final: settle what was said so
+            # far, and if it answers the question, this pause is the end of the utterance.
+            if pending:
+                await recognizer.accept(b"".join(pending))
+                pending = []
+            if self._heard(await recognizer.settle()):
+                happened = EndpointEvent.SPEECH_ENDED
         if happened is EndpointEvent.SPEECH_ENDED:
             if recognizer is None:
                 self.preroll.clear()
@@ -428,10 +436,12 @@ class StreamCall:
             return None
         return hearing, pending
 
-    def _heard(self, so_far: Transcript | None) -> None:
-        """Tell the endpointer whether the words so far answer the question (None: no news)."""
-        if so_far is not None and self.shape is not None:
-            self.endpointer.answer_complete(self.shape.complete(so_far.text))
+    def _heard(self, so_far: Transcript | None) -> bool:
+        """Tell the endpointer whether the words so far answer the question (None: no news);
+        True when that ends the utterance now (the pause was already long enough)."""
+        if so_far is None or self.shape is None:
+            return False
+        return self.endpointer.answer_complete(self.shape.complete(so_far.text))
 
     def _can_interrupt(self) -> bool:
         """Whether everything still playing may be cut short (no notice that must be heard whole)."""
