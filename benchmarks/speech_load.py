@@ -10,9 +10,9 @@ concurrent callers, every one over a real ``/media`` websocket after a signed ``
   edge's clock), and "plays" what the line sends at the same pace, echoing each mark once
   its audio has played and every pending mark on ``clear``, as Twilio does;
 - a caller answers 6 to 10 questions, then hangs up (a new caller takes the place): after a
-  question has played, a pause of 0.3 to 1.2 s, then an answer of 1 to 4 digits recorded by
-  real people (FSDD, three speakers), standing in for a menu word or a number; one answer in
-  five barges in 0.5 to 2 s into the question instead. The line's goodbyes and hand-offs
+  question has played, a pause of 0.3 to 1.2 s, then an answer of 1 to 6 digits recorded by
+  real people (FSDD, three speakers), standing in for a menu word or a number; three answers in
+  ten barge in 0.5 to 2 s into the question instead. The line's goodbyes and hand-offs
   end calls early too. How much of the time callers speak is printed (about a third);
 - from the last frame of an answer to the first frame of the reply is timed. A reply that
   came after the long pause (``end_silence_ms``: the model heard more than one word of the
@@ -66,6 +66,8 @@ from tests.streamer import FRAME, FSDD  # noqa: E402
 SPEAKERS = ("jackson", "nicolas", "theo")
 TICK = 0.020
 SILENCE_B64 = base64.b64encode(b"\xff" * FRAME).decode("ascii")
+BARGE_IN = 0.3
+"""Share of questions (of more than 2 s) that callers interrupt."""
 NO_INPUT_S = 3.0
 """A reply later than this after an answer followed the no-input timeout: not heard as speech."""
 
@@ -129,13 +131,13 @@ def _frames_b64(mulaw: bytes) -> list[str]:
 
 
 def answer_clips(count: int) -> list[list[str]]:
-    """Answers of 1 to 4 real recorded digits, 150 ms apart, as base64 frames."""
+    """Answers of 1 to 6 real recorded digits, 150 ms apart, as base64 frames."""
     rng = random.Random(2028)
     clips = []
     for index in range(count):
         speaker = SPEAKERS[index % len(SPEAKERS)]
         parts = []
-        for _ in range(rng.randint(1, 4)):
+        for _ in range(rng.randint(1, 6)):
             samples, _ = audio.decode_wav(
                 (FSDD / f"{rng.randrange(10)}_{speaker}_{rng.randrange(50)}.wav").read_bytes()
             )
@@ -160,8 +162,11 @@ class Results:
 class Caller:
     """One caller's stream: what it sends each tick, what it hears, when it answers."""
 
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse, stream_sid: str, rng: random.Random) -> None:
+    def __init__(
+        self, ws: aiohttp.ClientWebSocketResponse, call_sid: str, stream_sid: str, rng: random.Random
+    ) -> None:
         self.ws = ws
+        self.call_sid = call_sid
         self.stream_sid = stream_sid
         self.rng = rng
         self.questions = rng.randint(6, 10)
@@ -173,6 +178,7 @@ class Caller:
         self.spoke_at = 0.0  # when the last answer's last frame went out
         self.awaiting = False  # an answer was given and its reply has not come
         self.closed = False
+        self.plan = ""  # for the question playing: "barge" in, "listen" to the end, or "" (not yet)
         self.started = time.perf_counter()
         self.reader: asyncio.Task[None] | None = None
 
@@ -243,7 +249,7 @@ class Caller:
         self._decide(results, clips)
 
     def _decide(self, results: Results, clips: list[list[str]]) -> None:
-        """Plan the next answer: after the question, or (one in five) into it."""
+        """Plan each question once: barge in (`BARGE_IN` of the long ones) or listen, think, answer."""
         if self.speech or self.awaiting:
             return
         if self.wait_ticks > 0:
@@ -251,15 +257,22 @@ class Caller:
             return
         if self.wait_ticks == 0:
             self.wait_ticks = -1
+            self.plan = ""
             self.speech = list(self.rng.choice(clips))
             results.answers += 1
             self.questions -= 1
             return
-        if self.queued_ms and not self.marks[:0] and self.rng.random() < 0.2:
-            results.barge_ins += 1
-            self.wait_ticks = self.rng.randint(25, 100)  # 0.5 to 2 s into the question
-        elif not self.queued_ms and not self.marks:
-            self.wait_ticks = self.rng.randint(15, 60)  # 0.3 to 1.2 s to think
+        if not self.plan:
+            if not self.queued_ms:
+                return  # the question has not arrived yet
+            if self.queued_ms > 2000 and self.rng.random() < BARGE_IN:
+                self.plan = "barge"
+                results.barge_ins += 1
+                self.wait_ticks = self.rng.randint(25, 100)  # 0.5 to 2 s into the question
+            else:
+                self.plan = "listen"
+        elif self.plan == "listen" and not self.queued_ms and not self.marks:
+            self.wait_ticks = self.rng.randint(15, 60)  # heard it all: 0.3 to 1.2 s to think
 
 
 async def run_load(base: str, calls: int, seconds: float, pid: int, ramp_per_s: float) -> dict[str, Any]:
@@ -292,7 +305,7 @@ async def run_load(base: str, calls: int, seconds: float, pid: int, ramp_per_s: 
                 results.errors += 1
                 log(f"a call could not start: {exc}")
                 return
-            caller = Caller(ws, stream_sid, random.Random(rng.random()))
+            caller = Caller(ws, call_sid, stream_sid, random.Random(rng.random()))
             caller.reader = asyncio.create_task(caller.read(results, clips))
             live.append(caller)
 
@@ -301,7 +314,8 @@ async def run_load(base: str, calls: int, seconds: float, pid: int, ramp_per_s: 
             results.calls_done += 1
             results.call_s += time.perf_counter() - caller.started
             if not caller.ws.closed:
-                with_stop = json.dumps({"event": "stop", "streamSid": caller.stream_sid, "stop": {}})
+                ended = {"accountSid": "AC" + "0" * 32, "callSid": caller.call_sid}
+                with_stop = json.dumps({"event": "stop", "streamSid": caller.stream_sid, "stop": ended})
                 await caller.ws.send_str(with_stop)
                 await caller.ws.close()
 
@@ -331,7 +345,7 @@ async def run_load(base: str, calls: int, seconds: float, pid: int, ramp_per_s: 
             if not measuring_from and len(live) >= calls:
                 measuring_from = time.perf_counter()
                 cpu0 = cpu_seconds(pid)
-                results = Results()
+                results.__init__()  # type: ignore[misc]  # the callers hold this object: clear it
                 log(f"{calls} calls up; measuring for {seconds:g} s")
             if measuring_from and time.perf_counter() - measuring_from >= seconds:
                 wall = time.perf_counter() - measuring_from

@@ -264,6 +264,14 @@ class Endpointer:
         return self._utterance_frames * self.config.frame_ms
 
     @property
+    def pause_ms(self) -> int:
+        """How long the caller has been quiet inside the current utterance (0 while voiced).
+
+        A listener stops feeding its recogniser once a pause passes ``complete_silence_ms``:
+        that is enough silence to finish the last word, and the rest only costs decoding."""
+        return self._silent_run * self.config.frame_ms if self._speaking else 0
+
+    @property
     def noise_floor_dbfs(self) -> float | None:
         """Current estimate of the line's noise level; ``None`` before the first frame."""
         return self._floor_db

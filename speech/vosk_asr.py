@@ -438,6 +438,8 @@ class VoskRecognizer:
         self._in_utterance = False
         self._segment_ended = False
         """Vosk's own endpointer closed a segment, and no audio has come since."""
+        self._settled = False
+        """`settle` finalised the current segment, and no audio has come since."""
         self._segments: list[_Words] = []
         self._last_partial = ""
 
@@ -482,13 +484,11 @@ class VoskRecognizer:
         with self._kaldi_lock:
             if not self._in_utterance:
                 return Transcript("", 0.0, False)
-            if not self._segment_ended:
+            if not self._segment_ended and not self._settled:
                 segment = _parse_result(self._kaldi.FinalResult())
                 if segment.text:
                     self._segments.append(segment)
-                # FinalResult started a fresh segment: the next audio is a new one, as after
-                # Vosk's own endpoint, and `finish` has nothing more to flush for this one.
-                self._segment_ended = True
+                self._settled = True
             self._last_partial = ""
             return _combine(self._segments, partial=False)
 
@@ -504,6 +504,7 @@ class VoskRecognizer:
                     RecognitionErrorCode.ENGINE_FAILED, f"Kaldi rejected audio: {exc}"
                 ) from exc
             self._in_utterance = True
+            self._settled = False
             self._segment_ended = bool(ended)
             if ended:
                 segment = _parse_result(self._kaldi.Result())
@@ -527,6 +528,10 @@ class VoskRecognizer:
             if not self._in_utterance:
                 return Transcript("", 0.0, False)
             try:
+                if self._settled:
+                    # `settle` finalised the last segment and nothing came since: Kaldi is in
+                    # its finished state, and the next AcceptWaveform starts afresh by itself.
+                    return _combine(self._segments, partial=False)
                 if self._segment_ended:
                     # After Vosk's own endpoint, FinalResult is a no-op that keeps the old
                     # decoder and feature pipeline (and so its speaker adaptation). An empty
@@ -539,6 +544,7 @@ class VoskRecognizer:
                 self._last_partial = ""
                 self._in_utterance = False
                 self._segment_ended = False
+                self._settled = False
 
     def _apply_grammar(self) -> None:
         """Switch Kaldi to the wanted grammar; only between utterances (mid-decode it aborts)."""

