@@ -11,9 +11,10 @@ concurrent callers, every one over a real ``/media`` websocket after a signed ``
   its audio has played and every pending mark on ``clear``, as Twilio does;
 - a caller answers 6 to 10 questions, then hangs up (a new caller takes the place): after a
   question has played, a pause of 0.3 to 1.2 s, then an answer of 1 to 6 digits recorded by
-  real people (FSDD, three speakers), standing in for a menu word or a number; three answers in
-  ten barge in 0.5 to 2 s into the question instead. The line's goodbyes and hand-offs
-  end calls early too. How much of the time callers speak is printed (about a third);
+  real people (FSDD, three speakers), standing in for a menu word or a number; three in ten
+  questions longer than 2 s are interrupted 0.5 to 2 s in instead. The line's goodbyes and
+  hand-offs end calls early too. How much of the time callers speak is printed (about a
+  fifth with this mix; a starved edge that falls behind its pace says less);
 - from the last frame of an answer to the first frame of the reply is timed. Replies within
   the midpoint of the two pauses (450 ms) followed the short one (the answer was heard
   complete); later ones, the long pause (the model heard no menu phrase, or too few
@@ -25,7 +26,7 @@ Calls per core = concurrent calls / the server process's CPU (user + system time
 server carries, whatever the load generator and the machine's other work take. Memory per
 call = the server's RSS growth from before the calls to the end of the window, per call.
 
-    python benchmarks/speech_load.py --calls 100 --seconds 60
+    python benchmarks/speech_load.py --calls 20 --seconds 60
 """
 
 from __future__ import annotations
