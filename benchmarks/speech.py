@@ -1,7 +1,7 @@
-"""Local-speech benchmarks: recognition capacity, answer latency, synthesis, memory per stream.
+"""Local-speech benchmarks: recognition capacity, answer latency, end of answer, synthesis, memory.
 
 Local voice mode (``IVR_SPEECH=local``) runs each call over a Twilio Media Stream: pyttsx3
-speaks the prompts and Vosk listens, in the server process. Four measurements, each alone
+speaks the prompts and Vosk listens, in the server process. Five measurements, each alone
 or all together (``all``, the default); ``--json`` prints one JSON object instead of tables.
 The machine is shared, so every figure is a median (with p90 or the range where it helps).
 
@@ -48,6 +48,15 @@ latency
     which includes making the call's recogniser. A warm-up call comes first and is not counted.
 
     Targets: <= 300 ms cached, <= 500 ms synthesised.
+
+endpoint
+    End of a complete answer -> first frame of the reply, in real time over ``/media``, on the
+    small Korean line of ``tests.korean_line`` (the installed model knows its words, none of the
+    English line's). Each answer is one real recording of one digit said at the menu, standing in
+    for a menu word, sent at real-time pace; timed from its last frame (where speech ends) to the
+    first ``media`` frame of the reply. An answer the model hears as one menu phrase is complete
+    and ends after ``complete_silence_ms``; one heard as more (or nothing) waits
+    ``end_silence_ms``. Reports both, and how many were heard as complete. Target: <= 300 ms.
 
 synth
     ``Pyttsx3Synthesizer.synthesize`` of distinct dynamic prompts with a warm worker, median and
@@ -119,6 +128,7 @@ from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
 from ivr.config import Settings  # noqa: E402
 from ivr.flow.loader import load_flow  # noqa: E402
 from ivr.flow.steps import Gather  # noqa: E402
+from ivr.mediastream.answers import AnswerShape  # noqa: E402
 from ivr.mediastream.call import FEED_FRAMES, grammar_for  # noqa: E402
 from ivr.prompts import load_catalogs  # noqa: E402
 from ivr.records import Order, OrderStatus  # noqa: E402
@@ -131,9 +141,13 @@ from ivr.speech.vosk_asr import VoskModel, VoskModels  # noqa: E402
 from ivr.store.sqlite import SQLiteDatabase, SQLiteRepository, sqlite_path  # noqa: E402
 from tests.caller import PUBLIC_URL, VERIFIED_PHONE, sign, stream_headers  # noqa: E402
 from tests.conftest import TODAY, load_demo_data, make_settings  # noqa: E402
+from tests.korean_line import AGENT_WORDS as KOREAN_AGENT_WORDS  # noqa: E402
+from tests.korean_line import MENU as KOREAN_MENU  # noqa: E402
+from tests.korean_line import MENU_GRAMMAR as KOREAN_MENU_GRAMMAR  # noqa: E402
+from tests.korean_line import korean_settings  # noqa: E402
 from tests.streamer import FRAME, FSDD, SILENCE, TwilioEdge, spoken_digits_audio  # noqa: E402
 
-SECTIONS = ("asr", "latency", "synth", "memory")
+SECTIONS = ("asr", "latency", "endpoint", "synth", "memory")
 SPEAKERS = ("jackson", "nicolas", "theo")
 FRAME_SECONDS = 0.020
 """One media frame: 20 ms of 8 kHz mu-law (160 bytes)."""
@@ -381,12 +395,17 @@ async def _prerendered(server: LiveServer, limit_s: float = 120.0) -> None:
 
 
 @contextlib.asynccontextmanager
-async def live_server(model_dir: Path, orders: int = 0) -> AsyncIterator[LiveServer]:
-    """The real app on loopback, like the tests' `local` fixture, warmed up and ready for calls."""
+async def live_server(model_dir: Path, orders: int = 0, korean: bool = False) -> AsyncIterator[LiveServer]:
+    """The real app on loopback, like the tests' `local` fixture, warmed up and ready for calls.
+
+    `korean`: the small Korean line of `tests.korean_line`, whose words the Korean model knows."""
     from ivr.web.app import STREAM_SPEECH, create_app
 
     with tempfile.TemporaryDirectory(prefix="ivr-speech-bench-") as tmp:
-        settings = make_settings(Path(tmp), IVR_SPEECH="local", IVR_VOSK_MODEL=str(model_dir))
+        if korean:
+            settings = korean_settings(Path(tmp), model_dir)
+        else:
+            settings = make_settings(Path(tmp), IVR_SPEECH="local", IVR_VOSK_MODEL=str(model_dir))
         await load_demo_data(settings)
         numbers = await _add_orders(settings, orders) if orders else []
         app = create_app(settings, today=lambda: TODAY)
@@ -643,6 +662,83 @@ async def measure_latency(model_dir: Path, calls: int) -> dict[str, Any]:
         "end_silence_ms": config.end_silence_ms,
         "ms": {kind: summary(values) for kind, values in samples.items()},
         "targets_ms": {"cached": TARGETS["cached_ms"], "synthesised": TARGETS["synth_answer_ms"]},
+    }
+
+
+# --- 2b. the end of a complete answer --------------------------------------------------------
+
+
+async def _complete_menu_answers(model_dir: Path, count: int) -> list[bytes]:
+    """Real recordings of one digit that the model hears as one word of the Korean menu.
+
+    Complete answers by the line's own test (`AnswerShape` on the recogniser's final words,
+    decoded here beforehand with the menu's grammar): the recordings stand in for words, and
+    the Korean model hears many of them as nothing or as two words, which are not complete
+    answers and would measure the long pause instead."""
+    shape = AnswerShape(KOREAN_MENU, KOREAN_MENU_GRAMMAR, KOREAN_AGENT_WORDS)
+    models = VoskModels(workers=1)
+    found: list[bytes] = []
+    rng = random.Random(28)
+    try:
+        recognizer = await models.recognizer(model_dir, 8000, KOREAN_MENU_GRAMMAR)
+        while len(found) < count:
+            path = FSDD / f"{rng.randrange(10)}_{rng.choice(SPEAKERS)}_{rng.randrange(50)}.wav"
+            clip = audio.ulaw_encode(audio.decode_wav(path.read_bytes())[0])
+            pcm = audio.ulaw_decode(PREROLL + clip + SILENCE * 10).tobytes()
+            for offset in range(0, len(pcm), CHUNK_BYTES):
+                await recognizer.accept(pcm[offset : offset + CHUNK_BYTES])
+            if shape.complete((await recognizer.finish()).text):
+                found.append(clip)
+    finally:
+        models.close()
+    return found
+
+
+async def _answer_after_speech(call: TimedCall, clip: bytes) -> float:
+    """Say `clip` at real-time pace; ms from its last frame to the first frame of the answer."""
+    pacer = Pacer()
+    call.sock.arm()
+    for offset in range(0, len(clip), FRAME):
+        await call.edge.frame(clip[offset : offset + FRAME].ljust(FRAME, b"\xff"))
+        await pacer.tick()
+    ended = time.perf_counter()
+    await call.await_answer(pacer)
+    latency = (call.sock.answered_at - ended) * 1000
+    await call.edge.wait_for_prompt()  # the reply plays; a goodbye closes the stream
+    return latency
+
+
+async def measure_endpoint(model_dir: Path, answers: int) -> dict[str, Any]:
+    """End of a complete answer -> first frame of the reply, on the Korean stand-in line's menu.
+
+    Each answer is one recorded digit that the model hears as one of the menu's words; an
+    answer whose reply still came after the long pause (heard otherwise live) is counted apart."""
+    config = EndpointConfig()
+    samples: list[float] = []
+    clips = iter(await _complete_menu_answers(model_dir, answers + 2))
+    async with live_server(model_dir, korean=True) as server:
+        async with timed_call(server) as call:  # warm-up, not counted
+            for _ in range(2):
+                await _answer_after_speech(call, next(clips))
+        log("endpoint: warm-up call done")
+        done = 0
+        while done < answers:
+            async with timed_call(server) as call:
+                for _ in range(min(5, answers - done)):  # the menu, asked again after each answer
+                    samples.append(await _answer_after_speech(call, next(clips)))
+                    done += 1
+                    if call.edge.closed:
+                        break
+            log(f"endpoint: {done}/{answers}: median {median(samples):.0f} ms")
+    short = [ms for ms in samples if ms < (config.complete_silence_ms + config.end_silence_ms) / 2]
+    return {
+        "answers": len(samples),
+        "complete_silence_ms": config.complete_silence_ms,
+        "end_silence_ms": config.end_silence_ms,
+        "ms": summary(samples),
+        "complete_ms": summary(short),
+        "heard_complete": len(short),
+        "target_ms": 300.0,
     }
 
 
@@ -905,6 +1001,14 @@ def print_report(result: dict[str, Any]) -> None:
         print(_ms_line("DTMF -> synthesised", latency["ms"]["synthesised"], target=targets["synthesised"]))
         print(_ms_line(f"pause {latency['end_silence_ms']} ms -> answer", latency["ms"]["speech"]))
         print(_ms_line("stream start -> greeting", latency["ms"]["greeting"]))
+    if "endpoint" in result:
+        ending = result["endpoint"]
+        print(
+            f"\n2b. End of a complete answer -> first frame of the reply (real time, Korean stand-in line, "
+            f"{ending['answers']} complete menu answers; {ending['heard_complete']} ended by the short pause)"
+        )
+        print(_ms_line("complete answers", ending["ms"], target=ending["target_ms"]))
+        print(_ms_line("ended by the short pause", ending["complete_ms"]))
     if "synth" in result:
         synth = result["synth"]
         print(f"\n3. Synthesis, warm worker (worker start {synth['worker_start_ms']} ms), distinct prompts")
@@ -977,6 +1081,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         result["asr"] = await measure_asr(model_dir, args.streams, args.utterances, args.repeats)
     if "latency" in sections:
         result["latency"] = await measure_latency(model_dir, args.calls)
+    if "endpoint" in sections:
+        result["endpoint"] = await measure_endpoint(model_dir, args.answers)
     if "synth" in sections:
         result["synth"] = await measure_synthesis(args.prompts, args.hits, args.concurrency)
     result["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -1001,6 +1107,8 @@ def main() -> None:
     group.add_argument("--repeats", type=int, default=3, help="runs per stream count (median)")
     group = parser.add_argument_group("latency")
     group.add_argument("--calls", type=int, default=6, help="timed calls (3 answers of each kind each)")
+    group = parser.add_argument_group("endpoint")
+    group.add_argument("--answers", type=int, default=30, help="timed menu answers")
     group = parser.add_argument_group("synth")
     group.add_argument("--prompts", type=int, default=20, help="distinct prompts to synthesise")
     group.add_argument("--hits", type=int, default=5000, help="cache hits to time")

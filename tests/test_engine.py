@@ -78,3 +78,19 @@ async def test_postal_codes_with_letters_are_keyed_as_on_a_phone_keypad(engine: 
     steps = await play(engine, session, Digits("1"), Digits("5150"), Digits("7912122"))
     spoken = [s.text for s in steps if isinstance(s, Say)]
     assert spoken[:2] == ["Thanks, Ada Byron.", "Order 5 1 5 0 is being prepared for shipping."]
+
+
+async def test_the_numbers_a_media_stream_expects_are_the_caller_s_own_at_their_question(
+    engine: FlowEngine,
+) -> None:
+    """What ends a spoken order number after the short pause: the caller ID's own orders, only."""
+    own = engine.new_session("CA3", "+15550100001", "+15550009999")
+    await play(engine, own, Digits("2"))  # not the order offered: another one, by number
+    assert own.state == "order_number"
+    assert await engine.expected_answers(own) == frozenset({"4512", "4513"})
+    stranger = engine.new_session("CA4", "+15550100099", "+15550009999")
+    await play(engine, stranger)
+    assert await engine.expected_answers(stranger) == frozenset()  # a menu, not a number
+    await engine.handle(stranger, Digits("1"))
+    assert stranger.state == "order_number"
+    assert await engine.expected_answers(stranger) == frozenset()  # nothing on file: no hint either way

@@ -120,6 +120,9 @@ class FakeRecognizer:
             raise answer
         return Transcript(answer, 0.9, partial=False)
 
+    async def settle(self) -> Transcript:
+        return Transcript("", 0.0, partial=False)  # nothing known before the end: the long pause
+
     def set_grammar(self, phrases: Sequence[str] | None) -> None:
         self.grammars.append(tuple(phrases) if phrases is not None else None)
 

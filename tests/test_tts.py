@@ -25,6 +25,7 @@ from ivr.speech.tts import (
     SynthesisError,
     SynthesisErrorCode,
     Synthesizer,
+    SynthesizerPool,
     assemble_chunks,
     split_for_synthesis,
 )
@@ -342,3 +343,25 @@ async def test_audio_that_is_not_a_wav_is_rejected_not_stored(tmp_path: Path) ->
 def test_an_empty_secret_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         PromptAudioCache(tmp_path, FailingSynthesizer(), b"")
+
+
+async def test_a_pool_speaks_prompts_asked_at_once_on_separate_workers() -> None:
+    """One worker per core: two callers waiting for a new prompt each get a worker of their own."""
+    first, second = Pyttsx3Synthesizer(), Pyttsx3Synthesizer()
+    pool = SynthesizerPool([first, second])
+    try:
+        assert pool.voice_key == first.voice_key
+        one, two = await asyncio.gather(pool.synthesize("Order 4 5 1 2."), pool.synthesize("Order 7 7 8 8."))
+        assert one != two and one[:4] == two[:4] == b"RIFF"
+        assert first._worker is not None and second._worker is not None  # both started: none waited
+        assert first._worker.pid != second._worker.pid
+        assert (await pool.synthesize("Goodbye."))[:4] == b"RIFF"
+    finally:
+        await pool.aclose()
+
+
+def test_a_pool_speaks_with_one_voice() -> None:
+    with pytest.raises(ValueError, match="one voice"):
+        SynthesizerPool([Pyttsx3Synthesizer(rate=120), Pyttsx3Synthesizer(rate=240)])
+    with pytest.raises(ValueError, match="at least one"):
+        SynthesizerPool([])

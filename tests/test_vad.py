@@ -105,11 +105,14 @@ def utterance(
 
 
 def events(endpointer: Endpointer, samples: audio.Samples) -> list[tuple[int, EndpointEvent]]:
-    """Every event with the time (ms of audio fed) at the end of the frame that produced it."""
-    found = []
+    """Every turn event with the time (ms of audio fed) at the end of the frame that produced it.
+
+    `PAUSED` (the listener's cue to check the words so far) is left out: a listener that never
+    says the answer is complete gets the turn these tests check, and `pauses` counts them."""
+    found: list[tuple[int, EndpointEvent]] = []
     for number, frame in enumerate(audio.frames(samples, RATE, FRAME_MS)):
         event = endpointer.feed(frame)
-        if event is not None:
+        if event is not None and event is not EndpointEvent.PAUSED:
             found.append(((number + 1) * FRAME_MS, event))
     return found
 
@@ -302,6 +305,34 @@ def test_mulaw_keeps_real_speech_recognisable(fsdd: Path) -> None:
             assert np.corrcoef(clean, coded)[0, 1] > 0.999
 
 
+@pytest.mark.parametrize("speaker", SPEAKERS)
+def test_a_complete_answer_ends_after_the_short_pause_and_an_open_one_after_the_long(
+    fsdd: Path, speaker: str
+) -> None:
+    """At each short pause the endpointer asks; an answer said to be complete ends right there."""
+    config = EndpointConfig()
+    for index in INDICES:
+        spoken = utterance(fsdd, speaker, index, digit_string(index), lead_ms=lead_for(index))
+        complete = Endpointer()
+        found: list[tuple[int, EndpointEvent]] = []
+        for at, frame in enumerate(audio.frames(spoken.samples, RATE, FRAME_MS)):
+            event = complete.feed(frame)
+            if event is EndpointEvent.PAUSED and (at + 1) * FRAME_MS > spoken.speech_end_ms:
+                assert complete.answer_complete(True)  # the last digit is in: ends now
+                event = EndpointEvent.SPEECH_ENDED
+            if event is not None and event is not EndpointEvent.PAUSED:
+                found.append(((at + 1) * FRAME_MS, event))
+        assert [event for _, event in found] == [EndpointEvent.SPEECH_STARTED, EndpointEvent.SPEECH_ENDED]
+        assert complete.feed(audio.silence(FRAME_MS, RATE)) is None  # ended once, not again
+        end_delay = found[1][0] - spoken.speech_end_ms
+        short = config.complete_silence_ms
+        assert short - END_SLACK_MS <= end_delay <= short + END_SLACK_MS
+        reopened = Endpointer()
+        reopened.answer_complete(True)
+        reopened.answer_complete(False)  # "forty" was complete until it could become "forty-five"
+        check_one_utterance(events(reopened, spoken.samples), spoken)
+
+
 def test_frames_of_the_wrong_length_are_refused() -> None:
     endpointer = Endpointer()
     with pytest.raises(ValueError, match="160 samples"):
@@ -315,6 +346,7 @@ def test_frames_of_the_wrong_length_are_refused() -> None:
         {"start_ms": 10},
         {"end_silence_ms": 0},
         {"speech_margin_db": 3.0, "continue_margin_db": 6.0},
+        {"complete_silence_ms": 800},
     ],
 )
 def test_impossible_configs_are_refused(bad: dict[str, Any]) -> None:

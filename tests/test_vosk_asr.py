@@ -197,6 +197,28 @@ async def test_finish_resets_so_the_next_utterance_is_independent(models: VoskMo
     assert nothing == Transcript("", 0.0, partial=False)
 
 
+async def test_settle_at_a_pause_gives_the_words_so_far_and_the_utterance_goes_on(models: VoskModels) -> None:
+    """A pause settled mid-utterance: its words are final at once, and stay in the utterance."""
+    whole = await models.recognizer(KOREAN, RATE)
+    first_alone = await recognise(whole, pcm("7_jackson_1") + silence(0.3))
+    second_alone = await recognise(whole, pcm("8_jackson_1") + silence(0.3))
+    settled = await models.recognizer(KOREAN, RATE)
+    await stream(settled, pcm("7_jackson_1") + silence(0.2))
+    so_far = await settled.settle()
+    assert so_far.text == first_alone.text and not so_far.partial
+    assert (await settled.settle()).text == so_far.text  # nothing new: the same words, no decoding
+    assert (await settled.finish()).text == so_far.text  # ended at the pause: nothing more to decode
+
+    await stream(settled, pcm("7_jackson_1") + silence(0.2))
+    await settled.settle()
+    await stream(settled, pcm("8_jackson_1") + silence(0.3))  # the caller went on after the pause
+    went_on = await settled.finish()
+    assert went_on.text == " ".join(t for t in (first_alone.text, second_alone.text) if t)
+    assert (await recognise(settled, pcm("9_jackson_2"))).text == (
+        await recognise(whole, pcm("9_jackson_2"))
+    ).text
+
+
 async def test_grammar_restricts_output_to_its_phrases(models: VoskModels, vocabulary: list[str]) -> None:
     recognizer = await models.recognizer(KOREAN, RATE, grammar=vocabulary)
     allowed = {*vocabulary, UNKNOWN_WORD}

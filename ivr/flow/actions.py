@@ -491,6 +491,30 @@ async def text_return_label(ctx: ActionContext) -> str:
     return await _send(ctx, "return_label", RETURN_LABEL_TEXT)
 
 
+async def own_order_numbers(repository: Repository, caller: str) -> frozenset[str]:
+    """The order numbers on file for the caller's own phone: what `find_order` releases to them."""
+    orders = await repository.orders_of(caller)
+    return frozenset(o.order_number for o in orders if _same_phone(caller, o.phone))
+
+
+async def own_ticket_numbers(repository: Repository, caller: str) -> frozenset[str]:
+    """The repair tickets on file for the caller's own phone."""
+    repairs = await repository.repairs_of(caller)
+    return frozenset(r.ticket_number for r in repairs if _same_phone(caller, r.phone))
+
+
+EXPECTED_ANSWERS: Mapping[str, Callable[[Repository, str], Awaitable[frozenset[str]]]] = {
+    "find_order": own_order_numbers,
+    "find_repair": own_ticket_numbers,
+}
+"""Per look-up, the numbers a caller is known to have, asked before the question that feeds it.
+
+A media stream ends the caller's answer after a short pause once it is one of these
+(`ivr.mediastream.answers`). Only the caller's own: the time the line takes to answer must
+not tell a stranger which numbers exist, and these are the ones the caller ID already
+releases. Not counted as look-ups: they read what the caller ID would be told anyway."""
+
+
 ACTIONS: Mapping[str, Action] = {
     action.name: action
     for action in (

@@ -15,7 +15,7 @@ from datetime import date
 
 from ivr.flow import machine as triggers
 from ivr.flow import survey as inbound_survey
-from ivr.flow.actions import ACTIONS, ActionContext, Outreach, Pickup, TextMessages
+from ivr.flow.actions import ACTIONS, EXPECTED_ANSWERS, ActionContext, Outreach, Pickup, TextMessages
 from ivr.flow.matching import (
     HIGH,
     MAIN_MENU_WORDS,
@@ -359,6 +359,22 @@ class FlowEngine:
         request too, with Twilio's recogniser; local speech listens for these words only)."""
         words = MAIN_MENU_WORDS.get(language, ()) if self.flow.main_menu else ()
         return (*words, *_repeat_words(language)[:2])
+
+    async def expected_answers(self, session: CallSession) -> frozenset[str]:
+        """Numbers the caller is known to have for the question the call is at (their own orders).
+
+        A media stream ends an answer that is one of them after a short pause instead of the
+        long one; asked only there, so TwiML turns never pay for the query."""
+        state = self.flow.states.get(session.state)
+        if not isinstance(state, GatherState):
+            return frozenset()
+        after = self.flow.states.get(state.next)
+        if not isinstance(after, ActionState) or after.action not in EXPECTED_ANSWERS:
+            return frozenset()
+        caller = session.caller.strip()
+        if not caller.startswith("+"):  # withheld: nothing is on file for it
+            return frozenset()
+        return await EXPECTED_ANSWERS[after.action](self.repository, caller)
 
     def agent_words(self, language: str) -> tuple[str, ...]:
         """What asks for a person in `language`: the flow's words and the language's own."""

@@ -7,8 +7,10 @@ by their interfaces (`PromptClips`, `RecognizerFactory`); the application picks 
 - `Say` steps are synthesised (cached), sent as 20 ms mu-law frames, and followed by a
   mark; the mark coming back means the caller heard the whole prompt.
 - `Gather` listens: key presses arrive as `dtmf` messages, speech is found by the
-  endpointer (start, short pause = end, long silence = no input) and recognised under a
-  grammar of what the question can accept (`grammar_for`).
+  endpointer (start, pause = end, long silence = no input) and recognised under a
+  grammar of what the question can accept (`grammar_for`). The pause that ends an answer
+  is short (200 ms) once the partial results already answer the question in full
+  (`answers.AnswerShape`), and long (700 ms) while the answer could still go on.
 - Barge-in: speech or a key press during an interruptible prompt sends `clear`, which
   stops the prompt at once, and the input is handled. During a prompt that must be
   heard whole, speech is ignored and keys are held until it ends.
@@ -25,7 +27,7 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -33,6 +35,7 @@ from aiohttp import WSMessage, WSMsgType
 
 from ivr.flow.steps import Digits, Event, Gather, NoInput, Resume, Say, Speech, Start, Step
 from ivr.line import STREAM_FAILURES, stream_token
+from ivr.mediastream.answers import AnswerShape
 from ivr.mediastream.protocol import (
     Dtmf,
     Inbound,
@@ -47,7 +50,7 @@ from ivr.mediastream.protocol import (
 )
 from ivr.metrics import Metrics
 from ivr.speech import audio
-from ivr.speech.asr import RecognitionError, Recognizer, RecognizerFactory
+from ivr.speech.asr import RecognitionError, Recognizer, RecognizerFactory, Transcript
 from ivr.speech.clips import PromptClips
 from ivr.speech.number_words import reading
 from ivr.speech.tts import SynthesisError
@@ -152,6 +155,11 @@ class StreamCall:
         self.flows = flows
         self.agent_words: Callable[[str], tuple[str, ...]] = lambda _language: ()
         """The words for an agent in the call's flow version, by language (part of every grammar)."""
+        self.expected_answers: Callable[[], Awaitable[frozenset[str]]] | None = None
+        """The numbers the caller is known to have for the question asked now (their own orders);
+        set once the call's flow is known."""
+        self.shape: AnswerShape | None = None
+        """What a complete answer to the open question looks like (None: no recogniser to tell)."""
         self.sessions = sessions
         self.speech = speech
         self.stream_secret = stream_secret
@@ -264,6 +272,7 @@ class StreamCall:
         event: Event = Resume() if session.path else Start()
         engine = (await self.flows.for_session(session)).engine  # the version the call started on
         self.agent_words = engine.agent_words
+        self.expected_answers = lambda: engine.expected_answers(session)
         answered = False
         while True:
             expected = session.seq
@@ -326,6 +335,11 @@ class StreamCall:
         else:
             self.recognizer.set_grammar(grammar)
             recognizer = self.recognizer
+        self.shape = None
+        if recognizer is not None:
+            known = self.expected_answers if gather.digits else None
+            expected = await known() if known is not None else frozenset[str]()
+            self.shape = AnswerShape(gather, grammar, self.agent_words(gather.language), expected)
         await self._play(prompts, barge_in=True)
         self.endpointer.reset(gather.timeout * 1000, prompt_playing=bool(self.marks))
         digits = ""
@@ -392,13 +406,22 @@ class StreamCall:
             hearing = True
             pending = [*self.preroll, frame]
         elif hearing:
-            pending.append(frame)
+            if self.endpointer.pause_ms <= self.speech.endpoint.complete_silence_ms:
+                pending.append(frame)  # the rest of a longer pause is silence: not worth decoding
         else:
             self.preroll.append(frame)
         if hearing and len(pending) >= FEED_FRAMES:
-            if recognizer is not None:
-                await recognizer.accept(b"".join(pending))
+            if recognizer is not None and self._heard(await recognizer.accept(b"".join(pending))):
+                happened = EndpointEvent.SPEECH_ENDED  # complete, and the pause is long enough
             pending = []
+        if happened is EndpointEvent.PAUSED and recognizer is not None:
+            # Partials can lag or stay empty until a word is final: settle what was said so
+            # far, and if it answers the question, this pause is the end of the utterance.
+            if pending:
+                await recognizer.accept(b"".join(pending))
+                pending = []
+            if self._heard(await recognizer.settle()):
+                happened = EndpointEvent.SPEECH_ENDED
         if happened is EndpointEvent.SPEECH_ENDED:
             if recognizer is None:
                 self.preroll.clear()
@@ -413,6 +436,13 @@ class StreamCall:
         if happened is EndpointEvent.NO_INPUT:
             return None
         return hearing, pending
+
+    def _heard(self, so_far: Transcript | None) -> bool:
+        """Tell the endpointer whether the words so far answer the question (None: no news);
+        True when that ends the utterance now (the pause was already long enough)."""
+        if so_far is None or self.shape is None:
+            return False
+        return self.endpointer.answer_complete(self.shape.complete(so_far.text))
 
     def _can_interrupt(self) -> bool:
         """Whether everything still playing may be cut short (no notice that must be heard whole)."""

@@ -20,6 +20,7 @@ How one recogniser is used, per utterance::
       | accept(20 ms PCM) ---------------------> |
       | <- None or Transcript(partial=True) --- |
       | ... (the engine may end a segment itself: Transcript(partial=False), utterance goes on)
+      | settle() at a pause ---------------------> | ends a segment: the words so far, final
       | finish() -------------------------------> |
       | <- Transcript(text, confidence, partial=False); the next accept starts a new utterance
 """
@@ -94,6 +95,16 @@ class Recognizer(Protocol):
 
     async def finish(self) -> Transcript:
         """Return the final transcript of the whole utterance and start a new one."""
+        ...
+
+    async def settle(self) -> Transcript:
+        """Return the final words of the utterance so far, which goes on with the next audio.
+
+        For a pause in the caller's speech: partial hypotheses can lag the audio or stay
+        empty until a word is final, and the line must know at once whether what was said
+        already answers the question. The words stay part of the utterance that
+        :meth:`finish` returns, as a segment the engine had ended by itself would.
+        """
         ...
 
     def set_grammar(self, phrases: Sequence[str] | None) -> None:

@@ -1,7 +1,8 @@
 """Numbers and keypad words per language: one table for the flow engine and the recogniser.
 
-Each language has its own parser (`ivr.speech.numbers` for English, `numbers_de` over
-`text2num`, `numbers_sv` of our own); a language without one reads digits as English does.
+Each language has its own parser (`speech.numbers` for English, `numbers_de` over
+`text2num`, `numbers_sv` of our own, `numbers_ko` digit by digit); a language without one
+reads digits as English does.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from ivr.speech import numbers, numbers_de, numbers_sv
+from ivr.speech import numbers, numbers_de, numbers_ko, numbers_sv
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,7 @@ READINGS: Mapping[str, NumberReading] = {
     "en": ENGLISH,
     "de": NumberReading(numbers_de.spoken_digits, numbers_de.NUMBER_WORDS, numbers_de.KEY_WORDS),
     "sv": NumberReading(numbers_sv.spoken_digits, numbers_sv.NUMBER_WORDS, numbers_sv.KEY_WORDS),
+    "ko": NumberReading(numbers_ko.spoken_digits, numbers_ko.NUMBER_WORDS, numbers_ko.KEY_WORDS),
 }
 
 

@@ -444,3 +444,50 @@ def _read_and_assemble(texts: Sequence[str], paths: Sequence[Path]) -> bytes:
         except FileNotFoundError:
             chunks.append(None)
     return assemble_chunks(texts, chunks)
+
+
+class SynthesizerPool:
+    """Several synthesisers of one voice behind one :class:`Synthesizer`: a prompt goes to a free one.
+
+    One pyttsx3 worker renders one prompt at a time, so with many calls a new order status
+    waits behind the prompts of every other call (about 40 a second per worker). espeak-ng
+    is single-threaded CPU work in its own process, so one worker per core lets all cores
+    speak at once; more than that would only take turns on the same cores. Workers start
+    on first use, so a quiet line runs only the ones it has needed at the same moment.
+    """
+
+    def __init__(self, members: Sequence[Pyttsx3Synthesizer]) -> None:
+        if not members:
+            raise ValueError("a pool needs at least one synthesiser")
+        keys = {member.voice_key for member in members}
+        if len(keys) != 1:
+            raise ValueError(f"a pool speaks with one voice, not {sorted(keys)}")
+        self.members = tuple(members)
+        self._free: asyncio.Queue[Pyttsx3Synthesizer] = asyncio.Queue()
+        for member in members:  # the first ones first: the later workers start only when needed
+            self._free.put_nowait(member)
+
+    @property
+    def voice_key(self) -> str:
+        """The members' shared key: any of them renders the same audio."""
+        return self.members[0].voice_key
+
+    async def synthesize(self, text: str) -> bytes:
+        """Render ``text`` on the first free worker (waiting for one when all are busy)."""
+        member = await self._free.get()
+        try:
+            return await member.synthesize(text)
+        finally:
+            self._free.put_nowait(member)
+
+    async def aclose(self) -> None:
+        """Stop every worker."""
+        for member in self.members:
+            await member.aclose()
+
+
+def synthesis_workers() -> int:
+    """Workers for the line's own prompts: one per core this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1

@@ -19,7 +19,9 @@ hangover: the gaps between words and digits, and the stops inside a word,
 are far shorter, so they never end it.
 
 One utterance per listening turn: ``SPEECH_STARTED`` once, then
-``SPEECH_ENDED`` once, or ``NO_INPUT`` once if nobody spoke in time. After a
+``SPEECH_ENDED`` once, or ``NO_INPUT`` once if nobody spoke in time. In
+between, ``PAUSED`` at each short pause, where the listener may say the
+answer is complete: then the short pause, not the long one, ends it. After a
 final event ``feed`` returns ``None`` until ``reset``, which the adapter calls
 before the next question.
 
@@ -92,11 +94,20 @@ class EndpointConfig:
     """
 
     end_silence_ms: int = 700
-    """Pause after speech that ends the utterance.
+    """Pause after speech that ends the utterance while the answer could still go on.
 
     Callers reading out an order number pause 200-500 ms between groups of
     digits; 700 ms waits those out while adding less than a second before the
     line answers.
+    """
+
+    complete_silence_ms: int = 200
+    """Pause that ends the utterance once the words so far already answer the question.
+
+    The listener says so with ``Endpointer.answer_complete`` (a "yes", a menu word,
+    a number of the length asked for). People leave about 200 ms between turns in
+    conversation: waiting the full ``end_silence_ms`` after a complete answer is
+    what makes a machine feel slow. Never longer than ``end_silence_ms``.
     """
 
     no_input_ms: int = 6000
@@ -124,11 +135,13 @@ class EndpointConfig:
             raise ValueError(
                 f"frame_ms and sample_rate must be positive: {self.frame_ms}, {self.sample_rate}"
             )
-        for name in ("start_ms", "end_silence_ms", "no_input_ms", "max_utterance_ms"):
+        for name in ("start_ms", "end_silence_ms", "complete_silence_ms", "no_input_ms", "max_utterance_ms"):
             if getattr(self, name) < self.frame_ms:
                 raise ValueError(f"{name} must be at least one frame ({self.frame_ms} ms)")
         if self.continue_margin_db > self.speech_margin_db:
             raise ValueError("continue_margin_db must not exceed speech_margin_db")
+        if self.complete_silence_ms > self.end_silence_ms:
+            raise ValueError("complete_silence_ms must not exceed end_silence_ms")
 
     @property
     def frame_samples(self) -> int:
@@ -146,8 +159,13 @@ class EndpointEvent(StrEnum):
     SPEECH_STARTED = "speech_started"
     """The caller has been speaking for ``start_ms``: stop any prompt (barge-in) and keep the audio."""
 
+    PAUSED = "paused"
+    """The caller has paused for ``complete_silence_ms`` mid-utterance: time to ask whether the
+    words so far answer the question (``Endpointer.answer_complete``); fires once per pause."""
+
     SPEECH_ENDED = "speech_ended"
-    """The caller paused for ``end_silence_ms`` after speaking (or hit ``max_utterance_ms``)."""
+    """The caller paused for ``end_silence_ms`` after speaking (``complete_silence_ms`` once the
+    answer was complete), or hit ``max_utterance_ms``."""
 
     NO_INPUT = "no_input"
     """Nothing was said within the no-input timeout."""
@@ -181,6 +199,7 @@ class Endpointer:
         self.config = config or EndpointConfig()
         self._start_frames = self.config.frames_for(self.config.start_ms)
         self._end_frames = self.config.frames_for(self.config.end_silence_ms)
+        self._complete_frames = self.config.frames_for(self.config.complete_silence_ms)
         self._max_frames = self.config.frames_for(self.config.max_utterance_ms)
         self._floor_db: float | None = None
         self._waiting_frames: int | None = 0  # Frames counted towards no-input; None while a prompt plays.
@@ -207,6 +226,23 @@ class Endpointer:
         self._utterance_frames = 0  # From onset to the last voiced frame.
         self._since_onset = 0  # From onset to now, for the cap.
         self._silent_run = 0
+        self._complete = False
+
+    def answer_complete(self, complete: bool) -> bool:
+        """Say whether the words recognised so far already answer the question; True: ended now.
+
+        While they do, a pause of ``complete_silence_ms`` ends the utterance; when
+        later words make the answer open again ("four five" after "forty"), the
+        long pause is back. Decided by the listener, which knows the question: this
+        class only counts frames. When the pause is already that long (the listener
+        was told at ``PAUSED``), the utterance ends here and now: the caller of this
+        method takes it as ``SPEECH_ENDED``, which ``feed`` will not report again.
+        """
+        self._complete = complete
+        if complete and self._speaking and self._silent_run >= self._complete_frames:
+            self._end()
+            return True
+        return False
 
     def prompt_finished(self) -> None:
         """Start the no-input clock of a turn begun with ``reset(prompt_playing=True)``."""
@@ -226,6 +262,14 @@ class Endpointer:
         how long the line waited; zero when nothing has been said this turn.
         """
         return self._utterance_frames * self.config.frame_ms
+
+    @property
+    def pause_ms(self) -> int:
+        """How long the caller has been quiet inside the current utterance (0 while voiced).
+
+        A listener stops feeding its recogniser once a pause passes ``complete_silence_ms``:
+        that is enough silence to finish the last word, and the rest only costs decoding."""
+        return self._silent_run * self.config.frame_ms if self._speaking else 0
 
     @property
     def noise_floor_dbfs(self) -> float | None:
@@ -297,8 +341,14 @@ class Endpointer:
             self._utterance_frames = self._since_onset
         else:
             self._silent_run += 1
-        if self._silent_run >= self._end_frames or self._since_onset >= self._max_frames:
-            self._speaking = False
-            self._done = True
+        pause = self._complete_frames if self._complete else self._end_frames
+        if self._silent_run >= pause or self._since_onset >= self._max_frames:
+            self._end()
             return EndpointEvent.SPEECH_ENDED
+        if self._silent_run == self._complete_frames:
+            return EndpointEvent.PAUSED
         return None
+
+    def _end(self) -> None:
+        self._speaking = False
+        self._done = True

@@ -23,6 +23,7 @@ How one recogniser is used, per utterance::
       | accept(20 ms PCM) ---------------------> | ------------------> | SetGrammar (utterance start only)
       | <- None or Transcript(partial=True) --- | <------------------ | AcceptWaveform, PartialResult
       | ... (Vosk may end a segment itself: Transcript(partial=False), utterance goes on)
+      | settle() at a pause ---------------------> | ------------------> | FinalResult: a segment ends
       | finish() -------------------------------> | ------------------> | FinalResult, fresh decoder
       | <- Transcript(text, confidence, partial=False)
 """
@@ -463,6 +464,8 @@ class VoskRecognizer:
         self._in_utterance = False
         self._segment_ended = False
         """Vosk's own endpointer closed a segment, and no audio has come since."""
+        self._settled = False
+        """`settle` finalised the current segment, and no audio has come since."""
         self._segments: list[_Words] = []
         self._last_partial = ""
 
@@ -496,6 +499,25 @@ class VoskRecognizer:
             result: Transcript = await self._run(self._finish_blocking)
             return result
 
+    async def settle(self) -> Transcript:
+        """Close the segment heard so far and return the utterance's words, final; it goes on."""
+        async with self._lock:
+            result: Transcript = await self._run(self._settle_blocking)
+            return result
+
+    def _settle_blocking(self) -> Transcript:
+        """FinalResult of the current segment, kept as one of the utterance's; runs in a pool thread."""
+        with self._kaldi_lock:
+            if not self._in_utterance:
+                return Transcript("", 0.0, False)
+            if not self._segment_ended and not self._settled:
+                segment = _parse_result(self._kaldi.FinalResult())
+                if segment.text:
+                    self._segments.append(segment)
+                self._settled = True
+            self._last_partial = ""
+            return _combine(self._segments, partial=False)
+
     def _accept_blocking(self, pcm: bytes) -> Transcript | None:
         """AcceptWaveform and read a result; runs in a pool thread."""
         with self._kaldi_lock:
@@ -508,6 +530,7 @@ class VoskRecognizer:
                     RecognitionErrorCode.ENGINE_FAILED, f"Kaldi rejected audio: {exc}"
                 ) from exc
             self._in_utterance = True
+            self._settled = False
             self._segment_ended = bool(ended)
             if ended:
                 segment = _parse_result(self._kaldi.Result())
@@ -531,6 +554,10 @@ class VoskRecognizer:
             if not self._in_utterance:
                 return Transcript("", 0.0, False)
             try:
+                if self._settled:
+                    # `settle` finalised the last segment and nothing came since: Kaldi is in
+                    # its finished state, and the next AcceptWaveform starts afresh by itself.
+                    return _combine(self._segments, partial=False)
                 if self._segment_ended:
                     # After Vosk's own endpoint, FinalResult is a no-op that keeps the old
                     # decoder and feature pipeline (and so its speaker adaptation). An empty
@@ -543,6 +570,7 @@ class VoskRecognizer:
                 self._last_partial = ""
                 self._in_utterance = False
                 self._segment_ended = False
+                self._settled = False
 
     def _apply_grammar(self) -> None:
         """Switch Kaldi to the wanted grammar; only between utterances (mid-decode it aborts)."""

@@ -73,7 +73,7 @@ from ivr.speech.cache import PromptAudioCache
 from ivr.speech.clips import UlawClips
 from ivr.speech.holdmusic import write_hold_music
 from ivr.speech.models import model_problem
-from ivr.speech.tts import Pyttsx3Synthesizer, SynthesisError
+from ivr.speech.tts import Pyttsx3Synthesizer, SynthesisError, SynthesizerPool, synthesis_workers
 from ivr.speech.vad import EndpointConfig
 from ivr.speech.vosk_asr import VoskModel, VoskModels
 from ivr.step_twiml import Voice, queue_wait
@@ -540,8 +540,14 @@ def setup_media(app: web.Application, settings: Settings) -> PromptAudio:
     new_versions: asyncio.Queue[list[tuple[str, str]]] = asyncio.Queue()
     streaming = settings.speech is SpeechMode.LOCAL and _model_usable(settings)
     if settings.tts is TtsMode.LOCAL or streaming:
+        workers = synthesis_workers()  # one per core: many calls can each be waiting for a prompt
         synthesizers = {
-            code: Pyttsx3Synthesizer(voice=settings.tts_voice_for(code), rate=settings.tts_rate)
+            code: SynthesizerPool(
+                [
+                    Pyttsx3Synthesizer(voice=settings.tts_voice_for(code), rate=settings.tts_rate)
+                    for _ in range(workers)
+                ]
+            )
             for code in settings.languages
         }
         secret = audio_secret(settings.audio_dir)
@@ -920,7 +926,7 @@ def _count_errors(line_metrics: Metrics) -> Callable[[web.Application], AsyncIte
 
 def _prerender(
     caches: Mapping[str, PromptAudioCache],
-    synthesizers: list[Pyttsx3Synthesizer],
+    synthesizers: list[SynthesizerPool],
     versions: asyncio.Queue[list[tuple[str, str]]],
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     """Synthesise each newly published version's fixed prompts in the background, prune old
