@@ -65,8 +65,9 @@ from ivr.flow.engine import FlowEngine
 from ivr.insights.service import Insights
 from ivr.line import SupportLine
 from ivr.store.sqlite import FILING_TRIGGERS, SQLiteDatabase, script_statements
-from ivr.web import app as app_module
-from ivr.web.app import FLOWS, LINE, STORES, create_app
+from ivr.web import lifecycles
+from ivr.web.app import create_app
+from ivr.web.keys import FLOWS, LINE, STORES
 from tests.caller import PUBLIC_URL, sign
 from tests.conftest import TODAY, load_demo_data, make_settings
 from tests.nginx import free_port
@@ -113,7 +114,7 @@ async def demo_app(scratch: Path) -> tuple[web.Application, SQLiteDatabase, str]
     line's language."""
     settings = make_settings(scratch)
     await load_demo_data(settings)
-    app_module.FOLD_INSIGHTS_EVERY = 1e9
+    lifecycles.FOLD_INSIGHTS_EVERY = 1e9
     app = create_app(settings, today=lambda: TODAY)
     return app, SQLiteDatabase(scratch / "ivr.db"), settings.language
 

@@ -383,7 +383,7 @@ async def _add_orders(settings: Settings, count: int) -> list[str]:
 
 async def _prerendered(server: LiveServer, limit_s: float = 120.0) -> None:
     """Wait until the fixed prompts the app renders in the background at start-up are on disk."""
-    from ivr.web.app import AUDIO
+    from ivr.web.keys import AUDIO
 
     cache = server.app[AUDIO]
     texts = load_catalogs(server.settings.prompts_dir)[server.settings.language].static_texts()
@@ -399,7 +399,8 @@ async def live_server(model_dir: Path, orders: int = 0, korean: bool = False) ->
     """The real app on loopback, like the tests' `local` fixture, warmed up and ready for calls.
 
     `korean`: the small Korean line of `tests.korean_line`, whose words the Korean model knows."""
-    from ivr.web.app import STREAM_SPEECH, create_app
+    from ivr.web.app import create_app
+    from ivr.web.keys import STREAM_SPEECH
 
     with tempfile.TemporaryDirectory(prefix="ivr-speech-bench-") as tmp:
         if korean:

@@ -91,7 +91,8 @@ def _serve(model_dir: str, conn: Connection) -> None:
 async def _serve_async(model_dir: Path, conn: Connection) -> None:
     from benchmarks.speech import LiveServer, _prerendered
     from ivr.speech.vosk_asr import VoskModel
-    from ivr.web.app import STREAM_SPEECH, create_app
+    from ivr.web.app import create_app
+    from ivr.web.keys import STREAM_SPEECH
 
     with tempfile.TemporaryDirectory(prefix="ivr-speech-load-") as tmp:
         settings = korean_settings(Path(tmp), model_dir)

@@ -324,7 +324,7 @@ def cmd_privacy_erase(args: argparse.Namespace) -> int:
 def cmd_privacy_purge(args: argparse.Namespace) -> int:
     """Apply each market's retention now (`ivr serve` does it daily): for cron, or to see it work."""
     from ivr.store.retention import Purged, purge
-    from ivr.web.app import load_market_files
+    from ivr.web.startup import load_market_files
 
     settings = _settings()
     markets = load_market_files(settings)
@@ -601,7 +601,7 @@ def cmd_prompts_render(args: argparse.Namespace) -> int:
     from ivr.prompts import load_catalogs
     from ivr.speech.cache import PromptAudioCache
     from ivr.speech.tts import Pyttsx3Synthesizer, SynthesisError
-    from ivr.web.app import audio_secret
+    from ivr.web.local_speech import audio_secret
 
     settings = _settings()
     audio_dir = settings.audio_dir
@@ -652,7 +652,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     """How the line performed in a period (or, with --compare, two flow versions side by side)."""
     from ivr.insights.service import Insights, Period
     from ivr.versions.store import FlowStore
-    from ivr.web.app import line_zone, load_hours
+    from ivr.web.startup import line_zone, load_hours
 
     settings = _settings()
     zone = line_zone(settings, load_hours(settings))

@@ -10,7 +10,7 @@ from aiohttp import ClientResponse, ClientSession, CookieJar, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from ivr.store.accounts import Account, AccountStore, Role
-from ivr.web.app import STORES
+from ivr.web.keys import STORES
 
 PASSWORD = "correct horse battery"
 

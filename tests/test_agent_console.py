@@ -9,7 +9,7 @@ from ivr.console.agent_desk import show_number
 from ivr.sandbox.account import TwilioAccount
 from ivr.store.accounts import Role
 from ivr.store.audit import AuditLog
-from ivr.web.app import STORES
+from ivr.web.keys import STORES
 from tests.agent_line import (
     AGENT_PHONE,
     a_second_of_silence,

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from ivr.web.app import STORES, create_app
+from ivr.web.app import create_app
+from ivr.web.keys import STORES
 from tests.caller import Caller
 from tests.conftest import TODAY, make_settings
 from tests.services import postgres_schema, require

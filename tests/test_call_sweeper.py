@@ -19,7 +19,8 @@ from aiohttp import web
 from ivr.importer import ImportKind, parse_file
 from ivr.session import CallSession
 from ivr.store.backends import build_stores
-from ivr.web.app import STORES, create_app
+from ivr.web.app import create_app
+from ivr.web.keys import STORES
 from tests.caller import Caller
 from tests.conftest import DEMO, TODAY, make_settings
 

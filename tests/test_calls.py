@@ -8,7 +8,8 @@ from datetime import date
 from aiohttp.test_utils import TestClient
 
 from ivr.config import Settings
-from ivr.web.app import STORES, create_app
+from ivr.web.app import create_app
+from ivr.web.keys import STORES
 from tests.caller import STRANGER_PHONE, Caller
 from tests.conftest import load_demo_data
 

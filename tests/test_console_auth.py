@@ -10,7 +10,8 @@ from aiohttp.test_utils import TestClient
 
 from ivr.store.accounts import AccountStore, Role, hash_password, verify_password
 from ivr.store.audit import AuditLog
-from ivr.web.app import STORES, create_app
+from ivr.web.app import create_app
+from ivr.web.keys import STORES
 from tests.conftest import TODAY, make_settings
 from tests.console import PASSWORD, add_account, attempt_sign_in, console_client, csrf_of, login_form, sign_in
 

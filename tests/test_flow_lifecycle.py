@@ -17,7 +17,9 @@ from aiohttp.test_utils import TestClient
 from ivr.flow.files import LINE_FLOW, FlowFiles, read_files
 from ivr.session import CallSession
 from ivr.versions.store import FlowStore
-from ivr.web.app import FLOWS, PUBLISHED_CHECK_EVERY, create_app
+from ivr.web.app import create_app
+from ivr.web.keys import FLOWS
+from ivr.web.parts import PUBLISHED_CHECK_EVERY
 from tests.caller import Caller
 from tests.conftest import ROOT, TODAY, load_demo_data, make_settings
 
@@ -131,7 +133,7 @@ def test_a_session_saved_before_versions_still_loads() -> None:
 async def test_with_local_speech_a_new_version_is_rendered_before_anyone_calls(
     aiohttp_client: Callable, tmp_path: Path
 ) -> None:
-    from ivr.web.app import AUDIO
+    from ivr.web.keys import AUDIO
 
     settings = make_settings(tmp_path, IVR_TTS="local")
     client = await aiohttp_client(create_app(settings, today=lambda: TODAY))

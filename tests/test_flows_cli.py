@@ -152,7 +152,8 @@ def test_export_writes_the_published_files_for_git(
 async def test_a_publish_from_the_cli_reaches_the_running_line(
     aiohttp_client: Callable, tmp_path: Path
 ) -> None:
-    from ivr.web.app import PUBLISHED_CHECK_EVERY, create_app
+    from ivr.web.app import create_app
+    from ivr.web.parts import PUBLISHED_CHECK_EVERY
 
     settings = make_settings(tmp_path)
     client = await aiohttp_client(create_app(settings, today=lambda: TODAY))

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from aiohttp.test_utils import TestClient
 
-from ivr.web.app import LINE, STORES, create_app
+from ivr.web.app import create_app
+from ivr.web.keys import LINE, STORES
 from tests.caller import STRANGER_PHONE, Caller, Turn
 from tests.conftest import TODAY, load_demo_data, make_settings
 from tests.insight_calls import stats

@@ -33,7 +33,9 @@ from ivr.store.accounts import Role
 from ivr.store.backends import build_stores
 from ivr.store.sql import PostgresSql, Sql
 from ivr.versions.store import FlowStore
-from ivr.web.app import STORES, create_app, line_zone, load_hours
+from ivr.web.app import create_app
+from ivr.web.keys import STORES
+from ivr.web.startup import line_zone, load_hours
 from tests.conftest import ROOT, TODAY, make_settings
 from tests.console import add_account, console_client, sign_in
 

@@ -25,7 +25,8 @@ from ivr.speech.cache import PromptAudioCache
 from ivr.speech.clips import UlawClips
 from ivr.speech.tts import Pyttsx3Synthesizer
 from ivr.speech.vosk_asr import VoskModel, VoskModels
-from ivr.web.app import STREAM_SPEECH, create_app
+from ivr.web.app import create_app
+from ivr.web.keys import STREAM_SPEECH
 from tests.caller import stream_headers
 from tests.conftest import TODAY
 from tests.streamer import FSDD, TwilioEdge, spoken_digits_audio
@@ -170,7 +171,7 @@ def test_install_model_from_a_local_directory(
 def test_a_voicemail_is_transcribed_with_the_model_of_its_callers_language(tmp_path: Path) -> None:
     from ivr.agents.model import TranscriptStatus, Voicemail
     from ivr.agents.voicemail import VoicemailWorker
-    from ivr.web.app import voicemail_models
+    from ivr.web.local_speech import voicemail_models
 
     models = voicemail_models(
         line_settings(tmp_path, IVR_VOSK_MODEL=str(MODEL), IVR_VOSK_MODEL_DE=str(MODEL))

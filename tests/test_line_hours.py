@@ -15,7 +15,8 @@ from aiohttp.test_utils import TestClient
 
 from ivr.agents.store.switches import EMERGENCY, SqlSwitchStore
 from ivr.config import ConfigError
-from ivr.web.app import STORES, create_app
+from ivr.web.app import create_app
+from ivr.web.keys import STORES
 from tests.caller import Caller, Turn
 from tests.conftest import ROOT, load_demo_data, make_settings
 

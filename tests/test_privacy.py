@@ -32,7 +32,8 @@ from ivr.store.privacy import erase_number, export_number
 from ivr.store.redis import RedisSessionStore
 from ivr.store.sql import Sql
 from ivr.store.surveys import SqlSurveyRecorder
-from ivr.web.app import STORES, create_app
+from ivr.web.app import create_app
+from ivr.web.keys import STORES
 from tests.caller import Caller
 from tests.conftest import DEMO, TODAY, load_demo_data, make_settings
 from tests.console import add_account, console_client, sign_in

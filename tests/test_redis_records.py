@@ -31,7 +31,8 @@ from ivr.store.backends import build_stores
 from ivr.store.outbox import ArchiveOutbox
 from ivr.store.redis import RedisSessionStore
 from ivr.versions.library import Flows
-from ivr.web.app import STORES, create_app
+from ivr.web.app import create_app
+from ivr.web.keys import STORES
 from tests.caller import Caller
 from tests.conftest import DEMO, TODAY, make_settings
 from tests.services import PG_URL, REDIS_URL, delete_redis_keys, require

@@ -10,7 +10,8 @@ from pathlib import Path
 from aiohttp.test_utils import TestClient
 
 from ivr.sandbox.account import ACCOUNT_SID, LINE_NUMBER, TwilioAccount
-from ivr.web.app import STORES, create_app
+from ivr.web.app import create_app
+from ivr.web.keys import STORES
 from tests.caller import Caller
 from tests.conftest import TODAY, load_demo_data, make_settings
 

@@ -151,7 +151,7 @@ def _run_worker(
 def _flow_checks(settings: Settings) -> bool:
     """Compile the starting flow once in the parent, so a broken one is reported once."""
     from ivr.flow.loader import FlowInvalid
-    from ivr.web.app import check_starting_flow, line_zone, load_hours
+    from ivr.web.startup import check_starting_flow, line_zone, load_hours
     from ivr.yamlsource import SourceError
 
     try:
