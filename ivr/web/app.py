@@ -63,6 +63,9 @@ from ivr.outreach.web import OutreachSetup, setup_outreach
 from ivr.sandbox.account import TwilioAccount, serving
 from ivr.sandbox.network import Network
 from ivr.sandbox.phones import NETWORK, add_phone_routes
+from ivr.sources.client import HttpSources
+from ivr.sources.repository import SourcedRepository
+from ivr.sources.spec import KINDS, load_sources
 from ivr.store.accounts import AccountStore
 from ivr.store.audit import AuditLog
 from ivr.store.backends import Stores, StoresUnavailable, build_stores
@@ -406,6 +409,7 @@ def create_app(
     app[METRICS] = Metrics()
     app[STORES] = stores
     app.cleanup_ctx.append(_count_errors(app[METRICS]))
+    setup_sources(app, settings, stores)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
@@ -475,6 +479,28 @@ class PromptAudio:
             self.new_versions.put_nowait(
                 [(code, t) for code in self.caches for t in catalogs[code].static_texts()]
             )
+
+
+def setup_sources(app: web.Application, settings: Settings, stores: Stores) -> None:
+    """IVR_SOURCES: the kinds of record read over HTTP, behind the stores' `Repository`
+    (checked now: a sources file that cannot work stops start-up, naming file and line)."""
+    if settings.sources_file is None:
+        return
+    try:
+        spec = load_sources(settings.sources_file)
+    except SourceError as exc:
+        raise ConfigError(f"IVR_SOURCES: {exc}") from None
+    sources = HttpSources(spec, env=settings.sources_env, observer=app[METRICS])
+    stores.repository = SourcedRepository(stores.repository, sources)
+    for kind in KINDS:
+        log.info("source %s: %s", kind, spec.kind(kind))
+
+    async def session(_: web.Application) -> AsyncIterator[None]:
+        await sources.open()
+        yield
+        await sources.close()
+
+    app.cleanup_ctx.append(session)
 
 
 def setup_media(app: web.Application, settings: Settings) -> PromptAudio:
