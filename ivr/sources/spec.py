@@ -18,7 +18,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -512,6 +512,8 @@ def _text(value: Any, name: str = "value") -> str:
 def _date(name: str, value: str) -> date | None:
     if not value:
         return None
+    if value.isdigit() and len(value) >= 9:  # a Unix time (WooCommerce Shipment Tracking's dates)
+        return datetime.fromtimestamp(int(value), UTC).date()
     try:
         return date.fromisoformat(value[:10])
     except ValueError:
