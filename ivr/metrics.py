@@ -19,7 +19,8 @@ Every number here is per process. Scrape every instance and aggregate in Prometh
 Lookups in outside systems (IVR_SOURCES, `ivr.sources.client`), per source (`orders`,
 `customers.orders`...): `ivr_source_lookups_total{source,outcome}` (found, not_found, cached,
 error, timeout, open: refused at once by an open breaker), `ivr_source_seconds{source}` (the
-time callers waited, failures included: p50 and p99 with `histogram_quantile`) and
+time each request to the system took, failures included; answers from the cache or refused by
+an open breaker asked nobody and are not in it: p50 and p99 with `histogram_quantile`) and
 `ivr_source_breaker{source}` (0 closed, 1 half-open, 2 open).
 
 `ivr_asr_seconds` times local recognition in `ivr/mediastream/call.py`: from the end of
@@ -149,7 +150,7 @@ class Metrics:
     def source_lookup(self, source: str, outcome: str, seconds: float) -> None:
         """One lookup in an outside system (`ivr.sources.client.SourceObserver`)."""
         self.source_lookups.labels(source, outcome).inc()
-        if outcome != "cached":  # a cached answer asked nobody
+        if outcome not in ("cached", "open"):  # neither asked the system
             self.source_seconds.labels(source).observe(seconds)
 
     def source_breaker(self, source: str, state: str) -> None:
