@@ -19,6 +19,7 @@ import pytest
 from ivr.config import ConfigError
 from ivr.logs import call_context
 from ivr.records import Order, OrderStatus, Repair, RepairStatus, Warranty, WarrantyPlan
+from ivr.sources.breaker import Breaker
 from ivr.sources.client import HttpSources
 from ivr.sources.paths import PathError, parse_path
 from ivr.sources.spec import parse_sources_text
@@ -422,3 +423,27 @@ def test_the_expressions_are_a_closed_subset() -> None:
     assert parse_path("$.a[7].v").select(data) == []
     with pytest.raises(PathError, match=r"cannot be read from '\.\.v'"):
         parse_path("$.a..v")
+
+
+async def test_a_long_answer_arrives_whole_and_one_past_the_limit_is_refused(shop: FakeShop) -> None:
+    for number in range(1000, 1400):  # about 400 KB: many chunks on the wire
+        shop.shopify[number] = shopify_order(number, PHONE, "fulfilled", shipment="in_transit")
+    sources = await opened(preset("shopify"), shop.url)
+    try:
+        assert len(await sources.records("customers.orders", PHONE)) == 400
+        shop.always = Trouble(body=" " * (2 * 1024 * 1024 + 1))
+        with pytest.raises(SourceUnavailable, match="larger than 2048 KB"):
+            await sources.records("customers.orders", PHONE)
+    finally:
+        await sources.close()
+
+
+def test_a_half_open_trial_that_was_cancelled_lets_the_next_lookup_try() -> None:
+    clock = Clock()
+    breaker = Breaker(failures=1, open_for=10, clock=clock)
+    breaker.failed()
+    assert not breaker.allow()
+    clock.now += 10
+    assert breaker.allow() and not breaker.allow()  # one trial at a time
+    breaker.abandoned()
+    assert breaker.allow()

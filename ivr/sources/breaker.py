@@ -53,6 +53,10 @@ class Breaker:
         self._opened_at = None
         self._trial = False
 
+    def abandoned(self) -> None:
+        """A lookup ended without an answer either way (cancelled): another may try."""
+        self._trial = False
+
     def failed(self) -> None:
         self._trial = False
         self._failed += 1

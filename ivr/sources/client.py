@@ -244,7 +244,7 @@ class HttpSources:
                 async with self._session.request(
                     request.method, url, data=body or None, headers=headers, allow_redirects=False
                 ) as response:
-                    raw = await response.content.read(MAX_BODY + 1)
+                    raw = await _read(response)
                     status = response.status
                     retry_after = response.headers.get("Retry-After", "")
             except aiohttp.ClientError as exc:
@@ -323,6 +323,18 @@ class HttpSources:
     def _observe_breaker(self, name: str, state: BreakerState) -> None:
         if self.observer is not None:
             self.observer.source_breaker(name, state.value)
+
+
+async def _read(response: aiohttp.ClientResponse) -> bytes:
+    """The answer's body, read up to one byte past `MAX_BODY` (then the caller refuses it)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY:
+            break
+    return b"".join(chunks)
 
 
 def hmac_signature(secret: str, method: str, url: str, body: bytes, timestamp: int) -> str:
