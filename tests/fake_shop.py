@@ -110,6 +110,8 @@ class FakeShop:
         self.always: Trouble | None = None
         self.requests: list[str] = []
         """`METHOD path?query` of every request, in order."""
+        self.arrived = asyncio.Event()
+        """Set by every request (a test clears it to wait for the next)."""
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -140,6 +142,7 @@ class FakeShop:
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         self.requests.append(f"{request.method} {request.path_qs}")
+        self.arrived.set()
         trouble = self.trouble.popleft() if self.trouble else self.always
         if trouble is not None:
             if trouble.delay:

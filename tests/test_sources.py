@@ -8,6 +8,7 @@ clock is a number the test moves, never a sleep.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -57,10 +58,12 @@ class Seen:
 
     def __init__(self) -> None:
         self.lookups: list[tuple[str, str]] = []
+        self.seconds: list[float] = []
         self.breaker: dict[str, str] = {}
 
     def source_lookup(self, source: str, outcome: str, seconds: float) -> None:
         self.lookups.append((source, outcome))
+        self.seconds.append(seconds)
 
     def source_breaker(self, source: str, state: str) -> None:
         self.breaker[source] = state
@@ -438,12 +441,35 @@ async def test_a_long_answer_arrives_whole_and_one_past_the_limit_is_refused(sho
         await sources.close()
 
 
-def test_a_half_open_trial_that_was_cancelled_lets_the_next_lookup_try() -> None:
+def test_one_half_open_trial_at_a_time() -> None:
     clock = Clock()
     breaker = Breaker(failures=1, open_for=10, clock=clock)
     breaker.failed()
     assert not breaker.allow()
     clock.now += 10
-    assert breaker.allow() and not breaker.allow()  # one trial at a time
-    breaker.abandoned()
-    assert breaker.allow()
+    assert breaker.allow() and not breaker.allow()
+
+
+async def test_a_cancelled_half_open_trial_lets_the_next_lookup_try(shop: FakeShop) -> None:
+    clock, seen = Clock(), Seen()
+    text = GENERIC_1S.replace("breaker: {failures: 5, open_for: 30}", "breaker: {failures: 1, open_for: 30}")
+    shop.warranties["1"] = {"serial_number": "1", "plan": "standard"}
+    shop.always = Trouble(500)
+    sources = await opened(text.replace("retries: 1", "retries: 0"), shop.url, clock=clock, observer=seen)
+    try:
+        with pytest.raises(SourceUnavailable, match="HTTP 500"):
+            await sources.one("warranties", "1")
+        clock.now += 31
+        shop.always = Trouble(delay=5)
+        shop.arrived.clear()
+        trial = asyncio.create_task(sources.one("warranties", "1"))
+        await asyncio.wait_for(shop.arrived.wait(), 5)  # the trial has reached the shop
+        trial.cancel()  # the caller hung up mid-lookup
+        with pytest.raises(asyncio.CancelledError):
+            await trial
+        shop.always = None
+        assert isinstance(await sources.one("warranties", "1"), Warranty)
+        assert seen.breaker["warranties"] == "closed"
+        assert seen.seconds[-1] > 0  # a real request's time reaches /metrics
+    finally:
+        await sources.close()

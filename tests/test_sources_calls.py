@@ -20,7 +20,17 @@ from aiohttp.test_utils import TestClient
 from ivr.web.app import create_app
 from tests.caller import VERIFIED_PHONE, Caller
 from tests.conftest import ROOT, TODAY, load_demo_data, make_settings
-from tests.fake_shop import SHOPIFY_TOKEN, FakeShop, Trouble, refused_url, shopify_order
+from tests.fake_shop import (
+    API_TOKEN,
+    SHOPIFY_TOKEN,
+    WOO_KEY,
+    WOO_SECRET,
+    FakeShop,
+    Trouble,
+    refused_url,
+    shopify_order,
+    woo_order,
+)
 
 BUDGET = 2.0
 """The shipped Shopify preset's time budget per lookup."""
@@ -168,3 +178,83 @@ async def test_the_breaker_spares_callers_the_wait_and_metrics_show_each_source(
     assert 'ivr_source_lookups_total{outcome="open",source="orders"} 1.0' in metrics
     assert 'ivr_source_breaker{source="customers.orders"} 2.0' in metrics
     assert 'ivr_source_seconds_count{source="customers.orders"} 2.0' in metrics
+
+
+OWN_API = """
+repairs:
+  base_url: ${ACME_API_URL}
+  auth: {bearer: ACME_API_TOKEN}
+  request: /repairs/{ticket_number}
+  record: $.repair
+  fields:
+    ticket_number: $.ticket
+    phone: $.customer.phone
+    product: $.product.name
+    status: {from: $.state, values: {ready: ready_for_pickup, awaiting_parts: waiting_for_parts}}
+    updated_on: $.updated_at
+warranties:
+  base_url: ${ACME_API_URL}
+  auth: {bearer: ACME_API_TOKEN}
+  request: /warranties/{serial_number}
+  record: $.warranty
+  fields:
+    serial_number: $.serial_number
+    order_number: $.order_number
+    product: $.product.name
+    expires_on: $.expires_at
+    plan: $.plan
+"""
+
+
+async def test_order_repair_and_warranty_from_woocommerce_and_the_company_api(
+    aiohttp_client: Callable, tmp_path: Path, shop: FakeShop
+) -> None:
+    shop.woo[4512] = woo_order(4512, VERIFIED_PHONE, "processing")  # the local tables: shipped
+    shop.repairs["3141"] = {  # the local tables: waiting for parts
+        "ticket": "3141",
+        "customer": {"phone": VERIFIED_PHONE},
+        "product": {"name": "espresso machine"},
+        "state": "ready",
+        "updated_at": "2026-11-22T16:00:00Z",
+    }
+    shop.warranties["100200300"] = {  # the local tables: covered until 2027
+        "serial_number": "100200300",
+        "order_number": "4512",
+        "product": {"name": "espresso machine"},
+        "expires_at": "2026-01-15",
+        "plan": "standard",
+    }
+    sources = tmp_path / "sources.yaml"
+    sources.write_text((ROOT / "sources" / "woocommerce.yaml").read_text() + OWN_API)
+    settings = make_settings(
+        tmp_path,
+        IVR_SOURCES=str(sources),
+        WOOCOMMERCE_URL=shop.url,
+        WOOCOMMERCE_KEY=WOO_KEY,
+        WOOCOMMERCE_SECRET=WOO_SECRET,
+        ACME_API_URL=f"{shop.url}/api",
+        ACME_API_TOKEN=API_TOKEN,
+    )
+    await load_demo_data(settings)
+    client = await aiohttp_client(create_app(settings, today=lambda: TODAY))
+
+    order = Caller(client)
+    welcome = await order.dial()
+    assert "Are you calling about order 4 5 1 2, which is being prepared?" in welcome.heard
+    status = await order.say("yes")
+    assert status.heard[0].startswith("Order 4 5 1 2 is being prepared for shipping")
+
+    repair = Caller(client)
+    await repair.dial_to_menu()
+    await repair.press("2")
+    turn = await repair.press("3141")
+    assert turn.heard[0].startswith("Good news: repair 3 1 4 1")
+    assert "espresso machine" in turn.heard[0] and "ready for pickup" in turn.heard[0]
+
+    warranty = Caller(client)
+    await warranty.dial_to_menu()
+    await warranty.press("3")
+    turn = await warranty.press("100200300")  # its order, read from the shop, is on this phone
+    assert turn.heard[0].startswith(
+        "The warranty on serial number 1 0 0 2 0 0 3 0 0, your espresso machine, ended on"
+    )

@@ -181,20 +181,23 @@ class HttpSources:
             async with asyncio.timeout(lookup.timeout):
                 await self._exchange(lookup, key, deadline, outcome, keep)
         except TimeoutError:
-            self._failed(
-                name, "timeout", start, f"source_timeout: {name}: no answer within {lookup.timeout:g} s"
-            )
-            raise SourceUnavailable(_kind(name), f"no answer within {lookup.timeout:g} s") from None
+            outcome.problem = f"no answer within {lookup.timeout:g} s"
+            self._failed(name, "timeout", start, f"source_timeout: {name}: {outcome.problem}")
+            raise SourceUnavailable(_kind(name), outcome.problem) from None
         except MappingError as exc:
-            self._failed(
-                name, "error", start, f"source_unmapped: {name}: field '{exc.field}' cannot be mapped"
-            )
-            if keep:
-                raise
+            outcome.problem = f"the answer cannot be mapped: {exc}"
+            message = f"source_unmapped: {name}: field '{exc.field}' cannot be mapped"
+            self._failed(name, "error", start, message)
             raise SourceUnavailable(_kind(name), f"the answer cannot be mapped ({exc.field})") from None
         except _Failed as exc:
+            outcome.problem = str(exc)
             self._failed(name, "error", start, f"source_failed: {name}: {exc}")
             raise SourceUnavailable(_kind(name), str(exc)) from None
+        except asyncio.CancelledError:  # the webhook went away: a half-open trial must not stay taken
+            breaker.abandoned()
+            raise
+        finally:
+            outcome.seconds = time.perf_counter() - start
         breaker.succeeded()
         self._observe_breaker(name, breaker.state)
         self._count(name, "found" if outcome.records else "not_found", outcome.seconds)
