@@ -241,7 +241,6 @@ class HttpSources:
             if body:
                 headers["Content-Type"] = "application/json"
             started = time.perf_counter()
-            wait: float | None = None
             try:
                 assert self._session is not None, "HttpSources.open() was not awaited"
                 async with self._session.request(
@@ -267,7 +266,8 @@ class HttpSources:
                 if attempt + 1 < tries and wait is not None and loop.time() + wait < deadline:
                     await asyncio.sleep(wait)
                     continue
-                raise _Failed(f"HTTP {status} after {attempt + 1} tries ({_template(request)})")
+                tried = "1 try" if attempt == 0 else f"{attempt + 1} tries"
+                raise _Failed(f"HTTP {status} after {tried} ({_template(request)})")
             if status >= 300:
                 raise _Failed(f"HTTP {status} ({_template(request)})")
             if len(raw) > MAX_BODY:
