@@ -258,3 +258,27 @@ async def test_order_repair_and_warranty_from_woocommerce_and_the_company_api(
     assert turn.heard[0].startswith(
         "The warranty on serial number 1 0 0 2 0 0 3 0 0, your espresso machine, ended on"
     )
+
+
+async def test_repairs_and_warranties_down_are_named_as_such(
+    aiohttp_client: Callable, tmp_path: Path
+) -> None:
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(OWN_API)
+    settings = make_settings(
+        tmp_path, IVR_SOURCES=str(sources), ACME_API_URL=refused_url(), ACME_API_TOKEN=API_TOKEN
+    )
+    await load_demo_data(settings)
+    client = await aiohttp_client(create_app(settings, today=lambda: TODAY))
+    caller = Caller(client)
+    await caller.dial_to_menu()  # repairs by phone are not in the file: the plain greeting
+    await caller.press("2")
+    turn = await caller.press("3141")
+    assert turn.heard[0] == "I'm sorry, I can't reach our repair system right now."
+    back = await caller.press("2")  # the main menu, and on to warranties
+    assert "Tell me what you need" in back.text
+    await caller.press("3")
+    turn = await caller.press("100200300")
+    assert turn.heard[0] == "I'm sorry, I can't reach our warranty records right now."
+    handed = await caller.press("1")
+    assert handed.handoff is not None

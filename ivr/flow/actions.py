@@ -132,6 +132,9 @@ LIMIT_REACHED = "limit_reached"
 UNAVAILABLE = "unavailable"
 """The outcome of a look-up whose outside system did not answer (`SourceUnavailable`): the
 caller hears so and is offered an agent. Flows written before it existed send it to the agent."""
+UNAVAILABLE_SOURCE = "unavailable_source"
+"""The call variable naming what could not be read (`orders`, `repairs`, `warranties`), for the
+prompt that says so and for the agent the caller is handed to."""
 DEFAULTED_OUTCOMES = frozenset({LIMIT_REACHED, UNAVAILABLE})
 """Outcomes added after flows were first written: unrouted, they go to the flow's agent."""
 RETIRED_OUTCOMES: dict[str, frozenset[str]] = {"find_order": frozenset({"not_found"})}
@@ -255,6 +258,7 @@ def _unavailable(ctx: ActionContext, exc: SourceUnavailable, *, counted: bool = 
     against the call is given back (it was not the caller's to fail)."""
     if counted:
         ctx.session.attempts[LOOKUPS] = max(0, ctx.session.attempts.get(LOOKUPS, 1) - 1)
+    ctx.session.vars[UNAVAILABLE_SOURCE] = exc.source
     ctx.note(f"source unavailable: {exc}")
     return UNAVAILABLE
 
