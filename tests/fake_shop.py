@@ -114,6 +114,8 @@ class FakeShop:
         """Set by every request (a test clears it to wait for the next)."""
         self._runner: web.AppRunner | None = None
         self.url = ""
+        self.next_origin = ""
+        """Where `Link` headers send the next page: this shop (its own URL) unless a test says."""
 
     async def start(self) -> str:
         app = web.Application(middlewares=[self._middleware])
@@ -133,6 +135,7 @@ class FakeShop:
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.url = f"http://127.0.0.1:{port}"
+        self.next_origin = self.next_origin or self.url
         return self.url
 
     async def stop(self) -> None:
@@ -182,9 +185,18 @@ class FakeShop:
         return web.json_response({"customers": found[:1]})
 
     async def _shopify_customer_orders(self, request: web.Request) -> web.Response:
+        """Newest first, `limit` a page; a further page is named by a `Link` header's opaque
+        `page_info` (cursor-based, as Shopify's REST API pages)."""
         customer = int(request.match_info["id"])
         found = [o for o in self.shopify.values() if o["customer"]["id"] == customer]
-        return web.json_response({"orders": sorted(found, key=lambda o: o["created_at"], reverse=True)})
+        found.sort(key=lambda o: (o["created_at"], o["order_number"]), reverse=True)
+        limit = int(request.query.get("limit", "50"))
+        start = int(request.query.get("page_info", "0"))
+        headers = {}
+        if start + limit < len(found):
+            following = request.url.with_query({"limit": str(limit), "page_info": str(start + limit)})
+            headers["Link"] = f'<{self.next_origin or ""}{following.path_qs}>; rel="next"'
+        return web.json_response({"orders": found[start : start + limit]}, headers=headers)
 
     # --- WooCommerce ------------------------------------------------------------------------
 
@@ -200,9 +212,16 @@ class FakeShop:
         return web.json_response(order)
 
     async def _woo_orders(self, request: web.Request) -> web.Response:
+        """`per_page` a page, `page` from 1; totals in X-WP-Total(Pages), the next page in `Link`."""
         search = request.query.get("search", "")
         found = [o for o in self.woo.values() if search and search in json.dumps(o["billing"])]
-        return web.json_response(found, headers={"X-WP-Total": str(len(found)), "X-WP-TotalPages": "1"})
+        per_page, page = int(request.query.get("per_page", "10")), int(request.query.get("page", "1"))
+        pages = max(1, -(-len(found) // per_page))
+        headers = {"X-WP-Total": str(len(found)), "X-WP-TotalPages": str(pages)}
+        if page < pages:
+            following = request.url.update_query({"page": str(page + 1)})
+            headers["Link"] = f'<{self.next_origin or ""}{following.path_qs}>; rel="next"'
+        return web.json_response(found[(page - 1) * per_page : page * per_page], headers=headers)
 
     # --- the company's own API (sources/generic.yaml) -----------------------------------------
 

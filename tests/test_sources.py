@@ -9,6 +9,7 @@ clock is a number the test moves, never a sleep.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -429,11 +430,12 @@ def test_the_expressions_are_a_closed_subset() -> None:
 
 
 async def test_a_long_answer_arrives_whole_and_one_past_the_limit_is_refused(shop: FakeShop) -> None:
-    for number in range(1000, 1400):  # about 400 KB: many chunks on the wire
-        shop.shopify[number] = shopify_order(number, PHONE, "fulfilled", shipment="in_transit")
+    shop.shopify[1000] = shopify_order(1000, PHONE, "fulfilled", shipment="in_transit")
+    many = [shopify_order(n, PHONE, "fulfilled", shipment="in_transit") for n in range(1000, 1400)]
+    shop.trouble.extend([Trouble(), Trouble(body=json.dumps({"orders": many}))])  # about 400 KB
     sources = await opened(preset("shopify"), shop.url)
     try:
-        assert len(await sources.records("customers.orders", PHONE)) == 400
+        assert len(await sources.records("customers.orders", PHONE)) == 400  # many chunks on the wire
         shop.always = Trouble(body=" " * (2 * 1024 * 1024 + 1))
         with pytest.raises(SourceUnavailable, match="larger than 2048 KB"):
             await sources.records("customers.orders", PHONE)
@@ -471,5 +473,27 @@ async def test_a_cancelled_half_open_trial_lets_the_next_lookup_try(shop: FakeSh
         assert isinstance(await sources.one("warranties", "1"), Warranty)
         assert seen.breaker["warranties"] == "closed"
         assert seen.seconds[-1] > 0  # a real request's time reaches /metrics
+    finally:
+        await sources.close()
+
+
+async def test_a_callers_orders_follow_the_next_page_as_far_as_the_file_says(shop: FakeShop) -> None:
+    for number in range(1000, 1045):
+        shop.shopify[number] = shopify_order(number, PHONE, "fulfilled", shipment="in_transit")
+        shop.woo[number] = woo_order(number, PHONE, "processing")
+    for name in ("shopify", "woocommerce"):  # both presets read two pages of 20
+        sources = await opened(preset(name), shop.url)
+        try:
+            shop.requests.clear()
+            mine = await sources.records("customers.orders", PHONE)
+            assert len(mine) == 40
+            pages = [r for r in shop.requests if "page_info=" in r or "&page=" in r]
+            assert len(pages) == 1, shop.requests  # the second page, named by the Link header
+        finally:
+            await sources.close()
+    shop.next_origin = "http://elsewhere.example"  # a next page on another host: not followed
+    sources = await opened(preset("woocommerce"), shop.url)
+    try:
+        assert len(await sources.records("customers.orders", PHONE)) == 20
     finally:
         await sources.close()

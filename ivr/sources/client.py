@@ -208,8 +208,9 @@ class HttpSources:
     ) -> None:
         values = {KEYS["customers" if lookup.name.startswith("customers.") else lookup.record_kind]: key}
         data: Any = None
+        following = ""
         for request in lookup.requests:
-            data = await self._request(lookup, request, values, deadline, outcome, keep)
+            data, following = await self._request(lookup, request, values, deadline, outcome, keep)
             if data is _NOT_FOUND:
                 return
             for let, path in request.let.items():
@@ -218,6 +219,15 @@ class HttpSources:
                     return  # the first request found nothing to go on: not found
                 values[let] = str(value)
         items = lookup.select.select(data)
+        for _ in range(lookup.pages - 1):
+            if not following or not _same_origin(following, self._bases[lookup.name]):
+                break  # credentials never follow a link to another host
+            data, following = await self._request(
+                lookup, Request("GET", following), {}, deadline, outcome, keep
+            )
+            if data is _NOT_FOUND:
+                break
+            items += lookup.select.select(data)
         outcome.records = [map_record(lookup, item) for item in items]
 
     async def _request(
@@ -228,7 +238,8 @@ class HttpSources:
         deadline: float,
         outcome: Outcome,
         keep: bool,
-    ) -> Any:
+    ) -> tuple[Any, str]:
+        """The answer's JSON (or `_NOT_FOUND`) and the URL of its next page ("" if none)."""
         url = _fill(request.url, values, quoted=True)
         if not url.startswith(("http://", "https://")):
             url = self._bases[lookup.name] + url
@@ -249,6 +260,7 @@ class HttpSources:
                     raw = await _read(response)
                     status = response.status
                     retry_after = response.headers.get("Retry-After", "")
+                    following = _next_page(response)
             except aiohttp.ClientError as exc:
                 if attempt + 1 < tries and loop.time() + BACKOFF < deadline:
                     await asyncio.sleep(BACKOFF * 2**attempt)
@@ -260,7 +272,7 @@ class HttpSources:
                     Exchange(request.method, url, status, time.perf_counter() - started, text)
                 )
             if status == 404:
-                return _NOT_FOUND
+                return _NOT_FOUND, ""
             if status == 429 or status >= 500:
                 wait = _seconds(retry_after) if retry_after else BACKOFF * 2**attempt
                 if attempt + 1 < tries and wait is not None and loop.time() + wait < deadline:
@@ -273,7 +285,7 @@ class HttpSources:
             if len(raw) > MAX_BODY:
                 raise _Failed(f"answer larger than {MAX_BODY // 1024} KB ({_template(request)})")
             try:
-                return json.loads(raw)
+                return json.loads(raw), following
             except ValueError:
                 raise _Failed(f"the answer is not JSON ({_template(request)})") from None
         raise AssertionError("unreachable: the last try returns or raises")
@@ -349,6 +361,17 @@ def hmac_signature(secret: str, method: str, url: str, body: bytes, timestamp: i
     signed = f"{timestamp}.{method}.{target}.".encode() + body
     digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={digest}"
+
+
+def _next_page(response: aiohttp.ClientResponse) -> str:
+    """The URL its `Link: <…>; rel="next"` header names ("" if none)."""
+    link = response.links.get("next")
+    return str(link.get("url", "")) if link is not None else ""
+
+
+def _same_origin(url: str, base: str) -> bool:
+    one, other = urlsplit(url), urlsplit(base)
+    return (one.scheme, one.netloc) == (other.scheme, other.netloc)
 
 
 def _seconds(retry_after: str) -> float | None:

@@ -95,6 +95,7 @@ DEFAULT_FAILURES = 5
 DEFAULT_OPEN_FOR = 30.0
 """Seconds an open breaker answers "unavailable" at once before one lookup tries again."""
 MAX_TIMEOUT = 10.0
+MAX_PAGES = 10
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _TOP = {"base_url", "auth", "headers", "timeout", "cache", "retries", "breaker", *KINDS}
@@ -181,6 +182,8 @@ class Lookup:
     failures: int
     open_for: float
     cache: float
+    pages: int = 1
+    """Pages of a list followed through `Link: <…>; rel="next"` (Shopify, WooCommerce send it)."""
 
     @property
     def many(self) -> bool:
@@ -358,7 +361,7 @@ def _lookup(
     if not isinstance(raw, dict):
         raise doc.error(path, f"'{name}' must be a mapping (request, records, fields)")
     if name.startswith("customers."):
-        _known(doc, path, raw, {"request", "records", "fields"})
+        _known(doc, path, raw, {"request", "records", "fields", "pages"})
     if "base_url" not in settings:
         raise doc.error(path, "no 'base_url' for this source (give one at the top of the file or here)")
     key = KEYS["customers" if name.startswith("customers.") else record_kind]
@@ -381,6 +384,7 @@ def _lookup(
             f"'fields' must map the line's fields ({', '.join(RECORD_FIELDS[record_kind])}) to expressions",
         )
     fields = _fields(doc, (*path, "fields"), record_kind, fields_raw)
+    pages = int(_number(doc, (*path, "pages"), raw["pages"], 1, MAX_PAGES)) if "pages" in raw else 1
     return Lookup(
         name,
         record_kind,
@@ -395,6 +399,7 @@ def _lookup(
         settings.get("failures", DEFAULT_FAILURES),
         settings.get("open_for", DEFAULT_OPEN_FOR),
         settings.get("cache", DEFAULT_CACHE),
+        pages,
     )
 
 
