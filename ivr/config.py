@@ -139,8 +139,9 @@ class Settings:
     sources_file: Path | None = None
     """IVR_SOURCES: the sources file naming the kinds of record read over HTTP (docs/sources.md);
     None: every lookup reads the local tables `ivr import` fills."""
-    sources_env: Mapping[str, str] = field(default_factory=dict)
-    """The environment the sources file's `${NAME}` URLs and secrets are read from."""
+    sources_env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """The environment the sources file's `${NAME}` URLs and secrets are read from (it holds
+    secrets: never in the settings' repr)."""
     telephony: TelephonyMode = TelephonyMode.TWILIO
     """IVR_TELEPHONY: Twilio, or the sandbox telephone network (`ivr sandbox`)."""
     languages: tuple[str, ...] = ("en",)
