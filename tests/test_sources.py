@@ -418,6 +418,25 @@ def test_a_mistake_in_a_sources_file_is_located_and_explained(text: str, line: i
     assert reason in caught.value.message
 
 
+def test_a_kind_may_give_its_own_system_and_settings() -> None:
+    spec = parse_sources_text(
+        "base_url: https://shop.example.com\ntimeout: 2\nauth: {bearer: SHOP}\n"
+        "repairs:\n  base_url: https://service.example.com/api\n  auth: {basic: {user: U, password: P}}\n"
+        "  timeout: 0.5\n  cache: 0\n  request: /r/{ticket_number}\n"
+        "  fields: {ticket_number: $.t, status: $.s}\n"
+        "orders:\n  request: /o/{order_number}\n  fields: {order_number: $.n, status: $.s}\n",
+        "s.yaml",
+    )
+    repairs, orders = spec.lookups["repairs"], spec.lookups["orders"]
+    assert (repairs.base_url, repairs.auth.kind, repairs.timeout, repairs.cache) == (
+        "https://service.example.com/api", "basic", 0.5, 0.0,
+    )  # fmt: skip
+    assert (orders.base_url, orders.auth.kind, orders.timeout, orders.cache) == (
+        "https://shop.example.com", "bearer", 2.0, 300.0,
+    )  # fmt: skip
+    assert spec.kind("warranties") == "local" and spec.env_needed() == ["SHOP", "U", "P"]
+
+
 def test_the_expressions_are_a_closed_subset() -> None:
     data = {"a": [{"k": "x", "v": 1}, {"k": "y", "v": [2, 3]}], "b-c": None}
     assert parse_path("$.a[-1].v[0]").first(data) == 2

@@ -108,10 +108,21 @@ _KIND_KEYS = {
     "auth",
     "headers",
     "timeout",
+    "cache",
     "retries",
     "breaker",
 }
-_CUSTOMER_KEYS = {"orders", "repairs", "base_url", "auth", "headers", "timeout", "retries", "breaker"}
+_CUSTOMER_KEYS = {
+    "orders",
+    "repairs",
+    "base_url",
+    "auth",
+    "headers",
+    "timeout",
+    "cache",
+    "retries",
+    "breaker",
+}
 
 
 class MappingError(ValueError):
