@@ -516,3 +516,10 @@ async def test_a_callers_orders_follow_the_next_page_as_far_as_the_file_says(sho
         assert len(await sources.records("customers.orders", PHONE)) == 20
     finally:
         await sources.close()
+
+
+def test_the_example_in_the_docs_is_a_valid_file() -> None:
+    text = (ROOT / "docs" / "sources.md").read_text()
+    example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    spec = parse_sources_text(example, "docs/sources.md")
+    assert set(spec.lookups) == {"orders", "customers.orders"} and spec.kind("repairs") == "local"
