@@ -7,7 +7,7 @@ The machine is shared, so every figure is a median (with p90 or the range where 
 
 asr
     Recognition capacity. N concurrent recognisers on ONE shared model
-    (``speech.vosk_asr.VoskModels``, whose pool has one thread per CPU), each restricted to the main
+    (``ivr.speech.vosk_asr.VoskModels``, whose pool has one thread per CPU), each restricted to the main
     menu's grammar (``ivr.mediastream.call.grammar_for`` on the ``Gather`` the flow engine
     builds for ``main_menu``), fed real caller audio as fast as possible in 100 ms chunks (the
     batch the stream adapter feeds). The audio is the Free Spoken Digit Dataset: digit strings
@@ -122,13 +122,13 @@ from ivr.flow.steps import Gather  # noqa: E402
 from ivr.mediastream.call import FEED_FRAMES, grammar_for  # noqa: E402
 from ivr.prompts import load_catalogs  # noqa: E402
 from ivr.records import Order, OrderStatus  # noqa: E402
+from ivr.speech import audio  # noqa: E402
+from ivr.speech.cache import PromptAudioCache  # noqa: E402
+from ivr.speech.clips import UlawClips  # noqa: E402
+from ivr.speech.tts import Pyttsx3Synthesizer  # noqa: E402
+from ivr.speech.vad import EndpointConfig, Endpointer, EndpointEvent  # noqa: E402
+from ivr.speech.vosk_asr import VoskModel, VoskModels  # noqa: E402
 from ivr.store.sqlite import SQLiteDatabase, SQLiteRepository, sqlite_path  # noqa: E402
-from speech import audio  # noqa: E402
-from speech.cache import PromptAudioCache  # noqa: E402
-from speech.clips import UlawClips  # noqa: E402
-from speech.tts import Pyttsx3Synthesizer  # noqa: E402
-from speech.vad import EndpointConfig, Endpointer, EndpointEvent  # noqa: E402
-from speech.vosk_asr import VoskModel, VoskModels  # noqa: E402
 from tests.caller import PUBLIC_URL, VERIFIED_PHONE, sign, stream_headers  # noqa: E402
 from tests.conftest import TODAY, load_demo_data, make_settings  # noqa: E402
 from tests.streamer import FRAME, FSDD, SILENCE, TwilioEdge, spoken_digits_audio  # noqa: E402

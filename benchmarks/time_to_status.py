@@ -37,9 +37,9 @@ from ivr.flow.loader import load_flow
 from ivr.flow.steps import Digits, Say, Start, Step
 from ivr.importer import ImportKind, parse_file
 from ivr.prompts import load_catalogs
+from ivr.speech.audio import decode_wav
+from ivr.speech.tts import Pyttsx3Synthesizer
 from ivr.store.sqlite import SQLiteDatabase, SQLiteRepository
-from speech.audio import decode_wav
-from speech.tts import Pyttsx3Synthesizer
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = date(2026, 11, 23)

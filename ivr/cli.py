@@ -319,6 +319,47 @@ def cmd_flows_validate(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_flows_understand(args: argparse.Namespace) -> int:
+    """How well a flow's intents route callers' sentences: accuracy per language and intent, a
+    confusion table and the sentences it gets wrong (`--test`: labelled files, kept apart from
+    the training phrases; without: the phrases cross-validated). `--min` fails below a share."""
+    from ivr.flow import evaluation
+    from ivr.flow.files import compile_files, name_files, read_named
+    from ivr.flow.loader import FlowInvalid
+
+    try:
+        named = name_files([Path(args.file)])
+        prompts, prompts_source = _named_prompts(args, named.prompts)
+        if len(named.flows) != 1:
+            print("ivr flows understand: name one flow file", file=sys.stderr)
+            return 1
+        flow = compile_files(
+            read_named(named.flows[0], prompts), args.file, prompts_source=prompts_source
+        ).flow
+    except FlowInvalid as exc:
+        print("\n".join(exc.lines()), file=sys.stderr)
+        return 1
+    reports = []
+    try:
+        for name in args.test:
+            language, sentences = evaluation.read_sentences(Path(name))
+            reports.append(evaluation.evaluate(flow.intents, language, sentences, name))
+    except (OSError, ValueError) as exc:  # a missing file, or one that is not labelled sentences
+        print(f"ivr flows understand: {exc}", file=sys.stderr)
+        return 1
+    if not args.test:
+        languages = sorted({code for intent in flow.intents for code in intent.phrases})
+        reports = [evaluation.cross_validate(flow.intents, code) for code in languages]
+    if args.json:
+        print(json.dumps(evaluation.as_json(reports), indent=2, ensure_ascii=False))
+    else:
+        print(evaluation.as_text(reports), end="")
+    below = [r.language for r in reports if r.accuracy < args.min]
+    if below:
+        print(f"ivr flows understand: below {args.min:.0%} in {', '.join(below)}", file=sys.stderr)
+    return 1 if below else 0
+
+
 def _flow_paths(args: argparse.Namespace) -> tuple[Path, Path]:
     """The flow file and prompts directory a command reads: its options, else IVR_FLOW/IVR_PROMPTS."""
     settings = _settings()
@@ -423,7 +464,7 @@ def cmd_flows_lifecycle(args: argparse.Namespace) -> int:
         print(f"{'VERSION':>7}   {'PUBLISHED':19}  {'BY':16}  NOTE")
         for v in history:
             mark = "*" if v.is_current else " "  # the version new calls get
-            print(f"{v.number:>7}{mark}  {_when(v.published_at):19}  {v.by:16}  {v.note}")
+            print(f"{v.number:>7}{mark}  {_when(v.published_at):19}  {_plain(v.by):16}  {_plain(v.note)}")
         return 0
 
     async def main() -> int:
@@ -466,9 +507,9 @@ def cmd_prompts_render(args: argparse.Namespace) -> int:
     """Synthesise every fixed prompt of every served language ahead of time, each in its
     language's voice, so no caller waits for one."""
     from ivr.prompts import load_catalogs
+    from ivr.speech.cache import PromptAudioCache
+    from ivr.speech.tts import Pyttsx3Synthesizer, SynthesisError
     from ivr.web.app import audio_secret
-    from speech.cache import PromptAudioCache
-    from speech.tts import Pyttsx3Synthesizer, SynthesisError
 
     settings = _settings()
     audio_dir = settings.audio_dir
@@ -507,10 +548,12 @@ def cmd_prompts_render(args: argparse.Namespace) -> int:
 
 
 def _day(text: str) -> date:
+    from ivr.insights.days import calendar_day
+
     try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a date (YYYY-MM-DD)") from None
+        return calendar_day(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"'{text}' is not {exc}") from None
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -583,7 +626,7 @@ def _print_stats(f: dict[str, Any]) -> None:
 
 
 def cmd_speech_install_model(args: argparse.Namespace) -> int:
-    from speech.models import (
+    from ivr.speech.models import (
         OFFICIAL_INDEX,
         ModelInstallError,
         install_local_model,
@@ -732,6 +775,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("--prompts", default="", help="prompts directory (default: ./prompts)")
     validate.set_defaults(run=cmd_flows_validate)
+    understand = flows_sub.add_parser(
+        "understand", help="how well the flow's intents route callers' sentences (accuracy, confusion)"
+    )
+    understand.add_argument("file", help="the flow file")
+    understand.add_argument(
+        "--test",
+        action="append",
+        default=[],
+        metavar="SENTENCES.yaml",
+        help="labelled sentences, <name>_<language>.yaml: intent -> sentences (repeatable; "
+        "default: the flow's own phrases, 5-fold cross-validated)",
+    )
+    understand.add_argument("--prompts", default="", help="prompts directory (default: ./prompts)")
+    understand.add_argument("--json", action="store_true", help="machine-readable")
+    understand.add_argument(
+        "--min", type=float, default=0.0, metavar="SHARE", help="exit 1 if a language routes less (0.92)"
+    )
+    understand.set_defaults(run=cmd_flows_understand)
     diff = flows_sub.add_parser("diff", help="how local files differ from the published version (exit 1)")
     diff.add_argument("--flow", default="", help="flow file (default: IVR_FLOW or ./flows/support.yaml)")
     diff.add_argument("--prompts", default="", help="prompts directory (default: IVR_PROMPTS or ./prompts)")

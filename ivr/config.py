@@ -6,6 +6,7 @@ naming the variable; nothing falls back silently to an insecure default.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import re
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 
 class ConfigError(ValueError):
@@ -132,6 +133,10 @@ class Settings:
     """IVR_INBOUND_SURVEY=on: a call the line resolved itself ends with one question (1 to 5)."""
     campaign_round: float = 60.0
     """IVR_CAMPAIGN_ROUND: seconds between scheduling rounds in `ivr serve`; 0: none (cron + run-once)."""
+    sweep_after: float = 12_600.0
+    """IVR_SWEEP_AFTER: seconds a call may go unwritten before it is filed as ended (its final
+    status callback was lost: a store down at call end, and Twilio retries none). Below the 4
+    hours after which Redis forgets an unwritten live call, and Twilio's longest call."""
     pickup_location: str = ""
     """Where repairs are picked up, as said to callers ("our service centre at 200 Main Street")."""
     pickup_days: int = 14
@@ -177,6 +182,12 @@ class Settings:
         parts = urlsplit(public_url)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
             raise ConfigError(f"PUBLIC_URL '{public_url}' must be like https://support.example.com")
+        try:
+            parts.port  # noqa: B018 (parsing it is the check)
+        except ValueError:
+            raise ConfigError(
+                f"PUBLIC_URL '{public_url}' has no valid port; an IPv6 address goes in brackets: http://[::1]:8080"
+            ) from None
         try:
             tts = TtsMode(env.get("IVR_TTS", "say").strip().lower())
         except ValueError:
@@ -251,6 +262,7 @@ class Settings:
             time_zone=_time_zone(env),
             callback_offer_after=_seconds(env, "IVR_CALLBACK_OFFER_AFTER", 300),
             max_queue_wait=_seconds(env, "IVR_MAX_QUEUE_WAIT", 900),
+            sweep_after=_seconds(env, "IVR_SWEEP_AFTER", 12_600, minimum=1, maximum=MAX_SWEEP_AFTER),
             callback_attempts=int(_seconds(env, "IVR_CALLBACK_ATTEMPTS", 3, minimum=1)),
             callback_backoff=_seconds(env, "IVR_CALLBACK_BACKOFF", 300),
             agent_ring_seconds=int(_seconds(env, "IVR_AGENT_RING_SECONDS", 20, minimum=5, maximum=MAX_RING)),
@@ -282,12 +294,30 @@ class Settings:
         )
 
 
+NOT_ZONES = frozenset({"Factory", "localtime", "posixrules"})
+"""Files in the time zone database that name no place: `localtime` is whatever the server's
+clock is set to (another server, another zone), `Factory` the "-00" of an unset system."""
+
+
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones()) - NOT_ZONES
+
+
+def zone_named(name: str) -> ZoneInfo:
+    """The IANA time zone called `name` (Europe/Berlin, UTC); `ValueError` for anything else,
+    a path or one of `NOT_ZONES` included: `ZoneInfo` itself opens any file it is named."""
+    if name not in _zone_names():
+        raise ValueError(f"'{name}' is not a time zone name")
+    return ZoneInfo(name)
+
+
 def _time_zone(env: Mapping[str, str]) -> ZoneInfo | None:
     name = env.get("IVR_TIME_ZONE", "").strip()
     if not name:
         return None
     try:
-        return ZoneInfo(name)
+        return zone_named(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(
             f"IVR_TIME_ZONE '{name}' is not a time zone name like Europe/Berlin or America/New_York"
@@ -368,6 +398,11 @@ def _vosk_model(env: Mapping[str, str], code: str, models_dir: Path, default: bo
     """IVR_VOSK_MODEL_<LANG> (for the default language also IVR_VOSK_MODEL), else var/models/<lang>."""
     chosen = env.get(f"IVR_VOSK_MODEL_{code.upper()}") or (env.get("IVR_VOSK_MODEL") if default else "")
     return Path(chosen) if chosen else models_dir / code
+
+
+MAX_SWEEP_AFTER = 4 * 3600 - 600
+"""IVR_SWEEP_AFTER's ceiling: a sweep (every 5 minutes at most) must come before Redis expires
+a live call unwritten for 4 hours (`ivr.store.redis.RedisSessionStore`'s live TTL)."""
 
 
 def _seconds(

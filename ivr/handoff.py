@@ -3,7 +3,7 @@
 Flows only say *that* and *why* a caller is handed over (a `Transfer` step); a
 `HandOff` decides *how*: a direct `<Dial>` or a plain Twilio `<Enqueue>` (here), or the
 agent desk's warm transfer with the call's context whispered to the agent
-(`ivr.agents.handoff.QueueHandOff`), chosen when the app is set up, without touching flows
+(`ivr.agents.queue_handoff.QueueHandOff`), chosen when the app is set up, without touching flows
 or the engine.
 """
 

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel import Locale
 from babel.dates import get_timezone_name
 
+from ivr.config import zone_named
 from ivr.flow.opening import OpeningNow
 from ivr.speakable import spoken_date, spoken_when
 from ivr.yamlsource import Document, SourceError
@@ -290,7 +291,7 @@ def _zone(value: Any, path: Path_, fail: Fail) -> ZoneInfo | None:
         fail(path, "'timezone' must be a time zone name like Europe/Berlin")
         return None
     try:
-        return ZoneInfo(value)
+        return zone_named(value)
     except (ZoneInfoNotFoundError, ValueError):
         fail(path, f"unknown time zone '{value}'; use a name like Europe/Berlin or America/New_York")
         return None

@@ -125,10 +125,16 @@ _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _POSTAL_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015]+")
 _POSTAL_ALLOWED = re.compile(r"[A-Z0-9]+")
 _MAX_SHOWN = 40
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)
 """C0 controls (tab and line breaks included), DEL and C1 controls: none belongs in a name,
 a number or a status. ESC and BEL make TwiML ill-formed (XML 1.0 cannot hold them) and
-drive an operator's terminal; PostgreSQL refuses NUL in text."""
+drive an operator's terminal; PostgreSQL refuses NUL in text. Also the line and paragraph
+separators (U+2028, U+2029: line breaks to a browser's script and some terminals), the bidi
+controls (U+202E shows "Jane" as "enaJ" and hides what follows) and the invisible ones (the
+zero-width space, word joiner, byte order mark): a name with them looks like another. The
+zero-width (non-)joiners U+200C and U+200D stay: Persian and Indic names need them."""
 
 
 def is_e164(s: str) -> bool:

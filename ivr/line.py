@@ -3,7 +3,8 @@
 This is where the rules that keep a call safe live:
 - each turn is numbered, and a turn is taken at most once: a retried or duplicated
   webhook gets the TwiML already given (compare-and-set on the session's `seq`);
-- a call the store has never seen starts at the greeting rather than failing;
+- a call the store has never seen starts at the greeting rather than failing, unless the
+  durable record says it ended (its live Redis key expired): then it only hears goodbye;
 - locally synthesised prompts that fail to render fall back to `<Say>`, never silence.
 """
 
@@ -34,11 +35,11 @@ from ivr.handoff import HandOff, transfer_connected
 from ivr.languages import fault_words
 from ivr.logs import mask_phone
 from ivr.metrics import Metrics
-from ivr.session import FINAL_STATUSES, CallSession
+from ivr.session import FINAL_STATUSES, CallSession, CallStatus, TranscriptEntry
+from ivr.speech.tts import SynthesisError
+from ivr.step_twiml import Audio, Renderable, render, render_fallback, render_goodbye, render_stream
 from ivr.store.base import CallLog, SessionStore
-from ivr.twiml import Audio, Renderable, render, render_fallback, render_goodbye, render_stream
 from ivr.versions.library import Flows, LiveFlow
-from speech.tts import SynthesisError
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ STREAM_RETRIES = 2
 
 
 class PromptAudio(Protocol):
-    """Turns prompt text into a served recording (see `speech.cache`)."""
+    """Turns prompt text into a served recording (see `ivr.speech.cache`)."""
 
     async def audio_id(self, text: str) -> str: ...
 
@@ -154,6 +155,12 @@ class SupportLine:
         flow engine decides, asking the caller if it must."""
         call_sid = params["CallSid"]
         live = await self.flows.current()
+        ended = await self._archived(call_sid)
+        if ended is not None:
+            # A replay after the ended call's live key expired: starting it afresh would greet
+            # by name and read out the order again, and its status would overwrite the record.
+            log.warning("call %s: webhook for a call that has ended, saying goodbye", call_sid)
+            return self._ended(live, ended.language)
         customer, line = params.get("From", ""), params.get("To", "")
         if outbound:
             customer, line = line, customer
@@ -213,13 +220,38 @@ class SupportLine:
         call_sid, status = params.get("CallSid", ""), params.get("CallStatus", "")
         if status not in FINAL_STATUSES:
             return  # progress events (ringing, answered) change nothing a record keeps
+        await self._file_ending(call_sid, status, time.time())
+
+    async def sweep(self, idle_for: float) -> int:
+        """File the calls nothing has written for `idle_for` seconds as ended; returns how many.
+
+        Twilio does not retry a status callback: one that failed (a store frozen or down at
+        that moment) left the call `in-progress` for ever in the database, never counted nor
+        purged, or expiring unrecorded from Redis. The record says why it was filed so, and
+        ends when the call was last heard of, not when the sweep found it."""
+        minutes = round(idle_for / 60)
+        reason = f"filed as ended: no final status from Twilio, nothing heard for {minutes} min"
+        filed = 0
+        for call_sid, last_written in await self.sessions.idle(idle_for):
+            if await self._file_ending(call_sid, CallStatus.COMPLETED, last_written, reason):
+                log.warning("call_swept: call %s had no final status; %s", call_sid, reason)
+                filed += 1
+        return filed
+
+    async def _file_ending(self, call_sid: str, status: str, ended_at: float, reason: str = "") -> bool:
+        """Mark the call ended (archiving its record first where records live apart);
+        False if it is unknown, already ended, or the record could not be kept."""
         for _ in range(5):
             session = await self.sessions.load(call_sid)
             if session is None or session.status in FINAL_STATUSES:
-                return
+                return False
             session.status = status
-            session.ended_at = time.time()
+            session.ended_at = ended_at
             session.outcome = session.outcome or "abandoned"
+            if reason:
+                session.transcript.append(
+                    TranscriptEntry(round(ended_at - session.started_at, 1), "flow", reason)
+                )
             session.seq += 1  # a turn still in flight now loses its compare-and-set
             if self.archive is not None:
                 # Before the live session is marked final (Twilio does not retry status
@@ -229,12 +261,13 @@ class SupportLine:
                     await self.archive.archive(session)
                 except Exception:
                     log.exception("archive_failed: call %s", call_sid)
-                    return
+                    return False
             if await self.sessions.save(session, session.seq - 1):
                 self.metrics.call_ended(session.outcome)
                 log.info("call %s %s (%s)", call_sid, status, session.outcome)
-                return
+                return True
         log.error("status_conflict: call %s status %s not saved after retries", call_sid, status)
+        return False
 
     async def stream_ended(self, params: Mapping[str, str]) -> str:
         """Twilio's `<Connect action>` request after a media stream closed.
@@ -276,6 +309,15 @@ class SupportLine:
             return winner.last_response if winner else twiml
         self._count_handoffs(steps)
         return twiml
+
+    async def _archived(self, call_sid: str) -> CallSession | None:
+        """The durable record of a call whose live session is elsewhere (Redis), or None.
+
+        Where sessions and records share a table, `sessions.create` already finds an ended
+        call; with Redis the live key expires, and only the record remembers that it ended."""
+        if self.archive is None:
+            return None
+        return await self.archive.get_call(call_sid)
 
     def _connect(self, call_sid: str, language: str = "") -> str:
         """TwiML that hands the call to a media stream carrying this call's token (and, once

@@ -10,8 +10,8 @@ Every number here is per process. Scrape every instance and aggregate in Prometh
   to one process, so `sum(ivr_media_streams)` is exact for local-speech calls;
 - containment: `sum(rate(ivr_calls_ended_total{outcome="resolved"}[1h]))
   / sum(rate(ivr_calls_ended_total[1h]))`;
-- `ivr_errors_total{code}`: every WARNING or ERROR record from the `ivr` and `speech`
-  loggers whose message starts with a stable code (`webhook_failed: ...`,
+- `ivr_errors_total{code}`: every WARNING or ERROR record from the `ivr` loggers
+  (`ivr.speech` included) whose message starts with a stable code (`webhook_failed: ...`,
   `signature_invalid: ...`, `stream_failed: ...`, `tts_...: ...`), counted by
   `ErrorCounter`. Records below the configured log level are never created, so with
   `--log-level ERROR` warnings such as `signature_invalid` are not counted.
@@ -46,7 +46,7 @@ from prometheus_client import (
 )
 
 from ivr.logs import error_code
-from speech.tts import Synthesizer
+from ivr.speech.tts import Synthesizer
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 WEBHOOK_KINDS = ("answer", "turn", "status", "stream_ended")
@@ -54,8 +54,8 @@ TURN_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 SOURCE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0)
 BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
 SPEECH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
-ERROR_LOGGERS = ("ivr", "speech")
-"""Loggers whose coded warnings and errors are counted (their children included)."""
+ERROR_LOGGERS = ("ivr",)
+"""Loggers whose coded warnings and errors are counted (their children included: ivr.speech too)."""
 
 
 class Metrics:

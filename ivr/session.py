@@ -132,6 +132,12 @@ class CallSession:
     extra: dict[str, Any] = field(default_factory=dict)
     """Keys written by a newer release, kept and written back as they were."""
 
+    def last_written(self) -> float:
+        """When the call last did something, Unix time: its start plus the latest moment its
+        path or transcript records (the stores that keep no write time go by this)."""
+        latest = max(self.path_at[-1:] + [entry.at for entry in self.transcript[-1:]], default=0.0)
+        return self.started_at + latest
+
     def to_json(self) -> str:
         # Shallow, field-driven conversion: `dataclasses.asdict` deep-copies every value
         # and was an eighth of a webhook turn's time under load.

@@ -33,6 +33,7 @@ from urllib.parse import urlparse
 from aiohttp import web
 from twilio.request_validator import add_port, remove_port
 
+from ivr.bodies import read_form
 from ivr.logs import call_context
 
 log = logging.getLogger(__name__)
@@ -56,10 +57,7 @@ async def form_params(request: web.Request) -> dict[str, str]:
     too_long = request.content_length is None or request.content_length > MAX_FORM_BYTES
     if request.body_exists and too_long:
         raise web.HTTPRequestEntityTooLarge(max_size=MAX_FORM_BYTES, actual_size=request.content_length or 0)
-    try:
-        form = await request.post()
-    except (ValueError, LookupError) as exc:  # bad charset, malformed multipart or encoding
-        raise web.HTTPBadRequest(text=f"Unreadable form body: {exc}\n") from None
+    form = await read_form(request)
     params = request[FORM] = {k: v for k, v in form.items() if isinstance(v, str)}
     return params
 

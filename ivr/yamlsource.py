@@ -11,6 +11,8 @@ located `SourceError`, never a crash or a hang.
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,8 +104,11 @@ time and memory grow with the file (a mistaken path to a log or a disk image mus
 def read_text(path: Path) -> str:
     """A file's UTF-8 text, read no further than `MAX_FILE_BYTES` (then `ValueError`).
 
-    Raises `OSError` when unreadable and `UnicodeDecodeError` when not UTF-8."""
-    with path.open("rb") as file:
+    Raises `OSError` when unreadable, `UnicodeDecodeError` when not UTF-8, and `ValueError`
+    when not a regular file: opened without `O_NONBLOCK`, a FIFO would wait for a writer."""
+    with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            raise ValueError("is not a regular file")
         data = file.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
         raise ValueError(f"is larger than {MAX_FILE_BYTES // 1024} KB; a flow or prompt file is far smaller")

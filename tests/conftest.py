@@ -18,12 +18,12 @@ from ivr.store.sql import Sql
 from ivr.store.sqlite import SQLiteDatabase, SQLiteRepository
 from ivr.web.app import create_app
 from tests import loop_guard
-from tests.browser import browser_page
+from tests.browser import browser_page, chromium
 from tests.caller import PUBLIC_URL, TOKEN, Caller
 from tests.services import PG_URL, open_sql, require
 
 ROOT = Path(__file__).resolve().parent.parent
-__all__ = ["browser_page"]  # a fixture for every test module
+__all__ = ["browser_page", "chromium"]  # fixtures for every test module
 
 TODAY = date(2026, 11, 23)
 """The day the demo data describes; the line speaks as if it were this day."""

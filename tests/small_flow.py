@@ -18,7 +18,7 @@ from ivr.flow.schema import Flow
 from ivr.prompts import load_catalogs
 from ivr.records import Order, Repair, Warranty
 from ivr.session import CallSession
-from ivr.twiml import Voice
+from ivr.step_twiml import Voice
 from ivr.versions.library import LiveFlow
 from ivr.yamlsource import load_text
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from aiohttp import ClientWebSocketResponse, WSMsgType
 
-from speech import audio
+from ivr.speech import audio
 
 FRAME = 160
 SILENCE = bytes([0xFF]) * FRAME

@@ -15,8 +15,8 @@ from ivr.agents.routing import Idle, Waiting, pick, topic_of
 from ivr.agents.web import AGENT_LINE
 from ivr.config import ConfigError
 from ivr.sandbox.account import ACCOUNT_SID, TwilioAccount
+from ivr.speech.audio import decode_wav
 from ivr.store.accounts import Role
-from speech.audio import decode_wav
 from tests.agent_line import a_second_of_silence, agent_app, korean_model, voicemail_audio
 from tests.caller import PUBLIC_URL, Caller
 from tests.conftest import make_settings

@@ -8,7 +8,7 @@ import wave
 import numpy as np
 import pytest
 
-from speech import audio
+from ivr.speech import audio
 
 SOURCE_RATE = 22050
 """espeak-ng's native rate, the conversion the phone line does all day."""

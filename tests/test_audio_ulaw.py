@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from speech import audio
+from ivr.speech import audio
 
 ALL_INT16 = np.arange(-32768, 32768, dtype=np.int64).astype(np.int16)
 

@@ -8,12 +8,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from ivr.config import ConfigError, Settings
 from ivr.flow.files import compile_files, read_files
-from ivr.hours import parse_hours
+from ivr.hours import HoursInvalid, parse_hours
 from ivr.importer import ImportFailed, ImportKind
+from ivr.outreach.calling_window import customer_zone, may_call
 from ivr.outreach.campaigns import Campaign, CampaignInvalid, Trigger, load_campaigns, parse_campaign
 from ivr.outreach.consent import parse_consent
-from ivr.outreach.respect import customer_zone, may_call
 from ivr.outreach.web import check_campaigns
 from ivr.yamlsource import load_text
 
@@ -129,3 +130,19 @@ def test_no_calls_on_holidays_or_days_the_line_is_closed() -> None:
     assert not may_call(test, new_york, at("2026-11-26T17:00:00"), hours)  # Thanksgiving
     assert not may_call(test, new_york, at("2026-11-29T17:00:00"), hours)  # Sunday
     assert date(2026, 11, 26).weekday() == 3
+
+
+@pytest.mark.parametrize("zone", ["localtime", "Factory", "posixrules", "/etc/localtime", "../zoneinfo/UTC"])
+def test_a_time_zone_that_names_no_place_is_refused_and_never_called_in(zone: str) -> None:
+    """`localtime` is whatever the server's clock says and `Factory` the "-00" of an unset
+    system: a calling window read in either wakes customers at night."""
+    header = "order_number,phone,contact_ok,time_zone\n"
+    with pytest.raises(ImportFailed, match=r"time_zone '.*' is not a time zone name"):
+        parse_consent(ImportKind.ORDERS, header + f"1,+1555,yes,{zone}\n", "o.csv")
+    assert customer_zone("+14155550123", zone) is None
+    assert customer_zone("+14155550123", "America/Los_Angeles") == ZoneInfo("America/Los_Angeles")
+    with pytest.raises(ConfigError, match="IVR_TIME_ZONE"):
+        Settings.from_env({"TWILIO_AUTH_TOKEN": "t", "IVR_TIME_ZONE": zone})
+    hours = load_text(f"hours:\n  timezone: {zone}\n  weekly: {{mon-sun: closed}}\n", "h.yaml")
+    with pytest.raises(HoursInvalid, match="unknown time zone"):
+        parse_hours(hours.data["hours"], hours, ("hours",))

@@ -180,3 +180,27 @@ async def test_session_cookie_is_httponly_strict_and_secure(console: TestClient)
     accounts = await console.get("/console/accounts")
     assert "frame-ancestors 'none'" in accounts.headers["Content-Security-Policy"]
     assert csrf_of(await accounts.text())
+
+
+async def test_an_agents_phone_must_be_an_ascii_e164_number(console: TestClient) -> None:
+    """`+١٥٥٥…` in Arabic-Indic digits looks like a number on the page and rings nobody."""
+    csrf = await sign_in(console, "ada")
+    for phone in ("+١٥٥٥٠١٠٠٢٠١", "+１５５５０１００２０１", "555-0100", "+1555\u202e0100"):
+        response = await console.post(
+            "/console/accounts",
+            data={
+                "csrf_token": csrf,
+                "username": "newbie",
+                "password": PASSWORD,
+                "role": "agent",
+                "phone": phone,
+            },
+            allow_redirects=False,
+        )
+        assert response.status == 400, phone
+        assert "E.164" in await response.text()
+        assert await AccountStore(console.app[STORES].sql).get("newbie") is None
+    for phone in ("+15550100201", "sip:desk@pbx.example.com", ""):
+        await AccountStore(console.app[STORES].sql).update(
+            "alex", role=Role.AGENT, display_name="Alex", phone=phone, skills=["en"], disabled=False
+        )

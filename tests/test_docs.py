@@ -34,7 +34,15 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]
 SHELL_LANGUAGES = {"sh", "bash", "shell", "console"}
 # Top-level folders of the repository: a word in a shell line that starts with one is a path.
-REPO_DIRS: tuple[str, ...] = ("ivr/", "speech/", "tests/", "benchmarks/", "scripts/", "flows/", "prompts/")
+REPO_DIRS: tuple[str, ...] = (
+    "ivr/",
+    "ivr/speech/",
+    "tests/",
+    "benchmarks/",
+    "scripts/",
+    "flows/",
+    "prompts/",
+)
 REPO_DIRS += ("campaigns/", "demo/", "grafana/", "console-assets/", "docs/", ".ci/", ".venv/bin/")
 PLACEHOLDER = re.compile(r"[A-Z][A-Z0-9_]*(\.[a-z]+)?(…|\.\.\.)?")
 FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[\w-]*)[^\n]*\n(?P<body>.*?)^(?P=indent)```", re.M | re.S)
@@ -230,7 +238,7 @@ def readme_map() -> list[str]:
 
 def files_the_map_must_name() -> set[str]:
     """Every module of the line and the speech engines, every test helper, benchmark and script."""
-    wanted = {*ROOT.glob("ivr/**/*.py"), *ROOT.glob("speech/*.py"), *ROOT.glob("benchmarks/*")}
+    wanted = {*ROOT.glob("ivr/**/*.py"), *ROOT.glob("ivr/speech/*.py"), *ROOT.glob("benchmarks/*")}
     wanted |= {*ROOT.glob("scripts/*")}
     wanted |= {
         p for p in ROOT.glob("tests/*.py") if not p.name.startswith("test_") and p.name != "__init__.py"

@@ -17,10 +17,10 @@ from aiohttp.test_utils import TestClient
 from ivr.config import ConfigError, Settings
 from ivr.console.flow_editor import EDITOR
 from ivr.records import Order, OrderStatus
+from ivr.speech.audio import decode_wav
 from ivr.store.accounts import Role
 from ivr.store.audit import AuditLog
 from ivr.web.app import CONSOLE, STORES, create_app
-from speech.audio import decode_wav
 from tests.conftest import ROOT, TODAY, load_demo_data, make_settings
 from tests.console import add_account, console_client, sign_in
 

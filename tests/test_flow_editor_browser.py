@@ -11,10 +11,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from ivr.flow.files import LINE_FLOW, FlowFiles
+from ivr.speech import audio
+from ivr.speech.audio import decode_wav
 from ivr.store.accounts import Role
 from ivr.web.app import FLOWS, create_app
-from speech import audio
-from speech.audio import decode_wav
 from tests.browser import sign_in_form
 from tests.caller import Caller
 from tests.conftest import TODAY, load_demo_data, make_settings
@@ -122,7 +122,7 @@ SWEDISH_GOODBYE = "  goodbye: Tack för att du ringde Acme. Hej då.\n"
 async def test_a_prompt_shows_in_every_language_side_by_side_missing_ones_flagged_each_heard_in_its_voice(
     browser_page: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="speech.tts")
+    caplog.set_level(logging.INFO, logger="ivr.speech.tts")
     settings = make_settings(tmp_path, IVR_LANGUAGES="en,de,sv")
     await load_demo_data(settings)
     server = TestServer(create_app(settings, today=lambda: TODAY), host="127.0.0.1")

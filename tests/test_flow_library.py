@@ -11,7 +11,7 @@ import pytest
 
 from ivr.flow.engine import FlowEngine
 from ivr.flow.files import LINE_FLOW, CompiledFlow
-from ivr.twiml import Voice
+from ivr.step_twiml import Voice
 from ivr.versions.library import FlowLibrary, LiveFlow
 from ivr.versions.store import FlowStore
 from tests.services import open_sql

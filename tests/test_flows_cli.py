@@ -197,3 +197,19 @@ def test_a_flow_file_over_256_kb_is_refused_by_validate_and_publish(
         f"{flow}: is larger than 256 KB; a flow or prompt file is far smaller",
         "ivr flows publish: nothing was changed.",
     ]
+
+
+def test_history_shows_control_characters_in_a_note_as_escapes(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A note is free text (the console's publish form takes one too): printed raw, ESC [2J
+    would clear the operator's terminal and a newline forge a history line."""
+    note = "fix\x1b[2J\x1b]0;owned\x07\n      9*  2026-01-01 00:00:00  admin  forged"
+    code, _, _ = run(
+        capsys, "publish", str(ROOT / "flows" / "support.yaml"), "--note", note, "--by", "ci\x1bbot"
+    )
+    assert code == 0
+    _, out, _ = run(capsys, "history")
+    assert "\x1b" not in out and "\x07" not in out
+    assert len(out.splitlines()) == 2  # the header and version 1: no forged line
+    assert "fix\\x1b[2J\\x1b]0;owned\\x07\\x0a" in out and "ci\\x1bbot" in out

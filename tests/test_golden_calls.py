@@ -31,8 +31,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from ivr.config import Settings
+from ivr.speech.audio import decode_wav, rms
 from ivr.web.app import create_app
-from speech.audio import decode_wav, rms
 from tests.caller import PUBLIC_URL, Caller, Turn
 from tests.conftest import ROOT, TODAY, load_demo_data, make_settings
 
@@ -160,7 +160,7 @@ def _shape(lines: list[str]) -> list[str]:
 async def test_a_german_or_swedish_call_sounds_the_same_in_local_voice(
     aiohttp_client: Callable, tmp_path: Path, path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="speech.tts")
+    caplog.set_level(logging.INFO, logger="ivr.speech.tts")
     settings = make_settings(
         tmp_path, IVR_LANGUAGES="en,de,sv", IVR_NUMBER_LANGUAGES=NUMBERS, IVR_TTS="local"
     )

@@ -10,8 +10,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from speech import audio
-from speech.holdmusic import RATE, hold_music, hold_music_wav, write_hold_music
+from ivr.speech import audio
+from ivr.speech.holdmusic import RATE, hold_music, hold_music_wav, write_hold_music
 
 pytestmark = pytest.mark.inprocess
 

@@ -217,6 +217,11 @@ def test_a_multiline_value_in_a_column_that_is_not_imported_is_fine() -> None:
         ("Jane\x85Doe", "U+0085", 5),  # a C1 control
         ('"Jane\nDoe"', "U+000A", 5),  # a line break inside a quoted value
         ("Jane\tDoe", "U+0009", 5),
+        ("Jane\u2028Doe", "U+2028", 5),  # a line separator: a line break to a browser's script
+        ("\u202eeoD enaJ", "U+202E", 1),  # right-to-left override: shown as "Jane Doe"
+        ("Ja\u200bne", "U+200B", 3),  # zero-width space: "Jane" that is not "Jane"
+        ("Jane\u2066Doe", "U+2066", 5),  # a bidi isolate
+        ("Jane\ufeffDoe", "U+FEFF", 5),  # a byte order mark mid-value
     ],
 )
 def test_a_control_character_in_any_imported_value_refuses_the_file(

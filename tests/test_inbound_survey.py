@@ -135,3 +135,16 @@ async def test_with_the_survey_off_a_resolved_call_just_says_goodbye(
     await caller.hang_up()
     assert await answers(client) == []
     assert stats(tmp_path)["satisfaction"] is None
+
+
+async def test_a_negative_number_said_is_not_a_score(aiohttp_client: Callable, tmp_path: Path) -> None:
+    """Twilio transcribes "minus one" as "-1"; its digits alone read as a score of 1."""
+    client = await line(aiohttp_client, tmp_path, IVR_INBOUND_SURVEY="on")
+    caller = Caller(client, STRANGER_PHONE)
+    await resolved_until_the_end(caller)
+    again = await caller.say("-1")
+    assert again.heard[0] == "Sorry, please answer with a number from 1 to 5."
+    ended = await caller.say("minus five")
+    assert ended.hung_up and ended.heard == [GOODBYE]
+    await caller.hang_up()
+    assert await answers(client) == []

@@ -165,3 +165,24 @@ async def test_only_supervisors_see_insights_and_exports_cannot_run_formulas(
     assert sorted(r[1] for r in rows[1:]) == ["'=hyperlink(x)", "'@sum(a)"], (
         "a spreadsheet shows them as text"
     )
+
+
+async def test_the_misheard_words_csv_shows_control_characters_as_escapes(
+    aiohttp_client: Callable, tmp_path: Path
+) -> None:
+    """What a caller said reaches the CSV: an ESC sequence in it would clear the screen (or
+    retitle the terminal) of whoever runs `cat` on the file."""
+    settings = make_settings(tmp_path)
+    await load_demo_data(settings)
+    client = await console_client(aiohttp_client, create_app(settings, today=lambda: TODAY))
+    caller = Caller(client)
+    await caller.dial()
+    await caller.say("blue\x1b[2J\x1b]0;owned\x07 elephants")
+    await caller.hang_up()
+    await add_account(client.app, "maria", Role.SUPERVISOR)
+    await sign_in(client, "maria")
+    export = await client.get("/console/insights/export/misheard.csv")
+    body = await export.text()
+    assert export.status == 200 and "\x1b" not in body and "\x07" not in body
+    words = [row[1] for row in list(csv.reader(io.StringIO(body)))[1:]]
+    assert words and all("\\x1b" in w for w in words), words

@@ -18,8 +18,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from ivr.agents.caller_words import words_for
-from ivr.agents.handoff import closed_text
 from ivr.agents.model import AgentStatus
+from ivr.agents.queue_handoff import closed_text
 from ivr.agents.web import AGENT_LINE
 from ivr.hours import parse_hours
 from ivr.sandbox.account import TwilioAccount

@@ -23,10 +23,10 @@ from ivr.flow.problems import ProblemCode
 from ivr.hours import BusinessHours, describe_hours, describe_next_opening, parse_hours
 from ivr.prompts import load_catalogs
 from ivr.speakable import spoken_date, spoken_when
-from speech import audio
-from speech.cache import PromptAudioCache
-from speech.clips import UlawClips
-from speech.tts import Pyttsx3Synthesizer
+from ivr.speech import audio
+from ivr.speech.cache import PromptAudioCache
+from ivr.speech.clips import UlawClips
+from ivr.speech.tts import Pyttsx3Synthesizer
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = date(2026, 11, 23)  # a Monday, the demo's day
@@ -191,7 +191,7 @@ def test_a_menu_naming_a_choice_its_words_miss_is_warned_in_that_language(
 async def test_every_fixed_prompt_renders_to_audible_8_khz_audio_in_its_languages_voice(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, language: str, espeak: str
 ) -> None:
-    caplog.set_level(logging.INFO, logger="speech.tts")
+    caplog.set_level(logging.INFO, logger="ivr.speech.tts")
     texts = sorted(set(load_catalogs(ROOT / "prompts")[language].static_texts()))
     assert len(texts) > 30
     async with Pyttsx3Synthesizer(voice=language) as synthesizer:

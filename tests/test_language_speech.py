@@ -20,12 +20,12 @@ from aiohttp.test_utils import TestClient
 from ivr.cli import main
 from ivr.flow.steps import Gather
 from ivr.mediastream.call import grammar_for
+from ivr.speech import audio
+from ivr.speech.cache import PromptAudioCache
+from ivr.speech.clips import UlawClips
+from ivr.speech.tts import Pyttsx3Synthesizer
+from ivr.speech.vosk_asr import VoskModel
 from ivr.web.app import STREAM_SPEECH, create_app
-from speech import audio
-from speech.cache import PromptAudioCache
-from speech.clips import UlawClips
-from speech.tts import Pyttsx3Synthesizer
-from speech.vosk_asr import VoskModel
 from tests.caller import stream_headers
 from tests.conftest import TODAY
 from tests.streamer import FSDD, TwilioEdge, spoken_digits_audio
@@ -142,7 +142,7 @@ async def test_a_language_without_a_model_takes_keys_and_says_so_in_its_own_word
 async def test_each_language_renders_to_audible_8_khz_audio_in_its_own_voice(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, voice: str, espeak: str, text: str
 ) -> None:
-    caplog.set_level(logging.INFO, logger="speech.tts")
+    caplog.set_level(logging.INFO, logger="ivr.speech.tts")
     async with Pyttsx3Synthesizer(voice=voice) as synthesizer:
         clip = await UlawClips(PromptAudioCache(tmp_path, synthesizer, b"k" * 32)).get(text)
     assert any(f"voice {espeak}," in r.getMessage() for r in caplog.records)

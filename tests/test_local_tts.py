@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from speech.audio import decode_wav, rms
+from ivr.speech.audio import decode_wav, rms
 from tests.caller import PUBLIC_URL, STRANGER_PHONE, Caller
 from tests.conftest import TODAY, load_demo_data, make_settings
 
@@ -98,8 +98,8 @@ async def test_unused_recordings_are_pruned_and_made_again_when_needed(tmp_path:
     import os
     import time
 
-    from speech.cache import PromptAudioCache
-    from speech.tts import Pyttsx3Synthesizer
+    from ivr.speech.cache import PromptAudioCache
+    from ivr.speech.tts import Pyttsx3Synthesizer
 
     async with Pyttsx3Synthesizer() as synthesizer:
         cache = PromptAudioCache(tmp_path, synthesizer, b"k" * 32)

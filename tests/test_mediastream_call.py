@@ -2,7 +2,7 @@
 
 The call talks to a fake websocket driven like Twilio's edge (messages in, messages out),
 hears prompts from fake clips and listens through a fake recogniser that implements
-`speech.asr.Recognizer` and answers what each test scripts. Everything else is real: the
+`ivr.speech.asr.Recognizer` and answers what each test scripts. Everything else is real: the
 Media Streams protocol, the endpointer, the flow engine and the session store. Time is
 counted in 20 ms frames sent, as the endpointer counts it, so nothing here waits on a
 clock; the timeouts below only turn a hang into a failure.
@@ -31,10 +31,10 @@ from ivr.line import STREAM_FAILURES, SupportLine, stream_token
 from ivr.mediastream.call import StreamCall, StreamSpeech
 from ivr.metrics import Metrics
 from ivr.session import CallSession
+from ivr.speech import audio
+from ivr.speech.asr import RecognitionError, RecognitionErrorCode, Transcript
+from ivr.speech.vad import EndpointConfig
 from ivr.store.sqlite import SQLiteDatabase, SQLiteSessionStore
-from speech import audio
-from speech.asr import RecognitionError, RecognitionErrorCode, Transcript
-from speech.vad import EndpointConfig
 from tests.small_flow import OneVersion, said, small_engine
 
 CALL_SID = "CA" + "5" * 32

@@ -10,7 +10,7 @@ import pytest
 from ivr.flow.engine import FlowEngine
 from ivr.flow.steps import Digits, Event, Gather, Say, Speech, Start, Step, Transfer
 from ivr.mediastream.call import grammar_for
-from speech.numbers import KEY_WORDS
+from ivr.speech.numbers import KEY_WORDS
 from tests.small_flow import SMALL_FLOW, said, small_engine
 
 ASKED_FOR_THE_ORDER = [said("ask_order_number")]

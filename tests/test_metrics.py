@@ -109,7 +109,7 @@ def test_only_coded_warnings_from_our_loggers_are_counted() -> None:
     counter = ErrorCounter(metrics)
     counter.install()
     try:
-        logging.getLogger("speech.tts").error("%s: could not render: %s", "tts_engine_failed", "boom")
+        logging.getLogger("ivr.speech.tts").error("%s: could not render: %s", "tts_engine_failed", "boom")
         logging.getLogger("ivr.web.app").warning("stream_failed: call CA1")
         logging.getLogger("ivr.web.app").warning("a warning without a code")
         logging.getLogger("ivr.line").info("call_note: info is not an error")

@@ -1,4 +1,4 @@
-"""speech.models: installing Vosk models from a real index server on loopback.
+"""ivr.speech.models: installing Vosk models from a real index server on loopback.
 
 The server plays alphacephei.com: it serves a model-list.json and zip files
 built here (a tiny fake model tree), and counts what it is asked for, so the
@@ -21,7 +21,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from speech.models import (
+from ivr.speech.models import (
     ModelInstallError,
     ModelInstallErrorCode,
     choose_model,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from speech.numbers import spoken_digits
+from ivr.speech.numbers import spoken_digits
 
 
 @pytest.mark.parametrize(

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import pytest
 
-from speech.numbers_de import spoken_digits as german
-from speech.numbers_sv import spoken_digits as swedish
-from speech.reading import reading
+from ivr.speech.number_words import reading
+from ivr.speech.numbers_de import spoken_digits as german
+from ivr.speech.numbers_sv import spoken_digits as swedish
 
 GERMAN = [
     ("fünfundvierzig zwölf", "4512"),

@@ -5,6 +5,7 @@ real `twilio` client, and a fixed clock."""
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 
@@ -251,3 +252,18 @@ async def test_status_json_counts_states_and_scores(
     assert report["average"] == 4.0 and report["enabled"] is True
     assert report["counts"]["answered"] == 1  # type: ignore[index]
     assert TargetState.ANSWERED.value == "answered"
+
+
+async def test_a_negative_number_said_is_not_a_score(
+    aiohttp_client: Callable, tmp_path: Path, twilio: OutboundAccount
+) -> None:
+    """Twilio transcribes "minus one" as "-1"; its digits alone were kept as a score of 1."""
+    outreach = await started(aiohttp_client, tmp_path, twilio, Clock())
+    sid = await one_call(outreach, twilio)
+    answered = await twilio.answer_as(sid, "human")
+    gather = ET.fromstring(answered.body).find("Gather")
+    assert gather is not None
+    params = {**twilio.call_params(twilio.calls[sid]), "SpeechResult": "-1", "Confidence": "0.9"}
+    again = await twilio.post_signed(gather.attrib["action"], params)
+    assert "please answer with a number from 1 to 5" in said(again.body)
+    assert await outreach.store.scores(CAMPAIGN) == []

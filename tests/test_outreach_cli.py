@@ -134,3 +134,24 @@ async def test_the_campaign_flows_are_published_and_listed_by_name(env: dict[str
     assert (
         "Nothing is published yet." in (await ivr("flows", "history", "--name", "warranty_offer", env=env))[1]
     )
+
+
+def test_campaigns_list_reads_only_regular_files(env: dict[str, str], tmp_path: Path) -> None:
+    """A directory named `x.yaml` is not a campaign (it gave a traceback), and a FIFO named
+    `f.yaml` must not be opened (open() waits for a writer: the list and start-up hung)."""
+    import shutil
+    import subprocess
+
+    campaigns = tmp_path / "campaigns"
+    shutil.copytree(ROOT / "campaigns", campaigns)
+    for beside in ("flows", "prompts"):  # the campaigns' flows are read next to them
+        (tmp_path / beside).symlink_to(ROOT / beside)
+    (campaigns / "x.yaml").mkdir()
+    os.mkfifo(campaigns / "f.yaml")
+    command = [sys.executable, "-m", "ivr", "campaigns", "list", "--json"]
+    listed = subprocess.run(
+        command, env={**env, "IVR_CAMPAIGNS": str(campaigns)}, capture_output=True, text=True, timeout=120
+    )
+    assert listed.returncode == 0 and "Traceback" not in listed.stderr, listed.stderr
+    shipped = sorted(path.stem for path in (ROOT / "campaigns").glob("*.yaml"))
+    assert sorted(c["name"] for c in json.loads(listed.stdout)) == shipped

@@ -338,3 +338,49 @@ async def test_without_the_sandbox_the_dev_phone_says_how_to_start_it(
     assert page.status == 404 and "ivr sandbox" in await page.text()
     api = await client.get(f"/sandbox/phones/{AGENT_PHONE}/events")
     assert api.status == 404, "no sandbox routes unless chosen"
+
+
+async def test_with_a_single_agent_number_the_sandbox_still_carries_texts_and_calls(tmp_path: Path) -> None:
+    """IVR_AGENT_NUMBER means no agent desk; the sandbox network was built with the desk, so
+    texts and campaign calls went to the real Twilio API with the sandbox's credentials."""
+    async with (
+        sandbox_line(tmp_path, IVR_AGENT_NUMBER=AGENT_PHONE) as server,
+        ClientSession() as session,
+    ):
+        caller = SandboxPhone(session, str(server.make_url("")).rstrip("/"), VERIFIED_PHONE)
+        call = await caller.call_line()
+        await caller.next_event("listening")
+        await caller.act("keys", call=call, keys="1")  # yes: the order the greeting offers
+        await caller.next_event("say", "To get the tracking link by text, press 1")
+        await caller.next_event("listening")
+        await caller.act("keys", call=call, keys="1")
+        await caller.next_event("text", "https://www.ups.com/track?tracknum=1Z999AA10123456784")
+        await caller.next_event("say", "I've sent it by text")
+        await caller.act("hangup", call=call)
+        sent = [r for r in network(server).account.requests if r.path.endswith("/Messages.json")]
+        assert sent and all(r.authorized for r in sent), "the text went through the sandbox's account"
+
+
+async def test_the_phone_api_refuses_other_host_names_and_proxied_requests(tmp_path: Path) -> None:
+    """DNS rebinding (a page at attacker.example resolving to 127.0.0.1 sends its own Host)
+    and a proxy on this machine (its peer address is loopback, the sender's is not)."""
+    async with sandbox_line(tmp_path) as server, ClientSession() as session:
+        port = server.port
+        url = str(server.make_url(f"/sandbox/phones/{VERIFIED_PHONE}/call"))
+        refused = [
+            {"Host": "attacker.example"},
+            {"Host": f"attacker.example:{port}"},
+            {"Host": "127.0.0.1.attacker.example"},
+            {"Host": "[::1"},
+            {"X-Forwarded-For": "203.0.113.9"},
+            {"Forwarded": "for=203.0.113.9"},
+            {"X-Real-IP": "203.0.113.9"},
+        ]
+        for headers in refused:
+            async with session.post(url, json={}, headers=headers) as reply:
+                assert reply.status in (403, 421), f"{headers}: {reply.status}"
+                assert await reply.text()
+        assert not network(server).account.calls, "no call was placed"
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", "support.example.test"):
+            async with session.post(url, json={}, headers={"Host": host}) as reply:
+                assert reply.status == 201, f"{host}: {reply.status} {await reply.text()}"

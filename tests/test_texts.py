@@ -126,3 +126,22 @@ async def test_without_the_line_s_twilio_account_no_text_is_offered(caller: Call
     await caller.press("4")
     returns = await caller.press("1")
     assert "by text" not in returns.text
+
+
+async def test_repeat_after_the_text_offer_says_the_order_status_again(
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount
+) -> None:
+    """The answer is what a caller wants again, not the offer nor "Anything else?"."""
+    client = await line(aiohttp_client, tmp_path, twilio)
+    caller, _ = await order_4512(client)
+    again = await caller.say("repeat")
+    assert again.heard[1].startswith("Order 4 5 1 2 has shipped with UPS")
+    assert again.heard[-1] == OFFER
+    declined = await caller.press("2")
+    assert declined.heard[-1].startswith("Anything else?")
+    once_more = await caller.say("can you repeat that please")
+    assert once_more.heard[1].startswith("Order 4 5 1 2 has shipped with UPS")
+    sent = await caller.press("1")
+    assert sent.heard[0] == "Done. I've sent it by text to the number you're calling from."
+    last = await caller.press("*")  # past "I've sent it": the status
+    assert any(line.startswith("Order 4 5 1 2 has shipped with UPS") for line in last.heard)

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from speech import audio
-from speech.cache import PromptAudioCache
-from speech.tts import (
+from ivr.speech import audio
+from ivr.speech.cache import PromptAudioCache
+from ivr.speech.tts import (
     MAX_CHUNK_CHARS,
     Pyttsx3Synthesizer,
     SynthesisError,

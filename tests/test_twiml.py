@@ -8,7 +8,7 @@ import pytest
 
 from ivr.flow.steps import Hangup, Say, Transfer
 from ivr.handoff import DialHandOff, EnqueueHandOff
-from ivr.twiml import Voice, render
+from ivr.step_twiml import Voice, render
 from ivr.twiml_builder import Response
 
 

@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from ivr.flow.steps import Gather, Hangup, Say, Transfer
 from ivr.handoff import DialHandOff
 from ivr.line import stream_url
-from ivr.twiml import Audio, Renderable, Voice, render, render_fallback, render_goodbye, render_stream
+from ivr.step_twiml import Audio, Renderable, Voice, render, render_fallback, render_goodbye, render_stream
 
 TURN = "https://x.test/voice/turn?seq=4"
 VOICE = Voice(language="en-GB", voice="Polly.Amy")

@@ -4,18 +4,21 @@ tests/data/utterances_<language>.yaml holds real-sounding requests labelled with
 should go: English, German and Swedish, each written as callers of that language talk, not
 translated from one another. Each is said at the shipped flow's main menu in a call speaking
 that language, through the real engine and matcher; at least 90 % must land where labelled
-(the shares are quoted in the README and docs/languages.md).
+(the set the phrase lists were first written against; the measured figures are
+tests/test_understanding.py's, see docs/flows.md).
 """
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
 import yaml
 
-from ivr.flow.engine import FlowEngine
+from ivr.flow.engine import CONFIRMING, FlowEngine
 from ivr.flow.loader import load_flow
+from ivr.flow.matching import YES_WORDS
 from ivr.flow.steps import Speech
 from ivr.languages import LanguagePlan
 from tests.small_flow import CATALOGS, PROMPTS, NoRecords
@@ -28,13 +31,32 @@ SIZES = {"en": 150, "de": 100, "sv": 100}
 
 
 async def route(engine: FlowEngine, language: str, text: str) -> str:
-    """The first state a caller speaking `language` who says `text` at the main menu is taken to."""
+    """The first state a caller speaking `language` who says `text` at the main menu is taken to
+    (when the line asks "Is this about …?", where saying yes takes them)."""
     session = engine.new_session("CAtest", "+15550199999", "+15550009999")
     session.language = language
     session.state = "main_menu"
     session.path.append("main_menu")
     await engine.handle(session, Speech(text, 0.9))
-    return session.path[1]
+    if len(session.path) == 1 and any(key.startswith(CONFIRMING) for key in session.attempts):
+        await engine.handle(session, Speech(YES_WORDS[language][0], 0.9))
+    return session.path[1] if len(session.path) > 1 else "main_menu"
+
+
+class NothingOnFile(NoRecords):
+    """A line with no records: a number said with the request is looked up and not found."""
+
+    async def order(self, order_number: str) -> None:
+        return None
+
+    async def warranty(self, serial_number: str) -> None:
+        return None
+
+    async def repair(self, ticket_number: str) -> None:
+        return None
+
+    async def count(self, caller: str, kind: str, day: date, add: int = 1) -> int:
+        return 0
 
 
 def labelled(language: str) -> list[tuple[str, str]]:
@@ -53,7 +75,9 @@ async def test_the_utterance_set_is_big_and_varied_enough(language: str) -> None
 @pytest.mark.parametrize("language", SIZES)
 async def test_at_least_90_percent_of_callers_own_words_reach_their_answer(language: str) -> None:
     flow, _ = load_flow(ROOT / "flows" / "support.yaml", CATALOGS)
-    engine = FlowEngine(flow, PROMPTS, NoRecords(), catalogs=CATALOGS, languages=LanguagePlan(tuple(SIZES)))
+    engine = FlowEngine(
+        flow, PROMPTS, NothingOnFile(), catalogs=CATALOGS, languages=LanguagePlan(tuple(SIZES))
+    )
     misrouted = []
     items = labelled(language)
     for text, dest in items:

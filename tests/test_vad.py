@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from speech import audio
-from speech.vad import EndpointConfig, Endpointer, EndpointEvent, frame_dbfs
+from ivr.speech import audio
+from ivr.speech.vad import EndpointConfig, Endpointer, EndpointEvent, frame_dbfs
 
 RATE = 8000
 FRAME_MS = 20

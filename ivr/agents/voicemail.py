@@ -15,10 +15,10 @@ import numpy as np
 
 from ivr.agents.desk import AgentDesk
 from ivr.agents.model import TranscriptStatus, Voicemail
+from ivr.speech.asr import RecognitionError, RecognitionErrorCode, RecognizerFactory
+from ivr.speech.audio import WavFormatError, decode_wav
+from ivr.speech.cache import write_file_atomically
 from ivr.telephony import TelephonyError
-from speech.asr import RecognitionError, RecognitionErrorCode, RecognizerFactory
-from speech.audio import WavFormatError, decode_wav
-from speech.cache import write_file_atomically
 
 log = logging.getLogger(__name__)
 CHUNK_SAMPLES = 4000

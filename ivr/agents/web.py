@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from ivr.agents import twiml
+from ivr.agents import queue_twiml
 from ivr.agents.caller_words import ENGLISH, CallerWords, words_for
 from ivr.agents.desk import AgentDesk
 from ivr.agents.model import EntryState, Offer, OfferKind, OfferState, QueueEntry, conference_name
@@ -25,7 +25,7 @@ from ivr.agents.voicemail import VoicemailWorker
 from ivr.agents.whisper import ENGLISH as ENGLISH_AGENT
 from ivr.agents.whisper import AgentWords, summary
 from ivr.agents.whisper import words_for as agent_words_for
-from ivr.twiml import Voice
+from ivr.step_twiml import Voice
 from ivr.webhooks import Endpoint, status_webhook, twiml_webhook
 
 log = logging.getLogger(__name__)
@@ -89,11 +89,11 @@ def _status(handler: Callable[[AgentLine, dict[str, str], web.Request], Awaitabl
 
 
 def _leave(voice: Voice) -> str:
-    return twiml.leave(ENGLISH.lost_place, voice)
+    return queue_twiml.leave(ENGLISH.lost_place, voice)
 
 
 def _bye(voice: Voice) -> str:
-    return twiml.goodbye(ENGLISH.sorry, voice)
+    return queue_twiml.goodbye(ENGLISH.sorry, voice)
 
 
 async def _queued(line: AgentLine, params: dict[str, str], request: web.Request) -> QueueEntry | None:
@@ -126,10 +126,10 @@ async def queue_wait(line: AgentLine, params: dict[str, str], request: web.Reque
     words, voice = line.speaking(entry.context)
     if entry.state not in (EntryState.WAITING, EntryState.OFFERED):
         if entry.state is EntryState.BRIDGED:
-            return twiml.back_to_waiting(line.desk.urls.wait(entry.id), voice, words)
-        return twiml.leave(words.lost_place, voice)
+            return queue_twiml.back_to_waiting(line.desk.urls.wait(entry.id), voice, words)
+        return queue_twiml.leave(words.lost_place, voice)
     info = await line.desk.wait_info(entry)
-    return twiml.wait(
+    return queue_twiml.wait(
         info, hold_url=line.hold_url, choice_url=line.desk.urls.choice(entry.id), voice=voice, words=words
     )
 
@@ -141,17 +141,17 @@ async def queue_choice(line: AgentLine, params: dict[str, str], request: web.Req
     words, voice = line.speaking(entry.context)
     digits = params.get("Digits", "")
     if digits == "1" and await line.desk.request_callback(entry.id) is not None:
-        return twiml.leave(words.thanks, voice)
+        return queue_twiml.leave(words.thanks, voice)
     if digits == "2" and await line.desk.store.queue.leave(entry.id, EntryState.VOICEMAIL):
-        return twiml.leave(words.thanks, voice)
-    return twiml.back_to_waiting(line.desk.urls.wait(entry.id), voice, words)
+        return queue_twiml.leave(words.thanks, voice)
+    return queue_twiml.back_to_waiting(line.desk.urls.wait(entry.id), voice, words)
 
 
 async def queue_done(line: AgentLine, params: dict[str, str], request: web.Request) -> str:
     """Twilio's `<Enqueue action>`: the caller left the queue; say what happens next."""
     entry = await _queued(line, params, request)
     if entry is None:
-        return twiml.goodbye(ENGLISH.nobody_free, line.voice)
+        return queue_twiml.goodbye(ENGLISH.nobody_free, line.voice)
     words, voice = line.speaking(entry.context)
     entry = await line.desk.left_queue(entry.id, params.get("QueueResult", "")) or entry
     if entry.state is EntryState.CALLBACK:
@@ -159,13 +159,13 @@ async def queue_done(line: AgentLine, params: dict[str, str], request: web.Reque
         info = await line.desk.wait_info(entry)
         last = "".join(ch for ch in (callback.number if callback else entry.caller) if ch.isdigit())[-2:]
         text = words.called_back.format(last=" ".join(last), wait=words.minutes(info.estimate_seconds))
-        return twiml.goodbye(text, voice)
+        return queue_twiml.goodbye(text, voice)
     if entry.state is EntryState.VOICEMAIL:
         vm_id = await line.desk.store.voicemails.start(
             entry.call_sid, entry.caller, entry.reason, entry.context
         )
-        return twiml.record(words.leave_message, urls=line.desk.urls, vm_id=vm_id, voice=voice)
-    return twiml.goodbye(words.goodbye, voice)
+        return queue_twiml.record(words.leave_message, urls=line.desk.urls, vm_id=vm_id, voice=voice)
+    return queue_twiml.goodbye(words.goodbye, voice)
 
 
 async def queue_join(line: AgentLine, params: dict[str, str], request: web.Request) -> str:
@@ -174,7 +174,7 @@ async def queue_join(line: AgentLine, params: dict[str, str], request: web.Reque
     if entry is None or entry.state is not EntryState.BRIDGED:
         return _bye(line.voice)
     words, voice = line.speaking(entry.context)
-    return twiml.conference(
+    return queue_twiml.conference(
         conference_name(OfferKind.ENTRY, entry.id),
         voice=voice,
         message=words.connecting,
@@ -183,7 +183,7 @@ async def queue_join(line: AgentLine, params: dict[str, str], request: web.Reque
 
 
 async def queue_after(line: AgentLine, params: dict[str, str], request: web.Request) -> str:
-    return twiml.goodbye(ENGLISH.goodbye, line.voice)
+    return queue_twiml.goodbye(ENGLISH.goodbye, line.voice)
 
 
 # --- the agent's leg ---------------------------------------------------------------------------
@@ -193,14 +193,14 @@ async def agent_whisper(line: AgentLine, params: dict[str, str], request: web.Re
     """The agent picked up an offer: what they hear about the caller (or callback), then one key."""
     offer = await line.desk.store.offers.get(request.query.get("offer", ""))
     if offer is None or offer.state is not OfferState.RINGING:
-        return twiml.goodbye(ENGLISH_AGENT.no_longer_waiting, line.voice)
+        return queue_twiml.goodbye(ENGLISH_AGENT.no_longer_waiting, line.voice)
     words, voice = await line.to_agent(offer.agent)
     text = await _whisper_text(line.desk, offer, words)
     if text is None:
         await line.desk.offers.withdraw(offer.id)
         line.wake()  # the agent is free again: offer them the next caller now
-        return twiml.goodbye(words.no_longer_waiting, voice)
-    return twiml.whisper(text, answer_url=line.desk.urls.answer(offer.id), voice=voice, take=words.take)
+        return queue_twiml.goodbye(words.no_longer_waiting, voice)
+    return queue_twiml.whisper(text, answer_url=line.desk.urls.answer(offer.id), voice=voice, take=words.take)
 
 
 async def _whisper_text(desk: AgentDesk, offer: Offer, words: AgentWords) -> str | None:
@@ -221,19 +221,19 @@ async def agent_answer(line: AgentLine, params: dict[str, str], request: web.Req
     if digits == "1":
         accepted = await line.desk.offers.accept(offer_id)
         if accepted is None:
-            return twiml.goodbye(words.no_longer_waiting, voice)
+            return queue_twiml.goodbye(words.no_longer_waiting, voice)
         line.wake()
         note = words.accepted.get(accepted.note, "")
         if not accepted.conference:
-            return twiml.goodbye(note, voice)
-        return twiml.conference(accepted.conference, voice=voice, message=note)
+            return queue_twiml.goodbye(note, voice)
+        return queue_twiml.conference(accepted.conference, voice=voice, message=note)
     if digits:
         await line.desk.offers.decline(offer_id)
         line.wake()
-        return twiml.goodbye(words.passed, voice)
+        return queue_twiml.goodbye(words.passed, voice)
     await line.desk.offers.missed(offer_id)
     line.wake()
-    return twiml.goodbye(words.missed, voice)
+    return queue_twiml.goodbye(words.missed, voice)
 
 
 async def agent_status(line: AgentLine, params: dict[str, str], request: web.Request) -> None:
@@ -246,9 +246,9 @@ async def agent_status(line: AgentLine, params: dict[str, str], request: web.Req
 async def callback_join(line: AgentLine, params: dict[str, str], request: web.Request) -> str:
     callback = await line.desk.offers.callback_answered(request.query.get("callback", ""))
     if callback is None:
-        return twiml.goodbye(ENGLISH.not_needed, line.voice)
+        return queue_twiml.goodbye(ENGLISH.not_needed, line.voice)
     words, voice = line.speaking(callback.context)
-    return twiml.conference(
+    return queue_twiml.conference(
         conference_name(OfferKind.CALLBACK, callback.id),
         voice=voice,
         message=words.calling_back,
@@ -267,7 +267,7 @@ async def callback_status(line: AgentLine, params: dict[str, str], request: web.
 async def voicemail_done(line: AgentLine, params: dict[str, str], request: web.Request) -> str:
     voicemail = await line.desk.store.voicemails.get(request.query.get("vm", ""))
     words, voice = line.speaking(voicemail.context if voicemail else {})
-    return twiml.goodbye(words.message_taken, voice)
+    return queue_twiml.goodbye(words.message_taken, voice)
 
 
 async def voicemail_recording(line: AgentLine, params: dict[str, str], request: web.Request) -> None:

@@ -27,7 +27,6 @@ shared screen does not leak it. Logs only ever carry masked numbers.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from ivr.agents.model import (
     TranscriptStatus,
     Voicemail,
 )
+from ivr.bodies import read_json
 from ivr.console.live import EventStreams, LiveFeed
 from ivr.console.web import AUDIT, SECURITY_HEADERS, render, require
 from ivr.store.accounts import Role, SignedIn
@@ -173,8 +173,8 @@ def _who(signed_in: SignedIn) -> str:
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = await read_json(request)
+    except ValueError:
         raise Refusal(PageErrorCode.BAD_REQUEST, UNREADABLE, 400) from None
     if not isinstance(body, dict):
         raise Refusal(PageErrorCode.BAD_REQUEST, UNREADABLE, 400)

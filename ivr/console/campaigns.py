@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ivr.bodies import read_form
 from ivr.console.web import AUDIT, render, require, see_other
 from ivr.logs import mask_phone
 from ivr.outreach.service import Outreach, campaign_status
@@ -69,7 +70,7 @@ async def switch(request: web.Request) -> web.Response:
     signed_in = require(request, Role.SUPERVISOR)
     outreach = request.app[OUTREACH]
     name = request.match_info["name"]
-    action = str((await request.post()).get("action", ""))
+    action = str((await read_form(request)).get("action", ""))
     if name not in outreach.campaigns or action not in ("enable", "pause"):
         raise web.HTTPBadRequest(text="A known campaign and action=enable or pause are required.\n")
     who = signed_in.account.username

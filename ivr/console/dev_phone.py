@@ -14,11 +14,12 @@ import re
 
 from aiohttp import web
 
+from ivr.bodies import read_json
 from ivr.console.prompt_audio import ConsoleAudio, TooLong
 from ivr.console.web import TEMPLATES, render, require
 from ivr.sandbox.network import Network
+from ivr.speech.tts import SynthesisError
 from ivr.store.accounts import AccountStore, Role
-from speech.tts import SynthesisError
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ async def listen(request: web.Request) -> web.Response:
     require(request, Role.AGENT)
     number = _number(request)
     try:
-        body = await request.json()
+        body = await read_json(request)
         event_id = int(body["event"])
     except (ValueError, KeyError, TypeError):
         raise web.HTTPBadRequest(text='send {"event": id}\n') from None

@@ -40,6 +40,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ivr.bodies import read_json
 from ivr.console.draft_check import DraftCheck, Located, check_draft
 from ivr.console.prompt_audio import ConsoleAudio, TooLong
 from ivr.console.prompt_text import PromptEditError, add_prompt, prompt_rows, set_prompt
@@ -47,6 +48,7 @@ from ivr.console.test_phone import PhoneTurn, TestPhone, TestPhoneError
 from ivr.console.web import AUDIT, render, require
 from ivr.flow.diagram import (
     DiagramError,
+    FlowGraph,
     build_graph,
     group_id,
     problems_by_state,
@@ -59,10 +61,10 @@ from ivr.flow.loader import FlowInvalid, Problem
 from ivr.flow.schema import Flow
 from ivr.flow.steps import Digits, Event, NoInput, Speech
 from ivr.prompts import PromptCatalog
+from ivr.speech.tts import SynthesisError
 from ivr.store.accounts import Role, SignedIn
 from ivr.templates import Template, TemplateError
 from ivr.versions.store import Draft, DraftConflict, FlowStore, FlowStoreError
-from speech.tts import SynthesisError
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,10 @@ CODEMIRROR = Path(__file__).resolve().parents[2] / "console-assets" / "node_modu
 CODEMIRROR_FILES = ("lib/codemirror.js", "lib/codemirror.css", "mode/yaml/yaml.js")
 MAX_TEXT = 100_000
 """Characters of one file the editor accepts (a large flow is about 10,000)."""
+MAX_DRAFT_TEXT = 300_000
+"""Characters of flow and prompts one request may send in all: a line in three languages
+is about 60,000. Each request's YAML is parsed in a thread, but a thread holds the GIL for
+its slices too; nine 98 KB prompt files in one request stalled every call's webhook."""
 
 
 class FlowEditor:
@@ -120,7 +126,7 @@ def _bad(message: str, code: str = "bad_request") -> web.HTTPBadRequest:
 
 async def _json(request: web.Request) -> dict[str, Any]:
     try:
-        body = await request.json()
+        body = await read_json(request)
     except ValueError:
         raise _bad("The request is not JSON.") from None
     if not isinstance(body, dict):
@@ -142,7 +148,10 @@ def _files(body: Mapping[str, Any]) -> FlowFiles:
         for k, v in prompts.items()
     ):
         raise _bad("'prompts' must map language codes to prompt file text.")
-    return FlowFiles(_text(body, "flow"), dict(prompts))
+    flow = _text(body, "flow")
+    if len(flow) + sum(len(text) for text in prompts.values()) > MAX_DRAFT_TEXT:
+        raise _bad(f"The flow and its prompts may have at most {MAX_DRAFT_TEXT} characters in all.")
+    return FlowFiles(flow, dict(prompts))
 
 
 async def _check(editor: FlowEditor, files: FlowFiles) -> DraftCheck:
@@ -236,9 +245,9 @@ async def diff(request: web.Request) -> web.Response:
             other = await editor.store.version(editor.name, number)
         except FlowStoreError as exc:
             raise _bad(str(exc), exc.code) from None
-        text = FlowStore.diff(published.files, other.files)
-    else:
-        text = FlowStore.diff(published.files, _files(body))
+        text = await asyncio.to_thread(FlowStore.diff, published.files, other.files)
+    else:  # a diff of two large texts is CPU work: off the event loop
+        text = await asyncio.to_thread(FlowStore.diff, published.files, _files(body))
     return web.json_response({"published": published.number, "diff": text})
 
 
@@ -315,10 +324,7 @@ async def validate(request: web.Request) -> web.Response:
     editor = _editor(request)
     files = _files(await _json(request))
     checked = await _check(editor, files)
-    rows = {
-        language: [{"id": r.prompt_id, "text": r.text, "line": r.line} for r in prompt_rows(text)]
-        for language, text in files.prompts.items()
-    }
+    rows = await asyncio.to_thread(_prompt_table, files)
     return web.json_response(
         {
             "ok": not checked.errors,
@@ -326,6 +332,14 @@ async def validate(request: web.Request) -> web.Response:
             "prompts": rows,
         }
     )
+
+
+def _prompt_table(files: FlowFiles) -> dict[str, list[dict[str, Any]]]:
+    """Each language's prompts as the table shows them (PyYAML's pure parser: run it in a thread)."""
+    return {
+        language: [{"id": r.prompt_id, "text": r.text, "line": r.line} for r in prompt_rows(text)]
+        for language, text in files.prompts.items()
+    }
 
 
 async def diagram(request: web.Request) -> web.Response:
@@ -344,9 +358,15 @@ async def diagram(request: web.Request) -> web.Response:
             status=422,
         )
     flow_problems = [Problem(p.line, p.state, p.message) for p in checked.problems if p.file == "flow"]
-    graph = await asyncio.to_thread(build_graph, checked.document)
-    folded = frozenset(collapsed) & set(graph.groups())
-    dot = to_dot(graph, problems_by_state(flow_problems), folded)
+    document = checked.document
+
+    def draw() -> tuple[FlowGraph, frozenset[str], str]:
+        """The graph, its folded groups and its DOT text: CPU work for a large flow, in a thread."""
+        graph = build_graph(document)
+        folded = frozenset(collapsed) & set(graph.groups())
+        return graph, folded, to_dot(graph, problems_by_state(flow_problems), folded)
+
+    graph, folded, dot = await asyncio.to_thread(draw)
     try:
         svg = await render_svg(dot)
     except DiagramError as exc:
@@ -371,8 +391,8 @@ async def edit_prompt(request: web.Request) -> web.Response:
     _editor(request)
     body = await _json(request)
     edit = add_prompt if body.get("add") is True else set_prompt  # add: one missing in this language
-    try:
-        text = edit(_text(body, "text"), _text(body, "id"), _text(body, "value"))
+    try:  # parsing a prompts file with PyYAML's pure parser: in a thread, off the event loop
+        text = await asyncio.to_thread(edit, _text(body, "text"), _text(body, "id"), _text(body, "value"))
     except PromptEditError as exc:
         raise _bad(str(exc), "prompt_edit") from None
     return web.json_response({"text": text})

@@ -13,6 +13,7 @@ import asyncio
 import csv
 import io
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
@@ -24,6 +25,7 @@ from aiohttp import web
 from ivr.console.web import render, require
 from ivr.flow.diagram import DiagramError, Shade, build_graph, render_svg, to_dot
 from ivr.flow.files import LINE_FLOW
+from ivr.insights.days import calendar_day
 from ivr.insights.service import Insights, Period
 from ivr.store.accounts import Role
 from ivr.versions.store import FlowNotFound
@@ -80,9 +82,9 @@ def _day(query: dict[str, str], key: str, default: date) -> date:
     if not text:
         return default
     try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise _bad(f"'{key}' must be a date, YYYY-MM-DD.") from None
+        return calendar_day(text)
+    except ValueError as exc:
+        raise _bad(f"'{key}' must be {exc}.") from None
 
 
 def _number(query: dict[str, str], key: str) -> int | None:
@@ -252,10 +254,15 @@ def table_rows(name: str, data: dict[str, Any]) -> tuple[Sequence[str], Iterable
             )
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def _cell(value: Any) -> str:
-    """A CSV cell that a spreadsheet will not run as a formula (callers' words are in it)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    """A CSV cell that a spreadsheet will not run as a formula (callers' words are in it), its
+    control characters shown as escapes (`\\x1b`): ESC sequences in a cell drive the terminal
+    of whoever looks at the file with `cat`, and NUL or BEL break the tools that read it."""
+    text = "" if value is None else _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
 async def export_csv(request: web.Request) -> web.Response:

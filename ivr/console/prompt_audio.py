@@ -18,8 +18,8 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 
-from speech.cache import PromptAudioCache
-from speech.tts import Pyttsx3Synthesizer
+from ivr.speech.cache import PromptAudioCache
+from ivr.speech.tts import Pyttsx3Synthesizer
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ from ivr.prompts import PromptCatalog
 from ivr.records import Order, Repair, Warranty
 from ivr.session import CallSession
 from ivr.store.base import Repository
-from ivr.store.once import UsedTokens
+from ivr.store.used_tokens import UsedTokens
 
 TEST_CALLED = "+10000000000"
 """The number a test call 'dials' (never a real line)."""

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 import jinja2
 from aiohttp import web
 
+from ivr.bodies import read_form
 from ivr.forwarded import IPNetwork
 from ivr.forwarded import client_address as forwarded_client
 from ivr.store.accounts import LANGUAGES, AccountError, AccountStore, Role, SignedIn
@@ -118,7 +119,7 @@ def _same_origin(request: web.Request) -> bool:
 async def _csrf_ok(request: web.Request, expected: str) -> bool:
     sent = request.headers.get("X-CSRF-Token")
     if sent is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        field = (await request.post()).get("csrf_token")
+        field = (await read_form(request)).get("csrf_token")
         sent = field if isinstance(field, str) else None
     return sent is not None and hmac.compare_digest(sent, expected) and _same_origin(request)
 
@@ -174,7 +175,7 @@ async def login_page(request: web.Request) -> web.Response:
 
 
 async def login(request: web.Request) -> web.Response:
-    form = await request.post()
+    form = await read_form(request)
     username = str(form.get("username", "")).strip().lower()
     password = str(form.get("password", ""))
     next_raw = str(form.get("next", ""))
@@ -187,6 +188,9 @@ async def login(request: web.Request) -> web.Response:
         """The sign-in form once more, with what went wrong."""
         return render(request, "login.html", status=status, login_csrf=cookie, next=next_raw, error=error)
 
+    if not username.isprintable():
+        # No account has such a name, and PostgreSQL refuses text with NUL in it.
+        return again(400, "That username and password do not match an active account.")
     accounts = request.app[ACCOUNTS]
     address = client_address(request)
     keys = [f"user:{username}", f"ip:{address}"]
@@ -266,7 +270,7 @@ def _skills(text: str) -> list[str]:
 
 async def account_create(request: web.Request) -> web.Response:
     admin = require(request, Role.ADMIN)
-    form = await request.post()
+    form = await read_form(request)
     try:
         role = Role(str(form.get("role", "")))
         account = await request.app[ACCOUNTS].create(
@@ -287,7 +291,7 @@ async def account_create(request: web.Request) -> web.Response:
 async def account_update(request: web.Request) -> web.Response:
     admin = require(request, Role.ADMIN)
     username = request.match_info["username"]
-    form = await request.post()
+    form = await read_form(request)
     accounts = request.app[ACCOUNTS]
     try:
         role = Role(str(form.get("role", "")))

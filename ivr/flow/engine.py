@@ -16,7 +16,17 @@ from datetime import date
 from ivr.flow import machine as triggers
 from ivr.flow import survey as inbound_survey
 from ivr.flow.actions import ACTIONS, ActionContext, Outreach, Pickup, TextMessages
-from ivr.flow.matching import REPEAT_WORDS_BY_LANGUAGE, IntentMatcher, choose, mentions
+from ivr.flow.matching import (
+    HIGH,
+    MAIN_MENU_WORDS,
+    NO_WORDS,
+    REPEAT_WORDS_BY_LANGUAGE,
+    YES_WORDS,
+    IntentMatcher,
+    choose,
+    mentions,
+    says_only,
+)
 from ivr.flow.opening import LINE_VARIABLES, AlwaysOpen, Opening, OpeningNow
 from ivr.flow.schema import (
     ActionState,
@@ -47,9 +57,9 @@ from ivr.flow.steps import (
 from ivr.languages import AGENT_WORDS, CHOICE_TEXTS, SWITCH_KEY, SWITCH_TEXTS, LanguagePlan
 from ivr.prompts import PromptCatalog
 from ivr.session import CallSession, InputKind, InputResult, TranscriptEntry
+from ivr.speech.number_words import reading
 from ivr.store.base import Repository
 from ivr.store.caller_languages import CallerLanguages
-from speech.reading import reading
 
 _KEY, _SPEECH, _SILENCE = InputKind.KEY.value, InputKind.SPEECH.value, InputKind.SILENCE.value
 _OK, _NO_MATCH, _NO_INPUT = InputResult.OK.value, InputResult.NO_MATCH.value, InputResult.NO_INPUT.value
@@ -58,6 +68,10 @@ log = logging.getLogger(__name__)
 
 _NUMBER = re.compile(r"[0-9]+")
 """A keyed or spoken number: ASCII digits only (`str.isdigit` also takes `٤٥١٢`, `４５１２`)."""
+_NEGATIVE = re.compile(r"(?:^|(?<=\s))[-\u2212\u2013]\s*\d|\b(?:minus|negative|negativ)\b", re.IGNORECASE)
+"""A negative number said ("-1" as Twilio transcribes "minus one", "negative two"; German and
+Swedish say "minus" too): no key makes one, and its digits alone read as a score of 1. A
+dash between digits ("12345-6789") is no minus sign."""
 MAX_AUTOMATIC_STEPS = 40
 """A turn that runs more states than this without waiting is a flow bug, not a call."""
 _VARIANT = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
@@ -67,6 +81,15 @@ CHOICE_RETRIES = 2
 """The language choice is asked again this often; then the call goes on in the default language."""
 CHOICE_TIMEOUT = 5
 """Seconds of silence after the language choice before it counts as unanswered."""
+CONFIRMING = "confirm#"
+"""`CallSession.attempts` holds CONFIRMING + an intent's name while the caller is asked
+"Is this about …?" for it (the value is unused)."""
+_UNSURE = "unsure:"
+"""What `_interpret` returns for a request it is only fairly sure of: ask before going."""
+_AGAIN = "again"
+"""What `_confirmed` returns for "no": ask the question the caller was at once more."""
+CONFIRM_PROMPT = "confirm_intent"
+"""The prompts holding "Is this about …?", one per intent (`confirm_intent.returns`)."""
 
 
 class FlowError(RuntimeError):
@@ -112,6 +135,12 @@ class FlowEngine:
         self.machine = triggers.FlowMachine(flow)
         self.intents = {code: IntentMatcher(flow.intents, code) for code in self.languages.served}
         """The flow's intents in each served language, compiled once per flow version."""
+        self._closing = {
+            name: frozenset(o.key for o in state.options if isinstance(flow.states[o.goto], HangupState))
+            for name, state in flow.states.items()
+            if isinstance(state, MenuState)
+        }
+        """Each menu's options that end the call: taken only when they are the whole answer."""
         self._hints_of: dict[tuple[str, str], tuple[str, ...]] = {}
         """Each menu's recogniser hints per language (see `_hints`)."""
         self.clock = clock
@@ -158,6 +187,9 @@ class FlowEngine:
             event = Speech(event.text[:MAX_SPEECH_CHARS], event.confidence)  # any channel
         state = self.flow.states[session.state]
         if isinstance(event, Resume):
+            pending = _confirming(session)
+            if pending is not None and self._ask_to_confirm(session, steps, pending):
+                return steps  # a media stream reconnected during "Is this about …?": asked again
             return await self._run(session, steps)
         hidden = isinstance(state, GatherState) and state.secret and isinstance(event, Digits | Speech)
         self._note(session, "caller", "keyed a value (hidden)" if hidden else _describe(event))
@@ -168,11 +200,20 @@ class FlowEngine:
             and self.languages.several
             and not state.repeat  # there star says the answer again
             and all(option.key != SWITCH_KEY for option in state.options)
+            and _confirming(session) is None  # star answers "Is this about …?" (with neither)
         ):
             session.attempts[LANGUAGE_CHOICE] = 0
             return self._ask_language(session, steps)
         if isinstance(state, MenuState | GatherState) and isinstance(event, Digits | Speech | NoInput):
-            trigger = self._interpret(state, event, session)
+            trigger = self._confirmed(session, event) or self._interpret(state, event, session)
+            if trigger == _AGAIN:  # "no" to "Is this about …?": the question once more
+                session.inputs.append([state.name, _KEY if isinstance(event, Digits) else _SPEECH, _OK])
+                return await self._run(session, steps)
+            if trigger.startswith(_UNSURE) and self._ask_to_confirm(session, steps, trigger[len(_UNSURE) :]):
+                session.inputs.append([state.name, _SPEECH, _OK])
+                return steps
+            if trigger.startswith(_UNSURE):  # no question to ask it with: not understood
+                trigger = triggers.NO_MATCH
             self._record_input(session, state, event, trigger)
             if trigger in (triggers.NO_INPUT, triggers.NO_MATCH):
                 session.attempts[state.name] = session.attempts.get(state.name, 0) + 1
@@ -180,6 +221,8 @@ class FlowEngine:
                     key = triggers.misheard_key(state.name)
                     session.attempts[key] = session.attempts.get(key, 0) + 1
             self._fire(session, trigger)
+            if isinstance(event, Speech) and session.state != state.name and trigger != triggers.INPUT:
+                self._fill_from_request(session, event.text)
             if trigger in (triggers.NO_INPUT, triggers.NO_MATCH) and session.state == state.name:
                 # "Sorry, I didn't catch that" only before asking again; when giving up,
                 # the next state's own words say what happens.
@@ -305,6 +348,12 @@ class FlowEngine:
         unique = self._hints_of[key] = tuple(dict.fromkeys(hints))
         return unique
 
+    def _leaving_hints(self, language: str) -> tuple[str, ...]:
+        """What a number question hears besides the number: "main menu" and "repeat" (a new
+        request too, with Twilio's recogniser; local speech listens for these words only)."""
+        words = MAIN_MENU_WORDS.get(language, ()) if self.flow.main_menu else ()
+        return (*words, *_repeat_words(language)[:2])
+
     def agent_words(self, language: str) -> tuple[str, ...]:
         """What asks for a person in `language`: the flow's words and the language's own."""
         return self.flow.agent_words + AGENT_WORDS.get(language, ())
@@ -324,15 +373,21 @@ class FlowEngine:
             if isinstance(event, Digits):
                 key: str | None = event.digits[:1]
             else:
-                picked = choose(state, event.text, self.intents.get(language), language)
+                picked = choose(
+                    state, event.text, self.intents.get(language), language, self._closing[state.name]
+                )
                 if picked.intent is not None:
-                    return triggers.intent_trigger(picked.intent.intent)
+                    if picked.intent.confidence >= HIGH:
+                        return triggers.intent_trigger(picked.intent.intent)
+                    return _UNSURE + picked.intent.intent
                 key = picked.key
             if key == "0" and state.agent:
                 return triggers.AGENT
             if key and any(option.key == key for option in state.options):
                 return triggers.option_trigger(key)
-            return triggers.NO_MATCH
+            return self._leaving(state, event, language)
+        if isinstance(event, Speech) and _NEGATIVE.search(event.text):
+            return self._leaving(state, event, language)  # "minus one" is no number
         raw = event.digits if isinstance(event, Digits) else reading(language).spoken_digits(event.text)
         value = raw.rstrip(state.finish_on_key) if state.finish_on_key else raw
         if value == "0" and state.agent and state.min_digits > 1:
@@ -340,7 +395,84 @@ class FlowEngine:
         if _NUMBER.fullmatch(value) and state.min_digits <= len(value) <= state.max_digits:
             session.vars[state.save_as] = value
             return triggers.INPUT
+        if isinstance(event, Digits) and value != "*":
+            return triggers.NO_MATCH
+        return self._leaving(state, event, language)
+
+    def _leaving(self, state: MenuState | GatherState, event: Digits | Speech, language: str) -> str:
+        """Every question can be left, whatever it asks: `*` or "repeat" asks it again, "main
+        menu" or "go back" goes to the flow's main menu, and a request the line is sure of
+        (not the one that asked this question) goes to its answer. Else: not understood."""
+        if _asks_to_repeat(event, language):
+            return triggers.REPEAT
+        if not isinstance(event, Speech):
+            return triggers.NO_MATCH
+        if self.flow.main_menu and says_only(event.text, MAIN_MENU_WORDS.get(language, ()), language):
+            return triggers.MAIN_MENU
+        matcher = self.intents.get(language)
+        found = matcher.match(event.text) if matcher is not None else None
+        if found is not None and found.confidence >= HIGH and found.goto != state.name:
+            return triggers.intent_trigger(found.intent)
         return triggers.NO_MATCH
+
+    def _confirmed(self, session: CallSession, event: Digits | Speech | NoInput) -> str:
+        """The answer to "Is this about …?": yes (or 1) goes there; no (or 2) asks the question
+        again, as if nothing had been said; anything else is taken as an answer to the question
+        itself. '' when nothing was being confirmed, or the answer is for the question."""
+        pending = _confirming(session)
+        if pending is None:
+            return ""
+        del session.attempts[CONFIRMING + pending]
+        language = self.language(session)
+        if isinstance(event, Digits):
+            yes, no = event.digits[:1] == "1", event.digits[:1] == "2"
+        elif isinstance(event, Speech):
+            yes = says_only(event.text, YES_WORDS.get(language, YES_WORDS["en"]), language)
+            no = says_only(event.text, NO_WORDS.get(language, NO_WORDS["en"]), language)
+        else:
+            return ""
+        if yes:
+            return triggers.intent_trigger(pending)
+        if no:
+            self._note(session, "flow", f"not {pending}: the question again")
+            return _AGAIN
+        return ""
+
+    def _ask_to_confirm(self, session: CallSession, steps: list[Step], intent: str) -> bool:
+        """Ask "Is this about …?" for a request the line is only fairly sure of (False: the
+        flow's prompts have no such question for this intent)."""
+        prompt = f"{CONFIRM_PROMPT}.{intent}"
+        if not self._catalog(session).has(prompt):
+            return False
+        session.attempts[CONFIRMING + intent] = 0
+        self._note(session, "flow", f"unsure: {intent}?")
+        self._say(session, steps, prompt, True)
+        language = self.language(session)
+        yes_no = YES_WORDS.get(language, YES_WORDS["en"])[:2] + NO_WORDS.get(language, NO_WORDS["en"])[:2]
+        steps.append(
+            Gather(
+                digits=False,
+                timeout=CHOICE_TIMEOUT,
+                max_digits=1,
+                finish_on_key="",
+                speech=True,
+                hints=yes_no,
+                language=language,
+            )
+        )
+        return True
+
+    def _fill_from_request(self, session: CallSession, text: str) -> None:
+        """A number said with the request that led to a number question answers it: "my order
+        4512 hasn't come" goes on to the lookup without asking for the order number."""
+        state = self.flow.states[session.state]
+        if not isinstance(state, GatherState) or state.secret:
+            return
+        value = _number_in(text, self.language(session), state)
+        if value:
+            session.vars[state.save_as] = value
+            self._note(session, "flow", f"{state.save_as} from the request: {value}")
+            self._fire(session, triggers.INPUT)
 
     def _apologise(
         self,
@@ -469,6 +601,7 @@ class FlowEngine:
                             max_digits=state.max_digits,
                             finish_on_key=state.finish_on_key,
                             speech=state.speech,
+                            hints=self._leaving_hints(self.language(session)),
                             language=self.language(session),
                         )
                     )
@@ -550,7 +683,7 @@ class FlowEngine:
         score = None
         if isinstance(event, Digits):
             score = inbound_survey.score_of(event.digits)
-        elif isinstance(event, Speech):
+        elif isinstance(event, Speech) and not _NEGATIVE.search(event.text):
             score = inbound_survey.score_of(reading(self.language(session)).spoken_digits(event.text))
         if score is None:
             misses = session.attempts[inbound_survey.SURVEY] + 1
@@ -650,6 +783,24 @@ def _prompt_id(prompt: str, session: CallSession) -> str:
     if "{" not in prompt:
         return prompt
     return _VARIANT.sub(lambda m: session.vars.get(m.group(1), ""), prompt)
+
+
+_DIGIT_RUN = re.compile(r"[0-9](?:[0-9 ]*[0-9])?")
+"""Digits, maybe said one at a time ("7 7 1 2 0"): one number."""
+
+
+def _number_in(text: str, language: str, state: GatherState) -> str:
+    """The first number in a sentence with as many digits as `state` takes; '' if none has.
+    Numbers spoken as words ("forty-five twelve") are read when no digits are written."""
+    runs = [run.replace(" ", "") for run in _DIGIT_RUN.findall(text)] or [
+        reading(language).spoken_digits(text)
+    ]
+    return next((run for run in runs if state.min_digits <= len(run) <= state.max_digits), "")
+
+
+def _confirming(session: CallSession) -> str | None:
+    """The intent the caller is being asked "Is this about …?" for, if any."""
+    return next((k[len(CONFIRMING) :] for k in session.attempts if k.startswith(CONFIRMING)), None)
 
 
 def _describe(event: Event) -> str:

@@ -71,7 +71,7 @@ _KEYS: dict[StateKind, set[str]] = {
     StateKind.TRANSFER: _COMMON | {"prompt", "reason", "fallback"},
     StateKind.HANGUP: _COMMON | {"prompt", "outcome"},
 }
-_TOP = {"flow", "start", "agent", "agent_words", "defaults", "intents", "states"}
+_TOP = {"flow", "start", "agent", "agent_words", "defaults", "intents", "main_menu", "states"}
 _DEFAULTS = {
     "retries",
     "timeout",
@@ -120,6 +120,7 @@ class FlowDraft:
     warnings: tuple[Problem, ...] = ()
     """Shown to the editor; the flow still loads."""
     intents: tuple[Intent, ...] = ()
+    main_menu: str = ""
 
     def flow(self, source: str) -> Flow:
         """The runnable flow; only for a draft without problems."""
@@ -132,6 +133,7 @@ class FlowDraft:
             agent_words=self.agent_words,
             states=self.states,
             intents=self.intents,
+            main_menu=self.main_menu,
         )
 
 
@@ -290,6 +292,9 @@ def read_draft(doc: Document, catalogs: Mapping[str, PromptCatalog]) -> FlowDraf
     c.state_name = None
 
     linked = _check_references(c, states, start, agent, set(raw_states))
+    main_menu = c.text(data, "main_menu", (), required=False)
+    if main_menu and not isinstance(states.get(main_menu), MenuState):
+        c.fail(("main_menu",), f"'main_menu' names '{main_menu}', which is not a menu state")
     if agent in states and not isinstance(states[agent], TransferState):
         c.fail(("agent",), f"the agent state '{agent}' must be a transfer state")
     looping = _check_loops(c, states)
@@ -299,9 +304,13 @@ def read_draft(doc: Document, catalogs: Mapping[str, PromptCatalog]) -> FlowDraf
         c.problems += check_graph(states, start, agent, doc.line, looping=looping)
     if not c.problems:  # a state that failed to parse would make this a cascade of noise
         _check_variables(c, states)
-    warnings = _warnings(states) + _unheard_choices(states, catalogs, words, intents)
+    warnings = (
+        _warnings(states)
+        + _unheard_choices(states, catalogs, words, intents)
+        + _thin_intents(intents, sorted(catalogs))
+    )
     return FlowDraft(
-        name, start, agent, words, states, tuple(raw_states), tuple(c.problems), warnings, intents
+        name, start, agent, words, states, tuple(raw_states), tuple(c.problems), warnings, intents, main_menu
     )
 
 
@@ -675,6 +684,41 @@ def _warnings(states: Mapping[str, State]) -> tuple[Problem, ...]:
             message = f"'{state.action}' no longer returns '{outcome}'; this route is never taken"
             code = ProblemCode.RETIRED_OUTCOME
             warnings.append(Problem(state.line, name, message, code, Severity.WARNING))
+    return tuple(warnings)
+
+
+MIN_PHRASES = 10
+"""Fewer training phrases than this in a language leave an intent to guesswork there."""
+
+
+def _thin_intents(intents: tuple[Intent, ...], languages: list[str]) -> tuple[Problem, ...]:
+    """What makes the intent model guess: a phrase two intents share (it teaches both, so
+    neither), and an intent with fewer than MIN_PHRASES phrases in a language the line speaks
+    (one with a prompts file)."""
+    warnings = []
+    owner: dict[tuple[str, str], str] = {}
+    for intent in intents:
+        for language, phrases in intent.phrases.items():
+            for phrase in dict.fromkeys(phrases):
+                first = owner.setdefault((language, phrase), intent.name)
+                if first != intent.name:
+                    message = (
+                        f"intents '{first}' and '{intent.name}' share the phrase '{phrase}' ({language}); "
+                        "keep it in the one it means"
+                    )
+                    warnings.append(
+                        Problem(intent.line, None, message, ProblemCode.SHARED_PHRASE, Severity.WARNING)
+                    )
+        for language in languages if intents else ():
+            count = len(set(intent.phrases.get(language, ())))
+            if count < MIN_PHRASES:
+                message = (
+                    f"intent '{intent.name}' has {count} phrase{'s' if count != 1 else ''} in '{language}'; "
+                    f"give it at least {MIN_PHRASES}, as callers say it, for the line to understand it"
+                )
+                warnings.append(
+                    Problem(intent.line, None, message, ProblemCode.FEW_PHRASES, Severity.WARNING)
+                )
     return tuple(warnings)
 
 

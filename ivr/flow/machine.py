@@ -14,12 +14,14 @@ from typing import Any
 from transitions import EventData, Machine
 
 from ivr.flow.actions import DEFAULTED_OUTCOMES
+from ivr.flow.graph import targets
 from ivr.flow.schema import (
     ActionState,
     Flow,
     GatherState,
     MenuState,
     SayState,
+    State,
     TransferState,
     WaitingState,
 )
@@ -32,6 +34,7 @@ NO_MATCH = "no_match"
 AGENT = "agent"
 TRANSFER_FAILED = "transfer_failed"
 REPEAT = "repeat"
+MAIN_MENU = "main_menu"
 
 
 def intent_trigger(name: str) -> str:
@@ -124,29 +127,54 @@ def _arrival(flow: Flow) -> Callable[[CallSession, str], None]:
     return arrived
 
 
-def _answers_before(flow: Flow, menu: str, actions: frozenset[str]) -> list[str]:
-    """The `say` states that lead to `menu` straight or through lookups alone (an answer, then
-    "shall I text you the link?" skipped): the answers a caller there may want again."""
-    leads = {menu}
+def _exits(state: State) -> set[str]:
+    """Where a state may go next by its own settings."""
+    return {exit_.target for exit_ in targets(state)}
+
+
+def passed_on_the_way(flow: Flow, menu: str) -> frozenset[str]:
+    """The states between an answer and `menu` that carry no content of their own: lookups,
+    offers without intents ("Shall I text you the tracking link?") and what is said only
+    after such an offer ("I've sent it"). "Repeat" at `menu` looks past them."""
+    between = {menu}
     grew = True
-    while grew:  # lookups with an outcome that leads on to the menu
+    while grew:
         grew = False
-        for name in actions - leads:
-            state = flow.states[name]
-            if isinstance(state, ActionState) and leads & set(state.outcomes.values()):
-                leads.add(name)
+        for name, state in flow.states.items():
+            if name in between:
+                continue
+            offer = isinstance(state, MenuState) and not state.intents
+            if (isinstance(state, ActionState) or offer) and between & _exits(state):
+                between.add(name)
                 grew = True
+    sources: dict[str, set[str]] = {}
+    for name, state in flow.states.items():
+        for dest in _exits(state):
+            sources.setdefault(dest, set()).add(name)
+    for name, state in flow.states.items():  # "I've sent it": reached only by a lookup an offer ran
+        if isinstance(state, SayState) and between & _exits(state):
+            lookups = sources.get(name, set())
+            if lookups and all(
+                isinstance(flow.states[s], ActionState) and sources.get(s, set()) <= between for s in lookups
+            ):
+                between |= {name, *lookups}
+    return frozenset(between - {menu})
+
+
+def _answers_before(flow: Flow, menu: str, between: frozenset[str]) -> list[str]:
+    """The `say` states that lead to `menu` straight or past `between` (a lookup, an offer to
+    text a link): the answers a caller there may want again."""
+    leads = between | {menu}
     return [
         name
         for name, s in flow.states.items()
-        if isinstance(s, SayState) and leads & {s.next, s.limit_goto} and name != menu
+        if isinstance(s, SayState) and leads & {s.next, s.limit_goto} and name not in leads
     ]
 
 
 def flow_routes(flow: Flow) -> list[Route]:
     """Every transition of `flow`, in the order they are tried (the first that holds wins)."""
     routes: list[Route] = []
-    actions = frozenset(name for name, s in flow.states.items() if isinstance(s, ActionState))
 
     def add(trigger: str, source: str, dest: str, condition: Condition | None = None) -> None:
         routes.append(Route(trigger, source, dest, condition))
@@ -163,15 +191,20 @@ def flow_routes(flow: Flow) -> list[Route]:
                 if isinstance(state, MenuState):
                     for option in state.options:
                         add(option_trigger(option.key), name, option.goto)
-                    for intent in state.intents:
-                        add(intent_trigger(intent.name), name, intent.goto)
                     if state.repeat:
                         # "Repeat" says again the answer the caller came from, or else the question.
-                        for answer in _answers_before(flow, name, actions):
-                            add(REPEAT, name, answer, _came_from(answer, actions))
-                        add(REPEAT, name, name)
+                        between = passed_on_the_way(flow, name)
+                        for answer in _answers_before(flow, name, between):
+                            add(REPEAT, name, answer, _came_from(answer, between))
                 else:
                     add(INPUT, name, state.next)
+                add(REPEAT, name, name)
+                # A request said at any question is taken (the engine asks more certainty where
+                # the question is not one that takes requests); "main menu" leaves any question.
+                for intent in flow.intents:
+                    add(intent_trigger(intent.name), name, intent.goto)
+                if flow.main_menu:
+                    add(MAIN_MENU, name, flow.main_menu)
                 add(NO_MATCH, name, name, _retries_left(state))
                 add(NO_MATCH, name, state.retry.on_failure)
                 add(NO_INPUT, name, name, _retries_left(state))

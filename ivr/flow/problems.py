@@ -38,6 +38,8 @@ class ProblemCode(StrEnum):
     CHOICE_NOT_UNDERSTOOD = "choice_not_understood"
     MISSING_WORDS = "missing_words"
     PLACEHOLDER_MISMATCH = "placeholder_mismatch"
+    SHARED_PHRASE = "shared_phrase"
+    FEW_PHRASES = "few_phrases"
 
 
 @dataclass(frozen=True, slots=True)

@@ -161,3 +161,5 @@ class Flow:
     agent_words: tuple[str, ...]
     states: Mapping[str, State]
     intents: tuple[Intent, ...] = ()
+    main_menu: str = ""
+    """The menu that "main menu" or "go back" leads to from any question ('': none)."""

@@ -14,6 +14,23 @@ from datetime import date, datetime, timedelta, tzinfo
 QUARTER = 900
 """Seconds in the volume roll-up's step."""
 _EPOCH = date(1970, 1, 1).toordinal()
+FIRST_DAY = date(1970, 1, 1)
+"""The earliest day a period may start on: no call is older than the epoch."""
+LAST_DAY = date.max - timedelta(days=2)
+"""The latest day a period may end on: its end is the next local midnight, and in a zone
+west of UTC that is the day after in UTC; one day more would be past `date.max`."""
+
+
+def calendar_day(text: str) -> date:
+    """A period's day from YYYY-MM-DD; `ValueError` (saying what is allowed) for anything
+    that is not a date from `FIRST_DAY` to `LAST_DAY`."""
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        day = None
+    if day is None or not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"a date, YYYY-MM-DD, from {FIRST_DAY} to {LAST_DAY}")
+    return day
 
 
 def day_number(day: date) -> int:

@@ -46,14 +46,14 @@ from ivr.mediastream.protocol import (
     Start as StreamStart,
 )
 from ivr.metrics import Metrics
+from ivr.speech import audio
+from ivr.speech.asr import RecognitionError, Recognizer, RecognizerFactory
+from ivr.speech.clips import PromptClips
+from ivr.speech.number_words import reading
+from ivr.speech.tts import SynthesisError
+from ivr.speech.vad import EndpointConfig, Endpointer, EndpointEvent
 from ivr.store.base import SessionStore
 from ivr.versions.library import Flows
-from speech import audio
-from speech.asr import RecognitionError, Recognizer, RecognizerFactory
-from speech.clips import PromptClips
-from speech.reading import reading
-from speech.tts import SynthesisError
-from speech.vad import EndpointConfig, Endpointer, EndpointEvent
 
 log = logging.getLogger(__name__)
 
@@ -127,13 +127,13 @@ class CallEnded(Exception):
 
 def grammar_for(gather: Gather, agent_words: Sequence[str]) -> list[str]:
     """What recognition may return for this question, in its language: menu words and keys
-    named aloud, or numbers.
+    named aloud, or numbers and the words that leave a number question ("main menu").
 
     The key and number words are the same tables the flow engine reads spoken answers with
-    (`speech.reading`), so every word the recogniser can hear is one the menu understands.
+    (`ivr.speech.number_words`), so every word the recogniser can hear is one the menu understands.
     """
     words = reading(gather.language)
-    said = [*words.number_words] if gather.digits else [*gather.hints, *words.key_words]
+    said = [*words.number_words, *gather.hints] if gather.digits else [*gather.hints, *words.key_words]
     return sorted({*said, *agent_words})
 
 

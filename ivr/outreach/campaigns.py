@@ -177,11 +177,14 @@ def parse_campaign(doc: Document, flows: Iterable[str], prompts: Iterable[str] |
 def load_campaigns(
     directory: Path, flows: Iterable[str], prompts: Iterable[str] | None = None
 ) -> dict[str, Campaign]:
-    """Every `*.yaml` in `directory`, checked; the first bad file refuses them all."""
+    """Every `*.yaml` file in `directory`, checked; the first bad file refuses them all.
+
+    Only regular files: a directory named `x.yaml` is not a campaign, and opening a FIFO
+    named `f.yaml` would wait for a writer for ever (start-up and `ivr campaigns list` hung)."""
     known = list(flows)
     names = list(prompts) if prompts is not None else None
     campaigns: dict[str, Campaign] = {}
-    for path in sorted(directory.glob("*.yaml")):
+    for path in sorted(path for path in directory.glob("*.yaml") if path.is_file()):
         try:
             doc = load_file(path)
         except SourceError as exc:
@@ -197,7 +200,7 @@ def load_campaigns(
 
 def flow_names(flows_dir: Path) -> list[str]:
     """The flows a campaign may name: the files in `flows/`."""
-    return sorted(path.stem for path in flows_dir.glob("*.yaml"))
+    return sorted(path.stem for path in flows_dir.glob("*.yaml") if path.is_file())
 
 
 def summary(campaign: Campaign) -> Mapping[str, Any]:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfoNotFoundError
 
+from ivr.config import zone_named
 from ivr.importer import ImportFailed, ImportKind
 
 KEYS = {ImportKind.ORDERS: "order_number", ImportKind.REPAIRS: "ticket_number"}
@@ -48,7 +49,7 @@ def parse_consent(kind: ImportKind, text: str, source: str) -> list[tuple[str, b
         zone = values.get("time_zone", "")
         if zone:
             try:
-                ZoneInfo(zone)
+                zone_named(zone)
             except (ZoneInfoNotFoundError, ValueError):
                 raise ImportFailed(
                     source,

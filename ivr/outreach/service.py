@@ -24,17 +24,17 @@ from ivr.hours import BusinessHours
 from ivr.languages import LanguagePlan
 from ivr.line import SupportLine
 from ivr.logs import mask_phone
+from ivr.outreach.calling_window import customer_zone, may_call
 from ivr.outreach.campaigns import Campaign
 from ivr.outreach.dialer import Dialer
 from ivr.outreach.events import find_events
-from ivr.outreach.respect import customer_zone, may_call
 from ivr.outreach.store import OutreachStore, Target, TargetState
 from ivr.session import FINAL_STATUSES, CallSession
+from ivr.step_twiml import Voice, render_goodbye
 from ivr.store.caller_languages import SqlCallerLanguages
-from ivr.store.once import UsedTokens
 from ivr.store.sql import Sql
+from ivr.store.used_tokens import UsedTokens
 from ivr.telephony import TelephonyError
-from ivr.twiml import Voice, render_goodbye
 
 log = logging.getLogger(__name__)
 

@@ -35,6 +35,7 @@ import aiohttp
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
+from ivr.bodies import read_form
 from ivr.config import SANDBOX_ACCOUNT_SID, SANDBOX_NUMBER
 
 ACCOUNT_SID = SANDBOX_ACCOUNT_SID
@@ -283,7 +284,7 @@ class TwilioAccount:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         """Record the request, then play an outage, a bad login or another account's URL as Twilio does."""
-        form = await request.post() if request.method == "POST" else {}
+        form = await read_form(request) if request.method == "POST" else {}
         authorized = self._authorized(request.headers.get("Authorization", ""))
         self.requests.append(
             ApiRequest(request.method, request.path, tuple((k, str(v)) for k, v in form.items()), authorized)
@@ -316,7 +317,7 @@ class TwilioAccount:
         )
 
     async def _create_call(self, request: web.Request) -> web.Response:
-        form = await request.post()
+        form = await read_form(request)
         to, from_, url = str(form.get("To", "")), str(form.get("From", "")), str(form.get("Url", ""))
         if not to:
             return _error(400, 21201, "No 'To' number is specified")
@@ -357,7 +358,7 @@ class TwilioAccount:
         call = self.calls.get(request.match_info["sid"])
         if call is None:
             return _error(404, 20404, f"The requested resource {request.path} was not found")
-        form = await request.post()
+        form = await read_form(request)
         if url := str(form.get("Url", "")):
             if call.status not in LIVE:
                 return _error(400, 21220, "Call is not in-progress. Cannot redirect.")
@@ -379,7 +380,7 @@ class TwilioAccount:
         return web.json_response(self._resource(call))
 
     async def _send_message(self, request: web.Request) -> web.Response:
-        form = await request.post()
+        form = await read_form(request)
         to, from_, body = str(form.get("To", "")), str(form.get("From", "")), str(form.get("Body", ""))
         if not to:
             return _error(400, 21604, "A 'To' phone number is required.")

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ivr.sandbox.account import SandboxCall, SandboxError, TwilioAccount
-from speech.tts import Pyttsx3Synthesizer, SynthesisError, Synthesizer
+from ivr.speech.tts import Pyttsx3Synthesizer, SynthesisError, Synthesizer
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,12 @@
 
 Bodies are JSON (a web page elsewhere cannot send that cross-site without the browser
 asking first, and nobody answers that question), and only loopback clients are served:
-the sandbox is a tool on the developer's own machine, never a public service.
+the sandbox is a tool on the developer's own machine, never a public service. So a request
+must also name this machine in its Host (the line's PUBLIC_URL host, `localhost` or a
+loopback address): a web page whose own name was made to resolve to 127.0.0.1 (DNS
+rebinding) sends its own name. And a request that came through a proxy (X-Forwarded-For,
+Forwarded, X-Real-IP: nginx or a tunnel on this machine) is refused, since its loopback
+address is the proxy's, not the sender's.
 """
 
 from __future__ import annotations
@@ -19,9 +24,11 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from ivr.bodies import read_json
 from ivr.sandbox.account import SandboxError
 from ivr.sandbox.network import Network
 
@@ -30,6 +37,9 @@ NETWORK: web.AppKey[Network] = web.AppKey("sandbox_network", Network)
 LONG_POLL = 25.0
 MAX_RECORDING = 5_000_000
 """Bytes of WAV a phone may send as a recorded message (about five minutes at 8 kHz)."""
+MAX_EVENT_DIGITS = 18
+"""An event id fits in 18 digits; `int()` of a longer string costs time (and past 4,300
+digits raises), so such an `after` is refused before it is read."""
 _NUMBER = re.compile(r"\+[1-9]\d{6,14}")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -51,13 +61,37 @@ def add_phone_routes(app: web.Application, network: Network) -> None:
         app.router.add_post(f"{number}/{action}", _guarded(handler))
 
 
-def _local(request: web.Request) -> None:
+PROXY_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
+"""Headers a proxy adds: their presence means the loopback peer is a proxy for someone else."""
+
+
+def _loopback(address: str) -> bool:
+    """Whether `address` (an IP address, IPv6 with or without brackets) is this machine's."""
     try:
-        loopback = ipaddress.ip_address(request.remote or "").is_loopback
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
     except ValueError:
-        loopback = False
-    if not loopback:
+        return False
+
+
+def _hostname(url: str) -> str:
+    """The host name in `url`, lower case; "" if there is none or it does not parse."""
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:  # an unclosed '[' in a Host header
+        return ""
+
+
+def _local(request: web.Request) -> None:
+    if not _loopback(request.remote or ""):
         raise web.HTTPForbidden(text="The sandbox's phones answer only on this machine.\n")
+    if any(header in request.headers for header in PROXY_HEADERS):
+        raise web.HTTPForbidden(text="The sandbox's phones do not answer through a proxy.\n")
+    host = _hostname(f"//{request.host}")
+    line_host = _hostname(request.app[NETWORK].line_url)
+    if host not in (line_host, "localhost") and not _loopback(host):
+        raise web.HTTPMisdirectedRequest(
+            text=f"The sandbox's phones answer only as {line_host or 'localhost'}.\n"
+        )
 
 
 def _number(request: web.Request) -> str:
@@ -76,7 +110,7 @@ async def phones(request: web.Request) -> web.Response:
 async def events(request: web.Request) -> web.Response:
     _local(request)
     after = request.query.get("after", "0")
-    if not after.isdigit():
+    if not (after.isdigit() and len(after) <= MAX_EVENT_DIGITS):
         raise web.HTTPBadRequest(text="after must be an event id\n")
     phone = request.app[NETWORK].phone(_number(request))
     found = await phone.wait(int(after), LONG_POLL if request.query.get("wait") != "0" else 0)
@@ -98,7 +132,7 @@ def _guarded(handler: Callable[[web.Request, Network, str], Awaitable[web.Respon
 
 async def _fields(request: web.Request, *names: str) -> list[str]:
     try:
-        body = await request.json()
+        body = await read_json(request)
     except ValueError:
         raise web.HTTPBadRequest(text="the body is not JSON\n") from None
     if not isinstance(body, dict) or any(not isinstance(body.get(name), str) for name in names):
@@ -112,7 +146,7 @@ async def call(request: web.Request, network: Network, number: str) -> web.Respo
 
 async def answer(request: web.Request, network: Network, number: str) -> web.Response:
     (sid,) = await _fields(request, "call")
-    body = await request.json()
+    body = await read_json(request)
     network.answer(number, sid, str(body.get("answered_by", "human")))
     return web.json_response({"call": sid})
 

@@ -148,6 +148,7 @@ class AccountStore:
         if not USERNAME.fullmatch(username):
             raise AccountError("a username is 2-32 characters: lower-case letters, digits, '.', '_' or '-'")
         check_language(language)
+        check_phone(phone)
         check_password(password)
         hashed = await asyncio.to_thread(hash_password, password)
         changed = await self.sql.execute(
@@ -192,6 +193,7 @@ class AccountStore:
         """Change an account; `language` None keeps the one it has."""
         if language is not None:
             check_language(language)
+        check_phone(phone)
         changed = await self.sql.execute(
             "UPDATE accounts SET role = $2, display_name = $3, phone = $4, skills = $5, disabled = $6,"
             " language = COALESCE($7, language) WHERE username = $1",
@@ -312,6 +314,19 @@ _RESERVE = (
     " RETURNING failures, first_at"
 )
 """One attempt more for a key (a new window once the old one has passed), and the count now."""
+
+
+AGENT_PHONE = re.compile(r"\+[1-9][0-9]{1,14}|(?:sip|client):[!-~]{1,200}")
+"""What an agent's phone may be: an E.164 number in ASCII digits (the form Twilio dials and
+reports; `+١٥٥٥…` in Arabic-Indic digits looks like a number and is none), or a SIP address or
+Twilio Client identity as IVR_AGENT_NUMBER takes them."""
+
+
+def check_phone(phone: str) -> None:
+    if phone and not AGENT_PHONE.fullmatch(phone):
+        raise AccountError(
+            f"an agent's phone is an E.164 number like +15551234567 (or sip:… / client:…), not '{phone}'"
+        )
 
 
 def check_language(language: str) -> None:

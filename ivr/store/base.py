@@ -16,6 +16,9 @@ from typing import Protocol
 from ivr.records import Order, Repair, Warranty
 from ivr.session import CallSession
 
+IDLE_BATCH = 100
+"""Idle calls one sweep files at most; the next sweep takes the rest."""
+
 
 class SessionStore(Protocol):
     """Live call state, shared by every process that serves webhooks."""
@@ -32,6 +35,12 @@ class SessionStore(Protocol):
         This compare-and-set is what makes duplicate webhook deliveries advance a call
         once: the loser of a race learns it lost and replays the winner's answer.
         """
+        ...
+
+    async def idle(self, idle_for: float) -> Sequence[tuple[str, float]]:
+        """Calls still in progress that nothing has written for `idle_for` seconds, as (call
+        sid, when last written, Unix time), at most `IDLE_BATCH` of them: calls whose final
+        status callback was lost, for the line to file as ended (`SupportLine.sweep`)."""
         ...
 
 

@@ -73,6 +73,11 @@ class ArchiveOutbox:
         return await self._records.list_calls(limit)
 
     async def get_call(self, call_sid: str) -> CallSession | None:
+        """The record, from the outbox while it waits there (the database may be down), else
+        from the database: an ended call is known as ended from the moment it is parked."""
+        parked = await self._sessions.client.hget(self._data, call_sid)
+        if parked is not None:
+            return CallSession.from_json(parked)
         return await self._records.get_call(call_sid)
 
     async def purge(self, started_before: float) -> int:

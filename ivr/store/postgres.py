@@ -11,18 +11,29 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import asyncpg
+import orjson
 
 from ivr.config import ConfigError
 from ivr.records import Order, OrderStatus, Repair, RepairStatus, Warranty, WarrantyPlan
 from ivr.session import CallSession
-from ivr.store.base import CallSummary
-from ivr.store.sql import ADD_TO_COUNT, FORGET_OLD_COUNTS, READ_COUNT, SHARED_MIGRATIONS, rows_changed
+from ivr.store.base import IDLE_BATCH, CallSummary
+from ivr.store.sql import (
+    ADD_TO_COUNT,
+    FORGET_OLD_COUNTS,
+    IDLE_CANDIDATES,
+    READ_COUNT,
+    SHARED_MIGRATIONS,
+    idle_calls,
+    rows_changed,
+    without_nul,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +255,25 @@ _CALL_UPSERT = (
 )
 
 
+def _jsonb(session: CallSession) -> str:
+    """The session as JSON that `jsonb` takes: PostgreSQL refuses the NUL character (`\\u0000`)
+    in it, and one NUL in what a caller said made every save and archive of the call fail."""
+    text = session.to_json()
+    if "\\u0000" not in text:  # nearly always: no NUL anywhere (or an escaped backslash before 'u0000')
+        return text
+    return orjson.dumps(_replace_nul(orjson.loads(text))).decode()
+
+
+def _replace_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return without_nul(value)
+    if isinstance(value, list):
+        return [_replace_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {without_nul(key): _replace_nul(item) for key, item in value.items()}
+    return value
+
+
 class PostgresSessionStore:
     """Live sessions and finished call records share one `calls` table."""
 
@@ -253,12 +283,12 @@ class PostgresSessionStore:
     @staticmethod
     def _row(session: CallSession) -> tuple[Any, ...]:
         return (
-            session.call_sid,
+            without_nul(session.call_sid),
             session.seq,
-            session.to_json(),
-            session.caller,
-            session.status,
-            session.outcome,
+            _jsonb(session),
+            without_nul(session.caller),
+            without_nul(session.status),
+            without_nul(session.outcome),
             session.started_at,
             session.ended_at,
         )
@@ -278,14 +308,19 @@ class PostgresSessionStore:
             "UPDATE calls SET seq = $1, data = $2, status = $3, outcome = $4, ended_at = $5"
             " WHERE call_sid = $6 AND seq = $7",
             session.seq,
-            session.to_json(),
-            session.status,
-            session.outcome,
+            _jsonb(session),
+            without_nul(session.status),
+            without_nul(session.outcome),
             session.ended_at,
-            session.call_sid,
+            without_nul(session.call_sid),
             expected_seq,
         )
         return rows_changed(status) == 1
+
+    async def idle(self, idle_for: float) -> Sequence[tuple[str, float]]:
+        now = time.time()
+        rows = await self.db.pool.fetch(IDLE_CANDIDATES.format("$1", "$2"), now - idle_for, IDLE_BATCH)
+        return idle_calls((row["data"] for row in rows), idle_for, now)
 
     async def list_calls(self, limit: int = 50) -> Sequence[CallSummary]:
         rows = await self.db.pool.fetch(

@@ -20,11 +20,15 @@ through the archive outbox (`ivr.store.outbox`), which keeps its own copy until 
 
 from __future__ import annotations
 
+import time
+from collections.abc import AsyncIterator, Sequence
+
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from ivr.session import FINAL_STATUSES, CallSession
+from ivr.store.base import IDLE_BATCH
 
 MAX_CONNECTIONS = 64
 """Connections one instance may open to Redis; more concurrent requests wait for one (a
@@ -124,6 +128,37 @@ class RedisSessionStore:
             args=[expected_seq, session.seq, session.to_json(), self._ttl(session)],
         )
         return saved == 1
+
+    async def idle(self, idle_for: float) -> Sequence[tuple[str, float]]:
+        """Every write sets a live call's TTL to `live_ttl`, so what is left of it tells how
+        long the call has gone unwritten; ended calls (a short TTL) are told apart by status."""
+        now = time.time()
+        found: list[tuple[str, float]] = []
+        async for batch in self._key_batches():
+            async with self.client.pipeline(transaction=False) as pipe:
+                for key in batch:
+                    pipe.ttl(key)
+                ttls = await pipe.execute()
+            for key, ttl in zip(batch, ttls, strict=True):
+                unwritten = self._live_ttl - ttl
+                if ttl < 0 or unwritten < idle_for:
+                    continue  # gone meanwhile, or written recently
+                session = await self.load(key.removeprefix(f"{self.prefix}call:"))
+                if session is not None and session.status not in FINAL_STATUSES:
+                    found.append((session.call_sid, now - unwritten))
+                    if len(found) >= IDLE_BATCH:
+                        return found
+        return found
+
+    async def _key_batches(self) -> AsyncIterator[list[str]]:
+        batch: list[str] = []
+        async for key in self.client.scan_iter(match=f"{self.prefix}call:*", count=500):
+            batch.append(key)
+            if len(batch) >= 500:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
 
     @property
     def client(self) -> Redis:

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from ivr.session import CallSession
 
 Row = Mapping[str, Any]
 
@@ -360,6 +362,42 @@ def rows_changed(status: str) -> int:
     return int(last) if last.isdigit() else 0
 
 
+IDLE_CANDIDATES = (
+    "SELECT data FROM calls WHERE status = 'in-progress' AND started_at < {0} ORDER BY started_at LIMIT {1}"
+)
+"""Calls in progress that started over `idle_for` ago ({0}, {1}: the dialect's placeholders):
+only those can have been unwritten that long (the calls table keeps no write time)."""
+
+
+def idle_calls(rows: Iterable[str], idle_for: float, now: float) -> list[tuple[str, float]]:
+    """(call sid, last written) of the candidates' sessions (JSON) that are idle for real."""
+    found = []
+    for data in rows:
+        session = CallSession.from_json(data)
+        last = session.last_written()
+        if now - last >= idle_for:
+            found.append((session.call_sid, last))
+    return found
+
+
+def without_nul(text: str) -> str:
+    """`text` with each NUL replaced by U+FFFD: PostgreSQL's text and jsonb refuse NUL (SQLite
+    keeps it), and a NUL from a caller's words or a form failed the whole write with a 500."""
+    return text.replace("\x00", "\ufffd")
+
+
+def _pg_args(args: Sequence[Any]) -> tuple[Any, ...]:
+    """Query arguments as PostgreSQL takes them: text (and lists of text) without NUL."""
+    return tuple(
+        without_nul(arg)
+        if isinstance(arg, str)
+        else [without_nul(item) if isinstance(item, str) else item for item in arg]
+        if isinstance(arg, list)
+        else arg
+        for arg in args
+    )
+
+
 class PostgresSql:
     """`Sql` on an asyncpg pool (the queries already use `$1` placeholders)."""
 
@@ -367,25 +405,25 @@ class PostgresSql:
         self.db = db  # ivr.store.postgres.PostgresDatabase
 
     async def fetch(self, query: str, *args: Any) -> list[Row]:
-        return [dict(row) for row in await self.db.pool.fetch(query, *args)]
+        return [dict(row) for row in await self.db.pool.fetch(query, *_pg_args(args))]
 
     async def fetchone(self, query: str, *args: Any) -> Row | None:
-        row = await self.db.pool.fetchrow(query, *args)
+        row = await self.db.pool.fetchrow(query, *_pg_args(args))
         return dict(row) if row is not None else None
 
     async def execute(self, query: str, *args: Any) -> int:
-        return rows_changed(await self.db.pool.execute(query, *args))
+        return rows_changed(await self.db.pool.execute(query, *_pg_args(args)))
 
     async def atomic(self, statements: Sequence[Statement]) -> list[list[Row]]:
         results: list[list[Row]] = []
         async with self.db.pool.acquire() as conn, conn.transaction():
             for index, statement in enumerate(statements):
                 if "returning" in statement.query.lower():
-                    records = await conn.fetch(statement.query, *statement.args)
+                    records = await conn.fetch(statement.query, *_pg_args(statement.args))
                     rows: list[Row] = [dict(r) for r in records]
                     changed = len(rows)
                 else:
-                    changed = rows_changed(await conn.execute(statement.query, *statement.args))
+                    changed = rows_changed(await conn.execute(statement.query, *_pg_args(statement.args)))
                     rows = []
                 if statement.expect_rows is not None and changed != statement.expect_rows:
                     raise Conflict(index, statement.expect_rows, changed)

@@ -35,8 +35,16 @@ from typing import Any, TypeVar
 from ivr.config import ConfigError
 from ivr.records import Order, OrderStatus, Repair, RepairStatus, Warranty, WarrantyPlan
 from ivr.session import CallSession
-from ivr.store.base import CallSummary
-from ivr.store.sql import ADD_TO_COUNT, FORGET_OLD_COUNTS, READ_COUNT, SHARED_MIGRATIONS, sqlite_query
+from ivr.store.base import IDLE_BATCH, CallSummary
+from ivr.store.sql import (
+    ADD_TO_COUNT,
+    FORGET_OLD_COUNTS,
+    IDLE_CANDIDATES,
+    READ_COUNT,
+    SHARED_MIGRATIONS,
+    idle_calls,
+    sqlite_query,
+)
 
 T = TypeVar("T")
 
@@ -266,6 +274,13 @@ class SQLiteSessionStore:
             )
         )
         return cursor.rowcount == 1
+
+    async def idle(self, idle_for: float) -> Sequence[tuple[str, float]]:
+        now = time.time()
+        rows = await self.db.run(
+            lambda c: c.execute(IDLE_CANDIDATES.format("?", "?"), (now - idle_for, IDLE_BATCH)).fetchall()
+        )
+        return idle_calls((row[0] for row in rows), idle_for, now)
 
     async def list_calls(self, limit: int = 50) -> Sequence[CallSummary]:
         rows = await self.db.run(

@@ -21,7 +21,7 @@ from ivr.flow.engine import FlowEngine
 from ivr.flow.files import CompiledFlow, FlowFiles
 from ivr.languages import fault_words
 from ivr.session import CallSession
-from ivr.twiml import Voice
+from ivr.step_twiml import Voice
 from ivr.versions.store import FlowStore, FlowVersion
 
 log = logging.getLogger(__name__)

@@ -29,8 +29,8 @@ from aiohttp import WSCloseCode, web
 
 from ivr.agents.caller_words import words_for
 from ivr.agents.desk import AgentDesk
-from ivr.agents.handoff import QueueHandOff
 from ivr.agents.model import DeskConfig
+from ivr.agents.queue_handoff import QueueHandOff
 from ivr.agents.store.switches import EMERGENCY, SqlSwitchStore
 from ivr.agents.urls import Urls
 from ivr.agents.voicemail import VoicemailWorker
@@ -66,26 +66,26 @@ from ivr.sandbox.phones import NETWORK, add_phone_routes
 from ivr.sources.client import HttpSources
 from ivr.sources.repository import SourcedRepository
 from ivr.sources.spec import KINDS, load_sources
+from ivr.speech.asr import RecognitionError
+from ivr.speech.cache import PromptAudioCache
+from ivr.speech.clips import UlawClips
+from ivr.speech.holdmusic import write_hold_music
+from ivr.speech.models import model_problem
+from ivr.speech.tts import Pyttsx3Synthesizer, SynthesisError
+from ivr.speech.vad import EndpointConfig
+from ivr.speech.vosk_asr import VoskModel, VoskModels
+from ivr.step_twiml import Voice, queue_wait
 from ivr.store.accounts import AccountStore
 from ivr.store.audit import AuditLog
 from ivr.store.backends import Stores, StoresUnavailable, build_stores
 from ivr.store.caller_languages import SqlCallerLanguages
-from ivr.store.once import UsedTokens
 from ivr.store.surveys import SqlSurveyRecorder
+from ivr.store.used_tokens import UsedTokens
 from ivr.telephony import TwilioTelephony, TwilioTexts
-from ivr.twiml import Voice, queue_wait
 from ivr.versions.library import FlowLibrary, LiveFlow, line_builder
 from ivr.versions.store import FlowStore
 from ivr.webhooks import SignatureCheck, signature_middleware, signed_form, status_webhook, twiml_webhook
 from ivr.yamlsource import SourceError, load_file
-from speech.asr import RecognitionError
-from speech.cache import PromptAudioCache
-from speech.clips import UlawClips
-from speech.holdmusic import write_hold_music
-from speech.models import model_problem
-from speech.tts import Pyttsx3Synthesizer, SynthesisError
-from speech.vad import EndpointConfig
-from speech.vosk_asr import VoskModel, VoskModels
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,8 @@ AUDIO_MAX_AGE = 24 * 3600.0
 AUDIO_PRUNE_EVERY = 3600.0
 QUEUE_WAIT_PATH = "/voice/queue-wait"
 """What a caller in a plain Twilio queue hears (no REST credentials needed): place, wait, music."""
+SWEEP_EVERY = 300.0
+"""The longest wait between two sweeps for calls whose final status never arrived."""
 PUBLISHED_CHECK_EVERY = 1.0
 """Seconds a new call may still get the previous version after another instance publishes."""
 
@@ -317,28 +319,20 @@ def _telephony(
     and stop voicemail's Vosk threads."""
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        async with contextlib.AsyncExitStack() as stack:
-            if settings.telephony is TelephonyMode.SANDBOX:
-                account = await stack.enter_async_context(serving(app[NETWORK].account))
-                stack.push_async_callback(app[NETWORK].aclose)
-                telephony = TwilioTelephony(
-                    account_sid=settings.account_sid,
-                    auth_token=settings.auth_token,
-                    from_number=settings.phone_number,
-                    api_base=account.api_base,
-                )
-                log.warning(
-                    "SANDBOX TELEPHONE NETWORK: no real calls are made; the line's number is %s, "
-                    "phones are at %s/console/phone/NUMBER and `ivr phone NUMBER`",
-                    settings.phone_number,
-                    settings.public_url,
-                )
-            else:
-                telephony = TwilioTelephony.from_settings(settings)
-            line.desk.telephony = telephony
-            yield
-            line.desk.telephony = None
-            await telephony.aclose()
+        network = app.get(NETWORK)
+        if network is not None:  # its account was started by `setup_sandbox`'s lifecycle, before this one
+            telephony = TwilioTelephony(
+                account_sid=settings.account_sid,
+                auth_token=settings.auth_token,
+                from_number=settings.phone_number,
+                api_base=network.account.api_base,
+            )
+        else:
+            telephony = TwilioTelephony.from_settings(settings)
+        line.desk.telephony = telephony
+        yield
+        line.desk.telephony = None
+        await telephony.aclose()
         if voicemail is not None:
             voicemail.models.close()
 
@@ -354,7 +348,7 @@ def _campaign_dialer(app: web.Application, settings: Settings) -> Callable[[], T
     network = app.get(NETWORK)
     if network is None:
         return lambda: TwilioDialer.from_settings(settings)
-    # the sandbox's account starts with the desk's telephony, before the campaigns open
+    # the sandbox's account starts in `setup_sandbox`'s lifecycle, before the campaigns open
     return lambda: TwilioDialer(
         account_sid=settings.account_sid,
         auth_token=settings.auth_token,
@@ -417,6 +411,7 @@ def create_app(
     starting_catalog = checked.catalogs[settings.language]
     spoken = Voice(language=starting_catalog.say_language, voice=starting_catalog.voice)
     setup_hold_music(app, settings)
+    setup_sandbox(app, settings)
     agent_line = setup_agents(app, settings, stores, spoken)
     if agent_line is not None:  # callers hear the queue in their own language and voice
         agent_line.voices = {
@@ -546,16 +541,43 @@ def setup_media(app: web.Application, settings: Settings) -> PromptAudio:
     return PromptAudio(cache, streaming, new_versions, caches)
 
 
+def setup_sandbox(app: web.Application, settings: Settings) -> None:
+    """The sandbox telephone network (IVR_TELEPHONY=sandbox): its phones' API, and its Twilio
+    account served on loopback from start-up to shutdown.
+
+    Built whatever else is configured: with IVR_AGENT_NUMBER there is no agent desk, and
+    when the network was part of the desk's set-up, campaigns and texts went to the real
+    Twilio API with the sandbox's credentials while the banner said no real calls are made.
+    Set up before anything that reaches the account, so its lifecycle starts first."""
+    if settings.telephony is not TelephonyMode.SANDBOX:
+        return
+    account = TwilioAccount(settings.auth_token, phone_number=settings.phone_number)
+    # typed voicemails are spoken at low priority: the line's own synthesis goes first
+    typed = Pyttsx3Synthesizer(voice=settings.tts_voice or None, rate=settings.tts_rate, niceness=10)
+    network = Network(account, line_url=settings.public_url, voice=typed)
+    add_phone_routes(app, network)
+
+    async def lifecycle(_: web.Application) -> AsyncIterator[None]:
+        async with serving(account):
+            log.warning(
+                "SANDBOX TELEPHONE NETWORK: no real calls are made; the line's number is %s, "
+                "phones are at %s/console/phone/NUMBER and `ivr phone NUMBER`",
+                settings.phone_number,
+                settings.public_url,
+            )
+            try:
+                yield
+            finally:
+                await network.aclose()
+
+    app.cleanup_ctx.append(lifecycle)
+
+
 def setup_agents(app: web.Application, settings: Settings, stores: Stores, spoken: Voice) -> AgentLine | None:
     """The queue with agents, callbacks and voicemail, when the line has its own Twilio account
     and number and no single number to dial (IVR_AGENT_NUMBER)."""
     if settings.agent_number or not (settings.account_sid and settings.phone_number):
         return None
-    if settings.telephony is TelephonyMode.SANDBOX:
-        account = TwilioAccount(settings.auth_token, phone_number=settings.phone_number)
-        # typed voicemails are spoken at low priority: the line's own synthesis goes first
-        typed = Pyttsx3Synthesizer(voice=settings.tts_voice or None, rate=settings.tts_rate, niceness=10)
-        add_phone_routes(app, Network(account, line_url=settings.public_url, voice=typed))
     voicemail = voicemail_models(settings)
     agent_line = _agent_line(settings, stores, spoken, voicemail)
     add_agent_routes(app, agent_line)
@@ -569,7 +591,7 @@ def setup_texts(app: web.Application, settings: Settings) -> TwilioTexts | None:
     if not (settings.account_sid and settings.phone_number):
         return None
     network = app.get(NETWORK)
-    # the sandbox's account starts with the desk's telephony, before this lifecycle opens
+    # the sandbox's account starts in `setup_sandbox`'s lifecycle, before this one opens
     texts = TwilioTexts(settings, None if network is None else lambda: network.account.api_base)
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
@@ -682,6 +704,7 @@ def setup_voice(
         await stores.close()
 
     app.cleanup_ctx.append(database)
+    app.cleanup_ctx.append(_sweeper(app[LINE], settings.sweep_after))  # stops before the stores close
     post = app.router.add_post
     post("/voice", twiml_webhook(voice, line_fallback, timed=_timed("answer")))
     post("/voice/turn", twiml_webhook(voice_turn, line_fallback, timed=_timed("turn")))
@@ -786,6 +809,29 @@ def _fold_insights(insights: Insights) -> Callable[[web.Application], AsyncItera
             await task
 
     return ctx
+
+
+def _sweeper(line: SupportLine, idle_for: float) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Files calls whose final status never arrived as ended (`SupportLine.sweep`), every
+    quarter of `idle_for` and at least every `SWEEP_EVERY` seconds, while the app runs."""
+    every = min(idle_for / 4, SWEEP_EVERY)
+
+    async def sweeping() -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await line.sweep(idle_for)
+            except Exception as exc:  # a store down: the next sweep tries again
+                log.warning("sweep_failed: %s: %s", type(exc).__name__, exc)
+
+    async def lifecycle(_: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(sweeping(), name="call-sweeper")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return lifecycle
 
 
 def _count_errors(line_metrics: Metrics) -> Callable[[web.Application], AsyncIterator[None]]:

@@ -44,13 +44,20 @@ class ServeOptions:
     log_level: str
     log_format: LogFormat
 
+    @property
+    def origin(self) -> str:
+        """`http://host:port`, an IPv6 host in brackets (`http://[::1]:8080`): unbracketed, its
+        colons read as a port, and the default PUBLIC_URL built from it could not be parsed."""
+        host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
+        return f"http://{host}:{self.port}"
+
 
 def serve(options: ServeOptions) -> int:
     """Run the server until it is stopped; returns the exit status (2: could not start)."""
     if options.workers == 1:
         return _run_worker(options, reuse_port=False)
     configure(options.log_level, options.log_format, show_pid=True)
-    settings = Settings.from_env(default_public_url=f"http://{options.host}:{options.port}")
+    settings = Settings.from_env(default_public_url=options.origin)
     if settings.telephony is TelephonyMode.SANDBOX:
         print(
             "ivr serve: the sandbox telephone network runs in one process: use --workers 1", file=sys.stderr
@@ -115,7 +122,7 @@ def _run_worker(
     from ivr.yamlsource import SourceError
 
     configure(options.log_level, options.log_format, show_pid=reuse_port)
-    settings = Settings.from_env(default_public_url=f"http://{options.host}:{options.port}")
+    settings = Settings.from_env(default_public_url=options.origin)
     try:
         app = create_app(settings)
     except (FlowInvalid, SourceError, ValueError) as exc:
@@ -165,7 +172,7 @@ def _announce(settings: Settings, options: ServeOptions) -> None:
             flush=True,
         )
     print(
-        f"Support line listening on http://{options.host}:{options.port} "
+        f"Support line listening on {options.origin} "
         f"(Twilio Voice URL: {settings.public_url}/voice{workers})",
         flush=True,
     )

@@ -23,8 +23,8 @@ import time
 from functools import partial
 from pathlib import Path
 
-from speech import audio
-from speech.tts import SynthesisError, SynthesisErrorCode, Synthesizer
+from ivr.speech import audio
+from ivr.speech.tts import SynthesisError, SynthesisErrorCode, Synthesizer
 
 ID_HEX_CHARS = 32
 """Length of an audio id: 128 bits of the HMAC, plenty to be unguessable."""

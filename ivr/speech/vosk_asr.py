@@ -1,10 +1,10 @@
-"""The local Vosk (Kaldi) engine behind :class:`speech.asr.Recognizer`.
+"""The local Vosk (Kaldi) engine behind :class:`ivr.speech.asr.Recognizer`.
 
 :class:`VoskModels` owns the expensive part, the model: a few hundred MB
 loaded once per directory per process (seconds of blocking I/O and parsing,
 done in a thread) and shared by every call's :class:`VoskRecognizer`.
 :meth:`VoskModels.model` binds one directory into a :class:`VoskModel`, the
-:class:`speech.asr.RecognizerFactory` the application hands to calls.
+:class:`ivr.speech.asr.RecognizerFactory` the application hands to calls.
 
 Every call into Kaldi blocks for milliseconds to hundreds of milliseconds, so
 it runs in a thread pool shared by all calls and sized for the machine. Vosk
@@ -44,7 +44,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from speech.asr import (
+from ivr.speech.asr import (
     UNKNOWN_WORD,
     Grammar,
     RecognitionError,
@@ -52,7 +52,7 @@ from speech.asr import (
     Transcript,
     normalise_grammar,
 )
-from speech.models import model_problem
+from ivr.speech.models import model_problem
 
 if TYPE_CHECKING:
     import vosk
@@ -372,7 +372,7 @@ class VoskModels:
 class VoskModel:
     """One model directory on the process's shared :class:`VoskModels`.
 
-    This is the :class:`speech.asr.RecognizerFactory` that the application wires
+    This is the :class:`ivr.speech.asr.RecognizerFactory` that the application wires
     into calls and voicemail, so that they never name the directory or the engine.
     """
 

@@ -1,8 +1,8 @@
 """The pyttsx3 worker process: the only place espeak-ng is loaded.
 
-Started by :class:`speech.tts.Pyttsx3Synthesizer` as ``python -c``; reads one JSON
+Started by :class:`ivr.speech.tts.Pyttsx3Synthesizer` as ``python -c``; reads one JSON
 request per line on stdin and answers one JSON reply per line on stdout (the
-protocol is drawn in ``speech/tts.py``). Kept apart so the server process never
+protocol is drawn in ``ivr/speech/tts.py``). Kept apart so the server process never
 imports pyttsx3, and so the work-arounds for pyttsx3 2.99's races live in one place.
 """
 
@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from speech.tts import SynthesisError, SynthesisErrorCode, assemble_chunks
+from ivr.speech.tts import SynthesisError, SynthesisErrorCode, assemble_chunks
 
 _WARM_UP_TEXT = "Ready."
 

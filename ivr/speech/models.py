@@ -17,7 +17,7 @@ Everything temporary lives in one hidden folder inside ``dest_dir`` (so the
 final rename never crosses file systems) that is removed whatever happens:
 a failed or interrupted install leaves nothing that looks like a model.
 The layout check (:func:`model_problem`) is the line's one answer to "is there a
-usable model here?": the installer, the recogniser (:mod:`speech.vosk_asr`), the
+usable model here?": the installer, the recogniser (:mod:`ivr.speech.vosk_asr`), the
 start-up check and the voicemail transcriber all ask it.
 """
 
@@ -42,7 +42,7 @@ from typing import IO, Any, TextIO
 import aiohttp
 from yarl import URL
 
-from speech.asr import RecognitionError, RecognitionErrorCode
+from ivr.speech.asr import RecognitionError, RecognitionErrorCode
 
 log = logging.getLogger(__name__)
 

@@ -19,13 +19,13 @@ from datetime import UTC, datetime
 
 from ivr.agents.caller_words import ENGLISH, CallerWords, words_for
 from ivr.agents.desk import AgentDesk
-from ivr.agents.twiml import add_record
+from ivr.agents.queue_twiml import add_record
 from ivr.agents.urls import Urls
 from ivr.flow.steps import Transfer
 from ivr.handoff import HandOff
 from ivr.hours import BusinessHours, describe_next_opening, describe_week, is_open
 from ivr.session import CallSession
-from ivr.twiml import Voice
+from ivr.step_twiml import Voice
 from ivr.twiml_builder import Element
 
 

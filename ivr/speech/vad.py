@@ -35,7 +35,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from speech.audio import Samples
+from ivr.speech.audio import Samples
 
 _FULL_SCALE = 32768.0
 _ENERGY_FLOOR_DB = -96.0

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from phonenumbers import timezone as number_zones
 
+from ivr.config import zone_named
 from ivr.hours import BusinessHours
 from ivr.outreach.campaigns import Campaign
 
@@ -24,7 +25,7 @@ def customer_zone(number: str, time_zone: str) -> ZoneInfo | None:
     woken up at night on a guess."""
     if time_zone:
         try:
-            return ZoneInfo(time_zone)
+            return zone_named(time_zone)
         except (ZoneInfoNotFoundError, ValueError):
             return None
     try:

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from speech import audio
-from speech.cache import write_file_atomically
+from ivr.speech import audio
+from ivr.speech.cache import write_file_atomically
 
 RATE = 8000
 """Telephone rate: what Twilio ``<Play>`` and Media Streams carry."""

@@ -10,7 +10,7 @@ accurate than free-form recognition on phone audio.
 
 A :class:`RecognizerFactory` makes one recogniser per call on whatever the
 engine shares between calls (a loaded model). Calls and voicemail depend only
-on these two protocols; the engine (:mod:`speech.vosk_asr`) is chosen where the
+on these two protocols; the engine (:mod:`ivr.speech.vosk_asr`) is chosen where the
 application is wired, so the turn-taking code can be tested with a fake.
 
 How one recogniser is used, per utterance::

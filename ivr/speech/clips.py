@@ -11,9 +11,9 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Protocol
 
-from speech import audio
-from speech.cache import PromptAudioCache
-from speech.tts import SynthesisError, SynthesisErrorCode
+from ivr.speech import audio
+from ivr.speech.cache import PromptAudioCache
+from ivr.speech.tts import SynthesisError, SynthesisErrorCode
 
 
 class PromptClips(Protocol):

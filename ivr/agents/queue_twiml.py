@@ -10,7 +10,7 @@ from __future__ import annotations
 from ivr.agents.caller_words import ENGLISH, CallerWords
 from ivr.agents.model import WaitInfo
 from ivr.agents.urls import Urls
-from ivr.twiml import Voice, add_say
+from ivr.step_twiml import Voice, add_say
 from ivr.twiml_builder import Element, Response
 
 MUSIC_LOOPS = 6

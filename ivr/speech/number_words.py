@@ -1,6 +1,6 @@
 """Numbers and keypad words per language: one table for the flow engine and the recogniser.
 
-Each language has its own parser (`speech.numbers` for English, `numbers_de` over
+Each language has its own parser (`ivr.speech.numbers` for English, `numbers_de` over
 `text2num`, `numbers_sv` of our own); a language without one reads digits as English does.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from speech import numbers, numbers_de, numbers_sv
+from ivr.speech import numbers, numbers_de, numbers_sv
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ espeak-ng is hard to contain in-process:
   whether or not the file has been written (this is the "no audio for long
   texts" bug), and a ``runAndWait()`` with nothing queued never returns.
   Its internal ``stop()`` can also cancel the next utterance or a pending rate
-  change; see :class:`speech.pyttsx3_worker._Engine` for the work-arounds.
+  change; see :class:`ivr.speech.pyttsx3_worker._Engine` for the work-arounds.
 * A hung engine cannot be interrupted from Python; a process can be killed.
 * The driver ``print()``s "Audio saved to ..." from the engine thread; in a
   worker it goes to ``/dev/null`` instead of the server's stdout.
@@ -48,7 +48,7 @@ from typing import Protocol, Self, TypedDict
 
 import numpy as np
 
-from speech import audio
+from ivr.speech import audio
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ MAX_CHUNK_CHARS = 140
 """Longest text handed to the engine at once.
 
 pyttsx3 2.99 has been seen to write no audio for texts over ~150 characters.
-The cause is the first-call race described in :meth:`speech.pyttsx3_worker._Engine.speak_to_file`
+The cause is the first-call race described in :meth:`ivr.speech.pyttsx3_worker._Engine.speak_to_file`
 (how long a text has to be depends on machine speed), which the worker now
 waits out; short chunks stay as a second line of defence, and they keep each
 engine call, and so each timeout, short.
@@ -89,7 +89,7 @@ _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 """Put on the worker's ``PYTHONPATH`` so it can import this module from a source checkout."""
 
 _WORKER_BOOT = (
-    "import sys; from speech.pyttsx3_worker import worker_main; sys.exit(worker_main(sys.argv[1:]))"
+    "import sys; from ivr.speech.pyttsx3_worker import worker_main; sys.exit(worker_main(sys.argv[1:]))"
 )
 
 
