@@ -24,6 +24,7 @@ from ivr.outreach import cli as outreach_cli
 from ivr.outreach.consent import parse_consent
 from ivr.outreach.store import OutreachStore
 from ivr.records import Order
+from ivr.sources import cli as sources_cli
 from ivr.store.backends import Stores, build_stores
 from ivr.store.base import CallLog
 from ivr.store.caller_languages import SqlCallerLanguages
@@ -858,6 +859,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     accounts_cli.add_parser(sub)
     outreach_cli.add_parsers(sub, _settings)
+    sources_cli.add_parser(sub, _settings)
 
     stats = sub.add_parser(
         "stats", help="how the line performed: containment, transfers, drop-off (the line's own days)"

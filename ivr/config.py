@@ -144,6 +144,12 @@ class Settings:
     """Where repairs are picked up, as said to callers ("our service centre at 200 Main Street")."""
     pickup_days: int = 14
     """Days a ready repair is kept for pickup, counted from its `updated_on`."""
+    sources_file: Path | None = None
+    """IVR_SOURCES: the sources file naming the kinds of record read over HTTP (docs/sources.md);
+    None: every lookup reads the local tables `ivr import` fills."""
+    sources_env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """The environment the sources file's `${NAME}` URLs and secrets are read from (it holds
+    secrets: never in the settings' repr)."""
     telephony: TelephonyMode = TelephonyMode.TWILIO
     """IVR_TELEPHONY: Twilio, or the sandbox telephone network (`ivr sandbox`)."""
     languages: tuple[str, ...] = ("en",)
@@ -228,6 +234,9 @@ class Settings:
                 )
             account_sid, phone_number = SANDBOX_ACCOUNT_SID, phone_number or SANDBOX_NUMBER
         models_dir = Path(env.get("IVR_MODELS_DIR", data_dir / "models"))
+        sources_file = env.get("IVR_SOURCES", "").strip()
+        if sources_file and not Path(sources_file).is_file():
+            raise ConfigError(f"IVR_SOURCES '{sources_file}' is not a file (a sources YAML, docs/sources.md)")
         hours_file = env.get("IVR_HOURS", "").strip()
         if hours_file and not Path(hours_file).is_file():
             raise ConfigError(f"IVR_HOURS '{hours_file}' is not a file (a business hours YAML)")
@@ -282,6 +291,8 @@ class Settings:
             inbound_survey=_switch(env, "IVR_INBOUND_SURVEY"),
             campaign_round=_seconds(env, "IVR_CAMPAIGN_ROUND", 60),
             telephony=telephony,
+            sources_file=Path(sources_file) if sources_file else None,
+            sources_env=dict(env) if sources_file else {},
             pickup_location=" ".join(env.get("IVR_PICKUP_LOCATION", "").split()),
             pickup_days=int(_seconds(env, "IVR_PICKUP_DAYS", 14, minimum=1)),
             languages=languages,

@@ -16,6 +16,13 @@ Every number here is per process. Scrape every instance and aggregate in Prometh
   `ErrorCounter`. Records below the configured log level are never created, so with
   `--log-level ERROR` warnings such as `signature_invalid` are not counted.
 
+Lookups in outside systems (IVR_SOURCES, `ivr.sources.client`), per source (`orders`,
+`customers.orders`...): `ivr_source_lookups_total{source,outcome}` (found, not_found, cached,
+error, timeout, open: refused at once by an open breaker), `ivr_source_seconds{source}` (the
+time each request to the system took, failures included; answers from the cache or refused by
+an open breaker asked nobody and are not in it: p50 and p99 with `histogram_quantile`) and
+`ivr_source_breaker{source}` (0 closed, 1 half-open, 2 open).
+
 `ivr_asr_seconds` times local recognition in `ivr/mediastream/call.py`: from the end of
 the caller's speech to its transcript, the wait recognition adds to a turn.
 `ivr_tts_seconds` times real synthesis (cache misses) through `TimedSynthesizer`.
@@ -44,6 +51,8 @@ from ivr.speech.tts import Synthesizer
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 WEBHOOK_KINDS = ("answer", "turn", "status", "stream_ended")
 TURN_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+SOURCE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0)
+BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
 SPEECH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 ERROR_LOGGERS = ("ivr",)
 """Loggers whose coded warnings and errors are counted (their children included: ivr.speech too)."""
@@ -92,6 +101,26 @@ class Metrics:
         self.media_streams = Gauge(
             "ivr_media_streams", "Media-stream websockets open in this process.", registry=r
         )
+        self.source_lookups = Counter(
+            "ivr_source_lookups",
+            "Lookups in outside systems, by source and outcome (found, not_found, cached, error, "
+            "timeout, open).",
+            ["source", "outcome"],
+            registry=r,
+        )
+        self.source_seconds = Histogram(
+            "ivr_source_seconds",
+            "Time a lookup in an outside system took, failures included, by source.",
+            ["source"],
+            buckets=SOURCE_BUCKETS,
+            registry=r,
+        )
+        self.source_breaker_state = Gauge(
+            "ivr_source_breaker",
+            "Each source's circuit breaker: 0 closed, 1 half-open (one lookup tries), 2 open.",
+            ["source"],
+            registry=r,
+        )
         self._webhooks: dict[str, tuple[Counter, Histogram]] = {
             kind: (self.turns.labels(kind), self.turn_seconds.labels(kind)) for kind in WEBHOOK_KINDS
         }
@@ -117,6 +146,15 @@ class Metrics:
 
     def error(self, code: str) -> None:
         self.errors.labels(code).inc()
+
+    def source_lookup(self, source: str, outcome: str, seconds: float) -> None:
+        """One lookup in an outside system (`ivr.sources.client.SourceObserver`)."""
+        self.source_lookups.labels(source, outcome).inc()
+        if outcome not in ("cached", "open"):  # neither asked the system
+            self.source_seconds.labels(source).observe(seconds)
+
+    def source_breaker(self, source: str, state: str) -> None:
+        self.source_breaker_state.labels(source).set(BREAKER_STATES.get(state, 0))
 
     def asr(self, seconds: float) -> None:
         self.asr_seconds.observe(seconds)

@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from ivr.console.flow_editor import MAX_DRAFT_TEXT
 from ivr.store.accounts import Role
 from ivr.web.app import create_app
 from tests.caller import Caller
@@ -96,7 +97,10 @@ async def test_validating_big_prompt_files_does_not_stall_the_calls(
 ) -> None:
     client, headers = await supervisor(aiohttp_client, tmp_path)
     en = (ROOT / "prompts" / "en.yaml").read_text()
-    big = en + big_prompts(70_000).removeprefix("prompts:\n").replace("  extra_", "  zz_extra_")
+    # Each of the three files as big as the request's limit allows (less a margin): a fixed size
+    # left a few hundred characters to spare, and the shipped flow and prompts grow.
+    padding = (MAX_DRAFT_TEXT - len(FLOW)) // 3 - len(en) - 2_000
+    big = en + big_prompts(padding).removeprefix("prompts:\n").replace("  extra_", "  zz_extra_")
     with longest_callback() as worst:
         status, body = await post(
             client, "/validate", headers, {"flow": FLOW, "prompts": {"en": big, "de": big, "sv": big}}

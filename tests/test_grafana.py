@@ -22,6 +22,8 @@ def exposed_names() -> set[str]:
     metrics.handoff("caller_asked")
     metrics.webhook("turn", 0.01)
     metrics.errors.labels("flow_error").inc()
+    metrics.source_lookup("orders", "found", 0.01)
+    metrics.source_breaker("orders", "closed")
     text = generate_latest(metrics.registry).decode()
     return {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line.startswith("ivr_")}
 

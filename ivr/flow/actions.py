@@ -10,6 +10,7 @@ the caller, so no flow, however it is edited, can read an order to a stranger.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import re
@@ -21,7 +22,7 @@ from typing import Protocol
 from ivr.importer import normalise_postal
 from ivr.records import Order, OrderStatus, Repair, RepairStatus, product_in
 from ivr.session import CallSession
-from ivr.store.base import Repository
+from ivr.store.base import Repository, SourceUnavailable
 
 
 class Outreach(Protocol):
@@ -131,6 +132,14 @@ LOOKUPS = "lookups"
 POSTAL_FAILURES = "postal_failures"
 """The store's count of wrong postal codes per caller number and day."""
 LIMIT_REACHED = "limit_reached"
+UNAVAILABLE = "unavailable"
+"""The outcome of a look-up whose outside system did not answer (`SourceUnavailable`): the
+caller hears so and is offered an agent. Flows written before it existed send it to the agent."""
+UNAVAILABLE_SOURCE = "unavailable_source"
+"""The call variable naming what could not be read (`orders`, `repairs`, `warranties`), for the
+prompt that says so and for the agent the caller is handed to."""
+DEFAULTED_OUTCOMES = frozenset({LIMIT_REACHED, UNAVAILABLE})
+"""Outcomes added after flows were first written: unrouted, they go to the flow's agent."""
 RETIRED_OUTCOMES: dict[str, frozenset[str]] = {"find_order": frozenset({"not_found"})}
 """Outcomes an action no longer returns. Flows written for an earlier release still route
 them; they load (with a warning), so an upgrade never stops the line until a flow is edited."""
@@ -247,6 +256,16 @@ async def _count_for_number(ctx: ActionContext) -> None:
     await ctx.repository.count(ctx.session.caller, LOOKUPS, ctx.today)
 
 
+def _unavailable(ctx: ActionContext, exc: SourceUnavailable, *, counted: bool = True) -> str:
+    """The system did not answer: the call record says which and why, and a look-up `counted`
+    against the call is given back (it was not the caller's to fail)."""
+    if counted:
+        ctx.session.attempts[LOOKUPS] = max(0, ctx.session.attempts.get(LOOKUPS, 1) - 1)
+    ctx.session.vars[UNAVAILABLE_SOURCE] = exc.source
+    ctx.note(f"source unavailable: {exc}")
+    return UNAVAILABLE
+
+
 async def find_order(ctx: ActionContext) -> str:
     """Release an order to the phone on file; ask anyone else for its postal code.
 
@@ -257,7 +276,10 @@ async def find_order(ctx: ActionContext) -> str:
         ctx.session.vars.pop(name, None)
     if not await _may_look_up(ctx):
         return LIMIT_REACHED
-    order = await ctx.repository.order(ctx.session.vars.get("order_number", ""))
+    try:
+        order = await ctx.repository.order(ctx.session.vars.get("order_number", ""))
+    except SourceUnavailable as exc:
+        return _unavailable(ctx, exc)
     if order is not None and _same_phone(ctx.session.caller, order.phone):
         _release_order(ctx, order)
         return "verified"
@@ -270,7 +292,10 @@ async def check_postal_code(ctx: ActionContext) -> str:
     caller = ctx.session.caller
     if await ctx.repository.count(caller, POSTAL_FAILURES, ctx.today, add=0) >= MAX_POSTAL_TRIES:
         return LIMIT_REACHED  # no more guessing from this number today, not even the right code
-    order = await ctx.repository.order(ctx.session.vars.get("order_number", ""))
+    try:
+        order = await ctx.repository.order(ctx.session.vars.get("order_number", ""))
+    except SourceUnavailable as exc:  # not a wrong code: nothing is counted against the caller
+        return _unavailable(ctx, exc, counted=False)
     if order is not None and keyed and _same_keys(keyed, keypad_digits(order.postal_code)):
         _release_order(ctx, order)
         return "verified"
@@ -301,7 +326,10 @@ def _release_repair(ctx: ActionContext, repair: Repair, owner: bool) -> None:
 async def find_repair(ctx: ActionContext) -> str:
     if not await _may_look_up(ctx):
         return LIMIT_REACHED
-    repair = await ctx.repository.repair(ctx.session.vars.get("ticket_number", ""))
+    try:
+        repair = await ctx.repository.repair(ctx.session.vars.get("ticket_number", ""))
+    except SourceUnavailable as exc:
+        return _unavailable(ctx, exc)
     # A ticket number alone gets the status; what the product is, only to the phone on file.
     owner = repair is not None and _same_phone(ctx.session.caller, repair.phone)
     if not owner:
@@ -329,8 +357,19 @@ async def find_caller(ctx: ActionContext) -> str:
     caller = ctx.session.caller.strip()
     if not caller.startswith("+"):  # withheld or anonymous: nothing is on file for it
         return "unknown"
-    orders = [o for o in await ctx.repository.orders_of(caller) if _same_phone(caller, o.phone)]
-    repairs = [r for r in await ctx.repository.repairs_of(caller) if _same_phone(caller, r.phone)]
+    # Both at once: the caller waits for the slower, not for the sum of the two.
+    found_orders, found_repairs = await asyncio.gather(
+        ctx.repository.orders_of(caller), ctx.repository.repairs_of(caller), return_exceptions=True
+    )
+    for failed in (found_orders, found_repairs):
+        if isinstance(failed, SourceUnavailable):  # the plain greeting: nothing on file is offered
+            ctx.note(f"source unavailable: {failed}")
+            return "unknown"
+        if isinstance(failed, BaseException):
+            raise failed
+    assert not isinstance(found_orders, BaseException) and not isinstance(found_repairs, BaseException)
+    orders = [o for o in found_orders if _same_phone(caller, o.phone)]
+    repairs = [r for r in found_repairs if _same_phone(caller, r.phone)]
     open_orders = sorted(
         (o for o in orders if o.status in OPEN_ORDERS),
         key=lambda o: (o.placed_on or date.min, o.order_number),
@@ -361,10 +400,18 @@ async def find_warranty(ctx: ActionContext) -> str:
     the phone on file for the order it came with hears."""
     if not await _may_look_up(ctx):
         return LIMIT_REACHED
-    warranty = await ctx.repository.warranty(ctx.session.vars.get("serial_number", ""))
-    order = await ctx.repository.order(warranty.order_number) if warranty is not None else None
+    try:
+        warranty = await ctx.repository.warranty(ctx.session.vars.get("serial_number", ""))
+    except SourceUnavailable as exc:
+        return _unavailable(ctx, exc)
+    try:
+        order = await ctx.repository.order(warranty.order_number) if warranty is not None else None
+        unknown_owner = False
+    except SourceUnavailable as exc:  # the cover can still be said; the product, only to its owner
+        ctx.note(f"owner not checked: {exc}")
+        order, unknown_owner = None, True
     owner = order is not None and _same_phone(ctx.session.caller, order.phone)
-    if not owner:
+    if not owner and not unknown_owner:
         await _count_for_number(ctx)
     if warranty is None:
         return "not_found"
@@ -521,23 +568,26 @@ ACTIONS: Mapping[str, Action] = {
         Action(
             "find_order",
             ("order_number",),
-            frozenset({"verified", "needs_verification", LIMIT_REACHED}),
+            frozenset({"verified", "needs_verification", LIMIT_REACHED, UNAVAILABLE}),
             find_order,
         ),
         Action("find_caller", (), frozenset({"order", "several", "repair", "unknown"}), find_caller),
         Action(
             "check_postal_code",
             ("order_number", "postal_code"),
-            frozenset({"verified", "mismatch", LIMIT_REACHED}),
+            frozenset({"verified", "mismatch", LIMIT_REACHED, UNAVAILABLE}),
             check_postal_code,
         ),
         Action(
-            "find_repair", ("ticket_number",), frozenset({"found", "not_found", LIMIT_REACHED}), find_repair
+            "find_repair",
+            ("ticket_number",),
+            frozenset({"found", "not_found", LIMIT_REACHED, UNAVAILABLE}),
+            find_repair,
         ),
         Action(
             "find_warranty",
             ("serial_number",),
-            frozenset({"active", "expired", "not_found", LIMIT_REACHED}),
+            frozenset({"active", "expired", "not_found", LIMIT_REACHED, UNAVAILABLE}),
             find_warranty,
         ),
         Action(

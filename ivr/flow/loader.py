@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ivr.flow.actions import ACTIONS, LIMIT_REACHED, RETIRED_OUTCOMES
+from ivr.flow.actions import ACTIONS, DEFAULTED_OUTCOMES, LIMIT_REACHED, RETIRED_OUTCOMES
 from ivr.flow.graph import Exit, check_graph, targets
 from ivr.flow.matching import (
     REPEAT_WORDS,
@@ -445,9 +445,10 @@ def _parse_state(
                 ProblemCode.UNKNOWN_ACTION,
             )
         elif action is not None:
-            # `limit_reached` came after the first flows were written: unrouted, it goes to the
-            # agent (a warning says so), and routes for retired outcomes are left alone.
-            missing = sorted(action.outcomes - set(outcomes) - {LIMIT_REACHED})
+            # `limit_reached` and `unavailable` came after the first flows were written: unrouted,
+            # they go to the agent (`limit_reached` with a warning; `unavailable` without, as a line
+            # on local tables never meets it), and routes for retired outcomes are left alone.
+            missing = sorted(action.outcomes - set(outcomes) - DEFAULTED_OUTCOMES)
             extra = sorted(set(outcomes) - action.outcomes - RETIRED_OUTCOMES.get(action_name, frozenset()))
             if missing:
                 c.fail((*path, "outcomes"), f"outcomes of '{action_name}' not routed: {', '.join(missing)}")

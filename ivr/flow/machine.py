@@ -13,7 +13,7 @@ from typing import Any
 
 from transitions import EventData, Machine
 
-from ivr.flow.actions import LIMIT_REACHED
+from ivr.flow.actions import DEFAULTED_OUTCOMES
 from ivr.flow.graph import targets
 from ivr.flow.schema import (
     ActionState,
@@ -215,8 +215,8 @@ def flow_routes(flow: Flow) -> list[Route]:
             case ActionState():
                 for outcome, dest in state.outcomes.items():
                     add(outcome_trigger(outcome), name, dest)
-                if LIMIT_REACHED not in state.outcomes:  # a flow from before the limit existed
-                    add(outcome_trigger(LIMIT_REACHED), name, flow.agent)
+                for outcome in sorted(DEFAULTED_OUTCOMES - set(state.outcomes)):  # flows from before them
+                    add(outcome_trigger(outcome), name, flow.agent)
             case TransferState():
                 add(TRANSFER_FAILED, name, state.fallback)
     return routes

@@ -77,8 +77,23 @@ class CallLog(Protocol):
         ...
 
 
+class SourceUnavailable(Exception):
+    """A lookup's source did not answer in time, failed, or is resting (its breaker is open).
+
+    Raised by `order`, `warranty`, `repair`, `orders_of` and `repairs_of` when they read an
+    outside system (`ivr.sources`); the local tables never raise it. The flow's lookups turn
+    it into the `unavailable` outcome: the caller hears that the system cannot be reached and
+    is offered an agent, and nothing counts against the caller's lookup limits."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        """Which kind of record could not be read (`orders`, `repairs`, `warranties`, `customers`)."""
+
+
 class Repository(Protocol):
-    """Business data the flows look up, loaded by `ivr import`."""
+    """Business data the flows look up: the tables `ivr import` loads, or outside systems
+    for the kinds a sources file names (`ivr.sources.repository`)."""
 
     async def order(self, order_number: str) -> Order | None: ...
 

@@ -41,6 +41,7 @@ from ivr.web.parts import (
     setup_console,
     setup_hold_music,
     setup_sandbox,
+    setup_sources,
     setup_texts,
     setup_voice,
 )
@@ -80,6 +81,7 @@ def create_app(
     app[METRICS] = Metrics()
     app[STORES] = stores
     app.cleanup_ctx.append(count_errors(app[METRICS]))
+    setup_sources(app, settings, stores)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

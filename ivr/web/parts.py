@@ -20,7 +20,7 @@ from ivr.agents.queue_handoff import QueueHandOff
 from ivr.agents.urls import Urls
 from ivr.agents.voicemail import VoicemailWorker
 from ivr.agents.web import HOLD_PATH, AgentLine, add_agent_routes
-from ivr.config import Settings, TelephonyMode, TtsMode
+from ivr.config import ConfigError, Settings, TelephonyMode, TtsMode
 from ivr.console.agent_desk import setup_agent_desk
 from ivr.console.campaigns import setup_campaigns_page
 from ivr.console.dev_phone import setup_dev_phone
@@ -46,6 +46,9 @@ from ivr.outreach.service import Outreach
 from ivr.sandbox.account import TwilioAccount, serving
 from ivr.sandbox.network import Network
 from ivr.sandbox.phones import NETWORK, add_phone_routes
+from ivr.sources.client import HttpSources
+from ivr.sources.repository import SourcedRepository
+from ivr.sources.spec import KINDS, load_sources
 from ivr.speech.holdmusic import write_hold_music
 from ivr.speech.tts import Pyttsx3Synthesizer
 from ivr.step_twiml import Voice, queue_wait
@@ -73,6 +76,7 @@ from ivr.web.keys import CONSOLE, FLOWS, LINE, METRICS
 from ivr.web.lifecycles import sweeper
 from ivr.web.local_speech import PromptAudio, VoicemailModels, audio_secret, voicemail_models
 from ivr.webhooks import status_webhook, twiml_webhook
+from ivr.yamlsource import SourceError
 
 log = logging.getLogger(__name__)
 
@@ -405,3 +409,25 @@ def setup_console(
     setup_privacy(console, stores.sessions if isinstance(stores.sessions, RedisSessionStore) else None)
     setup_landing(app, console, sandbox=app.get(NETWORK) is not None)
     app.add_subapp("/console", console)
+
+
+def setup_sources(app: web.Application, settings: Settings, stores: Stores) -> None:
+    """IVR_SOURCES: the kinds of record read over HTTP, behind the stores' `Repository`
+    (checked now: a sources file that cannot work stops start-up, naming file and line)."""
+    if settings.sources_file is None:
+        return
+    try:
+        spec = load_sources(settings.sources_file)
+    except SourceError as exc:
+        raise ConfigError(f"IVR_SOURCES: {exc}") from None
+    sources = HttpSources(spec, env=settings.sources_env, observer=app[METRICS])
+    stores.repository = SourcedRepository(stores.repository, sources)
+    for kind in KINDS:
+        log.info("source %s: %s", kind, spec.kind(kind))
+
+    async def session(_: web.Application) -> AsyncIterator[None]:
+        await sources.open()
+        yield
+        await sources.close()
+
+    app.cleanup_ctx.append(session)

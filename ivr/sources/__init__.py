@@ -1,0 +1,1 @@
+"""Data sources: where the line's lookups read orders, repairs and warranties (docs/sources.md)."""
