@@ -141,6 +141,10 @@ class Settings:
     """Where repairs are picked up, as said to callers ("our service centre at 200 Main Street")."""
     pickup_days: int = 14
     """Days a ready repair is kept for pickup, counted from its `updated_on`."""
+    return_days: int = 30
+    """IVR_RETURN_DAYS: days after delivery a product may be returned (the last one included)."""
+    return_days_by_language: Mapping[str, int] = field(default_factory=dict)
+    """IVR_RETURN_DAYS_<LANG>: a market's own window (the line's numbers are per language)."""
     telephony: TelephonyMode = TelephonyMode.TWILIO
     """IVR_TELEPHONY: Twilio, or the sandbox telephone network (`ivr sandbox`)."""
     languages: tuple[str, ...] = ("en",)
@@ -272,6 +276,12 @@ class Settings:
             telephony=telephony,
             pickup_location=" ".join(env.get("IVR_PICKUP_LOCATION", "").split()),
             pickup_days=int(_seconds(env, "IVR_PICKUP_DAYS", 14, minimum=1)),
+            return_days=int(_seconds(env, "IVR_RETURN_DAYS", 30, minimum=0, maximum=3650)),
+            return_days_by_language={
+                code: int(_seconds(env, f"IVR_RETURN_DAYS_{code.upper()}", 30, minimum=0, maximum=3650))
+                for code in languages
+                if f"IVR_RETURN_DAYS_{code.upper()}" in env
+            },
             languages=languages,
             number_languages=number_languages,
             vosk_models=vosk_models,

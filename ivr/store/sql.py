@@ -290,6 +290,22 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
             ON CONFLICT (call_sid) DO NOTHING;
         """,
     ),
+    SharedMigration(
+        16,
+        "returns",
+        # Returns the line started (ivr.store.returns): one per product of an order, so a
+        # product is never returned twice; the newest from a number is what its caller hears.
+        """
+        CREATE TABLE returns (
+            rma text PRIMARY KEY, order_number text NOT NULL, serial_number text NOT NULL,
+            product text NOT NULL, caller text NOT NULL, reason text NOT NULL, status text NOT NULL,
+            language text NOT NULL, started_on text NOT NULL, created_at double precision NOT NULL,
+            UNIQUE (order_number, serial_number));
+        CREATE INDEX returns_caller ON returns (caller, created_at);
+        CREATE INDEX returns_created ON returns (created_at);
+        CREATE INDEX warranties_order ON warranties (order_number);
+        """,
+    ),
 ]
 
 FORGET_OLD_COUNTS = "DELETE FROM lookup_counts WHERE day < $1"
