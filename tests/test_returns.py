@@ -200,3 +200,40 @@ async def test_a_product_is_returned_once_however_many_calls_race(sql: Sql) -> N
     assert [r.rma for r in await returns.recent()][-1] == "7001"
     latest = await returns.latest_for(LAST_DAY)
     assert latest is not None and (latest.product, latest.started_on) == ("stand mixer", date(2026, 11, 23))
+
+
+async def test_the_questions_menu_offers_to_start_the_return_after_the_policy(
+    aiohttp_client: Callable, tmp_path: Path
+) -> None:
+    client = await line(aiohttp_client, tmp_path)
+    caller = Caller(client, phone=LAST_DAY)
+    await caller.dial_to_menu()
+    await caller.press("4")
+    policy = await caller.press("1")
+    assert policy.heard[0].startswith("You can return or exchange any product within 30 days")
+    assert (
+        policy.heard[1] == "To start a return for order 5 0 0 1 now, press 1 or say yes. Otherwise, press 2."
+    )
+    assert (await caller.say("yes")).heard[
+        0
+    ] == "You can return products from order 5 0 0 1 until Monday, November 23."
+
+
+async def test_a_caller_verified_by_postal_code_may_return_from_another_phone(
+    aiohttp_client: Callable, tmp_path: Path
+) -> None:
+    client = await line(aiohttp_client, tmp_path)
+    caller = Caller(client, phone=STRANGER)
+    await caller.dial_to_menu()
+    await caller.press("1")
+    await caller.press("5001#")
+    assert "postal code" in (caller.last.text if caller.last else "")
+    await caller.press("02139#")
+    heard = (await caller.say("I want to send it back")).heard
+    assert heard[0] == "You can return products from order 5 0 0 1 until Monday, November 23."
+    await caller.press("1")
+    assert (await caller.press("1")).heard[0] == (
+        "I've started your return of the stand mixer. Your return number is 7 0 0 1."
+    )
+    # The return is filed under the number that started it: that phone hears it next time.
+    assert "Your return 7 0 0 1" in (await Caller(client, phone=STRANGER).dial()).text
