@@ -26,6 +26,7 @@ from ivr.web.app import STORES, create_app
 from tests.caller import Caller
 from tests.conftest import TODAY, make_settings
 from tests.console import add_account, console_client, sign_in
+from tests.insight_calls import stats
 
 LAST_DAY = "+15550100050"
 """Order 5001, delivered 2026-10-24: 30 days later is today, the window's last day."""
@@ -237,3 +238,26 @@ async def test_a_caller_verified_by_postal_code_may_return_from_another_phone(
     )
     # The return is filed under the number that started it: that phone hears it next time.
     assert "Your return 7 0 0 1" in (await Caller(client, phone=STRANGER).dial()).text
+
+
+async def test_ivr_stats_counts_the_returns_started_and_the_calls_they_kept_from_a_person(
+    aiohttp_client: Callable, tmp_path: Path
+) -> None:
+    client = await line(aiohttp_client, tmp_path)
+    caller, _ = await ask_to_return(client, LAST_DAY)
+    await caller.press("1")
+    await caller.press("2")
+    await caller.press("9")  # that's all: resolved by the line alone
+    await caller.hang_up()
+    handed_over = Caller(client, phone=LAST_DAY)
+    assert "Your return 7 0 0 1" in (await handed_over.dial()).text
+    heard = (await handed_over.say("I want to send the other one back")).heard
+    assert heard[-1] == REASON  # the blender is the one product left
+    await handed_over.press("4")
+    assert (await handed_over.press("0")).handoff is not None  # then asks for a person
+    await handed_over.hang_up()
+    policy_only, _ = await ask_to_return(client, STRANGER)
+    await policy_only.hang_up()
+    figures = await asyncio.to_thread(stats, tmp_path)
+    assert figures["calls"] == 3
+    assert figures["self_service"] == {"returns_started": {"calls": 2, "contained": 1}}

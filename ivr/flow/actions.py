@@ -666,6 +666,13 @@ async def find_return(ctx: ActionContext) -> str:
     return "found"
 
 
+SELF_SERVICE: Mapping[str, tuple[str, frozenset[str]]] = {
+    f"start_return_{reason.value}": ("returns_started", frozenset({"texted", "not_texted"}))
+    for reason in ReturnReason
+}
+"""Actions that finish a job for the caller without a person: what the insights count it as,
+and the outcomes that mean it was done (a refused or failed return is not one)."""
+
 ACTIONS: Mapping[str, Action] = {
     action.name: action
     for action in (
