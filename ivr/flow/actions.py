@@ -509,7 +509,8 @@ async def text_return_label(ctx: ActionContext) -> str:
 
 RETURN_STARTED_TEXT = "text_message.return_started"
 MAX_RETURN_ITEMS = 5
-"""Products of one order a caller chooses from by key; an order with more goes to an agent."""
+"""Products of one order a caller chooses from by key at once: an order with more offers the
+first five not yet returned, and the rest once those have gone back (a call, or an agent)."""
 RETURNABLE = frozenset({OrderStatus.DELIVERED, OrderStatus.RETURNED})
 """Orders a return can be about: delivered ones, and returned ones (to say so)."""
 RELEASED_RETURN_FIELDS = (
