@@ -291,7 +291,7 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
         """,
     ),
     SharedMigration(
-        16,
+        18,  # main's 16 (product_names) and 17 (agent_resume_status) are taken
         "returns",
         # Returns the line started (ivr.store.returns): one per product of an order, so a
         # product is never returned twice; the newest from a number is what its caller hears.
