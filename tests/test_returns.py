@@ -134,8 +134,9 @@ async def test_the_day_after_the_window_says_why_and_starts_nothing(
     assert await SqlReturns(client.app[STORES].sql).recent() == []
 
 
-async def test_a_longer_window_is_a_setting(aiohttp_client: Callable, tmp_path: Path) -> None:
-    client = await line(aiohttp_client, tmp_path, IVR_RETURN_DAYS="45")
+async def test_a_market_s_own_window_is_a_setting(aiohttp_client: Callable, tmp_path: Path) -> None:
+    # The market's (the call's language's) window wins over the line's.
+    client = await line(aiohttp_client, tmp_path, IVR_RETURN_DAYS="10", IVR_RETURN_DAYS_EN="45")
     _, heard = await ask_to_return(client, DAY_AFTER)
     assert heard == ["You can return products from order 5 0 0 2 until Monday, December 7.", REASON]
 
