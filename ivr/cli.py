@@ -711,6 +711,9 @@ def _print_stats(f: dict[str, Any]) -> None:
         print("  drop-off       " + ", ".join(f"{k}: {n}" for k, n in f["drop_off"].items()))
     if f["no_match_rate"]:
         print("  not understood " + ", ".join(f"{k}: {pct(r)}" for k, r in f["no_match_rate"].items()))
+    for what, done in f["self_service"].items():
+        name = what.replace("_", " ")
+        print(f"  self-service   {name}: {done['calls']} calls ({done['contained']} without a person)")
     sat = f.get("satisfaction")
     print(
         "  satisfaction   "

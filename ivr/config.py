@@ -150,6 +150,10 @@ class Settings:
     sources_env: Mapping[str, str] = field(default_factory=dict, repr=False)
     """The environment the sources file's `${NAME}` URLs and secrets are read from (it holds
     secrets: never in the settings' repr)."""
+    return_days: int = 30
+    """IVR_RETURN_DAYS: days after delivery a product may be returned (the last one included)."""
+    return_days_by_language: Mapping[str, int] = field(default_factory=dict)
+    """IVR_RETURN_DAYS_<LANG>: a market's own window (the line's numbers are per language)."""
     telephony: TelephonyMode = TelephonyMode.TWILIO
     """IVR_TELEPHONY: Twilio, or the sandbox telephone network (`ivr sandbox`)."""
     languages: tuple[str, ...] = ("en",)
@@ -295,6 +299,12 @@ class Settings:
             sources_env=dict(env) if sources_file else {},
             pickup_location=" ".join(env.get("IVR_PICKUP_LOCATION", "").split()),
             pickup_days=int(_seconds(env, "IVR_PICKUP_DAYS", 14, minimum=1)),
+            return_days=int(_seconds(env, "IVR_RETURN_DAYS", 30, minimum=0, maximum=3650)),
+            return_days_by_language={
+                code: int(_seconds(env, f"IVR_RETURN_DAYS_{code.upper()}", 30, minimum=0, maximum=3650))
+                for code in languages
+                if f"IVR_RETURN_DAYS_{code.upper()}" in env
+            },
             languages=languages,
             number_languages=number_languages,
             vosk_models=vosk_models,

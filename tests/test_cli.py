@@ -133,14 +133,14 @@ def test_serve_refuses_to_start_without_the_auth_token(env: dict[str, str]) -> N
 def test_serve_refuses_a_broken_flow_with_its_line(env: dict[str, str], tmp_path: Path) -> None:
     broken = tmp_path / "flow.yaml"
     broken.write_text(
-        (ROOT / "flows" / "support.yaml").read_text().replace("next: find_caller", "next: find_calr")
+        (ROOT / "flows" / "support.yaml").read_text().replace("next: find_return", "next: find_retrun")
     )
     env["IVR_FLOW"] = str(broken)
     result = ivr("serve", "--port", "1", env=env)
     assert result.returncode == 2
-    line = next(n for n, text in enumerate(broken.read_text().splitlines(), 1) if "find_calr" in text)
+    line = next(n for n, text in enumerate(broken.read_text().splitlines(), 1) if "find_retrun" in text)
     assert (
-        f"{broken} line {line}, state 'welcome': next goes to 'find_calr', which is not a state"
+        f"{broken} line {line}, state 'welcome': next goes to 'find_retrun', which is not a state"
         in result.stderr
     )
 
@@ -187,7 +187,8 @@ def test_a_call_from_the_terminal_phone_then_its_record(server: str, env: dict[s
     ]
     text = ivr("calls", "show", call_sid, env=env, check=True).stdout
     path = (
-        "welcome -> find_caller -> caller_orders -> caller_order_status -> tracking_text_check -> order_more"
+        "welcome -> find_return -> find_caller -> caller_orders -> caller_order_status -> tracking_text_check"
+        " -> order_more"
     )
     assert f"Path: {path}" in text  # no Twilio account on this line: no text offered
 

@@ -211,7 +211,12 @@ async def test_a_test_call_runs_the_draft_with_real_data(app_client: TestClient)
     status, turn = await post(app_client, "/test/call", headers, caller="+15550100001", **files)
     assert status == 200, turn
     assert turn["heard"][0]["text"] == "Hello from the draft of Acme support."
-    assert turn["path"] == ["welcome", "find_caller", "caller_orders"]  # the caller ID's order offered
+    assert turn["path"] == [
+        "welcome",
+        "find_return",
+        "find_caller",
+        "caller_orders",
+    ]  # the caller ID's order offered
     assert turn["gather"] == {"number": False, "finish_on_key": "", "max_digits": 1}
     status, turn = await post(app_client, "/test/input", headers, token=turn["token"], digits="2", **files)
     assert turn["gather"]["number"] is True

@@ -78,7 +78,7 @@ async def test_a_call_in_progress_finishes_on_its_version_new_calls_get_the_new_
 
 
 async def test_a_refused_publish_leaves_callers_on_the_published_version(client: TestClient) -> None:
-    broken = FlowFiles(START.flow.replace("next: find_caller", "next: nowhere"), new_version().prompts)
+    broken = FlowFiles(START.flow.replace("next: find_return", "next: nowhere"), new_version().prompts)
     with pytest.raises(ValueError, match="next goes to 'nowhere'"):
         await flows_of(client).publish(LINE_FLOW, by="alice", files=broken)
     caller = Caller(client)

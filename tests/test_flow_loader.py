@@ -94,9 +94,11 @@ def test_unknown_action_is_refused_and_no_import_path_is_followed() -> None:
     lines = problems(GOOD.replace("action: find_order", "action: os.system"))
     assert lines == [
         "flow.yaml line 19, state 'lookup': unknown action 'os.system'; "
-        "the service's actions are: check_postal_code, find_caller, find_order, find_repair, find_warranty, "
-        "offer_return_label, offer_tracking_text, opt_out, record_score, request_callback, send_review_text, "
-        "text_return_label, text_tracking_link"
+        "the service's actions are: check_postal_code, check_return, choose_return_item, find_caller, "
+        "find_order, find_repair, find_return, find_warranty, offer_return_label, offer_tracking_text, "
+        "opt_out, record_score, request_callback, send_review_text, start_return_damaged, "
+        "start_return_not_needed, start_return_not_working, start_return_wrong_item, text_return_label, "
+        "text_tracking_link"
     ]
 
 

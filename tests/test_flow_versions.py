@@ -75,11 +75,11 @@ async def test_a_stale_draft_save_is_refused_naming_who_saved_last(store: FlowSt
 
 
 async def test_an_invalid_publish_changes_nothing_and_says_where(sql: Sql, store: FlowStore) -> None:
-    broken = FlowFiles(START.flow.replace("next: find_caller", "next: find_calr"), START.prompts)
+    broken = FlowFiles(START.flow.replace("next: find_return", "next: find_calr"), START.prompts)
     draft = await store.save_draft(LINE_FLOW, broken, expected_revision=1, by="alice")
     with pytest.raises(FlowInvalid) as caught:
         await store.publish(LINE_FLOW, by="alice", expected_revision=draft.revision)
-    line = START.flow.splitlines().index("    next: find_caller") + 1  # the welcome's, the first
+    line = START.flow.splitlines().index("    next: find_return") + 1  # the welcome's
     assert caught.value.lines() == [
         f"flows/support.yaml line {line}, state 'welcome': next goes to 'find_calr', which is not a state"
     ]

@@ -32,7 +32,7 @@ def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "data"
 
 
-WELCOME_NEXT = (ROOT / "flows" / "support.yaml").read_text().splitlines().index("    next: find_caller") + 1
+WELCOME_NEXT = (ROOT / "flows" / "support.yaml").read_text().splitlines().index("    next: find_return") + 1
 """The line of the welcome's `next` (the first state's, so the first such line)."""
 
 
@@ -87,7 +87,7 @@ def test_an_invalid_publish_names_file_and_line_and_changes_nothing(
 ) -> None:
     run(capsys, "publish", str(ROOT / "flows" / "support.yaml"))
     flow, prompts = checkout(tmp_path)
-    flow.write_text(flow.read_text().replace("next: find_caller", "next: find_calr"))
+    flow.write_text(flow.read_text().replace("next: find_return", "next: find_calr"))
     code, out, err = run(capsys, "publish", str(flow), "--prompts", str(prompts))
     assert code == 1 and out == ""
     assert err.splitlines() == [

@@ -43,6 +43,7 @@ CALLS = 20
 ORDER_KEYS = ["pressed 2", "pressed 4512", "pressed 9"]
 ORDER_PATH = [
     "welcome",
+    "find_return",
     "find_caller",
     "caller_orders",  # "for another order, press 2"
     "order_number",

@@ -149,6 +149,7 @@ async def test_status_callback_files_the_outcome(caller: Caller, settings: Setti
     assert done is not None and done.ended_at is not None
     assert done.path == [
         "welcome",
+        "find_return",
         "find_caller",
         "caller_orders",
         "main_menu",

@@ -33,6 +33,7 @@ pytestmark = pytest.mark.process
 CALLS = 12
 ORDER_PATH = [
     "welcome",
+    "find_return",
     "find_caller",
     "caller_orders",  # "for another order, press 2"
     "order_number",

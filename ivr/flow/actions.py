@@ -15,7 +15,7 @@ import hmac
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Protocol
 
@@ -23,6 +23,7 @@ from ivr.importer import normalise_postal
 from ivr.records import Order, OrderStatus, Repair, RepairStatus, product_in
 from ivr.session import CallSession
 from ivr.store.base import Repository, SourceUnavailable
+from ivr.store.returns import ReturnReason, Returns
 
 
 class Outreach(Protocol):
@@ -60,6 +61,21 @@ class Pickup:
         return last
 
 
+@dataclass(frozen=True, slots=True)
+class ReturnWindow:
+    """How long after delivery a product may be sent back (the line's settings), per market.
+
+    A market is a language here (the line's numbers are per language): a market whose law
+    gives another window (Germany's and Sweden's 14-day withdrawal right is one more rule,
+    not this setting) gets its own number without a code change."""
+
+    days: int = 30
+    by_language: Mapping[str, int] = field(default_factory=dict)
+
+    def days_for(self, language: str) -> int:
+        return self.by_language.get(language, self.days)
+
+
 class TextMessages(Protocol):
     """Texts (SMS) the line sends a caller: Twilio's Messaging API, when the line has its
     REST credentials (`ivr.telephony`)."""
@@ -86,6 +102,9 @@ class ActionContext:
     language: str = ""
     """The call's language when it is not the line's default ('' when it is): which name of a
     product the caller hears (`ivr.records.product_in`)."""
+    returns: Returns | None = None
+    """Where returns are filed; None (a test phone, an outbound line): no return is started."""
+    return_window: ReturnWindow = ReturnWindow()
 
 
 @dataclass(frozen=True, slots=True)
@@ -561,6 +580,172 @@ A media stream ends the caller's answer after a short pause once it is one of th
 not tell a stranger which numbers exist, and these are the ones the caller ID already
 releases. Not counted as look-ups: they read what the caller ID would be told anyway."""
 
+RETURN_STARTED_TEXT = "text_message.return_started"
+MAX_RETURN_ITEMS = 5
+"""Products of one order a caller chooses from by key at once: an order with more offers the
+first five not yet returned, and the rest once those have gone back (a call, or an agent)."""
+RETURNABLE = frozenset({OrderStatus.DELIVERED, OrderStatus.RETURNED})
+"""Orders a return can be about: delivered ones, and returned ones (to say so)."""
+RELEASED_RETURN_FIELDS = (
+    "return_order",
+    "return_delivered_on",
+    "return_last_day",
+    "return_days",
+    "return_serials",
+    "return_serial",
+    "return_product",
+    *(f"return_item_{n}" for n in range(1, MAX_RETURN_ITEMS + 1)),
+)
+
+
+def delivered_on(order: Order) -> date | None:
+    """The day a delivered order arrived: its `eta` (the expected day becomes the day it came
+    when the status is delivered), else the day it shipped, else the day it was placed."""
+    return order.eta or order.ship_date or order.placed_on
+
+
+def return_deadline(order: Order, days: int) -> date | None:
+    """The last day a delivered order may be returned (that day included); None without a date."""
+    arrived = delivered_on(order)
+    return arrived + timedelta(days=days) if arrived is not None else None
+
+
+async def _return_order(ctx: ActionContext) -> Order | None:
+    """The order a return is about: the one verified in this call (caller ID or postal code)
+    when it was delivered, else the caller ID's newest delivered one, else the verified one
+    (to say why it can't go back yet). Nobody else's order is ever read.
+
+    Greeting by caller ID verifies the caller's *open* order, but someone asking to send
+    something back means one that has arrived."""
+    verified_number = ctx.session.vars.get("verified_order", "")
+    verified = await ctx.repository.order(verified_number) if verified_number else None
+    if verified is not None and verified.status in RETURNABLE:
+        return verified
+    caller = ctx.session.caller.strip()
+    mine = [o for o in await ctx.repository.orders_of(caller) if _same_phone(caller, o.phone)]
+    delivered = [o for o in mine if o.status in RETURNABLE]
+    delivered.sort(key=lambda o: (delivered_on(o) or date.min, o.order_number), reverse=True)
+    return delivered[0] if delivered else verified
+
+
+def _choose_product(ctx: ActionContext, serial: str, product: str) -> None:
+    ctx.session.vars.update(return_serial=serial, return_product=product)
+
+
+async def check_return(ctx: ActionContext) -> str:
+    """May the caller's order go back? Says which rule stops it, or which products remain.
+
+    Outcomes: `unverified` (no order verified for this caller: the policy answer),
+    `not_delivered`, `too_late` (past the market's window, `return_last_day` says when it
+    ended), `already_returned` (the order, or every product of it), `several` (products to
+    choose from, `return_item_1`…) or `eligible` (one product, or an order without products)."""
+    for name in RELEASED_RETURN_FIELDS:
+        ctx.session.vars.pop(name, None)
+    order = await _return_order(ctx)
+    if order is None or ctx.returns is None:
+        return "unverified"
+    days = ctx.return_window.days_for(ctx.session.language)
+    deadline = return_deadline(order, days)
+    ctx.session.vars.update(
+        return_order=order.order_number,
+        return_days=str(days),
+        return_delivered_on=_iso(delivered_on(order)),
+        return_last_day=_iso(deadline),
+    )
+    if order.status is OrderStatus.RETURNED:
+        return "already_returned"
+    if order.status is not OrderStatus.DELIVERED:
+        return "not_delivered"
+    if deadline is None or ctx.today > deadline:
+        return "too_late"
+    returned = {r.serial_number for r in await ctx.returns.of_order(order.order_number)}
+    products = await ctx.returns.products_of(order.order_number)
+    if not products:
+        if "" in returned:
+            return "already_returned"
+        _choose_product(ctx, "", "")
+        return "eligible"
+    left = [(serial, product) for serial, product in products if serial not in returned]
+    if not left:
+        return "already_returned"
+    if len(left) == 1:
+        _choose_product(ctx, *left[0])
+        return "eligible"
+    shown = left[:MAX_RETURN_ITEMS]
+    ctx.session.vars["return_serials"] = ",".join(serial for serial, _ in shown)
+    for number, (_, product) in enumerate(shown, start=1):
+        ctx.session.vars[f"return_item_{number}"] = product
+    return "several"
+
+
+async def choose_return_item(ctx: ActionContext) -> str:
+    """The key the caller pressed for one of the products `check_return` listed."""
+    key = ctx.session.vars.pop("return_item", "")
+    serials = ctx.session.vars.get("return_serials", "").split(",")
+    if not key.isdigit() or not 1 <= int(key) <= len(serials) or not serials[0]:
+        return "invalid"
+    number = int(key)
+    _choose_product(ctx, serials[number - 1], ctx.session.vars.get(f"return_item_{number}", ""))
+    return "chosen"
+
+
+async def _start_return(ctx: ActionContext, reason: ReturnReason) -> str:
+    """File the return chosen in this call and text its label to the caller's own number.
+
+    The store refuses a second return of one product (another call got there first):
+    `already_returned`. Outcomes otherwise: `texted`, or `not_texted` (the line cannot text
+    this caller, or the text failed: the return stands and its number is said)."""
+    order = ctx.session.vars.get("return_order", "")
+    if ctx.returns is None or not order or "return_serial" not in ctx.session.vars:
+        return "failed"
+    try:
+        made = await ctx.returns.start(
+            order,
+            ctx.session.vars["return_serial"],
+            ctx.session.vars.get("return_product", ""),
+            ctx.session.caller,
+            reason,
+            ctx.session.language,
+            ctx.today,
+        )
+    except Exception as exc:  # the database is down: an apology and a person, never an error
+        log.error("return_failed: %s", exc)
+        return "failed"
+    if made is None:
+        return "already_returned"
+    ctx.session.vars.update(rma=made.rma, return_reason=reason.value)
+    ctx.note(f"return started: {made.rma} (order {order}, {reason.value})")
+    return "texted" if await _send(ctx, "return_started", RETURN_STARTED_TEXT) == "sent" else "not_texted"
+
+
+def _starter(reason: ReturnReason) -> Callable[[ActionContext], Awaitable[str]]:
+    async def run(ctx: ActionContext) -> str:
+        return await _start_return(ctx, reason)
+
+    return run
+
+
+async def find_return(ctx: ActionContext) -> str:
+    """A caller whose number started a return hears where it stands when they call again."""
+    latest = await ctx.returns.latest_for(ctx.session.caller) if ctx.returns is not None else None
+    if latest is None:
+        return "none"
+    ctx.session.vars.update(
+        rma=latest.rma,
+        return_status=latest.status.value,
+        return_product=latest.product,
+        return_order=latest.order_number,
+        return_started_on=latest.started_on.isoformat(),
+    )
+    return "found"
+
+
+SELF_SERVICE: Mapping[str, tuple[str, frozenset[str]]] = {
+    f"start_return_{reason.value}": ("returns_started", frozenset({"texted", "not_texted"}))
+    for reason in ReturnReason
+}
+"""Actions that finish a job for the caller without a person: what the insights count it as,
+and the outcomes that mean it was done (a refused or failed return is not one)."""
 
 ACTIONS: Mapping[str, Action] = {
     action.name: action
@@ -603,5 +788,22 @@ ACTIONS: Mapping[str, Action] = {
         Action("text_tracking_link", (), frozenset({"sent", "failed"}), text_tracking_link),
         Action("offer_return_label", (), frozenset({"offer", "skip"}), offer_return_label),
         Action("text_return_label", (), frozenset({"sent", "failed"}), text_return_label),
+        Action(
+            "check_return",
+            (),
+            frozenset({"unverified", "not_delivered", "too_late", "already_returned", "several", "eligible"}),
+            check_return,
+        ),
+        Action("choose_return_item", ("return_item",), frozenset({"chosen", "invalid"}), choose_return_item),
+        *(
+            Action(
+                f"start_return_{reason.value}",
+                (),
+                frozenset({"texted", "not_texted", "already_returned", "failed"}),
+                _starter(reason),
+            )
+            for reason in ReturnReason
+        ),
+        Action("find_return", (), frozenset({"found", "none"}), find_return),
     )
 }

@@ -15,7 +15,15 @@ from datetime import date
 
 from ivr.flow import machine as triggers
 from ivr.flow import survey as inbound_survey
-from ivr.flow.actions import ACTIONS, EXPECTED_ANSWERS, ActionContext, Outreach, Pickup, TextMessages
+from ivr.flow.actions import (
+    ACTIONS,
+    EXPECTED_ANSWERS,
+    ActionContext,
+    Outreach,
+    Pickup,
+    ReturnWindow,
+    TextMessages,
+)
 from ivr.flow.matching import (
     HIGH,
     MAIN_MENU_WORDS,
@@ -60,6 +68,7 @@ from ivr.session import CallSession, InputKind, InputResult, TranscriptEntry
 from ivr.speech.number_words import reading
 from ivr.store.base import Repository
 from ivr.store.caller_languages import CallerLanguages
+from ivr.store.returns import Returns
 
 _KEY, _SPEECH, _SILENCE = InputKind.KEY.value, InputKind.SPEECH.value, InputKind.SILENCE.value
 _OK, _NO_MATCH, _NO_INPUT = InputResult.OK.value, InputResult.NO_MATCH.value, InputResult.NO_INPUT.value
@@ -116,8 +125,13 @@ class FlowEngine:
         pickup: Pickup | None = None,
         texts: TextMessages | None = None,
         survey: inbound_survey.SurveyRecorder | None = None,
+        returns: Returns | None = None,
+        return_window: ReturnWindow | None = None,
     ) -> None:
         self.flow = flow
+        self.returns = returns
+        """Where the flow's return actions file returns; None: no return is started."""
+        self.return_window = return_window or ReturnWindow()
         self.survey = survey
         """IVR_INBOUND_SURVEY: where the end-of-call question's scores go; None: not asked."""
         self.outreach = outreach
@@ -596,6 +610,8 @@ class FlowEngine:
                         note=lambda text: self._note(session, "flow", text),
                         outreach=self.outreach,
                         language=self._own_language(session),
+                        returns=self.returns,
+                        return_window=self.return_window,
                     )
                     outcome = await action.run(context)
                     self._note(session, "flow", f"{state.action}: {outcome}")

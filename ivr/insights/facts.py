@@ -19,7 +19,7 @@ from enum import StrEnum
 
 from ivr.flow.schema import Flow, HangupState, TransferState
 from ivr.insights.days import QUARTER, local_day
-from ivr.insights.paths import answer_states, main_menu, main_paths, transfer_states
+from ivr.insights.paths import answer_states, main_menu, main_paths, self_service_steps, transfer_states
 from ivr.session import CallSession, InputKind, InputResult
 
 
@@ -55,6 +55,9 @@ class Metric(StrEnum):
     """Key: the path; total: seconds from the call's start to the first answer."""
     MISHEARD = "misheard"
     """Key: 'state<TAB>words' of a spoken menu answer that matched nothing."""
+    SELF_SERVICE = "self_service"
+    """Key: a job the line finished in the call ('returns_started'), once per call; with
+    '_contained' after it when the call also ended without a person."""
 
 
 class HandoffResult(StrEnum):
@@ -151,7 +154,22 @@ def call_counts(
         add(Metric.MISHEARD, f"{state}\t{' '.join(words.lower().split())[:MISHEARD_CHARS]}")
 
     _path(add, session, shape)
+    for what in _self_service(session, shape):
+        add(Metric.SELF_SERVICE, what)
+        if session.outcome == "resolved" and not reason:
+            add(Metric.SELF_SERVICE, f"{what}_contained")
     return counts.out
+
+
+def _self_service(session: CallSession, shape: FlowShape) -> list[str]:
+    """The jobs finished in this call: a self-service action's state followed in the path by
+    one of the states its successful outcomes lead to."""
+    done = [
+        shape.self_service[state][0]
+        for state, after in zip(session.path, session.path[1:], strict=False)
+        if state in shape.self_service and after in shape.self_service[state][1]
+    ]
+    return list(dict.fromkeys(done))
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +182,7 @@ class FlowShape:
     answers: frozenset[str]
     endings: frozenset[str]
     """Hang-up and transfer states: a call that stops in one was left in the state before."""
+    self_service: dict[str, tuple[str, frozenset[str]]]
 
     @classmethod
     def of(cls, flow: Flow) -> FlowShape:
@@ -176,6 +195,7 @@ class FlowShape:
             frozenset(main_paths(flow)),
             answer_states(flow),
             frozenset(n for n, s in flow.states.items() if isinstance(s, HangupState | TransferState)),
+            self_service_steps(flow),
         )
         if len(_SHAPES) > 32:
             _SHAPES.clear()

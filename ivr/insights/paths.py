@@ -6,6 +6,7 @@ counted as it is published.
 
 from __future__ import annotations
 
+from ivr.flow.actions import SELF_SERVICE
 from ivr.flow.schema import ActionState, Flow, GatherState, MenuState, SayState, TransferState
 
 
@@ -78,3 +79,18 @@ def happy_chain(flow: Flow, entry: str) -> list[str]:
 def transfer_states(flow: Flow) -> dict[str, str]:
     """Each hand-off state's reason."""
     return {name: s.reason for name, s in flow.states.items() if isinstance(s, TransferState)}
+
+
+def self_service_steps(flow: Flow) -> dict[str, tuple[str, frozenset[str]]]:
+    """Each state that runs a self-service action (`SELF_SERVICE`): what it finishes, and the
+    states its successful outcomes lead to. A call whose path goes from the one to the other
+    had the job done ("returns_started"), whatever the states are called."""
+    steps = {}
+    for name, state in flow.states.items():
+        if isinstance(state, ActionState) and state.action in SELF_SERVICE:
+            what, done = SELF_SERVICE[state.action]
+            steps[name] = (
+                what,
+                frozenset(goto for outcome, goto in state.outcomes.items() if outcome in done),
+            )
+    return steps

@@ -126,6 +126,18 @@ def summary(totals: Totals, waits: QueueWaits, flow: Flow | None) -> dict[str, A
         "misheard": dict(misheard),
         "paths": _paths(totals, flow, passed) if flow else [],
         "average_call_seconds": round(totals.total(Metric.CALLS) / calls, 1) if calls else None,
+        "self_service": _self_service(totals),
+    }
+
+
+def _self_service(totals: Totals) -> dict[str, dict[str, int]]:
+    """Jobs the line finished itself, each as calls that had it done and how many of those
+    ended without a person (the containment it adds): {"returns_started": {"calls", "contained"}}."""
+    counted = totals.by(Metric.SELF_SERVICE)
+    return {
+        what: {"calls": n, "contained": counted.get(f"{what}_contained", 0)}
+        for what, n in sorted(counted.items())
+        if not what.endswith("_contained")
     }
 
 

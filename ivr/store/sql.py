@@ -313,6 +313,24 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
         ALTER TABLE agent_states ADD COLUMN missed_at double precision NOT NULL DEFAULT 0;
         """,
     ),
+    SharedMigration(
+        18,
+        "returns",
+        # Returns the line started (ivr.store.returns): one per product of an order, so a
+        # product is never returned twice; the newest from a number is what its caller hears.
+        # IF NOT EXISTS: a database whose version was set back (the upgrade tests rewind to
+        # earlier releases that way) runs it again without harm.
+        """
+        CREATE TABLE IF NOT EXISTS returns (
+            rma text PRIMARY KEY, order_number text NOT NULL, serial_number text NOT NULL,
+            product text NOT NULL, caller text NOT NULL, reason text NOT NULL, status text NOT NULL,
+            language text NOT NULL, started_on text NOT NULL, created_at double precision NOT NULL,
+            UNIQUE (order_number, serial_number));
+        CREATE INDEX IF NOT EXISTS returns_caller ON returns (caller, created_at);
+        CREATE INDEX IF NOT EXISTS returns_created ON returns (created_at);
+        CREATE INDEX IF NOT EXISTS warranties_order ON warranties (order_number);
+        """,
+    ),
 ]
 
 FORGET_OLD_COUNTS = "DELETE FROM lookup_counts WHERE day < $1"

@@ -29,9 +29,10 @@ from ivr.console.insights import setup_insights
 from ivr.console.landing import setup_landing
 from ivr.console.privacy import setup_privacy
 from ivr.console.prompt_audio import ConsoleAudio
+from ivr.console.returns import setup_returns_page
 from ivr.console.test_phone import TestPhone, phone_secret
 from ivr.console.web import create_console
-from ivr.flow.actions import Pickup
+from ivr.flow.actions import Pickup, ReturnWindow
 from ivr.flow.engine import FlowEngine
 from ivr.flow.files import LINE_FLOW, CompiledFlow, FlowFiles
 from ivr.flow.opening import Opening
@@ -57,6 +58,7 @@ from ivr.store.audit import AuditLog
 from ivr.store.backends import Stores
 from ivr.store.caller_languages import SqlCallerLanguages
 from ivr.store.redis import RedisSessionStore
+from ivr.store.returns import SqlReturns
 from ivr.store.surveys import SqlSurveyRecorder
 from ivr.store.used_tokens import UsedTokens
 from ivr.telephony import TwilioTelephony, TwilioTexts
@@ -276,6 +278,7 @@ def setup_voice(
     app[FLOWS] = flows
     plan = LanguagePlan(settings.languages, settings.number_languages)
     remembered = SqlCallerLanguages(stores.sql)
+    returns = SqlReturns(stores.sql)
 
     def engine(number: int, compiled: CompiledFlow) -> FlowEngine:
         catalog = compiled.catalogs[settings.language]
@@ -292,6 +295,8 @@ def setup_voice(
             languages=plan,
             caller_languages=remembered,
             survey=SqlSurveyRecorder(stores.sql) if settings.inbound_survey else None,
+            returns=returns,
+            return_window=ReturnWindow(settings.return_days, settings.return_days_by_language),
         )
 
     library = FlowLibrary(
@@ -365,7 +370,7 @@ def setup_console(
     outreach: Outreach | None = None,
 ) -> None:
     """The web console (`/console`): accounts, the flow editor with its test phone, the agent
-    desk, and the campaigns page."""
+    desk, the campaigns page and the returns list."""
     console = create_console(
         AccountStore(stores.sql),
         AuditLog(stores.sql),
@@ -406,6 +411,7 @@ def setup_console(
         setup_campaigns_page(console, outreach, round_every=settings.campaign_round)
     setup_dev_phone(console, app.get(NETWORK), audio=audio, accounts=AccountStore(stores.sql))
     setup_insights(console, insights)
+    setup_returns_page(console, SqlReturns(stores.sql))
     setup_privacy(console, stores.sessions if isinstance(stores.sessions, RedisSessionStore) else None)
     setup_landing(app, console, sandbox=app.get(NETWORK) is not None)
     app.add_subapp("/console", console)
