@@ -659,7 +659,7 @@ async def check_return(ctx: ActionContext) -> str:
     if deadline is None or ctx.today > deadline:
         return "too_late"
     returned = {r.serial_number for r in await ctx.returns.of_order(order.order_number)}
-    products = await ctx.returns.products_of(order.order_number)
+    products = await ctx.returns.products_of(order.order_number, ctx.language)
     if not products:
         if "" in returned:
             return "already_returned"

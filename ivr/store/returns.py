@@ -16,6 +16,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Protocol
 
+from ivr.records import names_from, product_in
 from ivr.store.sql import Row, Sql, Statement
 
 FIRST_RMA = 7001
@@ -63,9 +64,10 @@ class Returns(Protocol):
         """The newest return started from this number (what a caller calling again hears)."""
         ...
 
-    async def products_of(self, order_number: str) -> Sequence[tuple[str, str]]:
+    async def products_of(self, order_number: str, language: str = "") -> Sequence[tuple[str, str]]:
         """(serial number, product) of each product on an order: its warranty rows, since every
-        product sold is registered there by serial number (the order lines the import has)."""
+        product sold is registered there by serial number (the order lines the import has). The
+        name is the one for a caller of `language` ('' for the line's default; `product_in`)."""
         ...
 
     async def start(
@@ -135,12 +137,19 @@ class SqlReturns:
         )
         return _record(row) if row else None
 
-    async def products_of(self, order_number: str) -> list[tuple[str, str]]:
+    async def products_of(self, order_number: str, language: str = "") -> list[tuple[str, str]]:
         rows = await self.sql.fetch(
-            "SELECT serial_number, product FROM warranties WHERE order_number = $1 ORDER BY serial_number",
+            "SELECT serial_number, product, product_names FROM warranties WHERE order_number = $1"
+            " ORDER BY serial_number",
             order_number,
         )
-        return [(str(row["serial_number"]), str(row["product"])) for row in rows]
+        return [
+            (
+                str(row["serial_number"]),
+                product_in(str(row["product"]), names_from(row["product_names"]), language),
+            )
+            for row in rows
+        ]
 
     async def recent(self, limit: int = 200) -> list[ReturnRecord]:
         """The newest returns first, for the console's Returns list."""
