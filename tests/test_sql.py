@@ -79,8 +79,10 @@ async def test_accounts_made_before_account_languages_hear_the_desk_in_english(t
     db = SQLiteDatabase(path)
     await AccountStore(SQLiteSql(db)).create("alex", "a" * 12, Role.AGENT, skills=["de"])
     await db.close()
-    conn = sqlite3.connect(path)  # as the release before migration 13 left it (and 14, 15)
+    conn = sqlite3.connect(path)  # as the release before migration 13 left it (and 14, 15, 16)
     conn.execute("ALTER TABLE accounts DROP COLUMN language")
+    for column in ("failed_sign_ins", "last_failed_at", "last_failed_from"):
+        conn.execute(f"ALTER TABLE accounts DROP COLUMN {column}")
     conn.execute("DROP TABLE insight_waits")
     conn.execute("DROP TABLE insight_calls")
     conn.execute("CREATE TABLE insight_calls (call_sid text PRIMARY KEY, ended_at double precision NOT NULL)")

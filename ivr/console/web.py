@@ -11,9 +11,12 @@ it and call `require` first thing; nothing in the console is public but the sign
   `csrf_token` or the `X-CSRF-Token` header (the pages' script sends it), and, when the
   browser says where it comes from, an `Origin` of this site. The sign-in form uses a
   double-submit cookie, as there is no session yet.
-- Sign-in attempts are limited per account and per address (`accounts.MAX_FAILURES`),
-  counted in the database before the password is checked, so attempts sent at once or to
-  different instances share one count. Behind a reverse proxy the address is the client's
+- Sign-in attempts are limited per account from one address and per address
+  (`accounts.MAX_FAILURES`), counted in the database before the password is checked, so
+  attempts sent at once or to different instances share one count. Past the limit attempts
+  are slowed down, never locked out, and never per account alone: a stranger's guesses
+  must not keep an account's holder out. The holder hears of them instead, on their next
+  sign-in, and the audit log has them. Behind a reverse proxy the address is the client's
   from `X-Forwarded-For`, believed only from IVR_TRUSTED_PROXIES (`client_address`).
 """
 
@@ -23,6 +26,7 @@ import hmac
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,7 +37,7 @@ from aiohttp import web
 from ivr.bodies import read_form
 from ivr.forwarded import IPNetwork
 from ivr.forwarded import client_address as forwarded_client
-from ivr.store.accounts import LANGUAGES, AccountError, AccountStore, Role, SignedIn
+from ivr.store.accounts import LANGUAGES, MAX_FAILURES, AccountError, AccountStore, Role, SignedIn
 from ivr.store.audit import AuditLog
 
 log = logging.getLogger(__name__)
@@ -193,27 +197,51 @@ async def login(request: web.Request) -> web.Response:
         return again(400, "That username and password do not match an active account.")
     accounts = request.app[ACCOUNTS]
     address = client_address(request)
-    keys = [f"user:{username}", f"ip:{address}"]
+    keys = [f"user:{username}@{address}", f"ip:{address}"]
     # The attempt is counted before the password is checked, and stays counted if it fails.
     wait = await accounts.reserve_attempt(keys)
-    if wait:
-        minutes = max(1, round(wait / 60))
-        log.warning("login_blocked: %s from %s", username, address)
-        plural = "s" if minutes > 1 else ""
-        return again(429, f"Too many failed sign-ins. Try again in about {minutes} minute{plural}.")
+    if wait > 0:
+        log.warning("login_slowed: %s from %s", username, address)
+        return again(429, f"Too many failed sign-ins. Try again in {_in_about(wait)}.")
     account = await accounts.authenticate(username, password)
     if account is None:
         log.warning("login_failed: %s from %s", username, address)
+        failures = await accounts.note_failure(username, address)
+        if failures and failures % MAX_FAILURES["user"] == 0:
+            await request.app[AUDIT].record(
+                "anonymous",
+                "login.failures",
+                username,
+                f"{failures} failed sign-ins since the last one, the latest from {address}",
+            )
         return again(401, "That username and password do not match an active account.")
     await accounts.release_attempt(keys)
     # Where to go is settled before the session exists: nothing is created for an answer
     # that could not be sent.
-    response = see_other(_next_path(next_raw, account.role))
+    next_path = _next_path(next_raw, account.role)
+    failed = await accounts.take_failures(account.username)
+    if failed is None:
+        response = see_other(next_path)
+    else:
+        # The holder hears what strangers tried, before going on: only they can tell if it was them.
+        response = render(
+            request,
+            "sign_in_notice.html",
+            failed=failed,
+            last_at=datetime.fromtimestamp(failed.last_at, UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            next=next_path,
+        )
     token, _ = await accounts.start_session(account.username)
     log.info("login: %s from %s", account.username, address)
     _set_cookie(request, response, SESSION_COOKIE, token)
     response.del_cookie(LOGIN_COOKIE, path="/console")
     return response
+
+
+def _in_about(seconds: float) -> str:
+    if seconds < 90:
+        return f"about {max(1, round(seconds))} seconds"
+    return f"about {round(seconds / 60)} minutes"
 
 
 async def logout(request: web.Request) -> web.Response:

@@ -290,6 +290,17 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
             ON CONFLICT (call_sid) DO NOTHING;
         """,
     ),
+    SharedMigration(
+        16,
+        "sign_in_notices",
+        # Failed sign-ins to an account since its holder last signed in, told to them then:
+        # guesses no longer lock an account, so its holder is the one who must hear of them.
+        """
+        ALTER TABLE accounts ADD COLUMN failed_sign_ins integer NOT NULL DEFAULT 0;
+        ALTER TABLE accounts ADD COLUMN last_failed_at double precision NOT NULL DEFAULT 0;
+        ALTER TABLE accounts ADD COLUMN last_failed_from text NOT NULL DEFAULT '';
+        """,
+    ),
 ]
 
 FORGET_OLD_COUNTS = "DELETE FROM lookup_counts WHERE day < $1"
