@@ -9,8 +9,10 @@ it and call `require` first thing; nothing in the console is public but the sign
   behind a load balancer knows every session.
 - CSRF: every state-changing request must carry the session's token, as the form field
   `csrf_token` or the `X-CSRF-Token` header (the pages' script sends it), and, when the
-  browser says where it comes from, an `Origin` of this site. The sign-in form uses a
-  double-submit cookie, as there is no session yet.
+  browser says where it comes from, an `Origin` of this site. The sign-in form has no
+  session yet, so its cookie starts one of its own (a random id) and the form's token is an
+  HMAC of that id and the time it was issued (`login_token`): a token and cookie someone made
+  up, or planted in the browser from a sibling site, do not match without the server's key.
 - Sign-in attempts are limited per account from one address and per address
   (`accounts.MAX_FAILURES`), counted in the database before the password is checked, so
   attempts sent at once or to different instances share one count. Past the limit attempts
@@ -22,9 +24,11 @@ it and call `require` first thing; nothing in the console is public but the sign
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +51,10 @@ ACCOUNTS = web.AppKey("accounts", AccountStore)
 AUDIT = web.AppKey("audit", AuditLog)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 SECURE_COOKIES = web.AppKey("secure_cookies", bool)
+LOGIN_SECRET = web.AppKey("login_secret", bytes)
+"""The key the sign-in form's token is signed with (the same on every instance)."""
+LOGIN_TOKEN_LIFE = 3600
+"""A sign-in form older than this is refused (reloading it gives a fresh one)."""
 TRUSTED_PROXIES: web.AppKey[tuple[IPNetwork, ...]] = web.AppKey("trusted_proxies")
 """Reverse proxies whose `X-Forwarded-For` names the client (IVR_TRUSTED_PROXIES)."""
 SIGNED_IN: web.RequestKey[SignedIn | None] = web.RequestKey("signed_in")
@@ -171,10 +179,33 @@ def _next_path(raw: str, role: Role) -> str:
     return HOME[role]
 
 
+def login_secret(auth_token: str) -> bytes:
+    """The sign-in form's key, from the one secret every instance already shares."""
+    return hashlib.sha256(b"console-login-csrf\0" + auth_token.encode()).digest()
+
+
+def login_token(secret: bytes, session_id: str, issued: int) -> str:
+    """The sign-in form's token for the pre-sign-in session `session_id`: when it was issued,
+    and an HMAC binding that time to the session."""
+    mac = hmac.new(secret, f"login-csrf\0{session_id}\0{issued}".encode(), hashlib.sha256).hexdigest()
+    return f"{issued}.{mac}"
+
+
+def _login_token_ok(request: web.Request, session_id: str, sent: str) -> bool:
+    issued, _, _ = sent.partition(".")
+    if not session_id or not issued.isascii() or not issued.isdigit() or len(issued) > 12:
+        return False
+    if not 0 <= time.time() - int(issued) <= LOGIN_TOKEN_LIFE:
+        return False
+    expected = login_token(request.app[LOGIN_SECRET], session_id, int(issued))
+    return hmac.compare_digest(expected.encode(), sent.encode())
+
+
 async def login_page(request: web.Request) -> web.Response:
-    token = secrets.token_urlsafe(24)
+    session_id = secrets.token_urlsafe(24)
+    token = login_token(request.app[LOGIN_SECRET], session_id, int(time.time()))
     response = render(request, "login.html", login_csrf=token, next=request.query.get("next", ""), error="")
-    _set_cookie(request, response, LOGIN_COOKIE, token, max_age=3600)
+    _set_cookie(request, response, LOGIN_COOKIE, session_id, max_age=LOGIN_TOKEN_LIFE)
     return response
 
 
@@ -183,14 +214,13 @@ async def login(request: web.Request) -> web.Response:
     username = str(form.get("username", "")).strip().lower()
     password = str(form.get("password", ""))
     next_raw = str(form.get("next", ""))
-    cookie = request.cookies.get(LOGIN_COOKIE, "")
     sent = str(form.get("login_csrf", ""))
-    if not cookie or not hmac.compare_digest(cookie, sent) or not _same_origin(request):
+    if not _login_token_ok(request, request.cookies.get(LOGIN_COOKIE, ""), sent) or not _same_origin(request):
         raise web.HTTPForbidden(text="The sign-in form is out of date. Reload it.\n")
 
     def again(status: int, error: str) -> web.Response:
         """The sign-in form once more, with what went wrong."""
-        return render(request, "login.html", status=status, login_csrf=cookie, next=next_raw, error=error)
+        return render(request, "login.html", status=status, login_csrf=sent, next=next_raw, error=error)
 
     if not username.isprintable():
         # No account has such a name, and PostgreSQL refuses text with NUL in it.
@@ -351,10 +381,12 @@ def create_console(
     audit: AuditLog,
     *,
     secure_cookies: bool,
+    login_secret: bytes,
     trusted_proxies: Sequence[IPNetwork] = (),
 ) -> web.Application:
     """The console sub-application; mount it at `/console` and add the desks' routes to it."""
     app = web.Application(middlewares=[console_middleware])
+    app[LOGIN_SECRET] = login_secret
     app[ACCOUNTS] = accounts
     app[AUDIT] = audit
     app[SECURE_COOKIES] = secure_cookies

@@ -43,7 +43,7 @@ from ivr.console.flow_editor import FlowEditor, codemirror_present, setup_flow_e
 from ivr.console.insights import setup_insights
 from ivr.console.prompt_audio import ConsoleAudio
 from ivr.console.test_phone import TestPhone, phone_secret
-from ivr.console.web import create_console
+from ivr.console.web import create_console, login_secret
 from ivr.flow.actions import Pickup
 from ivr.flow.engine import FlowEngine
 from ivr.flow.files import LINE_FLOW, CompiledFlow, FlowFiles, compile_files, read_files
@@ -723,6 +723,7 @@ def setup_console(
         AccountStore(stores.sql),
         AuditLog(stores.sql),
         secure_cookies=settings.public_url.startswith("https://"),
+        login_secret=login_secret(settings.auth_token),
         trusted_proxies=settings.trusted_proxies,
     )
     app[CONSOLE] = console
