@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import date
 from pathlib import Path
@@ -74,6 +75,12 @@ def _loop_not_blocked() -> Iterator[None]:
         f"the event loop was blocked for {worst.seconds:.2f} s of CPU by {worst.what}: "
         "move that work to a thread (asyncio.to_thread) or a process"
     )
+
+
+def undo_sign_in_notices(conn: sqlite3.Connection) -> None:
+    """A SQLite database as it was before migration 16 (for tests that run later ones again)."""
+    for column in ("failed_sign_ins", "last_failed_at", "last_failed_from"):
+        conn.execute(f"ALTER TABLE accounts DROP COLUMN {column}")
 
 
 def make_settings(tmp_path: Path, **env: str) -> Settings:

@@ -19,7 +19,7 @@ from ivr.store.postgres import PostgresDatabase, upgrade
 from ivr.store.sql import SQLiteSql
 from ivr.store.sqlite import SQLiteDatabase, SQLiteSessionStore
 from ivr.versions.store import FlowStore
-from tests.conftest import ROOT, TODAY
+from tests.conftest import ROOT, TODAY, undo_sign_in_notices
 from tests.services import PG_URL, require
 
 pytestmark = pytest.mark.inprocess
@@ -82,6 +82,7 @@ async def test_calls_filed_before_the_upgrade_to_one_filing_index_are_counted(tm
             (session.call_sid, session.to_json(), session.started_at, session.ended_at),
         )  # filed by the trigger, into the old table
     assert conn.execute("SELECT count(*) FROM insight_calls").fetchone() == (2,)
+    undo_sign_in_notices(conn)
     conn.execute("PRAGMA user_version = 14")
     conn.commit()
     conn.close()

@@ -10,6 +10,7 @@ import pytest
 from ivr.store.accounts import AccountError, AccountStore, Role
 from ivr.store.sql import Conflict, Sql, SQLiteSql, Statement
 from ivr.store.sqlite import SQLiteDatabase
+from tests.conftest import undo_sign_in_notices
 
 
 async def test_rows_come_back_as_mappings_with_placeholders_in_order(sql: Sql) -> None:
@@ -81,8 +82,7 @@ async def test_accounts_made_before_account_languages_hear_the_desk_in_english(t
     await db.close()
     conn = sqlite3.connect(path)  # as the release before migration 13 left it (and 14, 15, 16)
     conn.execute("ALTER TABLE accounts DROP COLUMN language")
-    for column in ("failed_sign_ins", "last_failed_at", "last_failed_from"):
-        conn.execute(f"ALTER TABLE accounts DROP COLUMN {column}")
+    undo_sign_in_notices(conn)
     conn.execute("DROP TABLE insight_waits")
     conn.execute("DROP TABLE insight_calls")
     conn.execute("CREATE TABLE insight_calls (call_sid text PRIMARY KEY, ended_at double precision NOT NULL)")
