@@ -301,6 +301,15 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
         ALTER TABLE accounts ADD COLUMN last_failed_from text NOT NULL DEFAULT '';
         """,
     ),
+    SharedMigration(
+        17,
+        "outreach_targets_number",
+        # A campaign's claim asks, for each number it would call, whether any campaign is
+        # calling that number now: one call per number at a time.
+        """
+        CREATE INDEX IF NOT EXISTS outreach_targets_number ON outreach_targets (number, state);
+        """,
+    ),
 ]
 
 FORGET_OLD_COUNTS = "DELETE FROM lookup_counts WHERE day < $1"
