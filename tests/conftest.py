@@ -78,7 +78,7 @@ def _loop_not_blocked() -> Iterator[None]:
 
 
 def undo_sign_in_notices(conn: sqlite3.Connection) -> None:
-    """A SQLite database as it was before migration 16 (for tests that run later ones again)."""
+    """A SQLite database as it was before migration 18 (for tests that run later ones again)."""
     for column in ("failed_sign_ins", "last_failed_at", "last_failed_from"):
         conn.execute(f"ALTER TABLE accounts DROP COLUMN {column}")
 

@@ -80,7 +80,7 @@ async def test_accounts_made_before_account_languages_hear_the_desk_in_english(t
     db = SQLiteDatabase(path)
     await AccountStore(SQLiteSql(db)).create("alex", "a" * 12, Role.AGENT, skills=["de"])
     await db.close()
-    conn = sqlite3.connect(path)  # as the release before migration 13 left it (and 14, 15, 16)
+    conn = sqlite3.connect(path)  # as the release before migration 13 left it (and 14, 15, 18)
     conn.execute("ALTER TABLE accounts DROP COLUMN language")
     undo_sign_in_notices(conn)
     conn.execute("DROP TABLE insight_waits")

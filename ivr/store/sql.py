@@ -291,7 +291,7 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
         """,
     ),
     SharedMigration(
-        16,
+        18,
         "sign_in_notices",
         # Failed sign-ins to an account since its holder last signed in, told to them then:
         # guesses no longer lock an account, so its holder is the one who must hear of them.
@@ -302,7 +302,7 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
         """,
     ),
     SharedMigration(
-        17,
+        19,
         "outreach_targets_number",
         # A campaign's claim asks, for each number it would call, whether any campaign is
         # calling that number now: one call per number at a time.
