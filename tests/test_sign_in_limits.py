@@ -181,3 +181,18 @@ async def test_a_strangers_guesses_slow_them_down_and_never_lock_out_the_admin(t
             slower = await (await attempt_sign_in(stranger, "boss", "wrong guess 7")).text()
             waits = re.search(r"Try again in about (\d+) seconds", slower)
             assert waits is not None and 45 <= int(waits.group(1)) <= 60, slower
+
+
+async def test_an_ipv6_client_is_one_guesser_across_its_64(aiohttp_client: Callable, tmp_path: Path) -> None:
+    """Behind a trusted proxy, each guess from a new address of one /64 (anyone with one has
+    2**64 of them) is still the same guesser, slowed after the allowance."""
+    settings = make_settings(tmp_path, IVR_TRUSTED_PROXIES="127.0.0.1")
+    client = await console_client(aiohttp_client, create_app(settings, today=lambda: TODAY))
+    await add_account(client.app, "sam", Role.SUPERVISOR)
+    for n in range(MAX_FAILURES["user"]):
+        forwarded = {"X-Forwarded-For": f"2001:db8:1:2::{n + 1:x}"}
+        assert (await attempt_sign_in(client, "sam", f"guess {n}", headers=forwarded)).status == 401
+    elsewhere_in_it = {"X-Forwarded-For": "2001:db8:1:2:ffff::99"}
+    assert (await attempt_sign_in(client, "sam", "guess 5", headers=elsewhere_in_it)).status == 429
+    another_network = {"X-Forwarded-For": "2001:db8:1:3::1"}
+    assert (await attempt_sign_in(client, "sam", headers=another_network)).status == 200  # in, and told

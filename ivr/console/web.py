@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import secrets
 import time
@@ -227,7 +228,7 @@ async def login(request: web.Request) -> web.Response:
         return again(400, "That username and password do not match an active account.")
     accounts = request.app[ACCOUNTS]
     address = client_address(request)
-    keys = [f"user:{username}@{address}", f"ip:{address}"]
+    keys = [f"user:{username}@{_counted_as(address)}", f"ip:{_counted_as(address)}"]
     # The attempt is counted before the password is checked, and stays counted if it fails.
     wait = await accounts.reserve_attempt(keys)
     if wait > 0:
@@ -266,6 +267,20 @@ async def login(request: web.Request) -> web.Response:
     _set_cookie(request, response, SESSION_COOKIE, token)
     response.del_cookie(LOGIN_COOKIE, path="/console")
     return response
+
+
+def _counted_as(address: str) -> str:
+    """Whose attempts these are, for the sign-in limits: an IPv6 client is its /64 (one
+    household or server has all of it, so each of its addresses is no new guesser)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def _in_about(seconds: float) -> str:
