@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -74,6 +75,17 @@ def _loop_not_blocked() -> Iterator[None]:
         f"the event loop was blocked for {worst.seconds:.2f} s of CPU by {worst.what}: "
         "move that work to a thread (asyncio.to_thread) or a process"
     )
+
+
+def undo_later_migrations(conn: sqlite3.Connection) -> None:
+    """A SQLite database without the columns migrations 16, 17 and 19 add, for tests that rewind
+    its version and run later migrations again (18 and 20 create only if not there yet)."""
+    for table in ("warranties", "repairs"):  # 16: product names per language
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN product_names")
+    for column in ("resume_status", "missed_at"):  # 17: what an agent goes back to
+        conn.execute(f"ALTER TABLE agent_states DROP COLUMN {column}")
+    for column in ("failed_sign_ins", "last_failed_at", "last_failed_from"):  # 19: sign-in notices
+        conn.execute(f"ALTER TABLE accounts DROP COLUMN {column}")
 
 
 def make_settings(tmp_path: Path, **env: str) -> Settings:

@@ -38,6 +38,12 @@ class ServerThread:
         self._loop.close()
 
     @property
+    def app(self) -> web.Application:
+        """The running app (to reach its stores from the test's thread, through `run`)."""
+        assert self._runner is not None, "not started"
+        return self._runner.app
+
+    @property
     def alive(self) -> bool:
         return self._thread.is_alive()
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient
 
+from ivr.console.web import LOGIN_COOKIE, login_secret, login_token
 from ivr.store.accounts import AccountStore, Role, hash_password, verify_password
 from ivr.store.audit import AuditLog
 from ivr.web.app import create_app
 from ivr.web.keys import STORES
-from tests.conftest import TODAY, make_settings
+from tests.conftest import TODAY, TOKEN, make_settings
 from tests.console import PASSWORD, add_account, attempt_sign_in, console_client, csrf_of, login_form, sign_in
 
 
@@ -88,6 +90,29 @@ async def test_sign_in_attempts_are_limited_per_account(console: TestClient) -> 
     refused = await attempt_sign_in(console, "sam")
     assert refused.status == 429
     assert "Too many failed sign-ins" in await refused.text()
+
+
+async def test_the_sign_in_token_is_signed_for_its_own_cookie(console: TestClient) -> None:
+    """A sign-in form's token works only with the cookie it was issued for, signed by the server,
+    and for an hour: cookie and token made up together (as someone who can plant cookies from a
+    sibling site would) sign nobody in."""
+
+    async def with_cookie(cookie: str, token: str) -> int:
+        console.session.cookie_jar.clear()
+        form = {"login_csrf": token, "username": "ada", "password": PASSWORD}
+        headers = {"Cookie": f"{LOGIN_COOKIE}={cookie}"}
+        answer = await console.post("/console/login", data=form, headers=headers, allow_redirects=False)
+        return answer.status
+
+    assert await with_cookie("x" * 32, "x" * 32) == 403
+    real = (await login_form(console))["login_csrf"]
+    cookie = console.session.cookie_jar.filter_cookies(console.make_url("/console/login"))[LOGIN_COOKIE].value
+    assert await with_cookie("AnotherBrowsersCookie", real) == 403
+    secret = login_secret(TOKEN)
+    assert await with_cookie(cookie, login_token(secret, cookie, int(time.time()) - 3700)) == 403
+    assert await with_cookie(cookie, login_token(b"another deployment", cookie, int(time.time()))) == 403
+    assert (await console.get("/console/accounts", allow_redirects=False)).status == 303  # nobody in
+    assert await with_cookie(cookie, real) == 303
 
 
 async def test_an_agent_gets_403_for_admin_actions_and_nothing_changes(console: TestClient) -> None:

@@ -25,6 +25,9 @@ async def test_an_admin_signs_in_and_adds_an_agent(browser_page: Any, tmp_path: 
         await sign_in_form(page, "ada", "wrong password!")
         assert "do not match" in await page.locator("[role=alert]").inner_text()
         await sign_in_form(page, "ada", PASSWORD)
+        # The wrong password is told to the account's holder before they go on.
+        assert "1 failed sign-in to your account" in await page.locator("[role=alert]").inner_text()
+        await page.click("text=Continue")
         await page.wait_for_url("**/console/accounts")
         assert "Ada Admin (admin)" in await page.locator(".who").inner_text()
         new = page.locator("section.card form")

@@ -430,6 +430,35 @@ async def test_publishing_an_invalid_draft_is_refused_with_located_problems(app_
     assert listed["published"] == 1 and listed["diff"] == ""
 
 
+@pytest.mark.parametrize("broken", ["no German prompts", "a prompt missing in Swedish"])
+async def test_a_draft_validate_calls_ok_is_one_publish_takes(
+    aiohttp_client: Callable, tmp_path: Path, broken: str
+) -> None:
+    """One check for both: the line speaks en, de and sv, and a draft that leaves out a
+    language's prompts (or one prompt in one language) was 'ok' to validate, then refused."""
+    settings = make_settings(tmp_path, IVR_LANGUAGES="en,de,sv")
+    await load_demo_data(settings)
+    client = await console_client(aiohttp_client, create_app(settings, today=lambda: TODAY))
+    await add_account(client.app, "sam", Role.SUPERVISOR)
+    headers = await as_supervisor(client)
+    if broken == "no German prompts":
+        prompts, file = {code: text for code, text in PROMPTS.items() if code != "de"}, "de"
+    else:
+        sv = "\n".join(line for line in PROMPTS["sv"].splitlines() if not line.startswith("  goodbye:"))
+        prompts, file = {**PROMPTS, "sv": sv + "\n"}, "sv"
+    status, checked = await post(client, "/validate", headers, flow=FLOW, prompts=prompts)
+    assert status == 200 and not checked["ok"], checked["problems"]
+    assert file in [p["file"] for p in checked["problems"] if p["severity"] == "error"]
+    opened = await draft_of(client)
+    status, refused = await post(
+        client, "/publish", headers, flow=FLOW, prompts=prompts, revision=opened["revision"]
+    )
+    assert status == 422
+    assert [p["message"] for p in refused["problems"]] == [p["message"] for p in checked["problems"]]
+    status, fine = await post(client, "/validate", headers, flow=FLOW, prompts=PROMPTS)
+    assert fine["ok"], fine["problems"]
+
+
 async def test_publish_then_rollback_are_attributed(app_client: TestClient) -> None:
     headers = await as_supervisor(app_client)
     opened = await draft_of(app_client)

@@ -19,7 +19,7 @@ from ivr.store.postgres import PostgresDatabase, upgrade
 from ivr.store.sql import SQLiteSql
 from ivr.store.sqlite import SQLiteDatabase, SQLiteSessionStore
 from ivr.versions.store import FlowStore
-from tests.conftest import ROOT, TODAY
+from tests.conftest import ROOT, TODAY, undo_later_migrations
 from tests.services import PG_URL, require
 
 pytestmark = pytest.mark.inprocess
@@ -82,8 +82,7 @@ async def test_calls_filed_before_the_upgrade_to_one_filing_index_are_counted(tm
             (session.call_sid, session.to_json(), session.started_at, session.ended_at),
         )  # filed by the trigger, into the old table
     assert conn.execute("SELECT count(*) FROM insight_calls").fetchone() == (2,)
-    for table in ("warranties", "repairs"):  # nor product names per language (16)
-        conn.execute(f"ALTER TABLE {table} DROP COLUMN product_names")
+    undo_later_migrations(conn)
     conn.execute("PRAGMA user_version = 14")
     conn.commit()
     conn.close()

@@ -20,7 +20,7 @@ from ivr.store.sqlite import SQLiteDatabase, SQLiteSessionStore
 from ivr.versions.store import FlowStore
 from ivr.web.app import create_app
 from tests.caller import Caller
-from tests.conftest import ROOT, TODAY, load_demo_data, make_settings
+from tests.conftest import ROOT, TODAY, load_demo_data, make_settings, undo_later_migrations
 from tests.console import add_account, console_client, sign_in
 
 OLD_KEYS = ("schema", "path_at", "inputs", "misheard", "transfer_reason")
@@ -65,8 +65,7 @@ async def test_calls_recorded_before_the_upgrade_count_once_it_runs(tmp_path: Pa
     for table in (*old, "caller_languages"):
         conn.execute(f"DROP TABLE {table}")
     conn.execute("ALTER TABLE accounts DROP COLUMN language")
-    for table in ("warranties", "repairs"):  # nor product names per language (16)
-        conn.execute(f"ALTER TABLE {table} DROP COLUMN product_names")
+    undo_later_migrations(conn)
     conn.execute("PRAGMA user_version = 9")
     conn.commit()
     conn.close()
@@ -116,8 +115,7 @@ async def test_the_upgrade_to_local_days_counts_the_kept_records_again(tmp_path:
             "INSERT INTO insight_counts VALUES (?, 'support', 1, 'en', 'inbound', ?, ?, 2, 0)",
             (utc_day, metric, key),
         )
-    for table in ("warranties", "repairs"):  # nor product names per language (16)
-        conn.execute(f"ALTER TABLE {table} DROP COLUMN product_names")
+    undo_later_migrations(conn)
     conn.execute("PRAGMA user_version = 13")
     conn.commit()
     conn.close()

@@ -12,7 +12,7 @@ import pytest
 from ivr.outreach.campaigns import load_campaigns
 from ivr.outreach.dialer import TwilioDialer
 from ivr.outreach.service import Outreach, OutreachConfig
-from ivr.outreach.store import OutreachStore
+from ivr.outreach.store import Event, OutreachStore, TargetState
 from ivr.sandbox.account import ACCOUNT_SID, LINE_NUMBER
 from ivr.sandbox.outbound import OutboundAccount, running_outbound_account
 from ivr.store.backends import Stores, build_stores
@@ -88,3 +88,47 @@ async def test_two_instances_place_each_call_once(
             assert outreach.dialer is not None
             await outreach.dialer.aclose()
             await stores.close()
+
+
+def _event(key: str, number: str) -> Event:
+    return Event(key, number, "America/New_York", NOON_IN_NEW_YORK - 3600, {})
+
+
+async def test_the_claim_skips_opted_out_numbers_and_numbers_already_in_a_call(database_url: str) -> None:
+    """What the claim itself must check, whatever the round saw before it: an opt-out that
+    landed after the tidy-up (here with another instance's new event for that number), and a
+    customer with events in two campaigns, and two in one, claimed at the same moment."""
+    stores = build_stores(database_url)
+    await stores.open()
+    try:
+        store, now = OutreachStore(stores.sql), NOON_IN_NEW_YORK
+        await store.known(["deliveries", "warranties"])
+        for name in ("deliveries", "warranties"):
+            await store.set_enabled(name, True, "test", now)
+        await store.opt_out("+12125551003", "cli:test", now)  # after this round's tidy-up
+        await store.enqueue("deliveries", [_event("order_delivered:6003", "+12125551003")], now)
+        await store.enqueue(
+            "deliveries",
+            [_event("order_delivered:6001", "+12125551001"), _event("order_delivered:6011", "+12125551001")],
+            now,
+        )
+        await store.enqueue("warranties", [_event("warranty_expiring:6001", "+12125551001")], now)
+        due = {name: [t.id for t in await store.due(name, now)] for name in ("deliveries", "warranties")}
+        assert [len(ids) for ids in due.values()] == [3, 1]
+        claims = await asyncio.gather(
+            *(store.claim(name, ids, now, concurrent_cap=10, daily_cap=10) for name, ids in due.items())
+        )
+        called = [target.number for claimed in claims for target in claimed]
+        assert called == ["+12125551001"], "one call to the customer with three events, none to the opt-out"
+        # Once that call is over, the customer's next event may be called.
+        [[target], _] = claims if claims[0] else claims[::-1]
+        assert await store.picked_up(target.id, TargetState.ANSWERED, "human", now)
+        await store.call_ended(target.id, now)
+        later = [
+            t.number
+            for name, ids in due.items()
+            for t in await store.claim(name, ids, now + 60, concurrent_cap=10, daily_cap=10)
+        ]
+        assert later == ["+12125551001"]
+    finally:
+        await stores.close()

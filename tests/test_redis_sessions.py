@@ -9,9 +9,13 @@ deletes its keys afterwards.
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
+import shutil
 import socket
-from collections.abc import AsyncIterator, Callable
+import subprocess
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +23,9 @@ from redis.asyncio import Redis
 
 from ivr.session import CallSession, TranscriptEntry
 from ivr.store.redis import RedisSessionStore, RedisUnavailable
+from ivr.web.app import create_app
+from tests.conftest import make_settings
+from tests.nginx import free_port, wait_for_port
 from tests.services import REDIS_URL, delete_redis_keys, require
 from tests.test_stores import a_session
 
@@ -206,3 +213,38 @@ async def test_more_concurrent_requests_than_connections_wait_instead_of_failing
     finally:
         await store.close()
         await delete_redis_keys(prefix)
+
+
+@pytest.fixture
+def own_redis(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A Redis of its own (a real `redis-server`) with the persistence asked for; its URL."""
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    args = [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path), *request.param]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for_port(port), "redis-server did not start"
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("own_redis", "warned"),
+    [(["--appendonly", "no", "--save", ""], True), (["--appendonly", "yes", "--save", ""], False)],
+    indirect=["own_redis"],
+)
+async def test_start_up_warns_when_redis_would_lose_the_outbox(
+    aiohttp_client: Callable, tmp_path: Path, caplog: pytest.LogCaptureFixture, own_redis: str, warned: bool
+) -> None:
+    settings = make_settings(tmp_path, IVR_SESSION_URL=own_redis)
+    with caplog.at_level(logging.WARNING, logger="ivr.store.backends"):
+        client = await aiohttp_client(create_app(settings))
+        assert (await client.get("/readyz")).status == 200
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("redis_not_persistent")]
+    assert bool(said) is warned, said
+    if warned:
+        assert "appendonly yes" in said[0] and "docs/operations.md" in said[0]

@@ -328,6 +328,36 @@ async def test_the_dev_phone_needs_sign_in_and_speaks_only_what_the_line_said_to
         assert no_csrf.status == 403
 
 
+async def test_an_agent_opens_only_their_own_dev_phone_and_a_supervisor_any(
+    aiohttp_client: Callable, tmp_path: Path
+) -> None:
+    """What the line told a customer (their order, its tracking digits) is not every agent's to hear."""
+    async with sandbox_line(tmp_path) as server:
+        await add_account(server.app, "alex", Role.AGENT, phone=AGENT_PHONE)
+        await add_account(server.app, "jonas", Role.AGENT, phone="+15550100202")
+        await add_account(server.app, "maria", Role.SUPERVISOR)
+        sandbox = network(server)
+        sandbox.phone(VERIFIED_PHONE).emit("CA1", "say", "Your order has shipped.")
+        said = sandbox.phone(VERIFIED_PHONE).since(0)[0].id
+        agent = await console_client(aiohttp_client, server)
+        headers = {"X-CSRF-Token": await sign_in(agent, "alex")}
+        assert (await agent.get(f"/console/phone/{AGENT_PHONE}")).status == 200
+        for other in (VERIFIED_PHONE, "+15550100202"):
+            assert (await agent.get(f"/console/phone/{other}")).status == 403
+        listen = await agent.post(
+            f"/console/phone/{VERIFIED_PHONE}/listen", json={"event": said}, headers=headers
+        )
+        assert listen.status == 403
+        listing = await (await agent.get("/console/phone")).text()
+        assert f"/console/phone/{AGENT_PHONE}" in listing
+        assert f"/console/phone/{VERIFIED_PHONE}" not in listing
+        assert "/console/phone/+15550100202" not in listing
+        supervisor = await console_client(aiohttp_client, server)
+        await sign_in(supervisor, "maria")
+        assert (await supervisor.get(f"/console/phone/{VERIFIED_PHONE}")).status == 200
+        assert f"/console/phone/{VERIFIED_PHONE}" in await (await supervisor.get("/console/phone")).text()
+
+
 async def test_without_the_sandbox_the_dev_phone_says_how_to_start_it(
     aiohttp_client: Callable, tmp_path: Path
 ) -> None:

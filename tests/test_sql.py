@@ -10,6 +10,7 @@ import pytest
 from ivr.store.accounts import AccountError, AccountStore, Role
 from ivr.store.sql import Conflict, Sql, SQLiteSql, Statement
 from ivr.store.sqlite import SQLiteDatabase
+from tests.conftest import undo_later_migrations
 
 
 async def test_rows_come_back_as_mappings_with_placeholders_in_order(sql: Sql) -> None:
@@ -79,16 +80,13 @@ async def test_accounts_made_before_account_languages_hear_the_desk_in_english(t
     db = SQLiteDatabase(path)
     await AccountStore(SQLiteSql(db)).create("alex", "a" * 12, Role.AGENT, skills=["de"])
     await db.close()
-    conn = sqlite3.connect(path)  # as the release before migration 13 left it (and 14 to 17)
+    conn = sqlite3.connect(path)  # as the release before migration 13 left it (and 14 to 20)
     conn.execute("ALTER TABLE accounts DROP COLUMN language")
-    conn.execute("ALTER TABLE agent_states DROP COLUMN resume_status")
-    conn.execute("ALTER TABLE agent_states DROP COLUMN missed_at")
+    undo_later_migrations(conn)
     conn.execute("DROP TABLE insight_waits")
     conn.execute("DROP TABLE insight_calls")
     conn.execute("CREATE TABLE insight_calls (call_sid text PRIMARY KEY, ended_at double precision NOT NULL)")
     conn.execute("CREATE INDEX insight_calls_ended ON insight_calls (ended_at)")
-    for table in ("warranties", "repairs"):  # nor product names per language (16)
-        conn.execute(f"ALTER TABLE {table} DROP COLUMN product_names")
     conn.execute("PRAGMA user_version = 12")
     conn.commit()
     conn.close()

@@ -30,3 +30,15 @@ def test_a_socket_that_named_its_call_is_never_evicted() -> None:
     assert "call" not in evicted and evicted == ["x"]
     admission.gone("y")
     assert admission.waiting == 1
+
+
+def test_only_sockets_that_named_their_call_while_waiting_count_as_streams() -> None:
+    admission: StreamAdmission[str] = StreamAdmission(total=2, per_address=1)
+    admission.admit("call", "twilio")
+    admission.identified("call")
+    admission.admit("x", "attacker")
+    assert admission.admit("y", "attacker") == ["x"]
+    admission.identified("x")  # its start arrived while it was being closed
+    assert admission.streaming == 1
+    admission.gone("call")
+    assert admission.streaming == 0

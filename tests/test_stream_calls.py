@@ -297,3 +297,32 @@ async def test_silent_sockets_cannot_keep_a_real_call_s_stream_out(local: Local)
             message = await ws.receive(timeout=30)
             closed += message.type.name in ("CLOSE", "CLOSED", "CLOSING")
         assert closed == len(flood)  # each pushed out by a newer one, or closed for sending no start
+
+
+async def test_evicted_sockets_do_not_count_toward_the_stream_cap(
+    local: Local, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst of silent sockets at once, ten times the cap (lowered here, so the burst stays
+    small): those pushed out are closing, not streams, so none is refused for capacity while
+    no call streams, and a real call's stream is taken after it."""
+    import ivr.mediastream.call as call
+    import ivr.web.app as web_app
+
+    monkeypatch.setattr(call, "START_TIMEOUT", 120.0)  # only eviction closes them in this test
+    monkeypatch.setattr(web_app, "MAX_STREAMS", 20)
+    client, _ = local
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as attacker:
+        url = client.make_url("/media")
+
+        async def connect() -> int:
+            try:
+                ws = await attacker.ws_connect(url, headers=stream_headers())
+            except aiohttp.WSServerHandshakeError as refused:
+                return refused.status
+            await ws.close()
+            return 101
+
+        answers = await asyncio.gather(*(connect() for _ in range(200)))
+        assert set(answers) == {101}, f"{answers.count(503)} of 200 refused as if 20 calls streamed"
+        _, edge, _ = await dial(client)
+        assert await edge.wait_for_prompt() > 0

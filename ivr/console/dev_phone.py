@@ -5,6 +5,10 @@ into (typed words) and the texts the number received. It talks to the sandbox's 
 (`ivr.sandbox.phones`), the same one `ivr phone` uses. What the line said can be heard: the
 `Listen` button synthesises one thing the line said to this number, with the console's own
 low-priority synthesiser (`ConsoleAudio`), never arbitrary text.
+
+A dev phone shows what the line told that number (orders, tracking digits), so an agent may
+open only their own (the account's phone); supervisors and admins may open any, a customer's
+included, as they may read any transcript.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from ivr.console.prompt_audio import ConsoleAudio, TooLong
 from ivr.console.web import TEMPLATES, render, require
 from ivr.sandbox.network import Network
 from ivr.speech.tts import SynthesisError
-from ivr.store.accounts import AccountStore, Role
+from ivr.store.accounts import AccountStore, Role, SignedIn
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +62,29 @@ def _number(request: web.Request) -> str:
     return number
 
 
+def _phone_of_someone_allowed(request: web.Request) -> str:
+    """The page's number, if whoever asks may use its dev phone (403 otherwise)."""
+    signed_in = require(request, Role.AGENT)
+    number = _number(request)
+    if not _may_use(signed_in, number):
+        log.warning("dev_phone_forbidden: %s tried %s", signed_in.account.username, request.path)
+        raise web.HTTPForbidden(text="An agent may open only their own dev phone.\n")
+    return number
+
+
+def _may_use(signed_in: SignedIn, number: str) -> bool:
+    return signed_in.account.role.allows(Role.SUPERVISOR) or signed_in.account.phone == number
+
+
 async def phones(request: web.Request) -> web.Response:
-    """The sandbox numbers: the agents', the demo customers', and any the line has called."""
+    """The sandbox numbers: the agents', the demo customers', and any the line has called
+    (an agent sees only their own)."""
     signed_in = require(request, Role.AGENT)
     if _NUMBER.fullmatch(wanted := request.query.get("number", "").strip()):
         raise web.HTTPSeeOther(f"/console/phone/{wanted}")
     network = request.app[SANDBOX]
     agents = {a.phone: a.display_name for a in await request.app[DEV_ACCOUNTS].list() if a.phone}
-    numbers = dict.fromkeys([*agents, *network.phones])
+    numbers = dict.fromkeys(n for n in [*agents, *network.phones] if _may_use(signed_in, n))
     return render(
         request,
         "dev_phones.html",
@@ -76,16 +95,14 @@ async def phones(request: web.Request) -> web.Response:
 
 
 async def page(request: web.Request) -> web.Response:
-    require(request, Role.AGENT)
-    number = _number(request)
+    number = _phone_of_someone_allowed(request)
     network = request.app[SANDBOX]
     return render(request, "dev_phone.html", number=number, line=network.account.phone_number)
 
 
 async def listen(request: web.Request) -> web.Response:
     """Audio of one thing the line said to this number (`{"event": id}`)."""
-    require(request, Role.AGENT)
-    number = _number(request)
+    number = _phone_of_someone_allowed(request)
     try:
         body = await read_json(request)
         event_id = int(body["event"])
@@ -105,7 +122,7 @@ async def listen(request: web.Request) -> web.Response:
 
 
 async def audio_file(request: web.Request) -> web.StreamResponse:
-    require(request, Role.AGENT)
+    _phone_of_someone_allowed(request)
     path = request.app[DEV_AUDIO].path_for(request.match_info["audio_id"])
     if path is None:
         raise web.HTTPNotFound(text="No such recording.\n")

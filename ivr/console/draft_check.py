@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ivr.flow.loader import Problem, read_draft
+from ivr.flow.files import check_line_languages
+from ivr.flow.loader import FlowInvalid, Problem, read_draft
 from ivr.flow.problems import Severity
 from ivr.flow.schema import Flow
 from ivr.prompts import PromptCatalog, parse_catalog
@@ -49,17 +50,33 @@ def flow_source(name: str) -> str:
     return f"flows/{name}.yaml"
 
 
-def check_draft(name: str, flow_text: str, prompts: Mapping[str, str]) -> DraftCheck:
-    """Every problem in the draft's files; the compiled flow when there are no errors."""
+def check_draft(
+    name: str,
+    flow_text: str,
+    prompts: Mapping[str, str],
+    *,
+    language: str | None = None,
+    languages: tuple[str, ...] = (),
+) -> DraftCheck:
+    """Every problem in the draft's files; the compiled flow when there are no errors.
+
+    `language` and `languages` are the line's (its default first), as publishing checks them:
+    each must have prompts, and every prompt file must say the same prompts."""
     problems: list[Located] = []
     catalogs: dict[str, PromptCatalog] = {}
-    for language, text in sorted(prompts.items()):
+    for code, text in sorted(prompts.items()):
         try:
-            catalogs[language] = parse_catalog(load_text(text, f"prompts/{language}.yaml"), language)
+            catalogs[code] = parse_catalog(load_text(text, f"prompts/{code}.yaml"), code)
         except SourceError as exc:
-            problems.append(Located(language, exc.line, None, exc.message, Severity.ERROR))
+            problems.append(Located(code, exc.line, None, exc.message, Severity.ERROR))
     if not prompts:
         problems.append(Located("flow", None, None, "the draft has no prompt files", Severity.ERROR))
+    elif not problems:
+        try:
+            check_line_languages(catalogs, language=language, languages=languages)
+        except FlowInvalid as exc:
+            file = exc.source.removeprefix("prompts/").removesuffix(".yaml")
+            problems.extend(Located(file, p.line, p.state, p.message, Severity.ERROR) for p in exc.problems)
     try:
         doc = load_text(flow_text, flow_source(name))
     except SourceError as exc:

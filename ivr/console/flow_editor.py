@@ -157,7 +157,14 @@ def _files(body: Mapping[str, Any]) -> FlowFiles:
 async def _check(editor: FlowEditor, files: FlowFiles) -> DraftCheck:
     """Validate in a thread: a large draft takes tens of milliseconds to parse and check,
     which on the event loop would be that long a pause for every live call."""
-    return await asyncio.to_thread(check_draft, editor.name, files.flow, files.prompts)
+    return await asyncio.to_thread(
+        check_draft,
+        editor.name,
+        files.flow,
+        files.prompts,
+        language=editor.language,
+        languages=editor.languages,
+    )
 
 
 def _located(p: Located) -> dict[str, Any]:

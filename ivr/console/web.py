@@ -9,20 +9,29 @@ it and call `require` first thing; nothing in the console is public but the sign
   behind a load balancer knows every session.
 - CSRF: every state-changing request must carry the session's token, as the form field
   `csrf_token` or the `X-CSRF-Token` header (the pages' script sends it), and, when the
-  browser says where it comes from, an `Origin` of this site. The sign-in form uses a
-  double-submit cookie, as there is no session yet.
-- Sign-in attempts are limited per account and per address (`accounts.MAX_FAILURES`),
-  counted in the database before the password is checked, so attempts sent at once or to
-  different instances share one count. Behind a reverse proxy the address is the client's
+  browser says where it comes from, an `Origin` of this site. The sign-in form has no
+  session yet, so its cookie starts one of its own (a random id) and the form's token is an
+  HMAC of that id and the time it was issued (`login_token`): a token and cookie someone made
+  up, or planted in the browser from a sibling site, do not match without the server's key.
+- Sign-in attempts are limited per account from one address and per address
+  (`accounts.MAX_FAILURES`), counted in the database before the password is checked, so
+  attempts sent at once or to different instances share one count. Past the limit attempts
+  are slowed down, never locked out, and never per account alone: a stranger's guesses
+  must not keep an account's holder out. The holder hears of them instead, on their next
+  sign-in, and the audit log has them. Behind a reverse proxy the address is the client's
   from `X-Forwarded-For`, believed only from IVR_TRUSTED_PROXIES (`client_address`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import ipaddress
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,7 +42,7 @@ from aiohttp import web
 from ivr.bodies import read_form
 from ivr.forwarded import IPNetwork
 from ivr.forwarded import client_address as forwarded_client
-from ivr.store.accounts import LANGUAGES, AccountError, AccountStore, Role, SignedIn
+from ivr.store.accounts import LANGUAGES, MAX_FAILURES, AccountError, AccountStore, Role, SignedIn
 from ivr.store.audit import AuditLog
 
 log = logging.getLogger(__name__)
@@ -43,6 +52,10 @@ ACCOUNTS = web.AppKey("accounts", AccountStore)
 AUDIT = web.AppKey("audit", AuditLog)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 SECURE_COOKIES = web.AppKey("secure_cookies", bool)
+LOGIN_SECRET = web.AppKey("login_secret", bytes)
+"""The key the sign-in form's token is signed with (the same on every instance)."""
+LOGIN_TOKEN_LIFE = 3600
+"""A sign-in form older than this is refused (reloading it gives a fresh one)."""
 TRUSTED_PROXIES: web.AppKey[tuple[IPNetwork, ...]] = web.AppKey("trusted_proxies")
 """Reverse proxies whose `X-Forwarded-For` names the client (IVR_TRUSTED_PROXIES)."""
 SIGNED_IN: web.RequestKey[SignedIn | None] = web.RequestKey("signed_in")
@@ -173,10 +186,33 @@ def _next_path(raw: str, role: Role) -> str:
     return HOME[role]
 
 
+def login_secret(auth_token: str) -> bytes:
+    """The sign-in form's key, from the one secret every instance already shares."""
+    return hashlib.sha256(b"console-login-csrf\0" + auth_token.encode()).digest()
+
+
+def login_token(secret: bytes, session_id: str, issued: int) -> str:
+    """The sign-in form's token for the pre-sign-in session `session_id`: when it was issued,
+    and an HMAC binding that time to the session."""
+    mac = hmac.new(secret, f"login-csrf\0{session_id}\0{issued}".encode(), hashlib.sha256).hexdigest()
+    return f"{issued}.{mac}"
+
+
+def _login_token_ok(request: web.Request, session_id: str, sent: str) -> bool:
+    issued, _, _ = sent.partition(".")
+    if not session_id or not issued.isascii() or not issued.isdigit() or len(issued) > 12:
+        return False
+    if not 0 <= time.time() - int(issued) <= LOGIN_TOKEN_LIFE:
+        return False
+    expected = login_token(request.app[LOGIN_SECRET], session_id, int(issued))
+    return hmac.compare_digest(expected.encode(), sent.encode())
+
+
 async def login_page(request: web.Request) -> web.Response:
-    token = secrets.token_urlsafe(24)
+    session_id = secrets.token_urlsafe(24)
+    token = login_token(request.app[LOGIN_SECRET], session_id, int(time.time()))
     response = render(request, "login.html", login_csrf=token, next=request.query.get("next", ""), error="")
-    _set_cookie(request, response, LOGIN_COOKIE, token, max_age=3600)
+    _set_cookie(request, response, LOGIN_COOKIE, session_id, max_age=LOGIN_TOKEN_LIFE)
     return response
 
 
@@ -185,41 +221,78 @@ async def login(request: web.Request) -> web.Response:
     username = str(form.get("username", "")).strip().lower()
     password = str(form.get("password", ""))
     next_raw = str(form.get("next", ""))
-    cookie = request.cookies.get(LOGIN_COOKIE, "")
     sent = str(form.get("login_csrf", ""))
-    if not cookie or not hmac.compare_digest(cookie, sent) or not _same_origin(request):
+    if not _login_token_ok(request, request.cookies.get(LOGIN_COOKIE, ""), sent) or not _same_origin(request):
         raise web.HTTPForbidden(text="The sign-in form is out of date. Reload it.\n")
 
     def again(status: int, error: str) -> web.Response:
         """The sign-in form once more, with what went wrong."""
-        return render(request, "login.html", status=status, login_csrf=cookie, next=next_raw, error=error)
+        return render(request, "login.html", status=status, login_csrf=sent, next=next_raw, error=error)
 
     if not username.isprintable():
         # No account has such a name, and PostgreSQL refuses text with NUL in it.
         return again(400, "That username and password do not match an active account.")
     accounts = request.app[ACCOUNTS]
     address = client_address(request)
-    keys = [f"user:{username}", f"ip:{address}"]
+    keys = [f"user:{username}@{_counted_as(address)}", f"ip:{_counted_as(address)}"]
     # The attempt is counted before the password is checked, and stays counted if it fails.
     wait = await accounts.reserve_attempt(keys)
-    if wait:
-        minutes = max(1, round(wait / 60))
-        log.warning("login_blocked: %s from %s", username, address)
-        plural = "s" if minutes > 1 else ""
-        return again(429, f"Too many failed sign-ins. Try again in about {minutes} minute{plural}.")
+    if wait > 0:
+        log.warning("login_slowed: %s from %s", username, address)
+        return again(429, f"Too many failed sign-ins. Try again in {_in_about(wait)}.")
     account = await accounts.authenticate(username, password)
     if account is None:
         log.warning("login_failed: %s from %s", username, address)
+        failures = await accounts.note_failure(username, address)
+        if failures and failures % MAX_FAILURES["user"] == 0:
+            await request.app[AUDIT].record(
+                "anonymous",
+                "login.failures",
+                username,
+                f"{failures} failed sign-ins since the last one, the latest from {address}",
+            )
         return again(401, "That username and password do not match an active account.")
     await accounts.release_attempt(keys)
     # Where to go is settled before the session exists: nothing is created for an answer
     # that could not be sent.
-    response = see_other(_next_path(next_raw, account.role))
+    next_path = _next_path(next_raw, account.role)
+    failed = await accounts.take_failures(account.username)
+    if failed is None:
+        response = see_other(next_path)
+    else:
+        # The holder hears what strangers tried, before going on: only they can tell if it was them.
+        response = render(
+            request,
+            "sign_in_notice.html",
+            failed=failed,
+            last_at=datetime.fromtimestamp(failed.last_at, UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            next=next_path,
+        )
     token, _ = await accounts.start_session(account.username)
     log.info("login: %s from %s", account.username, address)
     _set_cookie(request, response, SESSION_COOKIE, token)
     response.del_cookie(LOGIN_COOKIE, path="/console")
     return response
+
+
+def _counted_as(address: str) -> str:
+    """Whose attempts these are, for the sign-in limits: an IPv6 client is its /64 (one
+    household or server has all of it, so each of its addresses is no new guesser)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def _in_about(seconds: float) -> str:
+    if seconds < 90:
+        return f"about {max(1, round(seconds))} seconds"
+    return f"about {round(seconds / 60)} minutes"
 
 
 async def logout(request: web.Request) -> web.Response:
@@ -329,10 +402,12 @@ def create_console(
     audit: AuditLog,
     *,
     secure_cookies: bool,
+    login_secret: bytes,
     trusted_proxies: Sequence[IPNetwork] = (),
 ) -> web.Application:
     """The console sub-application; mount it at `/console` and add the desks' routes to it."""
     app = web.Application(middlewares=[console_middleware])
+    app[LOGIN_SECRET] = login_secret
     app[ACCOUNTS] = accounts
     app[AUDIT] = audit
     app[SECURE_COOKIES] = secure_cookies

@@ -171,17 +171,30 @@ def compile_files(
             raise FlowInvalid(exc.source, [Problem(exc.line, None, exc.message)]) from None
     if not catalogs:
         raise FlowInvalid(prompts_source, [Problem(None, None, "no prompt files: a flow needs a language")])
-    for code in languages or ((language,) if language is not None else ()):
-        if code not in catalogs:
-            problem = Problem(None, None, f"the line speaks '{code}' but there are no prompts for it")
-            raise FlowInvalid(f"{prompts_source}/{code}.yaml", [problem])
-    check_languages(catalogs, prompts_source, reference=language)
+    check_line_languages(catalogs, prompts_source, language=language, languages=languages)
     try:
         doc = load_text(files.flow, source_name)
     except SourceError as exc:
         raise FlowInvalid(exc.source, [Problem(exc.line, None, exc.message)]) from None
     flow, warnings = parse_flow(doc, catalogs)
     return CompiledFlow(flow, catalogs, warnings)
+
+
+def check_line_languages(
+    catalogs: Mapping[str, PromptCatalog],
+    prompts_source: str = "prompts",
+    *,
+    language: str | None = None,
+    languages: tuple[str, ...] = (),
+) -> None:
+    """The line's languages each have prompts, and all say the same (`check_languages`);
+    `FlowInvalid` otherwise. Publishing and the editor's check both ask this, so a draft the
+    editor calls ok is one publish takes."""
+    for code in languages or ((language,) if language is not None else ()):
+        if code not in catalogs:
+            problem = Problem(None, None, f"the line speaks '{code}' but there are no prompts for it")
+            raise FlowInvalid(f"{prompts_source}/{code}.yaml", [problem])
+    check_languages(catalogs, prompts_source, reference=language)
 
 
 def check_languages(

@@ -7,6 +7,10 @@ for their sake: when a limit is reached the longest-waiting anonymous socket mak
 Twilio sends `start` within milliseconds of opening a stream, so a real stream is never the
 one that has waited longest, and an attacker's sockets only push out each other.
 
+It also counts the streams that named their call, for the instance's stream cap: only those
+are calls. A socket pushed out is not one any more, though closing it can take a while (its
+client may never answer the close), so it must not count while it goes.
+
 Pure bookkeeping; the web handler closes what `admit` returns.
 """
 
@@ -29,6 +33,8 @@ class StreamAdmission(Generic[Socket]):
         self.per_address = per_address
         self._waiting: OrderedDict[Socket, str] = OrderedDict()
         """Anonymous sockets, longest-waiting first, with their address."""
+        self._streaming: set[Socket] = set()
+        """Sockets that named their call while waiting (never one pushed out)."""
 
     def admit(self, socket: Socket, address: str) -> list[Socket]:
         """Let `socket` wait for its `start`; returns the sockets to close to make room."""
@@ -44,12 +50,20 @@ class StreamAdmission(Generic[Socket]):
         return evicted
 
     def identified(self, socket: Socket) -> None:
-        """The socket named its call (a valid `start`): no longer anonymous, never evicted."""
-        self._waiting.pop(socket, None)
+        """The socket named its call (a valid `start`): no longer anonymous, never evicted, and a
+        stream toward the cap, unless it was already pushed out and is being closed."""
+        if self._waiting.pop(socket, None) is not None:
+            self._streaming.add(socket)
 
     def gone(self, socket: Socket) -> None:
         self._waiting.pop(socket, None)
+        self._streaming.discard(socket)
 
     @property
     def waiting(self) -> int:
         return len(self._waiting)
+
+    @property
+    def streaming(self) -> int:
+        """Streams carrying a call: what the instance's stream cap counts."""
+        return len(self._streaming)

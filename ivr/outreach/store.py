@@ -7,13 +7,20 @@ never place the same call: on PostgreSQL the rows are picked `FOR UPDATE SKIP LO
 SQLite the single conditional `UPDATE` runs under the database's write lock. The same batch
 first updates the campaign's own row, which serialises claims per campaign, so the caps
 (calls in progress, calls per day) hold across instances too.
+
+The claim itself also asks what must be true at the moment of calling, not only at the round's
+start: the number is not on the opt-out list (an opt-out, or another instance's new event for
+an opted-out number, can land between the tidy-up and the claim), and the number is not being
+called already, by this campaign or another (a customer with two events gets one call at a
+time). On PostgreSQL claims of all campaigns take one transaction lock for this, so two
+campaigns' claims cannot both see a number free; SQLite's write lock does the same.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -41,6 +48,8 @@ class TargetState(StrEnum):
     """Twilio refused every attempt (a bad number, say); the last error is kept."""
 
 
+CLAIM_LOCK = 0x1F0C_A11
+"""PostgreSQL's transaction lock that claims of all campaigns take (any number the line's own)."""
 LEASE_SECONDS = 300.0
 """A row claimed this long ago that never got a CallSid was claimed by an instance that
 stopped before Twilio answered: it goes back to waiting (the attempt counts)."""
@@ -233,25 +242,45 @@ class OutreachStore:
             "(SELECT count(*) FROM outreach_calls WHERE campaign = $1 AND placed_at >= $4)",
         )
         columns = ", ".join(f"t.{c.strip()}" for c in _COLUMNS.split(","))
+
+        def may_call(among: Callable[[str], str]) -> str:
+            """Conditions on candidate `c`: not opted out, its number not in a call, and the first
+            of its number's candidates (`among(alias)`: the row is one of `ids`)."""
+            return (
+                " AND NOT EXISTS (SELECT 1 FROM contact_optouts o WHERE o.number = c.number)"
+                " AND NOT EXISTS (SELECT 1 FROM outreach_targets busy WHERE busy.number = c.number"
+                " AND busy.state IN ('calling', 'answered'))"
+                " AND NOT EXISTS (SELECT 1 FROM outreach_targets e WHERE e.number = c.number"
+                f" AND e.campaign = $1 AND e.state = 'waiting' AND {among('e')}"
+                " AND (e.next_at < c.next_at OR (e.next_at = c.next_at AND e.id < c.id)))"
+            )
+
+        first: list[Statement] = []
         if self.postgres:
             # A CTE runs once: as an `IN (subquery)` PostgreSQL may run the pick again per
             # row scanned, and each run skips the rows the last one locked (claiming too many).
             claim = (
-                "WITH picked AS (SELECT id FROM outreach_targets WHERE campaign = $1 AND state = 'waiting'"
-                " AND id = ANY($2::text[]) ORDER BY next_at, id"
-                f" LIMIT GREATEST(0, LEAST($5 - {room[0]}, $6 - {room[1]})) FOR UPDATE SKIP LOCKED)"
+                "WITH picked AS (SELECT c.id FROM outreach_targets c WHERE c.campaign = $1"
+                " AND c.state = 'waiting' AND c.id = ANY($2::text[])"
+                + may_call(lambda alias: f"{alias}.id = ANY($2::text[])")
+                + " ORDER BY c.next_at, c.id"
+                f" LIMIT GREATEST(0, LEAST($5 - {room[0]}, $6 - {room[1]})) FOR UPDATE OF c SKIP LOCKED)"
                 " UPDATE outreach_targets t SET state = 'calling', attempts = t.attempts + 1,"
                 " claimed_at = $3, call_sid = '', updated_at = $3 FROM picked"
                 f" WHERE t.id = picked.id AND t.state = 'waiting' RETURNING {columns}"
             )
             id_arg: Any = list(ids)
+            # Claims of every campaign, one at a time: each sees the numbers the last one took.
+            first.append(Statement("SELECT pg_advisory_xact_lock($1)", (CLAIM_LOCK,)))
         else:
             # One conditional UPDATE, under SQLite's write lock (`BEGIN IMMEDIATE`).
             claim = (
                 "UPDATE outreach_targets SET state = 'calling', attempts = attempts + 1,"
                 " claimed_at = $3, call_sid = '', updated_at = $3 WHERE id IN ("
-                "SELECT id FROM outreach_targets WHERE campaign = $1 AND state = 'waiting'"
-                " AND id IN (SELECT value FROM json_each($2)) ORDER BY next_at, id"
+                "SELECT c.id FROM outreach_targets c WHERE c.campaign = $1 AND c.state = 'waiting'"
+                " AND c.id IN (SELECT value FROM json_each($2))"
+                + may_call(lambda alias: f"{alias}.id IN (SELECT value FROM json_each($2))")
+                + " ORDER BY c.next_at, c.id"
                 f" LIMIT max(0, min($5 - {room[0]}, $6 - {room[1]}))) AND state = 'waiting'"
                 f" RETURNING {_COLUMNS}"
             )
@@ -259,6 +288,7 @@ class OutreachStore:
         try:
             results = await self.sql.atomic(
                 [
+                    *first,
                     Statement(
                         "UPDATE outreach_campaigns SET round_at = $2 WHERE name = $1 AND enabled = 1",
                         (campaign, now),
@@ -269,7 +299,7 @@ class OutreachStore:
             )
         except Conflict:
             return []  # paused meanwhile
-        return sorted((_target(r) for r in results[1]), key=lambda t: (t.next_at, t.id))
+        return sorted((_target(r) for r in results[-1]), key=lambda t: (t.next_at, t.id))
 
     async def placed(self, target: Target, call_sid: str, now: float) -> None:
         await self.sql.atomic(

@@ -49,8 +49,13 @@ SESSION_MAX = 12 * 3600.0
 """No session outlives a long shift."""
 FAILURE_WINDOW = 15 * 60.0
 MAX_FAILURES = {"user": 5, "ip": 20}
-"""Failed sign-ins allowed per account, and per address, within `FAILURE_WINDOW` (counting those
-still being checked)."""
+"""Failed sign-ins checked at full speed within `FAILURE_WINDOW` (counting those still being
+checked): per account *from one address* (`user:name@address`), and per address. The account
+alone is never the key: then anyone could lock out anyone, an admin included, by guessing."""
+SLOW_DOWN = 30.0
+"""Past its allowance a key is slowed, not locked: the next attempt may be checked this long
+after the window opened, the one after that twice as long again, and so on (30 s, 90 s,
+210 s, 450 s), until the window ends."""
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
@@ -98,6 +103,16 @@ class Account:
     disabled: bool = False
     language: str = "en"
     """The language the desk speaks to this agent in (the whisper before each caller)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FailedSignIns:
+    """Failed sign-ins to an account since its holder last signed in, told to them when they do."""
+
+    count: int
+    last_at: float
+    last_from: str
+    """The client address of the latest one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,16 +296,18 @@ class AccountStore:
         The count and the check are one statement per key (`INSERT … ON CONFLICT DO UPDATE …
         RETURNING`), all in one transaction, so attempts sent at once, to one instance or to
         several, each see the count the others left: no more than the limit are ever checked.
-        A refused attempt gives its reservation back (it checked nothing), so someone locked
-        out by address cannot keep adding to other people's accounts.
+        Past the allowance each attempt has its own time (`SLOW_DOWN`): its count is its place in
+        the queue. A refused attempt gives its reservation back (it checked nothing), so waiting
+        and trying again gets the same place, and someone slowed by address cannot keep adding
+        to other people's counts.
         """
         now = float(self.clock())
         counted = await self.sql.atomic([Statement(_RESERVE, (key, now, FAILURE_WINDOW)) for key in keys])
         wait = 0.0
         for key, [row] in zip(keys, counted, strict=True):
-            if row["failures"] > MAX_FAILURES[key.split(":", 1)[0]]:
-                wait = max(wait, FAILURE_WINDOW - (now - row["first_at"]))
-        if wait:
+            extra = row["failures"] - MAX_FAILURES[key.split(":", 1)[0]]
+            wait = max(wait, _slowed(extra, row["first_at"], now))
+        if wait > 0:
             await self.release_attempt(keys)
         return wait
 
@@ -302,6 +319,49 @@ class AccountStore:
         """
         give_back = "UPDATE login_failures SET failures = failures - 1 WHERE key = $1 AND failures > 0"
         await self.sql.atomic([Statement(give_back, (key,)) for key in keys])
+
+    async def note_failure(self, username: str, address: str) -> int:
+        """Count a wrong password against the account (if there is one) for its holder to hear of;
+        returns the failures since they last signed in (0: no such account)."""
+        [rows] = await self.sql.atomic(
+            [
+                Statement(
+                    "UPDATE accounts SET failed_sign_ins = failed_sign_ins + 1, last_failed_at = $2,"
+                    " last_failed_from = $3 WHERE username = $1 RETURNING failed_sign_ins",
+                    (username, float(self.clock()), address),
+                )
+            ]
+        )
+        return int(rows[0]["failed_sign_ins"]) if rows else 0
+
+    async def take_failures(self, username: str) -> FailedSignIns | None:
+        """The failed sign-ins since the holder last signed in (None if none), now told: counted
+        from zero again (unless one more came in meanwhile, to be told next time)."""
+        row = await self.sql.fetchone(
+            "SELECT failed_sign_ins, last_failed_at, last_failed_from FROM accounts"
+            " WHERE username = $1 AND failed_sign_ins > 0",
+            username,
+        )
+        if row is None:
+            return None
+        await self.sql.execute(
+            "UPDATE accounts SET failed_sign_ins = 0 WHERE username = $1 AND failed_sign_ins = $2",
+            username,
+            row["failed_sign_ins"],
+        )
+        count, last_at = int(row["failed_sign_ins"]), float(row["last_failed_at"])
+        return FailedSignIns(count, last_at, row["last_failed_from"])
+
+
+def _slowed(extra: int, first_at: float, now: float) -> float:
+    """Seconds until the attempt `extra` places past the allowance may be checked (0: now).
+
+    Its time is `SLOW_DOWN * (2**extra - 1)` after the window opened, and never later than the
+    window's end, when the count starts again."""
+    if extra <= 0:
+        return 0.0
+    due = first_at + min(SLOW_DOWN * (2 ** min(extra, 32) - 1), FAILURE_WINDOW)
+    return max(0.0, due - now)
 
 
 _RESERVE = (

@@ -12,7 +12,9 @@ Drivers are imported only for the backend in use.
 `Stores.ping()` is the readiness check (`GET /readyz`). A Redis that does not answer at
 start-up is logged (`redis_unavailable`) rather than fatal, so the process still starts and
 reports itself unready; each ping tries to connect again, and webhooks answer with the
-fallback (apology and hand-off) until it does.
+fallback (apology and hand-off) until it does. A Redis that does not persist (neither the
+append-only file nor snapshots) is warned of at start-up (`redis_not_persistent`): the
+outbox's records would not survive its restart.
 """
 
 from __future__ import annotations
@@ -123,6 +125,13 @@ def build_stores(database_url: str, session_url: str = "") -> Stores:
                 await redis_store.open()
             except RedisUnavailable as exc:
                 log.error("redis_unavailable: %s; not ready until it answers", exc)
+                return
+            if problem := await redis_store.persistence():
+                log.warning(
+                    "redis_not_persistent: %s: ended calls waiting in the archive outbox are lost if"
+                    " Redis restarts; set appendonly yes (docs/operations.md)",
+                    problem,
+                )
 
         async def ping_redis() -> None:
             if redis_store._client is None:

@@ -103,6 +103,21 @@ class RedisSessionStore:
         self._client = client
         self._scripts = (client.register_script(_CREATE), client.register_script(_SAVE))
 
+    async def persistence(self) -> str | None:
+        """Why this Redis would lose what it holds if it restarted (None: it persists, or the
+        server does not let us ask).
+
+        The archive outbox keeps ended calls here until the database takes them: with neither
+        the append-only file nor snapshots, a Redis restart loses those call records."""
+        try:
+            config = await self.client.config_get("appendonly")
+            config |= await self.client.config_get("save")
+        except RedisError:
+            return None  # CONFIG refused (a managed service, an ACL): nothing to tell
+        if config.get("appendonly") == "yes" or str(config.get("save") or "").strip():
+            return None
+        return "persistence is off (appendonly no, save '')"
+
     async def close(self) -> None:
         if self._client is not None:
             await self._client.aclose()

@@ -331,6 +331,26 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
         CREATE INDEX IF NOT EXISTS warranties_order ON warranties (order_number);
         """,
     ),
+    SharedMigration(
+        19,
+        "sign_in_notices",
+        # Failed sign-ins to an account since its holder last signed in, told to them then:
+        # guesses no longer lock an account, so its holder is the one who must hear of them.
+        """
+        ALTER TABLE accounts ADD COLUMN failed_sign_ins integer NOT NULL DEFAULT 0;
+        ALTER TABLE accounts ADD COLUMN last_failed_at double precision NOT NULL DEFAULT 0;
+        ALTER TABLE accounts ADD COLUMN last_failed_from text NOT NULL DEFAULT '';
+        """,
+    ),
+    SharedMigration(
+        20,
+        "outreach_targets_number",
+        # A campaign's claim asks, for each number it would call, whether any campaign is
+        # calling that number now: one call per number at a time.
+        """
+        CREATE INDEX IF NOT EXISTS outreach_targets_number ON outreach_targets (number, state);
+        """,
+    ),
 ]
 
 FORGET_OLD_COUNTS = "DELETE FROM lookup_counts WHERE day < $1"

@@ -114,8 +114,8 @@ async def media(request: web.Request) -> web.StreamResponse:
         )
         raise web.HTTPForbidden(text="Invalid or missing X-Twilio-Signature.\n")
     streams, admission = request.app[STREAMS], request.app[ADMISSION]
-    if len(streams) - admission.waiting >= MAX_STREAMS:
-        log.warning("stream_capacity: %s media streams open; refusing another", len(streams))
+    if admission.streaming >= MAX_STREAMS:
+        log.warning("stream_capacity: %s media streams open; refusing another", admission.streaming)
         raise web.HTTPServiceUnavailable(text="This instance is at its media stream capacity.\n")
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)

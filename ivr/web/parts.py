@@ -31,7 +31,7 @@ from ivr.console.privacy import setup_privacy
 from ivr.console.prompt_audio import ConsoleAudio
 from ivr.console.returns import setup_returns_page
 from ivr.console.test_phone import TestPhone, phone_secret
-from ivr.console.web import create_console
+from ivr.console.web import create_console, login_secret
 from ivr.flow.actions import Pickup, ReturnWindow
 from ivr.flow.engine import FlowEngine
 from ivr.flow.files import LINE_FLOW, CompiledFlow, FlowFiles
@@ -375,6 +375,7 @@ def setup_console(
         AccountStore(stores.sql),
         AuditLog(stores.sql),
         secure_cookies=settings.public_url.startswith("https://"),
+        login_secret=login_secret(settings.auth_token),
         trusted_proxies=settings.trusted_proxies,
     )
     app[CONSOLE] = console
