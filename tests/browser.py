@@ -38,7 +38,8 @@ def chromium() -> Iterator[str]:
         if os.environ.get("CI") == "true":
             pytest.fail(f"chromium is not installed at {CHROMIUM}: scripts/setup installs it")
         pytest.skip(f"chromium is not installed at {CHROMIUM}")
-    with tempfile.TemporaryDirectory(prefix="ivr-chromium-") as profile:
+    # chromium's helpers may still write to the profile as it exits: leftovers are not a failure
+    with tempfile.TemporaryDirectory(prefix="ivr-chromium-", ignore_cleanup_errors=True) as profile:
         process = subprocess.Popen(
             [CHROMIUM, *FLAGS, "--remote-debugging-port=0", f"--user-data-dir={profile}", "about:blank"],
             stdout=subprocess.DEVNULL,

@@ -72,7 +72,7 @@ async def test_the_console_speaks_with_its_own_worker_below_the_line(
     answer = await caller.press("4512")  # the line synthesises the order's details
     assert answer.root.find(".//Play") is not None
     line_workers = _speech_workers()
-    assert len(line_workers) == 1
+    assert line_workers  # the line's pool (one worker per core, started as needed)
 
     response = await client.post(
         LISTEN, json={"text": "A preview only the console asked for."}, headers=headers
@@ -80,6 +80,6 @@ async def test_the_console_speaks_with_its_own_worker_below_the_line(
     assert response.status == 200, await response.text()
     workers = _speech_workers()
     [console_pid] = set(workers) - set(line_workers)
-    [line_pid] = line_workers
-    assert workers[line_pid] == os.getpriority(os.PRIO_PROCESS, 0)
-    assert workers[console_pid] == min(19, workers[line_pid] + NICENESS)
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    assert all(workers[pid] == ours for pid in line_workers)
+    assert workers[console_pid] == min(19, ours + NICENESS)

@@ -7,14 +7,16 @@ import asyncio
 import json
 import os
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
 
+from ivr.demo_dates import dated
 from ivr.sandbox.account import ACCOUNT_SID, LINE_NUMBER
 from ivr.sandbox.outbound import running_outbound_account
 from tests.conftest import ROOT
-from tests.outreach_line import JANE, OPTED_OUT, ORDERS, SYDNEY, WARRANTIES
+from tests.outreach_line import JANE, OPTED_OUT, ORDERS, SYDNEY, TODAY, WARRANTIES
 
 pytestmark = pytest.mark.process
 
@@ -51,8 +53,10 @@ async def ivr(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
 async def test_campaigns_are_off_until_enabled_and_run_once_calls_through_twilio(
     env: dict[str, str], tmp_path: Path
 ) -> None:
-    (tmp_path / "orders.csv").write_text(ORDERS)
-    (tmp_path / "warranties.csv").write_text(WARRANTIES)
+    # The CLI runs on the real clock: the deliveries are dated as if today were the day they
+    # describe, or a campaign finds them too old to call about a few weeks later.
+    (tmp_path / "orders.csv").write_text(dated(ORDERS, date.today(), demo_day=TODAY))
+    (tmp_path / "warranties.csv").write_text(dated(WARRANTIES, date.today(), demo_day=TODAY))
     assert (await ivr("import", "orders", str(tmp_path / "orders.csv"), env=env))[0] == 0
     assert (await ivr("import", "warranties", str(tmp_path / "warranties.csv"), env=env))[0] == 0
     assert (await ivr("contacts", "optout", OPTED_OUT, env=env))[0] == 0

@@ -21,22 +21,22 @@ def changed_lines(before: str, after: str) -> list[str]:
 
 def test_one_changed_word_is_one_changed_line() -> None:
     old = (
-        "You can return or exchange any product within 30 days of delivery. It must be complete and"
-        " in its original packaging. Start a return on our website or ask an agent for a prepaid"
-        " label. Refunds are issued within 5 business days after we receive the item."
+        "[{return_rights} ]You can return or exchange any product within 30 days of delivery. It must"
+        " be complete and in its original packaging. Start a return on our website or ask an agent"
+        " for a prepaid label. Refunds are issued within 5 business days after we receive the item."
     )
     after = set_prompt(EN, "faq.returns", old.replace("within 30 days", "within 60 days"))
     assert changed_lines(EN, after) == [
-        "-      You can return or exchange any product within 30 days of delivery. It must be complete and",
-        "+      You can return or exchange any product within 60 days of delivery. It must be complete and",
+        "-      [{return_rights} ]You can return or exchange any product within 30 days of delivery. It must",
+        "+      [{return_rights} ]You can return or exchange any product within 60 days of delivery. It must",
     ]
 
 
 def test_a_line_grown_too_long_is_wrapped_and_the_others_are_kept() -> None:
     old = (
-        "You can return or exchange any product within 30 days of delivery. It must be complete and"
-        " in its original packaging. Start a return on our website or ask an agent for a prepaid"
-        " label. Refunds are issued within 5 business days after we receive the item."
+        "[{return_rights} ]You can return or exchange any product within 30 days of delivery. It must"
+        " be complete and in its original packaging. Start a return on our website or ask an agent"
+        " for a prepaid label. Refunds are issued within 5 business days after we receive the item."
     )
     longer = old.replace(
         "in its original packaging.", "in its original packaging, with every accessory and manual."
@@ -45,7 +45,7 @@ def test_a_line_grown_too_long_is_wrapped_and_the_others_are_kept() -> None:
     changed = changed_lines(EN, after)
     assert (
         changed[0]
-        == "-      in its original packaging. Start a return on our website or ask an agent for a prepaid"
+        == "-      be complete and in its original packaging. Start a return on our website or ask an agent"
     )
     assert all(len(line) <= 99 for line in changed), changed
     assert not any("Refunds are issued" in line for line in changed), "the line after is as it was"
