@@ -10,6 +10,7 @@ fresh context (its own cookies and storage), closed after the test.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -109,3 +110,14 @@ async def accessibility_problems(page: Any, impacts: tuple[str, ...] = ("serious
         for v in results["violations"]
         if v["impact"] in impacts
     ]
+
+
+async def wait_until(page: Any, expression: str) -> None:
+    """Wait until a JavaScript expression is true on the page.
+
+    Playwright's `wait_for_function` polls by evaluating the expression with `eval` inside the
+    page, which the console's Content-Security-Policy (`script-src 'self'`) rightly refuses;
+    `page.evaluate` goes through the DevTools protocol, which the policy does not govern."""
+    async with asyncio.timeout(30):  # generous: CI machines run at load 4
+        while not await page.evaluate(expression):  # noqa: ASYNC110 (the page has no event to await)
+            await asyncio.sleep(0.05)

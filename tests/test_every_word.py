@@ -81,6 +81,9 @@ _SAMPLES_COMMON = {
     "min_digits": "3",
     "max_digits": "12",
     "late": "yes",
+    "return_order": "4621",
+    "return_days": "30",
+    "rma": "7001",
     **{
         name: "2026-11-27"
         for name in (
@@ -95,6 +98,9 @@ _SAMPLES_COMMON = {
             "pickup_until",
             "warranty_expires_on",
             "event_date",
+            "return_delivered_on",
+            "return_last_day",
+            "return_started_on",
         )
     },
 }
@@ -107,6 +113,7 @@ SAMPLES: Mapping[str, Mapping[str, str]] = {
         "product": "Kaffeevollautomat",
         "repair_product": "Kaffeevollautomat",
         "warranty_product": "Kaffeevollautomat",
+        **{name: "Wasserkocher" for name in ("return_product", *(f"return_item_{n}" for n in range(1, 6)))},
         "opening_hours": "Montag bis Freitag von 8 bis 18 Uhr",
         "next_opening": "Wir sind morgen um 8 Uhr wieder für Sie da.",
         **MARKETS.by_code["de"].values("de-DE"),
@@ -119,6 +126,7 @@ SAMPLES: Mapping[str, Mapping[str, str]] = {
         "product": "robotdammsugare",
         "repair_product": "robotdammsugare",
         "warranty_product": "robotdammsugare",
+        **{name: "vattenkokare" for name in ("return_product", *(f"return_item_{n}" for n in range(1, 6)))},
         "opening_hours": "måndag till fredag mellan 8 och 18",
         "next_opening": "Vi öppnar igen i morgon klockan 8.",
         **MARKETS.by_code["se"].values("sv-SE"),

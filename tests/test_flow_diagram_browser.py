@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestServer
 from ivr.store.accounts import Role
 from ivr.web.app import create_app
 from ivr.yamlsource import load_file
-from tests.browser import sign_in_form
+from tests.browser import sign_in_form, wait_until
 from tests.conftest import TODAY, load_demo_data, make_settings
 from tests.console import PASSWORD, add_account
 
@@ -86,7 +86,7 @@ async def test_the_whole_shipped_flow_is_readable_and_can_be_zoomed_panned_click
         for group in sorted(folded_names):
             await page.click(f"#diagram-groups button[data-group='{group}']")
             await page.wait_for_selector(f"#diagram-groups button[data-group='{group}'][aria-pressed=false]")
-        await page.wait_for_function("!document.querySelector('#diagram g.node[id^=group-]')")
+        await wait_until(page, "!document.querySelector('#diagram g.node[id^=group-]')")
         states = (await measure(page))["states"]
         assert set(shipped) <= {s["name"] for s in states.values()}
         # opening a group pans rather than shrinks: every name still readable (it was 57 %)
@@ -108,7 +108,7 @@ async def test_the_whole_shipped_flow_is_readable_and_can_be_zoomed_panned_click
         await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         await page.mouse.wheel(0, -400)
         zoomed = f"Number(document.getElementById('diagram').dataset.scale) > {fitted * 1.5}"
-        await page.wait_for_function(zoomed)
+        await wait_until(page, zoomed)
 
         # dragging moves the drawing with the pointer
         node = "#diagram g.node#state-main_menu text >> nth=0"
@@ -158,6 +158,7 @@ async def test_the_whole_shipped_flow_is_readable_and_can_be_zoomed_panned_click
         await page.wait_for_selector("#diagram-note:has-text('faq_hours')")
         fill = "el => el.querySelector('polygon, path').getAttribute('fill')"
         assert await page.locator("#diagram g.node#group-questions").evaluate(fill) == "#f87171"
+        await page.click("#zoom-fit")  # the diagram pans to keep names readable: fit it to find the group
         await page.click("#diagram g.node#group-questions")
         await page.wait_for_selector("#diagram g.node#state-faq_hours")
         assert await page.locator("#diagram g.node#state-faq_hours").evaluate(fill) == "#f87171"

@@ -69,9 +69,9 @@ def test_a_menus_own_words_win_over_an_intent_matching_no_more() -> None:
     assert choose(offer, "yes", MATCHER).key == "1"
     assert choose(offer, "another order", MATCHER).key == "2"
     picked = choose(offer, "actually I want to return my blender", MATCHER)
-    assert picked.intent is not None and picked.intent.goto == "faq_returns"
+    assert picked.intent is not None and picked.intent.goto == "return_check"
     picked = choose(offer, "no, I want to return my blender", MATCHER)  # "no" is not the whole answer
-    assert picked.intent is not None and picked.intent.goto == "faq_returns"
+    assert picked.intent is not None and picked.intent.goto == "return_check"
     assert choose(offer, "no thanks", MATCHER).key == "3"
     assert choose(menu("main_menu"), "repairs", MATCHER).key == "2"  # plain endings aside
 

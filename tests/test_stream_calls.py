@@ -306,10 +306,10 @@ async def test_evicted_sockets_do_not_count_toward_the_stream_cap(
     small): those pushed out are closing, not streams, so none is refused for capacity while
     no call streams, and a real call's stream is taken after it."""
     import ivr.mediastream.call as call
-    import ivr.web.app as web_app
+    import ivr.web.handlers as web_handlers
 
     monkeypatch.setattr(call, "START_TIMEOUT", 120.0)  # only eviction closes them in this test
-    monkeypatch.setattr(web_app, "MAX_STREAMS", 20)
+    monkeypatch.setattr(web_handlers, "MAX_STREAMS", 20)
     client, _ = local
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as attacker:
         url = client.make_url("/media")

@@ -59,6 +59,8 @@ SECTIONS: Mapping[str, str] = {
     "opt_outs": "SELECT number, at, source FROM contact_optouts WHERE number = $1",
     "caller_language": "SELECT caller, language, source, updated_at FROM caller_languages WHERE caller = $1",
     "lookup_counts": "SELECT day, kind, count FROM lookup_counts WHERE caller = $1 ORDER BY day",
+    "returns": "SELECT rma, order_number, serial_number, product, reason, status, language, started_on"
+    " FROM returns WHERE caller = $1 ORDER BY created_at",
     "orders": "SELECT order_number, customer_name, postal_code, status, carrier, tracking_number,"
     " placed_on, ship_date, eta FROM orders WHERE phone = $1 ORDER BY order_number",
     "repairs": "SELECT ticket_number, serial_number, product, status, updated_on, eta FROM repairs"
@@ -84,6 +86,7 @@ _ERASE: Sequence[str] = (
     "DELETE FROM queue_entries WHERE caller = $1",
     "DELETE FROM caller_languages WHERE caller = $1",
     "DELETE FROM lookup_counts WHERE caller = $1",
+    "DELETE FROM returns WHERE caller = $1",
 )
 """What erasure deletes outright, in one transaction with the calls' anonymising."""
 
