@@ -357,8 +357,8 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
         # An opt-out outlives the erasure of the number's data, as a keyed digest
         # (ivr/store/suppressions.py); the key is random per deployment.
         """
-        CREATE TABLE kept_optouts (digest text PRIMARY KEY, at double precision NOT NULL);
-        CREATE TABLE privacy_key (id integer PRIMARY KEY CHECK (id = 1), secret text NOT NULL);
+        CREATE TABLE IF NOT EXISTS kept_optouts (digest text PRIMARY KEY, at double precision NOT NULL);
+        CREATE TABLE IF NOT EXISTS privacy_key (id integer PRIMARY KEY CHECK (id = 1), secret text NOT NULL);
         """,
     ),
 ]
