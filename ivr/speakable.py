@@ -17,9 +17,11 @@ between a weekday and its date, "Freitag, dem 4. Dezember", "fredag den 4 decemb
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from functools import cache
 
+import phonenumbers
 from babel import Locale
 from babel.dates import format_date
 
@@ -37,6 +39,22 @@ German prompts put "am" before it ("am Freitag, dem 4. Dezember")."""
 def digits(value: str) -> str:
     """Read a number digit by digit: '1234' -> '1 2 3 4' (non-digits are kept as spoken)."""
     return " ".join(ch for ch in value if not ch.isspace())
+
+
+def phone_number(value: str) -> str:
+    """A phone number as a caller in its country dials it, digit by digit in its groups:
+    '+4930555010' -> '0 3 0, 5 5 5 0 1 0'. Read from E.164 the '+' and the country code would
+    be said aloud ("plus 4 9 …"), which a caller at home neither dials nor expects. A number
+    phonenumbers cannot place is read digit by digit, the '+' left out."""
+    try:
+        parsed = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        parsed = None
+    if parsed is None or not phonenumbers.is_valid_number(parsed):
+        return digits("".join(ch for ch in value if ch.isdigit()))
+    national = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+    groups = ("".join(ch for ch in group if ch.isdigit()) for group in re.split(r"[^\d]+", national))
+    return ", ".join(digits(group) for group in groups if group)
 
 
 def last_digits(value: str, count: int = 4) -> str:

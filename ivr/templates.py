@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
-from ivr.speakable import digits, last_digits, spoken_date, spoken_when
+from ivr.speakable import digits, last_digits, phone_number, spoken_date, spoken_when
 
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)(?::([a-z0-9]+))?\}")
 _SEGMENT = re.compile(r"\[([^\[\]]*)\]")
@@ -26,6 +26,7 @@ FORMATS: dict[str, Callable[[str, date, str], str]] = {
     "text": lambda value, _, __: value,
     "digits": lambda value, _, __: digits(value),
     "last4": lambda value, _, __: last_digits(value),
+    "phone": lambda value, _, __: phone_number(value),
     "first": lambda value, _, __: (value.split() or [""])[0],
     "date": lambda value, today, locale: spoken_date(date.fromisoformat(value), today, locale),
     "when": lambda value, today, locale: spoken_when(date.fromisoformat(value), today, locale),
@@ -33,7 +34,8 @@ FORMATS: dict[str, Callable[[str, date, str], str]] = {
 }
 """The formats a prompt may use; anything else is refused when prompts load. Each gets the
 value, today's date and the prompt file's language tag (e.g. `en-US`). `first` says a name's
-first word: "Tack Erik." where Swedish thanks a caller by first name and English by the whole."""
+first word: "Tack Erik." where Swedish thanks a caller by first name and English by the whole.
+`phone` reads a phone number as it is dialled at home ("0 3 0, 5 5 5 0 1 0"), without the "+"."""
 DATE_FORMATS = frozenset({"date", "when"})
 
 

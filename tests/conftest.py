@@ -79,7 +79,7 @@ def _loop_not_blocked() -> Iterator[None]:
 
 def undo_later_migrations(conn: sqlite3.Connection) -> None:
     """A SQLite database without the columns migrations 16, 17 and 19 add, for tests that rewind
-    its version and run later migrations again (18 and 20 create only if not there yet)."""
+    its version and run later migrations again (18, 20 and 25 create only if not there yet)."""
     for table in ("warranties", "repairs"):  # 16: product names per language
         conn.execute(f"ALTER TABLE {table} DROP COLUMN product_names")
     for column in ("resume_status", "missed_at"):  # 17: what an agent goes back to

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -89,6 +90,45 @@ async def test_the_shipped_flow_draws_every_state_and_labels_the_menu_keys() -> 
         assert outcome in labels
     assert "start" in labels  # the arrow into the start state
     assert texts(drawn[state_id("goodbye")]) == ["goodbye", "hangup"]
+
+
+Box = tuple[float, float, float, float]
+
+
+def _node_box(group: ET.Element) -> Box:
+    """The outline of a state's shape (its polygon's points, or its path's coordinates)."""
+    shape = next(e for e in group.iter() if e.tag in (f"{SVG}polygon", f"{SVG}path"))
+    raw = shape.get("points") or shape.get("d") or ""
+    numbers = [float(n) for n in re.findall(r"-?\d+(?:\.\d+)?", raw)]
+    xs, ys = numbers[0::2], numbers[1::2]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _text_box(text: ET.Element) -> Box:
+    """Where a label's letters are, about: centred on x, the baseline at y."""
+    size = float(text.get("font-size", "8"))
+    width = 0.5 * size * len(text.text or "")
+    x, y = float(text.get("x", "0")), float(text.get("y", "0"))
+    return x - width / 2, y - size * 0.75, x + width / 2, y
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+async def test_no_arrow_label_is_drawn_over_a_state_of_the_shipped_flow() -> None:
+    """Labels placed after the layout (`xlabel`) landed on top of states' names."""
+    root = ET.fromstring(await render_svg(to_dot(build_graph(load_file(ROOT / "flows" / "support.yaml")))))
+    boxes = {name: _node_box(g) for name, g in nodes(root).items() if name.startswith("state-")}
+    covered = [
+        (text.text, name)
+        for g in root.iter(f"{SVG}g")
+        if g.get("class") == "edge"
+        for text in g.iter(f"{SVG}text")
+        for name, box in boxes.items()
+        if _overlap(_text_box(text), box)
+    ]
+    assert covered == []
 
 
 SHIPPED_GROUPS = {

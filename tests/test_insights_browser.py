@@ -60,6 +60,10 @@ async def test_a_supervisor_sees_the_figures_of_a_known_mix_of_calls(
         assert await page.inner_text("#states tr[data-state=main_menu] td.dropped") == "5"
         assert "15 (30.0%)" in await page.inner_text("#understanding tr[data-state=main_menu] td.no-match")
         assert "blue elephants" in await page.inner_text("#misheard")
+        # states are named by what callers hear there, not by their ids
+        menu = await page.inner_text("#states tr[data-state=main_menu] td:first-child")
+        assert menu == "main menu · “Tell me what you need, or press 1…”", menu
+        assert "_" not in await page.inner_text("#states tbody") + await page.inner_text("#paths tbody")
 
         # the diagram shades the main menu (most lost) darker than a state nobody left from
         menu_fill = await page.get_attribute("#dropoff-diagram #state-main_menu polygon", "fill")

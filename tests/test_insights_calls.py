@@ -53,6 +53,11 @@ async def test_ivr_stats_counts_a_known_mix_of_calls_and_each_version_its_own(
     assert figures["satisfaction"] is None, "no survey ran"
     order_path = next(p for p in figures["paths"] if p["calls"] == 7)
     assert order_path["answered"] == 7 and order_path["answer_seconds"] is not None
+    # a path's funnel counts the calls on that path: it opens with the path's own calls, and a
+    # state every path ends in (goodbye) is not credited to each path with all of them
+    for path in figures["paths"]:
+        assert path["funnel"][0]["calls"] == path["calls"], path
+        assert all(step["calls"] <= path["calls"] for step in path["funnel"]), path
 
     second = await flows.publish(
         LINE_FLOW,

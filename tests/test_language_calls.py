@@ -190,3 +190,24 @@ async def test_the_agent_hears_the_whisper_in_their_own_language_naming_the_call
         gather.get("action", ""), {**twilio.call_params(twilio.calls[agent_sid]), "Digits": "2"}
     )
     assert ET.fromstring(answer.body).findtext("Say") == passed
+
+
+@pytest.mark.parametrize(("number", "language"), [("+4930555010", "de"), ("+46812345", "sv")])
+@pytest.mark.parametrize(
+    ("path", "phrase"),
+    [
+        ("/voice/queue/done?entry=gone", "nobody_free"),
+        ("/voice/queue/wait?entry=gone", "lost_place"),
+        ("/voice/queue/join?entry=gone", "sorry"),
+    ],
+)
+async def test_a_queue_webhook_with_no_entry_speaks_the_language_of_the_number_called(
+    line: TestClient, number: str, language: str, path: str, phrase: str
+) -> None:
+    """A replayed or stale queue webhook (the entry is gone) still answers a German or
+    Swedish caller in their language, never in English."""
+    caller = Dialler(line, number)
+    response = await caller.raw_post(path, caller.params())
+    says = list(ET.fromstring(await response.text()).iter("Say"))
+    assert [say.text for say in says] == [getattr(words_for(language), phrase)]
+    assert says[0].get("language") == {"de": "de-DE", "sv": "sv-SE"}[language]

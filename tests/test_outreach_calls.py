@@ -16,7 +16,9 @@ from ivr.agents.store.callbacks import SqlCallbackStore
 from ivr.insights.store import SqlSurveyAnswers
 from ivr.outreach.service import Outreach
 from ivr.outreach.store import TargetState
+from ivr.sandbox.account import LINE_NUMBER
 from ivr.sandbox.outbound import OutboundAccount, running_outbound_account
+from ivr.speakable import phone_number
 from tests.caller import PUBLIC_URL, TOKEN
 from tests.outreach_line import (
     JANE,
@@ -159,6 +161,7 @@ async def test_a_machine_gets_the_short_message_and_no_survey(
 
     text = said(answered.body)
     assert "this is Acme, calling Jane Doe" in text and "please call us back at" in text
+    assert phone_number(LINE_NUMBER) in text and "+" not in text  # the number as dialled at home
     assert "<Gather" not in answered.body and "<Hangup" in answered.body
     await twilio.post_status(sid, "completed")
     counts = await outreach.store.counts(CAMPAIGN)

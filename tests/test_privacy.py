@@ -170,6 +170,18 @@ async def test_export_holds_a_whole_day_and_erase_leaves_nothing(
     left = await everything(sql, database_url.startswith("sqlite"), redis, sessions.prefix)
     assert ANNA not in left and NAME not in left
 
+    # she had said "never call me again": when her number comes back in new data (a later
+    # order, its campaign event), the opt-out is back before anyone could call her
+    later = Event("order_delivered:4711", ANNA, "Europe/Berlin", now, {})
+    await outreach.enqueue("delivery-followup", [later], now)
+    [kept] = await outreach.optouts()
+    assert (kept["number"], kept["source"]) == (ANNA, "kept after erasure")
+    await outreach.tidy("delivery-followup", now)
+    assert (await outreach.counts("delivery-followup"))["opted_out"] == 1
+    await outreach.opt_in(ANNA)  # she asks to be called again: nothing keeps her out any more
+    await outreach.enqueue("delivery-followup", [later], now)
+    assert await outreach.optouts() == []
+
 
 async def test_erase_refuses_what_is_not_a_number(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)

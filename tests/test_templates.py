@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ivr.prompts import load_catalog
-from ivr.speakable import digits, last_digits, spoken_date
+from ivr.speakable import digits, last_digits, phone_number, spoken_date
 from ivr.templates import Template, TemplateError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,3 +125,17 @@ SHIPPED = {"order_number": "4512", "carrier": "UPS", "tracking_number": "1Z999AA
 def test_order_answers_say_dates_honestly(status: str, values: dict[str, str], said: str) -> None:
     catalog = load_catalog(ROOT / "prompts" / "en.yaml")
     assert catalog.render(f"order_status.{status}", values, TODAY) == said
+
+
+@pytest.mark.parametrize(
+    ("number", "spoken"),
+    [
+        ("+4930555010", "0 3 0, 5 5 5 0 1 0"),
+        ("+4681234567", "0 8, 1 2 3, 4 5, 6 7"),
+        ("+14155550123", "4 1 5, 5 5 5, 0 1 2 3"),
+        ("not a number 12", "1 2"),
+    ],
+)
+def test_a_phone_number_is_read_as_dialled_at_home_never_with_plus(number: str, spoken: str) -> None:
+    assert phone_number(number) == spoken
+    assert "+" not in Template("Call us on {n:phone}.").render({"n": number})

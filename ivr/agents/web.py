@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from ivr.agents import queue_twiml
-from ivr.agents.caller_words import ENGLISH, CallerWords, words_for
+from ivr.agents.caller_words import CallerWords, words_for
 from ivr.agents.desk import AgentDesk
 from ivr.agents.model import EntryState, Offer, OfferKind, OfferState, QueueEntry, conference_name
 from ivr.agents.voicemail import VoicemailWorker
@@ -46,6 +46,10 @@ class AgentLine:
     """Seconds between background rounds (routing, callback retries, voicemail) when not woken."""
     voices: Mapping[str, Voice] = field(default_factory=dict)
     """Each served language's voice (its prompts file's); callers hear the desk in their own."""
+    language: str = "en"
+    """The line's default language."""
+    number_languages: Mapping[str, str] = field(default_factory=dict)
+    """The line's numbers (E.164) that have a language of their own."""
 
     def wake(self) -> None:
         self.wakeup.set()
@@ -54,6 +58,17 @@ class AgentLine:
         """The words and voice for a caller whose hand-off `context` names their language."""
         language = context.get("language", "")
         return words_for(language), self.voices.get(language, self.voice)
+
+    def to_stranger(self, params: Mapping[str, str]) -> tuple[CallerWords, Voice]:
+        """The words and voice for a caller the desk has no record of (a stale or replayed
+        webhook, a queue entry already gone): the language of the line's number on the call
+        (`To` when they called in, `From` when the line called them), else the line's own."""
+        language = (
+            self.number_languages.get(params.get("To", ""))
+            or self.number_languages.get(params.get("From", ""))
+            or self.language
+        )
+        return self.speaking({"language": language})
 
     async def to_agent(self, username: str) -> tuple[AgentWords, Voice]:
         """The words and voice for an agent: their account's language (English if it is gone),
@@ -68,13 +83,21 @@ AGENT_LINE = web.AppKey("agent_line", AgentLine)
 Handler = Callable[[AgentLine, dict[str, str], web.Request], Awaitable[str]]
 
 
-def _handler(handler: Handler, sorry: Callable[[Voice], str]) -> Endpoint:
-    """A TwiML webhook (see `ivr.webhooks`): `sorry` is what the caller hears if it fails."""
+_PARAMS = web.RequestKey("agent_webhook_params", dict[str, str])
+
+
+def _handler(handler: Handler, sorry: Callable[[CallerWords, Voice], str]) -> Endpoint:
+    """A TwiML webhook (see `ivr.webhooks`): `sorry` is what the caller hears if it fails, in
+    the language of the line's number on the call."""
 
     async def answer(request: web.Request, params: dict[str, str]) -> str:
+        request[_PARAMS] = params
         return await handler(request.app[AGENT_LINE], params, request)
 
-    return twiml_webhook(answer, lambda request: sorry(request.app[AGENT_LINE].voice))
+    def fallback(request: web.Request) -> str:
+        return sorry(*request.app[AGENT_LINE].to_stranger(request.get(_PARAMS, {})))
+
+    return twiml_webhook(answer, fallback)
 
 
 def _status(handler: Callable[[AgentLine, dict[str, str], web.Request], Awaitable[None]]) -> Endpoint:
@@ -88,12 +111,12 @@ def _status(handler: Callable[[AgentLine, dict[str, str], web.Request], Awaitabl
     return status_webhook(file)
 
 
-def _leave(voice: Voice) -> str:
-    return queue_twiml.leave(ENGLISH.lost_place, voice)
+def _leave(words: CallerWords, voice: Voice) -> str:
+    return queue_twiml.leave(words.lost_place, voice)
 
 
-def _bye(voice: Voice) -> str:
-    return queue_twiml.goodbye(ENGLISH.sorry, voice)
+def _bye(words: CallerWords, voice: Voice) -> str:
+    return queue_twiml.goodbye(words.sorry, voice)
 
 
 async def _queued(line: AgentLine, params: dict[str, str], request: web.Request) -> QueueEntry | None:
@@ -122,7 +145,7 @@ async def queue_wait(line: AgentLine, params: dict[str, str], request: web.Reque
         entry = await line.desk.enqueue(params["CallSid"], params["From"], "system_error", context)
         line.wake()
     if entry is None:
-        return _leave(line.voice)
+        return _leave(*line.to_stranger(params))
     words, voice = line.speaking(entry.context)
     if entry.state not in (EntryState.WAITING, EntryState.OFFERED):
         if entry.state is EntryState.BRIDGED:
@@ -137,7 +160,7 @@ async def queue_wait(line: AgentLine, params: dict[str, str], request: web.Reque
 async def queue_choice(line: AgentLine, params: dict[str, str], request: web.Request) -> str:
     entry = await _queued(line, params, request)
     if entry is None:
-        return _leave(line.voice)
+        return _leave(*line.to_stranger(params))
     words, voice = line.speaking(entry.context)
     digits = params.get("Digits", "")
     if digits == "1" and await line.desk.request_callback(entry.id) is not None:
@@ -151,7 +174,8 @@ async def queue_done(line: AgentLine, params: dict[str, str], request: web.Reque
     """Twilio's `<Enqueue action>`: the caller left the queue; say what happens next."""
     entry = await _queued(line, params, request)
     if entry is None:
-        return queue_twiml.goodbye(ENGLISH.nobody_free, line.voice)
+        words, voice = line.to_stranger(params)
+        return queue_twiml.goodbye(words.nobody_free, voice)
     words, voice = line.speaking(entry.context)
     entry = await line.desk.left_queue(entry.id, params.get("QueueResult", "")) or entry
     if entry.state is EntryState.CALLBACK:
@@ -173,7 +197,7 @@ async def queue_join(line: AgentLine, params: dict[str, str], request: web.Reque
     """The caller's call, redirected out of the queue once an agent accepted: into the conference."""
     entry = await _queued(line, params, request)
     if entry is None or entry.state is not EntryState.BRIDGED:
-        return _bye(line.voice)
+        return _bye(*line.to_stranger(params))
     words, voice = line.speaking(entry.context)
     return queue_twiml.conference(
         conference_name(OfferKind.ENTRY, entry.id),
@@ -184,7 +208,11 @@ async def queue_join(line: AgentLine, params: dict[str, str], request: web.Reque
 
 
 async def queue_after(line: AgentLine, params: dict[str, str], request: web.Request) -> str:
-    return queue_twiml.goodbye(ENGLISH.goodbye, line.voice)
+    """The caller's conference with the agent ended before the caller hung up: goodbye, in
+    their language."""
+    entry = await line.desk.store.queue.for_call(params.get("CallSid", ""))
+    words, voice = line.speaking(entry.context) if entry else line.to_stranger(params)
+    return queue_twiml.goodbye(words.goodbye, voice)
 
 
 # --- the agent's leg ---------------------------------------------------------------------------
@@ -247,7 +275,8 @@ async def agent_status(line: AgentLine, params: dict[str, str], request: web.Req
 async def callback_join(line: AgentLine, params: dict[str, str], request: web.Request) -> str:
     callback = await line.desk.offers.callback_answered(request.query.get("callback", ""))
     if callback is None:
-        return queue_twiml.goodbye(ENGLISH.not_needed, line.voice)
+        words, voice = line.to_stranger(params)
+        return queue_twiml.goodbye(words.not_needed, voice)
     words, voice = line.speaking(callback.context)
     return queue_twiml.conference(
         conference_name(OfferKind.CALLBACK, callback.id),

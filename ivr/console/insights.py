@@ -24,7 +24,7 @@ from aiohttp import web
 
 from ivr.console.web import render, require
 from ivr.flow.diagram import DiagramError, Shade, build_graph, render_svg, to_dot
-from ivr.flow.files import LINE_FLOW
+from ivr.flow.files import LINE_FLOW, FlowFiles
 from ivr.insights.days import calendar_day
 from ivr.insights.service import Insights, Period
 from ivr.store.accounts import Role
@@ -165,17 +165,54 @@ def drop_off_shades(figures: dict[str, Any]) -> dict[str, Shade]:
     return shades
 
 
-async def _diagram(insights: Insights, version: int | None, figures: dict[str, Any]) -> str:
+PROMPT_WORDS = 8
+"""Words of a state's prompt shown beside its name: enough to recognise the question."""
+_OPTIONAL = re.compile(r"\[[^\[\]]*\]")
+_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
+
+
+def state_names(flow_text: str, prompts_text: str | None) -> dict[str, str]:
+    """A readable name for each state: its id in words, and the opening words of what the
+    caller hears there in the line's language ("order number · “Please say or key in your
+    order number…”"); a state that says nothing is named by its id and its kind.
+    Supervisors know the line by what it says, not by `ask_postal_code`."""
+    flow = load_text(flow_text, "flow").data
+    prompts = (load_text(prompts_text, "prompts").data or {}).get("prompts", {}) if prompts_text else {}
+    names = {}
+    for state, spec in ((flow or {}).get("states") or {}).items():
+        spec = spec if isinstance(spec, dict) else {}
+        name = str(state).replace("_", " ")
+        prompt = spec.get("prompt")
+        if isinstance(prompt, list):  # several prompts said in turn: the first opens the state
+            prompt = next(iter(prompt), None)
+        text = prompts.get(prompt) if isinstance(prompt, str) else None
+        if isinstance(text, dict):  # a prompt with a variant per status: the first says enough
+            text = next(iter(text.values()), None)
+        if isinstance(text, str) and text.strip():
+            words = _PLACEHOLDER.sub("…", _OPTIONAL.sub("", text)).split()
+            opening = " ".join(words[:PROMPT_WORDS]) + ("…" if len(words) > PROMPT_WORDS else "")
+            names[str(state)] = f"{name} · “{opening}”"
+        elif kind := spec.get("type"):
+            names[str(state)] = f"{name} ({kind})"
+    return names
+
+
+async def _shown_flow(insights: Insights, version: int | None) -> FlowFiles | None:
+    """The files of the version the page shows (the published one unless one is picked)."""
     try:
         found = await (
             insights.flows.version(LINE_FLOW, version) if version else insights.flows.published(LINE_FLOW)
         )
     except FlowNotFound:
+        return None
+    return found.files
+
+
+async def _diagram(files: FlowFiles | None, figures: dict[str, Any]) -> str:
+    if files is None:
         return ""
     shades = drop_off_shades(figures)
-    dot = await asyncio.to_thread(
-        lambda: to_dot(build_graph(load_text(found.files.flow, "flow")), shades=shades)
-    )
+    dot = await asyncio.to_thread(lambda: to_dot(build_graph(load_text(files.flow, "flow")), shades=shades))
     try:
         return await render_svg(dot)
     except DiagramError as exc:
@@ -187,8 +224,11 @@ async def insights_page(request: web.Request) -> web.Response:
     require(request, Role.SUPERVISOR)
     view = View(request)
     insights = request.app[INSIGHTS]
-    data = await _gather(insights, view)
-    svg = await _diagram(insights, view.version, data["figures"])
+    data, files = await asyncio.gather(_gather(insights, view), _shown_flow(insights, view.version))
+    svg = await _diagram(files, data["figures"])
+    if files is not None:
+        language = insights.flows.language
+        data["state_names"] = await asyncio.to_thread(state_names, files.flow, files.prompts.get(language))
     return render(
         request,
         "insights.html",

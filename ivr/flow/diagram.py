@@ -213,13 +213,14 @@ def to_dot(
 
     Left to right, the endings (hand-offs and hangups) in the last column. Each group is
     framed; a group in `collapsed` is one box instead, its arrows merged, and it is red when
-    any of its states is. Arrow labels are placed after the layout (`xlabel`), so they take no
-    room of their own: the layout stays as compact as the states allow.
+    any of its states is. Arrow labels are laid out with the states (`label`, not `xlabel`):
+    Graphviz places an `xlabel` after the layout wherever it fits, which on a busy flow meant
+    on top of states; a `label` gets room of its own, so nothing is drawn over a name. The
+    diagram is larger for it, and the pages pan and zoom rather than shrink it.
     """
     lines = [
         "digraph flow {",
-        '  graph [rankdir=LR, fontname="Helvetica", fontsize=13, nodesep=0.08, ranksep=0.2,'
-        " newrank=true, forcelabels=true];",
+        '  graph [rankdir=LR, fontname="Helvetica", fontsize=13, nodesep=0.08, ranksep=0.2, newrank=true];',
         f'  node [fontname="Helvetica", fontsize={STATE_FONT_SIZE}, shape=box, height=0.3,'
         ' margin="0.08,0.03", penwidth=1];',
         '  edge [fontname="Helvetica", fontsize=8, color="#4b5563", arrowsize=0.6];',
@@ -254,7 +255,7 @@ def to_dot(
     if graph.start:
         lines.append('  start [id="start", shape=point, width=0.15, label="", tooltip="start"];')
         start_target = drawn(graph.start) if graph.start in states else _unknown_id(graph.start)
-        lines.append(f'  start -> {_quote_id(start_target)} [xlabel="start"];')
+        lines.append(f'  start -> {_quote_id(start_target)} [label="start"];')
     unknown = dict.fromkeys(
         [e.target for e in graph.edges if e.dangling]
         + ([graph.start] if graph.start and graph.start not in states else [])
@@ -275,7 +276,7 @@ def to_dot(
         if ends[0] != ends[1] or ends[0].startswith("state-"):  # a folded group's inner arrows go
             arrows.setdefault(ends, []).append(edge)
     for (source, target), edges in arrows.items():
-        attrs = {"xlabel": _escape(", ".join(dict.fromkeys(e.label for e in edges if e.label)))}
+        attrs = {"label": _escape(", ".join(dict.fromkeys(e.label for e in edges if e.label)))}
         if any(e.dangling for e in edges):
             attrs |= {"color": DANGLING_COLOR, "fontcolor": DANGLING_COLOR, "style": "dashed"}
         lines.append(f"  {_quote_id(source)} -> {_quote_id(target)} [{_attrs(attrs)}];")

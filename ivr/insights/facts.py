@@ -19,7 +19,14 @@ from enum import StrEnum
 
 from ivr.flow.schema import Flow, HangupState, TransferState
 from ivr.insights.days import QUARTER, local_day
-from ivr.insights.paths import answer_states, main_menu, main_paths, self_service_steps, transfer_states
+from ivr.insights.paths import (
+    answer_states,
+    happy_chain,
+    main_menu,
+    main_paths,
+    self_service_steps,
+    transfer_states,
+)
 from ivr.session import CallSession, InputKind, InputResult
 
 
@@ -51,6 +58,10 @@ class Metric(StrEnum):
     SPEECH = "speech"
     PATH = "path"
     """Key: the main menu option's first state that the call took first."""
+    PATH_STEP = "path_step"
+    """Key: 'path<TAB>state': a step of that path's funnel that a call on the path passed
+    (once per call). Counted per path, so a state many paths share (a goodbye) is not
+    credited to each path's funnel with every call that passed it."""
     ANSWERED = "answered"
     """Key: the path; total: seconds from the call's start to the first answer."""
     MISHEARD = "misheard"
@@ -183,6 +194,8 @@ class FlowShape:
     endings: frozenset[str]
     """Hang-up and transfer states: a call that stops in one was left in the state before."""
     self_service: dict[str, tuple[str, frozenset[str]]]
+    funnels: dict[str, frozenset[str]]
+    """Each main path's funnel steps (`happy_chain`)."""
 
     @classmethod
     def of(cls, flow: Flow) -> FlowShape:
@@ -196,6 +209,7 @@ class FlowShape:
             answer_states(flow),
             frozenset(n for n, s in flow.states.items() if isinstance(s, HangupState | TransferState)),
             self_service_steps(flow),
+            {entry: frozenset(happy_chain(flow, entry)) for entry in main_paths(flow)},
         )
         if len(_SHAPES) > 32:
             _SHAPES.clear()
@@ -260,6 +274,9 @@ def _path(add: Callable[..., None], session: CallSession, shape: FlowShape) -> N
         return
     path = session.path[taken]
     add(Metric.PATH, path)
+    steps = shape.funnels.get(path, frozenset())
+    for state in dict.fromkeys(s for s in session.path[taken:] if s in steps):
+        add(Metric.PATH_STEP, f"{path}\t{state}")
     answers = shape.answers
     times = session.path_at
     for i in range(taken, len(session.path)):

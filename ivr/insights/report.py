@@ -124,7 +124,7 @@ def summary(totals: Totals, waits: QueueWaits, flow: Flow | None) -> dict[str, A
         },
         "understanding": understanding,
         "misheard": dict(misheard),
-        "paths": _paths(totals, flow, passed) if flow else [],
+        "paths": _paths(totals, flow) if flow else [],
         "average_call_seconds": round(totals.total(Metric.CALLS) / calls, 1) if calls else None,
         "self_service": _self_service(totals),
     }
@@ -141,7 +141,7 @@ def _self_service(totals: Totals) -> dict[str, dict[str, int]]:
     }
 
 
-def _paths(totals: Totals, flow: Flow, passed: dict[str, int]) -> list[dict[str, Any]]:
+def _paths(totals: Totals, flow: Flow) -> list[dict[str, Any]]:
     """Each main path: calls that took it, answered, the average time to the answer, its funnel."""
     paths = []
     for entry in main_paths(flow):
@@ -153,7 +153,10 @@ def _paths(totals: Totals, flow: Flow, passed: dict[str, int]) -> list[dict[str,
                 "calls": totals.n(Metric.PATH, entry),
                 "answered": answered,
                 "answer_seconds": round(seconds / answered, 1) if answered else None,
-                "funnel": [{"state": s, "calls": passed.get(s, 0)} for s in happy_chain(flow, entry)],
+                "funnel": [
+                    {"state": s, "calls": totals.n(Metric.PATH_STEP, f"{entry}\t{s}")}
+                    for s in happy_chain(flow, entry)
+                ],
             }
         )
     return paths

@@ -27,6 +27,7 @@ from enum import StrEnum
 from typing import Any
 
 from ivr.store.sql import Conflict, PostgresSql, Row, Sql, Statement
+from ivr.store.suppressions import KeptOptOuts
 
 
 class TargetState(StrEnum):
@@ -124,6 +125,8 @@ def day_start(now: float) -> float:
 class OutreachStore:
     def __init__(self, sql: Sql) -> None:
         self.sql = sql
+        self.kept_optouts = KeptOptOuts(sql)
+        """Numbers that opted out before their data was erased (see `ivr.store.suppressions`)."""
         self.postgres = isinstance(sql, PostgresSql)
 
     # --- campaigns on and off --------------------------------------------------------------------
@@ -157,6 +160,8 @@ class OutreachStore:
         """Add events not seen before; returns how many were new. A customer still waiting for
         their first call takes the time zone imported since (a corrected import must move
         when they are called, not only who is called next time)."""
+        for number in await self.kept_optouts.among(event.number for event in events):
+            await self.opt_out(number, "kept after erasure", now)
         added = 0
         for event in events:
             new = await self.sql.execute(
@@ -438,6 +443,7 @@ class OutreachStore:
         return added == 1
 
     async def opt_in(self, number: str) -> bool:
+        await self.kept_optouts.forget(number)
         return await self.sql.execute("DELETE FROM contact_optouts WHERE number = $1", number) == 1
 
     async def optouts(self) -> list[Row]:

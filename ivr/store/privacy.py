@@ -13,7 +13,9 @@ with its path, outcome, times and language (the insights count it, and a count c
 twice or lost would change last month's figures), but its caller, called number, values,
 transcript, spoken words and last answer go. Survey scores stay with the anonymous call.
 The erasure itself is audited (who, when, how many records; the number only masked) in
-the same transaction as the deletes.
+the same transaction as the deletes. One thing outlives it: an opt-out, as a keyed digest of
+the number (`ivr.store.suppressions`), so a customer who objected to our calls is never
+called again when their number turns up in new data.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from ivr.logs import mask_phone
 from ivr.session import FINAL_STATUSES, CallSession, CallStatus
 from ivr.store.audit import AuditLog
 from ivr.store.sql import Row, Sql, Statement
+from ivr.store.suppressions import KeptOptOuts
 
 if TYPE_CHECKING:  # Redis is imported only where a deployment uses it (`ivr.store.backends`)
     from ivr.store.redis import RedisSessionStore
@@ -193,6 +196,7 @@ async def erase_number(
         for row in found.records["calls"]
         for session in [anonymised(json.dumps(row["data"]), now)]
     ]
+    statements.append(await KeptOptOuts(sql).keep(number))  # before the opt-out row goes
     statements += [Statement(query, (number,)) for query in _ERASE]
     counts = {kind: n for kind, n in found.counts().items() if n and kind != "live_sessions"}
     if live:

@@ -351,6 +351,16 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
         CREATE INDEX IF NOT EXISTS outreach_targets_number ON outreach_targets (number, state);
         """,
     ),
+    SharedMigration(
+        25,
+        "kept_optouts",
+        # An opt-out outlives the erasure of the number's data, as a keyed digest
+        # (ivr/store/suppressions.py); the key is random per deployment.
+        """
+        CREATE TABLE IF NOT EXISTS kept_optouts (digest text PRIMARY KEY, at double precision NOT NULL);
+        CREATE TABLE IF NOT EXISTS privacy_key (id integer PRIMARY KEY CHECK (id = 1), secret text NOT NULL);
+        """,
+    ),
 ]
 
 FORGET_OLD_COUNTS = "DELETE FROM lookup_counts WHERE day < $1"

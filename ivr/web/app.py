@@ -97,6 +97,8 @@ def create_app(
             for code, catalog in checked.catalogs.items()
             if code in settings.languages
         }
+        agent_line.language = settings.language
+        agent_line.number_languages = settings.number_languages
     switches = SqlSwitchStore(stores.sql, clock=time.time)
     emergency = agent_line.desk.emergency_closed if agent_line else lambda: switches.is_on(EMERGENCY)
     market_of: Callable[[str], Market | None] = (

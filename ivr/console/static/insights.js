@@ -47,7 +47,12 @@
   // Every step gets its own labelled bar: the chart grows with the steps (Chart.js skipped
   // every other label of a fixed-height chart, so bars and labels did not line up).
   const funnelSteps = [];
-  for (const p of f.paths) for (const step of p.funnel) funnelSteps.push({ label: `${p.path} · ${step.state.replace(/_/g, " ")}`, calls: step.calls });
+  const names = data.state_names || {};
+  const named = (state) => {
+    const name = names[state] || state.replace(/_/g, " ");
+    return name.length > 60 ? `${name.slice(0, 59)}…` : name;
+  };
+  for (const p of f.paths) for (const step of p.funnel) funnelSteps.push({ label: `${p.path.replace(/_/g, " ")} · ${named(step.state)}`, calls: step.calls });
   const funnel = document.getElementById("chart-funnel");
   if (funnel) funnel.parentElement.style.height = `${Math.max(240, 60 + 26 * funnelSteps.length)}px`;
   chart("chart-funnel", {
