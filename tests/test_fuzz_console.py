@@ -48,17 +48,18 @@ PROMPTS = {path.stem: path.read_text() for path in sorted((ROOT / "prompts").glo
 AGENT_PHONE = "+15550100201"
 NUMBERS = [AGENT_PHONE, VERIFIED_PHONE, "+15550100003", "+1", "12345", quote("+١٢٣٤٥٦٧٨"), "x" * 40]
 JSON_ENDPOINTS = [
-    "/console/flows/support/validate",
-    "/console/flows/support/diagram",
-    "/console/flows/support/prompt",
-    "/console/flows/support/listen",
-    "/console/flows/support/test/call",
-    "/console/flows/support/test/input",
-    "/console/flows/support/save",
-    "/console/flows/support/diff",
-    "/console/flows/support/publish",
-    "/console/flows/support/rollback",
+    "/console/flows/{flow}/validate",
+    "/console/flows/{flow}/diagram",
+    "/console/flows/{flow}/prompt",
+    "/console/flows/{flow}/listen",
+    "/console/flows/{flow}/test/call",
+    "/console/flows/{flow}/test/input",
+    "/console/flows/{flow}/save",
+    "/console/flows/{flow}/diff",
+    "/console/flows/{flow}/publish",
+    "/console/flows/{flow}/rollback",
     "/console/agent/status",
+    "/console/agent/emergency",
     "/console/agent/take",
     "/console/agent/callbacks/{id}/call",
     "/console/agent/voicemails/{id}/done",
@@ -69,20 +70,38 @@ FORM_ENDPOINTS = [
     "/console/accounts",
     "/console/accounts/{user}",
     "/console/campaigns/{campaign}",
+    "/console/privacy/export",
+    "/console/privacy/erase",
 ]
 PHONE_API = ["call", "answer", "keys", "say", "hangup", "record"]
 GETS = [
     "/console/insights?{query}",
     "/console/insights/export/{table}.csv?{query}",
     "/console/campaigns/status.json",
-    "/console/flows/support/history",
+    "/console/returns?{query}",
+    "/console/returns.json?{query}",
+    "/console/flows/{flow}",
+    "/console/flows/{flow}/history",
     "/console/agent/calls/{id}/transcript",
     "/console/phone/{number}",
     "/sandbox/phones/{number}/events?wait=0&{query}",
 ]
-QUERY_KEYS = ["since", "until", "after", "flow", "language"]
+FLOW_NAMES = st.sampled_from(["support"] * 5 + ["followup", "warranty_offer", "nope", "..%2Fsupport", "%00"])
+QUERY_KEYS = ["status", "page", "since", "until", "after", "flow", "language"]
 KEYS = ["flow", "prompts", "revision", "language", "text", "id", "event", "version", "call", "keys"]
-KEYS += ["caller", "state", "input", "digits", "speech", "status", "groups", "note", "add", "answered_by"]
+KEYS += [
+    "closed",
+    "caller",
+    "state",
+    "input",
+    "digits",
+    "speech",
+    "status",
+    "groups",
+    "note",
+    "add",
+    "answered_by",
+]
 
 
 def _jsonhostile_value() -> st.SearchStrategy[object]:
@@ -108,6 +127,7 @@ def _fill(draw: st.DrawFn, path: str) -> str:
         number=draw(st.sampled_from(NUMBERS)),
         user=draw(st.sampled_from(["alex", "nobody", "a" * 40, "%E2%80%AE"])),
         campaign=draw(st.sampled_from(["delivery-followup", "nope", "..%2F..%2Fx"])),
+        flow=draw(FLOW_NAMES),
         table=draw(st.sampled_from(["calls", "misheard", "x", ""])),
         query=urlencode(
             draw(
@@ -136,6 +156,7 @@ def console_request(draw: st.DrawFn) -> dict:
         body, headers["Content-Type"] = json.dumps(fields, allow_nan=True).encode(), "application/json"
     elif shape == "plausible":
         names = ["username", "password", "role", "display_name", "phone", "skills", "language", "enabled"]
+        names += ["number", "confirm"]
         form = draw(st.dictionaries(st.sampled_from(names), hostile_value(), max_size=5))
         body, headers["Content-Type"] = urlencode(form).encode(), "application/x-www-form-urlencoded"
     elif shape == "any":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ivr.bodies import read_form
 from ivr.console.web import AUDIT, render, require
 from ivr.logs import mask_phone
 from ivr.store.accounts import Role
@@ -38,7 +39,7 @@ async def privacy_page(request: web.Request) -> web.Response:
 async def privacy_export(request: web.Request) -> web.Response:
     """Everything held about the number, as the JSON file a supervisor can hand over."""
     admin = require(request, Role.ADMIN)
-    number = _number((await request.post()).get("number", ""))
+    number = _number((await read_form(request)).get("number", ""))
     if not number.startswith("+") or not number[1:].isdigit():
         return render(request, "privacy.html", status=400, found=None, number=number, message="",
                       error="Type the number in E.164 form, like +4915112345678.")  # fmt: skip
@@ -54,7 +55,7 @@ async def privacy_export(request: web.Request) -> web.Response:
 async def privacy_erase(request: web.Request) -> web.Response:
     """Erase after the number was typed twice the same (there is no undo)."""
     admin = require(request, Role.ADMIN)
-    form = await request.post()
+    form = await read_form(request)
     number, again = _number(form.get("number", "")), _number(form.get("confirm", ""))
     if number != again:
         return render(request, "privacy.html", status=400, found=None, number=number, message="",
