@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -36,6 +37,8 @@ from tests.caller import VERIFIED_PHONE, Caller
 from tests.conftest import ROOT, TODAY, load_demo_data, make_settings
 from tests.console import PASSWORD, add_account, console_client, sign_in
 from tests.test_console_stalls import big_prompts
+
+pytestmark = pytest.mark.process  # the `ivr` commands beside the server are real processes
 
 MAX_STALL = 0.1
 """Seconds of CPU one loop callback may take while callers wait."""
