@@ -27,6 +27,8 @@ from ivr.yamlsource import SourceError, load_text
 from tests.conftest import ROOT
 from tests.fuzz_text import spoilt
 
+pytestmark = pytest.mark.inprocess  # market files are written to disk; the count test goes with them
+
 COUNT: dict[str, int] = {}
 REFUSED: dict[str, int] = {}
 FLOWS = flow_names(ROOT / "flows")

@@ -143,4 +143,4 @@ def test_any_answer_is_records_or_a_refusal_never_a_crash(body: bytes, lookup: L
 def test_the_answers_were_fuzzed_as_many_times_as_promised() -> None:
     """Runs after the fuzzing (same module, in order): its count, and both ways out taken."""
     assert COUNT["answers"] >= EXAMPLES, COUNT
-    assert COUNT["records"] > EXAMPLES // 10 and COUNT["refused"] > EXAMPLES // 10, COUNT
+    assert COUNT["records"] > EXAMPLES // 50 and COUNT["refused"] > EXAMPLES // 50, COUNT
