@@ -229,7 +229,10 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[S
         yield running, people
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(1200)  # a fixed number of cases, however busy the machine is
+# A failing case's requests hold 100 KB bodies: Hypothesis warns that their repr is large, and
+# the suite's warnings-as-errors would report that warning instead of the failure itself.
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisWarning")
 @settings(
     max_examples=CONSOLE_EXAMPLES,
     deadline=None,
@@ -243,7 +246,7 @@ def test_malformed_console_and_phone_api_requests_get_an_answer_never_an_error(
 ) -> None:
     server, people = console_server
     caplog.clear()  # each example answers for its own requests
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=300)  # a Listen on a busy machine
     try:
         for request in requests:
             headers = dict(request.get("headers", {}))
