@@ -14,7 +14,8 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 from ivr.flow.steps import (
@@ -54,6 +55,18 @@ class PromptAudio(Protocol):
     """Turns prompt text into a served recording (see `ivr.speech.cache`)."""
 
     async def audio_id(self, text: str) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """Why a call ends at its next turn, whatever the caller answered (`SupportLine.turn`'s `end`)."""
+
+    prompt: str
+    """What the caller hears last (a prompt of the call's flow, in the call's language)."""
+    outcome: str
+    """The call record's outcome."""
+    why: str
+    """For the call's transcript."""
 
 
 MEDIA_PATH = "/media"
@@ -186,8 +199,19 @@ class SupportLine:
         log.info("call %s from %s started", call_sid, mask_phone(session.caller))
         return twiml
 
-    async def turn(self, seq: int, params: Mapping[str, str], query: Mapping[str, str]) -> str:
-        """The caller answered (or stayed silent, or a transfer ended) for turn `seq`."""
+    async def turn(
+        self,
+        seq: int,
+        params: Mapping[str, str],
+        query: Mapping[str, str],
+        *,
+        end: Callable[[CallSession], Awaitable[Ending | None]] | None = None,
+    ) -> str:
+        """The caller answered (or stayed silent, or a transfer ended) for turn `seq`.
+
+        `end`: asked once the turn is known to be new; an `Ending` ends the call at this turn
+        with its prompt instead of running the flow (a campaign call to a number that has
+        opted out since it started)."""
         call_sid = params["CallSid"]
         session = await self.sessions.load(call_sid)
         if session is None:
@@ -205,7 +229,11 @@ class SupportLine:
         expected = session.seq
         event = event_from(params, query)
         live = await self.flows.for_session(session)
-        steps = await live.engine.handle(session, event)
+        ending = await end(session) if end is not None else None
+        if ending is not None:
+            steps = live.engine.end(session, ending.prompt, ending.outcome, ending.why)
+        else:
+            steps = await live.engine.handle(session, event)
         twiml = await self._finish_turn(session, steps, live)
         if not await self.sessions.save(session, expected):
             winner = await self.sessions.load(call_sid)

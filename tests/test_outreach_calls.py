@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient
 from ivr.agents.store.callbacks import SqlCallbackStore
 from ivr.insights.store import SqlSurveyAnswers
 from ivr.outreach.service import Outreach
-from ivr.outreach.store import TargetState
+from ivr.outreach.store import Target, TargetState
 from ivr.sandbox.account import LINE_NUMBER
 from ivr.sandbox.outbound import OutboundAccount, running_outbound_account
 from ivr.speakable import phone_number
@@ -270,3 +270,70 @@ async def test_a_negative_number_said_is_not_a_score(
     again = await twilio.post_signed(gather.attrib["action"], params)
     assert "please answer with a number from 1 to 5" in said(again.body)
     assert await outreach.store.scores(CAMPAIGN) == []
+
+
+async def test_an_opt_out_during_a_campaign_call_ends_it_politely_and_cancels_what_waits(
+    aiohttp_client: Callable, tmp_path: Path, twilio: OutboundAccount
+) -> None:
+    """Jane is on the follow-up call, with the warranty offer queued behind it, when her number
+    is put on the opt-out list elsewhere (`ivr contacts optout`, which writes this): her next
+    answer hears the opt-out's goodbye, not the next question, and nothing queued calls her."""
+    clock = Clock()
+    outreach = await started(aiohttp_client, tmp_path, twilio, clock)
+    await outreach.store.set_enabled("warranty-expiry", True, "test", clock())
+    sid = await one_call(outreach, twilio)
+    assert (await outreach.run_round("warranty-expiry")).placed == []  # one call at a time
+    answered = await twilio.answer_as(sid, "human")
+    assert "How happy are you with it" in said(answered.body)
+
+    await outreach.store.opt_out(JANE, "cli:test", clock())
+    bye = await press(twilio, sid, answered.body, "5")
+
+    assert said(bye) == "You won't get these calls again. Thank you, goodbye."
+    assert "<Hangup" in bye and "<Gather" not in bye
+    assert await outreach.store.scores(CAMPAIGN) == []  # the answer after the opt-out is not kept
+    await twilio.post_status(sid, "completed")
+    record = await outreach.lines["followup"].sessions.load(sid)
+    assert record is not None and record.outcome == "opted_out"
+    assert (await outreach.store.counts("warranty-expiry"))["opted_out"] == 1
+    clock.now += 24 * 3600
+    for name in (CAMPAIGN, "warranty-expiry"):
+        assert (await outreach.run_round(name)).placed == []
+    assert [r.get("To") for r in twilio.requests_to("/Calls.json")] == [JANE]
+
+
+async def test_an_opt_out_while_the_phone_rings_is_only_the_goodbye(
+    aiohttp_client: Callable, tmp_path: Path, twilio: OutboundAccount
+) -> None:
+    clock = Clock()
+    outreach = await started(aiohttp_client, tmp_path, twilio, clock)
+    sid = await one_call(outreach, twilio)
+
+    await outreach.store.opt_out(JANE, "cli:test", clock())
+    answered = await twilio.answer_as(sid, "human")
+
+    assert said(answered.body) == "You won't get these calls again. Thank you, goodbye."
+    assert "<Gather" not in answered.body and "<Hangup" in answered.body
+    assert (await outreach.store.counts(CAMPAIGN))["opted_out"] == 2  # Jane and the one before
+
+
+async def test_a_claimed_call_is_not_placed_once_its_number_opted_out(
+    aiohttp_client: Callable, tmp_path: Path, twilio: OutboundAccount
+) -> None:
+    """The opt-out lands between the claim and the call to Twilio: no call is made."""
+    clock = Clock()
+    outreach = await started(aiohttp_client, tmp_path, twilio, clock)
+    store = outreach.store
+    claim = store.claim
+
+    async def claim_then_opt_out(
+        campaign: str, ids: Sequence[str], now: float, *, concurrent_cap: int, daily_cap: int
+    ) -> list[Target]:
+        claimed = await claim(campaign, ids, now, concurrent_cap=concurrent_cap, daily_cap=daily_cap)
+        for target in claimed:
+            await store.opt_out(target.number, "cli:test", clock())
+        return claimed
+
+    store.claim = claim_then_opt_out  # type: ignore[method-assign]
+    assert (await outreach.run_round(CAMPAIGN)).placed == []
+    assert twilio.requests_to("/Calls.json") == []

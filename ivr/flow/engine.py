@@ -176,6 +176,19 @@ class FlowEngine:
             started_at=self.clock(),
         )
 
+    def end(self, session: CallSession, prompt: str, outcome: str, why: str) -> list[Step]:
+        """End the call at this turn, whatever the caller answered: `prompt`, then hang up.
+
+        For what the line learns between turns that the flow cannot know (a customer who opted
+        out of campaign calls elsewhere while this one runs): a polite last sentence, never
+        the next question."""
+        self._note(session, "flow", f"ended: {why}")
+        session.outcome = outcome
+        steps: list[Step] = []
+        self._say(session, steps, prompt, False)
+        steps.append(Hangup())
+        return steps
+
     async def handle(self, session: CallSession, event: Event) -> list[Step]:
         """Advance the call by one caller event; returns what the caller hears next."""
         steps: list[Step] = []

@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime
 from ivr.config import Settings
 from ivr.hours import BusinessHours
 from ivr.languages import LanguagePlan
-from ivr.line import SupportLine
+from ivr.line import Ending, SupportLine
 from ivr.logs import mask_phone
 from ivr.outreach.calling_window import customer_zone, may_call
 from ivr.outreach.campaigns import Campaign
@@ -50,6 +50,10 @@ SERVICE_RECOVERY = "service_recovery"
 """The desk's reason for an unhappy customer's callback (listed first)."""
 CAMPAIGN_CALLBACK = "campaign_callback"
 """The desk's reason for a callback a customer asked for on a campaign call without a complaint."""
+OPTED_OUT_PROMPT = "followup_opted_out"
+"""What a campaign call says last to a number that opted out while it rang or ran (the words
+pressing 9 ends with: "You won't get these calls again. Thank you, goodbye.")."""
+OPTED_OUT_ENDING = Ending(OPTED_OUT_PROMPT, "opted_out", "the number opted out of campaign calls")
 MACHINE_STATES = ("machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax")
 
 
@@ -161,6 +165,10 @@ class Outreach:
 
     async def _place(self, campaign: Campaign, target: Target, result: RoundResult) -> None:
         assert self.dialer is not None
+        fresh = await self.store.get(target.id)
+        if fresh is None or fresh.state is not TargetState.CALLING:
+            log.info("campaign %s: %s opted out since the claim, not called", campaign.name, target.id)
+            return
         base = f"{self.config.public_url}{OUTBOUND_PATH}"
         try:
             call_sid = await self.dialer.place_call(
@@ -227,16 +235,35 @@ class Outreach:
             return render_goodbye(None, voice=self._any_voice())
         language = await self.language_of(target.number)
         known = self._known(target, campaign, language)
+        if target.state is TargetState.OPTED_OUT:
+            # Opted out while the phone rang: the last sentence pressing 9 would have heard.
+            log.info("campaign %s: %s opted out while ringing", campaign.name, mask_phone(target.number))
+            return await self._said_last(line, OPTED_OUT_PROMPT, known, language)
         answered_by = params.get("AnsweredBy", "")
         if answered_by in MACHINE_STATES:
             await self.store.picked_up(target.id, TargetState.MACHINE, answered_by, self.clock())
-            live = await line.flows.current()
-            catalog = live.engine.catalogs.get(language, live.engine.catalog)
-            text = catalog.render(campaign.machine_prompt, known, self.today())
             log.info("campaign %s: left a message on %s", campaign.name, mask_phone(target.number))
-            return render_goodbye(text, voice=live.voices.get(language, live.voice))
+            return await self._said_last(line, campaign.machine_prompt, known, language)
         await self.store.picked_up(target.id, TargetState.ANSWERED, answered_by or "unknown", self.clock())
         return await line.answer(params, known=known, outbound=True, language=language)
+
+    async def _said_last(
+        self, line: SupportLine, prompt: str, known: Mapping[str, str], language: str
+    ) -> str:
+        """One prompt of the campaign's flow in `language`, then hang up (no flow runs)."""
+        live = await line.flows.current()
+        catalog = live.engine.catalogs.get(language, live.engine.catalog)
+        text = catalog.render(prompt, known, self.today()) if catalog.has(prompt) else None
+        return render_goodbye(text, voice=live.voices.get(language, live.voice))
+
+    async def ending(self, session: CallSession) -> Ending | None:
+        """Whether a running campaign call ends at this turn: its number opted out meanwhile (on
+        the command line, say); the customer hears the opt-out's goodbye, not the next question."""
+        target = await self._target_of(session)
+        if target is not None and target.state is TargetState.OPTED_OUT:
+            log.info("campaign %s: call %s ends, the number opted out", target.campaign, session.call_sid)
+            return OPTED_OUT_ENDING
+        return None
 
     async def language_of(self, number: str) -> str:
         """The language a campaign call speaks from its first word: the customer's own (chosen

@@ -426,7 +426,10 @@ class OutreachStore:
     # --- the opt-out list ----------------------------------------------------------------------------
 
     async def opt_out(self, number: str, source: str, now: float) -> bool:
-        """Add a number for good (every campaign honours it); False if it was already there."""
+        """Add a number for good (every campaign honours it); False if it was already there.
+
+        Its targets stop at once, queued or in a call: a claimed call not yet placed is not
+        placed, a ringing one says goodbye when answered, a running one at its next turn."""
         added = await self.sql.execute(
             "INSERT INTO contact_optouts (number, at, source) VALUES ($1, $2, $3)"
             " ON CONFLICT (number) DO NOTHING",
@@ -436,7 +439,7 @@ class OutreachStore:
         )
         await self.sql.execute(
             "UPDATE outreach_targets SET state = 'opted_out', updated_at = $2"
-            " WHERE number = $1 AND state IN ('waiting', 'answered')",
+            " WHERE number = $1 AND state IN ('waiting', 'calling', 'answered')",
             number,
             now,
         )

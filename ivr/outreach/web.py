@@ -167,7 +167,7 @@ def setup_outreach(
         seq = request.query.get("seq", "")
         if line is None or "CallSid" not in params or not seq.isdigit():
             raise web.HTTPBadRequest(text="A known flow, CallSid and a numeric seq are required.\n")
-        return await line.turn(int(seq), params, request.query)
+        return await line.turn(int(seq), params, request.query, end=outreach.ending)
 
     async def status(request: web.Request, params: dict[str, str]) -> None:
         await outreach.status(request.query.get("target", ""), params)

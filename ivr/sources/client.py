@@ -64,6 +64,19 @@ class _Failed(Exception):
     """A lookup failed for a reason that is safe to log (no data of the answer)."""
 
 
+class SourceAnswerInvalid(_Failed):
+    """An answer that is not JSON the line can read (its text is never in the message)."""
+
+
+def decode_answer(raw: bytes) -> Any:
+    """An answer's bytes as JSON. Anything else is `SourceAnswerInvalid`: a body nested
+    100,000 deep is Python's `RecursionError`, not a `ValueError`, and must not escape either."""
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        raise SourceAnswerInvalid("the answer is not JSON") from None
+
+
 @dataclass
 class Exchange:
     """One HTTP request and its answer, as `ivr sources test` shows them."""
@@ -285,8 +298,8 @@ class HttpSources:
             if len(raw) > MAX_BODY:
                 raise _Failed(f"answer larger than {MAX_BODY // 1024} KB ({_template(request)})")
             try:
-                return json.loads(raw), following
-            except ValueError:
+                return decode_answer(raw), following
+            except SourceAnswerInvalid:
                 raise _Failed(f"the answer is not JSON ({_template(request)})") from None
         raise AssertionError("unreachable: the last try returns or raises")
 

@@ -129,13 +129,20 @@ async def export_number(sql: Sql, number: str, sessions: RedisSessionStore | Non
     records: dict[str, list[dict[str, Any]]] = {}
     for kind, query in SECTIONS.items():
         args: tuple[str, ...] = (number, _pattern(number)) if "$2" in query else (number,)
-        rows = [_plain(row) for row in await sql.fetch(query, *args)]
+        found = await (sql.fetch_bulk if kind == "calls" else sql.fetch)(query, *args)  # calls: a scan
+        rows = [_plain(row) for row in found]
         if kind == "calls":
-            for row in rows:
-                row["data"] = json.loads(row["data"])
+            # A frequent caller's thousands of transcripts: parsed off the loop the calls run on.
+            rows = await asyncio.to_thread(_with_sessions, rows)
         records[kind] = rows
     live = [json.loads(text) for _, text in await _redis_sessions(sessions, number)] if sessions else []
     return SubjectData(number, records, live)
+
+
+def _with_sessions(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for row in rows:
+        row["data"] = json.loads(row["data"])
+    return rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,16 +193,7 @@ async def erase_number(
         raise ValueError(f"{mask_phone(number)} is not a phone number in E.164 form (+4930123456)")
     live = await _erase_redis(sessions, number) if sessions else 0
     found = await export_number(sql, number)
-    now = time.time()
-    statements = [
-        Statement(
-            "UPDATE calls SET caller = '', data = $2, status = $3, ended_at = $4, seq = $5"
-            " WHERE call_sid = $1",
-            (row["call_sid"], session.to_json(), session.status, session.ended_at, session.seq),
-        )
-        for row in found.records["calls"]
-        for session in [anonymised(json.dumps(row["data"]), now)]
-    ]
+    statements = await asyncio.to_thread(_anonymising, found.records["calls"], time.time())
     statements.append(await KeptOptOuts(sql).keep(number))  # before the opt-out row goes
     statements += [Statement(query, (number,)) for query in _ERASE]
     counts = {kind: n for kind, n in found.counts().items() if n and kind != "live_sessions"}
@@ -210,6 +208,19 @@ async def erase_number(
     recordings = [Path(str(row["audio_file"])) for row in found.records["voicemails"] if row["audio_file"]]
     files = await asyncio.to_thread(_delete_files, recordings)
     return Erasure(number, counts, files)
+
+
+def _anonymising(calls: list[dict[str, Any]], now: float) -> list[Statement]:
+    """The updates that anonymise these call records (JSON work: run off the loop)."""
+    return [
+        Statement(
+            "UPDATE calls SET caller = '', data = $2, status = $3, ended_at = $4, seq = $5"
+            " WHERE call_sid = $1",
+            (row["call_sid"], session.to_json(), session.status, session.ended_at, session.seq),
+        )
+        for row in calls
+        for session in [anonymised(json.dumps(row["data"]), now)]
+    ]
 
 
 def _delete_files(paths: list[Path]) -> int:
