@@ -12,7 +12,7 @@ import pytest
 
 from ivr.agents.model import EntryState
 from ivr.agents.web import AGENT_LINE
-from ivr.phone import PhoneCall, play_call
+from ivr.cli.call import PhoneCall, play_call
 from tests.caller import PUBLIC_URL, TOKEN, VERIFIED_PHONE
 from tests.sandbox_line import sandbox_line
 
