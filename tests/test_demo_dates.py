@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from ivr.demo_dates import DEMO_DAY, afternoon_zone, dated, main
 from ivr.importer import ImportKind, parse_file
-from tests.conftest import DEMO
+from ivr.testing.demo_line import DEMO
 
 
 def test_every_date_moves_by_the_days_since_and_nothing_else_does() -> None:

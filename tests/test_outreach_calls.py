@@ -17,7 +17,7 @@ from ivr.insights.store import SqlSurveyAnswers
 from ivr.outreach.service import Outreach
 from ivr.outreach.store import TargetState
 from ivr.sandbox.outbound import OutboundAccount, running_outbound_account
-from tests.caller import PUBLIC_URL, TOKEN
+from ivr.testing.caller import PUBLIC_URL, TOKEN
 from tests.outreach_line import (
     JANE,
     NOON_IN_NEW_YORK,

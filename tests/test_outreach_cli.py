@@ -15,7 +15,7 @@ import pytest
 from ivr.demo_dates import dated
 from ivr.sandbox.account import ACCOUNT_SID, LINE_NUMBER
 from ivr.sandbox.outbound import running_outbound_account
-from tests.conftest import ROOT
+from ivr.testing.demo_line import ROOT
 from tests.outreach_line import JANE, OPTED_OUT, ORDERS, SYDNEY, TODAY, WARRANTIES
 
 pytestmark = pytest.mark.process

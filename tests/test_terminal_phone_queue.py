@@ -13,7 +13,7 @@ import pytest
 from ivr.agents.model import EntryState
 from ivr.agents.web import AGENT_LINE
 from ivr.cli.call import PhoneCall, play_call
-from tests.caller import PUBLIC_URL, TOKEN, VERIFIED_PHONE
+from ivr.testing.caller import PUBLIC_URL, TOKEN, VERIFIED_PHONE
 from tests.sandbox_line import sandbox_line
 
 
