@@ -94,8 +94,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# Run as `python benchmarks/speech.py`, this file's folder is first on sys.path, and this
-# module would shadow the `speech` package it measures: put the checkout there instead.
+# Run as `python benchmarks/speech.py`, this file's folder is first on sys.path: put the
+# checkout there instead, so `ivr` and `benchmarks` are this checkout's.
 if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(ROOT)
 

@@ -1,12 +1,13 @@
 """Every word the line knows per language outside the prompts files: one module per language.
 
-The words callers say (yes and no, asking for a person or the main menu, a language's
-name, filler that says nothing) and the few sentences the line needs when no prompts file
-can help (the language choice, a fault's apology) used to sit in the modules that use them,
-German and Swedish beside the code. Here each language is one module with the same names,
-so a native speaker reviews one file, and a fourth language is one new module and one line
-in `LOCALES` (mypy checks each module against `Locale`). The code that uses the words
-stays where it was and reads the mappings below: language code → that language's words.
+The words callers say (yes and no, asking for a person or the main menu, a language's name,
+keys named aloud, filler that says nothing) and the few sentences the line needs when no
+prompts file can help (the language choice, a fault's apology) used to sit in the modules
+that use them, German and Swedish beside the code. Here each language is one module with the
+same names, so a native speaker reviews one file, and a fourth language is one new module
+and one line in `LOCALES` (mypy checks each module against `Locale`). The code that uses the
+words stays where it was and reads the mappings below: language code → that language's
+words.
 Plain data, at the bottom of the layers: it imports nothing of the line.
 """
 
@@ -40,6 +41,8 @@ class Locale(Protocol):
     def AGENT_WORDS(self) -> tuple[str, ...]: ...
     @property
     def KEY_NAMES(self) -> dict[str, str]: ...
+    @property
+    def KEYPAD_WORDS(self) -> dict[str, str]: ...
     @property
     def LANGUAGE_NAMES(self) -> tuple[str, ...]: ...
     @property
@@ -77,6 +80,7 @@ YES_WORDS: Mapping[str, tuple[str, ...]] = {code: words.YES_WORDS for code, word
 NO_WORDS: Mapping[str, tuple[str, ...]] = {code: words.NO_WORDS for code, words in LOCALES.items()}
 AGENT_WORDS: Mapping[str, tuple[str, ...]] = {code: words.AGENT_WORDS for code, words in LOCALES.items()}
 KEY_NAMES: Mapping[str, Mapping[str, str]] = {code: words.KEY_NAMES for code, words in LOCALES.items()}
+KEYPAD_WORDS: Mapping[str, Mapping[str, str]] = {code: words.KEYPAD_WORDS for code, words in LOCALES.items()}
 LANGUAGE_NAMES: Mapping[str, tuple[str, ...]] = {
     code: words.LANGUAGE_NAMES for code, words in LOCALES.items()
 }

@@ -27,6 +27,22 @@ AGENT_WORDS = ("mitarbeiter", "mitarbeiterin", "jemanden sprechen", "mensch", "b
 
 KEY_NAMES = {"*": "Stern", "#": "Raute"}
 
+KEYPAD_WORDS = {
+    "null": "0",
+    "eins": "1",
+    "zwei": "2",
+    "zwo": "2",
+    "drei": "3",
+    "vier": "4",
+    "fünf": "5",
+    "sechs": "6",
+    "sieben": "7",
+    "acht": "8",
+    "neun": "9",
+    "stern": "*",
+    "raute": "#",
+}
+
 LANGUAGE_NAMES = ("deutsch", "german", "tyska", "tysk")
 
 CHOICE_TEXT = "Für Deutsch drücken Sie die {key}."

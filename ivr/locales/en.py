@@ -36,6 +36,28 @@ AGENT_WORDS: tuple[str, ...] = ()
 KEY_NAMES = {"*": "star", "#": "pound"}
 """How a prompt names the keys that are not digits."""
 
+KEYPAD_WORDS = {
+    "zero": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "star": "*",
+    "pound": "#",
+    "hash": "#",
+}
+"""Keypad keys named aloud ("one", "zero", "pound"), and the key each names.
+
+One table per language for menus (`ivr.speech.number_words`): local recognition offers these
+words in a menu's grammar, and the flow engine turns them into keys, so a word can never be
+heard but not understood (or understood but never heard).
+"""
+
 LANGUAGE_NAMES = ("english", "englisch", "engelska")
 """What a caller may say to choose this language: its own name first, then its names in the others."""
 

@@ -43,6 +43,22 @@ AGENT_WORDS = ("handläggare", "prata med någon", "en människa", "person", "ku
 
 KEY_NAMES = {"*": "stjärna", "#": "fyrkant"}
 
+KEYPAD_WORDS = {
+    "noll": "0",
+    "ett": "1",
+    "etta": "1",
+    "två": "2",
+    "tre": "3",
+    "fyra": "4",
+    "fem": "5",
+    "sex": "6",
+    "sju": "7",
+    "åtta": "8",
+    "nio": "9",
+    "stjärna": "*",
+    "fyrkant": "#",
+}
+
 LANGUAGE_NAMES = ("svenska", "swedish", "schwedisch", "svensk")
 
 CHOICE_TEXT = "För svenska, tryck {key}."
