@@ -7,8 +7,7 @@ that use them, German and Swedish beside the code. Here each language is one mod
 same names, so a native speaker reviews one file, and a fourth language is one new module
 and one line in `LOCALES` (mypy checks each module against `Locale`). The code that uses the
 words stays where it was and reads the mappings below: language code → that language's
-words.
-Plain data, at the bottom of the layers: it imports nothing of the line.
+words. Plain data, at the bottom of the layers: it imports nothing of the line.
 """
 
 from __future__ import annotations
