@@ -1,19 +1,28 @@
-"""A real line on loopback, in a thread of its own, for tests that drive it synchronously.
+"""A real line on loopback, in a thread of its own, for tests that drive it synchronously;
+and what the fuzz suites share (hostile values, a normal call after the fuzzing).
 
 Hypothesis runs plain functions, so the fuzz tests talk to the server with blocking HTTP
 and websocket clients while the server's event loop runs in this thread, exactly as it
-does under `ivr serve`.
+does under `ivr serve`. The suites are three files (webhooks, the console and phone API,
+media streams) so that the test processes share them out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import http.client
+import secrets
 import threading
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
+from hypothesis import strategies as st
+
+from ivr.testing.caller import PUBLIC_URL, VERIFIED_PHONE, sign
 
 
 class ServerThread:
@@ -62,3 +71,74 @@ class ServerThread:
     async def _stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+CALLS = ["CA" + secrets.token_hex(16) for _ in range(4)]
+"""A handful of call SIDs the fuzzed requests and messages share, so turns land on live calls."""
+HOSTILE = [
+    "",
+    "1",
+    "0",
+    "9",
+    "#",
+    "*",
+    "4512",
+    "4512#",
+    "10001",
+    "١٠٠٠١",
+    "４５１２",
+    "٤٥١٢",
+    "\x1b[31mred\x07",
+    "a\x00b",
+    "\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "replace"),
+    "<Say>hi</Say>",
+    "]]><Hangup/>",
+    "&amp;&lt;&#0;",
+    "completed",
+    "in-progress",
+    "busy",
+    "nan",
+    "-1e309",
+    "hangup",
+    "where is my order",
+    "agent",
+]
+
+
+def hostile_value() -> st.SearchStrategy[str]:
+    return st.one_of(
+        st.sampled_from(HOSTILE),
+        st.text(max_size=30),
+        st.text(alphabet=st.characters(codec="utf-8"), max_size=12),
+        st.builds(lambda ch, n: ch * n, st.sampled_from(["9", "a ", "é", "\x1b"]), st.integers(200, 100_000)),
+    )
+
+
+def a_normal_call(connection: http.client.HTTPConnection) -> None:
+    """A caller on file asks for their order's status and hears it."""
+    call_sid = "CA" + secrets.token_hex(16)
+    base = {"CallSid": call_sid, "From": VERIFIED_PHONE, "To": "+15550009999", "CallStatus": "in-progress"}
+
+    def post(target: str, extra: dict[str, str]) -> ET.Element:
+        params = {**base, **extra}
+        url = PUBLIC_URL + target
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": sign(url, params),
+        }
+        connection.request("POST", target, body=urlencode(params).encode(), headers=headers)
+        response = connection.getresponse()
+        root = ET.fromstring(response.read())
+        assert response.status == 200
+        return root
+
+    def action(root: ET.Element) -> str:
+        gather = root.find("Gather")
+        assert gather is not None
+        parts = urlsplit(gather.get("action", ""))
+        return f"{parts.path}?{parts.query}"
+
+    greeting = post("/voice", {})  # "Are you calling about order 4512? Press 1 or say yes."
+    answer = post(action(greeting), {"Digits": "1"})
+    heard = " ".join((el.text or "") for el in answer.iter("Say"))
+    assert "Order 4 5 1 2 has shipped with UPS" in heard
