@@ -2,7 +2,7 @@
 
 The words callers say (yes and no, asking for a person or the main menu, a language's name,
 keys named aloud, filler that says nothing) and the few sentences the line needs when no
-prompts file can help (the language choice, a fault's apology) used to sit in the modules
+prompts file can help (the language choice, a fault's apology, the inbound survey) used to sit in the modules
 that use them, German and Swedish beside the code. Here each language is one module with the
 same names, so a native speaker reviews one file, and a fourth language is one new module
 and one line in `LOCALES` (mypy checks each module against `Locale`). The code that uses the
@@ -55,6 +55,12 @@ class Locale(Protocol):
     @property
     def FAULT_GOODBYE(self) -> str: ...
     @property
+    def SURVEY_ASK(self) -> str: ...
+    @property
+    def SURVEY_NOT_A_SCORE(self) -> str: ...
+    @property
+    def SURVEY_THANKS(self) -> str: ...
+    @property
     def ON_DAY(self) -> str: ...
     @property
     def ON_DATE(self) -> str: ...
@@ -90,3 +96,6 @@ ON_DATE: Mapping[str, str] = {code: words.ON_DATE for code, words in LOCALES.ite
 DAY_AND_DATE: Mapping[str, str] = {
     code: words.DAY_AND_DATE for code, words in LOCALES.items() if words.DAY_AND_DATE is not None
 }
+SURVEY_ASK: Mapping[str, str] = {code: words.SURVEY_ASK for code, words in LOCALES.items()}
+SURVEY_NOT_A_SCORE: Mapping[str, str] = {code: words.SURVEY_NOT_A_SCORE for code, words in LOCALES.items()}
+SURVEY_THANKS: Mapping[str, str] = {code: words.SURVEY_THANKS for code, words in LOCALES.items()}

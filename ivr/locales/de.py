@@ -59,3 +59,12 @@ ON_DAY = "am {0}"
 ON_DATE = "am {0}"
 DAY_AND_DATE = "{day}, dem {date}"
 """German prompts put "am" before it ("am Freitag, dem 4. Dezember")."""
+
+SURVEY_ASK = (
+    "Bevor Sie auflegen, bleiben Sie bitte für eine Frage dran. Wie zufrieden sind Sie mit"
+    " diesem Anruf, von 1 bis 5? Drücken oder sagen Sie eine Zahl."
+)
+
+SURVEY_NOT_A_SCORE = "Entschuldigung, bitte antworten Sie mit einer Zahl von 1 bis 5."
+
+SURVEY_THANKS = "Vielen Dank für Ihre Antwort."

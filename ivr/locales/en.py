@@ -80,3 +80,15 @@ ON_DATE = "on {0}"
 """A date in a sentence ("on December 4")."""
 DAY_AND_DATE: str | None = None
 """A weekday and its date as said aloud; None: CLDR's written pattern."""
+
+SURVEY_ASK = (
+    "Before you go, please stay on for one question. How happy are you with this call,"
+    " from 1 to 5? You can press or say a number."
+)
+"""The question, when a prompts file has no `survey_ask` of its own."""
+
+SURVEY_NOT_A_SCORE = "Sorry, please answer with a number from 1 to 5."
+"""Said once when the answer was not 1 to 5."""
+
+SURVEY_THANKS = "Thank you for your answer."
+"""After the answer (or the second miss), before the goodbye."""

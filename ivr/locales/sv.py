@@ -73,3 +73,12 @@ ON_DAY = "på {0}"
 ON_DATE = "den {0}"
 """"den 4 december", not "på 4 december"."""
 DAY_AND_DATE = "{day} den {date}"
+
+SURVEY_ASK = (
+    "Innan du lägger på, stanna gärna kvar för en fråga. Hur nöjd är du med det här samtalet,"
+    " från 1 till 5? Du kan trycka eller säga en siffra."
+)
+
+SURVEY_NOT_A_SCORE = "Förlåt, svara med en siffra från 1 till 5."
+
+SURVEY_THANKS = "Tack för ditt svar."
