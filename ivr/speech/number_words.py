@@ -1,6 +1,6 @@
 """Numbers and keypad words per language: one table for the flow engine and the recogniser.
 
-Each language has its own parser (`speech.numbers` for English, `numbers_de` over
+Each language has its own parser (`numbers` for English, `numbers_de` over
 `text2num`, `numbers_sv` of our own, `numbers_ko` digit by digit); a language without one
 reads digits as English does. The keys' names said aloud are each language's own words, in
 `ivr.locales`.
