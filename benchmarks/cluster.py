@@ -5,7 +5,7 @@ this only changes what answers them:
 
 - `sqlite`:     one `ivr serve`, SQLite (exactly what load.py runs);
 - `pg+redis`:   one `ivr serve`, PostgreSQL (fresh schema) + Redis (live sessions);
-- `2x pg+redis`: two `ivr serve` behind nginx (round-robin, tests/nginx.py), sharing both.
+- `2x pg+redis`: two `ivr serve` behind nginx (round-robin, ivr/testing/nginx.py), sharing both.
 
 For the Redis configurations it also measures Redis memory per live call, sampled two
 thirds into the run: the growth of INFO `used_memory` over the empty database divided by
@@ -42,7 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import load
-from tests.nginx import free_port, run_nginx, wait_for_port
+from ivr.testing.nginx import free_port, run_nginx, wait_for_port
 
 PG_URL = os.environ.get("IVR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("IVR_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -105,7 +105,7 @@ def servers(
     """`count` instances (behind nginx when more than one); yields the public URL.
 
     `keepalive`: idle connections nginx keeps open to the instances, so a proxied request
-    does not pay for a new upstream connection (see tests/nginx.py). `workers`: processes
+    does not pay for a new upstream connection (see ivr/testing/nginx.py). `workers`: processes
     per instance (`ivr serve --workers`), sharing its port.
     """
     ivr = [sys.executable, "-m", "ivr"]

@@ -65,12 +65,12 @@ from ivr.flow.engine import FlowEngine
 from ivr.insights.service import Insights
 from ivr.line import SupportLine
 from ivr.store.sqlite import FILING_TRIGGERS, SQLiteDatabase, script_statements
+from ivr.testing.caller import PUBLIC_URL, sign
+from ivr.testing.demo_line import TODAY, load_demo_data, make_settings
+from ivr.testing.nginx import free_port
 from ivr.web import lifecycles
 from ivr.web.app import create_app
 from ivr.web.keys import FLOWS, LINE, STORES
-from tests.caller import PUBLIC_URL, sign
-from tests.conftest import TODAY, load_demo_data, make_settings
-from tests.nginx import free_port
 
 SIDS = random.Random(15)
 """Call SIDs as random as Twilio's, but the same in every run: the instruction counts repeat."""

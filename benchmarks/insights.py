@@ -41,8 +41,8 @@ from ivr.insights.service import Insights
 from ivr.insights.store import ADD, ADD_VOLUME, ADD_WAIT, merge
 from ivr.session import CallSession
 from ivr.store.sql import PostgresSql, Sql, SQLiteSql, sqlite_query
+from ivr.testing.services import open_sql
 from ivr.versions.store import FlowStore
-from tests.services import open_sql
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = read_files(ROOT / "flows" / "support.yaml", ROOT / "prompts")

@@ -3,7 +3,7 @@
 The turn is a caller not on file keying `4512#` after pressing 1 for orders: `find_order` reads the
 order (and asks for its postal code). It runs through the real `SupportLine` of a real app
 on SQLite with the demo data, called in-process; the HTTP side is the Shopify preset
-(`sources/shopify.yaml`) against `tests/fake_shop.py` in a process of its own, answering
+(`sources/shopify.yaml`) against `ivr/testing/fake_shop.py` in a process of its own, answering
 each request after `--answer-ms` (1 ms by default). Every call is a new call,
 so the per-call cache never answers and each measured turn asks the shop.
 
@@ -36,10 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aiohttp import web
 
 from ivr.line import SupportLine
+from ivr.testing.demo_line import ROOT, TODAY, load_demo_data, make_settings
+from ivr.testing.fake_shop import SHOPIFY_TOKEN
 from ivr.web.app import create_app
 from ivr.web.keys import LINE
-from tests.conftest import ROOT, TODAY, load_demo_data, make_settings
-from tests.fake_shop import SHOPIFY_TOKEN
 
 SIDS = random.Random(25)
 STRANGERS = iter(range(10**6))
@@ -48,7 +48,7 @@ STRANGERS = iter(range(10**6))
 
 SHOP = """
 import asyncio, sys
-from tests.fake_shop import FakeShop, Trouble, shopify_order
+from ivr.testing.fake_shop import FakeShop, Trouble, shopify_order
 
 async def main() -> None:
     shop = FakeShop()

@@ -27,7 +27,7 @@ asr
 latency
     Answer latency over the real server, in real time. The app (``create_app``, SQLite, the
     Korean Vosk model, pyttsx3) runs in this process behind ``aiohttp.test_utils.TestServer``
-    on loopback; a fake Twilio edge (``tests.streamer.TwilioEdge``) dials (signed ``POST
+    on loopback; a fake Twilio edge (``ivr.testing.streamer.TwilioEdge``) dials (signed ``POST
     /voice``), opens ``/media`` and plays calls. While waiting for an answer the edge keeps
     sending silence at real-time pace (20 ms a frame), as Twilio does; a reader task stamps
     every message as it arrives. Three answers are timed:
@@ -51,7 +51,7 @@ latency
 
 endpoint
     End of a complete answer -> first frame of the reply, in real time over ``/media``, on the
-    small Korean line of ``tests.korean_line`` (the installed model knows its words, none of the
+    small Korean line of ``ivr.testing.korean_line`` (the installed model knows its words, none of the
     English line's). Each answer is one real recording of one digit said at the menu, standing in
     for a menu word, sent at real-time pace; timed from its last frame (where speech ends) to the
     first ``media`` frame of the reply. An answer the model hears as one menu phrase is complete
@@ -94,8 +94,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# Run as `python benchmarks/speech.py`, this file's folder is first on sys.path, and this
-# module would shadow the `speech` package it measures: put the checkout there instead.
+# Run as `python benchmarks/speech.py`, this file's folder is first on sys.path: put the
+# checkout there instead, so `ivr` and `benchmarks` are this checkout's.
 if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(ROOT)
 
@@ -139,13 +139,13 @@ from ivr.speech.tts import Pyttsx3Synthesizer  # noqa: E402
 from ivr.speech.vad import EndpointConfig, Endpointer, EndpointEvent  # noqa: E402
 from ivr.speech.vosk_asr import VoskModel, VoskModels  # noqa: E402
 from ivr.store.sqlite import SQLiteDatabase, SQLiteRepository, sqlite_path  # noqa: E402
-from tests.caller import PUBLIC_URL, VERIFIED_PHONE, sign, stream_headers  # noqa: E402
-from tests.conftest import TODAY, load_demo_data, make_settings  # noqa: E402
-from tests.korean_line import AGENT_WORDS as KOREAN_AGENT_WORDS  # noqa: E402
-from tests.korean_line import MENU as KOREAN_MENU  # noqa: E402
-from tests.korean_line import MENU_GRAMMAR as KOREAN_MENU_GRAMMAR  # noqa: E402
-from tests.korean_line import korean_settings  # noqa: E402
-from tests.streamer import FRAME, FSDD, SILENCE, TwilioEdge, spoken_digits_audio  # noqa: E402
+from ivr.testing.caller import PUBLIC_URL, VERIFIED_PHONE, sign, stream_headers  # noqa: E402
+from ivr.testing.demo_line import TODAY, load_demo_data, make_settings  # noqa: E402
+from ivr.testing.korean_line import AGENT_WORDS as KOREAN_AGENT_WORDS  # noqa: E402
+from ivr.testing.korean_line import MENU as KOREAN_MENU  # noqa: E402
+from ivr.testing.korean_line import MENU_GRAMMAR as KOREAN_MENU_GRAMMAR  # noqa: E402
+from ivr.testing.korean_line import korean_settings  # noqa: E402
+from ivr.testing.streamer import FRAME, FSDD, SILENCE, TwilioEdge, spoken_digits_audio  # noqa: E402
 
 SECTIONS = ("asr", "latency", "endpoint", "synth", "memory")
 SPEAKERS = ("jackson", "nicolas", "theo")
@@ -398,7 +398,7 @@ async def _prerendered(server: LiveServer, limit_s: float = 120.0) -> None:
 async def live_server(model_dir: Path, orders: int = 0, korean: bool = False) -> AsyncIterator[LiveServer]:
     """The real app on loopback, like the tests' `local` fixture, warmed up and ready for calls.
 
-    `korean`: the small Korean line of `tests.korean_line`, whose words the Korean model knows."""
+    `korean`: the small Korean line of `ivr.testing.korean_line`, whose words the Korean model knows."""
     from ivr.web.app import create_app
     from ivr.web.keys import STREAM_SPEECH
 

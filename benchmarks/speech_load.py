@@ -2,7 +2,7 @@
 
 The server (``create_app`` with ``IVR_SPEECH=local``: pyttsx3 prompts, the Korean Vosk model,
 SQLite) runs in its own process on loopback, on the small Korean line of
-``tests.korean_line`` (the installed model knows its words, none of the English line's, so
+``ivr.testing.korean_line`` (the installed model knows its words, none of the English line's, so
 its recognisers decode real grammars). This process is Twilio's media edge for ``--calls``
 concurrent callers, every one over a real ``/media`` websocket after a signed ``POST /voice``:
 
@@ -61,10 +61,10 @@ from aiohttp import WSMsgType, web  # noqa: E402
 from benchmarks.speech import default_model, dial  # noqa: E402
 from ivr.speech import audio  # noqa: E402
 from ivr.speech.vad import EndpointConfig  # noqa: E402
-from tests.caller import stream_headers  # noqa: E402
-from tests.conftest import TODAY, load_demo_data  # noqa: E402
-from tests.korean_line import korean_settings  # noqa: E402
-from tests.streamer import FRAME, FSDD  # noqa: E402
+from ivr.testing.caller import stream_headers  # noqa: E402
+from ivr.testing.demo_line import TODAY, load_demo_data  # noqa: E402
+from ivr.testing.korean_line import korean_settings  # noqa: E402
+from ivr.testing.streamer import FRAME, FSDD  # noqa: E402
 
 SPEAKERS = ("jackson", "nicolas", "theo")
 TICK = 0.020

@@ -42,7 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import cluster, load, wrk_cluster
-from tests.nginx import free_port, wait_for_port
+from ivr.testing.nginx import free_port, wait_for_port
 
 SCRIPT: list[tuple[str, str]] = [
     ("dial", "Press 1 or say yes"),  # the caller ID's latest order is offered

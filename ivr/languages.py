@@ -6,8 +6,8 @@ served; the caller's own, known from an earlier choice or from an order on file 
 in it, with a one-key way out, since a shared phone may have someone else on it); else the
 caller chooses, each option spoken in its own language and voice, by key or by name.
 
-Pure: the plan is data, the texts are built-ins that a prompts file may override with its
-own `language_choice` / `language_switch` prompts.
+Pure: the plan is data; the texts and the languages' names are `ivr.locales`' built-ins, and a
+prompts file may override the texts with its own `language_choice` / `language_switch` prompts.
 """
 
 from __future__ import annotations
@@ -16,29 +16,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ivr.locales import LANGUAGE_NAMES, LOCALES
+
 SWITCH_KEY = "*"
 """The key that reopens the language choice in any menu that has no option on it."""
-
-CHOICE_TEXTS: Mapping[str, str] = {
-    "en": "For English, press {key}.",
-    "de": "Für Deutsch drücken Sie die {key}.",
-    "sv": "För svenska, tryck {key}.",
-}
-"""One option of the language choice, in its own language (`{key}` is its key)."""
-
-SWITCH_TEXTS: Mapping[str, str] = {
-    "en": "For English, press star.",
-    "de": "Für Deutsch drücken Sie die Sterntaste.",
-    "sv": "För svenska, tryck stjärna.",
-}
-"""Said, in each other language, to a caller greeted in a remembered language."""
-
-NAMES: Mapping[str, tuple[str, ...]] = {
-    "en": ("english", "englisch", "engelska"),
-    "de": ("deutsch", "german", "tyska", "tysk"),
-    "sv": ("svenska", "swedish", "schwedisch", "svensk"),
-}
-"""What a caller may say to choose a language: its own name for it, and its name in the others."""
 
 _WORDS = re.compile(r"\w+")
 
@@ -74,20 +55,12 @@ class LanguagePlan:
             index = int(key) - 1 if key.isdigit() else -1
             return self.served[index] if 0 <= index < len(self.served) else None
         words = set(_WORDS.findall(said.lower()))
-        picked = [code for code in self.served if words & set(NAMES.get(code, (code,)))]
+        picked = [code for code in self.served if words & set(LANGUAGE_NAMES.get(code, (code,)))]
         return picked[0] if len(picked) == 1 else None
 
     def hints(self) -> tuple[str, ...]:
         """Recognition hints for the choice: each language's own name for itself first."""
-        return tuple(NAMES.get(code, (code,))[0] for code in self.served)
-
-
-AGENT_WORDS: Mapping[str, tuple[str, ...]] = {
-    "de": ("mitarbeiter", "mitarbeiterin", "jemanden sprechen", "mensch", "berater", "beraterin"),
-    "sv": ("handläggare", "prata med någon", "en människa", "person", "kundtjänst"),
-}
-"""Built-in ways to ask for a person, besides the flow's `agent_words` (which hold in every
-language): a German or Swedish caller reaches someone even before the flow lists its own."""
+        return tuple(LANGUAGE_NAMES.get(code, (code,))[0] for code in self.served)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,24 +78,8 @@ class FaultWords:
 
 
 FAULT_WORDS: Mapping[str, FaultWords] = {
-    "en": FaultWords(
-        apology="I'm sorry, something went wrong on our side. Let me connect you with an agent.",
-        nobody_free="I'm sorry, nobody is free to take your call right now. Please call back later. Goodbye.",
-        goodbye="Goodbye.",
-    ),
-    "de": FaultWords(
-        apology="Entschuldigung, bei uns ist ein Fehler aufgetreten. Ich verbinde Sie mit einem Mitarbeiter.",
-        nobody_free=(
-            "Leider kann gerade niemand Ihren Anruf annehmen. Bitte rufen Sie später wieder an. "
-            "Auf Wiederhören."
-        ),
-        goodbye="Auf Wiederhören.",
-    ),
-    "sv": FaultWords(
-        apology="Förlåt, något gick fel hos oss. Jag kopplar dig till en medarbetare.",
-        nobody_free="Tyvärr kan ingen ta ditt samtal just nu. Ring gärna igen senare. Hej då.",
-        goodbye="Hej då.",
-    ),
+    code: FaultWords(words.FAULT_APOLOGY, words.FAULT_NOBODY_FREE, words.FAULT_GOODBYE)
+    for code, words in LOCALES.items()
 }
 """A language without its own set hears English."""
 

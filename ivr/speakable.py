@@ -12,7 +12,8 @@ a German or Swedish line needs no table of its own here. What CLDR has no field 
 the glue a sentence puts around a day: "on Friday" / "am Freitag" / "på fredag" (`_ON_DAY`),
 "on December 4" / "am 4. Dezember" / "den 4 december" (`_ON_DATE`), and the article spoken
 between a weekday and its date, "Freitag, dem 4. Dezember", "fredag den 4 december"
-(`_DAY_AND_DATE`): written forms drop it, but a German or Swedish voice says it.
+(`_DAY_AND_DATE`): written forms drop it, but a German or Swedish voice says it. That glue is
+each language's own, in `ivr.locales`.
 """
 
 from __future__ import annotations
@@ -25,15 +26,12 @@ import phonenumbers
 from babel import Locale
 from babel.dates import format_date
 
+from ivr.locales import DAY_AND_DATE as _DAY_AND_DATE
+from ivr.locales import ON_DATE as _ON_DATE
+from ivr.locales import ON_DAY as _ON_DAY
+
 WEEK_AHEAD = 6
 """Up to this many days ahead a date is said by its weekday alone ("on Friday")."""
-_ON_DAY = {"en": "on {0}", "de": "am {0}", "sv": "på {0}"}
-"""How a language puts a weekday into a sentence; a language not listed says the bare day."""
-_ON_DATE = {"en": "on {0}", "de": "am {0}", "sv": "den {0}"}
-"""How a language puts a date into a sentence ("den 4 december", not "på 4 december")."""
-_DAY_AND_DATE = {"de": "{day}, dem {date}", "sv": "{day} den {date}"}
-"""A weekday and its date as said aloud; a language not listed uses CLDR's written pattern.
-German prompts put "am" before it ("am Freitag, dem 4. Dezember")."""
 
 
 def digits(value: str) -> str:

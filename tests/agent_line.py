@@ -19,9 +19,9 @@ from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient
 
 from ivr.sandbox.account import ACCOUNT_SID, LINE_NUMBER, TwilioAccount
+from ivr.testing.caller import PUBLIC_URL, Caller
+from ivr.testing.demo_line import TODAY, load_demo_data, make_settings
 from ivr.web.app import create_app
-from tests.caller import PUBLIC_URL, Caller
-from tests.conftest import TODAY, load_demo_data, make_settings
 from tests.console import console_client
 
 AGENT_PHONE = "+15550177777"

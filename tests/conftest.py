@@ -11,24 +11,17 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from ivr.config import Settings
-from ivr.demo_dates import DEMO_DAY
-from ivr.importer import ImportKind, parse_file
 from ivr.sandbox.account import TwilioAccount, running_account
 from ivr.store import accounts
 from ivr.store.sql import Sql
-from ivr.store.sqlite import SQLiteDatabase, SQLiteRepository
+from ivr.testing.caller import TOKEN, Caller
+from ivr.testing.demo_line import TODAY, load_demo_data, make_settings
+from ivr.testing.services import PG_URL, open_sql, require
 from ivr.web.app import create_app
 from tests import loop_guard
 from tests.browser import browser_page, chromium
-from tests.caller import PUBLIC_URL, TOKEN, Caller
-from tests.services import PG_URL, open_sql, require
 
-ROOT = Path(__file__).resolve().parent.parent
 __all__ = ["browser_page", "chromium"]  # fixtures for every test module
-
-TODAY = DEMO_DAY
-"""The day the demo data describes; the line speaks as if it were this day."""
-DEMO = ROOT / "demo"
 
 
 LAYERS = ("unit", "inprocess", "app", "process", "browser")
@@ -88,28 +81,9 @@ def undo_later_migrations(conn: sqlite3.Connection) -> None:
         conn.execute(f"ALTER TABLE accounts DROP COLUMN {column}")
 
 
-def make_settings(tmp_path: Path, **env: str) -> Settings:
-    base = {
-        "TWILIO_AUTH_TOKEN": TOKEN,
-        "PUBLIC_URL": PUBLIC_URL,
-        "IVR_DATA_DIR": str(tmp_path),
-        "IVR_FLOW": str(ROOT / "flows" / "support.yaml"),
-        "IVR_PROMPTS": str(ROOT / "prompts"),
-    }
-    return Settings.from_env({**base, **env})
-
-
-async def load_demo_data(settings: Settings) -> None:
-    db = SQLiteDatabase(Path(settings.database_url.removeprefix("sqlite:///")))
-    repo = SQLiteRepository(db)
-    for kind in ImportKind:
-        await repo.upsert(parse_file(kind, DEMO / f"{kind.value}.csv"))
-    await db.close()
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 async def sql(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Sql]:
-    """The same store contract on both databases (see `tests.services.open_sql`)."""
+    """The same store contract on both databases (see `ivr.testing.services.open_sql`)."""
     async with open_sql(request.param, tmp_path) as db:
         yield db
 

@@ -3,7 +3,8 @@ and what the fuzz tests share: hostile values, and the normal call that must sti
 
 Hypothesis runs plain functions, so the fuzz tests talk to the server with blocking HTTP
 and websocket clients while the server's event loop runs in this thread, exactly as it
-does under `ivr serve`.
+does under `ivr serve`. The suites are three files (webhooks, the console and phone API,
+media streams) so that the test processes share them out.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from urllib.parse import urlencode, urlsplit
 from aiohttp import web
 from hypothesis import strategies as st
 
-from tests.caller import PUBLIC_URL, VERIFIED_PHONE, sign
+from ivr.testing.caller import PUBLIC_URL, VERIFIED_PHONE, sign
 
 
 class ServerThread:
@@ -72,6 +73,8 @@ class ServerThread:
             await self._runner.cleanup()
 
 
+CALLS = ["CA" + secrets.token_hex(16) for _ in range(4)]
+"""A handful of call SIDs the fuzzed requests and messages share, so turns land on live calls."""
 HOSTILE = [
     "",
     "1",

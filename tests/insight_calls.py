@@ -22,7 +22,7 @@ from pathlib import Path
 from aiohttp.test_utils import TestClient
 
 from ivr.agents.web import AGENT_LINE
-from tests.caller import STRANGER_PHONE, Caller
+from ivr.testing.caller import STRANGER_PHONE, Caller
 
 MISHEARD = ["blue elephants", "my fridge is singing", "blue elephants"]
 

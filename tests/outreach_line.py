@@ -21,8 +21,8 @@ from ivr.sandbox.outbound import OutboundAccount
 from ivr.session import CallSession
 from ivr.store.backends import build_stores
 from ivr.store.caller_languages import SqlCallerLanguages
+from ivr.testing.demo_line import make_settings
 from ivr.web.app import create_app
-from tests.conftest import make_settings
 
 TODAY = date(2026, 11, 23)
 """A Monday."""

@@ -19,9 +19,9 @@ from aiohttp.test_utils import TestServer
 
 from ivr.sandbox.network import Network
 from ivr.sandbox.phones import NETWORK
+from ivr.testing.caller import PUBLIC_URL
+from ivr.testing.demo_line import TODAY, load_demo_data, make_settings
 from ivr.web.app import create_app
-from tests.caller import PUBLIC_URL
-from tests.conftest import TODAY, load_demo_data, make_settings
 
 
 @asynccontextmanager

@@ -9,6 +9,7 @@ from ivr.console.agent_desk import show_number
 from ivr.sandbox.account import TwilioAccount
 from ivr.store.accounts import Role
 from ivr.store.audit import AuditLog
+from ivr.testing.caller import Caller
 from ivr.web.keys import STORES
 from tests.agent_line import (
     AGENT_PHONE,
@@ -17,7 +18,6 @@ from tests.agent_line import (
     next_snapshot,
     press_0_after_repair_status,
 )
-from tests.caller import Caller
 from tests.console import add_account, sign_in
 from tests.test_agents_calls import REPAIR_CONTEXT
 

@@ -17,6 +17,7 @@ from ivr.agents.web import AGENT_LINE
 from ivr.console.agent_desk import NO_TRANSCRIPT
 from ivr.sandbox.account import TwilioAccount
 from ivr.store.accounts import Role
+from ivr.testing.caller import PUBLIC_URL, VERIFIED_PHONE, Caller
 from tests.agent_line import (
     AGENT_PHONE,
     agent_app,
@@ -25,7 +26,6 @@ from tests.agent_line import (
     voicemail_audio,
 )
 from tests.browser import sign_in_form
-from tests.caller import PUBLIC_URL, VERIFIED_PHONE, Caller
 from tests.console import PASSWORD, add_account
 
 

@@ -18,7 +18,7 @@ from ivr.agents.urls import Urls
 from ivr.store.accounts import AccountStore, Role
 from ivr.store.audit import AuditLog
 from ivr.store.sql import Sql
-from tests.caller import PUBLIC_URL
+from ivr.testing.caller import PUBLIC_URL
 
 CONTEXT = {"ticket_number": "3141", "repair_status": "waiting_for_parts", "verified": "no"}
 

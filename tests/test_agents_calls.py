@@ -17,9 +17,9 @@ from ivr.config import ConfigError
 from ivr.sandbox.account import ACCOUNT_SID, TwilioAccount
 from ivr.speech.audio import decode_wav
 from ivr.store.accounts import Role
+from ivr.testing.caller import PUBLIC_URL, Caller
+from ivr.testing.demo_line import make_settings
 from tests.agent_line import a_second_of_silence, agent_app, korean_model, voicemail_audio
-from tests.caller import PUBLIC_URL, Caller
-from tests.conftest import make_settings
 from tests.console import add_account
 
 AGENT_PHONE = "+15550107001"

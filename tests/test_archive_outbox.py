@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from ivr.testing.caller import Caller
+from ivr.testing.demo_line import TODAY, make_settings
+from ivr.testing.services import postgres_schema, require
 from ivr.web.app import create_app
 from ivr.web.keys import STORES
-from tests.caller import Caller
-from tests.conftest import TODAY, make_settings
-from tests.services import postgres_schema, require
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
 """A Redis database of its own: the outbox keys live under the default prefix."""

@@ -12,10 +12,10 @@ import pytest
 from ivr.config import Settings
 from ivr.importer import ImportKind, parse_file
 from ivr.store.backends import build_stores
+from ivr.testing.caller import Caller
+from ivr.testing.demo_line import DEMO, TODAY, make_settings
+from ivr.testing.services import PG_URL, REDIS_URL, delete_redis_keys, require
 from ivr.web.app import create_app
-from tests.caller import Caller
-from tests.conftest import DEMO, TODAY, make_settings
-from tests.services import PG_URL, REDIS_URL, delete_redis_keys, require
 
 
 @pytest.fixture(params=["sqlite", "postgres", "postgres+redis"])

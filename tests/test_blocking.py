@@ -30,11 +30,11 @@ from ivr.console.insights import MAX_DAYS
 from ivr.console.prompt_audio import MAX_SPOKEN
 from ivr.session import CallSession, CallStatus, TranscriptEntry
 from ivr.store.accounts import Role
+from ivr.testing.caller import VERIFIED_PHONE, Caller
+from ivr.testing.demo_line import ROOT, TODAY, load_demo_data, make_settings
 from ivr.web.app import create_app
 from ivr.web.keys import STORES
 from tests import loop_guard
-from tests.caller import VERIFIED_PHONE, Caller
-from tests.conftest import ROOT, TODAY, load_demo_data, make_settings
 from tests.console import PASSWORD, add_account, console_client, sign_in
 from tests.test_console_stalls import big_prompts
 

@@ -17,8 +17,8 @@ import pytest
 from ivr.console.insights import TABLES
 from ivr.insights.days import LAST_DAY
 from ivr.store.accounts import Role
+from ivr.testing.demo_line import TODAY, load_demo_data, make_settings
 from ivr.web.app import create_app
-from tests.conftest import TODAY, load_demo_data, make_settings
 from tests.console import add_account, console_client, sign_in
 
 

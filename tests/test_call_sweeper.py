@@ -19,10 +19,10 @@ from aiohttp import web
 from ivr.importer import ImportKind, parse_file
 from ivr.session import CallSession
 from ivr.store.backends import build_stores
+from ivr.testing.caller import Caller
+from ivr.testing.demo_line import DEMO, TODAY, make_settings
 from ivr.web.app import create_app
 from ivr.web.keys import STORES
-from tests.caller import Caller
-from tests.conftest import DEMO, TODAY, make_settings
 
 SWEEP_AFTER = 2
 """Seconds unwritten after which the test's line files a call as ended."""

@@ -8,10 +8,10 @@ from datetime import date
 from aiohttp.test_utils import TestClient
 
 from ivr.config import Settings
+from ivr.testing.caller import STRANGER_PHONE, Caller
+from ivr.testing.demo_line import load_demo_data
 from ivr.web.app import create_app
 from ivr.web.keys import STORES
-from tests.caller import STRANGER_PHONE, Caller
-from tests.conftest import load_demo_data
 
 
 async def test_greeting_offers_a_short_menu_and_listens_for_keys_and_speech(client: TestClient) -> None:

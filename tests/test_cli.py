@@ -19,9 +19,9 @@ import pytest
 import yaml
 from aiohttp.test_utils import TestClient
 
-from tests.caller import Caller
-from tests.conftest import DEMO, ROOT
-from tests.services import PG_URL, postgres_schema
+from ivr.testing.caller import Caller
+from ivr.testing.demo_line import DEMO, ROOT
+from ivr.testing.services import PG_URL, postgres_schema
 
 pytestmark = pytest.mark.process
 

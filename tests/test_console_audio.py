@@ -16,9 +16,9 @@ from aiohttp.test_utils import TestClient
 
 from ivr.console.prompt_audio import MAX_SPOKEN, NICENESS
 from ivr.store.accounts import Role
+from ivr.testing.caller import Caller
+from ivr.testing.demo_line import TODAY, load_demo_data, make_settings
 from ivr.web.app import create_app
-from tests.caller import Caller
-from tests.conftest import TODAY, load_demo_data, make_settings
 from tests.console import add_account, console_client, sign_in
 
 LISTEN = "/console/flows/support/listen"

@@ -12,9 +12,10 @@ from aiohttp.test_utils import TestClient
 from ivr.console.web import LOGIN_COOKIE, login_secret, login_token
 from ivr.store.accounts import AccountStore, Role, hash_password, verify_password
 from ivr.store.audit import AuditLog
+from ivr.testing.caller import TOKEN
+from ivr.testing.demo_line import TODAY, make_settings
 from ivr.web.app import create_app
 from ivr.web.keys import STORES
-from tests.conftest import TODAY, TOKEN, make_settings
 from tests.console import PASSWORD, add_account, attempt_sign_in, console_client, csrf_of, login_form, sign_in
 
 

@@ -8,9 +8,9 @@ from typing import Any
 from aiohttp.test_utils import TestServer
 
 from ivr.store.accounts import Role
+from ivr.testing.demo_line import TODAY, make_settings
 from ivr.web.app import create_app
 from tests.browser import sign_in_form
-from tests.conftest import TODAY, make_settings
 from tests.console import PASSWORD, add_account
 
 

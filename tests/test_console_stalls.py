@@ -22,9 +22,9 @@ from aiohttp.test_utils import TestClient
 
 from ivr.console.flow_editor import MAX_DRAFT_TEXT
 from ivr.store.accounts import Role
+from ivr.testing.caller import Caller
+from ivr.testing.demo_line import ROOT, TODAY, load_demo_data, make_settings
 from ivr.web.app import create_app
-from tests.caller import Caller
-from tests.conftest import ROOT, TODAY, load_demo_data, make_settings
 from tests.console import add_account, console_client, sign_in
 
 FLOW = (ROOT / "flows" / "support.yaml").read_text()

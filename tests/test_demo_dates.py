@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from ivr.demo_dates import DEMO_DAY, afternoon_zone, dated, main
 from ivr.importer import ImportKind, parse_file
-from tests.conftest import DEMO
+from ivr.testing.demo_line import DEMO
 
 
 def test_every_date_moves_by_the_days_since_and_nothing_else_does() -> None:
@@ -36,7 +36,7 @@ def test_the_dated_demo_imports_and_keeps_its_story(tmp_path: Path) -> None:
 
 
 def test_at_every_hour_some_zone_is_in_the_afternoon_and_the_machines_own_comes_first() -> None:
-    """The README's step 7 calls a demo customer at once whatever the hour: she lives there."""
+    """The demo's step 7 (docs/sandbox.md) calls a demo customer at once, whatever the hour."""
     start = datetime(2026, 12, 7, tzinfo=UTC)
     for quarter in range(24 * 4):
         now = start + timedelta(minutes=15 * quarter)

@@ -16,7 +16,7 @@ from ivr.prompts import load_catalogs
 from ivr.records import Order, OrderStatus
 from ivr.session import CallSession
 from ivr.store.sqlite import SQLiteDatabase, SQLiteRepository
-from tests.conftest import DEMO, ROOT, TODAY
+from ivr.testing.demo_line import DEMO, ROOT, TODAY
 
 
 @pytest.fixture

@@ -19,10 +19,10 @@ from ivr.config import Settings
 from ivr.importer import ImportKind, parse_file
 from ivr.sandbox.account import TwilioAccount
 from ivr.store.backends import build_stores
+from ivr.testing.caller import STRANGER_PHONE, Caller
+from ivr.testing.demo_line import DEMO, TODAY, load_demo_data, make_settings
+from ivr.testing.services import PG_URL, require
 from tests.agent_line import agent_app
-from tests.caller import STRANGER_PHONE, Caller
-from tests.conftest import DEMO, TODAY, load_demo_data, make_settings
-from tests.services import PG_URL, require
 
 pytestmark = pytest.mark.process
 

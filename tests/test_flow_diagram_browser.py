@@ -13,10 +13,10 @@ from typing import Any
 from aiohttp.test_utils import TestServer
 
 from ivr.store.accounts import Role
+from ivr.testing.demo_line import TODAY, load_demo_data, make_settings
 from ivr.web.app import create_app
 from ivr.yamlsource import load_file
 from tests.browser import sign_in_form, wait_until
-from tests.conftest import TODAY, load_demo_data, make_settings
 from tests.console import PASSWORD, add_account
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,9 +20,9 @@ from ivr.records import Order, OrderStatus
 from ivr.speech.audio import decode_wav
 from ivr.store.accounts import Role
 from ivr.store.audit import AuditLog
+from ivr.testing.demo_line import ROOT, TODAY, load_demo_data, make_settings
 from ivr.web.app import create_app
 from ivr.web.keys import CONSOLE, STORES
-from tests.conftest import ROOT, TODAY, load_demo_data, make_settings
 from tests.console import add_account, console_client, sign_in
 
 FLOW = (ROOT / "flows" / "support.yaml").read_text()

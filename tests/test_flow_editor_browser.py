@@ -14,11 +14,11 @@ from ivr.flow.files import LINE_FLOW, FlowFiles
 from ivr.speech import audio
 from ivr.speech.audio import decode_wav
 from ivr.store.accounts import Role
+from ivr.testing.caller import Caller
+from ivr.testing.demo_line import TODAY, load_demo_data, make_settings
 from ivr.web.app import create_app
 from ivr.web.keys import FLOWS
 from tests.browser import sign_in_form
-from tests.caller import Caller
-from tests.conftest import TODAY, load_demo_data, make_settings
 from tests.console import PASSWORD, add_account
 
 NEW_RETURNS = "Returns are free for 60 days from delivery, in any condition."

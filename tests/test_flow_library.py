@@ -12,9 +12,9 @@ import pytest
 from ivr.flow.engine import FlowEngine
 from ivr.flow.files import LINE_FLOW, CompiledFlow
 from ivr.step_twiml import Voice
+from ivr.testing.services import open_sql
 from ivr.versions.library import FlowLibrary, LiveFlow
 from ivr.versions.store import FlowStore
-from tests.services import open_sql
 from tests.test_flow_lifecycle import START, new_version
 
 pytestmark = pytest.mark.inprocess

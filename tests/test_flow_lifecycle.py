@@ -16,12 +16,12 @@ from aiohttp.test_utils import TestClient
 
 from ivr.flow.files import LINE_FLOW, FlowFiles, read_files
 from ivr.session import CallSession
+from ivr.testing.caller import Caller
+from ivr.testing.demo_line import ROOT, TODAY, load_demo_data, make_settings
 from ivr.versions.store import FlowStore
 from ivr.web.app import create_app
 from ivr.web.keys import FLOWS
 from ivr.web.parts import PUBLISHED_CHECK_EVERY
-from tests.caller import Caller
-from tests.conftest import ROOT, TODAY, load_demo_data, make_settings
 
 START = read_files(ROOT / "flows" / "support.yaml", ROOT / "prompts")
 OLD_WELCOME = "Thanks for calling Acme after-sales support."

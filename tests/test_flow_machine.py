@@ -18,7 +18,7 @@ from ivr.flow.machine import FlowMachine, compile_machine, flow_routes
 from ivr.flow.schema import Flow
 from ivr.prompts import load_catalogs
 from ivr.session import CallSession
-from tests.conftest import ROOT
+from ivr.testing.demo_line import ROOT
 from tests.small_flow import SMALL_FLOW, small_flow
 
 FLOW = small_flow(SMALL_FLOW.replace("    retries: 1\n", "    retries: 1\n    on_no_input: bye\n"))

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ivr.flow.files import compile_files, read_files
+from ivr.testing.caller import Caller
+from ivr.testing.demo_line import TODAY, load_demo_data, make_settings
 from ivr.web.app import create_app
-from tests.caller import Caller
-from tests.conftest import TODAY, load_demo_data, make_settings
 
 BEFORE = Path(__file__).parent / "fixtures" / "before_limits"
 

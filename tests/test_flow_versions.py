@@ -11,8 +11,8 @@ from ivr.flow.files import LINE_FLOW, FlowFiles, compile_files, diff_files, read
 from ivr.flow.loader import FlowInvalid
 from ivr.store.audit import AuditLog
 from ivr.store.sql import Sql
+from ivr.testing.demo_line import ROOT
 from ivr.versions.store import DraftConflict, FlowNotFound, FlowStore, FlowStoreError
-from tests.conftest import ROOT
 
 _SHIPPED = read_files(ROOT / "flows" / "support.yaml", ROOT / "prompts")
 START = FlowFiles(_SHIPPED.flow, {"en": _SHIPPED.prompts["en"]})

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from ivr.cli import main
-from tests.caller import Caller
-from tests.conftest import ROOT, TODAY, make_settings
+from ivr.testing.caller import Caller
+from ivr.testing.demo_line import ROOT, TODAY, make_settings
 
 pytestmark = pytest.mark.process
 

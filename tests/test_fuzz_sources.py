@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from ivr.records import Order, Repair, Warranty
 from ivr.sources.client import SourceAnswerInvalid, decode_answer
 from ivr.sources.spec import Lookup, MappingError, map_record, parse_sources_text
-from tests.conftest import ROOT
+from ivr.testing.demo_line import ROOT
 
 EXAMPLES = 3_000
 COUNT = {"answers": 0, "records": 0, "refused": 0}

@@ -35,14 +35,14 @@ from aiohttp.test_utils import TestClient
 
 from ivr.config import Settings
 from ivr.speech.audio import decode_wav, rms
+from ivr.testing.caller import PUBLIC_URL, Caller, Turn
+from ivr.testing.demo_line import ROOT, TODAY, load_demo_data, make_settings
 from ivr.web.app import create_app
-from tests.caller import PUBLIC_URL, Caller, Turn
-from tests.conftest import ROOT, TODAY, load_demo_data, make_settings
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 FILES = sorted(GOLDEN.glob("**/*.txt"))
 ENGLISH = "+15550009999"
-"""The number `tests.caller` dials by default: the line's English number here."""
+"""The number `ivr.testing.caller` dials by default: the line's English number here."""
 NUMBERS = f"{ENGLISH}=en,+4930555010=de,+46812345=sv"
 """The demo's numbers (scripts/demo): one per language; any other number is shared."""
 UPDATE = os.environ.get("IVR_UPDATE_GOLDEN") == "1"

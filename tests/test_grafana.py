@@ -9,7 +9,7 @@ import re
 from prometheus_client import generate_latest
 
 from ivr.metrics import Metrics
-from tests.conftest import ROOT
+from ivr.testing.demo_line import ROOT
 
 DASHBOARD = ROOT / "grafana" / "ivr-dashboard.json"
 NAME = re.compile(r"\b(ivr_[a-z_]+)\b")

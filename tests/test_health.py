@@ -13,10 +13,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from ivr.logs import CALL_SID, call_context, make_handler
+from ivr.testing.caller import VERIFIED_PHONE, Caller
+from ivr.testing.demo_line import TODAY, load_demo_data, make_settings
+from ivr.testing.services import REDIS_URL, require
 from ivr.web.app import create_app
-from tests.caller import VERIFIED_PHONE, Caller
-from tests.conftest import TODAY, load_demo_data, make_settings
-from tests.services import REDIS_URL, require
 
 
 def free_port() -> int:

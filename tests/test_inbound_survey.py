@@ -9,10 +9,10 @@ from pathlib import Path
 
 from aiohttp.test_utils import TestClient
 
+from ivr.testing.caller import STRANGER_PHONE, Caller, Turn
+from ivr.testing.demo_line import TODAY, load_demo_data, make_settings
 from ivr.web.app import create_app
 from ivr.web.keys import LINE, STORES
-from tests.caller import STRANGER_PHONE, Caller, Turn
-from tests.conftest import TODAY, load_demo_data, make_settings
 from tests.insight_calls import stats
 
 QUESTION = "How happy are you with this call, from 1 to 5?"
@@ -114,7 +114,7 @@ async def test_the_question_is_in_the_callers_language(aiohttp_client: Callable,
         tmp_path,
         IVR_INBOUND_SURVEY="on",
         IVR_LANGUAGES="en,de",
-        IVR_NUMBER_LANGUAGES="+15550009999=de",  # the number tests.caller calls
+        IVR_NUMBER_LANGUAGES="+15550009999=de",  # the number ivr.testing.caller calls
     )
     caller = Caller(client, STRANGER_PHONE)
     asked = await resolved_until_the_end(caller)

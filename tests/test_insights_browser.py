@@ -13,10 +13,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from ivr.agents.web import AGENT_LINE
 from ivr.sandbox.account import TwilioAccount
 from ivr.store.accounts import Role
+from ivr.testing.caller import PUBLIC_URL
+from ivr.testing.demo_line import ROOT
 from tests.agent_line import agent_app
 from tests.browser import sign_in_form
-from tests.caller import PUBLIC_URL
-from tests.conftest import ROOT
 from tests.console import PASSWORD, add_account
 from tests.insight_calls import play_mix
 

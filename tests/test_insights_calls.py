@@ -11,9 +11,9 @@ from ivr.agents.web import AGENT_LINE
 from ivr.flow.files import LINE_FLOW, FlowFiles, compile_files
 from ivr.insights.paths import main_menu
 from ivr.sandbox.account import TwilioAccount
+from ivr.testing.caller import PUBLIC_URL
 from ivr.web.keys import FLOWS
 from tests.agent_line import agent_app
-from tests.caller import PUBLIC_URL
 from tests.insight_calls import hangs_up_at_main_menu, play_mix, resolved, stats
 
 

@@ -18,9 +18,10 @@ from ivr.store.backends import Stores, build_stores
 from ivr.store.postgres import PostgresDatabase, upgrade
 from ivr.store.sql import SQLiteSql
 from ivr.store.sqlite import SQLiteDatabase, SQLiteSessionStore
+from ivr.testing.demo_line import ROOT, TODAY
+from ivr.testing.services import PG_URL, require
 from ivr.versions.store import FlowStore
-from tests.conftest import ROOT, TODAY, undo_later_migrations
-from tests.services import PG_URL, require
+from tests.conftest import undo_later_migrations
 
 pytestmark = pytest.mark.inprocess
 

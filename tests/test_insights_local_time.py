@@ -32,11 +32,11 @@ from ivr.session import CallSession
 from ivr.store.accounts import Role
 from ivr.store.backends import build_stores
 from ivr.store.sql import PostgresSql, Sql
+from ivr.testing.demo_line import ROOT, TODAY, make_settings
 from ivr.versions.store import FlowStore
 from ivr.web.app import create_app
 from ivr.web.keys import STORES
 from ivr.web.startup import line_zone, load_hours
-from tests.conftest import ROOT, TODAY, make_settings
 from tests.console import add_account, console_client, sign_in
 
 pytestmark = pytest.mark.process

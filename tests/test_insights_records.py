@@ -17,10 +17,11 @@ from ivr.session import CallSession
 from ivr.store.accounts import Role
 from ivr.store.sql import SQLiteSql
 from ivr.store.sqlite import SQLiteDatabase, SQLiteSessionStore
+from ivr.testing.caller import Caller
+from ivr.testing.demo_line import ROOT, TODAY, load_demo_data, make_settings
 from ivr.versions.store import FlowStore
 from ivr.web.app import create_app
-from tests.caller import Caller
-from tests.conftest import ROOT, TODAY, load_demo_data, make_settings, undo_later_migrations
+from tests.conftest import undo_later_migrations
 from tests.console import add_account, console_client, sign_in
 
 OLD_KEYS = ("schema", "path_at", "inputs", "misheard", "transfer_reason")

@@ -12,7 +12,7 @@ from ivr.insights.report import figures
 from ivr.insights.store import Filter, InsightStore, SqlSurveyAnswers
 from ivr.session import CallSession
 from ivr.store.sql import Sql
-from tests.conftest import ROOT
+from ivr.testing.demo_line import ROOT
 
 FLOW = compile_files(read_files(ROOT / "flows" / "support.yaml", ROOT / "prompts")).flow
 NOW = time.time()

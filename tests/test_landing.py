@@ -11,8 +11,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from ivr.store.accounts import Role
+from ivr.testing.demo_line import TODAY, make_settings
 from ivr.web.app import create_app
-from tests.conftest import TODAY, make_settings
 from tests.console import add_account, console_client, sign_in
 
 

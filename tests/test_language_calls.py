@@ -24,8 +24,8 @@ from ivr.agents.web import AGENT_LINE
 from ivr.hours import parse_hours
 from ivr.sandbox.account import TwilioAccount
 from ivr.store.accounts import Role
+from ivr.testing.caller import PUBLIC_URL, Caller, Turn
 from tests.agent_line import agent_app
-from tests.caller import PUBLIC_URL, Caller, Turn
 from tests.console import add_account
 
 NUMBERS = "+15550009999=en,+4930555010=de,+46812345=sv"

@@ -25,11 +25,11 @@ from ivr.speech.cache import PromptAudioCache
 from ivr.speech.clips import UlawClips
 from ivr.speech.tts import Pyttsx3Synthesizer
 from ivr.speech.vosk_asr import VoskModel, VoskModels
+from ivr.testing.caller import stream_headers
+from ivr.testing.demo_line import TODAY
+from ivr.testing.streamer import FSDD, TwilioEdge, spoken_digits_audio
 from ivr.web.app import create_app
 from ivr.web.keys import STREAM_SPEECH
-from tests.caller import stream_headers
-from tests.conftest import TODAY
-from tests.streamer import FSDD, TwilioEdge, spoken_digits_audio
 from tests.test_languages import GERMAN, SWEDISH, Dialled, line_settings
 from tests.test_stream_calls import bot_lines, record
 

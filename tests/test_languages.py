@@ -22,12 +22,12 @@ from ivr.languages import LanguagePlan
 from ivr.outreach.service import OutreachConfig
 from ivr.store.caller_languages import SqlCallerLanguages
 from ivr.store.sql import Sql
+from ivr.testing.caller import Caller, Turn
+from ivr.testing.demo_line import TODAY, make_settings
 from ivr.web.app import create_app
-from tests.caller import Caller, Turn
-from tests.conftest import TODAY, make_settings
 
 LINE = Path(__file__).resolve().parent / "fixtures" / "languages"
-SHARED = "+15550009999"  # tests.caller's `To`: a number with no language of its own
+SHARED = "+15550009999"  # ivr.testing.caller's `To`: a number with no language of its own
 GERMAN = "+4930555010"
 SWEDISH = "+46812345"
 CHOICE = ["For English, press 1.", "Für Deutsch drücken Sie die 2.", "För svenska, tryck 3."]

@@ -15,10 +15,10 @@ from aiohttp.test_utils import TestClient
 
 from ivr.agents.store.switches import EMERGENCY, SqlSwitchStore
 from ivr.config import ConfigError
+from ivr.testing.caller import Caller, Turn
+from ivr.testing.demo_line import ROOT, load_demo_data, make_settings
 from ivr.web.app import create_app
 from ivr.web.keys import STORES
-from tests.caller import Caller, Turn
-from tests.conftest import ROOT, load_demo_data, make_settings
 
 HOURS = str(ROOT / "flows" / "hours.yaml")  # New York: Mon-Fri 8-18, Sat 9-13, Dec 25 closed
 OPEN = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # Monday 10:00 in New York

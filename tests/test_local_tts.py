@@ -10,8 +10,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from ivr.speech.audio import decode_wav, rms
-from tests.caller import PUBLIC_URL, STRANGER_PHONE, Caller
-from tests.conftest import TODAY, load_demo_data, make_settings
+from ivr.testing.caller import PUBLIC_URL, STRANGER_PHONE, Caller
+from ivr.testing.demo_line import TODAY, load_demo_data, make_settings
 
 pytestmark = pytest.mark.inprocess
 

@@ -16,9 +16,9 @@ from pathlib import Path
 from aiohttp.test_utils import TestClient
 
 from ivr.store.accounts import Role
+from ivr.testing.caller import PUBLIC_URL, VERIFIED_PHONE, Caller, sign
+from ivr.testing.demo_line import TODAY, load_demo_data, make_settings
 from ivr.web.app import create_app
-from tests.caller import PUBLIC_URL, VERIFIED_PHONE, Caller, sign
-from tests.conftest import TODAY, load_demo_data, make_settings
 from tests.console import add_account, console_client, login_form, sign_in
 from tests.sandbox_line import network, sandbox_line
 

@@ -21,9 +21,9 @@ from ivr.config import ConfigError
 from ivr.hours import ScheduleOpening
 from ivr.markets import MarketsInvalid, load_markets, money, number_zone
 from ivr.sandbox.account import ACCOUNT_SID, LINE_NUMBER
+from ivr.testing.caller import Caller
+from ivr.testing.demo_line import ROOT, TODAY, load_demo_data, make_settings
 from ivr.web.app import create_app
-from tests.caller import Caller
-from tests.conftest import ROOT, TODAY, load_demo_data, make_settings
 
 SHIPPED = ROOT / "markets"
 LANGUAGES = ("en", "de", "sv")

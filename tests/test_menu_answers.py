@@ -9,8 +9,8 @@ import pytest
 
 from ivr.flow.engine import FlowEngine
 from ivr.flow.steps import Digits, Event, Gather, Say, Speech, Start, Step, Transfer
+from ivr.locales.en import KEYPAD_WORDS
 from ivr.mediastream.call import grammar_for
-from ivr.speech.numbers import KEY_WORDS
 from tests.small_flow import SMALL_FLOW, said, small_engine
 
 ASKED_FOR_THE_ORDER = [said("ask_order_number")]
@@ -86,5 +86,5 @@ async def test_every_key_word_the_menu_understands_is_one_local_speech_listens_f
     gather = (await engine.handle(session, Start()))[-1]
     assert isinstance(gather, Gather)
     offered = set(grammar_for(gather, engine.flow.agent_words))
-    assert set(KEY_WORDS) <= offered
+    assert set(KEYPAD_WORDS) <= offered
     assert {"order status", "repair", "something else", "agent"} <= offered

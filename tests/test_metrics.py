@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ivr.config import Settings
 from ivr.metrics import ErrorCounter, Metrics, TimedSynthesizer
-from tests.caller import STRANGER_PHONE, Caller
+from ivr.testing.caller import STRANGER_PHONE, Caller
 
 SAMPLE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="[^"]*",?)*\})? \S+$')
 """One exposition line: `name{label="value",...} value`."""

@@ -29,10 +29,10 @@ import aiohttp
 import pytest
 
 from ivr.store.backends import build_stores
-from tests.caller import TOKEN, Caller
-from tests.conftest import DEMO, ROOT
-from tests.nginx import Nginx, free_port, nginx_binary, run_nginx, wait_for_port
-from tests.services import PG_URL, require
+from ivr.testing.caller import TOKEN, Caller
+from ivr.testing.demo_line import DEMO, ROOT
+from ivr.testing.nginx import Nginx, free_port, nginx_binary, run_nginx, wait_for_port
+from ivr.testing.services import PG_URL, require
 
 pytestmark = pytest.mark.process
 

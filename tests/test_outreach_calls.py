@@ -19,7 +19,7 @@ from ivr.outreach.store import Target, TargetState
 from ivr.sandbox.account import LINE_NUMBER
 from ivr.sandbox.outbound import OutboundAccount, running_outbound_account
 from ivr.speakable import phone_number
-from tests.caller import PUBLIC_URL, TOKEN
+from ivr.testing.caller import PUBLIC_URL, TOKEN
 from tests.outreach_line import (
     JANE,
     NOON_IN_NEW_YORK,

@@ -15,7 +15,7 @@ import pytest
 from ivr.demo_dates import dated
 from ivr.sandbox.account import ACCOUNT_SID, LINE_NUMBER
 from ivr.sandbox.outbound import running_outbound_account
-from tests.conftest import ROOT
+from ivr.testing.demo_line import ROOT
 from tests.outreach_line import JANE, OPTED_OUT, ORDERS, SYDNEY, TODAY, WARRANTIES
 
 pytestmark = pytest.mark.process
@@ -103,7 +103,7 @@ async def test_campaigns_are_off_until_enabled_and_run_once_calls_through_twilio
 async def test_without_an_account_run_once_points_to_the_server_and_status_reads_as_words(
     env: dict[str, str],
 ) -> None:
-    """The README's step 7 from a second terminal, which has none of the demo's settings."""
+    """The demo's step 7 (docs/sandbox.md) from a second terminal, which has none of the demo's settings."""
     code, _, err = await ivr("campaigns", "run-once", "delivery-followup", env=env)
     assert code == 1
     assert "the running server calls for each enabled campaign" in err

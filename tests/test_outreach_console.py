@@ -12,8 +12,8 @@ from ivr.outreach.web import OUTREACH
 from ivr.sandbox.outbound import OutboundAccount, running_outbound_account
 from ivr.store.accounts import Role
 from ivr.store.audit import AuditLog
+from ivr.testing.caller import PUBLIC_URL, TOKEN
 from ivr.web.keys import STORES
-from tests.caller import PUBLIC_URL, TOKEN
 from tests.console import add_account, console_client, sign_in
 from tests.outreach_line import ORDERS, Clock, import_customers, outreach_app, outreach_settings, press
 

@@ -12,8 +12,8 @@ from aiohttp.test_utils import TestServer
 from ivr.outreach.web import OUTREACH
 from ivr.sandbox.outbound import OutboundAccount, running_outbound_account
 from ivr.store.accounts import Role
+from ivr.testing.caller import TOKEN
 from tests.browser import sign_in_form
-from tests.caller import TOKEN
 from tests.console import PASSWORD, add_account
 from tests.outreach_line import Clock, outreach_app, outreach_settings
 

@@ -16,7 +16,7 @@ from ivr.outreach.store import Event, OutreachStore, TargetState
 from ivr.sandbox.account import ACCOUNT_SID, LINE_NUMBER
 from ivr.sandbox.outbound import OutboundAccount, running_outbound_account
 from ivr.store.backends import Stores, build_stores
-from tests.caller import PUBLIC_URL, TOKEN
+from ivr.testing.caller import PUBLIC_URL, TOKEN
 from tests.outreach_line import HEADER, NOON_IN_NEW_YORK, TODAY, Clock, import_customers
 
 CUSTOMERS = 12

@@ -16,7 +16,7 @@ from ivr.outreach.consent import parse_consent
 from ivr.outreach.service import Outreach
 from ivr.outreach.store import OutreachStore
 from ivr.sandbox.outbound import OutboundAccount, running_outbound_account
-from tests.caller import PUBLIC_URL, TOKEN
+from ivr.testing.caller import PUBLIC_URL, TOKEN
 from tests.outreach_line import (
     HEADER,
     JANE,

@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 
 from ivr.config import ConfigError
-from tests.services import PG_URL, require
+from ivr.testing.services import PG_URL, require
 
 pytestmark = pytest.mark.inprocess
 

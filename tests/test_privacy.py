@@ -32,12 +32,12 @@ from ivr.store.privacy import erase_number, export_number
 from ivr.store.redis import RedisSessionStore
 from ivr.store.sql import Sql
 from ivr.store.surveys import SqlSurveyRecorder
+from ivr.testing.caller import Caller
+from ivr.testing.demo_line import DEMO, TODAY, load_demo_data, make_settings
+from ivr.testing.services import REDIS_URL, require
 from ivr.web.app import create_app
 from ivr.web.keys import STORES
-from tests.caller import Caller
-from tests.conftest import DEMO, TODAY, load_demo_data, make_settings
 from tests.console import add_account, console_client, sign_in
-from tests.services import REDIS_URL, require
 
 ANNA = "+4915112345678"
 """The demo's German customer (order 4620, repair 3150)."""

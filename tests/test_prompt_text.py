@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 
 from ivr.console.prompt_text import set_prompt
-from tests.conftest import ROOT
+from ivr.testing.demo_line import ROOT
 
 EN = (ROOT / "prompts" / "en.yaml").read_text(encoding="utf-8")
 

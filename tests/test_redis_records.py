@@ -30,12 +30,12 @@ from ivr.session import CallSession
 from ivr.store.backends import build_stores
 from ivr.store.outbox import ArchiveOutbox
 from ivr.store.redis import RedisSessionStore
+from ivr.testing.caller import Caller
+from ivr.testing.demo_line import DEMO, TODAY, make_settings
+from ivr.testing.services import PG_URL, REDIS_URL, delete_redis_keys, require
 from ivr.versions.library import Flows
 from ivr.web.app import create_app
 from ivr.web.keys import STORES
-from tests.caller import Caller
-from tests.conftest import DEMO, TODAY, make_settings
-from tests.services import PG_URL, REDIS_URL, delete_redis_keys, require
 from tests.test_call_sweeper import SWEEP_AFTER
 from tests.test_stores import a_session
 

@@ -23,10 +23,10 @@ from redis.asyncio import Redis
 
 from ivr.session import CallSession, TranscriptEntry
 from ivr.store.redis import RedisSessionStore, RedisUnavailable
+from ivr.testing.demo_line import make_settings
+from ivr.testing.nginx import free_port, wait_for_port
+from ivr.testing.services import REDIS_URL, delete_redis_keys, require
 from ivr.web.app import create_app
-from tests.conftest import make_settings
-from tests.nginx import free_port, wait_for_port
-from tests.services import REDIS_URL, delete_redis_keys, require
 from tests.test_stores import a_session
 
 pytestmark = pytest.mark.inprocess

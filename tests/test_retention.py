@@ -18,7 +18,7 @@ from ivr.session import CallSession, CallStatus, TranscriptEntry
 from ivr.store.backends import build_stores
 from ivr.store.retention import purge
 from ivr.store.surveys import SqlSurveyRecorder
-from tests.conftest import ROOT
+from ivr.testing.demo_line import ROOT
 
 DAY = 86400.0
 MARKETS = load_markets(ROOT / "markets", ("en", "de", "sv"))

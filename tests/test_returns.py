@@ -22,10 +22,10 @@ from ivr.store.accounts import Role
 from ivr.store.returns import ReturnReason, SqlReturns
 from ivr.store.sql import Sql
 from ivr.store.sqlite import SQLiteDatabase, SQLiteRepository
+from ivr.testing.caller import Caller
+from ivr.testing.demo_line import TODAY, make_settings
 from ivr.web.app import create_app
 from ivr.web.keys import STORES
-from tests.caller import Caller
-from tests.conftest import TODAY, make_settings
 from tests.console import add_account, console_client, sign_in
 from tests.insight_calls import stats
 

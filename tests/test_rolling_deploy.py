@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient
 
 from ivr.config import Settings
 from ivr.session import SCHEMA_VERSION, CallSession, TranscriptEntry
-from tests.caller import Caller
+from ivr.testing.caller import Caller
 
 
 def _stored(settings: Settings, call_sid: str) -> dict:

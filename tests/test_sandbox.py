@@ -25,10 +25,10 @@ from ivr.sandbox.account import TwilioAccount, serving
 from ivr.sandbox.network import Network
 from ivr.store.accounts import Role
 from ivr.telephony import AiohttpTwilioClient, TwilioTelephony
+from ivr.testing.caller import TOKEN, VERIFIED_PHONE
+from ivr.testing.demo_line import make_settings
 from ivr.web.app import create_app
 from tests.agent_line import korean_model, voicemail_audio
-from tests.caller import TOKEN, VERIFIED_PHONE
-from tests.conftest import make_settings
 from tests.console import add_account, console_client, sign_in
 from tests.sandbox_line import SandboxPhone, network, sandbox_line
 

@@ -18,8 +18,8 @@ from typing import Any
 from aiohttp import ClientSession
 
 from ivr.store.accounts import Role
+from ivr.testing.caller import VERIFIED_PHONE
 from tests.browser import sign_in_form
-from tests.caller import VERIFIED_PHONE
 from tests.console import PASSWORD, add_account
 from tests.sandbox_line import SandboxPhone, sandbox_line
 

@@ -18,7 +18,7 @@ from aiohttp import ClientSession
 from ivr.config import SANDBOX_NUMBER
 from ivr.outreach.service import campaign_status
 from ivr.outreach.web import OUTREACH
-from tests.caller import TOKEN
+from ivr.testing.caller import TOKEN
 from tests.sandbox_line import SandboxPhone, sandbox_line
 
 pytestmark = pytest.mark.process

@@ -16,8 +16,8 @@ import aiohttp
 import pytest
 
 from ivr.config import ConfigError, Settings
-from tests.caller import sign
-from tests.conftest import ROOT
+from ivr.testing.caller import sign
+from ivr.testing.demo_line import ROOT
 
 TOKEN = "ipv6-secret"
 

@@ -15,9 +15,9 @@ import aiohttp
 import pytest
 
 from ivr.line import stream_url
-from tests.caller import sign, stream_headers
-from tests.conftest import ROOT
-from tests.streamer import FSDD, TwilioEdge
+from ivr.testing.caller import sign, stream_headers
+from ivr.testing.demo_line import ROOT
+from ivr.testing.streamer import FSDD, TwilioEdge
 
 pytestmark = pytest.mark.process
 

@@ -19,11 +19,11 @@ from aiohttp.test_utils import TestServer
 from ivr.config import ConfigError
 from ivr.store.accounts import MAX_FAILURES, Role
 from ivr.store.audit import AuditLog
+from ivr.testing.demo_line import TODAY, make_settings
+from ivr.testing.nginx import free_port, nginx_binary, run_nginx
 from ivr.web.app import create_app
 from ivr.web.keys import STORES
-from tests.conftest import TODAY, make_settings
 from tests.console import PASSWORD, add_account, attempt_sign_in, console_client, login_form
-from tests.nginx import free_port, nginx_binary, run_nginx
 
 pytestmark = pytest.mark.process
 

@@ -1,7 +1,7 @@
 """Lookups over HTTP against a real shop on loopback: the shapes the presets read, and every
 way a source fails a caller (404, 429, 5xx, slow, malformed, refused), the cache and the breaker.
 
-The shop is `tests.fake_shop`, a real aiohttp server; the presets are the shipped files in
+The shop is `ivr.testing.fake_shop`, a real aiohttp server; the presets are the shipped files in
 `sources/`. Times are asserted with wide margins (a busy 2-core machine), and the breaker's
 clock is a number the test moves, never a sleep.
 """
@@ -26,8 +26,7 @@ from ivr.sources.client import HttpSources
 from ivr.sources.paths import PathError, parse_path
 from ivr.sources.spec import parse_sources_text
 from ivr.store.base import SourceUnavailable
-from ivr.yamlsource import SourceError
-from tests.fake_shop import (
+from ivr.testing.fake_shop import (
     API_TOKEN,
     HMAC_SECRET,
     SHOPIFY_TOKEN,
@@ -39,6 +38,7 @@ from tests.fake_shop import (
     shopify_order,
     woo_order,
 )
+from ivr.yamlsource import SourceError
 
 pytestmark = pytest.mark.inprocess
 ROOT = Path(__file__).resolve().parent.parent

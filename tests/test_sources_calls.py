@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from ivr.web.app import create_app
-from tests.caller import VERIFIED_PHONE, Caller
-from tests.conftest import ROOT, TODAY, load_demo_data, make_settings
-from tests.fake_shop import (
+from ivr.testing.caller import VERIFIED_PHONE, Caller
+from ivr.testing.demo_line import ROOT, TODAY, load_demo_data, make_settings
+from ivr.testing.fake_shop import (
     API_TOKEN,
     SHOPIFY_TOKEN,
     WOO_KEY,
@@ -31,6 +30,7 @@ from tests.fake_shop import (
     shopify_order,
     woo_order,
 )
+from ivr.web.app import create_app
 
 BUDGET = 2.0
 """The shipped Shopify preset's time budget per lookup."""

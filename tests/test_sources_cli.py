@@ -11,9 +11,9 @@ import pytest
 
 from ivr.cli import main
 from ivr.config import ConfigError
+from ivr.testing.demo_line import ROOT, make_settings
+from ivr.testing.fake_shop import SHOPIFY_TOKEN, FakeShop, Trouble, shopify_order
 from ivr.web.app import create_app
-from tests.conftest import ROOT, make_settings
-from tests.fake_shop import SHOPIFY_TOKEN, FakeShop, Trouble, shopify_order
 
 pytestmark = pytest.mark.inprocess
 SHOPIFY = ROOT / "sources" / "shopify.yaml"

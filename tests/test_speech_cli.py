@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.caller import Caller
-from tests.conftest import ROOT, TODAY, load_demo_data, make_settings
+from ivr.testing.caller import Caller
+from ivr.testing.demo_line import ROOT, TODAY, load_demo_data, make_settings
 from tests.test_models import FakeVosk, vosk_site  # noqa: F401  (fixture: a real local model host)
 
 pytestmark = pytest.mark.process

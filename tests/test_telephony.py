@@ -23,8 +23,8 @@ from ivr.config import ConfigError, Settings
 from ivr.logs import mask_phone
 from ivr.sandbox.account import ACCOUNT_SID, LINE_NUMBER, TwilioAccount
 from ivr.telephony import STATUS_EVENTS, TelephonyError, TelephonyErrorCode, TwilioTelephony
-from tests.caller import PUBLIC_URL, TOKEN
-from tests.conftest import make_settings
+from ivr.testing.caller import PUBLIC_URL, TOKEN
+from ivr.testing.demo_line import make_settings
 
 AGENT = "+15550107777"
 CUSTOMER = "+15550100001"

@@ -12,8 +12,8 @@ import pytest
 
 from ivr.agents.model import EntryState
 from ivr.agents.web import AGENT_LINE
-from ivr.phone import PhoneCall, play_call
-from tests.caller import PUBLIC_URL, TOKEN, VERIFIED_PHONE
+from ivr.cli.call import PhoneCall, play_call
+from ivr.testing.caller import PUBLIC_URL, TOKEN, VERIFIED_PHONE
 from tests.sandbox_line import sandbox_line
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 from aiohttp.test_utils import TestClient
 
 from ivr.sandbox.account import ACCOUNT_SID, LINE_NUMBER, TwilioAccount
+from ivr.testing.caller import Caller
+from ivr.testing.demo_line import TODAY, load_demo_data, make_settings
 from ivr.web.app import create_app
 from ivr.web.keys import STORES
-from tests.caller import Caller
-from tests.conftest import TODAY, load_demo_data, make_settings
 
 JANE = "+15550100001"  # on order 4512, shipped with UPS, tracking 1Z999AA10123456784
 OFFER = "To get the tracking link by text, press 1. Otherwise, press 2."

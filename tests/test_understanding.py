@@ -23,10 +23,11 @@ from ivr.flow import matching
 from ivr.flow.engine import FlowEngine
 from ivr.flow.evaluation import read_sentences
 from ivr.flow.loader import load_flow, parse_flow
-from ivr.flow.matching import MAIN_MENU_WORDS, IntentMatcher
+from ivr.flow.matching import IntentMatcher
 from ivr.flow.schema import GatherState, HangupState, MenuState
 from ivr.flow.steps import Digits, Gather, Resume, Speech
 from ivr.languages import LanguagePlan
+from ivr.locales import MAIN_MENU_WORDS
 from ivr.mediastream.call import grammar_for
 from ivr.yamlsource import load_text
 from tests.small_flow import CATALOGS, PROMPTS, NoRecords

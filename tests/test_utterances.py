@@ -18,10 +18,10 @@ import yaml
 
 from ivr.flow.engine import CONFIRMING, FlowEngine
 from ivr.flow.loader import load_flow
-from ivr.flow.matching import YES_WORDS
 from ivr.flow.schema import ActionState
 from ivr.flow.steps import Speech
 from ivr.languages import LanguagePlan
+from ivr.locales import YES_WORDS
 from ivr.records import Order, Repair
 from tests.small_flow import CATALOGS, PROMPTS, NoRecords
 

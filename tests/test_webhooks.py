@@ -12,9 +12,9 @@ from aiohttp.test_utils import TestClient
 
 from ivr.config import Settings
 from ivr.store.sqlite import SQLiteDatabase, SQLiteSessionStore, sqlite_path
+from ivr.testing.caller import PUBLIC_URL, STRANGER_PHONE, Caller, sign
+from ivr.testing.demo_line import TODAY, load_demo_data
 from ivr.web.app import create_app
-from tests.caller import PUBLIC_URL, STRANGER_PHONE, Caller, sign
-from tests.conftest import TODAY, load_demo_data
 
 
 async def _calls_table(settings: Settings) -> SQLiteSessionStore:

@@ -24,9 +24,9 @@ import aiohttp
 import pytest
 
 from ivr.store.backends import build_stores
-from tests.caller import TOKEN, Caller
-from tests.conftest import DEMO, ROOT
-from tests.nginx import free_port
+from ivr.testing.caller import TOKEN, Caller
+from ivr.testing.demo_line import DEMO, ROOT
+from ivr.testing.nginx import free_port
 
 pytestmark = pytest.mark.process
 

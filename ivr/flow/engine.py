@@ -26,10 +26,6 @@ from ivr.flow.actions import (
 )
 from ivr.flow.matching import (
     HIGH,
-    MAIN_MENU_WORDS,
-    NO_WORDS,
-    REPEAT_WORDS_BY_LANGUAGE,
-    YES_WORDS,
     IntentMatcher,
     choose,
     mentions,
@@ -62,7 +58,11 @@ from ivr.flow.steps import (
     TransferEnded,
     TransferResult,
 )
-from ivr.languages import AGENT_WORDS, CHOICE_TEXTS, SWITCH_KEY, SWITCH_TEXTS, LanguagePlan
+from ivr.languages import SWITCH_KEY, LanguagePlan
+from ivr.locales import AGENT_WORDS, CHOICE_TEXTS, MAIN_MENU_WORDS, NO_WORDS, SWITCH_TEXTS, YES_WORDS
+from ivr.locales import KEY_NAMES as _KEY_NAMES
+from ivr.locales import POLITE_WORDS as _POLITE
+from ivr.locales import REPEAT_WORDS as REPEAT_WORDS_BY_LANGUAGE
 from ivr.prompts import PromptCatalog
 from ivr.session import CallSession, InputKind, InputResult, TranscriptEntry
 from ivr.speech.number_words import reading
@@ -872,23 +872,12 @@ def _describe(event: Event) -> str:
             return "(call started)"
 
 
-_KEY_NAMES: Mapping[str, Mapping[str, str]] = {
-    "en": {"*": "star", "#": "pound"},
-    "de": {"*": "Stern", "#": "Raute"},
-    "sv": {"*": "stjärna", "#": "fyrkant"},
-}
-"""How a prompt names the keys that are not digits, per language (English for others)."""
-
-
 def _key_name(key: str, language: str) -> str:
     return _KEY_NAMES.get(language, _KEY_NAMES["en"]).get(key, key)
 
 
 def _repeat_words(language: str) -> tuple[str, ...]:
     return REPEAT_WORDS_BY_LANGUAGE.get(language, REPEAT_WORDS_BY_LANGUAGE["en"])
-
-
-_POLITE = frozenset({"please", "can", "you", "bitte", "können", "sie", "kan", "du", "tack", "snälla"})
 
 
 def _asks_to_repeat(event: Digits | Speech, language: str) -> bool:

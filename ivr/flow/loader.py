@@ -16,8 +16,6 @@ from typing import Any
 from ivr.flow.actions import ACTIONS, DEFAULTED_OUTCOMES, LIMIT_REACHED, RETIRED_OUTCOMES
 from ivr.flow.graph import Exit, check_graph, targets
 from ivr.flow.matching import (
-    REPEAT_WORDS,
-    REPEAT_WORDS_BY_LANGUAGE,
     IntentMatcher,
     choose,
     mentions,
@@ -38,7 +36,9 @@ from ivr.flow.schema import (
     StateKind,
     TransferState,
 )
-from ivr.languages import AGENT_WORDS
+from ivr.locales import AGENT_WORDS
+from ivr.locales import REPEAT_WORDS as REPEAT_WORDS_BY_LANGUAGE
+from ivr.locales.en import REPEAT_WORDS
 from ivr.prompts import PromptCatalog
 from ivr.yamlsource import Document, Path_, SourceError, load_file, load_text
 

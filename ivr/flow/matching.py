@@ -24,69 +24,16 @@ import numpy as np
 import snowballstemmer
 
 from ivr.flow.schema import Intent, MenuState
+from ivr.locales import FILLER, STEMMERS
 from ivr.speech.number_words import reading
 
 _WORDS = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
-REPEAT_WORDS = ("repeat", "repeat that", "say that again", "say again", "again", "what", "pardon")
-"""Said alone (or with "please") in a menu that repeats: say the last answer again."""
-REPEAT_WORDS_BY_LANGUAGE: Mapping[str, tuple[str, ...]] = {
-    "en": REPEAT_WORDS,
-    "de": ("wiederholen", "bitte wiederholen", "noch einmal", "nochmal", "noch mal", "wie bitte", "was"),
-    "sv": ("upprepa", "igen", "en gång till", "höra det igen", "säg det igen", "förlåt", "vad sa du", "va"),
-}
-"""The same, per language (a language not listed takes the English words)."""
-MAIN_MENU_WORDS: Mapping[str, tuple[str, ...]] = {
-    "en": ("main menu", "menu", "go back", "back", "start again", "start over"),
-    "de": ("hauptmenü", "menü", "zurück", "zurückgehen", "von vorne", "nochmal von vorn", "anfang"),
-    "sv": ("huvudmenyn", "huvudmeny", "menyn", "meny", "tillbaka", "gå tillbaka", "börja om", "början"),
-}
-"""Said as the whole answer at any question: leave it for the flow's main menu."""
-YES_WORDS: Mapping[str, tuple[str, ...]] = {
-    "en": ("yes", "yeah", "yep", "yup", "sure", "correct", "right", "that's right", "exactly", "it is"),
-    "de": ("ja", "jawohl", "genau", "richtig", "stimmt", "korrekt", "jep", "klar", "sicher"),
-    "sv": ("ja", "japp", "jajamen", "precis", "visst", "stämmer", "absolut", "just det", "korrekt"),
-}
-NO_WORDS: Mapping[str, tuple[str, ...]] = {
-    "en": ("no", "nope", "nah", "not really", "wrong", "not that", "isn't", "it isn't"),
-    "de": ("nein", "nee", "ne", "nö", "falsch", "nicht", "eben nicht"),
-    "sv": ("nej", "nä", "näe", "nää", "fel", "inte", "inte det"),
-}
-"""The answers to "Is this about …?" (a language not listed takes the English words)."""
-_ENGLISH_FILLER = (
-    "a an the i i'm im me my mine we our us you your it its it's is are was were be been am "
-    "to of for on in at by with from about this that these those there here so just um uh "
-    "er hmm well hi hello hey please thanks thank would like want wanted need needs "
-    "can could do does did have has had get got some any and or but if then also "
-    "calling call know tell find out check see"
-)
-_GERMAN_FILLER = (
-    "ich mich mir mein meine meinen meinem meiner meines wir uns unser unsere sie ihr ihre ihren "
-    "ihrem ihnen es der die das den dem des ein eine einen einem einer eines ist sind war bin in "
-    "wurde worden zu zum zur von vom für auf im am an bei beim mit aus über um so nur äh ähm hm "
-    "ach also hallo guten tag bitte danke möchte möchten würde hätte gern gerne will wollte "
-    "brauche kann könnte können habe hat haben und oder aber dann auch mal doch denn schon "
-    "anrufen rufe an wegen wissen wüsste sagen nachfragen geht"
-)
-_SWEDISH_FILLER = (
-    "jag mig min mitt mina vi oss vår vårt våra du dig din ditt dina ni er ert era det den de "
-    "dem en ett är att av för på till med från om så bara eh öh hmm mm hej hallå tack snälla "
-    "skulle vill ville kan kunde har hade ha och eller men också ringer ringde ringa veta "
-    "undrar undra säga gäller alltså lite"
-)
-FILLER: Mapping[str, frozenset[str]] = {
-    "en": frozenset(_ENGLISH_FILLER.split()),
-    "de": frozenset(_GERMAN_FILLER.split()),
-    "sv": frozenset(_SWEDISH_FILLER.split()),
-}
-"""Words that say nothing about what a caller wants, per language."""
 
 
 def words(text: str) -> list[str]:
     return _WORDS.findall(text.lower())
 
 
-STEMMERS: Mapping[str, str] = {"en": "english", "de": "german", "sv": "swedish"}
-"""Snowball's stemmer for each language the line speaks; another language keeps its words whole."""
 COMPOUNDING = frozenset({"de", "sv"})
 """Languages that write compounds as one word ('Wartungspaket'); English 'homework' is no 'work'."""
 _NGRAMS = (4,)

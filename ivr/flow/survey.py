@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
+from ivr.locales import SURVEY_ASK, SURVEY_NOT_A_SCORE, SURVEY_THANKS
+
 SURVEY = "survey#asked"
 """Present in `CallSession.attempts` while the caller is at the question: the answers that
 were not a score."""
@@ -31,24 +33,9 @@ ASK, NOT_A_SCORE, THANKS = "survey_ask", "survey_not_a_score", "survey_thanks"
 """Prompt ids a prompts file may define to word the survey its own way."""
 
 TEXTS: Mapping[str, Mapping[str, str]] = {
-    ASK: {
-        "en": "Before you go, please stay on for one question. How happy are you with this call,"
-        " from 1 to 5? You can press or say a number.",
-        "de": "Bevor Sie auflegen, bleiben Sie bitte für eine Frage dran. Wie zufrieden sind Sie mit"
-        " diesem Anruf, von 1 bis 5? Drücken oder sagen Sie eine Zahl.",
-        "sv": "Innan du lägger på, stanna gärna kvar för en fråga. Hur nöjd är du med det här samtalet,"
-        " från 1 till 5? Du kan trycka eller säga en siffra.",
-    },
-    NOT_A_SCORE: {
-        "en": "Sorry, please answer with a number from 1 to 5.",
-        "de": "Entschuldigung, bitte antworten Sie mit einer Zahl von 1 bis 5.",
-        "sv": "Förlåt, svara med en siffra från 1 till 5.",
-    },
-    THANKS: {
-        "en": "Thank you for your answer.",
-        "de": "Vielen Dank für Ihre Antwort.",
-        "sv": "Tack för ditt svar.",
-    },
+    ASK: SURVEY_ASK,
+    NOT_A_SCORE: SURVEY_NOT_A_SCORE,
+    THANKS: SURVEY_THANKS,
 }
 """The built-in wording in each shipped language (English for any other)."""
 

@@ -11,11 +11,12 @@ doubt answers "not yet", and the long pause applies as before.
 - A menu (or any question not asking for a number): the words are one phrase of the
   question's grammar, and no longer phrase of it begins with them ("no" is complete
   unless "no thanks" is also a phrase).
-- A number: the digits read (as the flow engine reads them, `speech.reading`) are as many
-  as the question takes at most, or are one of the numbers the caller is known to have
-  (their own orders, `FlowEngine.expected_answers`) and no other of them begins with
-  them. Either way the number must also be closed: one more digit word would add a
-  digit rather than merge into the last ("forty" + "one" is 41, still two digits).
+- A number: the digits read (as the flow engine reads them,
+  `ivr.speech.number_words.reading`) are as many as the question takes at most, or are one
+  of the numbers the caller is known to have (their own orders,
+  `FlowEngine.expected_answers`) and no other of them begins with them. Either way the
+  number must also be closed: one more digit word would add a digit rather than merge
+  into the last ("forty" + "one" is 41, still two digits).
 - An agent's name ("agent") is complete anywhere; it ends every question.
 
 Words outside the grammar (`[unk]`) are never complete: the caller said something the

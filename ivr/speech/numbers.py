@@ -10,7 +10,6 @@ only between other number words, never in the sentence around them.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 
 UNITS = {
     "zero": 0,
@@ -52,27 +51,6 @@ REPEAT = {"double": 2, "triple": 3}
 NUMBER_WORDS = frozenset(UNITS) | frozenset(TEENS) | frozenset(TENS) | {"hundred", "thousand"}
 """Every word the keypad-by-voice grammar needs (plus `WEAK` and `REPEAT`)."""
 
-KEY_WORDS: Mapping[str, str] = {
-    "zero": "0",
-    "one": "1",
-    "two": "2",
-    "three": "3",
-    "four": "4",
-    "five": "5",
-    "six": "6",
-    "seven": "7",
-    "eight": "8",
-    "nine": "9",
-    "star": "*",
-    "pound": "#",
-    "hash": "#",
-}
-"""Keypad keys named aloud ("one", "zero", "pound"), and the key each names.
-
-The one table for menus: local recognition offers these words in a menu's grammar,
-and the flow engine turns them into keys, so a word can never be heard but not
-understood (or understood but never heard).
-"""
 
 _TOKEN = re.compile(r"\d+|[a-z]+")
 

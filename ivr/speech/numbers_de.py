@@ -44,23 +44,6 @@ NUMBER_WORDS = frozenset((*UNITS, *TEENS, *TENS, "hundert", "tausend", "und"))
 """The words a keypad-by-voice grammar offers. Compounds ("fünfundvierzig") are more than a
 recogniser's word list holds; a recogniser returns them as their parts ("fünf und vierzig")."""
 
-KEY_WORDS = {
-    "null": "0",
-    "eins": "1",
-    "zwei": "2",
-    "zwo": "2",
-    "drei": "3",
-    "vier": "4",
-    "fünf": "5",
-    "sechs": "6",
-    "sieben": "7",
-    "acht": "8",
-    "neun": "9",
-    "stern": "*",
-    "raute": "#",
-}
-"""Keypad keys named aloud in German."""
-
 
 def spoken_digits(text: str) -> str:
     """The digits in what a German caller said; '' if there are none."""

@@ -73,22 +73,6 @@ WEAK = frozenset({"en", "ett"})
 NUMBER_WORDS = frozenset(UNITS) | frozenset(TEENS) | frozenset(TENS) | frozenset(SCALES)
 """The words a keypad-by-voice grammar offers (compounds are read as their parts)."""
 
-KEY_WORDS = {
-    "noll": "0",
-    "ett": "1",
-    "etta": "1",
-    "två": "2",
-    "tre": "3",
-    "fyra": "4",
-    "fem": "5",
-    "sex": "6",
-    "sju": "7",
-    "åtta": "8",
-    "nio": "9",
-    "stjärna": "*",
-    "fyrkant": "#",
-}
-"""Keypad keys named aloud in Swedish."""
 
 _MORPHEMES = sorted({**UNITS, **TEENS, **TENS, **SCALES}, key=len, reverse=True)
 _TOKEN = re.compile(r"\d+|[^\W\d_]+")

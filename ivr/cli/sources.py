@@ -19,6 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from ivr.cli.common import cli_settings
 from ivr.config import ConfigError, Settings
 from ivr.sources.client import HttpSources, Outcome
 from ivr.sources.spec import KINDS, SourcesSpec, base_env, load_sources
@@ -29,7 +30,7 @@ BODY_SHOWN = 4000
 """Characters of a raw answer printed; the rest is summarised (a record is far shorter)."""
 
 
-def add_parser(sub: Any, settings: Callable[[], Settings]) -> None:
+def add_parser(sub: Any) -> None:
     sources = sub.add_parser(
         "sources", help="where lookups read orders, repairs and warranties (IVR_SOURCES)"
     )
@@ -41,7 +42,7 @@ def add_parser(sub: Any, settings: Callable[[], Settings]) -> None:
     test.add_argument("kind", choices=KINDS)
     test.add_argument("key", help="the order, ticket or serial number; for customers, the phone number")
     test.add_argument("--file", default="", help="the sources file (default: IVR_SOURCES)")
-    test.set_defaults(run=lambda args: cmd_test(args, settings))
+    test.set_defaults(run=lambda args: cmd_test(args, cli_settings))
 
 
 def _load(path: Path) -> SourcesSpec | None:

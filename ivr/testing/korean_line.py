@@ -22,7 +22,7 @@ import yaml
 from ivr.config import Settings
 from ivr.flow.steps import Gather
 from ivr.mediastream.call import grammar_for
-from tests.conftest import ROOT, make_settings
+from ivr.testing.demo_line import ROOT, make_settings
 
 AGENT_WORDS = ("상담원",)
 MENU = Gather(

@@ -14,16 +14,16 @@ import base64
 import json
 import secrets
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from aiohttp import ClientWebSocketResponse, WSMsgType
 
 from ivr.speech import audio
+from ivr.testing.demo_line import ROOT
 
 FRAME = 160
 SILENCE = bytes([0xFF]) * FRAME
-FSDD = Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd"
+FSDD = ROOT.parent / "shared" / "data" / "fsdd"
 
 
 def spoken_digits_audio(digits: str, speaker: str = "jackson", gap_ms: int = 200) -> bytes:

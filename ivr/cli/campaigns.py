@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from ivr.cli.common import cli_settings
 from ivr.config import Settings
 from ivr.importer import is_e164
 from ivr.logs import mask_phone
@@ -190,7 +191,7 @@ def cmd_contacts(args: argparse.Namespace, settings: SettingsSource) -> int:
     return _with_outreach(settings(), work)
 
 
-def add_parsers(sub: Any, settings: SettingsSource) -> None:
+def add_parser(sub: Any) -> None:
     campaigns = sub.add_parser("campaigns", help="outbound follow-up campaigns (campaigns/*.yaml)")
     campaigns_sub = campaigns.add_subparsers(dest="action", required=True)
     listing = campaigns_sub.add_parser("list", help="every campaign, on or off")
@@ -205,7 +206,7 @@ def add_parsers(sub: Any, settings: SettingsSource) -> None:
     status = campaigns_sub.add_parser("status", help="counts by state and the scores")
     status.add_argument("name")
     status.add_argument("--json", action="store_true")
-    campaigns.set_defaults(run=lambda args: cmd_campaigns(args, settings))
+    campaigns.set_defaults(run=lambda args: cmd_campaigns(args, cli_settings))
 
     contacts = sub.add_parser("contacts", help="the opt-out list every campaign honours")
     contacts_sub = contacts.add_subparsers(dest="action", required=True)
@@ -213,4 +214,4 @@ def add_parsers(sub: Any, settings: SettingsSource) -> None:
         sub_parser = contacts_sub.add_parser(action, help=text)
         sub_parser.add_argument("number", help="E.164, like +15551234567")
     contacts_sub.add_parser("list", help="the numbers on the list")
-    contacts.set_defaults(run=lambda args: cmd_contacts(args, settings))
+    contacts.set_defaults(run=lambda args: cmd_contacts(args, cli_settings))

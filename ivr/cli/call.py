@@ -16,6 +16,7 @@ import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from twilio.request_validator import RequestValidator
 
@@ -216,3 +217,13 @@ def run_phone(args: argparse.Namespace) -> int:
         return 1
     print(f"See the record: ivr calls show {call.call_sid}")
     return 0
+
+
+def add_parser(sub: Any) -> None:
+    call = sub.add_parser("call", help="call a running line from this terminal (keys or typed speech)")
+    call.add_argument(
+        "--url", default="", help="server base URL (default: PUBLIC_URL or http://127.0.0.1:8080)"
+    )
+    call.add_argument("--from", dest="caller", default="+15550100001", help="your caller ID (E.164)")
+    call.add_argument("--to", default="+15550009999", help="the support number dialled")
+    call.set_defaults(run=run_phone)
