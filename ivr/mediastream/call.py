@@ -61,9 +61,18 @@ from ivr.versions.library import Flows
 log = logging.getLogger(__name__)
 
 FRAME_BYTES = 160
-"""20 ms of 8 kHz mu-law: one media message."""
+"""20 ms of 8 kHz mu-law: one media message from Twilio."""
+FRAME_MS = 20
 PREROLL_FRAMES = 15
-"""Audio kept from before speech was detected (300 ms), so a word's start is not lost."""
+"""Most audio kept from before speech was detected (300 ms), so a word's start is not lost."""
+LEAD_FRAMES = 5
+"""Audio the recogniser gets from before the first voiced frame of speech (100 ms): a word's
+soft start ("s", "f") is quieter than the voicing the endpointer waits for. Also the most
+silence it gets inside an utterance: a longer pause is skipped down to this much before the
+caller goes on, and after 100 ms of one, the rest is not fed (it would only cost decoding)."""
+PROMPT_CHUNK_BYTES = 8000
+"""Prompt audio per media message (1 s): Twilio plays a message's audio whatever its length,
+and one message a second costs a fiftieth of the JSON, base64 and socket writes of one per frame."""
 FEED_FRAMES = 5
 """Frames batched per recogniser call (100 ms): fewer thread hops per second of audio."""
 START_TIMEOUT = 5.0
@@ -308,9 +317,10 @@ class StreamCall:
         # caller never hears a gap between two prompts while the second is synthesised.
         clips = [await self.speech.clips_for(prompt.language).get(prompt.text) for prompt in prompts]
         for prompt, clip in zip(prompts, clips, strict=True):
-            for offset in range(0, len(clip), FRAME_BYTES):
-                chunk = clip[offset : offset + FRAME_BYTES].ljust(FRAME_BYTES, b"\xff")
-                await self.ws.send_str(self.protocol.media(chunk))
+            for offset in range(0, len(clip), PROMPT_CHUNK_BYTES):
+                chunk = clip[offset : offset + PROMPT_CHUNK_BYTES]
+                whole_frames = -(-len(chunk) // FRAME_BYTES) * FRAME_BYTES
+                await self.ws.send_str(self.protocol.media(chunk.ljust(whole_frames, b"\xff")))
             name = f"{'i' if barge_in and prompt.interruptible else 'n'}-{secrets.token_hex(4)}"
             self.marks.add(name)
             await self.ws.send_str(self.protocol.mark(name))
@@ -404,10 +414,15 @@ class StreamCall:
             if self.marks:
                 await self._interrupt()
             hearing = True
-            pending = [*self.preroll, frame]
+            pending = [*self._lead(self.endpointer.onset_frames - 1 + LEAD_FRAMES), frame]
         elif hearing:
-            if self.endpointer.pause_ms <= self.speech.endpoint.complete_silence_ms:
-                pending.append(frame)  # the rest of a longer pause is silence: not worth decoding
+            pause = self.endpointer.pause_ms
+            if pause == 0 and self.preroll:  # going on after a long pause: its last 100 ms first
+                pending.extend(self._lead(LEAD_FRAMES))
+            if pause <= LEAD_FRAMES * FRAME_MS:
+                pending.append(frame)
+            else:
+                self.preroll.append(frame)  # silence, not decoded unless the caller goes on
         else:
             self.preroll.append(frame)
         if hearing and len(pending) >= FEED_FRAMES:
@@ -436,6 +451,13 @@ class StreamCall:
         if happened is EndpointEvent.NO_INPUT:
             return None
         return hearing, pending
+
+    def _lead(self, frames: int) -> list[bytes]:
+        """The last `frames` frames kept from before speech (at most `PREROLL_FRAMES`); the rest
+        are dropped, so the next lead starts afresh."""
+        kept = list(self.preroll)[-frames:] if frames > 0 else []
+        self.preroll.clear()
+        return kept
 
     def _heard(self, so_far: Transcript | None) -> bool:
         """Tell the endpointer whether the words so far answer the question (None: no news);
