@@ -415,7 +415,7 @@ class StreamCall:
                 await self._interrupt()
             hearing = True
             pending = [*self._lead(self.endpointer.onset_frames - 1 + LEAD_FRAMES), frame]
-        elif hearing:
+        elif hearing and self.endpointer.speaking:  # not on the frame that ended the utterance
             pause = self.endpointer.pause_ms
             if pause == 0 and self.preroll:  # going on after a long pause: its last 100 ms first
                 pending.extend(self._lead(LEAD_FRAMES))
@@ -423,7 +423,7 @@ class StreamCall:
                 pending.append(frame)
             else:
                 self.preroll.append(frame)  # silence, not decoded unless the caller goes on
-        else:
+        elif not hearing:
             self.preroll.append(frame)
         if hearing and len(pending) >= FEED_FRAMES:
             if recognizer is not None and self._heard(await recognizer.accept(b"".join(pending))):
