@@ -28,7 +28,7 @@ from aiohttp import WSMessage, WSMsgType
 
 from ivr.handoff import DialHandOff
 from ivr.line import STREAM_FAILURES, SupportLine, stream_token
-from ivr.mediastream.call import LEAD_FRAMES, StreamCall, StreamSpeech
+from ivr.mediastream.call import PREROLL_FRAMES, StreamCall, StreamSpeech
 from ivr.metrics import Metrics
 from ivr.session import CallSession
 from ivr.speech import audio
@@ -339,12 +339,12 @@ async def test_a_caller_who_speaks_the_moment_the_question_opens_is_heard_from_t
     assert await call.caller_said() == ["said 'repair'"]
     voiced, silent = call.recognizers.made[0].frames()
     assert voiced == 15  # every frame of the word, the very first included
-    assert silent <= LEAD_FRAMES  # and of the pause that ended it, only the first 100 ms
+    assert silent <= 10  # and of the pause that ended it, only the first 200 ms
 
 
 async def test_the_recogniser_gets_the_callers_words_not_the_silence_around_them(make_call: MakeCall) -> None:
-    """While the line talks and the caller listens, and inside a long pause, nothing is decoded:
-    at most 100 ms before the words, and 100 ms of any pause before they go on."""
+    """While the line talks and the caller listens, and past 200 ms of a pause, nothing is
+    decoded: 300 ms before the words (the pre-roll), and the first 200 ms of each pause."""
     call = make_call("order")
     await call.dial()
     await call.twilio.prompts(1)
@@ -358,7 +358,7 @@ async def test_the_recogniser_gets_the_callers_words_not_the_silence_around_them
     assert await call.caller_said() == ["said 'order'"]
     voiced, silent = call.recognizers.made[0].frames()
     assert voiced == 20
-    assert silent <= 4 * LEAD_FRAMES  # before the words, the pause's two ends, after them: of 145 sent
+    assert silent <= PREROLL_FRAMES + 10 + 10  # before the words, in the pause, after them: of 145 sent
 
 
 async def test_silence_after_the_menu_gets_the_no_input_prompt_and_the_menu_again(

@@ -16,7 +16,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from ivr.config import Settings
-from ivr.mediastream.call import LEAD_FRAMES
+from ivr.mediastream.call import PREROLL_FRAMES
 from ivr.speech import audio
 from ivr.speech.asr import Recognizer, RecognizerFactory, Transcript
 from tests.caller import VERIFIED_PHONE, Caller, stream_headers
@@ -114,8 +114,9 @@ def said(name: str) -> bytes:
 async def test_a_caller_who_answers_as_the_question_opens_is_understood_as_one_who_waits(
     line: Line,
 ) -> None:
-    """The endpointer needs 100 ms of voice to call it speech; the audio before that is kept
-    for the recogniser, so an answer begun with the question's first word loses nothing."""
+    """The endpointer needs 100 ms of voice to call it speech; the 300 ms before that are kept
+    for the recogniser (the pre-roll), so an answer begun with the question's first word loses
+    nothing."""
     heard = []
     for eager in (False, True):
         caller, edge = await call(line.client)
@@ -156,4 +157,4 @@ async def test_silence_while_the_line_talks_never_reaches_the_recogniser(line: L
 
     spoken = -(-len(answer) // FRAME)
     fed = recognizers.frames_fed()
-    assert 0 < fed <= spoken + 2 * LEAD_FRAMES  # the words, 100 ms before and after: nothing else
+    assert 0 < fed <= spoken + PREROLL_FRAMES + 10  # the words, 300 ms before, 200 ms after: no more

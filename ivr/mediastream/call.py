@@ -62,14 +62,8 @@ log = logging.getLogger(__name__)
 
 FRAME_BYTES = 160
 """20 ms of 8 kHz mu-law: one media message from Twilio."""
-FRAME_MS = 20
 PREROLL_FRAMES = 15
-"""Most audio kept from before speech was detected (300 ms), so a word's start is not lost."""
-LEAD_FRAMES = 5
-"""Audio the recogniser gets from before the first voiced frame of speech (100 ms): a word's
-soft start ("s", "f") is quieter than the voicing the endpointer waits for. Also the most
-silence it gets inside an utterance: a longer pause is skipped down to this much before the
-caller goes on, and after 100 ms of one, the rest is not fed (it would only cost decoding)."""
+"""Audio kept from before speech was detected (300 ms), so a word's start is not lost."""
 PROMPT_CHUNK_BYTES = 8000
 """Prompt audio per media message (1 s): Twilio plays a message's audio whatever its length,
 and one message a second costs a fiftieth of the JSON, base64 and socket writes of one per frame."""
@@ -414,15 +408,10 @@ class StreamCall:
             if self.marks:
                 await self._interrupt()
             hearing = True
-            pending = [*self._lead(self.endpointer.onset_frames - 1 + LEAD_FRAMES), frame]
+            pending = [*self.preroll, frame]
         elif hearing and self.endpointer.speaking:  # not on the frame that ended the utterance
-            pause = self.endpointer.pause_ms
-            if pause == 0 and self.preroll:  # going on after a long pause: its last 100 ms first
-                pending.extend(self._lead(LEAD_FRAMES))
-            if pause <= LEAD_FRAMES * FRAME_MS:
-                pending.append(frame)
-            else:
-                self.preroll.append(frame)  # silence, not decoded unless the caller goes on
+            if self.endpointer.pause_ms <= self.speech.endpoint.complete_silence_ms:
+                pending.append(frame)  # the rest of a longer pause is silence: not worth decoding
         elif not hearing:
             self.preroll.append(frame)
         if hearing and len(pending) >= FEED_FRAMES:
@@ -451,13 +440,6 @@ class StreamCall:
         if happened is EndpointEvent.NO_INPUT:
             return None
         return hearing, pending
-
-    def _lead(self, frames: int) -> list[bytes]:
-        """The last `frames` frames kept from before speech (at most `PREROLL_FRAMES`); the rest
-        are dropped, so the next lead starts afresh."""
-        kept = list(self.preroll)[-frames:] if frames > 0 else []
-        self.preroll.clear()
-        return kept
 
     def _heard(self, so_far: Transcript | None) -> bool:
         """Tell the endpointer whether the words so far answer the question (None: no news);

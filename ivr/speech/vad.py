@@ -274,15 +274,6 @@ class Endpointer:
         return self._silent_run * self.config.frame_ms if self._speaking else 0
 
     @property
-    def onset_frames(self) -> int:
-        """Frames from the first voiced frame of the speech that ``SPEECH_STARTED`` confirmed to
-        the frame that confirmed it, both included (``start_ms`` worth, or more for a soft start).
-
-        A listener that keeps the frames before the event knows from this how far back the
-        words began, and so how little audio from before them it needs to keep."""
-        return self._onset_run
-
-    @property
     def noise_floor_dbfs(self) -> float | None:
         """Current estimate of the line's noise level; ``None`` before the first frame."""
         return self._floor_db
