@@ -205,14 +205,16 @@ def setup_agents(app: web.Application, settings: Settings, stores: Stores, spoke
     return agent_line
 
 
-def setup_texts(app: web.Application, settings: Settings) -> TwilioTexts | None:
+def setup_texts(app: web.Application, settings: Settings, stores: Stores) -> TwilioTexts | None:
     """Texts to callers (tracking links, return labels) need the line's Twilio account and
-    number; without them no flow offers one."""
+    number; without them no flow offers one. Each text sent is an event for the company."""
     if not (settings.account_sid and settings.phone_number):
         return None
     network = app.get(NETWORK)
     # the sandbox's account starts in `setup_sandbox`'s lifecycle, before this one opens
-    texts = TwilioTexts(settings, None if network is None else lambda: network.account.api_base)
+    texts = TwilioTexts(
+        settings, None if network is None else lambda: network.account.api_base, events=stores.sql
+    )
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         texts.open()
