@@ -396,6 +396,8 @@ async def find_caller(ctx: ActionContext) -> str:
         if isinstance(failed, BaseException):
             raise failed
     assert not isinstance(found_orders, BaseException) and not isinstance(found_repairs, BaseException)
+    _answered(ctx, "customers.orders")
+    _answered(ctx, "customers.repairs")
     orders = [o for o in found_orders if _same_phone(caller, o.phone)]
     repairs = [r for r in found_repairs if _same_phone(caller, r.phone)]
     open_orders = sorted(

@@ -31,8 +31,13 @@ class SourcedRepository:
         self.sources = sources
 
     def source_of(self, kind: str) -> str:
-        """The sources file's name (`shopify` for sources/shopify.yaml) for a kind it serves."""
-        return PurePath(self.sources.spec.source).stem if self.sources.serves(kind) else "local"
+        """The sources file's name (`shopify` for sources/shopify.yaml) for a kind it serves;
+        `nobody` for a caller's records of a kind it serves without a `customers` lookup."""
+        if self.sources.serves(kind):
+            return PurePath(self.sources.spec.source).stem
+        if kind.startswith("customers.") and self.sources.serves(kind.removeprefix("customers.")):
+            return "nobody"
+        return "local"
 
     async def order(self, order_number: str) -> Order | None:
         if not self.sources.serves("orders"):

@@ -128,7 +128,8 @@ class NamedSources(Protocol):
     """A `Repository` that reads some kinds from elsewhere, and says where (`ivr.sources`)."""
 
     def source_of(self, kind: str) -> str:
-        """The source that answers lookups of `kind` (`orders`…): its name, or `local`."""
+        """The source that answers lookups of `kind` (`orders`, `customers.orders`…): its
+        name, `local`, or `nobody` (a caller's records that no lookup finds)."""
         ...
 
 
