@@ -40,6 +40,7 @@ from ivr.deliveries import (
 )
 from ivr.events import EventType, event_id
 from ivr.outreach.store import OutreachStore
+from ivr.sandbox.account import TwilioAccount
 from ivr.store.accounts import Role
 from ivr.store.audit import AuditLog
 from ivr.store.event_outbox import RETRY_HORIZON, DeliveryState, EventOutbox, record_event
@@ -92,6 +93,7 @@ class Endpoint:
         self.bad_signatures = 0
         self._runner: web.AppRunner | None = None
         self._never = asyncio.Event()
+        self._took = asyncio.Event()
         self.url = ""
 
     async def start(self) -> str:
@@ -126,7 +128,15 @@ class Endpoint:
         assert request.headers[IDEMPOTENCY_HEADER] == event["id"]
         self.taken[event["id"]] += 1
         self.bodies[event["id"]] = event
+        self._took.set()
         return web.Response(status=204)
+
+    async def wait_for(self, count: int) -> None:
+        """Until `count` events were taken: the app's own worker may be the one sending them."""
+        async with asyncio.timeout(30):
+            while sum(self.taken.values()) < count:
+                self._took.clear()
+                await self._took.wait()
 
 
 @pytest.fixture
@@ -392,9 +402,40 @@ async def test_after_a_day_an_event_is_a_dead_letter_a_supervisor_sends_again(
     retried = await client.post(f"/console/deliveries/{ident}/retry", data={"csrf_token": csrf})
     assert retried.status == 200 and "is sent again" in await retried.text()
     await deliverer.deliver_due()
+    await endpoint.wait_for(1)
     assert endpoint.taken == {ident: 1}
     assert endpoint.bodies[ident]["data"] == {"call_sid": "CA9", "score": 4, "campaign": None, "number": None}
     (entry,) = [e for e in await AuditLog(sql).recent() if e.action == "event.retry"]
     assert (entry.actor, entry.subject) == ("maria", ident)
     again = await client.post(f"/console/deliveries/{ident}/retry", data={"csrf_token": csrf})
     assert again.status == 409  # delivered now: nothing to retry
+
+
+async def test_a_return_started_on_a_call_reaches_the_company_with_its_label_text(
+    aiohttp_client: Callable, tmp_path: Path, endpoint: Endpoint, twilio: TwilioAccount
+) -> None:
+    from tests.test_returns import LAST_DAY, ask_to_return, line
+
+    client = await line(
+        aiohttp_client, tmp_path, twilio, IVR_EVENTS_URL=endpoint.url, IVR_EVENTS_SECRET=SECRET
+    )
+    deliverer = client.app[DELIVERER]  # on the real clock, as the events written in the call
+    caller, _ = await ask_to_return(client, LAST_DAY)
+    await caller.press("1")
+    assert "Your return number is 7 0 0 1." in (await caller.press("3")).heard[0]
+    await deliverer.deliver_due()
+    await endpoint.wait_for(2)
+    kinds = {event["type"]: event["data"] for event in endpoint.bodies.values()}
+    assert kinds["return.started"] == {
+        "rma": "7001",
+        "order_number": "5001",
+        "serial_number": "900001",
+        "product": "stand mixer",
+        "number": LAST_DAY,
+        "reason": "not_needed",
+        "language": "en",
+        "started_on": "2026-11-23",
+    }
+    (message,) = twilio.messages
+    assert kinds["text.sent"]["number"] == LAST_DAY and kinds["text.sent"]["body"] == message.body
+    assert set(endpoint.taken.values()) == {1}
