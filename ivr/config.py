@@ -17,6 +17,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from ivr.events import EventType
+
 
 class ConfigError(ValueError):
     """A setting that cannot work; the message names the setting."""
@@ -150,6 +152,13 @@ class Settings:
     sources_env: Mapping[str, str] = field(default_factory=dict, repr=False)
     """The environment the sources file's `${NAME}` URLs and secrets are read from (it holds
     secrets: never in the settings' repr)."""
+    events_url: str = ""
+    """IVR_EVENTS_URL: where the line POSTs its events (docs/events.md); "" for none."""
+    events_urls: Mapping[str, str] = field(default_factory=dict)
+    """IVR_EVENTS_URL_<TYPE>: a kind of event's own URL (`callback.requested` → its URL), instead
+    of IVR_EVENTS_URL."""
+    events_secret: str = field(default="", repr=False)
+    """IVR_EVENTS_SECRET: the key events are signed with (HMAC-SHA256); required with any URL."""
     return_days: int = 30
     """IVR_RETURN_DAYS: days after delivery a product may be returned (the last one included)."""
     return_days_by_language: Mapping[str, int] = field(default_factory=dict)
@@ -253,6 +262,7 @@ class Settings:
                 "hours (the default market's serve the desk and the insights); unset IVR_HOURS"
             )
         vosk_models = {code: _vosk_model(env, code, models_dir, code == language) for code in languages}
+        events_url, events_urls, events_secret = _events(env)
         return cls(
             auth_token=token,
             public_url=public_url,
@@ -297,6 +307,9 @@ class Settings:
             telephony=telephony,
             sources_file=Path(sources_file) if sources_file else None,
             sources_env=dict(env) if sources_file else {},
+            events_url=events_url,
+            events_urls=events_urls,
+            events_secret=events_secret,
             pickup_location=" ".join(env.get("IVR_PICKUP_LOCATION", "").split()),
             pickup_days=int(_seconds(env, "IVR_PICKUP_DAYS", 14, minimum=1)),
             return_days=int(_seconds(env, "IVR_RETURN_DAYS", 30, minimum=0, maximum=3650)),
@@ -346,11 +359,11 @@ def _time_zone(env: Mapping[str, str]) -> ZoneInfo | None:
         ) from None
 
 
-def _review_url(env: Mapping[str, str], name: str) -> str:
+def _review_url(env: Mapping[str, str], name: str, example: str = "https://example.com/review") -> str:
     url = env.get(name, "").strip()
     parts = urlsplit(url)
     if url and (parts.scheme not in ("http", "https") or not parts.netloc):
-        raise ConfigError(f"{name} '{url}' must be a web address like https://example.com/review")
+        raise ConfigError(f"{name} '{url}' must be a web address like {example}")
     return url
 
 
@@ -368,6 +381,34 @@ def _review_urls(env: Mapping[str, str], languages: tuple[str, ...]) -> dict[str
             )
         urls[code] = _review_url(env, name)
     return urls
+
+
+MIN_EVENTS_SECRET = 24
+"""Characters IVR_EVENTS_SECRET must have at least: a signing key, not a password to remember."""
+
+
+def _events(env: Mapping[str, str]) -> tuple[str, dict[str, str], str]:
+    """IVR_EVENTS_URL, IVR_EVENTS_URL_<TYPE> and IVR_EVENTS_SECRET, checked together: a type
+    the line does not know is refused (a typo would send that kind nowhere, unnoticed), and a
+    URL without a secret too (unsigned events are ones a receiver cannot trust)."""
+    kinds = {kind.setting: kind.value for kind in EventType}
+    example = "https://crm.example.com/ivr-events"
+    default = _review_url(env, "IVR_EVENTS_URL", example)
+    by_type: dict[str, str] = {}
+    for name in sorted(env):
+        if not name.startswith("IVR_EVENTS_URL_") or not env[name].strip():
+            continue
+        if name not in kinds:
+            known = ", ".join(sorted(kinds))
+            raise ConfigError(f"{name}: the line sends no such kind of event (it knows {known})")
+        by_type[kinds[name]] = _review_url(env, name, example)
+    secret = env.get("IVR_EVENTS_SECRET", "").strip()
+    if (default or by_type) and len(secret) < MIN_EVENTS_SECRET:
+        raise ConfigError(
+            f"IVR_EVENTS_SECRET must be set, {MIN_EVENTS_SECRET} characters or more, when events are sent "
+            "(IVR_EVENTS_URL…): receivers check each event's signature with it"
+        )
+    return default, by_type, secret
 
 
 def _switch(env: Mapping[str, str], name: str) -> bool:

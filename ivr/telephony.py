@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Protocol, Self, TypeVar
@@ -27,7 +28,12 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from ivr.config import ConfigError, Settings
+from ivr.events import EventType
 from ivr.logs import mask_phones
+from ivr.store.event_outbox import record_event
+from ivr.store.sql import Sql
+
+log = logging.getLogger(__name__)
 
 TWILIO_API = "https://api.twilio.com"
 STATUS_EVENTS = ("initiated", "ringing", "answered", "completed")
@@ -114,10 +120,14 @@ class Telephony(Protocol):
 
 class TwilioTexts:
     """Texts to callers (the flow's `TextMessages`) through the line's own Twilio client, opened
-    with the app (`open` inside the running event loop) and closed with it."""
+    with the app (`open` inside the running event loop) and closed with it. Each text sent is
+    told to the company (`text.sent`, into `events`' outbox)."""
 
-    def __init__(self, settings: Settings, api_base: Callable[[], str] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, api_base: Callable[[], str] | None = None, *, events: Sql | None = None
+    ) -> None:
         self._settings = settings
+        self._events = events
         self._api_base = api_base
         """Where the sandbox's account listens, known only once it runs; None: TWILIO_API_BASE."""
         self._telephony: TwilioTelephony | None = None
@@ -141,7 +151,25 @@ class TwilioTexts:
     async def send(self, to: str, body: str) -> str:
         if self._telephony is None:
             raise TelephonyError(TelephonyErrorCode.UNREACHABLE, "sending a text: the line is not running")
-        return await self._telephony.send_text(to, body)
+        sid = await self._telephony.send_text(to, body)
+        if self._events is not None:
+            await text_sent(self._events, sid, to, body, campaign=None)
+        return sid
+
+
+async def text_sent(events: Sql, sid: str, to: str, body: str, *, campaign: str | None) -> None:
+    """Record the `text.sent` event of a text that went; a database that fails loses the event,
+    never the text (it is sent, and the caller hears so)."""
+    try:
+        await record_event(
+            events,
+            EventType.TEXT_SENT,
+            sid,
+            {"message_sid": sid, "number": to, "body": body, "campaign": campaign},
+            time.time(),
+        )
+    except Exception as exc:  # any driver error: logged with its cause, the text stands
+        log.error("text_event_not_recorded: %s: %s", type(exc).__name__, exc)
 
 
 class TwilioTelephony:

@@ -25,11 +25,12 @@ PAGES = [
     ("/console/flows", ".CodeMirror"),
     ("/console/campaigns", "section.card h2"),
     ("/console/insights", "#chart-days"),
+    ("/console/deliveries", "section.dead h2"),
     ("/console/accounts", "table"),
 ]
 
 
-@pytest.mark.timeout(600)  # nine pages, each checked by axe, on a busy machine
+@pytest.mark.timeout(600)  # ten pages, each checked by axe, on a busy machine
 async def test_every_console_page_is_accessible_and_shows_its_task_first(
     browser_page: Any, tmp_path: Path
 ) -> None:

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
+from ivr.sandbox.account import ACCOUNT_SID, LINE_NUMBER, TwilioAccount
+from ivr.store.accounts import Role
 from ivr.testing.caller import VERIFIED_PHONE, Caller
 from ivr.testing.demo_line import ROOT, TODAY, load_demo_data, make_settings
 from ivr.testing.fake_shop import (
@@ -31,6 +33,8 @@ from ivr.testing.fake_shop import (
     woo_order,
 )
 from ivr.web.app import create_app
+from ivr.web.keys import STORES
+from tests.console import add_account, console_client, sign_in
 
 BUDGET = 2.0
 """The shipped Shopify preset's time budget per lookup."""
@@ -258,6 +262,42 @@ async def test_order_repair_and_warranty_from_woocommerce_and_the_company_api(
     assert turn.heard[0].startswith(
         "The warranty on serial number 1 0 0 2 0 0 3 0 0, your espresso machine, ended on"
     )
+
+    # The call record says which system answered each lookup (this test's file is sources.yaml).
+    # A caller's own records by phone: orders from the file's `customers` lookup; its repairs
+    # have none, so nobody finds them (the plain greeting, never stale local rows).
+    by_phone = [
+        "customers.orders looked up: answered by sources",
+        "customers.repairs looked up: answered by nobody",
+    ]
+    for call, kinds in ((order, []), (repair, ["repairs"]), (warranty, ["warranties"])):
+        session = await client.app[STORES].sessions.load(call.call_sid)
+        assert session is not None
+        notes = [
+            entry.text for entry in session.transcript if entry.who == "flow" and "looked up" in entry.text
+        ]
+        assert notes == by_phone + [f"{kind} looked up: answered by sources" for kind in kinds]
+
+
+async def test_the_local_tables_are_named_as_the_source_on_the_console_transcript(
+    aiohttp_client: Callable, tmp_path: Path, twilio: TwilioAccount
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        TWILIO_ACCOUNT_SID=ACCOUNT_SID,
+        TWILIO_PHONE_NUMBER=LINE_NUMBER,
+        TWILIO_API_BASE=twilio.api_base,
+    )
+    await load_demo_data(settings)
+    console = await console_client(aiohttp_client, create_app(settings, today=lambda: TODAY))
+    caller = Caller(console)
+    await caller.dial_to_menu()
+    await caller.press("2")
+    await caller.press("3141")
+    await add_account(console.app, "maria", Role.SUPERVISOR)
+    await sign_in(console, "maria")
+    page = await (await console.get(f"/console/agent/calls/{caller.call_sid}/transcript")).text()
+    assert "repairs looked up: answered by local" in page
 
 
 async def test_repairs_and_warranties_down_are_named_as_such(

@@ -33,11 +33,13 @@ from ivr.agents.store import DeskStores
 from ivr.agents.store.encoding import new_id
 from ivr.agents.store.switches import EMERGENCY
 from ivr.agents.urls import Urls
+from ivr.events import EventType
 from ivr.logs import mask_phone
 from ivr.session import TranscriptEntry
 from ivr.store.accounts import AccountStore
 from ivr.store.audit import AuditLog
 from ivr.store.base import CallLog, SessionStore
+from ivr.store.event_outbox import event
 from ivr.store.sql import Conflict, Sql, Statement
 from ivr.telephony import Telephony
 
@@ -161,9 +163,22 @@ class AgentDesk:
         if entry is None:
             return None
         callback_id = new_id()
+        asked = event(
+            EventType.CALLBACK_REQUESTED,
+            callback_id,
+            {
+                "callback_id": callback_id,
+                "call_sid": entry.call_sid,
+                "number": entry.caller,
+                "reason": entry.reason,
+                "context": dict(entry.context),
+                "campaign": None,
+            },
+            self.clock(),
+        )
         try:
             await self.sql.atomic(
-                [self.store.queue.to_callback(entry_id), self.store.callbacks.add(callback_id, entry)]
+                [self.store.queue.to_callback(entry_id), self.store.callbacks.add(callback_id, entry), asked]
             )
         except Conflict:
             return await self.store.callbacks.for_call(entry.call_sid)

@@ -22,7 +22,7 @@ from typing import Protocol
 from ivr.importer import normalise_postal
 from ivr.records import Order, OrderStatus, Repair, RepairStatus, product_in
 from ivr.session import CallSession
-from ivr.store.base import Repository, SourceUnavailable
+from ivr.store.base import Repository, SourceUnavailable, answered_by
 from ivr.store.returns import ReturnReason, Returns
 
 
@@ -285,6 +285,12 @@ def _unavailable(ctx: ActionContext, exc: SourceUnavailable, *, counted: bool = 
     return UNAVAILABLE
 
 
+def _answered(ctx: ActionContext, kind: str) -> None:
+    """The call record says which source answered a lookup (the local tables, or a sources
+    file's system): what an agent or supervisor reading the call needs to trust its facts."""
+    ctx.note(f"{kind} looked up: answered by {answered_by(ctx.repository, kind)}")
+
+
 async def find_order(ctx: ActionContext) -> str:
     """Release an order to the phone on file; ask anyone else for its postal code.
 
@@ -299,6 +305,7 @@ async def find_order(ctx: ActionContext) -> str:
         order = await ctx.repository.order(ctx.session.vars.get("order_number", ""))
     except SourceUnavailable as exc:
         return _unavailable(ctx, exc)
+    _answered(ctx, "orders")
     if order is not None and _same_phone(ctx.session.caller, order.phone):
         _release_order(ctx, order)
         return "verified"
@@ -315,6 +322,7 @@ async def check_postal_code(ctx: ActionContext) -> str:
         order = await ctx.repository.order(ctx.session.vars.get("order_number", ""))
     except SourceUnavailable as exc:  # not a wrong code: nothing is counted against the caller
         return _unavailable(ctx, exc, counted=False)
+    _answered(ctx, "orders")
     if order is not None and keyed and _same_keys(keyed, keypad_digits(order.postal_code)):
         _release_order(ctx, order)
         return "verified"
@@ -349,6 +357,7 @@ async def find_repair(ctx: ActionContext) -> str:
         repair = await ctx.repository.repair(ctx.session.vars.get("ticket_number", ""))
     except SourceUnavailable as exc:
         return _unavailable(ctx, exc)
+    _answered(ctx, "repairs")
     # A ticket number alone gets the status; what the product is, only to the phone on file.
     owner = repair is not None and _same_phone(ctx.session.caller, repair.phone)
     if not owner:
@@ -387,6 +396,8 @@ async def find_caller(ctx: ActionContext) -> str:
         if isinstance(failed, BaseException):
             raise failed
     assert not isinstance(found_orders, BaseException) and not isinstance(found_repairs, BaseException)
+    _answered(ctx, "customers.orders")
+    _answered(ctx, "customers.repairs")
     orders = [o for o in found_orders if _same_phone(caller, o.phone)]
     repairs = [r for r in found_repairs if _same_phone(caller, r.phone)]
     open_orders = sorted(
@@ -423,6 +434,7 @@ async def find_warranty(ctx: ActionContext) -> str:
         warranty = await ctx.repository.warranty(ctx.session.vars.get("serial_number", ""))
     except SourceUnavailable as exc:
         return _unavailable(ctx, exc)
+    _answered(ctx, "warranties")
     try:
         order = await ctx.repository.order(warranty.order_number) if warranty is not None else None
         unknown_owner = False

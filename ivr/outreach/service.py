@@ -35,7 +35,7 @@ from ivr.step_twiml import Voice, render_goodbye
 from ivr.store.caller_languages import SqlCallerLanguages
 from ivr.store.sql import Sql
 from ivr.store.used_tokens import UsedTokens
-from ivr.telephony import TelephonyError
+from ivr.telephony import TelephonyError, text_sent
 
 log = logging.getLogger(__name__)
 
@@ -340,10 +340,11 @@ class Outreach:
         catalog = live.engine.catalogs.get(session.language, live.engine.catalog)  # the call's language
         body = catalog.render(REVIEW_PROMPT, {"review_url": url}, self.today())
         try:
-            await self.dialer.send_text(target.number, body)
+            sid = await self.dialer.send_text(target.number, body)
         except TelephonyError as exc:
             log.error("%s: review text to %s not sent: %s", exc.code, mask_phone(target.number), exc.detail)
             return False
+        await text_sent(self.store.sql, sid, target.number, body, campaign=target.campaign)
         log.info("campaign %s: review text sent to %s", target.campaign, mask_phone(target.number))
         return True
 

@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from ivr.events import EventType
+from ivr.store import event_outbox
 from ivr.store.sql import Conflict, PostgresSql, Row, Sql, Statement
 from ivr.store.suppressions import KeptOptOuts
 
@@ -383,6 +385,17 @@ class OutreachStore:
                     " DO UPDATE SET score = excluded.score, answered_at = excluded.answered_at",
                     (target.call_sid, target.campaign, score, now),
                 ),
+                event_outbox.event(
+                    EventType.SURVEY_ANSWERED,
+                    target.call_sid,
+                    {
+                        "call_sid": target.call_sid,
+                        "score": score,
+                        "campaign": target.campaign,
+                        "number": target.number,
+                    },
+                    now,
+                ),
             ]
         )
 
@@ -416,6 +429,19 @@ class OutreachStore:
                             skill,
                         ),
                     ),
+                    event_outbox.event(
+                        EventType.CALLBACK_REQUESTED,
+                        callback_id,
+                        {
+                            "callback_id": callback_id,
+                            "call_sid": target.call_sid,
+                            "number": target.number,
+                            "reason": reason,
+                            "context": dict(context),
+                            "campaign": target.campaign,
+                        },
+                        now,
+                    ),
                 ]
             )
         except Conflict:
@@ -429,21 +455,39 @@ class OutreachStore:
         """Add a number for good (every campaign honours it); False if it was already there.
 
         Its targets stop at once, queued or in a call: a claimed call not yet placed is not
-        placed, a ringing one says goodbye when answered, a running one at its next turn."""
-        added = await self.sql.execute(
-            "INSERT INTO contact_optouts (number, at, source) VALUES ($1, $2, $3)"
-            " ON CONFLICT (number) DO NOTHING",
-            number,
-            now,
-            source,
-        )
-        await self.sql.execute(
+        placed, a ringing one says goodbye when answered, a running one at its next turn.
+        A new opt-out is told to the company (`contact.opted_out`) in the same transaction."""
+        stop = Statement(
             "UPDATE outreach_targets SET state = 'opted_out', updated_at = $2"
             " WHERE number = $1 AND state IN ('waiting', 'calling', 'answered')",
-            number,
-            now,
+            (number, now),
         )
-        return added == 1
+        known = await self.sql.fetchone("SELECT at FROM contact_optouts WHERE number = $1", number)
+        if known is not None:
+            await self.sql.atomic([stop])
+            return False
+        try:
+            await self.sql.atomic(
+                [
+                    Statement(
+                        "INSERT INTO contact_optouts (number, at, source) VALUES ($1, $2, $3)"
+                        " ON CONFLICT (number) DO NOTHING",
+                        (number, now, source),
+                        expect_rows=1,
+                    ),
+                    stop,
+                    event_outbox.event(
+                        EventType.CONTACT_OPTED_OUT,
+                        f"{number}@{now}",
+                        {"number": number, "source": source, "at": now},
+                        now,
+                    ),
+                ]
+            )
+        except Conflict:  # another call opted the number out meanwhile
+            await self.sql.atomic([stop])
+            return False
+        return True
 
     async def opt_in(self, number: str) -> bool:
         await self.kept_optouts.forget(number)

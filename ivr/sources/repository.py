@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from pathlib import PurePath
 
 from ivr.records import Order, Repair, Warranty
 from ivr.sources.client import HttpSources
@@ -28,6 +29,15 @@ class SourcedRepository:
     def __init__(self, local: Repository, sources: HttpSources) -> None:
         self.local = local
         self.sources = sources
+
+    def source_of(self, kind: str) -> str:
+        """The sources file's name (`shopify` for sources/shopify.yaml) for a kind it serves;
+        `nobody` for a caller's records of a kind it serves without a `customers` lookup."""
+        if self.sources.serves(kind):
+            return PurePath(self.sources.spec.source).stem
+        if kind.startswith("customers.") and self.sources.serves(kind.removeprefix("customers.")):
+            return "nobody"
+        return "local"
 
     async def order(self, order_number: str) -> Order | None:
         if not self.sources.serves("orders"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ivr.records import Order, Repair, Warranty
 from ivr.session import CallSession
@@ -121,3 +121,18 @@ class Repository(Protocol):
         instances: a stranger cannot reset it by calling again or reaching another server.
         """
         ...
+
+
+@runtime_checkable
+class NamedSources(Protocol):
+    """A `Repository` that reads some kinds from elsewhere, and says where (`ivr.sources`)."""
+
+    def source_of(self, kind: str) -> str:
+        """The source that answers lookups of `kind` (`orders`, `customers.orders`…): its
+        name, `local`, or `nobody` (a caller's records that no lookup finds)."""
+        ...
+
+
+def answered_by(repository: Repository, kind: str) -> str:
+    """Which source answers `kind` lookups, for the call record: a sources file's name, or `local`."""
+    return repository.source_of(kind) if isinstance(repository, NamedSources) else "local"

@@ -4,7 +4,8 @@ Every EU customer may ask what the line holds about them (GDPR art. 15) and have
 (art. 17). The line keeps a phone number in many places: call records with their
 transcripts, the queue, callbacks, voicemails (and their audio on disk), campaign contacts
 and their consent, opt-outs, the language a caller is greeted in, the day's lookup counts,
-the imported orders and repairs, and, with Redis, live sessions and the archive outbox.
+the imported orders and repairs, the events outbox (what the line tells the company), and,
+with Redis, live sessions and the archive outbox.
 This module names every one of them, so an export misses nothing and an erasure leaves
 nothing: `tests/test_privacy.py` searches every table and every key afterwards.
 
@@ -64,6 +65,8 @@ SECTIONS: Mapping[str, str] = {
     "lookup_counts": "SELECT day, kind, count FROM lookup_counts WHERE caller = $1 ORDER BY day",
     "returns": "SELECT rma, order_number, serial_number, product, reason, status, language, started_on"
     " FROM returns WHERE caller = $1 ORDER BY created_at",
+    "events": "SELECT id, type, body, created_at, state FROM event_outbox"
+    " WHERE body LIKE '%' || $1 || '%' ORDER BY created_at",
     "orders": "SELECT order_number, customer_name, postal_code, status, carrier, tracking_number,"
     " placed_on, ship_date, eta FROM orders WHERE phone = $1 ORDER BY order_number",
     "repairs": "SELECT ticket_number, serial_number, product, status, updated_on, eta FROM repairs"
@@ -90,6 +93,8 @@ _ERASE: Sequence[str] = (
     "DELETE FROM caller_languages WHERE caller = $1",
     "DELETE FROM lookup_counts WHERE caller = $1",
     "DELETE FROM returns WHERE caller = $1",
+    # events for the company not yet sent, or kept after: the number in their body goes, unsent
+    "DELETE FROM event_outbox WHERE body LIKE '%' || $1 || '%'",
 )
 """What erasure deletes outright, in one transaction with the calls' anonymising."""
 

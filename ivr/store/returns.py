@@ -4,7 +4,9 @@ A return is the one thing the line *writes* about an order, so two rules are kep
 where every instance sees them: a product is returned once (a unique key on the order and
 the product's serial number, so two calls racing, or a retried webhook, cannot open a second
 return), and return numbers (RMAs) are short digits a caller can key in or read out, handed
-out in order in the same statement that files the return. One table, both dialects.
+out in order (a second call taking the same number at once fails on the key and takes the
+next). The company hears of each return (`return.started`) from the same transaction. One
+table, both dialects.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from datetime import date
 from enum import StrEnum
 from typing import Protocol
 
+from ivr.events import EventType
 from ivr.records import names_from, product_in
-from ivr.store.sql import Row, Sql, Statement
+from ivr.store.event_outbox import event
+from ivr.store.sql import Conflict, Row, Sql, Statement
 
 FIRST_RMA = 7001
 """The first return number: four digits, so it is never read as an order number (4 digits too,
@@ -87,19 +91,18 @@ class Returns(Protocol):
 _COLUMNS = (
     "rma, order_number, serial_number, product, caller, reason, status, language, started_on, created_at"
 )
+_NEXT = f"SELECT CAST(COALESCE(MAX(CAST(rma AS bigint)) + 1, {FIRST_RMA}) AS text) AS rma FROM returns"
+"""The next return number (read just before the insert that takes it)."""
 _INSERT = (
-    f"INSERT INTO returns ({_COLUMNS})"
-    f" SELECT CAST(COALESCE(MAX(CAST(rma AS bigint)) + 1, {FIRST_RMA}) AS text),"
-    " CAST($1 AS text), CAST($2 AS text), CAST($3 AS text), CAST($4 AS text), CAST($5 AS text),"
-    " CAST($6 AS text), CAST($7 AS text), CAST($8 AS text),"
-    " CAST($9 AS double precision)"
-    " FROM returns WHERE true ON CONFLICT (order_number, serial_number) DO NOTHING"
-    f" RETURNING {_COLUMNS}"
+    f"INSERT INTO returns ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    " ON CONFLICT (order_number, serial_number) DO NOTHING"
 )
-"""The next number and the row in one statement; a product already returned inserts nothing."""
+"""The row; a product already returned inserts nothing (and the batch, its event too, is rolled back)."""
 MAX_TRIES = 5
-"""Two instances taking the same next number at once: the loser's primary key fails and it
-takes the number after (PostgreSQL; SQLite writes one at a time)."""
+"""Two calls taking the same next number at once: the loser's primary key fails and it reads
+the number after."""
+_TAKEN = ("returns_pkey", "returns.rma")
+"""How PostgreSQL and SQLite name the primary key a taken return number fails."""
 
 
 def _record(row: Row) -> ReturnRecord:
@@ -168,17 +171,63 @@ class SqlReturns:
         language: str,
         started_on: date,
     ) -> ReturnRecord | None:
-        args = (order_number, serial_number, product, caller, reason.value, ReturnStatus.STARTED.value)
         tries = 0
         while True:
+            row = await self.sql.fetchone(_NEXT)
+            now = self.clock()
+            record = ReturnRecord(
+                str(row["rma"]) if row else str(FIRST_RMA),
+                order_number,
+                serial_number,
+                product,
+                caller,
+                reason,
+                ReturnStatus.STARTED,
+                language,
+                started_on,
+                now,
+            )
             try:
-                done = await self.sql.atomic(
-                    [Statement(_INSERT, (*args, language, started_on.isoformat(), self.clock()))]
-                )
-            except Exception as exc:  # the same next number taken by another instance: take the one after
+                await self.sql.atomic([Statement(_INSERT, _values(record), expect_rows=1), _started(record)])
+            except Conflict:  # that product has a return already
+                return None
+            except Exception as exc:  # the same next number taken by another call: take the one after
                 tries += 1
-                if tries < MAX_TRIES and "returns_pkey" in str(exc):
+                if tries < MAX_TRIES and any(name in str(exc) for name in _TAKEN):
                     continue
                 raise
-            rows = done[0]
-            return _record(rows[0]) if rows else None
+            return record
+
+
+def _values(record: ReturnRecord) -> tuple[str | float, ...]:
+    return (
+        record.rma,
+        record.order_number,
+        record.serial_number,
+        record.product,
+        record.caller,
+        record.reason.value,
+        record.status.value,
+        record.language,
+        record.started_on.isoformat(),
+        record.created_at,
+    )
+
+
+def _started(record: ReturnRecord) -> Statement:
+    """The `return.started` event, written with the return."""
+    return event(
+        EventType.RETURN_STARTED,
+        record.rma,
+        {
+            "rma": record.rma,
+            "order_number": record.order_number,
+            "serial_number": record.serial_number,
+            "product": record.product,
+            "number": record.caller,
+            "reason": record.reason.value,
+            "language": record.language,
+            "started_on": record.started_on.isoformat(),
+        },
+        record.created_at,
+    )

@@ -357,6 +357,23 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
         """,
     ),
     SharedMigration(
+        21,
+        "event_outbox",
+        # What the line tells the company (ivr.store.event_outbox): each event written in the
+        # same transaction as the record it is about, then delivered by whichever instance
+        # claims it first (a lease), retried until `give_up_at`, then a dead letter.
+        """
+        CREATE TABLE IF NOT EXISTS event_outbox (
+            id text PRIMARY KEY, type text NOT NULL, body text NOT NULL,
+            created_at double precision NOT NULL, state text NOT NULL, attempts integer NOT NULL,
+            next_at double precision NOT NULL, give_up_at double precision NOT NULL,
+            lease_until double precision NOT NULL, claimed_by text NOT NULL,
+            last_error text NOT NULL, done_at double precision NOT NULL);
+        CREATE INDEX IF NOT EXISTS event_outbox_due ON event_outbox (state, next_at);
+        CREATE INDEX IF NOT EXISTS event_outbox_done ON event_outbox (state, done_at);
+        """,
+    ),
+    SharedMigration(
         25,
         "kept_optouts",
         # An opt-out outlives the erasure of the number's data, as a keyed digest

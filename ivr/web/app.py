@@ -22,6 +22,7 @@ from aiohttp import web
 
 from ivr.agents.store.switches import EMERGENCY, SqlSwitchStore
 from ivr.config import Settings
+from ivr.deliveries import Deliverer, Destinations
 from ivr.hours import ScheduleOpening
 from ivr.insights.service import Insights
 from ivr.markets import Market, number_zone
@@ -30,9 +31,10 @@ from ivr.outreach.service import OutreachConfig
 from ivr.outreach.web import OutreachSetup, setup_outreach
 from ivr.step_twiml import Voice
 from ivr.store.backends import build_stores
+from ivr.store.event_outbox import EventOutbox
 from ivr.web.handlers import healthz, metrics, readyz
-from ivr.web.keys import METRICS, STORES
-from ivr.web.lifecycles import count_errors, fold_insights, purge_daily
+from ivr.web.keys import DELIVERER, METRICS, STORES
+from ivr.web.lifecycles import count_errors, deliver_events, fold_insights, purge_daily
 from ivr.web.local_speech import setup_media
 from ivr.web.parts import (
     campaign_dialer,
@@ -108,10 +110,12 @@ def create_app(
         hours, emergency, spoken.language, clock=now, market=market_of, caller_zone=number_zone
     )
     handoff = choose_handoff(settings, agent_line, spoken, hours, opening, now, market_of)
-    texts = setup_texts(app, settings)
+    texts = setup_texts(app, settings, stores)
     flows = setup_voice(app, settings, stores, starting, prompts, handoff, today, opening, texts)
     insights = Insights(stores.sql, flows, stores.calls, language=settings.language, zone=zone)
     app.cleanup_ctx.append(fold_insights(insights))  # stops before the database closes
+    app[DELIVERER] = Deliverer(EventOutbox(stores.sql), Destinations.from_settings(settings))
+    app.cleanup_ctx.append(deliver_events(app[DELIVERER]))  # stops before the database closes
     if markets is not None:
         app.cleanup_ctx.append(purge_daily(stores.sql, markets))
     outreach = setup_outreach(

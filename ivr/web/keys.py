@@ -9,6 +9,7 @@ import weakref
 
 from aiohttp import web
 
+from ivr.deliveries import Deliverer
 from ivr.forwarded import IPNetwork
 from ivr.line import SupportLine
 from ivr.mediastream.admission import StreamAdmission
@@ -51,3 +52,7 @@ CONSOLE = web.AppKey("console", web.Application)
 
 FLOWS = web.AppKey("flows", FlowStore)
 """The flow lifecycle (drafts, publish, rollback); publishing through it reaches new calls at once."""
+
+
+DELIVERER = web.AppKey("deliverer", Deliverer)
+"""This instance's worker sending the outbox's events to the company (`ivr.deliveries`)."""

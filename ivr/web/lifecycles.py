@@ -1,5 +1,6 @@
 """Background work owned by the app (`cleanup_ctx`): folding insights, the daily purge, the
-sweeper of calls without a final status, error counting, and closing live streams at shutdown."""
+sweeper of calls without a final status, delivering events, error counting, and closing live
+streams at shutdown."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from ivr.deliveries import Deliverer
 from ivr.insights.service import Insights
 from ivr.line import SupportLine
 from ivr.markets import Markets
@@ -102,6 +104,23 @@ def sweeper(line: SupportLine, idle_for: float) -> Callable[[web.Application], A
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+    return lifecycle
+
+
+def deliver_events(deliverer: Deliverer) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Send the outbox's events to the company's endpoints while the app runs (every instance
+    runs one; their claims keep each event to one of them). Appended after the stores' own
+    lifecycle, so it stops before they close."""
+
+    async def lifecycle(_: web.Application) -> AsyncIterator[None]:
+        await deliverer.open()
+        task = asyncio.create_task(deliverer.run(), name="event-deliveries")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await deliverer.close()
 
     return lifecycle
 

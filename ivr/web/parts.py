@@ -23,6 +23,7 @@ from ivr.agents.web import HOLD_PATH, AgentLine, add_agent_routes
 from ivr.config import ConfigError, Settings, TelephonyMode, TtsMode
 from ivr.console.agent_desk import setup_agent_desk
 from ivr.console.campaigns import setup_campaigns_page
+from ivr.console.deliveries import setup_deliveries_page
 from ivr.console.dev_phone import setup_dev_phone
 from ivr.console.flow_editor import FlowEditor, codemirror_present, setup_flow_editor
 from ivr.console.insights import setup_insights
@@ -32,6 +33,7 @@ from ivr.console.prompt_audio import ConsoleAudio
 from ivr.console.returns import setup_returns_page
 from ivr.console.test_phone import TestPhone, phone_secret
 from ivr.console.web import create_console, login_secret
+from ivr.events import EventType
 from ivr.flow.actions import Pickup, ReturnWindow
 from ivr.flow.engine import FlowEngine
 from ivr.flow.files import LINE_FLOW, CompiledFlow, FlowFiles
@@ -57,6 +59,7 @@ from ivr.store.accounts import AccountStore
 from ivr.store.audit import AuditLog
 from ivr.store.backends import Stores
 from ivr.store.caller_languages import SqlCallerLanguages
+from ivr.store.event_outbox import EventOutbox
 from ivr.store.redis import RedisSessionStore
 from ivr.store.returns import SqlReturns
 from ivr.store.surveys import SqlSurveyRecorder
@@ -205,14 +208,16 @@ def setup_agents(app: web.Application, settings: Settings, stores: Stores, spoke
     return agent_line
 
 
-def setup_texts(app: web.Application, settings: Settings) -> TwilioTexts | None:
+def setup_texts(app: web.Application, settings: Settings, stores: Stores) -> TwilioTexts | None:
     """Texts to callers (tracking links, return labels) need the line's Twilio account and
-    number; without them no flow offers one."""
+    number; without them no flow offers one. Each text sent is an event for the company."""
     if not (settings.account_sid and settings.phone_number):
         return None
     network = app.get(NETWORK)
     # the sandbox's account starts in `setup_sandbox`'s lifecycle, before this one opens
-    texts = TwilioTexts(settings, None if network is None else lambda: network.account.api_base)
+    texts = TwilioTexts(
+        settings, None if network is None else lambda: network.account.api_base, events=stores.sql
+    )
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         texts.open()
@@ -413,6 +418,8 @@ def setup_console(
     setup_dev_phone(console, app.get(NETWORK), audio=audio, accounts=AccountStore(stores.sql))
     setup_insights(console, insights)
     setup_returns_page(console, SqlReturns(stores.sql))
+    routes = {kind.value: settings.events_urls.get(kind.value, settings.events_url) for kind in EventType}
+    setup_deliveries_page(console, EventOutbox(stores.sql), routes)
     setup_privacy(console, stores.sessions if isinstance(stores.sessions, RedisSessionStore) else None)
     setup_landing(app, console, sandbox=app.get(NETWORK) is not None)
     app.add_subapp("/console", console)

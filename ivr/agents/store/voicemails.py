@@ -13,7 +13,9 @@ from typing import Protocol
 
 from ivr.agents.model import TranscriptStatus, Voicemail
 from ivr.agents.store.encoding import decode_context, encode_context, new_id
-from ivr.store.sql import Row, Sql
+from ivr.events import EventType
+from ivr.store.event_outbox import event
+from ivr.store.sql import Conflict, Row, Sql, Statement
 
 _COLUMNS = (
     "id, call_sid, caller, reason, context, created_at, recording_url, duration, audio_file,"
@@ -76,15 +78,38 @@ class SqlVoicemailStore:
         return vm_id
 
     async def recorded(self, vm_id: str, recording_url: str, recording_sid: str, duration: int) -> bool:
-        changed = await self.sql.execute(
-            "UPDATE voicemails SET state = 'new', recording_url = $2, recording_sid = $3, duration = $4"
-            " WHERE id = $1 AND state = 'recording'",
+        """The recording is in: new on the desk, and told to the company (one transaction)."""
+        voicemail = await self.get(vm_id)
+        if voicemail is None:
+            return False
+        left = event(
+            EventType.VOICEMAIL_LEFT,
             vm_id,
-            recording_url,
-            recording_sid,
-            duration,
+            {
+                "voicemail_id": vm_id,
+                "call_sid": voicemail.call_sid,
+                "number": voicemail.caller,
+                "reason": voicemail.reason,
+                "recording_sid": recording_sid,
+                "duration": duration,
+            },
+            self.clock(),
         )
-        return changed == 1
+        try:
+            await self.sql.atomic(
+                [
+                    Statement(
+                        "UPDATE voicemails SET state = 'new', recording_url = $2, recording_sid = $3,"
+                        " duration = $4 WHERE id = $1 AND state = 'recording'",
+                        (vm_id, recording_url, recording_sid, duration),
+                        expect_rows=1,
+                    ),
+                    left,
+                ]
+            )
+        except Conflict:  # recorded before (Twilio's retry)
+            return False
+        return True
 
     async def claim(self, stale_after: float) -> Voicemail | None:
         now = self.clock()
