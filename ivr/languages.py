@@ -20,11 +20,19 @@ SWITCH_KEY = "*"
 """The key that reopens the language choice in any menu that has no option on it."""
 
 CHOICE_TEXTS: Mapping[str, str] = {
-    "en": "For English, press {key}.",
-    "de": "Für Deutsch drücken Sie die {key}.",
-    "sv": "För svenska, tryck {key}.",
+    "en": "For English, say English or press {key}.",
+    "de": "Für Deutsch sagen Sie Deutsch oder drücken Sie die {key}.",
+    "sv": "För svenska, säg svenska eller tryck {key}.",
 }
-"""One option of the language choice, in its own language (`{key}` is its key)."""
+"""One option of the language choice, in its own language (`{key}` is its key). On a shared
+number it follows the greeting; any sentence in a language chooses it too."""
+
+OFFER_TEXTS: Mapping[str, str] = {
+    "en": "Would you rather go on in English? Then say yes or press 1.",
+    "de": "Möchten Sie lieber auf Deutsch weitermachen? Dann sagen Sie ja oder drücken Sie die 1.",
+    "sv": "Vill du hellre fortsätta på svenska? Säg ja, eller tryck 1.",
+}
+"""Said, in that language, to a caller who speaks it on a number of another language."""
 
 SWITCH_TEXTS: Mapping[str, str] = {
     "en": "For English, press star.",
