@@ -47,6 +47,29 @@ def vocabulary(catalog: PromptCatalog, phrases: Iterable[str]) -> frozenset[str]
     return frozenset(words)
 
 
+def spoken_language(text: str, vocabularies: Mapping[str, frozenset[str]], *, least: int = 1) -> str | None:
+    """The language a sentence is in, of those in `vocabularies`: the one with the most words
+    no other uses, at least `least`, and more than any other; None when it is not plain."""
+    return _plainly(text, _own_words(vocabularies), least)
+
+
+def _own_words(vocabularies: Mapping[str, frozenset[str]]) -> dict[str, frozenset[str]]:
+    """Each language's words that no other of them uses."""
+    codes = list(vocabularies)
+    return {
+        code: vocabularies[code] - frozenset().union(*(vocabularies[o] for o in codes if o != code))
+        for code in codes
+    }
+
+
+def _plainly(text: str, own: Mapping[str, frozenset[str]], least: int) -> str | None:
+    words = _WORDS.findall(text.lower())
+    counts = sorted(((sum(w in mine for w in words), code) for code, mine in own.items()), reverse=True)
+    if not counts or counts[0][0] < least or (len(counts) > 1 and counts[1][0] == counts[0][0]):
+        return None
+    return counts[0][1]
+
+
 class LanguageChoice:
     """Asks which language a call speaks, and offers a language a caller turns out to speak."""
 
@@ -63,22 +86,13 @@ class LanguageChoice:
         self.today = today
         self.remembered = remembered
         """Where a caller's choice is kept for their next call (None: nowhere)."""
-        served = [code for code in plan.served if code in vocabularies]
-        self._own = {
-            code: vocabularies[code] - frozenset().union(*(vocabularies[o] for o in served if o != code))
-            for code in served
-        }
+        self._own = _own_words({code: vocabularies[code] for code in plan.served if code in vocabularies})
         """Each language's words that no other served language uses."""
 
     def spoken(self, text: str, *, least: int = 1) -> str | None:
         """The served language a sentence is in: the one with the most words of its own, at
         least `least`, and more than any other; None when it is not plain."""
-        words = _WORDS.findall(text.lower())
-        scored = ((sum(w in own for w in words), code) for code, own in self._own.items())
-        counts = sorted(scored, reverse=True)
-        if not counts or counts[0][0] < least or (len(counts) > 1 and counts[1][0] == counts[0][0]):
-            return None
-        return counts[0][1]
+        return _plainly(text, self._own, least)
 
     # --- the choice, on a shared number ---------------------------------------------------------
 

@@ -30,6 +30,7 @@ from ivr.console.landing import setup_landing
 from ivr.console.privacy import setup_privacy
 from ivr.console.prompt_audio import ConsoleAudio
 from ivr.console.returns import setup_returns_page
+from ivr.console.teaching import setup_teaching
 from ivr.console.test_phone import TestPhone, phone_secret
 from ivr.console.web import create_console, login_secret
 from ivr.flow.actions import Pickup, ReturnWindow
@@ -412,6 +413,7 @@ def setup_console(
         setup_campaigns_page(console, outreach, round_every=settings.campaign_round)
     setup_dev_phone(console, app.get(NETWORK), audio=audio, accounts=AccountStore(stores.sql))
     setup_insights(console, insights)
+    setup_teaching(console)
     setup_returns_page(console, SqlReturns(stores.sql))
     setup_privacy(console, stores.sessions if isinstance(stores.sessions, RedisSessionStore) else None)
     setup_landing(app, console, sandbox=app.get(NETWORK) is not None)
