@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -29,13 +29,13 @@ from ivr.console.flow_editor import EDITOR, FlowEditor
 from ivr.console.intent_phrases import PhraseError, add_phrase, clean
 from ivr.console.web import AUDIT, render, require
 from ivr.flow.evaluation import NONE, Report, cross_validate, decide
-from ivr.flow.files import FlowFiles
+from ivr.flow.files import CompiledFlow, FlowFiles
 from ivr.flow.language_choice import spoken_language
 from ivr.flow.loader import FlowInvalid
 from ivr.flow.matching import IntentMatcher
 from ivr.flow.schema import Flow
 from ivr.store.accounts import Role
-from ivr.versions.store import DraftConflict, FlowNotFound, FlowStore
+from ivr.versions.store import DraftConflict, FlowNotFound
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +62,16 @@ class Lesson:
 
 
 def learn(
-    store: FlowStore, files: FlowFiles, intent: str, language: str, phrase: str, languages: Sequence[str]
+    compile_flow: Callable[[FlowFiles], CompiledFlow],
+    files: FlowFiles,
+    intent: str,
+    language: str,
+    phrase: str,
+    languages: Sequence[str],
 ) -> Lesson:
     """The draft with `phrase` added to `intent` in `language`, measured before and after.
     Blocking (YAML, training): run it in a thread."""
-    before = _compile(store, files)
+    before = _compile(compile_flow, files)
     names = [i.name for i in before.intents]
     if intent not in names:
         raise PhraseError(f"The draft has no intent '{intent}'; one of {', '.join(names)}.")
@@ -74,7 +79,7 @@ def learn(
         if phrase in (p.lower() for p in known.phrases.get(language, ())):
             raise PhraseError(f"'{phrase}' is already a phrase of {known.name} ({language}).")
     taught = FlowFiles(add_phrase(files.flow, intent, language, phrase), files.prompts)
-    after = _compile(store, taught)
+    after = _compile(compile_flow, taught)
     scores = {code: cross_validate(before.intents, code) for code in languages}
     return Lesson(
         files=taught,
@@ -88,9 +93,9 @@ def learn(
     )
 
 
-def _compile(store: FlowStore, files: FlowFiles) -> Flow:
+def _compile(compile_flow: Callable[[FlowFiles], CompiledFlow], files: FlowFiles) -> Flow:
     try:
-        return store.compile(files).flow
+        return compile_flow(files).flow
     except FlowInvalid as exc:
         where = f" ({exc.lines()[0]})" if exc.problems else ""
         raise PhraseError(f"The draft does not validate{where}; fix it in the flow editor first.") from None
@@ -132,7 +137,7 @@ async def teach(request: web.Request) -> web.Response:
         for _ in range(SAVE_TRIES):
             files, revision = await _draft(editor)
             lesson = await asyncio.to_thread(
-                learn, editor.store, files, intent, language, phrase, editor.languages
+                learn, editor.store.compile, files, intent, language, phrase, editor.languages
             )
             try:
                 draft = await editor.store.save_draft(
