@@ -18,7 +18,8 @@ from aiohttp.test_utils import TestClient
 
 from ivr.cli import main as cli_main
 from ivr.config import ConfigError, Settings
-from ivr.flow.language_choice import LanguageChoice, vocabulary
+from ivr.flow.evaluation import read_sentences
+from ivr.flow.language_choice import OFFER_AFTER, LanguageChoice, vocabulary
 from ivr.flow.loader import load_flow
 from ivr.flow.matching import IntentMatcher
 from ivr.importer import ImportFailed, ImportKind, parse_text
@@ -156,6 +157,24 @@ def test_a_sentence_is_told_apart_by_the_words_only_its_language_uses() -> None:
     assert choice.spoken("4512") is None  # no words: no language
     assert choice.spoken("okay") is None  # shared, or nobody's
     assert choice.spoken("ja", least=2) is None  # one word is no reason to offer a language
+
+
+@pytest.mark.parametrize("language", ["en", "de", "sv"])
+def test_no_labelled_caller_sentence_is_taken_for_another_language(language: str) -> None:
+    """The offer of another language must never come to a caller speaking the line's own: over
+    the labelled sentences (tests/data/callers_*), none is offered another language, and nearly
+    all are told to be their own."""
+    catalogs = load_catalogs(ROOT / "prompts")
+    flow, _ = load_flow(ROOT / "flows" / "support.yaml", catalogs)
+    languages = ("en", "de", "sv")
+    words = {c: vocabulary(catalogs[c], IntentMatcher(flow.intents, c).phrases) for c in languages}
+    choice = LanguageChoice(LanguagePlan(languages), catalogs, words, lambda: TODAY)
+    _, sentences = read_sentences(ROOT / "tests" / "data" / f"callers_{language}.yaml")
+    found = [choice.spoken(text, least=OFFER_AFTER) for text, _ in sentences]
+    assert not [
+        text for (text, _), code in zip(sentences, found, strict=True) if code not in (None, language)
+    ]
+    assert found.count(language) >= 0.95 * len(sentences)
 
 
 def test_a_side_question_saved_by_an_older_release_is_taken_up() -> None:

@@ -281,8 +281,9 @@ class FlowEngine:
 
     def _greet(self, session: CallSession, steps: list[Step]) -> None:
         greeting = self._greeting()
-        for prompt in greeting.prompts if greeting is not None else ():
-            self._say(session, steps, prompt, greeting.interruptible if greeting else True)
+        if greeting is not None:
+            for prompt in greeting.prompts:
+                self._say(session, steps, prompt, greeting.interruptible)
 
     def _asking(self, session: CallSession) -> Asking:
         """The call as a side question sees it."""
