@@ -65,13 +65,13 @@ _GERMAN_FILLER = (
     "wurde worden zu zum zur von vom für auf im am an bei beim mit aus über um so nur äh ähm hm "
     "ach also hallo guten tag bitte danke möchte möchten würde hätte gern gerne will wollte "
     "brauche kann könnte können habe hat haben und oder aber dann auch mal doch denn schon "
-    "anrufen rufe an wegen wissen wüsste sagen nachfragen geht moment"
+    "anrufen rufe an wegen wissen wüsste sagen nachfragen geht"
 )
 _SWEDISH_FILLER = (
     "jag mig min mitt mina vi oss vår vårt våra du dig din ditt dina ni er ert era det den de "
     "dem en ett är att av för på till med från om så bara eh öh hmm mm hej hallå tack snälla "
     "skulle vill ville kan kunde har hade ha och eller men också ringer ringde ringa veta "
-    "undrar undra säga gäller alltså lite vänta"
+    "undrar undra säga gäller alltså lite"
 )
 FILLER: Mapping[str, frozenset[str]] = {
     "en": frozenset(_ENGLISH_FILLER.split()),
