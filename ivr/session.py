@@ -45,11 +45,15 @@ FINAL_STATUSES = frozenset(
 webhook or the store (`"completed" in FINAL_STATUSES`) is checked against it as it is."""
 
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The session layout this release writes (`schema` in the JSON). 0: sessions saved before
 the layout carried a version (no `schema` key; the same fields as version 1). 2 added
 `language`. 3 adds what the insights count, written as it happens: `path_at`, `inputs`,
-`misheard`, `transfer_reason`."""
+`misheard`, `transfer_reason`. 4 adds the side question a call is at (`dialog`,
+`dialog_tries`, `dialog_said`, `offered`), which earlier releases kept as keys of `attempts`."""
+
+_OLD_DIALOG_KEYS = {"language#choice": "language", "survey#asked": "survey"}
+"""Where releases before schema 4 kept a side question (a key of `attempts`): read once, moved."""
 
 
 class InputKind(StrEnum):
@@ -127,6 +131,16 @@ class CallSession:
     language: str = ""
     """The language this call speaks (`en`, `de`); empty: the line's default (while the caller
     is still choosing one, and in sessions saved before the line served several languages)."""
+    dialog: str = ""
+    """The side question the caller is answering, outside the flow's own states: '' (none),
+    'language' (the language choice), 'language:<code>' (offered that language), 'survey'."""
+    dialog_tries: int = 0
+    """Answers to the side question that did not answer it."""
+    dialog_said: str = ""
+    """What the caller said that led to the side question (a request in another language,
+    taken again once that language is chosen); menu words only, never a number question's."""
+    offered: list[str] = field(default_factory=list)
+    """Languages this call was offered after the caller spoke them (each offered once)."""
     schema: int = SCHEMA_VERSION
     """The newest layout that wrote this session (see the module's rules)."""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -154,7 +168,12 @@ class CallSession:
         known = {name: data.pop(name) for name in _SESSION_FIELDS if name in data}
         known["transcript"] = [TranscriptEntry.from_dict(entry) for entry in known.get("transcript", [])]
         known["schema"] = int(data.pop("schema", 0))
-        return cls(**known, extra=data)
+        session = cls(**known, extra=data)
+        if session.schema < 4:
+            for key, dialog in _OLD_DIALOG_KEYS.items():
+                if key in session.attempts:
+                    session.dialog, session.dialog_tries = dialog, session.attempts.pop(key)
+        return session
 
 
 _SESSION_FIELDS = tuple(f.name for f in fields(CallSession) if f.name not in ("schema", "extra"))

@@ -139,7 +139,7 @@ async def test_a_german_caller_whose_turn_hits_a_fault_hears_the_apology_and_han
     client = await aiohttp_client(create_app(settings, today=lambda: TODAY))
     caller = Caller(client, phone=STRANGER_PHONE)  # the shared number: the caller chooses German
     choice = await caller.dial()
-    assert "Für Deutsch drücken Sie die 2." in choice.heard
+    assert "Für Deutsch sagen Sie Deutsch oder drücken Sie die 2." in choice.heard
     await caller.press("2")
     asked = await caller.press("1")
     assert asked.heard == ["Bitte geben Sie Ihre Bestellnummer ein und drücken Sie dann die Raute."]

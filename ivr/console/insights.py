@@ -22,6 +22,8 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from ivr.console.flow_editor import EDITOR
+from ivr.console.teaching import guess_languages
 from ivr.console.web import render, require
 from ivr.flow.diagram import DiagramError, Shade, build_graph, render_svg, to_dot
 from ivr.flow.files import LINE_FLOW, FlowFiles
@@ -240,7 +242,25 @@ async def insights_page(request: web.Request) -> web.Response:
         weekdays=WEEKDAYS,
         zone=str(insights.zone),
         chartjs=(CHARTJS / "chart.umd.min.js").is_file(),
+        teach=await _teaching(request, insights, view, data["figures"]),
     )
+
+
+async def _teaching(
+    request: web.Request, insights: Insights, view: View, figures: dict[str, Any]
+) -> dict[str, Any]:
+    """What the misheard table's "teach" forms offer: the published flow's intents, the line's
+    languages, and each sentence's likely language (the view's, when it shows one)."""
+    editor = request.app.get(EDITOR)
+    flow = await insights.flow(None)
+    if editor is None or flow is None or not flow.intents:
+        return {}
+    said = [m["words"] for found in figures["misheard"].values() for m in found]
+    if view.language in editor.languages:
+        guesses = {text: view.language for text in said}
+    else:
+        guesses = guess_languages(flow, said, editor.languages)
+    return {"intents": [i.name for i in flow.intents], "languages": editor.languages, "guess": guesses}
 
 
 def table_rows(name: str, data: dict[str, Any]) -> tuple[Sequence[str], Iterable[Sequence[Any]]]:

@@ -24,6 +24,8 @@ from ivr.flow.actions import (
     ReturnWindow,
     TextMessages,
 )
+from ivr.flow.dialogs import NEGATIVE, Asking, Reply
+from ivr.flow.language_choice import CHOICE, OFFER, LanguageChoice, vocabulary
 from ivr.flow.matching import (
     HIGH,
     IntentMatcher,
@@ -59,7 +61,7 @@ from ivr.flow.steps import (
     TransferResult,
 )
 from ivr.languages import SWITCH_KEY, LanguagePlan
-from ivr.locales import AGENT_WORDS, CHOICE_TEXTS, MAIN_MENU_WORDS, NO_WORDS, SWITCH_TEXTS, YES_WORDS
+from ivr.locales import AGENT_WORDS, MAIN_MENU_WORDS, NO_WORDS, SWITCH_TEXTS, YES_WORDS
 from ivr.locales import KEY_NAMES as _KEY_NAMES
 from ivr.locales import POLITE_WORDS as _POLITE
 from ivr.locales import REPEAT_WORDS as REPEAT_WORDS_BY_LANGUAGE
@@ -77,19 +79,11 @@ log = logging.getLogger(__name__)
 
 _NUMBER = re.compile(r"[0-9]+")
 """A keyed or spoken number: ASCII digits only (`str.isdigit` also takes `٤٥١٢`, `４５１２`)."""
-_NEGATIVE = re.compile(r"(?:^|(?<=\s))[-\u2212\u2013]\s*\d|\b(?:minus|negative|negativ)\b", re.IGNORECASE)
-"""A negative number said ("-1" as Twilio transcribes "minus one", "negative two"; German and
-Swedish say "minus" too): no key makes one, and its digits alone read as a score of 1. A
-dash between digits ("12345-6789") is no minus sign."""
 MAX_AUTOMATIC_STEPS = 40
 """A turn that runs more states than this without waiting is a flow bug, not a call."""
 _VARIANT = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
-LANGUAGE_CHOICE = "language#choice"
-"""Present in `CallSession.attempts` while the caller is at the language choice: failed tries."""
-CHOICE_RETRIES = 2
-"""The language choice is asked again this often; then the call goes on in the default language."""
-CHOICE_TIMEOUT = 5
-"""Seconds of silence after the language choice before it counts as unanswered."""
+CONFIRM_TIMEOUT = 5
+"""Seconds of silence after "Is this about …?" before it counts as unanswered."""
 CONFIRMING = "confirm#"
 """`CallSession.attempts` holds CONFIRMING + an intent's name while the caller is asked
 "Is this about …?" for it (the value is unused)."""
@@ -132,8 +126,8 @@ class FlowEngine:
         self.returns = returns
         """Where the flow's return actions file returns; None: no return is started."""
         self.return_window = return_window or ReturnWindow()
-        self.survey = survey
-        """IVR_INBOUND_SURVEY: where the end-of-call question's scores go; None: not asked."""
+        self.survey = inbound_survey.InboundSurvey(survey)
+        """IVR_INBOUND_SURVEY: the end-of-call question (asked only with a recorder)."""
         self.outreach = outreach
         """The campaigns' effects (scores, texts, callbacks, opt-outs), on outbound lines only."""
         self.version = version
@@ -149,6 +143,13 @@ class FlowEngine:
         self.machine = triggers.FlowMachine(flow)
         self.intents = {code: IntentMatcher(flow.intents, code) for code in self.languages.served}
         """The flow's intents in each served language, compiled once per flow version."""
+        words = {
+            code: vocabulary(self.catalogs[code], self.intents[code].phrases)
+            for code in self.languages.served
+            if self.languages.several and code in self.catalogs
+        }
+        self.choice = LanguageChoice(self.languages, self.catalogs, words, today, caller_languages)
+        """The language choice on a shared number, and the offer of a language a caller speaks."""
         self._closing = {
             name: frozenset(o.key for o in state.options if isinstance(flow.states[o.goto], HangupState))
             for name, state in flow.states.items()
@@ -197,7 +198,8 @@ class FlowEngine:
             if not session.language:
                 picked, remembered = await self._language_for(session)
                 if picked is None:
-                    return self._ask_language(session, steps)
+                    self._greet(session, steps)
+                    return steps + self.choice.ask(self._asking(session))
                 session.language = picked
                 self._note(session, "flow", f"language: {picked}{' (remembered)' if remembered else ''}")
             else:  # decided before the call started (a campaign call speaks its customer's)
@@ -206,10 +208,8 @@ class FlowEngine:
             if remembered:
                 self._offer_switch(session, steps)
             return steps
-        if LANGUAGE_CHOICE in session.attempts:
-            return await self._choose(session, event, steps)
-        if inbound_survey.SURVEY in session.attempts:
-            return await self._survey_answer(session, event, steps)
+        if session.dialog:
+            return await self._side(session, event)
         if isinstance(event, Speech) and len(event.text) > MAX_SPEECH_CHARS:
             event = Speech(event.text[:MAX_SPEECH_CHARS], event.confidence)  # any channel
         state = self.flow.states[session.state]
@@ -229,8 +229,8 @@ class FlowEngine:
             and all(option.key != SWITCH_KEY for option in state.options)
             and _confirming(session) is None  # star answers "Is this about …?" (with neither)
         ):
-            session.attempts[LANGUAGE_CHOICE] = 0
-            return self._ask_language(session, steps)
+            session.dialog_tries = 0
+            return self.choice.ask(self._asking(session))
         if isinstance(state, MenuState | GatherState) and isinstance(event, Digits | Speech | NoInput):
             trigger = self._confirmed(session, event) or self._interpret(state, event, session)
             if trigger == _AGAIN:  # "no" to "Is this about …?": the question once more
@@ -242,6 +242,11 @@ class FlowEngine:
             if trigger.startswith(_UNSURE):  # no question to ask it with: not understood
                 trigger = triggers.NO_MATCH
             self._record_input(session, state, event, trigger)
+            if trigger == triggers.NO_MATCH and isinstance(state, MenuState) and isinstance(event, Speech):
+                spoken = self.choice.offers(self._asking(session), event.text)
+                if spoken is not None:  # German words on the English number: offered German, in German
+                    self._note(session, "flow", f"not understood; spoken in {spoken}?")
+                    return self.choice.offer(self._asking(session), spoken, said=event.text)
             if trigger in (triggers.NO_INPUT, triggers.NO_MATCH):
                 session.attempts[state.name] = session.attempts.get(state.name, 0) + 1
                 if trigger == triggers.NO_MATCH:
@@ -264,13 +269,85 @@ class FlowEngine:
         # Anything else (a stale or out-of-order webhook) repeats where the call stands.
         return await self._run(session, steps)
 
-    async def _begin(self, session: CallSession, steps: list[Step]) -> list[Step]:
+    async def _begin(
+        self, session: CallSession, steps: list[Step], *, greeted: bool = False, ask: bool = True
+    ) -> list[Step]:
+        """Start the flow. `greeted`: the start's greeting was said already (before the
+        language choice, in this language); `ask` False: stop at the first question unasked
+        (a request the caller already made answers it)."""
         session.state = self.flow.start
         session.visits[self.flow.start] = 1
         before = len(session.path)
         session.path.append(self.flow.start)
         self._stamp(session, before)
-        return await self._run(session, steps)
+        return await self._run(session, steps, greeted=greeted, ask=ask)
+
+    def _greeting(self) -> SayState | None:
+        """The flow's opening words, said before the language choice: its start when that is
+        a plain greeting (one that reads no hours)."""
+        start = self.flow.states[self.flow.start]
+        if not isinstance(start, SayState):
+            return None
+        if any(self.catalog.templates[p].variables for p in start.prompts if self.catalog.has(p)):
+            return None
+        return start
+
+    def _greet(self, session: CallSession, steps: list[Step]) -> None:
+        greeting = self._greeting()
+        if greeting is not None:
+            for prompt in greeting.prompts:
+                self._say(session, steps, prompt, greeting.interruptible)
+
+    def _asking(self, session: CallSession) -> Asking:
+        """The call as a side question sees it."""
+        return Asking(
+            session,
+            self.language(session),
+            self._catalog(session),
+            self.today(),
+            lambda who, text: self._note(session, who, text),
+        )
+
+    async def _side(self, session: CallSession, event: Event) -> list[Step]:
+        """A caller event while a side question is asked: the question takes it, and when it
+        is over the call goes on from where it was (or begins)."""
+        call = self._asking(session)
+        if not isinstance(event, Resume):
+            self._note(session, "caller", _describe(event))
+        if session.dialog == inbound_survey.NAME:
+            reply = await self.survey.answer(call, event)
+            return reply.steps if not reply.done else await self._after_survey(session, reply.steps)
+        if session.dialog == CHOICE:
+            reply = await self.choice.choose(call, event)
+        elif session.dialog.startswith(OFFER):
+            reply = await self.choice.answer_offer(call, event)
+        else:  # written by a newer release: its question cannot be asked here
+            log.warning("dialog_unknown: %s (call %s)", session.dialog, session.call_sid)
+            session.dialog, session.dialog_tries = "", 0
+            reply = Reply(done=True)
+        if not reply.done:
+            return reply.steps
+        return await self._go_on(session, reply)
+
+    async def _go_on(self, session: CallSession, reply: Reply) -> list[Step]:
+        """After a language question: the call in its language, from its start or where it
+        was; a request the caller made in the answer is taken as said to the question."""
+        steps = list(reply.steps)
+        if reply.language:
+            changed = reply.language != session.language
+            session.language = reply.language
+            if changed or not session.path:
+                self._note(session, "flow", f"language: {reply.language}")
+        if not session.path:
+            greeted = self._greeting() is not None and self.language(session) == self.languages.default
+            await self._begin(session, steps, greeted=greeted, ask=not reply.said)
+            if not reply.said:
+                return steps
+        elif not reply.said:
+            return await self._run(session, steps)
+        if isinstance(self.flow.states[session.state], MenuState | GatherState):
+            return steps + await self.handle(session, Speech(reply.said))
+        return steps
 
     def language(self, session: CallSession) -> str:
         """The language a call speaks (the default until it is decided)."""
@@ -303,52 +380,6 @@ class FlowEngine:
         if catalog is not None and catalog.has(prompt_id):
             return catalog.render(prompt_id, {"key": key}, self.today())
         return builtin.get(language, f"{language}: {{key}}").format(key=key)
-
-    def _ask_language(self, session: CallSession, steps: list[Step]) -> list[Step]:
-        """Each served language offered in itself ("Für Deutsch drücken Sie die 2.")."""
-        session.attempts.setdefault(LANGUAGE_CHOICE, 0)
-        for code in self.languages.served:
-            text = self._prompt_in(code, "language_choice", CHOICE_TEXTS, self.languages.key_of(code))
-            steps.append(Say(text, True, code))
-            self._note(session, "bot", text)
-        steps.append(
-            Gather(
-                digits=False,
-                timeout=CHOICE_TIMEOUT,
-                max_digits=1,
-                finish_on_key="",
-                speech=True,
-                hints=self.languages.hints(),
-                language=self.languages.default,
-            )
-        )
-        return steps
-
-    async def _choose(self, session: CallSession, event: Event, steps: list[Step]) -> list[Step]:
-        """The caller's answer to the language choice; after a switch mid-call, the question
-        they were at is asked again in the new language."""
-        if isinstance(event, Resume):
-            return self._ask_language(session, steps)
-        self._note(session, "caller", _describe(event))
-        picked = None
-        if isinstance(event, Digits):
-            picked = self.languages.chosen(key=event.digits[:1])
-        elif isinstance(event, Speech):
-            picked = self.languages.chosen(said=event.text)
-        if picked is None:
-            tries = session.attempts[LANGUAGE_CHOICE] + 1
-            if tries <= CHOICE_RETRIES:
-                session.attempts[LANGUAGE_CHOICE] = tries
-                return self._ask_language(session, steps)
-            picked = self.language(session)
-        elif self.caller_languages is not None:
-            await self.caller_languages.remember(session.caller, picked)
-        del session.attempts[LANGUAGE_CHOICE]
-        session.language = picked
-        self._note(session, "flow", f"language: {picked}")
-        if not session.path:
-            return await self._begin(session, steps)
-        return await self._run(session, steps)
 
     def _offer_switch(self, session: CallSession, steps: list[Step]) -> None:
         """A caller greeted in a remembered language hears, in each other language, the key
@@ -435,7 +466,7 @@ class FlowEngine:
             if key and any(option.key == key for option in state.options):
                 return triggers.option_trigger(key)
             return self._leaving(state, event, language)
-        if isinstance(event, Speech) and _NEGATIVE.search(event.text):
+        if isinstance(event, Speech) and NEGATIVE.search(event.text):
             return self._leaving(state, event, language)  # "minus one" is no number
         raw = event.digits if isinstance(event, Digits) else reading(language).spoken_digits(event.text)
         value = raw.rstrip(state.finish_on_key) if state.finish_on_key else raw
@@ -501,7 +532,7 @@ class FlowEngine:
         steps.append(
             Gather(
                 digits=False,
-                timeout=CHOICE_TIMEOUT,
+                timeout=CONFIRM_TIMEOUT,
                 max_digits=1,
                 finish_on_key="",
                 speech=True,
@@ -593,7 +624,11 @@ class FlowEngine:
         else:
             session.inputs.append([state.name, kind, _OK])
 
-    async def _run(self, session: CallSession, steps: list[Step]) -> list[Step]:
+    async def _run(
+        self, session: CallSession, steps: list[Step], *, greeted: bool = False, ask: bool = True
+    ) -> list[Step]:
+        """Run automatic states until the call waits, leaves or ends. `greeted`: skip the start's
+        greeting (said already); `ask` False: stop at a question without asking it."""
         line: OpeningNow | None = None  # read at most once a turn, and only when needed
 
         async def opening() -> OpeningNow:
@@ -608,8 +643,9 @@ class FlowEngine:
             extra = (await opening()).values() if self._mentions_hours(session, state) else {}
             match state:
                 case SayState():
-                    for prompt in state.prompts:
-                        self._say(session, steps, prompt, state.interruptible, extra)
+                    if not (greeted and state.name == self.flow.start):
+                        for prompt in state.prompts:
+                            self._say(session, steps, prompt, state.interruptible, extra)
                     self._fire(session, triggers.NEXT)
                 case ActionState():
                     action = ACTIONS[state.action]
@@ -629,6 +665,8 @@ class FlowEngine:
                     outcome = await action.run(context)
                     self._note(session, "flow", f"{state.action}: {outcome}")
                     self._fire(session, triggers.outcome_trigger(outcome))
+                case MenuState() | GatherState() if not ask:
+                    return steps
                 case MenuState():
                     for prompt in self._question(session, state):
                         self._say(session, steps, prompt, True, extra)
@@ -673,8 +711,8 @@ class FlowEngine:
                     return steps
                 case HangupState():
                     session.outcome = state.outcome
-                    if self._surveyed(session, state):
-                        return self._ask_survey(session, steps)
+                    if self.survey.asks(session, state.outcome, outbound=self.outreach is not None):
+                        return steps + self.survey.ask(self._asking(session))
                     return self._hang_up(session, steps, state, extra)
         raise FlowError(f"more than {MAX_AUTOMATIC_STEPS} states in one turn near '{session.state}'")
 
@@ -686,73 +724,8 @@ class FlowEngine:
         steps.append(Hangup())
         return steps
 
-    # --- the question after a resolved inbound call (IVR_INBOUND_SURVEY) -------------------------
-
-    def _surveyed(self, session: CallSession, state: HangupState) -> bool:
-        """Whether this ending asks the survey first: an inbound call the line resolved alone."""
-        return (
-            self.survey is not None
-            and self.outreach is None  # campaign calls have their own question
-            and state.outcome == inbound_survey.SURVEYED_OUTCOME
-            and not session.transfer_reason
-        )
-
-    def _survey_text(self, session: CallSession, prompt_id: str) -> str:
-        """The survey's words in the call's language: its prompts file's, else built in."""
-        catalog = self._catalog(session)
-        if catalog.has(prompt_id):
-            return catalog.render(prompt_id, session.vars, self.today())
-        return inbound_survey.builtin(prompt_id, self.language(session))
-
-    def _survey_say(
-        self, session: CallSession, steps: list[Step], prompt_id: str, interruptible: bool
-    ) -> None:
-        text = self._survey_text(session, prompt_id)
-        steps.append(Say(text, interruptible, session.language))
-        self._note(session, "bot", text)
-
-    def _ask_survey(self, session: CallSession, steps: list[Step], *, again: bool = False) -> list[Step]:
-        session.attempts.setdefault(inbound_survey.SURVEY, 0)
-        if again:
-            self._survey_say(session, steps, inbound_survey.NOT_A_SCORE, True)
-        self._survey_say(session, steps, inbound_survey.ASK, True)
-        steps.append(
-            Gather(
-                digits=True,
-                timeout=inbound_survey.TIMEOUT,
-                max_digits=1,
-                finish_on_key="",
-                speech=True,
-                language=self.language(session),
-            )
-        )
-        return steps
-
-    async def _survey_answer(self, session: CallSession, event: Event, steps: list[Step]) -> list[Step]:
-        """The caller's answer to the survey: a score is kept and thanked; anything else is asked
-        once more, then the call ends. Either way the ending's own goodbye follows."""
-        if isinstance(event, Resume):  # a media stream reconnected mid-question
-            return self._ask_survey(session, steps)
-        self._note(session, "caller", _describe(event))
-        score = None
-        if isinstance(event, Digits):
-            score = inbound_survey.score_of(event.digits)
-        elif isinstance(event, Speech) and not _NEGATIVE.search(event.text):
-            score = inbound_survey.score_of(reading(self.language(session)).spoken_digits(event.text))
-        if score is None:
-            misses = session.attempts[inbound_survey.SURVEY] + 1
-            if misses <= inbound_survey.REPROMPTS:
-                session.attempts[inbound_survey.SURVEY] = misses
-                return self._ask_survey(session, steps, again=True)
-            self._note(session, "flow", "survey: no score")
-        else:
-            if self.survey is not None:
-                await self.survey.record(session.call_sid, score)
-            else:  # asked by an instance with the survey on, answered on one with it off
-                log.warning("survey_off: call %s: score %s not kept", session.call_sid, score)
-            self._note(session, "flow", f"survey: {score}")
-            self._survey_say(session, steps, inbound_survey.THANKS, False)
-        del session.attempts[inbound_survey.SURVEY]
+    async def _after_survey(self, session: CallSession, steps: list[Step]) -> list[Step]:
+        """The survey is over: the ending's own goodbye, as the call would have ended."""
         state = self.flow.states[session.state]
         if not isinstance(state, HangupState):
             raise FlowError(f"the survey ended at '{session.state}', which is not an ending")

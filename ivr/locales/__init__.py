@@ -47,6 +47,8 @@ class Locale(Protocol):
     @property
     def CHOICE_TEXT(self) -> str: ...
     @property
+    def OFFER_TEXT(self) -> str: ...
+    @property
     def SWITCH_TEXT(self) -> str: ...
     @property
     def FAULT_APOLOGY(self) -> str: ...
@@ -91,6 +93,7 @@ LANGUAGE_NAMES: Mapping[str, tuple[str, ...]] = {
 }
 CHOICE_TEXTS: Mapping[str, str] = {code: words.CHOICE_TEXT for code, words in LOCALES.items()}
 SWITCH_TEXTS: Mapping[str, str] = {code: words.SWITCH_TEXT for code, words in LOCALES.items()}
+OFFER_TEXTS: Mapping[str, str] = {code: words.OFFER_TEXT for code, words in LOCALES.items()}
 ON_DAY: Mapping[str, str] = {code: words.ON_DAY for code, words in LOCALES.items()}
 ON_DATE: Mapping[str, str] = {code: words.ON_DATE for code, words in LOCALES.items()}
 DAY_AND_DATE: Mapping[str, str] = {

@@ -45,7 +45,10 @@ KEYPAD_WORDS = {
 
 LANGUAGE_NAMES = ("deutsch", "german", "tyska", "tysk")
 
-CHOICE_TEXT = "Für Deutsch drücken Sie die {key}."
+CHOICE_TEXT = "Für Deutsch sagen Sie Deutsch oder drücken Sie die {key}."
+
+OFFER_TEXT = "Möchten Sie lieber auf Deutsch weitermachen? Dann sagen Sie ja oder drücken Sie die 1."
+"""Said, in this language, to a caller who speaks it on a number of another language."""
 
 SWITCH_TEXT = "Für Deutsch drücken Sie die Sterntaste."
 

@@ -61,8 +61,11 @@ heard but not understood (or understood but never heard).
 LANGUAGE_NAMES = ("english", "englisch", "engelska")
 """What a caller may say to choose this language: its own name first, then its names in the others."""
 
-CHOICE_TEXT = "For English, press {key}."
+CHOICE_TEXT = "For English, say English or press {key}."
 """This language's option in the language choice, said in it (`{key}` is its key)."""
+
+OFFER_TEXT = "Would you rather go on in English? Then say yes or press 1."
+"""Said, in this language, to a caller who speaks it on a number of another language."""
 
 SWITCH_TEXT = "For English, press star."
 """Said to a caller greeted in another, remembered language."""

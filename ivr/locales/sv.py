@@ -61,7 +61,10 @@ KEYPAD_WORDS = {
 
 LANGUAGE_NAMES = ("svenska", "swedish", "schwedisch", "svensk")
 
-CHOICE_TEXT = "För svenska, tryck {key}."
+CHOICE_TEXT = "För svenska, säg svenska eller tryck {key}."
+
+OFFER_TEXT = "Vill du hellre fortsätta på svenska? Säg ja, eller tryck 1."
+"""Said, in this language, to a caller who speaks it on a number of another language."""
 
 SWITCH_TEXT = "För svenska, tryck stjärna."
 
@@ -72,6 +75,7 @@ FAULT_GOODBYE = "Hej då."
 ON_DAY = "på {0}"
 ON_DATE = "den {0}"
 """"den 4 december", not "på 4 december"."""
+
 DAY_AND_DATE = "{day} den {date}"
 
 SURVEY_ASK = (

@@ -31,6 +31,7 @@ from ivr.console.landing import setup_landing
 from ivr.console.privacy import setup_privacy
 from ivr.console.prompt_audio import ConsoleAudio
 from ivr.console.returns import setup_returns_page
+from ivr.console.teaching import setup_teaching
 from ivr.console.test_phone import TestPhone, phone_secret
 from ivr.console.web import create_console, login_secret
 from ivr.events import EventType
@@ -417,6 +418,7 @@ def setup_console(
         setup_campaigns_page(console, outreach, round_every=settings.campaign_round)
     setup_dev_phone(console, app.get(NETWORK), audio=audio, accounts=AccountStore(stores.sql))
     setup_insights(console, insights)
+    setup_teaching(console)
     setup_returns_page(console, SqlReturns(stores.sql))
     routes = {kind.value: settings.events_urls.get(kind.value, settings.events_url) for kind in EventType}
     setup_deliveries_page(console, EventOutbox(stores.sql), routes)
