@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # Redis is imported only where a deployment uses it (`ivr.sto
 _OWNED_ORDERS = "SELECT order_number FROM orders WHERE phone = $1"
 _OWNED_REPAIRS = "SELECT ticket_number FROM repairs WHERE phone = $1"
 _CALLS = "SELECT call_sid FROM calls WHERE caller = $1 OR CAST(data AS text) LIKE $2"
+_TURN_LINES = "SELECT lines FROM call_turns WHERE call_sid = $1 ORDER BY seq"
 
 SECTIONS: Mapping[str, str] = {
     "calls": "SELECT call_sid, caller, status, outcome, started_at, ended_at, CAST(data AS text) AS data"
@@ -130,6 +131,11 @@ async def export_number(sql: Sql, number: str, sessions: RedisSessionStore | Non
         if kind == "calls":
             for row in rows:
                 row["data"] = json.loads(row["data"])
+                # a live call's transcript is in its turns' rows, not yet in its record
+                turns = await sql.fetch(_TURN_LINES, row["call_sid"])
+                row["data"].setdefault("transcript", []).extend(
+                    line for turn in turns for line in json.loads(str(turn["lines"]))
+                )
         records[kind] = rows
     live = [json.loads(text) for _, text in await _redis_sessions(sessions, number)] if sessions else []
     return SubjectData(number, records, live)
@@ -193,6 +199,11 @@ async def erase_number(
         for row in found.records["calls"]
         for session in [anonymised(json.dumps(row["data"]), now)]
     ]
+    # a live call's turns: its lines and answers (which may read out an order) go with it
+    statements += [
+        Statement("DELETE FROM call_turns WHERE call_sid = $1", (row["call_sid"],))
+        for row in found.records["calls"]
+    ]
     statements += [Statement(query, (number,)) for query in _ERASE]
     counts = {kind: n for kind, n in found.counts().items() if n and kind != "live_sessions"}
     if live:
@@ -225,7 +236,8 @@ async def _redis_sessions(sessions: RedisSessionStore, number: str) -> list[tupl
     async for key in client.scan_iter(match=f"{sessions.prefix}call:*", count=500):
         data = await client.hget(key, "data")
         if data is not None and number in data:
-            found.append((str(key), str(data)))
+            session = await sessions.load(str(key).removeprefix(f"{sessions.prefix}call:"))
+            found.append((str(key), session.to_json() if session else str(data)))
     outbox = f"{sessions.prefix}archive:data"
     async for call_sid, data in client.hscan_iter(outbox, count=500):
         if number in str(data):
@@ -246,5 +258,6 @@ async def _erase_redis(sessions: RedisSessionStore, number: str) -> int:
         if key.startswith(f"{outbox}#"):
             await client.hset(outbox, key.removeprefix(f"{outbox}#"), session.to_json())
         else:
-            await client.hset(key, mapping={"seq": session.seq, "data": session.to_json()})
+            await client.hset(key, mapping={"seq": session.seq, "data": session.to_json(), "answer": ""})
+            await client.delete(sessions.lines_key(session.call_sid))
     return len(found)
