@@ -135,7 +135,7 @@ class CallSession:
     language: str = ""
     """The language this call speaks (`en`, `de`); empty: the line's default (while the caller
     is still choosing one, and in sessions saved before the line served several languages)."""
-    noted_at: float = 0.0
+    noted_at: float = field(default=0.0, compare=False)
     """Seconds since the call started of its latest transcript line: the state row says when
     the call last did something without carrying the transcript (see `last_written`)."""
     schema: int = SCHEMA_VERSION
@@ -169,10 +169,12 @@ class CallSession:
         data["transcript"] = [entry.to_dict() for entry in self.transcript]
         return orjson.dumps(data).decode()
 
-    def state_json(self) -> str:
+    def state_json(self, *, columns: bool = True) -> str:
         """The state a turn writes: everything but the transcript and the answer, which the
-        stores keep in rows of their own (a few hundred bytes where the record is kilobytes)."""
-        data = self._fields(_STATE_FIELDS)
+        stores keep in rows of their own, and fields left at their empty defaults (a reader
+        fills those in): under a kilobyte where the record is several. `columns=False` leaves
+        out what the SQL stores keep as columns of their own (`COLUMNS`)."""
+        data = self._fields(_STATE_FIELDS if columns else _STATE_WITHOUT_COLUMNS)
         if self.transcript:
             data["noted_at"] = max(self.noted_at, self.transcript[-1].at)
         return orjson.dumps(data).decode()
@@ -180,26 +182,35 @@ class CallSession:
     def _fields(self, names: tuple[str, ...]) -> dict[str, Any]:
         # Shallow, field-driven conversion: `dataclasses.asdict` deep-copies every value
         # and was an eighth of a webhook turn's time under load.
-        data: dict[str, Any] = {name: getattr(self, name) for name in names}
+        data: dict[str, Any] = {}
+        for name in names:
+            value = getattr(self, name)
+            if value or name not in _EMPTY_BY_DEFAULT:
+                data[name] = value
         data["schema"] = max(self.schema, SCHEMA_VERSION)
         return {**self.extra, **data} if self.extra else data
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> CallSession:
-        """A record or a state (whose transcript is then empty: the store adds its lines)."""
+    def from_json(cls, text: str | bytes, columns: dict[str, Any] | None = None) -> CallSession:
+        """A record or a state (whose transcript is then empty: the store adds its lines);
+        `columns`: the fields a SQL store keeps beside the JSON, for a state written without them."""
         data: dict[str, Any] = orjson.loads(text)
+        if columns:
+            data.update(columns)
         known = {name: data.pop(name) for name in _SESSION_FIELDS if name in data}
         known["transcript"] = [TranscriptEntry.from_dict(entry) for entry in data.pop("transcript", [])]
         known["schema"] = int(data.pop("schema", 0))
         return cls(**known, extra=data)
 
 
-def assembled(stored: str | bytes, turns: Sequence[str | bytes]) -> CallSession:
+def assembled(
+    stored: str | bytes, turns: Sequence[str | bytes], columns: dict[str, Any] | None = None
+) -> CallSession:
     """A whole call from its stored state (or filed record) and its turn rows' lines, in order.
 
     Lines inside the stored JSON come from a filed record, or from a call a release before
     schema 4 was answering: such a call's next save moves them into a turn row of their own."""
-    session = CallSession.from_json(stored)
+    session = CallSession.from_json(stored, columns)
     for lines in turns:
         session.transcript += lines_from(lines)
     if session.status in FINAL_STATUSES or turns:
@@ -219,4 +230,13 @@ def lines_from(text: str | bytes) -> list[TranscriptEntry]:
 _RUNTIME = ("schema", "extra", "answer", "stored_lines", "whole")
 _SESSION_FIELDS = tuple(f.name for f in fields(CallSession) if f.name not in (*_RUNTIME, "transcript"))
 _STATE_FIELDS = tuple(name for name in _SESSION_FIELDS if name != "last_response")
+COLUMNS = ("call_sid", "seq", "caller", "status", "outcome", "started_at", "ended_at")
+"""The fields the SQL stores keep as columns of `calls`, beside the state's JSON."""
+_STATE_WITHOUT_COLUMNS = tuple(name for name in _STATE_FIELDS if name not in COLUMNS)
+_EMPTY_BY_DEFAULT = frozenset(
+    f.name
+    for f in fields(CallSession)
+    if f.name not in COLUMNS and (f.default in ("", 0, None) or f.default_factory in (dict, list))
+)
+"""Fields a write leaves out while they hold their empty default (`from_json` restores it)."""
 _ENTRY_FIELDS = ("at", "who", "text")

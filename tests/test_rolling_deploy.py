@@ -23,8 +23,8 @@ from tests.caller import Caller
 def _stored(settings: Settings, call_sid: str) -> dict:
     path = Path(settings.database_url.removeprefix("sqlite:///"))
     with sqlite3.connect(path) as db:
-        (data,) = db.execute("SELECT data FROM calls WHERE call_sid = ?", (call_sid,)).fetchone()
-    return json.loads(data)
+        data, seq = db.execute("SELECT data, seq FROM calls WHERE call_sid = ?", (call_sid,)).fetchone()
+    return {**json.loads(data), "seq": seq}  # the turn number is a column beside the state
 
 
 def _store_raw(settings: Settings, call_sid: str, data: dict) -> None:

@@ -35,10 +35,12 @@ from ivr.session import FINAL_STATUSES, CallSession, assembled, lines_json
 from ivr.store.base import IDLE_BATCH, CallSummary
 from ivr.store.sql import (
     ADD_TO_COUNT,
+    CALL_COLUMNS,
     FORGET_OLD_COUNTS,
     IDLE_CANDIDATES,
     READ_COUNT,
     SHARED_MIGRATIONS,
+    columns_of,
     idle_calls,
     rows_changed,
     without_nul,
@@ -277,7 +279,7 @@ _CALL_UPSERT = (
 def _jsonb(session: CallSession, *, whole: bool = True) -> str:
     """The session (whole, or its state) as JSON that `jsonb` takes: PostgreSQL refuses the NUL
     character (`\\u0000`) in it, and one NUL in what a caller said made every save fail."""
-    text = session.to_json() if whole else session.state_json()
+    text = session.to_json() if whole else session.state_json(columns=False)
     if "\\u0000" not in text:  # nearly always: no NUL anywhere (or an escaped backslash before 'u0000')
         return text
     return orjson.dumps(_replace_nul(orjson.loads(text))).decode()
@@ -323,17 +325,22 @@ class PostgresSessionStore:
 
     async def load(self, call_sid: str) -> CallSession | None:
         row = await self.db.pool.fetchrow(
-            "SELECT data, ARRAY(SELECT lines FROM call_turns t WHERE t.call_sid = $1 ORDER BY seq) AS turns"
+            f"SELECT data, {CALL_COLUMNS},"
+            " ARRAY(SELECT lines FROM call_turns t WHERE t.call_sid = $1 ORDER BY seq) AS turns"
             " FROM calls WHERE call_sid = $1",
             call_sid,
         )
-        return assembled(row["data"], row["turns"]) if row is not None else None
+        if row is None:
+            return None
+        return assembled(row["data"], row["turns"], columns_of(tuple(row)[1:-1]))
 
     async def load_state(self, call_sid: str) -> CallSession | None:
-        data = await self.db.pool.fetchval("SELECT data FROM calls WHERE call_sid = $1", call_sid)
-        if data is None:
+        row = await self.db.pool.fetchrow(
+            f"SELECT data, {CALL_COLUMNS} FROM calls WHERE call_sid = $1", call_sid
+        )
+        if row is None:
             return None
-        session = CallSession.from_json(data)
+        session = CallSession.from_json(row["data"], columns_of(tuple(row)[1:]))
         session.whole = False
         return session
 
@@ -397,7 +404,7 @@ class PostgresSessionStore:
     async def idle(self, idle_for: float) -> Sequence[tuple[str, float]]:
         now = time.time()
         rows = await self.db.pool.fetch(IDLE_CANDIDATES.format("$1", "$2"), now - idle_for, IDLE_BATCH)
-        return idle_calls((row["data"] for row in rows), idle_for, now)
+        return idle_calls((tuple(row) for row in rows), idle_for, now)
 
     async def list_calls(self, limit: int = 50) -> Sequence[CallSummary]:
         rows = await self.db.pool.fetch(

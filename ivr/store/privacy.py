@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ivr.logs import mask_phone
-from ivr.session import FINAL_STATUSES, CallSession, CallStatus
+from ivr.session import COLUMNS, FINAL_STATUSES, CallSession, CallStatus
 from ivr.store.audit import AuditLog
 from ivr.store.sql import Row, Sql, Statement
 
@@ -40,7 +40,7 @@ _CALLS = "SELECT call_sid FROM calls WHERE caller = $1 OR CAST(data AS text) LIK
 _TURN_LINES = "SELECT lines FROM call_turns WHERE call_sid = $1 ORDER BY seq"
 
 SECTIONS: Mapping[str, str] = {
-    "calls": "SELECT call_sid, caller, status, outcome, started_at, ended_at, CAST(data AS text) AS data"
+    "calls": "SELECT call_sid, seq, caller, status, outcome, started_at, ended_at, CAST(data AS text) AS data"
     " FROM calls WHERE caller = $1 OR CAST(data AS text) LIKE $2 ORDER BY started_at",
     "survey_answers": f"SELECT call_sid, campaign, score, answered_at FROM survey_answers"
     f" WHERE call_sid IN ({_CALLS}) ORDER BY answered_at",
@@ -197,7 +197,7 @@ async def erase_number(
             (row["call_sid"], session.to_json(), session.status, session.ended_at, session.seq),
         )
         for row in found.records["calls"]
-        for session in [anonymised(json.dumps(row["data"]), now)]
+        for session in [anonymised(json.dumps({**row["data"], **{k: row[k] for k in COLUMNS}}), now)]
     ]
     # a live call's turns: its lines and answers (which may read out an order) go with it
     statements += [

@@ -47,10 +47,12 @@ from ivr.session import FINAL_STATUSES, CallSession, assembled, lines_json
 from ivr.store.base import IDLE_BATCH, CallSummary
 from ivr.store.sql import (
     ADD_TO_COUNT,
+    CALL_COLUMNS,
     FORGET_OLD_COUNTS,
     IDLE_CANDIDATES,
     READ_COUNT,
     SHARED_MIGRATIONS,
+    columns_of,
     idle_calls,
     sqlite_query,
 )
@@ -258,6 +260,10 @@ _TURN = (
 used before, by a write that ended without one, such as a privacy erasure)."""
 
 
+_STATE = f"SELECT data, {CALL_COLUMNS} FROM calls WHERE call_sid = ?"
+"""A call's state: its JSON, and the fields kept as columns beside it."""
+
+
 def _turn(session: CallSession) -> tuple[object, ...]:
     return (session.call_sid, session.seq, lines_json(session.new_lines()), session.answer)
 
@@ -275,27 +281,28 @@ class SQLiteSessionStore:
         self.db = db
 
     async def load(self, call_sid: str) -> CallSession | None:
-        def read(c: sqlite3.Connection) -> tuple[str, list[str]] | None:
+        def read(c: sqlite3.Connection) -> tuple[tuple[Any, ...], list[str]] | None:
             c.execute("BEGIN")  # one snapshot: the state and the turns it counts
             try:
-                row = c.execute("SELECT data FROM calls WHERE call_sid = ?", (call_sid,)).fetchone()
+                row = c.execute(_STATE, (call_sid,)).fetchone()
                 turns = c.execute(
                     "SELECT lines FROM call_turns WHERE call_sid = ? ORDER BY seq", (call_sid,)
                 ).fetchall()
             finally:
                 c.execute("COMMIT")
-            return (row[0], [turn[0] for turn in turns]) if row else None
+            return (row, [turn[0] for turn in turns]) if row else None
 
         found = await self.db.run(read)
-        return assembled(*found) if found else None
+        if found is None:
+            return None
+        row, turns = found
+        return assembled(row[0], turns, columns_of(row[1:]))
 
     async def load_state(self, call_sid: str) -> CallSession | None:
-        row = await self.db.run(
-            lambda c: c.execute("SELECT data FROM calls WHERE call_sid = ?", (call_sid,)).fetchone()
-        )
+        row = await self.db.run(lambda c: c.execute(_STATE, (call_sid,)).fetchone())
         if row is None:
             return None
-        session = CallSession.from_json(row[0])
+        session = CallSession.from_json(row[0], columns_of(row[1:]))
         session.whole = False
         return session
 
@@ -311,7 +318,7 @@ class SQLiteSessionStore:
         state = (
             session.call_sid,
             session.seq,
-            session.state_json(),
+            session.state_json(columns=False),
             session.caller,
             session.status,
             session.outcome,
@@ -346,7 +353,7 @@ class SQLiteSessionStore:
             raise ValueError("a call is filed whole: end it on a session from load(), not load_state()")
         values = (
             session.seq,
-            session.to_json() if final else session.state_json(),
+            session.to_json() if final else session.state_json(columns=False),
             session.status,
             session.outcome,
             session.ended_at,
@@ -382,7 +389,7 @@ class SQLiteSessionStore:
         rows = await self.db.run(
             lambda c: c.execute(IDLE_CANDIDATES.format("?", "?"), (now - idle_for, IDLE_BATCH)).fetchall()
         )
-        return idle_calls((row[0] for row in rows), idle_for, now)
+        return idle_calls(rows, idle_for, now)
 
     async def list_calls(self, limit: int = 50) -> Sequence[CallSummary]:
         rows = await self.db.run(
