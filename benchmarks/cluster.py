@@ -47,6 +47,9 @@ from ivr.testing.nginx import free_port, run_nginx, wait_for_port
 PG_URL = os.environ.get("IVR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("IVR_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 CONFIGS = ("sqlite", "pg+redis", "2x pg+redis")
+STARTUP_SECONDS = 90
+"""How long an instance may take to listen: on a machine at load 15 to 20, two workers took
+more than 20 s (each loads the flow and trains the intent models of three languages)."""
 
 
 def _redis():  # type: ignore[no-untyped-def]
@@ -129,7 +132,10 @@ def servers(
             for port in ports
         ]
         for port in ports:
-            if not wait_for_port(port):
+            if not wait_for_port(port, STARTUP_SECONDS):
+                for proc in procs:  # none is left behind, holding its port and the database
+                    proc.terminate()
+                    proc.wait(10)
                 raise RuntimeError(f"ivr serve on port {port} did not start")
         return procs
 

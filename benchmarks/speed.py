@@ -9,12 +9,20 @@ signed in advance and every answer checked). The configurations:
 - `floor`:        benchmarks/floor_server.py, a bare aiohttp handler that checks the
                   signature and answers constant TwiML (its answers are counted, not checked);
 - `durable floor`: the same with `--durable`: each webhook also reads and compare-and-sets
-                  its call's session row in SQLite before answering, as `ivr serve` does, and
-                  nothing else (no flow): the least a turn with crash-proof state costs;
+                  its call's state row in SQLite and appends its turn row before answering,
+                  as `ivr serve` does, with the sizes `ivr serve` writes on this call (measured
+                  first, below), and nothing else (no flow): the least a turn with crash-proof
+                  state costs;
+- `durable 3 KB`: the durable floor as it was: one 3 KB session row rewritten every turn, no
+                  turn row (what `ivr serve` wrote before the turn row; for comparison);
 - `sqlite`:       `ivr serve`, one process, SQLite;
 - `sqlite x2`:    `ivr serve --workers 2`, SQLite shared by both;
 - `pg+redis`:     `ivr serve`, PostgreSQL + Redis;
 - `pg+redis x2`:  `ivr serve --workers 2`, PostgreSQL + Redis.
+
+Before the rounds, the call is played once through the real line on SQLite (in-process) and
+the bytes each webhook writes are printed: the state row and the turn row (its transcript
+lines and its answer's record).
 
 Rounds run every configuration once, one after the other, so a noisy neighbour on a shared
 machine touches all of them alike; the report gives the median of the rounds and the ratios
@@ -29,9 +37,12 @@ Needs wrk; the PostgreSQL configurations need what benchmarks/cluster.py needs.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import math
 import os
 import shutil
+import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,8 +52,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from aiohttp import web
+
 from benchmarks import cluster, load, wrk_cluster
+from ivr.testing.demo_line import TODAY, load_demo_data, make_settings
 from ivr.testing.nginx import free_port, wait_for_port
+from ivr.web.app import create_app
+from ivr.web.keys import LINE
 
 SCRIPT: list[tuple[str, str]] = [
     ("dial", "Press 1 or say yes"),  # the caller ID's latest order is offered
@@ -51,10 +67,11 @@ SCRIPT: list[tuple[str, str]] = [
     ("9", "Goodbye"),
 ]
 """The four-turn call: (what the caller does, text the answer must contain)."""
-CONFIGS = ("floor", "durable floor", "sqlite", "sqlite x2", "pg+redis", "pg+redis x2")
+CONFIGS = ("floor", "durable floor", "durable 3 KB", "sqlite", "sqlite x2", "pg+redis", "pg+redis x2")
 RATIOS = (
     ("sqlite", "floor"),
     ("durable floor", "floor"),
+    ("durable 3 KB", "floor"),
     ("sqlite", "durable floor"),
     ("sqlite x2", "sqlite"),
     ("pg+redis x2", "pg+redis"),
@@ -62,15 +79,54 @@ RATIOS = (
 )
 
 
+async def written_bytes() -> list[tuple[str, int, int]]:
+    """(webhook, state row bytes, turn row bytes) for each webhook of `SCRIPT` but the status
+    callback (which files the call whole), as the real line writes them on SQLite."""
+    with tempfile.TemporaryDirectory() as scratch:
+        settings = make_settings(Path(scratch))
+        await load_demo_data(settings)
+        app = create_app(settings, today=lambda: TODAY)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        line = app[LINE]
+        params = {"CallSid": "CA" + "0" * 32, "From": "+15550100001", "To": "+15550009999"}
+        db = sqlite3.connect(Path(scratch) / "ivr.db")
+        sizes = []
+        try:
+            for seq, (step, _) in enumerate(SCRIPT):
+                if step == "dial":
+                    await line.answer(params)
+                else:
+                    await line.turn(seq, {**params, "Digits": step.rstrip("#")}, {})
+                state, turn = db.execute(
+                    "SELECT length(CAST(data AS BLOB)), (SELECT length(CAST(lines AS BLOB))"
+                    " + length(CAST(answer AS BLOB)) FROM call_turns t WHERE t.call_sid = c.call_sid"
+                    " ORDER BY seq DESC LIMIT 1) FROM calls c WHERE call_sid = ?",
+                    (params["CallSid"],),
+                ).fetchone()
+                sizes.append((step, state, turn))
+        finally:
+            db.close()
+            await runner.cleanup()
+    return sizes
+
+
 @contextmanager
-def floor_server(durable: Path | None = None) -> Iterator[str]:
-    """benchmarks/floor_server.py on a free port (keeping sessions in `durable` if given);
-    yields its URL."""
+def floor_server(durable: Path | None = None, sizes: tuple[int, int] = (3000, 0)) -> Iterator[str]:
+    """benchmarks/floor_server.py on a free port (keeping calls in `durable` if given, with
+    `sizes`: the state's and each turn row's bytes); yields its URL."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, str(Path(__file__).parent / "floor_server.py"), "--port", str(port)]
     if durable is not None:
-        command += ["--durable", str(durable)]
+        command += [
+            "--durable",
+            str(durable),
+            "--session-bytes",
+            str(sizes[0]),
+            "--turn-bytes",
+            str(sizes[1]),
+        ]
     env = {**os.environ, "TWILIO_AUTH_TOKEN": load.TOKEN}
     proc = subprocess.Popen([*command, "--public-url", url], env=env)
     try:
@@ -83,10 +139,11 @@ def floor_server(durable: Path | None = None) -> Iterator[str]:
 
 
 @contextmanager
-def serving(config: str, scratch: Path) -> Iterator[str]:
+def serving(config: str, scratch: Path, sizes: tuple[int, int]) -> Iterator[str]:
     """The servers of `config`, started and stopped around the block; yields the URL to call."""
-    if config in ("floor", "durable floor"):
-        with floor_server(scratch / "floor.db" if config == "durable floor" else None) as url:
+    if config in FLOORS:
+        durable = scratch / "floor.db" if config != "floor" else None
+        with floor_server(durable, sizes if config == "durable floor" else (3000, 0)) as url:
             yield url
         return
     backend, _, times = config.partition(" x")
@@ -94,19 +151,22 @@ def serving(config: str, scratch: Path) -> Iterator[str]:
         yield url
 
 
-def run(config: str, seconds: int, connections: int, max_rate: int) -> dict:
+FLOORS = ("floor", "durable floor", "durable 3 KB")
+
+
+def run(config: str, seconds: int, connections: int, max_rate: int, sizes: tuple[int, int]) -> dict:
     """One wrk run of `seconds` against a fresh start of `config`."""
     turns_per_call = len(SCRIPT) + 1
     block = max(4000, 4 * connections)  # a call's next turn comes ~2 s later: never overtakes
     calls = math.ceil(max_rate * seconds / turns_per_call / block) * block
-    with tempfile.TemporaryDirectory() as scratch, serving(config, Path(scratch)) as url:
+    with tempfile.TemporaryDirectory() as scratch, serving(config, Path(scratch), sizes) as url:
         corpus = Path(scratch) / "corpus"
         wrk_cluster.write_corpus(corpus, url, 1, calls, block, script=SCRIPT)
         raw = wrk_cluster.run_wrk(url, corpus, seconds, 1, connections)
     if raw["exhausted"]:
         raise RuntimeError(f"{config}: the corpus ran out; raise --max-rate above {max_rate}")
     result = wrk_cluster.summarise(config, 1, connections, raw)
-    if config in ("floor", "durable floor"):  # constant answers: every 2xx is a turn
+    if config in FLOORS:  # constant answers: every 2xx is a turn
         answered = raw["responses"] - raw["bad_status"] - result["socket_errors"]
         result.update(turns=answered, turns_per_second=round(answered / result["seconds"], 1))
         result.update(errors=raw["bad_status"] + result["socket_errors"], unexpected=0, misplaced=0)
@@ -127,10 +187,22 @@ def main() -> None:
     if shutil.which("wrk") is None:
         parser.error("wrk is not installed (apt-get install wrk)")
     configs = args.config or list(CONFIGS)
+    written = asyncio.run(written_bytes())
+    for step, state, turn in written:
+        print(
+            f"written per webhook: {step:6} state {state:>5} bytes  turn row {turn:>5} bytes", file=sys.stderr
+        )
+    sizes = (
+        round(statistics.median(state for _, state, _ in written)),
+        round(statistics.median(turn for _, _, turn in written)),
+    )
+    print(
+        f"the durable floor writes a state of {sizes[0]} and a turn row of {sizes[1]} bytes", file=sys.stderr
+    )
     runs: dict[str, list[dict]] = {config: [] for config in configs}
     for round_number in range(1, args.rounds + 1):
         for config in configs:
-            result = run(config, args.seconds, args.connections, args.max_rate)
+            result = run(config, args.seconds, args.connections, args.max_rate, sizes)
             runs[config].append(result)
             print(
                 f"round {round_number} {config:12} {result['turns_per_second']:>9} turns/s"

@@ -2,7 +2,10 @@
 
 This is where the rules that keep a call safe live:
 - each turn is numbered, and a turn is taken at most once: a retried or duplicated
-  webhook gets the TwiML already given (compare-and-set on the session's `seq`);
+  webhook gets the answer already given (compare-and-set on the session's `seq`), rebuilt
+  from the turn's record (`ivr.answers`) rather than kept as TwiML in the call's state;
+- a turn reads and writes the call's small state only (`SessionStore.load_state`): what
+  the call said so far stays in the store, and the turn's own lines are appended to it;
 - a call the store has never seen starts at the greeting rather than failing, unless the
   durable record says it ended (its live Redis key expired): then it only hears goodbye;
 - locally synthesised prompts that fail to render fall back to `<Say>`, never silence.
@@ -18,6 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from ivr import answers
 from ivr.flow.steps import (
     KEYS,
     MAX_SPEECH_CHARS,
@@ -182,7 +186,8 @@ class SupportLine:
         session.language = language
         steps: list[Step] = []
         if self.streaming:
-            twiml = session.last_response = self._connect(call_sid)
+            twiml = self._connect(call_sid)
+            session.answer = answers.of_stream("")
         else:
             steps = await live.engine.handle(session, Start())
             twiml = await self._finish_turn(session, steps, live)
@@ -190,7 +195,7 @@ class SupportLine:
             # A repeated first webhook (Twilio retrying, or someone replaying a captured
             # request) gets what the first one got: the welcome, built afresh, never the
             # call's latest answer, which may read out an order. An ended call: goodbye.
-            existing = await self.sessions.load(call_sid)
+            existing = await self.sessions.load_state(call_sid)
             if existing is not None and existing.status in FINAL_STATUSES:
                 return self._ended(live, existing.language)
             return twiml
@@ -213,7 +218,7 @@ class SupportLine:
         with its prompt instead of running the flow (a campaign call to a number that has
         opted out since it started)."""
         call_sid = params["CallSid"]
-        session = await self.sessions.load(call_sid)
+        session = await self.sessions.load_state(call_sid)
         if session is None:
             log.warning("call %s: turn for an unknown call, starting it afresh", call_sid)
             return await self.answer(params)
@@ -221,7 +226,7 @@ class SupportLine:
             return self._ended(await self.flows.for_session(session), session.language)
         if seq == session.seq - 1:
             log.info("call %s: turn %s delivered again, answering as before", call_sid, seq)
-            return session.last_response
+            return await self._replay(session)
         if seq != session.seq:
             # Twilio only ever repeats the latest turn: an older or unissued one is a replay.
             log.warning("call %s: turn %s replayed out of order (call is at %s)", call_sid, seq, session.seq)
@@ -236,9 +241,8 @@ class SupportLine:
             steps = await live.engine.handle(session, event)
         twiml = await self._finish_turn(session, steps, live)
         if not await self.sessions.save(session, expected):
-            winner = await self.sessions.load(call_sid)
             log.info("call %s: turn %s was taken by a duplicate delivery", call_sid, seq)
-            return winner.last_response if winner else twiml
+            return await self._winner(call_sid, twiml)
         self._count_handoffs(steps)
         log.info("call %s turn %s: %s -> %s", call_sid, seq, type(event).__name__, session.state)
         return twiml
@@ -305,7 +309,7 @@ class SupportLine:
         mid-question (an instance shutting down) is reconnected and the caller asked again.
         """
         call_sid = params["CallSid"]
-        session = await self.sessions.load(call_sid)
+        session = await self.sessions.load_state(call_sid)
         if session is None:
             return await self.answer(params)
         live = await self.flows.for_session(session)
@@ -322,21 +326,51 @@ class SupportLine:
             session.seq += 1
             if failures >= STREAM_RETRIES:
                 log.error("stream_failed: call %s: streams keep failing, handing over", call_sid)
-                session.last_response = self.fallback(session.language)
+                twiml = self.fallback(session.language)
+                session.answer = answers.of_twiml(twiml)
             else:
                 log.info("call %s: stream closed at '%s', reconnecting", call_sid, session.state)
-                session.last_response = self._connect(call_sid, session.language)
+                twiml = self._connect(call_sid, session.language)
+                session.answer = answers.of_stream(session.language)
             if not await self.sessions.save(session, expected):
-                winner = await self.sessions.load(call_sid)
-                return winner.last_response if winner else session.last_response
-            return session.last_response
+                return await self._winner(call_sid, twiml)
+            return twiml
         expected = session.seq
         twiml = await self._finish_turn(session, steps, live)
         if not await self.sessions.save(session, expected):
-            winner = await self.sessions.load(call_sid)
-            return winner.last_response if winner else twiml
+            return await self._winner(call_sid, twiml)
         self._count_handoffs(steps)
         return twiml
+
+    async def _winner(self, call_sid: str, lost: str) -> str:
+        """The answer of the delivery that took a turn this one lost (`lost` if the call is gone)."""
+        winner = await self.sessions.load_state(call_sid)
+        return await self._replay(winner) if winner else lost
+
+    async def _replay(self, session: CallSession) -> str:
+        """The answer the call's latest turn gave, for a repeated delivery of that turn."""
+        record = await self.sessions.answer(session.call_sid, session.seq)
+        if record is None:
+            if session.last_response:  # answered by a release that kept the TwiML (schema < 5)
+                return session.last_response
+            log.error("answer_missing: call %s turn %s has nothing to repeat", session.call_sid, session.seq)
+            return self.fallback(session.language)
+        answer = answers.read(record)
+        if answer.twiml:
+            return answer.twiml
+        if answer.stream:
+            return self._connect(session.call_sid, answer.language)
+        live = await self.flows.for_session(session)
+        return render(
+            answer.steps,
+            turn_url=self._turn_url(answer.seq, answer.language),
+            voice=live.voice,
+            handoff=self.handoff,
+            voices=live.voices,
+        )
+
+    def _turn_url(self, seq: int, language: str) -> str:
+        return f"{self.public_url}{self.turn_path}?seq={seq}{_language_query('&', language)}"
 
     async def _archived(self, call_sid: str) -> CallSession | None:
         """The durable record of a call whose live session is elsewhere (Redis), or None.
@@ -408,15 +442,17 @@ class SupportLine:
             if isinstance(step, Transfer):
                 handoff = await self.handoff.prepare(session, step)
         renderable = await self._voiced(steps)
-        language = _language_query("&", session.language)
         twiml = render(
             renderable,
-            turn_url=f"{self.public_url}{self.turn_path}?seq={session.seq}{language}",
+            turn_url=self._turn_url(session.seq, session.language),
             voice=live.voice,
             handoff=handoff,
             voices=live.voices,
         )
-        session.last_response = twiml
+        if answers.rebuildable(renderable):
+            session.answer = answers.of_steps(renderable, session.seq, session.language)
+        else:
+            session.answer = answers.of_twiml(twiml)
         return twiml
 
     async def _voiced(self, steps: list[Step]) -> list[Renderable]:

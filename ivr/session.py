@@ -14,10 +14,16 @@ that safe:
 - a reader keeps what it does not know (`extra`) and writes it back unchanged, so an older
   instance taking one turn of a call never erases what a newer one recorded;
 - a reader of an older session fills the missing fields with their defaults.
+
+What a turn writes is small: the stores keep a call's state (`state_json`, a few hundred
+bytes) apart from its transcript and its last answer, which each turn appends as a row of
+its own (`new_lines`, `answer`), so a turn neither reads nor rewrites what the call said so
+far. A whole record (`to_json`) is what an ended call is filed as, and what the consoles read.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
@@ -45,12 +51,14 @@ FINAL_STATUSES = frozenset(
 webhook or the store (`"completed" in FINAL_STATUSES`) is checked against it as it is."""
 
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """The session layout this release writes (`schema` in the JSON). 0: sessions saved before
 the layout carried a version (no `schema` key; the same fields as version 1). 2 added
 `language`. 3 adds what the insights count, written as it happens: `path_at`, `inputs`,
 `misheard`, `transfer_reason`. 4 adds the side question a call is at (`dialog`,
-`dialog_tries`, `dialog_said`, `offered`), which earlier releases kept as keys of `attempts`."""
+`dialog_tries`, `dialog_said`, `offered`), which earlier releases kept as keys of `attempts`.
+5 keeps the transcript and the last answer apart from the state (`noted_at` in the
+state; `last_response` no longer written)."""
 
 _OLD_DIALOG_KEYS = {"language#choice": "language", "survey#asked": "survey"}
 """Where releases before schema 4 kept a side question (a key of `attempts`): read once, moved."""
@@ -114,7 +122,8 @@ class CallSession:
     status: str = CallStatus.IN_PROGRESS
     ended_at: float | None = None
     last_response: str = ""
-    """The TwiML answered for turn `seq - 1`, replayed to duplicate deliveries."""
+    """The TwiML answered for turn `seq - 1`, as releases before schema 5 stored it (now
+    `answer`); still replayed to a repeated webhook of a call those releases answered last."""
     flow_version: int = 0
     """The published flow version this call started on; it finishes on it, whatever is
     published meanwhile. 0 in sessions saved before flows had versions (they take the current)."""
@@ -141,32 +150,70 @@ class CallSession:
     taken again once that language is chosen); menu words only, never a number question's."""
     offered: list[str] = field(default_factory=list)
     """Languages this call was offered after the caller spoke them (each offered once)."""
+    noted_at: float = field(default=0.0, compare=False)
+    """Seconds since the call started of its latest transcript line: the state row says when
+    the call last did something without carrying the transcript (see `last_written`)."""
     schema: int = SCHEMA_VERSION
     """The newest layout that wrote this session (see the module's rules)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Keys written by a newer release, kept and written back as they were."""
+    answer: str = field(default="", compare=False)
+    """What the line answered for turn `seq - 1`, as `ivr.answers` encodes it (a few hundred
+    bytes, not TwiML): kept with that turn's row, rebuilt into TwiML for a repeated webhook."""
+    stored_lines: int = field(default=0, compare=False)
+    """Transcript lines the store already holds: a save appends only the lines after them."""
+    whole: bool = field(default=True, compare=False)
+    """False when loaded for a turn (`SessionStore.load_state`): `transcript` holds only the
+    lines this process added, the rest stay in the store."""
 
     def last_written(self) -> float:
         """When the call last did something, Unix time: its start plus the latest moment its
         path or transcript records (the stores that keep no write time go by this)."""
-        latest = max(self.path_at[-1:] + [entry.at for entry in self.transcript[-1:]], default=0.0)
+        latest = max(
+            self.path_at[-1:] + [entry.at for entry in self.transcript[-1:]] + [self.noted_at], default=0.0
+        )
         return self.started_at + latest
 
+    def new_lines(self) -> list[TranscriptEntry]:
+        """The transcript lines the store does not hold yet (what this turn added)."""
+        return self.transcript[self.stored_lines :]
+
     def to_json(self) -> str:
-        # Shallow, field-driven conversion: `dataclasses.asdict` deep-copies every value
-        # and was an eighth of a webhook turn's time under load.
-        data: dict[str, Any] = {name: getattr(self, name) for name in _SESSION_FIELDS}
+        """The whole record: the state with its transcript (an ended call's filed record)."""
+        data = self._fields(_SESSION_FIELDS)
         data["transcript"] = [entry.to_dict() for entry in self.transcript]
-        data["schema"] = max(self.schema, SCHEMA_VERSION)
-        if self.extra:
-            data = {**self.extra, **data}
         return orjson.dumps(data).decode()
 
+    def state_json(self, *, columns: bool = True) -> str:
+        """The state a turn writes: everything but the transcript and the answer, which the
+        stores keep in rows of their own, and fields left at their empty defaults (a reader
+        fills those in): under a kilobyte where the record is several. `columns=False` leaves
+        out what the SQL stores keep as columns of their own (`COLUMNS`)."""
+        data = self._fields(_STATE_FIELDS if columns else _STATE_WITHOUT_COLUMNS)
+        if self.transcript:
+            data["noted_at"] = max(self.noted_at, self.transcript[-1].at)
+        return orjson.dumps(data).decode()
+
+    def _fields(self, names: tuple[str, ...]) -> dict[str, Any]:
+        # Shallow, field-driven conversion: `dataclasses.asdict` deep-copies every value
+        # and was an eighth of a webhook turn's time under load.
+        data: dict[str, Any] = {}
+        for name in names:
+            value = getattr(self, name)
+            if value or name not in _EMPTY_BY_DEFAULT:
+                data[name] = value
+        data["schema"] = max(self.schema, SCHEMA_VERSION)
+        return {**self.extra, **data} if self.extra else data
+
     @classmethod
-    def from_json(cls, text: str | bytes) -> CallSession:
+    def from_json(cls, text: str | bytes, columns: dict[str, Any] | None = None) -> CallSession:
+        """A record or a state (whose transcript is then empty: the store adds its lines);
+        `columns`: the fields a SQL store keeps beside the JSON, for a state written without them."""
         data: dict[str, Any] = orjson.loads(text)
+        if columns:
+            data.update(columns)
         known = {name: data.pop(name) for name in _SESSION_FIELDS if name in data}
-        known["transcript"] = [TranscriptEntry.from_dict(entry) for entry in known.get("transcript", [])]
+        known["transcript"] = [TranscriptEntry.from_dict(entry) for entry in data.pop("transcript", [])]
         known["schema"] = int(data.pop("schema", 0))
         session = cls(**known, extra=data)
         if session.schema < 4:
@@ -176,5 +223,40 @@ class CallSession:
         return session
 
 
-_SESSION_FIELDS = tuple(f.name for f in fields(CallSession) if f.name not in ("schema", "extra"))
+def assembled(
+    stored: str | bytes, turns: Sequence[str | bytes], columns: dict[str, Any] | None = None
+) -> CallSession:
+    """A whole call from its stored state (or filed record) and its turn rows' lines, in order.
+
+    Lines inside the stored JSON come from a filed record, or from a call a release before
+    schema 5 was answering: such a call's next save moves them into a turn row of their own."""
+    session = CallSession.from_json(stored, columns)
+    for lines in turns:
+        session.transcript += lines_from(lines)
+    if session.status in FINAL_STATUSES or turns:
+        session.stored_lines = len(session.transcript)
+    return session
+
+
+def lines_json(lines: list[TranscriptEntry]) -> str:
+    """Transcript lines as one turn row keeps them (a JSON list)."""
+    return orjson.dumps([entry.to_dict() for entry in lines]).decode()
+
+
+def lines_from(text: str | bytes) -> list[TranscriptEntry]:
+    return [TranscriptEntry.from_dict(entry) for entry in orjson.loads(text)]
+
+
+_RUNTIME = ("schema", "extra", "answer", "stored_lines", "whole")
+_SESSION_FIELDS = tuple(f.name for f in fields(CallSession) if f.name not in (*_RUNTIME, "transcript"))
+_STATE_FIELDS = tuple(name for name in _SESSION_FIELDS if name != "last_response")
+COLUMNS = ("call_sid", "seq", "caller", "status", "outcome", "started_at", "ended_at")
+"""The fields the SQL stores keep as columns of `calls`, beside the state's JSON."""
+_STATE_WITHOUT_COLUMNS = tuple(name for name in _STATE_FIELDS if name not in COLUMNS)
+_EMPTY_BY_DEFAULT = frozenset(
+    f.name
+    for f in fields(CallSession)
+    if f.name not in COLUMNS and (f.default in ("", 0, None) or f.default_factory in (dict, list))
+)
+"""Fields a write leaves out while they hold their empty default (`from_json` restores it)."""
 _ENTRY_FIELDS = ("at", "who", "text")

@@ -61,6 +61,8 @@ async def test_a_whole_call_duplicates_and_a_restart(
         caller.post(action, {"Digits": "4512"}), caller.post(action, {"Digits": "4512"})
     )
     assert a.twiml == b.twiml and "has shipped with UPS" in a.text
+    again = await caller.post(action, {"Digits": "4512"})  # Twilio retrying later: rebuilt, not stored
+    assert again.twiml == a.twiml
     await caller.press("9")
     await caller.hang_up()
 
@@ -71,5 +73,8 @@ async def test_a_whole_call_duplicates_and_a_restart(
     assert record is not None
     assert record.status == "completed" and record.outcome == "resolved"
     assert record.path.count("order_status") == 1
+    said = [line.text for line in record.transcript if line.who == "caller"]
+    assert said[-2:] == ["pressed 4512", "pressed 9"], "every turn's lines are in the record, once"
     if settings_for.session_url:
         await delete_redis_keys(f"ivr:call:{caller.call_sid}")
+        await delete_redis_keys(f"ivr:lines:{caller.call_sid}")

@@ -73,7 +73,7 @@ def a_session(call_sid: str = "CA1", **changes: Any) -> CallSession:
         vars={"order_number": "4512"},
         path=["welcome", "main_menu"],
         transcript=[TranscriptEntry(0.0, "bot", "Thanks for calling.")],
-        last_response="<Response/>",
+        answer='{"twiml":"<Response/>"}',
     )
     for key, value in changes.items():
         setattr(session, key, value)
@@ -101,6 +101,40 @@ async def test_save_is_compare_and_set_on_the_turn_number(sessions: Any) -> None
     assert not await sessions.save(stale, 0)
     loaded = await sessions.load("CA1")
     assert loaded is not None and loaded.state == "order_number" and loaded.seq == 1
+
+
+async def test_a_turn_writes_a_small_state_and_appends_its_own_lines(sessions: Any) -> None:
+    await sessions.create(a_session())
+    turn = await sessions.load_state("CA1")
+    assert turn is not None and turn.transcript == [] and turn.state == "main_menu"
+    turn.transcript.append(TranscriptEntry(2.5, "caller", "pressed 1"))
+    turn.state, turn.seq, turn.answer = "order_number", 1, '{"twiml":"<Response><Hangup/></Response>"}'
+    assert len(turn.state_json()) < 400
+    assert await sessions.save(turn, 0)
+    assert not await sessions.save(turn, 0)  # a stale duplicate appends nothing
+    whole = await sessions.load("CA1")
+    assert whole is not None and whole.state == "order_number"
+    assert [line.text for line in whole.transcript] == ["Thanks for calling.", "pressed 1"]
+    assert whole.last_written() == whole.started_at + 2.5
+    assert await sessions.answer("CA1", 1) == turn.answer  # what a repeated webhook of turn 0 hears
+    assert await sessions.answer("CA1", 7) is None
+
+
+async def test_an_ended_call_is_filed_whole_with_every_line(sessions: Any) -> None:
+    await sessions.create(a_session())
+    turn = await sessions.load_state("CA1")
+    assert turn is not None
+    turn.status, turn.seq = "completed", 1
+    with pytest.raises(ValueError, match="filed whole"):
+        await sessions.save(turn, 0)  # a turn's state lacks the lines an ended record keeps
+    whole = await sessions.load("CA1")
+    assert whole is not None
+    whole.transcript.append(TranscriptEntry(9.0, "flow", "hung up"))
+    whole.status, whole.seq, whole.ended_at = "completed", 1, 1_700_000_009.0
+    assert await sessions.save(whole, 0)
+    ended = await sessions.load("CA1")
+    assert ended is not None and ended.status == "completed"
+    assert [line.text for line in ended.transcript] == ["Thanks for calling.", "hung up"]
 
 
 async def test_concurrent_duplicate_turns_advance_the_call_once(sessions: Any) -> None:

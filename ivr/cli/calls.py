@@ -45,7 +45,8 @@ def cmd_calls(args: argparse.Namespace) -> int:
                 return 1
             data = asdict(session)
             data["caller"] = mask_phone(session.caller)
-            data.pop("last_response")
+            for runtime in ("last_response", "answer", "stored_lines", "whole"):
+                data.pop(runtime)
             if args.json:
                 print(json.dumps(data, indent=2))
                 return 0

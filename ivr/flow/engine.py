@@ -79,6 +79,9 @@ log = logging.getLogger(__name__)
 
 _NUMBER = re.compile(r"[0-9]+")
 """A keyed or spoken number: ASCII digits only (`str.isdigit` also takes `٤٥١٢`, `４５１２`)."""
+INTENT_HINTS = 3
+"""Phrases of each intent a menu sends as recogniser hints: the first ones its flow lists
+(the shortest and likeliest, "order", "order status", "where is my order")."""
 MAX_AUTOMATIC_STEPS = 40
 """A turn that runs more states than this without waiting is a flow bug, not a call."""
 _VARIANT = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
@@ -396,8 +399,9 @@ class FlowEngine:
 
     def _hints(self, state: MenuState, language: str) -> tuple[str, ...]:
         """The phrases a menu gives the recogniser, in `language`: its options' words, the
-        agent's, the intents' and "repeat", each once. Worked out once per menu and language
-        (this engine's flow never changes): with intents it is a few hundred phrases."""
+        agent's, each intent's first few and "repeat", each once: a few dozen, sent with
+        every question (all the intents' phrases were a few hundred, 2.3 KB on every menu).
+        Worked out once per menu and language (this engine's flow never changes)."""
         key = (state.name, language)
         known = self._hints_of.get(key)
         if known is not None:
@@ -406,11 +410,20 @@ class FlowEngine:
         if state.agent:
             hints += self.agent_words(language)[:2]
         if state.intents and language in self.intents:
-            hints += self.intents[language].phrases
+            hints += tuple(
+                p for i in self.intents[language].intents for p in i.phrases[language][:INTENT_HINTS]
+            )
         if state.repeat:
             hints += _repeat_words(language)[:1]
         unique = self._hints_of[key] = tuple(dict.fromkeys(hints))
         return unique
+
+    def _phrases(self, state: MenuState, language: str) -> tuple[str, ...]:
+        """Every intent phrase a menu understands: a local recogniser's grammar must list
+        them all (it hears nothing else), where Twilio's recogniser only needs hints."""
+        if state.intents and language in self.intents:
+            return self.intents[language].phrases
+        return ()
 
     def _leaving_hints(self, language: str) -> tuple[str, ...]:
         """What a number question hears besides the number: "main menu" and "repeat" (a new
@@ -679,6 +692,7 @@ class FlowEngine:
                             finish_on_key="",
                             speech=True,
                             hints=self._hints(state, language),
+                            phrases=self._phrases(state, language),
                             language=language,
                         )
                     )

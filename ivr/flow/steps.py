@@ -34,9 +34,12 @@ class Gather:
     finish_on_key: str
     speech: bool
     hints: tuple[str, ...] = ()
-    """Words worth recognising here (menu words), for the speech recogniser."""
+    """Words worth recognising here (menu words, a few dozen), for the speech recogniser."""
     language: str = ""
     """The language to listen for (`de`); empty: the line's default."""
+    phrases: tuple[str, ...] = ()
+    """Further phrases the question understands (every intent's, at a menu): a local
+    recogniser's grammar lists them with the hints; Twilio is sent the hints only."""
 
 
 @dataclass(frozen=True, slots=True)

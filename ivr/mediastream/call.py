@@ -139,7 +139,8 @@ def grammar_for(gather: Gather, agent_words: Sequence[str]) -> list[str]:
     (`ivr.speech.number_words`), so every word the recogniser can hear is one the menu understands.
     """
     words = reading(gather.language)
-    said = [*words.number_words, *gather.hints] if gather.digits else [*gather.hints, *words.key_words]
+    heard = [*gather.hints, *gather.phrases]
+    said = [*words.number_words, *heard] if gather.digits else [*heard, *words.key_words]
     return sorted({*said, *agent_words})
 
 

@@ -21,16 +21,34 @@ IDLE_BATCH = 100
 
 
 class SessionStore(Protocol):
-    """Live call state, shared by every process that serves webhooks."""
+    """Live call state, shared by every process that serves webhooks.
 
-    async def load(self, call_sid: str) -> CallSession | None: ...
+    A call is stored as a small state row, rewritten each turn, and a row per turn with the
+    transcript lines and the answer that turn added, appended (`CallSession.state_json`,
+    `new_lines`, `answer`): a turn writes a few hundred bytes, not the whole call. When the
+    call ends its record is filed whole again (`CallSession.to_json`), as everything that
+    reads ended calls expects."""
+
+    async def load(self, call_sid: str) -> CallSession | None:
+        """The whole call: its state with every transcript line (consoles, the ending)."""
+        ...
+
+    async def load_state(self, call_sid: str) -> CallSession | None:
+        """The call's state for a turn, without the transcript lines already stored."""
+        ...
+
+    async def answer(self, call_sid: str, seq: int) -> str | None:
+        """The record of the answer turn `seq` gave (`ivr.answers`), or None."""
+        ...
 
     async def create(self, session: CallSession) -> bool:
         """Insert a new call; False if a session with that CallSid already exists."""
         ...
 
     async def save(self, session: CallSession, expected_seq: int) -> bool:
-        """Replace the stored session only if its seq is still `expected_seq`.
+        """Replace the stored state only if its seq is still `expected_seq`, and append the
+        turn's new transcript lines and answer with it (one atomic write). A final status
+        files the whole record (the session must then be a whole one, from `load`).
 
         This compare-and-set is what makes duplicate webhook deliveries advance a call
         once: the loser of a race learns it lost and replays the winner's answer.

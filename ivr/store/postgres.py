@@ -31,14 +31,16 @@ from ivr.records import (
     names_from,
     names_text,
 )
-from ivr.session import CallSession
+from ivr.session import FINAL_STATUSES, CallSession, assembled, lines_json
 from ivr.store.base import IDLE_BATCH, CallSummary
 from ivr.store.sql import (
     ADD_TO_COUNT,
+    CALL_COLUMNS,
     FORGET_OLD_COUNTS,
     IDLE_CANDIDATES,
     READ_COUNT,
     SHARED_MIGRATIONS,
+    columns_of,
     idle_calls,
     rows_changed,
     without_nul,
@@ -122,6 +124,16 @@ MIGRATIONS: list[Migration] = [
             END IF;
             RETURN NEW;
         END $$;
+        """,
+    ),
+    Migration(
+        24,
+        "call_turns",
+        # A turn writes a small state row and appends its own row (see `PostgresSessionStore`).
+        """
+        CREATE TABLE IF NOT EXISTS call_turns (
+            call_sid text NOT NULL, seq integer NOT NULL, lines text NOT NULL, answer text NOT NULL,
+            PRIMARY KEY (call_sid, seq));
         """,
     ),
 ]
@@ -264,10 +276,10 @@ _CALL_UPSERT = (
 )
 
 
-def _jsonb(session: CallSession) -> str:
-    """The session as JSON that `jsonb` takes: PostgreSQL refuses the NUL character (`\\u0000`)
-    in it, and one NUL in what a caller said made every save and archive of the call fail."""
-    text = session.to_json()
+def _jsonb(session: CallSession, *, whole: bool = True) -> str:
+    """The session (whole, or its state) as JSON that `jsonb` takes: PostgreSQL refuses the NUL
+    character (`\\u0000`) in it, and one NUL in what a caller said made every save fail."""
+    text = session.to_json() if whole else session.state_json(columns=False)
     if "\\u0000" not in text:  # nearly always: no NUL anywhere (or an escaped backslash before 'u0000')
         return text
     return orjson.dumps(_replace_nul(orjson.loads(text))).decode()
@@ -283,8 +295,17 @@ def _replace_nul(value: Any) -> Any:
     return value
 
 
+_TURN = (
+    " INSERT INTO call_turns (call_sid, seq, lines, answer)"
+    " SELECT call_sid, {seq}, {lines}, {answer} FROM {done}"
+    " ON CONFLICT (call_sid, seq) DO UPDATE SET lines = excluded.lines, answer = excluded.answer"
+)
+"""A turn's own row, written in the statement that writes its state (one round trip)."""
+
+
 class PostgresSessionStore:
-    """Live sessions and finished call records share one `calls` table."""
+    """Live calls as a small state row in `calls` and a row per turn in `call_turns`; a call
+    that ends is filed whole in `calls` (its turns folded in) beside the finished records."""
 
     def __init__(self, db: PostgresDatabase) -> None:
         self.db = db
@@ -303,33 +324,87 @@ class PostgresSessionStore:
         )
 
     async def load(self, call_sid: str) -> CallSession | None:
-        data = await self.db.pool.fetchval("SELECT data FROM calls WHERE call_sid = $1", call_sid)
-        return CallSession.from_json(data) if data is not None else None
+        row = await self.db.pool.fetchrow(
+            f"SELECT data, {CALL_COLUMNS},"
+            " ARRAY(SELECT lines FROM call_turns t WHERE t.call_sid = $1 ORDER BY seq) AS turns"
+            " FROM calls WHERE call_sid = $1",
+            call_sid,
+        )
+        if row is None:
+            return None
+        return assembled(row["data"], row["turns"], columns_of(tuple(row)[1:-1]))
+
+    async def load_state(self, call_sid: str) -> CallSession | None:
+        row = await self.db.pool.fetchrow(
+            f"SELECT data, {CALL_COLUMNS} FROM calls WHERE call_sid = $1", call_sid
+        )
+        if row is None:
+            return None
+        session = CallSession.from_json(row["data"], columns_of(tuple(row)[1:]))
+        session.whole = False
+        return session
+
+    async def answer(self, call_sid: str, seq: int) -> str | None:
+        found: str | None = await self.db.pool.fetchval(
+            "SELECT answer FROM call_turns WHERE call_sid = $1 AND seq = $2", call_sid, seq
+        )
+        return found or None
 
     async def create(self, session: CallSession) -> bool:
+        state = self._row(session)
         status = await self.db.pool.execute(
-            _CALL_UPSERT + " ON CONFLICT (call_sid) DO NOTHING", *self._row(session)
+            "WITH created AS (INSERT INTO calls (call_sid, seq, data, caller, status, outcome, started_at,"
+            " ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (call_sid) DO NOTHING"
+            " RETURNING call_sid)" + _TURN.format(seq="$2", lines="$9", answer="$10", done="created"),
+            *state[:2],
+            _jsonb(session, whole=False),
+            *state[3:],
+            without_nul(lines_json(session.new_lines())),
+            without_nul(session.answer),
         )
-        return rows_changed(status) == 1
+        if created := rows_changed(status) == 1:
+            session.stored_lines = len(session.transcript)
+        return created
 
     async def save(self, session: CallSession, expected_seq: int) -> bool:
-        status = await self.db.pool.execute(
-            "UPDATE calls SET seq = $1, data = $2, status = $3, outcome = $4, ended_at = $5"
-            " WHERE call_sid = $6 AND seq = $7",
+        final = session.status in FINAL_STATUSES
+        if final and not session.whole:
+            raise ValueError("a call is filed whole: end it on a session from load(), not load_state()")
+        update = (
+            "WITH saved AS (UPDATE calls SET seq = $1, data = $2, status = $3, outcome = $4, ended_at = $5"
+            " WHERE call_sid = $6 AND seq = $7 RETURNING call_sid)"
+        )
+        args = (
             session.seq,
-            _jsonb(session),
+            _jsonb(session, whole=final),
             without_nul(session.status),
             without_nul(session.outcome),
             session.ended_at,
             without_nul(session.call_sid),
             expected_seq,
         )
-        return rows_changed(status) == 1
+        if final:  # filed whole: its turns are folded into the record
+            saved = await self.db.pool.fetchval(
+                update + ", folded AS (DELETE FROM call_turns WHERE call_sid IN (SELECT call_sid FROM saved))"
+                " SELECT count(*) FROM saved",
+                *args,
+            )
+        else:
+            status = await self.db.pool.execute(
+                update + _TURN.format(seq="$1", lines="$8", answer="$9", done="saved"),
+                *args,
+                without_nul(lines_json(session.new_lines())),
+                without_nul(session.answer),
+            )
+            saved = rows_changed(status)
+        if saved == 1:
+            session.stored_lines = len(session.transcript)
+        return bool(saved == 1)
 
     async def idle(self, idle_for: float) -> Sequence[tuple[str, float]]:
         now = time.time()
         rows = await self.db.pool.fetch(IDLE_CANDIDATES.format("$1", "$2"), now - idle_for, IDLE_BATCH)
-        return idle_calls((row["data"] for row in rows), idle_for, now)
+        return idle_calls((tuple(row) for row in rows), idle_for, now)
 
     async def list_calls(self, limit: int = 50) -> Sequence[CallSummary]:
         rows = await self.db.pool.fetch(
@@ -361,9 +436,10 @@ class PostgresSessionStore:
 
     async def archive(self, session: CallSession) -> None:
         await self.db.pool.execute(
-            _CALL_UPSERT + " ON CONFLICT (call_sid) DO UPDATE SET seq = excluded.seq,"
+            "WITH filed AS (" + _CALL_UPSERT + " ON CONFLICT (call_sid) DO UPDATE SET seq = excluded.seq,"
             " data = excluded.data, status = excluded.status, outcome = excluded.outcome,"
-            " ended_at = excluded.ended_at",
+            " ended_at = excluded.ended_at RETURNING call_sid)"
+            " DELETE FROM call_turns WHERE call_sid IN (SELECT call_sid FROM filed)",
             *self._row(session),
         )
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ivr.logs import mask_phone
-from ivr.session import FINAL_STATUSES, CallSession, CallStatus
+from ivr.session import COLUMNS, FINAL_STATUSES, CallSession, CallStatus
 from ivr.store.audit import AuditLog
 from ivr.store.sql import Row, Sql, Statement
 from ivr.store.suppressions import KeptOptOuts
@@ -41,9 +41,10 @@ if TYPE_CHECKING:  # Redis is imported only where a deployment uses it (`ivr.sto
 _OWNED_ORDERS = "SELECT order_number FROM orders WHERE phone = $1"
 _OWNED_REPAIRS = "SELECT ticket_number FROM repairs WHERE phone = $1"
 _CALLS = "SELECT call_sid FROM calls WHERE caller = $1 OR CAST(data AS text) LIKE $2"
+_TURN_LINES = "SELECT lines FROM call_turns WHERE call_sid = $1 ORDER BY seq"
 
 SECTIONS: Mapping[str, str] = {
-    "calls": "SELECT call_sid, caller, status, outcome, started_at, ended_at, CAST(data AS text) AS data"
+    "calls": "SELECT call_sid, seq, caller, status, outcome, started_at, ended_at, CAST(data AS text) AS data"
     " FROM calls WHERE caller = $1 OR CAST(data AS text) LIKE $2 ORDER BY started_at",
     "survey_answers": f"SELECT call_sid, campaign, score, answered_at FROM survey_answers"
     f" WHERE call_sid IN ({_CALLS}) ORDER BY answered_at",
@@ -137,8 +138,13 @@ async def export_number(sql: Sql, number: str, sessions: RedisSessionStore | Non
         found = await (sql.fetch_bulk if kind == "calls" else sql.fetch)(query, *args)  # calls: a scan
         rows = [_plain(row) for row in found]
         if kind == "calls":
-            # A frequent caller's thousands of transcripts: parsed off the loop the calls run on.
+            # A frequent caller's thousands of records: parsed off the loop the calls run on.
             rows = await asyncio.to_thread(_with_sessions, rows)
+            for row in rows:  # a live call's transcript is in its turns' rows, not yet in its record
+                turns = await sql.fetch(_TURN_LINES, row["call_sid"])
+                row["data"].setdefault("transcript", []).extend(
+                    line for turn in turns for line in json.loads(str(turn["lines"]))
+                )
         records[kind] = rows
     live = [json.loads(text) for _, text in await _redis_sessions(sessions, number)] if sessions else []
     return SubjectData(number, records, live)
@@ -199,6 +205,11 @@ async def erase_number(
     live = await _erase_redis(sessions, number) if sessions else 0
     found = await export_number(sql, number)
     statements = await asyncio.to_thread(_anonymising, found.records["calls"], time.time())
+    # a live call's turns: its lines and answers (which may read out an order) go with it
+    statements += [
+        Statement("DELETE FROM call_turns WHERE call_sid = $1", (row["call_sid"],))
+        for row in found.records["calls"]
+    ]
     statements.append(await KeptOptOuts(sql).keep(number))  # before the opt-out row goes
     statements += [Statement(query, (number,)) for query in _ERASE]
     counts = {kind: n for kind, n in found.counts().items() if n and kind != "live_sessions"}
@@ -224,7 +235,7 @@ def _anonymising(calls: list[dict[str, Any]], now: float) -> list[Statement]:
             (row["call_sid"], session.to_json(), session.status, session.ended_at, session.seq),
         )
         for row in calls
-        for session in [anonymised(json.dumps(row["data"]), now)]
+        for session in [anonymised(json.dumps({**row["data"], **{k: row[k] for k in COLUMNS}}), now)]
     ]
 
 
@@ -245,7 +256,8 @@ async def _redis_sessions(sessions: RedisSessionStore, number: str) -> list[tupl
     async for key in client.scan_iter(match=f"{sessions.prefix}call:*", count=500):
         data = await client.hget(key, "data")
         if data is not None and number in data:
-            found.append((str(key), str(data)))
+            session = await sessions.load(str(key).removeprefix(f"{sessions.prefix}call:"))
+            found.append((str(key), session.to_json() if session else str(data)))
     outbox = f"{sessions.prefix}archive:data"
     async for call_sid, data in client.hscan_iter(outbox, count=500):
         if number in str(data):
@@ -266,5 +278,6 @@ async def _erase_redis(sessions: RedisSessionStore, number: str) -> int:
         if key.startswith(f"{outbox}#"):
             await client.hset(outbox, key.removeprefix(f"{outbox}#"), session.to_json())
         else:
-            await client.hset(key, mapping={"seq": session.seq, "data": session.to_json()})
+            await client.hset(key, mapping={"seq": session.seq, "data": session.to_json(), "answer": ""})
+            await client.delete(sessions.lines_key(session.call_sid))
     return len(found)

@@ -1,17 +1,22 @@
 """Redis behind the SessionStore interface: live call state shared by several servers.
 
-Key layout: one hash per call, `{prefix}call:{call_sid}`, with two fields:
+Key layout: one hash per call, `{prefix}call:{call_sid}`, with three fields:
 
 - `seq`: the session's turn number as a decimal string;
-- `data`: the session as `CallSession.to_json()` (compact JSON, no whitespace).
+- `data`: the call's state as `CallSession.state_json()` (compact JSON, a few hundred
+  bytes), or its whole record (`to_json()`) once it has ended;
+- `answer`: the record of the answer turn `seq` gave (`ivr.answers`), for a repeated webhook;
+
+and a list per call, `{prefix}lines:{call_sid}`, to which each turn appends its transcript
+lines (one JSON list per turn), so a turn writes its own lines, never the call's whole
+transcript again; the list is folded into `data` when the call ends.
 
 A hash rather than one JSON string because the compare-and-set in `save` only has to
-read `seq`: the Lua script compares two short strings instead of decoding the whole
-session (transcript and last TwiML included) with cjson on every turn, and `HGET key
-seq` shows where a call stands without parsing anything. The second field costs a few
-dozen bytes of the ~10 KB a call may take.
+read `seq`: the Lua script compares two short strings instead of decoding the session
+with cjson on every turn, and `HGET key seq` shows where a call stands without parsing
+anything.
 
-Every write is one Lua script (atomic on the server) that also sets the key's TTL:
+Every write is one Lua script (atomic on the server) that also sets the keys' TTL:
 `live_ttl` while the call is in progress, `ended_ttl` once its status is final, so a
 call whose final status callback never arrives still disappears. Records that must
 outlive the live session belong to a `CallLog` (see `base.CallLog.archive`), reached
@@ -27,7 +32,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
-from ivr.session import FINAL_STATUSES, CallSession
+from ivr.session import FINAL_STATUSES, CallSession, assembled, lines_json
 from ivr.store.base import IDLE_BATCH
 
 MAX_CONNECTIONS = 64
@@ -38,25 +43,39 @@ trips) took longer than the 5 s connect timeout on a busy machine and failed req
 POOL_TIMEOUT = 5.0
 """Seconds a request waits for a free connection before failing (then: apology + agent)."""
 
-# KEYS[1] = call key; ARGV = seq, data, ttl. Returns 1 if created, 0 if the call exists.
+# KEYS[1] = call key, KEYS[2] = its lines; ARGV = seq, data, ttl, answer, lines ('' for none).
+# Returns 1 if created, 0 if the call exists.
 _CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
 end
-redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'data', ARGV[2])
+redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'data', ARGV[2], 'answer', ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
+if ARGV[5] ~= '' then
+  redis.call('RPUSH', KEYS[2], ARGV[5])
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+end
 return 1
 """
 
-# KEYS[1] = call key; ARGV = expected seq, new seq, data, ttl.
+# KEYS[1] = call key, KEYS[2] = its lines; ARGV = expected seq, new seq, data, ttl, answer,
+# lines ('' for none), '1' to file the call whole (drop its lines: `data` holds them now).
 # Returns 1 if the stored seq was the expected one (and the session is replaced), else 0;
 # a missing (never created or expired) call is 0, as an UPDATE that matches no row.
 _SAVE = """
 if redis.call('HGET', KEYS[1], 'seq') ~= ARGV[1] then
   return 0
 end
-redis.call('HSET', KEYS[1], 'seq', ARGV[2], 'data', ARGV[3])
+redis.call('HSET', KEYS[1], 'seq', ARGV[2], 'data', ARGV[3], 'answer', ARGV[5])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
+if ARGV[7] == '1' then
+  redis.call('DEL', KEYS[2])
+elseif ARGV[6] ~= '' then
+  redis.call('RPUSH', KEYS[2], ARGV[6])
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
+elseif redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
+end
 return 1
 """
 
@@ -125,23 +144,61 @@ class RedisSessionStore:
             self._scripts = None
 
     async def load(self, call_sid: str) -> CallSession | None:
+        async with self.client.pipeline(transaction=True) as pipe:  # one snapshot of both keys
+            pipe.hget(self._key(call_sid), "data")
+            pipe.lrange(self.lines_key(call_sid), 0, -1)
+            data, turns = await pipe.execute()
+        return assembled(data, turns) if data is not None else None
+
+    async def load_state(self, call_sid: str) -> CallSession | None:
         data = await self.client.hget(self._key(call_sid), "data")
-        return CallSession.from_json(data) if data is not None else None
+        if data is None:
+            return None
+        session = CallSession.from_json(data)
+        session.whole = False
+        return session
+
+    async def answer(self, call_sid: str, seq: int) -> str | None:
+        stored_seq, answer = await self.client.hmget(self._key(call_sid), ["seq", "answer"])
+        return str(answer) if stored_seq == str(seq) and answer else None
 
     async def create(self, session: CallSession) -> bool:
         create, _ = self._open_scripts()
+        lines = session.new_lines()
         created = await create(
-            keys=[self._key(session.call_sid)],
-            args=[session.seq, session.to_json(), self._ttl(session)],
+            keys=[self._key(session.call_sid), self.lines_key(session.call_sid)],
+            args=[
+                session.seq,
+                session.state_json(),
+                self._ttl(session),
+                session.answer,
+                lines_json(lines) if lines else "",
+            ],
         )
+        if created == 1:
+            session.stored_lines = len(session.transcript)
         return created == 1
 
     async def save(self, session: CallSession, expected_seq: int) -> bool:
+        final = session.status in FINAL_STATUSES
+        if final and not session.whole:
+            raise ValueError("a call is filed whole: end it on a session from load(), not load_state()")
         _, save = self._open_scripts()
+        lines = session.new_lines()
         saved = await save(
-            keys=[self._key(session.call_sid)],
-            args=[expected_seq, session.seq, session.to_json(), self._ttl(session)],
+            keys=[self._key(session.call_sid), self.lines_key(session.call_sid)],
+            args=[
+                expected_seq,
+                session.seq,
+                session.to_json() if final else session.state_json(),
+                self._ttl(session),
+                session.answer,
+                lines_json(lines) if lines and not final else "",
+                "1" if final else "0",
+            ],
         )
+        if saved == 1:
+            session.stored_lines = len(session.transcript)
         return saved == 1
 
     async def idle(self, idle_for: float) -> Sequence[tuple[str, float]]:
@@ -189,6 +246,10 @@ class RedisSessionStore:
 
     def _key(self, call_sid: str) -> str:
         return f"{self.prefix}call:{call_sid}"
+
+    def lines_key(self, call_sid: str) -> str:
+        """The list of a live call's transcript lines, a JSON list per turn."""
+        return f"{self.prefix}lines:{call_sid}"
 
     def _ttl(self, session: CallSession) -> int:
         return self._ended_ttl if session.status in FINAL_STATUSES else self._live_ttl

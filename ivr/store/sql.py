@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ivr.session import CallSession
+from ivr.session import COLUMNS, CallSession
 
 Row = Mapping[str, Any]
 
@@ -463,18 +463,26 @@ def rows_changed(status: str) -> int:
     return int(last) if last.isdigit() else 0
 
 
+CALL_COLUMNS = "call_sid, seq, caller, status, outcome, started_at, ended_at"
+"""The `calls` columns a live call's state is written without (`CallSession.COLUMNS`), in order."""
 IDLE_CANDIDATES = (
-    "SELECT data FROM calls WHERE status = 'in-progress' AND started_at < {0} ORDER BY started_at LIMIT {1}"
+    f"SELECT data, {CALL_COLUMNS} FROM calls WHERE status = 'in-progress' AND started_at < {{0}}"
+    " ORDER BY started_at LIMIT {1}"
 )
 """Calls in progress that started over `idle_for` ago ({0}, {1}: the dialect's placeholders):
 only those can have been unwritten that long (the calls table keeps no write time)."""
 
 
-def idle_calls(rows: Iterable[str], idle_for: float, now: float) -> list[tuple[str, float]]:
-    """(call sid, last written) of the candidates' sessions (JSON) that are idle for real."""
+def columns_of(row: Sequence[Any]) -> dict[str, Any]:
+    """A `calls` row's `CALL_COLUMNS` (after its data) as the fields of its session."""
+    return dict(zip(COLUMNS, row, strict=True))
+
+
+def idle_calls(rows: Iterable[Sequence[Any]], idle_for: float, now: float) -> list[tuple[str, float]]:
+    """(call sid, last written) of the candidates (data, then `CALL_COLUMNS`) idle for real."""
     found = []
-    for data in rows:
-        session = CallSession.from_json(data)
+    for row in rows:
+        session = CallSession.from_json(row[0], columns_of(row[1:]))
         last = session.last_written()
         if now - last >= idle_for:
             found.append((session.call_sid, last))

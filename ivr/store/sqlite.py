@@ -43,14 +43,16 @@ from ivr.records import (
     names_from,
     names_text,
 )
-from ivr.session import CallSession
+from ivr.session import FINAL_STATUSES, CallSession, assembled, lines_json
 from ivr.store.base import IDLE_BATCH, CallSummary
 from ivr.store.sql import (
     ADD_TO_COUNT,
+    CALL_COLUMNS,
     FORGET_OLD_COUNTS,
     IDLE_CANDIDATES,
     READ_COUNT,
     SHARED_MIGRATIONS,
+    columns_of,
     idle_calls,
     sqlite_query,
 )
@@ -107,11 +109,19 @@ _MIGRATIONS: dict[int, str] = {
     ALTER TABLE insight_filed RENAME TO insight_calls;
     """
     + FILING_TRIGGERS,
+    # A turn writes a small state row and appends its own row (see `SQLiteSessionStore`):
+    # one B-tree keyed by (call, turn), so a call's turns sit together and its ending deletes
+    # them in one range.
+    24: """
+    CREATE TABLE IF NOT EXISTS call_turns (
+        call_sid TEXT NOT NULL, seq INTEGER NOT NULL, lines TEXT NOT NULL, answer TEXT NOT NULL,
+        PRIMARY KEY (call_sid, seq)) WITHOUT ROWID;
+    """,
 }
 SCHEMA_VERSION = max(_MIGRATIONS)
 """`PRAGMA user_version` once every migration ran: each migration sets it to its own version.
 Versions may leave gaps (a version reserved by work not merged yet); they only ever increase."""
-assert len(_MIGRATIONS) == len(SHARED_MIGRATIONS) + 3, "two migrations share a version"
+assert len(_MIGRATIONS) == len(SHARED_MIGRATIONS) + 4, "two migrations share a version"
 
 
 def script_statements(script: str) -> list[str]:
@@ -229,7 +239,7 @@ class SQLiteDatabase:
 
 
 def _row(session: CallSession) -> tuple[object, ...]:
-    """The `calls` columns of a session, in the order the INSERTs name them."""
+    """The `calls` columns of a whole record, in the order the INSERTs name them."""
     return (
         session.call_sid,
         session.seq,
@@ -242,54 +252,144 @@ def _row(session: CallSession) -> tuple[object, ...]:
     )
 
 
+_TURN = (
+    "INSERT INTO call_turns (call_sid, seq, lines, answer) VALUES (?, ?, ?, ?) ON CONFLICT (call_sid, seq)"
+    " DO UPDATE SET lines = excluded.lines, answer = excluded.answer"
+)
+"""A turn's own row: its transcript lines and its answer (replaced if the turn number was
+used before, by a write that ended without one, such as a privacy erasure)."""
+
+
+_STATE = f"SELECT data, {CALL_COLUMNS} FROM calls WHERE call_sid = ?"
+"""A call's state: its JSON, and the fields kept as columns beside it."""
+
+
+def _turn(session: CallSession) -> tuple[object, ...]:
+    return (session.call_sid, session.seq, lines_json(session.new_lines()), session.answer)
+
+
+def _written(session: CallSession) -> None:
+    """The session's lines are in the store now: a later save of it appends only newer ones."""
+    session.stored_lines = len(session.transcript)
+
+
 class SQLiteSessionStore:
-    """Live sessions and finished call records share one `calls` table."""
+    """Live calls as a small state row in `calls` and a row per turn in `call_turns`; a call
+    that ends is filed whole in `calls` (its turns folded in) beside the finished records."""
 
     def __init__(self, db: SQLiteDatabase) -> None:
         self.db = db
 
     async def load(self, call_sid: str) -> CallSession | None:
+        def read(c: sqlite3.Connection) -> tuple[tuple[Any, ...], list[str]] | None:
+            c.execute("BEGIN")  # one snapshot: the state and the turns it counts
+            try:
+                row = c.execute(_STATE, (call_sid,)).fetchone()
+                turns = c.execute(
+                    "SELECT lines FROM call_turns WHERE call_sid = ? ORDER BY seq", (call_sid,)
+                ).fetchall()
+            finally:
+                c.execute("COMMIT")
+            return (row, [turn[0] for turn in turns]) if row else None
+
+        found = await self.db.run(read)
+        if found is None:
+            return None
+        row, turns = found
+        return assembled(row[0], turns, columns_of(row[1:]))
+
+    async def load_state(self, call_sid: str) -> CallSession | None:
+        row = await self.db.run(lambda c: c.execute(_STATE, (call_sid,)).fetchone())
+        if row is None:
+            return None
+        session = CallSession.from_json(row[0], columns_of(row[1:]))
+        session.whole = False
+        return session
+
+    async def answer(self, call_sid: str, seq: int) -> str | None:
         row = await self.db.run(
-            lambda c: c.execute("SELECT data FROM calls WHERE call_sid = ?", (call_sid,)).fetchone()
+            lambda c: c.execute(
+                "SELECT answer FROM call_turns WHERE call_sid = ? AND seq = ?", (call_sid, seq)
+            ).fetchone()
         )
-        return CallSession.from_json(row[0]) if row else None
+        return row[0] if row and row[0] else None
 
     async def create(self, session: CallSession) -> bool:
-        values = _row(session)
-        cursor = await self.db.run(
-            lambda c: c.execute(
-                "INSERT INTO calls (call_sid, seq, data, caller, status, outcome, started_at, ended_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_sid) DO NOTHING",
-                values,
-            )
+        state = (
+            session.call_sid,
+            session.seq,
+            session.state_json(columns=False),
+            session.caller,
+            session.status,
+            session.outcome,
+            session.started_at,
+            session.ended_at,
         )
-        return cursor.rowcount == 1
+        turn = _turn(session)
+
+        def write(c: sqlite3.Connection) -> bool:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                created = c.execute(
+                    "INSERT INTO calls (call_sid, seq, data, caller, status, outcome, started_at, ended_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_sid) DO NOTHING",
+                    state,
+                ).rowcount
+                if created:
+                    c.execute(_TURN, turn)
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            return created == 1
+
+        if created := await self.db.run(write):
+            _written(session)
+        return created
 
     async def save(self, session: CallSession, expected_seq: int) -> bool:
+        final = session.status in FINAL_STATUSES
+        if final and not session.whole:
+            raise ValueError("a call is filed whole: end it on a session from load(), not load_state()")
         values = (
             session.seq,
-            session.to_json(),
+            session.to_json() if final else session.state_json(columns=False),
             session.status,
             session.outcome,
             session.ended_at,
             session.call_sid,
             expected_seq,
         )
-        cursor = await self.db.run(
-            lambda c: c.execute(
-                "UPDATE calls SET seq = ?, data = ?, status = ?, outcome = ?, ended_at = ?"
-                " WHERE call_sid = ? AND seq = ?",
-                values,
-            )
-        )
-        return cursor.rowcount == 1
+        turn = _turn(session)
+
+        def write(c: sqlite3.Connection) -> bool:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                saved = c.execute(
+                    "UPDATE calls SET seq = ?, data = ?, status = ?, outcome = ?, ended_at = ?"
+                    " WHERE call_sid = ? AND seq = ?",
+                    values,
+                ).rowcount
+                if saved and final:
+                    c.execute("DELETE FROM call_turns WHERE call_sid = ?", (session.call_sid,))
+                elif saved:
+                    c.execute(_TURN, turn)
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            return saved == 1
+
+        if saved := await self.db.run(write):
+            _written(session)
+        return saved
 
     async def idle(self, idle_for: float) -> Sequence[tuple[str, float]]:
         now = time.time()
         rows = await self.db.run(
             lambda c: c.execute(IDLE_CANDIDATES.format("?", "?"), (now - idle_for, IDLE_BATCH)).fetchall()
         )
-        return idle_calls((row[0] for row in rows), idle_for, now)
+        return idle_calls(rows, idle_for, now)
 
     async def list_calls(self, limit: int = 50) -> Sequence[CallSummary]:
         rows = await self.db.run(
@@ -314,15 +414,24 @@ class SQLiteSessionStore:
 
     async def archive(self, session: CallSession) -> None:
         values = _row(session)
-        await self.db.run(
-            lambda c: c.execute(
-                "INSERT INTO calls (call_sid, seq, data, caller, status, outcome, started_at, ended_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_sid) DO UPDATE SET seq = excluded.seq,"
-                " data = excluded.data, status = excluded.status, outcome = excluded.outcome,"
-                " ended_at = excluded.ended_at",
-                values,
-            )
-        )
+
+        def write(c: sqlite3.Connection) -> None:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                c.execute(
+                    "INSERT INTO calls (call_sid, seq, data, caller, status, outcome, started_at, ended_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_sid) DO UPDATE SET"
+                    " seq = excluded.seq, data = excluded.data, status = excluded.status,"
+                    " outcome = excluded.outcome, ended_at = excluded.ended_at",
+                    values,
+                )
+                c.execute("DELETE FROM call_turns WHERE call_sid = ?", (session.call_sid,))  # filed whole
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+
+        await self.db.run(write)
 
 
 def _day(value: str | None) -> date | None:
