@@ -24,6 +24,7 @@ from ivr.flow.actions import (
     ReturnWindow,
     TextMessages,
 )
+from ivr.flow.guides import GuideBook
 from ivr.flow.matching import (
     HIGH,
     MAIN_MENU_WORDS,
@@ -127,8 +128,11 @@ class FlowEngine:
         survey: inbound_survey.SurveyRecorder | None = None,
         returns: Returns | None = None,
         return_window: ReturnWindow | None = None,
+        guides: GuideBook | None = None,
     ) -> None:
         self.flow = flow
+        self.guides = guides or GuideBook(default=catalog.language)
+        """The troubleshooting guides the flow's guide actions walk (guides/*.yaml)."""
         self.returns = returns
         """Where the flow's return actions file returns; None: no return is started."""
         self.return_window = return_window or ReturnWindow()
@@ -612,6 +616,8 @@ class FlowEngine:
                         language=self._own_language(session),
                         returns=self.returns,
                         return_window=self.return_window,
+                        guides=self.guides,
+                        said=self._last_answer(session),
                     )
                     outcome = await action.run(context)
                     self._note(session, "flow", f"{state.action}: {outcome}")
@@ -664,6 +670,23 @@ class FlowEngine:
                         return self._ask_survey(session, steps)
                     return self._hang_up(session, steps, state, extra)
         raise FlowError(f"more than {MAX_AUTOMATIC_STEPS} states in one turn near '{session.state}'")
+
+    def _last_answer(self, session: CallSession) -> str:
+        """The caller's last answer as words: what they said, or for a key pressed at a menu,
+        that option's words (pressing 1 for "dishwasher" names the dishwasher). Read from the
+        call's own record, so nothing more about the caller is kept than it already holds."""
+        said = next((e.text for e in reversed(session.transcript) if e.who == "caller"), "")
+        if said.startswith("said '") and said.endswith("'"):
+            return said[len("said '") : -1]
+        if not said.startswith("pressed "):
+            return ""
+        key = said[len("pressed ") :][:1]
+        menu = next(
+            (s for name in reversed(session.path) if isinstance(s := self.flow.states.get(name), MenuState)),
+            None,
+        )
+        option = next((o for o in menu.options if o.key == key), None) if menu is not None else None
+        return " ".join(option.words_in(self.language(session))[:1]) if option is not None else ""
 
     def _hang_up(
         self, session: CallSession, steps: list[Step], state: HangupState, extra: Mapping[str, str]

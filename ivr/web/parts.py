@@ -35,6 +35,7 @@ from ivr.console.web import create_console, login_secret
 from ivr.flow.actions import Pickup, ReturnWindow
 from ivr.flow.engine import FlowEngine
 from ivr.flow.files import LINE_FLOW, CompiledFlow, FlowFiles
+from ivr.flow.guides import GuideBook
 from ivr.flow.opening import Opening
 from ivr.handoff import DialHandOff, EnqueueHandOff, HandOff, WithinHours
 from ivr.hours import BusinessHours, ScheduleOpening
@@ -272,6 +273,7 @@ def setup_voice(
     today: Callable[[], date],
     opening: Opening,
     texts: TwilioTexts | None,
+    guides: GuideBook,
 ) -> FlowStore:
     """The call webhooks (`/voice/...`), the published flow they speak, and the database."""
     flows = FlowStore(stores.sql, language=settings.language, languages=settings.languages)
@@ -297,6 +299,7 @@ def setup_voice(
             survey=SqlSurveyRecorder(stores.sql) if settings.inbound_survey else None,
             returns=returns,
             return_window=ReturnWindow(settings.return_days, settings.return_days_by_language),
+            guides=guides,
         )
 
     library = FlowLibrary(

@@ -1,6 +1,6 @@
 """What start-up reads and checks before anything serves a call: the starting flow and
-prompts, the market files, business hours and the line's time zone. A broken file stops
-start-up with its line and reason."""
+prompts, the troubleshooting guides, the market files, business hours and the line's time
+zone. A broken file stops start-up with its line and reason."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from datetime import UTC, tzinfo
 
 from ivr.config import ConfigError, Settings
 from ivr.flow.files import CompiledFlow, FlowFiles, compile_files, read_files
+from ivr.flow.guides import GuideBook, GuidesInvalid, load_guides
 from ivr.hours import BusinessHours, HoursInvalid, parse_hours
 from ivr.markets import Markets, MarketsInvalid, load_markets
 from ivr.yamlsource import SourceError, load_file
@@ -107,3 +108,18 @@ def check_starting_flow(settings: Settings) -> tuple[FlowFiles, CompiledFlow]:
         languages=settings.languages,
     )
     return starting, checked
+
+
+def load_guide_files(settings: Settings) -> GuideBook:
+    """The troubleshooting guides (IVR_GUIDES), read whole at start-up, in every language the
+    line speaks (its default first).
+
+    Raises:
+        ConfigError: listing each guide file's mistakes with line and reason (a call must never
+            run a guide missing its steps in the caller's language).
+    """
+    languages = (settings.language, *(code for code in settings.languages if code != settings.language))
+    try:
+        return load_guides(settings.guides_dir, languages)
+    except GuidesInvalid as exc:
+        raise ConfigError(f"IVR_GUIDES: the guides in {settings.guides_dir} cannot be used:\n{exc}") from None
