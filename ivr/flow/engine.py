@@ -412,6 +412,8 @@ class FlowEngine:
                 return triggers.REPEAT
             if isinstance(event, Digits):
                 key: str | None = event.digits[:1]
+            elif self._to_main_menu(state, event.text, language):
+                return triggers.MAIN_MENU
             else:
                 picked = choose(
                     state, event.text, self.intents.get(language), language, self._closing[state.name]
@@ -438,6 +440,19 @@ class FlowEngine:
         if isinstance(event, Digits) and value != "*":
             return triggers.NO_MATCH
         return self._leaving(state, event, language)
+
+    def _to_main_menu(self, state: MenuState, text: str, language: str) -> bool:
+        """ "Back to the main menu" where a menu offers "back" itself (a guide's step before):
+        the menu's own word alone is its option, more than that the main menu."""
+        leave = MAIN_MENU_WORDS.get(language, ())
+        own = [phrase for option in state.options for phrase in option.words_in(language)]
+        return (
+            bool(self.flow.main_menu)
+            and state.name != self.flow.main_menu
+            and says_only(text, leave, language)
+            and any(mentions(text, (phrase,)) for phrase in own)
+            and not says_only(text, own, language)
+        )
 
     def _leaving(self, state: MenuState | GatherState, event: Digits | Speech, language: str) -> str:
         """Every question can be left, whatever it asks: `*` or "repeat" asks it again, "main
