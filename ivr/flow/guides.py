@@ -52,6 +52,8 @@ _CODE_WORDS = frozenset(
 """Words a caller says before an error code's number ("error 15", "Fehler 15", "felkod 15")."""
 _NUMBER_WORD_LIMIT = 4
 """Words after the code word read as its number ("one five", "fünf zehn")."""
+_LANGUAGE = re.compile(r"[a-z]{2,3}")
+"""A key naming a language (en, de, sv): its text, checked even where the line does not speak it."""
 _LANGUAGE_KEYS = frozenset({"title", "product", "symptom", "steps"})
 _GUIDE_KEYS = frozenset({"guide", "error_codes"})
 
@@ -150,17 +152,16 @@ class GuideBook:
         return next((g for g in self.guides if g.name == name), None)
 
     def find(self, text: str, language: str) -> Guide | None:
-        """The guide the caller's words name, or None. An error code wins (when a product is
-        named too, it must be the guide's); else the product's and the symptom's words, a
-        product alone choosing its first guide, a symptom alone only when one guide has it."""
+        """The guide the caller's words name, or None. An error code a guide lists wins (when a
+        product is named too, it must be that guide's); else the product's and the symptom's
+        words, a product alone choosing its first guide, a symptom alone only when one guide has it."""
         language = language or self.default
         code = error_code(text, language)
         named = [g for g in self.guides if _mentions(text, g.text(language).product)]
-        if code:
-            coded = [g for g in self.guides if any(_same_code(code, c) for c in g.error_codes)]
-            narrowed = [g for g in coded if g in named] or ([] if named else coded)
-            if narrowed:
-                return narrowed[0]
+        coded = [g for g in self.guides if code and any(_same_code(code, c) for c in g.error_codes)]
+        if coded:
+            narrowed = [g for g in coded if g in named] if named else coded
+            return narrowed[0] if narrowed else None  # E15 on a coffee machine: no guide knows it
         scored = [(_mentions(text, g.text(language).symptom), g) for g in named or self.guides]
         best = max((score for score, _ in scored), default=0)
         if best:
@@ -221,10 +222,9 @@ def _guide(doc: Document, languages: Sequence[str], problems: list[SourceError])
         return None
     before = len(problems)
     for key in sorted(set(data) - _GUIDE_KEYS - set(languages)):
-        message = (
-            f"'{key}' is not a setting of a guide (nor a language the line speaks: {', '.join(languages)})"
-        )
-        problems.append(doc.error((key,), message))
+        if not _LANGUAGE.fullmatch(key):
+            message = f"'{key}' is not a setting of a guide (nor a language code such as en)"
+            problems.append(doc.error((key,), message))
     name = data.get("guide")
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         problems.append(
@@ -241,7 +241,8 @@ def _guide(doc: Document, languages: Sequence[str], problems: list[SourceError])
     for code in languages:
         if code not in data:
             problems.append(doc.error((), f"the guide has no text in language '{code}'; add '{code}:'"))
-            continue
+    others = sorted(key for key in data if _LANGUAGE.fullmatch(key) and key not in languages)
+    for code in [c for c in languages if c in data] + others:  # a language not served is checked too
         text = _language(doc, code, data[code], problems)
         if text is not None:
             texts[code] = text
