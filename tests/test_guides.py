@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
+from ivr.cli import main
 from ivr.config import ConfigError
 from ivr.console.screen_pop import screen_pop
 from ivr.flow import guide_walk
@@ -138,6 +139,17 @@ def test_one_broken_file_refuses_the_whole_folder_and_start_up(tmp_path: Path) -
     settings = make_settings(tmp_path, IVR_GUIDES=str(tmp_path))
     with pytest.raises(ConfigError, match=r"IVR_GUIDES: the guides in .* cannot be used"):
         create_app(settings)
+
+
+def test_ivr_guides_validate_names_every_mistake(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["guides", "validate", str(ROOT / "guides")]) == 0
+    assert "guide 'dishwasher-e15' is valid (4 steps; in de, en, sv)" in capsys.readouterr().out
+    (tmp_path / "kettle.yaml").write_text(GOOD)
+    assert main(["guides", "validate", str(tmp_path), "--languages", "en,sv"]) == 1
+    assert (
+        f"{tmp_path / 'kettle.yaml'} line 1: the guide has no text in language 'sv'"
+        in capsys.readouterr().err
+    )
 
 
 def test_a_walk_notes_each_answer_and_what_was_tried_when_nothing_helped() -> None:
