@@ -187,6 +187,18 @@ def load_guides(directory: Path, languages: Sequence[str]) -> GuideBook:
     return _book(documents, languages, problems)
 
 
+def parse_guides(texts: Mapping[str, str], languages: Sequence[str]) -> GuideBook:
+    """Guide files' text by their source name (as a version holds them), checked together."""
+    problems: list[SourceError] = []
+    documents: list[Document] = []
+    for source, text in texts.items():
+        try:
+            documents.append(load_text(text, source))
+        except SourceError as exc:
+            problems.append(exc)
+    return _book(documents, languages, problems)
+
+
 def check_guide_text(text: str, source: str, languages: Sequence[str]) -> Guide:
     """One guide file's text as an editor holds it; `GuidesInvalid` names every mistake."""
     try:

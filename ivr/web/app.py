@@ -48,7 +48,6 @@ from ivr.web.parts import (
 from ivr.web.startup import (
     check_starting_flow,
     line_zone,
-    load_guide_files,
     load_hours,
     load_market_files,
     with_market_numbers,
@@ -76,7 +75,6 @@ def create_app(
     markets = load_market_files(settings)
     settings = with_market_numbers(settings, markets)
     starting, checked = check_starting_flow(settings)
-    guides = load_guide_files(settings)
     hours = load_hours(settings)
     zone = line_zone(settings, hours)
     if today is None:
@@ -115,7 +113,9 @@ def create_app(
     )
     handoff = choose_handoff(settings, agent_line, spoken, hours, opening, now, market_of)
     texts = setup_texts(app, settings)
-    flows = setup_voice(app, settings, stores, starting, prompts, handoff, today, opening, texts, guides)
+    flows = setup_voice(
+        app, settings, stores, starting, prompts, handoff, today, opening, texts, checked.guides
+    )
     insights = Insights(stores.sql, flows, stores.calls, language=settings.language, zone=zone)
     app.cleanup_ctx.append(fold_insights(insights))  # stops before the database closes
     if markets is not None:

@@ -299,7 +299,8 @@ def setup_voice(
             survey=SqlSurveyRecorder(stores.sql) if settings.inbound_survey else None,
             returns=returns,
             return_window=ReturnWindow(settings.return_days, settings.return_days_by_language),
-            guides=guides,
+            # A version published before guides were versioned runs the guides folder's.
+            guides=compiled.guides if compiled.guides.guides else guides,
         )
 
     library = FlowLibrary(

@@ -9,7 +9,6 @@ from datetime import UTC, tzinfo
 
 from ivr.config import ConfigError, Settings
 from ivr.flow.files import CompiledFlow, FlowFiles, compile_files, read_files
-from ivr.flow.guides import GuideBook, GuidesInvalid, load_guides
 from ivr.hours import BusinessHours, HoursInvalid, parse_hours
 from ivr.markets import Markets, MarketsInvalid, load_markets
 from ivr.yamlsource import SourceError, load_file
@@ -93,8 +92,9 @@ def line_zone(settings: Settings, hours: BusinessHours | None) -> tzinfo:
 
 
 def check_starting_flow(settings: Settings) -> tuple[FlowFiles, CompiledFlow]:
-    """Read and compile the starting flow and prompts (IVR_FLOW, IVR_PROMPTS); raises if broken."""
-    starting = read_files(settings.flow_file, settings.prompts_dir)
+    """Read and compile the starting flow, prompts and guides (IVR_FLOW, IVR_PROMPTS,
+    IVR_GUIDES); raises if broken."""
+    starting = read_files(settings.flow_file, settings.prompts_dir, settings.guides_dir)
     for code in settings.languages:
         if code not in starting.prompts:
             name = "IVR_LANGUAGES" if settings.languages[1:] else "IVR_LANGUAGE"
@@ -106,20 +106,6 @@ def check_starting_flow(settings: Settings) -> tuple[FlowFiles, CompiledFlow]:
         prompts_source=prompts_source,
         language=settings.language,
         languages=settings.languages,
+        guides_source=str(settings.guides_dir),
     )
     return starting, checked
-
-
-def load_guide_files(settings: Settings) -> GuideBook:
-    """The troubleshooting guides (IVR_GUIDES), read whole at start-up, in every language the
-    line speaks (its default first).
-
-    Raises:
-        ConfigError: listing each guide file's mistakes with line and reason (a call must never
-            run a guide missing its steps in the caller's language).
-    """
-    languages = (settings.language, *(code for code in settings.languages if code != settings.language))
-    try:
-        return load_guides(settings.guides_dir, languages)
-    except GuidesInvalid as exc:
-        raise ConfigError(f"IVR_GUIDES: the guides in {settings.guides_dir} cannot be used:\n{exc}") from None
