@@ -136,7 +136,15 @@ def test_one_broken_file_refuses_the_whole_folder_and_start_up(tmp_path: Path) -
     said = str(caught.value)
     assert f"{tmp_path / 'b.yaml'} line 7: 'stepz' is not part of a guide's text" in said
     assert f"{tmp_path / 'c.yaml'} line 1: guide 'kettle-e2' is also in {tmp_path / 'a.yaml'}" in said
-    settings = make_settings(tmp_path, IVR_GUIDES=str(tmp_path))
+    every = (
+        GOOD
+        + GOOD[GOOD.index("en:") :].replace("en:", "de:", 1)
+        + GOOD[GOOD.index("en:") :].replace("en:", "sv:", 1)
+    )
+    (tmp_path / "a.yaml").write_text(every)
+    (tmp_path / "b.yaml").write_text(every.replace("  steps:\n", "  stepz:\n", 1))
+    (tmp_path / "c.yaml").unlink()
+    settings = make_settings(tmp_path, IVR_GUIDES=str(tmp_path))  # the line's three languages
     with pytest.raises(FlowInvalid) as refused:
         create_app(settings)
     assert f"{tmp_path / 'b.yaml'} line 7: 'stepz' is not part of a guide's text" in str(refused.value)

@@ -78,12 +78,14 @@ def read_files(flow_file: Path, prompts_dir: Path, guides_dir: Path | None = Non
     paths = sorted(prompts_dir.glob("*.yaml"))
     if not paths:
         raise FlowInvalid(str(prompts_dir), [Problem(None, None, "no prompt files (*.yaml) found")])
-    guides = sorted(guides_dir.glob("*.yaml")) if guides_dir is not None and guides_dir.is_dir() else []
-    return FlowFiles(
-        flow,
-        {path.stem: _read_text(path) for path in paths},
-        {path.stem: _read_text(path) for path in guides},
-    )
+    return FlowFiles(flow, {path.stem: _read_text(path) for path in paths}, read_guides(guides_dir))
+
+
+def read_guides(guides_dir: Path | None) -> dict[str, str]:
+    """Every `*.yaml` in a guides directory by file name ({} when there is none)."""
+    if guides_dir is None or not guides_dir.is_dir():
+        return {}
+    return {path.stem: _read_text(path) for path in sorted(guides_dir.glob("*.yaml"))}
 
 
 def write_files(files: FlowFiles, directory: Path, name: str = LINE_FLOW) -> list[Path]:
@@ -117,6 +119,17 @@ class NamedFiles:
 
     flows: list[Path]
     prompts: dict[str, Path]
+    guides: dict[str, Path] = field(default_factory=dict)
+    """Troubleshooting guide files by name (`guides/<name>.yaml`, as export writes them)."""
+
+
+def is_guide(text: str) -> bool:
+    """A troubleshooting guide file (`guide:` at the top and no `states:`)."""
+    try:
+        data = load_text(text, "").data
+    except SourceError:
+        return False
+    return isinstance(data, dict) and "guide" in data and "states" not in data
 
 
 def is_catalog(text: str) -> bool:
@@ -131,20 +144,25 @@ def is_catalog(text: str) -> bool:
 def name_files(paths: list[Path]) -> NamedFiles:
     """Sort the paths a command was given into flows and prompt catalogues, by content.
 
-    Takes exactly what `ivr flows export DIR` writes: the directory itself (its `flows/` and
-    `prompts/`), or any of its files in any order; a catalogue's language is its file name.
+    Takes exactly what `ivr flows export DIR` writes: the directory itself (its `flows/`,
+    `prompts/` and `guides/`), or any of its files in any order; a catalogue's language is its
+    file name.
     """
     flows: list[Path] = []
     prompts: dict[str, Path] = {}
     expanded: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found = sorted((path / "flows").glob("*.yaml")) + sorted((path / "prompts").glob("*.yaml"))
+            found = [*sorted((path / "flows").glob("*.yaml")), *sorted((path / "prompts").glob("*.yaml"))]
+            found += sorted((path / "guides").glob("*.yaml"))
             expanded += found or sorted(path.glob("*.yaml"))
         else:
             expanded.append(path)
+    guides: dict[str, Path] = {}
     for path in expanded:
-        if path.suffix in (".yaml", ".yml") and is_catalog(_read_text(path)):
+        if path.suffix in (".yaml", ".yml") and is_guide(_read_text(path)):
+            guides[path.stem] = path
+        elif path.suffix in (".yaml", ".yml") and is_catalog(_read_text(path)):
             if path.stem in prompts and prompts[path.stem] != path:
                 problem = Problem(
                     None, None, f"a second prompts file for '{path.stem}' (also {prompts[path.stem]})"
@@ -153,7 +171,7 @@ def name_files(paths: list[Path]) -> NamedFiles:
             prompts[path.stem] = path
         else:
             flows.append(path)
-    return NamedFiles(flows, prompts)
+    return NamedFiles(flows, prompts, guides)
 
 
 def read_named(flow_file: Path, prompts: Mapping[str, Path]) -> FlowFiles:
