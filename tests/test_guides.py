@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
+from ivr.agents.whisper import summary, words_for
 from ivr.cli import main
 from ivr.console.screen_pop import screen_pop
 from ivr.flow import guide_walk
@@ -290,3 +291,21 @@ async def test_ivr_stats_counts_guides_solved_and_not_and_the_calls_they_kept_fr
 
 def test_an_empty_book_finds_nothing() -> None:
     assert GuideBook().find("error E15", "en") is None
+
+
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [
+        ("en", "Guide for error E15 on your dishwasher: 3 steps tried without success, 1 skipped."),
+        (
+            "de",
+            "Anleitung für den Fehler E15 an Ihrem Geschirrspüler: 3 Schritte ohne Erfolg ausprobiert,"
+            " 1 übersprungen.",
+        ),
+        ("sv", "Guiden för felkod E15 på din diskmaskin: 3 steg provade utan resultat, 1 överhoppade."),
+    ],
+)
+def test_the_whisper_tells_the_agent_what_the_caller_tried(language: str, said: str) -> None:
+    title = SHIPPED.guides[1].text(language).title
+    context = {"guide_outcome": "dishwasher-e15: 1 no, 2 skipped, 3 no, 4 no", "guide_title": title}
+    assert summary("guide_not_solved", context, words=words_for(language)).endswith(said)
