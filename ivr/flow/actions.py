@@ -779,7 +779,7 @@ async def text_guide_link(ctx: ActionContext) -> str:
 def _answerer(said: guide_walk.Answer) -> Callable[[ActionContext], Awaitable[str]]:
     async def run(ctx: ActionContext) -> str:
         guide = _guide(ctx)
-        if guide is None:  # the guide was removed mid-call: what was tried still goes on
+        if guide is None:  # not in this version's guides (a session from elsewhere): end it plainly
             ctx.session.vars[guide_walk.OUTCOME] = ctx.session.vars.get(guide_walk.GUIDE, "")
             return (
                 guide_walk.Moved.SOLVED.value
