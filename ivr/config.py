@@ -129,6 +129,8 @@ class Settings:
     """Where `ivr speech install-model` looks models up (IVR_VOSK_MODEL_INDEX); empty: Vosk's own list."""
     campaigns_dir: Path = Path("campaigns")
     """Outbound campaigns (`campaigns/*.yaml`, IVR_CAMPAIGNS); a missing directory: none."""
+    guides_dir: Path = Path("guides")
+    """Troubleshooting guides (`guides/*.yaml`, IVR_GUIDES); a missing directory: none."""
     review_url: str = ""
     """IVR_REVIEW_URL: the link texted to happy customers who accept; empty: no review texts."""
     review_urls: Mapping[str, str] = field(default_factory=dict)
@@ -300,6 +302,7 @@ class Settings:
             test_phone_numbers=_numbers(env, "IVR_TEST_PHONE_NUMBERS"),
             model_index=env.get("IVR_VOSK_MODEL_INDEX", "").strip(),
             campaigns_dir=Path(env.get("IVR_CAMPAIGNS", default_dir("campaigns"))),
+            guides_dir=Path(env.get("IVR_GUIDES", default_dir("guides"))),
             review_url=_review_url(env, "IVR_REVIEW_URL"),
             review_urls=_review_urls(env, languages),
             inbound_survey=_switch(env, "IVR_INBOUND_SURVEY"),

@@ -98,8 +98,11 @@ async def test_validating_big_prompt_files_does_not_stall_the_calls(
     client, headers = await supervisor(aiohttp_client, tmp_path)
     en = (ROOT / "prompts" / "en.yaml").read_text()
     # Each of the three files as big as the request's limit allows (less a margin): a fixed size
-    # left a few hundred characters to spare, and the shipped flow and prompts grow.
-    padding = (MAX_DRAFT_TEXT - len(FLOW)) // 3 - len(en) - 2_000
+    # left a few hundred characters to spare, and the shipped flow, prompts and guides grow.
+    guides = sum(
+        len(path.read_text()) for path in (ROOT / "guides").glob("*.yaml")
+    )  # the draft's, sent along
+    padding = (MAX_DRAFT_TEXT - len(FLOW) - guides) // 3 - len(en) - 2_000
     big = en + big_prompts(padding).removeprefix("prompts:\n").replace("  extra_", "  zz_extra_")
     with longest_callback() as worst:
         status, body = await post(

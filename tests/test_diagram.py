@@ -143,6 +143,7 @@ SHIPPED_GROUPS = {
     "repair": {"repair_ticket", "find_repair", "repair_not_found", "repair_status"},
     "warranty": {"warranty_serial", "find_warranty", "warranty_not_found", "warranty_active"},
     "questions": {"faq_menu", "faq_returns", "faq_warranty", "faq_hours"},
+    "guides": {"find_guide", "guide_step", "guide_solved", "guide_not_solved"},  # named in the flow
 }
 """Some of each group's states (the flow grows; these are the ones each branch has always had)."""
 

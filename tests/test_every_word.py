@@ -20,6 +20,7 @@ import pytest
 
 from ivr.agents.caller_words import ENGLISH as ENGLISH_DESK
 from ivr.agents.caller_words import words_for
+from ivr.flow.guides import load_guides
 from ivr.flow.survey import TEXTS as SURVEY_TEXTS
 from ivr.languages import FAULT_WORDS
 from ivr.markets import load_markets
@@ -69,6 +70,23 @@ ENGLISH_WORDS = frozenset(
 """Words a German or Swedish caller would hear as English. None is also a German or Swedish
 word a prompt would use (German "was" and "die", Swedish "hej" and "till" are not in it)."""
 
+GUIDES = load_guides(ROOT / "guides", ("en", "de", "sv"))
+"""The shipped troubleshooting guides: their words are said in the caller's language too."""
+
+
+def guide_values(language: str) -> dict[str, str]:
+    """What a call in a guide holds: the first shipped guide at its first step."""
+    guide = GUIDES.guides[0]
+    text = guide.text(language)
+    return {
+        "guide": guide.name,
+        "guide_title": text.title,
+        "guide_steps": str(len(text.steps)),
+        "guide_step_number": "1",
+        "guide_step_text": text.steps[0],
+    }
+
+
 _SAMPLES_COMMON = {
     "order_number": "4620",
     "ticket_number": "3150",
@@ -117,6 +135,7 @@ SAMPLES: Mapping[str, Mapping[str, str]] = {
         "opening_hours": "Montag bis Freitag von 8 bis 18 Uhr",
         "next_opening": "Wir sind morgen um 8 Uhr wieder für Sie da.",
         **MARKETS.by_code["de"].values("de-DE"),
+        **guide_values("de"),
     },
     "sv": {
         **_SAMPLES_COMMON,
@@ -130,6 +149,7 @@ SAMPLES: Mapping[str, Mapping[str, str]] = {
         "opening_hours": "måndag till fredag mellan 8 och 18",
         "next_opening": "Vi öppnar igen i morgon klockan 8.",
         **MARKETS.by_code["se"].values("sv-SE"),
+        **guide_values("sv"),
     },
 }
 """What a call of each language holds when a prompt is said: every variable the line fills."""
@@ -162,6 +182,20 @@ def test_every_prompt_is_said_in_the_callers_language_and_complete(code: str) ->
             problems.append(f"{prompt_id}: a placeholder or optional part is left: {said!r}")
         if found := english_words(said):
             problems.append(f"{prompt_id}: English words {sorted(found)} in {said!r}")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("code", LANGUAGES)
+def test_every_guide_step_is_said_in_the_callers_language(code: str) -> None:
+    """The shipped guides' titles and steps, each as a caller of that language hears it."""
+    problems = []
+    for guide in GUIDES.guides:
+        text, english = guide.text(code), guide.text("en")
+        for said, theirs in zip((text.title, *text.steps), (english.title, *english.steps), strict=True):
+            if said == theirs:
+                problems.append(f"{guide.name}: the same as in English: {said!r}")
+            if found := english_words(said):
+                problems.append(f"{guide.name}: English words {sorted(found)} in {said!r}")
     assert not problems, "\n".join(problems)
 
 

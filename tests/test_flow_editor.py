@@ -20,6 +20,7 @@ from ivr.records import Order, OrderStatus
 from ivr.speech.audio import decode_wav
 from ivr.store.accounts import Role
 from ivr.store.audit import AuditLog
+from ivr.testing.caller import Caller
 from ivr.testing.demo_line import ROOT, TODAY, load_demo_data, make_settings
 from ivr.web.app import create_app
 from ivr.web.keys import CONSOLE, STORES
@@ -502,3 +503,51 @@ async def test_agents_cannot_save_publish_or_roll_back(
     await as_supervisor(app_client)
     assert await draft_of(app_client) == before
     assert await (await app_client.get(f"{BASE}/history")).json() == history
+
+
+async def test_a_guide_is_edited_checked_test_called_published_and_rolled_back_like_a_prompt(
+    app_client: TestClient,
+) -> None:
+    headers = await as_supervisor(app_client)
+    opened = await draft_of(app_client)
+    guides = opened["guides"]
+    assert set(guides) == {"coffee-machine-descaling", "dishwasher-e15", "washing-machine-drain"}
+    first = "Switch the dishwasher off, unplug it, and turn off the water tap under the sink."
+    broken = {**guides, "dishwasher-e15": guides["dishwasher-e15"].replace("  steps:\n", "  stepz:\n", 1)}
+    _, checked = await post(app_client, "/validate", headers, flow=FLOW, prompts=PROMPTS, guides=broken)
+    errors = [(p["file"], p["line"], p["message"]) for p in checked["problems"] if p["severity"] == "error"]
+    stepz = line_of(guides["dishwasher-e15"], "  steps:")
+    assert ("guides/dishwasher-e15", stepz, "'stepz' is not part of a guide's text") in errors
+    assert {file for file, _, _ in errors} == {"guides/dishwasher-e15"}
+
+    edited = {**guides, "dishwasher-e15": guides["dishwasher-e15"].replace(first, "Press the reset button.")}
+    files = {"flow": FLOW, "prompts": PROMPTS, "guides": edited, "language": "en"}
+    _, turn = await post(app_client, "/test/call", headers, caller="", **files)
+    _, turn = await post(
+        app_client, "/test/input", headers, token=turn["token"], speech="error E 15", **files
+    )
+    assert turn["heard"][-1]["text"].startswith("Step 1. Press the reset button. Did that help?")
+
+    status, body = await post(
+        app_client,
+        "/publish",
+        headers,
+        flow=FLOW,
+        prompts=PROMPTS,
+        guides=edited,
+        revision=opened["revision"],
+    )
+    assert status == 200 and body["version"] == 2
+    assert body["draft"]["guides"] == edited
+    caller = Caller(app_client, phone="+15550199999")
+    await caller.dial_to_menu()
+    assert (await caller.say("error fifteen")).heard[-1].startswith("Step 1. Press the reset button.")
+    entries = await AuditLog(app_client.app[STORES].sql).recent()
+    published = next(e for e in entries if e.action == "publish" and "version 2" in e.detail)
+    assert "+    - Press the reset button." in published.detail  # the guide's diff, audited
+
+    status, _ = await post(app_client, "/rollback", headers, version=1)
+    assert status == 200
+    again = Caller(app_client, phone="+15550199999")
+    await again.dial_to_menu()
+    assert (await again.say("error fifteen")).heard[-1].startswith(f"Step 1. {first}")

@@ -113,6 +113,9 @@ def test_validate_and_publish_take_exactly_what_export_wrote(
     written = [Path(line) for line in out.splitlines()[:-1]]
     assert sorted(p.relative_to(exported).as_posix() for p in written) == [
         "flows/support.yaml",
+        "guides/coffee-machine-descaling.yaml",
+        "guides/dishwasher-e15.yaml",
+        "guides/washing-machine-drain.yaml",
         "prompts/de.yaml",
         "prompts/en.yaml",
         "prompts/sv.yaml",

@@ -48,6 +48,9 @@ class AgentWords:
     ("a" or "an", chosen from the word, so the whisper never says "a espresso machine")."""
     serial: str
     """`{number}` (digits), then `{plan}` if known."""
+    guide: str
+    """`{guide}` (a troubleshooting guide's title, in the caller's language), `{tried}` and
+    `{skipped}`: how many of its steps the caller tried without success, and skipped."""
     statuses: Mapping[str, str]
     """Order and repair statuses and warranty plans (the records' values)."""
     take: str
@@ -77,11 +80,13 @@ ENGLISH = AgentWords(
         "self_service_failed": "could not be helped by the automated line",
         "not_understood": "was not understood by the automated line",
         "system_error": "was handed over after a fault on our side",
+        "guide_not_solved": "tried a troubleshooting guide that did not fix the problem",
     },
     order="Order {number}",
     ticket="Repair ticket {number}",
     product=" for {a} {product}",
     serial="Serial number {number}",
+    guide="Guide for {guide}: {tried} steps tried without success, {skipped} skipped.",
     statuses={"standard": "warranty standard", "extended": "warranty extended"},
     take="Press 1 to take this call, or any other key to pass.",
     passed="Passed. The caller goes back to the queue.",
@@ -116,11 +121,13 @@ WORDS: Mapping[str, AgentWords] = {
             "self_service_failed": "Der Sprachdialog konnte nicht helfen",
             "not_understood": "Der Sprachdialog hat den Anrufer nicht verstanden",
             "system_error": "Nach einem Fehler bei uns weitergeleitet",
+            "guide_not_solved": "Die Schritt-für-Schritt-Anleitung hat das Problem nicht gelöst",
         },
         order="Bestellung {number}",
         ticket="Reparaturauftrag {number}",
         product=" für {product}",
         serial="Seriennummer {number}",
+        guide="Anleitung für {guide}: {tried} Schritte ohne Erfolg ausprobiert, {skipped} übersprungen.",
         statuses={
             "received": "eingegangen",
             "processing": "in Bearbeitung",
@@ -174,11 +181,13 @@ WORDS: Mapping[str, AgentWords] = {
             "self_service_failed": "Den automatiska tjänsten kunde inte hjälpa",
             "not_understood": "Den automatiska tjänsten förstod inte uppringaren",
             "system_error": "Kopplad vidare efter ett fel hos oss",
+            "guide_not_solved": "Felsökningsguiden löste inte problemet",
         },
         order="Beställning {number}",
         ticket="Reparationsärende {number}",
         product=" för {product}",
         serial="Serienummer {number}",
+        guide="Guiden för {guide}: {tried} steg provade utan resultat, {skipped} överhoppade.",
         statuses={
             "received": "mottagen",
             "processing": "behandlas",
@@ -256,4 +265,17 @@ def summary(
         parts.append(
             words.serial.format(number=spoken_digits(serial)) + (f", {words.status(plan)}." if plan else ".")
         )
+    if outcome := context.get("guide_outcome"):
+        parts.append(_guide(outcome, context.get("guide_title", ""), words))
     return " ".join(parts)
+
+
+def _guide(outcome: str, title: str, words: AgentWords) -> str:
+    """`guide_outcome` ("washing-machine-drain: 1 no, 2 skipped") as the agent hears it."""
+    name, _, steps = outcome.partition(":")
+    answers = [item.split()[-1] for item in steps.split(",") if item.strip()]
+    return words.guide.format(
+        guide=title or name.replace("-", " ").strip(),
+        tried=answers.count("no"),
+        skipped=answers.count("skipped"),
+    )

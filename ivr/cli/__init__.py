@@ -19,6 +19,7 @@ from ivr.cli import (
     campaigns,
     db,
     flows,
+    guides,
     importing,
     phone,
     privacy,
@@ -45,6 +46,7 @@ GROUPS = (
     sources,
     stats,
     flows,
+    guides,
 )
 """The command groups, in the order `ivr --help` lists them."""
 

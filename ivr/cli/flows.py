@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import getpass
 import json
 import sys
@@ -123,6 +124,7 @@ def cmd_flows_lifecycle(args: argparse.Namespace) -> int:
         diff_files,
         name_files,
         read_files,
+        read_guides,
         read_named,
         write_files,
     )
@@ -144,7 +146,12 @@ def cmd_flows_lifecycle(args: argparse.Namespace) -> int:
             raise FlowInvalid(" ".join(args.files), [problem])
         flow_file = named.flows[0]
         prompts, prompts_source = _named_prompts(args, named.prompts)
-        files = read_named(flow_file, prompts)
+        guides = (
+            {name: path.read_text(encoding="utf-8") for name, path in named.guides.items()}
+            if named.guides
+            else read_guides(settings.guides_dir)
+        )
+        files = dataclasses.replace(read_named(flow_file, prompts), guides=guides)
         checked = compile_files(
             files, str(flow_file), prompts_source=prompts_source, language=language, languages=languages
         )
@@ -161,7 +168,7 @@ def cmd_flows_lifecycle(args: argparse.Namespace) -> int:
     async def run(store: FlowStore) -> int:
         if args.action == "diff":
             flow_file, prompts_dir = _flow_paths(args)
-            files = read_files(flow_file, prompts_dir)
+            files = read_files(flow_file, prompts_dir, settings.guides_dir)
             try:
                 current = await store.published(name)
             except FlowNotFound:

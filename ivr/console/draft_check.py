@@ -1,4 +1,4 @@
-"""Check a draft (the flow YAML and its prompt files, as the editor holds them) in one go.
+"""Check a draft (the flow YAML, its prompt files and its guides, as the editor holds them) in one go.
 
 The editor sends its current text on every pause in typing; the answer must locate each
 problem (which file, which line, which state) and never raise, however broken the text.
@@ -9,9 +9,10 @@ broken prompt file is reported as such and the flow is checked against the other
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from ivr.flow.files import check_line_languages
+from ivr.flow.files import FlowFiles, check_line_languages, compile_guides
+from ivr.flow.guides import GuideBook
 from ivr.flow.loader import FlowInvalid, Problem, read_draft
 from ivr.flow.problems import Severity
 from ivr.flow.schema import Flow
@@ -24,7 +25,8 @@ class Located:
     """One problem, placed where the supervisor can find it."""
 
     file: str
-    """'flow' for the flow YAML, or a language code ('en') for that prompt file."""
+    """'flow' for the flow YAML, a language code ('en') for that prompt file, or
+    'guides/<name>' for a troubleshooting guide."""
     line: int | None
     state: str | None
     message: str
@@ -40,6 +42,8 @@ class DraftCheck:
     """The prompt files that could be read, by language."""
     document: Document | None
     """The flow YAML as read (None when it is not YAML at all), for the diagram."""
+    guides: GuideBook = field(default_factory=GuideBook)
+    """The draft's guides, for its test calls (empty while any of them has a mistake)."""
 
     @property
     def errors(self) -> tuple[Located, ...]:
@@ -57,6 +61,7 @@ def check_draft(
     *,
     language: str | None = None,
     languages: tuple[str, ...] = (),
+    guides: Mapping[str, str] | None = None,
 ) -> DraftCheck:
     """Every problem in the draft's files; the compiled flow when there are no errors.
 
@@ -91,10 +96,18 @@ def check_draft(
         for p in draft.problems
         if not any(message.startswith(p.message) for message in said)
     )
+    book = GuideBook()
+    if guides:
+        spoken = [*((language,) if language else ()), *languages, *sorted(catalogs)]
+        try:
+            book = compile_guides(FlowFiles("", {}, guides), list(dict.fromkeys(spoken)))
+        except FlowInvalid as exc:
+            file = exc.source.removesuffix(".yaml")
+            problems.extend(Located(file, p.line, None, p.message, Severity.ERROR) for p in exc.problems)
     if problems:
         return DraftCheck(tuple(problems), None, catalogs, doc)
     warnings = tuple(_flow_problem(p, Severity.WARNING) for p in draft.warnings)
-    return DraftCheck(warnings, draft.flow(doc.source), catalogs, doc)
+    return DraftCheck(warnings, draft.flow(doc.source), catalogs, doc, book)
 
 
 def _flow_problem(problem: Problem, severity: Severity) -> Located:

@@ -44,7 +44,7 @@ from ivr.bodies import read_json
 from ivr.console.draft_check import DraftCheck, Located, check_draft
 from ivr.console.prompt_audio import ConsoleAudio, TooLong
 from ivr.console.prompt_text import PromptEditError, add_prompt, prompt_rows, set_prompt
-from ivr.console.test_phone import PhoneTurn, TestPhone, TestPhoneError
+from ivr.console.test_phone import DraftRun, PhoneTurn, TestPhone, TestPhoneError
 from ivr.console.web import AUDIT, render, require
 from ivr.flow.diagram import (
     DiagramError,
@@ -56,11 +56,9 @@ from ivr.flow.diagram import (
     state_id,
     to_dot,
 )
-from ivr.flow.files import FlowFiles
+from ivr.flow.files import GUIDE_FILE, FlowFiles
 from ivr.flow.loader import FlowInvalid, Problem
-from ivr.flow.schema import Flow
 from ivr.flow.steps import Digits, Event, NoInput, Speech
-from ivr.prompts import PromptCatalog
 from ivr.speech.tts import SynthesisError
 from ivr.store.accounts import Role, SignedIn
 from ivr.templates import Template, TemplateError
@@ -141,17 +139,35 @@ def _text(body: Mapping[str, Any], key: str) -> str:
     return value
 
 
-def _files(body: Mapping[str, Any]) -> FlowFiles:
+async def _files(editor: FlowEditor, body: Mapping[str, Any]) -> FlowFiles:
+    """The draft's files the request sends; guides it does not send are the saved draft's (a
+    page or script that knows nothing of guides never drops them)."""
+    if "guides" in body:
+        return _sent_files(body)
+    try:
+        saved = (await editor.store.draft(editor.name)).files.guides
+    except FlowStoreError:
+        saved = {}
+    return _sent_files({**body, "guides": saved})
+
+
+def _sent_files(body: Mapping[str, Any]) -> FlowFiles:
     prompts = body.get("prompts")
     if not isinstance(prompts, dict) or not all(
         isinstance(k, str) and k.isidentifier() and isinstance(v, str) and len(v) <= MAX_TEXT
         for k, v in prompts.items()
     ):
         raise _bad("'prompts' must map language codes to prompt file text.")
+    guides = body.get("guides", {})
+    if not isinstance(guides, dict) or not all(
+        isinstance(k, str) and GUIDE_FILE.fullmatch(k) and isinstance(v, str) and len(v) <= MAX_TEXT
+        for k, v in guides.items()
+    ):
+        raise _bad("'guides' must map guide file names (like dishwasher-e15) to guide file text.")
     flow = _text(body, "flow")
-    if len(flow) + sum(len(text) for text in prompts.values()) > MAX_DRAFT_TEXT:
-        raise _bad(f"The flow and its prompts may have at most {MAX_DRAFT_TEXT} characters in all.")
-    return FlowFiles(flow, dict(prompts))
+    if len(flow) + sum(len(text) for text in (*prompts.values(), *guides.values())) > MAX_DRAFT_TEXT:
+        raise _bad(f"The flow, its prompts and guides may have at most {MAX_DRAFT_TEXT} characters in all.")
+    return FlowFiles(flow, dict(prompts), dict(guides))
 
 
 async def _check(editor: FlowEditor, files: FlowFiles) -> DraftCheck:
@@ -164,6 +180,7 @@ async def _check(editor: FlowEditor, files: FlowFiles) -> DraftCheck:
         files.prompts,
         language=editor.language,
         languages=editor.languages,
+        guides=files.guides,
     )
 
 
@@ -193,6 +210,7 @@ def _draft_json(draft: Draft) -> dict[str, Any]:
     return {
         "flow": draft.files.flow,
         "prompts": dict(draft.files.prompts),
+        "guides": dict(draft.files.guides),
         "revision": draft.revision,
         "updated_by": draft.updated_by,
         "updated_at": draft.updated_at,
@@ -228,7 +246,7 @@ async def save(request: web.Request) -> web.Response:
     me = require(request, Role.SUPERVISOR)
     editor = _editor(request)
     body = await _json(request)
-    files = _files(body)
+    files = await _files(editor, body)
     try:
         draft = await editor.store.save_draft(
             editor.name, files, expected_revision=_revision(body), by=me.account.username
@@ -254,7 +272,7 @@ async def diff(request: web.Request) -> web.Response:
             raise _bad(str(exc), exc.code) from None
         text = await asyncio.to_thread(FlowStore.diff, published.files, other.files)
     else:  # a diff of two large texts is CPU work: off the event loop
-        text = await asyncio.to_thread(FlowStore.diff, published.files, _files(body))
+        text = await asyncio.to_thread(FlowStore.diff, published.files, await _files(editor, body))
     return web.json_response({"published": published.number, "diff": text})
 
 
@@ -263,7 +281,7 @@ async def publish(request: web.Request) -> web.Response:
     me = require(request, Role.SUPERVISOR)
     editor = _editor(request)
     body = await _json(request)
-    files = _files(body)
+    files = await _files(editor, body)
     checked = await _check(editor, files)
     if checked.errors:
         return web.json_response(
@@ -329,7 +347,7 @@ async def rollback(request: web.Request) -> web.Response:
 async def validate(request: web.Request) -> web.Response:
     require(request, Role.SUPERVISOR)
     editor = _editor(request)
-    files = _files(await _json(request))
+    files = await _files(editor, await _json(request))
     checked = await _check(editor, files)
     rows = await asyncio.to_thread(_prompt_table, files)
     return web.json_response(
@@ -358,7 +376,7 @@ async def diagram(request: web.Request) -> web.Response:
     collapsed = body.get("collapsed", [])
     if not isinstance(collapsed, list) or not all(isinstance(g, str) for g in collapsed):
         raise _bad("'collapsed' must be a list of group names.")
-    checked = await _check(editor, _files(body))
+    checked = await _check(editor, await _files(editor, body))
     if checked.document is None:
         return web.json_response(
             {"error": "The flow is not readable YAML yet; the diagram shows the last readable version."},
@@ -503,31 +521,31 @@ async def _phone_answer(editor: FlowEditor, turn: PhoneTurn, language: str) -> w
 
 async def _phone_draft(
     request: web.Request,
-) -> tuple[SignedIn, FlowEditor, Mapping[str, Any], Flow, PromptCatalog]:
+) -> tuple[SignedIn, FlowEditor, Mapping[str, Any], DraftRun]:
     """The test phone's request: who asks (a supervisor), and the page's draft ready to run."""
     signed_in = require(request, Role.SUPERVISOR)
     editor = _editor(request)
     body = await _json(request)
     language = str(body.get("language") or editor.language)
-    checked = await _runnable(editor, _files(body), language)
+    checked = await _runnable(editor, await _files(editor, body), language)
     assert checked.flow is not None
-    return signed_in, editor, body, checked.flow, checked.catalogs[language]
+    return signed_in, editor, body, DraftRun(checked.flow, checked.catalogs[language], checked.guides)
 
 
 async def test_call(request: web.Request) -> web.Response:
     """A new test call; audited (who, when, as which caller ID), refused ones too, as trying
     a customer's number on the test phone is worth knowing about."""
-    signed_in, editor, body, flow, catalog = await _phone_draft(request)
+    signed_in, editor, body, draft = await _phone_draft(request)
     caller = str(body.get("caller") or "")[:20]
     audit = request.app[AUDIT]
     who, caller_id = signed_in.account.username, f"caller={caller or '(none)'}"
     try:
-        turn = await editor.phone.call(flow, catalog, caller)
+        turn = await editor.phone.call(draft, caller)
     except TestPhoneError as exc:
         await audit.record(who, "test_phone.refused", editor.name, f"{caller_id} code={exc.code}")
         raise _bad(str(exc), exc.code) from None
     await audit.record(who, "test_phone.call", editor.name, caller_id)
-    return await _phone_answer(editor, turn, catalog.language)
+    return await _phone_answer(editor, turn, draft.catalog.language)
 
 
 def _event(body: Mapping[str, Any]) -> Event:
@@ -543,12 +561,12 @@ def _event(body: Mapping[str, Any]) -> Event:
 
 
 async def test_input(request: web.Request) -> web.Response:
-    _, editor, body, flow, catalog = await _phone_draft(request)
+    _, editor, body, draft = await _phone_draft(request)
     try:
-        turn = await editor.phone.answer(flow, catalog, _text(body, "token"), _event(body))
+        turn = await editor.phone.answer(draft, _text(body, "token"), _event(body))
     except TestPhoneError as exc:
         raise _bad(str(exc), exc.code) from None
-    return await _phone_answer(editor, turn, catalog.language)
+    return await _phone_answer(editor, turn, draft.catalog.language)
 
 
 def codemirror_present() -> bool:

@@ -59,6 +59,7 @@ LABELS = {
     "caller_asked": "asked for a person",
     "not_understood": "not understood",
     "self_service_failed": "self-service failed (a lookup or a number)",
+    "guide_not_solved": "a troubleshooting guide did not fix it",
     "after_hours_voicemail": "after-hours voicemail",
     "callback_requested": "callback requested",
     "voicemail": "left a message from the queue",

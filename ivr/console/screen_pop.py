@@ -33,6 +33,7 @@ REASONS = {
     "self_service_failed": "The automated line could not help",
     "not_understood": "The automated line did not understand them",
     "system_error": "Handed over after a fault on our side",
+    "guide_not_solved": "A troubleshooting guide did not fix it",
 }
 STATUSES = {
     "received": "received",
@@ -50,6 +51,7 @@ STATUSES = {
     "closed": "closed",
 }
 LABELS = {
+    "guide_outcome": "Guide tried (step and answer)",
     "customer_name": "Name",
     "first_name": "First name",
     "order_number": "Order",

@@ -32,6 +32,7 @@ from datetime import date
 from typing import Any
 
 from ivr.flow.engine import FlowEngine, FlowError
+from ivr.flow.guides import GuideBook
 from ivr.flow.schema import Flow
 from ivr.flow.steps import Event, Gather, Hangup, Say, Start, Transfer
 from ivr.prompts import PromptCatalog
@@ -110,6 +111,15 @@ class TestPhoneError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class DraftRun:
+    """A draft the test phone calls: its flow, the prompts of the language called in, its guides."""
+
+    flow: Flow
+    catalog: PromptCatalog
+    guides: GuideBook
+
+
+@dataclass(frozen=True, slots=True)
 class Heard:
     text: str
     """What the caller hears."""
@@ -152,7 +162,7 @@ class TestPhone:
         self._used = used
         self.clock = clock
 
-    async def call(self, flow: Flow, catalog: PromptCatalog, caller: str) -> PhoneTurn:
+    async def call(self, draft: DraftRun, caller: str) -> PhoneTurn:
         if not may_call_as(caller, self._test_numbers):
             raise TestPhoneError(
                 "test_caller_not_allowed",
@@ -160,19 +170,21 @@ class TestPhone:
                 f"IVR_TEST_PHONE_NUMBERS, or no caller ID. '{caller}' is not one of them.",
             )
         await self._used.forget_expired()
-        engine = FlowEngine(flow, catalog, self._repository, today=self._today)
+        engine = self._engine(draft)
         session = engine.new_session("TEST" + secrets.token_hex(15), caller, TEST_CALLED)
         return await self._advance(engine, session, Start())
 
-    async def answer(self, flow: Flow, catalog: PromptCatalog, token: str, event: Event) -> PhoneTurn:
+    async def answer(self, draft: DraftRun, token: str, event: Event) -> PhoneTurn:
         session = await self._redeem(token)
-        if session.outcome or session.state not in flow.states:
+        if session.outcome or session.state not in draft.flow.states:
             raise TestPhoneError(
                 "test_call_over",
                 "This test call has ended or the draft no longer has its state; call again.",
             )
-        engine = FlowEngine(flow, catalog, self._repository, today=self._today)
-        return await self._advance(engine, session, event)
+        return await self._advance(self._engine(draft), session, event)
+
+    def _engine(self, draft: DraftRun) -> FlowEngine:
+        return FlowEngine(draft.flow, draft.catalog, self._repository, today=self._today, guides=draft.guides)
 
     async def _advance(self, engine: FlowEngine, session: CallSession, event: Event) -> PhoneTurn:
         try:

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Protocol
 
+from ivr.flow import guide_walk
+from ivr.flow.guides import LONG_GUIDE_STEPS, Guide, GuideBook
 from ivr.importer import normalise_postal
 from ivr.records import Order, OrderStatus, Repair, RepairStatus, product_in
 from ivr.session import CallSession
@@ -105,6 +107,10 @@ class ActionContext:
     returns: Returns | None = None
     """Where returns are filed; None (a test phone, an outbound line): no return is started."""
     return_window: ReturnWindow = ReturnWindow()
+    guides: GuideBook = field(default_factory=GuideBook)
+    """The troubleshooting guides (guides/*.yaml); empty: no guide is found."""
+    said: str = ""
+    """The caller's last answer: their words, or the words of the menu option they keyed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -752,9 +758,69 @@ async def find_return(ctx: ActionContext) -> str:
     return "found"
 
 
+# --- Fix it step by step: guides/*.yaml, walked in the call's variables (guide_walk) -----------
+
+GUIDE_TEXT = "text_message.guide"
+
+
+async def find_guide(ctx: ActionContext) -> str:
+    """The guide the caller's words name ("my dishwasher shows E15"), started at step 1."""
+    guide = ctx.guides.find(ctx.said, ctx.language)
+    if guide is None:
+        return "unknown"
+    guide_walk.start(ctx.session.vars, guide, ctx.language)
+    ctx.note(f"guide: {guide.name}")
+    return "found"
+
+
+def _guide(ctx: ActionContext) -> Guide | None:
+    return ctx.guides.get(ctx.session.vars.get(guide_walk.GUIDE, ""))
+
+
+async def offer_guide_text(ctx: ActionContext) -> str:
+    """A long guide is offered as a link by text first: easier to follow at the machine."""
+    steps = ctx.session.vars.get(guide_walk.STEPS, "0")
+    long = steps.isdigit() and int(steps) >= LONG_GUIDE_STEPS
+    return "offer" if long and _may_text(ctx, "guide", GUIDE_TEXT) else "skip"
+
+
+async def text_guide_link(ctx: ActionContext) -> str:
+    return await _send(ctx, "guide", GUIDE_TEXT)
+
+
+def _answerer(said: guide_walk.Answer) -> Callable[[ActionContext], Awaitable[str]]:
+    async def run(ctx: ActionContext) -> str:
+        guide = _guide(ctx)
+        if guide is None:  # not in this version's guides (a session from elsewhere): end it plainly
+            ctx.session.vars[guide_walk.OUTCOME] = ctx.session.vars.get(guide_walk.GUIDE, "")
+            return (
+                guide_walk.Moved.SOLVED.value
+                if said is guide_walk.Answer.YES
+                else guide_walk.Moved.DONE.value
+            )
+        moved = guide_walk.answer(ctx.session.vars, guide, ctx.language, said)
+        if moved is guide_walk.Moved.DONE:
+            ctx.note(f"guide not solved: {ctx.session.vars[guide_walk.OUTCOME]}")
+        return moved.value
+
+    return run
+
+
+async def guide_back(ctx: ActionContext) -> str:
+    guide = _guide(ctx)
+    if guide is None:
+        return guide_walk.Moved.FIRST.value
+    return guide_walk.back(ctx.session.vars, guide, ctx.language).value
+
+
 SELF_SERVICE: Mapping[str, tuple[str, frozenset[str]]] = {
-    f"start_return_{reason.value}": ("returns_started", frozenset({"texted", "not_texted"}))
-    for reason in ReturnReason
+    **{
+        f"start_return_{reason.value}": ("returns_started", frozenset({"texted", "not_texted"}))
+        for reason in ReturnReason
+    },
+    "guide_yes": ("guides_solved", frozenset({guide_walk.Moved.SOLVED.value})),
+    "guide_no": ("guides_not_solved", frozenset({guide_walk.Moved.DONE.value})),
+    "guide_skip": ("guides_not_solved", frozenset({guide_walk.Moved.DONE.value})),
 }
 """Actions that finish a job for the caller without a person: what the insights count it as,
 and the outcomes that mean it was done (a refused or failed return is not one)."""
@@ -817,5 +883,12 @@ ACTIONS: Mapping[str, Action] = {
             for reason in ReturnReason
         ),
         Action("find_return", (), frozenset({"found", "none"}), find_return),
+        Action("find_guide", (), frozenset({"found", "unknown"}), find_guide),
+        Action("offer_guide_text", (), frozenset({"offer", "skip"}), offer_guide_text),
+        Action("text_guide_link", (), frozenset({"sent", "failed"}), text_guide_link),
+        Action("guide_yes", (), frozenset({"solved"}), _answerer(guide_walk.Answer.YES)),
+        Action("guide_no", (), frozenset({"step", "done"}), _answerer(guide_walk.Answer.NO)),
+        Action("guide_skip", (), frozenset({"step", "done"}), _answerer(guide_walk.Answer.SKIPPED)),
+        Action("guide_back", (), frozenset({"step", "first"}), guide_back),
     )
 }

@@ -25,6 +25,7 @@ from ivr.flow.actions import (
     TextMessages,
 )
 from ivr.flow.dialogs import NEGATIVE, Asking, Reply
+from ivr.flow.guides import GuideBook
 from ivr.flow.language_choice import CHOICE, OFFER, LanguageChoice, vocabulary
 from ivr.flow.matching import (
     HIGH,
@@ -124,8 +125,11 @@ class FlowEngine:
         survey: inbound_survey.SurveyRecorder | None = None,
         returns: Returns | None = None,
         return_window: ReturnWindow | None = None,
+        guides: GuideBook | None = None,
     ) -> None:
         self.flow = flow
+        self.guides = guides or GuideBook(default=catalog.language)
+        """The troubleshooting guides the flow's guide actions walk (guides/*.yaml)."""
         self.returns = returns
         """Where the flow's return actions file returns; None: no return is started."""
         self.return_window = return_window or ReturnWindow()
@@ -465,6 +469,8 @@ class FlowEngine:
                 return triggers.REPEAT
             if isinstance(event, Digits):
                 key: str | None = event.digits[:1]
+            elif self._to_main_menu(state, event.text, language):
+                return triggers.MAIN_MENU
             else:
                 picked = choose(
                     state, event.text, self.intents.get(language), language, self._closing[state.name]
@@ -491,6 +497,19 @@ class FlowEngine:
         if isinstance(event, Digits) and value != "*":
             return triggers.NO_MATCH
         return self._leaving(state, event, language)
+
+    def _to_main_menu(self, state: MenuState, text: str, language: str) -> bool:
+        """ "Back to the main menu" where a menu offers "back" itself (a guide's step before):
+        the menu's own word alone is its option, more than that the main menu."""
+        leave = MAIN_MENU_WORDS.get(language, ())
+        own = [phrase for option in state.options for phrase in option.words_in(language)]
+        return (
+            bool(self.flow.main_menu)
+            and state.name != self.flow.main_menu
+            and says_only(text, leave, language)
+            and any(mentions(text, (phrase,)) for phrase in own)
+            and not says_only(text, own, language)
+        )
 
     def _leaving(self, state: MenuState | GatherState, event: Digits | Speech, language: str) -> str:
         """Every question can be left, whatever it asks: `*` or "repeat" asks it again, "main
@@ -674,6 +693,8 @@ class FlowEngine:
                         language=self._own_language(session),
                         returns=self.returns,
                         return_window=self.return_window,
+                        guides=self.guides,
+                        said=self._last_answer(session),
                     )
                     outcome = await action.run(context)
                     self._note(session, "flow", f"{state.action}: {outcome}")
@@ -729,6 +750,23 @@ class FlowEngine:
                         return steps + self.survey.ask(self._asking(session))
                     return self._hang_up(session, steps, state, extra)
         raise FlowError(f"more than {MAX_AUTOMATIC_STEPS} states in one turn near '{session.state}'")
+
+    def _last_answer(self, session: CallSession) -> str:
+        """The caller's last answer as words: what they said, or for a key pressed at a menu,
+        that option's words (pressing 1 for "dishwasher" names the dishwasher). Read from the
+        call's own record, so nothing more about the caller is kept than it already holds."""
+        said = next((e.text for e in reversed(session.transcript) if e.who == "caller"), "")
+        if said.startswith("said '") and said.endswith("'"):
+            return said[len("said '") : -1]
+        if not said.startswith("pressed "):
+            return ""
+        key = said[len("pressed ") :][:1]
+        menu = next(
+            (s for name in reversed(session.path) if isinstance(s := self.flow.states.get(name), MenuState)),
+            None,
+        )
+        option = next((o for o in menu.options if o.key == key), None) if menu is not None else None
+        return " ".join(option.words_in(self.language(session))[:1]) if option is not None else ""
 
     def _hang_up(
         self, session: CallSession, steps: list[Step], state: HangupState, extra: Mapping[str, str]

@@ -1,7 +1,10 @@
-"""A flow and its prompts as files: read, written, validated and compared.
+"""A flow, its prompts and its troubleshooting guides as files: read, written, validated and
+compared.
 
 Pure: no database and no network. `ivr.versions.store` keeps these files as versions;
-the CLI and the console read, write and check them through here.
+the CLI and the console read, write and check them through here. The guides travel with the
+flow that runs them, so a supervisor's change to a guide is a version like a prompt's: checked,
+published, audited and rolled back together.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ivr.flow.guides import GuideBook, GuidesInvalid, parse_guides
 from ivr.flow.loader import FlowInvalid, Problem, parse_flow
 from ivr.flow.problems import ProblemCode
 from ivr.flow.schema import Flow
@@ -22,6 +26,8 @@ from ivr.yamlsource import SourceError, load_text, read_text
 LINE_FLOW = "support"
 """The name the line's flow is stored under (one line, one flow)."""
 _LANGUAGE = re.compile(r"[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*")
+GUIDE_FILE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+"""A guide's file name (without `.yaml`): safe as a path and in a version's JSON."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +38,12 @@ class FlowFiles:
     """The flow YAML (`flows/support.yaml`)."""
     prompts: Mapping[str, str] = field(default_factory=dict)
     """Language code → prompts YAML (`prompts/<language>.yaml`)."""
+    guides: Mapping[str, str] = field(default_factory=dict)
+    """File name without `.yaml` → troubleshooting guide YAML (`guides/<name>.yaml`)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "prompts", dict(sorted(self.prompts.items())))
+        object.__setattr__(self, "guides", dict(sorted(self.guides.items())))
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +53,7 @@ class CompiledFlow:
     flow: Flow
     catalogs: Mapping[str, PromptCatalog]
     warnings: list[str]
+    guides: GuideBook = field(default_factory=GuideBook)
 
 
 # Files on disk
@@ -61,13 +71,21 @@ def _read_text(path: Path) -> str:
         raise FlowInvalid(str(path), [problem]) from None
 
 
-def read_files(flow_file: Path, prompts_dir: Path) -> FlowFiles:
-    """A flow file and every `*.yaml` in the prompts directory; unreadable ones are `FlowInvalid`."""
+def read_files(flow_file: Path, prompts_dir: Path, guides_dir: Path | None = None) -> FlowFiles:
+    """A flow file, every `*.yaml` in the prompts directory and in the guides directory (if
+    there is one); unreadable ones are `FlowInvalid`."""
     flow = _read_text(flow_file)
     paths = sorted(prompts_dir.glob("*.yaml"))
     if not paths:
         raise FlowInvalid(str(prompts_dir), [Problem(None, None, "no prompt files (*.yaml) found")])
-    return FlowFiles(flow, {path.stem: _read_text(path) for path in paths})
+    return FlowFiles(flow, {path.stem: _read_text(path) for path in paths}, read_guides(guides_dir))
+
+
+def read_guides(guides_dir: Path | None) -> dict[str, str]:
+    """Every `*.yaml` in a guides directory by file name ({} when there is none)."""
+    if guides_dir is None or not guides_dir.is_dir():
+        return {}
+    return {path.stem: _read_text(path) for path in sorted(guides_dir.glob("*.yaml"))}
 
 
 def write_files(files: FlowFiles, directory: Path, name: str = LINE_FLOW) -> list[Path]:
@@ -82,6 +100,11 @@ def write_files(files: FlowFiles, directory: Path, name: str = LINE_FLOW) -> lis
             )
             raise FlowInvalid(f"prompts/{language}.yaml", [problem])
         targets[directory / "prompts" / f"{language}.yaml"] = text
+    for guide, text in files.guides.items():
+        if not GUIDE_FILE.fullmatch(guide):
+            problem = Problem(None, None, f"'{guide}' is not a guide's file name; not writing it")
+            raise FlowInvalid(f"guides/{guide}.yaml", [problem])
+        targets[directory / "guides" / f"{guide}.yaml"] = text
     for path, text in targets.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.tmp")
@@ -96,6 +119,17 @@ class NamedFiles:
 
     flows: list[Path]
     prompts: dict[str, Path]
+    guides: dict[str, Path] = field(default_factory=dict)
+    """Troubleshooting guide files by name (`guides/<name>.yaml`, as export writes them)."""
+
+
+def is_guide(text: str) -> bool:
+    """A troubleshooting guide file (`guide:` at the top and no `states:`)."""
+    try:
+        data = load_text(text, "").data
+    except SourceError:
+        return False
+    return isinstance(data, dict) and "guide" in data and "states" not in data
 
 
 def is_catalog(text: str) -> bool:
@@ -110,20 +144,25 @@ def is_catalog(text: str) -> bool:
 def name_files(paths: list[Path]) -> NamedFiles:
     """Sort the paths a command was given into flows and prompt catalogues, by content.
 
-    Takes exactly what `ivr flows export DIR` writes: the directory itself (its `flows/` and
-    `prompts/`), or any of its files in any order; a catalogue's language is its file name.
+    Takes exactly what `ivr flows export DIR` writes: the directory itself (its `flows/`,
+    `prompts/` and `guides/`), or any of its files in any order; a catalogue's language is its
+    file name.
     """
     flows: list[Path] = []
     prompts: dict[str, Path] = {}
     expanded: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found = sorted((path / "flows").glob("*.yaml")) + sorted((path / "prompts").glob("*.yaml"))
+            found = [*sorted((path / "flows").glob("*.yaml")), *sorted((path / "prompts").glob("*.yaml"))]
+            found += sorted((path / "guides").glob("*.yaml"))
             expanded += found or sorted(path.glob("*.yaml"))
         else:
             expanded.append(path)
+    guides: dict[str, Path] = {}
     for path in expanded:
-        if path.suffix in (".yaml", ".yml") and is_catalog(_read_text(path)):
+        if path.suffix in (".yaml", ".yml") and is_guide(_read_text(path)):
+            guides[path.stem] = path
+        elif path.suffix in (".yaml", ".yml") and is_catalog(_read_text(path)):
             if path.stem in prompts and prompts[path.stem] != path:
                 problem = Problem(
                     None, None, f"a second prompts file for '{path.stem}' (also {prompts[path.stem]})"
@@ -132,7 +171,7 @@ def name_files(paths: list[Path]) -> NamedFiles:
             prompts[path.stem] = path
         else:
             flows.append(path)
-    return NamedFiles(flows, prompts)
+    return NamedFiles(flows, prompts, guides)
 
 
 def read_named(flow_file: Path, prompts: Mapping[str, Path]) -> FlowFiles:
@@ -150,6 +189,7 @@ def compile_files(
     prompts_source: str = "prompts",
     language: str | None = None,
     languages: tuple[str, ...] = (),
+    guides_source: str = "guides",
 ) -> CompiledFlow:
     """Validate a flow and its prompts together; `FlowInvalid` names the file and line.
 
@@ -177,7 +217,28 @@ def compile_files(
     except SourceError as exc:
         raise FlowInvalid(exc.source, [Problem(exc.line, None, exc.message)]) from None
     flow, warnings = parse_flow(doc, catalogs)
-    return CompiledFlow(flow, catalogs, warnings)
+    spoken = (language,) if language is not None else ()
+    order = [*spoken, *languages, *sorted(catalogs)]
+    guides = compile_guides(files, list(dict.fromkeys(order)), guides_source)
+    return CompiledFlow(flow, catalogs, warnings, guides)
+
+
+def compile_guides(files: FlowFiles, languages: list[str], guides_source: str = "guides") -> GuideBook:
+    """The guides of `files`, each with text in every one of `languages` (the line's default
+    first); `FlowInvalid` names each guide file's first mistake and its line."""
+    for name in files.guides:
+        if not GUIDE_FILE.fullmatch(name):
+            problem = Problem(
+                None, None, f"'{name}' is not a guide's file name (lower-case letters, digits, '-')"
+            )
+            raise FlowInvalid(f"{guides_source}/{name}.yaml", [problem])
+    texts = {f"{guides_source}/{name}.yaml": text for name, text in files.guides.items()}
+    try:
+        return parse_guides(texts, languages)
+    except GuidesInvalid as exc:
+        first = exc.problems[0]
+        problems = [Problem(p.line, None, p.message) for p in exc.problems if p.source == first.source]
+        raise FlowInvalid(first.source, problems) from None
 
 
 def check_line_languages(
@@ -248,10 +309,13 @@ def _names(variables: frozenset[str]) -> str:
 def diff_files(
     a: FlowFiles, b: FlowFiles, *, a_label: str = "a", b_label: str = "b", name: str = LINE_FLOW
 ) -> str:
-    """A unified diff, file by file (the flow first, then each language); '' when equal."""
+    """A unified diff, file by file (the flow first, then each language, then each guide); ''
+    when equal."""
     paths = {f"flows/{name}.yaml": (a.flow, b.flow)}
     for code in sorted(set(a.prompts) | set(b.prompts)):
         paths[f"prompts/{code}.yaml"] = (a.prompts.get(code, ""), b.prompts.get(code, ""))
+    for guide in sorted(set(a.guides) | set(b.guides)):
+        paths[f"guides/{guide}.yaml"] = (a.guides.get(guide, ""), b.guides.get(guide, ""))
     out: list[str] = []
     for path, (old, new) in paths.items():
         if old == new:

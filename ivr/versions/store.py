@@ -93,12 +93,22 @@ _VERSION_COLUMNS = "name, number, flow, prompts, published_at, published_by, not
 _DRAFT_COLUMNS = "name, flow, prompts, revision, base_version, updated_by, updated_at"
 
 
+_GUIDE_KEY = "guides/"
+"""The `prompts` column holds a version's files besides the flow: each language's prompts under
+its code, each troubleshooting guide under `guides/<name>` (no language code has a slash), so
+guides are versioned with the flow without a column of their own."""
+
+
 def _prompts_json(files: FlowFiles) -> str:
-    return json.dumps(dict(files.prompts), sort_keys=True, ensure_ascii=False)
+    stored = {**files.prompts, **{_GUIDE_KEY + name: text for name, text in files.guides.items()}}
+    return json.dumps(stored, sort_keys=True, ensure_ascii=False)
 
 
 def _files(row: Row) -> FlowFiles:
-    return FlowFiles(row["flow"], json.loads(row["prompts"]))
+    stored: dict[str, str] = json.loads(row["prompts"])
+    prompts = {key: text for key, text in stored.items() if not key.startswith(_GUIDE_KEY)}
+    guides = {key[len(_GUIDE_KEY) :]: text for key, text in stored.items() if key.startswith(_GUIDE_KEY)}
+    return FlowFiles(row["flow"], prompts, guides)
 
 
 def _draft(row: Row) -> Draft:

@@ -47,7 +47,13 @@ from ivr.web.parts import (
     setup_texts,
     setup_voice,
 )
-from ivr.web.startup import check_starting_flow, line_zone, load_hours, load_market_files, with_market_numbers
+from ivr.web.startup import (
+    check_starting_flow,
+    line_zone,
+    load_hours,
+    load_market_files,
+    with_market_numbers,
+)
 from ivr.webhooks import signature_middleware
 
 log = logging.getLogger(__name__)
@@ -111,7 +117,9 @@ def create_app(
     )
     handoff = choose_handoff(settings, agent_line, spoken, hours, opening, now, market_of)
     texts = setup_texts(app, settings, stores)
-    flows = setup_voice(app, settings, stores, starting, prompts, handoff, today, opening, texts)
+    flows = setup_voice(
+        app, settings, stores, starting, prompts, handoff, today, opening, texts, checked.guides
+    )
     insights = Insights(stores.sql, flows, stores.calls, language=settings.language, zone=zone)
     app.cleanup_ctx.append(fold_insights(insights))  # stops before the database closes
     app[DELIVERER] = Deliverer(EventOutbox(stores.sql), Destinations.from_settings(settings))

@@ -38,6 +38,7 @@ from ivr.events import EventType
 from ivr.flow.actions import Pickup, ReturnWindow
 from ivr.flow.engine import FlowEngine
 from ivr.flow.files import LINE_FLOW, CompiledFlow, FlowFiles
+from ivr.flow.guides import GuideBook
 from ivr.flow.opening import Opening
 from ivr.handoff import DialHandOff, EnqueueHandOff, HandOff, WithinHours
 from ivr.hours import BusinessHours, ScheduleOpening
@@ -278,6 +279,7 @@ def setup_voice(
     today: Callable[[], date],
     opening: Opening,
     texts: TwilioTexts | None,
+    guides: GuideBook,
 ) -> FlowStore:
     """The call webhooks (`/voice/...`), the published flow they speak, and the database."""
     flows = FlowStore(stores.sql, language=settings.language, languages=settings.languages)
@@ -303,6 +305,8 @@ def setup_voice(
             survey=SqlSurveyRecorder(stores.sql) if settings.inbound_survey else None,
             returns=returns,
             return_window=ReturnWindow(settings.return_days, settings.return_days_by_language),
+            # A version published before guides were versioned runs the guides folder's.
+            guides=compiled.guides if compiled.guides.guides else guides,
         )
 
     library = FlowLibrary(

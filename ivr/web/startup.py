@@ -1,6 +1,6 @@
 """What start-up reads and checks before anything serves a call: the starting flow and
-prompts, the market files, business hours and the line's time zone. A broken file stops
-start-up with its line and reason."""
+prompts, the troubleshooting guides, the market files, business hours and the line's time
+zone. A broken file stops start-up with its line and reason."""
 
 from __future__ import annotations
 
@@ -92,8 +92,9 @@ def line_zone(settings: Settings, hours: BusinessHours | None) -> tzinfo:
 
 
 def check_starting_flow(settings: Settings) -> tuple[FlowFiles, CompiledFlow]:
-    """Read and compile the starting flow and prompts (IVR_FLOW, IVR_PROMPTS); raises if broken."""
-    starting = read_files(settings.flow_file, settings.prompts_dir)
+    """Read and compile the starting flow, prompts and guides (IVR_FLOW, IVR_PROMPTS,
+    IVR_GUIDES); raises if broken."""
+    starting = read_files(settings.flow_file, settings.prompts_dir, settings.guides_dir)
     for code in settings.languages:
         if code not in starting.prompts:
             name = "IVR_LANGUAGES" if settings.languages[1:] else "IVR_LANGUAGE"
@@ -105,5 +106,6 @@ def check_starting_flow(settings: Settings) -> tuple[FlowFiles, CompiledFlow]:
         prompts_source=prompts_source,
         language=settings.language,
         languages=settings.languages,
+        guides_source=str(settings.guides_dir),
     )
     return starting, checked

@@ -7,6 +7,7 @@ const flowName = decodeURIComponent(location.pathname.split("/")[3]);
 const base = `/console/flows/${encodeURIComponent(flowName)}`;
 const page = {
   prompts: Object.assign({}, draft.prompts),
+  guides: Object.assign({}, draft.guides || {}),
   revision: draft.revision,
   language: draft.language,
   rows: {},
@@ -113,7 +114,7 @@ function makeEditor(textarea, text) {
 const editor = makeEditor($("flow-yaml"), draft.flow);
 
 function files() {
-  return { flow: editor.get(), prompts: page.prompts };
+  return { flow: editor.get(), prompts: page.prompts, guides: page.guides };
 }
 
 async function postJson(path, json) {
@@ -223,7 +224,8 @@ $("diagram").addEventListener("viewchange", (event) => {
 });
 
 function where(p) {
-  const file = p.file === "flow" ? "" : `prompts (${p.file}) `;
+  const guide = p.file.startsWith("guides/") ? `guide ${p.file.slice(7)} ` : "";
+  const file = p.file === "flow" ? "" : guide || `prompts (${p.file}) `;
   const line = p.line ? `line ${p.line}` : "";
   return `${file}${line}`.trim() || "flow";
 }
@@ -560,12 +562,47 @@ async function rollback(number) {
     // the draft followed the rollback: show it
     editor.set(result.body.draft.flow);
     page.prompts = Object.assign({}, result.body.draft.prompts);
+    page.guides = Object.assign({}, result.body.draft.guides || {});
+    showGuides();
     document.body.classList.remove("dirty");
   }
   showDraft(result.body.draft);
   loadHistory();
   scheduleCheck();
 }
+
+// ---- guides: one troubleshooting guide's file at a time ------------------------------
+
+function showGuides(chosen) {
+  const select = $("guide-file");
+  const names = Object.keys(page.guides).sort();
+  const current = chosen || select.value;
+  select.replaceChildren(...names.map((name) => el("option", { value: name, textContent: name })));
+  if (names.includes(current)) select.value = current;
+  $("guide-yaml").value = page.guides[select.value] || "";
+  $("guide-yaml").disabled = !select.value;
+}
+
+$("guide-file").addEventListener("change", () => showGuides());
+$("guide-yaml").addEventListener("input", () => {
+  const name = $("guide-file").value;
+  if (!name) return;
+  page.guides[name] = $("guide-yaml").value;
+  markDirty();
+  scheduleCheck();
+});
+$("guide-add").addEventListener("click", () => {
+  const name = $("guide-name").value.trim();
+  if (!/^[a-z0-9][a-z0-9_-]{0,62}$/.test(name) || name in page.guides) {
+    setStatus("A new guide needs a name of its own: lower-case letters, digits and '-'.", "error");
+    return;
+  }
+  page.guides[name] = `guide: ${name}\nerror_codes: []\n`;
+  $("guide-name").value = "";
+  showGuides(name);
+  markDirty();
+  scheduleCheck();
+});
 
 // ---- tabs: the flow, its prompts, the test phone, the versions ----------------------
 // One task on screen at a time: the page was 12,500 px tall, with the test phone at the bottom.
@@ -620,6 +657,7 @@ editor.onChange(() => {
   scheduleCheck();
 });
 showDraft(draft);
+showGuides();
 showLanguages();
 loadHistory();
 check();
