@@ -58,6 +58,7 @@ from ivr.store.audit import AuditLog
 from ivr.store.backends import Stores
 from ivr.store.caller_languages import SqlCallerLanguages
 from ivr.store.redis import RedisSessionStore
+from ivr.store.repair_bookings import SqlRepairBookings
 from ivr.store.returns import SqlReturns
 from ivr.store.surveys import SqlSurveyRecorder
 from ivr.store.used_tokens import UsedTokens
@@ -279,6 +280,7 @@ def setup_voice(
     plan = LanguagePlan(settings.languages, settings.number_languages)
     remembered = SqlCallerLanguages(stores.sql)
     returns = SqlReturns(stores.sql)
+    repairs = SqlRepairBookings(stores.sql)
 
     def engine(number: int, compiled: CompiledFlow) -> FlowEngine:
         catalog = compiled.catalogs[settings.language]
@@ -297,6 +299,8 @@ def setup_voice(
             survey=SqlSurveyRecorder(stores.sql) if settings.inbound_survey else None,
             returns=returns,
             return_window=ReturnWindow(settings.return_days, settings.return_days_by_language),
+            repairs=repairs,
+            repair_options=settings.repair_options,
         )
 
     library = FlowLibrary(
