@@ -235,7 +235,8 @@ class SqlRepairBookings:
     async def add_slot(self, day: date, part: DayPart, by: str) -> bool:
         """Add a free slot; False when the calendar has it already."""
         added = await self.sql.execute(
-            "INSERT INTO repair_slots (day, part, booking, created_by, created_at) VALUES ($1, $2, '', $3, $4)"
+            "INSERT INTO repair_slots (day, part, booking, created_by, created_at)"
+            " VALUES ($1, $2, '', $3, $4)"
             " ON CONFLICT (day, part) DO NOTHING",
             day.isoformat(),
             part.value,
@@ -336,7 +337,8 @@ class SqlRepairBookings:
                         expect_rows=1,
                     ),
                     Statement(
-                        "UPDATE repair_slots SET booking = '' WHERE booking = $1 AND NOT (day = $2 AND part = $3)",
+                        "UPDATE repair_slots SET booking = ''"
+                        " WHERE booking = $1 AND NOT (day = $2 AND part = $3)",
                         (number, slot.day.isoformat(), slot.part.value),
                     ),
                     Statement(
