@@ -869,10 +869,11 @@ async def choose_repair_item(ctx: ActionContext) -> str:
     return _choose_repair_product(ctx, chosen) if chosen is not None else "invalid"
 
 
-def _slot_words(ctx: ActionContext, slot: Slot) -> str:
+def _slot_words(ctx: ActionContext, slot: Slot, *, dated: bool = False) -> str:
     """A slot as said in the call's language: "Tuesday morning" within the week ahead, "the
-    morning of Monday, December 7" beyond it (prompts `repair_slot` and `repair_slot_far`)."""
-    near = (slot.day - ctx.today).days <= WEEK_AHEAD
+    morning of Monday, December 7" beyond it or `dated` (a text read days later), from the
+    prompts `repair_slot` and `repair_slot_far`."""
+    near = (slot.day - ctx.today).days <= WEEK_AHEAD and not dated
     ctx.session.vars["slot_day"] = slot.day.isoformat()
     try:
         return ctx.render(f"{'repair_slot' if near else 'repair_slot_far'}.{slot.part.value}")
@@ -960,7 +961,7 @@ def _booked(ctx: ActionContext, number: str, option: RepairOption, slot: Slot | 
         booking_number=number,
         repair_option=option.value,
         booking_slot=_slot_words(ctx, slot) if slot else "",
-        booking_day=slot.day.isoformat() if slot else "",
+        booking_date=_slot_words(ctx, slot, dated=True) if slot else "",
     )
 
 
@@ -1014,8 +1015,8 @@ def _slot_mover(number: int) -> Callable[[ActionContext], Awaitable[str]]:
     async def run(ctx: ActionContext) -> str:
         slot = _slot_from(ctx.session.vars.get(f"repair_slot_{number}", ""))
         booking = ctx.session.vars.get("booking_number", "")
-        if ctx.repairs is None or slot is None or not booking:
-            return "failed"
+        if ctx.repairs is None or slot is None or not booking or not ctx.session.vars.get("booking_slot"):
+            return "failed"  # a drop-off has no time to move
         try:
             moved = await ctx.repairs.move(booking, slot)
         except SlotTaken:
