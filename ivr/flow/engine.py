@@ -243,9 +243,9 @@ class FlowEngine:
                     key = triggers.misheard_key(state.name)
                     session.attempts[key] = session.attempts.get(key, 0) + 1
             self._fire(session, trigger)
-            if isinstance(event, Speech) and session.state != state.name and trigger != triggers.INPUT:
-                if not self._fill_from_request(session, event.text):
-                    request = event.text  # a lookup first ("repair" asks who you are): the question after it
+            left = isinstance(event, Speech) and session.state != state.name and trigger != triggers.INPUT
+            if left and isinstance(event, Speech) and not self._fill_from_request(session, event.text):
+                request = event.text  # a lookup first ("repair" asks who you are): the question after it
             if trigger in (triggers.NO_INPUT, triggers.NO_MATCH) and session.state == state.name:
                 # "Sorry, I didn't catch that" only before asking again; when giving up,
                 # the next state's own words say what happens.

@@ -29,6 +29,7 @@ from ivr.console.insights import setup_insights
 from ivr.console.landing import setup_landing
 from ivr.console.privacy import setup_privacy
 from ivr.console.prompt_audio import ConsoleAudio
+from ivr.console.repairs import setup_repairs_page
 from ivr.console.returns import setup_returns_page
 from ivr.console.test_phone import TestPhone, phone_secret
 from ivr.console.web import create_console, login_secret
@@ -374,7 +375,7 @@ def setup_console(
     outreach: Outreach | None = None,
 ) -> None:
     """The web console (`/console`): accounts, the flow editor with its test phone, the agent
-    desk, the campaigns page and the returns list."""
+    desk, the campaigns page, the returns list and the repairs page."""
     console = create_console(
         AccountStore(stores.sql),
         AuditLog(stores.sql),
@@ -417,6 +418,7 @@ def setup_console(
     setup_dev_phone(console, app.get(NETWORK), audio=audio, accounts=AccountStore(stores.sql))
     setup_insights(console, insights)
     setup_returns_page(console, SqlReturns(stores.sql))
+    setup_repairs_page(console, SqlRepairBookings(stores.sql), today)
     setup_privacy(console, stores.sessions if isinstance(stores.sessions, RedisSessionStore) else None)
     setup_landing(app, console, sandbox=app.get(NETWORK) is not None)
     app.add_subapp("/console", console)
