@@ -124,7 +124,10 @@ async def remove_slot(request: web.Request) -> web.Response:
         return await _page(request, status=400, error=f"No slot was removed: {found}")
     day, part = found
     if not await request.app[REPAIRS].bookings.remove_slot(day, part):
-        error = f"{day} {part.value} is booked or not in the calendar: a booked slot is moved or cancelled by its caller."
+        error = (
+            f"{day} {part.value} is booked or not in the calendar:"
+            " a booked slot is moved or cancelled by its caller."
+        )
         return await _page(request, status=409, error=error)
     await request.app[AUDIT].record(supervisor.account.username, "repair_slot.remove", f"{day} {part.value}")
     return await _page(request, message=f"Removed {day} {part.value}.")
