@@ -9,6 +9,9 @@ these tests check what the transcripts cannot: races, texts, the console, the fi
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -354,3 +357,23 @@ async def test_ivr_stats_counts_the_repairs_booked_and_the_calls_they_kept_from_
     await ana.hang_up()
     figures = await asyncio.to_thread(stats, tmp_path)
     assert figures["self_service"] == {"repairs_booked": {"calls": 2, "contained": 1}}
+
+
+@pytest.mark.process
+def test_the_calendar_from_the_shell_opens_lists_and_closes_slots(tmp_path: Path) -> None:
+    """`ivr repairs slots`, as `scripts/demo` fills the demo's calendar: audited, a slot once."""
+    env = {**os.environ, "IVR_DATA_DIR": str(tmp_path), "TWILIO_AUTH_TOKEN": "x"}
+
+    def ivr(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "ivr", "repairs", "slots", *args], env=env, capture_output=True, text=True
+        )
+
+    day = (date.today() + timedelta(days=3)).isoformat()
+    assert ivr("add", day, "morning", "--by", "maria").stdout == f"Added {day} morning.\n"
+    again = ivr("add", day, "morning")
+    assert again.returncode == 1 and "the calendar has it already" in again.stderr
+    assert ivr("list").stdout == f"{day} morning   free\n"
+    assert ivr("add", "2026-13-01", "morning").returncode == 2
+    assert ivr("remove", day, "morning", "--by", "maria").returncode == 0
+    assert ivr("list").stdout == ""
