@@ -20,7 +20,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from ivr.flow.actions import ACTIONS, ActionContext, check_repair, find_repair_booking
-from ivr.importer import ImportKind, parse_file
+from ivr.importer import ImportKind, parse_file, parse_text
 from ivr.sandbox.account import ACCOUNT_SID, LINE_NUMBER, TwilioAccount
 from ivr.session import CallSession
 from ivr.store.accounts import Role
@@ -165,12 +165,11 @@ async def test_a_booking_moves_and_cancels_and_its_slots_follow(sql: Sql) -> Non
 async def two_callers_at_the_slot_question(a: TestClient, b: TestClient) -> tuple[Caller, Caller]:
     jane, ana = Caller(a, phone=JANE), Caller(b, phone=ANA)
     await jane.dial()
-    for key in ("3", "2", "2"):
-        await jane.press(key)
+    await jane.say("I'd like to book a repair")
     assert "Which suits you, Tuesday morning or Wednesday afternoon?" in (await jane.press("1")).text
     await ana.dial()
-    for key in ("3", "2", "2", "2"):  # her coffee grinder, under warranty
-        await ana.press(key)
+    await ana.say("I want to book a repair")
+    await ana.press("2")  # her coffee grinder, under warranty
     assert "Which suits you, Tuesday morning or Wednesday afternoon?" in (await ana.press("3")).text
     return jane, ana
 
@@ -228,8 +227,8 @@ async def test_the_booking_is_texted_and_heard_on_the_next_call(
     client = await line(aiohttp_client, tmp_path, twilio)
     caller = Caller(client, phone=JANE)
     await caller.dial()
-    for key in ("3", "2", "2", "1"):
-        await caller.press(key)
+    await caller.say("I'd like to book a repair")
+    await caller.press("1")
     done = await caller.press("2")
     assert done.heard[:2] == [
         "Your repair is booked. A courier will collect your espresso machine on Wednesday afternoon."
@@ -344,13 +343,14 @@ async def test_ivr_stats_counts_the_repairs_booked_and_the_calls_they_kept_from_
     client = await line(aiohttp_client, tmp_path)
     jane = Caller(client, phone=JANE)
     await jane.dial()
-    for key in ("3", "2", "2", "2"):  # drop-off: booked at once
-        await jane.press(key)
+    await jane.say("I'd like to book a repair")
+    await jane.press("2")  # drop-off: booked at once
     await jane.press("9")
     await jane.hang_up()
     ana = Caller(client, phone=ANA)
     await ana.dial()
-    for key in ("3", "2", "2", "1", "1", "1"):  # the dishwasher at the market's price, a pickup
+    await ana.say("I want to book a repair")
+    for key in ("1", "1", "1"):  # the dishwasher at the market's price, a pickup
         await ana.press(key)
     assert "Your repair is booked" in (await ana.press("1")).text
     assert (await ana.press("0")).handoff is not None  # then asks for a person
@@ -377,3 +377,44 @@ def test_the_calendar_from_the_shell_opens_lists_and_closes_slots(tmp_path: Path
     assert ivr("add", "2026-13-01", "morning").returncode == 2
     assert ivr("remove", day, "morning", "--by", "maria").returncode == 0
     assert ivr("list").stdout == ""
+
+
+LEE = "+15550100060"
+"""Order 6001, delivered, with a stand mixer under warranty and no repair under way."""
+
+
+async def test_a_caller_with_no_repair_under_way_books_one_from_the_repairs_key(
+    aiohttp_client: Callable, tmp_path: Path
+) -> None:
+    client = await line(aiohttp_client, tmp_path)
+    repository = client.app[STORES].repository
+    await repository.upsert(
+        parse_text(
+            ImportKind.ORDERS,
+            "order_number,phone,customer_name,postal_code,status,carrier,tracking_number,placed_on,ship_date,eta\n"
+            f"6001,{LEE},Lee Park,02139,delivered,UPS,1Z6001,2026-10-01,2026-10-02,2026-10-04\n",
+            "orders.csv",
+        )
+    )
+    await repository.upsert(
+        parse_text(
+            ImportKind.WARRANTIES,
+            "serial_number,order_number,product,purchased_on,expires_on,plan\n"
+            "960001,6001,stand mixer,2026-10-01,2028-10-01,standard\n",
+            "warranties.csv",
+        )
+    )
+    caller = Caller(client, phone=LEE)
+    await caller.dial_to_menu()
+    assert (await caller.press("2")).heard == [
+        "For a repair we already have, press 1. To book a new repair, press 2."
+    ]
+    covered = await caller.press("2")
+    assert (
+        covered.heard[0]
+        == "Your stand mixer is under warranty until Sunday, October 1, 2028, so the repair is free."
+    )
+    # Jane's espresso machine is at the workshop: her 2 asks for the ticket, as it always has.
+    jane = Caller(client, phone=JANE)
+    await jane.dial_to_menu()
+    assert "repair ticket number" in (await jane.press("2")).text

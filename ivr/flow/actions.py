@@ -800,12 +800,20 @@ async def _repair_products(ctx: ActionContext) -> list[Product]:
 
 
 async def repair_menu(ctx: ActionContext) -> str:
-    """Whether the repairs menu may offer a booking: only to a caller with products on file."""
+    """Whether pressing 2 for repairs asks "one we have, or a new one?" (`offer_booking`): only
+    a caller with products on file and no repair under way. A caller whose repair is under way
+    most likely calls about it, and hears the ticket question at once (`ask_ticket`), as
+    everyone did before bookings; so does anyone the line knows nothing of."""
+    caller = ctx.session.caller.strip()
     try:
-        return "verified" if await _repair_products(ctx) else "unverified"
+        if not await _repair_products(ctx):
+            return "ask_ticket"
+        repairs = await ctx.repository.repairs_of(caller) if caller.startswith("+") else []
     except Exception as exc:  # the orders' system or the database is down: the status question
         log.error("repair_products_failed: %s", exc)
-        return "unverified"
+        return "ask_ticket"
+    under_way = [r for r in repairs if _same_phone(caller, r.phone) and r.status is not RepairStatus.CLOSED]
+    return "ask_ticket" if under_way else "offer_booking"
 
 
 def _choose_repair_product(ctx: ActionContext, product: Product) -> str:
@@ -1118,7 +1126,7 @@ ACTIONS: Mapping[str, Action] = {
             for reason in ReturnReason
         ),
         Action("find_return", (), frozenset({"found", "none"}), find_return),
-        Action("repair_menu", (), frozenset({"verified", "unverified"}), repair_menu),
+        Action("repair_menu", (), frozenset({"ask_ticket", "offer_booking"}), repair_menu),
         Action(
             "check_repair",
             (),
