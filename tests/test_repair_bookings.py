@@ -111,6 +111,20 @@ async def test_of_callers_racing_for_one_slot_exactly_one_gets_it(sql: Sql) -> N
         booked_on=TODAY,
     )
     assert (dropoff.number, dropoff.slot, dropoff.covered) == ("8002", None, False)
+    # Callers taking different slots at once all get one, each with its own number (on
+    # PostgreSQL the same next number is tried twice, and the loser takes the one after).
+    later = [Slot(TODAY + timedelta(days=n), DayPart.AFTERNOON) for n in range(5, 9)]
+    await open_calendar(repairs, *later)
+    spread = await asyncio.gather(
+        *(
+            repairs.book(
+                product(f"70000{n}"), JANE, RepairOption.VISIT, slot,
+                covered=True, guide_outcome="", language="en", booked_on=TODAY,
+            )
+            for n, slot in enumerate(later)
+        )
+    )  # fmt: skip
+    assert sorted(b.number for b in spread) == ["8003", "8004", "8005", "8006"]
 
 
 async def test_a_booking_moves_and_cancels_and_its_slots_follow(sql: Sql) -> None:

@@ -304,19 +304,19 @@ class SqlRepairBookings:
             if slot is not None
             else []
         )
-        for tries in range(1, MAX_TRIES + 1):
+        tries = 0
+        while True:
+            insert = Statement(_INSERT, (*args, self.clock()), expect_rows=1)
             try:
-                done = await self.sql.atomic(
-                    [Statement(_INSERT, (*args, self.clock()), expect_rows=1), *take]
-                )
+                done = await self.sql.atomic([insert, *take])
             except Conflict as exc:
                 raise (AlreadyBooked() if exc.index == 0 else SlotTaken()) from None
             except Exception as exc:  # the same next number taken by another instance: the one after
+                tries += 1
                 if tries < MAX_TRIES and _number_race(exc):
                     continue
                 raise
             return _record(done[0][0])
-        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _standing(self, number: str) -> RepairBooking | None:
         row = await self.sql.fetchone(
