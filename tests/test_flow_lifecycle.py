@@ -31,10 +31,10 @@ NEW_WELCOME = "Hello from the new Acme support line."
 def new_version() -> FlowFiles:
     """A new greeting, and menu keys 1 and 2 swapped (1 is now repairs)."""
     flow = START.flow.replace(
-        "        goto: order_number\n      - key: 2\n", "        goto: repair_entry\n      - key: 2\n", 1
+        "        goto: order_number\n      - key: 2\n", "        goto: repair_ticket\n      - key: 2\n", 1
     )
     flow = flow.replace(
-        "        goto: repair_entry\n      - key: 3\n", "        goto: order_number\n      - key: 3\n", 1
+        "        goto: repair_ticket\n      - key: 3\n", "        goto: order_number\n      - key: 3\n", 1
     )
     assert flow != START.flow
     prompts = START.prompts["en"].replace(f"welcome: {OLD_WELCOME}", f"welcome: {NEW_WELCOME}")

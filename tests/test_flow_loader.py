@@ -99,7 +99,7 @@ def test_unknown_action_is_refused_and_no_import_path_is_followed() -> None:
         "choose_repair_pickup, choose_repair_visit, choose_return_item, find_caller, find_order, "
         "find_repair, find_repair_booking, find_return, find_warranty, move_repair_slot_1, "
         "move_repair_slot_2, offer_repair_slots, offer_return_label, offer_tracking_text, opt_out, "
-        "record_score, repair_menu, request_callback, send_review_text, start_return_damaged, "
+        "record_score, request_callback, send_review_text, start_return_damaged, "
         "start_return_not_needed, start_return_not_working, start_return_wrong_item, "
         "text_return_label, text_tracking_link"
     ]

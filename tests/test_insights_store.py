@@ -100,6 +100,6 @@ def test_the_shipped_flow_names_its_main_menu_and_paths() -> None:
     from ivr.insights.paths import answer_states, main_menu, main_paths
 
     assert main_menu(FLOW) == "main_menu"
-    assert main_paths(FLOW)[:4] == ["order_number", "repair_entry", "warranty_serial", "faq_menu"]
+    assert main_paths(FLOW)[:4] == ["order_number", "repair_ticket", "warranty_serial", "faq_menu"]
     assert {"order_status", "repair_status", "warranty_active", "faq_hours"} <= answer_states(FLOW)
     assert "order_mismatch" not in answer_states(FLOW), "an apology that asks again is no answer"

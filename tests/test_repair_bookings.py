@@ -20,7 +20,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from ivr.flow.actions import ACTIONS, ActionContext, check_repair, find_repair_booking
-from ivr.importer import ImportKind, parse_file, parse_text
+from ivr.importer import ImportKind, parse_file
 from ivr.sandbox.account import ACCOUNT_SID, LINE_NUMBER, TwilioAccount
 from ivr.session import CallSession
 from ivr.store.accounts import Role
@@ -391,44 +391,3 @@ def test_the_calendar_from_the_shell_opens_lists_and_closes_slots(tmp_path: Path
     assert ivr("add", "2026-13-01", "morning").returncode == 2
     assert ivr("remove", day, "morning", "--by", "maria").returncode == 0
     assert ivr("list").stdout == ""
-
-
-LEE = "+15550100060"
-"""Order 6001, delivered, with a stand mixer under warranty and no repair under way."""
-
-
-async def test_a_caller_with_no_repair_under_way_books_one_from_the_repairs_key(
-    aiohttp_client: Callable, tmp_path: Path
-) -> None:
-    client = await line(aiohttp_client, tmp_path)
-    repository = client.app[STORES].repository
-    await repository.upsert(
-        parse_text(
-            ImportKind.ORDERS,
-            "order_number,phone,customer_name,postal_code,status,carrier,tracking_number,placed_on,ship_date,eta\n"
-            f"6001,{LEE},Lee Park,02139,delivered,UPS,1Z6001,2026-10-01,2026-10-02,2026-10-04\n",
-            "orders.csv",
-        )
-    )
-    await repository.upsert(
-        parse_text(
-            ImportKind.WARRANTIES,
-            "serial_number,order_number,product,purchased_on,expires_on,plan\n"
-            "960001,6001,stand mixer,2026-10-01,2028-10-01,standard\n",
-            "warranties.csv",
-        )
-    )
-    caller = Caller(client, phone=LEE)
-    await caller.dial_to_menu()
-    assert (await caller.press("2")).heard == [
-        "For a repair we already have, press 1. To book a new repair, press 2."
-    ]
-    covered = await caller.press("2")
-    assert (
-        covered.heard[0]
-        == "Your stand mixer is under warranty until Sunday, October 1, 2028, so the repair is free."
-    )
-    # Jane's espresso machine is at the workshop: her 2 asks for the ticket, as it always has.
-    jane = Caller(client, phone=JANE)
-    await jane.dial_to_menu()
-    assert "repair ticket number" in (await jane.press("2")).text

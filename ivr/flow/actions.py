@@ -799,23 +799,6 @@ async def _repair_products(ctx: ActionContext) -> list[Product]:
     return list(await ctx.repairs.products_of([o.order_number for o in orders], ctx.language))
 
 
-async def repair_menu(ctx: ActionContext) -> str:
-    """Whether pressing 2 for repairs asks "one we have, or a new one?" (`offer_booking`): only
-    a caller with products on file and no repair under way. A caller whose repair is under way
-    most likely calls about it, and hears the ticket question at once (`ask_ticket`), as
-    everyone did before bookings; so does anyone the line knows nothing of."""
-    caller = ctx.session.caller.strip()
-    try:
-        if not await _repair_products(ctx):
-            return "ask_ticket"
-        repairs = await ctx.repository.repairs_of(caller) if caller.startswith("+") else []
-    except Exception as exc:  # the orders' system or the database is down: the status question
-        log.error("repair_products_failed: %s", exc)
-        return "ask_ticket"
-    under_way = [r for r in repairs if _same_phone(caller, r.phone) and r.status is not RepairStatus.CLOSED]
-    return "ask_ticket" if under_way else "offer_booking"
-
-
 def _choose_repair_product(ctx: ActionContext, product: Product) -> str:
     """Remember the product and say whether its warranty covers the repair (the day it ends
     included); the options on offer are set for the next question."""
@@ -1126,7 +1109,6 @@ ACTIONS: Mapping[str, Action] = {
             for reason in ReturnReason
         ),
         Action("find_return", (), frozenset({"found", "none"}), find_return),
-        Action("repair_menu", (), frozenset({"ask_ticket", "offer_booking"}), repair_menu),
         Action(
             "check_repair",
             (),

@@ -186,7 +186,6 @@ class FlowEngine:
     async def handle(self, session: CallSession, event: Event) -> list[Step]:
         """Advance the call by one caller event; returns what the caller hears next."""
         steps: list[Step] = []
-        request = ""
         if isinstance(event, Start):
             remembered = False
             if not session.language:
@@ -243,9 +242,8 @@ class FlowEngine:
                     key = triggers.misheard_key(state.name)
                     session.attempts[key] = session.attempts.get(key, 0) + 1
             self._fire(session, trigger)
-            left = isinstance(event, Speech) and session.state != state.name and trigger != triggers.INPUT
-            if left and isinstance(event, Speech) and not self._fill_from_request(session, event.text):
-                request = event.text  # a lookup first ("repair" asks who you are): the question after it
+            if isinstance(event, Speech) and session.state != state.name and trigger != triggers.INPUT:
+                self._fill_from_request(session, event.text)
             if trigger in (triggers.NO_INPUT, triggers.NO_MATCH) and session.state == state.name:
                 # "Sorry, I didn't catch that" only before asking again; when giving up,
                 # the next state's own words say what happens.
@@ -258,7 +256,7 @@ class FlowEngine:
         elif isinstance(state, HangupState):
             return [Hangup()]
         # Anything else (a stale or out-of-order webhook) repeats where the call stands.
-        return await self._run(session, steps, request)
+        return await self._run(session, steps)
 
     async def _begin(self, session: CallSession, steps: list[Step]) -> list[Step]:
         session.state = self.flow.start
@@ -507,21 +505,17 @@ class FlowEngine:
         )
         return True
 
-    def _fill_from_request(self, session: CallSession, text: str) -> bool:
+    def _fill_from_request(self, session: CallSession, text: str) -> None:
         """A number said with the request that led to a number question answers it: "my order
-        4512 hasn't come" goes on to the lookup without asking for the order number. False
-        when the request led elsewhere than a number question (an action may come first)."""
+        4512 hasn't come" goes on to the lookup without asking for the order number."""
         state = self.flow.states[session.state]
-        if not isinstance(state, GatherState):
-            return False
-        if state.secret:
-            return True
+        if not isinstance(state, GatherState) or state.secret:
+            return
         value = _number_in(text, self.language(session), state)
         if value:
             session.vars[state.save_as] = value
             self._note(session, "flow", f"{state.save_as} from the request: {value}")
             self._fire(session, triggers.INPUT)
-        return True
 
     def _apologise(
         self,
@@ -593,10 +587,7 @@ class FlowEngine:
         else:
             session.inputs.append([state.name, kind, _OK])
 
-    async def _run(self, session: CallSession, steps: list[Step], request: str = "") -> list[Step]:
-        """Run the call's states until one waits for the caller. `request`: the caller's words
-        that left a menu for an action, not a number question; the first number question this
-        turn reaches takes a number said in them (`_fill_from_request`), once."""
+    async def _run(self, session: CallSession, steps: list[Step]) -> list[Step]:
         line: OpeningNow | None = None  # read at most once a turn, and only when needed
 
         async def opening() -> OpeningNow:
@@ -651,10 +642,6 @@ class FlowEngine:
                     )
                     return steps
                 case GatherState():
-                    if request and self._fill_from_request(session, request) and session.state != state.name:
-                        request = ""
-                        continue
-                    request = ""
                     for prompt in self._question(session, state):
                         self._say(session, steps, prompt, True, extra)
                     steps.append(
