@@ -19,6 +19,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from ivr.events import EventType
 
+REPAIR_OPTIONS = ("pickup", "dropoff", "visit")
+"""Every way a booked repair can reach a technician (`ivr.store.repair_bookings.RepairOption`)."""
+
 
 class ConfigError(ValueError):
     """A setting that cannot work; the message names the setting."""
@@ -165,6 +168,9 @@ class Settings:
     """IVR_RETURN_DAYS: days after delivery a product may be returned (the last one included)."""
     return_days_by_language: Mapping[str, int] = field(default_factory=dict)
     """IVR_RETURN_DAYS_<LANG>: a market's own window (the line's numbers are per language)."""
+    repair_options: tuple[str, ...] = REPAIR_OPTIONS
+    """IVR_REPAIR_OPTIONS: how a booked repair reaches a technician, as offered to callers
+    (pickup from home, drop-off at the service point, a technician's visit), in that order."""
     telephony: TelephonyMode = TelephonyMode.TWILIO
     """IVR_TELEPHONY: Twilio, or the sandbox telephone network (`ivr sandbox`)."""
     languages: tuple[str, ...] = ("en",)
@@ -321,6 +327,7 @@ class Settings:
                 for code in languages
                 if f"IVR_RETURN_DAYS_{code.upper()}" in env
             },
+            repair_options=_repair_options(env),
             languages=languages,
             number_languages=number_languages,
             vosk_models=vosk_models,
@@ -330,6 +337,20 @@ class Settings:
                 if (voice := env.get(f"IVR_TTS_VOICE_{code.upper()}", "").strip())
             },
         )
+
+
+def _repair_options(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env.get("IVR_REPAIR_OPTIONS", "").strip()
+    if not raw:
+        return REPAIR_OPTIONS
+    chosen = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    unknown = [part for part in chosen if part not in REPAIR_OPTIONS]
+    if unknown or not chosen:
+        raise ConfigError(
+            f"IVR_REPAIR_OPTIONS must list some of {', '.join(REPAIR_OPTIONS)}, comma-separated"
+            + (f" (not {', '.join(unknown)})" if unknown else "")
+        )
+    return chosen
 
 
 NOT_ZONES = frozenset({"Factory", "localtime", "posixrules"})

@@ -92,6 +92,12 @@ def spoken_date(value: date, today: date | None = None, locale: str = "en-US") -
     return format_date(value, _pattern(babel_locale, skeleton, wide_weekday=True), locale=babel_locale)
 
 
+def spoken_day(value: date, today: date | None = None, locale: str = "en-US") -> str:
+    """A weekday's name alone, as it comes before a part of the day ("Tuesday" in "Tuesday
+    morning"); prompts use it for days within the week ahead and `spoken_date` beyond."""
+    return str(_locale(locale).days["format"]["wide"][value.weekday()])
+
+
 def spoken_when(value: date, today: date | None = None, locale: str = "en-US") -> str:
     """A day as said in a sentence, relative to today: 'today', 'tomorrow', 'on Friday' (within
     the week ahead), else 'on December 4'; in the past 'yesterday', else 'on November 23'.

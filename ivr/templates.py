@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
-from ivr.speakable import digits, last_digits, phone_number, spoken_date, spoken_when
+from ivr.speakable import digits, last_digits, phone_number, spoken_date, spoken_day, spoken_when
 
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)(?::([a-z0-9]+))?\}")
 _SEGMENT = re.compile(r"\[([^\[\]]*)\]")
@@ -30,13 +30,15 @@ FORMATS: dict[str, Callable[[str, date, str], str]] = {
     "first": lambda value, _, __: (value.split() or [""])[0],
     "date": lambda value, today, locale: spoken_date(date.fromisoformat(value), today, locale),
     "when": lambda value, today, locale: spoken_when(date.fromisoformat(value), today, locale),
+    "day": lambda value, today, locale: spoken_day(date.fromisoformat(value), today, locale),
     "if": lambda _, __, ___: "",
 }
 """The formats a prompt may use; anything else is refused when prompts load. Each gets the
 value, today's date and the prompt file's language tag (e.g. `en-US`). `first` says a name's
 first word: "Tack Erik." where Swedish thanks a caller by first name and English by the whole.
-`phone` reads a phone number as it is dialled at home ("0 3 0, 5 5 5 0 1 0"), without the "+"."""
-DATE_FORMATS = frozenset({"date", "when"})
+`phone` reads a phone number as it is dialled at home ("0 3 0, 5 5 5 0 1 0"), without the "+".
+`day` names a day before a part of it: "{slot_day:day} morning" is "Tuesday morning"."""
+DATE_FORMATS = frozenset({"date", "when", "day"})
 
 
 class TemplateError(ValueError):

@@ -187,7 +187,8 @@ def test_a_call_from_the_terminal_phone_then_its_record(server: str, env: dict[s
     ]
     text = ivr("calls", "show", call_sid, env=env, check=True).stdout
     path = (
-        "welcome -> find_return -> find_caller -> caller_orders -> caller_order_status -> tracking_text_check"
+        "welcome -> find_return -> find_repair_booking -> find_caller -> caller_orders -> caller_order_status"
+        " -> tracking_text_check"
         " -> order_more"
     )
     assert f"Path: {path}" in text  # no Twilio account on this line: no text offered

@@ -102,6 +102,9 @@ _SAMPLES_COMMON = {
     "return_order": "4621",
     "return_days": "30",
     "rma": "7001",
+    "booking_number": "8001",
+    "repair_postal_code": "10115",
+    **{f"offers_{option}": "1" for option in ("pickup", "dropoff", "visit")},
     **{
         name: "2026-11-27"
         for name in (
@@ -119,6 +122,8 @@ _SAMPLES_COMMON = {
             "return_delivered_on",
             "return_last_day",
             "return_started_on",
+            "repair_warranty_until",
+            "slot_day",
         )
     },
 }
@@ -132,6 +137,9 @@ SAMPLES: Mapping[str, Mapping[str, str]] = {
         "repair_product": "Kaffeevollautomat",
         "warranty_product": "Kaffeevollautomat",
         **{name: "Wasserkocher" for name in ("return_product", *(f"return_item_{n}" for n in range(1, 6)))},
+        **{f"repair_item_{n}": "Küchenmaschine" for n in range(1, 6)},
+        **{name: "am Dienstagvormittag" for name in ("slot_1", "slot_2", "booking_slot")},
+        "booking_date": "am Dienstag, dem 24. November, vormittags",
         "opening_hours": "Montag bis Freitag von 8 bis 18 Uhr",
         "next_opening": "Wir sind morgen um 8 Uhr wieder für Sie da.",
         **MARKETS.by_code["de"].values("de-DE"),
@@ -146,6 +154,9 @@ SAMPLES: Mapping[str, Mapping[str, str]] = {
         "repair_product": "robotdammsugare",
         "warranty_product": "robotdammsugare",
         **{name: "vattenkokare" for name in ("return_product", *(f"return_item_{n}" for n in range(1, 6)))},
+        **{f"repair_item_{n}": "köksmaskin" for n in range(1, 6)},
+        **{name: "på tisdag förmiddag" for name in ("slot_1", "slot_2", "booking_slot")},
+        "booking_date": "på förmiddagen tisdag den 24 november",
         "opening_hours": "måndag till fredag mellan 8 och 18",
         "next_opening": "Vi öppnar igen i morgon klockan 8.",
         **MARKETS.by_code["se"].values("sv-SE"),

@@ -215,6 +215,7 @@ async def test_a_test_call_runs_the_draft_with_real_data(app_client: TestClient)
     assert turn["path"] == [
         "welcome",
         "find_return",
+        "find_repair_booking",
         "find_caller",
         "caller_orders",
     ]  # the caller ID's order offered

@@ -94,9 +94,12 @@ def test_unknown_action_is_refused_and_no_import_path_is_followed() -> None:
     lines = problems(GOOD.replace("action: find_order", "action: os.system"))
     assert lines == [
         "flow.yaml line 19, state 'lookup': unknown action 'os.system'; "
-        "the service's actions are: check_postal_code, check_return, choose_return_item, find_caller, "
-        "find_guide, find_order, find_repair, find_return, find_warranty, guide_back, guide_no, guide_skip, "
-        "guide_yes, offer_guide_text, offer_return_label, offer_tracking_text, opt_out, record_score, "
+        "the service's actions are: book_repair_slot_1, book_repair_slot_2, cancel_repair_booking, "
+        "check_postal_code, check_repair, check_return, choose_repair_dropoff, choose_repair_item, "
+        "choose_repair_pickup, choose_repair_visit, choose_return_item, find_caller, find_guide, "
+        "find_order, find_repair, find_repair_booking, find_return, find_warranty, guide_back, "
+        "guide_no, guide_skip, guide_yes, move_repair_slot_1, move_repair_slot_2, offer_guide_text, "
+        "offer_repair_slots, offer_return_label, offer_tracking_text, opt_out, record_score, "
         "request_callback, send_review_text, start_return_damaged, start_return_not_needed, "
         "start_return_not_working, start_return_wrong_item, text_guide_link, text_return_label, "
         "text_tracking_link"

@@ -27,17 +27,20 @@ import os
 import re
 import textwrap
 from collections.abc import Callable
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient
 
 from ivr.config import Settings
+from ivr.records import Order
 from ivr.speech.audio import decode_wav, rms
+from ivr.store.repair_bookings import DayPart, RepairOption, Slot, SqlRepairBookings
 from ivr.testing.caller import PUBLIC_URL, Caller, Turn
 from ivr.testing.demo_line import ROOT, TODAY, load_demo_data, make_settings
 from ivr.web.app import create_app
+from ivr.web.keys import STORES
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 FILES = sorted(GOLDEN.glob("**/*.txt"))
@@ -80,12 +83,70 @@ def clock() -> Clock:
     return Clock()
 
 
+SLOTS = [
+    (TODAY + timedelta(days=1), DayPart.MORNING),
+    (TODAY + timedelta(days=2), DayPart.AFTERNOON),
+    (TODAY + timedelta(days=3), DayPart.MORNING),
+    (TODAY + timedelta(days=10), DayPart.AFTERNOON),
+]
+"""The repair calendar every call finds: Tuesday morning, Wednesday afternoon, Thursday
+morning, and the afternoon of Thursday, December 3 (beyond the week: said with its date)."""
+
+
 @pytest.fixture
 async def client(aiohttp_client: Callable, settings: Settings, clock: Clock) -> TestClient:
     """The line on the demo's day and hour, so dates and hours read the same on every run."""
     await load_demo_data(settings)
     client: TestClient = await aiohttp_client(create_app(settings, today=lambda: TODAY, now=clock))
+    calendar = SqlRepairBookings(client.app[STORES].sql)
+    for day, part in SLOTS:
+        await calendar.add_slot(day, part, "golden")
     return client
+
+
+ELSEWHERE = "ELSEWHERE > "
+"""A transcript line for what happens outside this call: `ELSEWHERE > another caller books
+2026-11-24 morning` takes that slot between two of this caller's turns."""
+_ELSEWHERE = re.compile(r"another caller books (\S+) (morning|afternoon)")
+_BOOKED = re.compile(r"^booked: (\S+) (pickup|visit|dropoff)(?: (\S+) (morning|afternoon))?$", re.MULTILINE)
+"""A transcript's `booked:` line: the caller's product already has a repair booked from their
+number before the call (serial number, how, and the slot), to hear, move or cancel."""
+
+
+async def _book_before(client: TestClient, phone: str, to: str, text: str) -> None:
+    found = _BOOKED.search(text)
+    if found is None:
+        return
+    serial, option, day, part = found.groups()
+    calendar = SqlRepairBookings(client.app[STORES].sql)
+    language = dict(pair.split("=") for pair in NUMBERS.split(","))[to or ENGLISH]
+    orders = [o.order_number for o in await _orders(client, phone)]
+    (product,) = [
+        p
+        for p in await calendar.products_of(orders, "" if language == "en" else language)
+        if p.serial_number == serial
+    ]
+    slot = Slot(date.fromisoformat(day), DayPart(part)) if day else None
+    await calendar.book(
+        product, phone, RepairOption(option), slot, covered=True, guide_outcome="", language="",
+        booked_on=TODAY,
+    )  # fmt: skip
+
+
+async def _orders(client: TestClient, phone: str) -> list[Order]:
+    return list(await client.app[STORES].repository.orders_of(phone))
+
+
+async def _elsewhere(client: TestClient, line: str) -> None:
+    found = _ELSEWHERE.fullmatch(line)
+    assert found, f"unknown ELSEWHERE line: {line}"
+    day, part = date.fromisoformat(found.group(1)), DayPart(found.group(2))
+    taken = await client.app[STORES].sql.execute(
+        "UPDATE repair_slots SET booking = 'elsewhere' WHERE day = $1 AND part = $2 AND booking = ''",
+        day.isoformat(),
+        part.value,
+    )
+    assert taken == 1, f"{line}: that slot is not free"
 
 
 class Dialler(Caller):
@@ -101,11 +162,15 @@ class Dialler(Caller):
 
 def script(text: str) -> tuple[list[str], str, str, list[str]]:
     """(comment lines, caller ID, number dialled, what the caller does) read from a transcript."""
-    comments = [line for line in text.splitlines() if line.startswith("#")]
+    comments = [line for line in text.splitlines() if line.startswith(("#", "booked: "))]
     found = re.search(r"^from: (\S+)$", text, re.MULTILINE)
     assert found, "a transcript names the caller ID on a 'from:' line"
     to = re.search(r"^to: (\S+)$", text, re.MULTILINE)
-    inputs = [line.removeprefix("YOU > ") for line in text.splitlines() if line.startswith("YOU > ")]
+    inputs = [
+        line.removeprefix("YOU > ")
+        for line in text.splitlines()
+        if line.startswith("YOU > ") or line.startswith(ELSEWHERE)
+    ]
     return comments, found.group(1), to.group(1) if to else "", inputs
 
 
@@ -132,6 +197,10 @@ async def replay(client: TestClient, phone: str, to: str, inputs: list[str]) -> 
     caller = Dialler(client, phone, to or ENGLISH)
     lines = _heard(await caller.dial())
     for said in inputs:
+        if said.startswith(ELSEWHERE):
+            lines.append(said)
+            await _elsewhere(client, said.removeprefix(ELSEWHERE))
+            continue
         lines.append(f"YOU > {said}")
         if said == SILENCE:
             turn = await caller.silence()
@@ -167,6 +236,7 @@ async def test_a_whole_call_sounds_as_reviewed(client: TestClient, clock: Clock,
     comments, phone, to, inputs = script(text)
     at = instant(text)
     clock.at = at or NOW
+    await _book_before(client, phone, to, text)
     lines = await replay(client, phone, to, inputs)
     header = [
         *comments,

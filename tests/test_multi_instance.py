@@ -44,6 +44,7 @@ ORDER_KEYS = ["pressed 2", "pressed 4512", "pressed 9"]
 ORDER_PATH = [
     "welcome",
     "find_return",
+    "find_repair_booking",
     "find_caller",
     "caller_orders",  # "for another order, press 2"
     "order_number",

@@ -150,6 +150,7 @@ async def test_status_callback_files_the_outcome(caller: Caller, settings: Setti
     assert done.path == [
         "welcome",
         "find_return",
+        "find_repair_booking",
         "find_caller",
         "caller_orders",
         "main_menu",

@@ -34,6 +34,7 @@ CALLS = 12
 ORDER_PATH = [
     "welcome",
     "find_return",
+    "find_repair_booking",
     "find_caller",
     "caller_orders",  # "for another order, press 2"
     "order_number",

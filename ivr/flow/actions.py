@@ -19,12 +19,23 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Protocol
 
+from ivr.config import REPAIR_OPTIONS
 from ivr.flow import guide_walk
 from ivr.flow.guides import LONG_GUIDE_STEPS, Guide, GuideBook
 from ivr.importer import normalise_postal
 from ivr.records import Order, OrderStatus, Repair, RepairStatus, product_in
 from ivr.session import CallSession
+from ivr.speakable import WEEK_AHEAD
 from ivr.store.base import Repository, SourceUnavailable, answered_by
+from ivr.store.repair_bookings import (
+    AlreadyBooked,
+    DayPart,
+    Product,
+    RepairBookings,
+    RepairOption,
+    Slot,
+    SlotTaken,
+)
 from ivr.store.returns import ReturnReason, Returns
 
 
@@ -111,6 +122,10 @@ class ActionContext:
     """The troubleshooting guides (guides/*.yaml); empty: no guide is found."""
     said: str = ""
     """The caller's last answer: their words, or the words of the menu option they keyed."""
+    repairs: RepairBookings | None = None
+    """Where repairs are booked and the slot calendar is; None: no repair is booked."""
+    repair_options: tuple[str, ...] = REPAIR_OPTIONS
+    """How a booked repair may reach a technician (IVR_REPAIR_OPTIONS), as offered to callers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -806,11 +821,295 @@ def _answerer(said: guide_walk.Answer) -> Callable[[ActionContext], Awaitable[st
     return run
 
 
+# --- Booking a repair -----------------------------------------------------------
+MAX_REPAIR_ITEMS = 5
+"""Products a caller chooses from by key at once (as for returns)."""
+GUIDE_OUTCOME = "guide_outcome"
+"""What a guided troubleshooting already tried, set by that flow: kept on the booking."""
+REPAIR_BOOKED_TEXT = "text_message.repair_booked"
+RELEASED_REPAIR_FIELDS = (
+    "repair_serials",
+    "repair_serial",
+    "repair_product",
+    "repair_order",
+    "repair_warranty_until",
+    "repair_postal_code",
+    "repair_option",
+    "slot_count",
+    "slot_1",
+    "slot_2",
+    "repair_slot_1",
+    "repair_slot_2",
+    *(f"repair_item_{n}" for n in range(1, MAX_REPAIR_ITEMS + 1)),
+    *(f"offers_{option}" for option in REPAIR_OPTIONS),
+)
+
+
+async def _own_orders(ctx: ActionContext) -> list[Order]:
+    """The orders this caller is verified for: the caller ID's own, and one verified in this
+    call by its postal code. Nobody else's product is ever named."""
+    caller = ctx.session.caller.strip()
+    mine = [o for o in await ctx.repository.orders_of(caller) if _same_phone(caller, o.phone)]
+    verified = ctx.session.vars.get("verified_order", "")
+    if verified and verified not in {o.order_number for o in mine}:
+        order = await ctx.repository.order(verified)
+        if order is not None:
+            mine.append(order)
+    return mine
+
+
+async def _repair_products(ctx: ActionContext) -> list[Product]:
+    if ctx.repairs is None:
+        return []
+    orders = await _own_orders(ctx)
+    return list(await ctx.repairs.products_of([o.order_number for o in orders], ctx.language))
+
+
+def _choose_repair_product(ctx: ActionContext, product: Product) -> str:
+    """Remember the product and say whether its warranty covers the repair (the day it ends
+    included); the options on offer are set for the next question."""
+    ctx.session.vars.update(
+        repair_serial=product.serial_number,
+        repair_product=product.product,
+        repair_order=product.order_number,
+        repair_warranty_until=_iso(product.expires_on),
+    )
+    for option in REPAIR_OPTIONS:
+        ctx.session.vars[f"offers_{option}"] = "1" if option in ctx.repair_options else ""
+    covered = product.expires_on is not None and ctx.today <= product.expires_on
+    return "covered" if covered else "not_covered"
+
+
+async def check_repair(ctx: ActionContext) -> str:
+    """The start of a booking (the `book_repair` state other flows enter): whose product, and
+    does the warranty cover it?
+
+    Outcomes: `unverified` (no product on file for this caller: a person books it), `booked`
+    (this number has a standing booking: hear it, move or cancel it), `several` (products to
+    choose from, `repair_item_1`…), `covered`, `not_covered` (the market's price is said), or
+    `failed` (the data could not be read)."""
+    for name in RELEASED_REPAIR_FIELDS:
+        ctx.session.vars.pop(name, None)
+    if ctx.repairs is None:
+        return "unverified"
+    try:
+        if await find_repair_booking(ctx) == "found":
+            return "booked"
+        products = await _repair_products(ctx)
+    except Exception as exc:  # an apology and a person, never an application error
+        log.error("repair_check_failed: %s", exc)
+        return "failed"
+    if not products:
+        return "unverified"
+    if len(products) == 1:
+        return _choose_repair_product(ctx, products[0])
+    shown = products[:MAX_REPAIR_ITEMS]
+    ctx.session.vars["repair_serials"] = ",".join(p.serial_number for p in shown)
+    for number, product in enumerate(shown, start=1):
+        ctx.session.vars[f"repair_item_{number}"] = product.product
+    return "several"
+
+
+async def choose_repair_item(ctx: ActionContext) -> str:
+    """The key the caller pressed for one of the products `check_repair` listed."""
+    key = ctx.session.vars.pop("repair_item", "")
+    serials = ctx.session.vars.get("repair_serials", "").split(",")
+    if not key.isdigit() or not 1 <= int(key) <= len(serials) or not serials[0] or ctx.repairs is None:
+        return "invalid"
+    wanted = serials[int(key) - 1]
+    try:
+        products = await _repair_products(ctx)
+    except Exception as exc:
+        log.error("repair_check_failed: %s", exc)
+        return "invalid"
+    chosen = next((p for p in products if p.serial_number == wanted), None)
+    return _choose_repair_product(ctx, chosen) if chosen is not None else "invalid"
+
+
+def _slot_words(ctx: ActionContext, slot: Slot, *, dated: bool = False) -> str:
+    """A slot as said in the call's language: "Tuesday morning" within the week ahead, "the
+    morning of Monday, December 7" beyond it or `dated` (a text read days later), from the
+    prompts `repair_slot` and `repair_slot_far`."""
+    near = (slot.day - ctx.today).days <= WEEK_AHEAD and not dated
+    ctx.session.vars["slot_day"] = slot.day.isoformat()
+    try:
+        return ctx.render(f"{'repair_slot' if near else 'repair_slot_far'}.{slot.part.value}")
+    finally:
+        ctx.session.vars.pop("slot_day", None)
+
+
+def _slot_key(slot: Slot) -> str:
+    return f"{slot.day.isoformat()}/{slot.part.value}"
+
+
+def _slot_from(key: str) -> Slot | None:
+    day, _, part = key.partition("/")
+    try:
+        return Slot(date.fromisoformat(day), DayPart(part))
+    except ValueError:
+        return None
+
+
+async def offer_repair_slots(ctx: ActionContext) -> str:
+    """The next two free slots of the calendar, as words (`slot_1`, `slot_2`) and as keys.
+
+    Outcomes: `offered`, `none` (the calendar has no free slot: a person arranges it), `failed`."""
+    for name in ("slot_1", "slot_2", "repair_slot_1", "repair_slot_2", "slot_count"):
+        ctx.session.vars.pop(name, None)
+    if ctx.repairs is None:
+        return "failed"
+    try:
+        free = await ctx.repairs.free_slots(ctx.today, 2)
+    except Exception as exc:
+        log.error("repair_slots_failed: %s", exc)
+        return "failed"
+    if not free:
+        return "none"
+    for number, slot in enumerate(free, start=1):
+        ctx.session.vars[f"slot_{number}"] = _slot_words(ctx, slot)
+        ctx.session.vars[f"repair_slot_{number}"] = _slot_key(slot)
+    ctx.session.vars["slot_count"] = "two" if len(free) == 2 else "one"
+    return "offered"
+
+
+async def _book(ctx: ActionContext, option: RepairOption, slot: Slot | None) -> str:
+    """File the booking and text it to the caller's own number.
+
+    Outcomes: `texted`, `not_texted` (booked; the line cannot text this caller or the text
+    failed), `taken` (another caller took the slot meanwhile: the next ones are offered),
+    `already_booked` (the product has a standing booking) or `failed`."""
+    vars_ = ctx.session.vars
+    if ctx.repairs is None or not vars_.get("repair_serial"):
+        return "failed"
+    product = Product(
+        vars_["repair_serial"],
+        vars_.get("repair_order", ""),
+        vars_.get("repair_product", ""),
+        date.fromisoformat(vars_["repair_warranty_until"]) if vars_.get("repair_warranty_until") else None,
+    )
+    covered = product.expires_on is not None and ctx.today <= product.expires_on
+    try:
+        made = await ctx.repairs.book(
+            product,
+            ctx.session.caller,
+            option,
+            slot,
+            covered=covered,
+            guide_outcome=vars_.get(GUIDE_OUTCOME, "")[:500],
+            language=ctx.session.language,
+            booked_on=ctx.today,
+        )
+    except SlotTaken:
+        ctx.note(f"repair slot taken meanwhile: {_slot_key(slot) if slot else ''}")
+        return "taken"
+    except AlreadyBooked:
+        return "already_booked"
+    except Exception as exc:  # the database is down: an apology and a person, never an error
+        log.error("repair_booking_failed: %s", exc)
+        return "failed"
+    _booked(ctx, made.number, option, slot)
+    ctx.note(f"repair booked: {made.number} ({option.value}{', ' + _slot_key(slot) if slot else ''})")
+    sent = await _send(ctx, "repair_booked", f"{REPAIR_BOOKED_TEXT}.{option.value}")
+    return "texted" if sent == "sent" else "not_texted"
+
+
+def _booked(ctx: ActionContext, number: str, option: RepairOption, slot: Slot | None) -> None:
+    ctx.session.vars.update(
+        booking_number=number,
+        repair_option=option.value,
+        booking_slot=_slot_words(ctx, slot) if slot else "",
+        booking_date=_slot_words(ctx, slot, dated=True) if slot else "",
+    )
+
+
+def _option_chooser(option: RepairOption) -> Callable[[ActionContext], Awaitable[str]]:
+    """The caller chose how the product reaches a technician. A drop-off is booked at once;
+    a pickup or visit hears the next free slots first (`offer_repair_slots`' outcomes)."""
+
+    async def run(ctx: ActionContext) -> str:
+        if option.value not in ctx.repair_options:
+            return "not_offered"
+        ctx.session.vars["repair_option"] = option.value
+        if not option.needs_slot:
+            return await _book(ctx, option, None)
+        try:  # the address is confirmed by its postal code, never read out whole
+            order = await ctx.repository.order(ctx.session.vars.get("repair_order", ""))
+        except Exception as exc:
+            log.error("repair_address_failed: %s", exc)
+            return "failed"
+        ctx.session.vars["repair_postal_code"] = order.postal_code if order is not None else ""
+        return await offer_repair_slots(ctx)
+
+    return run
+
+
 async def guide_back(ctx: ActionContext) -> str:
     guide = _guide(ctx)
     if guide is None:
         return guide_walk.Moved.FIRST.value
     return guide_walk.back(ctx.session.vars, guide, ctx.language).value
+
+
+def _slot_booker(number: int) -> Callable[[ActionContext], Awaitable[str]]:
+    async def run(ctx: ActionContext) -> str:
+        slot = _slot_from(ctx.session.vars.get(f"repair_slot_{number}", ""))
+        option = ctx.session.vars.get("repair_option", "")
+        if slot is None or option not in REPAIR_OPTIONS:
+            return "failed"
+        return await _book(ctx, RepairOption(option), slot)
+
+    return run
+
+
+async def find_repair_booking(ctx: ActionContext) -> str:
+    """A caller whose number booked a repair hears it when they call again (and may move or
+    cancel it): `found`, or `none`."""
+    standing = await ctx.repairs.standing_for(ctx.session.caller) if ctx.repairs is not None else None
+    if standing is None:
+        return "none"
+    ctx.session.vars.update(repair_product=standing.product, repair_serial=standing.serial_number)
+    _booked(ctx, standing.number, standing.option, standing.slot)
+    return "found"
+
+
+def _slot_mover(number: int) -> Callable[[ActionContext], Awaitable[str]]:
+    """Move the standing booking to the offered slot `number`: `texted`, `not_texted`,
+    `taken` (someone took it meanwhile) or `failed`."""
+
+    async def run(ctx: ActionContext) -> str:
+        slot = _slot_from(ctx.session.vars.get(f"repair_slot_{number}", ""))
+        booking = ctx.session.vars.get("booking_number", "")
+        if ctx.repairs is None or slot is None or not booking or not ctx.session.vars.get("booking_slot"):
+            return "failed"  # a drop-off has no time to move
+        try:
+            moved = await ctx.repairs.move(booking, slot)
+        except SlotTaken:
+            return "taken"
+        except Exception as exc:
+            log.error("repair_move_failed: %s", exc)
+            return "failed"
+        _booked(ctx, moved.number, moved.option, slot)
+        ctx.note(f"repair booking moved: {booking} to {_slot_key(slot)}")
+        ctx.session.attempts.pop(f"{TEXTED}:repair_booked", None)  # the new time is texted too
+        sent = await _send(ctx, "repair_booked", f"{REPAIR_BOOKED_TEXT}.{moved.option.value}")
+        return "texted" if sent == "sent" else "not_texted"
+
+    return run
+
+
+async def cancel_repair_booking(ctx: ActionContext) -> str:
+    """Cancel the standing booking heard in this call and free its slot: `cancelled`, `failed`."""
+    booking = ctx.session.vars.get("booking_number", "")
+    if ctx.repairs is None or not booking:
+        return "failed"
+    try:
+        done = await ctx.repairs.cancel(booking)
+    except Exception as exc:
+        log.error("repair_cancel_failed: %s", exc)
+        return "failed"
+    if done:
+        ctx.note(f"repair booking cancelled: {booking}")
+    return "cancelled" if done else "failed"
 
 
 SELF_SERVICE: Mapping[str, tuple[str, frozenset[str]]] = {
@@ -821,6 +1120,9 @@ SELF_SERVICE: Mapping[str, tuple[str, frozenset[str]]] = {
     "guide_yes": ("guides_solved", frozenset({guide_walk.Moved.SOLVED.value})),
     "guide_no": ("guides_not_solved", frozenset({guide_walk.Moved.DONE.value})),
     "guide_skip": ("guides_not_solved", frozenset({guide_walk.Moved.DONE.value})),
+    "choose_repair_dropoff": ("repairs_booked", frozenset({"texted", "not_texted"})),
+    "book_repair_slot_1": ("repairs_booked", frozenset({"texted", "not_texted"})),
+    "book_repair_slot_2": ("repairs_booked", frozenset({"texted", "not_texted"})),
 }
 """Actions that finish a job for the caller without a person: what the insights count it as,
 and the outcomes that mean it was done (a refused or failed return is not one)."""
@@ -890,5 +1192,53 @@ ACTIONS: Mapping[str, Action] = {
         Action("guide_no", (), frozenset({"step", "done"}), _answerer(guide_walk.Answer.NO)),
         Action("guide_skip", (), frozenset({"step", "done"}), _answerer(guide_walk.Answer.SKIPPED)),
         Action("guide_back", (), frozenset({"step", "first"}), guide_back),
+        Action(
+            "check_repair",
+            (),
+            frozenset({"unverified", "booked", "several", "covered", "not_covered", "failed"}),
+            check_repair,
+        ),
+        Action(
+            "choose_repair_item",
+            ("repair_item",),
+            frozenset({"covered", "not_covered", "invalid"}),
+            choose_repair_item,
+        ),
+        Action(
+            "choose_repair_dropoff",
+            (),
+            frozenset({"texted", "not_texted", "already_booked", "failed", "not_offered"}),
+            _option_chooser(RepairOption.DROPOFF),
+        ),
+        *(
+            Action(
+                f"choose_repair_{option.value}",
+                (),
+                frozenset({"offered", "none", "failed", "not_offered"}),
+                _option_chooser(option),
+            )
+            for option in (RepairOption.PICKUP, RepairOption.VISIT)
+        ),
+        Action("offer_repair_slots", (), frozenset({"offered", "none", "failed"}), offer_repair_slots),
+        *(
+            Action(
+                f"book_repair_slot_{number}",
+                (),
+                frozenset({"texted", "not_texted", "taken", "already_booked", "failed"}),
+                _slot_booker(number),
+            )
+            for number in (1, 2)
+        ),
+        Action("find_repair_booking", (), frozenset({"found", "none"}), find_repair_booking),
+        *(
+            Action(
+                f"move_repair_slot_{number}",
+                (),
+                frozenset({"texted", "not_texted", "taken", "failed"}),
+                _slot_mover(number),
+            )
+            for number in (1, 2)
+        ),
+        Action("cancel_repair_booking", (), frozenset({"cancelled", "failed"}), cancel_repair_booking),
     )
 }

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import date
 
+from ivr.config import REPAIR_OPTIONS
 from ivr.flow import machine as triggers
 from ivr.flow import survey as inbound_survey
 from ivr.flow.actions import (
@@ -71,6 +72,7 @@ from ivr.session import CallSession, InputKind, InputResult, TranscriptEntry
 from ivr.speech.number_words import reading
 from ivr.store.base import Repository
 from ivr.store.caller_languages import CallerLanguages
+from ivr.store.repair_bookings import RepairBookings
 from ivr.store.returns import Returns
 
 _KEY, _SPEECH, _SILENCE = InputKind.KEY.value, InputKind.SPEECH.value, InputKind.SILENCE.value
@@ -126,10 +128,15 @@ class FlowEngine:
         returns: Returns | None = None,
         return_window: ReturnWindow | None = None,
         guides: GuideBook | None = None,
+        repairs: RepairBookings | None = None,
+        repair_options: tuple[str, ...] | None = None,
     ) -> None:
         self.flow = flow
         self.guides = guides or GuideBook(default=catalog.language)
         """The troubleshooting guides the flow's guide actions walk (guides/*.yaml)."""
+        self.repairs = repairs
+        """Where the flow's repair actions book; None: no repair is booked."""
+        self.repair_options = repair_options if repair_options is not None else REPAIR_OPTIONS
         self.returns = returns
         """Where the flow's return actions file returns; None: no return is started."""
         self.return_window = return_window or ReturnWindow()
@@ -695,6 +702,8 @@ class FlowEngine:
                         return_window=self.return_window,
                         guides=self.guides,
                         said=self._last_answer(session),
+                        repairs=self.repairs,
+                        repair_options=self.repair_options,
                     )
                     outcome = await action.run(context)
                     self._note(session, "flow", f"{state.action}: {outcome}")

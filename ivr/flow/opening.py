@@ -26,8 +26,13 @@ WARRANTY_RIGHTS = "warranty_rights"
 """The market's consumer-rights sentence the warranty answer begins with."""
 RETURN_RIGHTS = "return_rights"
 """The market's consumer-rights sentence the returns answer begins with."""
-PLAN_PRICES = {"basic_plan": "basic_plan_price", "premium_plan": "premium_plan_price"}
-"""A market's named prices → the placeholders that say them in its currency."""
+PLAN_PRICES = {
+    "basic_plan": "basic_plan_price",
+    "premium_plan": "premium_plan_price",
+    "repair": "repair_price",
+}
+"""A market's named prices → the placeholders that say them in its currency (`repair`: a
+booked repair of a product out of warranty)."""
 MARKET_VARIABLES = frozenset(
     {PICKUP_LOCATION, PICKUP_HOURS, WARRANTY_RIGHTS, RETURN_RIGHTS, *PLAN_PRICES.values()}
 )

@@ -68,6 +68,9 @@ SECTIONS: Mapping[str, str] = {
     " FROM returns WHERE caller = $1 ORDER BY created_at",
     "events": "SELECT id, type, body, created_at, state FROM event_outbox"
     " WHERE body LIKE '%' || $1 || '%' ORDER BY created_at",
+    "repair_bookings": "SELECT number, serial_number, order_number, product, repair_option, slot_day,"
+    " slot_part, status, guide_outcome, language, booked_on FROM repair_bookings WHERE caller = $1"
+    " ORDER BY created_at",
     "orders": "SELECT order_number, customer_name, postal_code, status, carrier, tracking_number,"
     " placed_on, ship_date, eta FROM orders WHERE phone = $1 ORDER BY order_number",
     "repairs": "SELECT ticket_number, serial_number, product, status, updated_on, eta FROM repairs"
@@ -96,6 +99,10 @@ _ERASE: Sequence[str] = (
     "DELETE FROM returns WHERE caller = $1",
     # events for the company not yet sent, or kept after: the number in their body goes, unsent
     "DELETE FROM event_outbox WHERE body LIKE '%' || $1 || '%'",
+    # a booking's slot is freed for other callers before the booking goes
+    "UPDATE repair_slots SET booking = '' WHERE booking IN"
+    " (SELECT number FROM repair_bookings WHERE caller = $1)",
+    "DELETE FROM repair_bookings WHERE caller = $1",
 )
 """What erasure deletes outright, in one transaction with the calls' anonymising."""
 

@@ -374,6 +374,30 @@ SHARED_MIGRATIONS: list[SharedMigration] = [
         """,
     ),
     SharedMigration(
+        22,
+        "repair_bookings",
+        # Repairs the line booked (ivr.store.repair_bookings) and the slot calendar they take
+        # from. A slot holds the number of the booking that took it ('' while free), so taking
+        # it is one conditional UPDATE: of two callers (or instances) only one changes the row.
+        # `open_key` (the product's serial number while the booking stands, NULL once cancelled)
+        # keeps a product to one standing booking, however often a webhook is retried.
+        """
+        CREATE TABLE IF NOT EXISTS repair_slots (
+            day text NOT NULL, part text NOT NULL, booking text NOT NULL DEFAULT '',
+            created_by text NOT NULL DEFAULT '', created_at double precision NOT NULL,
+            PRIMARY KEY (day, part));
+        CREATE TABLE IF NOT EXISTS repair_bookings (
+            number text PRIMARY KEY, open_key text UNIQUE, serial_number text NOT NULL,
+            order_number text NOT NULL, product text NOT NULL, caller text NOT NULL,
+            repair_option text NOT NULL, slot_day text NOT NULL, slot_part text NOT NULL,
+            status text NOT NULL, covered integer NOT NULL,
+            guide_outcome text NOT NULL, language text NOT NULL, booked_on text NOT NULL,
+            created_at double precision NOT NULL, updated_at double precision NOT NULL);
+        CREATE INDEX IF NOT EXISTS repair_bookings_caller ON repair_bookings (caller, created_at);
+        CREATE INDEX IF NOT EXISTS repair_bookings_created ON repair_bookings (created_at);
+        """,
+    ),
+    SharedMigration(
         25,
         "kept_optouts",
         # An opt-out outlives the erasure of the number's data, as a keyed digest

@@ -30,6 +30,7 @@ from ivr.console.insights import setup_insights
 from ivr.console.landing import setup_landing
 from ivr.console.privacy import setup_privacy
 from ivr.console.prompt_audio import ConsoleAudio
+from ivr.console.repairs import setup_repairs_page
 from ivr.console.returns import setup_returns_page
 from ivr.console.teaching import setup_teaching
 from ivr.console.test_phone import TestPhone, phone_secret
@@ -63,6 +64,7 @@ from ivr.store.backends import Stores
 from ivr.store.caller_languages import SqlCallerLanguages
 from ivr.store.event_outbox import EventOutbox
 from ivr.store.redis import RedisSessionStore
+from ivr.store.repair_bookings import SqlRepairBookings
 from ivr.store.returns import SqlReturns
 from ivr.store.surveys import SqlSurveyRecorder
 from ivr.store.used_tokens import UsedTokens
@@ -287,6 +289,7 @@ def setup_voice(
     plan = LanguagePlan(settings.languages, settings.number_languages)
     remembered = SqlCallerLanguages(stores.sql)
     returns = SqlReturns(stores.sql)
+    repairs = SqlRepairBookings(stores.sql)
 
     def engine(number: int, compiled: CompiledFlow) -> FlowEngine:
         catalog = compiled.catalogs[settings.language]
@@ -307,6 +310,8 @@ def setup_voice(
             return_window=ReturnWindow(settings.return_days, settings.return_days_by_language),
             # A version published before guides were versioned runs the guides folder's.
             guides=compiled.guides if compiled.guides.guides else guides,
+            repairs=repairs,
+            repair_options=settings.repair_options,
         )
 
     library = FlowLibrary(
@@ -380,7 +385,7 @@ def setup_console(
     outreach: Outreach | None = None,
 ) -> None:
     """The web console (`/console`): accounts, the flow editor with its test phone, the agent
-    desk, the campaigns page and the returns list."""
+    desk, the campaigns page, the returns list and the repairs page."""
     console = create_console(
         AccountStore(stores.sql),
         AuditLog(stores.sql),
@@ -426,6 +431,7 @@ def setup_console(
     setup_returns_page(console, SqlReturns(stores.sql))
     routes = {kind.value: settings.events_urls.get(kind.value, settings.events_url) for kind in EventType}
     setup_deliveries_page(console, EventOutbox(stores.sql), routes)
+    setup_repairs_page(console, SqlRepairBookings(stores.sql), today)
     setup_privacy(console, stores.sessions if isinstance(stores.sessions, RedisSessionStore) else None)
     setup_landing(app, console, sandbox=app.get(NETWORK) is not None)
     app.add_subapp("/console", console)
