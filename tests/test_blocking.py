@@ -44,6 +44,8 @@ MAX_STALL = 0.1
 """Seconds of CPU one loop callback may take while callers wait."""
 FLOW = (ROOT / "flows" / "support.yaml").read_text()
 EN = (ROOT / "prompts" / "en.yaml").read_text()
+GUIDES = sum(len(path.read_text()) for path in (ROOT / "guides").glob("*.yaml"))
+"""The shipped guides' text: a draft that sends no guides keeps these, and they count too."""
 FREQUENT = "+15550100999"
 """A caller with years of calls on file: the largest privacy export and erasure."""
 FREQUENT_CALLS = 3_000
@@ -53,7 +55,7 @@ IMPORT_ROWS = 20_000
 
 def largest_draft() -> dict[str, object]:
     """The shipped flow with three prompt files as big as one request may carry (less a margin)."""
-    padding = (MAX_DRAFT_TEXT - len(FLOW)) // 3 - len(EN) - 2_000
+    padding = (MAX_DRAFT_TEXT - len(FLOW) - GUIDES) // 3 - len(EN) - 2_000
     big = EN + big_prompts(padding).removeprefix("prompts:\n").replace("  extra_", "  zz_extra_")
     return {"flow": FLOW, "prompts": {"en": big, "de": big, "sv": big}}
 

@@ -132,6 +132,7 @@ async def test_no_arrow_label_is_drawn_over_a_state_of_the_shipped_flow() -> Non
 
 
 SHIPPED_GROUPS = {
+    "caller_on_file": {"find_caller", "caller_order", "caller_repair"},  # named in the flow
     "order": {
         "order_number",
         "find_order",
@@ -141,6 +142,7 @@ SHIPPED_GROUPS = {
         "order_more",
     },
     "repair": {"repair_ticket", "find_repair", "repair_not_found", "repair_status"},
+    "booking": {"book_repair", "repair_how", "repair_slots", "repair_booked"},  # named in the flow
     "warranty": {"warranty_serial", "find_warranty", "warranty_not_found", "warranty_active"},
     "questions": {"faq_menu", "faq_returns", "faq_warranty", "faq_hours"},
     "guides": {"find_guide", "guide_step", "guide_solved", "guide_not_solved"},  # named in the flow

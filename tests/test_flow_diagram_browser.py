@@ -104,6 +104,7 @@ async def test_the_whole_shipped_flow_is_readable_and_can_be_zoomed_panned_click
         await page.click("#zoom-fit")
 
         # the wheel zooms around the pointer
+        await page.locator("#diagram").scroll_into_view_if_needed()
         box = await page.locator("#diagram").bounding_box()
         await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         await page.mouse.wheel(0, -400)

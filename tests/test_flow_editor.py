@@ -145,10 +145,13 @@ async def test_the_diagram_folds_the_groups_asked_for_and_says_where_each_state_
     )
     assert status == 200
     assert [(g["name"], g["collapsed"]) for g in body["groups"]] == [
+        ("caller_on_file", False),
         ("order", True),
         ("repair", False),
+        ("booking", False),
         ("warranty", False),
         ("questions", False),
+        ("guides", False),
     ]
     drawn = {g.get("id") for g in ET.fromstring(body["svg"]).iter(f"{SVG}g") if g.get("class") == "node"}
     assert "group-order" in drawn and "state-order_number" not in drawn and "state-faq_menu" in drawn

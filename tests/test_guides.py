@@ -257,11 +257,14 @@ async def test_an_unsolved_guide_hands_over_with_what_was_tried(
     await caller.press("2")
     await caller.say("next")
     await caller.press("2")
-    handed = await caller.say("no, that didn't help")
+    booking = await caller.say("no, that didn't help")
+    # on to booking a repair: a stranger has no product on file, so a person is offered
+    assert "To book a repair I need to find your product" in booking.text, booking.text
+    handed = await caller.press("1")
     assert handed.handoff is not None
     session = await client.app[LINE].sessions.load(caller.call_sid)
     assert session is not None
-    assert session.transfer_reason == "guide_not_solved"
+    assert "guide_not_solved" in session.path and "book_repair" in session.path
     assert session.vars["guide_outcome"] == "dishwasher-e15: 1 no, 2 skipped, 3 no, 4 no"
 
 
@@ -279,6 +282,8 @@ async def test_ivr_stats_counts_guides_solved_and_not_and_the_calls_they_kept_fr
     await unsolved.say("error fifteen")
     for _ in range(4):
         turn = await unsolved.press("2")
+    assert "To book a repair" in turn.text, turn.text  # a stranger: no product on file
+    turn = await unsolved.press("1")
     assert turn.handoff is not None
     await unsolved.transfer_ends("completed")
     await unsolved.hang_up()

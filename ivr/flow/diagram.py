@@ -276,7 +276,11 @@ def to_dot(
         if ends[0] != ends[1] or ends[0].startswith("state-"):  # a folded group's inner arrows go
             arrows.setdefault(ends, []).append(edge)
     for (source, target), edges in arrows.items():
-        attrs = {"label": _escape(", ".join(dict.fromkeys(e.label for e in edges if e.label)))}
+        said = ", ".join(dict.fromkeys(e.label for e in edges if e.label))
+        # an arrow to or from a folded group stands for many: its words go to the tooltip, so
+        # the folded overview stays small enough to read whole
+        merged = source.startswith("group-") or target.startswith("group-")
+        attrs = {"tooltip": _escape(said)} if merged else {"label": _escape(said)}
         if any(e.dangling for e in edges):
             attrs |= {"color": DANGLING_COLOR, "fontcolor": DANGLING_COLOR, "style": "dashed"}
         lines.append(f"  {_quote_id(source)} -> {_quote_id(target)} [{_attrs(attrs)}];")

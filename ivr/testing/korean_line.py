@@ -117,5 +117,6 @@ def korean_settings(tmp_path: Path, model: Path, **env: str) -> Settings:
         IVR_FLOW=str(flow),
         IVR_PROMPTS=str(prompts),
         IVR_CAMPAIGNS=str(tmp_path / "no-campaigns"),
+        IVR_GUIDES=str(tmp_path / "no-guides"),  # the shipped guides speak en, de and sv, not Korean
         **env,
     )
