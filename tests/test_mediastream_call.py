@@ -28,7 +28,7 @@ from aiohttp import WSMessage, WSMsgType
 
 from ivr.handoff import DialHandOff
 from ivr.line import STREAM_FAILURES, SupportLine, stream_token
-from ivr.mediastream.call import PREROLL_FRAMES, StreamCall, StreamSpeech
+from ivr.mediastream.call import StreamCall, StreamSpeech
 from ivr.metrics import Metrics
 from ivr.session import CallSession
 from ivr.speech import audio
@@ -107,19 +107,10 @@ class FakeRecognizer:
         self.answers = answers
         self.grammars: list[tuple[str, ...] | None] = [tuple(grammar) if grammar is not None else None]
         self.audio_bytes = 0
-        self.heard = bytearray()
-        """Every sample fed, in order (16-bit PCM)."""
 
     async def accept(self, pcm: bytes) -> Transcript | None:
         self.audio_bytes += len(pcm)
-        self.heard += pcm
         return None
-
-    def frames(self) -> tuple[int, int]:
-        """(voiced, silent) 20 ms frames among those fed."""
-        samples = np.frombuffer(bytes(self.heard), dtype=np.int16).reshape(-1, FRAME)
-        voiced = int((np.abs(samples).max(axis=1) > 1000).sum())
-        return voiced, len(samples) - voiced
 
     async def finish(self) -> Transcript:
         if not self.answers:
@@ -321,44 +312,6 @@ async def test_speech_during_the_menu_cuts_it_short_and_picks_the_option(make_ca
     assert await call.caller_said() == ["said 'repair'"]
     assert call.recognizers.made[0].audio_bytes >= 15 * FRAME * 2  # the whole utterance was heard
     assert call.asr_observed() == 1
-
-
-async def test_a_caller_who_speaks_the_moment_the_question_opens_is_heard_from_the_first_frame(
-    make_call: MakeCall,
-) -> None:
-    """The endpointer needs 100 ms of voice before it calls it speech; those frames are kept
-    and reach the recogniser, so the first syllable is not lost."""
-    call = make_call("repair")
-    await call.dial()
-    await call.twilio.prompts(1)  # the menu has just begun
-    call.twilio.audio(voice(15))
-    await call.twilio.cut_short()
-    call.twilio.silence(PAUSE_FRAMES)
-    await call.ended()
-
-    assert await call.caller_said() == ["said 'repair'"]
-    voiced, silent = call.recognizers.made[0].frames()
-    assert voiced == 15  # every frame of the word, the very first included
-    assert silent <= 10  # and of the pause that ended it, only the first 200 ms
-
-
-async def test_the_recogniser_gets_the_callers_words_not_the_silence_around_them(make_call: MakeCall) -> None:
-    """While the line talks and the caller listens, and past 200 ms of a pause, nothing is
-    decoded: 300 ms before the words (the pre-roll), and the first 200 ms of each pause."""
-    call = make_call("order")
-    await call.dial()
-    await call.twilio.prompts(1)
-    call.twilio.silence(60)  # the caller listens to the menu (1.2 s)
-    call.twilio.played()
-    call.twilio.silence(20)
-    call.twilio.audio(voice(10) + SILENCE * 25 + voice(10))  # a 500 ms pause inside the answer
-    call.twilio.silence(PAUSE_FRAMES)
-    await call.twilio.prompts(1)  # the order number question: the answer was taken as one
-
-    assert await call.caller_said() == ["said 'order'"]
-    voiced, silent = call.recognizers.made[0].frames()
-    assert voiced == 20
-    assert silent <= PREROLL_FRAMES + 10 + 10  # before the words, in the pause, after them: of 145 sent
 
 
 async def test_silence_after_the_menu_gets_the_no_input_prompt_and_the_menu_again(

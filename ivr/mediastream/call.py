@@ -61,12 +61,9 @@ from ivr.versions.library import Flows
 log = logging.getLogger(__name__)
 
 FRAME_BYTES = 160
-"""20 ms of 8 kHz mu-law: one media message from Twilio."""
+"""20 ms of 8 kHz mu-law: one media message."""
 PREROLL_FRAMES = 15
 """Audio kept from before speech was detected (300 ms), so a word's start is not lost."""
-PROMPT_CHUNK_BYTES = 8000
-"""Prompt audio per media message (1 s): Twilio plays a message's audio whatever its length,
-and one message a second costs a fiftieth of the JSON, base64 and socket writes of one per frame."""
 FEED_FRAMES = 5
 """Frames batched per recogniser call (100 ms): fewer thread hops per second of audio."""
 START_TIMEOUT = 5.0
@@ -312,10 +309,9 @@ class StreamCall:
         # caller never hears a gap between two prompts while the second is synthesised.
         clips = [await self.speech.clips_for(prompt.language).get(prompt.text) for prompt in prompts]
         for prompt, clip in zip(prompts, clips, strict=True):
-            for offset in range(0, len(clip), PROMPT_CHUNK_BYTES):
-                chunk = clip[offset : offset + PROMPT_CHUNK_BYTES]
-                whole_frames = -(-len(chunk) // FRAME_BYTES) * FRAME_BYTES
-                await self.ws.send_str(self.protocol.media(chunk.ljust(whole_frames, b"\xff")))
+            for offset in range(0, len(clip), FRAME_BYTES):
+                chunk = clip[offset : offset + FRAME_BYTES].ljust(FRAME_BYTES, b"\xff")
+                await self.ws.send_str(self.protocol.media(chunk))
             name = f"{'i' if barge_in and prompt.interruptible else 'n'}-{secrets.token_hex(4)}"
             self.marks.add(name)
             await self.ws.send_str(self.protocol.mark(name))
@@ -410,10 +406,10 @@ class StreamCall:
                 await self._interrupt()
             hearing = True
             pending = [*self.preroll, frame]
-        elif hearing and self.endpointer.speaking:  # not on the frame that ended the utterance
+        elif hearing:
             if self.endpointer.pause_ms <= self.speech.endpoint.complete_silence_ms:
                 pending.append(frame)  # the rest of a longer pause is silence: not worth decoding
-        elif not hearing:
+        else:
             self.preroll.append(frame)
         if hearing and len(pending) >= FEED_FRAMES:
             if recognizer is not None and self._heard(await recognizer.accept(b"".join(pending))):

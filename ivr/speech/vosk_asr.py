@@ -10,12 +10,7 @@ Every call into Kaldi blocks for milliseconds to hundreds of milliseconds, so
 it runs in a thread pool shared by all calls and sized for the machine. Vosk
 is reached through cffi, which releases the GIL for the duration of each C
 call, so recognisers of different calls really do run in parallel on
-different cores. Kaldi's own recognisers are kept warm per model and grammar
-(`_LoadedModel.take` / `give`): a call leases one for an utterance and gives it back
-at its end, reset (its audio and speaker adaptation dropped) but not rebuilt, so its
-grammar's search graph, composed lazily as decoding explores it, stays built for the
-next caller; and a call holds no Kaldi state while the line talks or the caller
-listens. Calls into one recogniser are serialised: an asyncio lock
+different cores. Calls into one recogniser are serialised: an asyncio lock
 keeps them in order without tying up pool threads, and a thread lock makes
 that a guarantee even when a caller is cancelled while Kaldi is still busy
 (Kaldi objects are not thread-safe, and a grammar change while decoding
@@ -25,12 +20,11 @@ How one recogniser is used, per utterance::
 
     call                                   VoskRecognizer              Kaldi (pool thread)
       | set_grammar(["yes", "no"]) ----------> | remembered
-      | accept(20 ms PCM) ---------------------> | ------------------> | a warm recogniser for the
-      |                                        |                     | grammar (utterance start only)
+      | accept(20 ms PCM) ---------------------> | ------------------> | SetGrammar (utterance start only)
       | <- None or Transcript(partial=True) --- | <------------------ | AcceptWaveform, PartialResult
       | ... (Vosk may end a segment itself: Transcript(partial=False), utterance goes on)
       | settle() at a pause ---------------------> | ------------------> | FinalResult: a segment ends
-      | finish() -------------------------------> | ------------------> | FinalResult; given back
+      | finish() -------------------------------> | ------------------> | FinalResult, fresh decoder
       | <- Transcript(text, confidence, partial=False)
 """
 
@@ -84,14 +78,6 @@ VOSK_LOG_LEVEL = -2
 grammar word missing from the vocabulary, on every recogniser; this module
 reports those once, through logging, instead.
 """
-
-
-IDLE_PER_GRAMMAR = 64
-"""Warm recognisers kept per model, sample rate and grammar while no call uses them.
-
-Enough for the callers of one server who speak at once to the same question (about a
-third of the calls at a menu); beyond it, one given back is dropped and freed. An idle one
-holds about 270 KB (the Korean model, after an answer), so at most about 17 MB a grammar."""
 
 
 def _grammar_json(grammar: Grammar) -> str:
@@ -187,28 +173,6 @@ class _LoadedModel:
     """Whether the model can switch grammars: ``graph/HCLr.fst`` + ``Gr.fst``, not a fixed ``HCLG.fst``."""
     _reported: set[Grammar] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _idle: dict[tuple[int, Grammar], list[vosk.KaldiRecognizer]] = field(default_factory=dict)
-    """Warm recognisers no call holds, by (sample rate, grammar)."""
-    made: int = 0
-    """Kaldi recognisers this process has built on the model (the rest were reused)."""
-
-    def take(self, sample_rate: int, grammar: Grammar) -> vosk.KaldiRecognizer:
-        """A recogniser for one utterance: a warm one for the grammar, or a new one; in a pool thread."""
-        with self._lock:
-            idle = self._idle.get((sample_rate, grammar))
-            if idle:
-                return idle.pop()
-            self.made += 1
-        return _new_kaldi_recognizer(self, sample_rate, grammar)
-
-    def give(self, sample_rate: int, grammar: Grammar, kaldi: vosk.KaldiRecognizer) -> None:
-        """Keep a recogniser whose utterance is over (``FinalResult`` was its last call) for the
-        next one. Its next ``AcceptWaveform`` starts a fresh decoder and feature pipeline, so
-        nothing of this caller's audio reaches the next."""
-        with self._lock:
-            idle = self._idle.setdefault((sample_rate, grammar), [])
-            if len(idle) < IDLE_PER_GRAMMAR:
-                idle.append(kaldi)
 
     def report_grammar(self, grammar: Grammar) -> None:
         """Log, once per grammar per model, which of its words the model does not know.
@@ -337,9 +301,6 @@ class VoskModels:
     ) -> VoskRecognizer:
         """Return a new recogniser on the (shared) model in ``model_dir``; one per call.
 
-        It holds Kaldi's recogniser only during an utterance, leased from the model's
-        warm ones (see :meth:`_LoadedModel.take`).
-
         Raises :class:`RecognitionError` (``asr_model_missing``, ``asr_model_invalid``)
         naming the directory and how to fix it.
         """
@@ -347,7 +308,8 @@ class VoskModels:
             raise ValueError(f"sample_rate must be positive, got {sample_rate}")
         normalised = normalise_grammar(grammar)
         loaded = await self._model(model_dir)
-        return VoskRecognizer(loaded, sample_rate, normalised, self._run)
+        kaldi = await self._run(_new_kaldi_recognizer, loaded, sample_rate, normalised)
+        return VoskRecognizer(kaldi, loaded, sample_rate, normalised, self._run)
 
     def close(self) -> None:
         """Stop the recognition pool; recognisers made here fail with ``asr_engine_failed``
@@ -456,8 +418,7 @@ class VoskModel:
 
 
 def _new_kaldi_recognizer(loaded: _LoadedModel, sample_rate: int, grammar: Grammar) -> vosk.KaldiRecognizer:
-    """Make a Kaldi recogniser with word confidences on; runs in a pool thread (~50 ms free-form,
-    under a millisecond with a grammar, plus the search graph it composes as it decodes)."""
+    """Make a Kaldi recogniser with word confidences on; runs in a pool thread (~50 ms free-form)."""
     vosk = _import_vosk()
     try:
         if grammar is None:
@@ -477,9 +438,7 @@ class VoskRecognizer:
     """:class:`Recognizer` around one ``vosk.KaldiRecognizer``; made by :meth:`VoskModels.recognizer`.
 
     An utterance runs from the first :meth:`accept` after a :meth:`finish`
-    (or creation) to the next :meth:`finish`, on a Kaldi recogniser for the grammar
-    leased from the model at its start and given back at its end (a call that hangs up
-    mid-utterance just drops it). Vosk has its own endpointer and
+    (or creation) to the next :meth:`finish`. Vosk has its own endpointer and
     may close a *segment* mid-utterance after a pause; the segments are kept
     and :meth:`finish` returns the whole utterance, so a caller who pauses
     between two digits is not cut short. All state Kaldi depends on is
@@ -488,21 +447,21 @@ class VoskRecognizer:
 
     def __init__(
         self,
+        kaldi: vosk.KaldiRecognizer,
         loaded: _LoadedModel,
         sample_rate: int,
         grammar: Grammar,
         run: Callable[..., Any],
     ) -> None:
-        self._kaldi: vosk.KaldiRecognizer | None = None
-        """Leased for the utterance in progress; None between utterances."""
+        self._kaldi = kaldi
         self._model = loaded
         self._sample_rate = sample_rate
         self._run = run
         self._lock = asyncio.Lock()
         self._kaldi_lock = threading.Lock()
         self._wanted: Grammar = grammar
-        self._leased: Grammar = grammar
-        """The grammar of the recogniser leased (what it goes back under)."""
+        self._applied: Grammar = grammar
+        self._in_utterance = False
         self._segment_ended = False
         """Vosk's own endpointer closed a segment, and no audio has come since."""
         self._settled = False
@@ -549,7 +508,7 @@ class VoskRecognizer:
     def _settle_blocking(self) -> Transcript:
         """FinalResult of the current segment, kept as one of the utterance's; runs in a pool thread."""
         with self._kaldi_lock:
-            if self._kaldi is None:
+            if not self._in_utterance:
                 return Transcript("", 0.0, False)
             if not self._segment_ended and not self._settled:
                 segment = _parse_result(self._kaldi.FinalResult())
@@ -562,23 +521,25 @@ class VoskRecognizer:
     def _accept_blocking(self, pcm: bytes) -> Transcript | None:
         """AcceptWaveform and read a result; runs in a pool thread."""
         with self._kaldi_lock:
-            kaldi = self._lease()
+            if not self._in_utterance:
+                self._apply_grammar()
             try:
-                ended = kaldi.AcceptWaveform(pcm)
+                ended = self._kaldi.AcceptWaveform(pcm)
             except Exception as exc:  # vosk raises a bare Exception("Failed to process waveform")
                 raise RecognitionError(
                     RecognitionErrorCode.ENGINE_FAILED, f"Kaldi rejected audio: {exc}"
                 ) from exc
+            self._in_utterance = True
             self._settled = False
             self._segment_ended = bool(ended)
             if ended:
-                segment = _parse_result(kaldi.Result())
+                segment = _parse_result(self._kaldi.Result())
                 self._last_partial = ""
                 if not segment.text:
                     return None
                 self._segments.append(segment)
                 return _combine(self._segments, partial=False)
-            words = _parse_partial(kaldi.PartialResult())
+            words = _parse_partial(self._kaldi.PartialResult())
             if not words:
                 return None
             transcript = _combine([*self._segments, _Words(words)], partial=True)
@@ -590,34 +551,32 @@ class VoskRecognizer:
     def _finish_blocking(self) -> Transcript:
         """FinalResult, join the segments and start afresh; runs in a pool thread."""
         with self._kaldi_lock:
-            kaldi = self._kaldi
-            if kaldi is None:
+            if not self._in_utterance:
                 return Transcript("", 0.0, False)
             try:
                 if self._settled:
                     # `settle` finalised the last segment and nothing came since: Kaldi is in
                     # its finished state, and the next AcceptWaveform starts afresh by itself.
-                    result = _combine(self._segments, partial=False)
-                else:
-                    if self._segment_ended:
-                        # After Vosk's own endpoint, FinalResult is a no-op that keeps the old
-                        # decoder and feature pipeline (and so its speaker adaptation). An empty
-                        # AcceptWaveform makes it run for real and start the next utterance fresh.
-                        kaldi.AcceptWaveform(b"")
-                    tail = _parse_result(kaldi.FinalResult())
-                    result = _combine([*self._segments, tail], partial=False)
-                self._model.give(self._sample_rate, self._leased, kaldi)  # only one that worked
-                return result
+                    return _combine(self._segments, partial=False)
+                if self._segment_ended:
+                    # After Vosk's own endpoint, FinalResult is a no-op that keeps the old
+                    # decoder and feature pipeline (and so its speaker adaptation). An empty
+                    # AcceptWaveform makes it run for real and start the next utterance fresh.
+                    self._kaldi.AcceptWaveform(b"")
+                tail = _parse_result(self._kaldi.FinalResult())
+                return _combine([*self._segments, tail], partial=False)
             finally:
-                self._kaldi = None
                 self._segments = []
                 self._last_partial = ""
+                self._in_utterance = False
                 self._segment_ended = False
                 self._settled = False
 
-    def _lease(self) -> vosk.KaldiRecognizer:
-        """The utterance's Kaldi recogniser, leased for the wanted grammar at its first audio."""
-        if self._kaldi is None:
-            self._kaldi = self._model.take(self._sample_rate, self._wanted)
-            self._leased = self._wanted
-        return self._kaldi
+    def _apply_grammar(self) -> None:
+        """Switch Kaldi to the wanted grammar; only between utterances (mid-decode it aborts)."""
+        wanted = self._wanted
+        if wanted == self._applied:
+            return
+        self._model.report_grammar(wanted)
+        self._kaldi.SetGrammar(_grammar_json(wanted))
+        self._applied = wanted
